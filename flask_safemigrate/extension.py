@@ -1,0 +1,178 @@
+"""The ``SafeMigrate`` extension: settings, Flask-Migrate's ``Migrate``, and the ``db`` group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import click
+import flask_migrate
+import flask_migrate.cli
+from flask import Flask, current_app
+
+from flask_safemigrate.errors import ConfigError
+from flask_safemigrate.settings import SPECS, Settings
+
+EXTENSION_KEY = "safemigrate"
+
+
+@dataclass(frozen=True)
+class _AppState:
+    """What one app registered: its settings (or why they are invalid) and its command name."""
+
+    settings: Settings | None
+    settings_error: ConfigError | None
+    command: str
+
+
+class SafeMigrate:
+    """Makes ``flask db`` safe: adds ``safe-upgrade``, ``verify``, ``lint``, ``auto-merge-heads``.
+
+    Reuses the app's Flask-Migrate ``Migrate`` when ``Migrate(app, db)`` ran first and creates
+    one (with ``directory``, ``command`` and ``migrate_kwargs``) when it did not. One instance
+    may serve many apps (the app-factory pattern); everything per app lives in ``_states``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        db: Any = None,
+        *,
+        directory: str | Path | None = None,
+        command: str = "db",
+        **migrate_kwargs: Any,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.command = command
+        self.migrate_kwargs = migrate_kwargs
+        self._states: WeakKeyDictionary[Flask, _AppState] = WeakKeyDictionary()
+        if app is not None:
+            self.init_app(app, db)
+
+    def init_app(
+        self,
+        app: Flask,
+        db: Any = None,
+        *,
+        directory: str | Path | None = None,
+        command: str | None = None,
+        **migrate_kwargs: Any,
+    ) -> None:
+        """Register on ``app``; refuses a second registration on the same app."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "A 'SafeMigrate' instance has already been registered on this Flask app."
+                " Import and use that instance instead."
+            )
+        db = db if db is not None else self.db
+        directory = directory if directory is not None else self.directory
+        command = command or self.command
+        kwargs = {**self.migrate_kwargs, **migrate_kwargs}
+
+        existing = app.extensions.get("migrate")
+        if existing is None:
+            if db is None:
+                raise RuntimeError(
+                    "SafeMigrate needs the Flask-SQLAlchemy instance: SafeMigrate(app, db)"
+                    " or safe.init_app(app, db)."
+                )
+            flask_migrate.Migrate(
+                app, db, directory=str(directory or "migrations"), command=command, **kwargs
+            )
+        else:
+            _check_agrees_with(existing.migrate, directory, command, kwargs)
+            command = existing.migrate.command
+
+        for spec in SPECS:
+            app.config.setdefault(spec.key, spec.default)
+        try:
+            settings: Settings | None = Settings.from_mapping(app.config)
+            error = None
+        except ConfigError as exc:
+            # Raising here would end `flask` in a traceback before any command runs;
+            # every command raises it instead, as a one-line error with exit code 2.
+            settings, error = None, exc
+
+        self._states[app] = _AppState(settings, error, command)
+        app.extensions[EXTENSION_KEY] = self
+        _install_group(app)
+
+    def get_settings(self, app: Flask | None = None) -> Settings:
+        """The app's validated settings; raises the :class:`ConfigError` found at init."""
+        state = self._state(app)
+        if state.settings_error is not None:
+            raise state.settings_error
+        assert state.settings is not None
+        return state.settings
+
+    @property
+    def settings(self) -> Settings:
+        """Settings of the current app."""
+        return self.get_settings()
+
+    def migrations_directory(self, app: Flask | None = None) -> Path:
+        """The migrations directory Flask-Migrate uses for the app (``-d`` aside)."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        return Path(app.extensions["migrate"].directory)
+
+    def _state(self, app: Flask | None) -> _AppState:
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            return self._states[app]
+        except KeyError:
+            raise RuntimeError(
+                "This SafeMigrate instance is not registered on this app; call init_app(app)."
+            ) from None
+
+
+def _check_agrees_with(
+    migrate: flask_migrate.Migrate,
+    directory: str | Path | None,
+    command: str,
+    kwargs: Mapping[str, Any],
+) -> None:
+    """Refuse options that the already-registered ``Migrate`` would silently override."""
+    conflicts = []
+    if directory is not None and str(directory) != migrate.directory:
+        conflicts.append(f"directory={str(directory)!r} (Migrate has {migrate.directory!r})")
+    if command != "db" and command != migrate.command:
+        conflicts.append(f"command={command!r} (Migrate has {migrate.command!r})")
+    conflicts.extend(
+        f"{key}={value!r}"
+        for key, value in kwargs.items()
+        if migrate.alembic_ctx_kwargs.get(key, object()) != value
+    )
+    if conflicts:
+        raise RuntimeError(
+            "Migrate(app, db) is already registered on this app, so these SafeMigrate options"
+            f" would be ignored: {', '.join(conflicts)}. Pass them to Migrate instead."
+        )
+
+
+class _CommandTable(dict[str, click.Command]):
+    """``app.cli.commands`` that swaps Flask-Migrate's shared group for this app's own.
+
+    ``Migrate.init_app`` adds its module-level ``db`` group to ``app.cli``. Adding our commands
+    to that group would leak them (and our settings) into every app in the process, and a
+    ``Migrate(app, db)`` that runs after ``SafeMigrate`` would drop ours. So wherever that
+    group is registered on this app, a per-app group that delegates to it goes instead.
+    """
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        if command is flask_migrate.cli.db:
+            from flask_safemigrate.cli import DbGroup
+
+            command = DbGroup(name)
+        super().__setitem__(name, command)
+
+
+def _install_group(app: Flask) -> None:
+    if not isinstance(app.cli.commands, _CommandTable):
+        table = _CommandTable()
+        for name, cmd in app.cli.commands.items():
+            table[name] = cmd  # substitutes the group Migrate.init_app registered
+        app.cli.commands = table

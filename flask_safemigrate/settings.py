@@ -1,0 +1,319 @@
+"""Every ``SAFEMIGRATE_*`` setting, its default, and its validation, in one place.
+
+The README's configuration table is checked against :data:`SPECS` by a test, so a key cannot
+be added here without being documented there. Values may come from Python (``app.config``)
+or from the environment as strings (``"30"``, ``"false"``), so parsers accept both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask_safemigrate.errors import ConfigError
+
+PREFIX = "SAFEMIGRATE_"
+DIALECTS = ("auto", "postgresql", "mysql", "sqlite")
+SEVERITIES = ("error", "warning", "info")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class _Invalid(ValueError):
+    """Raised by a parser with the reason only; the caller adds the key and the value."""
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise _Invalid("expected a number, not a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _Invalid("expected a number") from None
+    else:
+        raise _Invalid("expected a number")
+    if number != number or number < 0 or number == float("inf"):
+        raise _Invalid("expected a finite number >= 0")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    return _number(value)
+
+
+def _optional_seconds(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
+        return None
+    return _number(value)
+
+
+def _count(value: Any) -> int:
+    number = _number(value)
+    if number != int(number):
+        raise _Invalid("expected a whole number >= 0")
+    return int(number)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _Invalid("expected true or false")
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "auto"}):
+        return None
+    return _bool(value)
+
+
+def _optional_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("expected a non-empty name")
+    return value.strip()
+
+
+def _optional_names(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset) or not all(
+        isinstance(item, str) for item in items
+    ):
+        raise _Invalid("expected a list of strings")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _optional_choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def parse(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _Invalid(f"expected one of {', '.join(choices)}")
+        return value.strip().lower()
+
+    return parse
+
+
+def _optional_severity_map(value: Any) -> tuple[tuple[str, str], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _Invalid("expected a mapping of rule name or code to error, warning or info")
+    out = []
+    for rule, severity in value.items():
+        if not isinstance(rule, str) or not isinstance(severity, str):
+            raise _Invalid("expected a mapping of rule name or code to error, warning or info")
+        if severity.lower() not in SEVERITIES:
+            raise _Invalid(f"severity of {rule!r} must be one of {', '.join(SEVERITIES)}")
+        out.append((rule, severity.lower()))
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: its Flask key suffix, default, parser, and what it means (for the README)."""
+
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    meaning: str
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name.upper()
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("connect_timeout", 10, _seconds, "Seconds to wait for each database connection attempt."),
+    Spec(
+        "connect_retries", 3, _count, "Further connection attempts after the first, with backoff."
+    ),
+    Spec("lock_wait", 600, _seconds, "Seconds to wait for the migration lock (exit 5 after)."),
+    Spec(
+        "lock_timeout",
+        5,
+        _seconds,
+        "PostgreSQL `lock_timeout` in seconds for each migration statement (0 = none).",
+    ),
+    Spec(
+        "statement_timeout",
+        None,
+        _optional_seconds,
+        "PostgreSQL `statement_timeout` in seconds for each statement (none by default).",
+    ),
+    Spec(
+        "lock_retries",
+        3,
+        _count,
+        "Retries of a revision that failed on a lock timeout, with backoff.",
+    ),
+    Spec(
+        "backup",
+        None,
+        _optional_bool,
+        "Back up before upgrading: `None` = on for SQLite, off for servers.",
+    ),
+    Spec(
+        "backup_dir",
+        None,
+        _optional_name,
+        "Where backups go (mode 0600); `None` = `<instance folder>/backups`.",
+    ),
+    Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
+    Spec(
+        "idempotent",
+        True,
+        _bool,
+        "Autogenerate writes each op behind an existence guard.",
+    ),
+    Spec(
+        "require_message",
+        True,
+        _bool,
+        "Refuse an empty or generic `-m` message in `flask db migrate` / `revision`.",
+    ),
+    Spec(
+        "schema",
+        None,
+        _optional_name,
+        "A dedicated schema for the version table, the ledger and the app's tables.",
+    ),
+    Spec(
+        "lint_select",
+        None,
+        _optional_names,
+        "Lint rules (names or codes) to run; `None` = pyproject, else the defaults.",
+    ),
+    Spec(
+        "lint_ignore",
+        None,
+        _optional_names,
+        "Lint rules (names or codes) to skip; `None` = pyproject, else none.",
+    ),
+    Spec(
+        "lint_severity",
+        None,
+        _optional_severity_map,
+        "Severity overrides, e.g. `{'drop-column': 'warning'}`; `None` = pyproject.",
+    ),
+    Spec(
+        "lint_fail_on",
+        None,
+        _optional_choice(SEVERITIES),
+        "Lowest severity that fails `lint`; `None` = pyproject, else `error`.",
+    ),
+    Spec(
+        "lint_dialect",
+        None,
+        _optional_choice(DIALECTS),
+        "Dialect lint targets; `None` = pyproject, else `auto` (the app's engine).",
+    ),
+    Spec(
+        "lint_exclude",
+        None,
+        _optional_names,
+        "Glob patterns of scripts lint skips; `None` = pyproject, else none.",
+    ),
+    Spec(
+        "lint_plural_tables",
+        None,
+        _optional_bool,
+        "Whether `singular-table-name` applies; `None` = pyproject, else on.",
+    ),
+    Spec(
+        "lint_schema",
+        None,
+        _optional_name,
+        "Schema `missing-schema` expects; `None` = pyproject, else `SAFEMIGRATE_SCHEMA`.",
+    ),
+)
+
+_BY_KEY = {spec.key: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated ``SAFEMIGRATE_*`` values of one app; read once in ``init_app``."""
+
+    connect_timeout: float = 10
+    connect_retries: int = 3
+    lock_wait: float = 600
+    lock_timeout: float = 5
+    statement_timeout: float | None = None
+    lock_retries: int = 3
+    backup: bool | None = None
+    backup_dir: str | None = None
+    ledger: bool = True
+    idempotent: bool = True
+    require_message: bool = True
+    schema: str | None = None
+    lint_select: tuple[str, ...] | None = None
+    lint_ignore: tuple[str, ...] | None = None
+    lint_severity: tuple[tuple[str, str], ...] | None = None
+    lint_fail_on: str | None = None
+    lint_dialect: str | None = None
+    lint_exclude: tuple[str, ...] | None = None
+    lint_plural_tables: bool | None = None
+    lint_schema: str | None = None
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
+        """Validate every ``SAFEMIGRATE_*`` key of ``config``; unknown keys are refused.
+
+        An unknown key is almost always a typo, and a typo that silently falls back to a
+        default (``SAFEMIGRATE_LOCKWAIT``) is worse than an error.
+        """
+        for key in config:
+            if isinstance(key, str) and key.startswith(PREFIX) and key not in _BY_KEY:
+                close = difflib.get_close_matches(key, list(_BY_KEY), n=1)
+                hint = f"did you mean {close[0]}?" if close else "see the README's table"
+                raise ConfigError(f"unknown setting {key}", hint=hint)
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = config.get(spec.key, spec.default)
+            try:
+                values[spec.name] = spec.parse(raw)
+            except _Invalid as exc:
+                raise ConfigError(
+                    f"invalid {spec.key} = {raw!r}: {exc}",
+                    hint=f"set {spec.key} to a valid value (default: {spec.default!r})",
+                ) from None
+        return cls(**values)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``: where a project keeps its config."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_tool_table(path: Path) -> dict[str, Any]:
+    """``[tool.safemigrate]`` of a pyproject file, or ``{}`` when it has none."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}", hint="fix the file or its [tool.safemigrate] table"
+        ) from None
+    table = data.get("tool", {}).get("safemigrate", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.safemigrate] in {path} must be a table")
+    return table
