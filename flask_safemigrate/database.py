@@ -1,0 +1,125 @@
+"""Connecting with a timeout and retries, reading the version table, and masking URLs.
+
+Every message that names a database goes through :func:`mask_url`: a password must never reach
+a terminal, a CI log or a JSON report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import NullPool
+
+from flask_safemigrate.errors import DatabaseUnreachable
+
+DIALECT_NAMES = {
+    "postgresql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***`` (and unparsable input withheld)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return "<unparsable database URL>"
+
+
+def mask_text(text: str, url: str | URL) -> str:
+    """``text`` with the URL's password removed wherever a driver echoed it back."""
+    try:
+        password = make_url(url).password
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return text
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def dialect_of(url: str | URL) -> str | None:
+    """``postgresql``, ``mysql`` or ``sqlite`` for a URL, ``None`` for anything else."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return None
+    return DIALECT_NAMES.get(backend)
+
+
+def _connect_args(url: URL, timeout: float) -> dict[str, object]:
+    backend = url.get_backend_name()
+    seconds = max(1, round(timeout))
+    if backend == "postgresql":
+        return {"connect_timeout": seconds}
+    if backend in {"mysql", "mariadb"}:
+        return {"connect_timeout": seconds}
+    if backend == "sqlite":
+        return {"timeout": timeout}
+    return {}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextmanager
+def connect(
+    url: str | URL,
+    *,
+    timeout: float,
+    retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Connection]:
+    """A connection on its own engine, tried ``1 + retries`` times with exponential backoff.
+
+    The app's pooled engine is left alone: the timeout must apply to this connection only, and
+    a migrator must not hold one of the app's pool slots.
+    """
+    parsed = make_url(url)
+    engine = sa.create_engine(
+        parsed, poolclass=NullPool, connect_args=_connect_args(parsed, timeout)
+    )
+    try:
+        attempt = 0
+        while True:
+            try:
+                connection = engine.connect()
+                break
+            except sa.exc.DBAPIError as exc:
+                if attempt >= retries:
+                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                    raise DatabaseUnreachable(
+                        f"cannot connect to {mask_url(parsed)}: "
+                        f"{mask_text(_first_line(exc), parsed)} ({tries})",
+                        hint="check that the server is up, the URL and the credentials;"
+                        " SAFEMIGRATE_CONNECT_TIMEOUT and SAFEMIGRATE_CONNECT_RETRIES set"
+                        " how long to wait",
+                        data={"database": mask_url(parsed)},
+                    ) from None
+                sleep(min(0.5 * 2**attempt, 10.0))
+                attempt += 1
+        try:
+            yield connection
+        finally:
+            connection.close()
+    finally:
+        engine.dispose()
+
+
+def current_revisions(
+    connection: Connection, *, version_table: str = "alembic_version", schema: str | None = None
+) -> tuple[str, ...]:
+    """The revisions the version table holds (empty for a fresh database)."""
+    context = MigrationContext.configure(
+        connection,
+        opts={"version_table": version_table, "version_table_schema": schema},
+    )
+    return tuple(sorted(context.get_current_heads()))

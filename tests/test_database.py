@@ -1,0 +1,77 @@
+"""Connecting with timeout and retries, the version table, and URL masking (real servers)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from flask_safemigrate import database
+from flask_safemigrate.errors import DatabaseUnreachable, ExitCode
+
+SECRET = "zebra-s3cr3t-42"
+
+
+def test_mask_url_hides_the_password() -> None:
+    masked = database.mask_url(f"postgresql+psycopg://app:{SECRET}@db.example:5432/app")
+    assert SECRET not in masked
+    assert masked == "postgresql+psycopg://app:***@db.example:5432/app"
+    assert database.mask_url("not a url") == "<unparsable database URL>"
+    assert database.mask_text(f"login {SECRET} refused", f"mysql://u:{SECRET}@h/d") == (
+        "login *** refused"
+    )
+
+
+def test_dialect_of() -> None:
+    assert database.dialect_of("postgresql+psycopg://x@h/d") == "postgresql"
+    assert database.dialect_of("mariadb+pymysql://x@h/d") == "mysql"
+    assert database.dialect_of("sqlite:///x.db") == "sqlite"
+    assert database.dialect_of("oracle://x@h/d") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:1/test",
+        f"mysql+pymysql://root:{SECRET}@127.0.0.1:1/test",
+    ],
+    ids=["postgresql", "mysql"],
+)
+def test_unreachable_host_retries_then_fails_masked(url: str) -> None:
+    pauses: list[float] = []
+    with (
+        pytest.raises(DatabaseUnreachable) as info,
+        database.connect(url, timeout=1, retries=2, sleep=pauses.append),
+    ):
+        pass
+    error = info.value
+    assert error.exit_code == ExitCode.PREFLIGHT
+    assert "(3 attempts)" in error.message
+    assert pauses == [0.5, 1.0]
+    assert "\n" not in error.message
+    assert SECRET not in str(error.to_dict())
+    assert "***" in error.message
+
+
+# PostgreSQL trusts every login here, so only MariaDB can refuse one.
+@pytest.mark.parametrize("db_kind", [pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_refused_login_is_masked(database_url: str) -> None:
+    url = sa.engine.make_url(database_url).set(password=SECRET)
+    with (
+        pytest.raises(DatabaseUnreachable) as info,
+        database.connect(url, timeout=2, retries=0, sleep=lambda _: None),
+    ):
+        pass
+    assert SECRET not in info.value.message
+    assert "Access denied" in info.value.message
+
+
+def test_current_revisions(database_url: str) -> None:
+    with database.connect(database_url, timeout=5, retries=0) as connection:
+        assert database.current_revisions(connection) == ()
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('b2'), ('a1')"))
+    engine.dispose()
+    with database.connect(database_url, timeout=5, retries=0) as connection:
+        assert database.current_revisions(connection) == ("a1", "b2")
