@@ -10,13 +10,19 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
 import flask_migrate.cli
+from flask import current_app
+from flask.cli import with_appcontext
 
-from flask_safemigrate.errors import ExitCode, SafeMigrateError
+from flask_safemigrate import database, history
+from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
+from flask_safemigrate.lint.engine import LintConfig
 from flask_safemigrate.report import Report, render_json, render_text, should_color
+from flask_safemigrate.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,3 +107,180 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(error, str(output_format))
 
     return wrapper
+
+
+# --- lint ---------------------------------------------------------------------------------
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--select a,b --select c`` -> ``("a", "b", "c")``; ``None`` when not given."""
+    if not values:
+        return None
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def lint_options(command: Callable[P, R]) -> Callable[P, R]:
+    """The options ``flask db lint`` and ``safemigrate lint`` share."""
+    options: list[Callable[[Any], Any]] = [
+        click.option("--select", multiple=True, help="Rules to run (names, codes, prefixes)."),
+        click.option("--ignore", multiple=True, help="Rules to skip (names, codes, prefixes)."),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["error", "warning", "info"]),
+            default=None,
+            help="Lowest severity that fails the run [default: error].",
+        ),
+        click.option(
+            "--dialect",
+            type=click.Choice(["auto", "postgresql", "mysql", "sqlite"]),
+            default=None,
+            help="Dialect the scripts target [default: the app's engine, else all].",
+        ),
+        click.option("--since", metavar="REV", help="Only revisions after REV."),
+        click.option(
+            "--report-unused-ignores",
+            is_flag=True,
+            default=None,
+            help="Report suppression comments that silence nothing.",
+        ),
+        click.option("--explain", metavar="RULE", help="Describe a rule and exit."),
+        format_option("text", "json", "github", "sarif"),
+    ]
+    decorated: Any = command
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast("Callable[P, R]", decorated)
+
+
+def lint_cli_options(
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    dialect: str | None,
+    report_unused_ignores: bool | None,
+) -> dict[str, Any]:
+    return {
+        "select": _split(select),
+        "ignore": _split(ignore),
+        "fail-on": fail_on,
+        "dialect": dialect,
+        "report-unused-ignores": report_unused_ignores,
+    }
+
+
+def explain_rule(rule_name: str) -> None:
+    from flask_safemigrate.lint.engine import rule_docs
+    from flask_safemigrate.lint.rules import get_rule
+
+    rule = get_rule(rule_name)
+    if rule is None:
+        raise ConfigError(
+            f"unknown lint rule {rule_name!r}", hint="`docs/rules.md` lists every rule"
+        )
+    click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
+
+
+def finish_lint(report: Report, config: LintConfig, output_format: str) -> NoReturn:
+    """Render a lint report and exit 1 when anything reaches the failure threshold."""
+    from flask_safemigrate.lint.docs import rule_infos
+    from flask_safemigrate.report import render_github, render_sarif
+
+    if output_format == "github":
+        text = render_github(report)
+        if text:
+            click.echo(text)
+    elif output_format == "sarif":
+        click.echo(render_sarif(report, rule_infos()))
+    else:
+        echo_report(report, output_format)
+    exit_with(ExitCode.CHECKS_FAILED if report.fails(config.fail_on) else ExitCode.OK)
+
+
+def since_revisions(locations: list[Path], since: str) -> set[str]:
+    """Revisions that descend from ``since`` (not ``since`` itself)."""
+    graph = history.load_graph(locations)
+    try:
+        (revision,) = graph.resolve(since)
+    except (history.RevisionLookupError, ValueError) as exc:
+        raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
+    return set(graph.descendants(revision)) - {revision}
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--pending", is_flag=True, help="Only revisions not yet applied to the app's database."
+)
+@lint_options
+@handles_errors
+@with_appcontext
+def lint_command(
+    paths: tuple[Path, ...],
+    pending: bool,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    dialect: str | None,
+    since: str | None,
+    report_unused_ignores: bool | None,
+    explain: str | None,
+    output_format: str,
+) -> None:
+    """Check migration scripts for data loss, locks and non-idempotent steps."""
+    from flask_safemigrate.lint import engine, options
+
+    if explain:
+        explain_rule(explain)
+        return
+    safe = current_app.extensions["safemigrate"]
+    settings = safe.get_settings()
+    directory = _migrations_directory(safe)
+    targets = list(paths) or [directory]
+    db = current_app.extensions["migrate"].db
+    config = options.resolve(
+        lint_cli_options(select, ignore, fail_on, dialect, report_unused_ignores),
+        settings=settings,
+        search_from=directory,
+        app_dialect=database.dialect_of(db.engine.url),
+    )
+    only: set[str] | None = None
+    locations = history.version_locations(directory)
+    if since:
+        only = since_revisions(locations, since)
+    if pending:
+        pending_revisions = _pending_revisions(settings, db.engine.url, locations)
+        only = pending_revisions if only is None else only & pending_revisions
+    finish_lint(engine.lint(targets, config, only_revisions=only), config, output_format)
+
+
+def _migrations_directory(safe: Any) -> Path:
+    directory = Path(safe.migrations_directory())
+    if not directory.is_dir():
+        raise ConfigError(
+            f"no migrations directory at {directory}",
+            hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
+        )
+    return directory
+
+
+def _pending_revisions(settings: Settings, url: Any, locations: list[Path]) -> set[str]:
+    configure = current_app.extensions["migrate"].configure_args
+    with database.connect(
+        url, timeout=settings.connect_timeout, retries=settings.connect_retries
+    ) as connection:
+        current = database.current_revisions(
+            connection,
+            version_table=configure.get("version_table", "alembic_version"),
+            schema=configure.get("version_table_schema"),
+        )
+    graph = history.load_graph(locations)
+    try:
+        return {script.revision for script in graph.path(current, "heads")}
+    except history.RevisionLookupError as exc:
+        raise PreflightError(
+            f"the database is at a revision the scripts do not know: {exc}",
+            hint="deploy the code that holds that revision, or run `flask db verify`",
+        ) from None
+
+
+COMMANDS[lint_command.name or "lint"] = lint_command

@@ -2,12 +2,63 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from flask_safemigrate import __version__
+from flask_safemigrate.cli import (
+    explain_rule,
+    finish_lint,
+    handles_errors,
+    lint_cli_options,
+    lint_options,
+    since_revisions,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="safemigrate")
 def main() -> None:
     """Check Alembic migration scripts without a Flask app or a database."""
+
+
+@main.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@lint_options
+@handles_errors
+def lint(
+    paths: tuple[Path, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    dialect: str | None,
+    since: str | None,
+    report_unused_ignores: bool | None,
+    explain: str | None,
+    output_format: str,
+) -> None:
+    """Check migration scripts (files, version folders or a migrations folder).
+
+    With no PATH, lints ./migrations. Options not given come from [tool.safemigrate.lint] in
+    the nearest pyproject.toml.
+    """
+    from flask_safemigrate.lint import engine, options
+
+    if explain:
+        explain_rule(explain)
+        return
+    targets = list(paths) or [Path("migrations")]
+    config = options.resolve(
+        lint_cli_options(select, ignore, fail_on, dialect, report_unused_ignores),
+        settings=None,
+        search_from=targets[0] if targets[0].is_dir() else targets[0].parent,
+    )
+    only = None
+    if since:
+        _, locations = engine.collect_files(targets)
+        only = since_revisions(locations, since)
+    finish_lint(engine.lint(targets, config, only_revisions=only), config, output_format)
+
+
+__all__ = ["main"]

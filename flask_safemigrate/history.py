@@ -195,14 +195,21 @@ def _functions(tree: ast.Module) -> dict[str, bool]:
     return found
 
 
-def read_script(path: Path) -> Script | GraphProblem:
-    """Read one revision script without importing it; any defect is returned, never raised."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return _unparseable(
-            path, None, f"the file cannot be opened ({exc.strerror or exc})", "check the file"
-        )
+def read_script(
+    path: Path, *, data: bytes | None = None, tree: ast.Module | None = None
+) -> Script | GraphProblem:
+    """Read one revision script without importing it; any defect is returned, never raised.
+
+    A caller that already read (``data``) or parsed (``tree``) the file passes it in, so a
+    lint run parses each script once.
+    """
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return _unparseable(
+                path, None, f"the file cannot be opened ({exc.strerror or exc})", "check the file"
+            )
     if not data.strip():
         return _unparseable(
             path,
@@ -211,11 +218,8 @@ def read_script(path: Path) -> Script | GraphProblem:
             "delete the file, or regenerate the revision with `flask db revision`",
         )
     try:
-        # Scripts may use escapes that only warn (and a warnings-as-errors run would turn
-        # the warning into a SyntaxError); reading them must not depend on warning filters.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(data, filename=str(path))
+        if tree is None:
+            tree = parse_source(data, path)
     except SyntaxError as exc:
         return _unparseable(
             path,
@@ -289,6 +293,17 @@ def read_script(path: Path) -> Script | GraphProblem:
     )
 
 
+def parse_source(data: bytes, path: Path) -> ast.Module:
+    """``ast.parse`` that does not depend on warning filters.
+
+    Scripts may use escapes that only warn (``"\\d"``), and a warnings-as-errors run would turn
+    the warning into a SyntaxError.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(data, filename=str(path))
+
+
 def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
     """Candidate files of every location, in Alembic's discovery order (each directory once)."""
     seen: set[Path] = set()
@@ -306,12 +321,19 @@ def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
                 yield entry
 
 
-def load_graph(locations: Iterable[Path]) -> RevisionGraph:
-    """Read every script of the locations; a missing directory simply contributes nothing."""
+def load_graph(
+    locations: Iterable[Path], *, known: Mapping[Path, Script | GraphProblem] | None = None
+) -> RevisionGraph:
+    """Read every script of the locations; a missing directory simply contributes nothing.
+
+    ``known`` maps resolved paths to scripts the caller has already read.
+    """
     scripts: list[Script] = []
     problems: list[GraphProblem] = []
     for path in _script_files(locations):
-        result = read_script(path)
+        result = known.get(path.resolve()) if known else None
+        if result is None:
+            result = read_script(path)
         if isinstance(result, Script):
             scripts.append(result)
         else:

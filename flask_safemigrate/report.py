@@ -1,4 +1,4 @@
-"""What a command found, as data, and the renderers that turn it into text or JSON.
+"""What a command found, as data, and the renderers that turn it into text, JSON, GitHub or SARIF.
 
 Every command builds one :class:`Report`; ``cli.py`` picks the renderer. Keeping the data
 separate from its rendering is what lets ``--format json`` print exactly one object and the
@@ -10,9 +10,11 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 
 class Severity(enum.StrEnum):
@@ -228,3 +230,187 @@ def render_text(report: Report, *, color: bool = False) -> str:
         lines.extend(render_finding(finding, color=color))
     lines.append(_style(summary_line(report), "bold", color))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- GitHub Actions
+
+
+_GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _github_data(value: str) -> str:
+    """Escape the message part of a workflow command (after ``::``)."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(value: str) -> str:
+    """Escape a property value of a workflow command (``file=``, ``title=``...)."""
+    return _github_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def _posix(path: str) -> str:
+    return path.replace(os.sep, "/") if os.sep != "/" else path
+
+
+def render_github(report: Report) -> str:
+    """One GitHub Actions workflow command per finding, so the run annotates the diff.
+
+    ``::error file=PATH,line=L,col=C,title=SM102 drop-column::message (help: ...)``;
+    warnings become ``::warning``, infos ``::notice``. Findings without a path carry no
+    ``file``/``line``/``col``. Empty when there are no findings.
+    """
+    lines = []
+    for finding in report.findings:
+        props: list[tuple[str, str]] = []
+        if finding.path is not None:
+            props.append(("file", _posix(finding.path)))
+            if finding.line is not None:
+                props.append(("line", str(finding.line)))
+                if finding.col is not None:
+                    props.append(("col", str(finding.col)))
+        title = f"{finding.code} {finding.rule}" if finding.code else finding.rule
+        props.append(("title", title))
+        message = finding.message
+        if finding.help:
+            message = f"{message} (help: {finding.help})"
+        rendered = ",".join(f"{key}={_github_property(value)}" for key, value in props)
+        command = _GITHUB_COMMAND[finding.severity]
+        lines.append(f"::{command} {rendered}::{_github_data(message)}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- SARIF 2.1.0
+
+
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SARIF_VERSION = "2.1.0"
+TOOL_NAME = "flask-safemigrate"
+TOOL_INFORMATION_URI = "https://pypi.org/project/flask-safemigrate/"
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What SARIF needs to know about a rule, without this module importing the lint package.
+
+    ``summary`` is the first line of the rule's docstring, ``help_markdown`` the whole of it.
+    """
+
+    code: str
+    name: str
+    summary: str
+    help_markdown: str
+    default_severity: Severity
+    help_uri: str | None = None
+
+
+def _markdown_section(markdown: str, title: str) -> str | None:
+    """The text under ``## title`` up to the next ``## `` heading (outside code fences)."""
+    body: list[str] | None = None
+    fenced = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            if body is not None:
+                break
+            if line[3:].strip().lower() == title.lower():
+                body = []
+            continue
+        if body is not None:
+            body.append(line)
+    text = "\n".join(body or []).strip()
+    return text or None
+
+
+def _sarif_descriptor(rule: RuleInfo) -> dict[str, Any]:
+    full = _markdown_section(rule.help_markdown, "What it does") or rule.summary
+    descriptor: dict[str, Any] = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": full},
+        "help": {"text": rule.help_markdown, "markdown": rule.help_markdown},
+        "defaultConfiguration": {"level": _SARIF_LEVEL[rule.default_severity]},
+    }
+    if rule.help_uri:
+        descriptor["helpUri"] = rule.help_uri
+    return descriptor
+
+
+def _sarif_uri(path: str) -> tuple[str, str | None]:
+    """A URI for a finding's path and its base id: relative under ``%SRCROOT%``, else file://."""
+    if Path(path).is_absolute():
+        return Path(path).as_uri(), None
+    return quote(_posix(path), safe="/"), "%SRCROOT%"
+
+
+def _sarif_result(finding: Finding, rule_index: int) -> dict[str, Any]:
+    text = finding.message
+    if finding.help:
+        text = f"{text} (help: {finding.help})"
+    result: dict[str, Any] = {
+        "ruleId": finding.code or finding.rule,
+        "ruleIndex": rule_index,
+        "level": _SARIF_LEVEL[finding.severity],
+        "message": {"text": text},
+    }
+    if finding.path is not None:
+        uri, base = _sarif_uri(finding.path)
+        artifact: dict[str, Any] = {"uri": uri}
+        if base is not None:
+            artifact["uriBaseId"] = base
+        physical: dict[str, Any] = {"artifactLocation": artifact}
+        if finding.line is not None and finding.line >= 1:
+            region: dict[str, int] = {"startLine": finding.line}
+            if finding.col is not None and finding.col >= 1:
+                region["startColumn"] = finding.col
+            physical["region"] = region
+        result["locations"] = [{"physicalLocation": physical}]
+    return result
+
+
+def render_sarif(report: Report, rules: Sequence[RuleInfo]) -> str:
+    """The report as a SARIF 2.1.0 log (one run), for GitHub code scanning and other viewers.
+
+    ``rules`` become ``tool.driver.rules``; a finding whose code is not among them (the
+    engine's own ``SM900 unused-ignore``, a verify check) gets a minimal rule entry, so every
+    result has a valid ``ruleIndex``.
+    """
+    from flask_safemigrate import __version__  # late: the package imports this module
+
+    descriptors = [_sarif_descriptor(rule) for rule in rules]
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    results = []
+    for finding in report.findings:
+        rule_id = finding.code or finding.rule
+        if rule_id not in index:
+            index[rule_id] = len(descriptors)
+            descriptors.append(
+                {
+                    "id": rule_id,
+                    "name": finding.rule,
+                    "defaultConfiguration": {"level": _SARIF_LEVEL[finding.severity]},
+                }
+            )
+        results.append(_sarif_result(finding, index[rule_id]))
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": TOOL_NAME,
+                        "version": __version__,
+                        "informationUri": TOOL_INFORMATION_URI,
+                        "rules": descriptors,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2)

@@ -1,0 +1,518 @@
+"""The lint engine: parse each script once, run the selected rules, apply suppressions.
+
+Scripts are read with ``ast`` only, never imported: a migration that imports the app, needs a
+database, or raises at import time is linted all the same, and linting is safe in pre-commit.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import io
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from flask_safemigrate import history
+from flask_safemigrate.errors import ConfigError
+from flask_safemigrate.lint.calls import Call, collect_calls
+from flask_safemigrate.report import Finding, Report, Severity
+
+ALL_DIALECTS = frozenset({"postgresql", "mysql", "sqlite"})
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule reports; the engine adds the rule's code, name, severity and path."""
+
+    message: str
+    node: ast.AST | None = None
+    line: int | None = None
+    col: int | None = None
+    help: str | None = None
+    path: Path | None = None  # for history rules, which point at other files
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """Resolved lint options: CLI over Flask config over ``[tool.safemigrate.lint]``."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    fail_on: Severity = Severity.ERROR
+    dialect: str = "auto"
+    exclude: tuple[str, ...] = ()
+    plural_tables: bool = True
+    schema: str | None = None
+    report_unused_ignores: bool = False
+
+    @property
+    def dialects(self) -> frozenset[str]:
+        """The dialects dialect-specific rules fire for; all of them when unknown."""
+        return ALL_DIALECTS if self.dialect == "auto" else frozenset({self.dialect})
+
+
+class Rule:
+    """Base class of a lint rule. The class docstring is its documentation.
+
+    The docstring has the sections ``What it does``, ``Why it matters``, ``Example`` and
+    ``Use instead``; ``docs/rules.md`` is generated from it.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity] = Severity.ERROR
+    dialects: ClassVar[frozenset[str]] = ALL_DIALECTS
+    default_enabled: ClassVar[bool] = True
+    fix: ClassVar[str] = ""  # one line: what to do instead (the text output's `help:`)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        """Findings for one script."""
+        return iter(())
+
+    def check_graph(self, graph: history.RevisionGraph) -> Iterator[Violation]:
+        """Findings for the whole revision graph (history rules)."""
+        return iter(())
+
+
+@dataclass
+class Migration:
+    """One parsed script and what rules ask about it."""
+
+    path: Path
+    source: str
+    tree: ast.Module
+    calls: list[Call]
+    info: history.Script | None
+    config: LintConfig
+
+    @property
+    def upgrade_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.direction == "upgrade"]
+
+    @property
+    def downgrade_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.direction == "downgrade"]
+
+    def created_before(self, call: Call, table: str | None = None) -> bool:
+        """Whether ``table`` was created earlier in the same function: it holds no rows yet."""
+        table = table if table is not None else call.table
+        if table is None:
+            return False
+        for other in self.calls:
+            if other is call:
+                return False
+            if (
+                other.direction == call.direction
+                and other.name == "create_table"
+                and other.table == table
+            ):
+                return True
+        return False
+
+    def added_before(self, call: Call, table: str | None, column: str | None) -> bool:
+        """Whether ``table.column`` was added (or its table created) earlier in the function."""
+        if table is None:
+            return False
+        if self.created_before(call, table):
+            return True
+        for other in self.calls:
+            if other is call:
+                return False
+            if (
+                other.direction == call.direction
+                and other.name == "add_column"
+                and other.table == table
+                and other.column == column
+            ):
+                return True
+        return False
+
+    def function(self, name: str) -> ast.FunctionDef | None:
+        for node in self.tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return node
+        return None
+
+
+@dataclass(frozen=True)
+class _Suppression:
+    line: int
+    rules: frozenset[str]  # names or codes; empty = all
+    file_level: bool
+
+
+_SUPPRESS = re.compile(
+    r"#\s*safemigrate:\s*(?P<kind>ignore-file|ignore)(?:\[(?P<rules>[^\]]*)\])?"
+    r"(?:\s*--\s*(?P<reason>.*))?",
+)
+
+
+def _suppressions(source: str) -> list[_Suppression]:
+    out: list[_Suppression] = []
+    if "safemigrate:" not in source:
+        return out  # no comment can match: skip tokenizing (most scripts)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return out
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            continue
+        match = _SUPPRESS.search(token.string)
+        if match is None:
+            continue
+        rules = frozenset(r.strip() for r in (match.group("rules") or "").split(",") if r.strip())
+        out.append(_Suppression(token.start[0], rules, match.group("kind") == "ignore-file"))
+    return out
+
+
+def rule_matches(rule: type[Rule], selector: str) -> bool:
+    """A selector is a rule name, a code, or a code prefix such as ``SM1``."""
+    return selector == rule.name or rule.code.startswith(selector.upper())
+
+
+def validate_selectors(selectors: Iterable[str], rules: Sequence[type[Rule]]) -> None:
+    for selector in selectors:
+        if selector.upper() != "ALL" and not any(rule_matches(r, selector) for r in rules):
+            raise ConfigError(
+                f"unknown lint rule {selector!r}",
+                hint="use a rule name such as drop-column or a code such as SM102;"
+                " `flask db lint --explain RULE` describes one",
+            )
+
+
+def select_rules(config: LintConfig, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
+    """The rules to run: ``select`` (or the defaults) minus ``ignore``."""
+    validate_selectors((*(config.select or ()), *config.ignore, *config.severity), rules)
+    chosen = []
+    for rule in rules:
+        if config.select is None:
+            selected = rule.default_enabled
+        else:
+            selected = any(s.upper() == "ALL" or rule_matches(rule, s) for s in config.select)
+        ignored = any(rule_matches(rule, s) for s in config.ignore)
+        if selected and not ignored and rule.dialects & config.dialects:
+            chosen.append(rule)
+    return chosen
+
+
+def _severity(rule: type[Rule], config: LintConfig) -> Severity:
+    for selector, severity in config.severity.items():
+        if rule_matches(rule, selector):
+            return severity
+    return rule.severity
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse(path: Path, config: LintConfig) -> Migration | Violation:
+    """Read and parse one script; a file that cannot be read or parsed becomes a violation."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Violation(f"cannot read the script: {exc.strerror or exc}", line=1, col=1)
+    try:
+        tree = history.parse_source(data, path)
+        source = data.decode("utf-8")
+    except SyntaxError as exc:
+        return Violation(
+            f"the script does not parse: {exc.msg}",
+            line=exc.lineno or 1,
+            col=exc.offset or 1,
+            help="fix the syntax error; Alembic cannot load this revision either",
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Violation(
+            f"the script is not valid UTF-8 text: {exc}",
+            line=1,
+            col=1,
+            help="save the file as UTF-8 (or declare its encoding in a coding comment)",
+        )
+    info = history.read_script(path, data=data, tree=tree)
+    return Migration(
+        path=path,
+        source=source,
+        tree=tree,
+        calls=collect_calls(tree),
+        info=info if isinstance(info, history.Script) else None,
+        config=config,
+    )
+
+
+def _finding(
+    rule: type[Rule],
+    severity: Severity,
+    v: Violation,
+    path: Path,
+    display: Callable[[Path], str] = _display,
+) -> Finding:
+    line = v.line if v.line is not None else getattr(v.node, "lineno", None)
+    col = v.col
+    if col is None and v.node is not None and hasattr(v.node, "col_offset"):
+        col = v.node.col_offset + 1
+    return Finding(
+        rule=rule.name,
+        severity=severity,
+        message=v.message,
+        code=rule.code,
+        path=display(v.path or path),
+        line=line,
+        col=col,
+        help=v.help or rule.fix or None,
+    )
+
+
+def _statement_lines(tree: ast.Module | None) -> dict[int, int]:
+    """Map each line to the first line of the innermost statement covering it."""
+    lines: dict[int, int] = {}
+    if tree is None:
+        return lines
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt) and not isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.With | ast.If
+        ):
+            for line in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                if line not in lines or lines[line] < node.lineno:
+                    lines[line] = node.lineno
+    return lines
+
+
+UNUSED_IGNORE_CODE = "SM900"
+
+
+def lint_file(
+    path: Path,
+    parsed: Migration | Violation,
+    rules: Sequence[type[Rule]],
+    config: LintConfig,
+) -> tuple[list[Finding], list[Finding]]:
+    """Findings for one parsed file, and the ones its suppression comments silenced."""
+    from flask_safemigrate.lint.rules import UnparseableScript
+
+    if isinstance(parsed, Violation):
+        if UnparseableScript in rules:
+            severity = _severity(UnparseableScript, config)
+            return [_finding(UnparseableScript, severity, parsed, path)], []
+        return [], []
+    raw: list[Finding] = []
+    instances = [rule() for rule in rules]
+    shown: dict[Path, str] = {}
+
+    def display(where: Path) -> str:
+        # _display resolves the path: once per file, not once per finding.
+        if where not in shown:
+            shown[where] = _display(where)
+        return shown[where]
+
+    for instance in instances:
+        severity = _severity(type(instance), config)
+        raw.extend(
+            _finding(type(instance), severity, v, path, display) for v in instance.check(parsed)
+        )
+    return _apply_suppressions(parsed, raw, config)
+
+
+def _apply_suppressions(
+    parsed: Migration, raw: list[Finding], config: LintConfig
+) -> tuple[list[Finding], list[Finding]]:
+    suppressions = _suppressions(parsed.source)
+    if not suppressions:
+        return raw, []
+    stmt_of = _statement_lines(parsed.tree)
+    used: set[_Suppression] = set()
+    kept, silenced = [], []
+    for finding in raw:
+        line = finding.line or 0
+        hit = None
+        for s in suppressions:
+            on_line = s.file_level or s.line in {line, stmt_of.get(line, line)}
+            if on_line and (not s.rules or finding.rule in s.rules or finding.code in s.rules):
+                hit = s
+                break
+        if hit is None:
+            kept.append(finding)
+        else:
+            used.add(hit)
+            silenced.append(finding)
+    if config.report_unused_ignores:
+        kept.extend(
+            Finding(
+                rule="unused-ignore",
+                severity=Severity.WARNING,
+                message="this suppression comment silences nothing",
+                code=UNUSED_IGNORE_CODE,
+                path=_display(parsed.path),
+                line=s.line,
+                col=1,
+                help="remove the comment, or name the rule it was meant for",
+            )
+            for s in suppressions
+            if s not in used
+        )
+    return kept, silenced
+
+
+def collect_files(
+    paths: Sequence[Path], exclude: Sequence[str] = ()
+) -> tuple[list[Path], list[Path]]:
+    """The scripts to lint and the version directories whose graph the history rules read.
+
+    A migrations directory (one with ``alembic.ini`` or ``env.py``) means its version
+    locations; another directory means every ``*.py`` below it; a file means itself.
+    """
+    files: list[Path] = []
+    locations: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            if (path / "alembic.ini").is_file() or (path / "env.py").is_file():
+                found = history.version_locations(path)
+            else:
+                found = [path]
+            for location in found:
+                locations.append(location)
+                if location.is_dir():
+                    files.extend(
+                        p
+                        for p in sorted(location.rglob("*.py"))
+                        if p.name != "__init__.py" and "__pycache__" not in p.parts
+                    )
+        elif path.exists():
+            files.append(path)
+            locations.append(path.parent)
+        else:
+            raise ConfigError(f"no such file or directory: {path}", hint="check the path")
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    kept = [
+        p
+        for p in unique
+        if not any(fnmatch.fnmatch(_display(p), pat) or p.match(pat) for pat in exclude)
+    ]
+    return kept, list(dict.fromkeys(locations))
+
+
+def lint(
+    paths: Sequence[Path],
+    config: LintConfig,
+    *,
+    only_revisions: set[str] | None = None,
+) -> Report:
+    """Lint scripts and their history; returns the report, never prints or exits."""
+    from flask_safemigrate.lint.rules import all_rules
+
+    rules = select_rules(config, all_rules())
+    files, locations = collect_files(paths, config.exclude)
+    graph_rules = [r for r in rules if r.check_graph is not Rule.check_graph]
+    script_rules = [r for r in rules if r not in graph_rules]
+
+    findings: list[Finding] = []
+    known: dict[Path, history.Script | history.GraphProblem] = {}
+    linted = silenced = 0
+    for path in files:
+        parsed = parse(path, config)
+        info = parsed.info if isinstance(parsed, Migration) else None
+        if info is not None:
+            known[path] = info
+        if only_revisions is not None and (info is None or info.revision not in only_revisions):
+            continue
+        kept, quiet = lint_file(path, parsed, script_rules, config)
+        findings.extend(kept)
+        silenced += len(quiet)
+        linted += 1
+    if graph_rules and locations and only_revisions is None:
+        graph = history.load_graph(locations, known=known)
+        for rule in graph_rules:
+            severity = _severity(rule, config)
+            for v in rule().check_graph(graph):
+                findings.append(_finding(rule, severity, v, v.path or locations[0]))
+    findings.sort(key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.code or ""))
+    return Report(
+        "lint",
+        findings,
+        facts={"files": linted, "silenced": silenced, "fail_on": str(config.fail_on)},
+    )
+
+
+def rule_docs(rule: type[Rule]) -> str:
+    """The rule's docstring, dedented: its documentation."""
+    import inspect
+
+    return inspect.cleandoc(rule.__doc__ or "")
+
+
+def config_from(
+    *sources: Mapping[str, Any],
+) -> LintConfig:
+    """Merge option mappings, earlier sources winning, into a :class:`LintConfig`.
+
+    Keys use the pyproject spelling (``fail-on``, ``plural-tables``); ``None`` means unset.
+    """
+    merged: dict[str, Any] = {}
+    for source in reversed(sources):
+        merged.update({k.replace("_", "-"): v for k, v in source.items() if v is not None})
+    known = {
+        "select",
+        "ignore",
+        "severity",
+        "fail-on",
+        "dialect",
+        "exclude",
+        "plural-tables",
+        "schema",
+        "report-unused-ignores",
+    }
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown lint option {unknown[0]!r}",
+            hint=f"known options: {', '.join(sorted(known))}",
+        )
+    try:
+        severity = {
+            str(k): Severity(str(v).lower()) for k, v in dict(merged.get("severity", {})).items()
+        }
+        fail_on = Severity(str(merged.get("fail-on", "error")).lower())
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "lint severities must be one of error, warning, info",
+            hint="check `severity` and `fail-on` in [tool.safemigrate.lint]",
+        ) from None
+    dialect = str(merged.get("dialect", "auto")).lower()
+    if dialect not in ALL_DIALECTS | {"auto"}:
+        raise ConfigError(
+            f"unknown lint dialect {dialect!r}",
+            hint="use postgresql, mysql, sqlite or auto",
+        )
+    return LintConfig(
+        select=_names(merged.get("select")),
+        ignore=_names(merged.get("ignore")) or (),
+        severity=severity,
+        fail_on=fail_on,
+        dialect=dialect,
+        exclude=_names(merged.get("exclude")) or (),
+        plural_tables=bool(merged.get("plural-tables", True)),
+        schema=merged.get("schema"),
+        report_unused_ignores=bool(merged.get("report-unused-ignores", False)),
+    )
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            f"expected a list of strings, got {value!r}",
+            hint="check [tool.safemigrate.lint] in pyproject.toml",
+        )
+    return tuple(v.strip() for v in value if v.strip())

@@ -1,0 +1,293 @@
+"""`flask db lint` and `safemigrate lint`: options, configuration, formats, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from tests.conftest import MakeApp, init_migrations, invoke, invoke_ok, write_revision
+from tests.databases import sqlite_url
+
+SAFEMIGRATE = Path(sys.executable).parent / "safemigrate"
+
+HEADER = '''\
+"""{message}
+
+Revision ID: {rev}
+Revises: {down}
+Create Date: 2026-01-01 00:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{rev}"
+down_revision = {down_literal}
+branch_labels = None
+depends_on = None
+'''
+
+
+def script(rev: str, down: str | None, upgrade: str, downgrade: str, message: str = "") -> str:
+    head = HEADER.format(
+        message=message or f"step {rev}",
+        rev=rev,
+        down=down or "",
+        down_literal=repr(down),
+    )
+    return f"{head}\n\ndef upgrade():\n{upgrade}\n\n\ndef downgrade():\n{downgrade}\n"
+
+
+CREATE = script(
+    "a1a1a1a1a1a1",
+    None,
+    '    op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True),'
+    " if_not_exists=True)",
+    '    op.drop_table("users", if_exists=True)',
+    message="create users",
+)
+DROP = script(
+    "b2b2b2b2b2b2",
+    "a1a1a1a1a1a1",
+    '    op.drop_column("users", "email", if_exists=True)',
+    '    op.add_column("users", sa.Column("email", sa.String(120)), if_not_exists=True)',
+    message="drop users.email",
+)
+
+
+@pytest.fixture
+def app(make_app: MakeApp, tmp_path: Path) -> Flask:
+    app = make_app(sqlite_url(tmp_path / "app.db"))
+    directory = init_migrations(app)
+    write_revision(directory, CREATE)
+    return app
+
+
+def test_finding_in_ruff_layout_with_help(app: Flask) -> None:
+    path = write_revision(Path(app.extensions["migrate"].directory), DROP)
+    result = invoke(app, "db", "lint")
+    assert result.exit_code == 1, result.output
+    line = next(ln for ln in result.output.splitlines() if "SM102" in ln)
+    assert line.endswith("SM102 [drop-column] " + line.split("[drop-column] ", 1)[1])
+    location = line.split(": SM102")[0]
+    assert location.split(":")[0].endswith(path.name)
+    assert location.split(":")[1:] == ["18", "5"]
+    assert "users.email" in line
+    assert any(ln.strip().startswith("help:") for ln in result.output.splitlines())
+
+
+def test_clean_history_exits_0(app: Flask) -> None:
+    result = invoke_ok(app, "db", "lint")
+    assert "All checks passed." in result.output
+
+
+def test_json_output(app: Flask) -> None:
+    write_revision(Path(app.extensions["migrate"].directory), DROP)
+    result = invoke(app, "db", "lint", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["summary"]["files"] == 2
+    assert data["summary"]["errors"] >= 1
+    codes = {f["code"] for f in data["findings"]}
+    assert "SM102" in codes
+    drop = next(f for f in data["findings"] if f["code"] == "SM102")
+    assert set(drop) >= {"code", "rule", "severity", "path", "line", "col", "message"}
+
+
+def test_select_ignore_and_fail_on(app: Flask, make_app: MakeApp, tmp_path: Path) -> None:
+    directory = Path(app.extensions["migrate"].directory)
+    write_revision(directory, DROP)
+    assert invoke(app, "db", "lint", "--ignore", "drop-column").exit_code == 0
+    assert invoke(app, "db", "lint", "--ignore", "SM1").exit_code == 0
+    only = invoke(app, "db", "lint", "--select", "SM102", "--format", "json")
+    assert {f["code"] for f in json.loads(only.stdout)["findings"]} == {"SM102"}
+
+    lowered = make_app(
+        sqlite_url(tmp_path / "lowered.db"),
+        migrations=directory,
+        config={"SAFEMIGRATE_LINT_SEVERITY": {"drop-column": "warning"}},
+    )
+    assert invoke(lowered, "db", "lint", "--select", "drop-column").exit_code == 0
+    failing = invoke(lowered, "db", "lint", "--select", "drop-column", "--fail-on", "warning")
+    assert failing.exit_code == 1
+
+
+def test_unknown_rule_is_a_usage_error(app: Flask) -> None:
+    result = invoke(app, "db", "lint", "--select", "no-such-rule")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == "Error: unknown lint rule 'no-such-rule'"
+    assert "Traceback" not in result.output
+
+
+def test_explain(app: Flask) -> None:
+    result = invoke_ok(app, "db", "lint", "--explain", "SM102")
+    assert result.output.startswith("SM102 drop-column")
+    assert "## Use instead" in result.output
+    assert invoke(app, "db", "lint", "--explain", "nope").exit_code == 2
+
+
+def test_missing_migrations_directory(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app(sqlite_url(tmp_path / "x.db"), migrations=tmp_path / "absent")
+    result = invoke(app, "db", "lint")
+    assert result.exit_code == 2
+    assert "no migrations directory" in result.output
+
+
+def test_invalid_setting_is_exit_2(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app(sqlite_url(tmp_path / "x.db"), config={"SAFEMIGRATE_LINT_FAIL_ON": "fatal"})
+    init_migrations(app)
+    result = invoke(app, "db", "lint")
+    assert result.exit_code == 2
+    assert "SAFEMIGRATE_LINT_FAIL_ON" in result.output.splitlines()[0]
+
+
+def test_pyproject_and_flask_config(make_app: MakeApp, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.safemigrate.lint]\nignore = ["drop-column"]\nfail-on = "info"\n'
+    )
+    app = make_app(sqlite_url(tmp_path / "p.db"), migrations=project / "migrations")
+    directory = init_migrations(app)
+    write_revision(directory, CREATE)
+    write_revision(directory, DROP)
+    assert invoke(app, "db", "lint", "--select", "drop-column").exit_code == 0
+
+    flask_wins = make_app(
+        sqlite_url(tmp_path / "q.db"),
+        migrations=directory,
+        config={"SAFEMIGRATE_LINT_IGNORE": []},
+    )
+    assert invoke(flask_wins, "db", "lint", "--select", "drop-column").exit_code == 1
+
+
+def test_suppressions(app: Flask) -> None:
+    directory = Path(app.extensions["migrate"].directory)
+    write_revision(
+        directory,
+        DROP.replace(
+            "if_exists=True)\n\n\ndef downgrade",
+            "if_exists=True)  # safemigrate: ignore[drop-column] -- unused since v2\n\n\n"
+            "def downgrade",
+        ),
+    )
+    assert invoke(app, "db", "lint", "--select", "drop-column").exit_code == 0
+    unused = write_revision(
+        directory,
+        script(
+            "c3c3c3c3c3c3",
+            "b2b2b2b2b2b2",
+            "    pass  # safemigrate: ignore[drop-table]",
+            "    pass",
+            message="nothing",
+        ),
+    )
+    result = invoke(app, "db", "lint", "--report-unused-ignores", "--format", "json")
+    unused_findings = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "SM900"]
+    assert [Path(f["path"]).name for f in unused_findings] == [unused.name]
+
+
+def test_since_and_pending(app: Flask) -> None:
+    directory = Path(app.extensions["migrate"].directory)
+    write_revision(directory, DROP)
+    since = invoke(app, "db", "lint", "--since", "a1a1a1a1a1a1", "--format", "json")
+    assert {Path(f["path"]).name for f in json.loads(since.stdout)["findings"]} == {
+        "b2b2b2b2b2b2_test.py"
+    }
+    invoke_ok(app, "db", "upgrade", "a1a1a1a1a1a1")
+    pending = invoke(app, "db", "lint", "--pending", "--format", "json")
+    assert json.loads(pending.stdout)["summary"]["files"] == 1
+    invoke(app, "db", "stamp", "head")
+    assert json.loads(invoke(app, "db", "lint", "--pending", "--format", "json").stdout)[
+        "summary"
+    ] == {"files": 0, "errors": 0, "warnings": 0, "infos": 0}
+    bad = invoke(app, "db", "lint", "--since", "zzzz")
+    assert bad.exit_code == 2
+
+
+def test_malformed_files_become_findings(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "syntax.py").write_text("def upgrade(:\n    pass\n")
+    (versions / "latin1.py").write_bytes(b'"""caf\xe9"""\nrevision = "x"\n')
+    (versions / "empty.py").write_text("")
+    result = subprocess.run(
+        [
+            str(SAFEMIGRATE),
+            "lint",
+            str(versions),
+            "--select",
+            "unparseable-script",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert {Path(f["path"]).name for f in data["findings"]} == {"syntax.py", "latin1.py"}
+    assert data["summary"]["files"] == 3
+
+
+def test_thousands_of_files(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    down = None
+    for i in range(2000):
+        rev = f"{i:012x}"
+        (versions / f"{rev}_step.py").write_text(
+            script(rev, down, "    op.execute('SELECT 1')", "    op.execute('SELECT 1')")
+        )
+        down = rev
+    (versions / "broken.py").write_text("revision = (\n")
+    result = subprocess.run(
+        [str(SAFEMIGRATE), "lint", str(versions), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    data = json.loads(result.stdout)
+    assert data["summary"]["files"] == 2001
+    assert any(f["code"] == "SM313" and f["path"].endswith("broken.py") for f in data["findings"])
+
+
+def test_console_lint_exit_codes_and_formats(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "alembic.ini").write_text("[alembic]\n")
+    (migrations / "versions" / "a1_test.py").write_text(CREATE)
+    (migrations / "versions" / "b2_test.py").write_text(DROP)
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SAFEMIGRATE), "lint", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+            env=env,
+        )
+
+    default = run()  # ./migrations
+    assert default.returncode == 1
+    assert "SM102 [drop-column]" in default.stdout
+    github = run("--format", "github")
+    assert github.stdout.startswith("::error file=")
+    sarif = json.loads(run("--format", "sarif").stdout)
+    assert sarif["version"] == "2.1.0"
+    assert run("--ignore", "drop-column").returncode == 0
+    missing = run("nowhere")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[0] == "Error: no such file or directory: nowhere"
+    usage = run("--fail-on", "fatal")
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr

@@ -1,0 +1,81 @@
+"""Every rule against its fixture: expected findings are marked inline with ``# expect: SMnnn``.
+
+A fixture is ``fixtures/<rule-name>.py`` (or a directory of scripts for history rules). It holds
+the bad forms, each marked on the line the finding points at, and the "use instead" forms,
+unmarked, which must produce nothing. A ``# lint-dialect: postgresql`` line sets the dialect,
+a ``# lint-schema: app`` line the configured schema.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flask_safemigrate.lint.engine import LintConfig, lint, rule_docs
+from flask_safemigrate.lint.rules import all_rules
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
+DIALECT = re.compile(r"#\s*lint-dialect:\s*(\w+)")
+SCHEMA = re.compile(r"#\s*lint-schema:\s*(\w+)")
+SECTIONS = ("## What it does", "## Why it matters", "## Example", "## Use instead")
+
+
+def fixture_path(name: str) -> Path:
+    directory = FIXTURES / name
+    return directory if directory.is_dir() else FIXTURES / f"{name}.py"
+
+
+def expected(path: Path) -> tuple[set[tuple[str, int, str]], str]:
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    marks: set[tuple[str, int, str]] = set()
+    dialect = "auto"
+    for file in files:
+        for number, line in enumerate(file.read_text(errors="replace").splitlines(), start=1):
+            if match := EXPECT.search(line):
+                marks.update((file.name, number, code.strip()) for code in match[1].split(","))
+            if match := DIALECT.search(line):
+                dialect = match[1]
+    return marks, dialect
+
+
+def fixture_schema(path: Path) -> str | None:
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for file in files:
+        if match := SCHEMA.search(file.read_text(errors="replace")):
+            return match[1]
+    return None
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
+def test_rule_fixture(rule: type) -> None:
+    path = fixture_path(rule.name)
+    assert path.exists(), f"no fixture for {rule.name}: add {path}"
+    marks, dialect = expected(path)
+    assert marks, f"{path} marks no expected finding"
+    config = LintConfig(select=(rule.name,), dialect=dialect, schema=fixture_schema(path))
+    report = lint([path], config)
+    found = {(Path(f.path or "").name, f.line or 0, f.code or "") for f in report.findings}
+    assert found == marks
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
+def test_rule_metadata(rule: type) -> None:
+    assert re.fullmatch(r"SM[1-5]\d\d", rule.code)
+    assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
+    family = {"1": "destructive", "2": "locking", "3": "correctness", "4": "conventions"}
+    module = rule.__module__.rsplit(".", 1)[-1]
+    assert family.get(rule.code[2], "history_graph") == module
+    docs = rule_docs(rule)
+    assert docs.splitlines()[0].strip(), "the first docstring line summarises the rule"
+    positions = [docs.find(section) for section in SECTIONS]
+    assert -1 not in positions and positions == sorted(positions), f"{rule.name}: {SECTIONS}"
+    assert rule.fix, "a one-line `fix` for the text output's help line"
+
+
+def test_codes_and_names_are_unique() -> None:
+    rules = all_rules()
+    assert len({r.code for r in rules}) == len(rules)
+    assert len({r.name for r in rules}) == len(rules)
