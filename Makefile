@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/flask --app example_app db upgrade
-	$(BIN)/flask --app example_app db current
+	$(BIN)/flask --app example_app db verify
 
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -284,3 +284,40 @@ def _pending_revisions(settings: Settings, url: Any, locations: list[Path]) -> s
 
 
 COMMANDS[lint_command.name or "lint"] = lint_command
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+@click.command("verify")
+@click.option(
+    "--no-db", is_flag=True, help="Only the static checks: do not read the app's database."
+)
+@click.option(
+    "--roundtrip",
+    is_flag=True,
+    help="Upgrade, downgrade and re-upgrade every revision on a scratch database.",
+)
+@click.option(
+    "--scratch-url",
+    metavar="URL",
+    help="An empty database for --roundtrip [default: a temporary one, dropped after].",
+)
+@format_option("text", "json")
+@handles_errors
+@with_appcontext
+def verify_command(
+    no_db: bool, roundtrip: bool, scratch_url: str | None, output_format: str
+) -> None:
+    """Check the history, the database against it, schema drift and the ledger."""
+    from flask_safemigrate import verify
+
+    if scratch_url is not None and not roundtrip:
+        raise ConfigError("--scratch-url needs --roundtrip")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    report = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
+    echo_report(report, output_format)
+    exit_with(verify.exit_code(report))
+
+
+COMMANDS["verify"] = verify_command

@@ -1,0 +1,235 @@
+"""The applied-migration ledger: one row per revision applied, reverted or attempted.
+
+``safe-upgrade`` writes a row for every revision it runs (DESIGN.md "The ledger"); ``verify``
+reads them to find scripts edited after they were applied (``edited-after-apply``) and
+revisions whose last attempt failed (``failed-migration``). The table lives in the version
+table's schema, is created on first write, and is never part of the app's metadata, so
+autogenerate and drift reports do not see it.
+
+Columns: ``id`` (insertion order; not in DESIGN.md's list, but every table needs a primary
+key and timestamps are too coarse to order two rows written in the same second), ``revision``,
+``direction`` (``upgrade`` | ``downgrade`` | ``accept``), ``checksum`` (sha256 hex of the
+script file's bytes), ``started_at`` and ``finished_at`` (UTC, stored without a time zone so
+the three databases agree), ``duration_ms``, ``success``, ``applied_by`` (``user@host``) and
+``error`` (one line, for failed attempts).
+
+An ``accept`` row re-records the checksum of an applied revision after a purely cosmetic edit
+(a comment, formatting): see :func:`accept`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+__all__ = [
+    "DIRECTIONS",
+    "LEDGER_TABLE",
+    "TABLE",
+    "Direction",
+    "Entry",
+    "accept",
+    "applied_by",
+    "checksum",
+    "create",
+    "exists",
+    "ledger_table",
+    "read_entries",
+    "record",
+]
+
+#: The table's name; autogenerate, drift checks and snapshots always leave it out.
+LEDGER_TABLE: Final = "safemigrate_ledger"
+
+Direction = Literal["upgrade", "downgrade", "accept"]
+DIRECTIONS: Final[tuple[Direction, ...]] = ("upgrade", "downgrade", "accept")
+
+_metadata = sa.MetaData()
+
+#: The ledger in the default schema; :func:`ledger_table` gives it in another schema.
+TABLE: Final = sa.Table(
+    LEDGER_TABLE,
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("revision", sa.String(255), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=True),
+    sa.Column("started_at", sa.DateTime(), nullable=False),
+    sa.Column("finished_at", sa.DateTime(), nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=True),
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("applied_by", sa.String(255), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Index("ix_safemigrate_ledger_revision", "revision"),
+)
+
+_by_schema: dict[str, sa.Table] = {}
+
+
+def ledger_table(schema: str | None = None) -> sa.Table:
+    """The ledger ``Table`` in ``schema`` (``None``: the connection's default schema)."""
+    if schema is None:
+        return TABLE
+    table = _by_schema.get(schema)
+    if table is None:
+        table = TABLE.to_metadata(sa.MetaData(), schema=schema)
+        _by_schema[schema] = table
+    return table
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger row. Timestamps are UTC and time-zone aware."""
+
+    id: int
+    revision: str
+    direction: str
+    checksum: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    success: bool
+    applied_by: str | None
+    error: str | None
+
+
+def checksum(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of the file's bytes (what the ledger records for a script)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def applied_by() -> str:
+    """``user@host`` of this process (``unknown`` for a part that cannot be found)."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no USER/LOGNAME variable
+        user = "unknown"
+    return f"{user}@{socket.gethostname() or 'unknown'}"
+
+
+def exists(connection: Connection, schema: str | None = None) -> bool:
+    """Whether the ledger table exists (a fresh inspector: no cache survives DDL)."""
+    return sa.inspect(connection).has_table(LEDGER_TABLE, schema=schema)
+
+
+def create(connection: Connection, schema: str | None = None) -> None:
+    """Create the ledger table (and its index) unless it exists."""
+    ledger_table(schema).create(connection, checkfirst=True)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def record(
+    connection: Connection,
+    *,
+    revision: str,
+    direction: Direction,
+    checksum: str | None,
+    started_at: datetime,
+    finished_at: datetime | None = None,
+    success: bool,
+    error: str | None = None,
+    who: str | None = None,
+    schema: str | None = None,
+) -> None:
+    """Insert one row, creating the table first when needed.
+
+    Naive datetimes are taken as UTC. ``duration_ms`` is computed from the two timestamps;
+    ``who`` defaults to :func:`applied_by`. The caller owns the transaction (commit it).
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    create(connection, schema)
+    started = _naive_utc(started_at)
+    finished = _naive_utc(finished_at) if finished_at is not None else None
+    duration = round((finished - started).total_seconds() * 1000) if finished is not None else None
+    values: Mapping[str, Any] = {
+        "revision": revision,
+        "direction": direction,
+        "checksum": checksum,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_ms": duration,
+        "success": success,
+        "applied_by": who if who is not None else applied_by(),
+        "error": error,
+    }
+    connection.execute(ledger_table(schema).insert().values(**values))
+
+
+def accept(
+    connection: Connection,
+    *,
+    revision: str,
+    path: str | os.PathLike[str],
+    schema: str | None = None,
+) -> str:
+    """Re-record the checksum of an applied revision after a cosmetic edit; returns it.
+
+    Only for edits that change nothing the database sees (comments, formatting): the row
+    tells ``verify`` that the current file is the one that counts from now on.
+    """
+    now = datetime.now(UTC)
+    digest = checksum(path)
+    record(
+        connection,
+        revision=revision,
+        direction="accept",
+        checksum=digest,
+        started_at=now,
+        finished_at=now,
+        success=True,
+        schema=schema,
+    )
+    return digest
+
+
+def read_entries(connection: Connection, schema: str | None = None) -> list[Entry]:
+    """Every row in insertion order; ``[]`` when the ledger table does not exist."""
+    if not exists(connection, schema):
+        return []
+    table = ledger_table(schema)
+    rows = connection.execute(sa.select(table).order_by(table.c.id)).mappings()
+    entries = []
+    for row in rows:
+        started = _aware_utc(row["started_at"])
+        assert started is not None  # NOT NULL column
+        entries.append(
+            Entry(
+                id=int(row["id"]),
+                revision=str(row["revision"]),
+                direction=str(row["direction"]),
+                checksum=row["checksum"],
+                started_at=started,
+                finished_at=_aware_utc(row["finished_at"]),
+                duration_ms=row["duration_ms"],
+                success=bool(row["success"]),
+                applied_by=row["applied_by"],
+                error=row["error"],
+            )
+        )
+    return entries

@@ -1,0 +1,386 @@
+"""Scratch databases for ``verify --roundtrip``, and an app context whose ``env.py`` uses them.
+
+Two guarantees, both tested:
+
+- the roundtrip never runs against the app's own database: a scratch database is a new
+  SQLite file in a temporary directory, a ``CREATE DATABASE sm_verify_<hex>`` on the app's
+  server, or an empty database the user names (refused when it is the app's own);
+- what is created is removed in a ``finally``: on success, on a failed step, on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool, StaticPool
+
+from flask_safemigrate import database
+from flask_safemigrate.errors import ConfigError, DatabaseUnreachable
+from flask_safemigrate.settings import Settings
+
+__all__ = [
+    "SCRATCH_PREFIX",
+    "Cleanup",
+    "one_line",
+    "scratch_app_context",
+    "scratch_databases",
+    "scratch_engine",
+]
+
+#: Scratch databases (and SQLite scratch folders) are named ``sm_verify_<12 hex digits>``.
+SCRATCH_PREFIX: Final = "sm_verify_"
+
+
+@dataclass
+class Cleanup:
+    """Errors met while removing scratch databases (the caller reports them)."""
+
+    errors: list[str] = field(default_factory=list)
+
+
+def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
+    """The error's first line with its type, passwords of ``urls`` masked."""
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    line = f"{type(cause).__name__}: {line}" if line else type(cause).__name__
+    for url in urls:
+        line = database.mask_text(line, url)
+    return line
+
+
+def _same_database(a: URL, b: URL) -> bool:
+    if database.dialect_of(a) != database.dialect_of(b):
+        return False
+    if database.dialect_of(a) == "sqlite":
+        if not a.database or not b.database or ":memory:" in (a.database, b.database):
+            return False
+        return Path(a.database).resolve() == Path(b.database).resolve()
+    return (a.host or "localhost", a.port or 0, a.database) == (
+        b.host or "localhost",
+        b.port or 0,
+        b.database,
+    )
+
+
+def _admin_engine(url: URL, settings: Settings) -> Engine:
+    """AUTOCOMMIT (``CREATE``/``DROP DATABASE`` cannot run in a transaction), no pool."""
+    return sa.create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": max(1, round(settings.connect_timeout))},
+    )
+
+
+def _create_server_database(url: URL, name: str, settings: Settings) -> URL:
+    engine = _admin_engine(url, settings)
+    try:
+        quoted = engine.dialect.identifier_preparer.quote(name)
+        with engine.connect() as conn:
+            options = ""
+            if database.dialect_of(url) == "mysql":
+                # The scratch database gets the app database's character set and collation.
+                row = conn.execute(
+                    sa.text(
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME"
+                        " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+                    )
+                ).first()
+                if row is not None:
+                    options = f" CHARACTER SET {row[0]} COLLATE {row[1]}"
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted}{options}")
+    finally:
+        engine.dispose()
+    return url.set(database=name)
+
+
+def _drop_server_database(admin_url: URL, name: str, settings: Settings) -> None:
+    engine = _admin_engine(admin_url, settings)
+    try:
+        quoted = engine.dialect.identifier_preparer.quote(name)
+        with engine.connect() as conn:
+            if database.dialect_of(admin_url) != "postgresql":
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+                return
+            try:
+                # FORCE ends sessions a failed or interrupted step may have left open.
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+            except sa.exc.ProgrammingError:  # PostgreSQL < 13 has no FORCE
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _temporary_server_database(url: URL, settings: Settings, cleanup: Cleanup) -> Iterator[URL]:
+    server = database.mask_url(url.set(database=None))
+    name = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+    refused = False  # the server answered CREATE DATABASE with an error: nothing to drop
+    try:
+        try:
+            scratch = _create_server_database(url, name, settings)
+        except sa.exc.OperationalError as exc:
+            refused = True
+            raise DatabaseUnreachable(
+                f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
+                hint="check that the server is up; or pass --scratch-url with an empty database",
+                data={"database": database.mask_url(url)},
+            ) from None
+        except sa.exc.SQLAlchemyError as exc:
+            refused = True
+            raise ConfigError(
+                f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
+                hint="give the account the right to create databases, or pass --scratch-url"
+                " with an empty database",
+            ) from None
+        yield scratch
+    finally:
+        # Also after Ctrl-C during CREATE DATABASE, when it may or may not exist.
+        for attempt in range(0 if refused else 2):
+            try:
+                _drop_server_database(url, name, settings)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                if attempt:
+                    cleanup.errors.append(
+                        f"scratch database {name} on {server} could not be dropped:"
+                        f" {one_line(exc, [url])}; drop it by hand"
+                    )
+
+
+@contextmanager
+def _temporary_sqlite_database() -> Iterator[URL]:
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        yield URL.create("sqlite", database=os.fspath(folder / "scratch.db"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _user_objects(connection: Connection) -> list[str]:
+    inspector = sa.inspect(connection)
+    found = [f"table {t}" for t in inspector.get_table_names()]
+    found += [f"view {v}" for v in inspector.get_view_names()]
+    return found
+
+
+def _empty_user_database(url: URL, cleanup: Cleanup) -> None:
+    """Drop what the roundtrip created in a ``--scratch-url`` database (it was empty)."""
+    engine = scratch_engine(url)
+    try:
+        with engine.begin() as conn:
+            metadata = sa.MetaData()
+            metadata.reflect(conn)
+            metadata.drop_all(conn)
+            if conn.dialect.name == "postgresql":
+                inspector: Any = sa.inspect(conn)
+                preparer = conn.dialect.identifier_preparer
+                for enum in inspector.get_enums():
+                    conn.exec_driver_sql(f"DROP TYPE IF EXISTS {preparer.quote(enum['name'])}")
+                for sequence in inspector.get_sequence_names():
+                    conn.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {preparer.quote(sequence)}")
+    except sa.exc.SQLAlchemyError as exc:
+        cleanup.errors.append(
+            f"scratch database {database.mask_url(url)} could not be emptied after the"
+            f" roundtrip: {one_line(exc, [url])}; empty it by hand before the next run"
+        )
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _user_scratch_database(
+    url: URL, app_urls: Mapping[str | None, URL], settings: Settings, cleanup: Cleanup
+) -> Iterator[URL]:
+    for app_url in app_urls.values():
+        if _same_database(url, app_url):
+            raise ConfigError(
+                f"--scratch-url {database.mask_url(url)} is the app's own database",
+                hint="the roundtrip downgrades to base: give it a separate, empty database",
+            )
+    try:
+        with database.connect(
+            url, timeout=settings.connect_timeout, retries=settings.connect_retries
+        ) as conn:
+            objects = _user_objects(conn)
+    except DatabaseUnreachable as exc:
+        raise DatabaseUnreachable(
+            f"scratch database: {exc.message}", hint=exc.hint, data=exc.data
+        ) from None
+    if objects:
+        shown = ", ".join(objects[:5]) + (", ..." if len(objects) > 5 else "")
+        raise ConfigError(
+            f"scratch database {database.mask_url(url)} is not empty ({shown})",
+            hint="the roundtrip starts from an empty database and changes it: give an empty"
+            " one, or leave out --scratch-url to use a temporary database",
+        )
+    try:
+        yield url
+    finally:
+        _empty_user_database(url, cleanup)
+
+
+@contextmanager
+def scratch_databases(
+    app_urls: Mapping[str | None, URL],
+    settings: Settings,
+    scratch_url: str | None = None,
+    cleanup: Cleanup | None = None,
+) -> Iterator[dict[str | None, URL]]:
+    """One empty scratch database per bind of ``app_urls`` for the block, never the app's.
+
+    - SQLite: a file in a new temporary directory (``sm_verify_*``), removed afterwards.
+    - PostgreSQL, MariaDB/MySQL: ``CREATE DATABASE sm_verify_<hex>`` on the bind's server
+      with its credentials (MariaDB: with the app database's character set and collation),
+      dropped in a ``finally`` (PostgreSQL ``WITH (FORCE)``), so also on Ctrl-C or a failure.
+    - ``scratch_url`` (single-database apps only): that database, which must be empty and
+      must not be the app's own; what the roundtrip created in it is dropped afterwards.
+
+    Errors while removing are collected in ``cleanup`` instead of being raised over the
+    exception that may be propagating. Raises :class:`ConfigError` for a scratch database
+    that cannot be used and :class:`DatabaseUnreachable` when its server cannot be reached.
+    """
+    cleanup = cleanup if cleanup is not None else Cleanup()
+    if scratch_url is not None and len(app_urls) != 1:
+        raise ConfigError(
+            "--scratch-url works for single-database apps only",
+            hint="leave it out: each bind then gets a temporary database on its own server",
+        )
+    with ExitStack() as stack:
+        urls: dict[str | None, URL] = {}
+        for bind, app_url in app_urls.items():
+            if scratch_url is not None:
+                try:
+                    given = make_url(scratch_url)
+                except (sa.exc.ArgumentError, ValueError) as exc:
+                    raise ConfigError(f"--scratch-url is not a database URL: {exc}") from None
+                urls[bind] = stack.enter_context(
+                    _user_scratch_database(given, app_urls, settings, cleanup)
+                )
+                continue
+            dialect = database.dialect_of(app_url)
+            if dialect == "sqlite":
+                urls[bind] = stack.enter_context(_temporary_sqlite_database())
+            elif dialect in ("postgresql", "mysql"):
+                urls[bind] = stack.enter_context(
+                    _temporary_server_database(app_url, settings, cleanup)
+                )
+            else:
+                shown = database.mask_url(app_url)
+                raise ConfigError(
+                    f"--roundtrip cannot create a scratch database for {shown}",
+                    hint="pass --scratch-url with an empty database of the same kind",
+                )
+        yield urls
+
+
+def scratch_engine(url: URL) -> Engine:
+    """An engine for a scratch database: no pool, so nothing stays connected afterwards."""
+    if database.dialect_of(url) == "sqlite" and url.database in (None, "", ":memory:"):
+        # One in-memory database shared by every step (NullPool would make a new one each time).
+        return sa.create_engine(url, poolclass=StaticPool)
+    return sa.create_engine(url, poolclass=NullPool)
+
+
+class _ScratchDatabase:
+    """Stands in for the Flask-SQLAlchemy instance inside :func:`scratch_app_context`.
+
+    ``engine``, ``engines`` and ``get_engine()`` (what the stock single- and multi-database
+    ``env.py`` call) answer with the scratch engines; everything else (``metadata``,
+    ``metadatas``, ``Model``...) comes from the real instance.
+    """
+
+    def __init__(self, db: Any, engines: Mapping[str | None, Engine]) -> None:
+        self._db = db
+        self._engines = dict(engines)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engines[None]
+
+    @property
+    def engines(self) -> Mapping[str | None, Engine]:
+        return MappingProxyType(self._engines)
+
+    def get_engine(self, bind_key: str | None = None, **kwargs: Any) -> Engine:
+        return self._engines[kwargs.get("bind", bind_key) or None]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+@dataclass
+class _ScratchMigrateState:
+    """What ``app.extensions["migrate"]`` holds (Flask-Migrate's ``_MigrateConfig``)."""
+
+    migrate: Any
+    db: Any
+    directory: str
+    configure_args: dict[str, Any]
+
+    @property
+    def metadata(self) -> Any:
+        return self.db.metadata
+
+
+@contextmanager
+def scratch_app_context(
+    app: Flask, engines: Mapping[str | None, Engine], urls: Mapping[str | None, URL]
+) -> Iterator[Flask]:
+    """An app context in which the app's ``env.py`` sees only the scratch databases.
+
+    The app itself is never changed (no swapped engine, no edited config), so a request
+    served meanwhile by the same process still uses the real database. Instead a short-lived
+    Flask app shares the real app's config and extensions, except that:
+
+    - ``extensions["migrate"]`` is a copy whose ``db`` answers ``engine``/``engines``/
+      ``get_engine()`` with the scratch engines (the stock ``env.py`` takes its engine and
+      its ``sqlalchemy.url`` from there) and whose ``configure_args`` is a copy (``env.py``
+      adds its ``process_revision_directives`` to it);
+    - ``SQLALCHEMY_DATABASE_URI`` and ``SQLALCHEMY_BINDS`` name the scratch databases, for an
+      ``env.py`` or a script that reads the URL from the config.
+
+    Anything that reaches for the real ``db.engine`` or ``db.session`` (a script importing
+    the app's models and querying them, a customised ``env.py``) fails with Flask-SQLAlchemy's
+    "not registered with this app" error instead of reaching the app's database: a failed
+    roundtrip step, never a change to the app's data.
+    """
+    state = app.extensions["migrate"]
+    shadow_state = _ScratchMigrateState(
+        migrate=state.migrate,
+        db=_ScratchDatabase(state.db, engines),
+        directory=state.directory,
+        configure_args=dict(state.configure_args),
+    )
+    shadow = Flask(app.import_name, root_path=app.root_path, instance_path=app.instance_path)
+    shadow.config.update(app.config)
+    shadow.config["SQLALCHEMY_DATABASE_URI"] = urls[None].render_as_string(hide_password=False)
+    binds = {k: v.render_as_string(hide_password=False) for k, v in urls.items() if k is not None}
+    if binds:
+        shadow.config["SQLALCHEMY_BINDS"] = binds
+    else:
+        shadow.config.pop("SQLALCHEMY_BINDS", None)
+    shadow.extensions.update(app.extensions)
+    shadow.extensions["migrate"] = shadow_state
+    with shadow.app_context():
+        yield shadow

@@ -1,0 +1,397 @@
+"""``flask db verify --roundtrip``: up, down and up again on a scratch database, never the app's."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from flask_safemigrate import verify
+from flask_safemigrate.schema_diff import take_snapshot
+from tests.conftest import invoke, invoke_ok
+from tests.databases import ServerKind, scratch_database, server_url, sqlite_url, table_names
+from tests.verify.conftest import (
+    ITEMS,
+    ITEMS_SCRIPT,
+    USERS,
+    USERS_SCRIPT,
+    VerifyApp,
+    base_models,
+    checks,
+    engine_for,
+    execute,
+    problems,
+    run_verify,
+    script,
+)
+
+TRACE = "c3c3c3c3c3c3"
+TRACE_SCRIPT = script(
+    TRACE,
+    ITEMS,
+    """
+    mood = sa.Enum("happy", "sad", name="mood")
+    mood.create(op.get_bind(), checkfirst=True)
+    op.add_column("users", sa.Column("mood", mood, nullable=True))
+    op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True), if_not_exists=True)
+    """,
+    # Forgets the table, and (on PostgreSQL) the enum type the column needed.
+    'op.drop_column("users", "mood")',
+    message="add users.mood and audit",
+)
+WIDEN = "d4d4d4d4d4d4"
+WIDEN_SCRIPT = script(
+    WIDEN,
+    TRACE,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.alter_column(
+            "slug", type_=sa.String(length=100), existing_type=sa.String(length=50),
+            existing_nullable=False,
+        )
+    """,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.alter_column(
+            "slug", type_=sa.String(length=60), existing_type=sa.String(length=100),
+            existing_nullable=False,
+        )
+    """,
+    message="widen items.slug",
+)
+
+
+def trace_models(metadata: sa.MetaData) -> None:
+    base_models(metadata)
+    metadata.tables["users"].append_column(
+        sa.Column("mood", sa.Enum("happy", "sad", name="mood"), nullable=True)
+    )
+    metadata.tables["items"].c.slug.type = sa.String(100)
+    sa.Table("audit", metadata, sa.Column("id", sa.Integer, primary_key=True))
+
+
+FAILING = "e5e5e5e5e5e5"
+FAILING_SCRIPT = script(
+    FAILING,
+    ITEMS,
+    'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True))',
+    'op.drop_table("no_such_table")',
+    message="create tags",
+)
+
+
+def tags_models(metadata: sa.MetaData) -> None:
+    base_models(metadata)
+    sa.Table("tags", metadata, sa.Column("id", sa.Integer, primary_key=True))
+
+
+# --------------------------------------------------------------------------- the app's database
+
+
+def app_state(url: str) -> tuple[dict[tuple[str, str], str], dict[str, int], list[str]]:
+    """Schema snapshot (version table included), row counts, and the version table's rows."""
+    with engine_for(url) as engine, engine.connect() as conn:
+        snapshot = dict(take_snapshot(conn).objects)
+        tables = sa.inspect(conn).get_table_names()
+        counts = {
+            name: int(
+                conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            )
+            for name in tables
+        }
+        versions = (
+            [row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+            if "alembic_version" in tables
+            else []
+        )
+    return snapshot, counts, versions
+
+
+def seed(url: str) -> None:
+    users = sa.table("users", sa.column("id"), sa.column("email"))
+    items = sa.table("items", sa.column("id"), sa.column("user_id"), sa.column("slug"))
+    execute(
+        url,
+        sa.insert(users).values([{"id": 1, "email": "a@x"}, {"id": 2, "email": "b@x"}]),
+        sa.insert(items).values([{"id": 1, "user_id": 1, "slug": "one"}]),
+    )
+
+
+def scratch_names(url: str) -> set[str]:
+    """Scratch databases on the server of ``url`` (or the temporary folder for SQLite)."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return {p.name for p in Path(tempfile.gettempdir()).glob(f"{verify.SCRATCH_PREFIX}*")}
+    kind: ServerKind = "postgresql" if backend == "postgresql" else "mysql"
+    if kind == "postgresql":
+        query = "SELECT datname FROM pg_database"
+    else:
+        query = "SELECT schema_name FROM information_schema.schemata"
+    with engine_for(server_url(kind)) as engine, engine.connect() as conn:
+        names = {str(row[0]) for row in conn.exec_driver_sql(query)}
+    return {n for n in names if n.startswith(verify.SCRATCH_PREFIX)}
+
+
+@pytest.fixture(autouse=True)
+def private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """SQLite scratch files go to a folder of this test's own, so leftovers are visible."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+
+
+# --------------------------------------------------------------------------- passing roundtrip
+
+
+def test_roundtrip_passes_and_never_touches_the_app_database(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade")
+    seed(database_url)
+    before = app_state(database_url)
+    scratch_before = scratch_names(database_url)
+    code, data, _ = run_verify(app, "--roundtrip")
+    assert (code, data["problems"]) == (0, [])
+    assert data["roundtrip"]["ran"] is True
+    assert data["roundtrip"]["revisions"] == data["roundtrip"]["completed"] == 2
+    assert verify.SCRATCH_PREFIX in data["roundtrip"]["scratch"]
+    assert app_state(database_url) == before
+    assert before[1] == {"alembic_version": 1, "users": 2, "items": 1}
+    assert scratch_names(database_url) == scratch_before
+    text = invoke(app, "db", "verify", "--roundtrip")
+    assert text.exit_code == 0
+    assert "Roundtrip: 2 revisions upgraded, downgraded and upgraded again" in text.stdout
+    assert "(dropped)." in text.stdout
+    assert "Running upgrade" not in text.output  # Alembic's INFO lines are kept quiet
+
+
+# --------------------------------------------------------------------------- downgrade-leaves-trace
+
+
+def test_downgrade_leaves_trace(verify_app: VerifyApp, database_url: str) -> None:
+    app = verify_app(
+        database_url,
+        models=trace_models,
+        scripts=[USERS_SCRIPT, ITEMS_SCRIPT, TRACE_SCRIPT, WIDEN_SCRIPT],
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip")
+    assert code == 1
+    assert checks(data) == ["downgrade-leaves-trace", "downgrade-leaves-trace"]
+    trace, widen = problems(data)
+    is_pg = database_url.startswith("postgresql")
+    leftover = ["enum type mood", "table audit"] if is_pg else ["table audit"]
+    assert trace["revision"] == TRACE
+    assert trace["leftover"] == leftover
+    assert (trace["missing"], trace["changed"]) == ([], [])
+    assert trace["message"] == (
+        f"Downgrading revision {TRACE} (add users.mood and audit) does not restore the schema"
+        f" before it: the database still has {', '.join(leftover)}."
+    )
+    assert trace["path"].endswith(f"{TRACE}_test.py")
+    assert "drop what it creates" in trace["help"]
+    assert widen["revision"] == WIDEN
+    assert widen["leftover"] == widen["missing"] == []
+    (changed,) = widen["changed"]
+    assert changed == (
+        "column items.slug (VARCHAR(50) NOT NULL before, VARCHAR(60) NOT NULL after)"
+    )
+    assert f"the database changed {changed}." in widen["message"]
+    # The roundtrip went on to head: the models match what the migrations build.
+    assert data["roundtrip"]["revisions"] == 4
+
+
+# --------------------------------------------------------------------------- roundtrip-failed
+
+
+def test_a_failing_step_is_reported_and_everything_is_cleaned_up(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    app = verify_app(
+        database_url, models=tags_models, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, FAILING_SCRIPT]
+    )
+    invoke_ok(app, "db", "upgrade")
+    seed(database_url)
+    before = app_state(database_url)
+    scratch_before = scratch_names(database_url)
+    code, data, _ = run_verify(app, "--roundtrip")
+    assert code == 1
+    (problem,) = problems(data)
+    assert problem["check"] == "roundtrip-failed"
+    assert problem["revision"] == FAILING and problem["direction"] == "downgrade"
+    assert problem["message"].startswith(
+        f"Roundtrip stopped: downgrade of revision {FAILING} (create tags) failed on the"
+        " scratch database: "
+    )
+    assert "no_such_table" in problem["message"]
+    assert data["roundtrip"]["completed"] == 2 and data["roundtrip"]["revisions"] == 3
+    assert "\n" not in problem["message"]
+    assert f"fix downgrade() of {FAILING}_test.py" in problem["help"]
+    assert app_state(database_url) == before
+    assert scratch_names(database_url) == scratch_before
+
+
+def test_ctrl_c_still_drops_the_scratch_database(verify_app: VerifyApp, database_url: str) -> None:
+    interrupted = script(
+        FAILING,
+        ITEMS,
+        'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True))\n'
+        "raise KeyboardInterrupt",
+        'op.drop_table("tags")',
+    )
+    app = verify_app(
+        database_url, models=tags_models, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, interrupted]
+    )
+    invoke_ok(app, "db", "upgrade", ITEMS)
+    seed(database_url)
+    before = app_state(database_url)
+    scratch_before = scratch_names(database_url)
+    with pytest.raises(KeyboardInterrupt):
+        verify.verify(app, roundtrip=True)
+    assert scratch_names(database_url) == scratch_before
+    assert app_state(database_url) == before
+
+
+def test_scratch_database_that_cannot_be_used_is_a_usage_error(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade")
+    before = app_state(database_url)
+    own = invoke(app, "db", "verify", "--roundtrip", "--scratch-url", database_url)
+    assert own.exit_code == 2
+    assert "is the app's own database" in own.output
+    assert "give it a separate, empty database" in own.output
+    assert app_state(database_url) == before
+    without = invoke(app, "db", "verify", "--scratch-url", database_url)
+    assert without.exit_code == 2
+    assert "--scratch-url needs --roundtrip" in without.output
+
+
+def _other_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    backend = make_url(database_url).get_backend_name()
+    if backend == "sqlite":
+        yield sqlite_url(tmp_path / "scratch-given.db")
+        return
+    kind: ServerKind = "postgresql" if backend == "postgresql" else "mysql"
+    with scratch_database(kind, server_url(kind)) as url:
+        yield url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def other_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database of the same kind (for --scratch-url)."""
+    yield from _other_database(database_url, tmp_path)
+
+
+def test_scratch_url_is_used_and_emptied_afterwards(
+    verify_app: VerifyApp, database_url: str, other_database: str
+) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade")
+    before = app_state(database_url)
+    code, data, _ = run_verify(app, "--roundtrip", "--scratch-url", other_database)
+    assert (code, data["problems"]) == (0, [])
+    assert data["roundtrip"]["scratch"] == make_url(other_database).render_as_string(
+        hide_password=True
+    )
+    assert table_names(other_database) == set()
+    assert app_state(database_url) == before
+    # A database that is not empty is refused, and left as it was.
+    execute(other_database, "CREATE TABLE keep_me (id INTEGER PRIMARY KEY)")
+    result = invoke(app, "db", "verify", "--roundtrip", "--scratch-url", other_database)
+    assert result.exit_code == 2
+    assert "is not empty (table keep_me)" in result.output
+    assert table_names(other_database) == {"keep_me"}
+
+
+# --------------------------------------------------------------------------- drift at head
+
+
+def test_roundtrip_compares_head_with_the_models(verify_app: VerifyApp, database_url: str) -> None:
+    app = verify_app(database_url, models=tags_models)
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip")
+    assert code == 1
+    (problem,) = problems(data)
+    assert problem["check"] == "schema-drift"
+    assert problem["message"] == (
+        "table tags: missing in database (scratch database after upgrading from base to head)"
+    )
+    assert problem["database"] == "scratch"
+
+
+def test_branches_and_merges_roundtrip(verify_app: VerifyApp, database_url: str) -> None:
+    tags = script(
+        "f6f6f6f6f6f6",
+        USERS,
+        'op.create_table("tags", sa.Column("id", sa.Integer(), primary_key=True))',
+        'op.drop_table("tags")',
+    )
+    merge = script("a7a7a7a7a7a7", [ITEMS, "f6f6f6f6f6f6"], "pass", "pass", message="merge")
+    app = verify_app(
+        database_url, models=tags_models, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, tags, merge]
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip")
+    assert (code, data["problems"]) == (0, [])
+    assert data["roundtrip"]["revisions"] == 4
+    assert data["heads"] == ["a7a7a7a7a7a7"]
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+@pytest.mark.postgresql
+def test_no_password_in_roundtrip_output(verify_app: VerifyApp) -> None:
+    """PostgreSQL trusts local logins here, so a URL may carry a password it never checks."""
+    with scratch_database("postgresql", server_url("postgresql").set(password="hunter2")) as url:
+        full = url.render_as_string(hide_password=False)
+        assert "hunter2" in full
+        app = verify_app(
+            full, models=tags_models, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, FAILING_SCRIPT]
+        )
+        results: list[Any] = [
+            invoke(app, "db", "verify", "--roundtrip"),
+            invoke(app, "db", "verify", "--roundtrip", "--format", "json"),
+        ]
+        for result in results:
+            assert result.exit_code == 1
+            assert "hunter2" not in result.output
+            assert "postgres:***@" in result.output
+        dispose(app)
+
+
+def dispose(app: Flask) -> None:
+    with app.app_context():
+        for engine in app.extensions["sqlalchemy"].engines.values():
+            engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_an_account_that_cannot_create_databases_is_told_what_to_do(
+    verify_app: VerifyApp,
+) -> None:
+    role = f"sm_nocreate_{secrets.token_hex(4)}"
+    admin = server_url("postgresql")
+    execute(admin.render_as_string(hide_password=False), f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+    try:
+        with scratch_database("postgresql", admin) as url:
+            app_url = url.set(username=role).render_as_string(hide_password=False)
+            app = verify_app(app_url)
+            before = scratch_names(app_url)
+            result = invoke(app, "db", "verify", "--no-db", "--roundtrip")
+            assert result.exit_code == 2
+            assert "Error: cannot create a scratch database on" in result.output
+            assert "permission denied to create database" in result.output
+            assert "pass --scratch-url with an empty database" in result.output
+            assert scratch_names(app_url) == before
+            dispose(app)
+    finally:
+        execute(admin.render_as_string(hide_password=False), f'DROP ROLE IF EXISTS "{role}"')
