@@ -168,7 +168,7 @@ def _names(name: str, value: object, line: int) -> tuple[str, ...]:
     )
 
 
-def _is_empty_body(body: list[ast.stmt]) -> bool:
+def is_empty_body(body: list[ast.stmt]) -> bool:
     """Only ``pass``, ``...`` and strings: the body Alembic writes when nothing was detected."""
     for stmt in body:
         if isinstance(stmt, ast.Pass):
@@ -191,7 +191,7 @@ def _functions(tree: ast.Module) -> dict[str, bool]:
             "upgrade",
             "downgrade",
         ):
-            found[stmt.name] = _is_empty_body(stmt.body)
+            found[stmt.name] = is_empty_body(stmt.body)
     return found
 
 

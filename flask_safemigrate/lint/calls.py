@@ -218,7 +218,8 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
     return None
 
 
-def _strings_in(node: ast.AST) -> frozenset[str]:
+def strings_in(node: ast.AST) -> frozenset[str]:
+    """Every string constant below ``node``: the names an ``if`` condition mentions."""
     return frozenset(
         sub.value
         for sub in ast.walk(node)
@@ -300,7 +301,7 @@ class _Walker:
             self._expression(stmt.test, stmt, batch=batch, guards=guards, auto=autocommit)
             inner = guards
             if is_guard(stmt.test, self.guard_aliases):
-                inner = (guards or frozenset()) | _strings_in(stmt.test)
+                inner = (guards or frozenset()) | strings_in(stmt.test)
             self.walk(stmt.body, batch=batch, guards=inner, autocommit=autocommit)
             self.walk(stmt.orelse, batch=batch, guards=inner, autocommit=autocommit)
             return

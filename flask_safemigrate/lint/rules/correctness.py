@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+from flask_safemigrate.history import is_empty_body
 from flask_safemigrate.lint.calls import (
     INSPECTOR_METHODS,
     Call,
@@ -19,6 +20,7 @@ from flask_safemigrate.lint.calls import (
     is_missing,
     keyword,
     literal,
+    strings_in,
 )
 from flask_safemigrate.lint.engine import Migration, Rule, Violation
 from flask_safemigrate.lint.rules import register
@@ -56,29 +58,6 @@ def last_name(node: ast.AST) -> str:
     """The last segment of a dotted callee (``sa.Column`` -> ``Column``), else ``""``."""
     name = dotted(node)
     return name.rsplit(".", 1)[-1] if name else ""
-
-
-def strings_in(node: ast.AST) -> frozenset[str]:
-    return frozenset(
-        sub.value
-        for sub in ast.walk(node)
-        if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
-    )
-
-
-def is_empty_body(body: list[ast.stmt]) -> bool:
-    """Only ``pass``, ``...`` and strings: a function that does nothing."""
-    for stmt in body:
-        if isinstance(stmt, ast.Pass):
-            continue
-        if (
-            isinstance(stmt, ast.Expr)
-            and isinstance(stmt.value, ast.Constant)
-            and (stmt.value.value is Ellipsis or isinstance(stmt.value.value, str))
-        ):
-            continue
-        return False
-    return True
 
 
 def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
