@@ -20,7 +20,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/flask --app example_app db upgrade
+	$(BIN)/flask --app example_app db safe-upgrade
 	$(BIN)/flask --app example_app db verify
 
 check: $(VENV)/.installed-test

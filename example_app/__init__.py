@@ -49,7 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app.
 
     ``SQLALCHEMY_DATABASE_URI`` comes from, in increasing priority: the SQLite default in the
-    instance folder, the ``DATABASE_URL`` environment variable, and ``config``.
+    instance folder, the ``DATABASE_URL`` environment variable, and ``config``; ``SAFEMIGRATE_*``
+    keys from the environment, then from ``config``.
     """
     app = Flask(__name__)
     uri = os.environ.get("DATABASE_URL") or None
@@ -59,6 +60,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         uri = default_database_uri(app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    # SAFEMIGRATE_* settings from the environment (strings; SafeMigrate parses them).
+    app.config.update({k: v for k, v in os.environ.items() if k.startswith("SAFEMIGRATE_")})
     if config is not None:
         app.config.update(config)
 

@@ -18,10 +18,10 @@ import flask_migrate.cli
 from flask import current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import database, history
+from flask_safemigrate import database, history, upgrade
 from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
 from flask_safemigrate.lint.engine import LintConfig
-from flask_safemigrate.report import Report, render_json, render_text, should_color
+from flask_safemigrate.report import Report, render_finding, render_json, render_text, should_color
 from flask_safemigrate.settings import Settings
 
 P = ParamSpec("P")
@@ -284,6 +284,117 @@ def _pending_revisions(settings: Settings, url: Any, locations: list[Path]) -> s
 
 
 COMMANDS[lint_command.name or "lint"] = lint_command
+
+
+# --- safe-upgrade -------------------------------------------------------------------------
+
+
+class _EchoProgress(upgrade.Progress):
+    """Prints safe-upgrade's progress: stdout for text, stderr when stdout carries JSON."""
+
+    def __init__(self, err: bool) -> None:
+        self.err = err
+        self.open_line = False
+        self.pending: str | None = None
+
+    def _echo(self, text: str, nl: bool = True) -> None:
+        if self.open_line and not text.startswith(("ok ", "FAILED")):
+            click.echo(err=self.err)
+        click.echo(text, nl=nl, err=self.err)
+        self.open_line = not nl
+
+    def stage(self, stage: upgrade.Stage, message: str) -> None:
+        self._echo(f"{stage}: {message}")
+
+    def step_started(self, position: int, total: int, script: history.Script) -> None:
+        self.pending = script.revision
+        message = f"  {script.message}" if script.message else ""
+        self._echo(f"[{position + 1}/{total}] {script.revision}{message} ... ", nl=False)
+
+    def step_finished(self, position: int, total: int, revision: str, seconds: float) -> None:
+        if not self.open_line or self.pending != revision:
+            self._echo(f"[{position + 1}/{total}] {revision} ... ", nl=False)
+        self._echo(f"ok {seconds:.2f}s")
+
+    def step_failed(self, position: int, total: int, seconds: float) -> None:
+        if self.open_line:
+            self._echo(f"FAILED after {seconds:.2f}s")
+
+    def waiting(self, message: str) -> None:
+        self._echo(f"  ... {message}")
+
+
+@click.command("safe-upgrade")
+@click.argument("revision", default="heads")
+@click.option(
+    "--dry-run", is_flag=True, help="Run the pre-flight checks, print the plan, change nothing."
+)
+@click.option(
+    "--sql", is_flag=True, help="Print the SQL of the plan (offline mode); change nothing."
+)
+@click.option(
+    "--backup/--no-backup",
+    default=None,
+    help="Back up the database first [default: SAFEMIGRATE_BACKUP, else on for SQLite only].",
+)
+@click.option("--auto-merge", is_flag=True, help="Merge several heads first (auto-merge-heads).")
+@click.option(
+    "--skip-lint", is_flag=True, help="Apply even when lint finds errors in pending scripts."
+)
+@click.option("--no-verify", is_flag=True, help="Skip the post-upgrade verification.")
+@click.option(
+    "--resolved",
+    metavar="REV",
+    multiple=True,
+    help="Record that the failed attempt of REV was repaired, then go on.",
+)
+@format_option("text", "json")
+@handles_errors
+@with_appcontext
+def safe_upgrade_command(
+    revision: str,
+    dry_run: bool,
+    sql: bool,
+    backup: bool | None,
+    auto_merge: bool,
+    skip_lint: bool,
+    no_verify: bool,
+    resolved: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Upgrade with pre-flight checks, a migration lock, a backup and verification."""
+    if sql and dry_run:
+        raise ConfigError("--sql and --dry-run do not go together: --sql changes nothing either")
+    options = upgrade.Options(
+        revision=revision,
+        dry_run=dry_run,
+        sql=sql,
+        backup=backup,
+        auto_merge=auto_merge,
+        skip_lint=skip_lint,
+        verify=not no_verify,
+        resolved=resolved,
+    )
+    quiet = sql and output_format == "text"
+    progress = upgrade.Progress() if quiet else _EchoProgress(err=output_format == "json")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    outcome = upgrade.safe_upgrade(app, options, progress)
+    report = outcome.report
+    if output_format == "json":
+        click.echo(render_json(report))
+    elif quiet and outcome.exit_code is ExitCode.OK:
+        click.echo(outcome.sql or "", nl=False)
+    else:
+        color = should_color(sys.stdout)
+        lines = list(report.notes)
+        for finding in report.findings:
+            lines.extend(render_finding(finding, color=color))
+        lines.append(str(report.facts["summary"]))
+        click.echo("\n".join(lines), color=color)
+    exit_with(outcome.exit_code)
+
+
+COMMANDS["safe-upgrade"] = safe_upgrade_command
 
 
 # --- verify -------------------------------------------------------------------------------

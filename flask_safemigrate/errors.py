@@ -82,6 +82,10 @@ class DatabaseUnreachable(PreflightError):
     """The database could not be reached or refused the login."""
 
 
+class BackupFailed(PreflightError):
+    """The pre-upgrade backup could not be written; nothing has been changed yet."""
+
+
 class MigrationFailed(SafeMigrateError):
     """A revision failed while being applied; ``data`` says where the database now stands."""
 

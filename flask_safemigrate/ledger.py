@@ -8,13 +8,15 @@ autogenerate and drift reports do not see it.
 
 Columns: ``id`` (insertion order; not in DESIGN.md's list, but every table needs a primary
 key and timestamps are too coarse to order two rows written in the same second), ``revision``,
-``direction`` (``upgrade`` | ``downgrade`` | ``accept``), ``checksum`` (sha256 hex of the
-script file's bytes), ``started_at`` and ``finished_at`` (UTC, stored without a time zone so
-the three databases agree), ``duration_ms``, ``success``, ``applied_by`` (``user@host``) and
-``error`` (one line, for failed attempts).
+``direction`` (``upgrade`` | ``downgrade`` | ``accept`` | ``resolve``), ``checksum`` (sha256
+hex of the script file's bytes), ``started_at`` and ``finished_at`` (UTC, stored without a
+time zone so the three databases agree), ``duration_ms``, ``success``, ``applied_by``
+(``user@host``) and ``error`` (one line, for failed attempts).
 
 An ``accept`` row re-records the checksum of an applied revision after a purely cosmetic edit
-(a comment, formatting): see :func:`accept`.
+(a comment, formatting): see :func:`accept`. A ``resolve`` row says that someone repaired what
+a failed attempt left behind (``flask db safe-upgrade --resolved REV``), so the failure no
+longer blocks the next run.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ __all__ = [
 #: The table's name; autogenerate, drift checks and snapshots always leave it out.
 LEDGER_TABLE: Final = "safemigrate_ledger"
 
-Direction = Literal["upgrade", "downgrade", "accept"]
-DIRECTIONS: Final[tuple[Direction, ...]] = ("upgrade", "downgrade", "accept")
+Direction = Literal["upgrade", "downgrade", "accept", "resolve"]
+DIRECTIONS: Final[tuple[Direction, ...]] = ("upgrade", "downgrade", "accept", "resolve")
 
 _metadata = sa.MetaData()
 
@@ -155,15 +157,20 @@ def record(
     error: str | None = None,
     who: str | None = None,
     schema: str | None = None,
+    ensure_table: bool = True,
 ) -> None:
     """Insert one row, creating the table first when needed.
+
+    ``ensure_table=False`` skips the existence check for a caller that created the table
+    already (safe-upgrade writes one row per revision and should not inspect each time).
 
     Naive datetimes are taken as UTC. ``duration_ms`` is computed from the two timestamps;
     ``who`` defaults to :func:`applied_by`. The caller owns the transaction (commit it).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
-    create(connection, schema)
+    if ensure_table:
+        create(connection, schema)
     started = _naive_utc(started_at)
     finished = _naive_utc(finished_at) if finished_at is not None else None
     duration = round((finished - started).total_seconds() * 1000) if finished is not None else None

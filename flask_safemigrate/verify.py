@@ -51,10 +51,19 @@ from flask_safemigrate.settings import Settings
 
 __all__ = [
     "CHECKS",
+    "DRIFT_HINT",
     "SCRATCH_PREFIX",
+    "Setup",
     "Target",
+    "applied_revisions",
+    "describe",
+    "display_path",
     "exit_code",
+    "ledger_findings",
+    "quiet_alembic",
+    "setup_of",
     "static_findings",
+    "unknown_revision",
     "verify",
 ]
 
@@ -80,7 +89,7 @@ CHECKS: Final = (
 SCRATCH_PREFIX: Final = scratch.SCRATCH_PREFIX
 
 _UPGRADE_HINT = "run `flask db safe-upgrade` (or `flask db upgrade`) to apply them"
-_DRIFT_HINT = (
+DRIFT_HINT = (
     "generate a migration for the difference (`flask db migrate -m '...'`), review it and"
     " apply it; or change the models back if the database is right"
 )
@@ -109,7 +118,7 @@ class Target:
 
 
 @dataclass
-class _Setup:
+class Setup:
     """What verify reads from the app once."""
 
     app: Flask
@@ -139,7 +148,7 @@ def _is_multidb(directory: Path) -> bool:
     return "bind_names" in text
 
 
-def _setup(app: Flask) -> _Setup:
+def setup_of(app: Flask) -> Setup:
     safe = app.extensions.get("safemigrate")
     state = app.extensions.get("migrate")
     if safe is None or state is None:
@@ -172,7 +181,7 @@ def _setup(app: Flask) -> _Setup:
         metadatas = getattr(db, "metadatas", None)
         metadata = metadatas[bind] if metadatas is not None else db.metadata
         targets.append(Target(bind, engines[bind].url, metadata))
-    return _Setup(
+    return Setup(
         app=app,
         settings=settings,
         migrate_state=state,
@@ -205,8 +214,8 @@ def verify(
     directory or unusable options, and :class:`PreflightError` (exit 3) when a database
     answers a read with an error; everything else is a finding.
     """
-    with app.app_context(), _quiet_alembic():
-        setup = _setup(app)
+    with app.app_context(), quiet_alembic():
+        setup = setup_of(app)
         findings = static_findings(setup.graph)
         notes = [_history_note(setup.graph)]
         current: set[str] = set()
@@ -252,7 +261,7 @@ def exit_code(report: Report) -> ExitCode:
 # --------------------------------------------------------------------------- helpers
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path relative to the working directory when it is below it, else absolute."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -260,7 +269,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _describe(script: history.Script) -> str:
+def describe(script: history.Script) -> str:
     return f"{script.revision} ({script.message})" if script.message else script.revision
 
 
@@ -283,7 +292,7 @@ def static_findings(graph: history.RevisionGraph) -> list[Finding]:
             rule=problem.check,
             severity=Severity.ERROR,
             message=problem.message,
-            path=_display(problem.path) if problem.path is not None else None,
+            path=display_path(problem.path) if problem.path is not None else None,
             line=problem.line,
             help=problem.hint,
             extra={"revisions": list(problem.revisions)},
@@ -306,8 +315,8 @@ def static_findings(graph: history.RevisionGraph) -> list[Finding]:
             Finding(
                 rule="missing-downgrade",
                 severity=Severity.WARNING,
-                message=f"Revision {_describe(script)} {what}.",
-                path=_display(script.path),
+                message=f"Revision {describe(script)} {what}.",
+                path=display_path(script.path),
                 line=script.line,
                 help="write a downgrade() that reverses upgrade(); if the change cannot be"
                 " undone, make downgrade() raise an error that says why",
@@ -327,7 +336,7 @@ class _DatabaseResult:
     current: tuple[str, ...] = ()
 
 
-def _check_database(setup: _Setup, target: Target) -> _DatabaseResult:
+def _check_database(setup: Setup, target: Target) -> _DatabaseResult:
     result = _DatabaseResult()
     try:
         with database.connect(
@@ -356,7 +365,7 @@ def _check_database(setup: _Setup, target: Target) -> _DatabaseResult:
 
 
 def _check_connected(
-    setup: _Setup, target: Target, connection: Connection, result: _DatabaseResult
+    setup: Setup, target: Target, connection: Connection, result: _DatabaseResult
 ) -> None:
     graph = setup.graph
     current = database.current_revisions(
@@ -370,7 +379,7 @@ def _check_connected(
 
     unknown = [rev for rev in current if rev not in graph.scripts]
     for revision in unknown:
-        result.findings.append(_unknown_revision(setup, target, revision, entries))
+        result.findings.append(unknown_revision(setup, target, revision, entries))
 
     at_head = False
     if not unknown:
@@ -381,7 +390,7 @@ def _check_connected(
         else:
             at_head = not pending
             if pending:
-                listed = "; ".join(_describe(script) for script in pending)
+                listed = "; ".join(describe(script) for script in pending)
                 result.findings.append(
                     Finding(
                         rule="not-at-head",
@@ -406,7 +415,7 @@ def _check_connected(
                     rule="schema-drift",
                     severity=Severity.ERROR,
                     message=f"{line} (database {target.label})",
-                    help=_DRIFT_HINT,
+                    help=DRIFT_HINT,
                     extra={**where, "difference": line},
                 )
             )
@@ -418,13 +427,13 @@ def _check_connected(
     if not setup.settings.ledger:
         result.notes.append("Ledger checks skipped (SAFEMIGRATE_LEDGER is off).")
     elif entries:
-        result.findings.extend(_ledger_findings(setup, target, entries, current))
+        result.findings.extend(ledger_findings(setup, target, entries, current))
 
 
-def _unknown_revision(
-    setup: _Setup, target: Target, revision: str, entries: Sequence[ledger.Entry]
+def unknown_revision(
+    setup: Setup, target: Target, revision: str, entries: Sequence[ledger.Entry]
 ) -> Finding:
-    versions = ", ".join(_display(p) for p in setup.locations)
+    versions = ", ".join(display_path(p) for p in setup.locations)
     referrers = [
         script
         for script in setup.graph.scripts.values()
@@ -439,7 +448,7 @@ def _unknown_revision(
             f"{last.started_at.isoformat(timespec='seconds')} by {last.applied_by or 'unknown'}."
         )
     if referrers:
-        names = ", ".join(f"{s.revision} ({_display(s.path)})" for s in referrers)
+        names = ", ".join(f"{s.revision} ({display_path(s.path)})" for s in referrers)
         message = (
             f"Database {target.label} is at revision {revision}, which no script in {versions}"
             f" has, although {names} names it as its parent: its script went missing."
@@ -472,8 +481,8 @@ def _unknown_revision(
     )
 
 
-def _ledger_findings(
-    setup: _Setup,
+def ledger_findings(
+    setup: Setup,
     target: Target,
     entries: Sequence[ledger.Entry],
     current: Sequence[str],
@@ -490,7 +499,7 @@ def _ledger_findings(
     by_revision: dict[str, list[ledger.Entry]] = {}
     for entry in entries:
         by_revision.setdefault(entry.revision, []).append(entry)
-    applied = _applied(setup.graph, current)
+    applied = applied_revisions(setup.graph, current)
     findings: list[Finding] = []
     where = {"database": database.mask_url(target.url)}
     for revision, rows in by_revision.items():
@@ -499,8 +508,8 @@ def _ledger_findings(
         if not last.success:
             error = (last.error or "").strip().splitlines()
             reason = database.mask_text(error[0], target.url) if error else "no error recorded"
-            path = _display(script.path) if script is not None else None
-            name = _describe(script) if script is not None else revision
+            path = display_path(script.path) if script is not None else None
+            name = describe(script) if script is not None else revision
             state = "is" if revision in applied else "is not"
             findings.append(
                 Finding(
@@ -517,7 +526,8 @@ def _ledger_findings(
                     help=(
                         "find out what the failed run left behind (MariaDB/MySQL cannot roll"
                         " back DDL, so part of it may be applied), repair that, fix the script"
-                        " or the data, then run `flask db safe-upgrade` again"
+                        " or the data, then run `flask db safe-upgrade --resolved"
+                        f" {revision}` to record the repair and go on"
                     ),
                     extra={
                         **where,
@@ -539,7 +549,7 @@ def _ledger_findings(
             continue
         if now == latest.checksum:
             continue
-        shown = _display(script.path)
+        shown = display_path(script.path)
         findings.append(
             Finding(
                 rule="edited-after-apply",
@@ -571,7 +581,7 @@ def _ledger_findings(
     return findings
 
 
-def _applied(graph: history.RevisionGraph, current: Sequence[str]) -> set[str]:
+def applied_revisions(graph: history.RevisionGraph, current: Sequence[str]) -> set[str]:
     """The current revisions and their ancestors (what the version table says is applied).
 
     A current revision no script has hides its ancestry: then every known revision counts.
@@ -605,7 +615,7 @@ class _StepFailed(Exception):
         self.finding = finding
 
 
-def _snapshot(engines: Mapping[str | None, Engine], setup: _Setup) -> dict[str | None, Snapshot]:
+def _snapshot(engines: Mapping[str | None, Engine], setup: Setup) -> dict[str | None, Snapshot]:
     schemas: list[str | None] = [None]
     if setup.version_schema:
         schemas.append(setup.version_schema)
@@ -616,7 +626,7 @@ def _snapshot(engines: Mapping[str | None, Engine], setup: _Setup) -> dict[str |
     return snaps
 
 
-def _versions(engines: Mapping[str | None, Engine], setup: _Setup) -> set[str]:
+def _versions(engines: Mapping[str | None, Engine], setup: Setup) -> set[str]:
     with engines[None].connect() as conn:
         return set(
             database.current_revisions(
@@ -626,7 +636,7 @@ def _versions(engines: Mapping[str | None, Engine], setup: _Setup) -> set[str]:
 
 
 @contextmanager
-def _quiet_alembic() -> Iterator[None]:
+def quiet_alembic() -> Iterator[None]:
     """Hide INFO logging while verify runs (restored afterwards; warnings still show).
 
     The stock ``env.py`` configures logging from ``alembic.ini`` on every command, which
@@ -642,7 +652,7 @@ def _quiet_alembic() -> Iterator[None]:
         logging.disable(previous)
 
 
-def _run_roundtrip(setup: _Setup, scratch_url: str | None) -> _Trip:
+def _run_roundtrip(setup: Setup, scratch_url: str | None) -> _Trip:
     trip = _Trip()
     if setup.graph.problems:
         trip.notes.append(
@@ -694,7 +704,7 @@ def _run_roundtrip(setup: _Setup, scratch_url: str | None) -> _Trip:
 
 
 def _walk(
-    setup: _Setup,
+    setup: Setup,
     order: Sequence[history.Script],
     engines: Mapping[str | None, Engine],
     hidden: Sequence[URL],
@@ -714,10 +724,10 @@ def _walk(
                     rule="roundtrip-failed",
                     severity=Severity.ERROR,
                     message=(
-                        f"Roundtrip stopped: {direction} of revision {_describe(script)} failed"
+                        f"Roundtrip stopped: {direction} of revision {describe(script)} failed"
                         f" on the scratch database: {scratch.one_line(exc, hidden)}"
                     ),
-                    path=_display(script.path),
+                    path=display_path(script.path),
                     line=script.line,
                     help=f"fix {direction}() of {script.path.name}; run `flask db verify"
                     " --roundtrip` again to check",
@@ -740,11 +750,11 @@ def _walk(
                         rule="roundtrip-failed",
                         severity=Severity.ERROR,
                         message=(
-                            f"Roundtrip stopped: downgrading revision {_describe(script)} left"
+                            f"Roundtrip stopped: downgrading revision {describe(script)} left"
                             f" the version table at {', '.join(sorted(reverted)) or 'base'},"
                             f" expected {', '.join(sorted(applied)) or 'base'}"
                         ),
-                        path=_display(script.path),
+                        path=display_path(script.path),
                         line=script.line,
                         extra={"revision": script.revision, "direction": "downgrade"},
                     )
@@ -765,7 +775,7 @@ def _walk(
                     severity=Severity.ERROR,
                     message=f"{line} ({label} after upgrading from base to head)",
                     help="the migrations do not build the schema the models describe: "
-                    + _DRIFT_HINT,
+                    + DRIFT_HINT,
                     extra={"database": "scratch", "difference": line},
                 )
                 for line in lines
@@ -806,10 +816,10 @@ def _traces(
                 rule="downgrade-leaves-trace",
                 severity=Severity.ERROR,
                 message=(
-                    f"Downgrading revision {_describe(script)} does not restore the schema"
+                    f"Downgrading revision {describe(script)} does not restore the schema"
                     f" before it{label}: the database {'; '.join(parts)}."
                 ),
-                path=_display(script.path),
+                path=display_path(script.path),
                 line=script.line,
                 help=_TRACE_HINT,
                 extra={

@@ -1,0 +1,405 @@
+"""The pre-upgrade backup: a restorable copy of the database, written before anything changes.
+
+A backup only helps if it is complete and private, so every backend writes into a temporary
+file created with mode 0600 beside the final name and renames it into place only once the dump
+succeeded; a failure removes it. Server dumps run ``pg_dump`` / ``mariadb-dump`` with an
+argument list (no shell) and hand the password over in the child's environment, where ``ps``
+and a CI log cannot see it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from flask_safemigrate.database import dialect_of, mask_text, mask_url
+from flask_safemigrate.errors import BackupFailed
+from flask_safemigrate.locks import sqlite_database_file
+
+#: Dump tools tried in order; the first found on ``PATH`` runs.
+POSTGRESQL_TOOLS = ("pg_dump",)
+MYSQL_TOOLS = ("mariadb-dump", "mysqldump")
+#: Lines of a failing tool's stderr kept in the error message (all of them go into ``data``).
+STDERR_LINES = 3
+
+_NO_BACKUP = "or run with --no-backup to upgrade without one"
+#: libpq reads these from the environment; the URL query of a psycopg URL may set them.
+_PG_QUERY_ENV = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "options": "PGOPTIONS",
+    "gssencmode": "PGGSSENCMODE",
+    "channel_binding": "PGCHANNELBINDING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "service": "PGSERVICE",
+    "passfile": "PGPASSFILE",
+}
+#: PyMySQL URL query options and the dump tool's equivalent.
+_MYSQL_QUERY_ARGS = {"ssl_ca": "--ssl-ca", "ssl_cert": "--ssl-cert", "ssl_key": "--ssl-key"}
+
+
+def backup_database(
+    url: str | URL,
+    directory: Path,
+    *,
+    label: str,
+    timeout: float = 10,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """Back the database up into ``directory`` (created with mode 0700); returns the new file.
+
+    The name is ``<database>-<UTC timestamp>-<label>`` plus ``.sqlite3`` (SQLite online backup
+    API), ``.dump`` (``pg_dump --format=custom``, restore with ``pg_restore``) or ``.sql``
+    (``mariadb-dump``/``mysqldump``, restore with the ``mariadb``/``mysql`` client).
+    ``timeout`` bounds waiting for the database (connecting, SQLite's busy lock, PostgreSQL's
+    table locks), not the length of the dump. ``environ`` is the dump tool's environment and
+    ``PATH`` (default: this process's). Raises :class:`BackupFailed` (exit 3) with nothing
+    left behind.
+    """
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise BackupFailed(
+            "backup failed: the database URL cannot be parsed", hint="check the database URL"
+        ) from None
+    env = dict(os.environ if environ is None else environ)
+    dialect = dialect_of(parsed)
+    started = datetime.now(UTC)
+    if dialect == "sqlite":
+        source = _sqlite_source(parsed)
+        target = _prepare_directory(directory, parsed)
+        with _partial_file(target, source.stem, started, label, ".sqlite3", parsed) as tmp:
+            _copy_sqlite(source, tmp, timeout, parsed)
+        return tmp.final
+    if dialect == "postgresql":
+        tool = _find_tool(POSTGRESQL_TOOLS, env, parsed)
+        target = _prepare_directory(directory, parsed)
+        stem = parsed.database or parsed.username or "postgres"
+        with _partial_file(target, stem, started, label, ".dump", parsed) as tmp:
+            argv, child_env = _pg_dump_command(tool, parsed, tmp.path, timeout, env)
+            _run(argv, child_env, parsed, stdout=None)
+        return tmp.final
+    if dialect == "mysql":
+        tool = _find_tool(MYSQL_TOOLS, env, parsed)
+        if not parsed.database:
+            raise BackupFailed(
+                "backup failed: the database URL names no database",
+                where=mask_url(parsed),
+                hint=f"add the database name to the URL, {_NO_BACKUP}",
+            )
+        target = _prepare_directory(directory, parsed)
+        with _partial_file(target, parsed.database, started, label, ".sql", parsed) as tmp:
+            argv, child_env = _mysql_dump_command(tool, parsed, parsed.database, env)
+            _run(argv, child_env, parsed, stdout=tmp.fd)
+        return tmp.final
+    raise BackupFailed(
+        f"backup failed: no backup method for the {parsed.get_backend_name()} backend",
+        where=mask_url(parsed),
+        hint=f"back the database up yourself, {_NO_BACKUP}",
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+class _Partial:
+    """The temporary file a backup is written to, and the name it will get."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+        self.final = path
+
+
+def _slug(text: str, fallback: str) -> str:
+    """``text`` safe as part of a file name (no separators, no leading dot or dash)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip(".-")[:64] or fallback
+
+
+def _prepare_directory(directory: Path, url: URL) -> Path:
+    directory = Path(directory).expanduser().absolute()
+    try:
+        directory.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not directory.is_dir():
+            raise _directory_error(directory, "it exists and is not a directory", url) from None
+    except OSError as exc:
+        raise _directory_error(directory, exc.strerror or str(exc), url) from None
+    else:
+        with suppress(OSError):
+            directory.chmod(0o700)  # mkdir's mode is filtered through the umask
+    return directory
+
+
+def _directory_error(directory: Path, reason: str, url: URL) -> BackupFailed:
+    return BackupFailed(
+        f"backup failed: cannot use the backup directory: {reason}",
+        where=str(directory),
+        hint=f"set SAFEMIGRATE_BACKUP_DIR to a writable directory, {_NO_BACKUP}",
+        data={"database": mask_url(url), "directory": str(directory)},
+    )
+
+
+@contextmanager
+def _partial_file(
+    directory: Path, stem: str, started: datetime, label: str, suffix: str, url: URL
+) -> Iterator[_Partial]:
+    """A 0600 temporary file in ``directory``; renamed on success, removed on any failure."""
+    stamp = started.strftime("%Y%m%dT%H%M%S.%fZ")
+    base = f"{_slug(stem, 'database')}-{stamp}-{_slug(label, 'backup')}"
+    try:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".partial")
+    except OSError as exc:
+        raise _directory_error(directory, exc.strerror or str(exc), url) from None
+    partial = _Partial(fd, Path(name))
+    try:
+        yield partial
+        if os.fstat(fd).st_size == 0:
+            raise BackupFailed(
+                "backup failed: the dump is empty",
+                where=str(directory),
+                hint=f"check the database and the dump tool, {_NO_BACKUP}",
+            )
+        os.fsync(fd)
+        final = directory / f"{base}{suffix}"
+        counter = 1
+        while final.exists():  # same microsecond: keep both, in order
+            counter += 1
+            final = directory / f"{base}-{counter}{suffix}"
+        partial.path.replace(final)  # atomic: never a half-written backup under its name
+        partial.final = final
+        _fsync_directory(directory)
+    except OSError as exc:
+        with suppress(OSError):
+            partial.path.unlink()
+        raise BackupFailed(
+            f"backup failed: cannot write the backup: {exc.strerror or exc}",
+            where=str(directory),
+            hint=f"free some space or set SAFEMIGRATE_BACKUP_DIR elsewhere, {_NO_BACKUP}",
+            data={"database": mask_url(url), "directory": str(directory)},
+        ) from None
+    except BaseException:
+        with suppress(OSError):
+            partial.path.unlink()
+        raise
+    finally:
+        with suppress(OSError):
+            os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: not every filesystem allows it)."""
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+def _sqlite_source(url: URL) -> Path:
+    source = sqlite_database_file(url)
+    if source is None:
+        raise BackupFailed(
+            "backup failed: an in-memory SQLite database cannot be backed up",
+            where=mask_url(url),
+            hint=f"it vanishes with the process anyway; {_NO_BACKUP}",
+        )
+    if not source.is_file():
+        raise BackupFailed(
+            "backup failed: the SQLite database file does not exist",
+            where=str(source),
+            hint=f"check the database URL, {_NO_BACKUP}",
+        )
+    return source
+
+
+class _StillBusy(Exception):
+    """Raised from the backup progress callback to give up on a locked source."""
+
+
+def _copy_sqlite(source: Path, partial: _Partial, timeout: float, url: URL) -> None:
+    """The online backup API: a consistent copy even while other connections read or write."""
+    deadline = time.monotonic() + timeout
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) and time.monotonic() > deadline:
+            raise _StillBusy
+
+    try:
+        src = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True, timeout=timeout)
+        try:
+            dst = sqlite3.connect(partial.path, timeout=timeout)
+            try:
+                src.backup(dst, progress=progress, sleep=0.05)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except _StillBusy:
+        raise BackupFailed(
+            f"backup failed: the SQLite database stayed locked for {timeout:g}s",
+            where=str(source),
+            hint=f"another process is writing to it; retry when it is done, {_NO_BACKUP}",
+            data={"database": mask_url(url)},
+        ) from None
+    except sqlite3.Error as exc:
+        raise BackupFailed(
+            f"backup failed: {exc}",
+            where=str(source),
+            hint=f"check the database file and the backup directory, {_NO_BACKUP}",
+            data={"database": mask_url(url)},
+        ) from None
+
+
+# --------------------------------------------------------------------------- dump tools
+
+
+def _find_tool(names: tuple[str, ...], env: Mapping[str, str], url: URL) -> str:
+    search = env.get("PATH", os.defpath)
+    for name in names:
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    wanted = " or ".join(names)
+    install = (
+        f"install the PostgreSQL client tools ({names[0]} at least as new as the server)"
+        if names == POSTGRESQL_TOOLS
+        else "install the MariaDB or MySQL client tools"
+    )
+    raise BackupFailed(
+        f"backup failed: {wanted} not found on PATH",
+        where=mask_url(url),
+        hint=f"{install}, {_NO_BACKUP}",
+        data={"database": mask_url(url), "tools": list(names)},
+    )
+
+
+def _query_value(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if value is None:
+        return None
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _pg_dbname(database: str) -> str:
+    """``--dbname`` takes a connection string when the value has ``=`` or a URI prefix."""
+    if "=" in database or database.startswith(("postgresql:", "postgres:")):
+        escaped = database.replace("\\", "\\\\").replace("'", "\\'")
+        return f"dbname='{escaped}'"
+    return database
+
+
+def _pg_dump_command(
+    tool: str, url: URL, out: Path, timeout: float, env: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    argv = [
+        tool,
+        "--format=custom",
+        f"--file={out}",
+        "--no-password",
+        f"--lock-wait-timeout={max(1, round(timeout * 1000))}",
+    ]
+    host = url.host or _query_value(url, "host")
+    port = url.port or _query_value(url, "port")
+    if host:
+        argv.append(f"--host={host}")
+    if port:
+        argv.append(f"--port={port}")
+    if url.username:
+        argv.append(f"--username={url.username}")
+    if url.database:
+        argv.append(f"--dbname={_pg_dbname(url.database)}")
+    child = dict(env)
+    for key, variable in _PG_QUERY_ENV.items():
+        value = _query_value(url, key)
+        if value is not None:
+            child[variable] = value
+    child["PGCONNECT_TIMEOUT"] = str(max(2, round(timeout)))
+    child["PGAPPNAME"] = "flask-safemigrate backup"
+    if url.password is not None:
+        child["PGPASSWORD"] = str(url.password)
+    return argv, child
+
+
+def _mysql_dump_command(
+    tool: str, url: URL, database: str, env: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    # --no-defaults: connect exactly as the URL says, like PyMySQL (no ~/.my.cnf surprises).
+    argv = [
+        tool,
+        "--no-defaults",
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--hex-blob",
+        "--no-tablespaces",
+        f"--default-character-set={_query_value(url, 'charset') or 'utf8mb4'}",
+    ]
+    socket_path = _query_value(url, "unix_socket")
+    if socket_path:
+        argv += ["--protocol=socket", f"--socket={socket_path}"]
+    else:  # PyMySQL always uses TCP; the client would pick the socket for "localhost"
+        argv += ["--protocol=tcp", f"--host={url.host or 'localhost'}"]
+        argv.append(f"--port={url.port or 3306}")
+    if url.username:
+        argv.append(f"--user={url.username}")
+    for key, option in _MYSQL_QUERY_ARGS.items():
+        value = _query_value(url, key)
+        if value:
+            argv.append(f"{option}={value}")
+    argv += ["--", database]
+    child = dict(env)
+    child.pop("MYSQL_PWD", None)  # the URL decides, as it does for the app
+    if url.password is not None:
+        child["MYSQL_PWD"] = str(url.password)
+    return argv, child
+
+
+def _run(argv: list[str], env: dict[str, str], url: URL, *, stdout: int | None) -> None:
+    tool = Path(argv[0]).name
+    try:
+        result = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stdout is None else stdout,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    except OSError as exc:
+        raise BackupFailed(
+            f"backup failed: cannot run {tool}: {exc.strerror or exc}",
+            where=mask_url(url),
+            hint=f"check the client tools' installation, {_NO_BACKUP}",
+            data={"database": mask_url(url)},
+        ) from None
+    if result.returncode == 0:
+        return
+    text = mask_text(result.stderr.decode("utf-8", errors="replace"), url)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    shown = "; ".join(lines[:STDERR_LINES]) or "no error output"
+    raise BackupFailed(
+        f"backup failed: {tool} exited with status {result.returncode}: {shown}",
+        where=mask_url(url),
+        hint=f"fix the cause above (login, privileges, client version) and retry, {_NO_BACKUP}",
+        data={"database": mask_url(url), "tool": tool, "stderr": lines[:20]},
+    )

@@ -1,0 +1,331 @@
+"""Run Alembic's upgrade through the app's own ``env.py``, one transaction per revision.
+
+safe-upgrade must work with the stock ``env.py``, which takes its engine from Flask-SQLAlchemy
+and its context options from ``app.extensions["migrate"].configure_args``. So everything added
+here goes in through those two doors for the length of one call, and is taken out again:
+
+- ``configure_args``: ``transaction_per_migration=True`` (a failed revision rolls back on its
+  own, the ones before it stay applied) and an ``on_version_apply`` callback that times each
+  revision and writes its ledger row inside the revision's own transaction;
+- engine events: each new PostgreSQL connection gets ``lock_timeout`` (and
+  ``statement_timeout`` when set), each MySQL/MariaDB one ``lock_wait_timeout``; SQLite gets
+  the pysqlite recipe that makes its DDL transactional (the driver's own transaction handling
+  off, an explicit ``BEGIN``); and on every dialect the statements of the running revision
+  are recorded, so a failure can name the statement that failed and those that already ran.
+
+The engine's pool is emptied before and after, so no connection the app uses later keeps a
+timeout or the SQLite recipe.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from flask_safemigrate import database, history, ledger
+
+__all__ = ["Applied", "StepFailed", "describe_blockers", "is_lock_timeout", "run_upgrade"]
+
+#: Statements that read or steer the session; they are not "what a revision ran".
+_NOT_CHANGES = frozenset(
+    {"SELECT", "PRAGMA", "SHOW", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT", "ROLLBACK", "SET"}
+)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One revision this run applied (committed, with its ledger row when the ledger is on)."""
+
+    revision: str
+    seconds: float
+    started_at: datetime
+    finished_at: datetime
+
+
+class StepFailed(Exception):
+    """The upgrade stopped: which revision, on which statement, and what ran before it."""
+
+    def __init__(
+        self,
+        *,
+        error: BaseException,
+        revision: str | None,
+        statement: str | None,
+        ran: Sequence[str],
+        applied: Sequence[Applied],
+        started_at: datetime,
+        seconds: float,
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.revision = revision
+        self.statement = statement
+        self.ran = list(ran)
+        self.applied = list(applied)
+        self.started_at = started_at
+        self.seconds = seconds
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether the database gave up waiting for a lock (worth a retry, not a bug).
+
+    PostgreSQL ``lock_not_available`` (55P03, what ``lock_timeout`` raises), MySQL/MariaDB 1205
+    (``lock_wait_timeout`` / ``innodb_lock_wait_timeout``) and SQLite's "database is locked".
+    """
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return False
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] == 1205:
+        return True
+    return "database is locked" in str(orig)
+
+
+def describe_blockers(connection: Connection, statement: str | None) -> list[str]:
+    """Other PostgreSQL sessions holding locks on the tables a statement names.
+
+    Asked after a lock timeout, on a separate connection: the sessions still holding a lock
+    on one of those tables are what the statement waited for. One line per session, with
+    what a DBA needs to find and end it (pid, user, application, client, state, since when,
+    and the start of its current query).
+    """
+    if connection.dialect.name != "postgresql" or not statement:
+        return []
+    names = sorted({word.lower() for word in _WORD.findall(statement)})
+    rows = connection.execute(
+        sa.text(
+            "SELECT DISTINCT a.pid, a.usename, a.application_name, a.client_addr, a.state,"
+            " a.xact_start, left(a.query, 120) AS query, c.relname, l.mode"
+            " FROM pg_locks l"
+            " JOIN pg_class c ON c.oid = l.relation"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.granted AND l.pid <> pg_backend_pid()"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND c.relname = ANY(:names)"
+            " ORDER BY a.pid"
+        ),
+        {"names": names},
+    ).mappings()
+    out = []
+    for row in rows:
+        since = row["xact_start"].isoformat(timespec="seconds") if row["xact_start"] else "?"
+        query = " ".join(str(row["query"] or "").split())
+        out.append(
+            f"pid {row['pid']} (user {row['usename']}, application"
+            f" {row['application_name'] or '-'}, client {row['client_addr'] or 'local'},"
+            f" {row['state']}, transaction since {since}) holds {row['mode']} on"
+            f" {row['relname']}; its last query: {query}"
+        )
+    return out
+
+
+class _Mark:
+    """When the running revision started, by the monotonic clock and the wall clock."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+
+    def reset(self) -> None:
+        self.clock = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+
+
+class _Recorder:
+    """The changing statements the running revision has executed, and the one in flight."""
+
+    def __init__(self, version_table: str) -> None:
+        self._version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
+        self.ran: list[str] = []
+        self.current: str | None = None
+
+    def before(self, statement: str) -> None:
+        self.current = statement
+
+    def after(self, statement: str) -> None:
+        self.current = None
+        words = statement.lstrip().split(None, 1)
+        if not words or words[0].upper() in _NOT_CHANGES or self._version.search(statement):
+            return
+        self.ran.append(statement.strip())
+
+    def reset(self) -> None:
+        self.ran = []
+        self.current = None
+
+
+@contextmanager
+def _tuned(
+    engine: Engine,
+    *,
+    lock_timeout: float,
+    statement_timeout: float | None,
+    recorder: _Recorder,
+) -> Iterator[None]:
+    """Engine events for the length of one upgrade (see the module docstring)."""
+    dialect = database.dialect_of(engine.url)
+    listeners: list[tuple[Any, str, Callable[..., Any]]] = []
+
+    def listen(target: Any, name: str, fn: Callable[..., Any]) -> None:
+        event.listen(target, name, fn)
+        listeners.append((target, name, fn))
+
+    if dialect == "postgresql":
+        settings = [f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}"]
+        if statement_timeout:
+            settings.append(f"SET statement_timeout = {max(1, round(statement_timeout * 1000))}")
+    elif dialect == "mysql":
+        settings = [f"SET SESSION lock_wait_timeout = {max(1, round(lock_timeout))}"]
+    else:
+        settings = []
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if dialect == "sqlite":
+            dbapi_connection.isolation_level = None
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in settings:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
+
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        recorder.before(statement)
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        recorder.after(statement)
+
+    engine.dispose()
+    listen(engine, "connect", on_connect)
+    if dialect == "sqlite":
+        listen(engine, "begin", on_begin)
+    listen(engine, "before_cursor_execute", before)
+    listen(engine, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)
+        engine.dispose()
+
+
+@contextmanager
+def _configure_args(state: Any, callback: Callable[..., None]) -> Iterator[None]:
+    """Add our options to what ``env.py`` passes to ``context.configure``, then restore it."""
+    args: dict[str, Any] = state.configure_args
+    saved = dict(args)
+    theirs = args.get("on_version_apply")
+    if theirs is None:
+        callbacks: list[Callable[..., None]] = [callback]
+    elif callable(theirs):
+        callbacks = [theirs, callback]
+    else:
+        callbacks = [*theirs, callback]
+    args["on_version_apply"] = callbacks
+    args["transaction_per_migration"] = True
+    try:
+        yield
+    finally:
+        args.clear()
+        args.update(saved)
+
+
+def _next(plan: Sequence[history.Script], applied: Sequence[Applied]) -> history.Script | None:
+    """The revision expected to run next: the first of the plan not applied yet."""
+    done = {step.revision for step in applied}
+    return next((script for script in plan if script.revision not in done), None)
+
+
+def run_upgrade(
+    *,
+    state: Any,
+    directory: str,
+    target: str,
+    plan: Sequence[history.Script],
+    checksums: Mapping[str, str],
+    version_table: str,
+    ledger_schema: str | None,
+    use_ledger: bool,
+    lock_timeout: float,
+    statement_timeout: float | None,
+    on_start: Callable[[int, history.Script], None],
+    on_finish: Callable[[int, str, float], None],
+) -> list[Applied]:
+    """Upgrade the app's default engine to ``target``; raises :class:`StepFailed`.
+
+    ``plan`` is the order the caller expects (for progress before a revision starts); the
+    callback reports what Alembic actually applied. ``on_start(position, script)`` fires
+    before each revision, ``on_finish(position, revision, seconds)`` after it committed.
+    """
+    engine: Engine = state.db.engines[None]
+    config = state.migrate.get_config(directory)
+    recorder = _Recorder(version_table)
+    applied: list[Applied] = []
+    mark = _Mark()
+    who = ledger.applied_by()
+
+    def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        revision = str(step.up_revision_id)
+        seconds = time.perf_counter() - mark.clock
+        started, finished = mark.started_at, datetime.now(UTC)
+        if use_ledger:
+            ledger.record(
+                ctx.connection,
+                revision=revision,
+                direction="upgrade",
+                checksum=checksums.get(revision),
+                started_at=started,
+                finished_at=finished,
+                success=True,
+                who=who,
+                schema=ledger_schema,
+                ensure_table=False,
+            )
+        applied.append(Applied(revision, seconds, started, finished))
+        recorder.reset()
+        on_finish(len(applied) - 1, revision, seconds)
+        mark.reset()
+        upcoming = _next(plan, applied)
+        if upcoming is not None:
+            on_start(len(applied), upcoming)
+
+    if plan:
+        on_start(0, plan[0])
+    tuned = _tuned(
+        engine, lock_timeout=lock_timeout, statement_timeout=statement_timeout, recorder=recorder
+    )
+    with tuned, _configure_args(state, on_version_apply):
+        mark.reset()
+        try:
+            alembic_command.upgrade(config, target)
+        except Exception as exc:  # a script can raise anything: each is a failed step
+            statement = getattr(exc, "statement", None) or recorder.current
+            pending = _next(plan, applied)
+            raise StepFailed(
+                error=exc,
+                revision=pending.revision if pending is not None else None,
+                statement=statement,
+                ran=recorder.ran,
+                applied=applied,
+                started_at=mark.started_at,
+                seconds=time.perf_counter() - mark.clock,
+            ) from exc
+    return applied

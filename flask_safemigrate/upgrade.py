@@ -1,0 +1,729 @@
+"""``flask db safe-upgrade`` as named stages: preflight, lock, backup, upgrade, verify.
+
+:func:`safe_upgrade` returns an :class:`Outcome` (the report and the exit code) instead of
+raising, because a failed run still has a report to give: the stage it stopped in, what it
+applied before, where the database stands and what to do next (DESIGN.md, safe-upgrade JSON).
+Progress reaches the command through a :class:`Progress` object; nothing here prints.
+
+1. **preflight** reads only: the revision graph, the connection (timeout and retries), the
+   database's revision, the ledger's failed attempts, the plan, and lint over the pending
+   scripts. Nothing is written.
+2. **lock**: one migrator per database and version table (:mod:`.locks`). After the wait the
+   revision is read again: a replica that finds the work done goes straight to verify.
+3. **backup** (:mod:`.backup`): on by default for SQLite only; a failure stops the run here.
+4. **upgrade** (:mod:`.runner`): one transaction per revision, a ledger row each; a revision
+   that fails on a lock timeout is retried with backoff, ``SAFEMIGRATE_LOCK_RETRIES`` times.
+5. **verify**: the database is at the target; at head, no drift against the models; every
+   revision this run applied has its ledger row.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from flask import Flask
+from sqlalchemy.engine import Connection
+
+from flask_safemigrate import database, history, ledger, runner, scratch, verify
+from flask_safemigrate.errors import (
+    ConfigError,
+    ExitCode,
+    SafeMigrateError,
+)
+from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.schema_diff import drift
+
+__all__ = ["STAGES", "Options", "Outcome", "Progress", "Stage", "safe_upgrade"]
+
+Stage = Literal["preflight", "lock", "backup", "upgrade", "verify", "done"]
+STAGES: Final[tuple[Stage, ...]] = ("preflight", "lock", "backup", "upgrade", "verify", "done")
+
+_RULE_OF_ERROR: Final = {
+    "DatabaseUnreachable": "database-unreachable",
+    "LockTimeout": "lock-timeout",
+    "BackupFailed": "backup-failed",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for (``flask db safe-upgrade --help``)."""
+
+    revision: str = "heads"
+    dry_run: bool = False
+    sql: bool = False
+    backup: bool | None = None
+    auto_merge: bool = False
+    skip_lint: bool = False
+    verify: bool = True
+    resolved: tuple[str, ...] = ()
+
+
+class Progress:
+    """Receives progress as it happens; the command prints it, tests may record it."""
+
+    def stage(self, stage: Stage, message: str) -> None:
+        """A stage finished a notable part of its work."""
+
+    def step_started(self, position: int, total: int, script: history.Script) -> None:
+        """Revision ``position`` (0-based) of ``total`` is about to run."""
+
+    def step_finished(self, position: int, total: int, revision: str, seconds: float) -> None:
+        """It committed."""
+
+    def step_failed(self, position: int, total: int, seconds: float) -> None:
+        """It failed (and was rolled back where the database can)."""
+
+    def waiting(self, message: str) -> None:
+        """Something takes time that is not the user's migration (a lock, a retry)."""
+
+
+@dataclass
+class Outcome:
+    """The run's report, its exit code, and for ``--sql`` the SQL of the plan."""
+
+    report: Report
+    exit_code: ExitCode
+    sql: str | None = None
+
+
+class _Stop(Exception):
+    """Ends the run in the current stage with these findings and this exit code."""
+
+    def __init__(self, exit_code: ExitCode, findings: Sequence[Finding]) -> None:
+        super().__init__(exit_code.name)
+        self.exit_code = exit_code
+        self.findings = list(findings)
+
+
+@dataclass
+class _Run:
+    app: Flask
+    options: Options
+    progress: Progress
+    setup: verify.Setup = field(init=False)
+    stage: Stage = "preflight"
+    current: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    plan: list[history.Script] = field(default_factory=list)
+    applied: list[runner.Applied] = field(default_factory=list)
+    backup_path: Path | None = None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sql: str | None = None
+    started: tuple[str, ...] | None = None
+    another: bool = False
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def target_label(self) -> str:
+        return database.mask_url(self.setup.targets[0].url)
+
+    @property
+    def url(self) -> sa.URL:
+        return self.setup.targets[0].url
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        settings = self.setup.settings
+        with database.connect(
+            self.url, timeout=settings.connect_timeout, retries=settings.connect_retries
+        ) as connection:
+            yield connection
+
+    def read_current(self, connection: Connection) -> tuple[str, ...]:
+        return database.current_revisions(
+            connection, version_table=self.setup.version_table, schema=self.setup.version_schema
+        )
+
+    def stop(self, exit_code: ExitCode, *findings: Finding) -> _Stop:
+        return _Stop(exit_code, findings)
+
+    # ------------------------------------------------------------------ stages
+
+    def preflight(self) -> None:
+        setup = self.setup
+        graph = setup.graph
+        if setup.multidb:
+            raise ConfigError(
+                "safe-upgrade does not support Flask-Migrate's multi-database template yet",
+                hint="use `flask db upgrade` for this app until multi-database support lands",
+            )
+        errors = [f for f in verify.static_findings(graph) if f.severity is Severity.ERROR]
+        if errors and self.options.auto_merge and {f.rule for f in errors} == {"multiple-heads"}:
+            graph = self.auto_merge()
+            errors = []
+        errors = [
+            replace(
+                finding,
+                help="merge the heads first: `flask db auto-merge-heads` (or pass"
+                " --auto-merge), then run safe-upgrade again",
+            )
+            if finding.rule == "multiple-heads"
+            else finding
+            for finding in errors
+        ]
+        if errors:
+            raise self.stop(ExitCode.PREFLIGHT, *errors)
+        try:
+            self.target = graph.resolve(self.options.revision)
+        except history.RevisionLookupError as exc:
+            raise ConfigError(
+                f"cannot upgrade to {self.options.revision!r}: {exc}",
+                hint="name a revision id, a unique prefix, `head` or `heads`"
+                " (`flask db history` lists them)",
+            ) from None
+        with self.connect() as connection:
+            self.current = self.read_current(connection)
+            entries = ledger.read_entries(connection, setup.version_schema)
+        self.started = self.current
+        self.check_known()
+        self.check_ledger(entries)
+        self.plan = self.compute_plan()
+        at = ", ".join(self.current) or "base"
+        if not self.plan:
+            self.progress.stage("preflight", f"{self.target_label} at {at}: nothing to apply")
+            return
+        self.progress.stage(
+            "preflight",
+            f"{self.target_label} at {at}: {_plural(len(self.plan), 'revision')} to apply",
+        )
+        if not self.options.skip_lint:
+            self.lint()
+
+    def auto_merge(self) -> history.RevisionGraph:
+        from flask_safemigrate import merge
+
+        result = merge.merge_heads(self.app)
+        self.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
+        self.progress.stage("preflight", f"merged heads into {result.merge_revision}")
+        self.setup = verify.setup_of(self.app)
+        return self.setup.graph
+
+    def check_known(self) -> None:
+        unknown = [rev for rev in self.current if rev not in self.setup.graph.scripts]
+        if unknown:
+            findings = [
+                verify.unknown_revision(self.setup, self.setup.targets[0], rev, [])
+                for rev in unknown
+            ]
+            raise self.stop(ExitCode.PREFLIGHT, *findings)
+
+    def check_ledger(self, entries: Sequence[ledger.Entry]) -> None:
+        if not self.setup.settings.ledger or not entries:
+            return
+        found = verify.ledger_findings(self.setup, self.setup.targets[0], entries, self.current)
+        blocking = []
+        for finding in found:
+            revision = finding.extra.get("revision")
+            if finding.rule == "failed-migration":
+                if revision in self.options.resolved:
+                    continue
+                blocking.append(finding)
+            else:
+                self.findings.append(replace(finding, severity=Severity.WARNING))
+        unknown = set(self.options.resolved) - {
+            str(f.extra.get("revision")) for f in found if f.rule == "failed-migration"
+        }
+        if unknown:
+            raise ConfigError(
+                f"--resolved {', '.join(sorted(unknown))}: the ledger has no unresolved failure"
+                " of that revision",
+                hint="`flask db verify` lists failed migrations",
+            )
+        if blocking:
+            raise self.stop(ExitCode.PREFLIGHT, *blocking)
+
+    def compute_plan(self) -> list[history.Script]:
+        graph = self.setup.graph
+        wanted: set[str] = set(self.target)
+        for revision in self.target:
+            wanted |= graph.ancestors(revision)
+        ahead = [rev for rev in self.current if rev not in wanted]
+        if ahead:
+            raise ConfigError(
+                f"the database is at {', '.join(ahead)}, which is not below"
+                f" {self.options.revision!r}: safe-upgrade only moves forward",
+                hint="to go back, use `flask db downgrade REVISION`",
+            )
+        return graph.path(self.current, self.options.revision)
+
+    def lint(self) -> None:
+        from flask_safemigrate.lint import engine, options
+
+        config = options.resolve(
+            {},
+            settings=self.setup.settings,
+            search_from=self.setup.directory,
+            app_dialect=database.dialect_of(self.url),
+        )
+        report = engine.lint(
+            [self.setup.directory],
+            config,
+            only_revisions={script.revision for script in self.plan},
+        )
+        blocking = [f for f in report.findings if f.severity is Severity.ERROR]
+        others = [f for f in report.findings if f.severity is not Severity.ERROR]
+        self.findings.extend(others)
+        if blocking:
+            blocking = [
+                replace(
+                    finding,
+                    help=(f"{finding.help}; " if finding.help else "")
+                    + "or pass --skip-lint to apply it anyway",
+                )
+                for finding in blocking
+            ]
+            raise self.stop(ExitCode.PREFLIGHT, *blocking)
+        self.progress.stage(
+            "preflight",
+            "lint: "
+            + (f"{_plural(len(others), 'warning')}" if others else "no findings")
+            + f" in {_plural(len(self.plan), 'pending script')}",
+        )
+
+    def lock_and_apply(self) -> None:
+        from flask_safemigrate import locks
+
+        self.stage = "lock"
+        settings = self.setup.settings
+        name = locks.lock_name(
+            self.url, version_table=self.setup.version_table, schema=self.setup.version_schema
+        )
+        began = time.perf_counter()
+        self.progress.stage(
+            "lock", f"taking the migration lock (waits up to {settings.lock_wait:g}s)"
+        )
+        with locks.migration_lock(
+            self.url, name=name, wait=settings.lock_wait, connect_timeout=settings.connect_timeout
+        ):
+            waited = time.perf_counter() - began
+            self.progress.stage("lock", f"acquired in {waited:.2f}s")
+            with self.connect() as connection:
+                now = self.read_current(connection)
+            if now != self.current:
+                self.current = now
+                self.check_known()
+                self.plan = self.compute_plan()
+                at = ", ".join(now) or "base"
+                if not self.plan:
+                    self.another = True
+                    self.progress.stage(
+                        "lock", f"another migrator applied the plan meanwhile: now at {at}"
+                    )
+                    return
+            if self.plan:
+                self.backup()
+            self.upgrade()
+
+    def backup(self) -> None:
+        self.stage = "backup"
+        settings = self.setup.settings
+        dialect = database.dialect_of(self.url)
+        wanted = self.options.backup
+        if wanted is None:
+            wanted = settings.backup if settings.backup is not None else dialect == "sqlite"
+        if not wanted:
+            return
+        from flask_safemigrate import backup
+
+        directory = (
+            Path(settings.backup_dir)
+            if settings.backup_dir
+            else Path(self.app.instance_path) / "backups"
+        )
+        label = "before-" + ("-".join(rev[:12] for rev in self.current) or "base")
+        self.backup_path = backup.backup_database(
+            self.url, directory, label=label, timeout=settings.connect_timeout
+        )
+        self.progress.stage("backup", f"written to {self.backup_path}")
+
+    def upgrade(self) -> None:
+        self.stage = "upgrade"
+        setup = self.setup
+        settings = setup.settings
+        if settings.ledger:
+            with self.connect() as connection:
+                ledger.create(connection, setup.version_schema)
+                for revision in self.options.resolved:
+                    now = _utcnow()
+                    ledger.record(
+                        connection,
+                        revision=revision,
+                        direction="resolve",
+                        checksum=None,
+                        started_at=now,
+                        finished_at=now,
+                        success=True,
+                        schema=setup.version_schema,
+                    )
+                connection.commit()
+        if not self.plan:
+            return
+        checksums = {script.revision: ledger.checksum(script.path) for script in self.plan}
+        attempt = 0
+        while True:
+            offset, total = len(self.applied), len(self.applied) + len(self.plan)
+            try:
+                self.applied += runner.run_upgrade(
+                    state=setup.migrate_state,
+                    directory=str(setup.directory),
+                    target=self.options.revision,
+                    plan=self.plan,
+                    checksums=checksums,
+                    version_table=setup.version_table,
+                    ledger_schema=setup.version_schema,
+                    use_ledger=settings.ledger,
+                    lock_timeout=settings.lock_timeout,
+                    statement_timeout=settings.statement_timeout,
+                    on_start=functools.partial(_shifted_start, self.progress, offset, total),
+                    on_finish=functools.partial(_shifted_finish, self.progress, offset, total),
+                )
+                return
+            except runner.StepFailed as failed:
+                self.applied += failed.applied
+                self.progress.step_failed(len(self.applied), total, failed.seconds)
+                transactional = database.dialect_of(self.url) != "mysql"
+                retry = (
+                    runner.is_lock_timeout(failed.error)
+                    and attempt < settings.lock_retries
+                    and (transactional or not failed.ran)
+                )
+                if not retry:
+                    raise self.failure(failed, attempts=attempt + 1) from None
+                attempt += 1
+                pause = min(0.5 * 2 ** (attempt - 1), 10.0)
+                self.progress.waiting(
+                    f"revision {failed.revision} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
+                    f" ({settings.lock_timeout:g}s) for a lock; retry {attempt} of"
+                    f" {settings.lock_retries} in {pause:g}s"
+                )
+                time.sleep(pause)
+                done = {step.revision for step in self.applied}
+                self.plan = [script for script in self.plan if script.revision not in done]
+
+    def failure(self, failed: runner.StepFailed, *, attempts: int) -> _Stop:
+        """The exit-4 finding: what failed, the statement, where the database stands now."""
+        setup = self.setup
+        urls = setup.urls
+        script = setup.graph.scripts.get(failed.revision or "")
+        name = verify.describe(script) if script is not None else (failed.revision or "?")
+        reason = _one_line(failed.error, urls)
+        dialect = database.dialect_of(self.url)
+        lock_timeout = runner.is_lock_timeout(failed.error)
+        blockers: list[str] = []
+        now: tuple[str, ...] | None = None
+        try:
+            with self.connect() as connection:
+                now = self.read_current(connection)
+                if lock_timeout:
+                    blockers = runner.describe_blockers(connection, failed.statement)
+                if setup.settings.ledger and failed.revision is not None:
+                    ledger.record(
+                        connection,
+                        revision=failed.revision,
+                        direction="upgrade",
+                        checksum=ledger.checksum(script.path) if script is not None else None,
+                        started_at=failed.started_at,
+                        finished_at=_utcnow(),
+                        success=False,
+                        error=reason,
+                        schema=setup.version_schema,
+                    )
+                    connection.commit()
+        except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
+            self.notes.append(f"Could not record the failure in the ledger: {_one_line(exc, urls)}")
+        self.current = now if now is not None else self.current
+        at = (", ".join(self.current) or "base") if now is not None else "unknown (unreachable)"
+        statement = _shorten(database.mask_text(failed.statement or "", self.url)) or None
+        ran = [_shorten(database.mask_text(s, self.url)) for s in failed.ran]
+        if dialect == "mysql" and ran:
+            left = (
+                f" MariaDB/MySQL cannot roll back DDL: {_plural(len(ran), 'statement')} of"
+                f" {failed.revision} ran before the failure and stay applied: "
+                + "; ".join(ran)
+                + "."
+            )
+        elif dialect == "mysql":
+            left = f" No statement of {failed.revision} had run before the failure."
+        else:
+            left = f" Nothing of {failed.revision} was left behind: its transaction rolled back."
+        if lock_timeout:
+            what = (
+                f"waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
+                f" ({setup.settings.lock_timeout:g}s) for a lock, {_plural(attempts, 'attempt')}"
+            )
+            if blockers:
+                what += "; blocked by " + " | ".join(blockers)
+            else:
+                what += "; the blocking session had gone by the time it was looked up"
+        else:
+            what = "failed"
+        message = (
+            f"Revision {name} {what} on {self.target_label}: {reason}. The database is now"
+            f" at {at}.{left}"
+        )
+        if self.backup_path is not None:
+            message += f" Backup from before this run: {self.backup_path}."
+        if lock_timeout:
+            todo = (
+                "end or wait out the blocking session (SELECT pg_terminate_backend(pid) on"
+                " PostgreSQL), or raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES;"
+                f" then run `flask db safe-upgrade --resolved {failed.revision}`"
+            )
+        elif dialect == "mysql" and ran:
+            todo = (
+                f"undo (or finish) the statements of {failed.revision} listed above by hand,"
+                f" fix the script or the data, then run `flask db safe-upgrade --resolved"
+                f" {failed.revision}`"
+            )
+        else:
+            todo = (
+                "fix the script or the data, then run `flask db safe-upgrade --resolved"
+                f" {failed.revision}`"
+            )
+        return self.stop(
+            ExitCode.MIGRATION_FAILED,
+            Finding(
+                rule="migration-failed",
+                severity=Severity.ERROR,
+                message=message,
+                path=verify.display_path(script.path) if script is not None else None,
+                line=script.line if script is not None else None,
+                help=todo,
+                extra={
+                    "revision": failed.revision,
+                    "statement": statement,
+                    "error": reason,
+                    "ran": ran,
+                    "current": list(self.current) if now is not None else None,
+                    "blockers": blockers,
+                    "attempts": attempts,
+                    "backup": str(self.backup_path) if self.backup_path else None,
+                },
+            ),
+        )
+
+    def post_verify(self) -> None:
+        self.stage = "verify"
+        setup = self.setup
+        target = setup.targets[0]
+        findings = []
+        with self.connect() as connection:
+            now = self.read_current(connection)
+            self.current = now
+            if set(now) != set(self.target):
+                findings.append(
+                    Finding(
+                        rule="not-at-target",
+                        severity=Severity.ERROR,
+                        message=(
+                            f"After the upgrade {self.target_label} is at"
+                            f" {', '.join(now) or 'base'}, not at"
+                            f" {', '.join(self.target)}."
+                        ),
+                        help="run `flask db verify` and `flask db history` to see why",
+                    )
+                )
+            at_head = set(now) == set(setup.graph.heads)
+            if at_head:
+                for line in drift(connection, target.metadata, setup.configure_args):
+                    findings.append(
+                        Finding(
+                            rule="schema-drift",
+                            severity=Severity.ERROR,
+                            message=f"{line} (database {target.label})",
+                            help=verify.DRIFT_HINT,
+                            extra={"difference": line},
+                        )
+                    )
+            if setup.settings.ledger and self.applied:
+                recorded = {
+                    e.revision
+                    for e in ledger.read_entries(connection, setup.version_schema)
+                    if e.success and e.direction == "upgrade"
+                }
+                missing = [step.revision for step in self.applied if step.revision not in recorded]
+                if missing:
+                    findings.append(
+                        Finding(
+                            rule="ledger-incomplete",
+                            severity=Severity.ERROR,
+                            message=(
+                                f"The ledger has no row for {', '.join(missing)}, applied by"
+                                " this run."
+                            ),
+                            help="check that nothing deletes from safemigrate_ledger",
+                        )
+                    )
+        if findings:
+            raise self.stop(ExitCode.CHECKS_FAILED, *findings)
+        checked = "at head, no drift from the models" if at_head else f"at {', '.join(now)}"
+        self.progress.stage("verify", checked)
+
+    def offline_sql(self) -> None:
+        if len(self.current) > 1:
+            raise ConfigError(
+                f"--sql needs the database at one revision, and it is at {', '.join(self.current)}",
+                hint="print the SQL per branch with `flask db upgrade --sql FROM:TO`",
+            )
+        if not self.plan:
+            self.sql = ""
+            return
+        config = self.setup.migrate_state.migrate.get_config(str(self.setup.directory))
+        buffer = io.StringIO()
+        config.output_buffer = buffer
+        start = f"{self.current[0]}:" if self.current else ""
+        alembic_command.upgrade(config, f"{start}{self.options.revision}", sql=True)
+        self.sql = buffer.getvalue()
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self) -> Outcome:
+        try:
+            self.setup = verify.setup_of(self.app)
+            self.preflight()
+            if self.options.sql:
+                self.offline_sql()
+                return self.finish(ExitCode.OK, "done")
+            if self.options.dry_run:
+                self.notes.extend(
+                    f"  would apply {verify.describe(script)}  ({verify.display_path(script.path)})"
+                    for script in self.plan
+                )
+                return self.finish(ExitCode.OK, "preflight")
+            if self.plan or self.options.resolved:
+                self.lock_and_apply()
+            if self.options.verify:
+                self.post_verify()
+            return self.finish(ExitCode.OK, "done")
+        except _Stop as stop:
+            self.findings.extend(stop.findings)
+            return self.finish(stop.exit_code, self.stage)
+        except ConfigError:
+            raise
+        except SafeMigrateError as error:
+            self.findings.append(
+                Finding(
+                    rule=_RULE_OF_ERROR.get(type(error).__name__, self.stage + "-failed"),
+                    severity=Severity.ERROR,
+                    message=error.message,
+                    path=error.where,
+                    help=error.hint,
+                    extra=dict(error.data),
+                )
+            )
+            return self.finish(error.exit_code, self.stage)
+        except sa.exc.SQLAlchemyError as exc:
+            self.findings.append(
+                Finding(
+                    rule=f"{self.stage}-failed",
+                    severity=Severity.ERROR,
+                    message=f"reading {self.target_label} failed in stage {self.stage}:"
+                    f" {_one_line(exc, self.setup.urls)}",
+                    help="check the account's privileges on the version table and the schema",
+                )
+            )
+            return self.finish(ExitCode.PREFLIGHT, self.stage)
+
+    def headline(self, code: ExitCode, stage: str) -> str:
+        return _headline_of(self, code, stage)
+
+    def finish(self, code: ExitCode, stage: Stage) -> Outcome:
+        ok = code is ExitCode.OK
+        facts: dict[str, Any] = {
+            "ok": ok,
+            "stage": "done" if ok and stage != "preflight" else stage,
+            "from": list(self.started or ()),
+            "to": list(self.target),
+            "current": list(self.current),
+            "applied": [
+                {"revision": step.revision, "seconds": round(step.seconds, 3)}
+                for step in self.applied
+            ],
+            "plan": [
+                {"revision": script.revision, "message": script.message} for script in self.plan
+            ],
+            "backup": str(self.backup_path) if self.backup_path is not None else None,
+        }
+        facts["summary"] = self.headline(code, facts["stage"])
+        if self.options.dry_run:
+            facts["dry_run"] = True
+        if self.sql is not None:
+            facts["sql"] = self.sql
+        report = Report("safe-upgrade", self.findings, facts=facts, notes=self.notes)
+        return Outcome(report, code, self.sql)
+
+
+def _headline_of(run: _Run, code: ExitCode, stage: str) -> str:
+    """One line that says how the run ended (the last line of the text output)."""
+    at = ", ".join(run.current) or "base"
+    if code is not ExitCode.OK:
+        return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
+    if run.options.sql:
+        return f"SQL for {_plural(len(run.plan), 'revision')} printed; nothing was changed."
+    if run.options.dry_run:
+        if not run.plan:
+            return f"Dry run: at {at}, nothing to apply."
+        return f"Dry run: {_plural(len(run.plan), 'revision')} would be applied; nothing changed."
+    if run.applied:
+        seconds = sum(step.seconds for step in run.applied)
+        return (
+            f"Applied {_plural(len(run.applied), 'revision')} in {seconds:.2f}s; database at {at}."
+        )
+    if run.another:
+        return f"Another migrator applied the plan; database at {at}."
+    return f"Already at {at}: nothing to apply."
+
+
+def safe_upgrade(
+    app: Flask, options: Options | None = None, progress: Progress | None = None
+) -> Outcome:
+    """Run the stages for ``app`` (see the module docstring); never raises for a failed run.
+
+    Raises :class:`ConfigError` (exit 2) for what the user must fix in the command or the
+    configuration: an unknown target, a missing migrations directory, a bad option.
+    """
+    run = _Run(app, options or Options(), progress or Progress())
+    with app.app_context(), verify.quiet_alembic():
+        return run.execute()
+
+
+def _shifted_start(
+    progress: Progress, offset: int, total: int, position: int, script: history.Script
+) -> None:
+    progress.step_started(offset + position, total, script)
+
+
+def _shifted_finish(
+    progress: Progress, offset: int, total: int, position: int, revision: str, seconds: float
+) -> None:
+    progress.step_finished(offset + position, total, revision, seconds)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_line(error: BaseException, urls: Sequence[Any]) -> str:
+    return scratch.one_line(error, urls)
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,114 @@
+"""PostgreSQL: a revision blocked by another session's lock is retried, then reported."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import MakeApp, invoke, write_revision
+from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
+
+pytestmark = pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+
+ALTER = "f7000000alt2"
+ALTER_SCRIPT = f'''
+"""add widgets.note"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{ALTER}"
+down_revision = "{REVISIONS[0]}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column(
+        "widgets", sa.Column("note", sa.String(length=50), nullable=True), if_not_exists=True
+    )
+
+
+def downgrade():
+    op.drop_column("widgets", "note", if_exists=True)
+'''
+
+CONFIG = {
+    "SAFEMIGRATE_BACKUP": False,
+    "SAFEMIGRATE_LOCK_TIMEOUT": 0.3,
+    "SAFEMIGRATE_LOCK_RETRIES": 2,
+}
+
+
+@contextmanager
+def blocker(url: str) -> Iterator[tuple[Any, int]]:
+    """Another session reading ``widgets`` in an open transaction (it holds ACCESS SHARE)."""
+    engine = engine_for(url)
+    conn = engine.connect()
+    try:
+        conn.exec_driver_sql("SET application_name = 'sm-blocker'")
+        conn.commit()
+        conn.exec_driver_sql("SELECT count(*) FROM widgets")
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        yield conn, int(pid)
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+def _app(make_app: MakeApp, database_url: str) -> Any:
+    app = make_app(database_url, models=models(), config=CONFIG)
+    migrations = prepare(app, count=1)
+    code = invoke(app, "db", "safe-upgrade", "--no-verify").exit_code
+    assert code == 0
+    write_revision(migrations, ALTER_SCRIPT)
+    return app
+
+
+def test_retries_and_succeeds_when_the_blocker_lets_go(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = _app(make_app, database_url)
+    with blocker(database_url) as (conn, _pid):
+        release = threading.Timer(0.6, conn.rollback)
+        release.start()
+        try:
+            result = invoke(app, "db", "safe-upgrade", "--no-verify")
+        finally:
+            release.join()
+    assert result.exit_code == 0, result.output
+    assert "waited longer than SAFEMIGRATE_LOCK_TIMEOUT (0.3s) for a lock; retry 1 of 2" in (
+        result.output
+    )
+    rows = [r for r in ledger_rows(database_url) if r["revision"] == ALTER]
+    assert [bool(r["success"]) for r in rows] == [True]  # retries leave no failed row
+    engine = engine_for(database_url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("widgets")}
+    finally:
+        engine.dispose()
+    assert "note" in columns
+
+
+def test_gives_up_with_exit_4_naming_the_blocker(make_app: MakeApp, database_url: str) -> None:
+    app = _app(make_app, database_url)
+    with blocker(database_url) as (_conn, pid):
+        result = invoke(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
+    assert result.exit_code == 4, result.output
+    data = json_of(result.stdout)
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "migration-failed"
+    assert problem["revision"] == ALTER
+    assert problem["attempts"] == 3
+    (blocked_by,) = problem["blockers"]
+    assert blocked_by.startswith(f"pid {pid} ")
+    assert "application sm-blocker" in blocked_by and "on widgets" in blocked_by
+    assert f"blocked by pid {pid}" in problem["message"]
+    assert "pg_terminate_backend" in problem["help"]
+    assert data["current"] == [REVISIONS[0]]
+    failed = [r for r in ledger_rows(database_url) if r["revision"] == ALTER]
+    assert [bool(r["success"]) for r in failed] == [False]

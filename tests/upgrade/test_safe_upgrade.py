@@ -1,0 +1,496 @@
+"""``flask db safe-upgrade`` end to end on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tests.conftest import MakeApp, invoke, write_revision
+from tests.databases import DbKind
+from tests.upgrade.histories import (
+    FAIL_STATEMENT,
+    REVISIONS,
+    TABLES,
+    engine_for,
+    json_of,
+    ledger_rows,
+    models,
+    prepare,
+    revision_source,
+    tables_of,
+    versions_of,
+)
+
+NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
+
+
+def upgrade_json(app: Any, *args: str) -> tuple[int, dict[str, Any]]:
+    result = invoke(app, "db", "safe-upgrade", "--format", "json", *args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json_of(result.stdout)
+
+
+def state_of(url: str) -> dict[str, Any]:
+    """Everything a run could change: schema, version table, ledger, and a SQLite file's bytes."""
+    engine = engine_for(url)
+    try:
+        inspector = sa.inspect(engine)
+        schema = {
+            table: [
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+            ]
+            for table in sorted(inspector.get_table_names())
+        }
+    finally:
+        engine.dispose()
+    state: dict[str, Any] = {
+        "schema": schema,
+        "versions": versions_of(url),
+        "ledger": ledger_rows(url),
+    }
+    database = make_url(url).database
+    if make_url(url).get_backend_name() == "sqlite" and database:
+        state["bytes"] = hashlib.sha256(Path(database).read_bytes()).hexdigest()
+    return state
+
+
+# --------------------------------------------------------------------------- happy path
+
+
+def test_upgrades_to_head_and_a_rerun_changes_nothing(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert data["ok"] is True
+    assert data["stage"] == "done"
+    assert data["from"] == []
+    assert data["to"] == [REVISIONS[-1]]
+    assert [step["revision"] for step in data["applied"]] == list(REVISIONS)
+    assert all(step["seconds"] >= 0 for step in data["applied"])
+    assert data["problems"] == []
+    assert data["backup"] is None
+    assert set(TABLES) <= tables_of(database_url)
+    assert versions_of(database_url) == [REVISIONS[-1]]
+    rows = ledger_rows(database_url)
+    assert [(r["revision"], r["direction"], bool(r["success"])) for r in rows] == [
+        (rev, "upgrade", True) for rev in REVISIONS
+    ]
+    assert all(len(r["checksum"]) == 64 and r["duration_ms"] is not None for r in rows)
+    assert all("@" in r["applied_by"] for r in rows)
+
+    before = state_of(database_url)
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 0, result.output
+    assert f"Already at {REVISIONS[-1]}: nothing to apply." in result.output
+    assert "[1/" not in result.output
+    after = state_of(database_url)
+    assert after == before
+
+
+def test_text_output_shows_each_revision_and_the_stages(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for position, (rev, table) in enumerate(zip(REVISIONS, TABLES, strict=True), start=1):
+        pattern = rf"^\[{position}/5\] {rev}  create the {table} table \.\.\. ok \d+\.\d\ds$"
+        assert any(re.match(pattern, line) for line in lines), result.output
+    assert any(line.startswith("preflight: ") for line in lines)
+    assert any(line.startswith("lock: acquired in ") for line in lines)
+    assert "verify: at head, no drift from the models" in lines
+    assert lines[-1].startswith("Applied 5 revisions in ")
+
+
+def test_upgrades_to_a_named_revision_then_on(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    code, data = upgrade_json(app, REVISIONS[1][:6])
+    assert code == 0, data
+    assert [s["revision"] for s in data["applied"]] == list(REVISIONS[:2])
+    assert versions_of(database_url) == [REVISIONS[1]]
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert data["from"] == [REVISIONS[1]]
+    assert [s["revision"] for s in data["applied"]] == list(REVISIONS[2:])
+
+
+def test_a_target_behind_the_database_is_a_usage_error(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    assert upgrade_json(app)[0] == 0
+    result = invoke(app, "db", "safe-upgrade", REVISIONS[0])
+    assert result.exit_code == 2
+    assert "safe-upgrade only moves forward" in result.output
+    assert "flask db downgrade" in result.output
+
+
+def test_unknown_target_is_a_usage_error(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    result = invoke(app, "db", "safe-upgrade", "ffffffffffff")
+    assert result.exit_code == 2
+    assert "Error: cannot upgrade to 'ffffffffffff'" in result.output
+    assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- dry run and --sql
+
+
+def test_dry_run_changes_nothing(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    assert upgrade_json(app, REVISIONS[1])[0] == 0
+    before = state_of(database_url)
+
+    result = invoke(app, "db", "safe-upgrade", "--dry-run")
+    assert result.exit_code == 0, result.output
+    for rev in REVISIONS[2:]:
+        assert f"would apply {rev} (create the " in result.output
+    assert "Dry run: 3 revisions would be applied; nothing changed." in result.output
+    code, data = upgrade_json(app, "--dry-run")
+    assert code == 0
+    assert data["dry_run"] is True
+    assert data["stage"] == "preflight"
+    assert [p["revision"] for p in data["plan"]] == list(REVISIONS[2:])
+    assert data["applied"] == []
+    assert state_of(database_url) == before
+
+
+def test_dry_run_on_a_fresh_database_creates_nothing(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    before = state_of(database_url)
+    assert upgrade_json(app, "--dry-run")[0] == 0
+    assert state_of(database_url) == before
+    assert tables_of(database_url) == set()
+
+
+def test_sql_prints_the_plan_without_applying_it(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    assert upgrade_json(app, REVISIONS[2])[0] == 0
+    before = state_of(database_url)
+    result = invoke(app, "db", "safe-upgrade", "--sql")
+    assert result.exit_code == 0, result.output
+    sql = result.stdout
+    assert "CREATE TABLE" in sql and "tools" in sql and "boxes" in sql
+    assert "widgets" not in sql  # already applied: the SQL starts at the database's revision
+    assert f"UPDATE alembic_version SET version_num='{REVISIONS[-1]}'" in sql
+    assert "preflight:" not in sql
+    assert state_of(database_url) == before
+
+
+# --------------------------------------------------------------------------- preflight failures
+
+
+def test_unknown_database_revision_exits_3(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    assert upgrade_json(app, REVISIONS[0])[0] == 0
+    engine = engine_for(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'abcdef123456'"))
+    engine.dispose()
+    before = state_of(database_url)
+    code, data = upgrade_json(app)
+    assert code == 3
+    assert data["ok"] is False and data["stage"] == "preflight"
+    assert [p["check"] for p in data["problems"]] == ["unknown-database-revision"]
+    assert "abcdef123456" in data["problems"][0]["message"]
+    assert state_of(database_url) == before
+
+
+def _unreachable_urls(db_kind: DbKind, database_url: str, tmp_path: Path) -> dict[str, str]:
+    url = make_url(database_url)
+    if db_kind == "sqlite":
+        return {"missing database": f"sqlite:///{tmp_path}/no/such/dir/app.db"}
+    port = 5432 if db_kind == "postgresql" else 3306
+    return {
+        "unreachable host": url.set(
+            host="127.0.0.1", port=1, password="s3cr3t-pw"
+        ).render_as_string(hide_password=False),
+        "refused login": url.set(
+            username="no_such_user_sm", password="s3cr3t-pw", port=port
+        ).render_as_string(hide_password=False),
+        "missing database": url.set(
+            database="sm_no_such_database", password="s3cr3t-pw"
+        ).render_as_string(hide_password=False),
+    }
+
+
+def test_unreachable_refused_and_missing_databases_exit_3_in_one_line(
+    make_app: MakeApp, database_url: str, db_kind: DbKind, tmp_path: Path
+) -> None:
+    for case, url in _unreachable_urls(db_kind, database_url, tmp_path).items():
+        app = make_app(
+            url,
+            models=models(),
+            config={
+                **NO_BACKUP,
+                "SAFEMIGRATE_CONNECT_TIMEOUT": 1,
+                "SAFEMIGRATE_CONNECT_RETRIES": 1,
+            },
+            migrations=tmp_path / f"migrations-{case.replace(' ', '-')}",
+        )
+        prepare(app)
+        began = time.monotonic()
+        result = invoke(app, "db", "safe-upgrade")
+        elapsed = time.monotonic() - began
+        assert result.exit_code == 3, (case, result.output)
+        assert "s3cr3t-pw" not in result.output
+        assert "Traceback" not in result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error[")]
+        assert len(errors) == 1, (case, result.output)
+        assert errors[0].startswith("error[database-unreachable]: cannot connect to"), result.output
+        assert "(2 attempts)" in errors[0]
+        # one timeout per attempt plus the 0.5 s backoff, with room for a slow machine
+        assert elapsed < 2 * (1 + 1) + 0.5 + 5, (case, elapsed)
+        code, data = upgrade_json(app)
+        assert code == 3 and data["stage"] == "preflight"
+        assert data["problems"][0]["check"] == "database-unreachable"
+        assert "s3cr3t-pw" not in str(data)
+
+
+def test_blocking_lint_findings_stop_the_run_unless_skipped(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
+    migrations = prepare(app, count=1)
+    write_revision(
+        migrations,
+        '''
+        """drop the widgets table again"""
+        from alembic import op
+
+        revision = "f6000000drop"
+        down_revision = "a1000000wid1"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+            op.drop_table("widgets")
+
+
+        def downgrade():
+            raise RuntimeError("cannot bring the data back")
+        ''',
+    )
+    app.extensions["sqlalchemy"].metadata.remove(
+        app.extensions["sqlalchemy"].metadata.tables["widgets"]
+    )
+    code, data = upgrade_json(app)
+    assert code == 3
+    checks = {p["check"] for p in data["problems"] if p["severity"] == "error"}
+    assert "drop-table" in checks
+    assert any("--skip-lint" in p.get("help", "") for p in data["problems"])
+    assert tables_of(database_url) == set()
+    code, data = upgrade_json(app, "--skip-lint")
+    assert code == 0, data
+    assert "widgets" not in tables_of(database_url)
+
+
+def test_several_heads_stop_the_run(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    source = revision_source(1).replace(REVISIONS[1], "b9999999oth2").replace("gadgets", "tools")
+    write_revision(migrations, source)
+    code, data = upgrade_json(app)
+    assert code == 3
+    assert [p["check"] for p in data["problems"]] == ["multiple-heads"]
+    assert "auto-merge-heads" in data["problems"][0]["help"]
+    assert tables_of(database_url) == set()
+
+
+# --------------------------------------------------------------------------- a failing revision
+
+
+def test_a_failing_third_revision_exits_4_and_blocks_until_resolved(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app, fail_at=2)
+
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 4, result.output
+    assert "FAILED after" in result.output
+    assert "Traceback" not in result.output
+    code, data = upgrade_json(app)  # a second try fails the same way, now blocked by the ledger
+    assert code == 3
+    assert [p["check"] for p in data["problems"]] == ["failed-migration"]
+    assert f"--resolved {REVISIONS[2]}" in data["problems"][0]["help"]
+
+    assert versions_of(database_url) == [REVISIONS[1]]
+    rows = ledger_rows(database_url)
+    assert [(r["revision"], bool(r["success"])) for r in rows] == [
+        (REVISIONS[0], True),
+        (REVISIONS[1], True),
+        (REVISIONS[2], False),
+    ]
+    assert "no_such_table" in rows[-1]["error"]
+    if db_kind == "mysql":
+        assert "parts" in tables_of(database_url)  # MariaDB cannot roll back DDL
+    else:
+        assert "parts" not in tables_of(database_url)
+
+    # fix the script, say the failure is resolved: the run goes on from the second revision
+    (migrations / "versions" / f"{REVISIONS[2]}_test.py").write_text(revision_source(2))
+    code, data = upgrade_json(app, "--resolved", REVISIONS[2])
+    assert code == 0, data
+    assert [s["revision"] for s in data["applied"]] == list(REVISIONS[2:])
+    assert versions_of(database_url) == [REVISIONS[-1]]
+    directions = [
+        (r["revision"], r["direction"], bool(r["success"])) for r in ledger_rows(database_url)
+    ]
+    assert (REVISIONS[2], "resolve", True) in directions
+    assert directions[-1] == (REVISIONS[-1], "upgrade", True)
+    assert invoke(app, "db", "verify").exit_code == 0
+
+
+def test_the_failure_report_names_revision_statement_error_and_state(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app, fail_at=2)
+    code, data = upgrade_json(app)
+    assert code == 4
+    assert data["ok"] is False and data["stage"] == "upgrade"
+    assert [s["revision"] for s in data["applied"]] == list(REVISIONS[:2])
+    assert data["current"] == [REVISIONS[1]]
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "migration-failed"
+    assert problem["revision"] == REVISIONS[2]
+    assert problem["path"].endswith(f"{REVISIONS[2]}_test.py")
+    assert "no_such_table" in problem["statement"]
+    assert "no_such_table" in problem["error"]
+    assert f"The database is now at {REVISIONS[1]}" in problem["message"]
+    assert f"flask db safe-upgrade --resolved {REVISIONS[2]}" in problem["help"]
+    if db_kind == "mysql":
+        assert len(problem["ran"]) == 1 and problem["ran"][0].startswith("CREATE TABLE")
+        assert "parts" in problem["ran"][0]
+        assert "cannot roll back DDL" in problem["message"]
+    else:
+        assert "its transaction rolled back" in problem["message"]
+    assert FAIL_STATEMENT.split()[0] in problem["statement"]
+
+
+def test_the_failure_in_text_says_what_where_and_what_to_do(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app, fail_at=2)
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 4
+    out = result.output
+    assert (
+        f"error[migration-failed]: Revision {REVISIONS[2]} (create the parts table) failed" in out
+    )
+    assert "  where: " in out and f"{REVISIONS[2]}_test.py" in out
+    assert "  help: fix the script or the data" in out or "  help: undo" in out
+    assert out.rstrip().splitlines()[-1] == (
+        f"safe-upgrade stopped in stage upgrade (exit 4); database at {REVISIONS[1]}."
+    )
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def test_post_upgrade_drift_exits_1_and_names_the_difference(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models((*TABLES, "labels")), config=NO_BACKUP)
+    prepare(app)
+    code, data = upgrade_json(app)
+    assert code == 1
+    assert data["stage"] == "verify"
+    assert len(data["applied"]) == 5  # the upgrade itself went through
+    drift = [p for p in data["problems"] if p["check"] == "schema-drift"]
+    assert drift and all("labels" in p["message"] for p in drift)
+    result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+
+
+def test_ledger_off_writes_no_ledger(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config={**NO_BACKUP, "SAFEMIGRATE_LEDGER": False})
+    prepare(app)
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert "safemigrate_ledger" not in tables_of(database_url)
+
+
+def test_json_output_is_one_object_on_stdout(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    result = invoke(app, "db", "safe-upgrade", "--format", "json")
+    assert result.exit_code == 0
+    data = json_of(result.stdout)
+    assert set(data) >= {"ok", "stage", "from", "to", "applied", "problems", "backup"}
+    assert "[1/5]" in result.stderr  # progress goes to stderr when stdout carries JSON
+
+
+# --------------------------------------------------------------------------- backup
+
+
+def test_backup_is_written_before_the_upgrade(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP_DIR": str(backups)})
+    prepare(app)
+    assert upgrade_json(app, REVISIONS[1], "--no-backup")[0] == 0
+    code, data = upgrade_json(app, "--backup")
+    assert code == 0, data
+    (backup,) = backups.iterdir()
+    assert data["backup"] == str(backup)
+    assert backup.stat().st_mode & 0o777 == 0o600
+    assert f"before-{REVISIONS[1]}" in backup.name
+
+
+def test_sqlite_is_backed_up_by_default_and_the_copy_is_the_old_state(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    app = make_app(url, models=models())
+    prepare(app)
+    assert upgrade_json(app, REVISIONS[0], "--no-backup")[0] == 0
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    backup = Path(data["backup"])
+    assert backup.parent == Path(app.instance_path) / "backups"
+    restored = f"sqlite:///{backup}"
+    assert tables_of(restored) == {"alembic_version", "safemigrate_ledger", TABLES[0]}
+    assert versions_of(restored) == [REVISIONS[0]]
+
+
+def test_a_backup_that_cannot_be_written_stops_before_any_change(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    not_a_directory = tmp_path / "backups"
+    not_a_directory.write_text("a file where the backup directory should be")
+    app = make_app(
+        database_url, models=models(), config={"SAFEMIGRATE_BACKUP_DIR": str(not_a_directory)}
+    )
+    prepare(app)
+    before = state_of(database_url)
+    code, data = upgrade_json(app, "--backup")
+    assert code == 3
+    assert data["stage"] == "backup"
+    assert [p["check"] for p in data["problems"]] == ["backup-failed"]
+    assert data["applied"] == [] and data["backup"] is None
+    assert state_of(database_url) == before
+    assert not_a_directory.read_text().startswith("a file where")
