@@ -183,14 +183,14 @@ def _tuned(
         event.listen(target, name, fn)
         listeners.append((target, name, fn))
 
+    settings = []
     if dialect == "postgresql":
-        settings = [f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}"]
+        if lock_timeout > 0:
+            settings.append(f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}")
         if statement_timeout:
             settings.append(f"SET statement_timeout = {max(1, round(statement_timeout * 1000))}")
-    elif dialect == "mysql":
-        settings = [f"SET SESSION lock_wait_timeout = {max(1, round(lock_timeout))}"]
-    else:
-        settings = []
+    elif dialect == "mysql" and lock_timeout > 0:
+        settings.append(f"SET SESSION lock_wait_timeout = {max(1, round(lock_timeout))}")
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dialect == "sqlite":

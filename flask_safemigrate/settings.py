@@ -147,7 +147,8 @@ SPECS: tuple[Spec, ...] = (
         "lock_timeout",
         5,
         _seconds,
-        "PostgreSQL `lock_timeout` in seconds for each migration statement (0 = none).",
+        "Seconds a migration statement waits for a lock (PostgreSQL `lock_timeout`,"
+        " MySQL `lock_wait_timeout`; 0 = none).",
     ),
     Spec(
         "statement_timeout",

@@ -306,7 +306,11 @@ class _Run:
             "lock", f"taking the migration lock (waits up to {settings.lock_wait:g}s)"
         )
         with locks.migration_lock(
-            self.url, name=name, wait=settings.lock_wait, connect_timeout=settings.connect_timeout
+            self.url,
+            name=name,
+            wait=settings.lock_wait,
+            connect_timeout=settings.connect_timeout,
+            connect_retries=settings.connect_retries,
         ):
             waited = time.perf_counter() - began
             self.progress.stage("lock", f"acquired in {waited:.2f}s")

@@ -494,3 +494,24 @@ def test_a_backup_that_cannot_be_written_stops_before_any_change(
     assert data["applied"] == [] and data["backup"] is None
     assert state_of(database_url) == before
     assert not_a_directory.read_text().startswith("a file where")
+
+
+def test_a_held_migration_lock_exits_5_after_the_wait(make_app: MakeApp, database_url: str) -> None:
+    from flask_safemigrate import locks
+
+    app = make_app(database_url, models=models(), config={**NO_BACKUP, "SAFEMIGRATE_LOCK_WAIT": 1})
+    prepare(app)
+    name = locks.lock_name(database_url)
+    before = state_of(database_url)
+    with locks.migration_lock(database_url, name=name, wait=5):
+        began = time.monotonic()
+        code, data = upgrade_json(app)
+        waited = time.monotonic() - began
+    assert code == 5
+    assert data["stage"] == "lock"
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "lock-timeout"
+    assert waited < 10
+    assert state_of(database_url) == before
+    code, data = upgrade_json(app)  # released: the next run goes through
+    assert code == 0, data
