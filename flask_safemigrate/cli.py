@@ -432,3 +432,30 @@ def verify_command(
 
 
 COMMANDS["verify"] = verify_command
+
+
+# --- auto-merge-heads ---------------------------------------------------------------------
+
+
+@click.command("auto-merge-heads")
+@click.option(
+    "-m", "--message", default=None, help="Message of the merge revision [default: the heads]."
+)
+@click.option("--check", is_flag=True, help="Only report; exit 1 when there are several heads.")
+@click.option("--force", is_flag=True, help="Write the merge even when the branches conflict.")
+@format_option("text", "json")
+@handles_errors
+@with_appcontext
+def auto_merge_heads_command(
+    message: str | None, check: bool, force: bool, output_format: str
+) -> None:
+    """Join several heads into one merge revision, refusing when the branches conflict."""
+    from flask_safemigrate import merge
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    report = merge.auto_merge_heads(app, message=message, check=check, force=force)
+    echo_report(report, output_format)
+    exit_with(merge.exit_code(report))
+
+
+COMMANDS["auto-merge-heads"] = auto_merge_heads_command

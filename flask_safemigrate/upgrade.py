@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, history, ledger, runner, scratch, verify
 from flask_safemigrate.errors import (
+    ChecksFailed,
     ConfigError,
     ExitCode,
     SafeMigrateError,
@@ -205,7 +206,12 @@ class _Run:
     def auto_merge(self) -> history.RevisionGraph:
         from flask_safemigrate import merge
 
-        result = merge.merge_heads(self.app)
+        try:
+            result = merge.merge_heads(self.app)
+        except ChecksFailed:
+            plan = merge.plan_merge(self.app)
+            findings = [merge.conflict_finding(c, forced=False) for c in plan.conflicts]
+            raise self.stop(ExitCode.PREFLIGHT, *findings) from None
         self.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
         self.progress.stage("preflight", f"merged heads into {result.merge_revision}")
         self.setup = verify.setup_of(self.app)

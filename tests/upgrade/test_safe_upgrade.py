@@ -515,3 +515,35 @@ def test_a_held_migration_lock_exits_5_after_the_wait(make_app: MakeApp, databas
     assert state_of(database_url) == before
     code, data = upgrade_json(app)  # released: the next run goes through
     assert code == 0, data
+
+
+def test_auto_merge_merges_diverged_heads_then_upgrades(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models((*TABLES[:2], "tools")), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    source = revision_source(1).replace(REVISIONS[1], "b9999999oth2").replace("gadgets", "tools")
+    write_revision(migrations, source)
+    before = {p.name for p in (migrations / "versions").iterdir()}
+    code, data = upgrade_json(app, "--auto-merge")
+    assert code == 0, data
+    (merge_file,) = {p.name for p in (migrations / "versions").iterdir()} - before
+    applied = [step["revision"] for step in data["applied"]]
+    assert set(applied[:3]) == {REVISIONS[0], REVISIONS[1], "b9999999oth2"}
+    assert len(applied) == 4 and applied[-1] in merge_file
+    assert versions_of(database_url) == [applied[-1]]
+
+
+def test_auto_merge_refuses_conflicting_branches(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    write_revision(migrations, revision_source(1).replace(REVISIONS[1], "b9999999oth2"))
+    before = sorted(p.name for p in (migrations / "versions").iterdir())
+    code, data = upgrade_json(app, "--auto-merge")
+    assert code == 3
+    assert data["stage"] == "preflight"
+    problems = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problems and all(p["check"] == "branch-conflict" for p in problems)
+    assert "gadgets" in problems[0]["message"]
+    assert sorted(p.name for p in (migrations / "versions").iterdir()) == before
+    assert tables_of(database_url) == set()
