@@ -48,6 +48,7 @@ __all__ = [
     "ledger_table",
     "read_entries",
     "record",
+    "resolve",
 ]
 
 #: The table's name; autogenerate, drift checks and snapshots always leave it out.
@@ -213,6 +214,25 @@ def accept(
         schema=schema,
     )
     return digest
+
+
+def resolve(connection: Connection, *, revision: str, schema: str | None = None) -> None:
+    """Record that someone repaired what a failed attempt at ``revision`` left behind.
+
+    The failure stops blocking ``safe-upgrade`` (``--resolved REV`` writes this row); the
+    revision itself is not marked applied: the version table still decides that.
+    """
+    now = datetime.now(UTC)
+    record(
+        connection,
+        revision=revision,
+        direction="resolve",
+        checksum=None,
+        started_at=now,
+        finished_at=now,
+        success=True,
+        schema=schema,
+    )
 
 
 def read_entries(connection: Connection, schema: str | None = None) -> list[Entry]:

@@ -42,7 +42,6 @@ from flask_safemigrate.errors import (
     SafeMigrateError,
 )
 from flask_safemigrate.report import Finding, Report, Severity
-from flask_safemigrate.schema_diff import drift
 
 __all__ = ["STAGES", "Options", "Outcome", "Progress", "Stage", "safe_upgrade"]
 
@@ -367,17 +366,7 @@ class _Run:
             with self.connect() as connection:
                 ledger.create(connection, setup.version_schema)
                 for revision in self.options.resolved:
-                    now = _utcnow()
-                    ledger.record(
-                        connection,
-                        revision=revision,
-                        direction="resolve",
-                        checksum=None,
-                        started_at=now,
-                        finished_at=now,
-                        success=True,
-                        schema=setup.version_schema,
-                    )
+                    ledger.resolve(connection, revision=revision, schema=setup.version_schema)
                 connection.commit()
         if not self.plan:
             return
@@ -548,16 +537,7 @@ class _Run:
                 )
             at_head = set(now) == set(setup.graph.heads)
             if at_head:
-                for line in drift(connection, target.metadata, setup.configure_args):
-                    findings.append(
-                        Finding(
-                            rule="schema-drift",
-                            severity=Severity.ERROR,
-                            message=f"{line} (database {target.label})",
-                            help=verify.DRIFT_HINT,
-                            extra={"difference": line},
-                        )
-                    )
+                findings.extend(verify.drift_findings(setup, target, connection))
             if setup.settings.ledger and self.applied:
                 recorded = {
                     e.revision

@@ -58,6 +58,7 @@ __all__ = [
     "applied_revisions",
     "describe",
     "display_path",
+    "drift_findings",
     "exit_code",
     "ledger_findings",
     "quiet_alembic",
@@ -409,16 +410,7 @@ def _check_connected(
                     )
                 )
     if at_head:
-        for line in drift(connection, target.metadata, setup.configure_args):
-            result.findings.append(
-                Finding(
-                    rule="schema-drift",
-                    severity=Severity.ERROR,
-                    message=f"{line} (database {target.label})",
-                    help=DRIFT_HINT,
-                    extra={**where, "difference": line},
-                )
-            )
+        result.findings.extend(drift_findings(setup, target, connection))
     else:
         result.notes.append(
             f"Schema drift of {target.label} not checked: the database is not at head."
@@ -428,6 +420,20 @@ def _check_connected(
         result.notes.append("Ledger checks skipped (SAFEMIGRATE_LEDGER is off).")
     elif entries:
         result.findings.extend(ledger_findings(setup, target, entries, current))
+
+
+def drift_findings(setup: Setup, target: Target, connection: Connection) -> list[Finding]:
+    """``schema-drift``: one finding per difference between the live schema and the models."""
+    return [
+        Finding(
+            rule="schema-drift",
+            severity=Severity.ERROR,
+            message=f"{line} (database {target.label})",
+            help=DRIFT_HINT,
+            extra={"database": database.mask_url(target.url), "difference": line},
+        )
+        for line in drift(connection, target.metadata, setup.configure_args)
+    ]
 
 
 def unknown_revision(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,6 +60,15 @@ class MakeApp(Protocol):
         config: Mapping[str, Any] | None = None,
         models: Models | None = None,
     ) -> Flask: ...
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="run the long loops too (tests/reliability: 20+ kills per database); CI sets it",
+    )
 
 
 # --------------------------------------------------------------------------- apps and engines
@@ -253,6 +263,17 @@ def invoke_ok(app: Flask, *args: str) -> click.testing.Result:
             pytrace=False,
         )
     return result
+
+
+def invoke_json(app: Flask, *args: str) -> tuple[int, dict[str, Any], click.testing.Result]:
+    """``flask ARGS`` whose stdout must be one JSON object: exit code, the object, the result."""
+    result = invoke(app, *args)
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"not JSON (exit {result.exit_code}):\n{result.output}\n{result.exception!r}")
+    assert isinstance(data, dict)
+    return result.exit_code, data, result
 
 
 FLASK = Path(sys.executable).parent / "flask"

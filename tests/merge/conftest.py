@@ -8,7 +8,6 @@ need; nothing here touches a database.
 from __future__ import annotations
 
 import hashlib
-import json
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ import click.testing
 import pytest
 from flask import Flask
 
-from tests.conftest import MakeApp, init_migrations, invoke, write_revision
+from tests.conftest import MakeApp, init_migrations, invoke_json, write_revision
 from tests.databases import sqlite_url
 
 ROOT = "a0a0a0a0a0a0"
@@ -91,13 +90,7 @@ def merge_app(make_app: MakeApp, tmp_path: Path) -> MergeApp:
 
 def run_merge(app: Flask, *args: str) -> tuple[int, dict[str, Any], click.testing.Result]:
     """``flask db auto-merge-heads --format json ARGS``: exit code, the JSON, the raw result."""
-    result = invoke(app, "db", "auto-merge-heads", "--format", "json", *args)
-    try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"not JSON (exit {result.exit_code}):\n{result.output}\n{result.exception!r}")
-    assert isinstance(data, dict)
-    return result.exit_code, data, result
+    return invoke_json(app, "db", "auto-merge-heads", "--format", "json", *args)
 
 
 def new_scripts(before: dict[str, str], migrations: Path) -> list[str]:

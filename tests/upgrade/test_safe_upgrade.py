@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.conftest import MakeApp, invoke, write_revision
+from tests.conftest import MakeApp, invoke, invoke_json, write_revision
 from tests.databases import DbKind
 from tests.upgrade.histories import (
     FAIL_STATEMENT,
@@ -31,9 +31,8 @@ NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
 
 
 def upgrade_json(app: Any, *args: str) -> tuple[int, dict[str, Any]]:
-    result = invoke(app, "db", "safe-upgrade", "--format", "json", *args)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, json_of(result.stdout)
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json", *args)
+    return code, data
 
 
 def state_of(url: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ standard models describe exactly that schema. Tests change one piece to provoke 
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.pool import NullPool
 
 from flask_safemigrate import SafeMigrate
-from tests.conftest import AppTracker, init_migrations, invoke, write_revision
+from tests.conftest import AppTracker, init_migrations, invoke_json, write_revision
 
 USERS = "a1a1a1a1a1a1"
 ITEMS = "b2b2b2b2b2b2"
@@ -176,13 +175,7 @@ def script_path(app: Flask, revision: str) -> Path:
 
 def run_verify(app: Flask, *args: str) -> tuple[int, dict[str, Any], click.testing.Result]:
     """``flask db verify --format json ARGS``: exit code, parsed JSON, the raw result."""
-    result = invoke(app, "db", "verify", "--format", "json", *args)
-    try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"not JSON (exit {result.exit_code}):\n{result.output}\n{result.exception!r}")
-    assert isinstance(data, dict)
-    return result.exit_code, data, result
+    return invoke_json(app, "db", "verify", "--format", "json", *args)
 
 
 def problems(data: Mapping[str, Any], check: str | None = None) -> list[dict[str, Any]]:
