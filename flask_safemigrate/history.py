@@ -142,6 +142,8 @@ def _assignments(tree: ast.Module) -> Iterator[tuple[str, ast.expr, int]]:
 
 
 def _literal(name: str, node: ast.expr, line: int) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value  # what literal_eval answers for a constant, without its overhead
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -321,6 +323,37 @@ def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
                 yield entry
 
 
+def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | None]]) -> Path:
+    """``path.resolve()``, resolving each directory once (``directories`` caches them).
+
+    A file that is not a symlink resolves to its directory's resolved path plus its name;
+    resolving every file on its own costs system calls per path component. One listing of
+    the directory says which of its entries are symlinks.
+    """
+    name = path.name
+    if name in ("", ".", ".."):
+        return path.resolve()
+    parent = path.parent
+    directory = directories.get(parent)
+    if directory is None:
+        links: frozenset[str] | None
+        try:
+            with os.scandir(parent) as entries:
+                links = frozenset(entry.name for entry in entries if entry.is_symlink())
+        except OSError:
+            links = None  # ask each file instead
+        directory = directories[parent] = (parent.resolve(), links)
+    real, links = directory
+    if links is None:
+        try:
+            link = path.is_symlink()
+        except OSError:
+            link = True
+    else:
+        link = name in links
+    return path.resolve() if link else real / name
+
+
 def load_graph(
     locations: Iterable[Path], *, known: Mapping[Path, Script | GraphProblem] | None = None
 ) -> RevisionGraph:
@@ -330,8 +363,9 @@ def load_graph(
     """
     scripts: list[Script] = []
     problems: list[GraphProblem] = []
+    directories: dict[Path, tuple[Path, frozenset[str] | None]] = {}
     for path in _script_files(locations):
-        result = known.get(path.resolve()) if known else None
+        result = known.get(resolved(path, directories)) if known else None
         if result is None:
             result = read_script(path)
         if isinstance(result, Script):

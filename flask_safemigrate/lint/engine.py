@@ -9,19 +9,22 @@ from __future__ import annotations
 import ast
 import fnmatch
 import io
+import os
 import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError
-from flask_safemigrate.lint.calls import Call, collect_calls
+from flask_safemigrate.lint.calls import Call
+from flask_safemigrate.lint.index import ScriptIndex, build_index
 from flask_safemigrate.report import Finding, Report, Severity
 
 ALL_DIALECTS = frozenset({"postgresql", "mysql", "sqlite"})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ class Rule:
     dialects: ClassVar[frozenset[str]] = ALL_DIALECTS
     default_enabled: ClassVar[bool] = True
     fix: ClassVar[str] = ""  # one line: what to do instead (the text output's `help:`)
+    # Facts (see :attr:`index.ScriptIndex.facts`) without which the rule cannot report: one
+    # of each set must hold, or the engine does not run it on the script. Only a shortcut:
+    # ``check`` gives the same findings without it.
+    requires: ClassVar[tuple[frozenset[str], ...]] = ()
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         """Findings for one script."""
@@ -89,14 +96,63 @@ class Migration:
     calls: list[Call]
     info: history.Script | None
     config: LintConfig
+    # Built with the calls by parse(); built on first use for a Migration made by hand.
+    _index: ScriptIndex | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def index(self) -> ScriptIndex:
+        """The script's index (one walk shared by every rule)."""
+        if self._index is None:
+            self._index = build_index(self.tree)
+        return self._index
+
+    @property
+    def own_index(self) -> bool:
+        """Whether :attr:`calls` are the index's own calls (not a list given by hand)."""
+        return self.calls is self.index.calls
 
     @property
     def upgrade_calls(self) -> list[Call]:
+        if self.own_index:
+            return self.index.upgrade_calls
         return [c for c in self.calls if c.direction == "upgrade"]
 
     @property
     def downgrade_calls(self) -> list[Call]:
+        if self.own_index:
+            return self.index.downgrade_calls
         return [c for c in self.calls if c.direction == "downgrade"]
+
+    def shared(self, key: str, build: Callable[[], _T]) -> _T:
+        """``build()``, computed once per script for every rule that asks for ``key``
+        (each time for a Migration whose calls were given by hand)."""
+        index = self.index
+        if self.calls is not index.calls:
+            return build()
+        cache = index.cache
+        if key not in cache:
+            cache[key] = build()
+        value: _T = cache[key]
+        return value
+
+    def mentions(self, pattern: re.Pattern[str], *words: str) -> bool:
+        """Whether the source matches ``pattern``, where ``words`` (lower case) are what the
+        pattern needs: one of them must occur, ignoring case. A plain substring test settles
+        most scripts; an ASCII-only source without any of the words cannot match."""
+        if self.source.isascii():
+            lowered = self.lowered
+            if not any(word in lowered for word in words):
+                return False
+        return pattern.search(self.source) is not None
+
+    @property
+    def lowered(self) -> str:
+        """The source in lower case (computed once)."""
+        cache = self.index.cache
+        if "lowered" not in cache:
+            cache["lowered"] = self.source.lower()
+        lowered: str = cache["lowered"]
+        return lowered
 
     def created_before(self, call: Call, table: str | None = None) -> bool:
         """Whether ``table`` was created earlier in the same function: it holds no rows yet."""
@@ -239,13 +295,15 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
             help="save the file as UTF-8 (or declare its encoding in a coding comment)",
         )
     info = history.read_script(path, data=data, tree=tree)
+    index = build_index(tree)
     return Migration(
         path=path,
         source=source,
         tree=tree,
-        calls=collect_calls(tree),
+        calls=index.calls,
         info=info if isinstance(info, history.Script) else None,
         config=config,
+        _index=index,
     )
 
 
@@ -290,6 +348,52 @@ def _statement_lines(tree: ast.Module | None) -> dict[int, int]:
 UNUSED_IGNORE_CODE = "SM900"
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """A script rule ready to run: made once per run, not once per file."""
+
+    rule: type[Rule]
+    instance: Rule
+    severity: Severity
+    requires: tuple[frozenset[str], ...]
+
+
+def _plan(rules: Sequence[type[Rule]], config: LintConfig) -> list[_Planned]:
+    return [
+        _Planned(rule, rule(), _severity(rule, config), rule.requires)
+        for rule in rules
+        if rule.check is not Rule.check  # history rules, and unparseable-script (the engine's)
+    ]
+
+
+class _Display:
+    """How findings name paths: relative to the working directory, read once per run."""
+
+    def __init__(self) -> None:
+        self.cwd = Path.cwd()
+        self.shown: dict[Path, str] = {}
+        self.resolved: set[Path] = set()  # paths known to be resolved already
+        # Below the working directory, a resolved POSIX path is the text after this prefix
+        # (what relative_to answers, without taking both paths apart).
+        cwd = str(self.cwd)
+        self.prefix = (cwd if cwd.endswith(os.sep) else cwd + os.sep) if os.name == "posix" else ""
+
+    def __call__(self, path: Path) -> str:
+        shown = self.shown.get(path)
+        if shown is None:
+            text = str(path)
+            if self.prefix and path in self.resolved and text.startswith(self.prefix):
+                shown = text[len(self.prefix) :]
+            else:
+                try:
+                    real = path if path in self.resolved else path.resolve()
+                    shown = str(real.relative_to(self.cwd))
+                except ValueError:
+                    shown = str(path)
+            self.shown[path] = shown
+        return shown
+
+
 def lint_file(
     path: Path,
     parsed: Migration | Violation,
@@ -297,28 +401,33 @@ def lint_file(
     config: LintConfig,
 ) -> tuple[list[Finding], list[Finding]]:
     """Findings for one parsed file, and the ones its suppression comments silenced."""
+    return _lint_parsed(path, parsed, rules, _plan(rules, config), config, _Display())
+
+
+def _lint_parsed(
+    path: Path,
+    parsed: Migration | Violation,
+    rules: Sequence[type[Rule]],
+    plan: Sequence[_Planned],
+    config: LintConfig,
+    display: _Display,
+) -> tuple[list[Finding], list[Finding]]:
     from flask_safemigrate.lint.rules import UnparseableScript
 
     if isinstance(parsed, Violation):
         if UnparseableScript in rules:
             severity = _severity(UnparseableScript, config)
-            return [_finding(UnparseableScript, severity, parsed, path)], []
+            return [_finding(UnparseableScript, severity, parsed, path, display)], []
         return [], []
     raw: list[Finding] = []
-    instances = [rule() for rule in rules]
-    shown: dict[Path, str] = {}
-
-    def display(where: Path) -> str:
-        # _display resolves the path: once per file, not once per finding.
-        if where not in shown:
-            shown[where] = _display(where)
-        return shown[where]
-
-    for instance in instances:
-        severity = _severity(type(instance), config)
-        raw.extend(
-            _finding(type(instance), severity, v, path, display) for v in instance.check(parsed)
-        )
+    facts = parsed.index.facts
+    for planned in plan:
+        for required in planned.requires:
+            if required.isdisjoint(facts):
+                break  # the script lacks what the rule needs: it cannot report anything
+        else:
+            for v in planned.instance.check(parsed):
+                raw.append(_finding(planned.rule, planned.severity, v, path, display))
     return _apply_suppressions(parsed, raw, config)
 
 
@@ -391,7 +500,8 @@ def collect_files(
             locations.append(path.parent)
         else:
             raise ConfigError(f"no such file or directory: {path}", hint="check the path")
-    unique = list(dict.fromkeys(p.resolve() for p in files))
+    directories: dict[Path, tuple[Path, frozenset[str] | None]] = {}
+    unique = list(dict.fromkeys(history.resolved(p, directories) for p in files))
     kept = [
         p
         for p in unique
@@ -417,6 +527,8 @@ def lint(
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
     linted = silenced = 0
+    plan = _plan(script_rules, config)
+    display = _Display()
     for path in files:
         parsed = parse(path, config)
         info = parsed.info if isinstance(parsed, Migration) else None
@@ -424,7 +536,8 @@ def lint(
             known[path] = info
         if only_revisions is not None and (info is None or info.revision not in only_revisions):
             continue
-        kept, quiet = lint_file(path, parsed, script_rules, config)
+        display.resolved.add(path)  # collect_files resolved it
+        kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
         findings.extend(kept)
         silenced += len(quiet)
         linted += 1
@@ -433,7 +546,7 @@ def lint(
         for rule in graph_rules:
             severity = _severity(rule, config)
             for v in rule().check_graph(graph):
-                findings.append(_finding(rule, severity, v, v.path or locations[0]))
+                findings.append(_finding(rule, severity, v, v.path or locations[0], display))
     findings.sort(key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.code or ""))
     return Report(
         "lint",

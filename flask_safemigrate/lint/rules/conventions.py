@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import string
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import inflection
 
 from flask_safemigrate.lint.calls import Call, column_calls, dotted, keyword, literal
 from flask_safemigrate.lint.engine import Migration, Rule, Violation
+from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.rules import register
 from flask_safemigrate.lint.rules.correctness import (
     calls_by_function,
@@ -53,6 +55,7 @@ def _words(table: str) -> list[str]:
     return [w for w in words if w.isalpha() and len(w) > 1]
 
 
+@functools.lru_cache(maxsize=4096)  # inflection tries dozens of regexes per word
 def _is_plural(word: str) -> bool:
     """Plural (``users``, ``people``), uncountable (``data``, ``news``) or a mass noun."""
     word = word.lower()
@@ -61,6 +64,7 @@ def _is_plural(word: str) -> bool:
     return inflection.pluralize(word) == word or inflection.singularize(word) != word
 
 
+@functools.lru_cache(maxsize=4096)
 def _strictly_plural(word: str) -> bool:
     """A countable word in its plural form (``users``), not an uncountable one (``news``)."""
     word = word.lower()
@@ -82,11 +86,16 @@ def _singular_word(table: str) -> str | None:
     return last
 
 
+@functools.lru_cache(maxsize=4096)
+def _plural(word: str) -> str:
+    return inflection.pluralize(word)
+
+
 def _pluralized(table: str, word: str) -> str:
     at = table.lower().rfind(word)
     if at < 0:
-        return inflection.pluralize(table)
-    return table[:at] + inflection.pluralize(table[at : at + len(word)]) + table[at + len(word) :]
+        return _plural(table)
+    return table[:at] + _plural(table[at : at + len(word)]) + table[at + len(word) :]
 
 
 @register
@@ -122,6 +131,8 @@ class SingularTableName(Rule):
     name = "singular-table-name"
     severity = Severity.WARNING
     fix = "use the plural form of the table name, or set plural-tables = false"
+
+    requires = (op_facts("create_table", "rename_table", receivers=("op",), upgrade=True),)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         if not migration.config.plural_tables:
@@ -449,6 +460,10 @@ class ForeignKeyWithoutIndex(Rule):
     name = "foreign-key-without-index"
     severity = Severity.WARNING
     fix = "create an index on the foreign key's columns (op.create_index or index=True)"
+
+    requires = (
+        op_facts("create_foreign_key", upgrade=True) | {"ForeignKey", "ForeignKeyConstraint"},
+    )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         for direction, _, calls in calls_by_function(migration):

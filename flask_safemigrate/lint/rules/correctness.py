@@ -16,13 +16,15 @@ from flask_safemigrate.lint.calls import (
     direction_of,
     dotted,
     guard_aliases,
-    is_guard,
+    guard_call,
     is_missing,
     keyword,
     literal,
+    nodes_below,
     strings_in,
 )
 from flask_safemigrate.lint.engine import Migration, Rule, Violation
+from flask_safemigrate.lint.index import EXECUTE, op_fact, op_facts
 from flask_safemigrate.lint.rules import register
 from flask_safemigrate.report import Severity
 
@@ -46,6 +48,8 @@ def migration_functions(tree: ast.Module) -> list[tuple[str, FunctionNode]]:
 
 def calls_by_function(migration: Migration) -> list[tuple[str, FunctionNode, list[Call]]]:
     """The collected calls grouped by the function that holds them, in source order."""
+    if migration.own_index:  # the walk grouped them already
+        return [(f.direction, f.node, f.calls) for f in migration.index.functions]
     grouped = []
     for direction, function in migration_functions(migration.tree):
         start, end = function.lineno, function.end_lineno or function.lineno
@@ -61,18 +65,28 @@ def last_name(node: ast.AST) -> str:
 
 
 def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement below ``body`` (nested blocks and functions too), no expressions."""
-    for stmt in body:
-        yield stmt
+    """Every statement below ``body`` (nested blocks and functions too), no expressions.
+
+    Depth first, each statement before the ones inside it (``body``, ``orelse``,
+    ``finalbody``, then those of ``except`` and ``case`` clauses).
+    """
+    found: list[ast.stmt] = []
+    pending = list(reversed(body))
+    while pending:
+        stmt = pending.pop()
+        found.append(stmt)
+        inside: list[ast.stmt] = []
         for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
             inner = getattr(stmt, field_name, None)
             if not isinstance(inner, list):
                 continue
             for item in inner:
                 if isinstance(item, ast.stmt):
-                    yield from statements([item])
+                    inside.append(item)
                 elif isinstance(item, ast.ExceptHandler | ast.match_case):
-                    yield from statements(item.body)
+                    inside.extend(item.body)
+        pending.extend(reversed(inside))
+    return iter(found)
 
 
 def scan(
@@ -111,17 +125,21 @@ def scan(
 
 
 def _expr_nodes(node: ast.AST, guards: Guards) -> Iterator[tuple[ast.AST, Guards]]:
-    for sub in ast.walk(node):
+    for sub in nodes_below(node):
         yield sub, guards
 
 
 def _inspects(node: ast.AST, aliases: frozenset[str]) -> bool:
-    """A call into ``guards`` or to an inspector method (also at the end of a call chain)."""
+    """A call into ``guards`` or to an inspector method (also at the end of a call chain).
+
+    Only the call itself counts: callers look at every node of an expression anyway, so
+    also walking below each call (what :func:`calls.is_guard` does) would find nothing new.
+    """
     if not isinstance(node, ast.Call):
         return False
     if isinstance(node.func, ast.Attribute) and node.func.attr in INSPECTOR_METHODS:
-        return True  # `sa.inspect(bind).has_table(...)`, which calls.is_guard misses
-    return is_guard(node, aliases)
+        return True  # `sa.inspect(bind).has_table(...)`
+    return guard_call(node, aliases)
 
 
 def guard_helpers(tree: ast.Module, aliases: frozenset[str]) -> frozenset[str]:
@@ -131,7 +149,7 @@ def guard_helpers(tree: ast.Module, aliases: frozenset[str]) -> frozenset[str]:
         for node in tree.body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and direction_of(node.name) is None
-        and any(_inspects(sub, aliases) for sub in ast.walk(node))
+        and any(_inspects(sub, aliases) for sub in nodes_below(node))
     )
 
 
@@ -154,11 +172,20 @@ def guard_test(
         helpers = guard_helpers(tree, aliases)
     known_aliases = aliases
 
-    def asks(expr: ast.AST) -> bool:
-        return any(
-            _inspects(sub, known_aliases)
-            or (isinstance(sub, ast.Call) and dotted(sub.func) in helpers)
-            for sub in ast.walk(expr)
+    def asks(nodes: list[ast.AST]) -> bool:
+        for sub in nodes:  # only calls can ask anything
+            if isinstance(sub, ast.Call) and (
+                _inspects(sub, known_aliases) or dotted(sub.func) in helpers
+            ):
+                return True
+        return False
+
+    def strings(nodes: list[ast.AST]) -> frozenset[str]:
+        """:func:`calls.strings_in` over the nodes of an expression."""
+        return frozenset(
+            sub.value
+            for sub in nodes
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
         )
 
     probes: dict[str, frozenset[str]] | None = None
@@ -169,14 +196,12 @@ def guard_test(
         for node in statements(function.body):
             if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
                 continue
-            value = node.value
+            nodes = nodes_below(node.value)  # one walk for the three questions below
             referenced = [
-                found[sub.id]
-                for sub in ast.walk(value)
-                if isinstance(sub, ast.Name) and sub.id in found
+                found[sub.id] for sub in nodes if isinstance(sub, ast.Name) and sub.id in found
             ]
-            if referenced or asks(value):
-                names = strings_in(value).union(*referenced)
+            if referenced or asks(nodes):
+                names = strings(nodes).union(*referenced)
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if isinstance(target, ast.Name):
@@ -185,16 +210,17 @@ def guard_test(
 
     def test(expr: ast.expr) -> Guards:
         nonlocal probes
-        if asks(expr):
-            return strings_in(expr)
-        names = {sub.id for sub in ast.walk(expr) if isinstance(sub, ast.Name)}
+        nodes = nodes_below(expr)
+        if asks(nodes):
+            return strings(nodes)
+        names = {sub.id for sub in nodes if isinstance(sub, ast.Name)}
         if not names:
             return None
         if probes is None:
             probes = find_probes()
         used = [probes[name] for name in sorted(names) if name in probes]
         if used:
-            return strings_in(expr).union(*used)
+            return strings(nodes).union(*used)
         return None
 
     return test
@@ -246,7 +272,7 @@ def strip_sql_comments(sql: str) -> str:
 def assignments(scope: ast.AST) -> dict[str, list[tuple[int, ast.expr]]]:
     """Simple ``name = value`` bindings below ``scope``, by name, in source order."""
     found: dict[str, list[tuple[int, ast.expr]]] = {}
-    for node in ast.walk(scope):
+    for node in nodes_below(scope):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -693,15 +719,24 @@ class MissingExistenceCheck(Rule):
         "if_not_exists=True / if_exists=True"
     )
 
+    requires = (op_facts(*_EXISTENCE_OPS) | {"create", "drop"},)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
+        # The creates and drops without if_[not_]exists: those are what may need a check.
         candidates = [
             c
             for c in migration.calls
-            if c.name in _EXISTENCE_OPS and c.receiver != "connection" and not has_kwargs(c.node)
+            if c.name in _EXISTENCE_OPS
+            and c.receiver != "connection"
+            and not has_kwargs(c.node)
+            and not _has_exists_flag(c.node)
         ]
         enums = ".create(" in migration.source or ".drop(" in migration.source
-        if not enums and all(c.guarded or _has_exists_flag(c.node) for c in candidates):
+        if not enums and all(c.guarded for c in candidates):
             functions = []  # calls.py recognised every guard: no need for the wider scan
+        elif not enums and _chains_suffice(migration):
+            yield from self._check_calls(migration, candidates, _chain_guards(migration))
+            return
         else:
             functions = migration_functions(migration.tree)
         guard_of: dict[int, Guards] = {}
@@ -722,12 +757,22 @@ class MissingExistenceCheck(Rule):
                     enum = enum_of(func.value, variables)
                     if enum is not None:
                         enum_ops.append((node, enum, guards))
+        yield from self._check_calls(
+            migration, candidates, lambda call: guard_of.get(id(call.node))
+        )
+        for node, enum, guards in enum_ops:
+            yield from self._enum_op(node, enum, guards)
+
+    @staticmethod
+    def _check_calls(
+        migration: Migration, candidates: list[Call], guard_of: Callable[[Call], Guards]
+    ) -> Iterator[Violation]:
+        """The candidates' findings; ``guard_of(call)`` gives the checks around a call as the
+        wider scan sees them (``None``: none, or the scan did not run)."""
         for call in candidates:
             verb, _, creates = _EXISTENCE_OPS[call.name]
-            if _has_exists_flag(call.node):
-                continue
             name = _object_name(call)
-            guards = guard_of.get(id(call.node))
+            guards = guard_of(call)
             if guards is None and call.guarded:
                 guards = call.guard_names
             outcome = "already exists" if creates else "does not exist"
@@ -744,8 +789,6 @@ class MissingExistenceCheck(Rule):
                     f"'{outcome}'",
                     node=call.node,
                 )
-        for node, enum, guards in enum_ops:
-            yield from self._enum_op(node, enum, guards)
 
     def _enum_op(self, node: ast.Call, enum: ast.Call, guards: Guards) -> Iterator[Violation]:
         assert isinstance(node.func, ast.Attribute)
@@ -770,6 +813,55 @@ class MissingExistenceCheck(Rule):
             f"half-applied migration fails with '{outcome}'",
             node=node,
         )
+
+
+def _chains_suffice(migration: Migration) -> bool:
+    """Whether each call's ``if`` chain (from the index) is all that :func:`scan` would see
+    around it: the calls are the index's own and no function has a ``match`` statement or a
+    nested function's return annotation, where the two walks differ."""
+    return migration.own_index and all(f.regular for f in migration.index.functions)
+
+
+def _chain_guards(migration: Migration) -> Callable[[Call], Guards]:
+    """The existence checks around each operation call, as :func:`scan` would find them, from
+    the ``if`` statements the index recorded around it: no walk over the functions, and a
+    test of each condition only where a call sits inside one."""
+    index = migration.index
+    where: dict[int, FunctionNode] = {}  # call node -> its function, filled on first need
+    tests: dict[int, GuardTest] = {}
+    helpers: list[frozenset[str]] = []
+    names_of: dict[int, Guards] = {}  # per `if`: several calls may sit in one
+
+    def guard_of(call: Call) -> Guards:
+        if not call.ifs:
+            return None
+        if index.guard_ifs.issuperset(map(id, call.ifs)):
+            # Each `if` asks the database in a way calls.py knows: the test below would
+            # answer the names calls.py collected already.
+            return call.guard_names
+        if not where:
+            where.update(
+                (id(other.node), function.node)
+                for function in index.functions
+                for other in function.calls
+            )
+        function = where[id(call.node)]
+        test = tests.get(id(function))
+        if test is None:
+            aliases = index.guard_aliases
+            if not helpers:
+                helpers.append(guard_helpers(migration.tree, aliases))
+            test = tests[id(function)] = guard_test(migration.tree, function, helpers[0], aliases)
+        guards: Guards = None
+        for stmt in call.ifs:  # outermost first, as scan() meets them
+            if id(stmt) not in names_of:
+                names_of[id(stmt)] = test(stmt.test)
+            names = names_of[id(stmt)]
+            if names is not None:
+                guards = (guards or frozenset()) | names
+        return guards
+
+    return guard_of
 
 
 def _has_exists_flag(node: ast.Call) -> bool:
@@ -856,6 +948,11 @@ class BooleanWithoutServerDefault(Rule):
     severity = Severity.WARNING
     fix = 'give the column a server default: server_default=sa.false() (or sa.text("false"))'
 
+    requires = (
+        frozenset({"Boolean", "BOOLEAN"}),
+        op_facts("create_table", receivers=("op",)) | op_facts("add_column"),
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         for call in migration.calls:
             if call.name == "create_table" and call.receiver == "op":
@@ -928,6 +1025,8 @@ class IndexBeforeColumn(Rule):
     name = "index-before-column"
     severity = Severity.ERROR
     fix = "move the create_index after the add_column of its column"
+
+    requires = (op_facts("create_index"), op_facts("add_column"))
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         for _, _, calls in calls_by_function(migration):
@@ -1019,6 +1118,8 @@ class RawSqlString(Rule):
     severity = Severity.ERROR
     fix = "wrap the SQL in sa.text(...) (with bind parameters), or use op.execute(...)"
 
+    requires = (frozenset({op_fact("connection", "execute")}),)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         scopes: dict[int, Bindings] = {}
         for _, function, calls in calls_by_function(migration):
@@ -1050,6 +1151,10 @@ _SQL_QUOTED = re.compile(r"\$(\w*)\$.*?\$\1\$|'(?:[^']|'')*'", re.S)
 
 def _transaction_statement(sql: str) -> str | None:
     """The transaction-control statement (``COMMIT``, ...) among the SQL's statements."""
+    if sql.isascii():
+        lowered = sql.lower()  # no keyword at all: the common case, settled without regexes
+        if not any(word in lowered for word in ("commit", "rollback", "begin", "start")):
+            return None
     for part in _SQL_QUOTED.sub("''", strip_sql_comments(sql)).split(";"):
         if _TRANSACTION_SQL.match(part):
             return " ".join(part.split()).upper()
@@ -1098,29 +1203,38 @@ class NestedTransaction(Rule):
         "`with op.get_context().autocommit_block():`"
     )
 
+    requires = (_TRANSACTION_METHODS | {"execute", "exec_driver_sql"},)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
-        if _TRANSACTION_HINT.search(migration.source) is None:
-            return
+        found: list[Violation] = []
         for _, function in migration_functions(migration.tree):
-            for node in ast.walk(function):
+            for node in migration.index.calls_in(function):
                 if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                     continue
                 attr = node.func.attr
                 if attr in _TRANSACTION_METHODS:
-                    yield Violation(
-                        f"calls {describe(node.func)}() inside the migration, which already "
-                        "runs in Alembic's transaction; this breaks its atomicity",
-                        node=node,
+                    found.append(
+                        Violation(
+                            f"calls {describe(node.func)}() inside the migration, which "
+                            "already runs in Alembic's transaction; this breaks its atomicity",
+                            node=node,
+                        )
                     )
                 elif attr in {"execute", "exec_driver_sql"}:
                     sql = literal_sql(sql_argument(node))
                     statement = _transaction_statement(sql) if sql is not None else None
                     if statement is not None:
-                        yield Violation(
-                            f"runs {statement} inside the migration, which already runs in "
-                            "Alembic's transaction; this breaks its atomicity",
-                            node=node,
+                        found.append(
+                            Violation(
+                                f"runs {statement} inside the migration, which already runs "
+                                "in Alembic's transaction; this breaks its atomicity",
+                                node=node,
+                            )
                         )
+        # The source must also mention a transaction; asked last, as the regex is the
+        # slowest part and almost every script has nothing to report by now.
+        if found and migration.mentions(_TRANSACTION_HINT, "begin", "commit", "rollback", "start"):
+            yield from found
 
 
 def _constant(node: ast.expr, constants: Constants) -> bool:
@@ -1237,6 +1351,8 @@ class FormattedSql(Rule):
     severity = Severity.ERROR
     fix = 'use bind parameters: sa.text("... :value").bindparams(value=...), or SQL expressions'
 
+    requires = (op_facts("execute", receivers=EXECUTE) | {"exec_driver_sql"},)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         executes = {id(c.node) for c in migration.calls if c.name == "execute"}
         if not executes and "exec_driver_sql" not in migration.source:
@@ -1244,7 +1360,7 @@ class FormattedSql(Rule):
         for _, function in migration_functions(migration.tree):
             constants: Constants | None = None
             bindings: Bindings | None = None
-            for node in ast.walk(function):
+            for node in migration.index.calls_in(function):
                 if not (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
@@ -1363,6 +1479,8 @@ class SqliteAlterOutsideBatch(Rule):
     dialects = frozenset({"sqlite"})
     fix = "run it inside `with op.batch_alter_table(table) as batch_op:` on batch_op"
 
+    requires = (op_facts(*_SQLITE_UNSUPPORTED, receivers=("op",)),)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         bound: set[tuple[str | None, str]] | None = None
         for call in migration.calls:
@@ -1450,7 +1568,11 @@ class EnumTypeNotDropped(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         source = migration.source
-        if "Enum(" not in source and "ENUM(" not in source and not _CREATE_TYPE.search(source):
+        if (
+            "Enum(" not in source
+            and "ENUM(" not in source
+            and not migration.mentions(_CREATE_TYPE, "enum")
+        ):
             return
         functions = migration_functions(migration.tree)
         downgrades = [f for d, f in functions if d == "downgrade"]
@@ -1465,7 +1587,7 @@ class EnumTypeNotDropped(Rule):
         for direction, function in functions:
             if direction != "upgrade":
                 continue
-            for node in ast.walk(function):
+            for node in migration.index.calls_in(function):
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
@@ -1504,7 +1626,7 @@ class EnumTypeNotDropped(Rule):
             return
         for part in parts:
             for column in column_calls(part):
-                for sub in ast.walk(column):
+                for sub in nodes_below(column):
                     enum = enum_of(sub, variables)
                     if enum is None or not enum_makes_type(enum):
                         continue
@@ -1518,7 +1640,7 @@ class EnumTypeNotDropped(Rule):
     ) -> set[str]:
         dropped: set[str] = set()
         for function in downgrades:
-            for node in ast.walk(function):
+            for node in migration.index.calls_in(function):
                 if not isinstance(node, ast.Call):
                     continue
                 func = node.func
@@ -1623,6 +1745,8 @@ class UnnamedConstraint(Rule):
         "rendered with op.f()"
     )
 
+    requires = (op_facts(*_CONSTRAINT_OPS) | frozenset(_CONSTRAINT_CLASSES) | {"unique=True"},)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         for call in migration.calls:
             if call.receiver == "connection":
@@ -1651,7 +1775,7 @@ class UnnamedConstraint(Rule):
     @staticmethod
     def _inline(part: ast.AST, table: str | None) -> Iterator[Violation]:
         where = table or "a table"
-        for sub in ast.walk(part):
+        for sub in nodes_below(part):
             if not isinstance(sub, ast.Call):
                 continue
             kind = last_name(sub.func)
@@ -1719,6 +1843,8 @@ class AppModelImport(Rule):
     name = "app-model-import"
     severity = Severity.ERROR
     fix = "describe the tables you need with sa.table()/sa.column() inside the migration"
+
+    requires = (frozenset({"models", "model", "db"}),)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         for node in statements(migration.tree.body):
@@ -1816,13 +1942,15 @@ def _table_literal(node: ast.AST | None) -> str | None:
     return None
 
 
-def _table_of(node: ast.AST | None, tables: dict[str, str]) -> str | None:
+def _table_of(node: ast.AST | None, tables: Callable[[], dict[str, str]]) -> str | None:
     if isinstance(node, ast.Name):
-        return tables.get(node.id)
+        return tables().get(node.id)
     return _table_literal(node)
 
 
-def _expression_dml(node: ast.AST | None, tables: dict[str, str]) -> tuple[str, str | None] | None:
+def _expression_dml(
+    node: ast.AST | None, tables: Callable[[], dict[str, str]]
+) -> tuple[str, str | None] | None:
     """``(verb, table)`` for ``sa.update(t)...``/``t.insert()...`` expression chains."""
     current = node
     while isinstance(current, ast.Call):
@@ -1891,8 +2019,20 @@ class DataAndSchemaMixed(Rule):
     severity = Severity.WARNING
     fix = "move the data change into its own migration (schema first, then data)"
 
+    requires = (
+        op_facts("execute", receivers=EXECUTE, upgrade=True)
+        | op_facts("bulk_insert", upgrade=True),
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
-        tables: dict[str, str] | None = None
+        found_tables: list[dict[str, str]] = []
+
+        def tables() -> dict[str, str]:
+            # Only a bulk_insert or an expression naming a table variable needs them.
+            if not found_tables:
+                found_tables.append(_table_variables(migration.tree))
+            return found_tables[0]
+
         for direction, _, calls in calls_by_function(migration):
             if direction != "upgrade":
                 continue
@@ -1904,8 +2044,6 @@ class DataAndSchemaMixed(Rule):
                     continue
                 if call.name not in {"execute", "bulk_insert"}:
                     continue
-                if tables is None:
-                    tables = _table_variables(migration.tree)
                 found = self._dml(call, tables)
                 if found is None:
                     continue
@@ -1926,7 +2064,7 @@ class DataAndSchemaMixed(Rule):
                 )
 
     @staticmethod
-    def _dml(call: Call, tables: dict[str, str]) -> tuple[str, str | None] | None:
+    def _dml(call: Call, tables: Callable[[], dict[str, str]]) -> tuple[str, str | None] | None:
         """``(verb, table)`` of a data change, ``("DDL", None)`` for DDL SQL, else ``None``."""
         if call.name == "bulk_insert":
             return "INSERT", _table_of(call.param("table"), tables)

@@ -16,11 +16,12 @@ import ast
 import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from flask_safemigrate.lint.calls import Call, direction_of, dotted, is_missing, literal
 from flask_safemigrate.lint.engine import Migration, Rule, Violation
+from flask_safemigrate.lint.index import EXECUTE, op_facts
 from flask_safemigrate.lint.rules import register
 
 __all__ = [
@@ -124,11 +125,15 @@ def sql_statements(sql: str) -> tuple[str, ...]:
 
 IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 QNAME = rf"{IDENT}(?:\s*\.\s*{IDENT})*"
+_SCHEMA_DOT = re.compile(rf"\s*\.\s*(?={IDENT}\s*$)")
 
 
+@functools.lru_cache(maxsize=4096)
 def ident(name: str) -> str:
     """A table or column name as rules compare them: unquoted, schema dropped, lower case."""
-    last = re.split(rf"\s*\.\s*(?={IDENT}\s*$)", name.strip())[-1]
+    last = name.strip()
+    if "." in last:  # the split needs a dot: most names have none
+        last = _SCHEMA_DOT.split(last)[-1]
     if last[:1] in {'"', "`", "["}:
         last = last[1:-1]
     # An f-string's expression stays visible as such in messages (and matches no table).
@@ -210,6 +215,23 @@ class _Before:
 _EMPTY = _Before()
 
 
+def _with(
+    before: _Before,
+    *,
+    tables: frozenset[str] | None = None,
+    columns: frozenset[tuple[str, str]] | None = None,
+    not_null_checked: frozenset[tuple[str, str]] | None = None,
+    pending: tuple[tuple[tuple[str, str], str], ...] | None = None,
+) -> _Before:
+    """``dataclasses.replace`` for :class:`_Before`, without its generic (slow) machinery."""
+    return _Before(
+        before.tables if tables is None else tables,
+        before.columns if columns is None else columns,
+        before.not_null_checked if not_null_checked is None else not_null_checked,
+        before.pending if pending is None else pending,
+    )
+
+
 class Timeline:
     """For each call, what the same function did before it.
 
@@ -225,9 +247,10 @@ class Timeline:
         for call in migration.calls:
             before = current.get(call.direction, _EMPTY)
             self._before[id(call.node)] = before
-            after = _after(call, before)
-            if after is not before:
-                current[call.direction] = after
+            if call.name in _CHANGES_TIMELINE:  # no other call changes what comes after
+                after = _after(call, before)
+                if after is not before:
+                    current[call.direction] = after
 
     def before(self, call: Call) -> _Before:
         return self._before.get(id(call.node), _EMPTY)
@@ -265,13 +288,18 @@ class Timeline:
                 tables.add(ident(match.group(1)))
 
 
+_CHANGES_TIMELINE = frozenset({"create_table", "add_column", "create_check_constraint", "execute"})
+
+
 def _after(call: Call, before: _Before) -> _Before:
     """What the function has done once ``call`` ran (``before`` itself when nothing changed)."""
+    if call.name not in _CHANGES_TIMELINE:
+        return before
     table = call.table
     if call.name == "create_table" and call.receiver == "op" and table is not None:
-        return replace(before, tables=before.tables | {ident(table)})
+        return _with(before, tables=before.tables | {ident(table)})
     if call.name == "add_column" and table is not None and call.column is not None:
-        return replace(before, columns=before.columns | {(ident(table), ident(call.column))})
+        return _with(before, columns=before.columns | {(ident(table), ident(call.column))})
     if call.name == "create_check_constraint" and table is not None:
         condition = _NOT_NULL_CONDITION.match(
             " ".join((sql_text(call.param("condition")) or "").split())
@@ -280,10 +308,10 @@ def _after(call: Call, before: _Before) -> _Before:
             return before
         column = (ident(table), ident(condition.group(1)))
         if not call.flag("postgresql_not_valid"):
-            return replace(before, not_null_checked=before.not_null_checked | {column})
+            return _with(before, not_null_checked=before.not_null_checked | {column})
         name = call.string("constraint_name")
         if name is not None:
-            return replace(before, pending=(*before.pending, ((column[0], ident(name)), column[1])))
+            return _with(before, pending=(*before.pending, ((column[0], ident(name)), column[1])))
         return before
     sql = execute_sql(call)
     if sql is None:
@@ -297,7 +325,7 @@ def _after(call: Call, before: _Before) -> _Before:
 def _after_sql(statement: str, before: _Before) -> _Before:
     match = _CREATE_TABLE.match(statement)
     if match is not None:
-        return replace(before, tables=before.tables | {ident(match.group(1))})
+        return _with(before, tables=before.tables | {ident(match.group(1))})
     parsed = alter_table(statement)
     if parsed is None:
         return before
@@ -306,22 +334,22 @@ def _after_sql(statement: str, before: _Before) -> _Before:
     for action in actions:
         added = add_column_action(action)
         if added is not None:
-            after = replace(after, columns=after.columns | {(table, added[0])})
+            after = _with(after, columns=after.columns | {(table, added[0])})
             continue
         check = _NOT_NULL_CHECK.match(action)
         if check is not None:
             column = ident(check.group(2))
             if not _NOT_VALID.search(action):
-                after = replace(after, not_null_checked=after.not_null_checked | {(table, column)})
+                after = _with(after, not_null_checked=after.not_null_checked | {(table, column)})
             elif check.group(1):
                 entry = ((table, ident(check.group(1))), column)
-                after = replace(after, pending=(*after.pending, entry))
+                after = _with(after, pending=(*after.pending, entry))
             continue
         validate = _VALIDATE.match(action)
         if validate is not None:
             key = (table, ident(validate.group(1)))
             column = dict(after.pending).get(key, "*")
-            after = replace(after, not_null_checked=after.not_null_checked | {(table, column)})
+            after = _with(after, not_null_checked=after.not_null_checked | {(table, column)})
     return after
 
 
@@ -380,6 +408,7 @@ def column_label(call: Call, column: str | None = None) -> str:
 # The rules.
 # --------------------------------------------------------------------------------------------
 
+_UP_EXECUTE = op_facts("execute", receivers=EXECUTE, upgrade=True)
 _DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME}(?:\s*,\s*{QNAME})*)", re.I)
 _RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME})", re.IGNORECASE)
 _COLUMN_WORD = r"(?!(?:CONSTRAINT|INDEX|KEY|PRIMARY|FOREIGN|CHECK|PARTITION|DEFAULT|TO|AS)\b)"
@@ -430,6 +459,8 @@ class DropTable(Rule):
     code = "SM101"
     name = "drop-table"
     fix = "stop using the table in one release, then drop it in a later migration after a backup"
+
+    requires = (op_facts("drop_table", receivers=("op",), upgrade=True) | _UP_EXECUTE,)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -492,6 +523,8 @@ class DropColumn(Rule):
     name = "drop-column"
     fix = "remove the column from the model and deploy first; drop it in a later migration"
 
+    requires = (op_facts("drop_column", upgrade=True) | _UP_EXECUTE,)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call in migration.upgrade_calls:
@@ -552,6 +585,8 @@ class RenameTable(Rule):
     code = "SM103"
     name = "rename-table"
     fix = "create the new table (or a view), copy and dual-write, switch reads, drop the old later"
+
+    requires = (op_facts("rename_table", receivers=("op",), upgrade=True) | _UP_EXECUTE,)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -619,6 +654,11 @@ class RenameColumn(Rule):
     name = "rename-column"
     fix = "add the new column, backfill and dual-write, switch reads, drop the old column later"
 
+    requires = (
+        op_facts("alter_column", upgrade=True) | _UP_EXECUTE,
+        _UP_EXECUTE | {"new_column_name"},  # alter_column takes it by keyword only
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call in migration.upgrade_calls:
@@ -671,7 +711,6 @@ class _Type:
     family: str | None  # "varchar" | "text" | "numeric" | None (anything else)
     size: tuple[Any, ...]
     rest: tuple[str, ...]  # everything else that reaches the DDL (collation, ...), dumped
-    source: str
 
 
 def _parse_type(node: ast.expr) -> _Type | None:
@@ -686,7 +725,6 @@ def _parse_type(node: ast.expr) -> _Type | None:
     if name is None:
         return None
     last = name.rsplit(".", 1)[-1]
-    source = ast.unparse(node)
 
     def take(position: int, keyword: str) -> Any:
         value = kwargs.pop(keyword, None)
@@ -719,7 +757,7 @@ def _parse_type(node: ast.expr) -> _Type | None:
     rest = tuple(ast.dump(a) for a in args) + tuple(
         f"{k}={ast.dump(v)}" for k, v in sorted(kwargs.items())
     )
-    return _Type(last, family, size, rest, source)
+    return _Type(last, family, size, rest)
 
 
 def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
@@ -799,6 +837,11 @@ class AlterColumnType(Rule):
     name = "alter-column-type"
     fix = "add a column of the new type, backfill and dual-write, switch, drop the old one later"
 
+    requires = (
+        op_facts("alter_column", upgrade=True) | _UP_EXECUTE,
+        _UP_EXECUTE | {"type_"},  # alter_column takes it by keyword only
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         mysql = migration.config.dialect == "mysql"
@@ -829,12 +872,12 @@ class AlterColumnType(Rule):
             return None
         if line.added(call, call.table, call.column):
             return None
-        label = column_label(call)
         old_node = call.param("existing_type")
         new = _parse_type(new_node)
         if old_node is None or literal(old_node) is None:
             return Violation(
-                f"changes the type of {label} to {_label(new_node)} without `existing_type=`,"
+                f"changes the type of {column_label(call)} to {_label(new_node)} without"
+                " `existing_type=`,"
                 " so it cannot be shown to be a safe widening; most type changes rewrite the"
                 " table under an exclusive lock",
                 node=call.node,
@@ -842,16 +885,20 @@ class AlterColumnType(Rule):
                 + self.fix,
             )
         old = _parse_type(old_node)
-        change = f"changes the type of {label} from {_label(old_node)} to {_label(new_node)}"
-        if old is not None and new is not None:
-            if _safe_change(old, new, mysql):
-                return None
-            if _safe_change(old, new, mysql=False):  # a widening MySQL cannot do in place
-                return Violation(
-                    f"{change}, which MySQL cannot do in place: it copies the table while"
-                    " blocking writes",
-                    node=call.node,
-                )
+        if old is not None and new is not None and _safe_change(old, new, mysql):
+            return None
+        # Only now the message: naming a type that is not a literal means unparsing it.
+        change = (
+            f"changes the type of {column_label(call)} from {_label(old_node)}"
+            f" to {_label(new_node)}"
+        )
+        # A widening MySQL cannot do in place:
+        if old is not None and new is not None and _safe_change(old, new, mysql=False):
+            return Violation(
+                f"{change}, which MySQL cannot do in place: it copies the table while"
+                " blocking writes",
+                node=call.node,
+            )
         return Violation(
             f"{change}, which rewrites the table under an exclusive lock and can fail on or"
             " alter existing values",
@@ -966,14 +1013,16 @@ class UnboundedDelete(Rule):
     name = "unbounded-delete"
     fix = "delete only the rows you mean, with a WHERE clause (in batches on big tables)"
 
+    requires = (frozenset({"execute", "delete"}),)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
-        if _MENTIONS_DELETE.search(migration.source) is None:
+        if not migration.mentions(_MENTIONS_DELETE, "delete", "truncate"):
             return  # the cheap test first: most scripts never delete anything
         line = timeline(migration)
         by_node = {id(call.node): call for call in migration.calls}
         for function in direction_functions(migration):
-            for node in ast.walk(function):
-                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            for node in migration.index.calls_in(function):
+                if not isinstance(node.func, ast.Attribute):
                     continue
                 call = by_node.get(id(node))
                 if node.func.attr == "execute":

@@ -13,8 +13,9 @@ import ast
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import Call, dotted, keyword, literal
+from flask_safemigrate.lint.calls import Call, dotted, keyword, literal, nodes_below
 from flask_safemigrate.lint.engine import Migration, Rule, Violation
+from flask_safemigrate.lint.index import EXECUTE, op_facts
 from flask_safemigrate.lint.rules import register
 from flask_safemigrate.lint.rules.destructive import (
     IDENT,
@@ -48,6 +49,7 @@ __all__ = [
 
 POSTGRESQL = frozenset({"postgresql"})
 _RECEIVERS = frozenset({"op", "batch_op"})
+_EXECUTE = op_facts("execute", receivers=EXECUTE)  # SQL that the rules read too
 
 
 def _ops(migration: Migration, *names: str) -> Iterator[Call]:
@@ -57,25 +59,38 @@ def _ops(migration: Migration, *names: str) -> Iterator[Call]:
             yield call
 
 
-def _added_columns(migration: Migration) -> Iterator[tuple[Call, ast.Call]]:
-    """``add_column`` calls with the ``sa.Column(...)`` they add."""
-    for call in _ops(migration, "add_column"):
-        column = call.param("column")
-        if isinstance(column, ast.Call) and (dotted(column.func) or "").endswith("Column"):
-            yield call, column
+def _added_columns(migration: Migration) -> list[tuple[Call, ast.Call]]:
+    """``add_column`` calls with the ``sa.Column(...)`` they add (found once per script)."""
+
+    def build() -> list[tuple[Call, ast.Call]]:
+        found = []
+        for call in _ops(migration, "add_column"):
+            column = call.param("column")
+            if isinstance(column, ast.Call) and (dotted(column.func) or "").endswith("Column"):
+                found.append((call, column))
+        return found
+
+    return migration.shared("locking.added_columns", build)
 
 
-def _alter_actions(migration: Migration, line: Timeline) -> Iterator[tuple[Call, str, str]]:
+def _alter_actions(migration: Migration, line: Timeline) -> list[tuple[Call, str, str]]:
     """``(call, table, action)`` for each ALTER TABLE action in literal SQL, on tables that
-    were not created earlier in the function."""
-    for call in migration.calls:
-        if call.name != "execute":
-            continue
-        for statement, created in line.statements(call):
-            parsed = alter_table(statement)
-            if parsed is not None and parsed[0] not in created:
-                for action in parsed[1]:
-                    yield call, parsed[0], action
+    were not created earlier in the function (found once per script)."""
+
+    def build() -> tuple[Timeline, list[tuple[Call, str, str]]]:
+        found = []
+        for call in migration.calls:
+            if call.name != "execute":
+                continue
+            for statement, created in line.statements(call):
+                parsed = alter_table(statement)
+                if parsed is not None and parsed[0] not in created:
+                    for action in parsed[1]:
+                        found.append((call, parsed[0], action))
+        return line, found
+
+    cached = migration.shared("locking.alter_actions", build)
+    return cached[1] if cached[0] is line else build()[1]
 
 
 def _keyword_is_set(call: Call, name: str) -> bool:
@@ -167,6 +182,11 @@ class AddNotNullColumnWithoutDefault(Rule):
     name = "add-not-null-column-without-default"
     fix = "add the column nullable (or with a server_default), backfill in batches, then NOT NULL"
 
+    requires = (
+        op_facts("add_column") | _EXECUTE,
+        _EXECUTE | {"nullable=False", "primary_key=True"},
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call, column in _added_columns(migration):
@@ -256,6 +276,8 @@ class SetNotNull(Rule):
     severity = Severity.WARNING
     fix = "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
 
+    requires = (op_facts("alter_column") | _EXECUTE, _EXECUTE | {"nullable=False"})
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call in _ops(migration, "alter_column"):
@@ -326,6 +348,11 @@ class CreateIndexNotConcurrently(Rule):
     name = "create-index-not-concurrently"
     dialects = POSTGRESQL
     fix = "pass postgresql_concurrently=True inside `with op.get_context().autocommit_block():`"
+
+    requires = (
+        op_facts("create_index", "add_column") | _EXECUTE,
+        op_facts("create_index") | _EXECUTE | {"index=True"},  # on an added column
+    )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -408,6 +435,8 @@ class DropIndexNotConcurrently(Rule):
     severity = Severity.WARNING
     dialects = POSTGRESQL
     fix = "pass postgresql_concurrently=True inside `with op.get_context().autocommit_block():`"
+
+    requires = (op_facts("drop_index") | _EXECUTE,)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -493,6 +522,11 @@ class ConcurrentlyOutsideAutocommit(Rule):
     dialects = POSTGRESQL
     fix = "wrap the statement in `with op.get_context().autocommit_block():`"
 
+    requires = (
+        op_facts("create_index", "drop_index") | _EXECUTE,
+        _EXECUTE | {"postgresql_concurrently=True"},
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         for call in migration.calls:
             if call.autocommit:
@@ -561,6 +595,11 @@ class AddForeignKeyValidating(Rule):
     name = "add-foreign-key-validating"
     dialects = POSTGRESQL
     fix = "add it with postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later migration"
+
+    requires = (
+        op_facts("create_foreign_key", "add_column") | _EXECUTE,
+        op_facts("create_foreign_key") | _EXECUTE | {"ForeignKey"},  # in an added column
+    )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -650,6 +689,11 @@ class AddUniqueConstraint(Rule):
         " USING INDEX"
     )
 
+    requires = (
+        op_facts("create_unique_constraint", "add_column") | _EXECUTE,
+        op_facts("create_unique_constraint") | _EXECUTE | {"unique=True"},  # on an added column
+    )
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call in _ops(migration, "create_unique_constraint"):
@@ -725,6 +769,8 @@ class AddCheckConstraintValidating(Rule):
     severity = Severity.WARNING
     fix = "add it with postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later migration"
 
+    requires = (op_facts("create_check_constraint") | _EXECUTE,)
+
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         postgresql = "postgresql" in migration.config.dialects
@@ -791,7 +837,7 @@ def _volatile(node: ast.expr) -> str | None:
     A plain string is a constant (SQLAlchemy quotes it); ``sa.text(...)``,
     ``sa.literal_column(...)`` and ``sa.func.<name>(...)`` are expressions.
     """
-    for sub in ast.walk(node):
+    for sub in nodes_below(node):
         if not isinstance(sub, ast.Call):
             continue
         name = dotted(sub.func) or ""
@@ -862,6 +908,8 @@ class VolatileDefaultOnExistingTable(Rule):
     code = "SM209"
     name = "volatile-default-on-existing-table"
     fix = "add the column without a default, set the default separately, backfill in batches"
+
+    requires = (op_facts("add_column") | _EXECUTE, _EXECUTE | {"server_default"})
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
@@ -952,7 +1000,7 @@ class OffsetPagination(Rule):
     fix = "paginate by key instead: WHERE id > :last ORDER BY id LIMIT :n"
 
     def check(self, migration: Migration) -> Iterator[Violation]:
-        if _MENTIONS_OFFSET.search(migration.source) is None:
+        if not migration.mentions(_MENTIONS_OFFSET, "offset"):
             return  # the cheap test first: most scripts never mention an offset
         reported: set[int] = set()
         for call in migration.calls:

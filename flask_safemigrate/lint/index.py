@@ -1,0 +1,470 @@
+"""One walk over a parsed script, shared by every rule: its operation calls and an index.
+
+On a long history the rules, each walking the tree on its own, cost several times the parse.
+:func:`build_index` visits each node of the migration functions once (and only the import
+statements elsewhere). It collects the operation calls (exactly what
+:func:`calls.collect_calls` returns, with the batch blocks, guards and autocommit blocks
+around them) and records what rules look things up by: each migration function with every
+call expression in it, and :attr:`ScriptIndex.facts`, the names the script uses. A rule
+declares the facts it cannot report without (:attr:`engine.Rule.requires`), so the engine
+skips it, without a walk, on the many scripts where it cannot match.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_safemigrate.lint.calls import (
+    Call,
+    asks_database,
+    child_fields,
+    direction_of,
+    dotted,
+    guard_aliases,
+    keyword,
+    literal,
+    nodes_below,
+    strings_in,
+)
+
+__all__ = ["EXECUTE", "FunctionIndex", "ScriptIndex", "build_index", "op_fact", "op_facts"]
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+_CONNECTION_NAMES = frozenset({"conn", "connection", "bind", "connectable"})
+
+
+def _flag(value: ast.expr) -> str | None:
+    """``"%s=True"`` (``False``, ``None``) when a keyword's value reads as that literal (as
+    :func:`calls.literal` reads it: a constant, or one wrapped in ``op.f(...)``)."""
+    if value.__class__ is ast.Constant:
+        literal_value = value.value
+    elif isinstance(value, ast.Call):
+        literal_value = literal(value)
+    else:
+        return None  # names, containers, arithmetic: never a bare True/False/None
+    if literal_value is True:
+        return "%s=True"
+    if literal_value is False:
+        return "%s=False"
+    if literal_value is None:
+        return "%s=None"
+    return None
+
+
+_OP_FACTS: dict[tuple[str, str, bool], tuple[str, ...]] = {}  # (receiver, name, upgrade)
+_SIMPLE = (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Return)
+_RECORDED = (ast.Import, ast.ImportFrom, ast.Call, ast.Name, ast.Attribute, ast.keyword)
+_OP_HELPERS = frozenset({"f", "get_bind", "get_context", "batch_alter_table"})
+
+
+def op_fact(receiver: str, name: str, *, upgrade: bool = False) -> str:
+    """The fact that the script has a ``receiver.name(...)`` operation (in ``upgrade()``)."""
+    return f"upgrade:{receiver}.{name}" if upgrade else f"{receiver}.{name}"
+
+
+def op_facts(
+    *names: str, receivers: tuple[str, ...] = ("op", "batch_op"), upgrade: bool = False
+) -> frozenset[str]:
+    """:func:`op_fact` for each name and receiver: one of the operations, on any of them."""
+    return frozenset(op_fact(r, n, upgrade=upgrade) for n in names for r in receivers)
+
+
+EXECUTE = ("op", "batch_op", "connection")  # receivers that have execute()
+
+
+@dataclass
+class FunctionIndex:
+    """One ``upgrade``/``downgrade`` function (or multi-db ``upgrade_<bind>``)."""
+
+    direction: str
+    node: FunctionNode
+    calls: list[Call] = field(default_factory=list)
+    # Every call expression in the function (decorators and defaults too); parents before
+    # children, so the order of findings at one position matches ``ast.walk``.
+    call_nodes: list[ast.Call] = field(default_factory=list)
+    # False when an ``if`` can guard a call in a way only a full scan sees: a ``match``
+    # statement, or a nested function's return annotation (see missing-existence-check).
+    regular: bool = True
+
+
+@dataclass
+class ScriptIndex:
+    """What one walk over a script found; rules read it instead of walking the tree."""
+
+    tree: ast.Module
+    calls: list[Call]
+    functions: list[FunctionIndex]
+    # Every identifier of the migration functions (names, attributes, keyword arguments,
+    # and ``nullable=False`` for a keyword given a literal True, False or None), every
+    # imported module segment and name in the script, and one fact per operation,
+    # ``op.add_column`` and ``upgrade:op.add_column``.
+    facts: frozenset[str]
+    upgrade_calls: list[Call]
+    downgrade_calls: list[Call]
+    # The ``if`` statements (by ``id``) whose condition calls.py takes for an existence check.
+    guard_ifs: set[int] = field(default_factory=set, repr=False, compare=False)
+    # Per-script results that several rules share (see engine.Migration.shared).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def guard_aliases(self) -> frozenset[str]:
+        """:func:`calls.guard_aliases` of the script (computed once)."""
+        aliases = self.cache.get("guard_aliases")
+        if aliases is None:
+            aliases = self.cache["guard_aliases"] = guard_aliases(self.tree)
+        return aliases
+
+    def calls_in(self, function: ast.AST) -> list[ast.Call]:
+        """Every call expression in a migration function, parents before children (what a
+        walk over the function would meet, without walking it)."""
+        for indexed in self.functions:
+            if indexed.node is function:
+                return indexed.call_nodes
+        return [node for node in nodes_below(function) if isinstance(node, ast.Call)]
+
+
+class _Builder:
+    """The walk: the operation calls with what surrounds them, and the index.
+
+    Statements are visited in source order, keeping track of batch blocks, existence checks,
+    autocommit blocks and connection variables; each expression is visited breadth first,
+    like ``ast.walk``. Fields that the call collection ignores (annotations, ``as`` targets,
+    exception types, arguments of nested functions) are still indexed.
+    """
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self._aliases: frozenset[str] | None = None
+        self.facts: set[str] = set()
+        self.function: FunctionIndex | None = None
+        self.call_nodes: list[ast.Call] = []
+        self.connections: set[str] = set()
+        self.guard_ifs: set[int] = set()
+
+    @property
+    def aliases(self) -> frozenset[str]:
+        if self._aliases is None:  # only a script with an `if` needs them
+            self._aliases = guard_aliases(self.tree)
+        return self._aliases
+
+    # ------------------------------------------------------------------ nodes
+
+    def record(self, node: ast.AST) -> None:
+        """Index every node below ``node`` (inclusive), breadth first like ``ast.walk``."""
+        add = self.facts.add
+        calls = self.call_nodes
+        nodes: list[Any] = [node]
+        for sub in nodes:  # the list grows as it is read: a breadth-first walk
+            cls = sub.__class__
+            # The common node types first, spelled out: this loop is most of a lint run.
+            if cls is ast.Name:
+                add(sub.id)
+            elif cls is ast.Constant:
+                pass
+            elif cls is ast.Attribute:
+                add(sub.attr)
+                nodes.append(sub.value)
+            elif cls is ast.Call:
+                calls.append(sub)
+                nodes.append(sub.func)
+                nodes += sub.args
+                nodes += sub.keywords
+            elif cls is ast.keyword:
+                arg, value = sub.arg, sub.value
+                nodes.append(value)
+                if arg:
+                    add(arg)
+                    if value.__class__ is ast.Constant:  # the usual flag, spelled out
+                        constant = value.value
+                        if constant is True or constant is False or constant is None:
+                            add(f"{arg}={constant}")
+                    elif value.__class__ is ast.Call:
+                        flag = _flag(value)
+                        if flag is not None:
+                            add(flag % arg)
+            elif cls is ast.arguments and not (
+                sub.args or sub.posonlyargs or sub.kwonlyargs or sub.vararg or sub.kwarg
+            ):
+                nodes += sub.defaults  # none without arguments, but say so for the odd tree
+            elif cls is ast.alias:
+                pass
+            else:
+                if isinstance(sub, _RECORDED):  # imports, or a subclass of the above
+                    self._other(sub)
+                for name in child_fields(cls):
+                    value = getattr(sub, name, None)
+                    if value.__class__ is list:
+                        nodes.extend(v for v in value if isinstance(v, ast.AST))
+                    elif isinstance(value, ast.AST):
+                        nodes.append(value)
+
+    def _other(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            self._import(node)
+        elif isinstance(node, ast.Call):
+            self.call_nodes.append(node)
+        elif isinstance(node, ast.Name):
+            self.facts.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            self.facts.add(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            self.facts.add(node.arg)
+            flag = _flag(node.value)
+            if flag is not None:
+                self.facts.add(flag % node.arg)
+
+    def _imports(self, stmt: ast.stmt) -> None:
+        """Record the imports in a statement outside the migration functions (at any depth;
+        they never sit inside an expression)."""
+        stack = [stmt]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                self._import(node)
+                continue
+            if isinstance(node, _SIMPLE):
+                continue  # no statements inside
+            for name in ("body", "orelse", "finalbody"):
+                inner = getattr(node, name, None)
+                if isinstance(inner, list):
+                    stack.extend(s for s in inner if isinstance(s, ast.stmt))
+            for name in ("handlers", "cases"):
+                for item in getattr(node, name, None) or ():
+                    if isinstance(item, ast.ExceptHandler | ast.match_case):
+                        stack.extend(item.body)
+
+    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            self.facts.update(node.module.split("."))
+        for alias in node.names:
+            self.facts.update(alias.name.split("."))
+
+    # ------------------------------------------------------------------ statements
+
+    def statements(
+        self,
+        body: list[ast.stmt],
+        batch: dict[str, str | None],
+        guards: frozenset[str] | None,
+        autocommit: bool,
+        ifs: tuple[ast.If, ...],
+    ) -> None:
+        for stmt in body:
+            cls = stmt.__class__
+            if cls is ast.Expr:  # the common statements, without the generic field loop
+                self.expression(stmt.value, stmt, batch, guards, autocommit, ifs)  # type: ignore[attr-defined]
+            elif cls is ast.Assign:
+                self._assign(stmt, batch, guards, autocommit, ifs)  # type: ignore[arg-type]
+            else:
+                self.statement(stmt, batch, guards, autocommit, ifs)
+
+    def _assign(
+        self,
+        stmt: ast.Assign,
+        batch: dict[str, str | None],
+        guards: frozenset[str] | None,
+        autocommit: bool,
+        ifs: tuple[ast.If, ...],
+    ) -> None:
+        if isinstance(stmt.value, ast.Call):
+            source = dotted(stmt.value.func) or ""
+            if source.endswith(("get_bind", "connection")):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        self.connections.add(target.id)
+        for target in stmt.targets:
+            self.expression(target, stmt, batch, guards, autocommit, ifs)
+        self.expression(stmt.value, stmt, batch, guards, autocommit, ifs)
+
+    def statement(
+        self,
+        stmt: ast.stmt,
+        batch: dict[str, str | None],
+        guards: frozenset[str] | None,
+        autocommit: bool,
+        ifs: tuple[ast.If, ...],
+    ) -> None:
+        if isinstance(stmt, ast.With | ast.AsyncWith):
+            inner_batch, inner_autocommit = batch, autocommit
+            for item in stmt.items:
+                expr = item.context_expr
+                if item.optional_vars is not None:
+                    self.record(item.optional_vars)
+                if isinstance(expr, ast.Call):
+                    name = dotted(expr.func) or ""
+                    if not name and isinstance(expr.func, ast.Attribute):
+                        # op.get_context().autocommit_block(): the owner is a call
+                        name = expr.func.attr
+                    if name.endswith("batch_alter_table"):
+                        table = (
+                            literal(expr.args[0])
+                            if expr.args
+                            else literal(keyword(expr, "table_name"))
+                        )
+                        if isinstance(item.optional_vars, ast.Name):
+                            if inner_batch is batch:
+                                inner_batch = dict(batch)
+                            inner_batch[item.optional_vars.id] = (
+                                table if isinstance(table, str) else None
+                            )
+                        self.expression(expr, stmt, batch, guards, autocommit, ifs)
+                        continue
+                    if name.endswith("autocommit_block"):
+                        inner_autocommit = True
+                        self.record(expr)
+                        continue
+                self.expression(expr, stmt, batch, guards, autocommit, ifs)
+            self.statements(stmt.body, inner_batch, guards, inner_autocommit, ifs)
+            return
+        if isinstance(stmt, ast.If):
+            start = len(self.call_nodes)
+            self.expression(stmt.test, stmt, batch, guards, autocommit, ifs)
+            inner = guards
+            if asks_database(self.call_nodes[start:], self.aliases):
+                inner = (guards or frozenset()) | strings_in(stmt.test)
+                self.guard_ifs.add(id(stmt))
+            inner_ifs = (*ifs, stmt)
+            self.statements(stmt.body, batch, inner, autocommit, inner_ifs)
+            self.statements(stmt.orelse, batch, inner, autocommit, inner_ifs)
+            return
+        if isinstance(stmt, ast.Assign):
+            self._assign(stmt, batch, guards, autocommit, ifs)
+            return
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            self._import(stmt)
+        elif isinstance(stmt, ast.Match) or (
+            isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.returns is not None
+        ):
+            assert self.function is not None
+            self.function.regular = False
+        for field_name in stmt._fields:
+            value = getattr(stmt, field_name, None)
+            if isinstance(value, list):
+                if value and isinstance(value[0], ast.stmt):
+                    self.statements(value, batch, guards, autocommit, ifs)
+                    continue
+                for item in value:
+                    if isinstance(item, ast.ExceptHandler):
+                        if item.type is not None:
+                            self.record(item.type)
+                        self.statements(item.body, batch, guards, autocommit, ifs)
+                    elif isinstance(item, ast.AST):
+                        self.expression(item, stmt, batch, guards, autocommit, ifs)
+            elif isinstance(value, ast.expr):
+                if field_name == "annotation":
+                    self.record(value)
+                else:
+                    self.expression(value, stmt, batch, guards, autocommit, ifs)
+            elif isinstance(value, ast.AST):
+                self.record(value)
+
+    def expression(
+        self,
+        node: ast.AST,
+        stmt: ast.stmt,
+        batch: dict[str, str | None],
+        guards: frozenset[str] | None,
+        autocommit: bool,
+        ifs: tuple[ast.If, ...],
+    ) -> None:
+        """Index ``node`` and collect the operation calls in it (breadth first)."""
+        call_nodes = self.call_nodes
+        start = len(call_nodes)
+        self.record(node)
+        if len(call_nodes) == start:
+            return
+        function = self.function
+        assert function is not None
+        for index in range(start, len(call_nodes)):
+            sub = call_nodes[index]
+            func = sub.func
+            if not isinstance(func, ast.Attribute):
+                continue
+            owner = func.value
+            attr = func.attr
+            owner_name = owner.id if owner.__class__ is ast.Name else dotted(owner)
+            if owner_name == "op":
+                if attr in _OP_HELPERS:
+                    continue
+                receiver, batch_table = "op", None
+            elif owner_name in batch:
+                receiver, batch_table = "batch_op", batch[owner_name]
+            elif attr == "execute" and (
+                owner_name in self.connections
+                or (isinstance(owner, ast.Call) and (dotted(owner.func) or "").endswith("get_bind"))
+            ):
+                receiver, batch_table = "connection", None
+            else:
+                continue
+            function.calls.append(
+                Call(  # positionally: a dataclass takes them faster so, thousands of times
+                    attr,  # name
+                    receiver,
+                    sub,  # node
+                    function.direction,
+                    stmt.lineno,  # stmt_line
+                    batch_table,
+                    guards is not None,  # guarded
+                    autocommit,
+                    guards or frozenset(),  # guard_names
+                    ifs,
+                )
+            )
+
+    # ------------------------------------------------------------------ the module
+
+    def build(self, tree: ast.Module) -> ScriptIndex:
+        functions: list[FunctionIndex] = []
+        for node in tree.body:
+            direction = (
+                direction_of(node.name)
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                else None
+            )
+            if direction is None:
+                self._imports(node)  # the rest of the module: only its imports matter
+                continue
+            assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            function = FunctionIndex(direction, node)
+            functions.append(function)
+            self.function = function
+            self.call_nodes = function.call_nodes
+            self.connections = set(_CONNECTION_NAMES)
+            self.statements(node.body, {}, None, False, ())
+            self.record(node.args)
+            for decorator in node.decorator_list:
+                self.record(decorator)
+            if node.returns is not None:
+                self.record(node.returns)
+        self.function = None
+        calls = [call for function in functions for call in function.calls]
+        facts = self.facts
+        for call in calls:
+            key = (call.receiver, call.name, call.direction == "upgrade")
+            names = _OP_FACTS.get(key)
+            if names is None:
+                names = _OP_FACTS[key] = (
+                    op_fact(call.receiver, call.name),
+                    *((op_fact(call.receiver, call.name, upgrade=True),) if key[2] else ()),
+                )
+            facts.update(names)
+        index = ScriptIndex(
+            tree=tree,
+            calls=calls,
+            functions=functions,
+            facts=frozenset(facts),
+            upgrade_calls=[c for c in calls if c.direction == "upgrade"],
+            downgrade_calls=[c for c in calls if c.direction == "downgrade"],
+            guard_ifs=self.guard_ifs,
+        )
+        if self._aliases is not None:
+            index.cache["guard_aliases"] = self._aliases
+        return index
+
+
+def build_index(tree: ast.Module) -> ScriptIndex:
+    """Walk ``tree`` once: its operation calls (in source order) and the index rules read."""
+    return _Builder(tree).build(tree)
