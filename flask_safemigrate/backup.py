@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -155,6 +156,37 @@ def _directory_error(directory: Path, reason: str, url: URL) -> BackupFailed:
     )
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname() or "host")
+_PARTIAL_OWNER = re.compile(
+    r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[^.]+\.partial(?:-journal)?$"
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _remove_stale_partials(directory: Path, stem: str) -> None:
+    """Delete temporary files that a killed backup of this database left behind.
+
+    SIGKILL skips every cleanup, so the next backup (which runs under the migration lock)
+    sweeps them: only files of this database written on this host by a process that is gone.
+    A partial file of another host, or of a live process, is left alone.
+    """
+    for path in directory.glob(f".{stem}-*.partial*"):
+        owner = _PARTIAL_OWNER.search(path.name)
+        if owner is None or owner["host"] != _HOST or _alive(int(owner["pid"])):
+            continue
+        with suppress(OSError):
+            path.unlink()
+
+
 @contextmanager
 def _partial_file(
     directory: Path, stem: str, started: datetime, label: str, suffix: str, url: URL
@@ -162,8 +194,10 @@ def _partial_file(
     """A 0600 temporary file in ``directory``; renamed on success, removed on any failure."""
     stamp = started.strftime("%Y%m%dT%H%M%S.%fZ")
     base = f"{_slug(stem, 'database')}-{stamp}-{_slug(label, 'backup')}"
+    _remove_stale_partials(directory, _slug(stem, "database"))
+    owner = f"{_HOST}.{os.getpid()}"
     try:
-        fd, name = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".partial")
+        fd, name = tempfile.mkstemp(dir=directory, prefix=f".{base}.{owner}.", suffix=".partial")
     except OSError as exc:
         raise _directory_error(directory, exc.strerror or str(exc), url) from None
     partial = _Partial(fd, Path(name))

@@ -5,7 +5,8 @@ apply the same revision concurrently. Each backend gets the lock that dies with 
 killed deploy never leaves a lock behind that someone must clean up by hand:
 
 - PostgreSQL: a session-level advisory lock on a connection of its own (AUTOCOMMIT, so it is
-  never "idle in transaction"); the server drops it when the session ends.
+  never "idle in transaction"), taken by polling ``pg_try_advisory_lock``; the server drops it
+  when the session ends.
 - MySQL/MariaDB: ``GET_LOCK`` on a connection of its own; dropped with the connection.
 - SQLite: ``flock`` on ``<database file>.safemigrate-lock``; the kernel drops it with the process.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,8 +38,6 @@ LOCK_FILE_SUFFIX = ".safemigrate-lock"
 #: MySQL/MariaDB refuse ``GET_LOCK`` names longer than this.
 MYSQL_NAME_LIMIT = 64
 #: PostgreSQL's ``lock_timeout`` is an int of milliseconds.
-_PG_MAX_TIMEOUT_MS = 2**31 - 1
-_PG_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,14 @@ def migration_lock(
     """Hold the lock for the with-block; raise errors.LockTimeout (exit 5) after ``wait`` seconds.
 
     The lock is released when the block ends, also on an exception, and by the server or the
-    kernel when the process dies. ``poll`` paces the SQLite file lock; the servers wake the
-    waiter themselves the moment the lock is free.
+    kernel when the process dies. ``poll`` paces the tries on PostgreSQL (with jitter) and
+    SQLite; MySQL's ``GET_LOCK`` wakes the waiter itself the moment the lock is free.
     """
     parsed = _parse(url)
     wait = max(0.0, float(wait))
     dialect = dialect_of(parsed)
     if dialect == "postgresql":
-        lock_cm = _postgresql_lock(parsed, name, wait, connect_timeout, connect_retries)
+        lock_cm = _postgresql_lock(parsed, name, wait, connect_timeout, connect_retries, poll)
     elif dialect == "mysql":
         lock_cm = _mysql_lock(parsed, name, wait, connect_timeout, connect_retries)
     elif dialect == "sqlite":
@@ -147,8 +147,15 @@ def sqlite_lock_path(url: str | URL) -> Path | None:
 
 @contextmanager
 def _postgresql_lock(
-    url: URL, name: str, wait: float, connect_timeout: float, retries: int
+    url: URL, name: str, wait: float, connect_timeout: float, retries: int, poll: float
 ) -> Iterator[HeldLock]:
+    """``pg_try_advisory_lock`` polled, never a blocking ``pg_advisory_lock``.
+
+    A waiter blocked inside one long statement holds a snapshot for the whole wait, and
+    ``CREATE INDEX CONCURRENTLY`` in the holder's migration waits for every snapshot older
+    than its own: sixteen waiting replicas would stall the very migration they wait for (and
+    a lock timeout there leaves an INVALID index). Short polls hold no snapshot between tries.
+    """
     key = advisory_key(name)
     where = f"{mask_url(url)}, lock {name!r} (advisory key {key})"
     with connect(url, timeout=connect_timeout, retries=retries) as conn:
@@ -156,23 +163,17 @@ def _postgresql_lock(
         _prepare_postgresql_session(conn)
         started = time.monotonic()
         try:
-            if wait > 0:
-                # A blocking wait bounded by lock_timeout: the server hands the lock over the
-                # moment it is free, in arrival order, with no polling latency or starvation.
-                timeout_ms = min(_PG_MAX_TIMEOUT_MS, max(1, round(wait * 1000)))
-                conn.execute(sa.text(f"SET lock_timeout = {timeout_ms}"))
-                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-                acquired = True
-            else:  # lock_timeout = 0 would mean "wait forever"
-                acquired = bool(
+            acquired = _poll(
+                lambda: bool(
                     conn.execute(
                         sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
                     ).scalar()
-                )
+                ),
+                wait,
+                poll,
+            )
         except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _PG_LOCK_NOT_AVAILABLE:
-                raise _lock_failed(url, where, exc) from None
-            acquired = False
+            raise _lock_failed(url, where, exc) from None
         if not acquired:
             holder = _postgresql_holder(conn, key)
             raise _timeout(
@@ -185,8 +186,6 @@ def _postgresql_lock(
                 f" end it with SELECT pg_terminate_backend({holder['pid'] if holder else '<pid>'})",
             )
         waited = time.monotonic() - started
-        with suppress(sa.exc.SQLAlchemyError):
-            conn.execute(sa.text("SET lock_timeout = 0"))
 
         def probe() -> bool:
             row = conn.execute(
@@ -214,6 +213,18 @@ def _postgresql_lock(
             # A dead connection already lost the lock with its session: nothing to release.
             with suppress(sa.exc.SQLAlchemyError):
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def _poll(attempt: Callable[[], bool], wait: float, poll: float) -> bool:
+    """``attempt()`` until it succeeds or ``wait`` seconds have passed (at least one try)."""
+    deadline = time.monotonic() + wait
+    while True:
+        if attempt():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(remaining, poll * random.uniform(0.5, 1.5)))
 
 
 def _prepare_postgresql_session(conn: Connection) -> None:

@@ -174,6 +174,7 @@ def _tuned(
     lock_timeout: float,
     statement_timeout: float | None,
     recorder: _Recorder,
+    on_begin: Callable[..., None],
 ) -> Iterator[None]:
     """Engine events for the length of one upgrade (see the module docstring)."""
     dialect = database.dialect_of(engine.url)
@@ -204,7 +205,7 @@ def _tuned(
             cursor.close()
         dbapi_connection.commit()
 
-    def on_begin(connection: Connection) -> None:
+    def sqlite_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN")
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -216,7 +217,8 @@ def _tuned(
     engine.dispose()
     listen(engine, "connect", on_connect)
     if dialect == "sqlite":
-        listen(engine, "begin", on_begin)
+        listen(engine, "begin", sqlite_begin)
+    listen(engine, "begin", on_begin)
     listen(engine, "before_cursor_execute", before)
     listen(engine, "after_cursor_execute", after)
     try:
@@ -273,12 +275,15 @@ def run_upgrade(
 
     ``plan`` is the order the caller expects (for progress before a revision starts); the
     callback reports what Alembic actually applied. ``on_start(position, script)`` fires
-    before each revision, ``on_finish(position, revision, seconds)`` after it committed.
+    before each revision, ``on_finish(position, revision, seconds)`` once it committed (when
+    the next transaction begins, or the run ends): a run killed after a revision's work but
+    before its commit never said "ok" for it.
     """
     engine: Engine = state.db.engines[None]
     config = state.migrate.get_config(directory)
     recorder = _Recorder(version_table)
     applied: list[Applied] = []
+    pending: list[Applied] = []  # run, not yet committed
     mark = _Mark()
     who = ledger.applied_by()
 
@@ -299,10 +304,17 @@ def run_upgrade(
                 schema=ledger_schema,
                 ensure_table=False,
             )
-        applied.append(Applied(revision, seconds, started, finished))
+        # Reported once committed: when the next transaction begins, or when the run ends.
+        pending.append(Applied(revision, seconds, started, finished))
         recorder.reset()
-        on_finish(len(applied) - 1, revision, seconds)
         mark.reset()
+
+    def flush(*_args: Any) -> None:
+        if not pending:
+            return
+        step = pending.pop()
+        applied.append(step)
+        on_finish(len(applied) - 1, step.revision, step.seconds)
         upcoming = _next(plan, applied)
         if upcoming is not None:
             on_start(len(applied), upcoming)
@@ -310,18 +322,23 @@ def run_upgrade(
     if plan:
         on_start(0, plan[0])
     tuned = _tuned(
-        engine, lock_timeout=lock_timeout, statement_timeout=statement_timeout, recorder=recorder
+        engine,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        recorder=recorder,
+        on_begin=flush,
     )
     with tuned, _configure_args(state, on_version_apply):
         mark.reset()
         try:
             alembic_command.upgrade(config, target)
+            flush()
         except Exception as exc:  # a script can raise anything: each is a failed step
             statement = getattr(exc, "statement", None) or recorder.current
-            pending = _next(plan, applied)
+            failing = _next(plan, applied)
             raise StepFailed(
                 error=exc,
-                revision=pending.revision if pending is not None else None,
+                revision=failing.revision if failing is not None else None,
                 statement=statement,
                 ran=recorder.ran,
                 applied=applied,

@@ -225,7 +225,7 @@ class _Run:
             ]
             raise self.stop(ExitCode.PREFLIGHT, *findings)
 
-    def check_ledger(self, entries: Sequence[ledger.Entry]) -> None:
+    def check_ledger(self, entries: Sequence[ledger.Entry], *, warn: bool = True) -> None:
         if not self.setup.settings.ledger or not entries:
             return
         found = verify.ledger_findings(self.setup, self.setup.targets[0], entries, self.current)
@@ -236,7 +236,7 @@ class _Run:
                 if revision in self.options.resolved:
                     continue
                 blocking.append(finding)
-            else:
+            elif warn:
                 self.findings.append(replace(finding, severity=Severity.WARNING))
         unknown = set(self.options.resolved) - {
             str(f.extra.get("revision")) for f in found if f.rule == "failed-migration"
@@ -321,6 +321,9 @@ class _Run:
             self.progress.stage("lock", f"acquired in {waited:.2f}s")
             with self.connect() as connection:
                 now = self.read_current(connection)
+                entries = ledger.read_entries(connection, self.setup.version_schema)
+            # A migrator that failed while this one waited left a failure row: honour it.
+            self.check_ledger(entries, warn=False)
             if now != self.current:
                 self.current = now
                 self.check_known()
