@@ -1,0 +1,346 @@
+"""Existence checks that generated migrations put in front of each create and drop.
+
+``flask db migrate`` writes ``if guards.table_missing('users'):`` before ``op.create_table``
+and ``if guards.table_exists('users'):`` before ``op.drop_table``, so a migration that died
+half-way (MySQL and MariaDB cannot roll DDL back) or meets objects made by ``create_all()``
+converges when it runs again instead of failing on "already exists".
+
+Each answer comes from the migration's own connection (``op.get_bind()``) through a fresh
+inspector (for PostgreSQL indexes, one catalog query): inside a transaction it sees the DDL
+the migration already ran, and nothing is cached between two questions. Names are compared
+or bound as parameters, never spliced into SQL.
+
+The truth of every helper means "go ahead": ``*_missing`` goes before a create and
+``*_exists`` before a drop. In offline mode (``flask db upgrade --sql``) there is no database
+to ask, so every helper answers True and every statement is written out. Do not negate a
+helper (``not guards.table_exists(...)``): offline that would skip the create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql.base import PGInspector
+from sqlalchemy.engine import Connection, Inspector
+
+__all__ = [
+    "check_exists",
+    "check_missing",
+    "column_exists",
+    "column_missing",
+    "constraint_exists",
+    "enum_exists",
+    "enum_missing",
+    "foreign_key_exists",
+    "foreign_key_missing",
+    "index_exists",
+    "index_missing",
+    "table_exists",
+    "table_missing",
+    "unique_exists",
+    "unique_missing",
+]
+
+Names = Callable[[Inspector, str, str | None], Iterable[dict[str, Any]]]
+
+
+def _bind() -> Connection | None:
+    """The migration's connection, or ``None`` in offline (``--sql``) mode."""
+    if op.get_context().as_sql:
+        return None
+    bind = op.get_bind()
+    assert isinstance(bind, Connection)
+    return bind
+
+
+def _same(bind: Connection, found: str | None, wanted: str) -> bool:
+    """PostgreSQL keeps the case of a quoted name; SQLite and MySQL compare names without it."""
+    if found is None:
+        return False
+    if found == wanted:
+        return True
+    return bind.dialect.name != "postgresql" and found.lower() == wanted.lower()
+
+
+def _has_table(bind: Connection, table: str, schema: str | None) -> bool:
+    return sa.inspect(bind).has_table(table, schema=schema)
+
+
+def _has(
+    table: str, name: str | None, schema: str | None, lists: Sequence[Names], columns: Any
+) -> bool | None:
+    """Whether ``table`` has an object called ``name`` (or, unnamed, on exactly ``columns``).
+
+    ``None`` offline. A table that does not exist has nothing.
+    """
+    bind = _bind()
+    if bind is None:
+        return None
+    if name is not None and lists in _NAMED_INDEXES and bind.dialect.name == "postgresql":
+        return _pg_has_index(bind, table, name, schema)
+    inspector = sa.inspect(bind)
+    wanted_columns = None if columns is None else sorted(columns)
+    try:
+        for listing in lists:
+            for item in listing(inspector, table, schema):
+                if name is not None:
+                    if _same(bind, item.get("name"), name):
+                        return True
+                elif sorted(_columns_of(item)) == wanted_columns:
+                    return True
+    except sa.exc.NoSuchTableError:
+        return False
+    return False
+
+
+# PostgreSQL: one indexed catalog lookup where the inspector makes three queries (index
+# guards are most of a large initial migration's guards). Every unique constraint there is
+# backed by an index of the same name. Bound parameters only; visibility as has_table()'s.
+_PG_CLASS = sa.table(
+    "pg_class",
+    sa.column("oid"),
+    sa.column("relname"),
+    sa.column("relnamespace"),
+    schema="pg_catalog",
+)
+_PG_INDEX = sa.table(
+    "pg_index",
+    sa.column("indexrelid"),
+    sa.column("indrelid"),
+    sa.column("indisvalid"),
+    schema="pg_catalog",
+)
+_PG_NAMESPACE = sa.table(
+    "pg_namespace", sa.column("oid"), sa.column("nspname"), schema="pg_catalog"
+)
+
+
+def _pg_has_index(bind: Connection, table: str, name: str, schema: str | None) -> bool:
+    valid = _pg_index_validity(bind, table, name, schema)
+    return valid is not None
+
+
+def _pg_index_validity(bind: Connection, table: str, name: str, schema: str | None) -> bool | None:
+    """``None`` when there is no such index, else whether PostgreSQL marks it valid."""
+    index, owner = _PG_CLASS.alias("index"), _PG_CLASS.alias("owner")
+    joined = index.join(_PG_INDEX, _PG_INDEX.c.indexrelid == index.c.oid).join(
+        owner, owner.c.oid == _PG_INDEX.c.indrelid
+    )
+    visible: sa.ColumnElement[Any]
+    if schema is None:
+        visible = sa.func.pg_catalog.pg_table_is_visible(owner.c.oid)
+    else:
+        joined = joined.join(_PG_NAMESPACE, _PG_NAMESPACE.c.oid == owner.c.relnamespace)
+        visible = _PG_NAMESPACE.c.nspname == schema
+    query = (
+        sa.select(_PG_INDEX.c.indisvalid)
+        .select_from(joined)
+        .where(index.c.relname == name, owner.c.relname == table, visible)
+        .limit(1)
+    )
+    row = bind.execute(query).first()
+    return None if row is None else bool(row[0])
+
+
+def _drop_invalid_pg_index(table: str, index: str, schema: str | None) -> bool:
+    """Drop an index an interrupted ``CREATE INDEX CONCURRENTLY`` left INVALID; True if so.
+
+    PostgreSQL keeps such an index in the catalog but never uses it, so "it exists" would be
+    the wrong answer before a create: the run that resumes after a kill or a lock timeout
+    would skip the build and leave the table without its index. The recovery PostgreSQL
+    documents is to drop it and build again, concurrently when in an autocommit block.
+    """
+    bind = _bind()
+    if bind is None or bind.dialect.name != "postgresql":
+        return False
+    if _pg_index_validity(bind, table, index, schema) is not False:
+        return False
+    autocommit = bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    op.drop_index(index, table_name=table, schema=schema, postgresql_concurrently=autocommit)
+    return True
+
+
+def _columns_of(item: dict[str, Any]) -> list[str]:
+    return list(item.get("column_names") or item.get("constrained_columns") or [])
+
+
+def _indexes(inspector: Inspector, table: str, schema: str | None) -> Iterable[dict[str, Any]]:
+    return [dict(i) for i in inspector.get_indexes(table, schema=schema)]
+
+
+def _uniques(inspector: Inspector, table: str, schema: str | None) -> Iterable[dict[str, Any]]:
+    return [dict(u) for u in inspector.get_unique_constraints(table, schema=schema)]
+
+
+def _unique_indexes(
+    inspector: Inspector, table: str, schema: str | None
+) -> Iterable[dict[str, Any]]:
+    """MySQL keeps a unique constraint as a unique index; other databases may too."""
+    return [i for i in _indexes(inspector, table, schema) if i.get("unique")]
+
+
+def _foreign_keys(inspector: Inspector, table: str, schema: str | None) -> Iterable[dict[str, Any]]:
+    return [dict(f) for f in inspector.get_foreign_keys(table, schema=schema)]
+
+
+def _checks(inspector: Inspector, table: str, schema: str | None) -> Iterable[dict[str, Any]]:
+    return [dict(c) for c in inspector.get_check_constraints(table, schema=schema)]
+
+
+def _primary_key(inspector: Inspector, table: str, schema: str | None) -> Iterable[dict[str, Any]]:
+    return [dict(inspector.get_pk_constraint(table, schema=schema))]
+
+
+_INDEXES: tuple[Names, ...] = (_indexes,)
+_UNIQUE: tuple[Names, ...] = (_uniques, _unique_indexes)
+_NAMED_INDEXES = (_INDEXES, _UNIQUE)
+_ANY_CONSTRAINT = (_uniques, _unique_indexes, _foreign_keys, _checks, _primary_key)
+
+
+def _go(present: bool | None, *, creating: bool) -> bool:
+    """Offline (``None``) always goes ahead; online a create needs absence, a drop presence."""
+    if present is None:
+        return True
+    return not present if creating else present
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def table_missing(table: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` does not exist: go ahead and create it."""
+    bind = _bind()
+    return _go(None if bind is None else _has_table(bind, table, schema), creating=True)
+
+
+def table_exists(table: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` exists: go ahead and drop it."""
+    bind = _bind()
+    return _go(None if bind is None else _has_table(bind, table, schema), creating=False)
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _has_column(table: str, column: str, schema: str | None) -> bool | None:
+    bind = _bind()
+    if bind is None:
+        return None
+    try:
+        found = sa.inspect(bind).get_columns(table, schema=schema)
+    except sa.exc.NoSuchTableError:
+        return False
+    return any(_same(bind, c["name"], column) for c in found)
+
+
+def column_missing(table: str, column: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has no column ``column``: go ahead and add it."""
+    return _go(_has_column(table, column, schema), creating=True)
+
+
+def column_exists(table: str, column: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has the column ``column``: go ahead and drop it."""
+    return _go(_has_column(table, column, schema), creating=False)
+
+
+# --------------------------------------------------------------------------- indexes
+
+
+def index_missing(table: str, index: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has no usable index ``index``: go ahead and create it.
+
+    On PostgreSQL an INVALID index of that name (left by an interrupted concurrent build)
+    is dropped first and counts as missing.
+    """
+    if _drop_invalid_pg_index(table, index, schema):
+        return True
+    return _go(_has(table, index, schema, _INDEXES, None), creating=True)
+
+
+def index_exists(table: str, index: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has the index ``index``: go ahead and drop it."""
+    return _go(_has(table, index, schema, _INDEXES, None), creating=False)
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+def unique_missing(
+    table: str,
+    name: str | None,
+    *,
+    schema: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> bool:
+    """True when ``table`` has no unique constraint ``name``: go ahead and create it.
+
+    An unnamed constraint (``name=None``) is looked for by its ``columns``.
+    """
+    return _go(_has(table, name, schema, _UNIQUE, columns), creating=True)
+
+
+def unique_exists(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has the unique constraint ``name``: go ahead and drop it."""
+    return _go(_has(table, name, schema, _UNIQUE, None), creating=False)
+
+
+def foreign_key_missing(
+    table: str,
+    name: str | None,
+    *,
+    schema: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> bool:
+    """True when ``table`` has no foreign key ``name``: go ahead and create it.
+
+    An unnamed foreign key (``name=None``) is looked for by its local ``columns``.
+    """
+    return _go(_has(table, name, schema, (_foreign_keys,), columns), creating=True)
+
+
+def foreign_key_exists(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has the foreign key ``name``: go ahead and drop it."""
+    return _go(_has(table, name, schema, (_foreign_keys,), None), creating=False)
+
+
+def check_missing(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has no check constraint ``name``: go ahead and create it."""
+    return _go(_has(table, name, schema, (_checks,), None), creating=True)
+
+
+def check_exists(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has the check constraint ``name``: go ahead and drop it."""
+    return _go(_has(table, name, schema, (_checks,), None), creating=False)
+
+
+def constraint_exists(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has a constraint ``name`` of any kind: go ahead and drop it."""
+    return _go(_has(table, name, schema, _ANY_CONSTRAINT, None), creating=False)
+
+
+# --------------------------------------------------------------------------- enum types
+
+
+def _has_enum(bind: Connection, name: str, schema: str | None) -> bool:
+    inspector = sa.inspect(bind)
+    return isinstance(inspector, PGInspector) and inspector.has_type(name, schema=schema)
+
+
+def enum_missing(name: str, *, schema: str | None = None) -> bool:
+    """True when the PostgreSQL enum type ``name`` does not exist: go ahead and create it.
+
+    False on databases without named enum types (an enum is a column there): nothing to create.
+    """
+    bind = _bind()
+    if bind is None:
+        return True
+    return bind.dialect.name == "postgresql" and not _has_enum(bind, name, schema)
+
+
+def enum_exists(name: str, *, schema: str | None = None) -> bool:
+    """True when the PostgreSQL enum type ``name`` exists: go ahead and drop it."""
+    bind = _bind()
+    return bind is None or _has_enum(bind, name, schema)

@@ -1,0 +1,1 @@
+"""Reliability suite: SIGKILL at chosen moments and then resume; sixteen migrators at once."""

@@ -1,0 +1,109 @@
+"""Fixtures of the reliability suite: the shared 30-revision history, seeding, a summary."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import dispose_app, init_migrations, invoke_ok
+from tests.databases import DbKind
+from tests.reliability.app import build_app
+from tests.reliability.history import (
+    SEED_REVISION,
+    Seed,
+    insert_seed,
+    make_seed,
+    write_history,
+)
+
+#: Attachments seeded into SQLite: 2 kB each, about 40 MB, so a backup takes a moment.
+SQLITE_ATTACHMENTS = 20_000
+#: Attachments seeded on the servers (their backups are not what the size is for).
+SERVER_ATTACHMENTS = 40
+
+_SUMMARY = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session")
+def migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``flask db init`` (stock template) and the 30 scripts, shared by every test (read-only)."""
+    root = tmp_path_factory.mktemp("reliability-history")
+    directory = root / "migrations"
+    app = build_app(f"sqlite:///{root / 'unused.db'}", directory, root / "instance")
+    init_migrations(app)
+    dispose_app(app)
+    write_history(directory)
+    return directory
+
+
+def upgrade_in_process(url: str, migrations: Path, instance: Path, revision: str) -> None:
+    """Plain ``flask db upgrade REVISION`` (Flask-Migrate's, no ledger), in this process."""
+    app = build_app(url, migrations, instance)
+    try:
+        invoke_ok(app, "db", "upgrade", revision)
+    finally:
+        dispose_app(app)
+
+
+@dataclass(frozen=True)
+class SqliteTemplate:
+    path: Path
+    seed: Seed
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, migrations: Path) -> SqliteTemplate:
+    """A seeded SQLite database at the seed revision, built once and copied per test."""
+    root = tmp_path_factory.mktemp("reliability-template")
+    path = root / "seeded.db"
+    url = f"sqlite:///{path}"
+    upgrade_in_process(url, migrations, root / "instance", SEED_REVISION)
+    seed = make_seed(attachments=SQLITE_ATTACHMENTS)
+    insert_seed(url, seed)
+    return SqliteTemplate(path, seed)
+
+
+@pytest.fixture
+def seeded(
+    db_kind: DbKind,
+    database_url: str,
+    migrations: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Seed:
+    """The test's database at the seed revision with the seed rows in it; returns the seed."""
+    if db_kind == "sqlite":
+        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        database = make_url(database_url).database
+        assert database
+        shutil.copyfile(template.path, database)
+        return template.seed
+    upgrade_in_process(database_url, migrations, tmp_path / "seed-instance", SEED_REVISION)
+    seed = make_seed(attachments=SERVER_ATTACHMENTS)
+    insert_seed(database_url, seed)
+    return seed
+
+
+@pytest.fixture
+def summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``summary(line)``: a line for the "reliability" section at the end of the run."""
+    lines = request.config.stash.setdefault(_SUMMARY, [])
+
+    def add(line: str) -> None:
+        lines.append(f"{request.node.name}: {line}")
+        print(line)
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(_SUMMARY, [])
+    if lines:
+        terminalreporter.section("reliability")
+        for line in lines:
+            terminalreporter.write_line(line)
