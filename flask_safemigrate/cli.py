@@ -53,7 +53,40 @@ class DbGroup(click.Group):
         return sorted(set(flask_migrate.cli.db.list_commands(ctx)) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self.commands.get(cmd_name) or flask_migrate.cli.db.get_command(ctx, cmd_name)
+        command = self.commands.get(cmd_name) or flask_migrate.cli.db.get_command(ctx, cmd_name)
+        if command is not None and cmd_name in {"migrate", "revision"}:
+            return self._checks_message(command)
+        return command
+
+    @staticmethod
+    def _checks_message(command: click.Command) -> click.Command:
+        """Flask-Migrate's command, refusing a vague ``-m`` (exit 2) before Alembic writes.
+
+        Checked here because Flask-Migrate's ``catch_errors`` turns anything raised later
+        into exit 1 and a log line.
+        """
+        import copy
+
+        original = command.callback
+        assert original is not None
+
+        @with_appcontext
+        def callback(*args: Any, **kwargs: Any) -> Any:
+            from flask_safemigrate import autogen
+
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            try:
+                settings = app.extensions["safemigrate"].get_settings(app)
+                autogen.install(app)  # again: a later Migrate(app, db) replaces its config
+                if settings.require_message:
+                    autogen.check_message(kwargs.get("message"))
+            except SafeMigrateError as error:
+                fail(error)
+            return original(*args, **kwargs)
+
+        wrapped = copy.copy(command)
+        wrapped.callback = callback
+        return wrapped
 
 
 def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -13,6 +13,7 @@ import flask_migrate
 import flask_migrate.cli
 from flask import Flask, current_app
 
+from flask_safemigrate import autogen
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import SPECS, Settings
 
@@ -100,6 +101,7 @@ class SafeMigrate:
         self._states[app] = _AppState(settings, error, command)
         app.extensions[EXTENSION_KEY] = self
         _install_group(app)
+        autogen.install(app)  # the guarded-autogenerate hook and dated file names
 
     def get_settings(self, app: Flask | None = None) -> Settings:
         """The app's validated settings; raises the :class:`ConfigError` found at init."""

@@ -123,44 +123,47 @@ def _pg_has_index(bind: Connection, table: str, name: str, schema: str | None) -
     return valid is not None
 
 
-def _pg_index_validity(bind: Connection, table: str, name: str, schema: str | None) -> bool | None:
-    """``None`` when there is no such index, else whether PostgreSQL marks it valid."""
+def _pg_index_query(*, in_schema: bool) -> sa.Select[tuple[Any]]:
+    """Built once: a large migration asks hundreds of times; only the values change."""
     index, owner = _PG_CLASS.alias("index"), _PG_CLASS.alias("owner")
     joined = index.join(_PG_INDEX, _PG_INDEX.c.indexrelid == index.c.oid).join(
         owner, owner.c.oid == _PG_INDEX.c.indrelid
     )
     visible: sa.ColumnElement[Any]
-    if schema is None:
-        visible = sa.func.pg_catalog.pg_table_is_visible(owner.c.oid)
-    else:
+    if in_schema:
         joined = joined.join(_PG_NAMESPACE, _PG_NAMESPACE.c.oid == owner.c.relnamespace)
-        visible = _PG_NAMESPACE.c.nspname == schema
-    query = (
+        visible = _PG_NAMESPACE.c.nspname == sa.bindparam("schema")
+    else:
+        visible = sa.func.pg_catalog.pg_table_is_visible(owner.c.oid)
+    return (
         sa.select(_PG_INDEX.c.indisvalid)
         .select_from(joined)
-        .where(index.c.relname == name, owner.c.relname == table, visible)
+        .where(index.c.relname == sa.bindparam("name"), owner.c.relname == sa.bindparam("table"))
+        .where(visible)
         .limit(1)
     )
-    row = bind.execute(query).first()
+
+
+_PG_INDEX_QUERIES = {False: _pg_index_query(in_schema=False), True: _pg_index_query(in_schema=True)}
+
+
+def _pg_index_validity(bind: Connection, table: str, name: str, schema: str | None) -> bool | None:
+    """``None`` when there is no such index, else whether PostgreSQL marks it valid."""
+    values = {"name": name, "table": table, "schema": schema}
+    row = bind.execute(_PG_INDEX_QUERIES[schema is not None], values).first()
     return None if row is None else bool(row[0])
 
 
-def _drop_invalid_pg_index(table: str, index: str, schema: str | None) -> bool:
-    """Drop an index an interrupted ``CREATE INDEX CONCURRENTLY`` left INVALID; True if so.
+def _drop_invalid_pg_index(bind: Connection, table: str, index: str, schema: str | None) -> None:
+    """Drop an index an interrupted ``CREATE INDEX CONCURRENTLY`` left INVALID.
 
     PostgreSQL keeps such an index in the catalog but never uses it, so "it exists" would be
     the wrong answer before a create: the run that resumes after a kill or a lock timeout
     would skip the build and leave the table without its index. The recovery PostgreSQL
     documents is to drop it and build again, concurrently when in an autocommit block.
     """
-    bind = _bind()
-    if bind is None or bind.dialect.name != "postgresql":
-        return False
-    if _pg_index_validity(bind, table, index, schema) is not False:
-        return False
     autocommit = bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     op.drop_index(index, table_name=table, schema=schema, postgresql_concurrently=autocommit)
-    return True
 
 
 def _columns_of(item: dict[str, Any]) -> list[str]:
@@ -255,8 +258,12 @@ def index_missing(table: str, index: str, *, schema: str | None = None) -> bool:
     On PostgreSQL an INVALID index of that name (left by an interrupted concurrent build)
     is dropped first and counts as missing.
     """
-    if _drop_invalid_pg_index(table, index, schema):
-        return True
+    bind = _bind()
+    if bind is not None and bind.dialect.name == "postgresql":
+        valid = _pg_index_validity(bind, table, index, schema)  # one query answers both
+        if valid is False:
+            _drop_invalid_pg_index(bind, table, index, schema)
+        return not valid
     return _go(_has(table, index, schema, _INDEXES, None), creating=True)
 
 

@@ -702,10 +702,10 @@ class MissingExistenceCheck(Rule):
 
 
     def upgrade():
-        if not guards.table_exists("users"):
+        if guards.table_missing("users"):
             op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True))
         with op.batch_alter_table("orders") as batch_op:
-            if not guards.column_exists("orders", "note"):
+            if guards.column_missing("orders", "note"):
                 batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
         op.create_index("ix_orders_note", "orders", ["note"], if_not_exists=True)
     ```
@@ -715,7 +715,7 @@ class MissingExistenceCheck(Rule):
     name = "missing-existence-check"
     severity = Severity.WARNING
     fix = (
-        "wrap it in an existence check (`if not guards.table_exists(...)`) or pass "
+        "wrap it in an existence check (`if guards.table_missing(...)`) or pass "
         "if_not_exists=True / if_exists=True"
     )
 

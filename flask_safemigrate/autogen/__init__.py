@@ -1,0 +1,44 @@
+"""Idempotent autogenerate: ``flask db migrate`` writes every create and drop behind a guard.
+
+:func:`install` puts :class:`RevisionHook` into Flask-Migrate's ``configure_args`` (the stock
+``env.py`` passes them to Alembic, so it needs no edit) and the dated file-name template into
+its ``configure`` callbacks. :func:`check_message` is what ``flask db migrate``/``revision``
+run before Alembic.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from flask_safemigrate.autogen.filename import FILE_TEMPLATE, use_dated_file_names
+from flask_safemigrate.autogen.hook import RevisionHook
+from flask_safemigrate.autogen.message import check_message, is_vague
+
+__all__ = [
+    "FILE_TEMPLATE",
+    "RevisionHook",
+    "check_message",
+    "install",
+    "is_vague",
+    "use_dated_file_names",
+]
+
+
+def install(app: Flask) -> None:
+    """Install the hook and the file-name template for ``app``; safe to call again.
+
+    The configure arguments are replaced, not mutated: Flask-Migrate shares that dict with its
+    ``Migrate`` object, which other apps may use too. A hook the app already configured is
+    kept and runs first.
+    """
+    config = app.extensions.get("migrate")
+    if config is None:
+        return
+    hook = config.configure_args.get("process_revision_directives")
+    if not isinstance(hook, RevisionHook):
+        config.configure_args = {
+            **config.configure_args,
+            "process_revision_directives": RevisionHook(hook),
+        }
+    if use_dated_file_names not in config.migrate.configure_callbacks:
+        config.migrate.configure(use_dated_file_names)

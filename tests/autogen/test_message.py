@@ -1,0 +1,107 @@
+"""``flask db migrate``/``revision`` refuse a message that does not say what changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from flask_safemigrate.autogen import is_vague
+from tests.autogen import models
+from tests.autogen.scenario import build_app
+from tests.conftest import REPO_ROOT, AppTracker, init_migrations, invoke, run_flask
+from tests.databases import sqlite_url
+
+VAGUE = [
+    "",
+    "   ",
+    "changes",
+    "update",
+    "fix",
+    "wip",
+    "WIP: db changes",
+    "Update models",
+    "migration 2",
+]
+FINE = ["add email to users", "Initial migration", "drop legacy tokens"]
+
+
+@pytest.mark.parametrize("message", VAGUE)
+def test_vague_words(message: str) -> None:
+    assert is_vague(message)
+
+
+@pytest.mark.parametrize("message", FINE)
+def test_messages_that_say_something(message: str) -> None:
+    assert not is_vague(message)
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    return tmp_path / "migrations"
+
+
+def _app(tmp_path: Path, migrations: Path, track_app: AppTracker, **config: object) -> Flask:
+    app = build_app(
+        sqlite_url(tmp_path / "app.db"), migrations, models.v1, track_app, config=config
+    )
+    init_migrations(app)
+    return app
+
+
+@pytest.mark.parametrize("command", ["migrate", "revision"])
+@pytest.mark.parametrize("message", [None, "", "changes", "update", "fix", "wip"])
+def test_a_vague_or_missing_message_is_refused_before_anything_is_written(
+    tmp_path: Path, migrations: Path, track_app: AppTracker, command: str, message: str | None
+) -> None:
+    app = _app(tmp_path, migrations, track_app)
+    args = ["db", command] + ([] if message is None else ["-m", message])
+    result = invoke(app, *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert '-m "add email to users"' in lines[0]
+    assert "Traceback" not in result.output
+    assert list((migrations / "versions").iterdir()) == []
+
+
+def test_a_clear_message_goes_through(
+    tmp_path: Path, migrations: Path, track_app: AppTracker
+) -> None:
+    app = _app(tmp_path, migrations, track_app)
+    result = invoke(app, "db", "revision", "-m", "add email to users")
+    assert result.exit_code == 0, result.output
+    assert len(list((migrations / "versions").glob("*_add_email_to_users.py"))) == 1
+
+
+def test_the_check_can_be_turned_off(
+    tmp_path: Path, migrations: Path, track_app: AppTracker
+) -> None:
+    app = _app(tmp_path, migrations, track_app, SAFEMIGRATE_REQUIRE_MESSAGE=False)
+    result = invoke(app, "db", "migrate", "-m", "wip")
+    assert result.exit_code == 0, result.output
+    assert len(list((migrations / "versions").glob("*_wip.py"))) == 1
+
+
+def test_an_invalid_setting_is_reported_not_raised(
+    tmp_path: Path, migrations: Path, track_app: AppTracker
+) -> None:
+    app = _app(tmp_path, migrations, track_app, SAFEMIGRATE_REQUIRE_MESSAGE="sometimes")
+    result = invoke(app, "db", "migrate", "-m", "add email to users")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: invalid SAFEMIGRATE_REQUIRE_MESSAGE")
+    assert list((migrations / "versions").iterdir()) == []
+
+
+def test_the_real_flask_command_exits_2(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": sqlite_url(tmp_path / "example.db")}
+    versions = REPO_ROOT / "example_app" / "migrations" / "versions"
+    before = sorted(versions.iterdir())
+    done = run_flask(["db", "migrate", "-m", "update"], app="example_app", env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Error: the message 'update' does not say what the migration changes:"
+        ' name the change, e.g. -m "add email to users"'
+    ]
+    assert sorted(versions.iterdir()) == before

@@ -1,0 +1,175 @@
+"""The rewrite and its rendering, on hand-made op trees (no database: this is text).
+
+What the generated scripts look like for cases the model scenarios do not reach: schemas,
+``IF [NOT] EXISTS`` flags per dialect, unnamed constraints, block splitting and MySQL's order.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import sqlalchemy as sa
+from alembic.autogenerate import render_python_code
+from alembic.operations import ops
+
+from flask_safemigrate.autogen.rewrite import Target, guard_container
+
+
+def render(operations: list[ops.MigrateOperation], target: Target) -> str:
+    container = ops.UpgradeOps(operations)
+    guard_container(container, target)
+    guard_container(container, target)  # the hook may run again (multi-database): no-op
+    code = render_python_code(container, render_as_batch=target.batch)
+    compile(f"def upgrade():\n{textwrap.indent(code, '    ')}", "<script>", "exec")
+    return code
+
+
+def events_table() -> ops.CreateTableOp:
+    return ops.CreateTableOp(
+        "events", [sa.Column("id", sa.Integer, primary_key=True)], schema="audit"
+    )
+
+
+def events_changes() -> ops.ModifyTableOps:
+    return ops.ModifyTableOps(
+        "events",
+        [
+            ops.AddColumnOp("events", sa.Column("kind", sa.String(20)), schema="audit"),
+            ops.CreateIndexOp("ix_events_kind", "events", ["kind"], schema="audit"),
+            ops.DropConstraintOp("fk_events_user", "events", type_="foreignkey", schema="audit"),
+        ],
+        schema="audit",
+    )
+
+
+def test_schemas_and_postgresql_flags_outside_batch_blocks() -> None:
+    code = render([events_table(), events_changes()], Target("postgresql", batch=False))
+    assert "if guards.table_missing('events', schema='audit'):" in code
+    assert "if guards.column_missing('events', 'kind', schema='audit'):" in code
+    assert "if guards.index_missing('events', 'ix_events_kind', schema='audit'):" in code
+    assert "if guards.foreign_key_exists('events', 'fk_events_user', schema='audit'):" in code
+    assert "if_not_exists=True\n" in code  # create_table
+    assert "schema='audit', if_not_exists=True)" in code  # add_column
+    assert "unique=False, schema='audit', if_not_exists=True)" in code  # create_index
+    assert "if_exists=True)" in code  # drop_constraint
+
+
+def test_no_flags_inside_batch_blocks() -> None:
+    """Alembic cannot pass them through a SQLite table rebuild; the guards do the work."""
+    code = render([events_table(), events_changes()], Target("sqlite", batch=True))
+    block = code.split("with op.batch_alter_table", 1)[1]
+    assert "if_not_exists" not in block and "if_exists" not in block
+    assert "        if guards.column_missing('events', 'kind', schema='audit'):" in code
+    assert "            batch_op.add_column(" in code
+
+
+def test_mysql_gets_table_flags_only() -> None:
+    index = ops.CreateIndexOp("ix_t_a", "t", ["a"])
+    code = render(
+        [ops.CreateTableOp("t", [sa.Column("a", sa.Integer)]), index],
+        Target("mysql", batch=False),
+    )
+    assert "        if_not_exists=True\n        )" in code
+    assert "create_index('ix_t_a', 't', ['a'], unique=False)\n" in code
+
+
+def test_a_batch_block_is_split_where_a_guard_must_see_an_earlier_op() -> None:
+    """A changed index is dropped and re-created under one name: two blocks, two guards."""
+    block = ops.ModifyTableOps(
+        "posts",
+        [
+            ops.DropIndexOp("ix_posts_title", "posts"),
+            ops.CreateIndexOp("ix_posts_title", "posts", ["title", "status"]),
+            ops.AddColumnOp("posts", sa.Column("note", sa.Text())),
+        ],
+    )
+    code = render([block], Target("sqlite", batch=True))
+    assert code.count("with op.batch_alter_table('posts', schema=None) as batch_op:") == 2
+    first, second = code.split("with op.batch_alter_table")[1:]
+    assert "index_exists('posts', 'ix_posts_title')" in first
+    assert "index_missing('posts', 'ix_posts_title')" in second
+    assert "column_missing('posts', 'note')" in second
+
+
+def test_unnamed_constraints() -> None:
+    block = ops.ModifyTableOps(
+        "items",
+        [
+            ops.CreateUniqueConstraintOp(None, "items", ["code", "kind"]),
+            ops.CreateForeignKeyOp(None, "items", "users", ["owner_id"], ["id"]),
+            ops.CreateCheckConstraintOp(None, "items", "code <> ''"),
+        ],
+    )
+    code = render([block], Target("postgresql", batch=True))
+    assert "if guards.unique_missing('items', None, columns=['code', 'kind']):" in code
+    assert "if guards.foreign_key_missing('items', None, columns=['owner_id']):" in code
+    # An unnamed check constraint cannot be looked up: it stays as Alembic wrote it.
+    assert "\n        batch_op.create_check_constraint(None, " in code
+
+
+def test_mysql_drops_foreign_keys_before_indexes_and_skips_index_drops_of_dropped_tables() -> None:
+    block = ops.ModifyTableOps(
+        "posts",
+        [
+            ops.DropIndexOp("ix_posts_reviewer_id", "posts"),
+            ops.DropColumnOp("posts", "note"),
+            ops.DropConstraintOp("fk_posts_reviewer", "posts", type_="foreignkey"),
+        ],
+    )
+    dropped = ops.ModifyTableOps("tags", [ops.DropIndexOp("ix_tags_name", "tags")])
+    code = render([block, dropped, ops.DropTableOp("tags")], Target("mysql", batch=True))
+    assert code.index("fk_posts_reviewer") < code.index("ix_posts_reviewer_id")
+    assert code.index("ix_posts_reviewer_id") < code.index("drop_column('note')")
+    assert "ix_tags_name" not in code
+    assert "if guards.table_exists('tags'):\n        op.drop_table('tags', if_exists=True)" in code
+
+
+def test_removed_tables_are_dropped_before_the_tables_they_reference() -> None:
+    """Alembic lists removed tables in set order; the script drops dependents first."""
+    metadata = sa.MetaData()
+    tags = sa.Table("tags", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    links = sa.Table(
+        "post_tags",
+        metadata,
+        sa.Column("tag_id", sa.Integer, sa.ForeignKey("tags.id")),
+        sa.Index("ix_post_tags_tag_id", "tag_id"),
+    )
+    code = render(
+        [
+            ops.DropTableOp.from_table(tags),
+            ops.ModifyTableOps("post_tags", [ops.DropIndexOp("ix_post_tags_tag_id", "post_tags")]),
+            ops.DropTableOp.from_table(links),
+            ops.AddColumnOp("users", sa.Column("bio", sa.Text())),
+        ],
+        Target("postgresql", batch=True),
+    )
+    assert (
+        code.index("ix_post_tags_tag_id")
+        < code.index("drop_table('post_tags'")
+        < code.index("drop_table('tags'")
+        < code.index("add_column('users'")
+    )
+
+
+def test_created_tables_come_after_the_tables_they_reference() -> None:
+    """A downgrade re-creates removed tables in the reverse of Alembic's (set) order."""
+    metadata = sa.MetaData()
+    tags = sa.Table("tags", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    links = sa.Table(
+        "post_tags", metadata, sa.Column("tag_id", sa.Integer, sa.ForeignKey("tags.id"))
+    )
+    code = render(
+        [
+            ops.CreateTableOp.from_table(links),
+            ops.ModifyTableOps(
+                "post_tags", [ops.CreateIndexOp("ix_post_tags_tag_id", "post_tags", ["tag_id"])]
+            ),
+            ops.CreateTableOp.from_table(tags),
+        ],
+        Target("mysql", batch=True),
+    )
+    assert (
+        code.index("create_table('tags'")
+        < code.index("create_table('post_tags'")
+        < code.index("ix_post_tags_tag_id")
+    )
