@@ -24,23 +24,29 @@ import argparse
 import contextlib
 import io
 import logging
-import os
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import flask_migrate
 import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import make_url
 
 from flask_safemigrate import SafeMigrate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import (
+    DEFAULT_MYSQL_URL,
+    DEFAULT_POSTGRES_URL,
+    Scratch,
+    server_scratch,
+    sqlite_scratch,
+)
 
 TARGET = 1.25
 
@@ -118,52 +124,6 @@ def apply(db: SQLAlchemy, url: str, directory: Path, *, idempotent: bool) -> flo
     return seconds
 
 
-Scratch = Callable[[], contextlib.AbstractContextManager[str]]
-
-
-def sqlite_scratch(folder: Path) -> Scratch:
-    @contextlib.contextmanager
-    def scratch() -> Iterator[str]:
-        path = folder / f"{secrets.token_hex(6)}.db"
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            path.unlink(missing_ok=True)
-
-    return scratch
-
-
-def server_scratch(server: URL) -> Scratch | str:
-    """Fresh databases on the server, or why the server cannot be used."""
-    admin = sa.create_engine(
-        server,
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        return str(exc.orig).strip().splitlines()[0]
-    quote = admin.dialect.identifier_preparer.quote
-    force = " WITH (FORCE)" if server.get_backend_name() == "postgresql" else ""
-
-    @contextlib.contextmanager
-    def scratch() -> Iterator[str]:
-        name = f"sm_bench_{secrets.token_hex(6)}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {quote(name)}")
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)}{force}")
-
-    return scratch
-
-
 def measure(label: str, scratch: Scratch, db: SQLAlchemy, folder: Path, runs: int) -> None:
     plain_dir, guarded_dir = folder / label / "plain", folder / label / "guarded"
     with scratch() as url:
@@ -196,15 +156,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(
-            "SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
+        default=DEFAULT_POSTGRES_URL,
     )
     parser.add_argument(
         "--mysql-url",
-        default=os.environ.get(
-            "SAFEMIGRATE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
-        ),
+        default=DEFAULT_MYSQL_URL,
     )
     args = parser.parse_args()
     logging.disable(logging.WARNING)

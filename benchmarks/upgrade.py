@@ -22,23 +22,21 @@ test suite; exits 0 unless a command fails.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from _support import (
+    DEFAULT_POSTGRES_URL,
+    Scratch,
+    copy_stock_env,
+    run_flask,
+    server_scratch,
+    sqlite_scratch,
+)
+from sqlalchemy.engine import make_url
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FLASK = Path(sys.executable).parent / "flask"
 TARGET = 1.15
 
 APP_SOURCE = '''\
@@ -102,11 +100,8 @@ def revision_source(n: int) -> str:
 
 def write_project(folder: Path, revisions: int) -> None:
     (folder / "bench_app.py").write_text(APP_SOURCE.format(revisions=revisions), encoding="utf-8")
-    template = REPO_ROOT / "example_app" / "migrations"
     migrations = folder / "migrations"
-    (migrations / "versions").mkdir(parents=True)
-    for name in ("env.py", "alembic.ini", "script.py.mako"):
-        (migrations / name).write_bytes((template / name).read_bytes())
+    copy_stock_env(migrations)
     for n in range(revisions):
         (migrations / "versions" / f"{revision_id(n)}_create_table.py").write_text(
             revision_source(n), encoding="utf-8"
@@ -114,34 +109,20 @@ def write_project(folder: Path, revisions: int) -> None:
 
 
 def flask(folder: Path, url: str, *args: str) -> float:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), str(folder)])),
-    }
-    start = time.perf_counter()
-    done = subprocess.run(
-        [str(FLASK), "--app", "bench_app", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
+    seconds, done = run_flask(folder, url, *args)
     if done.returncode != 0:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return seconds
 
 
-def measure(label: str, folder: Path, fresh: Callable[[], Iterator[str]], runs: int) -> None:
-    """``fresh()`` is a context manager factory yielding the URL of a new, empty database."""
+def measure(label: str, folder: Path, fresh: Scratch, runs: int) -> None:
+    """``fresh()`` yields the URL of a new, empty database (and drops it afterwards)."""
     plain: list[float] = []
     safe: list[float] = []
     for _ in range(runs):
-        with contextmanager(fresh)() as url:
+        with fresh() as url:
             plain.append(flask(folder, url, "db", "upgrade"))
-        with contextmanager(fresh)() as url:
+        with fresh() as url:
             safe.append(flask(folder, url, "db", "safe-upgrade", "--no-backup"))
             noop_safe = [flask(folder, url, "db", "safe-upgrade", "--no-backup")]
             noop_plain = [flask(folder, url, "db", "upgrade")]
@@ -158,55 +139,13 @@ def measure(label: str, folder: Path, fresh: Callable[[], Iterator[str]], runs: 
     )
 
 
-def sqlite_databases(folder: Path) -> Callable[[], Iterator[str]]:
-    def fresh() -> Iterator[str]:
-        path = folder / f"bench_{secrets.token_hex(4)}.db"
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            path.unlink(missing_ok=True)
-
-    return fresh
-
-
-def postgres_databases(server: URL) -> Callable[[], Iterator[str]] | None:
-    admin = sa.create_engine(
-        server,
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        print(
-            f"PostgreSQL: skipped, server not reachable ({str(exc.orig).strip().splitlines()[0]})"
-        )
-        return None
-
-    def fresh() -> Iterator[str]:
-        name = f"sm_bench_{secrets.token_hex(6)}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return fresh
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(
-            "SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
+        default=DEFAULT_POSTGRES_URL,
     )
     args = parser.parse_args()
     print(
@@ -215,9 +154,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sm_bench_") as tmp:
         folder = Path(tmp)
         write_project(folder, args.revisions)
-        measure("SQLite", folder, sqlite_databases(folder), args.runs)
-        fresh = postgres_databases(make_url(args.postgres_url))
-        if fresh is not None:
+        measure("SQLite", folder, sqlite_scratch(folder), args.runs)
+        fresh = server_scratch(make_url(args.postgres_url))
+        if isinstance(fresh, str):
+            print(f"PostgreSQL: skipped, server not reachable ({fresh})")
+        else:
             measure("PostgreSQL", folder, fresh, args.runs)
     return 0
 

@@ -21,22 +21,15 @@ import argparse
 import io
 import logging
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from _support import DEFAULT_POSTGRES_URL, copy_stock_env, run_flask, server_scratch
+from sqlalchemy.engine import make_url
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FLASK = Path(sys.executable).parent / "flask"
 REVISION = "bench0000001"
 TARGET = 1.2
 
@@ -119,32 +112,11 @@ def migration_source(tables: int) -> str:
 
 def write_project(folder: Path, tables: int) -> None:
     (folder / "bench_app.py").write_text(APP_SOURCE.format(tables=tables), encoding="utf-8")
-    template = REPO_ROOT / "example_app" / "migrations"
     migrations = folder / "migrations"
-    (migrations / "versions").mkdir(parents=True)
-    for name in ("env.py", "alembic.ini", "script.py.mako"):
-        (migrations / name).write_bytes((template / name).read_bytes())
+    copy_stock_env(migrations)
     (migrations / "versions" / f"{REVISION}_initial_schema.py").write_text(
         migration_source(tables), encoding="utf-8"
     )
-
-
-def flask(folder: Path, url: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), str(folder)])),
-    }
-    start = time.perf_counter()
-    done = subprocess.run(
-        [str(FLASK), "--app", "bench_app", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return time.perf_counter() - start, done
 
 
 def in_process(folder: Path, url: str) -> tuple[float, float]:
@@ -187,18 +159,18 @@ def in_process(folder: Path, url: str) -> tuple[float, float]:
 
 
 def measure(label: str, folder: Path, url: str, runs: int) -> None:
-    seconds, upgrade = flask(folder, url, "db", "upgrade")
+    seconds, upgrade = run_flask(folder, url, "db", "upgrade")
     if upgrade.returncode != 0:
         raise SystemExit(f"{label}: flask db upgrade failed:\n{upgrade.stderr}")
     print(f"{label}: schema created in {seconds:.1f}s")
     verify_times: list[float] = []
     check_times: list[float] = []
     for _ in range(runs):
-        seconds, done = flask(folder, url, "db", "verify")
+        seconds, done = run_flask(folder, url, "db", "verify")
         if done.returncode != 0:
             raise SystemExit(f"{label}: flask db verify failed:\n{done.stdout}{done.stderr}")
         verify_times.append(seconds)
-        seconds, done = flask(folder, url, "db", "check")
+        seconds, done = run_flask(folder, url, "db", "check")
         if done.returncode != 0:
             raise SystemExit(f"{label}: flask db check failed:\n{done.stdout}{done.stderr}")
         check_times.append(seconds)
@@ -216,42 +188,13 @@ def measure(label: str, folder: Path, url: str, runs: int) -> None:
     )
 
 
-@contextmanager
-def postgres_scratch(server: URL) -> Iterator[str | None]:
-    name = f"sm_bench_{secrets.token_hex(6)}"
-    admin = sa.create_engine(
-        server,
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        print(
-            f"PostgreSQL: skipped, server not reachable ({str(exc.orig).strip().splitlines()[0]})"
-        )
-        admin.dispose()
-        yield None
-        return
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=300)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(
-            "SAFEMIGRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
+        default=DEFAULT_POSTGRES_URL,
     )
     args = parser.parse_args()
     print(f"{args.tables} tables, one initial migration; target: verify/check <= {TARGET}x")
@@ -259,8 +202,11 @@ def main() -> int:
         folder = Path(tmp)
         write_project(folder, args.tables)
         measure("SQLite", folder, f"sqlite:///{folder / 'bench.db'}", args.runs)
-        with postgres_scratch(make_url(args.postgres_url)) as url:
-            if url is not None:
+        fresh = server_scratch(make_url(args.postgres_url))
+        if isinstance(fresh, str):
+            print(f"PostgreSQL: skipped, server not reachable ({fresh})")
+        else:
+            with fresh() as url:
                 measure("PostgreSQL", folder, url, args.runs)
     return 0
 
