@@ -16,8 +16,12 @@ template) and measures, in the same process and run, the best of N runs of:
     warm ``__pycache__``.
 
 (a), (b), the engine alone and (c) without a cache run in turns, one of each per round, so a
-busy machine slows them alike; the best round of each counts. Wall-clock ratios are the
-targets; the same ratios in CPU time are printed too, as they hold still on a loaded machine.
+busy machine slows them alike; the best round of each counts. Lint runs as it does by default
+(one forked worker per core on a long history) and in one process (``jobs=1``).
+
+Then (d) the two commands as a user runs them, each a fresh process, in turns:
+``safemigrate lint migrations`` against ``flask --app <app> db heads``, both without bytecode
+for the scripts (``PYTHONDONTWRITEBYTECODE``; the installed packages keep theirs, as in CI).
 
 Targets: lint <= 3x ast.parse, lint <= 0.5x heads. ``--rules`` times each script rule alone,
 ``--profile`` prints where lint spends its time (cProfile). Always exits 0: it reports, it does
@@ -35,9 +39,11 @@ import contextlib
 import cProfile
 import functools
 import io
+import os
 import pstats
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -316,6 +322,41 @@ def make_heads(migrations: Path, workdir: Path) -> Callable[[], str]:
     return heads
 
 
+APP_SOURCE = """
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///{database}"
+Migrate(app, SQLAlchemy(app), directory={migrations!r})
+"""
+
+
+def commands(migrations: Path, workdir: Path) -> dict[str, Callable[[], str]]:
+    """The two commands, each run in a fresh process: the user's view, start-up included."""
+    (workdir / "bench_app.py").write_text(
+        APP_SOURCE.format(database=workdir / "app.db", migrations=str(migrations)),
+        encoding="utf-8",
+    )
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+
+    def run(*argv: str | Path) -> Callable[[], str]:
+        def call() -> str:
+            done = subprocess.run(
+                [str(a) for a in argv], cwd=workdir, env=env, capture_output=True, text=True
+            )
+            return done.stdout
+
+        return call
+
+    return {
+        "safemigrate lint": run(bin_dir / "safemigrate", "lint", migrations),
+        "flask db heads": run(bin_dir / "flask", "--app", "bench_app", "db", "heads"),
+    }
+
+
 def best_of(repeat: int, fn: Callable[[], T]) -> tuple[float, float, T]:
     """(best seconds, first-run seconds, last result)."""
     times = []
@@ -448,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "parse": lambda: parse_all(files),
                     "lint": lambda: lint([versions], LintConfig()),
+                    "lint1": lambda: lint([versions], LintConfig(), jobs=1),
                     "floor": lambda: lint([versions], floor),
                     "heads": heads,
                 },
@@ -458,8 +500,14 @@ def main(argv: list[str] | None = None) -> int:
             t_warm, _, _ = best_of(args.repeat, heads)
         finally:
             sys.dont_write_bytecode = saved_flag
+        shutil.rmtree(pycache, ignore_errors=True)
+        cli = in_turns(args.repeat, commands(workdir / "migrations", workdir))
         t_parse, t_floor = timings["parse"].best, timings["floor"].best
         t_lint, t_lint_first = timings["lint"].best, timings["lint"].first
+        t_lint1 = timings["lint1"].best
+        t_cli_lint, t_cli_heads = cli["safemigrate lint"].best, cli["flask db heads"].best
+        if head not in cli["flask db heads"].result:
+            print("warning: the `flask db heads` command did not print the head")
         t_heads, t_heads_first = timings["heads"].best, timings["heads"].first
         report, printed = timings["lint"].result, timings["heads"].result
         if head not in printed:
@@ -481,9 +529,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':40} {'best s':>8} {'first s':>8}")
         print(f"{'(a) ast.parse, read + parse':40} {t_parse:8.3f}")
         print(f"{'(b) lint, default rules':40} {t_lint:8.3f} {t_lint_first:8.3f}")
+        print(f"{'    in one process (jobs=1)':40} {t_lint1:8.3f}")
         print(f"{'  of which engine (history rules only)':40} {t_floor:8.3f}")
         print(f"{'(c) flask db heads, no .pyc (compiles)':40} {t_heads:8.3f} {t_heads_first:8.3f}")
         print(f"{'    with a warm __pycache__':40} {t_warm:8.3f}")
+        print(f"{'(d) `safemigrate lint migrations`':40} {t_cli_lint:8.3f}")
+        print(f"{'    `flask db heads`':40} {t_cli_heads:8.3f}")
         print()
         verdict = "ok" if vs_parse <= TARGET_VS_PARSE else "SLOWER THAN TARGET"
         print(
@@ -493,6 +544,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"lint / heads       = {vs_heads:5.2f}x   (target <= {TARGET_VS_HEADS:g}x)  {verdict}"
         )
+        print(
+            f"  in one process   = {t_lint1 / t_parse:5.2f}x ast.parse, {t_lint1 / t_heads:5.2f}x heads"
+        )
+        verdict = "ok" if t_cli_lint / t_cli_heads <= TARGET_VS_HEADS else "SLOWER THAN TARGET"
+        print(
+            f"commands: lint / heads = {t_cli_lint / t_cli_heads:5.2f}x"
+            f"   (target <= {TARGET_VS_HEADS:g}x)  {verdict}"
+        )
         print(f"lint / warm heads  = {t_lint / t_warm:5.2f}x   (for information)")
         print(f"lint peak memory   = {peak / 2**20:5.1f} MiB (tracemalloc)")
         cpu = {name: timing.best_cpu for name, timing in timings.items()}
@@ -500,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             f"in CPU time: lint / ast.parse = {cpu['lint'] / cpu['parse']:.2f}x,"
             f" engine / ast.parse = {cpu['floor'] / cpu['parse']:.2f}x,"
             f" lint / heads = {cpu['lint'] / cpu['heads']:.2f}x"
+            " (the parent's CPU only: workers' time is not counted)"
         )
         print(
             f"the heads target ({TARGET_VS_HEADS:g}x heads) is {TARGET_VS_HEADS * t_heads:.3f} s,"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flask_safemigrate import __version__
-from flask_safemigrate.cli import (
+from flask_safemigrate.cli_support import (
     explain_rule,
     finish_lint,
     handles_errors,

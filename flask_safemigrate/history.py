@@ -270,11 +270,15 @@ def read_script(
             "write revision identifiers as plain string literals, as Alembic's template does",
         )
 
-    docstring = ast.get_docstring(tree, clean=True)
+    # Raw, not ``clean=True``: the message is the first non-blank line, stripped, which is
+    # what cleaning would give, and cleaning every docstring of a long history adds up.
+    docstring = ast.get_docstring(tree, clean=False)
     message: str | None = None
     create_date: str | None = None
     if docstring:
-        message = docstring.splitlines()[0].strip() or None
+        message = next(
+            (line.strip() for line in docstring.expandtabs().splitlines() if line.strip()), None
+        )
         match = _CREATE_DATE.search(docstring)
         if match and match.group(1):
             create_date = match.group(1)

@@ -358,12 +358,40 @@ class _Planned:
     requires: tuple[frozenset[str], ...]
 
 
-def _plan(rules: Sequence[type[Rule]], config: LintConfig) -> list[_Planned]:
-    return [
-        _Planned(rule, rule(), _severity(rule, config), rule.requires)
-        for rule in rules
-        if rule.check is not Rule.check  # history rules, and unparseable-script (the engine's)
-    ]
+class _Plan:
+    """The script rules of a run, and which of them can fire on a script with given facts.
+
+    Scripts of one history share their facts often (autogenerate writes the same calls), so
+    the choice is made once per distinct fact set rather than once per script.
+    """
+
+    #: Fact sets remembered; a history of unusual scripts must not grow the memo unbounded.
+    MEMO = 4096
+
+    def __init__(self, rules: Sequence[type[Rule]], config: LintConfig) -> None:
+        self.planned = [
+            _Planned(rule, rule(), _severity(rule, config), rule.requires)
+            for rule in rules
+            if rule.check is not Rule.check  # history rules, and unparseable-script (the engine's)
+        ]
+        self._memo: dict[frozenset[str], list[_Planned]] = {}
+
+    def runnable(self, facts: frozenset[str]) -> list[_Planned]:
+        """The rules whose every ``requires`` set meets ``facts``: the others cannot report."""
+        found = self._memo.get(facts)
+        if found is None:
+            found = [
+                planned
+                for planned in self.planned
+                if all(not required.isdisjoint(facts) for required in planned.requires)
+            ]
+            if len(self._memo) < self.MEMO:
+                self._memo[facts] = found
+        return found
+
+
+def _plan(rules: Sequence[type[Rule]], config: LintConfig) -> _Plan:
+    return _Plan(rules, config)
 
 
 class _Display:
@@ -373,12 +401,16 @@ class _Display:
         self.cwd = Path.cwd()
         self.shown: dict[Path, str] = {}
         self.resolved: set[Path] = set()  # paths known to be resolved already
+        self._last: Path | None = None
+        self._last_shown = ""
         # Below the working directory, a resolved POSIX path is the text after this prefix
         # (what relative_to answers, without taking both paths apart).
         cwd = str(self.cwd)
         self.prefix = (cwd if cwd.endswith(os.sep) else cwd + os.sep) if os.name == "posix" else ""
 
     def __call__(self, path: Path) -> str:
+        if path is self._last:  # a script's findings come together: skip hashing the path
+            return self._last_shown
         shown = self.shown.get(path)
         if shown is None:
             text = str(path)
@@ -391,6 +423,7 @@ class _Display:
                 except ValueError:
                     shown = str(path)
             self.shown[path] = shown
+        self._last, self._last_shown = path, shown
         return shown
 
 
@@ -408,7 +441,7 @@ def _lint_parsed(
     path: Path,
     parsed: Migration | Violation,
     rules: Sequence[type[Rule]],
-    plan: Sequence[_Planned],
+    plan: _Plan,
     config: LintConfig,
     display: _Display,
 ) -> tuple[list[Finding], list[Finding]]:
@@ -420,14 +453,9 @@ def _lint_parsed(
             return [_finding(UnparseableScript, severity, parsed, path, display)], []
         return [], []
     raw: list[Finding] = []
-    facts = parsed.index.facts
-    for planned in plan:
-        for required in planned.requires:
-            if required.isdisjoint(facts):
-                break  # the script lacks what the rule needs: it cannot report anything
-        else:
-            for v in planned.instance.check(parsed):
-                raw.append(_finding(planned.rule, planned.severity, v, path, display))
+    for planned in plan.runnable(parsed.index.facts):
+        for v in planned.instance.check(parsed):
+            raw.append(_finding(planned.rule, planned.severity, v, path, display))
     return _apply_suppressions(parsed, raw, config)
 
 
@@ -510,13 +538,52 @@ def collect_files(
     return kept, list(dict.fromkeys(locations))
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What linting one script gave: its graph entry and its findings (picklable)."""
+
+    path: Path
+    info: history.Script | None
+    findings: list[Finding]
+    silenced: int
+    linted: bool  # False when ``only_revisions`` left it out: read for the graph only
+
+
+def lint_files(
+    files: Sequence[Path],
+    script_rules: Sequence[type[Rule]],
+    config: LintConfig,
+    only_revisions: set[str] | None,
+) -> list[FileResult]:
+    """Parse and lint each script in turn, in this process."""
+    plan = _plan(script_rules, config)
+    display = _Display()
+    results = []
+    for path in files:
+        parsed = parse(path, config)
+        info = parsed.info if isinstance(parsed, Migration) else None
+        if only_revisions is not None and (info is None or info.revision not in only_revisions):
+            results.append(FileResult(path, info, [], 0, linted=False))
+            continue
+        display.resolved.add(path)  # collect_files resolved it
+        kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
+        results.append(FileResult(path, info, kept, len(quiet), linted=True))
+    return results
+
+
 def lint(
     paths: Sequence[Path],
     config: LintConfig,
     *,
     only_revisions: set[str] | None = None,
+    jobs: int | None = None,
 ) -> Report:
-    """Lint scripts and their history; returns the report, never prints or exits."""
+    """Lint scripts and their history; returns the report, never prints or exits.
+
+    Scripts are independent until the history rules, so a long history is linted by one
+    process per core (``jobs``: how many; default: as many as pay off). The findings are the
+    same either way.
+    """
     from flask_safemigrate.lint.rules import all_rules
 
     rules = select_rules(config, all_rules())
@@ -524,23 +591,26 @@ def lint(
     graph_rules = [r for r in rules if r.check_graph is not Rule.check_graph]
     script_rules = [r for r in rules if r not in graph_rules]
 
+    from flask_safemigrate.lint import workers
+
+    count = workers.worker_count(len(files)) if jobs is None else max(1, jobs)
+    results = None
+    if count > 1:
+        results = workers.lint_in_workers(files, script_rules, config, only_revisions, count)
+    if results is None:
+        results = lint_files(files, script_rules, config, only_revisions)
+
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
     linted = silenced = 0
-    plan = _plan(script_rules, config)
+    for result in results:
+        if result.info is not None:
+            known[result.path] = result.info
+        if result.linted:
+            findings.extend(result.findings)
+            silenced += result.silenced
+            linted += 1
     display = _Display()
-    for path in files:
-        parsed = parse(path, config)
-        info = parsed.info if isinstance(parsed, Migration) else None
-        if info is not None:
-            known[path] = info
-        if only_revisions is not None and (info is None or info.revision not in only_revisions):
-            continue
-        display.resolved.add(path)  # collect_files resolved it
-        kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
-        findings.extend(kept)
-        silenced += len(quiet)
-        linted += 1
     if graph_rules and locations and only_revisions is None:
         graph = history.load_graph(locations, known=known)
         for rule in graph_rules:

@@ -1,0 +1,176 @@
+"""Click pieces shared by ``flask db`` (cli.py) and the standalone ``safemigrate`` (console.py).
+
+Nothing here imports Flask, SQLAlchemy or Alembic: ``safemigrate lint`` runs as a pre-commit
+hook on every commit, and importing those would triple its start-up time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+
+import click
+
+from flask_safemigrate import history
+from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
+from flask_safemigrate.report import Report, render_json, render_text, should_color
+
+if TYPE_CHECKING:
+    from flask_safemigrate.lint.engine import LintConfig
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--format`` with the given choices; the value arrives as ``output_format``."""
+    option: Callable[[Callable[P, R]], Callable[P, R]] = click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(formats or ("text", "json")),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )
+    return option
+
+
+def echo_report(report: Report, output_format: str) -> None:
+    """Write the report to stdout in the chosen format."""
+    if output_format == "json":
+        click.echo(render_json(report))
+        return
+    color = should_color(sys.stdout)
+    click.echo(render_text(report, color=color), color=color)
+
+
+def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
+    """Report an expected failure in one line (plus where/help) and exit with its code."""
+    if output_format == "json":
+        click.echo(json.dumps({"ok": False, **error.to_dict()}, indent=2, default=str))
+    else:
+        click.echo(f"Error: {error.message}", err=True)
+        if error.where:
+            click.echo(f"  where: {error.where}", err=True)
+        if error.hint:
+            click.echo(f"  help: {error.hint}", err=True)
+    raise SystemExit(int(error.exit_code))
+
+
+def exit_with(code: ExitCode) -> NoReturn:
+    raise SystemExit(int(code))
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a :class:`SafeMigrateError` raised by a command into :func:`fail`."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except SafeMigrateError as error:
+            output_format: Any = kwargs.get("output_format", "text")
+            fail(error, str(output_format))
+
+    return wrapper
+
+
+# --- lint ---------------------------------------------------------------------------------
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--select a,b --select c`` -> ``("a", "b", "c")``; ``None`` when not given."""
+    if not values:
+        return None
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def lint_options(command: Callable[P, R]) -> Callable[P, R]:
+    """The options ``flask db lint`` and ``safemigrate lint`` share."""
+    options: list[Callable[[Any], Any]] = [
+        click.option("--select", multiple=True, help="Rules to run (names, codes, prefixes)."),
+        click.option("--ignore", multiple=True, help="Rules to skip (names, codes, prefixes)."),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["error", "warning", "info"]),
+            default=None,
+            help="Lowest severity that fails the run [default: error].",
+        ),
+        click.option(
+            "--dialect",
+            type=click.Choice(["auto", "postgresql", "mysql", "sqlite"]),
+            default=None,
+            help="Dialect the scripts target [default: the app's engine, else all].",
+        ),
+        click.option("--since", metavar="REV", help="Only revisions after REV."),
+        click.option(
+            "--report-unused-ignores",
+            is_flag=True,
+            default=None,
+            help="Report suppression comments that silence nothing.",
+        ),
+        click.option("--explain", metavar="RULE", help="Describe a rule and exit."),
+        format_option("text", "json", "github", "sarif"),
+    ]
+    decorated: Any = command
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast("Callable[P, R]", decorated)
+
+
+def lint_cli_options(
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    dialect: str | None,
+    report_unused_ignores: bool | None,
+) -> dict[str, Any]:
+    return {
+        "select": _split(select),
+        "ignore": _split(ignore),
+        "fail-on": fail_on,
+        "dialect": dialect,
+        "report-unused-ignores": report_unused_ignores,
+    }
+
+
+def explain_rule(rule_name: str) -> None:
+    from flask_safemigrate.lint.engine import rule_docs
+    from flask_safemigrate.lint.rules import get_rule
+
+    rule = get_rule(rule_name)
+    if rule is None:
+        raise ConfigError(
+            f"unknown lint rule {rule_name!r}", hint="`docs/rules.md` lists every rule"
+        )
+    click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
+
+
+def finish_lint(report: Report, config: LintConfig, output_format: str) -> NoReturn:
+    """Render a lint report and exit 1 when anything reaches the failure threshold."""
+    from flask_safemigrate.lint.docs import rule_infos
+    from flask_safemigrate.report import render_github, render_sarif
+
+    if output_format == "github":
+        text = render_github(report)
+        if text:
+            click.echo(text)
+    elif output_format == "sarif":
+        click.echo(render_sarif(report, rule_infos()))
+    else:
+        echo_report(report, output_format)
+    exit_with(ExitCode.CHECKS_FAILED if report.fails(config.fail_on) else ExitCode.OK)
+
+
+def since_revisions(locations: list[Path], since: str) -> set[str]:
+    """Revisions that descend from ``since`` (not ``since`` itself)."""
+    graph = history.load_graph(locations)
+    try:
+        (revision,) = graph.resolve(since)
+    except (history.RevisionLookupError, ValueError) as exc:
+        raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
+    return set(graph.descendants(revision)) - {revision}
