@@ -122,4 +122,5 @@ def current_revisions(
         connection,
         opts={"version_table": version_table, "version_table_schema": schema},
     )
-    return tuple(sorted(context.get_current_heads()))
+    # str(): a version_num column someone made INTEGER yields ints, which no script names
+    return tuple(sorted(str(head) for head in context.get_current_heads()))

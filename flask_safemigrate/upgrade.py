@@ -164,6 +164,10 @@ class _Run:
         if errors and self.options.auto_merge and {f.rule for f in errors} == {"multiple-heads"}:
             graph = self.auto_merge()
             errors = []
+        if any(f.rule == "missing-parent" for f in errors):
+            # A script cut off from its parent makes an extra head: that is the missing
+            # parent's symptom, and "merge the heads" would be the wrong advice.
+            errors = [f for f in errors if f.rule != "multiple-heads"]
         errors = [
             replace(
                 finding,
@@ -224,9 +228,41 @@ class _Run:
                 for rev in unknown
             ]
             raise self.stop(ExitCode.PREFLIGHT, *findings)
+        if len(self.current) > 1:
+            self.check_no_overlap()
+
+    def check_no_overlap(self) -> None:
+        """A version table holding a revision and one of its ancestors is corrupt.
+
+        Alembic keeps one row per branch; upgrading from both rows would apply the same
+        revisions twice, or (as Alembic does) stop halfway with "overlaps".
+        """
+        graph = self.setup.graph
+        behind = sorted(
+            rev
+            for rev in self.current
+            if any(rev in graph.ancestors(other) for other in self.current if other != rev)
+        )
+        if not behind:
+            return
+        table = self.setup.version_table
+        rows = ", ".join(self.current)
+        raise self.stop(
+            ExitCode.PREFLIGHT,
+            Finding(
+                rule="overlapping-database-revisions",
+                severity=Severity.ERROR,
+                message=f"The version table {table} of {self.target_label} holds {rows}, but"
+                f" {', '.join(behind)} is an ancestor of another of them: one row per branch"
+                " is all it may hold.",
+                help=f"check which revision the schema matches, then delete the other row"
+                f" (DELETE FROM {table} WHERE version_num = '{behind[0]}')",
+                extra={"revisions": list(self.current)},
+            ),
+        )
 
     def check_ledger(self, entries: Sequence[ledger.Entry], *, warn: bool = True) -> None:
-        if not self.setup.settings.ledger or not entries:
+        if not self.setup.settings.ledger or (not entries and not self.options.resolved):
             return
         found = verify.ledger_findings(self.setup, self.setup.targets[0], entries, self.current)
         blocking = []
@@ -619,13 +655,18 @@ class _Run:
             )
             return self.finish(error.exit_code, self.stage)
         except sa.exc.SQLAlchemyError as exc:
+            reason = _one_line(exc, self.setup.urls)
+            # In stage upgrade this is the ledger's own table, before any revision ran.
+            doing = "writing to" if self.stage == "upgrade" else "reading"
             self.findings.append(
                 Finding(
                     rule=f"{self.stage}-failed",
                     severity=Severity.ERROR,
-                    message=f"reading {self.target_label} failed in stage {self.stage}:"
-                    f" {_one_line(exc, self.setup.urls)}",
-                    help="check the account's privileges on the version table and the schema",
+                    message=f"{doing} {self.target_label} failed in stage {self.stage}: {reason}",
+                    help="another connection holds a lock on the database: let it finish, or"
+                    " raise SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
+                    if "database is locked" in reason
+                    else "check the account's privileges on the version table and the schema",
                 )
             )
             return self.finish(ExitCode.PREFLIGHT, self.stage)

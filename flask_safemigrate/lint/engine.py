@@ -659,20 +659,33 @@ def config_from(
             f"unknown lint option {unknown[0]!r}",
             hint=f"known options: {', '.join(sorted(known))}",
         )
-    try:
-        severity = {
-            str(k): Severity(str(v).lower()) for k, v in dict(merged.get("severity", {})).items()
-        }
-        fail_on = Severity(str(merged.get("fail-on", "error")).lower())
-    except (ValueError, TypeError):
+    levels = ", ".join(level.value for level in Severity)
+    raw_severity = merged.get("severity", {})
+    if not isinstance(raw_severity, Mapping):
         raise ConfigError(
-            "lint severities must be one of error, warning, info",
-            hint="check `severity` and `fail-on` in [tool.safemigrate.lint]",
+            f"lint option severity must map rules to severities, not {raw_severity!r}",
+            hint='for example severity = {"drop-column" = "warning"}',
+        )
+    severity = {}
+    for rule, level in raw_severity.items():
+        try:
+            severity[str(rule)] = Severity(str(level).lower())
+        except ValueError:
+            raise ConfigError(
+                f"lint option severity: {level!r} for {rule!r} is not a severity",
+                hint=f"use one of {levels}",
+            ) from None
+    try:
+        fail_on = Severity(str(merged.get("fail-on", "error")).lower())
+    except ValueError:
+        raise ConfigError(
+            f"lint option fail-on: {merged.get('fail-on')!r} is not a severity",
+            hint=f"use one of {levels}",
         ) from None
     dialect = str(merged.get("dialect", "auto")).lower()
     if dialect not in ALL_DIALECTS | {"auto"}:
         raise ConfigError(
-            f"unknown lint dialect {dialect!r}",
+            f"lint option dialect: unknown dialect {dialect!r}",
             hint="use postgresql, mysql, sqlite or auto",
         )
     return LintConfig(

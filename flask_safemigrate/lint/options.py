@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.lint.engine import LintConfig, config_from
 from flask_safemigrate.settings import Settings, find_pyproject, read_tool_table
 
@@ -47,7 +48,33 @@ def resolve(
 ) -> LintConfig:
     """Merge the sources, the command line first; ``auto`` dialect becomes the app's engine."""
     flask = flask_lint_options(settings) if settings is not None else {}
-    config = config_from(cli, flask, pyproject_lint_table(search_from))
+    pyproject = pyproject_lint_table(search_from)
+    try:
+        config = config_from(cli, flask, pyproject)
+    except ConfigError as error:
+        raise _located(error, cli, flask, pyproject, search_from) from None
     if config.dialect == "auto" and app_dialect is not None:
         config = dataclasses.replace(config, dialect=app_dialect)
     return config
+
+
+def _located(
+    error: ConfigError,
+    cli: Mapping[str, Any],
+    flask: Mapping[str, Any],
+    pyproject: Mapping[str, Any],
+    search_from: Path,
+) -> ConfigError:
+    """The error, naming the source that holds the bad value: each source is checked alone."""
+    path = find_pyproject(search_from)
+    sources = (
+        (cli, "on the command line"),
+        (flask, "in the SAFEMIGRATE_LINT_* settings"),
+        (pyproject, f"in [tool.safemigrate.lint] of {path}"),
+    )
+    for source, where in sources:
+        try:
+            config_from(source)
+        except ConfigError as alone:
+            return ConfigError(f"{alone.message} ({where})", hint=alone.hint)
+    return error
