@@ -22,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, Dialect
 
+from flask_safemigrate.dedicated_schema import IncludeName
 from flask_safemigrate.ledger import LEDGER_TABLE
 
 __all__ = [
@@ -286,6 +287,10 @@ def drift(
     connection: Connection, metadata: sa.MetaData, configure_args: Mapping[str, Any]
 ) -> list[str]:
     """What differs between the live schema and ``metadata``, one readable line each."""
+    hook = configure_args.get("include_name")
+    if isinstance(hook, IncludeName):  # SAFEMIGRATE_SCHEMA: "None" is this connection's default
+        default = connection.dialect.default_schema_name
+        configure_args = {**configure_args, "include_name": hook.bound(default)}
     opts = comparison_options(configure_args)
     context = MigrationContext.configure(connection, opts={**opts, "target_metadata": metadata})
     lines: list[str] = []

@@ -34,7 +34,7 @@ from alembic import command as alembic_command
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, history, ledger, runner, scratch, verify
+from flask_safemigrate import database, dedicated_schema, history, ledger, runner, scratch, verify
 from flask_safemigrate.errors import (
     ChecksFailed,
     ConfigError,
@@ -189,12 +189,17 @@ class _Run:
                 " (`flask db history` lists them)",
             ) from None
         with self.connect() as connection:
+            verify.check_schema_models(setup, setup.targets[0], connection)
             self.current = self.read_current(connection)
             entries = ledger.read_entries(connection, setup.version_schema)
         self.started = self.current
         self.check_known()
         self.check_ledger(entries)
         self.plan = self.compute_plan()
+        schema = setup.settings.schema
+        if schema is not None and (self.plan or self.options.resolved):
+            with self.connect() as connection:
+                dedicated_schema.preflight(connection, schema)  # may the login create it?
         at = ", ".join(self.current) or "base"
         if not self.plan:
             self.progress.stage("preflight", f"{self.target_label} at {at}: nothing to apply")
@@ -401,6 +406,10 @@ class _Run:
         self.stage = "upgrade"
         setup = self.setup
         settings = setup.settings
+        if settings.schema is not None:
+            with self.connect() as connection:  # under the lock: no two CREATE SCHEMAs race
+                dedicated_schema.ensure_schema(connection, settings.schema)
+                connection.commit()
         if settings.ledger:
             with self.connect() as connection:
                 ledger.create(connection, setup.version_schema)
@@ -615,7 +624,7 @@ class _Run:
         config.output_buffer = buffer
         start = f"{self.current[0]}:" if self.current else ""
         alembic_command.upgrade(config, f"{start}{self.options.revision}", sql=True)
-        self.sql = buffer.getvalue()
+        self.sql = _schema_prelude(self.setup.settings.schema) + buffer.getvalue()
 
     # ------------------------------------------------------------------ the run
 
@@ -744,6 +753,19 @@ def _shifted_finish(
     progress: Progress, offset: int, total: int, position: int, revision: str, seconds: float
 ) -> None:
     progress.step_finished(offset + position, total, revision, seconds)
+
+
+def _schema_prelude(schema: str | None) -> str:
+    """SQL that puts the offline script in ``SAFEMIGRATE_SCHEMA``.
+
+    The stock ``env.py`` passes no ``configure_args`` in offline mode, so Alembic writes the
+    version table unqualified: the search path sends it (and the ledger-free script's
+    unqualified statements) to the schema, which is created first, as safe-upgrade does.
+    """
+    if schema is None:
+        return ""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
 
 
 def _plural(count: int, word: str) -> str:

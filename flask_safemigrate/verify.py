@@ -38,7 +38,7 @@ from alembic import command as alembic_command
 from flask import Flask
 from sqlalchemy.engine import URL, Connection, Engine
 
-from flask_safemigrate import database, history, ledger, scratch
+from flask_safemigrate import database, dedicated_schema, history, ledger, scratch
 from flask_safemigrate.errors import (
     ConfigError,
     DatabaseUnreachable,
@@ -168,10 +168,14 @@ def setup_of(app: Flask) -> Setup:
     except ValueError as exc:
         raise ConfigError(str(exc), hint="fix alembic.ini") from None
     graph = history.load_graph(locations)
+    dedicated_schema.install(app)  # again: a later Migrate(app, db) replaces configure_args
+    state = app.extensions["migrate"]
     configure_args: Mapping[str, Any] = dict(state.configure_args)
     version_table = str(configure_args.get("version_table") or "alembic_version")
     version_schema = configure_args.get("version_table_schema")
     db = state.db
+    if settings.schema is not None:
+        dedicated_schema.check_dialect(db.engine.url, settings.schema, configure_args)
     multidb = _is_multidb(directory)
     engines: Mapping[str | None, Engine] = db.engines
     binds: list[str | None] = [None]
@@ -369,6 +373,7 @@ def _check_connected(
     setup: Setup, target: Target, connection: Connection, result: _DatabaseResult
 ) -> None:
     graph = setup.graph
+    check_schema_models(setup, target, connection)
     current = database.current_revisions(
         connection, version_table=setup.version_table, schema=setup.version_schema
     )
@@ -420,6 +425,21 @@ def _check_connected(
         result.notes.append("Ledger checks skipped (SAFEMIGRATE_LEDGER is off).")
     elif entries:
         result.findings.extend(ledger_findings(setup, target, entries, current))
+
+
+def check_schema_models(setup: Setup, target: Target, connection: Connection) -> None:
+    """With ``SAFEMIGRATE_SCHEMA``, refuse model tables outside it (exit 2, named).
+
+    Such a table is never compared (only the schema is) and would be reported missing, or
+    re-created by every autogenerate, forever.
+    """
+    schema = setup.settings.schema
+    if schema is None:
+        return
+    default = connection.dialect.default_schema_name
+    outside = dedicated_schema.tables_outside(target.metadata, schema, default)
+    if outside:
+        raise dedicated_schema.outside_error(outside, schema, default)
 
 
 def drift_findings(setup: Setup, target: Target, connection: Connection) -> list[Finding]:
@@ -679,6 +699,8 @@ def _run_roundtrip(setup: Setup, scratch_url: str | None) -> _Trip:
                 with scratch.scratch_app_context(setup.app, engines, urls):
                     _walk(setup, order, engines, hidden, trip)
             finally:
+                if scratch_url is not None and setup.settings.schema is not None:
+                    _drop_scratch_schema(engines[None], setup.settings.schema, hidden, cleanup)
                 for engine in engines.values():
                     engine.dispose()
     except DatabaseUnreachable as exc:
@@ -707,6 +729,21 @@ def _run_roundtrip(setup: Setup, scratch_url: str | None) -> _Trip:
         f" database {shown}" + (" (dropped)." if scratch_url is None else " (emptied).")
     )
     return trip
+
+
+def _drop_scratch_schema(
+    engine: Engine, schema: str, hidden: Sequence[URL], cleanup: scratch.Cleanup
+) -> None:
+    """Empty a ``--scratch-url`` database of the dedicated schema the roundtrip filled."""
+    try:
+        with engine.begin() as conn:
+            quoted = conn.dialect.identifier_preparer.quote_schema(schema)
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+    except sa.exc.SQLAlchemyError as exc:
+        cleanup.errors.append(
+            f"schema {schema} of the scratch database could not be dropped after the"
+            f" roundtrip: {scratch.one_line(exc, hidden)}; drop it by hand before the next run"
+        )
 
 
 def _walk(
@@ -742,6 +779,9 @@ def _walk(
             ) from exc
 
     try:
+        if setup.settings.schema is not None:
+            with engines[None].begin() as conn:
+                dedicated_schema.ensure_schema(conn, setup.settings.schema)
         before = _snapshot(engines, setup)
         applied = _versions(engines, setup)
         for script in order:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from flask_safemigrate import dedicated_schema
 from flask_safemigrate.autogen.filename import FILE_TEMPLATE, use_dated_file_names
 from flask_safemigrate.autogen.hook import RevisionHook
 from flask_safemigrate.autogen.message import check_message, is_vague
@@ -42,3 +43,5 @@ def install(app: Flask) -> None:
         }
     if use_dated_file_names not in config.migrate.configure_callbacks:
         config.migrate.configure(use_dated_file_names)
+    # What autogenerate compares: only SAFEMIGRATE_SCHEMA when set, never the ledger.
+    dedicated_schema.install(app)

@@ -12,9 +12,11 @@ from typing import Any
 
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from flask import current_app, has_app_context
 from sqlalchemy.engine import Connection
 
+from flask_safemigrate import dedicated_schema
 from flask_safemigrate.autogen import render  # noqa: F401  (registers the renderers)
 from flask_safemigrate.autogen.enums import (
     EnumPlan,
@@ -42,6 +44,7 @@ class RevisionHook:
             self.app_hook(context, revision, directives)
         if not directives or not _autogenerating(context):
             return
+        _refuse_tables_outside_schema(context)
         if _nothing_changed(directives[0], context):
             directives[:] = []
             logger.info("No changes in schema detected.")
@@ -54,6 +57,26 @@ class RevisionHook:
                 guard_container(up, upgrade)
             for down in script.downgrade_ops_list:
                 guard_container(down, downgrade)
+
+
+def _refuse_tables_outside_schema(context: MigrationContext) -> None:
+    """With ``SAFEMIGRATE_SCHEMA``, a model table outside it would be "added" every time."""
+    if not has_app_context():
+        return
+    safe = current_app.extensions.get("safemigrate")
+    schema = safe.get_settings().schema if safe is not None else None
+    metadata = context.opts.get("target_metadata")
+    if schema is None or metadata is None:
+        return
+    default = context.dialect.default_schema_name
+    outside = [
+        name
+        for each in (metadata if isinstance(metadata, list | tuple) else [metadata])
+        for name in dedicated_schema.tables_outside(each, schema, default)
+    ]
+    if outside:
+        error = dedicated_schema.outside_error(outside, schema, default)
+        raise CommandError(f"{error.message}; {error.hint}")
 
 
 def _autogenerating(context: MigrationContext) -> bool:
