@@ -32,7 +32,13 @@ from sqlalchemy.engine import make_url
 
 from flask_safemigrate import SafeMigrate
 from tests.databases import DbKind, admin_engine
-from tests.upgrade.histories import REVISIONS, TABLES, engine_for, models, revision_source
+from tests.upgrade.histories import (
+    REVISIONS,
+    TABLES,
+    engine_for,
+    models,
+    revision_source,
+)
 
 A1, B2 = REVISIONS[0], REVISIONS[1]
 #: The files of the two revisions every case starts with.
@@ -196,18 +202,6 @@ def database_snapshot(url: str) -> dict[str, Any]:
                 rows = conn.execute(sa.text(f"SELECT * FROM {quote(table)}")).all()
                 out[table] = {"columns": columns, "rows": sorted(repr(tuple(r)) for r in rows)}
             return out
-    finally:
-        engine.dispose()
-
-
-def ledger_of(url: str) -> list[dict[str, Any]]:
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("safemigrate_ledger"):
-                return []
-            rows = conn.execute(sa.text("SELECT * FROM safemigrate_ledger ORDER BY id"))
-            return [dict(row._mapping) for row in rows]
     finally:
         engine.dispose()
 

@@ -55,7 +55,7 @@ from tests.reliability.bad_inputs import (
     Run,
     safe_upgrade,
 )
-from tests.upgrade.histories import REVISIONS, TABLES, models, revision_source
+from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, models, revision_source
 
 SERVERS: tuple[DbKind, ...] = ("postgresql", "mysql")
 ALL_COMMANDS = (
@@ -826,7 +826,7 @@ def _check_database(case: Case, env: Env, before: dict[str, Any]) -> None:
     if case.change == "none":
         assert after == before, f"{case.name}: the database changed"
         return
-    ledger = bi.ledger_of(env.url)
+    ledger = ledger_rows(env.url)
     if case.change == "failure-row":
         assert [(r["revision"], bool(r["success"])) for r in ledger] == [(case.failed, False)]
         after.pop("safemigrate_ledger")
