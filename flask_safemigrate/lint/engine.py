@@ -279,7 +279,7 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
         return Violation(f"cannot read the script: {exc.strerror or exc}", line=1, col=1)
     try:
         tree = history.parse_source(data, path)
-        source = data.decode("utf-8")
+        source = _decode(data)
     except SyntaxError as exc:
         return Violation(
             f"the script does not parse: {exc.msg}",
@@ -294,6 +294,13 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
             col=1,
             help="save the file as UTF-8 (or declare its encoding in a coding comment)",
         )
+    except (RecursionError, MemoryError):
+        return Violation(
+            "the script is too deeply nested for Python's parser",
+            line=1,
+            col=1,
+            help="split the long expression; Alembic cannot load this revision either",
+        )
     info = history.read_script(path, data=data, tree=tree)
     index = build_index(tree)
     return Migration(
@@ -305,6 +312,17 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
         config=config,
         _index=index,
     )
+
+
+def _decode(data: bytes) -> str:
+    """The script's text: UTF-8, or the encoding its coding comment declares (PEP 263)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        if encoding in ("utf-8", "utf-8-sig"):
+            raise
+        return data.decode(encoding)
 
 
 def _finding(

@@ -1248,16 +1248,31 @@ def _constant(node: ast.expr, constants: Constants) -> bool:
             for v in node.values
         )
     if isinstance(node, ast.BinOp):
-        return _constant(node.left, constants) and _constant(node.right, constants)
+        return all(_constant(leaf, constants) for leaf in _operands(node))
     if isinstance(node, ast.Tuple | ast.List):
         return all(_constant(e, constants) for e in node.elts)
     return False
 
 
+def _operands(node: ast.expr, op: type[ast.operator] = ast.operator) -> list[ast.expr]:
+    """The operands of a chain of ``op`` (``a + b + ... + z``), left to right.
+
+    Iterative: a generated data migration may concatenate thousands of strings, and each
+    ``+`` nests the chain one level deeper (recursion would exceed Python's limit).
+    """
+    leaves: list[ast.expr] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, op):
+            stack += (current.right, current.left)
+        else:
+            leaves.append(current)
+    return leaves
+
+
 def _add_leaves(node: ast.expr) -> list[ast.expr]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _add_leaves(node.left) + _add_leaves(node.right)
-    return [node]
+    return _operands(node, ast.Add)
 
 
 def _formatting(
