@@ -196,22 +196,33 @@ class _EchoProgress(upgrade.Progress):
     def stage(self, stage: upgrade.Stage, message: str) -> None:
         self._echo(f"{stage}: {message}")
 
-    def step_started(self, position: int, total: int, script: history.Script) -> None:
+    def step_started(
+        self, position: int, total: int, script: history.Script, *, bind: str | None = None
+    ) -> None:
         self.pending = script.revision
         message = f"  {script.message}" if script.message else ""
-        self._echo(f"[{position + 1}/{total}] {script.revision}{message} ... ", nl=False)
+        self._echo(f"{_step(position, total, bind)} {script.revision}{message} ... ", nl=False)
 
-    def step_finished(self, position: int, total: int, revision: str, seconds: float) -> None:
+    def step_finished(
+        self, position: int, total: int, revision: str, seconds: float, *, bind: str | None = None
+    ) -> None:
         if not self.open_line or self.pending != revision:
-            self._echo(f"[{position + 1}/{total}] {revision} ... ", nl=False)
+            self._echo(f"{_step(position, total, bind)} {revision} ... ", nl=False)
         self._echo(f"ok {seconds:.2f}s")
 
-    def step_failed(self, position: int, total: int, seconds: float) -> None:
+    def step_failed(
+        self, position: int, total: int, seconds: float, *, bind: str | None = None
+    ) -> None:
         if self.open_line:
             self._echo(f"FAILED after {seconds:.2f}s")
 
     def waiting(self, message: str) -> None:
         self._echo(f"  ... {message}")
+
+
+def _step(position: int, total: int, bind: str | None) -> str:
+    """``[2/5]``, or ``[logs] 2/5`` for a step on a bind of a multi-database app."""
+    return f"[{position + 1}/{total}]" if bind is None else f"[{bind}] {position + 1}/{total}"
 
 
 @click.command("safe-upgrade")

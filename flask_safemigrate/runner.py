@@ -19,6 +19,7 @@ timeout or the SQLite recipe.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,7 +35,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from flask_safemigrate import database, history, ledger
 
-__all__ = ["Applied", "StepFailed", "describe_blockers", "is_lock_timeout", "run_upgrade"]
+__all__ = [
+    "Applied",
+    "BindPlan",
+    "StepFailed",
+    "describe_blockers",
+    "is_lock_timeout",
+    "run_multidb_upgrade",
+    "run_upgrade",
+]
 
 #: Statements that read or steer the session; they are not "what a revision ran".
 _NOT_CHANGES = frozenset(
@@ -51,6 +60,8 @@ class Applied:
     seconds: float
     started_at: datetime
     finished_at: datetime
+    #: The bind it ran on (multi-database apps; ``None`` is the default database).
+    bind: str | None = None
 
 
 class StepFailed(Exception):
@@ -66,8 +77,13 @@ class StepFailed(Exception):
         applied: Sequence[Applied],
         started_at: datetime,
         seconds: float,
+        bind: str | None = None,
+        rolled_back: Sequence[Applied] = (),
     ) -> None:
         super().__init__(str(error))
+        self.bind = bind
+        #: Multi-database: revisions that ran on a transactional bind and rolled back.
+        self.rolled_back = list(rolled_back)
         self.error = error
         self.revision = revision
         self.statement = statement
@@ -151,6 +167,8 @@ class _Recorder:
         self._version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
         self.ran: list[str] = []
         self.current: str | None = None
+        #: The bind whose engine executed the latest statement (multi-database apps).
+        self.where: str | None = None
 
     def before(self, statement: str) -> None:
         self.current = statement
@@ -175,6 +193,7 @@ def _tuned(
     statement_timeout: float | None,
     recorder: _Recorder,
     on_begin: Callable[..., None],
+    where: str | None = None,
 ) -> Iterator[None]:
     """Engine events for the length of one upgrade (see the module docstring)."""
     dialect = database.dialect_of(engine.url)
@@ -209,6 +228,7 @@ def _tuned(
         connection.exec_driver_sql("BEGIN")
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        recorder.where = where
         recorder.before(statement)
 
     def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -346,3 +366,129 @@ def run_upgrade(
                 seconds=time.perf_counter() - mark.clock,
             ) from exc
     return applied
+
+
+@dataclass(frozen=True)
+class BindPlan:
+    """One bind of a multi-database app and the revisions it is expected to apply."""
+
+    bind: str | None
+    plan: Sequence[history.Script]
+
+
+def run_multidb_upgrade(
+    *,
+    state: Any,
+    directory: str,
+    target: str,
+    binds: Sequence[BindPlan],
+    checksums: Mapping[str, str],
+    version_table: str,
+    ledger_schema: str | None,
+    use_ledger: bool,
+    lock_timeout: float,
+    statement_timeout: float | None,
+    on_start: Callable[[int, str | None, history.Script], None],
+    on_finish: Callable[[int, str | None, str, float], None],
+) -> list[Applied]:
+    """Upgrade every bind through the multi-database ``env.py``; raises :class:`StepFailed`.
+
+    That ``env.py`` begins one transaction per engine before the first revision and commits
+    them all after the last, so Alembic sees an external transaction and ignores
+    ``transaction_per_migration``: on PostgreSQL and SQLite (made transactional here) a
+    failure on any bind rolls back what this run did on every such bind. MariaDB/MySQL
+    commits each DDL statement by itself; there each revision's version and ledger rows are
+    committed as soon as it finishes, so the version table matches the schema. ``binds`` is
+    in the order ``env.py`` runs them; ``on_finish`` fires once a revision has run on a
+    bind (committed at once on MariaDB/MySQL, with the others at the end). The returned and
+    the raised ``applied`` list what was committed.
+    """
+    engines: Mapping[str | None, Engine] = state.db.engines
+    bind_of = {id(engines[item.bind]): item.bind for item in binds}
+    autocommitting = {
+        item.bind for item in binds if database.dialect_of(engines[item.bind].url) == "mysql"
+    }
+    steps = [(item.bind, script) for item in binds for script in item.plan]
+    config = state.migrate.get_config(directory)
+    recorder = _Recorder(version_table)
+    ran: list[Applied] = []
+    mark = _Mark()
+    who = ledger.applied_by()
+
+    def upcoming(bind: Any = ...) -> tuple[str | None, history.Script] | None:
+        done = {(step.bind, step.revision) for step in ran}
+        return next(
+            (
+                (where, script)
+                for where, script in steps
+                if (where, script.revision) not in done and (bind is ... or where == bind)
+            ),
+            None,
+        )
+
+    def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        revision = str(step.up_revision_id)
+        bind = bind_of.get(id(ctx.connection.engine))
+        seconds = time.perf_counter() - mark.clock
+        started, finished = mark.started_at, datetime.now(UTC)
+        if use_ledger:
+            ledger.record(
+                ctx.connection,
+                revision=revision,
+                direction="upgrade",
+                checksum=checksums.get(revision),
+                started_at=started,
+                finished_at=finished,
+                success=True,
+                who=who,
+                schema=ledger_schema,
+                ensure_table=False,
+            )
+        if bind in autocommitting:
+            # The revision's DDL committed itself: commit its version and ledger rows too.
+            ctx.connection.connection.dbapi_connection.commit()
+        ran.append(Applied(revision, seconds, started, finished, bind))
+        on_finish(len(ran) - 1, bind, revision, seconds)
+        recorder.reset()
+        mark.reset()
+        following = upcoming()
+        if following is not None:
+            on_start(len(ran), *following)
+
+    with contextlib.ExitStack() as stack:
+        for item in binds:
+            stack.enter_context(
+                _tuned(
+                    engines[item.bind],
+                    lock_timeout=lock_timeout,
+                    statement_timeout=statement_timeout,
+                    recorder=recorder,
+                    on_begin=_ignore,
+                    where=item.bind,
+                )
+            )
+        stack.enter_context(_configure_args(state, on_version_apply))
+        if steps:
+            on_start(0, *steps[0])
+        mark.reset()
+        try:
+            alembic_command.upgrade(config, target)
+        except Exception as exc:  # a script can raise anything: each is a failed step
+            statement = getattr(exc, "statement", None) or recorder.current
+            failing = upcoming(recorder.where) or upcoming()
+            raise StepFailed(
+                error=exc,
+                revision=failing[1].revision if failing is not None else None,
+                statement=statement,
+                ran=recorder.ran,
+                applied=[step for step in ran if step.bind in autocommitting],
+                rolled_back=[step for step in ran if step.bind not in autocommitting],
+                started_at=mark.started_at,
+                seconds=time.perf_counter() - mark.clock,
+                bind=failing[0] if failing is not None else recorder.where,
+            ) from exc
+    return ran
+
+
+def _ignore(*_args: Any) -> None:
+    """No per-revision transactions to report in the multi-database template."""

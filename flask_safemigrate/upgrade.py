@@ -70,18 +70,28 @@ class Options:
 
 
 class Progress:
-    """Receives progress as it happens; the command prints it, tests may record it."""
+    """Receives progress as it happens; the command prints it, tests may record it.
+
+    ``bind`` names the database a step runs on in a multi-database app (``"default"`` or
+    the bind key); it is ``None`` for a single-database app.
+    """
 
     def stage(self, stage: Stage, message: str) -> None:
         """A stage finished a notable part of its work."""
 
-    def step_started(self, position: int, total: int, script: history.Script) -> None:
+    def step_started(
+        self, position: int, total: int, script: history.Script, *, bind: str | None = None
+    ) -> None:
         """Revision ``position`` (0-based) of ``total`` is about to run."""
 
-    def step_finished(self, position: int, total: int, revision: str, seconds: float) -> None:
-        """It committed."""
+    def step_finished(
+        self, position: int, total: int, revision: str, seconds: float, *, bind: str | None = None
+    ) -> None:
+        """It committed (multi-database: it ran; see :mod:`.upgrade_binds`)."""
 
-    def step_failed(self, position: int, total: int, seconds: float) -> None:
+    def step_failed(
+        self, position: int, total: int, seconds: float, *, bind: str | None = None
+    ) -> None:
         """It failed (and was rolled back where the database can)."""
 
     def waiting(self, message: str) -> None:
@@ -153,13 +163,34 @@ class _Run:
     # ------------------------------------------------------------------ stages
 
     def preflight(self) -> None:
+        self.check_graph()
         setup = self.setup
-        graph = setup.graph
-        if setup.multidb:
-            raise ConfigError(
-                "safe-upgrade does not support Flask-Migrate's multi-database template yet",
-                hint="use `flask db upgrade` for this app until multi-database support lands",
-            )
+        with self.connect() as connection:
+            verify.check_schema_models(setup, setup.targets[0], connection)
+            self.current = self.read_current(connection)
+            entries = ledger.read_entries(connection, setup.version_schema)
+        self.started = self.current
+        self.check_known()
+        self.check_ledger(entries)
+        self.plan = self.compute_plan()
+        schema = setup.settings.schema
+        if schema is not None and (self.plan or self.options.resolved):
+            with self.connect() as connection:
+                dedicated_schema.preflight(connection, schema)  # may the login create it?
+        at = ", ".join(self.current) or "base"
+        if not self.plan:
+            self.progress.stage("preflight", f"{self.target_label} at {at}: nothing to apply")
+            return
+        self.progress.stage(
+            "preflight",
+            f"{self.target_label} at {at}: {_plural(len(self.plan), 'revision')} to apply",
+        )
+        if not self.options.skip_lint:
+            self.lint()
+
+    def check_graph(self) -> None:
+        """The revision graph is sound (or merged with --auto-merge); resolves the target."""
+        graph = self.setup.graph
         errors = [f for f in verify.static_findings(graph) if f.severity is Severity.ERROR]
         if errors and self.options.auto_merge and {f.rule for f in errors} == {"multiple-heads"}:
             graph = self.auto_merge()
@@ -188,28 +219,6 @@ class _Run:
                 hint="name a revision id, a unique prefix, `head` or `heads`"
                 " (`flask db history` lists them)",
             ) from None
-        with self.connect() as connection:
-            verify.check_schema_models(setup, setup.targets[0], connection)
-            self.current = self.read_current(connection)
-            entries = ledger.read_entries(connection, setup.version_schema)
-        self.started = self.current
-        self.check_known()
-        self.check_ledger(entries)
-        self.plan = self.compute_plan()
-        schema = setup.settings.schema
-        if schema is not None and (self.plan or self.options.resolved):
-            with self.connect() as connection:
-                dedicated_schema.preflight(connection, schema)  # may the login create it?
-        at = ", ".join(self.current) or "base"
-        if not self.plan:
-            self.progress.stage("preflight", f"{self.target_label} at {at}: nothing to apply")
-            return
-        self.progress.stage(
-            "preflight",
-            f"{self.target_label} at {at}: {_plural(len(self.plan), 'revision')} to apply",
-        )
-        if not self.options.skip_lint:
-            self.lint()
 
     def auto_merge(self) -> history.RevisionGraph:
         from flask_safemigrate import merge
@@ -738,7 +747,12 @@ def safe_upgrade(
     Raises :class:`ConfigError` (exit 2) for what the user must fix in the command or the
     configuration: an unknown target, a missing migrations directory, a bad option.
     """
-    run = _Run(app, options or Options(), progress or Progress())
+    run_class = _Run
+    if verify.uses_multidb(app):
+        from flask_safemigrate.upgrade_binds import MultiRun
+
+        run_class = MultiRun
+    run = run_class(app, options or Options(), progress or Progress())
     with app.app_context(), verify.quiet_alembic():
         return run.execute()
 

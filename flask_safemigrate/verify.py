@@ -149,6 +149,12 @@ def _is_multidb(directory: Path) -> bool:
     return "bind_names" in text
 
 
+def uses_multidb(app: Flask) -> bool:
+    """Whether ``app``'s migrations use the multi-database template (False when unknown)."""
+    safe = app.extensions.get("safemigrate")
+    return safe is not None and _is_multidb(Path(safe.migrations_directory(app)))
+
+
 def setup_of(app: Flask) -> Setup:
     safe = app.extensions.get("safemigrate")
     state = app.extensions.get("migrate")
