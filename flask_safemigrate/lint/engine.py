@@ -315,14 +315,13 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
 
 
 def _decode(data: bytes) -> str:
-    """The script's text: UTF-8, or the encoding its coding comment declares (PEP 263)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
+    """The script's text in the encoding Python reads it in: the one its coding comment
+    declares (PEP 263), else UTF-8. Only the first two lines may declare one."""
+    head = data[:1024]
+    if b"coding" in head:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        if encoding in ("utf-8", "utf-8-sig"):
-            raise
         return data.decode(encoding)
+    return data.decode("utf-8")
 
 
 def _finding(

@@ -455,9 +455,9 @@ def write(
 
 
 def parses(data: bytes) -> bool:
-    """Whether the script is UTF-8 Python that ``ast`` accepts (what the linter can read)."""
+    """Whether ``ast`` accepts the script: UTF-8 Python, or Python in the encoding its coding
+    comment declares (PEP 263), which is what Alembic can import and the linter reads."""
     try:
-        data.decode("utf-8")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ast.parse(data)
