@@ -9,9 +9,10 @@ autogenerate and drift reports do not see it.
 Columns: ``id`` (insertion order; not in DESIGN.md's list, but every table needs a primary
 key and timestamps are too coarse to order two rows written in the same second), ``revision``,
 ``direction`` (``upgrade`` | ``downgrade`` | ``accept`` | ``resolve``), ``checksum`` (sha256
-hex of the script file's bytes), ``started_at`` and ``finished_at`` (UTC, stored without a
-time zone so the three databases agree), ``duration_ms``, ``success``, ``applied_by``
-(``user@host``) and ``error`` (one line, for failed attempts).
+hex of the script file's bytes, line endings normalised to LF), ``started_at`` and
+``finished_at`` (UTC, stored without a time zone so the three databases agree),
+``duration_ms``, ``success``, ``applied_by`` (``user@host``) and ``error`` (one line, for
+failed attempts).
 
 An ``accept`` row re-records the checksum of an applied revision after a purely cosmetic edit
 (a comment, formatting): see :func:`accept`. A ``resolve`` row says that someone repaired what
@@ -107,12 +108,31 @@ class Entry:
 
 
 def checksum(path: str | os.PathLike[str]) -> str:
-    """The sha256 hex digest of the file's bytes (what the ledger records for a script)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 hex digest of the file with its line endings normalised to ``\\n``.
+
+    A checkout with ``core.autocrlf`` (or a Windows editor) turns every ``\\n`` into
+    ``\\r\\n`` without changing a single statement: that must not read as an edit of an
+    applied migration. For a file with ``\\n`` endings this is the sha256 of its bytes, as
+    older versions recorded; :func:`matches` also accepts those older raw-bytes digests.
+    """
+    return hashlib.sha256(_normalised(Path(path).read_bytes())).hexdigest()
+
+
+def _normalised(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def matches(path: str | os.PathLike[str], recorded: str) -> bool:
+    """Whether ``recorded`` is a checksum of the script as it is now, line endings aside.
+
+    Accepted: :func:`checksum` (normalised), the sha256 of the raw bytes (what versions
+    before the normalisation recorded), and the sha256 of the ``\\r\\n`` form (a raw
+    digest recorded from a CRLF checkout, now read from an LF one).
+    """
+    data = Path(path).read_bytes()
+    normal = _normalised(data)
+    candidates = (data, normal, normal.replace(b"\n", b"\r\n"))
+    return any(hashlib.sha256(c).hexdigest() == recorded for c in candidates)
 
 
 def applied_by() -> str:

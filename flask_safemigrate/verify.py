@@ -576,10 +576,10 @@ def ledger_findings(
         if latest.direction not in ("upgrade", "accept") or latest.checksum is None:
             continue
         try:
+            if ledger.matches(script.path, latest.checksum):
+                continue
             now = ledger.checksum(script.path)
         except OSError:
-            continue
-        if now == latest.checksum:
             continue
         shown = display_path(script.path)
         findings.append(

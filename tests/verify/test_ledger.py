@@ -46,10 +46,12 @@ def applied(url: str, app_revision: str, path: Path) -> None:
 # --------------------------------------------------------------------------- the table
 
 
-def test_checksum_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
+def test_checksum_is_the_sha256_of_the_bytes_with_lf_line_endings(tmp_path: Path) -> None:
     path = tmp_path / "x.py"
     path.write_bytes(b"revision = 'x'\r\n")
-    assert ledger.checksum(path) == hashlib.sha256(b"revision = 'x'\r\n").hexdigest()
+    assert ledger.checksum(path) == hashlib.sha256(b"revision = 'x'\n").hexdigest()
+    path.write_bytes(b"revision = 'x'\n")
+    assert ledger.checksum(path) == hashlib.sha256(b"revision = 'x'\n").hexdigest()
 
 
 def test_record_and_read_entries(database_url: str) -> None:
@@ -126,6 +128,35 @@ def test_edited_after_apply(verify_app: VerifyApp, database_url: str) -> None:
     with engine_for(database_url) as engine, engine.begin() as conn:
         assert ledger.accept(conn, revision=ITEMS, path=items) == ledger.checksum(items)
     assert run_verify(app)[0] == 0
+
+
+def test_a_crlf_checkout_is_not_an_edit(verify_app: VerifyApp, database_url: str) -> None:
+    """Issue #13 item 14e: only line endings changed, on either side; old raw digests hold."""
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade")
+    users, items = script_path(app, USERS), script_path(app, ITEMS)
+    lf_items = items.read_bytes()
+    assert b"\r" not in lf_items
+    # Applied from an LF checkout by the tool itself, then checked out again with CRLF.
+    invoke_ok(app, "db", "downgrade", "base")
+    invoke_ok(app, "db", "safe-upgrade")
+    for path in (users, items):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+
+    # An older version recorded the raw bytes of a CRLF checkout; the file is LF again now.
+    record(database_url, ITEMS, "upgrade", checksum=hashlib.sha256(items.read_bytes()).hexdigest())
+    items.write_bytes(lf_items)
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+    # ... and a raw digest of an LF file (every older row) matches the CRLF checkout.
+    record(database_url, ITEMS, "upgrade", checksum=hashlib.sha256(lf_items).hexdigest())
+    items.write_bytes(lf_items.replace(b"\n", b"\r\n"))
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+
+    # A real edit, CRLF or not, is still an edit.
+    items.write_bytes(lf_items.replace(b"\n", b"\r\n") + b"# tweaked\r\n")
+    code, data, _ = run_verify(app)
+    assert (code, checks(data)) == (1, ["edited-after-apply"])
 
 
 def test_an_edit_after_a_recorded_downgrade_is_allowed(
