@@ -446,6 +446,7 @@ class _Run:
                     on_start=functools.partial(_shifted_start, self.progress, offset, total),
                     on_finish=functools.partial(_shifted_finish, self.progress, offset, total),
                 )
+                self.refresh_position()
                 return
             except runner.StepFailed as failed:
                 self.applied += failed.applied
@@ -468,6 +469,18 @@ class _Run:
                 time.sleep(pause)
                 done = {step.revision for step in self.applied}
                 self.plan = [script for script in self.plan if script.revision not in done]
+
+    def refresh_position(self) -> None:
+        """Read where the database stands after applying: the report must not say "base".
+
+        Post-verify reads it again; with ``--no-verify`` this is the only read after the
+        upgrade. A failed read keeps what Alembic reported (the target it reached).
+        """
+        try:
+            with self.connect() as connection:
+                self.current = self.read_current(connection)
+        except (SafeMigrateError, sa.exc.SQLAlchemyError):
+            self.current = tuple(self.target)
 
     def failure(self, failed: runner.StepFailed, *, attempts: int) -> _Stop:
         """The exit-4 finding: what failed, the statement, where the database stands now."""

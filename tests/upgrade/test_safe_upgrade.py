@@ -424,6 +424,18 @@ def test_post_upgrade_drift_exits_1_and_names_the_difference(
     assert result.exit_code == 0, result.output
 
 
+def test_no_verify_reports_where_the_database_ended(make_app: MakeApp, database_url: str) -> None:
+    """Issue 13 item 14: without post-verify the report still reads the position after applying."""
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app)
+    code, data = upgrade_json(app, "--no-verify")
+    assert code == 0, data
+    assert len(data["applied"]) == 5
+    assert data["current"] == [REVISIONS[-1]], data
+    assert data["summary"].endswith(f"database at {REVISIONS[-1]}."), data["summary"]
+    assert versions_of(database_url) == [REVISIONS[-1]]
+
+
 def test_ledger_off_writes_no_ledger(make_app: MakeApp, database_url: str) -> None:
     app = make_app(database_url, models=models(), config={**NO_BACKUP, "SAFEMIGRATE_LEDGER": False})
     prepare(app)
