@@ -8,6 +8,7 @@ or from the environment as strings (``"30"``, ``"false"``), so parsers accept bo
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -84,6 +85,38 @@ def _optional_name(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise _Invalid("expected a non-empty name")
     return value.strip()
+
+
+#: PostgreSQL keeps identifiers of at most NAMEDATALEN - 1 bytes and truncates longer ones.
+SCHEMA_MAX_BYTES = 63
+_SCHEMA_NAME = re.compile(r"[^\W\d][\w$]*")
+
+
+def _optional_schema(value: Any) -> str | None:
+    """A schema name the server keeps as given and every statement can quote.
+
+    Refused here, before anything connects: a name PostgreSQL would silently truncate (the
+    tool would then look for a schema that does not exist after creating another), a name
+    with quotes, spaces or other characters that end up inside SQL literals and identifiers,
+    and the system schemas (``pg_*`` is reserved, ``information_schema`` belongs to the
+    server): migrating the app into one of those is never what was meant.
+    """
+    name = _optional_name(value)
+    if name is None:
+        return None
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise _Invalid(
+            "expected a plain schema name: letters, digits, _ and $, not starting with a digit"
+        )
+    size = len(name.encode("utf-8"))
+    if size > SCHEMA_MAX_BYTES:
+        raise _Invalid(
+            f"{size} bytes is longer than PostgreSQL keeps ({SCHEMA_MAX_BYTES}); it would"
+            " be truncated"
+        )
+    if name.lower().startswith("pg_") or name.lower() == "information_schema":
+        raise _Invalid("that is a system schema of the server; name the app's own schema")
+    return name
 
 
 def _optional_names(value: Any) -> tuple[str, ...] | None:
@@ -190,8 +223,9 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "schema",
         None,
-        _optional_name,
-        "A dedicated schema for the version table, the ledger and the app's tables.",
+        _optional_schema,
+        "A dedicated schema for the version table, the ledger and the app's tables: a plain"
+        " name of at most 63 bytes, not `pg_*` or `information_schema`.",
     ),
     Spec(
         "lint_select",

@@ -716,8 +716,34 @@ def _unknown_key(env: Env) -> None:
     env.config["SAFEMIGRATE_LOCKWAIT"] = 30
 
 
+#: Schema names PostgreSQL would truncate, that cannot be quoted safely, or that are the server's.
+INVALID_SCHEMAS = {
+    "quote": "o'neil",
+    "too-long": "s" * 80,
+    "pg-catalog": "pg_catalog",
+    "pg-prefix": "pg_app",
+    "information-schema": "information_schema",
+    "space": "app ops",
+}
+
+
+def _schema_case(label: str, value: str) -> Case:
+    """Issue #13 item 14c: refused at settings validation, on the database that has schemas."""
+
+    def setup(env: Env) -> None:
+        env.config["SAFEMIGRATE_SCHEMA"] = value
+
+    return Case(
+        f"invalid-schema-{label}",
+        setup,
+        tuple(Run(args, 2, r"^Error: invalid SAFEMIGRATE_SCHEMA = .+: ") for args in ALL_COMMANDS),
+        kinds=("postgresql",),
+    )
+
+
 CONFIG_CASES: list[Case] = [
     *(_config_case(key, value) for key, value in INVALID_VALUES.items()),
+    *(_schema_case(label, value) for label, value in INVALID_SCHEMAS.items()),
     Case(
         "unknown-setting",
         _unknown_key,
