@@ -1,0 +1,575 @@
+"""Is ``lint`` right on real migration histories, and fast enough? (issue #14, section 1)
+
+Run from the repository root (not part of the test suite)::
+
+    .venv/bin/python benchmarks/corpus.py [--project NAME ...] [--repeat 3]
+    .venv/bin/python benchmarks/corpus.py --untriaged [--project NAME]   # stubs to triage
+
+It downloads pinned wheels from PyPI that ship their Alembic migrations (``pip download
+--no-deps``, sha256 checked), unpacks only the migration scripts into a cache outside the
+repository (``~/.cache/safemigrate-corpus``, or ``$SAFEMIGRATE_CORPUS_CACHE``, or
+``--cache``), and lints each history once per dialect the project supports, through the
+public API that ``safemigrate lint`` uses (``flask_safemigrate.lint.lint`` with
+``config_from({"dialect": ...})``). None of those projects' files is ever committed here.
+
+It prints, per project and per rule: findings, error-level findings, and the precision of the
+errors against ``benchmarks/corpus-triage.toml``, where each error finding that someone read
+has a verdict (``TP``: a real problem on the project's dialect(s) when the upgrade runs;
+``FP``: not one), a one-line reason and a cause tag. A finding is keyed by a fingerprint that
+survives line shifts and message rewording: project, file, rule, a hash of the source line it
+points at, and which occurrence of that line it is. A finding that fires on several dialects
+with the same fingerprint counts once.
+
+Then the time of lint against ``ast.parse`` of the same files, in one process and in turns
+(best of N): the issue's target is lint <= 3x ast.parse. Always exits 0 (unless a download
+fails): it reports, it does not gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a plain script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from flask_safemigrate.lint import config_from, lint  # noqa: E402
+from flask_safemigrate.report import Finding, Severity  # noqa: E402
+
+TRIAGE = Path(__file__).resolve().parent / "corpus-triage.toml"
+TARGET_VS_PARSE = 3.0
+PG, MY, LITE = "postgresql", "mysql", "sqlite"
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A pinned wheel: pip requirement, exact file name and its sha256."""
+
+    requirement: str
+    filename: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class History:
+    """One Alembic history inside a wheel, and the dialects its project supports."""
+
+    name: str
+    wheel: Wheel
+    versions: str  # folder inside the wheel
+    dialects: tuple[str, ...]
+
+
+AIRFLOW = Wheel(
+    "apache-airflow-core==3.3.2",
+    "apache_airflow_core-3.3.2-py3-none-any.whl",
+    "99258922bccec15be4700ff89f3c942b8acd93407e263c287ce863e671bb3c50",
+)
+AIRFLOW_FAB = Wheel(
+    "apache-airflow-providers-fab==3.10.2",
+    "apache_airflow_providers_fab-3.10.2-py3-none-any.whl",
+    "531ec2787089c318969e0f2a94afbdc268a67153610fff28504e3228088f88cd",
+)
+SUPERSET = Wheel(
+    "apache-superset==6.1.0",
+    "apache_superset-6.1.0-py3-none-any.whl",
+    "4b5886b2d6389a32df790aeae2532ad72529bce1af93b6edf2d1b2a8bf658748",
+)
+PHOENIX = Wheel(
+    "arize-phoenix==20.26.1",
+    "arize_phoenix-20.26.1-py3-none-any.whl",
+    "dd318844cba1d7021d8accaa995b7f3716d559eab4afb549dfb1017dd51bab56",
+)
+DAGSTER = Wheel(
+    "dagster==1.13.29",
+    "dagster-1.13.29-py3-none-any.whl",
+    "65f7bf2f52c0c1219cb1ca63a1f0f95a1af83d12e94ebec7598e47ee49889859",
+)
+LANGFLOW = Wheel(
+    "langflow-base==1.13.0",
+    "langflow_base-1.13.0-py3-none-any.whl",
+    "e15db23e16cf27d6d1ac8fcc5030cf25ad3a04356a9581862b4e97de739dd3a2",
+)
+MLFLOW = Wheel(
+    "mlflow==3.18.0",
+    "mlflow-3.18.0-py3-none-any.whl",
+    "be7d84ba0d0b12392f5b53260cdb3e6d7b7ef4b80c29da90a89b5a1f6db7102f",
+)
+OPEN_WEBUI = Wheel(
+    "open-webui==0.12.4",
+    "open_webui-0.12.4-py3-none-any.whl",
+    "02e9caba96234db3fa17a92e56163b3f7f2b8ca8227fa886b85c178d696483f6",
+)
+OPTUNA = Wheel(
+    "optuna==5.1.0",
+    "optuna-5.1.0-py3-none-any.whl",
+    "aba6a73d32e4ccf58c00ea70a60bf5bcece6b34defb024474dddd0962dc070b1",
+)
+PREFECT = Wheel(
+    "prefect==3.9.1",
+    "prefect-3.9.1-py3-none-any.whl",
+    "0c662e26e971b617993eed1f3d02fb8bc3c2dd47bee521b495f6e4dfeb38ae74",
+)
+ZENML = Wheel(
+    "zenml==0.98.0",
+    "zenml-0.98.0-py3-none-any.whl",
+    "801ffbe1821bd48dfc03c9fd5519f5a7d4387d86b3d48d08bd2057dfcde5ad30",
+)
+
+# Dialects: what each project documents for its metadata database (ours: PostgreSQL, MySQL or
+# MariaDB, SQLite). Smallest histories first: the order they were triaged in.
+HISTORIES = [
+    History(
+        "airflow-fab", AIRFLOW_FAB, "airflow/providers/fab/migrations/versions", (PG, MY, LITE)
+    ),
+    History("mlflow-auth", MLFLOW, "mlflow/server/auth/db/migrations/versions", (PG, MY, LITE)),
+    History("optuna", OPTUNA, "optuna/storages/_rdb/alembic/versions", (PG, MY, LITE)),
+    History("phoenix", PHOENIX, "phoenix/db/migrations/versions", (PG, LITE)),
+    History("open-webui", OPEN_WEBUI, "open_webui/migrations/versions", (PG, LITE)),
+    History("mlflow", MLFLOW, "mlflow/store/db_migrations/versions", (PG, MY, LITE)),
+    History("dagster", DAGSTER, "dagster/_core/storage/alembic/versions", (PG, MY, LITE)),
+    History(
+        "prefect-sqlite", PREFECT, "prefect/server/database/_migrations/versions/sqlite", (LITE,)
+    ),
+    History(
+        "prefect-postgresql",
+        PREFECT,
+        "prefect/server/database/_migrations/versions/postgresql",
+        (PG,),
+    ),
+    History("airflow", AIRFLOW, "airflow/migrations/versions", (PG, MY, LITE)),
+    History("langflow", LANGFLOW, "langflow/alembic/versions", (PG, LITE)),
+    History("zenml", ZENML, "zenml/zen_stores/migrations/versions", (MY, LITE)),
+    History("superset", SUPERSET, "superset/migrations/versions", (PG, MY, LITE)),
+]
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def cache_dir(option: str | None) -> Path:
+    """Where wheels and unpacked histories live: never inside the repository."""
+    chosen = option or os.environ.get("SAFEMIGRATE_CORPUS_CACHE")
+    path = Path(chosen) if chosen else Path.home() / ".cache" / "safemigrate-corpus"
+    path = path.expanduser().resolve()
+    if path == ROOT or ROOT in path.parents:
+        raise SystemExit(f"corpus: the cache {path} is inside the repository; choose another")
+    return path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(wheel: Wheel, cache: Path) -> Path:
+    """The wheel file, downloaded once with pip and checked against its pinned hash."""
+    folder = cache / "wheels"
+    path = folder / wheel.filename
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"downloading {wheel.requirement} ...", file=sys.stderr)
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"),
+                *("--disable-pip-version-check", "-q", "-d", str(folder), wheel.requirement),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0 or not path.is_file():
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"corpus: pip download {wheel.requirement} failed: {tail}")
+    actual = sha256(path)
+    if actual != wheel.sha256:
+        raise SystemExit(
+            f"corpus: {path} has sha256 {actual}, pinned {wheel.sha256}; delete it to re-download"
+        )
+    return path
+
+
+def unpack(history: History, cache: Path) -> Path:
+    """The history's version folder, unpacked from its wheel (only the migration scripts)."""
+    stem = history.wheel.filename.removesuffix(".whl")
+    target = cache / "histories" / stem / history.versions
+    marker = target / ".complete"
+    if marker.is_file():
+        return target
+    wheel = fetch(history.wheel, cache)
+    prefix = history.versions.rstrip("/") + "/"
+    with zipfile.ZipFile(wheel) as archive:
+        names = [
+            n
+            for n in archive.namelist()
+            if n.startswith(prefix) and n.endswith(".py") and "/" not in n[len(prefix) :]
+        ]
+        if not names:
+            raise SystemExit(f"corpus: no scripts under {history.versions} in {wheel.name}")
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (target / name[len(prefix) :]).write_bytes(archive.read(name))
+    marker.write_text("unpacked\n", encoding="utf-8")
+    return target
+
+
+def scripts(versions: Path) -> list[Path]:
+    return sorted(p for p in versions.glob("*.py") if p.name != "__init__.py")
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass
+class Seen:
+    """One finding as the triage knows it: the same fingerprint on several dialects is one."""
+
+    fingerprint: str
+    history: str
+    file: str
+    line: int | None
+    rule: str
+    code: str | None
+    message: str
+    severity: Severity
+    dialects: set[str] = field(default_factory=set)
+
+
+def _source_lines(path: Path, cache: dict[Path, list[str]]) -> list[str]:
+    if path not in cache:
+        try:
+            cache[path] = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            cache[path] = []
+    return cache[path]
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def fingerprints(
+    history: str, versions: Path, findings: Iterable[Finding]
+) -> list[tuple[str, Finding, str]]:
+    """(fingerprint, finding, file) for each finding of one lint run of one history.
+
+    The fingerprint is ``history:file:rule:hash#n``: ``hash`` is of the source line the
+    finding points at (whitespace collapsed; the message when it has no line), ``n`` counts
+    earlier findings of the same rule on an identical line in the same file.
+    """
+    lines: dict[Path, list[str]] = {}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    out = []
+    ordered = sorted(findings, key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.message))
+    for finding in ordered:
+        path = Path(finding.path) if finding.path else versions
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        try:
+            file = path.resolve().relative_to(versions.resolve()).as_posix()
+        except ValueError:
+            file = path.name
+        text = finding.message
+        if finding.line:
+            source = _source_lines(path, lines)
+            if 0 < finding.line <= len(source):
+                text = source[finding.line - 1]
+        text = _SPACE.sub(" ", text).strip()
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+        key = (file, finding.rule, digest)
+        occurrence = counts[key]
+        counts[key] += 1
+        out.append((f"{history}:{file}:{finding.rule}:{digest}#{occurrence}", finding, file))
+    return out
+
+
+def lint_history(history: History, versions: Path) -> tuple[dict[str, Seen], str | None]:
+    """Every finding of the history over its dialects, by fingerprint; and a crash, if any."""
+    seen: dict[str, Seen] = {}
+    for dialect in history.dialects:
+        try:
+            report = lint([versions], config_from({"dialect": dialect}), jobs=1)
+        except Exception as exc:  # the benchmark reports a crash, it does not stop on it
+            return seen, f"{dialect}: {type(exc).__name__}: {exc}"
+        for fingerprint, finding, file in fingerprints(history.name, versions, report.findings):
+            entry = seen.get(fingerprint)
+            if entry is None:
+                entry = seen[fingerprint] = Seen(
+                    fingerprint,
+                    history.name,
+                    file,
+                    finding.line,
+                    finding.rule,
+                    finding.code,
+                    finding.message,
+                    finding.severity,
+                )
+            elif finding.severity.rank > entry.severity.rank:
+                entry.severity = finding.severity
+            entry.dialects.add(dialect)
+    return seen, None
+
+
+# --------------------------------------------------------------------------- the triage
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str  # TP or FP
+    cause: str
+    reason: str
+
+
+def load_triage(path: Path) -> dict[str, Verdict]:
+    """``[[finding]]`` tables: ``id``, ``verdict`` (TP/FP), ``cause``, ``reason``."""
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    verdicts: dict[str, Verdict] = {}
+    for number, entry in enumerate(data.get("finding", []), start=1):
+        missing = [k for k in ("id", "verdict", "cause", "reason") if not entry.get(k)]
+        if missing or entry["verdict"] not in ("TP", "FP"):
+            raise SystemExit(
+                f"corpus: {path.name} entry {number} ({entry.get('id', '?')}) needs id,"
+                " verdict TP or FP, cause and reason"
+            )
+        if entry["id"] in verdicts:
+            raise SystemExit(f"corpus: {path.name} has {entry['id']} twice")
+        verdicts[entry["id"]] = Verdict(entry["verdict"], entry["cause"], entry["reason"])
+    return verdicts
+
+
+@dataclass
+class Tally:
+    findings: int = 0
+    errors: int = 0
+    tp: int = 0
+    fp: int = 0
+
+    @property
+    def untriaged(self) -> int:
+        return self.errors - self.tp - self.fp
+
+    def precision(self) -> str:
+        read = self.tp + self.fp
+        return f"{self.tp / read:6.1%}" if read else "     -"
+
+    def add(self, entry: Seen, verdict: Verdict | None) -> None:
+        self.findings += 1
+        if entry.severity is Severity.ERROR:
+            self.errors += 1
+            if verdict is not None:
+                self.tp += verdict.verdict == "TP"
+                self.fp += verdict.verdict == "FP"
+
+
+HEADER = f"{'':34} {'findings':>8} {'errors':>7} {'TP':>5} {'FP':>5} {'unread':>6} {'precision':>9}"
+
+
+def row(label: str, tally: Tally) -> str:
+    return (
+        f"{label:34} {tally.findings:8d} {tally.errors:7d} {tally.tp:5d} {tally.fp:5d}"
+        f" {tally.untriaged:6d} {tally.precision():>9}"
+    )
+
+
+def toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def print_stub(entry: Seen, versions: Path) -> None:
+    """A triage stub for one error finding, with the code around it to read."""
+    print("[[finding]]")
+    print(f"id = {toml_string(entry.fingerprint)}")
+    print('verdict = ""')
+    print('cause = ""')
+    print('reason = ""')
+    dialects = ",".join(sorted(entry.dialects))
+    print(f"# {entry.code} {entry.rule} [{dialects}] {entry.file}:{entry.line}")
+    print(f"# {entry.message}")
+    if entry.line:
+        source = (versions / entry.file).read_text(encoding="utf-8", errors="replace")
+        lines = source.splitlines()
+        for number in range(max(1, entry.line - 3), min(len(lines), entry.line + 3) + 1):
+            mark = ">" if number == entry.line else " "
+            print(f"#{mark}{number:5d}| {lines[number - 1]}")
+    print()
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def parse_all(files: list[Path]) -> int:
+    for path in files:
+        ast.parse(path.read_bytes(), filename=str(path))
+    return len(files)
+
+
+def in_turns(repeat: int, contenders: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Best wall-clock seconds of each, run round-robin so passing load weighs on all alike."""
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def timing(located: list[tuple[History, Path]], repeat: int) -> None:
+    files = [path for _, versions in located for path in scripts(versions)]
+    auto = config_from({})
+
+    def lint_auto() -> None:
+        for _, versions in located:
+            lint([versions], auto, jobs=1)
+
+    def lint_dialects() -> None:
+        for history, versions in located:
+            for dialect in history.dialects:
+                lint([versions], config_from({"dialect": dialect}), jobs=1)
+
+    def lint_workers() -> None:
+        for _, versions in located:
+            lint([versions], auto)
+
+    best = in_turns(
+        repeat,
+        {
+            "parse": lambda: parse_all(files),
+            "auto": lint_auto,
+            "dialects": lint_dialects,
+            "workers": lint_workers,
+        },
+    )
+    runs = sum(len(h.dialects) for h, _ in located)
+    print(f"\ntiming: {len(files)} scripts, best of {repeat} runs each, in turns, one process")
+    print(f"  ast.parse (read + parse), every script          {best['parse']:7.3f} s")
+    print(
+        f"  lint, dialect auto (all rules), jobs=1          {best['auto']:7.3f} s"
+        f"  = {best['auto'] / best['parse']:.2f}x ast.parse"
+    )
+    print(
+        f"  lint, once per supported dialect ({runs} runs), jobs=1"
+        f" {best['dialects']:7.3f} s  = {best['dialects'] / best['parse']:.2f}x ast.parse"
+        f" ({best['dialects'] / best['parse'] / (runs / len(located)):.2f}x per run)"
+    )
+    print(
+        f"  lint, dialect auto, default workers             {best['workers']:7.3f} s"
+        f"  = {best['workers'] / best['parse']:.2f}x ast.parse"
+    )
+    ratio = best["auto"] / best["parse"]
+    verdict = "ok" if ratio <= TARGET_VS_PARSE else "SLOWER THAN TARGET"
+    print(
+        f"lint / ast.parse = {ratio:.2f}x (one process; target <= {TARGET_VS_PARSE:g}x)  {verdict}"
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cache", help="download and unpack here (default ~/.cache/...)")
+    parser.add_argument("--project", action="append", help="only these histories (repeatable)")
+    parser.add_argument("--triage", type=Path, default=TRIAGE, help="the triage file")
+    parser.add_argument("--repeat", type=int, default=3, help="timing runs (best of); 0: none")
+    parser.add_argument(
+        "--untriaged", action="store_true", help="print a stub for each unread error finding"
+    )
+    parser.add_argument("--list", action="store_true", help="list the histories and stop")
+    args = parser.parse_args(argv)
+
+    cache = cache_dir(args.cache)
+    chosen = [h for h in HISTORIES if not args.project or h.name in args.project]
+    unknown = set(args.project or ()) - {h.name for h in HISTORIES}
+    if unknown:
+        names = ", ".join(h.name for h in HISTORIES)
+        raise SystemExit(f"corpus: unknown history {sorted(unknown)[0]!r}; known: {names}")
+    if args.list:
+        for history in chosen:
+            print(f"{history.name:20} {history.wheel.requirement:38} {','.join(history.dialects)}")
+        return 0
+    triage = load_triage(args.triage)
+    located = [(history, unpack(history, cache)) for history in chosen]
+
+    per_history: dict[str, Tally] = {}
+    per_rule: dict[str, Tally] = defaultdict(Tally)
+    per_pair: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    causes: Counter[str] = Counter()
+    overall = Tally()
+    current: set[str] = set()
+    crashes = []
+    total_scripts = 0
+    for history, versions in located:
+        seen, crash = lint_history(history, versions)
+        if crash:
+            crashes.append(f"{history.name}: {crash}")
+        tally = per_history[history.name] = Tally()
+        total_scripts += len(scripts(versions))
+        for entry in sorted(seen.values(), key=lambda e: (e.file, e.line or 0, e.rule)):
+            verdict = triage.get(entry.fingerprint)
+            current.add(entry.fingerprint)
+            rule = f"{entry.code} {entry.rule}"
+            for target in (tally, per_rule[rule], per_pair[(history.name, rule)], overall):
+                target.add(entry, verdict)
+            if verdict is not None and entry.severity is Severity.ERROR and verdict.verdict == "FP":
+                causes[verdict.cause] += 1
+            if args.untriaged and verdict is None and entry.severity is Severity.ERROR:
+                print_stub(entry, versions)
+    if args.untriaged:
+        return 0
+
+    print(
+        f"{len(located)} histories, {total_scripts} scripts; errors are read against"
+        f" {args.triage.name} ({len(triage)} verdicts)"
+    )
+    print("\nper history")
+    print(HEADER)
+    for history, _ in located:
+        label = f"{history.name} ({len(scripts(_))} rev, {'/'.join(history.dialects)})"
+        print(row(label[:34], per_history[history.name]))
+    print(row("all", overall))
+    print("\nper rule")
+    print(HEADER)
+    for rule, tally in sorted(per_rule.items(), key=lambda item: -item[1].errors):
+        print(row(rule[:34], tally))
+    print("\nper history and rule (error-level only)")
+    print(HEADER)
+    for (name, rule), tally in sorted(per_pair.items()):
+        if tally.errors:
+            print(row(f"{name} {rule}"[:34], tally))
+    if causes:
+        print("\nfalse positives by cause")
+        for cause, count in causes.most_common():
+            print(f"  {count:5d}  {cause}")
+    stale = sorted(
+        k for k in triage if k not in current and k.split(":", 1)[0] in {h.name for h in chosen}
+    )
+    if stale:
+        print(f"\n{len(stale)} triage entries no longer found (fixed, or the code moved)")
+    print(f"\ncrashes: {len(crashes)}")
+    for crash in crashes:
+        print(f"  {crash}")
+    if args.repeat > 0:
+        timing(located, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
