@@ -93,6 +93,7 @@ class Finding:
             "col": self.col,
             "message": self.message,
             **({"help": self.help} if self.help else {}),
+            **self.extra,
         }
 
     def as_problem_dict(self) -> dict[str, Any]:
@@ -147,6 +148,9 @@ class Report:
                     "errors": self.count(Severity.ERROR),
                     "warnings": self.count(Severity.WARNING),
                     "infos": self.count(Severity.INFO),
+                    **(
+                        {"hint": self.facts["summary_hint"]} if "summary_hint" in self.facts else {}
+                    ),
                 },
             }
         ok = self.facts.get("ok", self.ok)
@@ -200,7 +204,9 @@ def summary_line(report: Report) -> str:
         )
         if report.count(sev)
     ]
-    return f"Found {_plural(len(report.findings), 'problem')} ({', '.join(counts)})."
+    line = f"Found {_plural(len(report.findings), 'problem')} ({', '.join(counts)})."
+    hint = report.facts.get("summary_hint")
+    return f"{line} {hint}" if hint else line
 
 
 def render_finding(finding: Finding, *, color: bool = False) -> list[str]:

@@ -328,8 +328,13 @@ class _Run:
             config,
             only_revisions={script.revision for script in self.plan},
         )
-        blocking = [f for f in report.findings if f.severity is Severity.ERROR]
-        others = [f for f in report.findings if f.severity is not Severity.ERROR]
+        # An upgrade never runs downgrade(): what lint finds there is reported, not blocking.
+        blocking = [
+            f
+            for f in report.findings
+            if f.severity is Severity.ERROR and f.extra.get("direction") != "downgrade"
+        ]
+        others = [f for f in report.findings if f not in blocking]
         self.findings.extend(others)
         if blocking:
             blocking = [

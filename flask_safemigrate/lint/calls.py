@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 _MISSING: Any = object()
+ALL_DIALECTS = frozenset({"postgresql", "mysql", "sqlite"})
 
 # Positional parameters of Alembic's operations (``op.*``), from alembic.operations.ops.
 OP_PARAMS: dict[str, tuple[str, ...]] = {
@@ -166,6 +167,9 @@ class Call:
     guard_names: frozenset[str] = field(default_factory=frozenset)
     # The ``if`` statements around the call, outermost first (guards or not).
     ifs: tuple[ast.If, ...] = field(default=(), compare=False, repr=False)
+    # The dialects that reach the call: all of them, unless it sits in a dialect branch
+    # (``if bind.dialect.name == "mysql":``; see :mod:`flask_safemigrate.lint.dialects`).
+    dialects: frozenset[str] = field(default=ALL_DIALECTS, compare=False, repr=False)
 
     @property
     def line(self) -> int:

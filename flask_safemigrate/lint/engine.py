@@ -19,11 +19,11 @@ from typing import Any, ClassVar, TypeVar
 
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError
+from flask_safemigrate.lint.calls import ALL_DIALECTS as ALL_DIALECTS
 from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.index import ScriptIndex, build_index
 from flask_safemigrate.report import Finding, Report, Severity
 
-ALL_DIALECTS = frozenset({"postgresql", "mysql", "sqlite"})
 _T = TypeVar("_T")
 
 
@@ -37,6 +37,8 @@ class Violation:
     col: int | None = None
     help: str | None = None
     path: Path | None = None  # for history rules, which point at other files
+    # The dialects the finding is about, when narrower than the rule's (``None``: the rule's).
+    dialects: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class LintConfig:
     def dialects(self) -> frozenset[str]:
         """The dialects dialect-specific rules fire for; all of them when unknown."""
         return ALL_DIALECTS if self.dialect == "auto" else frozenset({self.dialect})
+
+    @property
+    def dialect_known(self) -> bool:
+        return self.dialect != "auto"
 
 
 class Rule:
@@ -330,6 +336,9 @@ def _finding(
     v: Violation,
     path: Path,
     display: Callable[[Path], str] = _display,
+    *,
+    message: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Finding:
     line = v.line if v.line is not None else getattr(v.node, "lineno", None)
     col = v.col
@@ -338,13 +347,113 @@ def _finding(
     return Finding(
         rule=rule.name,
         severity=severity,
-        message=v.message,
+        message=message if message is not None else v.message,
         code=rule.code,
         path=display(v.path or path),
         line=line,
         col=col,
         help=v.help or rule.fix or None,
+        extra=extra or {},
     )
+
+
+DOWNGRADE = "downgrade"
+
+
+def _script_finding(
+    planned: _Planned,
+    v: Violation,
+    parsed: Migration,
+    path: Path,
+    config: LintConfig,
+    display: Callable[[Path], str],
+) -> Finding | None:
+    """The finding for a script rule's violation, read as the database runs the code: none
+    when no configured dialect reaches it, at most a warning when it is about some dialects
+    and the dialect is unknown, and marked when it is in ``downgrade()``."""
+    line = v.line if v.line is not None else getattr(v.node, "lineno", None)
+    if v.path is not None or line is None:
+        return _finding(planned.rule, planned.severity, v, path, display)
+    index = parsed.index
+    about = planned.rule.dialects if v.dialects is None else v.dialects
+    if index.dialect_ranges:
+        about = about & index.dialects_at(line)
+    reached = about & config.dialects
+    if not reached:
+        return None  # only code that the configured dialects never run
+    severity = planned.severity
+    extra: dict[str, Any] = {}
+    if not config.dialect_known and reached != ALL_DIALECTS and severity is Severity.ERROR:
+        severity = Severity.WARNING  # a judgement about a database the project may not use
+        extra[CAPPED] = sorted(reached)
+    message = None
+    if index.direction_at(line) == DOWNGRADE:
+        code = planned.rule.code
+        if (
+            code.startswith(RESTORE_FAMILIES)
+            and code not in ALWAYS_FAILS
+            and restores(parsed, line)
+        ):
+            return None  # what downgrade() must do to bring back what upgrade() changed
+        extra["direction"] = DOWNGRADE
+        if not v.message.startswith("in downgrade()"):
+            message = f"in downgrade(): {v.message}"
+    return _finding(planned.rule, severity, v, path, display, message=message, extra=extra)
+
+
+#: Rule families (destructive, locking) that do not judge a downgrade step which undoes an
+#: upgrade step: putting back the index, column, constraint or type that upgrade() changed is
+#: what the downgrade is for, and it has no safer form.
+RESTORE_FAMILIES = ("SM1", "SM2")
+#: ...except where the step cannot run at all (CONCURRENTLY inside a transaction block).
+ALWAYS_FAILS = frozenset({"SM205"})
+_CONSTRAINTS = frozenset(
+    {
+        "create_foreign_key",
+        "create_unique_constraint",
+        "create_check_constraint",
+        "create_primary_key",
+        "drop_constraint",
+    }
+)
+
+
+def _object(call: Call) -> tuple[str | None, ...] | None:
+    """What a schema operation acts on, the same for an operation and its inverse."""
+    name = call.name
+    if name in {"create_index", "drop_index"}:
+        return ("index", call.string("index_name"))
+    if name in {"add_column", "drop_column", "alter_column"}:
+        return ("column", call.table, call.column)
+    if name in {"create_table", "drop_table"}:
+        return ("table", call.table)
+    if name in _CONSTRAINTS:
+        constraint = call.string("constraint_name")
+        return None if constraint is None else ("constraint", constraint)
+    return None
+
+
+def restores(migration: Migration, line: int) -> bool:
+    """Whether the downgrade operation at ``line`` undoes an operation of ``upgrade()`` on
+    the same index, column, table or named constraint."""
+
+    def build() -> frozenset[tuple[str | None, ...]]:
+        return frozenset(
+            key for call in migration.upgrade_calls if (key := _object(call)) is not None
+        )
+
+    changed = migration.shared("upgrade-objects", build)
+    for call in migration.downgrade_calls:
+        if call.line == line or call.stmt_line == line:
+            key = _object(call)
+            if key is not None and key in changed:
+                return True
+    return False
+
+
+#: The ``extra`` key of a finding held at a warning because the lint dialect is unknown: the
+#: dialects it is about.
+CAPPED = "only-on"
 
 
 def _statement_lines(tree: ast.Module | None) -> dict[int, int]:
@@ -472,7 +581,9 @@ def _lint_parsed(
     raw: list[Finding] = []
     for planned in plan.runnable(parsed.index.facts):
         for v in planned.instance.check(parsed):
-            raw.append(_finding(planned.rule, planned.severity, v, path, display))
+            finding = _script_finding(planned, v, parsed, path, config, display)
+            if finding is not None:
+                raw.append(finding)
     return _apply_suppressions(parsed, raw, config)
 
 
@@ -635,11 +746,21 @@ def lint(
             for v in rule().check_graph(graph):
                 findings.append(_finding(rule, severity, v, v.path or locations[0], display))
     findings.sort(key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.code or ""))
-    return Report(
-        "lint",
-        findings,
-        facts={"files": linted, "silenced": silenced, "fail_on": str(config.fail_on)},
-    )
+    facts: dict[str, Any] = {
+        "files": linted,
+        "silenced": silenced,
+        "fail_on": str(config.fail_on),
+        "dialect": config.dialect if config.dialect_known else "unknown",
+    }
+    capped = sum(1 for f in findings if CAPPED in f.extra)
+    if capped:
+        facts["summary_hint"] = (
+            f"The database dialect is unknown, so {capped} dialect-specific"
+            f" finding{'' if capped == 1 else 's'} {'is' if capped == 1 else 'are'} held at"
+            ' warning: set dialect = "postgresql" (or mysql, sqlite) in'
+            " [tool.safemigrate.lint] of pyproject.toml, or pass --dialect."
+        )
+    return Report("lint", findings, facts=facts)
 
 
 def rule_docs(rule: type[Rule]) -> str:

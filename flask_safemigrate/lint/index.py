@@ -16,7 +16,9 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_safemigrate.lint import dialects
 from flask_safemigrate.lint.calls import (
+    ALL_DIALECTS,
     Call,
     asks_database,
     child_fields,
@@ -106,6 +108,11 @@ class ScriptIndex:
     downgrade_calls: list[Call]
     # The ``if`` statements (by ``id``) whose condition calls.py takes for an existence check.
     guard_ifs: set[int] = field(default_factory=set, repr=False, compare=False)
+    # Statements only some dialects run (inside ``if bind.dialect.name == ...:`` or after an
+    # early ``return`` on one): ``(first line, last line, dialects)``, outer ones first.
+    dialect_ranges: list[tuple[int, int, frozenset[str]]] = field(
+        default_factory=list, repr=False, compare=False
+    )
     # Per-script results that several rules share (see engine.Migration.shared).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -116,6 +123,23 @@ class ScriptIndex:
         if aliases is None:
             aliases = self.cache["guard_aliases"] = guard_aliases(self.tree)
         return aliases
+
+    def dialects_at(self, line: int) -> frozenset[str]:
+        """The dialects that run the statement at ``line`` (all, outside dialect branches)."""
+        reach = ALL_DIALECTS
+        for first, last, dialects_of in self.dialect_ranges:
+            if first <= line <= last:
+                reach = reach & dialects_of
+        return reach
+
+    def direction_at(self, line: int) -> str | None:
+        """``upgrade``/``downgrade`` when ``line`` is inside such a function, else ``None``."""
+        for function in self.functions:
+            node = function.node
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if first <= line <= (node.end_lineno or node.lineno):
+                return function.direction
+        return None
 
     def calls_in(self, function: ast.AST) -> list[ast.Call]:
         """Every call expression in a migration function, parents before children (what a
@@ -143,6 +167,11 @@ class _Builder:
         self.call_nodes: list[ast.Call] = []
         self.connections: set[str] = set()
         self.guard_ifs: set[int] = set()
+        self.reach = ALL_DIALECTS  # the dialects that run the statement being visited
+        self.dialect_ranges: list[tuple[int, int, frozenset[str]]] = []
+        self._module_env: dict[str, ast.expr] | None = None
+        self._env: dict[str, ast.expr] | None = None
+        self.body: list[ast.stmt] = []
 
     @property
     def aliases(self) -> frozenset[str]:
@@ -201,6 +230,35 @@ class _Builder:
                     elif isinstance(value, ast.AST):
                         nodes.append(value)
 
+    def _branch(
+        self, test: ast.expr, reach: frozenset[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """The dialects that enter the body and the ``else`` of ``if test`` (see dialects)."""
+        names = False
+        for sub in nodes_below(test):
+            cls = sub.__class__
+            if cls is ast.Constant:
+                value = sub.value  # type: ignore[attr-defined]
+                if isinstance(value, str) and (
+                    dialects.family(value) is not None or value.lower() in dialects.OTHERS
+                ):
+                    break
+            elif cls is ast.Name:
+                names = True
+        else:
+            if not names:
+                return reach, reach  # no dialect name and no name to look up: not a branch
+        if self._env is None:
+            if self._module_env is None:
+                self._module_env = dialects.single_assignments(self.tree.body)
+            self._env = {**self._module_env, **dialects.single_assignments(self.body)}
+        if_reach, else_reach = dialects.branch_reach(test, reach, self._env)
+        if if_reach == reach:
+            if_reach = reach  # keep the identity: `is ALL_DIALECTS` means unrestricted
+        if else_reach == reach:
+            else_reach = reach
+        return if_reach, else_reach
+
     def _other(self, node: ast.AST) -> None:
         if isinstance(node, ast.Import | ast.ImportFrom):
             self._import(node)
@@ -252,7 +310,12 @@ class _Builder:
         autocommit: bool,
         ifs: tuple[ast.If, ...],
     ) -> None:
+        entry = self.reach
         for stmt in body:
+            if self.reach is not ALL_DIALECTS:
+                self.dialect_ranges.append(
+                    (stmt.lineno, stmt.end_lineno or stmt.lineno, self.reach)
+                )
             cls = stmt.__class__
             if cls is ast.Expr:  # the common statements, without the generic field loop
                 self.expression(stmt.value, stmt, batch, guards, autocommit, ifs)  # type: ignore[attr-defined]
@@ -260,6 +323,7 @@ class _Builder:
                 self._assign(stmt, batch, guards, autocommit, ifs)  # type: ignore[arg-type]
             else:
                 self.statement(stmt, batch, guards, autocommit, ifs)
+        self.reach = entry
 
     def _assign(
         self,
@@ -327,8 +391,18 @@ class _Builder:
                 inner = (guards or frozenset()) | strings_in(stmt.test)
                 self.guard_ifs.add(id(stmt))
             inner_ifs = (*ifs, stmt)
+            outer = self.reach
+            body_reach, else_reach = self._branch(stmt.test, outer)
+            self.reach = body_reach
             self.statements(stmt.body, batch, inner, autocommit, inner_ifs)
+            self.reach = else_reach
             self.statements(stmt.orelse, batch, inner, autocommit, inner_ifs)
+            self.reach = outer
+            if else_reach != outer and not stmt.orelse and dialects.always_leaves(stmt.body):
+                # `if bind.dialect.name != "postgresql": return`: the rest is PostgreSQL's
+                self.reach = else_reach
+            elif body_reach != outer and not stmt.body[1:] and dialects.always_leaves(stmt.orelse):
+                self.reach = body_reach
             return
         if isinstance(stmt, ast.Assign):
             self._assign(stmt, batch, guards, autocommit, ifs)
@@ -411,6 +485,7 @@ class _Builder:
                     autocommit,
                     guards or frozenset(),  # guard_names
                     ifs,
+                    self.reach,  # dialects
                 )
             )
 
@@ -433,6 +508,7 @@ class _Builder:
             self.function = function
             self.call_nodes = function.call_nodes
             self.connections = set(_CONNECTION_NAMES)
+            self.body, self._env, self.reach = node.body, None, ALL_DIALECTS
             self.statements(node.body, {}, None, False, ())
             self.record(node.args)
             for decorator in node.decorator_list:
@@ -459,6 +535,7 @@ class _Builder:
             upgrade_calls=[c for c in calls if c.direction == "upgrade"],
             downgrade_calls=[c for c in calls if c.direction == "downgrade"],
             guard_ifs=self.guard_ifs,
+            dialect_ranges=self.dialect_ranges,
         )
         if self._aliases is not None:
             index.cache["guard_aliases"] = self._aliases

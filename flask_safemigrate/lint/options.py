@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,9 +54,42 @@ def resolve(
         config = config_from(cli, flask, pyproject)
     except ConfigError as error:
         raise _located(error, cli, flask, pyproject, search_from) from None
+    if config.dialect == "auto" and app_dialect is None:
+        app_dialect = alembic_ini_dialect(search_from)
     if config.dialect == "auto" and app_dialect is not None:
         config = dataclasses.replace(config, dialect=app_dialect)
     return config
+
+
+#: How far up from the migrations directory an ``alembic.ini`` is looked for: Flask-Migrate
+#: keeps it in the migrations directory, a plain Alembic project next to it.
+_INI_LEVELS = 2
+
+
+def alembic_ini_dialect(search_from: Path) -> str | None:
+    """The dialect of ``sqlalchemy.url`` in the nearest ``alembic.ini`` (the migrations
+    directory or up to two levels above it), when it names one of ours; else ``None``.
+
+    Only the URL's scheme is read, so nothing else of it (a password) is ever kept.
+    """
+    from flask_safemigrate.lint.dialects import family
+
+    directory = search_from.resolve() if search_from.exists() else search_from
+    for candidate in [directory, *directory.parents][: _INI_LEVELS + 1]:
+        ini = candidate / "alembic.ini"
+        if not ini.is_file():
+            continue
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(ini, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            return None
+        for section in parser.sections():
+            url = parser.get(section, "sqlalchemy.url", fallback="").strip()
+            if "://" in url or url.startswith("sqlite:"):
+                return family(url.split(":", 1)[0])
+        return None
+    return None
 
 
 def _located(

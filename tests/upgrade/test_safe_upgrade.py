@@ -304,6 +304,37 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
     assert "widgets" not in tables_of(database_url)
 
 
+def test_findings_in_downgrade_never_block_an_upgrade(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
+    migrations = prepare(app, count=1)
+    write_revision(
+        migrations,
+        '''
+        """empty the widgets table when going back"""
+        from alembic import op
+
+        revision = "f7000000down"
+        down_revision = "a1000000wid1"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+            pass
+
+
+        def downgrade():
+            op.execute("DELETE FROM widgets")
+        ''',
+    )
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert data["current"] == ["f7000000down"]
+    [finding] = [p for p in data["problems"] if p["check"] == "unbounded-delete"]
+    assert finding["message"].startswith("in downgrade(): ")
+    assert finding["direction"] == "downgrade"
+
+
 def test_several_heads_stop_the_run(make_app: MakeApp, database_url: str) -> None:
     app = make_app(database_url, models=models(), config=NO_BACKUP)
     migrations = prepare(app, count=2)

@@ -1,0 +1,130 @@
+"""False-positive causes seen on real histories, each with a minimal fixture of its own.
+
+A fixture is ``fixtures/causes/<cause>.py``: the forms that used to be misjudged, unmarked
+(they must produce nothing), and the forms that are still real problems, marked inline with
+``# expect: SMnnn``. ``# lint-select:`` names the rules the fixture is about (a comma list of
+names, codes or code prefixes), ``# lint-dialect:`` the dialect (default: unknown).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flask_safemigrate.console import main
+from flask_safemigrate.lint.engine import LintConfig, lint
+from tests.lint.test_rules import expected
+
+CAUSES = Path(__file__).parent / "fixtures" / "causes"
+SELECT = re.compile(r"#\s*lint-select:\s*(.+)")
+
+
+def selected(path: Path) -> tuple[str, ...]:
+    match = SELECT.search(path.read_text())
+    assert match, f"{path} has no `# lint-select:` line"
+    return tuple(s.strip() for s in match[1].split(",") if s.strip())
+
+
+def lint_cause(path: Path, dialect: str | None = None) -> list[tuple[int, str, str, str]]:
+    _, fixture_dialect = expected(path)
+    config = LintConfig(select=selected(path), dialect=dialect or fixture_dialect)
+    report = lint([path], config)
+    return [(f.line or 0, f.code or "", str(f.severity), f.message) for f in report.findings]
+
+
+@pytest.mark.parametrize("path", sorted(CAUSES.glob("*.py")), ids=lambda p: p.stem)
+def test_cause_fixture(path: Path) -> None:
+    marks, _ = expected(path)
+    assert marks, f"{path} marks no expected finding: show the real problem next to the safe forms"
+    found = {(path.name, line, code) for line, code, _, _ in lint_cause(path)}
+    assert found == marks
+
+
+def test_downgrade_findings_say_so() -> None:
+    findings = lint_cause(CAUSES / "downgrade.py")
+    downgrade_start = next(
+        n
+        for n, line in enumerate((CAUSES / "downgrade.py").read_text().splitlines(), 1)
+        if line.startswith("def downgrade")
+    )
+    for line, _, _, message in findings:
+        assert message.startswith("in downgrade(): ") == (line > downgrade_start), message
+
+
+def test_dialect_branches_for_one_configured_dialect() -> None:
+    path = CAUSES / "dialect-branch.py"
+    by_dialect = {
+        d: {(line, code) for line, code, _, _ in lint_cause(path, d)}
+        for d in ("postgresql", "mysql", "sqlite")
+    }
+    assert by_dialect["sqlite"] == {(57, "SM308")}
+    assert by_dialect["mysql"] == set()
+    assert by_dialect["postgresql"] == {(59, "SM203"), (65, "SM203")}
+
+
+def test_unknown_dialect_caps_dialect_findings_at_warning() -> None:
+    findings = lint_cause(CAUSES / "dialect-branch.py")
+    assert findings and {severity for _, _, severity, _ in findings} == {"warning"}
+    sqlite = lint_cause(CAUSES / "dialect-branch.py", "sqlite")
+    assert {severity for _, _, severity, _ in sqlite} == {"error"}
+
+
+SCRIPT = '''"""widen users.email"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "a1"
+down_revision = None
+
+
+def upgrade():
+    op.alter_column("users", "email", type_=sa.String(200))
+    op.create_index("ix_users_email", "users", ["email"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_column("users", "nickname")
+
+
+def downgrade():
+    pass
+'''
+
+
+def run_console(tmp_path: Path, ini: str, *args: str) -> tuple[int, str]:
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "alembic.ini").write_text(ini)
+    (migrations / "versions" / "a1_widen.py").write_text(SCRIPT)
+    result = CliRunner().invoke(
+        main,
+        ["lint", str(migrations), "--select", "SM102,SM203,SM308", *args],
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.output
+
+
+def test_dialect_comes_from_alembic_ini(tmp_path: Path) -> None:
+    ini = "[alembic]\nscript_location = %(here)s\nsqlalchemy.url = postgresql+psycopg://app:s3cret@db/app\n"
+    code, output = run_console(tmp_path, ini, "--format", "json")
+    data = json.loads(output)
+    assert code == 1
+    assert [(f["code"], f["severity"]) for f in data["findings"]] == [("SM203", "error")]
+    assert "hint" not in data["summary"]
+    assert "s3cret" not in output
+
+
+def test_unknown_dialect_says_how_to_set_it(tmp_path: Path) -> None:
+    code, output = run_console(
+        tmp_path, "[alembic]\nsqlalchemy.url = driver://user:pass@localhost/dbname\n"
+    )
+    assert code == 0, output  # nothing dialect-specific is an error while the dialect is unknown
+    assert "SM308" in output and "SM203" in output and "SM102" in output
+    summary = output.strip().splitlines()[-1]
+    assert "dialect is unknown" in summary and "--dialect" in summary
+    assert "[tool.safemigrate.lint]" in summary
+    code, output = run_console(tmp_path / "b", "[alembic]\n", "--dialect", "postgresql")
+    assert code == 1 and "SM308" not in output and "SM102" not in output
+    assert "dialect is unknown" not in output
