@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from flask_safemigrate.errors import DatabaseUnreachable
+from flask_safemigrate.revision_ids import STOCK_VERSION_WIDTH
 
 DIALECT_NAMES = {
     "postgresql": "postgresql",
@@ -124,3 +125,22 @@ def current_revisions(
     )
     # str(): a version_num column someone made INTEGER yields ints, which no script names
     return tuple(sorted(str(head) for head in context.get_current_heads()))
+
+
+def version_column_width(
+    connection: Connection, *, version_table: str = "alembic_version", schema: str | None = None
+) -> int | None:
+    """How many characters the version table's ``version_num`` holds; ``None``: no limit.
+
+    A database without the table gets Alembic's ``String(32)`` on the first upgrade, so that
+    is the answer then. SQLite does not enforce a declared length, but the width is still
+    what the column says, so an id that only SQLite accepts is caught before production.
+    """
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(version_table, schema=schema):
+        return STOCK_VERSION_WIDTH
+    for column in inspector.get_columns(version_table, schema=schema):
+        if column["name"].lower() == "version_num":
+            length = getattr(column["type"], "length", None)
+            return length if isinstance(length, int) and length > 0 else None
+    return None

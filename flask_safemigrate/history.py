@@ -14,10 +14,12 @@ import heapq
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+
+from flask_safemigrate import revision_ids
 
 __all__ = [
     "GraphProblem",
@@ -25,7 +27,9 @@ __all__ = [
     "RevisionGraph",
     "RevisionLookupError",
     "Script",
+    "identifier_problems",
     "load_graph",
+    "overlong_ids",
     "read_script",
     "version_locations",
 ]
@@ -58,10 +62,16 @@ class Script:
     upgrade_is_empty: bool
     has_downgrade: bool
     downgrade_is_empty: bool
+    #: ``(attribute, line)`` of each identifier assignment read (``down_revision``, ...).
+    lines: tuple[tuple[str, int], ...] = ()
 
     @property
     def is_merge(self) -> bool:
         return len(self.down_revisions) > 1
+
+    def line_of(self, attribute: str) -> int:
+        """The line assigning ``attribute`` (``revision``'s line when unknown)."""
+        return next((line for name, line in self.lines if name == attribute), self.line)
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,7 @@ def read_script(
         upgrade_is_empty=functions.get("upgrade", False),
         has_downgrade="downgrade" in functions,
         downgrade_is_empty=functions.get("downgrade", False),
+        lines=tuple((name, line) for name, (_, line) in values.items()),
     )
 
 
@@ -426,6 +437,57 @@ def _join(items: Iterable[str]) -> str:
     return ", ".join(items)
 
 
+_ID_HINT = (
+    "rename the revision (and every down_revision/depends_on naming it) to plain letters,"
+    " digits and `_`, as `flask db revision` generates; nothing was changed in the database"
+)
+
+
+def _invalid_id(script: Script, attribute: str, why: str) -> GraphProblem:
+    line = script.line_of(attribute)
+    return GraphProblem(
+        check="invalid-revision-id",
+        message=(f"{script.path}, line {line}: {attribute} {why}."),
+        path=script.path,
+        line=line,
+        revisions=(script.revision,),
+        hint=_ID_HINT,
+    )
+
+
+def identifier_problems(script: Script) -> list[GraphProblem]:
+    """Ids and labels of ``script`` that Alembic refuses or would write into SQL unsafely.
+
+    Length is checked separately (:func:`overlong_ids`): only the database knows its width.
+    """
+    problems: list[GraphProblem] = []
+    checks: list[tuple[str, tuple[str, ...], Callable[[str], str | None]]] = [
+        ("revision", (script.revision,), revision_ids.id_defect),
+        ("down_revision", script.down_revisions, revision_ids.id_defect),
+        ("branch_labels", script.branch_labels, revision_ids.label_defect),
+        # depends_on names a revision id or a branch label: the wider of the two rules
+        ("depends_on", script.depends_on, revision_ids.label_defect),
+    ]
+    for attribute, values, defect in checks:
+        for value in values:
+            why = defect(value)
+            if why is not None:
+                problems.append(_invalid_id(script, attribute, why))
+    return problems
+
+
+def overlong_ids(scripts: Iterable[Script], width: int) -> list[GraphProblem]:
+    """``revision`` ids longer than a version column ``width`` characters wide.
+
+    Only ``revision`` is checked: every ``down_revision`` is some script's ``revision``.
+    """
+    return [
+        _invalid_id(script, "revision", why)
+        for script in scripts
+        if (why := revision_ids.overlong(script.revision, width)) is not None
+    ]
+
+
 class RevisionGraph:
     """The revision graph of a set of scripts, with every defect listed in :attr:`problems`.
 
@@ -438,7 +500,8 @@ class RevisionGraph:
         found: list[GraphProblem] = list(problems)
         by_id: dict[str, Script] = {}
         duplicates: list[GraphProblem] = []
-        for script in scripts:
+        scripts_seen = list(scripts)
+        for script in scripts_seen:
             first = by_id.get(script.revision)
             if first is None:
                 by_id[script.revision] = script
@@ -461,6 +524,8 @@ class RevisionGraph:
                 )
             )
         found.extend(duplicates)
+        for script in scripts_seen:
+            found.extend(identifier_problems(script))
 
         self.scripts: Mapping[str, Script] = MappingProxyType(by_id)
         self._order: dict[str, int] = {rev: index for index, rev in enumerate(by_id)}

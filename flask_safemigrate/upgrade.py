@@ -169,6 +169,9 @@ class _Run:
             verify.check_schema_models(setup, setup.targets[0], connection)
             self.current = self.read_current(connection)
             entries = ledger.read_entries(connection, setup.version_schema)
+            too_long = verify.width_findings(setup, setup.targets[0], connection)
+        if too_long:
+            raise self.stop(ExitCode.PREFLIGHT, *too_long)
         self.started = self.current
         self.check_known()
         self.check_ledger(entries)

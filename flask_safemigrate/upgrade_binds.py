@@ -138,6 +138,9 @@ class MultiRun(_Run):
                 retries=settings.connect_retries,
             ) as connection:
                 bind.current = self.read_current(connection)
+                too_long = verify.width_findings(self.setup, bind.target, connection)
+                if too_long and self.stage == "preflight":
+                    raise self.stop(ExitCode.PREFLIGHT, *too_long)
                 return ledger.read_entries(connection, self.setup.version_schema)
         except DatabaseUnreachable as exc:
             unchanged = " Nothing was changed on any database." if self.stage == "preflight" else ""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,7 +38,7 @@ from alembic import command as alembic_command
 from flask import Flask
 from sqlalchemy.engine import URL, Connection, Engine
 
-from flask_safemigrate import database, dedicated_schema, history, ledger, scratch
+from flask_safemigrate import database, dedicated_schema, history, ledger, revision_ids, scratch
 from flask_safemigrate.errors import (
     ConfigError,
     DatabaseUnreachable,
@@ -60,12 +60,15 @@ __all__ = [
     "display_path",
     "drift_findings",
     "exit_code",
+    "graph_finding",
     "ledger_findings",
     "quiet_alembic",
     "setup_of",
     "static_findings",
+    "stock_width_findings",
     "unknown_revision",
     "verify",
+    "width_findings",
 ]
 
 #: Every check ``verify`` can report (DESIGN.md "Names that are part of the contract").
@@ -84,6 +87,7 @@ CHECKS: Final = (
     "failed-migration",
     "downgrade-leaves-trace",
     "roundtrip-failed",
+    "invalid-revision-id",
 )
 
 #: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
@@ -248,6 +252,7 @@ def verify(
             if setup.multidb:
                 facts["databases"] = databases
         else:
+            findings.extend(stock_width_findings(setup.graph))
             notes.append("Database checks skipped (--no-db).")
         if roundtrip:
             trip = _run_roundtrip(setup, scratch_url)
@@ -296,20 +301,58 @@ def _history_note(graph: history.RevisionGraph) -> str:
 # --------------------------------------------------------------------------- static checks
 
 
+def graph_finding(problem: history.GraphProblem, severity: Severity = Severity.ERROR) -> Finding:
+    """A graph problem as a finding (``rule`` is the verify check name)."""
+    return Finding(
+        rule=problem.check,
+        severity=severity,
+        message=problem.message,
+        path=display_path(problem.path) if problem.path is not None else None,
+        line=problem.line,
+        help=problem.hint,
+        extra={"revisions": list(problem.revisions)},
+    )
+
+
+def width_findings(setup: Setup, target: Target, connection: Connection) -> list[Finding]:
+    """``invalid-revision-id`` for each id longer than this database's version column.
+
+    Alembic would write the id after the revision's DDL ran: PostgreSQL rolls back, but
+    MariaDB keeps the DDL and a half-applied revision. Checked before anything is applied.
+    """
+    width = database.version_column_width(
+        connection, version_table=setup.version_table, schema=setup.version_schema
+    )
+    if width is None:
+        return []
+    where = database.mask_url(target.url)
+    return [
+        replace(
+            graph_finding(problem),
+            message=f"{problem.message} of database {target.label}",
+            extra={"revisions": list(problem.revisions), "database": where, "width": width},
+        )
+        for problem in history.overlong_ids(setup.graph.scripts.values(), width)
+    ]
+
+
+def stock_width_findings(graph: history.RevisionGraph) -> list[Finding]:
+    """Without a database: ids longer than Alembic's stock version column, as warnings."""
+    return [
+        replace(
+            graph_finding(problem, Severity.WARNING),
+            message=f"{problem.message} on a stock Alembic version table; the database was"
+            " not read (--no-db), so its real width is unknown",
+        )
+        for problem in history.overlong_ids(
+            graph.scripts.values(), revision_ids.STOCK_VERSION_WIDTH
+        )
+    ]
+
+
 def static_findings(graph: history.RevisionGraph) -> list[Finding]:
     """The graph's problems, plus ``missing-downgrade`` warnings."""
-    findings = [
-        Finding(
-            rule=problem.check,
-            severity=Severity.ERROR,
-            message=problem.message,
-            path=display_path(problem.path) if problem.path is not None else None,
-            line=problem.line,
-            help=problem.hint,
-            extra={"revisions": list(problem.revisions)},
-        )
-        for problem in graph.problems
-    ]
+    findings = [graph_finding(problem) for problem in graph.problems]
     for script in graph.scripts.values():
         if script.has_upgrade and script.upgrade_is_empty:
             continue  # a merge point or an empty revision: nothing to undo
@@ -384,6 +427,7 @@ def _check_connected(
         connection, version_table=setup.version_table, schema=setup.version_schema
     )
     result.current = current
+    result.findings.extend(width_findings(setup, target, connection))
     entries = ledger.read_entries(connection, setup.version_schema)
     where = {"database": database.mask_url(target.url)}
     at = ", ".join(current) or "base (no revision applied)"
