@@ -555,9 +555,19 @@ def main(argv: list[str] | None = None) -> int:
         if tally.errors:
             print(row(f"{name} {rule}"[:34], tally))
     if causes:
-        print("\nfalse positives by cause")
+        print("\nfalse positives still reported, by cause")
         for cause, count in causes.most_common():
             print(f"  {count:5d}  {cause}")
+    chosen_names = {h.name for h in chosen}
+    read = Counter(
+        v.cause
+        for k, v in triage.items()
+        if v.verdict == "FP" and k.split(":", 1)[0] in chosen_names
+    )
+    if read:
+        print("\nfalse positives ever read (the whole triage file), by cause; fixed ones included")
+        for cause, count in read.most_common():
+            print(f"  {count:5d}  {cause}  ({causes[cause]} still reported)")
     stale = sorted(
         k for k in triage if k not in current and k.split(":", 1)[0] in {h.name for h in chosen}
     )
