@@ -396,6 +396,9 @@ def _script_finding(
         ):
             return None  # what downgrade() must do to bring back what upgrade() changed
         extra["direction"] = DOWNGRADE
+        if severity is Severity.ERROR:
+            # A recovery path, never run by an upgrade: worth reading, not failing a build.
+            severity = Severity.WARNING
         if not v.message.startswith("in downgrade()"):
             message = f"in downgrade(): {v.message}"
     return _finding(planned.rule, severity, v, path, display, message=message, extra=extra)

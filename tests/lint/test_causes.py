@@ -51,8 +51,10 @@ def test_downgrade_findings_say_so() -> None:
         for n, line in enumerate((CAUSES / "downgrade.py").read_text().splitlines(), 1)
         if line.startswith("def downgrade")
     )
-    for line, _, _, message in findings:
-        assert message.startswith("in downgrade(): ") == (line > downgrade_start), message
+    for line, _, severity, message in findings:
+        in_downgrade = line > downgrade_start
+        assert message.startswith("in downgrade(): ") == in_downgrade, message
+        assert severity == ("warning" if in_downgrade else "error"), message
 
 
 def test_dialect_branches_for_one_configured_dialect() -> None:
