@@ -34,7 +34,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from flask_safemigrate import history
+from flask_safemigrate import history, safe_text
 from flask_safemigrate.errors import ChecksFailed, ConfigError, ExitCode, PreflightError
 from flask_safemigrate.lint.calls import Call, collect_calls, dotted, literal
 from flask_safemigrate.lint.rules.destructive import (
@@ -794,7 +794,9 @@ def _write(
     On any failure the file written here (and only that one) is removed.
     """
     revision = alembic_util.rev_id()
-    message = message or default_message(plan.graph, plan.heads)
+    # The template places the message in the script's source (`"""${message}`): escaped, a
+    # quote or a line break stays text and reads back as the message, never as code.
+    message = safe_text.in_python_string(message or default_message(plan.graph, plan.heads))
     before = _python_files(plan.locations)
     context = target.app_context() if isinstance(target, Flask) else contextlib.nullcontext()
     try:
