@@ -69,7 +69,7 @@ from flask_safemigrate.lint.engine import (  # noqa: E402
     parse,
     select_rules,
 )
-from flask_safemigrate.lint.rules import all_rules  # noqa: E402
+from flask_safemigrate.lint.registry import all_rules  # noqa: E402
 
 TEMPLATE = Path(flask_migrate.__file__).parent / "templates" / "flask"
 TARGET_VS_PARSE = 3.0

@@ -139,8 +139,8 @@ def lint_cli_options(
 
 
 def explain_rule(rule_name: str) -> None:
-    from flask_safemigrate.lint.engine import rule_docs
-    from flask_safemigrate.lint.rules import get_rule
+    from flask_safemigrate.lint.model import rule_docs
+    from flask_safemigrate.lint.registry import get_rule
 
     rule = get_rule(rule_name)
     if rule is None:

@@ -36,8 +36,9 @@ from flask import Flask
 
 from flask_safemigrate import history, safe_text
 from flask_safemigrate.errors import ChecksFailed, ConfigError, ExitCode, PreflightError
-from flask_safemigrate.lint.calls import Call, collect_calls, dotted, literal
-from flask_safemigrate.lint.rules.destructive import (
+from flask_safemigrate.lint.calls import Call, dotted, literal
+from flask_safemigrate.lint.index import collect_calls
+from flask_safemigrate.lint.sql import (
     IDENT,
     QNAME,
     add_column_action,

@@ -13,11 +13,11 @@ EXAMPLE = '-m "add email to users"'
 
 def is_vague(message: str) -> bool:
     """Whether the message is empty or made only of generic words and numbers."""
-    # Imported here: loading the lint rules costs every `flask` command ~70 ms otherwise.
-    from flask_safemigrate.lint.rules.conventions import _PUNCTUATION, _VAGUE_WORDS
+    # Imported here: it is small, but ``flask_safemigrate.lint`` loads the engine.
+    from flask_safemigrate.lint.helpers.messages import PUNCTUATION, VAGUE_WORDS
 
-    words = message.lower().translate(_PUNCTUATION).split()
-    return all(word in _VAGUE_WORDS or word.isdigit() for word in words)
+    words = message.lower().translate(PUNCTUATION).split()
+    return all(word in VAGUE_WORDS or word.isdigit() for word in words)
 
 
 def check_message(message: str | None) -> None:

@@ -407,10 +407,3 @@ def direction_of(function_name: str) -> str | None:
         if function_name == direction or function_name.startswith(direction + "_"):
             return direction
     return None
-
-
-def collect_calls(tree: ast.Module) -> list[Call]:
-    """All operation calls of the module's upgrade and downgrade functions, in source order."""
-    from flask_safemigrate.lint.index import build_index  # the walk that also indexes
-
-    return build_index(tree).calls

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from flask_safemigrate.lint.engine import ALL_DIALECTS, UNUSED_IGNORE_CODE, Rule, rule_docs
+from flask_safemigrate.lint.engine import UNUSED_IGNORE_CODE
+from flask_safemigrate.lint.model import ALL_DIALECTS, Rule, rule_docs
+from flask_safemigrate.lint.registry import all_rules
 from flask_safemigrate.report import RuleInfo, Severity
 
 DEFAULT_OUTPUT = Path("docs") / "rules.md"
@@ -47,12 +49,6 @@ UNUSED_IGNORE = RuleInfo(
 )
 
 
-def _all_rules() -> list[type[Rule]]:
-    from flask_safemigrate.lint.rules import all_rules
-
-    return all_rules()
-
-
 def summary(rule: type[Rule]) -> str:
     """The first line of the rule's docstring."""
     docs = rule_docs(rule)
@@ -73,7 +69,7 @@ def rule_info(rule: type[Rule]) -> RuleInfo:
 
 def rule_infos(rules: Sequence[type[Rule]] | None = None) -> list[RuleInfo]:
     """:func:`rule_info` of every rule (all registered ones by default) plus ``unused-ignore``."""
-    chosen = _all_rules() if rules is None else list(rules)
+    chosen = all_rules() if rules is None else list(rules)
     return [*(rule_info(rule) for rule in chosen), UNUSED_IGNORE]
 
 
@@ -125,7 +121,7 @@ def render_rule(rule: type[Rule]) -> str:
 
 def render_rules_markdown(rules: Sequence[type[Rule]] | None = None) -> str:
     """The whole of ``docs/rules.md``: a title, an index table, one section per rule."""
-    chosen = _all_rules() if rules is None else list(rules)
+    chosen = all_rules() if rules is None else list(rules)
     lines = [
         "# Lint rules",
         "",

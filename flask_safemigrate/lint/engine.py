@@ -12,193 +12,45 @@ import io
 import os
 import re
 import tokenize
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError
-from flask_safemigrate.lint.calls import ALL_DIALECTS as ALL_DIALECTS
+from flask_safemigrate.lint import registry, workers
 from flask_safemigrate.lint.calls import Call
-from flask_safemigrate.lint.index import ScriptIndex, build_index
+from flask_safemigrate.lint.index import build_index
+from flask_safemigrate.lint.model import (
+    ALL_DIALECTS,
+    LintConfig,
+    Migration,
+    Rule,
+    Violation,
+    rule_docs,
+)
+from flask_safemigrate.lint.rules.correctness.unparseable_script import UnparseableScript
 from flask_safemigrate.report import Finding, Report, Severity
 
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Violation:
-    """What a rule reports; the engine adds the rule's code, name, severity and path."""
-
-    message: str
-    node: ast.AST | None = None
-    line: int | None = None
-    col: int | None = None
-    help: str | None = None
-    path: Path | None = None  # for history rules, which point at other files
-    # The dialects the finding is about, when narrower than the rule's (``None``: the rule's).
-    dialects: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
-class LintConfig:
-    """Resolved lint options: CLI over Flask config over ``[tool.safemigrate.lint]``."""
-
-    select: tuple[str, ...] | None = None
-    ignore: tuple[str, ...] = ()
-    severity: Mapping[str, Severity] = field(default_factory=dict)
-    fail_on: Severity = Severity.ERROR
-    dialect: str = "auto"
-    exclude: tuple[str, ...] = ()
-    plural_tables: bool = True
-    schema: str | None = None
-    report_unused_ignores: bool = False
-
-    @property
-    def dialects(self) -> frozenset[str]:
-        """The dialects dialect-specific rules fire for; all of them when unknown."""
-        return ALL_DIALECTS if self.dialect == "auto" else frozenset({self.dialect})
-
-    @property
-    def dialect_known(self) -> bool:
-        return self.dialect != "auto"
-
-
-class Rule:
-    """Base class of a lint rule. The class docstring is its documentation.
-
-    The docstring has the sections ``What it does``, ``Why it matters``, ``Example`` and
-    ``Use instead``; ``docs/rules.md`` is generated from it.
-    """
-
-    code: ClassVar[str]
-    name: ClassVar[str]
-    severity: ClassVar[Severity] = Severity.ERROR
-    dialects: ClassVar[frozenset[str]] = ALL_DIALECTS
-    default_enabled: ClassVar[bool] = True
-    fix: ClassVar[str] = ""  # one line: what to do instead (the text output's `help:`)
-    # Facts (see :attr:`index.ScriptIndex.facts`) without which the rule cannot report: one
-    # of each set must hold, or the engine does not run it on the script. Only a shortcut:
-    # ``check`` gives the same findings without it.
-    requires: ClassVar[tuple[frozenset[str], ...]] = ()
-
-    def check(self, migration: Migration) -> Iterator[Violation]:
-        """Findings for one script."""
-        return iter(())
-
-    def check_graph(self, graph: history.RevisionGraph) -> Iterator[Violation]:
-        """Findings for the whole revision graph (history rules)."""
-        return iter(())
-
-
-@dataclass
-class Migration:
-    """One parsed script and what rules ask about it."""
-
-    path: Path
-    source: str
-    tree: ast.Module
-    calls: list[Call]
-    info: history.Script | None
-    config: LintConfig
-    # Built with the calls by parse(); built on first use for a Migration made by hand.
-    _index: ScriptIndex | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def index(self) -> ScriptIndex:
-        """The script's index (one walk shared by every rule)."""
-        if self._index is None:
-            self._index = build_index(self.tree)
-        return self._index
-
-    @property
-    def own_index(self) -> bool:
-        """Whether :attr:`calls` are the index's own calls (not a list given by hand)."""
-        return self.calls is self.index.calls
-
-    @property
-    def upgrade_calls(self) -> list[Call]:
-        if self.own_index:
-            return self.index.upgrade_calls
-        return [c for c in self.calls if c.direction == "upgrade"]
-
-    @property
-    def downgrade_calls(self) -> list[Call]:
-        if self.own_index:
-            return self.index.downgrade_calls
-        return [c for c in self.calls if c.direction == "downgrade"]
-
-    def shared(self, key: str, build: Callable[[], _T]) -> _T:
-        """``build()``, computed once per script for every rule that asks for ``key``
-        (each time for a Migration whose calls were given by hand)."""
-        index = self.index
-        if self.calls is not index.calls:
-            return build()
-        cache = index.cache
-        if key not in cache:
-            cache[key] = build()
-        value: _T = cache[key]
-        return value
-
-    def mentions(self, pattern: re.Pattern[str], *words: str) -> bool:
-        """Whether the source matches ``pattern``, where ``words`` (lower case) are what the
-        pattern needs: one of them must occur, ignoring case. A plain substring test settles
-        most scripts; an ASCII-only source without any of the words cannot match."""
-        if self.source.isascii():
-            lowered = self.lowered
-            if not any(word in lowered for word in words):
-                return False
-        return pattern.search(self.source) is not None
-
-    @property
-    def lowered(self) -> str:
-        """The source in lower case (computed once)."""
-        cache = self.index.cache
-        if "lowered" not in cache:
-            cache["lowered"] = self.source.lower()
-        lowered: str = cache["lowered"]
-        return lowered
-
-    def created_before(self, call: Call, table: str | None = None) -> bool:
-        """Whether ``table`` was created earlier in the same function: it holds no rows yet."""
-        table = table if table is not None else call.table
-        if table is None:
-            return False
-        for other in self.calls:
-            if other is call:
-                return False
-            if (
-                other.direction == call.direction
-                and other.name == "create_table"
-                and other.table == table
-            ):
-                return True
-        return False
-
-    def added_before(self, call: Call, table: str | None, column: str | None) -> bool:
-        """Whether ``table.column`` was added (or its table created) earlier in the function."""
-        if table is None:
-            return False
-        if self.created_before(call, table):
-            return True
-        for other in self.calls:
-            if other is call:
-                return False
-            if (
-                other.direction == call.direction
-                and other.name == "add_column"
-                and other.table == table
-                and other.column == column
-            ):
-                return True
-        return False
-
-    def function(self, name: str) -> ast.FunctionDef | None:
-        for node in self.tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                return node
-        return None
+# The names rules and callers used to import from here; they live in :mod:`model` now.
+__all__ = [
+    "ALL_DIALECTS",
+    "UNUSED_IGNORE_CODE",
+    "FileResult",
+    "LintConfig",
+    "Migration",
+    "Rule",
+    "Violation",
+    "collect_files",
+    "config_from",
+    "lint",
+    "lint_file",
+    "lint_files",
+    "parse",
+    "rule_docs",
+    "select_rules",
+]
 
 
 @dataclass(frozen=True)
@@ -574,8 +426,6 @@ def _lint_parsed(
     config: LintConfig,
     display: _Display,
 ) -> tuple[list[Finding], list[Finding]]:
-    from flask_safemigrate.lint.rules import UnparseableScript
-
     if isinstance(parsed, Violation):
         if UnparseableScript in rules:
             severity = _severity(UnparseableScript, config)
@@ -715,19 +565,17 @@ def lint(
     process per core (``jobs``: how many; default: as many as pay off). The findings are the
     same either way.
     """
-    from flask_safemigrate.lint.rules import all_rules
-
-    rules = select_rules(config, all_rules())
+    rules = select_rules(config, registry.all_rules())
     files, locations = collect_files(paths, config.exclude)
     graph_rules = [r for r in rules if r.check_graph is not Rule.check_graph]
     script_rules = [r for r in rules if r not in graph_rules]
 
-    from flask_safemigrate.lint import workers
-
     count = workers.worker_count(len(files)) if jobs is None else max(1, jobs)
     results = None
     if count > 1:
-        results = workers.lint_in_workers(files, script_rules, config, only_revisions, count)
+        results = workers.lint_in_workers(
+            lint_files, files, script_rules, config, only_revisions, count
+        )
     if results is None:
         results = lint_files(files, script_rules, config, only_revisions)
 
@@ -764,13 +612,6 @@ def lint(
             " [tool.safemigrate.lint] of pyproject.toml, or pass --dialect."
         )
     return Report("lint", findings, facts=facts)
-
-
-def rule_docs(rule: type[Rule]) -> str:
-    """The rule's docstring, dedented: its documentation."""
-    import inspect
-
-    return inspect.cleandoc(rule.__doc__ or "")
 
 
 def config_from(

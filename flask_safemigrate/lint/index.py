@@ -3,7 +3,7 @@
 On a long history the rules, each walking the tree on its own, cost several times the parse.
 :func:`build_index` visits each node of the migration functions once (and only the import
 statements elsewhere). It collects the operation calls (exactly what
-:func:`calls.collect_calls` returns, with the batch blocks, guards and autocommit blocks
+:func:`collect_calls` returns, with the batch blocks, guards and autocommit blocks
 around them) and records what rules look things up by: each migration function with every
 call expression in it, and :attr:`ScriptIndex.facts`, the names the script uses. A rule
 declares the facts it cannot report without (:attr:`engine.Rule.requires`), so the engine
@@ -31,7 +31,15 @@ from flask_safemigrate.lint.calls import (
     strings_in,
 )
 
-__all__ = ["EXECUTE", "FunctionIndex", "ScriptIndex", "build_index", "op_fact", "op_facts"]
+__all__ = [
+    "EXECUTE",
+    "FunctionIndex",
+    "ScriptIndex",
+    "build_index",
+    "collect_calls",
+    "op_fact",
+    "op_facts",
+]
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -545,3 +553,8 @@ class _Builder:
 def build_index(tree: ast.Module) -> ScriptIndex:
     """Walk ``tree`` once: its operation calls (in source order) and the index rules read."""
     return _Builder(tree).build(tree)
+
+
+def collect_calls(tree: ast.Module) -> list[Call]:
+    """All operation calls of the module's upgrade and downgrade functions, in source order."""
+    return build_index(tree).calls

@@ -12,12 +12,20 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TypeVar
 
-from flask_safemigrate.lint.engine import FileResult, LintConfig, Rule, lint_files
+from flask_safemigrate.lint.model import LintConfig, Rule
+
+_Result = TypeVar("_Result")
+#: What runs in each worker: the engine's ``lint_files`` (passed in, so that this module does
+#: not import the engine that imports it).
+LintFiles = Callable[
+    [Sequence[Path], Sequence[type[Rule]], LintConfig, "set[str] | None"], list[_Result]
+]
 
 #: Below this many scripts per worker, starting the worker costs more than it saves.
 FILES_PER_WORKER = 200
@@ -34,13 +42,15 @@ def worker_count(files: int) -> int:
 
 
 def lint_in_workers(
+    lint_files: LintFiles[_Result],
     files: Sequence[Path],
     script_rules: Sequence[type[Rule]],
     config: LintConfig,
     only_revisions: set[str] | None,
     workers: int,
-) -> list[FileResult] | None:
-    """The results of :func:`lint_files`, in file order, from ``workers`` forked processes.
+) -> list[_Result] | None:
+    """The results of ``lint_files`` (the engine's), in file order, from ``workers`` forked
+    processes.
 
     ``None`` when the pool could not start or a worker died: the caller then lints the
     files itself, so a constrained machine (no ``fork``, a process limit) is only slower.

@@ -18,7 +18,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
-from flask_safemigrate.lint.calls import collect_calls
+from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import models
 from tests.autogen.scenario import Scenario, build_app, generate, migrate, revision_of
 from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok

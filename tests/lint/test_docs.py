@@ -15,7 +15,7 @@ from flask_safemigrate.lint.docs import (
     rule_info,
 )
 from flask_safemigrate.lint.engine import Rule, rule_docs
-from flask_safemigrate.lint.rules import all_rules
+from flask_safemigrate.lint.registry import all_rules
 from flask_safemigrate.report import Severity
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,16 +17,16 @@ import pytest
 
 from flask_safemigrate import history
 from flask_safemigrate.lint import calls as calls_module
-from flask_safemigrate.lint.calls import collect_calls, is_missing, literal, nodes_below
+from flask_safemigrate.lint.calls import is_missing, literal, nodes_below
 from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, _Display, _display, parse
-from flask_safemigrate.lint.index import build_index
-from flask_safemigrate.lint.rules import all_rules
-from flask_safemigrate.lint.rules.correctness import (
+from flask_safemigrate.lint.helpers.functions import migration_functions
+from flask_safemigrate.lint.index import build_index, collect_calls
+from flask_safemigrate.lint.registry import all_rules
+from flask_safemigrate.lint.rules.correctness.missing_existence_check import (
     _chain_guards,
     _chains_suffice,
     guard_helpers,
     guard_test,
-    migration_functions,
     scan,
 )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flask_safemigrate.lint.engine import LintConfig, lint, rule_docs
-from flask_safemigrate.lint.rules import all_rules
+from flask_safemigrate.lint.registry import all_rules
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
@@ -66,8 +66,10 @@ def test_rule_metadata(rule: type) -> None:
     assert re.fullmatch(r"SM[1-5]\d\d", rule.code)
     assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
     family = {"1": "destructive", "2": "locking", "3": "correctness", "4": "conventions"}
-    module = rule.__module__.rsplit(".", 1)[-1]
-    assert family.get(rule.code[2], "history_graph") == module
+    # One rule per file: lint/rules/<family>/<rule_name>.py
+    *_, family_package, module = rule.__module__.split(".")
+    assert family.get(rule.code[2], "history_graph") == family_package
+    assert module == rule.name.replace("-", "_")
     docs = rule_docs(rule)
     assert docs.splitlines()[0].strip(), "the first docstring line summarises the rule"
     positions = [docs.find(section) for section in SECTIONS]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flask_safemigrate.lint import workers
-from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, Violation, lint
+from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, Violation, lint, lint_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -96,4 +96,6 @@ def test_a_worker_that_dies_makes_the_caller_lint_alone(tmp_path: Path) -> None:
     versions = _history(tmp_path, copies=1)
     files = sorted(versions.glob("*.py"))
 
-    assert workers.lint_in_workers(files, [_KillsItsWorker], LintConfig(), None, 2) is None
+    assert (
+        workers.lint_in_workers(lint_files, files, [_KillsItsWorker], LintConfig(), None, 2) is None
+    )

@@ -1,0 +1,1 @@
+"""Helpers shared by several lint rules, one topic per module; they never import a rule."""

@@ -1,0 +1,79 @@
+"""The migration functions of a script (``upgrade``/``downgrade`` and the multi-database
+``upgrade_<bind>`` ones), their calls and their statements.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.calls import (
+    Call,
+    direction_of,
+    dotted,
+)
+from flask_safemigrate.lint.model import Migration
+
+
+def direction_functions(migration: Migration) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The module's ``upgrade``/``downgrade`` functions (and multi-db ``upgrade_<bind>``)."""
+    for node in migration.tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and direction_of(node.name):
+            yield node
+
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def migration_functions(tree: ast.Module) -> list[tuple[str, FunctionNode]]:
+    """Module-level ``upgrade``/``downgrade`` (and multi-db ``upgrade_<bind>``) with direction."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            direction = direction_of(node.name)
+            if direction is not None:
+                found.append((direction, node))
+    return found
+
+
+def calls_by_function(migration: Migration) -> list[tuple[str, FunctionNode, list[Call]]]:
+    """The collected calls grouped by the function that holds them, in source order."""
+    if migration.own_index:  # the walk grouped them already
+        return [(f.direction, f.node, f.calls) for f in migration.index.functions]
+    grouped = []
+    for direction, function in migration_functions(migration.tree):
+        start, end = function.lineno, function.end_lineno or function.lineno
+        calls = [c for c in migration.calls if start <= c.line <= end]
+        grouped.append((direction, function, calls))
+    return grouped
+
+
+def last_name(node: ast.AST) -> str:
+    """The last segment of a dotted callee (``sa.Column`` -> ``Column``), else ``""``."""
+    name = dotted(node)
+    return name.rsplit(".", 1)[-1] if name else ""
+
+
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement below ``body`` (nested blocks and functions too), no expressions.
+
+    Depth first, each statement before the ones inside it (``body``, ``orelse``,
+    ``finalbody``, then those of ``except`` and ``case`` clauses).
+    """
+    found: list[ast.stmt] = []
+    pending = list(reversed(body))
+    while pending:
+        stmt = pending.pop()
+        found.append(stmt)
+        inside: list[ast.stmt] = []
+        for field_name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(stmt, field_name, None)
+            if not isinstance(inner, list):
+                continue
+            for item in inner:
+                if isinstance(item, ast.stmt):
+                    inside.append(item)
+                elif isinstance(item, ast.ExceptHandler | ast.match_case):
+                    inside.extend(item.body)
+        pending.extend(reversed(inside))
+    return iter(found)

@@ -1,0 +1,189 @@
+"""What each point of a migration function has done before it: the tables created
+earlier in the same function (they hold no rows, so lock and rewrite rules skip them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from flask_safemigrate.lint.calls import Call
+from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.sql import (
+    CREATE_TABLE,
+    NOT_NULL_CHECK,
+    NOT_NULL_CONDITION,
+    NOT_VALID,
+    VALIDATE,
+    add_column_action,
+    alter_table,
+    execute_sql,
+    ident,
+    sql_statements,
+    sql_text,
+)
+
+
+@dataclass(frozen=True)
+class _Before:
+    tables: frozenset[str] = frozenset()
+    columns: frozenset[tuple[str, str]] = frozenset()
+    # (table, column) with a validated CHECK (column IS NOT NULL); column "*" for a
+    # VALIDATE CONSTRAINT of a constraint defined elsewhere (presumably such a check).
+    not_null_checked: frozenset[tuple[str, str]] = frozenset()
+    # NOT VALID checks of this function waiting for validation: (table, name) -> column.
+    pending: tuple[tuple[tuple[str, str], str], ...] = ()
+
+
+_EMPTY = _Before()
+
+
+def _with(
+    before: _Before,
+    *,
+    tables: frozenset[str] | None = None,
+    columns: frozenset[tuple[str, str]] | None = None,
+    not_null_checked: frozenset[tuple[str, str]] | None = None,
+    pending: tuple[tuple[tuple[str, str], str], ...] | None = None,
+) -> _Before:
+    """``dataclasses.replace`` for :class:`_Before`, without its generic (slow) machinery."""
+    return _Before(
+        before.tables if tables is None else tables,
+        before.columns if columns is None else columns,
+        before.not_null_checked if not_null_checked is None else not_null_checked,
+        before.pending if pending is None else pending,
+    )
+
+
+class Timeline:
+    """For each call, what the same function did before it.
+
+    Built in one pass over :attr:`Migration.calls`. Tables come from ``op.create_table`` and
+    from ``CREATE TABLE`` in literal SQL; columns from ``add_column`` and ``ADD COLUMN``.
+    It also follows ``CHECK (column IS NOT NULL)`` constraints until they are validated,
+    which makes a later ``SET NOT NULL`` of that column cheap on PostgreSQL 12+.
+    """
+
+    def __init__(self, migration: Migration) -> None:
+        self._before: dict[int, _Before] = {}
+        current: dict[str, _Before] = {}
+        for call in migration.calls:
+            before = current.get(call.direction, _EMPTY)
+            self._before[id(call.node)] = before
+            if call.name in _CHANGES_TIMELINE:  # no other call changes what comes after
+                after = _after(call, before)
+                if after is not before:
+                    current[call.direction] = after
+
+    def before(self, call: Call) -> _Before:
+        return self._before.get(id(call.node), _EMPTY)
+
+    def created(self, call: Call, table: str | None = None) -> bool:
+        """Whether ``table`` (default: the call's) was created earlier in the function."""
+        table = table if table is not None else call.table
+        return table is not None and ident(table) in self.before(call).tables
+
+    def added(self, call: Call, table: str | None, column: str | None) -> bool:
+        """Whether ``table.column`` was added, or its table created, earlier in the function."""
+        if table is None or column is None:
+            return False
+        before = self.before(call)
+        return ident(table) in before.tables or (ident(table), ident(column)) in before.columns
+
+    def not_null_checked(self, call: Call, table: str | None, column: str | None) -> bool:
+        """Whether a ``CHECK (column IS NOT NULL)`` was validated earlier in the function."""
+        if table is None or column is None:
+            return False
+        checked = self.before(call).not_null_checked
+        return (ident(table), ident(column)) in checked or (ident(table), "*") in checked
+
+    def statements(self, call: Call) -> Iterator[tuple[str, frozenset[str]]]:
+        """Each SQL statement of an execute call, with the tables created before it (earlier
+        in the function or earlier in the same SQL text)."""
+        sql = execute_sql(call)
+        if sql is None:
+            return
+        tables = set(self.before(call).tables)
+        for statement in sql_statements(sql):
+            yield statement, frozenset(tables)
+            match = CREATE_TABLE.match(statement)
+            if match is not None:
+                tables.add(ident(match.group(1)))
+
+
+_CHANGES_TIMELINE = frozenset({"create_table", "add_column", "create_check_constraint", "execute"})
+
+
+def _after(call: Call, before: _Before) -> _Before:
+    """What the function has done once ``call`` ran (``before`` itself when nothing changed)."""
+    if call.name not in _CHANGES_TIMELINE:
+        return before
+    table = call.table
+    if call.name == "create_table" and call.receiver == "op" and table is not None:
+        return _with(before, tables=before.tables | {ident(table)})
+    if call.name == "add_column" and table is not None and call.column is not None:
+        return _with(before, columns=before.columns | {(ident(table), ident(call.column))})
+    if call.name == "create_check_constraint" and table is not None:
+        condition = NOT_NULL_CONDITION.match(
+            " ".join((sql_text(call.param("condition")) or "").split())
+        )
+        if condition is None:
+            return before
+        column = (ident(table), ident(condition.group(1)))
+        if not call.flag("postgresql_not_valid"):
+            return _with(before, not_null_checked=before.not_null_checked | {column})
+        name = call.string("constraint_name")
+        if name is not None:
+            return _with(before, pending=(*before.pending, ((column[0], ident(name)), column[1])))
+        return before
+    sql = execute_sql(call)
+    if sql is None:
+        return before
+    after = before
+    for statement in sql_statements(sql):
+        after = _after_sql(statement, after)
+    return after
+
+
+def _after_sql(statement: str, before: _Before) -> _Before:
+    match = CREATE_TABLE.match(statement)
+    if match is not None:
+        return _with(before, tables=before.tables | {ident(match.group(1))})
+    parsed = alter_table(statement)
+    if parsed is None:
+        return before
+    table, actions = parsed
+    after = before
+    for action in actions:
+        added = add_column_action(action)
+        if added is not None:
+            after = _with(after, columns=after.columns | {(table, added[0])})
+            continue
+        check = NOT_NULL_CHECK.match(action)
+        if check is not None:
+            column = ident(check.group(2))
+            if not NOT_VALID.search(action):
+                after = _with(after, not_null_checked=after.not_null_checked | {(table, column)})
+            elif check.group(1):
+                entry = ((table, ident(check.group(1))), column)
+                after = _with(after, pending=(*after.pending, entry))
+            continue
+        validate = VALIDATE.match(action)
+        if validate is not None:
+            key = (table, ident(validate.group(1)))
+            column = dict(after.pending).get(key, "*")
+            after = _with(after, not_null_checked=after.not_null_checked | {(table, column)})
+    return after
+
+
+_TIMELINE_CACHE: list[tuple[list[Call], Timeline]] = []
+
+
+def timeline(migration: Migration) -> Timeline:
+    """The :class:`Timeline` of a migration, built once and shared by the rules."""
+    cached = _TIMELINE_CACHE[0] if _TIMELINE_CACHE else None  # one read: safe under threads
+    if cached is not None and cached[0] is migration.calls:
+        return cached[1]
+    built = Timeline(migration)
+    _TIMELINE_CACHE[:] = [(migration.calls, built)]
+    return built

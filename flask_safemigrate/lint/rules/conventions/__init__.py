@@ -1,0 +1,1 @@
+"""Convention rules (4xx): names, messages, file names and schema usage."""

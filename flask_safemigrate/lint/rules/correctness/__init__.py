@@ -1,0 +1,1 @@
+"""Correctness, reversibility and idempotency rules (3xx)."""

@@ -1,0 +1,303 @@
+"""SM307 formatted-sql: SQL built with an f-string, `%`, `.format()` or `+` from run-time values."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from flask_safemigrate.lint.calls import (
+    dotted,
+    is_missing,
+    literal,
+)
+from flask_safemigrate.lint.helpers.bindings import Bindings, is_str_expr
+from flask_safemigrate.lint.helpers.functions import FunctionNode, migration_functions
+from flask_safemigrate.lint.helpers.labels import describe
+from flask_safemigrate.lint.index import EXECUTE, op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import WRAPPER_FUNCS, WRAPPER_METHODS, sql_argument, unwrap_sql
+from flask_safemigrate.report import Severity
+
+
+def _is_constant_data(value: object, depth: int = 0) -> bool:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, dict):
+        return all(
+            _is_constant_data(k, depth + 1) and _is_constant_data(v, depth + 1)
+            for k, v in value.items()
+        )
+    return isinstance(value, tuple | list | set | frozenset) and all(
+        _is_constant_data(v, depth + 1) for v in value
+    )
+
+
+def _constant_value(node: ast.expr | None) -> bool:
+    value = literal(node)
+    return not is_missing(value) and _is_constant_data(value)
+
+
+def _constant_iterable(iterable: ast.expr, is_const: Callable[[ast.Name], bool]) -> bool:
+    if (
+        isinstance(iterable, ast.Call)
+        and isinstance(iterable.func, ast.Attribute)
+        and iterable.func.attr in {"items", "keys", "values"}
+        and not iterable.args
+    ):
+        iterable = iterable.func.value  # RENAMES.items()
+    if isinstance(iterable, ast.Name):
+        return is_const(iterable)
+    return _constant_value(iterable)
+
+
+class Constants:
+    """Which names hold literal constants of the script at a given place in a function.
+
+    A name used inside ``function`` takes the latest binding before its use in that
+    function (an assignment of a literal, or a ``for`` loop over a literal collection or a
+    constant name); without one, the module-level binding, which must be a literal.
+    """
+
+    def __init__(self, tree: ast.Module, function: FunctionNode) -> None:
+        self.tree = tree
+        self.function = function
+        self.module: dict[str, bool] = {}
+        self.local: dict[str, list[tuple[tuple[int, int], bool]]] = {}
+        self._built = False
+
+    def _build(self) -> None:
+        self._built = True
+        tree, function = self.tree, self.function
+        for stmt in tree.body:
+            targets: list[ast.expr] = []
+            ok = False
+            if isinstance(stmt, ast.Assign):
+                targets, ok = stmt.targets, _constant_value(stmt.value)
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, ok = [stmt.target], _constant_value(stmt.value)
+            elif isinstance(stmt, ast.Import | ast.ImportFrom):
+                for alias in stmt.names:
+                    self.module[(alias.asname or alias.name).split(".")[0]] = False
+            elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                self.module[stmt.name] = False
+            else:
+                targets = [
+                    sub
+                    for sub in ast.walk(stmt)
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)
+                ]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        single = isinstance(target, ast.Name)
+                        self.module[sub.id] = self.module.get(sub.id, True) and ok and single
+        bindings: list[tuple[tuple[int, int], ast.AST, ast.AST | None]] = []
+        for arg in ast.walk(function.args):
+            if isinstance(arg, ast.arg):
+                bindings.append(((function.lineno, 0), ast.Name(id=arg.arg), None))
+        for node in ast.walk(function):
+            where = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+            if isinstance(node, ast.Assign):
+                bindings.extend((where, target, node.value) for target in node.targets)
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+                value = node.value if isinstance(node, ast.AnnAssign) else None
+                bindings.append((where, node.target, value))
+            elif isinstance(node, ast.For | ast.AsyncFor):
+                bindings.append((where, node.target, node))
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                where = (node.optional_vars.lineno, node.optional_vars.col_offset)
+                bindings.append((where, node.optional_vars, None))
+            elif isinstance(node, ast.comprehension):
+                where = (node.target.lineno, node.target.col_offset)
+                bindings.append((where, node.target, None))
+        for where, bound, source in sorted(bindings, key=lambda b: b[0]):
+            if isinstance(source, ast.For | ast.AsyncFor):
+                ok = _constant_iterable(source.iter, partial(self._before, where=where))
+            else:
+                ok = (
+                    isinstance(bound, ast.Name)
+                    and isinstance(source, ast.expr)
+                    and _constant_value(source)
+                )
+            for sub in ast.walk(bound):
+                if isinstance(sub, ast.Name):
+                    self.local.setdefault(sub.id, []).append((where, ok))
+
+    def _before(self, name: ast.Name, where: tuple[int, int]) -> bool:
+        found: bool | None = None
+        for at, ok in self.local.get(name.id, ()):
+            if at >= where:
+                break
+            found = ok
+        if found is None:
+            return self.module.get(name.id, False)
+        return found
+
+    def __call__(self, name: ast.Name) -> bool:
+        """Whether ``name`` (a use inside the function) holds a constant there."""
+        if not self._built:
+            self._build()
+        return self._before(name, (name.lineno, name.col_offset))
+
+
+def _constant(node: ast.expr, constants: Constants) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return constants(node)
+    if isinstance(node, ast.JoinedStr):
+        return all(
+            not isinstance(v, ast.FormattedValue) or _constant(v.value, constants)
+            for v in node.values
+        )
+    if isinstance(node, ast.BinOp):
+        return all(_constant(leaf, constants) for leaf in _operands(node))
+    if isinstance(node, ast.Tuple | ast.List):
+        return all(_constant(e, constants) for e in node.elts)
+    return False
+
+
+def _operands(node: ast.expr, op: type[ast.operator] = ast.operator) -> list[ast.expr]:
+    """The operands of a chain of ``op`` (``a + b + ... + z``), left to right.
+
+    Iterative: a generated data migration may concatenate thousands of strings, and each
+    ``+`` nests the chain one level deeper (recursion would exceed Python's limit).
+    """
+    leaves: list[ast.expr] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.BinOp) and isinstance(current.op, op):
+            stack += (current.right, current.left)
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def _add_leaves(node: ast.expr) -> list[ast.expr]:
+    return _operands(node, ast.Add)
+
+
+def _formatting(
+    node: ast.expr | None,
+    constants: Constants,
+    bindings: Bindings,
+    line: int,
+    depth: int = 0,
+) -> str | None:
+    """How SQL is built from run-time values, or ``None`` when it is not."""
+    if node is None or depth > 8:
+        return None
+    if isinstance(node, ast.JoinedStr):
+        return None if _constant(node, constants) else "an f-string"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        if not is_str_expr(node.left, bindings, line):
+            return None
+        right = node.right
+        values = list(right.values) if isinstance(right, ast.Dict) else [right]
+        if all(v is not None and _constant(v, constants) for v in values):
+            return _formatting(node.left, constants, bindings, line, depth + 1)
+        return "%-formatting"
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"format", "format_map"}
+        and is_str_expr(node.func.value, bindings, line)
+    ):
+        arguments = [*node.args, *(kw.value for kw in node.keywords)]
+        if all(_constant(a, constants) for a in arguments):
+            return _formatting(node.func.value, constants, bindings, line, depth + 1)
+        return "str.format()"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        leaves = _add_leaves(node)
+        if not any(is_str_expr(leaf, bindings, line) for leaf in leaves):
+            return None
+        for leaf in leaves:
+            inner = _formatting(leaf, constants, bindings, line, depth + 1)
+            if inner is not None:
+                return inner
+        if all(_constant(leaf, constants) for leaf in leaves):
+            return None
+        return "string concatenation"
+    if isinstance(node, ast.Name):
+        value = bindings.before(node.id, line)
+        return _formatting(value, constants, bindings, line, depth + 1)
+    if isinstance(node, ast.Call) and (
+        dotted(node.func) in WRAPPER_FUNCS
+        or (isinstance(node.func, ast.Attribute) and node.func.attr in WRAPPER_METHODS)
+    ):
+        return _formatting(unwrap_sql(node), constants, bindings, line, depth + 1)
+    return None
+
+
+@register
+class FormattedSql(Rule):
+    """SQL built with an f-string, `%`, `.format()` or `+` from run-time values.
+
+    ## What it does
+    Reports `op.execute()`, `conn.execute()` and `exec_driver_sql()` calls whose SQL (directly,
+    inside `sa.text(...)`, or through a variable assigned earlier in the function) is built by
+    interpolating values: an f-string with placeholders, `%` formatting, `str.format()` or
+    concatenation. Values that are literal constants of the script itself (a module-level
+    `TABLE = "users"`, a loop over a literal tuple of table names) are not reported, since
+    identifiers cannot be bind parameters.
+
+    ## Why it matters
+    Interpolated values are neither quoted nor escaped: a quote in the data breaks the
+    statement half-way through a deploy, and anything that reaches the value from outside
+    is SQL injection. The statement also differs per run, so it cannot be reviewed.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.execute(f"UPDATE users SET plan = '{DEFAULT_PLAN}' WHERE plan IS NULL")
+    ```
+
+    ## Use instead
+    ```python
+    def upgrade():
+        op.execute(
+            sa.text("UPDATE users SET plan = :plan WHERE plan IS NULL").bindparams(
+                plan=DEFAULT_PLAN
+            )
+        )
+    ```
+    """
+
+    code = "SM307"
+    name = "formatted-sql"
+    severity = Severity.ERROR
+    fix = 'use bind parameters: sa.text("... :value").bindparams(value=...), or SQL expressions'
+
+    requires = (op_facts("execute", receivers=EXECUTE) | {"exec_driver_sql"},)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        executes = {id(c.node) for c in migration.calls if c.name == "execute"}
+        if not executes and "exec_driver_sql" not in migration.source:
+            return
+        for _, function in migration_functions(migration.tree):
+            constants: Constants | None = None
+            bindings: Bindings | None = None
+            for node in migration.index.calls_in(function):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and (id(node) in executes or node.func.attr == "exec_driver_sql")
+                ):
+                    continue
+                if constants is None:
+                    constants = Constants(migration.tree, function)
+                if bindings is None:
+                    bindings = Bindings(function)
+                how = _formatting(sql_argument(node), constants, bindings, node.lineno)
+                if how is not None:
+                    yield Violation(
+                        f"builds the SQL for {describe(node.func)}() with {how}; the "
+                        "interpolated values are not quoted or escaped (SQL injection, broken "
+                        "statements)",
+                        node=node,
+                    )

@@ -1,0 +1,1 @@
+"""Destructive rules (1xx): operations that lose data or break the running application."""

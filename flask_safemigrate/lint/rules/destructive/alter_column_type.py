@@ -1,0 +1,233 @@
+"""SM105 alter-column-type."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask_safemigrate.lint.calls import Call, dotted, is_missing, literal
+from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
+from flask_safemigrate.lint.helpers.labels import column_label, node_label
+from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import IDENT, alter_table, ident
+
+_ALTER_TYPE = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", re.IGNORECASE)
+
+
+# --- alter-column-type -----------------------------------------------------------------------
+
+_VARCHAR = frozenset({"String", "VARCHAR", "Unicode"})
+_TEXT = frozenset({"Text", "TEXT", "UnicodeText", "CLOB"})
+_NUMERIC = frozenset({"Numeric", "NUMERIC", "DECIMAL"})
+_PYTHON_SIDE = frozenset({"asdecimal", "decimal_return_scale", "_expect_unicode"})
+# MySQL stores a VARCHAR's length in 1 byte up to 255 bytes: 63 characters in utf8mb4.
+_MYSQL_ONE_BYTE_PREFIX = 63
+
+
+@dataclass(frozen=True)
+class _Type:
+    """A column type as written: its class name, family and sizes, for comparing two."""
+
+    name: str
+    family: str | None  # "varchar" | "text" | "numeric" | None (anything else)
+    size: tuple[Any, ...]
+    rest: tuple[str, ...]  # everything else that reaches the DDL (collation, ...), dumped
+
+
+def _parse_type(node: ast.expr) -> _Type | None:
+    if isinstance(node, ast.Call):
+        name = dotted(node.func)
+        args = [a for a in node.args if not isinstance(a, ast.Starred)]
+        if len(args) != len(node.args) or any(kw.arg is None for kw in node.keywords):
+            return None
+        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg is not None}
+    else:
+        name, args, kwargs = dotted(node), [], {}
+    if name is None:
+        return None
+    last = name.rsplit(".", 1)[-1]
+
+    def take(position: int, keyword: str) -> Any:
+        value = kwargs.pop(keyword, None)
+        if value is None and position < len(args):
+            value = args[position]
+        return None if value is None else literal(value)
+
+    family: str | None = None
+    size: tuple[Any, ...] = ()
+    if last in _VARCHAR or last in _TEXT:
+        family = "varchar" if last in _VARCHAR else "text"
+        size = (take(0, "length"),)
+        args = args[1:]
+    elif last in _NUMERIC:
+        family = "numeric"
+        precision, scale = take(0, "precision"), take(1, "scale")
+        if precision is not None and scale is None:
+            scale = 0
+        size = (precision, scale)
+        args = []  # further positional arguments (asdecimal, ...) only affect Python
+        for key in _PYTHON_SIDE:
+            kwargs.pop(key, None)
+    if any(
+        is_missing(v) or isinstance(v, bool) or not (v is None or isinstance(v, int)) for v in size
+    ):
+        family = None  # a size we cannot read: only an identical type is known to be safe
+        size = ()
+        kwargs = {kw.arg: kw.value for kw in getattr(node, "keywords", []) if kw.arg}
+        args = list(getattr(node, "args", []))
+    rest = tuple(ast.dump(a) for a in args) + tuple(
+        f"{k}={ast.dump(v)}" for k, v in sorted(kwargs.items())
+    )
+    return _Type(last, family, size, rest)
+
+
+def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
+    """Whether changing ``old`` to ``new`` is a known metadata-only widening."""
+    if old.family is None or new.family is None or old.rest != new.rest:
+        return old.name == new.name and old.size == new.size and old.rest == new.rest
+    if old.family == "varchar":
+        (n,) = old.size
+        if new.family == "text":
+            return not mysql
+        if new.family != "varchar":
+            return False
+        (m,) = new.size
+        if n is None or m is None:
+            return m is None and (n is None or not mysql)
+        if m < n:
+            return False
+        return not mysql or m == n or m <= _MYSQL_ONE_BYTE_PREFIX or n > _MYSQL_ONE_BYTE_PREFIX
+    if old.family == "text":
+        return new.family == "text" and (not mysql or old.size == new.size)
+    if new.family != "numeric":
+        return False
+    (p1, s1), (p2, s2) = old.size, new.size
+    if (p1, s1) == (p2, s2):
+        return True
+    if mysql:
+        return False
+    if p2 is None:
+        return s2 is None  # an unconstrained NUMERIC holds every value
+    return p1 is not None and p2 >= p1 and s1 == s2
+
+
+@register
+class AlterColumnType(Rule):
+    """Changing a column's type can rewrite the table and break existing values or code.
+
+    ## What it does
+    Flags `alter_column(..., type_=...)` (on `op` and `batch_op`) and
+    `ALTER COLUMN ... TYPE` in literal SQL inside `upgrade()`, for a column that was not
+    added earlier in the same function. Changes known to be metadata-only are not flagged:
+    widening a `String`/`VARCHAR` (to a longer length, to no length, or to `Text`),
+    raising a `Numeric`'s precision with the same scale (or dropping the precision), and an
+    unchanged type. Judging needs `existing_type=`; without it the change is flagged,
+    because it cannot be shown to be safe. The length is read from `sa.String(50)`,
+    `sa.String(length=50)`, `sa.VARCHAR(50)`, `mysql.VARCHAR(length=50)` and the like.
+
+    With `dialect = "mysql"` the MySQL rules apply: a VARCHAR stays in place only while its
+    length prefix keeps its size (up to 63 characters in utf8mb4, or already above), and
+    VARCHAR to TEXT or any DECIMAL change copies the table.
+
+    ## Why it matters
+    Most type changes rewrite the table and its indexes under an exclusive lock (PostgreSQL
+    `ACCESS EXCLUSIVE`, a table copy on MySQL, a table rebuild on SQLite): reads and writes
+    stop for as long as that takes. Narrowing fails on, or silently truncates, existing
+    values, and code still running the previous release may write values the new type
+    rejects.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.alter_column("orders", "id", type_=sa.BigInteger(), existing_type=sa.Integer())
+    ```
+
+    ## Use instead
+    Widen where the database can do it in place, saying what the column was:
+    ```python
+    def upgrade():
+        op.alter_column(
+            "users", "email", type_=sa.String(320), existing_type=sa.String(120)
+        )
+    ```
+    For other changes, add a new column of the new type, backfill it in batches while the
+    code writes both, switch reads, and drop the old column in a later release.
+    """
+
+    code = "SM105"
+    name = "alter-column-type"
+    fix = "add a column of the new type, backfill and dual-write, switch, drop the old one later"
+
+    requires = (
+        op_facts("alter_column", upgrade=True) | UP_EXECUTE,
+        UP_EXECUTE | {"type_"},  # alter_column takes it by keyword only
+    )
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        mysql = migration.config.dialect == "mysql"
+        for call in migration.upgrade_calls:
+            if call.name == "alter_column" and call.receiver in {"op", "batch_op"}:
+                violation = self._alter_column(call, line, mysql)
+                if violation is not None:
+                    yield violation
+            elif call.name == "execute":
+                for statement, created in line.statements(call):
+                    parsed = alter_table(statement)
+                    if parsed is None or parsed[0] in created:
+                        continue
+                    table, actions = parsed
+                    for action in actions:
+                        match = _ALTER_TYPE.match(action)
+                        if match is not None and not line.added(call, table, match.group(1)):
+                            yield Violation(
+                                f"changes the type of {table}.{ident(match.group(1))} in SQL,"
+                                " which cannot be shown to be a safe widening and may rewrite"
+                                " the table under an exclusive lock",
+                                node=call.node,
+                            )
+
+    def _alter_column(self, call: Call, line: Timeline, mysql: bool) -> Violation | None:
+        new_node = call.param("type_")
+        if new_node is None or literal(new_node) is None:
+            return None
+        if line.added(call, call.table, call.column):
+            return None
+        old_node = call.param("existing_type")
+        new = _parse_type(new_node)
+        if old_node is None or literal(old_node) is None:
+            return Violation(
+                f"changes the type of {column_label(call)} to {node_label(new_node)} without"
+                " `existing_type=`,"
+                " so it cannot be shown to be a safe widening; most type changes rewrite the"
+                " table under an exclusive lock",
+                node=call.node,
+                help="pass existing_type= so that a safe widening is recognised; otherwise "
+                + self.fix,
+            )
+        old = _parse_type(old_node)
+        if old is not None and new is not None and _safe_change(old, new, mysql):
+            return None
+        # Only now the message: naming a type that is not a literal means unparsing it.
+        change = (
+            f"changes the type of {column_label(call)} from {node_label(old_node)}"
+            f" to {node_label(new_node)}"
+        )
+        # A widening MySQL cannot do in place:
+        if old is not None and new is not None and _safe_change(old, new, mysql=False):
+            return Violation(
+                f"{change}, which MySQL cannot do in place: it copies the table while"
+                " blocking writes",
+                node=call.node,
+            )
+        return Violation(
+            f"{change}, which rewrites the table under an exclusive lock and can fail on or"
+            " alter existing values",
+            node=call.node,
+        )

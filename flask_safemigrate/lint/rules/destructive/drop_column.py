@@ -1,0 +1,83 @@
+"""SM102 drop-column."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
+from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.timeline import timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, alter_table, ident
+
+_DROP_COLUMN = re.compile(
+    rf"^DROP (?:COLUMN )?(?:IF EXISTS )?{COLUMN_WORD}({IDENT})", re.IGNORECASE
+)
+
+
+@register
+class DropColumn(Rule):
+    """Dropping a column in an upgrade loses its data and breaks the running servers.
+
+    ## What it does
+    Flags `op.drop_column(...)`, `batch_op.drop_column(...)` and `ALTER TABLE ... DROP COLUMN`
+    in literal SQL inside `upgrade()`, unless the column (or its table) was added earlier in
+    the same `upgrade()`. `downgrade()` is not checked: dropping what the upgrade added is the
+    normal reverse.
+
+    ## Why it matters
+    The values are gone for good. Worse, SQLAlchemy names every mapped column in its
+    SELECTs and INSERTs, so until every server runs code whose model no longer has the
+    column, requests fail with "column does not exist" - during every deploy window.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.drop_column("users", "nickname")
+    ```
+
+    ## Use instead
+    Remove the column from the model (or mark it `deferred()` and stop using it) and deploy;
+    drop it in a later migration, once no server runs the old model.
+    ```python
+    # release 1: delete `nickname = db.Column(...)` from the User model; no migration
+    # release 2:
+    def upgrade():
+        op.drop_column("users", "nickname")  # safemigrate: ignore[drop-column] -- unmapped in 2.3
+    ```
+    """
+
+    code = "SM102"
+    name = "drop-column"
+    fix = "remove the column from the model and deploy first; drop it in a later migration"
+
+    requires = (op_facts("drop_column", upgrade=True) | UP_EXECUTE,)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call in migration.upgrade_calls:
+            if call.name == "drop_column" and call.receiver in {"op", "batch_op"}:
+                if not line.added(call, call.table, call.column):
+                    yield Violation(
+                        f"drops column {column_label(call)}, losing its values for good and"
+                        " breaking servers whose model still selects it",
+                        node=call.node,
+                    )
+            elif call.name == "execute":
+                for statement, created in line.statements(call):
+                    parsed = alter_table(statement)
+                    if parsed is None or parsed[0] in created:
+                        continue
+                    table, actions = parsed
+                    for action in actions:
+                        match = _DROP_COLUMN.match(action)
+                        if match is not None and not line.added(call, table, match.group(1)):
+                            yield Violation(
+                                f"drops column {table}.{ident(match.group(1))} in SQL, losing"
+                                " its values for good and breaking servers whose model still"
+                                " selects it",
+                                node=call.node,
+                            )

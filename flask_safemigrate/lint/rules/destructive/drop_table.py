@@ -1,0 +1,79 @@
+"""SM101 drop-table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
+from flask_safemigrate.lint.helpers.labels import table_label
+from flask_safemigrate.lint.helpers.timeline import timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import QNAME, ident, split_top_level
+
+_DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME}(?:\s*,\s*{QNAME})*)", re.I)
+
+
+@register
+class DropTable(Rule):
+    """Dropping a table in an upgrade loses its data and breaks code that still uses it.
+
+    ## What it does
+    Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`. A table
+    created earlier in the same `upgrade()` (a scratch table) is not flagged, and neither is
+    `downgrade()`, where dropping what the upgrade created is the normal reverse.
+
+    ## Why it matters
+    The rows are gone for good: the downgrade can recreate the table, not its contents. And
+    while the deploy rolls out, servers still running the previous release query the table
+    and fail with "relation does not exist".
+
+    ## Example
+    ```python
+    def upgrade():
+        op.drop_table("legacy_orders")
+    ```
+
+    ## Use instead
+    Drop in two releases: first deploy code that no longer reads or writes the table, then
+    drop it in a later migration, after a backup (or keep the data by renaming the table to
+    an archive name once nothing uses it).
+    ```python
+    # release 1: remove the model and every use of it; no migration
+    # release 2, once no server runs release 1:
+    def upgrade():
+        op.drop_table("legacy_orders")  # safemigrate: ignore[drop-table] -- unused since 2.3
+    ```
+    """
+
+    code = "SM101"
+    name = "drop-table"
+    fix = "stop using the table in one release, then drop it in a later migration after a backup"
+
+    requires = (op_facts("drop_table", receivers=("op",), upgrade=True) | UP_EXECUTE,)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call in migration.upgrade_calls:
+            if call.name == "drop_table" and call.receiver == "op":
+                if not line.created(call):
+                    yield Violation(
+                        f"drops table {table_label(call)}, losing its rows for good and breaking"
+                        " servers that still run code using it",
+                        node=call.node,
+                    )
+            elif call.name == "execute":
+                for statement, created in line.statements(call):
+                    match = _DROP_TABLE.match(statement)
+                    if match is None:
+                        continue
+                    names = [ident(n) for n in split_top_level(match.group(1))]
+                    lost = [n for n in names if n not in created]
+                    if lost:
+                        yield Violation(
+                            f"drops table {', '.join(lost)} in SQL, losing its rows for good"
+                            " and breaking servers that still run code using it",
+                            node=call.node,
+                        )

@@ -1,0 +1,85 @@
+"""SM103 rename-table: Renaming a table breaks every server still running the previous release."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
+from flask_safemigrate.lint.helpers.labels import node_label, table_label
+from flask_safemigrate.lint.helpers.timeline import timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import QNAME, alter_table, ident
+
+_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME})", re.IGNORECASE)
+_RENAME_TO = re.compile(r"^RENAME (?:TO|AS)\b", re.IGNORECASE)
+
+
+@register
+class RenameTable(Rule):
+    """Renaming a table breaks every server still running the previous release.
+
+    ## What it does
+    Flags `op.rename_table(...)`, `ALTER TABLE ... RENAME TO` and MySQL's `RENAME TABLE` in
+    literal SQL inside `upgrade()`, unless the table was created earlier in the same function.
+
+    ## Why it matters
+    A rename is instant, but code is not: while the deploy rolls out, servers running the
+    previous release still query the old name and fail, and a rollback of the code (without
+    the migration) fails the same way.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.rename_table("customer", "customers")
+    ```
+
+    ## Use instead
+    Move in steps: create the new table (or, on PostgreSQL, rename and leave an updatable
+    view under the old name), copy the rows and write to both, switch reads to the new name,
+    then drop the old table in a later release.
+    ```python
+    def upgrade():
+        op.rename_table("customer", "customers")  # safemigrate: ignore[rename-table]
+        op.execute("CREATE VIEW customer AS SELECT * FROM customers")
+    ```
+    """
+
+    code = "SM103"
+    name = "rename-table"
+    fix = "create the new table (or a view), copy and dual-write, switch reads, drop the old later"
+
+    requires = (op_facts("rename_table", receivers=("op",), upgrade=True) | UP_EXECUTE,)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call in migration.upgrade_calls:
+            if call.name == "rename_table" and call.receiver == "op":
+                if not line.created(call):
+                    new = node_label(call.param("new_table_name"))
+                    yield Violation(
+                        f"renames table {table_label(call, 'old_table_name')} to {new}, which"
+                        " breaks servers still running code that uses the old name",
+                        node=call.node,
+                    )
+            elif call.name == "execute":
+                for statement, created in line.statements(call):
+                    table = _renamed_table(statement)
+                    if table is not None and table not in created:
+                        yield Violation(
+                            f"renames table {table} in SQL, which breaks servers still"
+                            " running code that uses the old name",
+                            node=call.node,
+                        )
+
+
+def _renamed_table(statement: str) -> str | None:
+    match = _RENAME_TABLE.match(statement)
+    if match is not None:
+        return ident(match.group(1))
+    parsed = alter_table(statement)
+    if parsed is not None and any(_RENAME_TO.match(action) for action in parsed[1]):
+        return parsed[0]
+    return None

@@ -1,0 +1,196 @@
+"""SM106 unbounded-delete: A DELETE without WHERE, or a TRUNCATE, empties a whole table."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.calls import Call, dotted, literal
+from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import QNAME, ident, split_top_level, sql_statements, sql_text
+
+# --- unbounded-delete ------------------------------------------------------------------------
+
+_DELETE = re.compile(
+    rf"^(?:WITH\b.*?\)\s*)?DELETE (?:(?:LOW_PRIORITY|QUICK|IGNORE) )*(?:({QNAME})\s+)?FROM "
+    rf"(?:ONLY )?({QNAME})(.*)$",
+    re.IGNORECASE | re.S,
+)
+_BOUNDED = re.compile(r"\b(?:WHERE|JOIN)\b", re.IGNORECASE)
+_TRIVIAL_WHERE = re.compile(
+    r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE
+)
+_TRUNCATE = re.compile(
+    rf"^TRUNCATE (?:TABLE )?(?:ONLY )?({QNAME}(?:\s*,\s*(?:ONLY )?{QNAME})*)", re.IGNORECASE
+)
+_SA_MODULES = frozenset(
+    {"sa", "sqlalchemy", "sql", "expression", "sa.sql", "sqlalchemy.sql", "sa.sql.expression"}
+)
+_FILTERS = frozenset({"where", "filter", "filter_by"})
+_MENTIONS_DELETE = re.compile("delete|truncate", re.IGNORECASE)
+
+
+def _delete_target(node: ast.AST) -> tuple[bool, ast.expr | None, bool] | None:
+    """For a SQLAlchemy delete construct: ``(bounded, table, is_orm_query)``, else ``None``.
+
+    Recognises ``sa.delete(t)``, ``delete(t)``, ``t.delete()`` and
+    ``session.query(M)...delete()``, with any chain of method calls around them.
+    """
+    chain: list[tuple[str, ast.Call]] = []
+    current: ast.AST = node
+    while isinstance(current, ast.Call):
+        func = current.func
+        if isinstance(func, ast.Attribute):
+            chain.append((func.attr, current))
+            current = func.value
+        elif isinstance(func, ast.Name):
+            chain.append((func.id, current))
+            current = func
+            break
+        else:
+            break
+    root = dotted(current) if isinstance(current, ast.Name | ast.Attribute) else None
+    names = [name for name, _ in chain]
+    if "delete" not in names:
+        return None
+    index = names.index("delete")
+    delete = chain[index][1]
+    bounded = any(name in _FILTERS for name in names) or any(
+        kw.arg == "whereclause" for kw in delete.keywords
+    )
+    function_form = index == len(chain) - 1 and (
+        isinstance(delete.func, ast.Name) or root in _SA_MODULES
+    )
+    if function_form:
+        table = delete.args[0] if delete.args else None
+        return bounded or len(delete.args) > 1, table, False
+    if "query" in names[index + 1 :]:
+        return bounded, None, True
+    owner = delete.func.value if isinstance(delete.func, ast.Attribute) else None
+    return bounded or bool(delete.args), owner, False
+
+
+def _table_of(node: ast.expr | None) -> str | None:
+    """``users`` for ``users``, ``self.users``, ``sa.table("users", ...)``."""
+    if isinstance(node, ast.Call) and node.args:
+        value = literal(node.args[0])
+        return value if isinstance(value, str) else None
+    if isinstance(node, ast.Name | ast.Attribute):
+        name = dotted(node)
+        return name.rsplit(".", 1)[-1] if name else None
+    return None
+
+
+@register
+class UnboundedDelete(Rule):
+    """A DELETE without WHERE, or a TRUNCATE, empties a whole table.
+
+    ## What it does
+    Flags, in `upgrade()` and `downgrade()`: `DELETE FROM table` without a `WHERE` (or with
+    `WHERE 1=1`/`WHERE true`) and `TRUNCATE` in `op.execute`/`conn.execute` SQL, and the
+    SQLAlchemy forms `op.execute(table.delete())`, `conn.execute(sa.delete(table))` and
+    `session.query(Model).delete()` with no `.where(...)`/`.filter(...)` in the chain. The
+    SQL is read case-insensitively, ignoring comments. Emptying a table created earlier in
+    the same function is not flagged.
+
+    ## Why it matters
+    Every row is deleted, and no downgrade brings them back. It is usually a seed-data
+    cleanup that meant "the rows I inserted" and also removes everything users added since;
+    on a large table a single unbatched DELETE also holds row locks and bloats the table.
+
+    ## Example
+    ```python
+    def downgrade():
+        op.execute("DELETE FROM roles")
+    ```
+
+    ## Use instead
+    Delete exactly the rows the migration is responsible for:
+    ```python
+    def downgrade():
+        op.execute("DELETE FROM roles WHERE name IN ('auditor', 'billing')")
+    ```
+    """
+
+    code = "SM106"
+    name = "unbounded-delete"
+    fix = "delete only the rows you mean, with a WHERE clause (in batches on big tables)"
+
+    requires = (frozenset({"execute", "delete"}),)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        if not migration.mentions(_MENTIONS_DELETE, "delete", "truncate"):
+            return  # the cheap test first: most scripts never delete anything
+        line = timeline(migration)
+        by_node = {id(call.node): call for call in migration.calls}
+        for function in direction_functions(migration):
+            for node in migration.index.calls_in(function):
+                if not isinstance(node.func, ast.Attribute):
+                    continue
+                call = by_node.get(id(node))
+                if node.func.attr == "execute":
+                    yield from self._execute(node, call, line)
+                elif node.func.attr == "delete":
+                    target = _delete_target(node)
+                    if target is not None and target[2] and not target[0]:
+                        yield Violation(
+                            "deletes every row of the queried model's table (query.delete()"
+                            " without a filter), which no downgrade can restore",
+                            node=node,
+                        )
+
+    def _execute(self, node: ast.Call, call: Call | None, line: Timeline) -> Iterator[Violation]:
+        created = line.before(call).tables if call is not None else frozenset()
+        argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
+        if argument is None:
+            return
+        target = _delete_target(argument)
+        if target is not None:
+            bounded, table_node, _ = target
+            table = _table_of(table_node)
+            if not bounded and (table is None or ident(table) not in created):
+                yield Violation(
+                    f"deletes every row of {table or 'the table'} (a delete() without"
+                    " .where()), which no downgrade can restore",
+                    node=node,
+                )
+            return
+        if call is None:
+            sql = sql_text(argument)
+            statements = [(s, created) for s in sql_statements(sql)] if sql else []
+        else:
+            statements = list(line.statements(call))
+        for statement, known in statements:
+            message = _unbounded(statement, known)
+            if message is not None:
+                yield Violation(message, node=node)
+
+
+def _unbounded(statement: str, created: frozenset[str]) -> str | None:
+    match = _DELETE.match(statement)
+    if match is not None:
+        table, rest = ident(match.group(2)), match.group(3)
+        if table in created:
+            return None
+        if _BOUNDED.search(rest) and not _TRIVIAL_WHERE.search(rest):
+            return None
+        return (
+            f"deletes every row of {table} (DELETE without a WHERE clause), which no downgrade"
+            " can restore"
+        )
+    match = _TRUNCATE.match(statement)
+    if match is not None:
+        names = [
+            ident(re.sub(r"^ONLY\s+", "", n, flags=re.IGNORECASE))
+            for n in split_top_level(match.group(1))
+        ]
+        lost = [n for n in names if n not in created]
+        if lost:
+            return (
+                f"truncates {', '.join(lost)}, deleting every row, which no downgrade can restore"
+            )
+    return None

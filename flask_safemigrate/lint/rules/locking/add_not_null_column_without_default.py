@@ -1,0 +1,127 @@
+"""SM201 add-not-null-column-without-default."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.calls import dotted, keyword, literal
+from flask_safemigrate.lint.helpers.alter_ops import (
+    added_columns,
+    alter_actions,
+    column_arg,
+    column_name,
+)
+from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
+from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.timeline import timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import add_column_action
+
+_INTEGER_TYPES = frozenset(
+    {"Integer", "BigInteger", "SmallInteger", "INTEGER", "BIGINT", "SMALLINT", "INT"}
+)
+
+
+def _autoincrements(column: ast.Call) -> bool:
+    """Whether a primary-key column is an integer the database numbers itself (SQLAlchemy
+    renders SERIAL / AUTO_INCREMENT for it)."""
+    if literal(keyword(column, "autoincrement")) is False:
+        return False
+    types = [*column.args[1:2], *(kw.value for kw in column.keywords if kw.arg == "type_")]
+    for node in types:
+        target = node.func if isinstance(node, ast.Call) else node
+        if (dotted(target) or "").rsplit(".", 1)[-1] in _INTEGER_TYPES:
+            return True
+    return False
+
+
+@register
+class AddNotNullColumnWithoutDefault(Rule):
+    """Adding a NOT NULL column without a server default to an existing table.
+
+    ## What it does
+    Flags `add_column` (on `op` and `batch_op`) of a `sa.Column(..., nullable=False)` - or a
+    `primary_key=True` column, which is NOT NULL too - that has no `server_default=`, on a
+    table not created earlier in the same function; and `ADD COLUMN ... NOT NULL` without
+    `DEFAULT` in literal SQL. A Python-side `default=` does not count: the database never
+    sees it. Identity and computed columns, and integer primary keys (which SQLAlchemy
+    renders as `SERIAL`/`AUTO_INCREMENT`), are not flagged.
+
+    ## Why it matters
+    The existing rows have no value for the new column: PostgreSQL and SQLite refuse the
+    statement as soon as the table has a row, so the migration passes on an empty
+    development database and fails in production. MySQL instead fills the rows with an
+    implicit `0`, `''` or zero date, which is rarely what was meant.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.add_column("users", sa.Column("plan", sa.String(20), nullable=False))
+    ```
+
+    ## Use instead
+    Add the column nullable, backfill it in batches, then set NOT NULL (see `set-not-null`);
+    or give it a constant server default, which PostgreSQL 11+ and MySQL 8 add instantly:
+    ```python
+    def upgrade():
+        op.add_column(
+            "users",
+            sa.Column("plan", sa.String(20), nullable=False, server_default="free"),
+        )
+    ```
+    """
+
+    code = "SM201"
+    name = "add-not-null-column-without-default"
+    fix = "add the column nullable (or with a server_default), backfill in batches, then NOT NULL"
+
+    requires = (
+        op_facts("add_column") | ANY_EXECUTE,
+        ANY_EXECUTE | {"nullable=False", "primary_key=True"},
+    )
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call, column in added_columns(migration):
+            if line.created(call):
+                continue
+            nullable = literal(keyword(column, "nullable"))
+            primary_key = literal(keyword(column, "primary_key")) is True
+            if not (nullable is False or (primary_key and nullable is not True)):
+                continue
+            server_default = keyword(column, "server_default")
+            if server_default is not None and literal(server_default) is not None:
+                continue
+            if column_arg(column, "Identity", "Computed", "Sequence") is not None:
+                continue
+            if primary_key and _autoincrements(column):
+                continue
+            python = " (its Python-side default= never reaches the database)"
+            yield Violation(
+                f"adds NOT NULL column {column_label(call, column_name(column))} without a"
+                " server default to an existing table, which fails as soon as the table has"
+                f" rows{python if keyword(column, 'default') is not None else ''}",
+                node=call.node,
+            )
+        for call, table, action in alter_actions(migration, line):
+            added = add_column_action(action)
+            if added is None:
+                continue
+            name, definition = added
+            if re.search(r"\b(?:NOT NULL|PRIMARY KEY)\b", definition, re.IGNORECASE) and not (
+                re.search(
+                    r"\b(?:DEFAULT|GENERATED|IDENTITY|AUTO_INCREMENT|SERIAL|BIGSERIAL"
+                    r"|SMALLSERIAL)\b",
+                    definition,
+                    re.IGNORECASE,
+                )
+            ):
+                yield Violation(
+                    f"adds NOT NULL column {table}.{name} without a default in SQL to an"
+                    " existing table, which fails as soon as the table has rows",
+                    node=call.node,
+                )

@@ -1,0 +1,90 @@
+"""SM202 set-not-null."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.helpers.alter_ops import alter_actions, ops
+from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
+from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.timeline import timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.lint.sql import IDENT, ident
+from flask_safemigrate.report import Severity
+
+_SET_NOT_NULL = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) SET NOT NULL\b", re.IGNORECASE)
+
+
+@register
+class SetNotNull(Rule):
+    """Making an existing column NOT NULL scans the whole table under an exclusive lock.
+
+    ## What it does
+    Flags `alter_column(..., nullable=False)` (on `op` and `batch_op`) and
+    `ALTER COLUMN ... SET NOT NULL` in literal SQL, for a column that was not added earlier
+    in the same function. Not flagged: `existing_nullable=False` (nothing changes), and a
+    `SET NOT NULL` that follows, in the same function, the validation of a
+    `CHECK (... IS NOT NULL)` constraint on that table - PostgreSQL 12+ then skips the scan.
+
+    ## Why it matters
+    PostgreSQL checks every row while holding `ACCESS EXCLUSIVE` on the table, so all reads
+    and writes wait for a full scan; MySQL and SQLite rebuild the table. And the statement
+    fails if a single NULL slipped in, for instance from servers still running the
+    previous release.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.alter_column("users", "email", existing_type=sa.String(255), nullable=False)
+    ```
+
+    ## Use instead
+    On PostgreSQL, prove the constraint without the exclusive lock first:
+    ```python
+    def upgrade():
+        op.execute(
+            "ALTER TABLE users ADD CONSTRAINT users_email_not_null"
+            " CHECK (email IS NOT NULL) NOT VALID"
+        )
+        op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null")
+        op.alter_column("users", "email", existing_type=sa.String(255), nullable=False)
+        op.drop_constraint("users_email_not_null", "users", type_="check")
+    ```
+    (The `VALIDATE` can also go in a separate migration.)
+    """
+
+    code = "SM202"
+    name = "set-not-null"
+    severity = Severity.WARNING
+    fix = "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
+
+    requires = (op_facts("alter_column") | ANY_EXECUTE, ANY_EXECUTE | {"nullable=False"})
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call in ops(migration, "alter_column"):
+            if call.value("nullable") is not False or call.value("existing_nullable") is False:
+                continue
+            table, column = call.table, call.column
+            if line.added(call, table, column) or line.not_null_checked(call, table, column):
+                continue
+            yield Violation(
+                f"sets {column_label(call)} NOT NULL, which scans the whole table under an"
+                " exclusive lock and fails if any row holds NULL",
+                node=call.node,
+            )
+        for call, table, action in alter_actions(migration, line):
+            match = _SET_NOT_NULL.match(action)
+            if match is None:
+                continue
+            column = ident(match.group(1))
+            if line.added(call, table, column) or line.not_null_checked(call, table, column):
+                continue
+            yield Violation(
+                f"sets {table}.{column} NOT NULL in SQL, which scans the whole table under an"
+                " exclusive lock and fails if any row holds NULL",
+                node=call.node,
+            )
