@@ -334,6 +334,21 @@ def _query_value(url: URL, key: str) -> str | None:
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
+def _password(url: URL) -> str | None:
+    """The login's password: from ``user:password@``, else from the URL's query.
+
+    psycopg and PyMySQL also take it as ``?password=`` (PyMySQL as ``?passwd=``); the dump
+    tool must log in as the app does, and gets it in its environment like any password.
+    """
+    if url.password is not None:
+        return str(url.password)
+    for key in ("password", "passwd"):
+        value = _query_value(url, key)
+        if value is not None:
+            return value
+    return None
+
+
 def _pg_dbname(database: str) -> str:
     """``--dbname`` takes a connection string when the value has ``=`` or a URI prefix."""
     if "=" in database or database.startswith(("postgresql:", "postgres:")):
@@ -369,8 +384,9 @@ def _pg_dump_command(
             child[variable] = value
     child["PGCONNECT_TIMEOUT"] = str(max(2, round(timeout)))
     child["PGAPPNAME"] = "flask-safemigrate backup"
-    if url.password is not None:
-        child["PGPASSWORD"] = str(url.password)
+    password = _password(url)
+    if password is not None:
+        child["PGPASSWORD"] = password
     return argv, child
 
 
@@ -403,8 +419,9 @@ def _mysql_dump_command(
     argv += ["--", database]
     child = dict(env)
     child.pop("MYSQL_PWD", None)  # the URL decides, as it does for the app
-    if url.password is not None:
-        child["MYSQL_PWD"] = str(url.password)
+    password = _password(url)
+    if password is not None:
+        child["MYSQL_PWD"] = password
     return argv, child
 
 

@@ -6,9 +6,11 @@ a terminal, a CI log or a JSON report.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -26,22 +28,89 @@ DIALECT_NAMES = {
 }
 
 
+#: URL query keys whose value is a credential (psycopg/libpq and PyMySQL accept a password
+#: there). Paths such as ``sslkey`` or ``sslrootcert`` are not secrets and stay visible.
+CREDENTIAL_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+#: A secret at least this long is also masked wherever it appears verbatim. A shorter one is
+#: masked only where it is structurally a credential: replacing every ``e`` of a message
+#: would mangle it (``Und***fin***dTabl***``) and give the password away.
+VERBATIM_MIN_LENGTH = 8
+MASK = "***"
+
+_MASKED_URL = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@?#]*):(?P<secret>[^\s@/]*)@"
+)
+_KEYS = "|".join(sorted(CREDENTIAL_KEYS))
+_KEY_VALUE = re.compile(
+    # key=value (libpq conninfo, URL queries) or a quoted key and a colon (JSON, a dict's
+    # repr); a bare "password: YES" is MySQL's wording, not a credential.
+    rf"""(?P<head>(?<![\w-])(?:(?:{_KEYS})\s*=|(?P<q>["'])(?:{_KEYS})(?P=q)\s*:)\s*)"""
+    r"""(?P<secret>'[^']*'|"[^"]*"|[^\s&;,)'"]+)""",
+    re.IGNORECASE,
+)
+
+
+def _query_secrets(url: URL) -> list[str]:
+    found: list[object] = []
+    for key, value in url.query.items():
+        if key.lower() in CREDENTIAL_KEYS:
+            found.extend(value if isinstance(value, tuple) else [value])
+    return [str(v) for v in found if v]
+
+
+#: Stands in for ``***`` while SQLAlchemy renders the URL (it would percent-encode ``*``).
+_PLACEHOLDER = "SMxMASKEDxSM"
+
+
+def _masked(url: URL) -> str:
+    if url.password is not None:
+        url = url.set(password=_PLACEHOLDER)
+    hidden = {key: _PLACEHOLDER for key in url.query if key.lower() in CREDENTIAL_KEYS}
+    if hidden:
+        url = url.update_query_dict(hidden)
+    return url.render_as_string(hide_password=False).replace(_PLACEHOLDER, MASK)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***`` (and unparsable input withheld)."""
+    """The URL with every credential replaced by ``***`` (and unparsable input withheld).
+
+    The password of ``user:password@`` and the value of each query key in
+    :data:`CREDENTIAL_KEYS` (``?password=...``, ``?sslpassword=...``) are masked; the rest of
+    the URL (host, port, database, ``sslkey`` paths) stays readable.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return _masked(make_url(url))
     except (sa.exc.ArgumentError, ValueError, TypeError):
         return "<unparsable database URL>"
 
 
-def mask_text(text: str, url: str | URL) -> str:
-    """``text`` with the URL's password removed wherever a driver echoed it back."""
+def secrets_of(url: str | URL) -> list[str]:
+    """The credentials a URL carries: its password and credential query values."""
     try:
-        password = make_url(url).password
+        parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError, TypeError):
-        return text
-    if password:
-        text = text.replace(str(password), "***")
+        return []
+    found = [str(parsed.password)] if parsed.password else []
+    return found + _query_secrets(parsed)
+
+
+def mask_text(text: str, url: str | URL) -> str:
+    """``text`` with credentials masked where a driver or a message echoed them.
+
+    Structured, not by substring: the password part of every ``scheme://user:password@`` URL
+    in the text and the value of every ``password=...`` / ``"passwd": "..."`` pair (whatever
+    their value) become ``***``. Beyond that, a secret of ``url`` at least
+    :data:`VERBATIM_MIN_LENGTH` long is masked wherever it appears verbatim (raw or
+    URL-encoded): a random string that long does not occur by chance, while a short one
+    would mangle ordinary words.
+    """
+    text = _MASKED_URL.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    text = _KEY_VALUE.sub(lambda m: m["head"] + MASK, text)
+    for secret in secrets_of(url):
+        if len(secret) < VERBATIM_MIN_LENGTH:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, MASK)
     return text
 
 

@@ -77,55 +77,105 @@ def needles(password: str) -> list[str]:
     return sorted({password, quote(password, safe=""), quote_plus(password), core.group(0)})
 
 
-NEEDLES = needles(PASSWORD) + needles(WRONG_PASSWORD)
+#: Issue #13 item 4: a password in the URL's query string (``?password=``), as psycopg and
+#: PyMySQL accept it, for a login of its own.
+QUERY_PASSWORD = f"Sm-Qry-{secrets.token_hex(8)}@%/:"
+WRONG_QUERY_PASSWORD = f"Sm-QWr-{secrets.token_hex(8)}@%/:"
+QUERY_USER = f"sm_secret_q_{secrets.token_hex(4)}"
+#: Issue #13 item 5: a one-letter password, which is in every message as a letter: it must be
+#: masked where it is a credential and nowhere else (no ``Und***fin***d``).
+ONE_LETTER = "e"
+WRONG_ONE_LETTER = "f"
+ONE_LETTER_USER = f"sm_secret_1_{secrets.token_hex(4)}"
+
+NEEDLES = (
+    needles(PASSWORD)
+    + needles(WRONG_PASSWORD)
+    + needles(QUERY_PASSWORD)
+    + needles(WRONG_QUERY_PASSWORD)
+)
+#: A one-letter password shows only where it is a credential; ``***`` glued to a word means
+#: a message was mangled by masking a substring (which also gives the letter away).
+FORBIDDEN = [
+    re.compile(rf":{letter}(?:@|%40)|(?i:passw(?:or)?d|pwd)(?:=|%3D){letter}\b")
+    for letter in (ONE_LETTER, WRONG_ONE_LETTER)
+] + [re.compile(r"\w\*\*\*|\*\*\*\w")]
 
 
 def assert_hidden(where: str, content: str | bytes) -> None:
     for needle in NEEDLES:
         found = needle.encode() in content if isinstance(content, bytes) else needle in content
         assert not found, f"the password ({needle!r}) leaked into {where}:\n{content!r}"[:4000]
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    for pattern in FORBIDDEN:
+        found_at = pattern.search(text)
+        assert found_at is None, (
+            f"{found_at[0]!r}: a short password leaked or a message was mangled in {where}:"
+            f"\n{text[max(0, found_at.start() - 300) : found_at.end() + 300]}"
+        )
 
 
 # --------------------------------------------------------------------------- the login
 
 
+@contextlib.contextmanager
+def server_logins(logins: Mapping[str, str]) -> Iterator[dict[ServerKind, URL]]:
+    """Logins (user -> password) on each reachable server, dropped afterwards.
+
+    Yields kind -> the admin URL (the logins differ only in user and password).
+    """
+    made: dict[ServerKind, URL] = {}
+    try:
+        for kind in ("postgresql", "mysql"):
+            admin = server_url(kind)
+            require_server(kind, admin)
+            made[kind] = admin
+            engine = admin_engine(admin)
+            try:
+                with engine.connect() as conn:
+                    for user, password in logins.items():
+                        if kind == "postgresql":
+                            # DDL takes no bind parameters; the password holds no quote.
+                            escaped = password.replace("%", "%%")
+                            conn.exec_driver_sql(
+                                f"CREATE ROLE \"{user}\" LOGIN SUPERUSER PASSWORD '{escaped}'"
+                            )
+                        else:
+                            conn.exec_driver_sql(
+                                f"CREATE USER '{user}'@'%%' IDENTIFIED BY %(pw)s", {"pw": password}
+                            )
+                            conn.exec_driver_sql(
+                                f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%%' WITH GRANT OPTION"
+                            )
+            finally:
+                engine.dispose()
+        yield made
+    finally:
+        for kind in made:
+            engine = admin_engine(server_url(kind))
+            try:
+                with engine.connect() as conn:
+                    for user in logins:
+                        if kind == "postgresql":
+                            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{user}"')
+                        else:
+                            conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
+            finally:
+                engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def secret_login() -> Iterator[dict[ServerKind, URL]]:
     """A login with the password on each reachable server: kind -> admin URL with it set."""
-    made: dict[ServerKind, URL] = {}
-    for kind in ("postgresql", "mysql"):
-        admin = server_url(kind)
-        require_server(kind, admin)
-        engine = admin_engine(admin)
-        try:
-            with engine.connect() as conn:
-                if kind == "postgresql":
-                    # DDL takes no bind parameters; the password holds no quote.
-                    escaped = PASSWORD.replace("%", "%%")
-                    conn.exec_driver_sql(
-                        f"CREATE ROLE \"{USER}\" LOGIN SUPERUSER PASSWORD '{escaped}'"
-                    )
-                else:
-                    conn.exec_driver_sql(
-                        f"CREATE USER '{USER}'@'%%' IDENTIFIED BY %(pw)s", {"pw": PASSWORD}
-                    )
-                    conn.exec_driver_sql(
-                        f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%%' WITH GRANT OPTION"
-                    )
-        finally:
-            engine.dispose()
-        made[kind] = admin.set(username=USER, password=PASSWORD)
-    yield made
-    for kind in made:
-        engine = admin_engine(server_url(kind))
-        try:
-            with engine.connect() as conn:
-                if kind == "postgresql":
-                    conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{USER}"')
-                else:
-                    conn.exec_driver_sql(f"DROP USER IF EXISTS '{USER}'@'%%'")
-        finally:
-            engine.dispose()
+    with server_logins({USER: PASSWORD}) as made:
+        yield {kind: admin.set(username=USER, password=PASSWORD) for kind, admin in made.items()}
+
+
+@pytest.fixture(scope="module")
+def more_logins() -> Iterator[dict[ServerKind, URL]]:
+    """The query-string and the one-letter logins on each reachable server."""
+    with server_logins({QUERY_USER: QUERY_PASSWORD, ONE_LETTER_USER: ONE_LETTER}) as made:
+        yield made
 
 
 @pytest.fixture
@@ -431,6 +481,95 @@ def test_connection_and_lock_failures_do_not_show_the_password(
     assert run.expect(secret_url, 0, "db", "safe-upgrade", "--format", "json").json()["ok"]
     assert_private_backups(run.instance / "backups")
     assert_nothing_written_holds_it(run.root, secret_url)
+
+
+def style_urls(style: str, database_url: str) -> tuple[URL, URL]:
+    """The test's database reached through the style's login: the right and a wrong password."""
+    url = make_url(database_url)
+    if style == "query-string":
+        on = url.set(username=QUERY_USER)
+        return (
+            on.update_query_dict({"password": QUERY_PASSWORD}),
+            on.update_query_dict({"password": WRONG_QUERY_PASSWORD}),
+        )
+    assert style == "one-letter"
+    on = url.set(username=ONE_LETTER_USER)
+    return on.set(password=ONE_LETTER), on.set(password=WRONG_ONE_LETTER)
+
+
+def failure_errors(url: URL) -> list[str]:
+    return [str(r["error"]) for r in ledger_rows(text_of(url)) if not r["success"]]
+
+
+@SERVERS
+@pytest.mark.parametrize("style", ["query-string", "one-letter"])
+def test_query_string_and_one_letter_passwords_are_never_shown(
+    runner: Runner,
+    db_kind: DbKind,
+    database_url: str,
+    more_logins: dict[ServerKind, URL],
+    style: str,
+) -> None:
+    """Issue #13 items 4 and 5, through every command and output format, on real logins.
+
+    ``?password=`` must be masked wherever a URL is shown (and still reach the dump tool);
+    the one-letter password must not show as a credential, nor mangle any message: the
+    database's error text reaches the report, ``verify`` and the ledger intact.
+    """
+    run = runner
+    url, wrong = style_urls(style, database_url)
+    run.config = {
+        "SAFEMIGRATE_BACKUP": True,
+        "SAFEMIGRATE_LOCK_WAIT": 5,
+        "SAFEMIGRATE_CONNECT_TIMEOUT": 2,
+        "SAFEMIGRATE_CONNECT_RETRIES": 0,
+    }
+    write_history(run.migrations, count=3)
+    for fmt in LINT_FORMATS:
+        run.expect(url, 0, "db", "lint", "--pending", "--format", fmt)
+    for fmt in FORMATS:
+        run.expect(url, 0, "db", "safe-upgrade", "--dry-run", "--format", fmt)
+        run.expect(url, 0, "db", "safe-upgrade", "--sql", "--format", fmt)
+        run.expect(url, 0, "db", "auto-merge-heads", "--check", "--format", fmt)
+    run.expect(url, 0, "db", "safe-upgrade", REVISIONS[1])
+    data = run.expect(url, 0, "db", "safe-upgrade", "--format", "json").json()
+    assert data["to"] == [REVISIONS[2]] and data["backup"], data
+    assert len(assert_private_backups(run.instance / "backups")) == 2
+    for fmt in FORMATS:
+        run.expect(url, 0, "db", "verify", "--format", fmt)
+        run.expect(url, 0, "db", "verify", "--roundtrip", "--format", fmt)
+
+    failing = write_revision(run.migrations, revision_source(3, fail=True))
+    four = TABLES[:4]
+    failed = run.expect(url, 4, "db", "safe-upgrade", "--format", "json", tables=four).json()
+    assert failed["stage"] == "upgrade", failed
+    (error,) = failure_errors(url)
+    exists = "does not exist" if db_kind == "postgresql" else "doesn't exist"
+    # The database's own words, undamaged, in the ledger and in every report of it.
+    assert "no_such_table" in error and exists in error and "***" not in error, error
+    for fmt in FORMATS:
+        run.expect(url, 3, "db", "safe-upgrade", "--format", fmt, tables=four)
+        shown = run.expect(url, 1, "db", "verify", "--format", fmt, tables=four)
+        assert "failed-migration" in shown.stdout and exists in shown.stdout, str(shown)
+        if fmt == "json":  # the URL is shown, masked
+            problems = shown.json()["problems"]
+            (problem,) = [p for p in problems if p["check"] == "failed-migration"]
+            masked = ":***@" if style == "one-letter" else "password=***"
+            assert masked in problem["database"], problem
+    failing.write_text(revision_source(3))
+    resolved = run.expect(
+        url, 0, "db", "safe-upgrade", "--resolved", REVISIONS[3], "--format", "json", tables=four
+    )
+    assert resolved.json()["to"] == [REVISIONS[3]]
+
+    # A refused login (MariaDB checks the password; on trust PostgreSQL it connects).
+    code = 3 if db_kind == "mysql" else 0
+    for fmt in FORMATS:
+        ran = run.expect(wrong, code, "db", "safe-upgrade", "--format", fmt, tables=four)
+        if fmt == "json" and code == 3:
+            assert [p["check"] for p in ran.json()["problems"]] == ["database-unreachable"]
+        run.expect(wrong, {0, 1, 3}, "db", "verify", "--format", fmt, tables=four)
+    assert_nothing_written_holds_it(run.root, url)
 
 
 # --------------------------------------------------------------------------- no shell, no argv
