@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 import configparser
+import contextlib
 import heapq
 import os
 import re
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ __all__ = [
     "Script",
     "identifier_problems",
     "load_graph",
+    "not_regular",
     "overlong_ids",
     "read_script",
     "version_locations",
@@ -216,6 +219,9 @@ def read_script(
     lint run parses each script once.
     """
     if data is None:
+        unreadable = not_regular(path)  # never open a FIFO: the read would not return
+        if unreadable is not None:
+            return unreadable
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -322,7 +328,11 @@ def parse_source(data: bytes, path: Path) -> ast.Module:
 
 
 def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
-    """Candidate files of every location, in Alembic's discovery order (each directory once)."""
+    """Candidate files of every location, in Alembic's discovery order (each directory once).
+
+    Every entry Alembic would try to load is yielded, regular or not (see
+    :func:`not_regular`); directories are skipped, as Alembic skips them.
+    """
     seen: set[Path] = set()
     for location in locations:
         try:
@@ -331,11 +341,47 @@ def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
                 continue
             seen.add(key)
             entries = sorted(location.iterdir(), key=lambda p: p.name)
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop on older Pythons
             continue
         for entry in entries:
-            if _ONLY_SOURCE_REV_FILE.match(entry.name) and entry.is_file():
+            if _ONLY_SOURCE_REV_FILE.match(entry.name) and not entry.is_dir():
                 yield entry
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO): reading it would wait forever"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def not_regular(path: Path) -> GraphProblem | None:
+    """Why ``path`` is not a regular file that can be read, or ``None`` when it is one.
+
+    Alembic loads every ``*.py`` entry of a version directory that is not a directory: a
+    symlink loop or a dangling link fails its load, and a FIFO blocks it (and anything that
+    reads it) forever. Asked with ``stat`` only, so nothing here ever opens such a file.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        link = ""
+        with contextlib.suppress(OSError):
+            if path.is_symlink():
+                link = f"a symbolic link to {str(path.readlink())!r} that cannot be followed: "
+        return _unparseable(
+            path,
+            None,
+            f"{link}{exc.strerror or exc}",
+            "remove the file or point the link at the real script",
+        )
+    if stat.S_ISREG(mode):
+        return None
+    what = next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+    return _unparseable(
+        path, None, f"it is {what}", "remove it from the versions directory; only scripts belong"
+    )
 
 
 def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | None]]) -> Path:
@@ -347,7 +393,7 @@ def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | No
     """
     name = path.name
     if name in ("", ".", ".."):
-        return path.resolve()
+        return _resolve(path)
     parent = path.parent
     directory = directories.get(parent)
     if directory is None:
@@ -366,7 +412,15 @@ def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | No
             link = True
     else:
         link = name in links
-    return path.resolve() if link else real / name
+    return _resolve(path) if link else real / name
+
+
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``; a link that cannot be followed (a loop) stands for itself."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def load_graph(
@@ -380,7 +434,9 @@ def load_graph(
     problems: list[GraphProblem] = []
     directories: dict[Path, tuple[Path, frozenset[str] | None]] = {}
     for path in _script_files(locations):
-        result = known.get(resolved(path, directories)) if known else None
+        result: Script | GraphProblem | None = not_regular(path)
+        if result is None and known:
+            result = known.get(resolved(path, directories))
         if result is None:
             result = read_script(path)
         if isinstance(result, Script):

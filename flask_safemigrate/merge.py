@@ -928,7 +928,7 @@ def _display(path: Path) -> str:
     """A path relative to the working directory when it is below it, else absolute."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return str(path)
 
 
