@@ -32,6 +32,7 @@ __all__ = [
     "column_exists",
     "column_missing",
     "constraint_exists",
+    "constraint_missing",
     "enum_exists",
     "enum_missing",
     "foreign_key_exists",
@@ -326,6 +327,42 @@ def check_exists(table: str, name: str, *, schema: str | None = None) -> bool:
 def constraint_exists(table: str, name: str, *, schema: str | None = None) -> bool:
     """True when ``table`` has a constraint ``name`` of any kind: go ahead and drop it."""
     return _go(_has(table, name, schema, _ANY_CONSTRAINT, None), creating=False)
+
+
+_PG_CONSTRAINT = sa.table(
+    "pg_constraint",
+    sa.column("conname"),
+    sa.column("conrelid"),
+    schema="pg_catalog",
+)
+
+
+def _pg_has_constraint(bind: Connection, table: str, name: str, schema: str | None) -> bool:
+    """Whether ``table`` has a constraint ``name`` (PostgreSQL's catalog, not its indexes)."""
+    owner = _PG_CLASS.alias("owner")
+    joined = _PG_CONSTRAINT.join(owner, owner.c.oid == _PG_CONSTRAINT.c.conrelid)
+    query = sa.select(sa.literal(1)).where(
+        _PG_CONSTRAINT.c.conname == name, owner.c.relname == table
+    )
+    if schema is None:
+        query = query.select_from(joined).where(sa.func.pg_catalog.pg_table_is_visible(owner.c.oid))
+    else:
+        joined = joined.join(_PG_NAMESPACE, _PG_NAMESPACE.c.oid == owner.c.relnamespace)
+        query = query.select_from(joined).where(_PG_NAMESPACE.c.nspname == schema)
+    return bind.execute(query.limit(1)).first() is not None
+
+
+def constraint_missing(table: str, name: str, *, schema: str | None = None) -> bool:
+    """True when ``table`` has no constraint ``name`` of any kind: go ahead and add it.
+
+    Unlike :func:`unique_missing` on PostgreSQL, an index of that name does not count: it
+    goes before ``ADD CONSTRAINT ... UNIQUE USING INDEX``, which turns the index just built
+    concurrently into the constraint.
+    """
+    bind = _bind()
+    if bind is not None and bind.dialect.name == "postgresql":
+        return not _pg_has_constraint(bind, table, name, schema)
+    return _go(_has(table, name, schema, _ANY_CONSTRAINT, None), creating=True)
 
 
 # --------------------------------------------------------------------------- enum types

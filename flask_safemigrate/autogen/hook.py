@@ -116,7 +116,7 @@ def _targets(context: MigrationContext, script: ops.MigrationScript) -> tuple[Ta
     batch = bool(context.opts.get("render_as_batch", False))
     bind = context.bind
     if dialect != "postgresql" or not isinstance(bind, Connection):
-        return Target(dialect, batch), Target(dialect, batch)
+        return Target(dialect, batch), Target(dialect, batch, downgrade=True)
     used: set[tuple[str | None, str]] = set()
     for container in script.upgrade_ops_list:
         used |= used_enums(container.ops)
@@ -125,5 +125,5 @@ def _targets(context: MigrationContext, script: ops.MigrationScript) -> tuple[Ta
     # Upgrade goes from the database as it is now to the models; downgrade comes back.
     return (
         Target(dialect, batch, EnumPlan(before=in_database, after=in_models)),
-        Target(dialect, batch, EnumPlan(before=in_models, after=in_database)),
+        Target(dialect, batch, EnumPlan(before=in_models, after=in_database), downgrade=True),
     )

@@ -61,3 +61,39 @@ class DropEnumOp(ops.MigrateOperation):
 
     def to_diff_tuple(self) -> Any:
         return ("remove_enum_type", self.enum.schema, self.enum.name)
+
+
+class AutocommitBlockOp(ops.MigrateOperation):
+    """``with op.get_context().autocommit_block():`` around ``ops``.
+
+    PostgreSQL refuses ``CREATE INDEX CONCURRENTLY`` inside a transaction, and a
+    ``VALIDATE CONSTRAINT`` run in the transaction that added the constraint keeps that
+    statement's lock for the whole scan; in the block each runs on its own, after the
+    migration's transaction so far is committed.
+    """
+
+    def __init__(self, operations: list[ops.MigrateOperation]) -> None:
+        self.ops = operations
+
+    def to_diff_tuple(self) -> Any:
+        return tuple(operation.to_diff_tuple() for operation in self.ops)
+
+
+class ConstraintSQLOp(ops.MigrateOperation):
+    """One ``ALTER TABLE`` statement on a named constraint, rendered as ``op.execute``.
+
+    Alembic has no op for ``ADD CONSTRAINT ... UNIQUE USING INDEX`` or
+    ``VALIDATE CONSTRAINT``; the SQL is quoted for the dialect when the hook builds it.
+    """
+
+    def __init__(
+        self, kind: str, table_name: str, constraint_name: str, sql: str, schema: str | None
+    ) -> None:
+        self.kind = kind  # "attach_unique" | "validate"
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.sql = sql
+        self.schema = schema
+
+    def to_diff_tuple(self) -> Any:
+        return (self.kind, self.table_name, self.constraint_name)

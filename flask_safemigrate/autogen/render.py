@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import render_op, renderers
 
-from flask_safemigrate.autogen.operations import CreateEnumOp, DropEnumOp, GuardedOp
+from flask_safemigrate.autogen.operations import (
+    AutocommitBlockOp,
+    ConstraintSQLOp,
+    CreateEnumOp,
+    DropEnumOp,
+    GuardedOp,
+)
 
 IMPORT = "from flask_safemigrate import guards"
 
@@ -56,3 +62,19 @@ def _render_create_enum(autogen_context: AutogenContext, op: CreateEnumOp) -> st
 @renderers.dispatch_for(DropEnumOp)
 def _render_drop_enum(autogen_context: AutogenContext, op: DropEnumOp) -> str:
     return f"{_enum_source(op.enum, values=False)}.drop(op.get_bind(), checkfirst=False)"
+
+
+@renderers.dispatch_for(AutocommitBlockOp)
+def _render_autocommit_block(
+    autogen_context: AutogenContext, op: AutocommitBlockOp
+) -> list[str | None]:
+    body: list[str | None] = []
+    for inner in op.ops:
+        body.extend(render_op(autogen_context, inner))
+    # ``None`` closes the ``with`` block, as it closes a guard's ``if``.
+    return ["with op.get_context().autocommit_block():", *body, None]
+
+
+@renderers.dispatch_for(ConstraintSQLOp)
+def _render_constraint_sql(autogen_context: AutogenContext, op: ConstraintSQLOp) -> str:
+    return f"op.execute({op.sql!r})"

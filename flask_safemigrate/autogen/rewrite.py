@@ -11,6 +11,10 @@ each needed for the script to run, or to run again:
 - On PostgreSQL, enum types get their own guarded create and drop (see :mod:`.enums`).
 - Tables are ordered by their foreign keys, and MySQL gets its foreign key drops before its
   index drops (see :mod:`.ordering`).
+- Unnamed constraints get a deterministic name, and names longer than the database allows
+  are shortened the way SQLAlchemy does (see :mod:`.naming`).
+- On PostgreSQL, indexes and constraints on a table that exists take their online form:
+  concurrent builds and validation in autocommit blocks (see :mod:`.online`).
 
 Outside batch blocks, ops also get ``if_not_exists``/``if_exists`` where the generating
 database accepts them: in ``--sql`` output, where guards cannot ask, that is what is left.
@@ -24,7 +28,16 @@ from dataclasses import dataclass
 from alembic.operations import ops
 
 from flask_safemigrate.autogen.enums import EnumPlan, split_enums
-from flask_safemigrate.autogen.operations import Check, CreateEnumOp, DropEnumOp, GuardedOp
+from flask_safemigrate.autogen.naming import name_operations
+from flask_safemigrate.autogen.online import online_forms
+from flask_safemigrate.autogen.operations import (
+    AutocommitBlockOp,
+    Check,
+    ConstraintSQLOp,
+    CreateEnumOp,
+    DropEnumOp,
+    GuardedOp,
+)
 from flask_safemigrate.autogen.ordering import MYSQL, mysql_order, table_order
 
 DONE = "flask_safemigrate.guarded"
@@ -43,6 +56,7 @@ class Target:
     dialect: str
     batch: bool
     enums: EnumPlan | None = None  # PostgreSQL only
+    downgrade: bool = False
 
 
 def _table_check(operation: ops.MigrateOperation) -> Check | None:
@@ -112,6 +126,9 @@ def _enum_check(operation: ops.MigrateOperation) -> Check | None:
     if isinstance(operation, CreateEnumOp | DropEnumOp):
         helper = "enum_missing" if isinstance(operation, CreateEnumOp) else "enum_exists"
         return Check(helper, (operation.enum.name,), operation.enum.schema)
+    if isinstance(operation, ConstraintSQLOp) and operation.kind == "attach_unique":
+        args = (operation.table_name, operation.constraint_name)
+        return Check("constraint_missing", args, operation.schema)
     return None
 
 
@@ -201,15 +218,21 @@ def guard_container(container: ops.OpContainer, target: Target) -> None:
     """Rewrite an ``upgrade()``/``downgrade()`` body in place (once: the hook may run again)."""
     if container.info.get(DONE):
         return
+    name_operations(container.ops, target.dialect, downgrade=target.downgrade)
     operations = table_order(list(container.ops))
     if target.dialect in MYSQL:
         operations = mysql_order(operations)
     if target.enums is not None:
         operations = split_enums(operations, target.enums)
+    if target.dialect == "postgresql":
+        operations = online_forms(operations)
     guarded: list[ops.MigrateOperation] = []
     for operation in operations:
         if isinstance(operation, ops.ModifyTableOps):
             guarded.extend(_batch_blocks(operation, target))
+        elif isinstance(operation, AutocommitBlockOp):
+            inner = [_guard(o, target, in_batch=False) for o in operation.ops]
+            guarded.append(AutocommitBlockOp(inner))
         else:
             guarded.append(_guard(operation, target, in_batch=False))
     container.ops = guarded

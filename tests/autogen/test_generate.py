@@ -21,7 +21,7 @@ from flask_safemigrate import SafeMigrate
 from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import models
 from tests.autogen.scenario import Scenario, build_app, generate, migrate, revision_of
-from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok
+from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok, sqlalchemy_of
 from tests.databases import DbKind
 
 CREATES_AND_DROPS = {
@@ -79,7 +79,10 @@ def test_every_create_and_drop_sits_behind_one_guard(scenario: Scenario, db_kind
         ]
         assert all(len(node.body) == 1 and not node.orelse for node in guards_ifs)
         enum_ops = source.count(".create(op.get_bind()") + source.count(".drop(op.get_bind()")
-        assert len(guards_ifs) == len(calls) + enum_ops
+        # PostgreSQL attaches a concurrently built unique index as the constraint, in SQL.
+        attaches = source.count("guards.constraint_missing(")
+        assert attaches == source.count("UNIQUE USING INDEX")
+        assert len(guards_ifs) == len(calls) + enum_ops + attaches
         assert source.count("from flask_safemigrate import guards") == 1
         assert ("Enum(" in source and enum_ops > 0) == (db_kind == "postgresql")
 
@@ -111,8 +114,21 @@ def test_same_ops_in_the_same_order_as_alembic_writes(
         )
         assert Counter(ours) == Counter(theirs) - redundant
         assert ours != theirs  # the foreign key drop moved
+    elif db_kind == "postgresql":
+        # Indexes and unique constraints on existing tables are built concurrently (``op.``
+        # in an autocommit block, the constraint attached in SQL): the same objects.
+        made = Counter(_online_key(o) for o in ours if o[1] != "op.execute")
+        assert made == Counter(_online_key(o) for o in theirs)
     else:
         assert ours == theirs
+
+
+def _online_key(op: Op) -> tuple[str, ...]:
+    """What an op makes or drops, whatever form it takes on PostgreSQL."""
+    direction, name, table, args = op
+    kind = name.rsplit(".", 1)[-1].replace("create_unique_constraint", "create_index")
+    name_arg = args[0].replace("batch_op.f(", "op.f(") if args else ""
+    return (direction, kind, str(table), name_arg)
 
 
 def _recording_hook(calls: list[str]) -> Any:
@@ -221,10 +237,11 @@ def test_a_projects_own_file_template_is_kept(
     assert script.name == f"create_users_and_posts_{revision_of(script)}.py"
 
 
-def test_unnamed_constraints_are_guarded_by_their_columns(
-    database_url: str, tmp_path: Path, track_app: AppTracker
+def test_unnamed_constraints_get_names_and_the_downgrade_can_drop_them(
+    database_url: str, tmp_path: Path, track_app: AppTracker, db_kind: DbKind
 ) -> None:
-    """Without a naming convention, a new unique constraint or foreign key has no name."""
+    """Without a naming convention Alembic writes ``create_unique_constraint(None, ...)`` and a
+    downgrade ``drop_constraint(None, ...)`` that always fails; the hook names both alike."""
 
     def plain(db: SQLAlchemy, *, later: bool = False) -> None:
         sa.Table("users", db.metadata, sa.Column("id", sa.Integer, primary_key=True))
@@ -246,12 +263,26 @@ def test_unnamed_constraints_are_guarded_by_their_columns(
     app = build_app(
         database_url, migrations, lambda db: plain(db, later=True), track_app, hook=None
     )
-    with pytest.warns(UserWarning, match="unnamed constraint"):
-        source = migrate(app, migrations, "give items owners and unique codes").read_text(
-            encoding="utf-8"
-        )
-    assert "if guards.unique_missing('items', None, columns=['code']):" in source
-    assert "if guards.foreign_key_missing('items', None, columns=['owner_id']):" in source
+    source = migrate(app, migrations, "give items owners and unique codes").read_text(
+        encoding="utf-8"
+    )
+    assert not re.search(r"(constraint|foreign_key)\((batch_op\.f\()?None", source), source
+    if db_kind == "postgresql":
+        assert "if guards.constraint_missing('items', 'uq_items_code'):" in source
+    else:
+        assert "if guards.unique_missing('items', 'uq_items_code'):" in source
+    assert "if guards.foreign_key_missing('items', 'fk_items_owner_id_users'):" in source
+    assert "if guards.unique_exists('items', 'uq_items_code'):" in source
+    assert "if guards.foreign_key_exists('items', 'fk_items_owner_id_users'):" in source
+    invoke_ok(app, "db", "upgrade")
+    invoke_ok(app, "db", "downgrade")
+    invoke_ok(app, "db", "upgrade")
+    with app.app_context():
+        inspector = sa.inspect(sqlalchemy_of(app).engine)
+        uniques = {u["name"] for u in inspector.get_unique_constraints("items")}
+        keys = {f["name"] for f in inspector.get_foreign_keys("items")}
+    assert "uq_items_code" in uniques or db_kind == "sqlite"  # SQLite reflects no name
+    assert "fk_items_owner_id_users" in keys or db_kind == "sqlite"
 
 
 def test_a_migrate_registered_after_safemigrate_still_writes_guards(

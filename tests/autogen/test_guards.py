@@ -203,6 +203,7 @@ def test_offline_every_guard_lets_the_statement_through(dialect: str) -> None:
             guards.check_missing("t", "c"),
             guards.check_exists("t", "c"),
             guards.constraint_exists("t", "c"),
+            guards.constraint_missing("t", "c"),
             guards.enum_missing("e"),
             guards.enum_exists("e"),
         ]

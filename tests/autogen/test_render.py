@@ -6,12 +6,15 @@ What the generated scripts look like for cases the model scenarios do not reach:
 
 from __future__ import annotations
 
+import hashlib
+import re
 import textwrap
 
 import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 
+from flask_safemigrate.autogen import naming
 from flask_safemigrate.autogen.rewrite import Target, guard_container
 
 
@@ -100,11 +103,34 @@ def test_unnamed_constraints() -> None:
             ops.CreateCheckConstraintOp(None, "items", "code <> ''"),
         ],
     )
-    code = render([block], Target("postgresql", batch=True))
-    assert "if guards.unique_missing('items', None, columns=['code', 'kind']):" in code
-    assert "if guards.foreign_key_missing('items', None, columns=['owner_id']):" in code
-    # An unnamed check constraint cannot be looked up: it stays as Alembic wrote it.
-    assert "\n        batch_op.create_check_constraint(None, " in code
+    code = render([block], Target("sqlite", batch=True))
+    assert "if guards.unique_missing('items', 'uq_items_code_kind'):" in code
+    assert "if guards.foreign_key_missing('items', 'fk_items_owner_id_users'):" in code
+    # A condition has no short name: a hash of it names the check.
+    assert "if guards.check_missing('items', 'ck_items_" in code
+    assert "(None" not in code
+
+
+def test_names_longer_than_the_database_allows_are_hash_truncated() -> None:
+    table = "t" * 40
+    block = ops.ModifyTableOps(
+        table,
+        [
+            ops.CreateUniqueConstraintOp(None, table, ["a_rather_long_column_name"]),
+            ops.CreateIndexOp("ix_" + "i" * 70, table, ["a"]),
+        ],
+    )
+    names = {}
+    for dialect, limit in (("postgresql", 63), ("mysql", 64)):
+        code = render([block], Target(dialect, batch=True))
+        found = re.findall(r"(?:uq|ix)_\w+", code)
+        assert found and all(len(name) <= limit for name in found), code
+        names[dialect] = found
+    # SQLAlchemy's own scheme: so create_all() and the next autogenerate agree.
+    full = f"uq_{table}_a_rather_long_column_name"
+    digest = hashlib.md5(full.encode()).hexdigest()[-4:]
+    assert f"{full[:55]}_{digest}" in names["postgresql"]
+    assert naming.fit(full, "sqlite") == full
 
 
 def test_mysql_drops_foreign_keys_before_indexes_and_skips_index_drops_of_dropped_tables() -> None:
