@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flask_safemigrate.lint.calls import collect_calls
+from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import newcomer
 from tests.autogen.scenario import build_app, migrate
 from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok, sqlalchemy_of
