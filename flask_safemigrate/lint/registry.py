@@ -39,6 +39,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.locking.volatile_default_on_existing_table",
     "flask_safemigrate.lint.rules.locking.offset_pagination",
     "flask_safemigrate.lint.rules.locking.add_primary_key",
+    "flask_safemigrate.lint.rules.locking.table_rewrite_maintenance",
     "flask_safemigrate.lint.rules.correctness.missing_downgrade",
     "flask_safemigrate.lint.rules.correctness.missing_existence_check",
     "flask_safemigrate.lint.rules.correctness.boolean_without_server_default",
