@@ -388,6 +388,27 @@ def row(label: str, tally: Tally) -> str:
     )
 
 
+def markdown_table(per_rule: dict[str, Tally], overall: Tally, minimum: int = 10) -> str:
+    """Per-rule precision as a Markdown table (rules with ``minimum`` error findings or more)."""
+    lines = [
+        "| rule | errors | TP / FP | unread | precision |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    ranked = sorted(per_rule.items(), key=lambda item: (-item[1].errors, item[0]))
+    for rule, tally in ranked:
+        if tally.errors >= minimum:
+            code, _, name = rule.partition(" ")
+            lines.append(
+                f"| {code} `{name}` | {tally.errors} | {tally.tp} / {tally.fp}"
+                f" | {tally.untriaged} | {tally.precision().strip()} |"
+            )
+    lines.append(
+        f"| **all** | {overall.errors} | {overall.tp} / {overall.fp}"
+        f" | {overall.untriaged} | {overall.precision().strip()} |"
+    )
+    return "\n".join(lines)
+
+
 def toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -493,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         "--untriaged", action="store_true", help="print a stub for each unread error finding"
     )
     parser.add_argument("--list", action="store_true", help="list the histories and stop")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the per-rule table in Markdown"
+    )
     args = parser.parse_args(argv)
 
     cache = cache_dir(args.cache)
@@ -573,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if stale:
         print(f"\n{len(stale)} triage entries no longer found (fixed, or the code moved)")
+    if args.markdown:
+        print("\n" + markdown_table(per_rule, overall))
     print(f"\ncrashes: {len(crashes)}")
     for crash in crashes:
         print(f"  {crash}")

@@ -72,3 +72,15 @@ def test_triage_rejects_an_entry_without_reason(tmp_path: Path) -> None:
 def test_cache_is_never_inside_the_repository() -> None:
     with pytest.raises(SystemExit, match="inside the repository"):
         corpus.cache_dir(str(corpus.ROOT / "corpus-cache"))
+
+
+def test_markdown_table_lists_rules_with_enough_errors() -> None:
+    busy, quiet, overall = (
+        corpus.Tally(12, 12, 9, 3),
+        corpus.Tally(4, 4, 4, 0),
+        corpus.Tally(16, 16, 13, 3),
+    )
+    table = corpus.markdown_table({"SM102 drop-column": busy, "SM101 drop-table": quiet}, overall)
+    assert "| SM102 `drop-column` | 12 | 9 / 3 | 0 | 75.0% |" in table
+    assert "SM101" not in table  # under 10 error findings
+    assert table.endswith("| **all** | 16 | 13 / 3 | 0 | 81.2% |")
