@@ -30,6 +30,7 @@ from flask_safemigrate.cli_support import (
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
 from flask_safemigrate.report import render_finding, render_json, should_color
+from flask_safemigrate.safe_text import printable
 from flask_safemigrate.settings import Settings
 
 __all__ = ["COMMANDS", "DbGroup", "fail", "format_option", "handles_errors"]
@@ -190,7 +191,8 @@ class _EchoProgress(upgrade.Progress):
     def _echo(self, text: str, nl: bool = True) -> None:
         if self.open_line and not text.startswith(("ok ", "FAILED")):
             click.echo(err=self.err)
-        click.echo(text, nl=nl, err=self.err)
+        # Revision ids, script messages and database errors: shown, never acted on.
+        click.echo(printable(text), nl=nl, err=self.err)
         self.open_line = not nl
 
     def stage(self, stage: upgrade.Stage, message: str) -> None:
@@ -287,10 +289,10 @@ def safe_upgrade_command(
         click.echo(outcome.sql or "", nl=False)
     else:
         color = should_color(sys.stdout)
-        lines = list(report.notes)
+        lines = [printable(note) for note in report.notes]
         for finding in report.findings:
             lines.extend(render_finding(finding, color=color))
-        lines.append(str(report.facts["summary"]))
+        lines.append(printable(str(report.facts["summary"])))
         click.echo("\n".join(lines), color=color)
     exit_with(outcome.exit_code)
 

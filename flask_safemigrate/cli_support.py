@@ -18,6 +18,7 @@ import click
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.report import Report, render_json, render_text, should_color
+from flask_safemigrate.safe_text import printable
 
 if TYPE_CHECKING:
     from flask_safemigrate.lint.engine import LintConfig
@@ -53,11 +54,12 @@ def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     if output_format == "json":
         click.echo(json.dumps({"ok": False, **error.to_dict()}, indent=2, default=str))
     else:
-        click.echo(f"Error: {error.message}", err=True)
+        # A script's or the database's words can be in any of these: one line each, escaped.
+        click.echo(f"Error: {printable(error.message)}", err=True)
         if error.where:
-            click.echo(f"  where: {error.where}", err=True)
+            click.echo(f"  where: {printable(error.where)}", err=True)
         if error.hint:
-            click.echo(f"  help: {error.hint}", err=True)
+            click.echo(f"  help: {printable(error.hint)}", err=True)
     raise SystemExit(int(error.exit_code))
 
 

@@ -972,7 +972,7 @@ def _describe(change: Change) -> str:
 
 def conflict_finding(conflict: Conflict, *, forced: bool) -> Finding:
     """A conflict as a finding (an error, or a warning once ``--force`` merged anyway)."""
-    lines = [conflict.message]
+    lines = []
     for side in conflict.sides:
         labels = f" [{', '.join(side.labels)}]" if side.labels else ""
         lines.append(f"    branch of head {side.head}{labels}:")
@@ -980,7 +980,8 @@ def conflict_finding(conflict: Conflict, *, forced: bool) -> Finding:
     return Finding(
         rule=CONFLICT_CHECK,
         severity=Severity.WARNING if forced else Severity.ERROR,
-        message="\n".join(lines),
+        message=conflict.message,
+        details=tuple(lines),
         help=(
             f"add a migration after the merge that reconciles {conflict.object}"
             if forced

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from flask_safemigrate.safe_text import printable
+
 
 class Severity(enum.StrEnum):
     """How bad a finding is; ordered so thresholds compare with ``>=``."""
@@ -70,6 +72,14 @@ class Finding:
     col: int | None = None
     help: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Further lines of the message (text output indents them under it, each escaped on its
+    #: own; JSON and GitHub join them to the message with newlines).
+    details: tuple[str, ...] = ()
+
+    @property
+    def full_message(self) -> str:
+        """The message with its detail lines, as JSON and GitHub output carry it."""
+        return "\n".join((self.message, *self.details))
 
     @property
     def location(self) -> str | None:
@@ -91,7 +101,7 @@ class Finding:
             "path": self.path,
             "line": self.line,
             "col": self.col,
-            "message": self.message,
+            "message": self.full_message,
             **({"help": self.help} if self.help else {}),
             **self.extra,
         }
@@ -100,7 +110,7 @@ class Finding:
         out: dict[str, Any] = {
             "check": self.rule,
             "severity": str(self.severity),
-            "message": self.message,
+            "message": self.full_message,
         }
         for key in ("code", "path", "line", "col", "help"):
             value = getattr(self, key)
@@ -210,31 +220,39 @@ def summary_line(report: Report) -> str:
 
 
 def render_finding(finding: Finding, *, color: bool = False) -> list[str]:
-    """A finding as a titled block: what failed, where, and what to do next."""
+    """A finding as a titled block: what failed, where, and what to do next.
+
+    Every field may hold text from a script or the database, so each is shown through
+    :func:`printable`: a line break or an escape sequence in it cannot start a line of its own
+    (a forged ``::warning file=...::`` for GitHub Actions) or drive the terminal.
+    """
     sev_style = _SEVERITY_STYLE[finding.severity]
+    message, rule = printable(finding.message), printable(finding.rule)
+    location = printable(finding.location) if finding.location else None
     if finding.code is not None:
         # The ruff layout, so editors and terminals can jump to the location.
-        head = f"{finding.location or '-'}: " if finding.location else ""
+        head = f"{location}: " if location else ""
         lines = [
-            f"{_style(head, 'bold', color)}{_style(finding.code, sev_style, color)} "
-            f"[{finding.rule}] {finding.message}"
+            f"{_style(head, 'bold', color)}{_style(printable(finding.code), sev_style, color)} "
+            f"[{rule}] {message}"
         ]
     else:
-        label = _style(f"{finding.severity}[{finding.rule}]", sev_style, color)
-        lines = [f"{label}: {finding.message}"]
-        if finding.location:
-            lines.append(f"  {_style('where:', 'dim', color)} {finding.location}")
+        label = _style(f"{finding.severity}[{rule}]", sev_style, color)
+        lines = [f"{label}: {message}"]
+        if location:
+            lines.append(f"  {_style('where:', 'dim', color)} {location}")
+    lines.extend(printable(detail) for detail in finding.details)
     if finding.help:
-        lines.append(f"  {_style('help:', 'green', color)} {finding.help}")
+        lines.append(f"  {_style('help:', 'green', color)} {printable(finding.help)}")
     return lines
 
 
 def render_text(report: Report, *, color: bool = False) -> str:
     """The human layout: notes, then each finding as a block, then a summary line."""
-    lines: list[str] = list(report.notes)
+    lines: list[str] = [printable(note) for note in report.notes]
     for finding in report.findings:
         lines.extend(render_finding(finding, color=color))
-    lines.append(_style(summary_line(report), "bold", color))
+    lines.append(_style(printable(summary_line(report)), "bold", color))
     return "\n".join(lines)
 
 
@@ -245,7 +263,12 @@ _GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severit
 
 
 def _github_data(value: str) -> str:
-    """Escape the message part of a workflow command (after ``::``)."""
+    """Escape the message part of a workflow command (after ``::``), as the runner decodes it.
+
+    ``%``, CR and LF are the Actions rules; other control characters (``ESC``) are shown as
+    escapes first, since the log would otherwise interpret them.
+    """
+    value = "".join(c if c in "\r\n" or c.isprintable() else printable(c) for c in value)
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -276,7 +299,7 @@ def render_github(report: Report) -> str:
                     props.append(("col", str(finding.col)))
         title = f"{finding.code} {finding.rule}" if finding.code else finding.rule
         props.append(("title", title))
-        message = finding.message
+        message = finding.full_message
         if finding.help:
             message = f"{message} (help: {finding.help})"
         rendered = ",".join(f"{key}={_github_property(value)}" for key, value in props)
