@@ -54,6 +54,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.correctness.data_and_schema_mixed",
     "flask_safemigrate.lint.rules.correctness.unparseable_script",
     "flask_safemigrate.lint.rules.correctness.non_transactional_statement",
+    "flask_safemigrate.lint.rules.correctness.identifier_too_long",
     "flask_safemigrate.lint.rules.conventions.singular_table_name",
     "flask_safemigrate.lint.rules.conventions.vague_message",
     "flask_safemigrate.lint.rules.conventions.missing_schema",
