@@ -11,6 +11,7 @@ in an autocommit block of their own. The result applies on rows, downgrades and 
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +131,19 @@ def test_it_applies_on_rows_downgrades_and_applies_again(change: Change, db_kind
     assert (before["uniques"], before["posts_fk"], before["name_nullable"]) == ([], [], False)
     invoke_ok(change.app, "db", "upgrade")
     assert _schema(change.app) == after
+
+
+def test_it_lints_clean_at_warning_for_its_dialect(change: Change, db_kind: DbKind) -> None:
+    """Nothing the hook writes, nor the downgrade that restores the previous schema, is
+    flagged: safe-upgrade's pre-flight would otherwise refuse our own migration."""
+    result = invoke(
+        change.app, "db", "lint", "--format", "json", "--fail-on", "warning",
+        "--dialect", db_kind, str(change.script.parent),
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["findings"]) == (0, []), report
+    infos = invoke(
+        change.app, "db", "lint", "--format", "json", "--fail-on", "info",
+        "--dialect", db_kind, str(change.script.parent),
+    )  # fmt: skip
+    assert json.loads(infos.stdout)["findings"] == []

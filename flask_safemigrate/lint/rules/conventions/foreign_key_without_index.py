@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call, column_calls, keyword, literal
+from flask_safemigrate.lint.dialects import ALL
 from flask_safemigrate.lint.helpers.functions import calls_by_function, last_name
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -72,6 +73,9 @@ class _Keys:
         self.index(table, tuple(primary))
 
 
+_NOT_MYSQL = ALL - {"mysql"}
+
+
 @register
 class ForeignKeyWithoutIndex(Rule):
     """A foreign key is created without an index on its columns.
@@ -89,8 +93,8 @@ class ForeignKeyWithoutIndex(Rule):
     PostgreSQL (and SQLite) do not index foreign keys. Every delete or key update on the
     parent table then scans the whole child table to check references, under lock, and
     joins from parent to children scan as well: fine in development, an outage at
-    scale. MySQL creates such an index implicitly, so an explicit one also keeps the schema
-    the same on every database.
+    scale. MySQL creates such an index implicitly, so with `dialect = "mysql"` nothing is
+    reported (an explicit index still keeps the schema the same on every database).
 
     ## Example
     ```python
@@ -146,4 +150,6 @@ class ForeignKeyWithoutIndex(Rule):
                         f"foreign key on {table or '?'}({', '.join(columns)}) has no index on "
                         "those columns; deletes on the referenced table scan the whole table",
                         node=key,
+                        # InnoDB indexes a foreign key's columns itself when none does.
+                        dialects=_NOT_MYSQL,
                     )

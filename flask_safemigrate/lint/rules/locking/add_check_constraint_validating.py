@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flask_safemigrate.lint.dialects import ALL
 from flask_safemigrate.lint.helpers.alter_ops import (
     NOT_VALID,
     alter_actions,
@@ -14,6 +15,7 @@ from flask_safemigrate.lint.helpers.alter_ops import (
 )
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import table_label
+from flask_safemigrate.lint.helpers.restores import restores_constraint
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -21,6 +23,7 @@ from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT
 from flask_safemigrate.report import Severity
 
+_NOT_SQLITE = ALL - {"sqlite"}
 _ADD_CHECK = re.compile(rf"^ADD (?:CONSTRAINT ({IDENT}) )?CHECK\b", re.IGNORECASE)
 
 
@@ -81,7 +84,7 @@ class AddCheckConstraintValidating(Rule):
             )
         )
         for call in ops(migration, "create_check_constraint"):
-            if line.created(call):
+            if line.created(call) or restores_constraint(migration, call):
                 continue
             if postgresql and keyword_is_set(call, "postgresql_not_valid"):
                 continue
@@ -90,6 +93,8 @@ class AddCheckConstraintValidating(Rule):
                 " validates it at once, which scans the whole table while blocking writes",
                 node=call.node,
                 help=help_text,
+                # SQLite's batch mode rebuilds the table for any constraint: nothing to avoid.
+                dialects=_NOT_SQLITE if call.receiver == "batch_op" else None,
             )
         for call, table, action in alter_actions(migration, line):
             if _ADD_CHECK.match(action) and not (postgresql and NOT_VALID.search(action)):

@@ -15,6 +15,7 @@ from flask_safemigrate.lint.helpers.alter_ops import (
 )
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.restores import restores_column
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -87,7 +88,7 @@ class AddNotNullColumnWithoutDefault(Rule):
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call, column in added_columns(migration):
-            if line.created(call):
+            if line.created(call) or restores_column(migration, call, column_name(column)):
                 continue
             nullable = literal(keyword(column, "nullable"))
             primary_key = literal(keyword(column, "primary_key")) is True

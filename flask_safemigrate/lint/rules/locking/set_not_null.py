@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.helpers.alter_ops import alter_actions, ops
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.restores import restores_not_null
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -70,6 +71,8 @@ class SetNotNull(Rule):
                 continue
             table, column = call.table, call.column
             if line.added(call, table, column) or line.not_null_checked(call, table, column):
+                continue
+            if restores_not_null(migration, call, column):
                 continue
             yield Violation(
                 f"sets {column_label(call)} NOT NULL, which scans the whole table under an"
