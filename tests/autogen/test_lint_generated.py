@@ -50,7 +50,8 @@ def test_the_change_is_flagged_only_for_what_it_does(scenario: Scenario, db_kind
         expected.append(
             (
                 "SM208",
-                "adds check constraint ck_users_handle_long_enough on users and validates it at once",
+                "adds check constraint ck_users_handle_long_enough on users"
+                " and validates it at once",
             )
         )
     assert found == sorted(expected), findings
