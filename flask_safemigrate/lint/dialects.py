@@ -21,6 +21,7 @@ narrows where the condition is plain.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 
 from flask_safemigrate.lint.calls import dotted, nodes_below
@@ -43,6 +44,29 @@ _WRAPPERS = frozenset({"lower", "upper", "strip", "casefold", "str", "render_as_
 _DEPTH = 8
 
 Env = Mapping[str, ast.expr]
+
+
+_MENTION = re.compile(
+    r"postgres|psycopg|pg8000|asyncpg|pgdialect|mysql|mariadb|sqlite|dialect|engine|"
+    + "|".join(sorted(OTHERS)),
+    re.IGNORECASE,
+)
+
+
+def mentions_dialect(test: ast.expr) -> bool:
+    """A quick look before :func:`branch_reach`: whether the condition has a string naming a
+    dialect, an ``isinstance`` call, or a name that reads like a dialect (``is_sqlite``)."""
+    for sub in nodes_below(test):
+        cls = sub.__class__
+        if cls is ast.Constant:
+            value = sub.value  # type: ignore[attr-defined]
+            if isinstance(value, str) and _MENTION.search(value[:64]):
+                return True
+        elif cls is ast.Name:
+            name = sub.id  # type: ignore[attr-defined]
+            if name == "isinstance" or _MENTION.search(name):
+                return True
+    return False
 
 
 def family(text: str) -> str | None:

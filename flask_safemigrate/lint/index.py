@@ -242,20 +242,8 @@ class _Builder:
         self, test: ast.expr, reach: frozenset[str]
     ) -> tuple[frozenset[str], frozenset[str]]:
         """The dialects that enter the body and the ``else`` of ``if test`` (see dialects)."""
-        names = False
-        for sub in nodes_below(test):
-            cls = sub.__class__
-            if cls is ast.Constant:
-                value = sub.value  # type: ignore[attr-defined]
-                if isinstance(value, str) and (
-                    dialects.family(value) is not None or value.lower() in dialects.OTHERS
-                ):
-                    break
-            elif cls is ast.Name:
-                names = True
-        else:
-            if not names:
-                return reach, reach  # no dialect name and no name to look up: not a branch
+        if not dialects.mentions_dialect(test):
+            return reach, reach  # names no dialect, nor a name that could hold one
         if self._env is None:
             if self._module_env is None:
                 self._module_env = dialects.single_assignments(self.tree.body)
