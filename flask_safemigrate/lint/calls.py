@@ -10,7 +10,7 @@ existence check, or how SQL was spelled. :func:`collect_calls` walks ``upgrade()
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
@@ -120,6 +120,35 @@ def literal(node: ast.AST | None) -> Any:
         return _MISSING
 
 
+def _bound(node: ast.AST, bindings: Mapping[str, Any]) -> Any:
+    """The value of a name in ``bindings``, an f-string of literals and such names, or one
+    wrapped in ``op.f``/``text``; else ``_MISSING``."""
+    if isinstance(node, ast.Name):
+        return bindings.get(node.id, _MISSING)
+    if isinstance(node, ast.JoinedStr):
+        parts: list[str] = []
+        for part in node.values:
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                parts.append(part.value)
+                continue
+            if (
+                not isinstance(part, ast.FormattedValue)
+                or part.conversion != -1
+                or part.format_spec is not None
+            ):
+                return _MISSING
+            value = literal(part.value)
+            if value is _MISSING:
+                value = _bound(part.value, bindings)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                return _MISSING
+            parts.append(str(value))
+        return "".join(parts)
+    if isinstance(node, ast.Call) and dotted(node.func) in _NAME_WRAPPERS and len(node.args) == 1:
+        return _bound(node.args[0], bindings)
+    return _MISSING
+
+
 def is_missing(value: Any) -> bool:
     return value is _MISSING
 
@@ -170,6 +199,9 @@ class Call:
     # The dialects that reach the call: all of them, unless it sits in a dialect branch
     # (``if bind.dialect.name == "mysql":``; see :mod:`flask_safemigrate.lint.dialects`).
     dialects: frozenset[str] = field(default=ALL_DIALECTS, compare=False, repr=False)
+    # Names that hold a known literal where the call runs: a helper's parameters given
+    # literal arguments, a loop variable over a literal collection (see lint/inline.py).
+    bindings: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def line(self) -> int:
@@ -206,7 +238,15 @@ class Call:
 
     def value(self, name: str) -> Any:
         """The literal value of a parameter or keyword, or ``_MISSING``."""
-        return literal(self.param(name))
+        return self.resolve(self.param(name))
+
+    def resolve(self, node: ast.AST | None) -> Any:
+        """:func:`literal` of ``node``, also reading the names :attr:`bindings` holds (and
+        f-strings made of them)."""
+        value = literal(node)
+        if value is not _MISSING or not self.bindings or node is None:
+            return value
+        return _bound(node, self.bindings)
 
     def string(self, name: str) -> str | None:
         value = self.value(name)
@@ -236,7 +276,7 @@ class Call:
         if self.name == "add_column":
             column = self.param("column")
             if isinstance(column, ast.Call) and column.args:
-                value = literal(column.args[0])
+                value = self.resolve(column.args[0])
                 return value if isinstance(value, str) else None
             return None
         return self.string("column_name")
@@ -260,7 +300,7 @@ class Call:
     @cached
     def sql(self) -> str | None:
         """The SQL text when it is a literal string, else ``None``."""
-        value = literal(self.sql_node)
+        value = self.resolve(self.sql_node)
         return value if isinstance(value, str) else None
 
     @property

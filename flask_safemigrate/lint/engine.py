@@ -228,8 +228,15 @@ def _script_finding(
         return _finding(planned.rule, planned.severity, v, path, display)
     index = parsed.index
     about = planned.rule.dialects if v.dialects is None else v.dialects
-    if index.dialect_ranges:
-        about = about & index.dialects_at(line)
+    call = index.call_of(v.node) if v.node is not None else None
+    direction: str | None
+    if call is not None:
+        about = about & call.dialects
+        direction = call.direction
+    else:
+        if index.dialect_ranges:
+            about = about & index.dialects_at(line)
+        direction = index.direction_at(line)
     reached = about & config.dialects
     if not reached:
         return None  # only code that the configured dialects never run
@@ -239,7 +246,7 @@ def _script_finding(
         severity = Severity.WARNING  # a judgement about a database the project may not use
         extra[CAPPED] = sorted(reached)
     message = None
-    if index.direction_at(line) == DOWNGRADE:
+    if direction == DOWNGRADE:
         code = planned.rule.code
         if (
             code.startswith(RESTORE_FAMILIES)
@@ -432,10 +439,15 @@ def _lint_parsed(
             return [_finding(UnparseableScript, severity, parsed, path, display)], []
         return [], []
     raw: list[Finding] = []
+    seen: set[tuple[str | None, int | None, int | None, str]] = set()
     for planned in plan.runnable(parsed.index.facts):
         for v in planned.instance.check(parsed):
             finding = _script_finding(planned, v, parsed, path, config, display)
-            if finding is not None:
+            if finding is None:
+                continue
+            key = (finding.code, finding.line, finding.col, finding.message)
+            if key not in seen:  # a helper or loop read twice says the same thing once
+                seen.add(key)
                 raw.append(finding)
     return _apply_suppressions(parsed, raw, config)
 

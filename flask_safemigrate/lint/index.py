@@ -13,16 +13,17 @@ skips it, without a walk, on the many scripts where it cannot match.
 from __future__ import annotations
 
 import ast
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_safemigrate.lint import dialects
+from flask_safemigrate.lint import dialects, inline
 from flask_safemigrate.lint.calls import (
     ALL_DIALECTS,
     Call,
     asks_database,
     child_fields,
-    direction_of,
     dotted,
     guard_aliases,
     keyword,
@@ -140,6 +141,15 @@ class ScriptIndex:
                 reach = reach & dialects_of
         return reach
 
+    def call_of(self, node: ast.AST | None) -> Call | None:
+        """The operation call whose expression is ``node`` (one read through a helper or a
+        loop knows its own dialects and direction better than its line does)."""
+        by_node = self.cache.get("call_of")
+        if by_node is None:
+            by_node = self.cache["call_of"] = {id(call.node): call for call in self.calls}
+        found: Call | None = by_node.get(id(node))
+        return found
+
     def direction_at(self, line: int) -> str | None:
         """``upgrade``/``downgrade`` when ``line`` is inside such a function, else ``None``."""
         for function in self.functions:
@@ -176,6 +186,9 @@ class _Builder:
         self.connections: set[str] = set()
         self.guard_ifs: set[int] = set()
         self.reach = ALL_DIALECTS  # the dialects that run the statement being visited
+        self.helpers: dict[str, FunctionNode] = {}
+        self.following: list[str] = []  # the helpers being read through, outermost first
+        self.bindings: dict[str, Any] = {}  # literals that names hold here (see lint/inline)
         self.dialect_ranges: list[tuple[int, int, frozenset[str]]] = []
         self._module_env: dict[str, ast.expr] | None = None
         self._env: dict[str, ast.expr] | None = None
@@ -403,6 +416,22 @@ class _Builder:
         if isinstance(stmt, ast.Assign):
             self._assign(stmt, batch, guards, autocommit, ifs)
             return
+        if isinstance(stmt, ast.For | ast.AsyncFor) and len(self.following) < inline.MAX_DEPTH:
+            turns = inline.loop_items(stmt)
+            if turns is not None:  # `for name in ("a", "b"):` read once per item
+                self.expression(stmt.target, stmt, batch, guards, autocommit, ifs)
+                self.expression(stmt.iter, stmt, batch, guards, autocommit, ifs)
+                held = self.bindings
+                for turn, values in enumerate(turns):
+                    self.bindings = {**held, **values}
+                    if turn == 0:
+                        self.statements(stmt.body, batch, guards, autocommit, ifs)
+                    else:
+                        with self._shadow():
+                            self.statements(stmt.body, batch, guards, autocommit, ifs)
+                self.bindings = held
+                self.statements(stmt.orelse, batch, guards, autocommit, ifs)
+                return
         if isinstance(stmt, ast.Import | ast.ImportFrom):
             self._import(stmt)
         elif isinstance(stmt, ast.Match) or (
@@ -448,10 +477,13 @@ class _Builder:
             return
         function = self.function
         assert function is not None
+        followed: list[ast.Call] = []
         for index in range(start, len(call_nodes)):
             sub = call_nodes[index]
             func = sub.func
             if not isinstance(func, ast.Attribute):
+                if isinstance(func, ast.Name) and func.id in self.helpers:
+                    followed.append(sub)
                 continue
             owner = func.value
             attr = func.attr
@@ -482,16 +514,61 @@ class _Builder:
                     guards or frozenset(),  # guard_names
                     ifs,
                     self.reach,  # dialects
+                    self.bindings,
                 )
             )
+        for sub in followed:
+            self._follow(sub, batch, guards, autocommit, ifs)
+
+    def _follow(
+        self,
+        call: ast.Call,
+        batch: dict[str, str | None],
+        guards: frozenset[str] | None,
+        autocommit: bool,
+        ifs: tuple[ast.If, ...],
+    ) -> None:
+        """Read a helper of the script where it is called, its literal arguments put in."""
+        helper = self.helpers[call.func.id]  # type: ignore[attr-defined]
+        if helper.name in self.following or len(self.following) >= inline.MAX_DEPTH:
+            return  # recursion, or helpers calling helpers too deep to be worth it
+        inner_batch = batch
+        for param, name in inline.aliases(helper, call).items():
+            if name in batch:  # add_columns(batch_op): the parameter is the batch operations
+                inner_batch = {**inner_batch, param: batch[name]}
+            elif name in self.connections:
+                self.connections.add(param)
+        outer = self.bindings
+        self.bindings = {**outer, **inline.arguments(helper, call)}
+        self.following.append(helper.name)
+        try:
+            with self._shadow():
+                self.statements(helper.body, inner_batch, guards, autocommit, ifs)
+        finally:
+            self.following.pop()
+            self.bindings = outer
+
+    @contextlib.contextmanager
+    def _shadow(self) -> Iterator[None]:
+        """Read statements again (a helper's body, a loop's later turns) for their operation
+        calls and facts, without listing their call expressions as the function's own."""
+        kept, kept_guards, kept_ranges = self.call_nodes, self.guard_ifs, self.dialect_ranges
+        self.call_nodes, self.guard_ifs, self.dialect_ranges = [], set(), []
+        try:
+            yield
+        finally:
+            self.call_nodes, self.guard_ifs = kept, kept_guards
+            self.dialect_ranges = kept_ranges
 
     # ------------------------------------------------------------------ the module
 
     def build(self, tree: ast.Module) -> ScriptIndex:
         functions: list[FunctionIndex] = []
+        multidb = inline.multidb_shape(tree)
+        self.helpers = inline.helpers(tree, multidb)
         for node in tree.body:
             direction = (
-                direction_of(node.name)
+                inline.migration_direction(node.name, multidb)
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
                 else None
             )

@@ -148,3 +148,10 @@ def test_mysql_indexes_foreign_keys_itself() -> None:
     for dialect, count in (("mysql", 0), ("postgresql", 5), ("sqlite", 5)):
         config = LintConfig(select=("SM404",), dialect=dialect)
         assert len(lint([path], config).findings) == count, dialect
+
+
+def test_loops_and_helpers_name_each_object() -> None:
+    messages = [message for _, code, _, message in lint_cause(CAUSES / "helpers-and-loops.py")]
+    assert any("accounts.fax" in m for m in messages)
+    assert any("accounts.pager" in m for m in messages)
+    assert not any("accounts.column" in m for m in messages)

@@ -200,6 +200,8 @@ def test_existence_checks_from_the_index_match_the_scan(scripts: list[Path]) -> 
             test = guard_test(migration.tree, function, helpers, aliases)
             scanned.update({id(node): guards for node, guards in scan(function.body, test)})
         for call in migration.calls:
+            if id(call.node) not in scanned:
+                continue  # read through a helper of the script, which the scan does not follow
             assert from_index(call) == scanned[id(call.node)], (migration.path, call.line)
             compared += 1
     assert compared > 500

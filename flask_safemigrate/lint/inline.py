@@ -1,0 +1,140 @@
+"""Reading through a script's own indirections: helper functions and loops over literals.
+
+Real migrations wrap operations: ``def add_columns(table): op.add_column(table, ...)`` called
+from ``upgrade()``, or ``for name in ("a", "b"): op.drop_column("t", name)``. Left unread, the
+wrapped operations are either missed or misread (a table called ``table``, a column ``?``).
+The index walks a helper's body where ``upgrade()`` calls it, and a loop's body once per item,
+and each operation call it finds there carries the literals its parameters (or the loop
+variable) hold (:attr:`calls.Call.bindings`), which :meth:`calls.Call.resolve` reads. Only
+literals are bound; anything else keeps its name, so nothing is invented.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from flask_safemigrate.lint.calls import direction_of, is_missing, literal
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+#: How deep helpers calling helpers are followed, and how many items a loop is unrolled for.
+MAX_DEPTH = 3
+MAX_ITEMS = 32
+
+
+def multidb_shape(tree: ast.Module) -> bool:
+    """Whether the script is Flask-Migrate's multi-database template: ``upgrade(engine_name)``
+    dispatching to ``upgrade_<bind>()``. Only then is ``upgrade_<x>`` a migration function."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in {
+            "upgrade",
+            "downgrade",
+        }:
+            return bool(node.args.args or node.args.posonlyargs)
+    return True  # no plain upgrade(): the bind functions are the migration (older templates)
+
+
+def migration_direction(name: str, multidb: bool) -> str | None:
+    """The direction of a module-level function: ``upgrade``/``downgrade``, and with the
+    multi-database shape ``upgrade_<bind>``/``downgrade_<bind>``; ``None`` for a helper."""
+    if name in {"upgrade", "downgrade"}:
+        return name
+    return direction_of(name) if multidb else None
+
+
+def helpers(tree: ast.Module, multidb: bool) -> dict[str, FunctionNode]:
+    """The module-level functions that are not migration functions, by name."""
+    return {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and migration_direction(node.name, multidb) is None
+    }
+
+
+def _value(node: ast.expr) -> Any:
+    """The literal ``node`` holds (a string, number, or a tuple/list of them), or missing."""
+    value = literal(node)
+    if isinstance(value, str | int | float | bool | tuple | list):
+        return value
+    return _MISSING_VALUE
+
+
+_MISSING_VALUE = literal(None)
+
+
+def arguments(helper: FunctionNode, call: ast.Call) -> dict[str, Any]:
+    """Each parameter of ``helper`` bound to the literal ``call`` gives it (or its literal
+    default); parameters given anything else are left out."""
+    spec = helper.args
+    params = [*spec.posonlyargs, *spec.args]
+    given: dict[str, ast.expr] = {}
+    defaults = spec.defaults
+    for param, default in zip(params[len(params) - len(defaults) :], defaults, strict=True):
+        given[param.arg] = default
+    for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+        if kw_default is not None:
+            given[param.arg] = kw_default
+    for param, arg in zip(params, call.args, strict=False):
+        if isinstance(arg, ast.Starred):
+            break
+        given[param.arg] = arg
+    for kw in call.keywords:
+        if kw.arg is not None:
+            given[kw.arg] = kw.value
+    out: dict[str, Any] = {}
+    for name, node in given.items():
+        value = _value(node)
+        if not is_missing(value):
+            out[name] = value
+    return out
+
+
+def aliases(helper: FunctionNode, call: ast.Call) -> dict[str, str]:
+    """Parameters given a plain name (``add_columns(batch_op)``): parameter -> that name."""
+    params = [*helper.args.posonlyargs, *helper.args.args]
+    out = {
+        param.arg: arg.id
+        for param, arg in zip(params, call.args, strict=False)
+        if isinstance(arg, ast.Name)
+    }
+    out.update(
+        {kw.arg: kw.value.id for kw in call.keywords if kw.arg and isinstance(kw.value, ast.Name)}
+    )
+    return out
+
+
+def loop_items(stmt: ast.For | ast.AsyncFor) -> list[dict[str, Any]] | None:
+    """For ``for x in ("a", "b"):`` (or ``for x, y in [("a", 1), ...]``): the loop variable's
+    literal on each turn; ``None`` when the loop is not over a short literal collection."""
+    iterable = stmt.iter
+    if not isinstance(iterable, ast.Tuple | ast.List | ast.Set):
+        return None
+    items = iterable.elts
+    if not items or len(items) > MAX_ITEMS:
+        return None
+    target = stmt.target
+    turns: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(target, ast.Name):
+            value = _value(item)
+            if is_missing(value):
+                return None
+            turns.append({target.id: value})
+        elif (
+            isinstance(target, ast.Tuple | ast.List)
+            and all(isinstance(t, ast.Name) for t in target.elts)
+            and isinstance(item, ast.Tuple | ast.List)
+            and len(item.elts) == len(target.elts)
+        ):
+            turn: dict[str, Any] = {}
+            for name, element in zip(target.elts, item.elts, strict=True):
+                value = _value(element)
+                if is_missing(value):
+                    return None
+                turn[name.id] = value  # type: ignore[attr-defined]
+            turns.append(turn)
+        else:
+            return None
+    return turns
