@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -34,6 +35,10 @@ POSTGRESQL_TOOLS = ("pg_dump",)
 MYSQL_TOOLS = ("mariadb-dump", "mysqldump")
 #: Lines of a failing tool's stderr kept in the error message (all of them go into ``data``).
 STDERR_LINES = 3
+#: Seconds a dump tool may run before it is killed (``SAFEMIGRATE_BACKUP_TIMEOUT``'s default).
+DEFAULT_TOOL_TIMEOUT = 3600.0
+#: How much of a dump's start and end the plausibility check reads.
+_PEEK = 64 * 1024
 
 _NO_BACKUP = "or run with --no-backup to upgrade without one"
 #: libpq reads these from the environment; the URL query of a psycopg URL may set them.
@@ -61,6 +66,7 @@ def backup_database(
     label: str,
     timeout: float = 10,
     environ: Mapping[str, str] | None = None,
+    tool_timeout: float | None = DEFAULT_TOOL_TIMEOUT,
 ) -> Path:
     """Back the database up into ``directory`` (created with mode 0700); returns the new file.
 
@@ -68,9 +74,12 @@ def backup_database(
     API), ``.dump`` (``pg_dump --format=custom``, restore with ``pg_restore``) or ``.sql``
     (``mariadb-dump``/``mysqldump``, restore with the ``mariadb``/``mysql`` client).
     ``timeout`` bounds waiting for the database (connecting, SQLite's busy lock, PostgreSQL's
-    table locks), not the length of the dump. ``environ`` is the dump tool's environment and
-    ``PATH`` (default: this process's). Raises :class:`BackupFailed` (exit 3) with nothing
-    left behind.
+    table locks), not the length of the dump. ``tool_timeout`` bounds the dump tool's whole
+    run (``SAFEMIGRATE_BACKUP_TIMEOUT``; ``None`` or 0 = no limit): a tool still running then
+    is killed with its whole process group. ``environ`` is the dump tool's environment and
+    ``PATH`` (default: this process's). A dump that does not look like one of its format (an
+    empty file, no ``PGDMP`` archive header, no ``mariadb-dump`` header and trailer) is
+    refused. Raises :class:`BackupFailed` (exit 3) with nothing left behind.
     """
     try:
         parsed = make_url(url)
@@ -93,7 +102,8 @@ def backup_database(
         stem = parsed.database or parsed.username or "postgres"
         with _partial_file(target, stem, started, label, ".dump", parsed) as tmp:
             argv, child_env = _pg_dump_command(tool, parsed, tmp.path, timeout, env)
-            _run(argv, child_env, parsed, stdout=None)
+            _run(argv, child_env, parsed, stdout=None, limit=tool_timeout)
+            _check_plausible(tmp.path, "pg_dump", parsed)
         return tmp.final
     if dialect == "mysql":
         tool = _find_tool(MYSQL_TOOLS, env, parsed)
@@ -106,7 +116,8 @@ def backup_database(
         target = _prepare_directory(directory, parsed)
         with _partial_file(target, parsed.database, started, label, ".sql", parsed) as tmp:
             argv, child_env = _mysql_dump_command(tool, parsed, parsed.database, env)
-            _run(argv, child_env, parsed, stdout=tmp.fd)
+            _run(argv, child_env, parsed, stdout=tmp.fd, limit=tool_timeout)
+            _check_plausible(tmp.path, Path(tool).name, parsed)
         return tmp.final
     raise BackupFailed(
         f"backup failed: no backup method for the {parsed.get_backend_name()} backend",
@@ -425,16 +436,24 @@ def _mysql_dump_command(
     return argv, child
 
 
-def _run(argv: list[str], env: dict[str, str], url: URL, *, stdout: int | None) -> None:
+def _run(
+    argv: list[str], env: dict[str, str], url: URL, *, stdout: int | None, limit: float | None
+) -> None:
+    """Run the dump tool in a process group of its own, killed whole after ``limit`` seconds.
+
+    A hung ``pg_dump`` (a lock it waits for, a server that stopped answering, an SSH tunnel
+    gone) would otherwise hold the migration lock forever. ``pg_dump --jobs`` and wrappers
+    fork helpers, so the whole group is killed, not only the first process.
+    """
     tool = Path(argv[0]).name
     try:
-        result = subprocess.run(
+        process = subprocess.Popen(
             argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if stdout is None else stdout,
             stderr=subprocess.PIPE,
-            check=False,
+            start_new_session=True,
         )
     except OSError as exc:
         raise BackupFailed(
@@ -443,14 +462,78 @@ def _run(argv: list[str], env: dict[str, str], url: URL, *, stdout: int | None) 
             hint=f"check the client tools' installation, {_NO_BACKUP}",
             data={"database": mask_url(url)},
         ) from None
-    if result.returncode == 0:
+    try:
+        _, stderr = process.communicate(timeout=limit or None)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise BackupFailed(
+            f"backup failed: {tool} did not finish within {limit:g}s"
+            " (SAFEMIGRATE_BACKUP_TIMEOUT); it and its child processes were killed and the"
+            " partial file removed",
+            where=mask_url(url),
+            hint="check what the dump waits for (a lock, the network, the server's load) or"
+            f" raise SAFEMIGRATE_BACKUP_TIMEOUT for a large database, {_NO_BACKUP}",
+            data={"database": mask_url(url), "tool": tool, "timeout": limit, "pid": process.pid},
+        ) from None
+    except BaseException:
+        _kill_group(process)
+        raise
+    if process.returncode == 0:
         return
-    text = mask_text(result.stderr.decode("utf-8", errors="replace"), url)
+    text = mask_text(stderr.decode("utf-8", errors="replace"), url)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     shown = "; ".join(lines[:STDERR_LINES]) or "no error output"
     raise BackupFailed(
-        f"backup failed: {tool} exited with status {result.returncode}: {shown}",
+        f"backup failed: {tool} exited with status {process.returncode}: {shown}",
         where=mask_url(url),
         hint=f"fix the cause above (login, privileges, client version) and retry, {_NO_BACKUP}",
         data={"database": mask_url(url), "tool": tool, "stderr": lines[:20]},
+    )
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the tool's process group and reap the tool (its stderr pipe may stay open)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    if process.stderr is not None:
+        with suppress(OSError):
+            process.stderr.close()
+
+
+def _check_plausible(path: Path, tool: str, url: URL) -> None:
+    """Refuse a dump that does not look like one: a tool that lies about success is no backup.
+
+    ``pg_dump --format=custom`` starts with ``PGDMP`` and its table of contents always holds
+    the ``ENCODING`` entry; ``mariadb-dump``/``mysqldump`` start with a ``-- MariaDB dump`` /
+    ``-- MySQL dump`` comment (after MariaDB's sandbox-mode line) and end with
+    ``-- Dump completed`` (written only when the dump ran to its end).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(_PEEK)
+        handle.seek(max(0, size - _PEEK))
+        tail = handle.read()
+    if tool == "pg_dump":
+        problem = (
+            None
+            if head.startswith(b"PGDMP") and b"ENCODING" in head
+            else "no pg_dump archive header (PGDMP with its ENCODING entry)"
+        )
+    elif not re.search(rb"(?m)^-- (?:MariaDB|MySQL) dump", head[:4096]):
+        problem = "no '-- MariaDB dump' / '-- MySQL dump' header"
+    elif b"-- Dump completed" not in tail:
+        problem = "no '-- Dump completed' line at the end: the dump stopped early"
+    else:
+        problem = None
+    if size == 0:
+        problem = "it is empty"
+    if problem is None:
+        return
+    raise BackupFailed(
+        f"backup failed: {tool} exited 0 but wrote no plausible dump ({size} bytes): {problem}",
+        where=mask_url(url),
+        hint=f"check that {tool} on PATH is the real client tool and works by hand, {_NO_BACKUP}",
+        data={"database": mask_url(url), "tool": tool, "bytes": size},
     )

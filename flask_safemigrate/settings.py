@@ -207,6 +207,13 @@ SPECS: tuple[Spec, ...] = (
         _optional_name,
         "Where backups go (mode 0600); `None` = `<instance folder>/backups`.",
     ),
+    Spec(
+        "backup_timeout",
+        3600,
+        _seconds,
+        "Seconds the dump tool may run; then its process group is killed, the partial file"
+        " removed, exit 3 (0 = no limit).",
+    ),
     Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
     Spec(
         "idempotent",
@@ -292,6 +299,7 @@ class Settings:
     lock_retries: int = 3
     backup: bool | None = None
     backup_dir: str | None = None
+    backup_timeout: float = 3600
     ledger: bool = True
     idempotent: bool = True
     require_message: bool = True

@@ -415,7 +415,11 @@ class _Run:
         )
         label = "before-" + ("-".join(rev[:12] for rev in self.current) or "base")
         self.backup_path = backup.backup_database(
-            self.url, directory, label=label, timeout=settings.connect_timeout
+            self.url,
+            directory,
+            label=label,
+            timeout=settings.connect_timeout,
+            tool_timeout=settings.backup_timeout,
         )
         self.progress.stage("backup", f"written to {self.backup_path}")
 

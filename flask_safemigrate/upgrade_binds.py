@@ -309,7 +309,11 @@ class MultiRun(_Run):
                 continue
             label = f"{bind.name}-before-" + ("-".join(rev[:12] for rev in bind.current) or "base")
             bind.backup = backup.backup_database(
-                bind.target.url, directory, label=label, timeout=settings.connect_timeout
+                bind.target.url,
+                directory,
+                label=label,
+                timeout=settings.connect_timeout,
+                tool_timeout=settings.backup_timeout,
             )
             if self.backup_path is None:
                 self.backup_path = bind.backup

@@ -7,11 +7,13 @@ Real databases and the real dump tools throughout; a few tests put a tiny fake `
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +26,9 @@ from sqlalchemy.pool import NullPool
 
 from flask_safemigrate.backup import backup_database
 from flask_safemigrate.errors import BackupFailed, ExitCode, PreflightError
+from tests.conftest import MakeApp, invoke_json
 from tests.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.upgrade.histories import models, prepare, versions_of
 
 SECRET = "s3cr3t p@ss;$(true)"
 
@@ -291,19 +295,44 @@ if os.environ.get("FAKE_MODE") == "fail":
     sys.stderr.write(f"error: password authentication failed ({{secret}})\\nsecond line\\n")
     sys.exit(2)
 target = [a[len("--file="):] for a in sys.argv if a.startswith("--file=")]
+mode = os.environ.get("FAKE_MODE")
+if mode == "hang":  # a helper of its own, then wait forever, like a dump stuck on a lock
+    import subprocess, time
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(os.environ["FAKE_PIDS"], "w") as out:
+        out.write(f"{{os.getpid()}} {{helper.pid}}")
+    if target:
+        with open(target[0], "w") as out:
+            out.write("PGDMP half")
+    else:
+        sys.stdout.write("-- MariaDB dump half")
+        sys.stdout.flush()
+    time.sleep(600)
+if mode == "lie":  # exit 0 after 13 bytes
+    if target:
+        with open(target[0], "w") as out:
+            out.write("PGDMP-13bytes")
+    else:
+        sys.stdout.write("-- fake dump\\n")
+    sys.exit(0)
 if target:
     with open(target[0], "w") as out:
-        out.write("PGDMP fake")
+        out.write(PG_FAKE)
 else:
-    sys.stdout.write("-- fake dump")
+    sys.stdout.write(MYSQL_FAKE)
 """
+#: What the fake tools write by default: the smallest thing the plausibility check accepts.
+PG_FAKE = "PGDMP fake ENCODING"
+MYSQL_FAKE = "-- MariaDB dump fake\n-- Dump completed\n"
 
 
 def fake_tool(tmp_path: Path, name: str) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     tool = bin_dir / name
-    tool.write_text(FAKE_TOOL.format(python=sys.executable))
+    source = FAKE_TOOL.format(python=sys.executable)
+    source = source.replace("PG_FAKE", repr(PG_FAKE)).replace("MYSQL_FAKE", repr(MYSQL_FAKE))
+    tool.write_text(source)
     tool.chmod(0o755)
     return bin_dir
 
@@ -341,7 +370,7 @@ def test_password_goes_through_the_environment_only(tool: str, tmp_path: Path) -
             assert arg in argv
         assert "--username=app" in argv
         assert "--dbname=shop" in argv
-        assert path.read_text() == "PGDMP fake"
+        assert path.read_text() == PG_FAKE
     else:
         assert env["MYSQL_PWD"] == SECRET
         assert argv[1] == "--no-defaults"
@@ -349,7 +378,7 @@ def test_password_goes_through_the_environment_only(tool: str, tmp_path: Path) -
             assert arg in argv
         assert "--host=db.example" in argv
         assert argv[-2:] == ["--", "shop"]
-        assert path.read_text() == "-- fake dump"
+        assert path.read_text() == MYSQL_FAKE
 
 
 def test_mysql_without_password_drops_an_inherited_one(tmp_path: Path) -> None:
@@ -391,3 +420,102 @@ def test_label_and_name_cannot_escape_the_directory(tmp_path: Path) -> None:
     assert path.parent == tmp_path / "b"
     assert "/" not in path.name.removeprefix("app-")
     assert path.name.endswith("-etc-passwd-x.sqlite3")
+
+
+# --------------------------------------------------------------------------- hung or lying tools
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (killed, not yet reaped by its parent, itself killed) is dead.
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ")[1].startswith("Z"))
+
+
+@pytest.mark.parametrize("tool", ["pg_dump", "mariadb-dump"])
+def test_a_hung_tool_is_killed_with_its_helpers(tool: str, tmp_path: Path) -> None:
+    """Issue #13 item 12: the whole process group goes, the partial file too; exit 3."""
+    url = secret_url("postgresql" if tool == "pg_dump" else "mysql")
+    environ = {
+        "PATH": str(fake_tool(tmp_path, tool)),
+        "FAKE_RECORD": str(tmp_path / "record.json"),
+        "FAKE_PIDS": str(tmp_path / "pids"),
+        "FAKE_MODE": "hang",
+    }
+    with pytest.raises(BackupFailed) as info:
+        backup_database(url, tmp_path / "backups", label="x", environ=environ, tool_timeout=5)
+    assert info.value.exit_code == ExitCode.PREFLIGHT
+    assert info.value.message == (
+        f"backup failed: {tool} did not finish within 5s (SAFEMIGRATE_BACKUP_TIMEOUT); it and"
+        " its child processes were killed and the partial file removed"
+    )
+    assert SECRET not in json.dumps(info.value.to_dict())
+    pids = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    assert len(pids) == 2
+    # SIGKILL is delivered asynchronously: give the kernel a moment to finish the job.
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids), pids
+    assert names_in(tmp_path / "backups") == []
+
+
+@pytest.mark.parametrize("tool", ["pg_dump", "mariadb-dump"])
+def test_a_tool_that_exits_0_after_13_bytes_is_refused(tool: str, tmp_path: Path) -> None:
+    url = secret_url("postgresql" if tool == "pg_dump" else "mysql")
+    environ = {
+        "PATH": str(fake_tool(tmp_path, tool)),
+        "FAKE_RECORD": str(tmp_path / "record.json"),
+        "FAKE_MODE": "lie",
+    }
+    with pytest.raises(BackupFailed) as info:
+        backup_database(url, tmp_path / "backups", label="x", environ=environ)
+    assert info.value.exit_code == ExitCode.PREFLIGHT
+    assert info.value.message.startswith(
+        f"backup failed: {tool} exited 0 but wrote no plausible dump (13 bytes): no "
+    )
+    assert names_in(tmp_path / "backups") == []
+
+
+SERVER_KINDS = pytest.mark.parametrize(
+    "db_kind",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+    indirect=True,
+)
+
+
+@SERVER_KINDS
+@pytest.mark.parametrize("mode", ["hang", "lie"])
+def test_safe_upgrade_stops_before_upgrading_on_a_hung_or_lying_tool(
+    db_kind: DbKind,
+    database_url: str,
+    make_app: MakeApp,
+    mode: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real app, database and CLI, the dump tool replaced: exit 3, nothing changed."""
+    tool = "pg_dump" if db_kind == "postgresql" else "mariadb-dump"
+    bin_dir = fake_tool(tmp_path, tool)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_RECORD", str(tmp_path / "record.json"))
+    monkeypatch.setenv("FAKE_PIDS", str(tmp_path / "pids"))
+    monkeypatch.setenv("FAKE_MODE", mode)
+    backups = tmp_path / "backups"
+    config = {"SAFEMIGRATE_BACKUP_DIR": str(backups), "SAFEMIGRATE_BACKUP_TIMEOUT": 5}
+    app = make_app(database_url, models=models(), config=config)
+    prepare(app)
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--backup", "--format", "json")
+    assert code == 3, data
+    assert data["stage"] == "backup" and data["applied"] == [] and data["backup"] is None
+    (problem,) = data["problems"]
+    expected = "did not finish within 5s" if mode == "hang" else "wrote no plausible dump"
+    assert expected in problem["message"], problem
+    assert versions_of(database_url) == []
+    assert names_in(backups) == []
