@@ -24,6 +24,7 @@ INVALID: dict[str, Any] = {
     "lock_retries": "-2",
     "backup": "sometimes",
     "backup_dir": "",
+    "backup_timeout": "an hour",
     "ledger": "maybe",
     "idempotent": 2,
     "require_message": [],
