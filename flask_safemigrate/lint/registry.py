@@ -69,6 +69,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.history_graph.duplicate_revision",
     "flask_safemigrate.lint.rules.history_graph.missing_parent",
     "flask_safemigrate.lint.rules.history_graph.revision_cycle",
+    "flask_safemigrate.lint.rules.history_graph.invalid_revision_id",
 )
 
 _REGISTRY: list[type[Rule]] = []
