@@ -34,6 +34,7 @@ __all__ = [
     "not_regular",
     "overlong_ids",
     "read_script",
+    "unreadable_reason",
     "version_locations",
 ]
 
@@ -353,10 +354,11 @@ _FILE_KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
 )
 
 
-def not_regular(path: Path) -> GraphProblem | None:
+def unreadable_reason(path: Path) -> str | None:
     """Why ``path`` is not a regular file that can be read, or ``None`` when it is one.
 
     Alembic loads every ``*.py`` entry of a version directory that is not a directory: a
@@ -370,18 +372,24 @@ def not_regular(path: Path) -> GraphProblem | None:
         with contextlib.suppress(OSError):
             if path.is_symlink():
                 link = f"a symbolic link to {str(path.readlink())!r} that cannot be followed: "
-        return _unparseable(
-            path,
-            None,
-            f"{link}{exc.strerror or exc}",
-            "remove the file or point the link at the real script",
-        )
+        return f"{link}{exc.strerror or exc}"
     if stat.S_ISREG(mode):
         return None
     what = next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
-    return _unparseable(
-        path, None, f"it is {what}", "remove it from the versions directory; only scripts belong"
+    return f"it is {what}"
+
+
+def not_regular(path: Path) -> GraphProblem | None:
+    """:func:`unreadable_reason` as an ``unparseable-script`` problem naming the path."""
+    reason = unreadable_reason(path)
+    if reason is None:
+        return None
+    hint = (
+        "remove the file or point the link at the real script"
+        if reason.startswith(("a symbolic link", "No such file"))
+        else "remove it from the versions directory; only scripts belong"
     )
+    return _unparseable(path, None, reason, hint)
 
 
 def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | None]]) -> Path:
@@ -416,9 +424,10 @@ def resolved(path: Path, directories: dict[Path, tuple[Path, frozenset[str] | No
 
 
 def _resolve(path: Path) -> Path:
-    """``path.resolve()``; a link that cannot be followed (a loop) stands for itself."""
+    """``path.resolve()``; a link that cannot be followed (a loop, a dangling link) stands
+    for itself, so findings name the entry in the versions directory, not a missing target."""
     try:
-        return path.resolve()
+        return path.resolve(strict=True)
     except (OSError, RuntimeError):
         return path.absolute()
 

@@ -125,12 +125,24 @@ def _severity(rule: type[Rule], config: LintConfig) -> Severity:
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return str(path)
 
 
 def parse(path: Path, config: LintConfig) -> Migration | Violation:
-    """Read and parse one script; a file that cannot be read or parsed becomes a violation."""
+    """Read and parse one script; a file that cannot be read or parsed becomes a violation.
+
+    Only a regular file is opened: a FIFO would block the read forever, a symlink loop or a
+    directory named ``*.py`` is reported with what it is.
+    """
+    reason = history.unreadable_reason(path)
+    if reason is not None:
+        return Violation(
+            f"cannot read the script: {reason}",
+            line=1,
+            col=1,
+            help="remove it from the versions directory, or replace it with the real script",
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -408,7 +420,7 @@ class _Display:
                 try:
                     real = path if path in self.resolved else path.resolve()
                     shown = str(real.relative_to(self.cwd))
-                except ValueError:
+                except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
                     shown = str(path)
             self.shown[path] = shown
         self._last, self._last_shown = path, shown

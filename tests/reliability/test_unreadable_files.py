@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,49 @@ def test_directory_named_py_is_skipped_as_alembic_skips_it(
     (migrations / "versions" / "c3_package.py").mkdir()
     code, data, _ = run(env_of(app, url, migrations), "safe-upgrade")
     assert code == 0, data
+
+
+SAFEMIGRATE = Path(sys.executable).parent / "safemigrate"
+
+
+@pytest.mark.parametrize(
+    "db_kind", [pytest.param("sqlite", marks=pytest.mark.sqlite)], indirect=True
+)
+def test_lint_reports_each_entry_and_never_hangs(deployed: tuple[Any, Path, str]) -> None:
+    """Both lint commands, in real processes with a time limit: one finding per entry."""
+    app, migrations, url = deployed
+    versions = migrations / "versions"
+    for fault, make in FAULTS.items():
+        make(versions / f"c3_{fault}.py")
+    (versions / "c3_package.py").mkdir()
+    runs = {
+        "flask db lint": run_flask(
+            ["db", "lint", "--format", "json"],
+            app=APP_SPEC,
+            env=env_of(app, url, migrations),
+            timeout=LIMIT,
+        ),
+        "safemigrate lint": subprocess.run(
+            [str(SAFEMIGRATE), "lint", "--format", "json", str(migrations)],
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+            check=False,
+        ),
+    }
+    for command, result in runs.items():
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        unreadable = {
+            Path(f["path"]).name: f["message"]
+            for f in json.loads(result.stdout)["findings"]
+            if f["rule"] == "unparseable-script"
+        }
+        assert set(unreadable) == {
+            "c3_loop.py",
+            "c3_dangling.py",
+            "c3_fifo.py",
+            "c3_package.py",
+        }, command
+        assert "named pipe" in unreadable["c3_fifo.py"]
+        assert "directory" in unreadable["c3_package.py"]
