@@ -60,6 +60,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.correctness.drop_constraint_without_name",
     "flask_safemigrate.lint.rules.correctness.swallowed_ddl_error",
     "flask_safemigrate.lint.rules.correctness.unknown_op_keyword",
+    "flask_safemigrate.lint.rules.correctness.removed_sqlalchemy_api",
     "flask_safemigrate.lint.rules.conventions.singular_table_name",
     "flask_safemigrate.lint.rules.conventions.vague_message",
     "flask_safemigrate.lint.rules.conventions.missing_schema",
