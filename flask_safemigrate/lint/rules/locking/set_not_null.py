@@ -26,9 +26,11 @@ class SetNotNull(Rule):
     ## What it does
     Flags `alter_column(..., nullable=False)` (on `op` and `batch_op`) and
     `ALTER COLUMN ... SET NOT NULL` in literal SQL, for a column that was not added earlier
-    in the same function. Not flagged: `existing_nullable=False` (nothing changes), and a
+    in the same function. Not flagged: `existing_nullable=False` (nothing changes); a
     `SET NOT NULL` that follows, in the same function, the validation of a
-    `CHECK (... IS NOT NULL)` constraint on that table - PostgreSQL 12+ then skips the scan.
+    `CHECK (... IS NOT NULL)` constraint on that table - PostgreSQL 12+ then skips the scan;
+    and, in `downgrade()`, putting back a NOT NULL that the same script's `upgrade()` dropped
+    (the schema production had before; autogenerate writes it).
 
     ## Why it matters
     PostgreSQL checks every row while holding `ACCESS EXCLUSIVE` on the table, so all reads
@@ -43,24 +45,32 @@ class SetNotNull(Rule):
     ```
 
     ## Use instead
-    On PostgreSQL, prove the constraint without the exclusive lock first:
+    On PostgreSQL, prove the constraint without the exclusive lock first. Add a check
+    `NOT VALID` (a moment's lock), commit, then validate it in its own transaction (an
+    autocommit block, or the next migration) under a lock that lets reads and writes go on;
+    `SET NOT NULL` then uses the validated check and skips its scan (PostgreSQL 12+).
+    Validating in the transaction that added the check would keep the `ADD`'s
+    `ACCESS EXCLUSIVE` lock through the whole scan (see `validate-in-same-transaction`).
     ```python
     def upgrade():
         op.execute(
             "ALTER TABLE users ADD CONSTRAINT users_email_not_null"
             " CHECK (email IS NOT NULL) NOT VALID"
         )
-        op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null")
+        with op.get_context().autocommit_block():
+            op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null")
         op.alter_column("users", "email", existing_type=sa.String(255), nullable=False)
         op.drop_constraint("users_email_not_null", "users", type_="check")
     ```
-    (The `VALIDATE` can also go in a separate migration.)
     """
 
     code = "SM202"
     name = "set-not-null"
     severity = Severity.WARNING
-    fix = "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
+    fix = (
+        "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in an autocommit block"
+        " (or a later migration), then SET NOT NULL"
+    )
 
     requires = (op_facts("alter_column") | ANY_EXECUTE, ANY_EXECUTE | {"nullable=False"})
 
