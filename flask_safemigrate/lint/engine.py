@@ -270,7 +270,7 @@ def _script_finding(
         if severity is Severity.ERROR:
             # A recovery path, never run by an upgrade: worth reading, not failing a build.
             severity = Severity.WARNING
-        if not v.message.startswith("in downgrade()"):
+        if "downgrade(" not in v.message:  # SM301 names the function itself
             message = f"in downgrade(): {v.message}"
     return _finding(planned.rule, severity, v, path, display, message=message, extra=extra)
 

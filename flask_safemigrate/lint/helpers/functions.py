@@ -9,28 +9,31 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import (
     Call,
-    direction_of,
     dotted,
 )
+from flask_safemigrate.lint.inline import migration_direction, multidb_shape
 from flask_safemigrate.lint.model import Migration
 
 
 def direction_functions(migration: Migration) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
     """The module's ``upgrade``/``downgrade`` functions (and multi-db ``upgrade_<bind>``)."""
-    for node in migration.tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and direction_of(node.name):
-            yield node
+    for _, node in migration_functions(migration.tree):
+        yield node
 
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 def migration_functions(tree: ast.Module) -> list[tuple[str, FunctionNode]]:
-    """Module-level ``upgrade``/``downgrade`` (and multi-db ``upgrade_<bind>``) with direction."""
+    """Module-level ``upgrade``/``downgrade`` (and multi-db ``upgrade_<bind>``) with direction.
+
+    ``upgrade_<x>`` counts only in the multi-database template's shape; elsewhere it is a
+    helper that ``upgrade()`` calls (the index reads it there)."""
     found = []
+    multidb = multidb_shape(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            direction = direction_of(node.name)
+            direction = migration_direction(node.name, multidb)
             if direction is not None:
                 found.append((direction, node))
     return found

@@ -6,10 +6,8 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.history import is_empty_body
-from flask_safemigrate.lint.calls import (
-    direction_of,
-)
 from flask_safemigrate.lint.helpers.functions import FunctionNode
+from flask_safemigrate.lint.inline import migration_direction, multidb_shape
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
@@ -64,7 +62,8 @@ class MissingDowngrade(Rule):
         for node in migration.tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 functions[node.name] = node
-        upgrades = [name for name in functions if direction_of(name) == "upgrade"]
+        multidb = multidb_shape(migration.tree)
+        upgrades = [name for name in functions if migration_direction(name, multidb) == "upgrade"]
         if not upgrades and migration.info is None:
             return  # not a revision script
         if "downgrade" not in functions:

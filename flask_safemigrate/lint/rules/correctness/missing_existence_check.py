@@ -9,7 +9,6 @@ from typing import Any
 from flask_safemigrate.lint.calls import (
     INSPECTOR_METHODS,
     Call,
-    direction_of,
     dotted,
     guard_aliases,
     guard_call,
@@ -27,6 +26,7 @@ from flask_safemigrate.lint.helpers.functions import (
     statements,
 )
 from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.inline import migration_direction, multidb_shape
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
@@ -90,11 +90,12 @@ def _inspects(node: ast.AST, aliases: frozenset[str]) -> bool:
 
 def guard_helpers(tree: ast.Module, aliases: frozenset[str]) -> frozenset[str]:
     """Module-level helper functions that ask the inspector or ``guards`` (``_has_index()``)."""
+    multidb = multidb_shape(tree)
     return frozenset(
         node.name
         for node in tree.body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and direction_of(node.name) is None
+        and migration_direction(node.name, multidb) is None
         and any(_inspects(sub, aliases) for sub in nodes_below(node))
     )
 

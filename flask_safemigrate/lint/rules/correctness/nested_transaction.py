@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.helpers.functions import migration_functions
+from flask_safemigrate.lint.calls import dotted
+from flask_safemigrate.lint.helpers.functions import FunctionNode, migration_functions, statements
 from flask_safemigrate.lint.helpers.labels import describe
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -43,10 +45,16 @@ class NestedTransaction(Rule):
     """The migration begins, commits or rolls back a transaction itself.
 
     ## What it does
-    Reports, inside `upgrade()`/`downgrade()`, calls to `.begin()`, `.commit()`,
-    `.rollback()` and `.begin_nested()` on anything (the bind, a connection, a session), and
-    SQL that runs `COMMIT`, `ROLLBACK`, `BEGIN` or `START TRANSACTION` through `op.execute()`
-    or a connection (statements inside function bodies and string literals do not count).
+    Reports, inside `upgrade()`/`downgrade()`, calls to `.begin()`, `.commit()` and
+    `.rollback()` on the bind, a connection or a session, and SQL that runs `COMMIT`,
+    `ROLLBACK`, `BEGIN` or `START TRANSACTION` through `op.execute()` or a connection
+    (statements inside function bodies and string literals do not count). Not reported: a
+    session bound to the migration's connection (`Session(bind=op.get_bind())`, also
+    `db.Session(...)` and `sessionmaker(bind=...)()`), whose `begin()`/`commit()` join
+    Alembic's transaction without ending it (its `rollback()` is reported: it does roll the
+    migration back); a `rollback()` followed directly by `raise` (the revision fails either
+    way); and `begin_nested()`, a SAVEPOINT that keeps the migration atomic. Flask-SQLAlchemy's
+    `db.session` is a connection of its own and gets a message of its own.
 
     ## Why it matters
     Alembic already runs the migration inside its transaction and writes the new version in
@@ -85,18 +93,17 @@ class NestedTransaction(Rule):
     def check(self, migration: Migration) -> Iterator[Violation]:
         found: list[Violation] = []
         for _, function in migration_functions(migration.tree):
+            sessions: _Sessions | None = None
             for node in migration.index.calls_in(function):
                 if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                     continue
                 attr = node.func.attr
                 if attr in _TRANSACTION_METHODS:
-                    found.append(
-                        Violation(
-                            f"calls {describe(node.func)}() inside the migration, which "
-                            "already runs in Alembic's transaction; this breaks its atomicity",
-                            node=node,
-                        )
-                    )
+                    if sessions is None:
+                        sessions = _Sessions(migration.tree, function)
+                    message = sessions.judge(node, node.func)
+                    if message is not None:
+                        found.append(Violation(message, node=node))
                 elif attr in {"execute", "exec_driver_sql"}:
                     sql = literal_sql(sql_argument(node))
                     statement = _transaction_statement(sql) if sql is not None else None
@@ -112,3 +119,110 @@ class NestedTransaction(Rule):
         # slowest part and almost every script has nothing to report by now.
         if found and migration.mentions(_TRANSACTION_HINT, "begin", "commit", "rollback", "start"):
             yield from found
+
+
+# What holds the migration's own connection: `op.get_bind()`, `op.get_context().bind` (or
+# `.connection`), and names bound to them.
+_MIGRATION_CONNECTIONS = frozenset({"op.get_bind", "context.get_bind"})
+_SESSION_FACTORIES = frozenset({"Session", "sessionmaker", "scoped_session"})
+
+
+class _Sessions:
+    """Which names in a migration function hold a session bound to the migration's own
+    connection (``Session(bind=op.get_bind())``), and which ``rollback()`` calls are followed
+    by a ``raise`` (the revision fails either way)."""
+
+    def __init__(self, tree: ast.Module, function: FunctionNode) -> None:
+        self.connections: set[str] = set()
+        self.bound: set[str] = set()
+        values: list[tuple[str, ast.expr]] = []
+        for stmt in [*tree.body, *statements(function.body)]:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target = stmt.targets[0]
+                if isinstance(target, ast.Name):
+                    values.append((target.id, stmt.value))
+            elif (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.value is not None
+            ):
+                values.append((stmt.target.id, stmt.value))
+            elif isinstance(stmt, ast.With | ast.AsyncWith):
+                for item in stmt.items:
+                    if isinstance(item.optional_vars, ast.Name):
+                        values.append((item.optional_vars.id, item.context_expr))
+        for name, value in values:  # connections first: sessions are bound to them
+            if self._connection(value):
+                self.connections.add(name)
+        for name, value in values:
+            if self._session(value):
+                self.bound.add(name)
+        self.reraised: set[int] = set()
+        bodies = [function.body]
+        for stmt in statements(function.body):
+            bodies.extend(_bodies(stmt))
+        for body in bodies:
+            for first, second in itertools.pairwise(body):
+                if isinstance(second, ast.Raise) and isinstance(first, ast.Expr):
+                    self.reraised.add(id(first.value))
+
+    def _connection(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Call):
+            return (dotted(node.func) or "") in _MIGRATION_CONNECTIONS
+        if isinstance(node, ast.Attribute) and node.attr in {"bind", "connection"}:
+            owner = node.value
+            return isinstance(owner, ast.Call) and (dotted(owner.func) or "").endswith(
+                "get_context"
+            )
+        return isinstance(node, ast.Name) and node.id in self.connections
+
+    def _session(self, node: ast.expr) -> bool:
+        """``Session(bind=<migration connection>)``, ``sessionmaker(bind=...)()``, or
+        ``Session(<connection>)`` (any ``...Session`` class, ``db.Session`` included)."""
+        if not isinstance(node, ast.Call):
+            return isinstance(node, ast.Name) and node.id in self.bound
+        factory = node.func
+        if isinstance(factory, ast.Call):  # sessionmaker(bind=bind)()
+            return self._session(factory)
+        name = (dotted(factory) or "").rsplit(".", 1)[-1]
+        if name not in _SESSION_FACTORIES:
+            return False
+        bind = next((kw.value for kw in node.keywords if kw.arg == "bind"), None)
+        if bind is None and node.args:
+            bind = node.args[0]
+        return bind is not None and self._connection(bind)
+
+    def judge(self, call: ast.Call, method: ast.Attribute) -> str | None:
+        """The finding's message for ``<owner>.<method>()``, or ``None`` when it is harmless."""
+        attr, owner = method.attr, method.value
+        described = describe(method)
+        if attr == "begin_nested":
+            return None  # a SAVEPOINT inside Alembic's transaction keeps it atomic
+        if (dotted(owner) or "").endswith("db.session") or dotted(owner) == "db.session":
+            return (
+                f"calls {described}() on Flask-SQLAlchemy's db.session, a connection of its "
+                "own and not the migration's: what it commits stays committed when the "
+                "migration fails, and it can wait forever on locks the migration holds"
+            )
+        if attr == "rollback" and id(call) in self.reraised:
+            return None  # the revision fails either way: rolling back first changes nothing
+        if self._session(owner):
+            if attr in {"commit", "begin"}:
+                return None  # joins Alembic's transaction; commit() does not end it
+            return (
+                f"calls {described}() on a session bound to the migration's connection, "
+                "which rolls back Alembic's transaction: the steps before it are undone "
+                "while the migration carries on"
+            )
+        return (
+            f"calls {described}() inside the migration, which already runs in Alembic's "
+            "transaction; this breaks its atomicity"
+        )
+
+
+def _bodies(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    found = [getattr(stmt, name, None) for name in ("body", "orelse", "finalbody")]
+    out = [body for body in found if isinstance(body, list) and body]
+    for handler in getattr(stmt, "handlers", None) or ():
+        out.append(handler.body)
+    return out
