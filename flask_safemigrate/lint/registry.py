@@ -45,6 +45,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.locking.table_rewrite_maintenance",
     "flask_safemigrate.lint.rules.locking.validate_in_same_transaction",
     "flask_safemigrate.lint.rules.locking.rewrite_on_add",
+    "flask_safemigrate.lint.rules.locking.mysql_add_foreign_key",
     "flask_safemigrate.lint.rules.correctness.missing_downgrade",
     "flask_safemigrate.lint.rules.correctness.missing_existence_check",
     "flask_safemigrate.lint.rules.correctness.boolean_without_server_default",
