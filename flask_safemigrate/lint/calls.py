@@ -125,6 +125,8 @@ def _bound(node: ast.AST, bindings: Mapping[str, Any]) -> Any:
     wrapped in ``op.f``/``text``; else ``_MISSING``."""
     if isinstance(node, ast.Name):
         return bindings.get(node.id, _MISSING)
+    if isinstance(node, ast.Attribute):  # Model.__tablename__ of a class of the script
+        return bindings.get(dotted(node) or "", _MISSING)
     if isinstance(node, ast.JoinedStr):
         parts: list[str] = []
         for part in node.values:
@@ -268,6 +270,22 @@ class Call:
             value = self.string(name)
             if value is not None:
                 return value
+        return None
+
+    @cached
+    def table_key(self) -> str | None:
+        """:attr:`table`, or the expression that names the table when it is not a literal
+        (``Webhook.__tablename__``, ``table_name``): two calls on the same expression in one
+        function act on the same table."""
+        table = self.table
+        if table is not None or self.receiver == "batch_op":
+            return table
+        for name in TABLE_PARAMS:
+            node = self.param(name)
+            if node is not None:
+                text = dotted(node)
+                # No dot: rules split a dotted name into schema and table.
+                return "{" + text.replace(".", ":") + "}" if text else None
         return None
 
     @cached

@@ -566,6 +566,7 @@ class _Builder:
         functions: list[FunctionIndex] = []
         multidb = inline.multidb_shape(tree)
         self.helpers = inline.helpers(tree, multidb)
+        constants = inline.module_constants(tree) if _may_have_constants(tree) else {}
         for node in tree.body:
             direction = (
                 inline.migration_direction(node.name, multidb)
@@ -582,6 +583,7 @@ class _Builder:
             self.call_nodes = function.call_nodes
             self.connections = set(_CONNECTION_NAMES)
             self.body, self._env, self.reach = node.body, None, ALL_DIALECTS
+            self.bindings = constants
             self.statements(node.body, {}, None, False, ())
             self.record(node.args)
             for decorator in node.decorator_list:
@@ -613,6 +615,22 @@ class _Builder:
         if self._aliases is not None:
             index.cache["guard_aliases"] = self._aliases
         return index
+
+
+def _may_have_constants(tree: ast.Module) -> bool:
+    """Whether the module has a statement besides imports, functions and Alembic's four
+    identifiers (``revision = ...``): only then can it hold constants worth reading."""
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            return True
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(not (isinstance(t, ast.Name) and t.id in _ALEMBIC_NAMES) for t in targets):
+                return True
+    return False
+
+
+_ALEMBIC_NAMES = frozenset({"revision", "down_revision", "branch_labels", "depends_on"})
 
 
 def build_index(tree: ast.Module) -> ScriptIndex:

@@ -138,3 +138,42 @@ def loop_items(stmt: ast.For | ast.AsyncFor) -> list[dict[str, Any]] | None:
         else:
             return None
     return turns
+
+
+def module_constants(tree: ast.Module) -> dict[str, Any]:
+    """Names the script binds once, at module level, to a literal (``TABLE = "users"``), and
+    ``Model.__tablename__`` of the classes it defines: constants wherever they are read.
+
+    A name bound anywhere else as well (a function's local of the same name, a loop) is left
+    out, so a constant is never read where another value may hide it."""
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.arg):
+            stores[node.arg] = stores.get(node.arg, 0) + 2
+    found: dict[str, Any] = {}
+    for stmt in tree.body:
+        target: ast.expr | None = None
+        value_node: ast.expr | None = None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value_node = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value_node = stmt.target, stmt.value
+        elif isinstance(stmt, ast.ClassDef):
+            for item in stmt.body:
+                if (
+                    isinstance(item, ast.Assign)
+                    and len(item.targets) == 1
+                    and isinstance(item.targets[0], ast.Name)
+                    and item.targets[0].id == "__tablename__"
+                ):
+                    value = _value(item.value)
+                    if isinstance(value, str):
+                        found[f"{stmt.name}.__tablename__"] = value
+            continue
+        if isinstance(target, ast.Name) and value_node is not None and stores.get(target.id) == 1:
+            value = _value(value_node)
+            if not is_missing(value):
+                found[target.id] = value
+    return found

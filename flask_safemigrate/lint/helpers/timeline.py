@@ -80,7 +80,7 @@ class Timeline:
 
     def created(self, call: Call, table: str | None = None) -> bool:
         """Whether ``table`` (default: the call's) was created earlier in the function."""
-        table = table if table is not None else call.table
+        table = table if table is not None else call.table_key
         return table is not None and ident(table) in self.before(call).tables
 
     def added(self, call: Call, table: str | None, column: str | None) -> bool:
@@ -119,8 +119,9 @@ def _after(call: Call, before: _Before) -> _Before:
     if call.name not in _CHANGES_TIMELINE:
         return before
     table = call.table
-    if call.name == "create_table" and call.receiver == "op" and table is not None:
-        return _with(before, tables=before.tables | {ident(table)})
+    if call.name == "create_table" and call.receiver == "op":
+        key = call.table_key  # a table named by an expression is matched by that expression
+        return before if key is None else _with(before, tables=before.tables | {ident(key)})
     if call.name == "add_column" and table is not None and call.column is not None:
         return _with(before, columns=before.columns | {(ident(table), ident(call.column))})
     if call.name == "create_check_constraint" and table is not None:
