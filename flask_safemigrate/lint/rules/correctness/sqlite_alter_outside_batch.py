@@ -57,24 +57,44 @@ def _column_is_bound(column: ast.Call) -> bool:
     )
 
 
-def bound_columns(calls: list[Call]) -> set[tuple[str | None, str]]:
-    """``(table, column)`` pairs that the script indexes, keys or constrains anywhere."""
-    bound: set[tuple[str | None, str]] = set()
+def bound_columns(calls: list[Call]) -> dict[tuple[str | None, str], set[str | None]]:
+    """``(table, column)`` pairs that the script indexes, keys or constrains anywhere, each
+    with the names of what binds it (``None`` for an unnamed one, or a flag on its column)."""
+    bound: dict[tuple[str | None, str], set[str | None]] = {}
     for call in calls:
         if call.receiver == "connection":
             continue
         if call.name in _COLUMN_LIST_PARAMS:
             columns = call.value(_COLUMN_LIST_PARAMS[call.name])
             if isinstance(columns, list | tuple):
-                bound.update((call.table, c) for c in columns if isinstance(c, str))
+                name = call.string(
+                    "index_name" if call.name == "create_index" else "constraint_name"
+                )
+                for column in columns:
+                    if isinstance(column, str):
+                        bound.setdefault((call.table, column), set()).add(name)
         elif call.name in {"add_column", "create_table"}:
             parts = [*call.node.args, *(k.value for k in call.node.keywords)]
             for part in parts:
                 for column in column_calls(part):
-                    name = column_name(column)
                     if _column_is_bound(column):
-                        bound.add((call.table, name))
+                        key = (call.table, column_name(column))
+                        bound.setdefault(key, set()).add(None)
     return bound
+
+
+def _dropped_before(calls: list[Call], call: Call) -> set[str]:
+    """Indexes and constraints that the call's function dropped before it (autogenerate's
+    downgrade drops a column's index first: by then the column is a plain one)."""
+    dropped: set[str] = set()
+    for other in calls:
+        if other is call:
+            break
+        if other.direction == call.direction and other.name in {"drop_index", "drop_constraint"}:
+            name = other.string("index_name" if other.name == "drop_index" else "constraint_name")
+            if name is not None:
+                dropped.add(name)
+    return dropped
 
 
 @register
@@ -89,7 +109,9 @@ class SqliteAlterOutsideBatch(Rule):
     key on it, or `index=True`/`unique=True`/`sa.ForeignKey` on its `sa.Column`). The same
     operations on `batch_op` inside `with op.batch_alter_table(...)` are fine. Not reported:
     an `alter_column` that only renames the column (`new_column_name=`), and dropping a plain
-    column, both of which SQLite (3.25 and 3.35 onwards) does natively.
+    column, both of which SQLite (3.25 and 3.35 onwards) does natively; a column whose named
+    indexes and constraints the same function dropped before it (autogenerate's downgrade
+    drops the index, then the column) is a plain column by then.
 
     ## Why it matters
     SQLite's `ALTER TABLE` can add, rename and drop plain columns but cannot change a
@@ -119,7 +141,7 @@ class SqliteAlterOutsideBatch(Rule):
     requires = (op_facts(*_SQLITE_UNSUPPORTED, receivers=("op",)),)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
-        bound: set[tuple[str | None, str]] | None = None
+        bound: dict[tuple[str | None, str], set[str | None]] | None = None
         for call in migration.calls:
             if call.receiver != "op" or call.name not in _SQLITE_UNSUPPORTED:
                 continue
@@ -135,7 +157,9 @@ class SqliteAlterOutsideBatch(Rule):
             if call.name == "drop_column":
                 if bound is None:
                     bound = bound_columns(migration.calls)
-                if (call.table, call.column) not in bound:
+                column = call.column
+                binders = bound.get((call.table, column)) if column is not None else None
+                if not binders or binders <= _dropped_before(migration.calls, call):
                     continue
             yield Violation(
                 f"op.{call.name}() on {target} outside a batch block; SQLite's ALTER TABLE "
