@@ -25,6 +25,7 @@ _ALTER_TYPE = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", 
 _VARCHAR = frozenset({"String", "VARCHAR", "Unicode"})
 _TEXT = frozenset({"Text", "TEXT", "UnicodeText", "CLOB"})
 _NUMERIC = frozenset({"Numeric", "NUMERIC", "DECIMAL"})
+_ENUM = frozenset({"Enum", "ENUM"})
 _PYTHON_SIDE = frozenset({"asdecimal", "decimal_return_scale", "_expect_unicode"})
 # MySQL stores a VARCHAR's length in 1 byte up to 255 bytes: 63 characters in utf8mb4.
 _MYSQL_ONE_BYTE_PREFIX = 63
@@ -61,7 +62,11 @@ def _parse_type(node: ast.expr) -> _Type | None:
 
     family: str | None = None
     size: tuple[Any, ...] = ()
-    if last in _VARCHAR or last in _TEXT:
+    if last in _ENUM and all(
+        isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args
+    ):
+        family, size, args = "enum", tuple(literal(a) for a in args), []
+    elif last in _VARCHAR or last in _TEXT:
         family = "varchar" if last in _VARCHAR else "text"
         size = (take(0, "length"),)
         args = args[1:]
@@ -74,7 +79,7 @@ def _parse_type(node: ast.expr) -> _Type | None:
         args = []  # further positional arguments (asdecimal, ...) only affect Python
         for key in _PYTHON_SIDE:
             kwargs.pop(key, None)
-    if any(
+    if family != "enum" and any(
         is_missing(v) or isinstance(v, bool) or not (v is None or isinstance(v, int)) for v in size
     ):
         family = None  # a size we cannot read: only an identical type is known to be safe
@@ -87,10 +92,22 @@ def _parse_type(node: ast.expr) -> _Type | None:
     return _Type(last, family, size, rest)
 
 
+def _alternatives(node: ast.expr) -> list[ast.expr]:
+    """The types a conditional (``A if cond else B``) may give; the node itself otherwise."""
+    if isinstance(node, ast.IfExp):
+        return [*_alternatives(node.body), *_alternatives(node.orelse)]
+    return [node]
+
+
 def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
     """Whether changing ``old`` to ``new`` is a known metadata-only widening."""
     if old.family is None or new.family is None or old.rest != new.rest:
         return old.name == new.name and old.size == new.size and old.rest == new.rest
+    if old.family == "enum" or new.family == "enum":
+        if old.family != new.family:
+            return False
+        # MySQL changes an ENUM in place when members are only appended at the end.
+        return old.size == new.size or (mysql and new.size[: len(old.size)] == old.size)
     if old.family == "varchar":
         (n,) = old.size
         if new.family == "text":
@@ -129,11 +146,14 @@ class AlterColumnType(Rule):
     raising a `Numeric`'s precision with the same scale (or dropping the precision), and an
     unchanged type. Judging needs `existing_type=`; without it the change is flagged,
     because it cannot be shown to be safe. The length is read from `sa.String(50)`,
-    `sa.String(length=50)`, `sa.VARCHAR(50)`, `mysql.VARCHAR(length=50)` and the like.
+    `sa.String(length=50)`, `sa.VARCHAR(50)`, `mysql.VARCHAR(length=50)` and the like. A
+    conditional type (`sa.String(64) if x else sa.String(100)`) is safe when every
+    alternative is.
 
     With `dialect = "mysql"` the MySQL rules apply: a VARCHAR stays in place only while its
-    length prefix keeps its size (up to 63 characters in utf8mb4, or already above), and
-    VARCHAR to TEXT or any DECIMAL change copies the table.
+    length prefix keeps its size (up to 63 characters in utf8mb4, or already above),
+    VARCHAR to TEXT or any DECIMAL change copies the table, and an `ENUM` whose members are
+    only appended at the end changes in place (on other dialects that is still reported).
 
     ## Why it matters
     Most type changes rewrite the table and its indexes under an exclusive lock (PostgreSQL
@@ -211,9 +231,22 @@ class AlterColumnType(Rule):
                 help="pass existing_type= so that a safe widening is recognised; otherwise "
                 + self.fix,
             )
-        old = _parse_type(old_node)
-        if old is not None and new is not None and _safe_change(old, new, mysql):
-            return None
+        olds = [_parse_type(n) for n in _alternatives(old_node)]
+        news = [_parse_type(n) for n in _alternatives(new_node)]
+        if all(o is not None for o in olds) and all(n is not None for n in news):
+            pairs = [(o, n) for o in olds for n in news if o is not None and n is not None]
+            if all(_safe_change(o, n, mysql) for o, n in pairs):
+                return None  # every type it may have, to every type it may get: safe
+            if not mysql and all(_safe_change(o, n, mysql=True) for o, n in pairs):
+                # An ENUM member appended: in place on MySQL, a type change elsewhere.
+                return Violation(
+                    f"changes the type of {column_label(call)} from {node_label(old_node)}"
+                    f" to {node_label(new_node)}, which is in place only on MySQL",
+                    node=call.node,
+                    dialects=frozenset({"postgresql", "sqlite"}),
+                )
+        old = olds[0] if len(olds) == 1 else None
+        new = news[0] if len(news) == 1 else None
         # Only now the message: naming a type that is not a literal means unparsing it.
         change = (
             f"changes the type of {column_label(call)} from {node_label(old_node)}"
@@ -225,6 +258,7 @@ class AlterColumnType(Rule):
                 f"{change}, which MySQL cannot do in place: it copies the table while"
                 " blocking writes",
                 node=call.node,
+                dialects=frozenset({"mysql"}),
             )
         return Violation(
             f"{change}, which rewrites the table under an exclusive lock and can fail on or"
