@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from alembic import command as alembic_command
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -39,8 +38,6 @@ __all__ = [
     "Applied",
     "BindPlan",
     "StepFailed",
-    "describe_blockers",
-    "is_lock_timeout",
     "run_multidb_upgrade",
     "run_upgrade",
 ]
@@ -49,7 +46,6 @@ __all__ = [
 _NOT_CHANGES = frozenset(
     {"SELECT", "PRAGMA", "SHOW", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT", "ROLLBACK", "SET"}
 )
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
 @dataclass(frozen=True)
@@ -79,8 +75,11 @@ class StepFailed(Exception):
         seconds: float,
         bind: str | None = None,
         rolled_back: Sequence[Applied] = (),
+        statement_seconds: float | None = None,
     ) -> None:
         super().__init__(str(error))
+        #: How long the failing statement ran (for a lock timeout: how long it really waited).
+        self.statement_seconds = statement_seconds
         self.bind = bind
         #: Multi-database: revisions that ran on a transactional bind and rolled back.
         self.rolled_back = list(rolled_back)
@@ -91,61 +90,6 @@ class StepFailed(Exception):
         self.applied = list(applied)
         self.started_at = started_at
         self.seconds = seconds
-
-
-def is_lock_timeout(error: BaseException) -> bool:
-    """Whether the database gave up waiting for a lock (worth a retry, not a bug).
-
-    PostgreSQL ``lock_not_available`` (55P03, what ``lock_timeout`` raises), MySQL/MariaDB 1205
-    (``lock_wait_timeout`` / ``innodb_lock_wait_timeout``) and SQLite's "database is locked".
-    """
-    orig = getattr(error, "orig", None)
-    if orig is None:
-        return False
-    if getattr(orig, "sqlstate", None) == "55P03":
-        return True
-    args = getattr(orig, "args", ())
-    if args and args[0] == 1205:
-        return True
-    return "database is locked" in str(orig)
-
-
-def describe_blockers(connection: Connection, statement: str | None) -> list[str]:
-    """Other PostgreSQL sessions holding locks on the tables a statement names.
-
-    Asked after a lock timeout, on a separate connection: the sessions still holding a lock
-    on one of those tables are what the statement waited for. One line per session, with
-    what a DBA needs to find and end it (pid, user, application, client, state, since when,
-    and the start of its current query).
-    """
-    if connection.dialect.name != "postgresql" or not statement:
-        return []
-    names = sorted({word.lower() for word in _WORD.findall(statement)})
-    rows = connection.execute(
-        sa.text(
-            "SELECT DISTINCT a.pid, a.usename, a.application_name, a.client_addr, a.state,"
-            " a.xact_start, left(a.query, 120) AS query, c.relname, l.mode"
-            " FROM pg_locks l"
-            " JOIN pg_class c ON c.oid = l.relation"
-            " JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.granted AND l.pid <> pg_backend_pid()"
-            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND c.relname = ANY(:names)"
-            " ORDER BY a.pid"
-        ),
-        {"names": names},
-    ).mappings()
-    out = []
-    for row in rows:
-        since = row["xact_start"].isoformat(timespec="seconds") if row["xact_start"] else "?"
-        query = " ".join(str(row["query"] or "").split())
-        out.append(
-            f"pid {row['pid']} (user {row['usename']}, application"
-            f" {row['application_name'] or '-'}, client {row['client_addr'] or 'local'},"
-            f" {row['state']}, transaction since {since}) holds {row['mode']} on"
-            f" {row['relname']}; its last query: {query}"
-        )
-    return out
 
 
 class _Mark:
@@ -167,14 +111,22 @@ class _Recorder:
         self._version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
         self.ran: list[str] = []
         self.current: str | None = None
+        #: ``time.perf_counter()`` when the statement in flight started.
+        self.since: float | None = None
         #: The bind whose engine executed the latest statement (multi-database apps).
         self.where: str | None = None
 
     def before(self, statement: str) -> None:
         self.current = statement
+        self.since = time.perf_counter()
+
+    def in_flight(self) -> float | None:
+        """Seconds the statement in flight has run (``None`` between statements)."""
+        return None if self.since is None else time.perf_counter() - self.since
 
     def after(self, statement: str) -> None:
         self.current = None
+        self.since = None
         words = statement.lstrip().split(None, 1)
         if not words or words[0].upper() in _NOT_CHANGES or self._version.search(statement):
             return
@@ -183,6 +135,7 @@ class _Recorder:
     def reset(self) -> None:
         self.ran = []
         self.current = None
+        self.since = None
 
 
 @contextmanager
@@ -210,11 +163,20 @@ def _tuned(
         if statement_timeout:
             settings.append(f"SET statement_timeout = {max(1, round(statement_timeout * 1000))}")
     elif dialect == "mysql" and lock_timeout > 0:
-        settings.append(f"SET SESSION lock_wait_timeout = {max(1, round(lock_timeout))}")
+        # Two clocks: metadata locks (DDL behind an open transaction) and InnoDB row locks
+        # (an UPDATE behind another's UPDATE, 50 s by default). Whole seconds, at least 1.
+        seconds = max(1, round(lock_timeout))
+        settings.append(f"SET SESSION lock_wait_timeout = {seconds}")
+        settings.append(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+    elif dialect == "sqlite":
+        # 0 means "no limit" for the setting but "do not wait" for SQLite: the int maximum.
+        busy = max(1, round(lock_timeout * 1000)) if lock_timeout > 0 else 2**31 - 1
+        settings.append(f"PRAGMA busy_timeout = {busy}")
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dialect == "sqlite":
             dbapi_connection.isolation_level = None
+            dbapi_connection.execute(settings[0])
             return
         cursor = dbapi_connection.cursor()
         try:
@@ -225,7 +187,10 @@ def _tuned(
         dbapi_connection.commit()
 
     def sqlite_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock now, where busy_timeout applies. A deferred BEGIN
+        # reads first and then fails at once on its first write ("database is locked" after
+        # 0.03 s): SQLite does not wait when a reader must become a writer.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         recorder.where = where
@@ -364,6 +329,7 @@ def run_upgrade(
                 applied=applied,
                 started_at=mark.started_at,
                 seconds=time.perf_counter() - mark.clock,
+                statement_seconds=recorder.in_flight(),
             ) from exc
     return applied
 
@@ -486,6 +452,7 @@ def run_multidb_upgrade(
                 started_at=mark.started_at,
                 seconds=time.perf_counter() - mark.clock,
                 bind=failing[0] if failing is not None else recorder.where,
+                statement_seconds=recorder.in_flight(),
             ) from exc
     return ran
 

@@ -180,8 +180,9 @@ SPECS: tuple[Spec, ...] = (
         "lock_timeout",
         5,
         _seconds,
-        "Seconds a migration statement waits for a lock (PostgreSQL `lock_timeout`,"
-        " MySQL `lock_wait_timeout`; 0 = none).",
+        "Seconds a migration statement waits for a lock (PostgreSQL `lock_timeout`; MariaDB/MySQL"
+        " `lock_wait_timeout` and `innodb_lock_wait_timeout`, whole seconds; SQLite"
+        " `busy_timeout`; 0 = none).",
     ),
     Spec(
         "statement_timeout",

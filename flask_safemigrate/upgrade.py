@@ -34,7 +34,17 @@ from alembic import command as alembic_command
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, dedicated_schema, history, ledger, runner, scratch, verify
+from flask_safemigrate import (
+    blockers,
+    database,
+    dedicated_schema,
+    faults,
+    history,
+    ledger,
+    runner,
+    scratch,
+    verify,
+)
 from flask_safemigrate.errors import (
     ChecksFailed,
     ConfigError,
@@ -441,6 +451,7 @@ class _Run:
             return
         checksums = {script.revision: ledger.checksum(script.path) for script in self.plan}
         attempt = 0
+        waits: list[float] = []  # how long each attempt really waited for a lock
         while True:
             offset, total = len(self.applied), len(self.applied) + len(self.plan)
             try:
@@ -465,18 +476,25 @@ class _Run:
                 self.progress.step_failed(len(self.applied), total, failed.seconds)
                 transactional = database.dialect_of(self.url) != "mysql"
                 retry = (
-                    runner.is_lock_timeout(failed.error)
+                    faults.is_lock_timeout(failed.error)
                     and attempt < settings.lock_retries
                     and (transactional or not failed.ran)
                 )
+                if failed.statement_seconds is not None:
+                    waits.append(failed.statement_seconds)
                 if not retry:
-                    raise self.failure(failed, attempts=attempt + 1) from None
+                    raise self.failure(failed, attempts=attempt + 1, waits=waits) from None
                 attempt += 1
                 pause = min(0.5 * 2 ** (attempt - 1), 10.0)
+                waited = (
+                    f" (it waited {failed.statement_seconds:.2f}s)"
+                    if failed.statement_seconds is not None
+                    else ""
+                )
                 self.progress.waiting(
                     f"revision {failed.revision} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
                     f" ({settings.lock_timeout:g}s) for a lock; retry {attempt} of"
-                    f" {settings.lock_retries} in {pause:g}s"
+                    f" {settings.lock_retries} in {pause:g}s{waited}"
                 )
                 time.sleep(pause)
                 done = {step.revision for step in self.applied}
@@ -494,7 +512,9 @@ class _Run:
         except (SafeMigrateError, sa.exc.SQLAlchemyError):
             self.current = tuple(self.target)
 
-    def failure(self, failed: runner.StepFailed, *, attempts: int) -> _Stop:
+    def failure(
+        self, failed: runner.StepFailed, *, attempts: int, waits: Sequence[float] = ()
+    ) -> _Stop:
         """The exit-4 finding: what failed, the statement, where the database stands now."""
         setup = self.setup
         urls = setup.urls
@@ -502,14 +522,14 @@ class _Run:
         name = verify.describe(script) if script is not None else (failed.revision or "?")
         reason = _one_line(failed.error, urls)
         dialect = database.dialect_of(self.url)
-        lock_timeout = runner.is_lock_timeout(failed.error)
-        blockers: list[str] = []
+        lock_timeout = faults.is_lock_timeout(failed.error)
+        blocking: list[str] = []
         now: tuple[str, ...] | None = None
         try:
             with self.connect() as connection:
                 now = self.read_current(connection)
                 if lock_timeout:
-                    blockers = runner.describe_blockers(connection, failed.statement)
+                    blocking = blockers.describe(connection, failed.statement)
                 if setup.settings.ledger and failed.revision is not None:
                     ledger.record(
                         connection,
@@ -542,11 +562,14 @@ class _Run:
             left = f" Nothing of {failed.revision} was left behind: its transaction rolled back."
         if lock_timeout:
             what = (
-                f"waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
-                f" ({setup.settings.lock_timeout:g}s) for a lock, {_plural(attempts, 'attempt')}"
+                f"gave up waiting for a lock after {_seconds_list(waits)}"
+                f" (SAFEMIGRATE_LOCK_TIMEOUT {setup.settings.lock_timeout:g}s,"
+                f" {_plural(attempts, 'attempt')})"
             )
-            if blockers:
-                what += "; blocked by " + " | ".join(blockers)
+            if blocking:
+                what += "; blocked by " + " | ".join(blocking)
+            elif dialect == "sqlite":
+                what += "; another connection held a write transaction on the database file"
             else:
                 what += "; the blocking session had gone by the time it was looked up"
         else:
@@ -559,8 +582,8 @@ class _Run:
             message += f" Backup from before this run: {self.backup_path}."
         if lock_timeout:
             todo = (
-                "end or wait out the blocking session (SELECT pg_terminate_backend(pid) on"
-                " PostgreSQL), or raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES;"
+                f"end or wait out the blocking session ({blockers.how_to_end(dialect)}), or"
+                " raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES;"
                 f" then run `flask db safe-upgrade --resolved {failed.revision}`"
             )
         elif dialect == "mysql" and ran:
@@ -589,8 +612,9 @@ class _Run:
                     "error": reason,
                     "ran": ran,
                     "current": list(self.current) if now is not None else None,
-                    "blockers": blockers,
+                    "blockers": blocking,
                     "attempts": attempts,
+                    "waited": [round(w, 3) for w in waits] if lock_timeout else [],
                     "backup": str(self.backup_path) if self.backup_path else None,
                 },
             ),
@@ -805,6 +829,13 @@ def _schema_prelude(schema: str | None) -> str:
         return ""
     quoted = '"' + schema.replace('"', '""') + '"'
     return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
+
+
+def _seconds_list(waits: Sequence[float]) -> str:
+    """``2.01s`` or ``2.01s + 2.00s`` (one per attempt); ``an unknown time`` without figures."""
+    if not waits:
+        return "an unknown time"
+    return " + ".join(f"{w:.2f}s" for w in waits)
 
 
 def _plural(count: int, word: str) -> str:

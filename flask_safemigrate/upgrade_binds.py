@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, history, ledger, runner, verify
+from flask_safemigrate import database, faults, history, ledger, runner, verify
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, ExitCode, SafeMigrateError
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.upgrade import (
@@ -361,7 +361,7 @@ class MultiRun(_Run):
                     position, total, failed.seconds, bind=self.bind_of(failed.bind).name
                 )
                 retry = (
-                    runner.is_lock_timeout(failed.error)
+                    faults.is_lock_timeout(failed.error)
                     and attempt < settings.lock_retries
                     and all(b.dialect != "mysql" for b in self.binds)
                 )
@@ -421,7 +421,9 @@ class MultiRun(_Run):
 
     # ------------------------------------------------------------------ failure
 
-    def failure(self, failed: runner.StepFailed, *, attempts: int) -> _Stop:
+    def failure(
+        self, failed: runner.StepFailed, *, attempts: int, waits: Sequence[float] = ()
+    ) -> _Stop:
         """Exit 4: which bind and revision failed, and where EVERY bind stands now."""
         setup = self.setup
         urls = setup.urls
@@ -470,7 +472,7 @@ class MultiRun(_Run):
                 f"undo (or finish) by hand the statements of {failed.revision} that stay"
                 f" applied on {culprit.name} (listed above), fix the script or the data, {resume}"
             )
-        elif runner.is_lock_timeout(failed.error):
+        elif faults.is_lock_timeout(failed.error):
             todo = (
                 "end or wait out the blocking session, or raise SAFEMIGRATE_LOCK_TIMEOUT /"
                 f" SAFEMIGRATE_LOCK_RETRIES; {resume}"

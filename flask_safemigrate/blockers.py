@@ -1,0 +1,116 @@
+"""Who holds the lock a migration statement waited for: asked after a lock timeout.
+
+The statement gave up (``lock_timeout`` on PostgreSQL, ``innodb_lock_wait_timeout`` or
+``lock_wait_timeout`` on MariaDB/MySQL); the session it waited for is usually still there,
+and the operator needs its id to find it and end it. This module asks, on a separate
+connection, and returns one line per suspect with what a DBA needs: the id to end it with,
+user, application or host, state, since when, and the start of its last query.
+
+- PostgreSQL: sessions holding a granted lock on a table the statement names. Table names are
+  compared case-insensitively, so a quoted mixed-case table (``"Items"``) is found too.
+- MariaDB/MySQL: the waits are gone once the statement gave up, and ``performance_schema``
+  is often off, so the suspects are the other sessions with an open InnoDB transaction in
+  the same database (those holding row locks first), from ``information_schema.INNODB_TRX``
+  and ``PROCESSLIST`` (which need the PROCESS privilege to show other users' sessions).
+- SQLite: a file lock has no session to name; nothing is returned.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+__all__ = ["describe", "how_to_end"]
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_QUERY_CHARS = 120
+
+
+def describe(connection: Connection, statement: str | None) -> list[str]:
+    """One line per session that may hold what ``statement`` waited for ([] if none found).
+
+    Never raises for a database error: a blocker that cannot be looked up (privileges, a
+    server without these views) must not hide the lock timeout being reported.
+    """
+    try:
+        if connection.dialect.name == "postgresql":
+            return _postgresql(connection, statement)
+        if connection.dialect.name in ("mysql", "mariadb"):
+            return _mysql(connection)
+    except sa.exc.SQLAlchemyError:
+        connection.rollback()
+    return []
+
+
+def how_to_end(dialect: str | None) -> str:
+    """The command that ends a blocking session, in the words of the dialect."""
+    if dialect == "postgresql":
+        return "SELECT pg_terminate_backend(<pid>) on PostgreSQL"
+    if dialect == "mysql":
+        return "KILL <id> on MariaDB/MySQL"
+    return "stop the other process that has the database file open (`fuser FILE`)"
+
+
+def _flat(text: Any) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= _QUERY_CHARS else flat[: _QUERY_CHARS - 3] + "..."
+
+
+def _since(moment: Any) -> str:
+    return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else "?"
+
+
+def _postgresql(connection: Connection, statement: str | None) -> list[str]:
+    if not statement:
+        return []
+    names = sorted({word.lower() for word in _WORD.findall(statement)})
+    rows = connection.execute(
+        sa.text(
+            "SELECT DISTINCT a.pid, a.usename, a.application_name, a.client_addr, a.state,"
+            " a.xact_start, left(a.query, 200) AS query, c.relname, l.mode"
+            " FROM pg_locks l"
+            " JOIN pg_class c ON c.oid = l.relation"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.granted AND l.pid <> pg_backend_pid()"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND lower(c.relname) = ANY(:names)"
+            " ORDER BY a.pid"
+        ),
+        {"names": names},
+    ).mappings()
+    return [
+        f"pid {row['pid']} (user {row['usename']}, application"
+        f" {row['application_name'] or '-'}, client {row['client_addr'] or 'local'},"
+        f" {row['state']}, transaction since {_since(row['xact_start'])}) holds {row['mode']}"
+        f" on {row['relname']}; its last query: {_flat(row['query'])}"
+        for row in rows
+    ]
+
+
+def _mysql(connection: Connection) -> list[str]:
+    rows = connection.execute(
+        sa.text(
+            "SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.COMMAND AS command,"
+            " p.TIME AS seconds, p.STATE AS state, LEFT(p.INFO, 200) AS query,"
+            " t.trx_started AS since, t.trx_rows_locked AS rows_locked,"
+            " t.trx_tables_locked AS tables_locked, t.trx_query AS trx_query"
+            " FROM information_schema.INNODB_TRX t"
+            " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+            " WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()"
+            " ORDER BY t.trx_rows_locked > 0 DESC, t.trx_started"
+        )
+    ).mappings()
+    out = []
+    for row in rows:
+        query = _flat(row["query"] or row["trx_query"]) or "- (idle in its transaction)"
+        out.append(
+            f"connection {row['id']} (user {row['user']}, host {row['host']},"
+            f" {row['command']} {row['seconds']}s{', ' + row['state'] if row['state'] else ''},"
+            f" transaction since {_since(row['since'])}, {row['rows_locked']} rows and"
+            f" {row['tables_locked']} tables locked); its current query: {query}"
+        )
+    return out
