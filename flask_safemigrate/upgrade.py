@@ -523,6 +523,11 @@ class _Run:
         reason = _one_line(failed.error, urls)
         dialect = database.dialect_of(self.url)
         lock_timeout = faults.is_lock_timeout(failed.error)
+        # A dropped connection is not the script's fault; where nothing of the revision can
+        # be left (a transaction that died with its session, or no change ran yet on
+        # MariaDB) the failure is recorded and resolved at once, so a plain re-run goes on.
+        lost = faults.is_connection_lost(failed.error)
+        nothing_left = dialect != "mysql" or not failed.ran
         blocking: list[str] = []
         now: tuple[str, ...] | None = None
         try:
@@ -530,25 +535,17 @@ class _Run:
                 now = self.read_current(connection)
                 if lock_timeout:
                     blocking = blockers.describe(connection, failed.statement)
-                if setup.settings.ledger and failed.revision is not None:
-                    ledger.record(
-                        connection,
-                        revision=failed.revision,
-                        direction="upgrade",
-                        checksum=ledger.checksum(script.path) if script is not None else None,
-                        started_at=failed.started_at,
-                        finished_at=_utcnow(),
-                        success=False,
-                        error=reason,
-                        schema=setup.version_schema,
-                    )
-                    connection.commit()
+                committed = failed.revision in verify.applied_revisions(setup.graph, now)
+                if setup.settings.ledger and failed.revision is not None and not committed:
+                    self.record_failure(connection, failed, script, reason, lost, nothing_left)
         except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
             self.notes.append(f"Could not record the failure in the ledger: {_one_line(exc, urls)}")
         self.current = now if now is not None else self.current
         at = (", ".join(self.current) or "base") if now is not None else "unknown (unreachable)"
         statement = _shorten(database.mask_text(failed.statement or "", self.url)) or None
         ran = [_shorten(database.mask_text(s, self.url)) for s in failed.ran]
+        if lost:
+            return self.connection_lost(failed, name, reason, at, statement, ran, now)
         if dialect == "mysql" and ran:
             left = (
                 f" MariaDB/MySQL cannot roll back DDL: {_plural(len(ran), 'statement')} of"
@@ -615,6 +612,111 @@ class _Run:
                     "blockers": blocking,
                     "attempts": attempts,
                     "waited": [round(w, 3) for w in waits] if lock_timeout else [],
+                    "backup": str(self.backup_path) if self.backup_path else None,
+                },
+            ),
+        )
+
+    def record_failure(
+        self,
+        connection: Connection,
+        failed: runner.StepFailed,
+        script: history.Script | None,
+        reason: str,
+        lost: bool,
+        nothing_left: bool,
+    ) -> None:
+        """The failed attempt's ledger row; a lost connection that left nothing is resolved too."""
+        assert failed.revision is not None
+        schema = self.setup.version_schema
+        ledger.record(
+            connection,
+            revision=failed.revision,
+            direction="upgrade",
+            checksum=ledger.checksum(script.path) if script is not None else None,
+            started_at=failed.started_at,
+            finished_at=_utcnow(),
+            success=False,
+            error=f"connection lost: {reason}" if lost else reason,
+            schema=schema,
+        )
+        if lost and nothing_left:
+            now = _utcnow()
+            ledger.record(
+                connection,
+                revision=failed.revision,
+                direction="resolve",
+                checksum=None,
+                started_at=now,
+                finished_at=now,
+                success=True,
+                error="resolved by safe-upgrade: the connection was lost and nothing of the"
+                " revision was left (its transaction rolled back)",
+                schema=schema,
+            )
+        connection.commit()
+
+    def connection_lost(
+        self,
+        failed: runner.StepFailed,
+        name: str,
+        reason: str,
+        at: str,
+        statement: str | None,
+        ran: list[str],
+        now: tuple[str, ...] | None,
+    ) -> _Stop:
+        """Exit 4 ``connection-lost``: the session died under the revision; no script fault."""
+        dialect = database.dialect_of(self.url)
+        revision = failed.revision
+        script = self.setup.graph.scripts.get(revision or "")
+        applied = now is not None and revision in verify.applied_revisions(self.setup.graph, now)
+        if applied:
+            left = f" The version table says {revision} is applied: it committed before the drop."
+        elif dialect == "mysql" and ran:
+            left = (
+                f" MariaDB/MySQL cannot roll back DDL: {_plural(len(ran), 'statement')} of"
+                f" {revision} ran before the drop and stay applied: " + "; ".join(ran) + "."
+            )
+        elif dialect == "mysql":
+            left = f" No statement of {revision} that changes anything had run before the drop."
+        else:
+            left = f" Nothing of {revision} was left behind: its transaction rolled back."
+        message = (
+            f"The database connection running revision {name} on {self.target_label} was lost"
+            f" after {failed.seconds:.2f}s, during: {statement or 'no statement'} ({reason})."
+            " The server ended the session or the network dropped it; the script itself did"
+            f" not fail. The database is now at {at}.{left}"
+        )
+        if self.backup_path is not None:
+            message += f" Backup from before this run: {self.backup_path}."
+        why = (
+            "find out why the session ended (pg_terminate_backend or KILL by someone, a server"
+            " restart or failover, a proxy, firewall or network timeout)"
+        )
+        if dialect == "mysql" and ran and not applied:
+            todo = (
+                f"{why}; undo (or finish) the statements of {revision} listed above by hand,"
+                f" then run `flask db safe-upgrade --resolved {revision}`"
+            )
+        else:
+            todo = f"{why}, then run `flask db safe-upgrade` again: there is nothing to repair"
+        return self.stop(
+            ExitCode.MIGRATION_FAILED,
+            Finding(
+                rule="connection-lost",
+                severity=Severity.ERROR,
+                message=message,
+                path=verify.display_path(script.path) if script is not None else None,
+                line=script.line if script is not None else None,
+                help=todo,
+                extra={
+                    "revision": revision,
+                    "statement": statement,
+                    "error": reason,
+                    "ran": ran,
+                    "current": list(now) if now is not None else None,
+                    "resumable": not (dialect == "mysql" and ran and not applied),
                     "backup": str(self.backup_path) if self.backup_path else None,
                 },
             ),
