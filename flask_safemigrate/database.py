@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
+from flask_safemigrate import sessions
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.revision_ids import STOCK_VERSION_WIDTH
 
@@ -147,16 +148,17 @@ def connect(
     timeout: float,
     retries: int,
     sleep: Callable[[float], None] = time.sleep,
+    purpose: str = "check",
 ) -> Iterator[Connection]:
     """A connection on its own engine, tried ``1 + retries`` times with exponential backoff.
 
     The app's pooled engine is left alone: the timeout must apply to this connection only, and
-    a migrator must not hold one of the app's pool slots.
+    a migrator must not hold one of the app's pool slots. The connection carries the
+    :mod:`.sessions` label for ``purpose``, so the server shows whose session it is.
     """
     parsed = make_url(url)
-    engine = sa.create_engine(
-        parsed, poolclass=NullPool, connect_args=_connect_args(parsed, timeout)
-    )
+    args = {**_connect_args(parsed, timeout), **sessions.connect_args(dialect_of(parsed), purpose)}
+    engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=args)
     try:
         attempt = 0
         while True:

@@ -30,6 +30,7 @@ import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 
+from flask_safemigrate import sessions
 from flask_safemigrate.database import connect, dialect_of, mask_text, mask_url
 from flask_safemigrate.errors import ConfigError, LockTimeout, PreflightError
 
@@ -158,7 +159,7 @@ def _postgresql_lock(
     """
     key = advisory_key(name)
     where = f"{mask_url(url)}, lock {name!r} (advisory key {key})"
-    with connect(url, timeout=connect_timeout, retries=retries) as conn:
+    with connect(url, timeout=connect_timeout, retries=retries, purpose="lock") as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         _prepare_postgresql_session(conn)
         started = time.monotonic()
@@ -229,8 +230,8 @@ def _poll(attempt: Callable[[], bool], wait: float, poll: float) -> bool:
 
 def _prepare_postgresql_session(conn: Connection) -> None:
     """Name the session for ``pg_stat_activity`` and keep server timeouts off our wait."""
-    label = f"safemigrate lock {socket.gethostname()} pid {os.getpid()}"
-    conn.execute(sa.text("SELECT set_config('application_name', :v, false)"), {"v": label[:63]})
+    label = sessions.label("lock")
+    conn.execute(sa.text("SELECT set_config('application_name', :v, false)"), {"v": label})
     conn.execute(sa.text("SET statement_timeout = 0"))
     version = conn.execute(sa.text("SHOW server_version_num")).scalar()
     if int(str(version)) >= 140000:
@@ -278,7 +279,7 @@ def _mysql_lock(
     server_name = mysql_lock_name(name)
     shown = name if server_name == name else f"{name} (as {server_name})"
     where = f"{mask_url(url)}, lock {shown!r}"
-    with connect(url, timeout=connect_timeout, retries=retries) as conn:
+    with connect(url, timeout=connect_timeout, retries=retries, purpose="lock") as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         _prepare_mysql_session(conn)
         started = time.monotonic()

@@ -32,7 +32,7 @@ from alembic import command as alembic_command
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from flask_safemigrate import database, history, ledger
+from flask_safemigrate import database, history, ledger, sessions
 
 __all__ = [
     "Applied",
@@ -152,8 +152,8 @@ def _tuned(
     dialect = database.dialect_of(engine.url)
     listeners: list[tuple[Any, str, Callable[..., Any]]] = []
 
-    def listen(target: Any, name: str, fn: Callable[..., Any]) -> None:
-        event.listen(target, name, fn)
+    def listen(target: Any, name: str, fn: Callable[..., Any], **kw: Any) -> None:
+        event.listen(target, name, fn, **kw)
         listeners.append((target, name, fn))
 
     settings = []
@@ -173,6 +173,10 @@ def _tuned(
         busy = max(1, round(lock_timeout * 1000)) if lock_timeout > 0 else 2**31 - 1
         settings.append(f"PRAGMA busy_timeout = {busy}")
 
+    def on_do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # The label that lets the next migrator find this session's statement if we die.
+        cparams.update(sessions.connect_args(dialect, "migrate"))
+
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dialect == "sqlite":
             dbapi_connection.isolation_level = None
@@ -182,6 +186,10 @@ def _tuned(
         try:
             for statement in settings:
                 cursor.execute(statement)
+            if dialect == "postgresql" and _server_version(dbapi_connection) >= 140000:
+                # A killed migrator's statement otherwise runs on to its end (and holds its
+                # locks): the server checks every 2 s that the client is still there.
+                cursor.execute("SET client_connection_check_interval = '2s'")
         finally:
             cursor.close()
         dbapi_connection.commit()
@@ -192,19 +200,26 @@ def _tuned(
         # 0.03 s): SQLite does not wait when a reader must become a writer.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    label = sessions.comment("migrate") if dialect == "mysql" else ""
+
+    def before(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+    ) -> tuple[str, Any]:
         recorder.where = where
         recorder.before(statement)
+        # MariaDB's PROCESSLIST shows no connection attributes: the label rides along.
+        return label + statement, parameters
 
     def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        recorder.after(statement)
+        recorder.after(sessions.strip_comment(statement))
 
     engine.dispose()
+    listen(engine, "do_connect", on_do_connect)
     listen(engine, "connect", on_connect)
     if dialect == "sqlite":
         listen(engine, "begin", sqlite_begin)
     listen(engine, "begin", on_begin)
-    listen(engine, "before_cursor_execute", before)
+    listen(engine, "before_cursor_execute", before, retval=True)
     listen(engine, "after_cursor_execute", after)
     try:
         yield
@@ -212,6 +227,15 @@ def _tuned(
         for target, name, fn in listeners:
             event.remove(target, name, fn)
         engine.dispose()
+
+
+def _server_version(dbapi_connection: Any) -> int:
+    """PostgreSQL's ``server_version_num`` as the driver knows it (psycopg 3 or 2); 0 if not."""
+    info = getattr(dbapi_connection, "info", None)
+    version = getattr(info, "server_version", None) or getattr(
+        dbapi_connection, "server_version", 0
+    )
+    return version if isinstance(version, int) else 0
 
 
 @contextmanager
@@ -319,7 +343,7 @@ def run_upgrade(
             alembic_command.upgrade(config, target)
             flush()
         except Exception as exc:  # a script can raise anything: each is a failed step
-            statement = getattr(exc, "statement", None) or recorder.current
+            statement = recorder.current or getattr(exc, "statement", None)
             failing = _next(plan, applied)
             raise StepFailed(
                 error=exc,
@@ -440,7 +464,7 @@ def run_multidb_upgrade(
         try:
             alembic_command.upgrade(config, target)
         except Exception as exc:  # a script can raise anything: each is a failed step
-            statement = getattr(exc, "statement", None) or recorder.current
+            statement = recorder.current or getattr(exc, "statement", None)
             failing = upcoming(recorder.where) or upcoming()
             raise StepFailed(
                 error=exc,

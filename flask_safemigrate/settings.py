@@ -217,6 +217,13 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
     Spec(
+        "cancel_orphans",
+        False,
+        _bool,
+        "End a killed migrator's statement still running on the server instead of waiting"
+        " for it (within `SAFEMIGRATE_LOCK_WAIT`; exit 5 when it outlasts the wait).",
+    ),
+    Spec(
         "idempotent",
         True,
         _bool,
@@ -302,6 +309,7 @@ class Settings:
     backup_dir: str | None = None
     backup_timeout: float = 3600
     ledger: bool = True
+    cancel_orphans: bool = False
     idempotent: bool = True
     require_message: bool = True
     schema: str | None = None

@@ -41,6 +41,7 @@ from flask_safemigrate import (
     faults,
     history,
     ledger,
+    orphans,
     runner,
     scratch,
     verify,
@@ -143,6 +144,8 @@ class _Run:
     sql: str | None = None
     started: tuple[str, ...] | None = None
     another: bool = False
+    #: Statements of killed migrators this run waited for or ended (JSON ``orphans``).
+    orphans_settled: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ helpers
 
@@ -387,6 +390,8 @@ class _Run:
         ):
             waited = time.perf_counter() - began
             self.progress.stage("lock", f"acquired in {waited:.2f}s")
+            # What a killed migrator left running would block this run: wait or end it.
+            self.settle_orphans(deadline=time.monotonic() + max(1.0, settings.lock_wait - waited))
             with self.connect() as connection:
                 now = self.read_current(connection)
                 entries = ledger.read_entries(connection, self.setup.version_schema)
@@ -406,6 +411,76 @@ class _Run:
             if self.plan:
                 self.backup()
             self.upgrade()
+
+    def settle_orphans(self, *, deadline: float) -> None:
+        """Wait for (or end) statements killed migrators left running; exit 5 if they stay.
+
+        Runs under the migration lock, before the revision is read again: on MariaDB the
+        orphan's DDL may still commit, and what it did must be seen before planning.
+        """
+        settings = self.setup.settings
+        dialect = database.dialect_of(self.url)
+        if dialect not in ("postgresql", "mysql"):
+            return
+        began = time.monotonic()
+        with self.connect() as connection:
+            # Autocommit: PostgreSQL shows one snapshot of pg_stat_activity per transaction.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            found = orphans.find(connection)
+            if not found:
+                return
+            listing = " | ".join(orphan.describe() for orphan in found)
+            count = _plural(len(found), "statement")
+            if settings.cancel_orphans:
+                self.progress.waiting(
+                    f"ending {count} a killed migrator left running"
+                    f" (SAFEMIGRATE_CANCEL_ORPHANS): {listing}"
+                )
+                orphans.cancel(connection, found)
+                left = orphans.wait_gone(connection, found, deadline=began + 30)
+                done = f"Ended {count} a killed migrator left running: {listing}."
+            else:
+                self.progress.waiting(
+                    f"waiting up to {deadline - began:.0f}s for {count} a killed migrator"
+                    f" left running: {listing}"
+                )
+                left = orphans.wait_gone(connection, found, deadline=deadline)
+                done = (
+                    f"Waited {time.monotonic() - began:.1f}s for {count} a killed migrator"
+                    f" left running to end: {listing}."
+                )
+        if not left:
+            self.notes.append(done)
+            action = "ended" if settings.cancel_orphans else "waited"
+            self.orphans_settled += [{**_orphan_facts(o), "action": action} for o in found]
+            return
+        end = " or ".join(
+            f"SELECT pg_terminate_backend({o.session})"
+            if dialect == "postgresql"
+            else f"KILL {o.session}"
+            for o in left
+        )
+        raise self.stop(
+            ExitCode.LOCK_TIMEOUT,
+            Finding(
+                rule="orphaned-statement",
+                severity=Severity.ERROR,
+                message=(
+                    f"A statement of a migrator that no longer holds the migration lock is"
+                    f" still running on {self.target_label} after"
+                    f" {time.monotonic() - began:.1f}s: "
+                    + " | ".join(o.describe() for o in left)
+                    + ". It holds its locks, so this run would block behind it; nothing was"
+                    " changed."
+                ),
+                help=(
+                    f"wait for it to end, or end it ({end}), or set"
+                    " SAFEMIGRATE_CANCEL_ORPHANS = True so safe-upgrade ends it; then run"
+                    " `flask db safe-upgrade` again"
+                ),
+                extra={"orphans": [_orphan_facts(o) for o in left]},
+            ),
+        )
 
     def backup(self) -> None:
         self.stage = "backup"
@@ -861,6 +936,8 @@ class _Run:
             "backup": str(self.backup_path) if self.backup_path is not None else None,
         }
         facts["summary"] = self.headline(code, facts["stage"])
+        if self.orphans_settled:
+            facts["orphans"] = self.orphans_settled
         if self.options.dry_run:
             facts["dry_run"] = True
         if self.sql is not None:
@@ -931,6 +1008,17 @@ def _schema_prelude(schema: str | None) -> str:
         return ""
     quoted = '"' + schema.replace('"', '""') + '"'
     return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
+
+
+def _orphan_facts(orphan: orphans.Orphan) -> dict[str, Any]:
+    return {
+        "session": orphan.session,
+        "pid": orphan.pid,
+        "host": orphan.host,
+        "gone": orphan.gone,
+        "seconds": orphan.seconds,
+        "query": orphan.query,
+    }
 
 
 def _seconds_list(waits: Sequence[float]) -> str:

@@ -26,6 +26,7 @@ INVALID: dict[str, Any] = {
     "backup_dir": "",
     "backup_timeout": "an hour",
     "ledger": "maybe",
+    "cancel_orphans": "sometimes",
     "idempotent": 2,
     "require_message": [],
     "schema": 5,

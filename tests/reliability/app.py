@@ -3,7 +3,8 @@
 ``flask --app tests.reliability.app:create_app`` (from the repository root) reads where things
 are from the environment, so one module serves every test: ``SM_DATABASE_URL``,
 ``SM_MIGRATIONS``, ``SM_INSTANCE``, and optionally ``SM_BACKUP`` (``1``/``0``, default: the
-product's default), ``SM_BACKUP_DIR``, ``SM_LOCK_WAIT`` and ``SM_LOCK_TIMEOUT`` (seconds).
+product's default), ``SM_BACKUP_DIR``, ``SM_LOCK_WAIT`` and ``SM_LOCK_TIMEOUT`` (seconds), and
+``SM_CANCEL_ORPHANS`` (``1``/``0``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def create_app() -> Flask:
         config["SAFEMIGRATE_LOCK_WAIT"] = float(env["SM_LOCK_WAIT"])
     if "SM_LOCK_TIMEOUT" in env:
         config["SAFEMIGRATE_LOCK_TIMEOUT"] = float(env["SM_LOCK_TIMEOUT"])
+    if "SM_CANCEL_ORPHANS" in env:
+        config["SAFEMIGRATE_CANCEL_ORPHANS"] = env["SM_CANCEL_ORPHANS"] == "1"
     return build_app(
         env["SM_DATABASE_URL"],
         Path(env["SM_MIGRATIONS"]),

@@ -68,7 +68,7 @@ _FIND = {
     ),
     "mysql": (
         "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"
-        " AND ID <> CONNECTION_ID() AND INFO LIKE 'SELECT SLEEP%%'"
+        " AND ID <> CONNECTION_ID() AND INFO LIKE '%%SELECT SLEEP%%'"
     ),
 }
 _END = {"postgresql": "SELECT pg_terminate_backend({pid})", "mysql": "KILL CONNECTION {pid}"}
