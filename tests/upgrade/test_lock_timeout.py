@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,6 +61,29 @@ def blocker(url: str) -> Iterator[tuple[Any, int]]:
         engine.dispose()
 
 
+def _release_after_first_wait(url: str, conn: Any) -> None:
+    """Roll the blocker back once a session of this database has waited on a lock and stopped."""
+    engine = engine_for(url)
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 60
+    try:
+        with engine.connect() as monitor:
+            monitor.execution_options(isolation_level="AUTOCOMMIT")
+            seen = False
+            while time.monotonic() < deadline:
+                waiting = monitor.execute(query).scalar_one() > 0
+                if seen and not waiting:
+                    break
+                seen = seen or waiting
+                time.sleep(0.02)
+    finally:
+        engine.dispose()
+        conn.rollback()
+
+
 def _app(make_app: MakeApp, database_url: str) -> Any:
     app = make_app(database_url, models=models(), config=CONFIG)
     migrations = prepare(app, count=1)
@@ -74,7 +98,9 @@ def test_retries_and_succeeds_when_the_blocker_lets_go(
 ) -> None:
     app = _app(make_app, database_url)
     with blocker(database_url) as (conn, _pid):
-        release = threading.Timer(0.6, conn.rollback)
+        # Let go once the first attempt has given up (however long the run took to get
+        # there on a loaded machine), so the retry is what succeeds.
+        release = threading.Thread(target=_release_after_first_wait, args=(database_url, conn))
         release.start()
         try:
             result = invoke(app, "db", "safe-upgrade", "--no-verify")
