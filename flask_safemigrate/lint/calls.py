@@ -120,7 +120,7 @@ def literal(node: ast.AST | None) -> Any:
         return _MISSING
 
 
-def _bound(node: ast.AST, bindings: Mapping[str, Any]) -> Any:
+def bound_value(node: ast.AST, bindings: Mapping[str, Any]) -> Any:
     """The value of a name in ``bindings``, an f-string of literals and such names, or one
     wrapped in ``op.f``/``text``; else ``_MISSING``."""
     if isinstance(node, ast.Name):
@@ -141,13 +141,13 @@ def _bound(node: ast.AST, bindings: Mapping[str, Any]) -> Any:
                 return _MISSING
             value = literal(part.value)
             if value is _MISSING:
-                value = _bound(part.value, bindings)
+                value = bound_value(part.value, bindings)
             if not isinstance(value, str | int) or isinstance(value, bool):
                 return _MISSING
             parts.append(str(value))
         return "".join(parts)
     if isinstance(node, ast.Call) and dotted(node.func) in _NAME_WRAPPERS and len(node.args) == 1:
-        return _bound(node.args[0], bindings)
+        return bound_value(node.args[0], bindings)
     return _MISSING
 
 
@@ -204,6 +204,8 @@ class Call:
     # Names that hold a known literal where the call runs: a helper's parameters given
     # literal arguments, a loop variable over a literal collection (see lint/inline.py).
     bindings: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The expression that names the batch block's table when it is not a literal.
+    batch_source: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def line(self) -> int:
@@ -248,7 +250,7 @@ class Call:
         value = literal(node)
         if value is not _MISSING or not self.bindings or node is None:
             return value
-        return _bound(node, self.bindings)
+        return bound_value(node, self.bindings)
 
     def string(self, name: str) -> str | None:
         value = self.value(name)

@@ -23,9 +23,11 @@ from flask_safemigrate.lint.calls import (
     ALL_DIALECTS,
     Call,
     asks_database,
+    bound_value,
     child_fields,
     dotted,
     guard_aliases,
+    is_missing,
     keyword,
     literal,
     nodes_below,
@@ -189,6 +191,7 @@ class _Builder:
         self.helpers: dict[str, FunctionNode] = {}
         self.following: list[str] = []  # the helpers being read through, outermost first
         self.bindings: dict[str, Any] = {}  # literals that names hold here (see lint/inline)
+        self.batch_sources: dict[str, str] = {}  # batch variable -> its table's expression
         self.dialect_ranges: list[tuple[int, int, frozenset[str]]] = []
         self._module_env: dict[str, ast.expr] | None = None
         self._env: dict[str, ast.expr] | None = None
@@ -372,17 +375,17 @@ class _Builder:
                         # op.get_context().autocommit_block(): the owner is a call
                         name = expr.func.attr
                     if name.endswith("batch_alter_table"):
-                        table = (
-                            literal(expr.args[0])
-                            if expr.args
-                            else literal(keyword(expr, "table_name"))
-                        )
+                        source = expr.args[0] if expr.args else keyword(expr, "table_name")
+                        table = literal(source)
+                        if is_missing(table) and source is not None and self.bindings:
+                            table = bound_value(source, self.bindings)  # a script constant
                         if isinstance(item.optional_vars, ast.Name):
                             if inner_batch is batch:
                                 inner_batch = dict(batch)
-                            inner_batch[item.optional_vars.id] = (
-                                table if isinstance(table, str) else None
-                            )
+                            var = item.optional_vars.id
+                            inner_batch[var] = table if isinstance(table, str) else None
+                            if not isinstance(table, str) and source is not None:
+                                self.batch_sources[var] = ast.unparse(source)
                         self.expression(expr, stmt, batch, guards, autocommit, ifs)
                         continue
                     if name.endswith("autocommit_block"):
@@ -515,6 +518,7 @@ class _Builder:
                     ifs,
                     self.reach,  # dialects
                     self.bindings,
+                    self.batch_sources.get(owner_name or "") if batch_table is None else None,
                 )
             )
         for sub in followed:

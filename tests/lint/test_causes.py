@@ -155,3 +155,11 @@ def test_loops_and_helpers_name_each_object() -> None:
     assert any("accounts.fax" in m for m in messages)
     assert any("accounts.pager" in m for m in messages)
     assert not any("accounts.column" in m for m in messages)
+
+
+def test_messages_name_the_real_object() -> None:
+    messages = [m for _, _, _, m in lint_cause(CAUSES / "object-names.py")]
+    assert "drops table `table`," in messages[0]
+    assert "creates index ix_users_k on users" in messages[1]
+    assert "drops column `tenant_tables()[0]`.datasource_name" in messages[2]
+    assert not any("?" in m for m in messages)

@@ -75,9 +75,17 @@ def column_arg(column: ast.Call, *names: str) -> ast.Call | None:
     return None
 
 
-def column_name(column: ast.Call) -> str:
-    value = literal(column.args[0]) if column.args else None
-    return value if isinstance(value, str) else "?"
+def column_name(column: ast.Call, call: Call | None = None) -> str:
+    """The name of an ``sa.Column(...)``: its literal (or the value ``call`` binds to the name
+    it is given), else the expression in backticks, ``?`` when there is none."""
+    node = column.args[0] if column.args else None
+    value = literal(node) if call is None else call.resolve(node)
+    if isinstance(value, str):
+        return value
+    if node is None or isinstance(node, ast.Constant):
+        return "?"
+    text = ast.unparse(node)
+    return f"`{text if len(text) <= 40 else text[:37] + '...'}`"
 
 
 def constraint_name(call: Call) -> str:

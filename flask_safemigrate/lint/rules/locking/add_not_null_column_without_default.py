@@ -88,7 +88,7 @@ class AddNotNullColumnWithoutDefault(Rule):
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
         for call, column in added_columns(migration):
-            if line.created(call) or restores_column(migration, call, column_name(column)):
+            if line.created(call) or restores_column(migration, call, column_name(column, call)):
                 continue
             nullable = literal(keyword(column, "nullable"))
             primary_key = literal(keyword(column, "primary_key")) is True
@@ -103,7 +103,7 @@ class AddNotNullColumnWithoutDefault(Rule):
                 continue
             python = " (its Python-side default= never reaches the database)"
             yield Violation(
-                f"adds NOT NULL column {column_label(call, column_name(column))} without a"
+                f"adds NOT NULL column {column_label(call, column_name(column, call))} without a"
                 " server default to an existing table, which fails as soon as the table has"
                 f" rows{python if keyword(column, 'default') is not None else ''}",
                 node=call.node,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import keyword, literal
 from flask_safemigrate.lint.helpers.alter_ops import added_columns, column_name, keyword_is_set, ops
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
-from flask_safemigrate.lint.helpers.labels import column_label, table_label
+from flask_safemigrate.lint.helpers.labels import column_label, object_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -69,8 +69,7 @@ class CreateIndexNotConcurrently(Rule):
         for call in ops(migration, "create_index"):
             if line.created(call) or keyword_is_set(call, "postgresql_concurrently"):
                 continue
-            name = literal(call.param("index_name"))
-            label = f"index {name}" if isinstance(name, str) else "an index"
+            label = object_label(call, "index", "index_name")
             yield Violation(
                 f"creates {label} on {table_label(call)} without CONCURRENTLY, which blocks"
                 " writes to the table until the index is built",

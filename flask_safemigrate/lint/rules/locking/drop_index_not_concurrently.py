@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import literal
 from flask_safemigrate.lint.helpers.alter_ops import keyword_is_set, ops
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
-from flask_safemigrate.lint.helpers.labels import table_label
+from flask_safemigrate.lint.helpers.labels import object_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -73,8 +72,7 @@ class DropIndexNotConcurrently(Rule):
                 continue
             if call.table is not None and (call.direction, ident(call.table)) in dropped:
                 continue
-            name = literal(call.param("index_name"))
-            label = f"index {name}" if isinstance(name, str) else "an index"
+            label = object_label(call, "index", "index_name")
             where = f" on {table_label(call)}" if call.table is not None else ""
             yield Violation(
                 f"drops {label}{where} without CONCURRENTLY, which takes an exclusive lock"
