@@ -45,10 +45,12 @@ class MysqlAddForeignKey(Rule):
     """Adding a foreign key to an existing MySQL table copies the whole table.
 
     ## What it does
-    On MySQL, flags `create_foreign_key` (on `op` and `batch_op`), `add_column` of a
-    `sa.Column(..., sa.ForeignKey(...))`, and `ADD [CONSTRAINT ...] FOREIGN KEY` in literal
-    SQL, on a table not created earlier in the same function, unless the same function set
-    `foreign_key_checks = 0` before it.
+    Off by default (select it with `--select mysql-add-foreign-key` or in
+    `[tool.safemigrate.lint]`): every new relationship autogenerate writes is such a foreign
+    key, and on a small table the copy takes moments. On MySQL, flags `create_foreign_key` (on
+    `op` and `batch_op`), `add_column` of a `sa.Column(..., sa.ForeignKey(...))`, and `ADD
+    [CONSTRAINT ...] FOREIGN KEY` in literal SQL, on a table not created earlier in the same
+    function, unless the same function set `foreign_key_checks = 0` before it.
 
     ## Why it matters
     With `foreign_key_checks=1` (the default) InnoDB can only add a foreign key with the COPY
@@ -78,6 +80,9 @@ class MysqlAddForeignKey(Rule):
     code = "SM218"
     name = "mysql-add-foreign-key"
     dialects = _MYSQL
+    # Off by default: autogenerate writes exactly this for every new relationship, and on a
+    # small table the copy is harmless. Teams with large MySQL tables select it.
+    default_enabled = False
     fix = "check the rows, then add it with SET foreign_key_checks = 0 (in place), or use gh-ost"
 
     requires = (op_facts("create_foreign_key", "add_column") | ANY_EXECUTE,)
