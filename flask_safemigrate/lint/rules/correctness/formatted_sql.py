@@ -66,6 +66,7 @@ class Constants:
         self.tree = tree
         self.function = function
         self.module: dict[str, bool] = {}
+        self.members: frozenset[str] | None = None  # see _class_constants
         self.local: dict[str, list[tuple[tuple[int, int], bool]]] = {}
         self._built = False
 
@@ -144,11 +145,43 @@ class Constants:
         return self._before(name, (name.lineno, name.col_offset))
 
 
+_PURE_CALLS = frozenset({"json.dumps", "str", "int", "float", "repr"})
+
+
+def _class_constants(tree: ast.Module) -> frozenset[str]:
+    """``Cls.MEMBER`` for each member of a class of the script bound to a literal (enum
+    members included, with their ``.value`` and ``.name``)."""
+    found: set[str] = set()
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.ClassDef):
+            continue
+        for item in stmt.body:
+            if (
+                isinstance(item, ast.Assign)
+                and len(item.targets) == 1
+                and isinstance(item.targets[0], ast.Name)
+                and _constant_value(item.value)
+            ):
+                member = f"{stmt.name}.{item.targets[0].id}"
+                found.update({member, f"{member}.value", f"{member}.name"})
+    return frozenset(found)
+
+
 def _constant(node: ast.expr, constants: Constants) -> bool:
     if isinstance(node, ast.Constant):
         return True
     if isinstance(node, ast.Name):
         return constants(node)
+    if isinstance(node, ast.Attribute):  # Status.ACTIVE.value of a class of the script
+        if constants.members is None:
+            constants.members = _class_constants(constants.tree)
+        return (dotted(node) or "") in constants.members
+    if isinstance(node, ast.IfExp):  # "CONCURRENTLY " if concurrently else "": a literal
+        return _constant(node.body, constants) and _constant(node.orelse, constants)
+    if isinstance(node, ast.Subscript):  # NAMES[0], MAP["a"]
+        return _constant(node.value, constants) and _constant(node.slice, constants)
+    if isinstance(node, ast.Call) and (dotted(node.func) or "") in _PURE_CALLS:
+        return not node.keywords and all(_constant(a, constants) for a in node.args)
     if isinstance(node, ast.JoinedStr):
         return all(
             not isinstance(v, ast.FormattedValue) or _constant(v.value, constants)
@@ -243,8 +276,9 @@ class FormattedSql(Rule):
     inside `sa.text(...)`, or through a variable assigned earlier in the function) is built by
     interpolating values: an f-string with placeholders, `%` formatting, `str.format()` or
     concatenation. Values that are literal constants of the script itself (a module-level
-    `TABLE = "users"`, a loop over a literal tuple of table names) are not reported, since
-    identifiers cannot be bind parameters.
+    `TABLE = "users"`, a loop over a literal tuple of table names, a member of an enum or
+    class the script defines, `json.dumps()` of a constant, a choice between two literals)
+    are not reported, since identifiers cannot be bind parameters.
 
     ## Why it matters
     Interpolated values are neither quoted nor escaped: a quote in the data breaks the
