@@ -412,18 +412,22 @@ class _Run:
                 self.backup()
             self.upgrade()
 
-    def settle_orphans(self, *, deadline: float) -> None:
+    def settle_orphans(self, *, deadline: float, url: sa.URL | None = None) -> None:
         """Wait for (or end) statements killed migrators left running; exit 5 if they stay.
 
         Runs under the migration lock, before the revision is read again: on MariaDB the
-        orphan's DDL may still commit, and what it did must be seen before planning.
+        orphan's DDL may still commit, and what it did must be seen before planning. ``url``
+        is the database to look at (a bind's, in a multi-database app; default the app's).
         """
         settings = self.setup.settings
-        dialect = database.dialect_of(self.url)
+        url = self.url if url is None else url
+        dialect = database.dialect_of(url)
         if dialect not in ("postgresql", "mysql"):
             return
         began = time.monotonic()
-        with self.connect() as connection:
+        with database.connect(
+            url, timeout=settings.connect_timeout, retries=settings.connect_retries
+        ) as connection:
             # Autocommit: PostgreSQL shows one snapshot of pg_stat_activity per transaction.
             connection.execution_options(isolation_level="AUTOCOMMIT")
             found = orphans.find(connection)
@@ -467,7 +471,7 @@ class _Run:
                 severity=Severity.ERROR,
                 message=(
                     f"A statement of a migrator that no longer holds the migration lock is"
-                    f" still running on {self.target_label} after"
+                    f" still running on {database.mask_url(url)} after"
                     f" {time.monotonic() - began:.1f}s: "
                     + " | ".join(o.describe() for o in left)
                     + ". It holds its locks, so this run would block behind it; nothing was"

@@ -43,7 +43,6 @@ from flask_safemigrate.upgrade import (
     _Run,
     _shorten,
     _Stop,
-    _utcnow,
 )
 
 __all__ = ["MultiRun"]
@@ -241,8 +240,10 @@ class MultiRun(_Run):
 
         self.stage = "lock"
         settings = self.setup.settings
+        began_all = time.monotonic()
         with contextlib.ExitStack() as stack:
             taken: set[str] = set()
+            locked: list[_Bind] = []
             for bind in self.binds:
                 name = locks.lock_name(
                     bind.target.url,
@@ -252,6 +253,7 @@ class MultiRun(_Run):
                 if name in taken:
                     continue
                 taken.add(name)
+                locked.append(bind)
                 began = time.perf_counter()
                 self.progress.stage(
                     "lock",
@@ -268,6 +270,10 @@ class MultiRun(_Run):
                     )
                 )
                 self.progress.stage("lock", f"acquired in {time.perf_counter() - began:.2f}s")
+            # What killed migrators left running on any bind would block this run.
+            deadline = max(began_all + settings.lock_wait, time.monotonic() + 1.0)
+            for bind in locked:
+                self.settle_orphans(deadline=deadline, url=bind.target.url)
             before = [b.current for b in self.binds]
             blocking: list[Finding] = []
             for bind in self.binds:
@@ -431,6 +437,9 @@ class MultiRun(_Run):
         script = setup.graph.scripts.get(failed.revision or "")
         name = verify.describe(script) if script is not None else (failed.revision or "?")
         reason = _one_line(failed.error, urls)
+        # A dropped connection is not the script's fault (see _Run.failure).
+        lost = faults.is_connection_lost(failed.error)
+        nothing_left = culprit.dialect != "mysql" or not failed.ran
         states: list[str] = []
         unreadable: set[str | None] = set()
         for bind in self.binds:
@@ -438,28 +447,21 @@ class MultiRun(_Run):
                 with self.connect_to(bind) as connection:
                     bind.current = self.read_current(connection)
                     if bind is culprit and setup.settings.ledger and failed.revision:
-                        ledger.record(
-                            connection,
-                            revision=failed.revision,
-                            direction="upgrade",
-                            checksum=ledger.checksum(script.path) if script else None,
-                            started_at=failed.started_at,
-                            finished_at=_utcnow(),
-                            success=False,
-                            error=reason,
-                            schema=setup.version_schema,
-                        )
-                        connection.commit()
+                        self.record_failure(connection, failed, script, reason, lost, nothing_left)
             except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
                 unreadable.add(bind.key)
                 self.notes.append(f"Could not read back {bind.label}: {_one_line(exc, urls)}")
             states.append(self.state_of(bind, failed, culprit, bind.key in unreadable))
         self.current = _union(b.current for b in self.binds)
         ran = [_shorten(database.mask_text(s, culprit.target.url)) for s in failed.ran]
-        message = (
-            f"Revision {name} failed on {culprit.label}: {reason}. Where each database stands"
-            f" now: " + "; ".join(states) + "."
+        what = (
+            f"The database connection running revision {name} on {culprit.label} was lost"
+            f" ({reason}); the server ended the session or the network dropped it, the script"
+            " itself did not fail"
+            if lost
+            else f"Revision {name} failed on {culprit.label}: {reason}"
         )
+        message = f"{what}. Where each database stands now: " + "; ".join(states) + "."
         if self.backup_path is not None:
             message += (
                 " Backups from before this run: "
@@ -467,7 +469,18 @@ class MultiRun(_Run):
                 + "."
             )
         resume = f"then run `flask db safe-upgrade --resolved {failed.revision}`"
-        if culprit.dialect == "mysql" and ran:
+        why = (
+            "find out why the session ended (pg_terminate_backend or KILL by someone, a server"
+            " restart or failover, a proxy, firewall or network timeout)"
+        )
+        if lost and nothing_left:
+            todo = f"{why}, then run `flask db safe-upgrade` again: there is nothing to repair"
+        elif lost:
+            todo = (
+                f"{why}; undo (or finish) by hand the statements of {failed.revision} that stay"
+                f" applied on {culprit.name} (listed above), {resume}"
+            )
+        elif culprit.dialect == "mysql" and ran:
             todo = (
                 f"undo (or finish) by hand the statements of {failed.revision} that stay"
                 f" applied on {culprit.name} (listed above), fix the script or the data, {resume}"
@@ -482,7 +495,7 @@ class MultiRun(_Run):
         return self.stop(
             ExitCode.MIGRATION_FAILED,
             Finding(
-                rule="migration-failed",
+                rule="connection-lost" if lost else "migration-failed",
                 severity=Severity.ERROR,
                 message=message,
                 path=verify.display_path(script.path) if script is not None else None,
