@@ -280,8 +280,11 @@ class Call:
         (``Webhook.__tablename__``, ``table_name``): two calls on the same expression in one
         function act on the same table."""
         table = self.table
-        if table is not None or self.receiver == "batch_op":
+        if table is not None:
             return table
+        if self.receiver == "batch_op":
+            source = self.batch_source
+            return "{" + source.replace(".", ":") + "}" if source else None
         for name in TABLE_PARAMS:
             node = self.param(name)
             if node is not None:

@@ -124,6 +124,9 @@ class ScriptIndex:
     dialect_ranges: list[tuple[int, int, frozenset[str]]] = field(
         default_factory=list, repr=False, compare=False
     )
+    # Tables made other than by op.create_table: a project's create_table() helper,
+    # metadata.create_all(bind), table.create(bind): (direction, line, table).
+    creations: list[tuple[str, int, str]] = field(default_factory=list, repr=False, compare=False)
     # Per-script results that several rules share (see engine.Migration.shared).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -192,6 +195,9 @@ class _Builder:
         self.following: list[str] = []  # the helpers being read through, outermost first
         self.bindings: dict[str, Any] = {}  # literals that names hold here (see lint/inline)
         self.batch_sources: dict[str, str] = {}  # batch variable -> its table's expression
+        # Tables the script defines: variable -> (table name, the metadata it belongs to).
+        self.tables: dict[str, tuple[str, str]] = {}
+        self.creations: list[tuple[str, int, str]] = []
         self.dialect_ranges: list[tuple[int, int, frozenset[str]]] = []
         self._module_env: dict[str, ast.expr] | None = None
         self._env: dict[str, ast.expr] | None = None
@@ -485,9 +491,14 @@ class _Builder:
             sub = call_nodes[index]
             func = sub.func
             if not isinstance(func, ast.Attribute):
-                if isinstance(func, ast.Name) and func.id in self.helpers:
-                    followed.append(sub)
+                if isinstance(func, ast.Name):
+                    if func.id in self.helpers:
+                        followed.append(sub)
+                    elif func.id == "create_table" and sub.args:
+                        self._created(sub.args[0], sub)  # a project's create_table() helper
                 continue
+            if func.attr in {"create_all", "create"} and self.tables:
+                self._created_by_metadata(func, sub)
             owner = func.value
             attr = func.attr
             owner_name = owner.id if owner.__class__ is ast.Name else dotted(owner)
@@ -523,6 +534,36 @@ class _Builder:
             )
         for sub in followed:
             self._follow(sub, batch, guards, autocommit, ifs)
+
+    def _created(self, node: ast.expr, call: ast.Call) -> None:
+        """Note a table made by something other than ``op.create_table`` (see
+        :attr:`ScriptIndex.creations`)."""
+        value = literal(node)
+        if is_missing(value) and self.bindings:
+            value = bound_value(node, self.bindings)
+        if isinstance(value, str):
+            key: str | None = value
+        else:
+            text = dotted(node)
+            key = "{" + text.replace(".", ":") + "}" if text else None
+        if key is not None and self.function is not None:
+            self.creations.append((self.function.direction, call.lineno, key))
+
+    def _created_by_metadata(self, func: ast.Attribute, call: ast.Call) -> None:
+        """``metadata.create_all(bind)`` makes the script's tables of that metadata;
+        ``table.create(bind)`` the one table."""
+        owner = dotted(func.value) or ""
+        if func.attr == "create_all":
+            for name, metadata in self.tables.values():
+                if metadata == owner:
+                    self.creations.append((self._direction(), call.lineno, name))
+        else:
+            found = self.tables.get(owner)
+            if found is not None:
+                self.creations.append((self._direction(), call.lineno, found[0]))
+
+    def _direction(self) -> str:
+        return self.function.direction if self.function is not None else "upgrade"
 
     def _follow(
         self,
@@ -571,6 +612,7 @@ class _Builder:
         multidb = inline.multidb_shape(tree)
         self.helpers = inline.helpers(tree, multidb)
         constants = inline.module_constants(tree) if _may_have_constants(tree) else {}
+        self.tables = inline.table_definitions(tree) if "create" in _names_called(tree) else {}
         for node in tree.body:
             direction = (
                 inline.migration_direction(node.name, multidb)
@@ -615,10 +657,22 @@ class _Builder:
             downgrade_calls=[c for c in calls if c.direction == "downgrade"],
             guard_ifs=self.guard_ifs,
             dialect_ranges=self.dialect_ranges,
+            creations=self.creations,
         )
         if self._aliases is not None:
             index.cache["guard_aliases"] = self._aliases
         return index
+
+
+def _names_called(tree: ast.Module) -> str:
+    """A cheap look for ``create_all``/``.create(``: the words of the module's functions."""
+    return " ".join(
+        sub.attr
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Attribute) and sub.attr in {"create_all", "create"}
+    )
 
 
 def _may_have_constants(tree: ast.Module) -> bool:

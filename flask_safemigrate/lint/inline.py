@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from flask_safemigrate.lint.calls import direction_of, is_missing, literal
+from flask_safemigrate.lint.calls import direction_of, dotted, is_missing, literal
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -176,4 +176,25 @@ def module_constants(tree: ast.Module) -> dict[str, Any]:
             value = _value(value_node)
             if not is_missing(value):
                 found[target.id] = value
+    return found
+
+
+def table_definitions(tree: ast.Module) -> dict[str, tuple[str, str]]:
+    """``name = sa.Table("accounts", metadata, ...)`` anywhere in the script: the variable,
+    the table's name and the metadata expression it is defined on."""
+    found: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call)
+            and (dotted(node.value.func) or "").rsplit(".", 1)[-1] == "Table"
+            and len(node.value.args) >= 2
+        ):
+            continue
+        name = literal(node.value.args[0])
+        metadata = dotted(node.value.args[1])
+        if isinstance(name, str) and metadata:
+            found[node.targets[0].id] = (name, metadata)
     return found

@@ -66,6 +66,8 @@ class Timeline:
 
     def __init__(self, migration: Migration) -> None:
         self._before: dict[int, _Before] = {}
+        # Tables made by a project's create_table() helper or metadata.create_all(bind).
+        self._creations = migration.index.creations
         current: dict[str, _Before] = {}
         for call in migration.calls:
             before = current.get(call.direction, _EMPTY)
@@ -76,7 +78,16 @@ class Timeline:
                     current[call.direction] = after
 
     def before(self, call: Call) -> _Before:
-        return self._before.get(id(call.node), _EMPTY)
+        before = self._before.get(id(call.node), _EMPTY)
+        if self._creations:
+            made = {
+                ident(table)
+                for direction, line, table in self._creations
+                if direction == call.direction and line < call.line
+            }
+            if not made <= before.tables:
+                before = _with(before, tables=before.tables | made)
+        return before
 
     def created(self, call: Call, table: str | None = None) -> bool:
         """Whether ``table`` (default: the call's) was created earlier in the function."""
