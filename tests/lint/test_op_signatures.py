@@ -19,6 +19,7 @@ import alembic
 import sqlalchemy as sa
 from alembic.ddl import impl, mssql, mysql, postgresql
 from alembic.operations import BatchOperations, Operations
+from alembic.operations import ops as alembic_ops
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 
 from flask_safemigrate.lint.helpers import op_signatures
@@ -58,6 +59,19 @@ def keywords(function: Callable[..., Any]) -> tuple[set[str], bool]:
     return names - _SKIPPED, extra
 
 
+def operation_class(name: str) -> type | None:
+    """The ``MigrateOperation`` class an operation builds (``drop_column`` -> ``DropColumnOp``):
+    its ``**kw`` reaches that class, whose own keywords (``if_exists``) are then valid."""
+    for value in vars(alembic_ops).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, alembic_ops.MigrateOperation)
+            and (name in vars(value) or f"batch_{name}" in vars(value))
+        ):
+            return value
+    return None
+
+
 def table(owner: type) -> dict[str, tuple[frozenset[str], bool]]:
     found = {}
     for name in sorted(dir(owner)):
@@ -66,7 +80,12 @@ def table(owner: type) -> dict[str, tuple[frozenset[str], bool]]:
             continue
         names, extra = keywords(attribute)
         if extra:
-            for forwarded in FORWARDED.get(name, []):
+            built = operation_class(name)
+            forwarded_to = [
+                *([built.__init__] if built is not None else []),
+                *FORWARDED.get(name, []),
+            ]
+            for forwarded in forwarded_to:
                 more, _ = keywords(forwarded)
                 names |= {n for n in more if not n.startswith("_")}
         found[name] = (frozenset(names), extra)
@@ -107,6 +126,12 @@ def test_table_matches_alembic() -> None:
 def test_alter_column_type_typo_is_not_a_keyword() -> None:
     names, extra = op_signatures.OP_KEYWORDS["alter_column"]
     assert "type_" in names and "type" not in names and extra
+
+
+def test_keywords_an_operation_passes_on_are_known() -> None:
+    """``drop_column(..., if_exists=True)`` reaches ``DropColumnOp`` through ``**kw``."""
+    assert "if_exists" in op_signatures.OP_KEYWORDS["drop_column"][0]
+    assert "if_exists" in op_signatures.BATCH_KEYWORDS["drop_column"][0]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,11 @@ OP_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
                 "existing_nullable",
                 "existing_server_default",
                 "existing_type",
+                "modify_comment",
+                "modify_name",
+                "modify_nullable",
+                "modify_server_default",
+                "modify_type",
                 "name",
                 "new_column_name",
                 "nullable",
@@ -133,6 +138,7 @@ OP_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
             {
                 "autoload_replace",
                 "autoload_with",
+                "columns",
                 "comment",
                 "extend_existing",
                 "if_not_exists",
@@ -170,7 +176,7 @@ OP_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
         ),
         True,
     ),
-    "drop_column": (frozenset({"column_name", "schema", "table_name"}), True),
+    "drop_column": (frozenset({"column_name", "if_exists", "schema", "table_name"}), True),
     "drop_constraint": (
         frozenset({"constraint_name", "if_exists", "schema", "table_name", "type_"}),
         False,
@@ -199,6 +205,7 @@ OP_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
                 "quote_schema",
                 "resolve_fks",
                 "schema",
+                "table_kw",
                 "table_name",
             }
         ),
@@ -242,6 +249,11 @@ BATCH_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
                 "existing_type",
                 "insert_after",
                 "insert_before",
+                "modify_comment",
+                "modify_name",
+                "modify_nullable",
+                "modify_server_default",
+                "modify_type",
                 "name",
                 "new_column_name",
                 "nullable",
@@ -279,8 +291,10 @@ BATCH_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
                 "info",
                 "initially",
                 "name",
+                "schema",
                 "sqltext",
                 "table",
+                "table_name",
             }
         ),
         True,
@@ -305,22 +319,54 @@ BATCH_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
                 "referent_schema",
                 "referent_table",
                 "remote_cols",
+                "source_table",
                 "table",
                 "use_alter",
             }
         ),
         True,
     ),
-    "create_index": (frozenset({"columns", "index_name", "info", "name", "quote", "unique"}), True),
+    "create_index": (
+        frozenset(
+            {
+                "columns",
+                "if_not_exists",
+                "index_name",
+                "info",
+                "name",
+                "quote",
+                "schema",
+                "table_name",
+                "unique",
+            }
+        ),
+        True,
+    ),
     "create_primary_key": (frozenset({"columns", "constraint_name"}), False),
     "create_table_comment": (frozenset({"comment", "existing_comment"}), False),
     "create_unique_constraint": (
-        frozenset({"columns", "constraint_name", "deferrable", "info", "initially", "name"}),
+        frozenset(
+            {
+                "columns",
+                "constraint_name",
+                "deferrable",
+                "info",
+                "initially",
+                "name",
+                "schema",
+                "table_name",
+            }
+        ),
         True,
     ),
-    "drop_column": (frozenset({"column_name"}), True),
+    "drop_column": (frozenset({"column_name", "if_exists", "schema", "table_name"}), True),
     "drop_constraint": (frozenset({"constraint_name", "type_"}), False),
-    "drop_index": (frozenset({"index_name", "info", "name", "quote", "unique"}), True),
+    "drop_index": (
+        frozenset(
+            {"if_exists", "index_name", "info", "name", "quote", "schema", "table_name", "unique"}
+        ),
+        True,
+    ),
     "drop_table_comment": (frozenset({"existing_comment"}), False),
     "execute": (frozenset({"execution_options", "sqltext"}), False),
     "f": (frozenset({"name"}), False),
