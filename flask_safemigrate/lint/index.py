@@ -196,7 +196,7 @@ class _Builder:
         self.bindings: dict[str, Any] = {}  # literals that names hold here (see lint/inline)
         self.batch_sources: dict[str, str] = {}  # batch variable -> its table's expression
         # Tables the script defines: variable -> (table name, the metadata it belongs to).
-        self.tables: dict[str, tuple[str, str]] = {}
+        self.tables: dict[str, tuple[str, str]] | None = None
         self.creations: list[tuple[str, int, str]] = []
         self.dialect_ranges: list[tuple[int, int, frozenset[str]]] = []
         self._module_env: dict[str, ast.expr] | None = None
@@ -497,7 +497,7 @@ class _Builder:
                     elif func.id == "create_table" and sub.args:
                         self._created(sub.args[0], sub)  # a project's create_table() helper
                 continue
-            if func.attr in {"create_all", "create"} and self.tables:
+            if func.attr == "create_all" or func.attr == "create":
                 self._created_by_metadata(func, sub)
             owner = func.value
             attr = func.attr
@@ -553,6 +553,8 @@ class _Builder:
         """``metadata.create_all(bind)`` makes the script's tables of that metadata;
         ``table.create(bind)`` the one table."""
         owner = dotted(func.value) or ""
+        if self.tables is None:  # read on the first such call: few scripts make any
+            self.tables = inline.table_definitions(self.tree)
         if func.attr == "create_all":
             for name, metadata in self.tables.values():
                 if metadata == owner:
@@ -612,7 +614,6 @@ class _Builder:
         multidb = inline.multidb_shape(tree)
         self.helpers = inline.helpers(tree, multidb)
         constants = inline.module_constants(tree) if _may_have_constants(tree) else {}
-        self.tables = inline.table_definitions(tree) if "create" in _names_called(tree) else {}
         for node in tree.body:
             direction = (
                 inline.migration_direction(node.name, multidb)
@@ -662,17 +663,6 @@ class _Builder:
         if self._aliases is not None:
             index.cache["guard_aliases"] = self._aliases
         return index
-
-
-def _names_called(tree: ast.Module) -> str:
-    """A cheap look for ``create_all``/``.create(``: the words of the module's functions."""
-    return " ".join(
-        sub.attr
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for sub in ast.walk(node)
-        if isinstance(sub, ast.Attribute) and sub.attr in {"create_all", "create"}
-    )
 
 
 def _may_have_constants(tree: ast.Module) -> bool:

@@ -146,12 +146,22 @@ def module_constants(tree: ast.Module) -> dict[str, Any]:
 
     A name bound anywhere else as well (a function's local of the same name, a loop) is left
     out, so a constant is never read where another value may hide it."""
-    stores: dict[str, int] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif isinstance(node, ast.arg):
-            stores[node.arg] = stores.get(node.arg, 0) + 2
+    candidates = {
+        stmt.targets[0].id
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Constant | ast.Tuple | ast.List | ast.UnaryOp)
+    } | {
+        stmt.target.id
+        for stmt in tree.body
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+    }
+    candidates -= {"revision", "down_revision", "branch_labels", "depends_on"}
+    if not candidates and not any(isinstance(stmt, ast.ClassDef) for stmt in tree.body):
+        return {}  # nothing literal at module level: skip the walk
+    stores = _stores(tree)
     found: dict[str, Any] = {}
     for stmt in tree.body:
         target: ast.expr | None = None
@@ -198,3 +208,43 @@ def table_definitions(tree: ast.Module) -> dict[str, tuple[str, str]]:
         if isinstance(name, str) and metadata:
             found[node.targets[0].id] = (name, metadata)
     return found
+
+
+def _stores(tree: ast.Module) -> dict[str, int]:
+    """How often each name is bound in the module: assignment targets, loop and ``with``
+    variables, function parameters. Statements only (a walrus inside an expression is not
+    counted), which keeps this far cheaper than walking every expression."""
+    stores: dict[str, int] = {}
+
+    def bind(target: ast.AST, weight: int = 1) -> None:
+        if isinstance(target, ast.Name):
+            stores[target.id] = stores.get(target.id, 0) + weight
+        elif isinstance(target, ast.Tuple | ast.List | ast.Starred):
+            for element in ast.iter_child_nodes(target):
+                bind(element, weight)
+
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                bind(target)
+        elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) or isinstance(
+            stmt, ast.For | ast.AsyncFor
+        ):
+            bind(stmt.target)
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            for item in stmt.items:
+                if item.optional_vars is not None:
+                    bind(item.optional_vars)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            spec = stmt.args
+            for arg in [*spec.posonlyargs, *spec.args, *spec.kwonlyargs]:
+                stores[arg.arg] = stores.get(arg.arg, 0) + 2
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, name, None)
+            if isinstance(inner, list):
+                stack.extend(s for s in inner if isinstance(s, ast.stmt))
+        for handler in getattr(stmt, "handlers", None) or ():
+            stack.extend(handler.body)
+    return stores
