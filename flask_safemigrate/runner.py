@@ -20,6 +20,7 @@ timeout or the SQLite recipe.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -76,10 +77,15 @@ class StepFailed(Exception):
         bind: str | None = None,
         rolled_back: Sequence[Applied] = (),
         statement_seconds: float | None = None,
+        started: bool = True,
     ) -> None:
         super().__init__(str(error))
         #: How long the failing statement ran (for a lock timeout: how long it really waited).
         self.statement_seconds = statement_seconds
+        #: Whether the failing revision had begun: False when Alembic stopped before it (a
+        #: script of the history that cannot be loaded, env.py): nothing of it ran, and no
+        #: failure may be recorded against it.
+        self.started = started
         self.bind = bind
         #: Multi-database: revisions that ran on a transactional bind and rolled back.
         self.rolled_back = list(rolled_back)
@@ -259,6 +265,27 @@ def _configure_args(state: Any, callback: Callable[..., None]) -> Iterator[None]
         args.update(saved)
 
 
+def began(error: BaseException, script: history.Script | None, ran: Sequence[str]) -> bool:
+    """Whether ``script``'s revision had begun when ``error`` was raised.
+
+    It had when one of its statements ran, or when a function of its file (``upgrade()`` or
+    a helper) is on the error's traceback; loading the file (its module body) or anything
+    Alembic does before the first revision is not a start.
+    """
+    if ran:
+        return True
+    if script is None:
+        return False
+    target = os.path.realpath(script.path)
+    trace = error.__traceback__
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if code.co_name != "<module>" and os.path.realpath(code.co_filename) == target:
+            return True
+        trace = trace.tb_next
+    return False
+
+
 def _next(plan: Sequence[history.Script], applied: Sequence[Applied]) -> history.Script | None:
     """The revision expected to run next: the first of the plan not applied yet."""
     done = {step.revision for step in applied}
@@ -354,6 +381,7 @@ def run_upgrade(
                 started_at=mark.started_at,
                 seconds=time.perf_counter() - mark.clock,
                 statement_seconds=recorder.in_flight(),
+                started=bool(applied or pending) or began(exc, failing, recorder.ran),
             ) from exc
     return applied
 
@@ -477,6 +505,8 @@ def run_multidb_upgrade(
                 seconds=time.perf_counter() - mark.clock,
                 bind=failing[0] if failing is not None else recorder.where,
                 statement_seconds=recorder.in_flight(),
+                started=bool(ran)
+                or began(exc, failing[1] if failing is not None else None, recorder.ran),
             ) from exc
     return ran
 

@@ -183,9 +183,9 @@ class _Run:
             self.current = self.read_current(connection)
             entries = ledger.read_entries(connection, setup.version_schema)
             too_long = verify.width_findings(setup, setup.targets[0], connection)
+        self.started = self.current
         if too_long:
             raise self.stop(ExitCode.PREFLIGHT, *too_long)
-        self.started = self.current
         self.check_known()
         self.check_ledger(entries)
         self.plan = self.compute_plan()
@@ -615,7 +615,8 @@ class _Run:
                 if lock_timeout:
                     blocking = blockers.describe(connection, failed.statement)
                 committed = failed.revision in verify.applied_revisions(setup.graph, now)
-                if setup.settings.ledger and failed.revision is not None and not committed:
+                recordable = failed.revision is not None and failed.started and not committed
+                if setup.settings.ledger and recordable:
                     self.record_failure(connection, failed, script, reason, lost, nothing_left)
         except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
             self.notes.append(f"Could not record the failure in the ledger: {_one_line(exc, urls)}")
@@ -654,6 +655,12 @@ class _Run:
             f"Revision {name} {what} on {self.target_label}: {reason}. The database is now"
             f" at {at}.{left}"
         )
+        if not failed.started:
+            message = (
+                f"Alembic stopped before revision {name} began on {self.target_label}:"
+                f" {reason}. Nothing of it ran and no failure was recorded; the database is"
+                f" at {at}."
+            )
         if self.backup_path is not None:
             message += f" Backup from before this run: {self.backup_path}."
         if lock_timeout:
@@ -672,6 +679,11 @@ class _Run:
             todo = (
                 "fix the script or the data, then run `flask db safe-upgrade --resolved"
                 f" {failed.revision}`"
+            )
+        if not failed.started:
+            todo = (
+                "`flask db heads` shows Alembic's own error (a script it cannot load, or"
+                " env.py); fix it and run `flask db safe-upgrade` again (no --resolved needed)"
             )
         return self.stop(
             ExitCode.MIGRATION_FAILED,
@@ -953,6 +965,13 @@ class _Run:
 def _headline_of(run: _Run, code: ExitCode, stage: str) -> str:
     """One line that says how the run ended (the last line of the text output)."""
     at = ", ".join(run.current) or "base"
+    if code is not ExitCode.OK and run.started is None and stage == "preflight":
+        # Stopped before the database was read (a broken history, a bad id): "at base"
+        # would be a guess, and a frightening one.
+        return (
+            f"safe-upgrade stopped in stage {stage} (exit {int(code)}) before reading the"
+            " database; nothing was changed."
+        )
     if code is not ExitCode.OK:
         return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
     if run.options.sql:

@@ -446,7 +446,8 @@ class MultiRun(_Run):
             try:
                 with self.connect_to(bind) as connection:
                     bind.current = self.read_current(connection)
-                    if bind is culprit and setup.settings.ledger and failed.revision:
+                    recordable = bool(failed.revision) and failed.started
+                    if bind is culprit and setup.settings.ledger and recordable:
                         self.record_failure(connection, failed, script, reason, lost, nothing_left)
             except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
                 unreadable.add(bind.key)

@@ -105,8 +105,9 @@ class Case:
     """One bad input: how to make it, which commands see it, and what the database may keep.
 
     ``change`` is what the database may look like afterwards: ``"none"`` (exactly as before),
-    ``"failure-row"`` (exit 4: only the ledger gained one failure row for ``b2``) or
-    ``"upgraded"`` (exit 0: ``b2`` applied, nothing else touched).
+    ``"failure-row"`` (exit 4: only the ledger gained one failure row for ``b2``),
+    ``"no-row"`` (exit 4 before ``b2`` began: the ledger table may exist, but holds no row)
+    or ``"upgraded"`` (exit 0: ``b2`` applied, nothing else touched).
     """
 
     name: str
