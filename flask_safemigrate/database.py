@@ -157,7 +157,10 @@ def connect(
     :mod:`.sessions` label for ``purpose``, so the server shows whose session it is.
     """
     parsed = make_url(url)
-    args = {**_connect_args(parsed, timeout), **sessions.connect_args(dialect_of(parsed), purpose)}
+    args = {
+        **_connect_args(parsed, timeout),
+        **sessions.connect_args(parsed.get_driver_name(), purpose),
+    }
     engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=args)
     try:
         attempt = 0

@@ -181,7 +181,7 @@ def _tuned(
 
     def on_do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         # The label that lets the next migrator find this session's statement if we die.
-        cparams.update(sessions.connect_args(dialect, "migrate"))
+        cparams.update(sessions.connect_args(engine.url.get_driver_name(), "migrate"))
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dialect == "sqlite":
@@ -209,10 +209,17 @@ def _tuned(
     label = sessions.comment("migrate") if dialect == "mysql" else ""
 
     def before(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any
+        _conn: Any,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        executemany: bool,
     ) -> tuple[str, Any]:
         recorder.where = where
         recorder.before(statement)
+        if executemany:  # PyMySQL batches INSERT ... VALUES only when the text starts so
+            return statement, parameters
         # MariaDB's PROCESSLIST shows no connection attributes: the label rides along.
         return label + statement, parameters
 

@@ -6,10 +6,12 @@ able to find it, say whose it was, and wait for it or end it: so each connection
 label ``safemigrate <purpose> pid <pid> host <host>``:
 
 - PostgreSQL: as ``application_name`` (``pg_stat_activity.application_name``);
-- MariaDB/MySQL: as the ``program_name`` connection attribute (visible in
+- MariaDB/MySQL: as the ``program_name`` connection attribute with PyMySQL (visible in
   ``performance_schema.session_connect_attrs`` when that is on) and, on the migration
   session, as a leading SQL comment on every statement, which ``PROCESSLIST.INFO`` shows
-  even where ``performance_schema`` is off (MariaDB's default).
+  even where ``performance_schema`` is off (MariaDB's default). ``executemany`` statements
+  go without it: PyMySQL batches an ``INSERT ... VALUES`` into one statement only when the
+  text starts with ``INSERT``.
 
 ``purpose`` is ``migrate`` for the session that runs the revisions, ``lock`` for the
 migration lock's session, and ``check`` for the short reads around them.
@@ -83,13 +85,23 @@ def parse(text: str | None) -> Label | None:
     return Label(found["purpose"], int(found["pid"]), found["host"])
 
 
-def connect_args(dialect: str | None, purpose: str) -> dict[str, str]:
-    """Driver connect arguments that put the label on a new connection."""
-    if dialect == "postgresql":
-        return {"application_name": label(purpose)}
-    if dialect == "mysql":
-        return {"program_name": label(purpose)}
-    return {}
+#: Drivers known to take the label at connect time, and under which keyword.
+_CONNECT_KEYWORDS: Final = {
+    "psycopg": "application_name",
+    "psycopg2": "application_name",
+    "pg8000": "application_name",
+    "pymysql": "program_name",
+}
+
+
+def connect_args(driver: str | None, purpose: str) -> dict[str, str]:
+    """Driver connect arguments that put the label on a new connection.
+
+    Only for drivers known to take it (``psycopg``, ``psycopg2``, ``pg8000``, ``pymysql``):
+    another driver would refuse an unknown keyword and the connection would fail.
+    """
+    keyword = _CONNECT_KEYWORDS.get(driver or "")
+    return {} if keyword is None else {keyword: label(purpose)}
 
 
 def comment(purpose: str) -> str:
