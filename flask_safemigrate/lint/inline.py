@@ -229,9 +229,7 @@ def _stores(tree: ast.Module) -> dict[str, int]:
         if isinstance(stmt, ast.Assign):
             for target in stmt.targets:
                 bind(target)
-        elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) or isinstance(
-            stmt, ast.For | ast.AsyncFor
-        ):
+        elif isinstance(stmt, ast.AnnAssign | ast.AugAssign | ast.For | ast.AsyncFor):
             bind(stmt.target)
         elif isinstance(stmt, ast.With | ast.AsyncWith):
             for item in stmt.items:
