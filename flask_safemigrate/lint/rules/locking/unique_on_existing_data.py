@@ -1,0 +1,105 @@
+"""SM221 unique-on-existing-data: a unique constraint or index on rows that may hold duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.calls import Call, keyword, literal
+from flask_safemigrate.lint.helpers.alter_ops import added_columns, column_name, ops
+from flask_safemigrate.lint.helpers.labels import table_label
+from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
+from flask_safemigrate.lint.index import op_facts
+from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.registry import register
+from flask_safemigrate.report import Severity
+
+
+def _columns(call: Call) -> list[str] | None:
+    """The literal column names of the constraint or index, else ``None``."""
+    value = literal(call.param("columns"))
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def _query(table: str, columns: list[str]) -> str:
+    listed = ", ".join(columns)
+    return f"SELECT {listed}, COUNT(*) FROM {table} GROUP BY {listed} HAVING COUNT(*) > 1"
+
+
+def _all_new(line: Timeline, call: Call, columns: list[str] | None) -> bool:
+    """Whether every column was added earlier in the function: they hold only NULLs (which
+    a unique constraint allows any number of) or what the migration wrote."""
+    return columns is not None and all(line.added(call, call.table, c) for c in columns)
+
+
+@register
+class UniqueOnExistingData(Rule):
+    """A unique constraint or index added over existing rows fails if any of them are
+    duplicates.
+
+    ## What it does
+    Flags `create_unique_constraint` and `create_index(..., unique=True)` (on `op` and
+    `batch_op`) on a table not created earlier in the same function (unless every column was
+    also added in it), and `add_column` of a `unique=True` column with a `server_default`,
+    which gives every existing row the same value. A warning: the finding carries the query
+    that lists the duplicates.
+
+    ## Why it matters
+    Nothing checked the existing rows for duplicates, and production has more of them than any
+    test database: the statement fails ("could not create unique index", "Duplicate entry") in
+    the middle of the deploy, on every dialect, and on MySQL and SQLite the steps before it
+    stay applied.
+
+    ## Example
+    ```python
+    def upgrade():
+        op.create_unique_constraint("uq_users_email", "users", ["email"])
+    ```
+
+    ## Use instead
+    Run the query the finding gives on production data first, and clean the duplicates up in
+    a data migration before the constraint:
+    ```python
+    def upgrade():
+        # SELECT email, COUNT(*) FROM users GROUP BY email HAVING COUNT(*) > 1 -> no rows
+        op.create_unique_constraint("uq_users_email", "users", ["email"])
+    ```
+    """
+
+    code = "SM221"
+    name = "unique-on-existing-data"
+    severity = Severity.WARNING
+    fix = "run the duplicates query on production data and clean up before adding it"
+
+    requires = (op_facts("create_unique_constraint", "create_index", "add_column"),)
+
+    def check(self, migration: Migration) -> Iterator[Violation]:
+        line = timeline(migration)
+        for call in ops(migration, "create_unique_constraint", "create_index"):
+            if call.name == "create_index" and not call.flag("unique"):
+                continue
+            columns = _columns(call)
+            if line.created(call) or _all_new(line, call, columns):
+                continue
+            table = table_label(call)
+            kind = (
+                "unique constraint" if call.name == "create_unique_constraint" else "unique index"
+            )
+            query = _query(table, columns) if columns else None
+            yield Violation(
+                f"adds a {kind} on existing rows of {table}, which fails if any are duplicates"
+                + (f"; find them with: {query}" if query else ""),
+                node=call.node,
+            )
+        for call, column in added_columns(migration):
+            unique = literal(keyword(column, "unique")) is True
+            default = keyword(column, "server_default")
+            same_value = default is not None and literal(default) is not None
+            if unique and same_value and not line.created(call):
+                yield Violation(
+                    f"adds unique column {table_label(call)}.{column_name(column)} with a"
+                    " server default, which gives every existing row the same value: it"
+                    " fails as soon as the table has two rows",
+                    node=call.node,
+                )
