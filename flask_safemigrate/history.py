@@ -328,11 +328,13 @@ def parse_source(data: bytes, path: Path) -> ast.Module:
         return ast.parse(data, filename=str(path))
 
 
-def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
+def _script_files(locations: Iterable[Path]) -> Iterator[tuple[Path, bool]]:
     """Candidate files of every location, in Alembic's discovery order (each directory once).
 
-    Every entry Alembic would try to load is yielded, regular or not (see
-    :func:`not_regular`); directories are skipped, as Alembic skips them.
+    Every entry Alembic would try to load is yielded with whether it is known to be a plain
+    regular file (from the directory listing, no system call); anything else must be asked
+    with :func:`not_regular` before it is opened. Directories are skipped, as Alembic skips
+    them.
     """
     seen: set[Path] = set()
     for location in locations:
@@ -341,12 +343,20 @@ def _script_files(locations: Iterable[Path]) -> Iterator[Path]:
             if key in seen or not location.is_dir():
                 continue
             seen.add(key)
-            entries = sorted(location.iterdir(), key=lambda p: p.name)
+            with os.scandir(location) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop on older Pythons
             continue
         for entry in entries:
-            if _ONLY_SOURCE_REV_FILE.match(entry.name) and not entry.is_dir():
-                yield entry
+            if not _ONLY_SOURCE_REV_FILE.match(entry.name):
+                continue
+            try:
+                regular = entry.is_file(follow_symlinks=False)
+                if not regular and entry.is_dir():
+                    continue
+            except OSError:
+                regular = False
+            yield location / entry.name, regular
 
 
 _FILE_KINDS = (
@@ -442,8 +452,8 @@ def load_graph(
     scripts: list[Script] = []
     problems: list[GraphProblem] = []
     directories: dict[Path, tuple[Path, frozenset[str] | None]] = {}
-    for path in _script_files(locations):
-        result: Script | GraphProblem | None = not_regular(path)
+    for path, regular in _script_files(locations):
+        result: Script | GraphProblem | None = None if regular else not_regular(path)
         if result is None and known:
             result = known.get(resolved(path, directories))
         if result is None:
