@@ -173,3 +173,16 @@ def test_hostile_branch_label_refused(deployed: tuple[Any, Path, str], labels: s
     )
     before = state_of(url)
     assert_refused(app, path, url, before)
+
+
+@pytest.mark.parametrize(
+    "db_kind", [pytest.param("sqlite", marks=pytest.mark.sqlite)], indirect=True
+)
+def test_overlong_id_is_a_warning_without_the_database(deployed: tuple[Any, Path, str]) -> None:
+    """--no-db cannot read the column's width: the stock 32 is a warning, not a failure."""
+    app, migrations, _ = deployed
+    write_revision(migrations, hostile_source(LONG_ID), filename="c3_long.py")
+    code, data, _ = invoke_json(app, "db", "verify", "--no-db", "--format", "json")
+    [problem] = [p for p in data["problems"] if p["check"] == "invalid-revision-id"]
+    assert problem["severity"] == "warning" and "--no-db" in problem["message"]
+    assert code == 0
