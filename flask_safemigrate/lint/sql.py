@@ -59,6 +59,10 @@ def execute_sql(call: Call) -> str | None:
     """The SQL text of an ``op.execute``/``conn.execute`` call, when it is written out."""
     if call.name != "execute":
         return None
+    if call.bindings:  # a script constant, a loop variable, a helper's literal argument
+        resolved = call.sql
+        if resolved is not None:
+            return resolved
     return sql_text(call.sql_node)
 
 

@@ -1,9 +1,11 @@
-"""What each point of a migration function has done before it: the tables created
-earlier in the same function (they hold no rows, so lock and rewrite rules skip them).
+"""What each point of a migration function has done before it: the tables created (or
+emptied: ``DELETE FROM t`` without ``WHERE``, ``TRUNCATE t``) earlier in the same function
+(they hold no rows, so lock and rewrite rules skip them).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +16,7 @@ from flask_safemigrate.lint.sql import (
     NOT_NULL_CHECK,
     NOT_NULL_CONDITION,
     NOT_VALID,
+    PLACEHOLDER,
     VALIDATE,
     add_column_action,
     alter_table,
@@ -71,14 +74,14 @@ class Timeline:
         current: dict[str, _Before] = {}
         for call in migration.calls:
             before = current.get(call.direction, _EMPTY)
-            self._before[id(call.node)] = before
+            self._before[id(call)] = before
             if call.name in _CHANGES_TIMELINE:  # no other call changes what comes after
                 after = _after(call, before)
                 if after is not before:
                     current[call.direction] = after
 
     def before(self, call: Call) -> _Before:
-        before = self._before.get(id(call.node), _EMPTY)
+        before = self._before.get(id(call), _EMPTY)
         if self._creations:
             made = {
                 ident(table)
@@ -157,10 +160,23 @@ def _after(call: Call, before: _Before) -> _Before:
     return after
 
 
+_NAME = r'(?:"[^"]+"|`[^`]+`|\w+)(?:\s*\.\s*(?:"[^"]+"|`[^`]+`|\w+))?'
+# Every row deleted (no WHERE) or the table truncated: it holds no rows afterwards, like a
+# table created in the same function.
+_EMPTIED = re.compile(
+    rf"^\s*(?:DELETE\s+FROM\s+(?:ONLY\s+)?({_NAME})|TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?"
+    rf"({_NAME}))\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _after_sql(statement: str, before: _Before) -> _Before:
     match = CREATE_TABLE.match(statement)
     if match is not None:
         return _with(before, tables=before.tables | {ident(match.group(1))})
+    emptied = _EMPTIED.match(statement)
+    if emptied is not None and PLACEHOLDER not in statement:
+        return _with(before, tables=before.tables | {ident(emptied.group(1) or emptied.group(2))})
     parsed = alter_table(statement)
     if parsed is None:
         return before
