@@ -16,11 +16,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy.pool import NullPool
 
 import example_app
 from example_app.models import slugify
+from flask_safemigrate.console import main
 from tests.conftest import REPO_ROOT, AppTracker, invoke, invoke_ok, run_flask, sqlalchemy_of
 from tests.databases import sqlite_url, table_names
 
@@ -311,3 +313,17 @@ def test_flask_cli_end_to_end(tmp_path: Path) -> None:
     assert f"{HEAD} (head)" in current.stdout
     assert table_names(env["DATABASE_URL"]) == APP_TABLES | {"alembic_version"}
     assert not (tmp_path / "migrations").exists()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
+def test_the_example_migrations_lint_clean_at_warning(dialect: str) -> None:
+    """Our own example passes our own linter for every dialect it runs on (issue #14): its
+    NOT NULL step validates the check in an autocommit block, not in the ADD's transaction."""
+    directory = str(example_app.MIGRATIONS_DIR)
+    result = CliRunner().invoke(
+        main, ["lint", directory, "--fail-on", "warning", "--dialect", dialect]
+    )
+    assert result.exit_code == 0, result.output
+    select = ["--select", "validate-in-same-transaction,set-not-null", "--dialect", dialect]
+    again = CliRunner().invoke(main, ["lint", directory, "--fail-on", "info", *select])
+    assert again.exit_code == 0, again.output
