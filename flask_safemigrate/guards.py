@@ -39,6 +39,7 @@ __all__ = [
     "foreign_key_missing",
     "index_exists",
     "index_missing",
+    "require_no_orphans",
     "table_exists",
     "table_missing",
     "unique_exists",
@@ -363,6 +364,50 @@ def constraint_missing(table: str, name: str, *, schema: str | None = None) -> b
     if bind is not None and bind.dialect.name == "postgresql":
         return not _pg_has_constraint(bind, table, name, schema)
     return _go(_has(table, name, schema, _ANY_CONSTRAINT, None), creating=True)
+
+
+# --------------------------------------------------------------------------- foreign keys
+
+
+class OrphanRowsError(RuntimeError):
+    """Existing rows would break a foreign key added with the checks off."""
+
+
+def require_no_orphans(
+    table: str,
+    columns: Sequence[str],
+    referent: str,
+    referent_columns: Sequence[str],
+    *,
+    source_schema: str | None = None,
+    referent_schema: str | None = None,
+) -> None:
+    """Stop the migration if a row of ``table`` references no row of ``referent``.
+
+    Goes before a foreign key added with ``foreign_key_checks = 0`` (MySQL adds it in place
+    then, instead of copying the table): with the checks off nothing else would notice such
+    a row. Rows with a NULL in the key reference nothing and are fine. Offline: no check.
+    """
+    bind = _bind()
+    if bind is None:
+        return
+    child = sa.table(table, *(sa.column(c) for c in columns), schema=source_schema)
+    parent = sa.table(referent, *(sa.column(c) for c in referent_columns), schema=referent_schema)
+    pairs = list(zip(columns, referent_columns, strict=True))
+    joined = child.outerjoin(parent, sa.and_(*(child.c[a] == parent.c[b] for a, b in pairs)))
+    query = (
+        sa.select(sa.func.count())
+        .select_from(joined)
+        .where(*(child.c[a].isnot(None) for a, _ in pairs))
+        .where(parent.c[pairs[0][1]].is_(None))
+    )
+    orphans = bind.execute(query).scalar() or 0
+    if orphans:
+        raise OrphanRowsError(
+            f"{orphans} row(s) of {table} ({', '.join(columns)}) reference no row of"
+            f" {referent}: delete or fix them, then run the migration again (the foreign key"
+            " would be added without checking them)"
+        )
 
 
 # --------------------------------------------------------------------------- enum types

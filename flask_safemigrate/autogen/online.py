@@ -17,6 +17,12 @@ renders instead:
 
 Committing part-way is safe because every op stays behind its guard: a run that stops
 between two blocks converges when it runs again.
+
+MySQL and MariaDB build indexes online already, but add a foreign key to an existing table
+by copying it unless ``foreign_key_checks`` is off (see the lint rule
+``mysql-add-foreign-key``). There the hook first makes sure no existing row breaks the key
+(``guards.require_no_orphans`` stops the migration, naming the count, if one does), then
+adds the key in place with the checks off for that one statement.
 """
 
 from __future__ import annotations
@@ -26,7 +32,12 @@ from collections.abc import Iterable
 from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 
-from flask_safemigrate.autogen.operations import AutocommitBlockOp, ConstraintSQLOp
+from flask_safemigrate.autogen.operations import (
+    AutocommitBlockOp,
+    ConstraintSQLOp,
+    ForeignKeyChecksOp,
+    OrphanCheckOp,
+)
 
 Table = tuple[str | None, str]
 
@@ -163,6 +174,41 @@ def _merge_blocks(operations: list[ops.MigrateOperation]) -> list[ops.MigrateOpe
             and isinstance(out[-1], AutocommitBlockOp)
         ):
             out[-1] = AutocommitBlockOp([*out[-1].ops, *operation.ops])
+        else:
+            out.append(operation)
+    return out
+
+
+def _mysql_block(block: ops.ModifyTableOps) -> list[ops.MigrateOperation]:
+    out: list[ops.MigrateOperation] = []
+    segment: list[ops.MigrateOperation] = []
+    for operation in block.ops:
+        if isinstance(operation, ops.CreateForeignKeyOp):
+            if segment:
+                out.append(ops.ModifyTableOps(block.table_name, segment, schema=block.schema))
+                segment = []
+            out += [
+                OrphanCheckOp(operation),
+                ForeignKeyChecksOp(on=False),
+                ops.ModifyTableOps(block.table_name, [operation], schema=block.schema),
+                ForeignKeyChecksOp(on=True),
+            ]
+        else:
+            segment.append(operation)
+    if segment:
+        out.append(ops.ModifyTableOps(block.table_name, segment, schema=block.schema))
+    return out
+
+
+def mysql_online_forms(operations: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """``operations`` with MySQL's in-place form of each foreign key added to an existing
+    table."""
+    created = _created(operations)
+    out: list[ops.MigrateOperation] = []
+    for operation in operations:
+        key = (getattr(operation, "schema", None), getattr(operation, "table_name", ""))
+        if isinstance(operation, ops.ModifyTableOps) and key not in created:
+            out.extend(_mysql_block(operation))
         else:
             out.append(operation)
     return out

@@ -97,3 +97,23 @@ class ConstraintSQLOp(ops.MigrateOperation):
 
     def to_diff_tuple(self) -> Any:
         return (self.kind, self.table_name, self.constraint_name)
+
+
+class ForeignKeyChecksOp(ops.MigrateOperation):
+    """``SET foreign_key_checks = 0|1`` (MySQL): off, InnoDB adds a foreign key in place."""
+
+    def __init__(self, *, on: bool) -> None:
+        self.on = on
+
+    def to_diff_tuple(self) -> Any:
+        return ("foreign_key_checks", self.on)
+
+
+class OrphanCheckOp(ops.MigrateOperation):
+    """``guards.require_no_orphans(...)`` before a foreign key added with the checks off."""
+
+    def __init__(self, foreign_key: ops.CreateForeignKeyOp) -> None:
+        self.foreign_key = foreign_key
+
+    def to_diff_tuple(self) -> Any:
+        return ("require_no_orphans", self.foreign_key.source_table)

@@ -16,7 +16,9 @@ from flask_safemigrate.autogen.operations import (
     ConstraintSQLOp,
     CreateEnumOp,
     DropEnumOp,
+    ForeignKeyChecksOp,
     GuardedOp,
+    OrphanCheckOp,
 )
 
 IMPORT = "from flask_safemigrate import guards"
@@ -78,3 +80,24 @@ def _render_autocommit_block(
 @renderers.dispatch_for(ConstraintSQLOp)
 def _render_constraint_sql(autogen_context: AutogenContext, op: ConstraintSQLOp) -> str:
     return f"op.execute({op.sql!r})"
+
+
+@renderers.dispatch_for(ForeignKeyChecksOp)
+def _render_foreign_key_checks(autogen_context: AutogenContext, op: ForeignKeyChecksOp) -> str:
+    return f"op.execute('SET foreign_key_checks = {1 if op.on else 0}')"
+
+
+@renderers.dispatch_for(OrphanCheckOp)
+def _render_orphan_check(autogen_context: AutogenContext, op: OrphanCheckOp) -> str:
+    autogen_context.imports.add(IMPORT)
+    key = op.foreign_key
+    args = [
+        repr(str(key.source_table)),
+        repr([str(c) for c in key.local_cols]),
+        repr(str(key.referent_table)),
+        repr([str(c) for c in key.remote_cols]),
+    ]
+    for name in ("source_schema", "referent_schema"):
+        if key.kw.get(name) is not None:
+            args.append(f"{name}={str(key.kw[name])!r}")
+    return f"guards.require_no_orphans({', '.join(args)})"

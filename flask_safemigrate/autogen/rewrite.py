@@ -29,7 +29,7 @@ from alembic.operations import ops
 
 from flask_safemigrate.autogen.enums import EnumPlan, split_enums
 from flask_safemigrate.autogen.naming import name_operations
-from flask_safemigrate.autogen.online import online_forms
+from flask_safemigrate.autogen.online import mysql_online_forms, online_forms
 from flask_safemigrate.autogen.operations import (
     AutocommitBlockOp,
     Check,
@@ -226,6 +226,8 @@ def guard_container(container: ops.OpContainer, target: Target) -> None:
         operations = split_enums(operations, target.enums)
     if target.dialect == "postgresql":
         operations = online_forms(operations)
+    elif target.dialect in MYSQL:
+        operations = mysql_online_forms(operations)
     guarded: list[ops.MigrateOperation] = []
     for operation in operations:
         if isinstance(operation, ops.ModifyTableOps):

@@ -2,8 +2,9 @@
 
 The initial migration has no finding at all. The change migration is flagged only for what
 the change itself decides (dropping two columns, SM102) and, on MySQL, for the check
-constraint the app's hook adds to an existing table, which MySQL can only add by copying the
-table (SM208): never for how the hook writes it, and nothing in the generated downgrade,
+constraint the app's hook adds to an existing table (SM208), which MySQL can only add by
+copying the table: never for how the hook writes it (the foreign key added to posts goes in
+place, with the checks off after an orphan check), and nothing in the generated downgrade,
 which restores the previous schema.
 """
 

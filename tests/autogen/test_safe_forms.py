@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import newcomer
@@ -79,7 +80,7 @@ def test_postgresql_builds_on_existing_tables_without_locking_them(
     indexes = [c for c in upgrade if c[1] == "create_index"]
     executes = [c for c in upgrade if c[1] == "execute"]
     if db_kind != "postgresql":
-        assert executes == []
+        assert [c for c in executes if "foreign_key_checks" not in c[3]] == []
         assert all("concurrently" not in c[3] for c in calls)
         return
     # The new table is empty: its index keeps Alembic's plain form, in the transaction.
@@ -96,6 +97,62 @@ def test_postgresql_builds_on_existing_tables_without_locking_them(
     assert "postgresql_not_valid=True" in foreign_key[3] and not foreign_key[2]
     (validate,) = [c for c in executes if "VALIDATE CONSTRAINT fk_posts_author_id_users" in c[3]]
     assert validate[2], "VALIDATE must run outside the transaction that added the constraint"
+
+
+def test_mysql_adds_a_foreign_key_in_place_after_checking_the_rows(
+    change: Change, db_kind: DbKind
+) -> None:
+    source = change.script.read_text(encoding="utf-8")
+    if db_kind != "mysql":
+        assert "foreign_key_checks" not in source and "require_no_orphans" not in source
+        return
+    upgrade = source[source.index("def upgrade") : source.index("def downgrade")]
+    order = [
+        "guards.require_no_orphans('posts', ['author_id'], 'users', ['id'])",
+        "op.execute('SET foreign_key_checks = 0')",
+        "batch_op.create_foreign_key(batch_op.f('fk_posts_author_id_users')",
+        "op.execute('SET foreign_key_checks = 1')",
+    ]
+    positions = [upgrade.find(text) for text in order]
+    assert -1 not in positions and positions == sorted(positions), upgrade
+
+
+def test_a_foreign_key_over_orphan_rows_is_refused_not_added_unchecked(
+    database_url: str, tmp_path: Path, track_app: AppTracker, db_kind: DbKind
+) -> None:
+    """With the checks off MySQL would add the key over rows that break it: the orphan check
+    stops the migration first, saying what to fix. PostgreSQL's VALIDATE refuses them."""
+
+    def models(db: SQLAlchemy, *, key: bool) -> None:
+        sa.Table("users", db.metadata, sa.Column("id", sa.Integer, primary_key=True))
+        owner = [sa.ForeignKey("users.id")] if key else []
+        sa.Table(
+            "notes",
+            db.metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("owner_id", sa.Integer, *owner),
+        )
+
+    migrations = tmp_path / "migrations"
+    v1 = build_app(database_url, migrations, lambda db: models(db, key=False), track_app, hook=None)
+    init_migrations(v1)
+    migrate(v1, migrations, "create users and notes")
+    invoke_ok(v1, "db", "upgrade")
+    with v1.app_context(), sqlalchemy_of(v1).engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (id) VALUES (1)"))
+        conn.execute(sa.text("INSERT INTO notes (id, owner_id) VALUES (1, 1), (2, 99), (3, NULL)"))
+    v2 = build_app(database_url, migrations, lambda db: models(db, key=True), track_app, hook=None)
+    migrate(v2, migrations, "link notes to their owners")
+    result = invoke(v2, "db", "safe-upgrade")
+    if db_kind == "sqlite":  # SQLite does not check foreign keys unless asked to
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 4, result.output
+    if db_kind == "mysql":
+        assert "1 row(s) of notes (owner_id) reference no row of users" in result.output
+    with v2.app_context(), sqlalchemy_of(v2).engine.connect() as conn:
+        keys = sa.inspect(conn).get_foreign_keys("notes")
+    assert db_kind == "postgresql" or keys == []  # nothing added unchecked on MySQL
 
 
 def _schema(app: Flask) -> dict[str, object]:
