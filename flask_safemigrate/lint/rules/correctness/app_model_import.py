@@ -158,6 +158,7 @@ _DB_MODEL_ATTRIBUTES = frozenset(
         "init_app",
     }
 )
+_SESSION_CLEANUP = frozenset({"close", "remove", "expunge_all"})
 # Uses of an imported model class that read only a constant of it.
 _CONSTANT_ATTRIBUTES = frozenset({"__tablename__"})
 _COLUMN_CALLS = frozenset({"Column", "column", "mapped_column"})
@@ -168,6 +169,8 @@ class _Uses:
 
     def __init__(self, tree: ast.Module) -> None:
         self.uses: dict[str, list[tuple[ast.Name, ast.AST | None, bool]]] = {}
+        # The attribute read on a use's attribute: `close` for db.session.close().
+        self.then: dict[int, str] = {}
         stack: list[tuple[ast.AST, ast.AST | None, bool]] = [(tree, None, False)]
         while stack:
             node, parent, in_column = stack.pop()
@@ -176,6 +179,8 @@ class _Uses:
             if isinstance(node, ast.Name):
                 self.uses.setdefault(node.id, []).append((node, parent, in_column))
                 continue
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                self.then[id(node.value)] = node.attr
             inner = in_column or (
                 isinstance(node, ast.Call)
                 and (dotted(node.func) or "").rsplit(".", 1)[-1] in _COLUMN_CALLS
@@ -191,6 +196,8 @@ class _Uses:
         for _, parent, in_column in uses:
             attribute = parent.attr if isinstance(parent, ast.Attribute) else None
             if kind == "db":
+                if attribute == "session" and self.then.get(id(parent)) in _SESSION_CLEANUP:
+                    continue  # db.session.close(): tidying up, no model involved
                 if attribute is None or attribute in _DB_MODEL_ATTRIBUTES:
                     return False
             elif name.isupper() or name[:1].islower():
