@@ -125,7 +125,9 @@ class Timeline:
                 tables.add(ident(match.group(1)))
 
 
-_CHANGES_TIMELINE = frozenset({"create_table", "add_column", "create_check_constraint", "execute"})
+_CHANGES_TIMELINE = frozenset(
+    {"create_table", "add_column", "create_check_constraint", "execute", "rename_table"}
+)
 
 
 def _after(call: Call, before: _Before) -> _Before:
@@ -133,6 +135,11 @@ def _after(call: Call, before: _Before) -> _Before:
     if call.name not in _CHANGES_TIMELINE:
         return before
     table = call.table
+    if call.name == "rename_table":  # a new or emptied table keeps holding no rows
+        new_name = call.string("new_table_name")
+        if table is not None and new_name is not None and ident(table) in before.tables:
+            return _with(before, tables=before.tables | {ident(new_name)})
+        return before
     if call.name == "create_table" and call.receiver == "op":
         key = call.table_key  # a table named by an expression is matched by that expression
         return before if key is None else _with(before, tables=before.tables | {ident(key)})
