@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import dotted
+from flask_safemigrate.lint.calls import dotted, nodes_below
 from flask_safemigrate.lint.helpers.functions import statements
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -171,22 +171,33 @@ class _Uses:
         self.uses: dict[str, list[tuple[ast.Name, ast.AST | None, bool]]] = {}
         # The attribute read on a use's attribute: `close` for db.session.close().
         self.then: dict[int, str] = {}
-        stack: list[tuple[ast.AST, ast.AST | None, bool]] = [(tree, None, False)]
-        while stack:
-            node, parent, in_column = stack.pop()
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                continue
-            if isinstance(node, ast.Name):
-                self.uses.setdefault(node.id, []).append((node, parent, in_column))
-                continue
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-                self.then[id(node.value)] = node.attr
-            inner = in_column or (
+        nodes = [
+            node
+            for stmt in tree.body
+            if not isinstance(stmt, ast.Import | ast.ImportFrom)
+            for node in nodes_below(stmt)
+        ]
+        owners: dict[int, ast.Attribute] = {}
+        in_column: set[int] = set()
+        for node in nodes:
+            if isinstance(node, ast.Attribute):
+                owners[id(node.value)] = node
+                if isinstance(node.value, ast.Attribute):
+                    self.then[id(node.value)] = node.attr
+            elif (
                 isinstance(node, ast.Call)
                 and (dotted(node.func) or "").rsplit(".", 1)[-1] in _COLUMN_CALLS
-            )
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, node, inner))
+            ):
+                in_column.update(
+                    id(sub)
+                    for arg in [*node.args, *(kw.value for kw in node.keywords)]
+                    for sub in nodes_below(arg)
+                )
+        for node in nodes:
+            if isinstance(node, ast.Name):
+                self.uses.setdefault(node.id, []).append(
+                    (node, owners.get(id(node)), id(node) in in_column)
+                )
 
     def harmless(self, name: str, kind: str) -> bool:
         """Whether every use of ``name`` leaves the app's models alone."""
