@@ -193,6 +193,7 @@ class _Builder:
         self.reach = ALL_DIALECTS  # the dialects that run the statement being visited
         self.helpers: dict[str, FunctionNode] = {}
         self.following: list[str] = []  # the helpers being read through, outermost first
+        self.followed: set[tuple[str, str, str, str, int]] = set()  # helper readings done
         self.bindings: dict[str, Any] = {}  # literals that names hold here (see lint/inline)
         self.batch_sources: dict[str, str] = {}  # batch variable -> its table's expression
         # Tables the script defines: variable -> (table name, the metadata it belongs to).
@@ -585,8 +586,20 @@ class _Builder:
                 inner_batch = {**inner_batch, param: batch[name]}
             elif name in self.connections:
                 self.connections.add(param)
+        arguments = inline.arguments(helper, call)
+        key = (
+            helper.name,
+            repr(sorted(arguments.items())),
+            repr(sorted(inner_batch.items())),
+            # where it is read: the same call elsewhere may mean something else
+            repr((self._direction(), sorted(guards or ()), autocommit, sorted(self.reach))),
+            len(ifs),
+        )
+        if key in self.followed or len(self.followed) >= inline.MAX_FOLLOWED:
+            return  # read already with these arguments (it would say the same), or enough
+        self.followed.add(key)
         outer = self.bindings
-        self.bindings = {**outer, **inline.arguments(helper, call)}
+        self.bindings = {**outer, **arguments}
         self.following.append(helper.name)
         try:
             with self._shadow():

@@ -21,6 +21,9 @@ FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 #: How deep helpers calling helpers are followed, and how many items a loop is unrolled for.
 MAX_DEPTH = 3
 MAX_ITEMS = 32
+#: How many (helper, arguments) readings one script gets: a generated script may call one
+#: helper hundreds of times.
+MAX_FOLLOWED = 64
 
 
 def multidb_shape(tree: ast.Module) -> bool:
