@@ -145,7 +145,8 @@ class AlterColumnType(Rule):
     widening a `String`/`VARCHAR` (to a longer length, to no length, or to `Text`),
     raising a `Numeric`'s precision with the same scale (or dropping the precision), and an
     unchanged type. Judging needs `existing_type=`; without it the change is flagged,
-    because it cannot be shown to be safe. The length is read from `sa.String(50)`,
+    because it cannot be shown to be safe, except in a rename (`new_column_name=`), where
+    `type_=` restates the column's type for MySQL's `CHANGE COLUMN`. The length is read from `sa.String(50)`,
     `sa.String(length=50)`, `sa.VARCHAR(50)`, `mysql.VARCHAR(length=50)` and the like. A
     conditional type (`sa.String(64) if x else sa.String(100)`) is safe when every
     alternative is.
@@ -221,6 +222,10 @@ class AlterColumnType(Rule):
             return None
         old_node = call.param("existing_type")
         new = _parse_type(new_node)
+        if (old_node is None or literal(old_node) is None) and call.has_keyword(
+            "new_column_name"
+        ):
+            return None  # a rename restating the column's type (MySQL's CHANGE needs one)
         if old_node is None or literal(old_node) is None:
             return Violation(
                 f"changes the type of {column_label(call)} to {node_label(new_node)} without"
