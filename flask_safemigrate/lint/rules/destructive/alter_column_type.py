@@ -146,7 +146,8 @@ class AlterColumnType(Rule):
     raising a `Numeric`'s precision with the same scale (or dropping the precision), and an
     unchanged type. Judging needs `existing_type=`; without it the change is flagged,
     because it cannot be shown to be safe, except in a rename (`new_column_name=`), where
-    `type_=` restates the column's type for MySQL's `CHANGE COLUMN`. The length is read from `sa.String(50)`,
+    `type_=` restates the column's type for MySQL's `CHANGE COLUMN`. The length is read
+    from `sa.String(50)`,
     `sa.String(length=50)`, `sa.VARCHAR(50)`, `mysql.VARCHAR(length=50)` and the like. A
     conditional type (`sa.String(64) if x else sa.String(100)`) is safe when every
     alternative is.
