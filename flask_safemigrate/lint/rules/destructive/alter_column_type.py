@@ -223,9 +223,7 @@ class AlterColumnType(Rule):
             return None
         old_node = call.param("existing_type")
         new = _parse_type(new_node)
-        if (old_node is None or literal(old_node) is None) and call.has_keyword(
-            "new_column_name"
-        ):
+        if (old_node is None or literal(old_node) is None) and call.has_keyword("new_column_name"):
             return None  # a rename restating the column's type (MySQL's CHANGE needs one)
         if old_node is None or literal(old_node) is None:
             return Violation(
