@@ -33,6 +33,19 @@ def _all_new(line: Timeline, call: Call, columns: list[str] | None) -> bool:
     return columns is not None and all(line.added(call, call.table, c) for c in columns)
 
 
+def _dropped_by_upgrade(migration: Migration) -> frozenset[str]:
+    """Names of the indexes and constraints ``upgrade()`` drops: the downgrade puts them back
+    (as an index or a constraint, whichever the renderer chose), restoring the old schema."""
+    names = set()
+    for call in migration.upgrade_calls:
+        if call.name in {"drop_index", "drop_constraint"}:
+            param = "index_name" if call.name == "drop_index" else "constraint_name"
+            name = literal(call.param(param))
+            if isinstance(name, str):
+                names.add(name)
+    return frozenset(names)
+
+
 @register
 class UniqueOnExistingData(Rule):
     """A unique constraint or index added over existing rows fails if any of them are
@@ -43,7 +56,8 @@ class UniqueOnExistingData(Rule):
     `batch_op`) on a table not created earlier in the same function (unless every column was
     also added in it), and `add_column` of a `unique=True` column with a `server_default`,
     which gives every existing row the same value. A warning: the finding carries the query
-    that lists the duplicates.
+    that lists the duplicates. A `downgrade()` that puts back an index or constraint its
+    `upgrade()` dropped is restoring the old schema and is not flagged.
 
     ## Why it matters
     Nothing checked the existing rows for duplicates, and production has more of them than any
@@ -76,8 +90,12 @@ class UniqueOnExistingData(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
+        restored = _dropped_by_upgrade(migration)
         for call in ops(migration, "create_unique_constraint", "create_index"):
             if call.name == "create_index" and not call.flag("unique"):
+                continue
+            param = "index_name" if call.name == "create_index" else "constraint_name"
+            if call.direction == "downgrade" and literal(call.param(param)) in restored:
                 continue
             columns = _columns(call)
             if line.created(call) or _all_new(line, call, columns):
