@@ -296,14 +296,14 @@ def _object(call: Call) -> tuple[str | None, ...] | None:
     """What a schema operation acts on, the same for an operation and its inverse."""
     name = call.name
     if name in {"create_index", "drop_index"}:
-        return ("index", call.string("index_name"))
+        return ("named", call.string("index_name"))  # an index may restore a constraint
     if name in {"add_column", "drop_column", "alter_column"}:
         return ("column", call.table, call.column)
     if name in {"create_table", "drop_table"}:
         return ("table", call.table)
     if name in _CONSTRAINTS:
         constraint = call.string("constraint_name")
-        return None if constraint is None else ("constraint", constraint)
+        return None if constraint is None else ("named", constraint)
     return None
 
 
