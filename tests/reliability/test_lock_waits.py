@@ -172,3 +172,26 @@ def test_sqlite_waits_busy_timeout_and_reports_the_real_wait(
     # the revision stayed, and once the writer let go a plain run applies it.
     result = invoke(app, "db", "safe-upgrade", "--no-verify", "--skip-lint")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
+def test_mariadb_metadata_lock_wait_names_the_open_transaction(
+    make_app: MakeApp, database_url: str, summary: Callable[[str], None]
+) -> None:
+    """DDL behind a transaction that only read the table (a metadata lock, no row locks)."""
+    app = _app(make_app, database_url, 'op.add_column("widgets", sa.Column("note", sa.Text()))', 0)
+    engine = engine_for(database_url)
+    try:
+        with engine.connect() as blocker:
+            blocker.execute(sa.text("SELECT count(*) FROM widgets"))  # holds the table's MDL
+            blocker_id = blocker.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+            code, data = _blocked_run(app)
+            blocker.rollback()
+    finally:
+        engine.dispose()
+    assert code == 4, data
+    problem = _problem(data)
+    _assert_waits(problem, 1, summary)
+    (named,) = problem["blockers"]
+    assert named.startswith(f"connection {blocker_id} "), named
+    assert "0 rows and" in named
