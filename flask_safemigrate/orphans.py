@@ -58,8 +58,13 @@ class Orphan:
         )
 
 
-def find(connection: Connection) -> list[Orphan]:
-    """Migration statements of other processes still running in this database."""
+def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
+    """Migration statements of other processes still running in this database.
+
+    ``scope`` (:func:`.sessions.scope_of` the migration lock) leaves out the sessions of
+    migrators under another lock (another app's schema in the same database); a session
+    labelled without a scope (an older version) counts.
+    """
     dialect = connection.dialect.name
     if dialect == "postgresql":
         rows = connection.execute(
@@ -88,6 +93,8 @@ def find(connection: Connection) -> list[Orphan]:
     for row in rows:
         label = sessions.parse(row["label"])
         if label is None or label.purpose != "migrate" or label.is_this_process():
+            continue
+        if scope is not None and label.scope is not None and label.scope != scope:
             continue
         query = " ".join(sessions.strip_comment(str(row["query"] or "")).split())
         found.append(
@@ -125,13 +132,14 @@ def wait_gone(
     orphans: Sequence[Orphan],
     *,
     deadline: float,
+    scope: str | None = None,
     poll: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Orphan]:
     """Wait until none of ``orphans`` runs any more, or ``deadline`` (monotonic); the rest."""
     sessions_left = {orphan.session for orphan in orphans}
     while True:
-        still = [o for o in find(connection) if o.session in sessions_left]
+        still = [o for o in find(connection, scope) if o.session in sessions_left]
         if not still or time.monotonic() >= deadline:
             return still
         sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command as alembic_command
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from flask_safemigrate import database, history, ledger, sessions
+from flask_safemigrate import database, history, ledger, locks, sessions
 
 __all__ = [
     "Applied",
@@ -153,6 +154,7 @@ def _tuned(
     recorder: _Recorder,
     on_begin: Callable[..., None],
     where: str | None = None,
+    scope: str | None = None,
 ) -> Iterator[None]:
     """Engine events for the length of one upgrade (see the module docstring)."""
     dialect = database.dialect_of(engine.url)
@@ -181,7 +183,7 @@ def _tuned(
 
     def on_do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         # The label that lets the next migrator find this session's statement if we die.
-        cparams.update(sessions.connect_args(engine.url.get_driver_name(), "migrate"))
+        cparams.update(sessions.connect_args(engine.url.get_driver_name(), "migrate", scope))
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dialect == "sqlite":
@@ -206,7 +208,7 @@ def _tuned(
         # 0.03 s): SQLite does not wait when a reader must become a writer.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    label = sessions.comment("migrate") if dialect == "mysql" else ""
+    label = sessions.comment("migrate", scope) if dialect == "mysql" else ""
 
     def before(
         _conn: Any,
@@ -240,6 +242,11 @@ def _tuned(
         for target, name, fn in listeners:
             event.remove(target, name, fn)
         engine.dispose()
+
+
+def session_scope(url: sa.URL, version_table: str, schema: str | None) -> str:
+    """The :func:`.sessions.scope_of` the migration lock of this database and version table."""
+    return sessions.scope_of(locks.lock_name(url, version_table=version_table, schema=schema))
 
 
 def _server_version(dbapi_connection: Any) -> int:
@@ -370,6 +377,7 @@ def run_upgrade(
         statement_timeout=statement_timeout,
         recorder=recorder,
         on_begin=flush,
+        scope=session_scope(engine.url, version_table, ledger_schema),
     )
     with tuned, _configure_args(state, on_version_apply):
         mark.reset()
@@ -490,6 +498,7 @@ def run_multidb_upgrade(
                     recorder=recorder,
                     on_begin=_ignore,
                     where=item.bind,
+                    scope=session_scope(engines[item.bind].url, version_table, ledger_schema),
                 )
             )
         stack.enter_context(_configure_args(state, on_version_apply))

@@ -19,6 +19,7 @@ migration lock's session, and ``check`` for the short reads around them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -32,13 +33,17 @@ __all__ = [
     "connect_args",
     "label",
     "parse",
+    "scope_of",
     "strip_comment",
 ]
 
 PREFIX: Final = "safemigrate "
 #: PostgreSQL keeps 63 bytes of ``application_name``; the label must fit whole.
 _LIMIT: Final = 63
-_LABEL = re.compile(r"safemigrate (?P<purpose>[a-z-]+) pid (?P<pid>\d+) host (?P<host>\S*)")
+_LABEL = re.compile(
+    r"safemigrate (?P<purpose>[a-z-]+)(?: (?P<scope>[0-9a-f]{8}))? pid (?P<pid>\d+)"
+    r" host (?P<host>\S*)"
+)
 _COMMENT = re.compile(r"^/\* safemigrate [^*]*\*/ ")
 
 
@@ -49,13 +54,19 @@ class Label:
     purpose: str
     pid: int
     host: str
+    #: :func:`scope_of` the migration lock the session worked under (``migrate`` only).
+    scope: str | None = None
+
+    def on_this_host(self) -> bool:
+        # A long host name is cut to fit the 63 characters: compare what the label kept.
+        return bool(self.host) and _host().startswith(self.host)
 
     def is_this_process(self) -> bool:
-        return self.pid == os.getpid() and self.host == _host()
+        return self.pid == os.getpid() and self.on_this_host()
 
     def process_gone(self) -> bool | None:
         """True: its process is gone (same host, no such pid); None: another host, unknown."""
-        if self.host != _host():
+        if not self.on_this_host():
             return None
         try:
             os.kill(self.pid, 0)
@@ -72,9 +83,19 @@ def _host() -> str:
     return name[:32]
 
 
-def label(purpose: str) -> str:
-    """``safemigrate <purpose> pid <pid> host <host>`` for this process (63 characters max)."""
-    return f"{PREFIX}{purpose} pid {os.getpid()} host {_host()}"[:_LIMIT]
+def scope_of(lock_name: str) -> str:
+    """Eight hex digits naming a migration lock: sessions under other locks are not ours.
+
+    Two apps may migrate one PostgreSQL database at once, each in its own schema under its
+    own lock; neither's running statement is the other's orphan.
+    """
+    return hashlib.sha256(lock_name.encode("utf-8")).hexdigest()[:8]
+
+
+def label(purpose: str, scope: str | None = None) -> str:
+    """``safemigrate <purpose> [<scope>] pid <pid> host <host>`` (63 characters at most)."""
+    middle = f" {scope}" if scope else ""
+    return f"{PREFIX}{purpose}{middle} pid {os.getpid()} host {_host()}"[:_LIMIT]
 
 
 def parse(text: str | None) -> Label | None:
@@ -82,7 +103,7 @@ def parse(text: str | None) -> Label | None:
     found = _LABEL.search(text or "")
     if found is None:
         return None
-    return Label(found["purpose"], int(found["pid"]), found["host"])
+    return Label(found["purpose"], int(found["pid"]), found["host"], found["scope"])
 
 
 #: Drivers known to take the label at connect time, and under which keyword.
@@ -94,19 +115,19 @@ _CONNECT_KEYWORDS: Final = {
 }
 
 
-def connect_args(driver: str | None, purpose: str) -> dict[str, str]:
+def connect_args(driver: str | None, purpose: str, scope: str | None = None) -> dict[str, str]:
     """Driver connect arguments that put the label on a new connection.
 
     Only for drivers known to take it (``psycopg``, ``psycopg2``, ``pg8000``, ``pymysql``):
     another driver would refuse an unknown keyword and the connection would fail.
     """
     keyword = _CONNECT_KEYWORDS.get(driver or "")
-    return {} if keyword is None else {keyword: label(purpose)}
+    return {} if keyword is None else {keyword: label(purpose, scope)}
 
 
-def comment(purpose: str) -> str:
+def comment(purpose: str, scope: str | None = None) -> str:
     """The label as a leading SQL comment (MariaDB/MySQL show it in ``PROCESSLIST.INFO``)."""
-    return f"/* {label(purpose)} */ "
+    return f"/* {label(purpose, scope)} */ "
 
 
 def strip_comment(statement: str) -> str:

@@ -425,12 +425,13 @@ class _Run:
         if dialect not in ("postgresql", "mysql"):
             return
         began = time.monotonic()
+        scope = runner.session_scope(url, self.setup.version_table, self.setup.version_schema)
         with database.connect(
             url, timeout=settings.connect_timeout, retries=settings.connect_retries
         ) as connection:
             # Autocommit: PostgreSQL shows one snapshot of pg_stat_activity per transaction.
             connection.execution_options(isolation_level="AUTOCOMMIT")
-            found = orphans.find(connection)
+            found = orphans.find(connection, scope)
             if not found:
                 return
             listing = " | ".join(orphan.describe() for orphan in found)
@@ -441,14 +442,14 @@ class _Run:
                     f" (SAFEMIGRATE_CANCEL_ORPHANS): {listing}"
                 )
                 orphans.cancel(connection, found)
-                left = orphans.wait_gone(connection, found, deadline=began + 30)
+                left = orphans.wait_gone(connection, found, deadline=began + 30, scope=scope)
                 done = f"Ended {count} a killed migrator left running: {listing}."
             else:
                 self.progress.waiting(
                     f"waiting up to {deadline - began:.0f}s for {count} a killed migrator"
                     f" left running: {listing}"
                 )
-                left = orphans.wait_gone(connection, found, deadline=deadline)
+                left = orphans.wait_gone(connection, found, deadline=deadline, scope=scope)
                 done = (
                     f"Waited {time.monotonic() - began:.1f}s for {count} a killed migrator"
                     f" left running to end: {listing}."

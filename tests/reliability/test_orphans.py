@@ -229,3 +229,37 @@ def test_postgresql_ends_a_dead_clients_statement_by_itself(
     summary(f"backend {session} of a killed migrator ended {gone_after:.1f}s after the kill")
     code, data, _seconds = _finish(run(work, *_args(), name="after", env=work.env()))
     assert code == 0, data
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_migrator_under_another_lock_is_not_an_orphan(database_url: str) -> None:
+    """Two apps may migrate one database at once in their own schemas, under their own locks."""
+    import subprocess
+    import threading
+
+    from flask_safemigrate import orphans, sessions
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    label = f"safemigrate migrate {sessions.scope_of('other app')} pid {dead.pid} host "
+    label += sessions.label("check").split(" host ", 1)[1]
+    engine = sa.create_engine(database_url, connect_args={"application_name": label})
+    try:
+        with engine.connect() as sleeper, engine.connect() as looker:
+            looker.execution_options(isolation_level="AUTOCOMMIT")
+            thread = threading.Thread(
+                target=lambda: sleeper.execute(sa.text("SELECT pg_sleep(2)")), daemon=True
+            )
+            thread.start()
+            deadline = time.monotonic() + 10
+            theirs: list[orphans.Orphan] = []
+            while not theirs and time.monotonic() < deadline:
+                theirs = orphans.find(looker, sessions.scope_of("other app"))
+                time.sleep(0.05)
+            ours = orphans.find(looker, sessions.scope_of("this app"))
+            thread.join()
+    finally:
+        engine.dispose()
+    (orphan,) = theirs
+    assert orphan.pid == dead.pid and orphan.gone is True
+    assert ours == []
