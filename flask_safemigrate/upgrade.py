@@ -656,7 +656,13 @@ class _Run:
             f"Revision {name} {what} on {self.target_label}: {reason}. The database is now"
             f" at {at}.{left}"
         )
-        if not failed.started:
+        if not failed.started and lock_timeout:
+            # SQLite: BEGIN IMMEDIATE, before the revision's first statement, ran out.
+            message = (
+                f"Revision {name} could not begin on {self.target_label}: it {what}: {reason}."
+                f" Nothing of it ran and no failure was recorded; the database is at {at}."
+            )
+        elif not failed.started:
             message = (
                 f"Alembic stopped before revision {name} began on {self.target_label}:"
                 f" {reason}. Nothing of it ran and no failure was recorded; the database is"
@@ -681,7 +687,13 @@ class _Run:
                 "fix the script or the data, then run `flask db safe-upgrade --resolved"
                 f" {failed.revision}`"
             )
-        if not failed.started:
+        if not failed.started and lock_timeout:
+            todo = (
+                f"end or wait out the blocking session ({blockers.how_to_end(dialect)}), or"
+                " raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES; then run"
+                " `flask db safe-upgrade` again (no --resolved needed)"
+            )
+        elif not failed.started:
             todo = (
                 "`flask db heads` shows Alembic's own error (a script it cannot load, or"
                 " env.py); fix it and run `flask db safe-upgrade` again (no --resolved needed)"

@@ -168,6 +168,8 @@ def test_sqlite_waits_busy_timeout_and_reports_the_real_wait(
     assert "database is locked" in problem["message"]
     assert "another connection held a write transaction" in problem["message"]
     assert "fuser" in problem["help"]
+    assert "could not begin" in problem["message"]  # BEGIN IMMEDIATE waited: nothing ran
+    assert "no --resolved needed" in problem["help"]
     # The failure could not be written either (the writer still held the file): nothing of
     # the revision stayed, and once the writer let go a plain run applies it.
     result = invoke(app, "db", "safe-upgrade", "--no-verify", "--skip-lint")
