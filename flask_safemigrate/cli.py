@@ -281,7 +281,13 @@ def safe_upgrade_command(
     quiet = sql and output_format == "text"
     progress = upgrade.Progress() if quiet else _EchoProgress(err=output_format == "json")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    outcome = upgrade.safe_upgrade(app, options, progress)
+    try:
+        outcome = upgrade.safe_upgrade(app, options, progress)
+    except upgrade.RunConfigError as error:
+        if output_format != "json":
+            raise  # one `Error:` line, from handles_errors
+        click.echo(render_json(error.report))
+        exit_with(ExitCode.USAGE)
     report = outcome.report
     if output_format == "json":
         click.echo(render_json(report))

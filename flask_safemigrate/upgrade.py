@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import io
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -118,6 +118,18 @@ class Outcome:
     sql: str | None = None
 
 
+class RunConfigError(ConfigError):
+    """A :class:`ConfigError` met once the run began, with the run's report.
+
+    Text output shows it as the usual one ``Error:`` line; JSON output prints ``report``, so
+    that every exit of safe-upgrade keeps the documented shape (``stage`` and all).
+    """
+
+    def __init__(self, error: ConfigError, report: Report) -> None:
+        super().__init__(error.message, where=error.where, hint=error.hint, data=error.data)
+        self.report = report
+
+
 class _Stop(Exception):
     """Ends the run in the current stage with these findings and this exit code."""
 
@@ -146,6 +158,8 @@ class _Run:
     another: bool = False
     #: Statements of killed migrators this run waited for or ended (JSON ``orphans``).
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
+    #: ``--resolved`` failures this run repairs: revision -> id of the failed ledger row seen.
+    resolving: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ helpers
 
@@ -292,29 +306,65 @@ class _Run:
         )
 
     def check_ledger(self, entries: Sequence[ledger.Entry], *, warn: bool = True) -> None:
+        """Failed migrations block unless ``--resolved``; ``warn`` is the pre-flight look.
+
+        In a fleet every replica runs the same ``--resolved REV``: the first to get the lock
+        records the repair and applies, the others find it resolved under the lock (or at
+        pre-flight) and simply go on. A failure newer than the one seen at pre-flight (another
+        replica resolved it, retried and failed again) is not this run's to resolve: it blocks.
+        """
         if not self.setup.settings.ledger or (not entries and not self.options.resolved):
             return
         found = verify.ledger_findings(self.setup, self.setup.targets[0], entries, self.current)
-        blocking = []
-        for finding in found:
-            revision = finding.extra.get("revision")
-            if finding.rule == "failed-migration":
-                if revision in self.options.resolved:
-                    continue
-                blocking.append(finding)
-            elif warn:
-                self.findings.append(replace(finding, severity=Severity.WARNING))
-        unknown = set(self.options.resolved) - {
-            str(f.extra.get("revision")) for f in found if f.rule == "failed-migration"
+        unresolved = {
+            str(f.extra.get("revision")): f for f in found if f.rule == "failed-migration"
         }
+        latest = {entry.revision: entry for entry in entries}  # each revision's last row
+        if warn:
+            self.resolving = {
+                rev: latest[rev].id for rev in self.options.resolved if rev in unresolved
+            }
+            self.findings.extend(
+                replace(f, severity=Severity.WARNING) for f in found if f.rule != "failed-migration"
+            )
+        else:  # under the lock: what another replica resolved meanwhile is not ours to record
+            self.resolving = {rev: row for rev, row in self.resolving.items() if rev in unresolved}
+        blocking = [
+            finding
+            for rev, finding in unresolved.items()
+            if rev not in latest or self.resolving.get(rev) != latest[rev].id
+        ]
+        self.note_already_resolved(entries, unresolved)
+        unknown = set(self.options.resolved) - set(unresolved) - _failed_once(entries)
         if unknown:
             raise ConfigError(
-                f"--resolved {', '.join(sorted(unknown))}: the ledger has no unresolved failure"
-                " of that revision",
+                f"--resolved {', '.join(sorted(unknown))}: the ledger has no failure of that"
+                " revision",
                 hint="`flask db verify` lists failed migrations",
             )
         if blocking:
             raise self.stop(ExitCode.PREFLIGHT, *blocking)
+
+    def note_already_resolved(
+        self, entries: Sequence[ledger.Entry], unresolved: Mapping[str, Finding]
+    ) -> None:
+        """Say so once when another run (a replica) resolved a ``--resolved`` failure."""
+        for rev in self.options.resolved:
+            if rev in unresolved or rev not in _failed_once(entries):
+                continue
+            fixes = [e for e in entries if e.revision == rev and e.direction == "resolve"]
+            by = (
+                f" by {fixes[-1].applied_by or 'unknown'} at"
+                f" {fixes[-1].started_at.isoformat(timespec='seconds')}"
+                if fixes
+                else ""
+            )
+            note = (
+                f"--resolved {rev}: its failure was already resolved{by}"
+                " (another replica?); nothing to record, going on."
+            )
+            if note not in self.notes:
+                self.notes.append(note)
 
     def compute_plan(self) -> list[history.Script]:
         graph = self.setup.graph
@@ -524,7 +574,7 @@ class _Run:
         if settings.ledger:
             with self.connect() as connection:
                 ledger.create(connection, setup.version_schema)
-                for revision in self.options.resolved:
+                for revision in self.resolving:  # still unresolved: check_ledger under the lock
                     ledger.resolve(connection, revision=revision, schema=setup.version_schema)
                 connection.commit()
         if not self.plan:
@@ -913,8 +963,10 @@ class _Run:
         except _Stop as stop:
             self.findings.extend(stop.findings)
             return self.finish(stop.exit_code, self.stage)
-        except ConfigError:
+        except RunConfigError:
             raise
+        except ConfigError as error:
+            raise self.usage_error(error) from None
         except SafeMigrateError as error:
             self.findings.append(
                 Finding(
@@ -943,6 +995,23 @@ class _Run:
                 )
             )
             return self.finish(ExitCode.PREFLIGHT, self.stage)
+
+    def usage_error(self, error: ConfigError) -> ConfigError:
+        """``error`` with the run's report, as :class:`RunConfigError` (when one can be made)."""
+        self.findings.append(
+            Finding(
+                rule="usage-error",
+                severity=Severity.ERROR,
+                message=error.message,
+                path=error.where,
+                help=error.hint,
+                extra=dict(error.data),
+            )
+        )
+        try:
+            return RunConfigError(error, self.finish(ExitCode.USAGE, self.stage).report)
+        except AttributeError:  # a run that had not read its setup yet: the plain error
+            return error
 
     def headline(self, code: ExitCode, stage: str) -> str:
         return _headline_of(self, code, stage)
@@ -973,6 +1042,11 @@ class _Run:
             facts["sql"] = self.sql
         report = Report("safe-upgrade", self.findings, facts=facts, notes=self.notes)
         return Outcome(report, code, self.sql)
+
+
+def _failed_once(entries: Sequence[ledger.Entry]) -> set[str]:
+    """Revisions with at least one failed attempt in the ledger (resolved or not)."""
+    return {entry.revision for entry in entries if not entry.success}
 
 
 def _headline_of(run: _Run, code: ExitCode, stage: str) -> str:

@@ -57,6 +57,7 @@ class _Bind:
     current: tuple[str, ...] = ()
     plan: list[history.Script] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # revisions with an unresolved failure
+    failed_once: set[str] = field(default_factory=set)  # with a failure, resolved or not
     backup: Path | None = None
 
     @property
@@ -108,10 +109,11 @@ class MultiRun(_Run):
             entries = self.read_bind(bind)
             bind.started = bind.current
             blocking += self.check_bind(bind, entries)
-        unknown = set(self.options.resolved) - {r for b in self.binds for r in b.failed}
+        # A failure another replica resolved already is no usage error: the fleet goes on.
+        unknown = set(self.options.resolved) - {r for b in self.binds for r in b.failed_once}
         if unknown:
             raise ConfigError(
-                f"--resolved {', '.join(sorted(unknown))}: no bind's ledger has an unresolved"
+                f"--resolved {', '.join(sorted(unknown))}: no bind's ledger has a"
                 " failure of that revision",
                 hint="`flask db verify` lists failed migrations",
             )
@@ -197,6 +199,8 @@ class MultiRun(_Run):
             )
         if not setup.settings.ledger or not entries:
             return []
+        bind.failed = set()  # read afresh under the lock: only what is still unresolved
+        bind.failed_once = {entry.revision for entry in entries if not entry.success}
         blocking = []
         for finding in verify.ledger_findings(setup, bind.target, entries, bind.current):
             revision = finding.extra.get("revision")

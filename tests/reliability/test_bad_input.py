@@ -453,7 +453,7 @@ CASES: list[Case] = [
         (
             safe_upgrade(
                 2,
-                rf"^Error: --resolved {B2}: the ledger has no unresolved failure",
+                rf"^Error: --resolved {B2}: the ledger has no failure of that revision",
                 "--resolved",
                 B2,
             ),
