@@ -131,6 +131,31 @@ def _drop_server_database(admin_url: URL, name: str, settings: Settings) -> None
         engine.dispose()
 
 
+#: MySQL/MariaDB errors that mean "this login may not do that": DB access denied, a
+#: privilege missing, a command denied on a table. Login failures (1045) are not in it.
+_MYSQL_DENIED = frozenset({1044, 1142, 1227})
+#: PostgreSQL's insufficient_privilege.
+_PG_DENIED = "42501"
+
+
+def _permission_denied(exc: sa.exc.DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _PG_DENIED:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] in _MYSQL_DENIED
+
+
+def _may_not_create(server: str, exc: sa.exc.SQLAlchemyError, url: URL) -> ConfigError:
+    """The same exit 2 and advice on every server when the login may not create a database."""
+    return ConfigError(
+        f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
+        hint="give the account the right to create databases (PostgreSQL: ALTER ROLE ..."
+        " CREATEDB; MariaDB/MySQL: GRANT CREATE, DROP ON *.* TO ...), or pass --scratch-url"
+        " with an empty database",
+    )
+
+
 @contextmanager
 def _temporary_server_database(url: URL, settings: Settings, cleanup: Cleanup) -> Iterator[URL]:
     server = database.mask_url(url.set(database=None))
@@ -141,6 +166,8 @@ def _temporary_server_database(url: URL, settings: Settings, cleanup: Cleanup) -
             scratch = _create_server_database(url, name, settings)
         except sa.exc.OperationalError as exc:
             refused = True
+            if _permission_denied(exc):  # MySQL drivers raise access denied as operational
+                raise _may_not_create(server, exc, url) from None
             raise DatabaseUnreachable(
                 f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
                 hint="check that the server is up; or pass --scratch-url with an empty database",
@@ -148,11 +175,7 @@ def _temporary_server_database(url: URL, settings: Settings, cleanup: Cleanup) -
             ) from None
         except sa.exc.SQLAlchemyError as exc:
             refused = True
-            raise ConfigError(
-                f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
-                hint="give the account the right to create databases, or pass --scratch-url"
-                " with an empty database",
-            ) from None
+            raise _may_not_create(server, exc, url) from None
         yield scratch
     finally:
         # Also after Ctrl-C during CREATE DATABASE, when it may or may not exist.

@@ -374,24 +374,49 @@ def dispose(app: Flask) -> None:
             engine.dispose()
 
 
-@pytest.mark.postgresql
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
 def test_an_account_that_cannot_create_databases_is_told_what_to_do(
-    verify_app: VerifyApp,
+    verify_app: VerifyApp, kind: ServerKind
 ) -> None:
+    """Exit 2 and the same advice on both servers (issue #13 item 14d: MariaDB said exit 3,
+    "check that the server is up", for a refused CREATE DATABASE)."""
     role = f"sm_nocreate_{secrets.token_hex(4)}"
-    admin = server_url("postgresql")
-    execute(admin.render_as_string(hide_password=False), f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
-    try:
-        with scratch_database("postgresql", admin) as url:
-            app_url = url.set(username=role).render_as_string(hide_password=False)
-            app = verify_app(app_url)
-            before = scratch_names(app_url)
-            result = invoke(app, "db", "verify", "--no-db", "--roundtrip")
-            assert result.exit_code == 2
-            assert "Error: cannot create a scratch database on" in result.output
-            assert "permission denied to create database" in result.output
-            assert "pass --scratch-url with an empty database" in result.output
-            assert scratch_names(app_url) == before
+    password = f"pw-{secrets.token_hex(6)}"
+    admin = server_url(kind)
+    admin_text = admin.render_as_string(hide_password=False)
+    with scratch_database(kind, admin) as url:
+        if kind == "postgresql":
+            execute(admin_text, f"CREATE ROLE \"{role}\" LOGIN NOCREATEDB PASSWORD '{password}'")
+        else:  # everything on the app's database, nothing on the server
+            execute(admin_text, f"CREATE USER '{role}'@'%%' IDENTIFIED BY '{password}'")
+            execute(admin_text, f"GRANT ALL PRIVILEGES ON `{url.database}`.* TO '{role}'@'%%'")
+        try:
+            app_url = url.set(username=role, password=password)
+            app = verify_app(app_url.render_as_string(hide_password=False))
+            before = scratch_names(admin_text)
+            for fmt in ("text", "json"):
+                result = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--format", fmt)
+                assert result.exit_code == 2, result.output
+                assert "cannot create a scratch database on" in result.output
+                denied = (
+                    "permission denied to create database"
+                    if kind == "postgresql"
+                    else "Access denied for user"
+                )
+                assert denied in result.output
+                assert "give the account the right to create databases" in result.output
+                assert "pass --scratch-url with an empty database" in result.output
+                assert password not in result.output
+            assert scratch_names(admin_text) == before
             dispose(app)
-    finally:
-        execute(admin.render_as_string(hide_password=False), f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            if kind == "postgresql":
+                execute(admin_text, f'DROP ROLE IF EXISTS "{role}"')
+            else:
+                execute(admin_text, f"DROP USER IF EXISTS '{role}'@'%%'")
