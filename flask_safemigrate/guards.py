@@ -39,6 +39,7 @@ __all__ = [
     "foreign_key_missing",
     "index_exists",
     "index_missing",
+    "require_no_duplicates",
     "require_no_orphans",
     "table_exists",
     "table_missing",
@@ -407,6 +408,39 @@ def require_no_orphans(
             f"{orphans} row(s) of {table} ({', '.join(columns)}) reference no row of"
             f" {referent}: delete or fix them, then run the migration again (the foreign key"
             " would be added without checking them)"
+        )
+
+
+class DuplicateRowsError(RuntimeError):
+    """Existing rows would make a unique constraint or index fail half-way through a deploy."""
+
+
+def require_no_duplicates(table: str, columns: Sequence[str], *, schema: str | None = None) -> None:
+    """Stop the migration, before anything runs on ``table``, if rows repeat ``columns``.
+
+    Goes before a unique constraint or index on a table with rows: building it would fail
+    anyway, but later, after the steps before it (which MySQL and SQLite cannot roll back).
+    The message gives the count and the query that lists them. Offline: no check.
+    """
+    bind = _bind()
+    if bind is None:
+        return
+    rows = sa.table(table, *(sa.column(c) for c in columns), schema=schema)
+    keys = [rows.c[c] for c in columns]
+    repeated = (
+        sa.select(*keys)
+        .where(*(k.isnot(None) for k in keys))
+        .group_by(*keys)
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    count = bind.execute(sa.select(sa.func.count()).select_from(repeated)).scalar() or 0
+    if count:
+        listed = ", ".join(columns)
+        raise DuplicateRowsError(
+            f"{count} value(s) of {table} ({listed}) occur more than once, so the unique"
+            f" constraint cannot be built: find them with SELECT {listed}, COUNT(*) FROM {table}"
+            f" GROUP BY {listed} HAVING COUNT(*) > 1, clean them up, then run the migration again"
         )
 
 

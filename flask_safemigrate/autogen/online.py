@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql
 from flask_safemigrate.autogen.operations import (
     AutocommitBlockOp,
     ConstraintSQLOp,
+    DuplicateCheckOp,
     ForeignKeyChecksOp,
     OrphanCheckOp,
 )
@@ -211,4 +212,31 @@ def mysql_online_forms(operations: list[ops.MigrateOperation]) -> list[ops.Migra
             out.extend(_mysql_block(operation))
         else:
             out.append(operation)
+    return out
+
+
+def _unique_columns(operation: ops.MigrateOperation) -> list[str] | None:
+    if isinstance(operation, ops.CreateUniqueConstraintOp):
+        return [str(c) for c in operation.columns]
+    if isinstance(operation, ops.CreateIndexOp) and operation.unique:
+        columns = [getattr(c, "name", c) for c in operation.columns]
+        return [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
+    return None
+
+
+def duplicate_checks(operations: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """``operations`` with ``guards.require_no_duplicates`` before each table block that makes
+    existing columns of an existing table unique (on every dialect: duplicates fail them
+    all). Columns the block adds hold only NULLs, which repeat freely: no check."""
+    created = _created(operations)
+    out: list[ops.MigrateOperation] = []
+    for operation in operations:
+        key = (getattr(operation, "schema", None), getattr(operation, "table_name", ""))
+        if isinstance(operation, ops.ModifyTableOps) and key not in created:
+            added = {o.column.name for o in operation.ops if isinstance(o, ops.AddColumnOp)}
+            for inner in operation.ops:
+                columns = _unique_columns(inner)
+                if columns and not set(columns) <= added:
+                    out.append(DuplicateCheckOp(operation.table_name, columns, operation.schema))
+        out.append(operation)
     return out

@@ -117,3 +117,15 @@ class OrphanCheckOp(ops.MigrateOperation):
 
     def to_diff_tuple(self) -> Any:
         return ("require_no_orphans", self.foreign_key.source_table)
+
+
+class DuplicateCheckOp(ops.MigrateOperation):
+    """``guards.require_no_duplicates(...)`` before a unique constraint or index on rows."""
+
+    def __init__(self, table_name: str, columns: list[str], schema: str | None) -> None:
+        self.table_name = table_name
+        self.columns = columns
+        self.schema = schema
+
+    def to_diff_tuple(self) -> Any:
+        return ("require_no_duplicates", self.table_name, tuple(self.columns))

@@ -16,6 +16,7 @@ from flask_safemigrate.autogen.operations import (
     ConstraintSQLOp,
     CreateEnumOp,
     DropEnumOp,
+    DuplicateCheckOp,
     ForeignKeyChecksOp,
     GuardedOp,
     OrphanCheckOp,
@@ -101,3 +102,10 @@ def _render_orphan_check(autogen_context: AutogenContext, op: OrphanCheckOp) -> 
         if key.kw.get(name) is not None:
             args.append(f"{name}={str(key.kw[name])!r}")
     return f"guards.require_no_orphans({', '.join(args)})"
+
+
+@renderers.dispatch_for(DuplicateCheckOp)
+def _render_duplicate_check(autogen_context: AutogenContext, op: DuplicateCheckOp) -> str:
+    autogen_context.imports.add(IMPORT)
+    schema = f", schema={op.schema!r}" if op.schema is not None else ""
+    return f"guards.require_no_duplicates({op.table_name!r}, {op.columns!r}{schema})"

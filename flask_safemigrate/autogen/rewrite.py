@@ -29,7 +29,7 @@ from alembic.operations import ops
 
 from flask_safemigrate.autogen.enums import EnumPlan, split_enums
 from flask_safemigrate.autogen.naming import name_operations
-from flask_safemigrate.autogen.online import mysql_online_forms, online_forms
+from flask_safemigrate.autogen.online import duplicate_checks, mysql_online_forms, online_forms
 from flask_safemigrate.autogen.operations import (
     AutocommitBlockOp,
     Check,
@@ -224,6 +224,7 @@ def guard_container(container: ops.OpContainer, target: Target) -> None:
         operations = mysql_order(operations)
     if target.enums is not None:
         operations = split_enums(operations, target.enums)
+    operations = duplicate_checks(operations)
     if target.dialect == "postgresql":
         operations = online_forms(operations)
     elif target.dialect in MYSQL:

@@ -209,8 +209,9 @@ def test_offline_every_guard_lets_the_statement_through(dialect: str) -> None:
         ]
         # Not a question: a check that stops the migration; offline it has nothing to read.
         guards.require_no_orphans("t", ["p_id"], "p", ["id"])
+        guards.require_no_duplicates("t", ["c"])
     assert answers == [True] * len(answers)
-    assert len(answers) + 1 == len(guards.__all__)
+    assert len(answers) + 2 == len(guards.__all__)
 
 
 def test_an_index_a_failed_build_left_behind_counts_as_missing(

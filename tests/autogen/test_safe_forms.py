@@ -155,6 +155,25 @@ def test_a_foreign_key_over_orphan_rows_is_refused_not_added_unchecked(
     assert db_kind == "postgresql" or keys == []  # nothing added unchecked on MySQL
 
 
+def test_duplicates_stop_the_migration_before_it_touches_the_table(
+    change: Change, db_kind: DbKind
+) -> None:
+    """Making users.email unique over rows that repeat it would fail half-way; the generated
+    check stops it first, with the count and the query that lists them."""
+    assert "guards.require_no_duplicates('users', ['email'])" in change.script.read_text()
+    with change.app.app_context(), sqlalchemy_of(change.app).engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO users (id, email, name) VALUES (4, 'u1@example.com', 'again')")
+        )
+    result = invoke(change.app, "db", "safe-upgrade")
+    assert result.exit_code == 4, result.output
+    assert "1 value(s) of users (email) occur more than once" in result.output
+    assert "GROUP BY email HAVING COUNT(*) > 1" in result.output
+    with change.app.app_context(), sqlalchemy_of(change.app).engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("users")}
+    assert "handle" not in columns  # the users block never ran
+
+
 def _schema(app: Flask) -> dict[str, object]:
     with app.app_context(), sqlalchemy_of(app).engine.connect() as conn:
         inspector = sa.inspect(conn)
