@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command as alembic_command
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
@@ -306,11 +307,35 @@ def _next(plan: Sequence[history.Script], applied: Sequence[Applied]) -> history
     return next((script for script in plan if script.revision not in done), None)
 
 
+def alembic_order(
+    config: Any, target: str, current: Sequence[str], plan: Sequence[history.Script]
+) -> list[history.Script]:
+    """``plan`` in the order Alembic will apply it.
+
+    Where branches fork, Alembic picks its own order among them; progress ("[1/3] rev ...")
+    and a failure's revision are announced before Alembic says which revision it runs, so
+    they must follow Alembic's order, not the graph's. Falls back to ``plan`` when Alembic's
+    walk does not cover exactly the same revisions.
+    """
+    try:
+        walk = ScriptDirectory.from_config(config).iterate_revisions(
+            target, tuple(current) or None, implicit_base=True
+        )
+        order = [str(script.revision) for script in reversed(list(walk))]
+    except Exception:  # an order for progress only: Alembic itself reports a bad target
+        return list(plan)
+    by_revision = {script.revision: script for script in plan}
+    if sorted(order) != sorted(by_revision):
+        return list(plan)
+    return [by_revision[revision] for revision in order]
+
+
 def run_upgrade(
     *,
     state: Any,
     directory: str,
     target: str,
+    current: Sequence[str] = (),
     plan: Sequence[history.Script],
     checksums: Mapping[str, str],
     version_table: str,
@@ -331,6 +356,7 @@ def run_upgrade(
     """
     engine: Engine = state.db.engines[None]
     config = state.migrate.get_config(directory)
+    plan = alembic_order(config, target, current, plan)
     recorder = _Recorder(version_table)
     applied: list[Applied] = []
     pending: list[Applied] = []  # run, not yet committed

@@ -589,6 +589,7 @@ class _Run:
                     state=setup.migrate_state,
                     directory=str(setup.directory),
                     target=self.options.revision,
+                    current=self.current,
                     plan=self.plan,
                     checksums=checksums,
                     version_table=setup.version_table,

@@ -589,3 +589,36 @@ def test_auto_merge_refuses_conflicting_branches(make_app: MakeApp, database_url
     assert "gadgets" in problems[0]["message"]
     assert sorted(p.name for p in (migrations / "versions").iterdir()) == before
     assert tables_of(database_url) == set()
+
+
+def test_branches_are_announced_and_blamed_in_the_order_alembic_applies_them(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """Two branches off one revision: Alembic picks which runs first, not the graph's order.
+
+    The progress line opened before a revision runs, and the revision a failure is blamed on,
+    must be the one that actually ran (they named the other branch's revision).
+    """
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    other = revision_source(1, fail=True)
+    write_revision(
+        migrations, other.replace(REVISIONS[1], "b9999999oth2").replace("gadgets", "tools")
+    )
+    write_revision(
+        migrations,
+        '"""merge the branches\n\nRevision ID: f6000000mrg6\n"""\n'
+        "revision = 'f6000000mrg6'\n"
+        f"down_revision = ({REVISIONS[1]!r}, 'b9999999oth2')\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n",
+    )
+    result = invoke(app, "db", "safe-upgrade", "--skip-lint")
+    assert result.exit_code == 4, result.output
+    out = result.output
+    failed_line = next(line for line in out.splitlines() if "FAILED" in line)
+    assert "b9999999oth2" in failed_line, out
+    assert "error[migration-failed]: Revision b9999999oth2 (create the tools table) failed" in out
+    for line in out.splitlines():
+        if line.endswith(" ... ") or " ... ok " in line:
+            assert line.count("[") == 1, out  # each step announced once, by its own revision
