@@ -23,10 +23,12 @@ import contextlib
 import os
 import re
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -305,6 +307,23 @@ def _next(plan: Sequence[history.Script], applied: Sequence[Applied]) -> history
     """The revision expected to run next: the first of the plan not applied yet."""
     done = {step.revision for step in applied}
     return next((script for script in plan if script.revision not in done), None)
+
+
+def failing_line(error: BaseException, script: history.Script | None) -> int | None:
+    """The line of ``script`` the failure came from, else the script's ``revision =`` line.
+
+    "where: file:line" is where the operator looks first: the statement or ``raise`` in
+    ``upgrade()`` that failed, not the revision identifier at the top of the file.
+    """
+    if script is None:
+        return None
+    path = Path(script.path).resolve()
+    inside = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.lineno is not None and Path(frame.filename).resolve() == path
+    ]
+    return inside[-1] if inside else script.line
 
 
 def alembic_order(

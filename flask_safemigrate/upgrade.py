@@ -756,7 +756,7 @@ class _Run:
                 severity=Severity.ERROR,
                 message=message,
                 path=verify.display_path(script.path) if script is not None else None,
-                line=script.line if script is not None else None,
+                line=runner.failing_line(failed.error, script),
                 help=todo,
                 extra={
                     "revision": failed.revision,
@@ -863,7 +863,7 @@ class _Run:
                 severity=Severity.ERROR,
                 message=message,
                 path=verify.display_path(script.path) if script is not None else None,
-                line=script.line if script is not None else None,
+                line=runner.failing_line(failed.error, script),
                 help=todo,
                 extra={
                     "revision": revision,

@@ -622,3 +622,16 @@ def test_branches_are_announced_and_blamed_in_the_order_alembic_applies_them(
     for line in out.splitlines():
         if line.endswith(" ... ") or " ... ok " in line:
             assert line.count("[") == 1, out  # each step announced once, by its own revision
+
+
+def test_the_failure_points_at_the_line_that_failed(make_app: MakeApp, database_url: str) -> None:
+    """``where: file:line`` is the failing statement in upgrade(), not the ``revision =`` line."""
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app, fail_at=2)
+    (script,) = (migrations / "versions").glob(f"{REVISIONS[2]}_*.py")
+    lines = script.read_text().splitlines()
+    failing = next(i for i, line in enumerate(lines, 1) if "no_such_table" in line)
+    code, data = upgrade_json(app)
+    assert code == 4
+    (problem,) = [p for p in data["problems"] if p["check"] == "migration-failed"]
+    assert problem["line"] == failing, problem
