@@ -81,3 +81,25 @@ def test_codes_and_names_are_unique() -> None:
     rules = all_rules()
     assert len({r.code for r in rules}) == len(rules)
     assert len({r.name for r in rules}) == len(rules)
+
+
+def test_missing_existence_check_help_names_the_guard_for_that_op(tmp_path: Path) -> None:
+    """The help names the guard that fits the op (it said ``guards.table_missing`` for all)."""
+    script = tmp_path / "a1_ops.py"
+    script.write_text(
+        '"""ops\n\nRevision ID: a1\n"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        "revision = 'a1'\ndown_revision = None\n\n\ndef upgrade():\n"
+        "    op.add_column('orders', sa.Column('ref', sa.String(20)))\n"
+        "    op.create_unique_constraint('uq_orders_ref', 'orders', ['ref'])\n\n\n"
+        "def downgrade():\n    op.drop_column('orders', 'ref')\n"
+    )
+    report = lint([script], LintConfig(select=("missing-existence-check",)))
+    helps = {f.line: f.help for f in report.findings}
+    assert helps == {
+        13: "wrap it in `if guards.column_missing('orders', 'ref'):`"
+        " (from flask_safemigrate import guards) or pass if_not_exists=True",
+        14: "wrap it in `if guards.unique_missing('orders', 'uq_orders_ref'):`"
+        " (from flask_safemigrate import guards)",
+        18: "wrap it in `if guards.column_exists('orders', 'ref'):`"
+        " (from flask_safemigrate import guards) or pass if_exists=True",
+    }

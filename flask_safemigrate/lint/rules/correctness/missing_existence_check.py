@@ -199,6 +199,44 @@ def _object_name(call: Call) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_GUARD_OF: dict[str, str] = {
+    # op name: the guards helper that asks whether it should go ahead
+    "create_table": "table_missing",
+    "drop_table": "table_exists",
+    "add_column": "column_missing",
+    "drop_column": "column_exists",
+    "create_index": "index_missing",
+    "drop_index": "index_exists",
+    "create_unique_constraint": "unique_missing",
+    "create_foreign_key": "foreign_key_missing",
+    "create_check_constraint": "check_missing",
+    "create_primary_key": "constraint_missing",
+    "drop_constraint": "constraint_exists",
+}
+
+
+# Ops whose Alembic form takes if_not_exists= / if_exists= (Alembic 1.16+; drop_constraint
+# on ``op`` only, not in a batch block).
+_FLAGGED_OPS = frozenset(
+    {"create_table", "drop_table", "add_column", "drop_column", "create_index", "drop_index"}
+)
+
+
+def _help(call: Call, name: str | None) -> str:
+    """The guard for this very op (``guards.column_missing("orders", "note")``): a help that
+    said ``guards.table_missing(...)`` for every op sent readers to the wrong helper."""
+    guard = _GUARD_OF[call.name]
+    tables = call.name in {"create_table", "drop_table"}
+    args = [call.table] if tables else [call.table, name]
+    shown = ", ".join(repr(a) for a in args) if all(args) else "..."
+    flag = "if_not_exists=True" if _EXISTENCE_OPS[call.name][2] else "if_exists=True"
+    return f"wrap it in `if guards.{guard}({shown}):` (from flask_safemigrate import guards)" + (
+        f" or pass {flag}"
+        if call.name in _FLAGGED_OPS or (call.name == "drop_constraint" and call.receiver == "op")
+        else ""
+    )
+
+
 def _label(call: Call, name: str | None) -> str:
     kind = _EXISTENCE_OPS[call.name][1]
     if call.name in {"create_table", "drop_table"}:
@@ -328,6 +366,7 @@ class MissingExistenceCheck(Rule):
                     f"{verb} {_label(call, name)} without an existence check, so re-running "
                     f"a half-applied migration fails with '{outcome}'",
                     node=call.node,
+                    help=_help(call, name),
                 )
             elif not _guard_covers(migration, call, name, guards):
                 yield Violation(
@@ -335,6 +374,7 @@ class MissingExistenceCheck(Rule):
                     f"checks {', '.join(sorted(guards))}), so a re-run can still fail with "
                     f"'{outcome}'",
                     node=call.node,
+                    help=_help(call, name),
                 )
 
     def _enum_op(self, node: ast.Call, enum: ast.Call, guards: Guards) -> Iterator[Violation]:
