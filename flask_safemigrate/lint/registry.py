@@ -33,6 +33,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.destructive.unbounded_update",
     "flask_safemigrate.lint.rules.destructive.rename_enum_value",
     "flask_safemigrate.lint.rules.destructive.drop_foreign_key",
+    "flask_safemigrate.lint.rules.destructive.entity_change",
     "flask_safemigrate.lint.rules.locking.add_not_null_column_without_default",
     "flask_safemigrate.lint.rules.locking.set_not_null",
     "flask_safemigrate.lint.rules.locking.create_index_not_concurrently",
