@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import flask_migrate.cli
@@ -222,6 +222,36 @@ class _EchoProgress(upgrade.Progress):
         self._echo(f"  ... {message}")
 
 
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
+def _interrupted(progress: upgrade.Progress) -> NoReturn:
+    """Ctrl-C: say what it stopped and how to go on, instead of click's bare "Aborted!" (exit 1,
+    which reads as "checks failed"). The lock and connections were released on the way out."""
+    echo = progress if isinstance(progress, _EchoProgress) else None
+    running = echo.pending if echo is not None and echo.open_line else None
+    if echo is not None and echo.open_line:
+        click.echo("interrupted", err=echo.err)
+    what = f"while applying {printable(running)}" if running else "while no revision was running"
+    undone = (
+        " On PostgreSQL and SQLite what it had not committed rolled back; on MariaDB/MySQL"
+        " its DDL that ran stays."
+        if running
+        else ""
+    )
+    click.echo(
+        f"Error: safe-upgrade interrupted (Ctrl-C) {what}; the migration lock is released and"
+        f" nothing was recorded as failed.{undone}",
+        err=True,
+    )
+    click.echo(
+        "  help: `flask db verify` shows where the database stands; run `flask db safe-upgrade`"
+        " again to go on",
+        err=True,
+    )
+    raise SystemExit(INTERRUPTED)
+
+
 def _step(position: int, total: int, bind: str | None) -> str:
     """``[2/5]``, or ``[logs] 2/5`` for a step on a bind of a multi-database app."""
     return f"[{position + 1}/{total}]" if bind is None else f"[{bind}] {position + 1}/{total}"
@@ -288,6 +318,8 @@ def safe_upgrade_command(
             raise  # one `Error:` line, from handles_errors
         click.echo(render_json(error.report))
         exit_with(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        _interrupted(progress)
     report = outcome.report
     if output_format == "json":
         click.echo(render_json(report))

@@ -635,3 +635,30 @@ def test_the_failure_points_at_the_line_that_failed(make_app: MakeApp, database_
     assert code == 4
     (problem,) = [p for p in data["problems"] if p["check"] == "migration-failed"]
     assert problem["line"] == failing, problem
+
+
+def test_ctrl_c_in_a_revision_says_what_it_stopped_and_a_rerun_goes_on(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    """Ctrl-C (KeyboardInterrupt inside the revision): one clear error, exit 130, not click's
+    bare "Aborted!" with exit 1; the lock is free and nothing is recorded as failed."""
+    app = make_app(database_url, models=models(TABLES[:3]), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    source = revision_source(2, extra_upgrade="raise KeyboardInterrupt")
+    path = write_revision(migrations, source)
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 130, result.output
+    assert "Aborted!" not in result.output
+    assert "Traceback" not in result.output
+    assert f"{REVISIONS[2]}  create the parts table ... interrupted" in result.output
+    assert (
+        f"Error: safe-upgrade interrupted (Ctrl-C) while applying {REVISIONS[2]};" in result.output
+    )
+    assert "run `flask db safe-upgrade` again" in result.output
+    assert versions_of(database_url) == [REVISIONS[1]]
+    if db_kind != "mysql":
+        assert "parts" not in tables_of(database_url)
+    path.write_text(revision_source(2))
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert versions_of(database_url) == [REVISIONS[2]]
