@@ -49,6 +49,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.locking.validate_in_same_transaction",
     "flask_safemigrate.lint.rules.locking.rewrite_on_add",
     "flask_safemigrate.lint.rules.locking.mysql_add_foreign_key",
+    "flask_safemigrate.lint.rules.locking.unique_on_existing_data",
     "flask_safemigrate.lint.rules.correctness.missing_downgrade",
     "flask_safemigrate.lint.rules.correctness.missing_existence_check",
     "flask_safemigrate.lint.rules.correctness.boolean_without_server_default",
