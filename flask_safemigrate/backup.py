@@ -26,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from flask_safemigrate import app_engine_options
 from flask_safemigrate.database import dialect_of, mask_text, mask_url
 from flask_safemigrate.errors import BackupFailed
 from flask_safemigrate.locks import sqlite_database_file
@@ -87,6 +88,7 @@ def backup_database(
         raise BackupFailed(
             "backup failed: the database URL cannot be parsed", hint="check the database URL"
         ) from None
+    parsed = _with_connect_args(parsed)
     env = dict(os.environ if environ is None else environ)
     dialect = dialect_of(parsed)
     started = datetime.now(UTC)
@@ -124,6 +126,38 @@ def backup_database(
         where=mask_url(parsed),
         hint=f"back the database up yourself, {_NO_BACKUP}",
     )
+
+
+def _with_connect_args(url: URL) -> URL:
+    """The URL plus what the app's ``connect_args`` say about logging in, for the dump tool.
+
+    ``SQLALCHEMY_ENGINE_OPTIONS["connect_args"]`` may hold the login, the password or TLS
+    files (:mod:`.app_engine_options`); the dump tools take those from the URL's parts and
+    query here (the password through the environment, as always). Anything else in
+    ``connect_args`` has no dump-tool equivalent and is left out.
+    """
+    args = app_engine_options.connect_args_for(url)
+    if not args:
+        return url
+    user = args.get("user", args.get("username"))
+    password = args.get("password", args.get("passwd"))
+    if user is not None:
+        url = url.set(username=str(user))
+    if password is not None:
+        url = url.set(password=str(password))
+    if args.get("host") is not None:
+        url = url.set(host=str(args["host"]))
+    if args.get("port") is not None:
+        url = url.set(port=int(args["port"]))
+    extra = {
+        key: str(args[key])
+        for key in (*_PG_QUERY_ENV, *_MYSQL_QUERY_ARGS, "charset", "unix_socket")
+        if isinstance(args.get(key), str | int)
+    }
+    ssl = args.get("ssl")
+    if isinstance(ssl, Mapping):  # PyMySQL's ssl={"ca": ..., "cert": ..., "key": ...}
+        extra.update({f"ssl_{k}": str(ssl[k]) for k in ("ca", "cert", "key") if ssl.get(k)})
+    return url.update_query_dict(extra) if extra else url
 
 
 # --------------------------------------------------------------------------- files

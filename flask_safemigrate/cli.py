@@ -15,7 +15,7 @@ import flask_migrate.cli
 from flask import current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import database, history, upgrade
+from flask_safemigrate import app_engine_options, database, history, upgrade
 from flask_safemigrate.cli_support import (
     echo_report,
     exit_with,
@@ -156,9 +156,12 @@ def _migrations_directory(safe: Any) -> Path:
 
 def _pending_revisions(settings: Settings, url: Any, locations: list[Path]) -> set[str]:
     configure = current_app.extensions["migrate"].configure_args
-    with database.connect(
-        url, timeout=settings.connect_timeout, retries=settings.connect_retries
-    ) as connection:
+    with (
+        app_engine_options.applied(current_app.config),
+        database.connect(
+            url, timeout=settings.connect_timeout, retries=settings.connect_retries
+        ) as connection,
+    ):
         current = database.current_revisions(
             connection,
             version_table=configure.get("version_table", "alembic_version"),

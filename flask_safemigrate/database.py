@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
-from flask_safemigrate import sessions
+from flask_safemigrate import app_engine_options, sessions
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.revision_ids import STOCK_VERSION_WIDTH
 
@@ -161,7 +161,9 @@ def connect(
         **_connect_args(parsed, timeout),
         **sessions.connect_args(parsed.get_driver_name(), purpose),
     }
-    engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=args)
+    engine = sa.create_engine(
+        parsed, poolclass=NullPool, **app_engine_options.engine_kwargs(parsed, args)
+    )
     try:
         attempt = 0
         while True:

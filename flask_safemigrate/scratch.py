@@ -26,7 +26,7 @@ from flask import Flask
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
-from flask_safemigrate import database
+from flask_safemigrate import app_engine_options, database
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable
 from flask_safemigrate.settings import Settings
 
@@ -81,7 +81,9 @@ def _admin_engine(url: URL, settings: Settings) -> Engine:
         url,
         isolation_level="AUTOCOMMIT",
         poolclass=NullPool,
-        connect_args={"connect_timeout": max(1, round(settings.connect_timeout))},
+        **app_engine_options.engine_kwargs(
+            url, {"connect_timeout": max(1, round(settings.connect_timeout))}
+        ),
     )
 
 
@@ -322,7 +324,7 @@ def scratch_engine(url: URL) -> Engine:
     if database.dialect_of(url) == "sqlite" and url.database in (None, "", ":memory:"):
         # One in-memory database shared by every step (NullPool would make a new one each time).
         return sa.create_engine(url, poolclass=StaticPool)
-    return sa.create_engine(url, poolclass=NullPool)
+    return sa.create_engine(url, poolclass=NullPool, **app_engine_options.engine_kwargs(url, {}))
 
 
 class _ScratchDatabase:

@@ -35,6 +35,7 @@ from flask import Flask
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import (
+    app_engine_options,
     blockers,
     database,
     dedicated_schema,
@@ -1092,7 +1093,7 @@ def safe_upgrade(
 
         run_class = MultiRun
     run = run_class(app, options or Options(), progress or Progress())
-    with app.app_context(), verify.quiet_alembic():
+    with app.app_context(), verify.quiet_alembic(), app_engine_options.applied(app.config):
         return run.execute()
 
 

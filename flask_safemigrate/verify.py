@@ -38,7 +38,15 @@ from alembic import command as alembic_command
 from flask import Flask
 from sqlalchemy.engine import URL, Connection, Engine
 
-from flask_safemigrate import database, dedicated_schema, history, ledger, revision_ids, scratch
+from flask_safemigrate import (
+    app_engine_options,
+    database,
+    dedicated_schema,
+    history,
+    ledger,
+    revision_ids,
+    scratch,
+)
 from flask_safemigrate.errors import (
     ConfigError,
     DatabaseUnreachable,
@@ -229,7 +237,7 @@ def verify(
     directory or unusable options, and :class:`PreflightError` (exit 3) when a database
     answers a read with an error; everything else is a finding.
     """
-    with app.app_context(), quiet_alembic():
+    with app.app_context(), quiet_alembic(), app_engine_options.applied(app.config):
         setup = setup_of(app)
         findings = static_findings(setup.graph)
         notes = [_history_note(setup.graph)]
