@@ -6,6 +6,7 @@ hook on every commit, and importing those would triple its start-up time.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import sys
@@ -142,13 +143,20 @@ def lint_cli_options(
 
 def explain_rule(rule_name: str) -> None:
     from flask_safemigrate.lint.model import rule_docs
-    from flask_safemigrate.lint.registry import get_rule
+    from flask_safemigrate.lint.registry import all_rules, get_rule
 
     rule = get_rule(rule_name)
     if rule is None:
-        raise ConfigError(
-            f"unknown lint rule {rule_name!r}", hint="`docs/rules.md` lists every rule"
+        # docs/rules.md is in the repository, not in an installed package: suggest a name.
+        names = [r.name for r in all_rules()]
+        close = difflib.get_close_matches(rule_name.lower(), names, n=3)
+        hint = (
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else "use a rule name such as drop-column or a code such as SM102 (SM1xx destructive,"
+            " SM2xx locking, SM3xx correctness, SM4xx conventions, SM5xx history)"
         )
+        raise ConfigError(f"unknown lint rule {rule_name!r}", hint=hint)
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
 
 

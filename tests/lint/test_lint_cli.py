@@ -132,6 +132,14 @@ def test_explain(app: Flask) -> None:
     assert invoke(app, "db", "lint", "--explain", "nope").exit_code == 2
 
 
+def test_explain_a_misspelt_rule_suggests_the_name(app: Flask) -> None:
+    """The help pointed at docs/rules.md, which an installed package does not have."""
+    result = invoke(app, "db", "lint", "--explain", "drop-colum")
+    assert result.exit_code == 2
+    assert "  help: did you mean drop-column" in result.output
+    assert "docs/rules.md" not in invoke(app, "db", "lint", "--explain", "nope").output
+
+
 def test_missing_migrations_directory(make_app: MakeApp, tmp_path: Path) -> None:
     app = make_app(sqlite_url(tmp_path / "x.db"), migrations=tmp_path / "absent")
     result = invoke(app, "db", "lint")
