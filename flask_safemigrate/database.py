@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
@@ -136,6 +137,20 @@ def _connect_args(url: URL, timeout: float) -> dict[str, object]:
     return {}
 
 
+def _unreachable_hint(url: URL) -> str:
+    """What to check: SQLite has no server or credentials, only a file and its directory."""
+    if url.get_backend_name() == "sqlite":
+        where = Path(url.database or "").parent
+        return (
+            f"check that the directory {str(where)!r} exists and is writable, and the path in"
+            " the URL (sqlite:///relative or sqlite:////absolute)"
+        )
+    return (
+        "check that the server is up, the URL and the credentials;"
+        " SAFEMIGRATE_CONNECT_TIMEOUT and SAFEMIGRATE_CONNECT_RETRIES set how long to wait"
+    )
+
+
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -176,9 +191,7 @@ def connect(
                     raise DatabaseUnreachable(
                         f"cannot connect to {mask_url(parsed)}: "
                         f"{mask_text(_first_line(exc), parsed)} ({tries})",
-                        hint="check that the server is up, the URL and the credentials;"
-                        " SAFEMIGRATE_CONNECT_TIMEOUT and SAFEMIGRATE_CONNECT_RETRIES set"
-                        " how long to wait",
+                        hint=_unreachable_hint(parsed),
                         data={"database": mask_url(parsed)},
                     ) from None
                 sleep(min(0.5 * 2**attempt, 10.0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -50,6 +52,37 @@ def test_unreachable_host_retries_then_fails_masked(url: str) -> None:
     assert "\n" not in error.message
     assert SECRET not in str(error.to_dict())
     assert "***" in error.message
+
+
+@pytest.mark.sqlite
+def test_a_sqlite_file_in_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
+    """SQLite has no server or credentials: the help names the directory to check."""
+    missing = tmp_path / "no-such-dir"
+    with (
+        pytest.raises(DatabaseUnreachable) as info,
+        database.connect(f"sqlite:///{missing}/app.db", timeout=1, retries=0),
+    ):
+        pass
+    hint = info.value.hint or ""
+    assert str(missing) in hint and "exists and is writable" in hint
+    assert "server" not in hint
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:1/test",
+        f"mysql+pymysql://root:{SECRET}@127.0.0.1:1/test",
+    ],
+    ids=["postgresql", "mysql"],
+)
+def test_a_server_url_keeps_the_server_hint(url: str) -> None:
+    with (
+        pytest.raises(DatabaseUnreachable) as info,
+        database.connect(url, timeout=1, retries=0),
+    ):
+        pass
+    assert "check that the server is up" in (info.value.hint or "")
 
 
 # PostgreSQL trusts every login here, so only MariaDB can refuse one.
