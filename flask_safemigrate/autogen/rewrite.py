@@ -38,7 +38,12 @@ from flask_safemigrate.autogen.operations import (
     DropEnumOp,
     GuardedOp,
 )
-from flask_safemigrate.autogen.ordering import MYSQL, mysql_order, table_order
+from flask_safemigrate.autogen.ordering import (
+    MYSQL,
+    mysql_order,
+    table_order,
+    without_redundant_index_drops,
+)
 
 DONE = "flask_safemigrate.guarded"
 # Where ``IF [NOT] EXISTS`` is accepted by every server version of the dialect (MySQL 8 has
@@ -219,7 +224,7 @@ def guard_container(container: ops.OpContainer, target: Target) -> None:
     if container.info.get(DONE):
         return
     name_operations(container.ops, target.dialect, downgrade=target.downgrade)
-    operations = table_order(list(container.ops))
+    operations = without_redundant_index_drops(table_order(list(container.ops)))
     if target.dialect in MYSQL:
         operations = mysql_order(operations)
     if target.enums is not None:

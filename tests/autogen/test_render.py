@@ -170,11 +170,13 @@ def test_removed_tables_are_dropped_before_the_tables_they_reference() -> None:
         Target("postgresql", batch=True),
     )
     assert (
-        code.index("ix_post_tags_tag_id")
-        < code.index("drop_table('post_tags'")
+        code.index("drop_table('post_tags'")
         < code.index("drop_table('tags'")
         < code.index("add_column('users'")
     )
+    # Dropping post_tags takes its index along: no drop_index first (MariaDB refuses one a
+    # foreign key needs), on every dialect.
+    assert "ix_post_tags_tag_id" not in code
 
 
 def test_created_tables_come_after_the_tables_they_reference() -> None:
