@@ -120,7 +120,10 @@ class SingularTableName(Rule):
     code = "SM401"
     name = "singular-table-name"
     severity = Severity.WARNING
-    fix = "use the plural form of the table name, or set plural-tables = false"
+    fix = (
+        "use the plural form of the table name (`__tablename__` on the model), or set"
+        " plural-tables = false in [tool.safemigrate.lint] (SAFEMIGRATE_LINT_PLURAL_TABLES)"
+    )
 
     requires = (op_facts("create_table", "rename_table", receivers=("op",), upgrade=True),)
 
