@@ -46,7 +46,8 @@ _SEPARATORS = {"space": None, "newline": "\n", "os": os.pathsep, ":": ":", ";": 
 _IDENTIFIERS = ("revision", "down_revision", "branch_labels", "depends_on")
 
 _MERGE_HINT = (
-    "run `flask db merge heads` (or `flask db auto-merge-heads`) to join them into one head"
+    "run `flask db auto-merge-heads` to join them into one head (it refuses branches that"
+    " change the same thing; `flask db merge heads` joins them blindly)"
 )
 
 

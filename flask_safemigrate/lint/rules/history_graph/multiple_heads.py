@@ -30,13 +30,16 @@ class MultipleHeads(Rule):
     ```
 
     ## Use instead
-    Merge the heads into one revision (`flask db merge heads`, or `flask db auto-merge-heads`,
-    which also checks that the branches do not conflict).
+    Merge the heads into one revision with `flask db auto-merge-heads`, which first checks that
+    the branches do not change the same thing (`flask db merge heads` joins them blindly).
     """
 
     code = "SM501"
     name = "multiple-heads"
-    fix = "merge the heads: `flask db merge heads` (or `flask db auto-merge-heads`)"
+    fix = (
+        "merge the heads: `flask db auto-merge-heads` (checks the branches do not conflict;"
+        " `flask db merge heads` does not)"
+    )
 
     def check_graph(self, graph: history.RevisionGraph) -> Iterator[Violation]:
         # One finding per head, at its `revision =` line, so each branch's author sees it.
