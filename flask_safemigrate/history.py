@@ -67,7 +67,8 @@ class Script:
     upgrade_is_empty: bool
     has_downgrade: bool
     downgrade_is_empty: bool
-    #: ``(attribute, line)`` of each identifier assignment read (``down_revision``, ...).
+    #: ``(attribute, line)`` of each identifier assignment read (``down_revision``, ...), and
+    #: ``("def upgrade", line)`` / ``("def downgrade", line)`` for the functions.
     lines: tuple[tuple[str, int], ...] = ()
 
     @property
@@ -200,15 +201,16 @@ def is_empty_body(body: list[ast.stmt]) -> bool:
     return True
 
 
-def _functions(tree: ast.Module) -> dict[str, bool]:
-    """Module-level ``upgrade``/``downgrade`` mapped to whether the body is empty (last wins)."""
-    found: dict[str, bool] = {}
+def _functions(tree: ast.Module) -> dict[str, tuple[bool, int]]:
+    """Module-level ``upgrade``/``downgrade`` mapped to whether the body is empty and the
+    ``def`` line (last wins)."""
+    found: dict[str, tuple[bool, int]] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in (
             "upgrade",
             "downgrade",
         ):
-            found[stmt.name] = is_empty_body(stmt.body)
+            found[stmt.name] = (is_empty_body(stmt.body), stmt.lineno)
     return found
 
 
@@ -311,10 +313,11 @@ def read_script(
         message=message,
         create_date=create_date,
         has_upgrade="upgrade" in functions,
-        upgrade_is_empty=functions.get("upgrade", False),
+        upgrade_is_empty=functions.get("upgrade", (False, 0))[0],
         has_downgrade="downgrade" in functions,
-        downgrade_is_empty=functions.get("downgrade", False),
-        lines=tuple((name, line) for name, (_, line) in values.items()),
+        downgrade_is_empty=functions.get("downgrade", (False, 0))[0],
+        lines=tuple((name, line) for name, (_, line) in values.items())
+        + tuple((f"def {name}", line) for name, (_, line) in functions.items()),
     )
 
 

@@ -379,7 +379,7 @@ def static_findings(graph: history.RevisionGraph) -> list[Finding]:
                 severity=Severity.WARNING,
                 message=f"Revision {describe(script)} {what}.",
                 path=display_path(script.path),
-                line=script.line,
+                line=script.line_of("def downgrade"),  # the revision line when there is none
                 help="write a downgrade() that reverses upgrade(); if the change cannot be"
                 " undone, make downgrade() raise an error that says why",
                 extra={"revisions": [script.revision]},

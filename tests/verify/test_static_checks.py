@@ -10,7 +10,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from tests.conftest import invoke
+from tests.conftest import invoke, migrations_dir
 from tests.databases import sqlite_url
 from tests.verify.conftest import (
     ITEMS,
@@ -135,6 +135,11 @@ def test_missing_downgrade_is_a_warning(sqlite_app: SqliteApp) -> None:
     assert {p["severity"] for p in found} == {"warning"}
     assert "has no downgrade(): `flask db downgrade` past it fails" in found[0]["message"]
     assert "has an empty downgrade()" in found[1]["message"]
+    # where: the empty `def downgrade` (not the `revision =` line); the revision line when
+    # there is no downgrade() at all
+    (empty_path,) = (migrations_dir(app) / "versions").glob("*c3c3c3c3c3c3*.py")
+    lines = empty_path.read_text().splitlines()
+    assert lines[found[1]["line"] - 1].startswith("def downgrade(")
     text = invoke(app, "db", "verify", "--no-db")
     assert text.exit_code == 0
     assert f"warning[missing-downgrade]: Revision {ITEMS} (step {ITEMS})" in text.stdout
