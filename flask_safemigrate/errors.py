@@ -96,3 +96,15 @@ class LockTimeout(SafeMigrateError):
     """Another migrator held the migration lock for longer than the wait limit."""
 
     exit_code = ExitCode.LOCK_TIMEOUT
+
+
+class LockLost(SafeMigrateError):
+    """The migration lock was lost while revisions ran (its connection died or its file went).
+
+    ``data`` holds ``revision`` (the one running or about to run), ``point`` (``start``:
+    before it began, ``commit``: its work was done, before its commit), ``lost_at`` and
+    ``confirmed_at`` (UTC ISO times: when the loss was seen, and the last check that found
+    the lock held) and ``committed_unlocked`` (revisions committed after the loss, MariaDB).
+    """
+
+    exit_code = ExitCode.LOCK_TIMEOUT

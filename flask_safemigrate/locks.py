@@ -9,10 +9,15 @@ killed deploy never leaves a lock behind that someone must clean up by hand:
   when the session ends.
 - MySQL/MariaDB: ``GET_LOCK`` on a connection of its own; dropped with the connection.
 - SQLite: ``flock`` on ``<database file>.safemigrate-lock``; the kernel drops it with the process.
+
+A lock that dies with its connection can also die under a live holder (a server idle timeout,
+a ``KILL``, a deleted lock file): :meth:`HeldLock.still_held` says so, and
+:mod:`.lock_guard` keeps the connection busy and stops the upgrade when it answers False.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 
@@ -38,7 +42,9 @@ from flask_safemigrate.errors import ConfigError, LockTimeout, PreflightError
 LOCK_FILE_SUFFIX = ".safemigrate-lock"
 #: MySQL/MariaDB refuse ``GET_LOCK`` names longer than this.
 MYSQL_NAME_LIMIT = 64
-#: PostgreSQL's ``lock_timeout`` is an int of milliseconds.
+#: MariaDB/MySQL's largest ``wait_timeout`` on Linux (a year): the lock connection is idle
+#: by design while revisions run, and a server default of minutes would end it and free the lock.
+MYSQL_IDLE_SECONDS = 31_536_000
 
 
 @dataclass(frozen=True)
@@ -324,11 +330,22 @@ def _mysql_lock(
 
 
 def _prepare_mysql_session(conn: Connection) -> None:
-    """Keep a server-wide SELECT time limit from cutting our ``GET_LOCK`` wait short."""
+    """Keep server time limits off the lock: the SELECT limit off ``GET_LOCK``'s wait, and
+    ``wait_timeout`` (a server default, or ``init_command`` in the URL) off the idle session.
+
+    The lock connection sits idle while revisions run; ending it frees ``GET_LOCK`` and lets
+    a second migrator in (issue 13). :mod:`.lock_guard` also pings it every few seconds.
+    """
     version = str(conn.execute(sa.text("SELECT VERSION()")).scalar() or "")
     variable = "max_statement_time" if "mariadb" in version.lower() else "max_execution_time"
     with suppress(sa.exc.DBAPIError):
         conn.execute(sa.text(f"SET SESSION {variable} = 0"))
+    conn.execute(
+        sa.text(
+            f"SET SESSION wait_timeout = {MYSQL_IDLE_SECONDS},"
+            f" interactive_timeout = {MYSQL_IDLE_SECONDS}"
+        )
+    )
 
 
 def _mysql_holder(conn: Connection, server_name: str) -> dict[str, Any] | None:
@@ -361,17 +378,29 @@ def _mysql_holder(conn: Connection, server_name: str) -> dict[str, Any] | None:
 
 @contextmanager
 def _sqlite_lock(url: URL, name: str, wait: float, poll: float) -> Iterator[HeldLock]:
+    """``flock`` on the lock file, held through an fd that must stay the file at that path.
+
+    Deleting or replacing the lock file would let a second migrator lock a new file at the
+    same path while this one still runs: the probe compares the path's device and inode with
+    the open fd's, so :meth:`HeldLock.still_held` turns False the moment that happens.
+    """
     path = sqlite_lock_path(url)
     if path is None:
         # Nothing outside this process can open an in-memory database: nothing to exclude.
         yield HeldLock(name, "none", mask_url(url), 0.0)
         return
     where = f"lock file {path}"
-    lock = filelock.FileLock(str(path))
     started = time.monotonic()
     try:
-        lock.acquire(timeout=wait, poll_interval=max(0.01, poll))
-    except filelock.Timeout:
+        fd = _flock_within(path, wait, max(0.01, poll))
+    except OSError as exc:
+        raise PreflightError(
+            f"cannot take the migration lock: {exc.strerror or exc}",
+            where=where,
+            hint="the directory of the SQLite file must be writable, on a filesystem with flock",
+            data={"database": mask_url(url), "lock": name, "lock_file": str(path)},
+        ) from None
+    if fd is None:
         holder = _read_holder(path)
         raise _timeout(
             url,
@@ -380,18 +409,12 @@ def _sqlite_lock(url: URL, name: str, wait: float, poll: float) -> Iterator[Held
             where,
             holder,
             "wait for it to finish or raise SAFEMIGRATE_LOCK_WAIT; the lock goes with the"
-            f" holding process (find it with `fuser {path}`), deleting the file does not help",
-        ) from None
-    except OSError as exc:
-        raise PreflightError(
-            f"cannot take the migration lock: {exc.strerror or exc}",
-            where=where,
-            hint="the directory of the SQLite file must be writable, on a filesystem with flock",
-            data={"database": mask_url(url), "lock": name, "lock_file": str(path)},
-        ) from None
+            f" holding process (find it with `fuser {path}`); deleting the file does not"
+            " help: the holder stops with lock-lost",
+        )
     try:
         waited = time.monotonic() - started
-        _write_holder(path)
+        _write_holder(fd)
         yield HeldLock(
             name,
             "file",
@@ -399,18 +422,59 @@ def _sqlite_lock(url: URL, name: str, wait: float, poll: float) -> Iterator[Held
             waited,
             session_id=os.getpid(),
             path=path,
-            _probe=lambda: bool(lock.is_locked),
+            _probe=lambda: _same_file(path, fd),
         )
     finally:
         with suppress(OSError):
-            _write_holder(path, clear=True)
-        lock.release()
+            _write_holder(fd, clear=True)
+        os.close(fd)  # closing the last fd of the open file releases the flock
 
 
-def _write_holder(path: Path, *, clear: bool = False) -> None:
+def _flock_within(path: Path, wait: float, poll: float) -> int | None:
+    """An fd of ``path`` with an exclusive ``flock`` on it, or ``None`` after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        fd = _try_flock(path)
+        if fd is not None:
+            return fd
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        time.sleep(min(remaining, poll * random.uniform(0.5, 1.5)))
+
+
+def _try_flock(path: Path) -> int | None:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    if not _same_file(path, fd):
+        # Deleted or replaced between our open and our flock: the lock guards nothing.
+        os.close(fd)
+        return None
+    return fd
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not deleted, not replaced)."""
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _write_holder(fd: int, *, clear: bool = False) -> None:
     """Record who holds the file lock in the lock file itself, for a waiter's timeout message.
 
-    Best effort: the lock is the ``flock``, never the file's content.
+    Best effort, through our own fd (never the path, which may name a successor's file):
+    the lock is the ``flock``, never the file's content.
     """
     text = (
         ""
@@ -424,12 +488,8 @@ def _write_holder(path: Path, *, clear: bool = False) -> None:
         )
     )
     with suppress(OSError):
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, text.encode("utf-8"))
-        finally:
-            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode("utf-8"), 0)
 
 
 def _read_holder(path: Path) -> dict[str, Any] | None:

@@ -8,10 +8,15 @@ here goes in through those two doors for the length of one call, and is taken ou
   own, the ones before it stay applied) and an ``on_version_apply`` callback that times each
   revision and writes its ledger row inside the revision's own transaction;
 - engine events: each new PostgreSQL connection gets ``lock_timeout`` (and
-  ``statement_timeout`` when set), each MySQL/MariaDB one ``lock_wait_timeout``; SQLite gets
-  the pysqlite recipe that makes its DDL transactional (the driver's own transaction handling
-  off, an explicit ``BEGIN``); and on every dialect the statements of the running revision
-  are recorded, so a failure can name the statement that failed and those that already ran.
+  ``statement_timeout`` when set), each MySQL/MariaDB one ``lock_wait_timeout`` and a
+  ``wait_timeout`` of at least 8 hours (a revision that computes for a while must not lose
+  its session); SQLite gets the pysqlite recipe that makes its DDL transactional (the
+  driver's own transaction handling off, an explicit ``BEGIN IMMEDIATE``, which also fences
+  out any other writer for the revision's length); on every dialect the statements of the
+  running revision are recorded, so a failure can name the statement that failed and those
+  that already ran;
+- the migration lock's :class:`~flask_safemigrate.lock_guard.Guard`, when given: its fence
+  on each new connection, and its check before each revision and before each commit.
 
 The engine's pool is emptied before and after, so no connection the app uses later keeps a
 timeout or the SQLite recipe.
@@ -37,7 +42,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from flask_safemigrate import database, history, ledger, locks, sessions
+from flask_safemigrate import database, history, ledger, lock_guard, locks, sessions
 
 __all__ = [
     "Applied",
@@ -158,6 +163,7 @@ def _tuned(
     on_begin: Callable[..., None],
     where: str | None = None,
     scope: str | None = None,
+    fence: Callable[[Any], None] | None = None,
 ) -> Iterator[None]:
     """Engine events for the length of one upgrade (see the module docstring)."""
     dialect = database.dialect_of(engine.url)
@@ -173,12 +179,14 @@ def _tuned(
             settings.append(f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}")
         if statement_timeout:
             settings.append(f"SET statement_timeout = {max(1, round(statement_timeout * 1000))}")
-    elif dialect == "mysql" and lock_timeout > 0:
-        # Two clocks: metadata locks (DDL behind an open transaction) and InnoDB row locks
-        # (an UPDATE behind another's UPDATE, 50 s by default). Whole seconds, at least 1.
-        seconds = max(1, round(lock_timeout))
-        settings.append(f"SET SESSION lock_wait_timeout = {seconds}")
-        settings.append(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+    elif dialect == "mysql":
+        settings.append("SET SESSION wait_timeout = GREATEST(@@session.wait_timeout, 28800)")
+        if lock_timeout > 0:
+            # Two clocks: metadata locks (DDL behind an open transaction) and InnoDB row locks
+            # (an UPDATE behind another's UPDATE, 50 s by default). Whole seconds, at least 1.
+            seconds = max(1, round(lock_timeout))
+            settings.append(f"SET SESSION lock_wait_timeout = {seconds}")
+            settings.append(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
     elif dialect == "sqlite":
         # 0 means "no limit" for the setting but "do not wait" for SQLite: the int maximum.
         busy = max(1, round(lock_timeout * 1000)) if lock_timeout > 0 else 2**31 - 1
@@ -204,11 +212,14 @@ def _tuned(
         finally:
             cursor.close()
         dbapi_connection.commit()
+        if fence is not None:
+            fence(dbapi_connection)
 
     def sqlite_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock now, where busy_timeout applies. A deferred BEGIN
         # reads first and then fails at once on its first write ("database is locked" after
-        # 0.03 s): SQLite does not wait when a reader must become a writer.
+        # 0.03 s): SQLite does not wait when a reader must become a writer. It also keeps
+        # every other writer (a successor that took a deleted lock file) out mid-revision.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     label = sessions.comment("migrate", scope) if dialect == "mysql" else ""
@@ -364,8 +375,13 @@ def run_upgrade(
     statement_timeout: float | None,
     on_start: Callable[[int, history.Script], None],
     on_finish: Callable[[int, str, float], None],
+    guard: lock_guard.Guard | None = None,
 ) -> list[Applied]:
     """Upgrade the app's default engine to ``target``; raises :class:`StepFailed`.
+
+    With ``guard`` (the held migration lock), a lost lock stops the run with a
+    :class:`~flask_safemigrate.errors.LockLost` as the ``StepFailed`` error (see
+    :mod:`.lock_guard` for what is rolled back where).
 
     ``plan`` is the order the caller expects (for progress before a revision starts); the
     callback reports what Alembic actually applied. ``on_start(position, script)`` fires
@@ -381,9 +397,12 @@ def run_upgrade(
     pending: list[Applied] = []  # run, not yet committed
     mark = _Mark()
     who = ledger.applied_by()
+    transactional = database.dialect_of(engine.url) != "mysql"
 
     def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         revision = str(step.up_revision_id)
+        if guard is not None:  # still ours? else roll back (MariaDB: commit, stop after)
+            guard.check(revision=revision, point="commit", can_roll_back=transactional)
         seconds = time.perf_counter() - mark.clock
         started, finished = mark.started_at, datetime.now(UTC)
         if use_ledger:
@@ -414,6 +433,12 @@ def run_upgrade(
         if upcoming is not None:
             on_start(len(applied), upcoming)
 
+    def begin(*_args: Any) -> None:
+        flush()
+        if guard is not None:  # the lock before each revision (SQLite: after BEGIN IMMEDIATE)
+            upcoming = _next(plan, applied)
+            guard.check(revision=upcoming.revision if upcoming else None, point="start")
+
     if plan:
         on_start(0, plan[0])
     tuned = _tuned(
@@ -421,14 +446,17 @@ def run_upgrade(
         lock_timeout=lock_timeout,
         statement_timeout=statement_timeout,
         recorder=recorder,
-        on_begin=flush,
+        on_begin=begin,
         scope=session_scope(engine.url, version_table, ledger_schema),
+        fence=guard.fence if guard is not None else None,
     )
     with tuned, _configure_args(state, on_version_apply):
         mark.reset()
         try:
             alembic_command.upgrade(config, target)
             flush()
+            if guard is not None:
+                guard.raise_if_lost()
         except Exception as exc:  # a script can raise anything: each is a failed step
             statement = recorder.current or getattr(exc, "statement", None)
             failing = _next(plan, applied)

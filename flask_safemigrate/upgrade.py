@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from flask_safemigrate import (
     faults,
     history,
     ledger,
+    lock_guard,
     orphans,
     runner,
     scratch,
@@ -51,6 +53,7 @@ from flask_safemigrate.errors import (
     ChecksFailed,
     ConfigError,
     ExitCode,
+    LockLost,
     SafeMigrateError,
 )
 from flask_safemigrate.report import Finding, Report, Severity
@@ -64,6 +67,7 @@ _RULE_OF_ERROR: Final = {
     "DatabaseUnreachable": "database-unreachable",
     "LockTimeout": "lock-timeout",
     "BackupFailed": "backup-failed",
+    "LockLost": "lock-lost",
 }
 
 
@@ -161,6 +165,8 @@ class _Run:
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
     #: ``--resolved`` failures this run repairs: revision -> id of the failed ledger row seen.
     resolving: dict[str, int] = field(default_factory=dict)
+    #: The migration lock's guard while it is held (:mod:`.lock_guard`).
+    guard: lock_guard.Guard | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -432,12 +438,17 @@ class _Run:
         self.progress.stage(
             "lock", f"taking the migration lock (waits up to {settings.lock_wait:g}s)"
         )
-        with locks.migration_lock(
-            self.url,
-            name=name,
-            wait=settings.lock_wait,
-            connect_timeout=settings.connect_timeout,
-            connect_retries=settings.connect_retries,
+        with (
+            locks.migration_lock(
+                self.url,
+                name=name,
+                wait=settings.lock_wait,
+                connect_timeout=settings.connect_timeout,
+                connect_retries=settings.connect_retries,
+            ) as held,
+            lock_guard.guarding(
+                held, dialect=database.dialect_of(self.url), wait=settings.lock_wait
+            ) as self.guard,
         ):
             waited = time.perf_counter() - began
             self.progress.stage("lock", f"acquired in {waited:.2f}s")
@@ -600,11 +611,20 @@ class _Run:
                     statement_timeout=settings.statement_timeout,
                     on_start=functools.partial(_shifted_start, self.progress, offset, total),
                     on_finish=functools.partial(_shifted_finish, self.progress, offset, total),
+                    guard=self.guard,
                 )
                 self.refresh_position()
                 return
             except runner.StepFailed as failed:
                 self.applied += failed.applied
+                if isinstance(failed.error, SafeMigrateError):
+                    # Lost before a revision started or the fence's LockTimeout: nothing ran,
+                    # no "FAILED" line for it; the report says what happened.
+                    if failed.error.data.get("point") == "commit":
+                        self.progress.step_failed(len(self.applied), total, failed.seconds)
+                    if isinstance(failed.error, LockLost):
+                        raise self.lock_lost(failed, failed.error) from None
+                    raise failed.error from None
                 self.progress.step_failed(len(self.applied), total, failed.seconds)
                 transactional = database.dialect_of(self.url) != "mysql"
                 retry = (
@@ -631,6 +651,71 @@ class _Run:
                 time.sleep(pause)
                 done = {step.revision for step in self.applied}
                 self.plan = [script for script in self.plan if script.revision not in done]
+
+    def lock_lost(self, failed: runner.StepFailed, error: LockLost) -> _Stop:
+        """The exit-5 ``lock-lost`` finding: when, which revision, what stayed, what to do.
+
+        Nothing is recorded as a failure in the ledger: what the run stopped in was rolled
+        back (PostgreSQL, SQLite) or committed whole (MariaDB/MySQL), so a plain re-run
+        resumes; a ``failed-migration`` row would block it for nothing.
+        """
+        self.refresh_position()
+        data = error.data
+        revision = data.get("revision") or failed.revision
+        script = self.setup.graph.scripts.get(revision or "")
+        name = verify.describe(script) if script is not None else (revision or "none")
+        at = ", ".join(self.current) or "base"
+        committed = list(data.get("committed_unlocked") or [])
+        if data.get("point") == "commit":
+            stayed = (
+                f"Revision {name} had run; it was rolled back before its commit, nothing of it"
+                " remains."
+            )
+        elif committed:
+            stayed = (
+                f"MariaDB/MySQL cannot roll back DDL, so {', '.join(committed)}, which had"
+                " finished when the loss was seen, was committed whole; the run stopped"
+                " before the next revision."
+            )
+        else:
+            stayed = f"Revision {name} had not started."
+        if committed and revision:
+            stayed += f" Not started: {name}."
+        holder = self.guard.held if self.guard is not None else None
+        lock = (
+            f"{holder.mechanism} lock of session {holder.session_id}"
+            if holder is not None and holder.mechanism != "file"
+            else f"lock file {holder.path}"
+            if holder is not None
+            else "lock"
+        )
+        message = (
+            f"The migration lock of {self.target_label} ({lock}, process pid {os.getpid()}) was"
+            f" lost while migrating: last seen held at {data.get('confirmed_at')}, found lost"
+            f" at {data.get('lost_at')}. {stayed} The database is now at {at}. Nothing ran"
+            " twice: this run's migration session fenced every other migrator out of its"
+            " revisions until it stopped; another migrator may hold the lock and be migrating"
+            " now."
+        )
+        return self.stop(
+            ExitCode.LOCK_TIMEOUT,
+            Finding(
+                rule="lock-lost",
+                severity=Severity.ERROR,
+                message=message,
+                path=verify.display_path(script.path) if script is not None else None,
+                line=script.line if script is not None else None,
+                help="find out what ended the lock's connection or file (a server or proxy idle"
+                " timeout, a KILL or pg_terminate_backend, a failover, a deleted"
+                f" {locks_file_hint(self.guard)}); then run `flask db safe-upgrade` again:"
+                " it resumes from where the database stands, no --resolved needed",
+                extra={
+                    "revision": revision,
+                    "current": list(self.current),
+                    **{k: v for k, v in data.items() if k != "revision"},
+                },
+            ),
+        )
 
     def refresh_position(self) -> None:
         """Read where the database stands after applying: the report must not say "base".
@@ -1138,6 +1223,12 @@ def _seconds_list(waits: Sequence[float]) -> str:
     if not waits:
         return "an unknown time"
     return " + ".join(f"{w:.2f}s" for w in waits)
+
+
+def locks_file_hint(guard: lock_guard.Guard | None) -> str:
+    """How the lock-lost help names the SQLite lock file (``lock file`` elsewhere)."""
+    path = guard.held.path if guard is not None else None
+    return f"lock file {path}" if path is not None else "SQLite lock file"
 
 
 def _plural(count: int, word: str) -> str:

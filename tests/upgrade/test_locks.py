@@ -4,6 +4,7 @@ and processes."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,28 @@ def test_lost_session_is_reported_and_exit_is_quiet(db_kind: DbKind, database_ur
             assert again.still_held()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_deleted_or_replaced_sqlite_lock_file_is_a_lost_lock(tmp_path: Path, how: str) -> None:
+    """Issue 13 item 14: a second migrator can lock a new file at the path; the first must know."""
+    url = sqlite_url(tmp_path / "app.db")
+    path = sqlite_lock_path(url)
+    assert path is not None
+    with ExitStack() as stack:
+        first = stack.enter_context(migration_lock(url, name=name_of(url), wait=0))
+        assert first.still_held()
+        path.unlink()
+        if how == "replaced":
+            path.write_text("")
+        assert not first.still_held()
+        second = stack.enter_context(migration_lock(url, name=name_of(url), wait=0))
+        assert second.still_held()
+        assert not first.still_held()
+        holder = json.loads(path.read_text())
+        assert holder["pid"] == os.getpid()
+    with migration_lock(url, name=name_of(url), wait=0) as third:
+        assert third.still_held()
 
 
 # --------------------------------------------------------------------------- a killed holder
