@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
@@ -21,6 +22,16 @@ from sqlalchemy.pool import NullPool
 from flask_safemigrate import app_engine_options, sessions
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.revision_ids import STOCK_VERSION_WIDTH
+
+_T = TypeVar("_T")
+
+#: MariaDB/MySQL errors that mean "a concurrent DDL statement changed this table under your
+#: transaction; try again": 1412 (table definition has changed, please retry transaction)
+#: and 1684 (being modified by a concurrent DDL statement). On a first run, replicas reading
+#: the version table and the ledger while the lock holder creates them see these.
+TRANSIENT_DDL_ERRORS = frozenset({1412, 1684})
+#: Errors that say the login lacks a privilege: PostgreSQL 42501, MySQL 1044/1142/1143/1227.
+PRIVILEGE_ERRORS = frozenset({1044, 1142, 1143, 1227})
 
 DIALECT_NAMES = {
     "postgresql": "postgresql",
@@ -233,3 +244,40 @@ def version_column_width(
             length = getattr(column["type"], "length", None)
             return length if isinstance(length, int) and length > 0 else None
     return None
+
+
+def mysql_error_code(error: BaseException) -> int | None:
+    """The MariaDB/MySQL error number of a (wrapped) driver error, else ``None``."""
+    args = getattr(getattr(error, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_transient_ddl(error: BaseException) -> bool:
+    """Whether a concurrent DDL statement made this read fail (see TRANSIENT_DDL_ERRORS)."""
+    return mysql_error_code(error) in TRANSIENT_DDL_ERRORS
+
+
+def is_privilege_error(error: BaseException) -> bool:
+    """Whether the database refused the statement for lack of a privilege."""
+    if getattr(getattr(error, "orig", None), "sqlstate", None) == "42501":
+        return True
+    return mysql_error_code(error) in PRIVILEGE_ERRORS
+
+
+def retry_transient(
+    read: Callable[[], _T], *, attempts: int = 6, sleep: Callable[[float], None] = time.sleep
+) -> _T:
+    """``read()``, again (a fresh connection and transaction each time: ``read`` opens its
+    own) while it fails with a transient DDL error, up to ``attempts`` times in all.
+
+    Only for reads: the failed attempt's transaction is gone with its connection.
+    """
+    attempt = 1
+    while True:
+        try:
+            return read()
+        except sa.exc.DBAPIError as exc:
+            if attempt >= attempts or not is_transient_ddl(exc):
+                raise
+        sleep(min(0.05 * 2**attempt, 2.0))
+        attempt += 1

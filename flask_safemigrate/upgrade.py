@@ -191,6 +191,21 @@ class _Run:
             connection, version_table=self.setup.version_table, schema=self.setup.version_schema
         )
 
+    def read_state(self) -> tuple[tuple[str, ...], list[ledger.Entry], list[Finding]]:
+        """The database's revisions, the ledger and ids too long for the version column,
+        read on a fresh connection.
+
+        Called through :func:`database.retry_transient`: on a first run another replica may
+        be creating the version table or the ledger right now (MariaDB error 1412/1684).
+        """
+        setup = self.setup
+        with self.connect() as connection:
+            verify.check_schema_models(setup, setup.targets[0], connection)
+            current = self.read_current(connection)
+            entries = ledger.read_entries(connection, setup.version_schema)
+            too_long = verify.width_findings(setup, setup.targets[0], connection)
+        return current, entries, too_long
+
     def stop(self, exit_code: ExitCode, *findings: Finding) -> _Stop:
         return _Stop(exit_code, findings)
 
@@ -199,11 +214,7 @@ class _Run:
     def preflight(self) -> None:
         self.check_graph()
         setup = self.setup
-        with self.connect() as connection:
-            verify.check_schema_models(setup, setup.targets[0], connection)
-            self.current = self.read_current(connection)
-            entries = ledger.read_entries(connection, setup.version_schema)
-            too_long = verify.width_findings(setup, setup.targets[0], connection)
+        self.current, entries, too_long = database.retry_transient(self.read_state)
         self.started = self.current
         if too_long:
             raise self.stop(ExitCode.PREFLIGHT, *too_long)
@@ -454,9 +465,7 @@ class _Run:
             self.progress.stage("lock", f"acquired in {waited:.2f}s")
             # What a killed migrator left running would block this run: wait or end it.
             self.settle_orphans(deadline=time.monotonic() + max(1.0, settings.lock_wait - waited))
-            with self.connect() as connection:
-                now = self.read_current(connection)
-                entries = ledger.read_entries(connection, self.setup.version_schema)
+            now, entries, _ = database.retry_transient(self.read_state)
             # A migrator that failed while this one waited left a failure row: honour it.
             self.check_ledger(entries, warn=False)
             if now != self.current:
@@ -1075,10 +1084,7 @@ class _Run:
                     rule=f"{self.stage}-failed",
                     severity=Severity.ERROR,
                     message=f"{doing} {self.target_label} failed in stage {self.stage}: {reason}",
-                    help="another connection holds a lock on the database: let it finish, or"
-                    " raise SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
-                    if "database is locked" in reason
-                    else "check the account's privileges on the version table and the schema",
+                    help=_database_error_help(exc, reason),
                 )
             )
             return self.finish(ExitCode.PREFLIGHT, self.stage)
@@ -1223,6 +1229,23 @@ def _seconds_list(waits: Sequence[float]) -> str:
     if not waits:
         return "an unknown time"
     return " + ".join(f"{w:.2f}s" for w in waits)
+
+
+def _database_error_help(error: BaseException, reason: str) -> str:
+    """What to do about a database error outside any revision: by its kind, not a guess."""
+    if "database is locked" in reason:
+        return (
+            "another connection holds a lock on the database: let it finish, or raise"
+            " SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
+        )
+    if database.is_transient_ddl(error):
+        return (
+            "another migrator changed this table while this run read it (a first run creating"
+            " the version table or the ledger); nothing was changed: run safe-upgrade again"
+        )
+    if database.is_privilege_error(error):
+        return "grant the account the privileges the error names on the version table and schema"
+    return "see the database's error above; `flask db verify` shows where the database stands"
 
 
 def locks_file_hint(guard: lock_guard.Guard | None) -> str:

@@ -132,17 +132,23 @@ class MultiRun(_Run):
     def read_bind(self, bind: _Bind) -> list[ledger.Entry]:
         """The bind's revision and ledger; exit 3 naming the bind when it cannot be read."""
         settings = self.setup.settings
-        try:
+
+        def read() -> tuple[tuple[str, ...], list[ledger.Entry], list[Finding]]:
             with database.connect(
                 bind.target.url,
                 timeout=settings.connect_timeout,
                 retries=settings.connect_retries,
             ) as connection:
-                bind.current = self.read_current(connection)
+                current = self.read_current(connection)
                 too_long = verify.width_findings(self.setup, bind.target, connection)
-                if too_long and self.stage == "preflight":
-                    raise self.stop(ExitCode.PREFLIGHT, *too_long)
-                return ledger.read_entries(connection, self.setup.version_schema)
+                return current, ledger.read_entries(connection, self.setup.version_schema), too_long
+
+        try:
+            # A first run: another replica may be creating these tables (MariaDB 1412/1684).
+            bind.current, entries, too_long = database.retry_transient(read)
+            if too_long and self.stage == "preflight":
+                raise self.stop(ExitCode.PREFLIGHT, *too_long)
+            return entries
         except DatabaseUnreachable as exc:
             unchanged = " Nothing was changed on any database." if self.stage == "preflight" else ""
             raise self.stop(
@@ -164,7 +170,9 @@ class MultiRun(_Run):
                     severity=Severity.ERROR,
                     message=f"reading {bind.label} failed in stage {self.stage}:"
                     f" {_one_line(exc, self.setup.urls)}",
-                    help="check the account's privileges on the version table",
+                    help="grant the account the privileges the error names on the version table"
+                    if database.is_privilege_error(exc)
+                    else "see the database's error above; `flask db verify` shows where it stands",
                     extra={"bind": bind.key, "database": database.mask_url(bind.target.url)},
                 ),
             ) from None
