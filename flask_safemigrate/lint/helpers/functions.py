@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import (
     Call,
     dotted,
+    nodes_below,
 )
 from flask_safemigrate.lint.inline import migration_direction, multidb_shape
 from flask_safemigrate.lint.model import Migration
@@ -22,6 +23,13 @@ def direction_functions(migration: Migration) -> Iterator[ast.FunctionDef | ast.
 
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def module_nodes(migration: Migration) -> list[ast.AST]:
+    """Every node of the script, as ``ast.walk(migration.tree)`` gives them (without the
+    expression contexts and operators): walked once per script for every rule that reads the
+    whole module, not once per rule."""
+    return migration.shared("module-nodes", lambda: nodes_below(migration.tree))
 
 
 def migration_functions(tree: ast.Module) -> list[tuple[str, FunctionNode]]:

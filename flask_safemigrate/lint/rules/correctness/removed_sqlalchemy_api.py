@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import dotted, keyword, literal
+from flask_safemigrate.lint.helpers.functions import module_nodes
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 
@@ -66,6 +67,17 @@ def _problem(node: ast.Call) -> str | None:
     return None
 
 
+def _may_have_problem(source: str) -> bool:
+    """Whether the source has the names each problem of :func:`_problem` needs (MetaData and
+    bind; autoload; select; execute on an engine or a session): most scripts do not."""
+    return (
+        "autoload" in source
+        or "select" in source
+        or ("MetaData" in source and "bind" in source)
+        or ("execute" in source and ("engine" in source or "ession" in source))
+    )
+
+
 @register
 class RemovedSqlalchemyApi(Rule):
     """A SQLAlchemy 1.x API that SQLAlchemy 2 removed: the migration fails when it runs.
@@ -107,9 +119,9 @@ class RemovedSqlalchemyApi(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         source = migration.source
-        if not any(word in source for word in _WORDS):
+        if not any(word in source for word in _WORDS) or not _may_have_problem(source):
             return  # most scripts: no walk
-        for node in ast.walk(migration.tree):
+        for node in module_nodes(migration):
             if isinstance(node, ast.Call):
                 problem = _problem(node)
                 if problem is not None:

@@ -6,8 +6,11 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call, dotted
+from flask_safemigrate.lint.helpers.functions import module_nodes
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
+
+_OPERATIONS = frozenset({"op", "batch_op"})
 
 
 def _reraises(handler: ast.ExceptHandler) -> bool:
@@ -20,7 +23,7 @@ def _span(body: list[ast.stmt]) -> tuple[int, int]:
 
 def _within(calls: list[Call], span: tuple[int, int]) -> list[Call]:
     first, last = span
-    return [c for c in calls if first <= c.line <= last and c.receiver in {"op", "batch_op"}]
+    return [c for c in calls if first <= c.line <= last and c.receiver in _OPERATIONS]
 
 
 def _describe(call: Call) -> str:
@@ -72,7 +75,9 @@ class SwallowedDdlError(Rule):
         if "try" not in source and "suppress" not in source:
             return  # most scripts: no walk
         calls = migration.calls
-        for node in ast.walk(migration.tree):
+        if not any(c.receiver in _OPERATIONS for c in calls):
+            return  # no operation that an except could swallow
+        for node in module_nodes(migration):
             if isinstance(node, ast.Try | ast.TryStar) and node.body:
                 inside = _within(calls, _span(node.body))
                 if not inside:
