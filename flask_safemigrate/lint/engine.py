@@ -416,6 +416,10 @@ class _Display:
             text = str(path)
             if self.prefix and path in self.resolved and text.startswith(self.prefix):
                 shown = text[len(self.prefix) :]
+            elif self.prefix and path in self.resolved and text != self.prefix[:-1]:
+                # Outside the working directory (a history under /tmp, an absolute path from
+                # pre-commit): relative_to would only raise ValueError, at a cost per script.
+                shown = text
             else:
                 try:
                     real = path if path in self.resolved else path.resolve()
