@@ -496,6 +496,7 @@ def run_multidb_upgrade(
     statement_timeout: float | None,
     on_start: Callable[[int, str | None, history.Script], None],
     on_finish: Callable[[int, str | None, str, float], None],
+    guards: Mapping[str | None, lock_guard.Guard] | None = None,
 ) -> list[Applied]:
     """Upgrade every bind through the multi-database ``env.py``; raises :class:`StepFailed`.
 
@@ -520,6 +521,13 @@ def run_multidb_upgrade(
     ran: list[Applied] = []
     mark = _Mark()
     who = ledger.applied_by()
+    guard_of: Mapping[str | None, lock_guard.Guard] = guards or {}
+    involved = {item.bind for item in binds if item.plan}
+
+    def check(bind: str | None, revision: str | None, point: lock_guard.Point) -> None:
+        guard = guard_of.get(bind)
+        if guard is not None and bind in involved:
+            guard.check(revision=revision, point=point, can_roll_back=bind not in autocommitting)
 
     def upcoming(bind: Any = ...) -> tuple[str | None, history.Script] | None:
         done = {(step.bind, step.revision) for step in ran}
@@ -535,6 +543,7 @@ def run_multidb_upgrade(
     def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         revision = str(step.up_revision_id)
         bind = bind_of.get(id(ctx.connection.engine))
+        check(bind, revision, "commit")  # MariaDB: commits it, stops before the next one
         seconds = time.perf_counter() - mark.clock
         started, finished = mark.started_at, datetime.now(UTC)
         if use_ledger:
@@ -559,7 +568,20 @@ def run_multidb_upgrade(
         mark.reset()
         following = upcoming()
         if following is not None:
+            check(following[0], following[1].revision, "start")
             on_start(len(ran), *following)
+            return
+        # env.py commits every bind's transaction next: is each lock they ran under ours?
+        last = {step.bind: step.revision for step in ran if step.bind not in autocommitting}
+        for where, revision in last.items():
+            check(where, revision, "commit")
+
+    def on_begin(bind: str | None) -> Callable[..., None]:
+        def begin(*_args: Any) -> None:  # env.py's one transaction of the bind, at the start
+            first = upcoming(bind)
+            check(bind, first[1].revision if first is not None else None, "start")
+
+        return begin
 
     with contextlib.ExitStack() as stack:
         for item in binds:
@@ -569,9 +591,10 @@ def run_multidb_upgrade(
                     lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout,
                     recorder=recorder,
-                    on_begin=_ignore,
+                    on_begin=on_begin(item.bind),
                     where=item.bind,
                     scope=session_scope(engines[item.bind].url, version_table, ledger_schema),
+                    fence=guard_of[item.bind].fence if item.bind in guard_of else None,
                 )
             )
         stack.enter_context(_configure_args(state, on_version_apply))
@@ -597,8 +620,21 @@ def run_multidb_upgrade(
                 started=bool(ran)
                 or began(exc, failing[1] if failing is not None else None, recorder.ran),
             ) from exc
+    # A MariaDB/MySQL revision that finished after its lock was lost committed: say so.
+    for where in sorted(set(guard_of), key=str):
+        try:
+            guard_of[where].raise_if_lost()
+        except Exception as exc:
+            raise StepFailed(
+                error=exc,
+                revision=None,
+                statement=None,
+                ran=[],
+                applied=ran,
+                rolled_back=[],
+                started_at=mark.started_at,
+                seconds=0.0,
+                bind=where,
+                started=False,
+            ) from exc
     return ran
-
-
-def _ignore(*_args: Any) -> None:
-    """No per-revision transactions to report in the multi-database template."""

@@ -661,13 +661,24 @@ class _Run:
                 done = {step.revision for step in self.applied}
                 self.plan = [script for script in self.plan if script.revision not in done]
 
-    def lock_lost(self, failed: runner.StepFailed, error: LockLost) -> _Stop:
+    def lock_lost(
+        self,
+        failed: runner.StepFailed,
+        error: LockLost,
+        *,
+        guard: lock_guard.Guard | None = None,
+        label: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> _Stop:
         """The exit-5 ``lock-lost`` finding: when, which revision, what stayed, what to do.
 
         Nothing is recorded as a failure in the ledger: what the run stopped in was rolled
         back (PostgreSQL, SQLite) or committed whole (MariaDB/MySQL), so a plain re-run
-        resumes; a ``failed-migration`` row would block it for nothing.
+        resumes; a ``failed-migration`` row would block it for nothing. ``guard`` and
+        ``label`` name the lock and database that were lost (default: this run's one).
         """
+        guard = guard if guard is not None else self.guard
+        label = label if label is not None else self.target_label
         self.refresh_position()
         data = error.data
         revision = data.get("revision") or failed.revision
@@ -690,7 +701,7 @@ class _Run:
             stayed = f"Revision {name} had not started."
         if committed and revision:
             stayed += f" Not started: {name}."
-        holder = self.guard.held if self.guard is not None else None
+        holder = guard.held if guard is not None else None
         lock = (
             f"{holder.mechanism} lock of session {holder.session_id}"
             if holder is not None and holder.mechanism != "file"
@@ -699,9 +710,9 @@ class _Run:
             else "lock"
         )
         message = (
-            f"The migration lock of {self.target_label} ({lock}, process pid {os.getpid()}) was"
+            f"The migration lock of {label} ({lock}, process pid {os.getpid()}) was"
             f" lost while migrating: last seen held at {data.get('confirmed_at')}, found lost"
-            f" at {data.get('lost_at')}. {stayed} The database is now at {at}. Nothing ran"
+            f" at {data.get('lost_at')}. {stayed} {self.position_text(at)} Nothing ran"
             " twice: this run's migration session fenced every other migrator out of its"
             " revisions until it stopped; another migrator may hold the lock and be migrating"
             " now."
@@ -716,15 +727,20 @@ class _Run:
                 line=script.line if script is not None else None,
                 help="find out what ended the lock's connection or file (a server or proxy idle"
                 " timeout, a KILL or pg_terminate_backend, a failover, a deleted"
-                f" {locks_file_hint(self.guard)}); then run `flask db safe-upgrade` again:"
+                f" {locks_file_hint(guard)}); then run `flask db safe-upgrade` again:"
                 " it resumes from where the database stands, no --resolved needed",
                 extra={
                     "revision": revision,
                     "current": list(self.current),
                     **{k: v for k, v in data.items() if k != "revision"},
+                    **(extra or {}),
                 },
             ),
         )
+
+    def position_text(self, at: str) -> str:
+        """Where the database stands, as the lock-lost report says it (``at``: read now)."""
+        return f"The database is now at {at}."
 
     def refresh_position(self) -> None:
         """Read where the database stands after applying: the report must not say "base".

@@ -9,7 +9,9 @@ binds by name):
    that is behind gets the longer path (Alembic upgrades each bind from its own version
    table), and the run's ``plan`` is the union, in history order from the lowest.
 2. **lock**: each bind's migration lock, in bind order (the same order in every migrator,
-   so two never wait on each other); two binds on one database share one lock.
+   so two never wait on each other); two binds on one database share one lock. Each lock
+   gets a :mod:`.lock_guard` guard (keepalive, fence, checks in the runner): a lost one
+   stops the run with exit 5 ``lock-lost`` naming the bind.
 3. **backup**: each bind that wants one (SQLite by default).
 4. **upgrade** (:func:`.runner.run_multidb_upgrade`): the stock multi-database ``env.py``
    opens one transaction per bind and commits them all after the last revision of the last
@@ -32,8 +34,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, faults, history, ledger, runner, verify
-from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, ExitCode, SafeMigrateError
+from flask_safemigrate import database, faults, history, ledger, lock_guard, runner, verify
+from flask_safemigrate.errors import (
+    ConfigError,
+    DatabaseUnreachable,
+    ExitCode,
+    LockLost,
+    SafeMigrateError,
+)
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.upgrade import (
     Outcome,
@@ -87,6 +95,11 @@ class MultiRun(_Run):
     """:class:`.upgrade._Run` for every bind (see the module docstring)."""
 
     binds: list[_Bind] = field(default_factory=list)
+    #: Each bind's migration-lock guard while the locks are held (binds on one database
+    #: share one lock and so one guard).
+    guards: dict[str | None, lock_guard.Guard] = field(default_factory=dict)
+    #: What the last failed run rolled back on the transactional binds (lock-lost report).
+    rolled_back: list[runner.Applied] = field(default_factory=list)
 
     # ------------------------------------------------------------------ preflight
 
@@ -254,7 +267,8 @@ class MultiRun(_Run):
         settings = self.setup.settings
         began_all = time.monotonic()
         with contextlib.ExitStack() as stack:
-            taken: set[str] = set()
+            taken: dict[str, lock_guard.Guard] = {}
+            stack.callback(self.guards.clear)  # runs last: after every guard and lock ended
             locked: list[_Bind] = []
             for bind in self.binds:
                 name = locks.lock_name(
@@ -263,8 +277,8 @@ class MultiRun(_Run):
                     schema=self.setup.version_schema,
                 )
                 if name in taken:
+                    self.guards[bind.key] = taken[name]
                     continue
-                taken.add(name)
                 locked.append(bind)
                 began = time.perf_counter()
                 self.progress.stage(
@@ -272,7 +286,7 @@ class MultiRun(_Run):
                     f"taking the migration lock of {bind.label} (waits up to"
                     f" {settings.lock_wait:g}s)",
                 )
-                stack.enter_context(
+                held = stack.enter_context(
                     locks.migration_lock(
                         bind.target.url,
                         name=name,
@@ -280,6 +294,10 @@ class MultiRun(_Run):
                         connect_timeout=settings.connect_timeout,
                         connect_retries=settings.connect_retries,
                     )
+                )
+                # Keepalive, checks and fence for this lock; ends before the lock is released.
+                taken[name] = self.guards[bind.key] = stack.enter_context(
+                    lock_guard.guarding(held, dialect=bind.dialect, wait=settings.lock_wait)
                 )
                 self.progress.stage("lock", f"acquired in {time.perf_counter() - began:.2f}s")
             # What killed migrators left running on any bind would block this run.
@@ -371,9 +389,23 @@ class MultiRun(_Run):
                     statement_timeout=settings.statement_timeout,
                     on_start=functools.partial(self.started_step, offset, total),
                     on_finish=functools.partial(self.finished_step, offset, total),
+                    guards=self.guards,
                 )
             except runner.StepFailed as failed:
                 self.applied += failed.applied
+                if isinstance(failed.error, SafeMigrateError):
+                    # A lost lock, or the fence's LockTimeout: no script failed (see _Run).
+                    if failed.error.data.get("point") == "commit":
+                        self.progress.step_failed(
+                            len(self.applied) + len(failed.rolled_back),
+                            total,
+                            failed.seconds,
+                            bind=self.bind_of(failed.bind).name,
+                        )
+                    if isinstance(failed.error, LockLost):
+                        self.rolled_back = failed.rolled_back
+                        raise self.bind_lock_lost(failed, failed.error) from None
+                    raise failed.error from None
                 position = len(self.applied) + len(failed.rolled_back)
                 self.progress.step_failed(
                     position, total, failed.seconds, bind=self.bind_of(failed.bind).name
@@ -405,6 +437,48 @@ class MultiRun(_Run):
                 "committed on " + ", ".join(b.name for b in order if b.plan),
             )
             return
+
+    def bind_lock_lost(self, failed: runner.StepFailed, error: LockLost) -> _Stop:
+        """Exit 5 ``lock-lost`` naming the bind(s) whose lock was lost (see ``_Run``)."""
+        name = error.data.get("lock")
+        lost = [
+            b for b in self.binds if b.key in self.guards and self.guards[b.key].held.name == name
+        ]
+        lost = lost or [self.bind_of(failed.bind)]
+        label = " and ".join(b.label for b in lost)
+        self.refresh_position()  # for "binds" below (lock_lost reads them for its message)
+        return self.lock_lost(
+            failed,
+            error,
+            guard=self.guards.get(lost[0].key),
+            label=label,
+            extra={
+                "bind": lost[0].key,
+                "lost_binds": [b.key for b in lost],
+                "rolled_back": [{"bind": s.bind, "revision": s.revision} for s in self.rolled_back],
+                "binds": [{"bind": b.key, "current": list(b.current)} for b in self.binds],
+            },
+        )
+
+    def refresh_position(self) -> None:
+        """Read every bind back (after a lost lock); a bind that cannot be read keeps its."""
+        for bind in self.binds:
+            with (
+                contextlib.suppress(SafeMigrateError, sa.exc.SQLAlchemyError),
+                self.connect_to(bind) as connection,
+            ):
+                bind.current = self.read_current(connection)
+        self.current = _union(b.current for b in self.binds)
+
+    def position_text(self, at: str) -> str:
+        undone = ", ".join(f"{s.revision} on {self.bind_of(s.bind).name}" for s in self.rolled_back)
+        text = (
+            f"Rolled back with it (one transaction per PostgreSQL/SQLite database until every"
+            f" bind is done): {undone}. "
+            if undone
+            else ""
+        )
+        return text + "Now: " + "; ".join(f"{b.label} at {b.at}" for b in self.binds) + "."
 
     def env_order(self) -> list[_Bind]:
         """The binds in the order the multi-database ``env.py`` migrates them."""
