@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from flask_safemigrate import __version__
 from flask_safemigrate.cli_support import (
     explain_rule,
     finish_lint,
@@ -15,6 +14,7 @@ from flask_safemigrate.cli_support import (
     lint_options,
     since_revisions,
 )
+from flask_safemigrate.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

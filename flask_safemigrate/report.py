@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from flask_safemigrate.safe_text import printable
+from flask_safemigrate.version import __version__
 
 
 class Severity(enum.StrEnum):
@@ -408,7 +409,6 @@ def render_sarif(report: Report, rules: Sequence[RuleInfo]) -> str:
     engine's own ``SM900 unused-ignore``, a verify check) gets a minimal rule entry, so every
     result has a valid ``ruleIndex``.
     """
-    from flask_safemigrate import __version__  # late: the package imports this module
 
     descriptors = [_sarif_descriptor(rule) for rule in rules]
     index = {rule.code: i for i, rule in enumerate(rules)}
