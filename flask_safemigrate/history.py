@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from flask_safemigrate import revision_ids
+from flask_safemigrate.text import plural
 
 __all__ = [
     "GraphProblem",
@@ -508,10 +509,6 @@ def version_locations(migrations_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- the graph
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def _join(items: Iterable[str]) -> str:
     return ", ".join(items)
 
@@ -932,6 +929,6 @@ class RevisionGraph:
 
     def __repr__(self) -> str:
         return (
-            f"<RevisionGraph {_plural(len(self.scripts), 'revision')}, "
-            f"heads={list(self.heads)}, {_plural(len(self.problems), 'problem')}>"
+            f"<RevisionGraph {plural(len(self.scripts), 'revision')}, "
+            f"heads={list(self.heads)}, {plural(len(self.problems), 'problem')}>"
         )

@@ -48,6 +48,7 @@ from flask_safemigrate.lint.sql import (
     sql_statements,
 )
 from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.text import display_path, one_line, plural
 
 __all__ = [
     "Change",
@@ -333,7 +334,7 @@ def _read_revision(script: history.Script) -> _Revision:
             sql = execute_sql(call)
             if sql is None:
                 unchecked.append(
-                    f"{script.revision} ({_display(script.path)}:{call.line}) runs SQL that is"
+                    f"{script.revision} ({display_path(script.path)}:{call.line}) runs SQL that is"
                     " built at run time; it was not compared"
                 )
                 continue
@@ -366,7 +367,7 @@ class Change:
         return {
             "revision": self.revision,
             "message": self.message,
-            "path": _display(self.path),
+            "path": display_path(self.path),
             "line": self.line,
             "operations": list(self.operations),
         }
@@ -575,7 +576,7 @@ class Plan:
         return {
             "heads": list(self.heads),
             "merge_revision": merge_revision,
-            "path": _display(path) if path is not None else None,
+            "path": display_path(path) if path is not None else None,
             "conflicts": [conflict.to_dict() for conflict in self.conflicts],
         }
 
@@ -603,7 +604,7 @@ def _broken(graph: history.RevisionGraph) -> PreflightError | None:
     more = f" (and {len(problems) - 1} more; `flask db verify` lists them)" if problems[1:] else ""
     return PreflightError(
         f"the revision history is broken, nothing was merged: {first.message}{more}",
-        where=_display(first.path) if first.path is not None else None,
+        where=display_path(first.path) if first.path is not None else None,
         hint=first.hint,
         data={
             **_empty_facts(),
@@ -745,11 +746,6 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _generate(
     target: Flask | str | os.PathLike[str], plan: Plan, message: str, revision: str
 ) -> Path:
@@ -806,7 +802,7 @@ def _write(
     except Exception as exc:  # Alembic imports every script: any error may surface here
         _remove_written(plan.locations, before, revision)
         raise PreflightError(
-            f"Alembic could not write the merge revision: {_one_line(exc)}",
+            f"Alembic could not write the merge revision: {one_line(exc)}",
             where=str(plan.directory),
             hint="`flask db heads` shows Alembic's own error; check the scripts and script.py.mako",
             data=plan.facts(),
@@ -817,7 +813,7 @@ def _write(
         raise ChecksFailed(
             f"the merge revision did not leave one head (heads: {', '.join(after.heads)});"
             " it was removed",
-            where=_display(path),
+            where=display_path(path),
             hint="check `file_template` and `version_locations` in alembic.ini",
             data=plan.facts(),
         )
@@ -858,7 +854,7 @@ def merge_heads(
     if plan.conflicts and not force:
         raise ChecksFailed(
             f"not merging heads {', '.join(plan.heads)}: "
-            f"{_plural(len(plan.conflicts), 'conflict')} between the branches "
+            f"{plural(len(plan.conflicts), 'conflict')} between the branches "
             f"({'; '.join(c.message for c in plan.conflicts)})",
             hint=_REFUSE_HINT,
             data=plan.facts(),
@@ -905,14 +901,14 @@ def auto_merge_heads(
         return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
     if plan.conflicts and not force:
         notes.append(
-            f"Not merged: {_plural(len(plan.conflicts), 'conflict')} between the branches"
+            f"Not merged: {plural(len(plan.conflicts), 'conflict')} between the branches"
             " (below). Nothing was written."
         )
         return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
     revision, path = _write(target, plan, message)
     if plan.conflicts:
-        notes.append(f"Merging despite {_plural(len(plan.conflicts), 'conflict')} (--force).")
-    notes.append(f"Wrote merge revision {revision}: {_display(path)}")
+        notes.append(f"Merging despite {plural(len(plan.conflicts), 'conflict')} (--force).")
+    notes.append(f"Wrote merge revision {revision}: {display_path(path)}")
     return Report(COMMAND, findings, facts=plan.facts(revision, path), notes=notes)
 
 
@@ -924,23 +920,11 @@ def exit_code(report: Report) -> ExitCode:
 # --------------------------------------------------------------------------- rendering helpers
 
 
-def _display(path: Path) -> str:
-    """A path relative to the working directory when it is below it, else absolute."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
-        return str(path)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _history_note(plan: Plan) -> str:
     heads = ", ".join(plan.heads) or "none"
     return (
-        f"History: {_plural(len(plan.graph.scripts), 'revision')},"
-        f" {_plural(len(plan.heads), 'head')} ({heads})."
+        f"History: {plural(len(plan.graph.scripts), 'revision')},"
+        f" {plural(len(plan.heads), 'head')} ({heads})."
     )
 
 
@@ -958,14 +942,14 @@ def _fork_notes(plan: Plan) -> list[str]:
         own = closures[head] - common
         labels = _labels(graph, own)
         label = f" [{', '.join(labels)}]" if labels else ""
-        lines.append(f"  {head}{label}: {_plural(len(own), 'revision')} on its branch")
+        lines.append(f"  {head}{label}: {plural(len(own), 'revision')} on its branch")
     return lines
 
 
 def _describe(change: Change) -> str:
     message = f' "{change.message}"' if change.message else ""
     return (
-        f"{change.revision}{message}  {_display(change.path)}:{change.line}"
+        f"{change.revision}{message}  {display_path(change.path)}:{change.line}"
         f"  {', '.join(change.operations)}"
     )
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from flask_safemigrate.safe_text import printable
+from flask_safemigrate.text import plural
 from flask_safemigrate.version import __version__
 
 
@@ -198,16 +199,12 @@ def _style(text: str, name: str, color: bool) -> str:
     return f"\x1b[{_STYLES[name]}m{text}\x1b[0m" if color else text
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def summary_line(report: Report) -> str:
     """One line that says how the run ended."""
     if not report.findings:
         return "All checks passed."
     counts = [
-        _plural(report.count(sev), name)
+        plural(report.count(sev), name)
         for sev, name in (
             (Severity.ERROR, "error"),
             (Severity.WARNING, "warning"),
@@ -215,7 +212,7 @@ def summary_line(report: Report) -> str:
         )
         if report.count(sev)
     ]
-    line = f"Found {_plural(len(report.findings), 'problem')} ({', '.join(counts)})."
+    line = f"Found {plural(len(report.findings), 'problem')} ({', '.join(counts)})."
     hint = report.facts.get("summary_hint")
     return f"{line} {hint}" if hint else line
 

@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +29,11 @@ from sqlalchemy.pool import NullPool, StaticPool
 from flask_safemigrate import app_engine_options, database
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable
 from flask_safemigrate.settings import Settings
+from flask_safemigrate.text import one_line
 
 __all__ = [
     "SCRATCH_PREFIX",
     "Cleanup",
-    "one_line",
     "scratch_app_context",
     "scratch_databases",
     "scratch_engine",
@@ -48,17 +48,6 @@ class Cleanup:
     """Errors met while removing scratch databases (the caller reports them)."""
 
     errors: list[str] = field(default_factory=list)
-
-
-def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
-    """The error's first line with its type, passwords of ``urls`` masked."""
-    cause = getattr(error, "orig", None) or error
-    text = str(cause).strip()
-    line = text.splitlines()[0].strip() if text else ""
-    line = f"{type(cause).__name__}: {line}" if line else type(cause).__name__
-    for url in urls:
-        line = database.mask_text(line, url)
-    return line
 
 
 def _same_database(a: URL, b: URL) -> bool:

@@ -46,7 +46,6 @@ from flask_safemigrate import (
     lock_guard,
     orphans,
     runner,
-    scratch,
     verify,
 )
 from flask_safemigrate.errors import (
@@ -57,6 +56,7 @@ from flask_safemigrate.errors import (
     SafeMigrateError,
 )
 from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.text import display_path, one_line, plural, shorten
 
 __all__ = ["STAGES", "Options", "Outcome", "Progress", "Stage", "safe_upgrade"]
 
@@ -231,7 +231,7 @@ class _Run:
             return
         self.progress.stage(
             "preflight",
-            f"{self.target_label} at {at}: {_plural(len(self.plan), 'revision')} to apply",
+            f"{self.target_label} at {at}: {plural(len(self.plan), 'revision')} to apply",
         )
         if not self.options.skip_lint:
             self.lint()
@@ -433,8 +433,8 @@ class _Run:
         self.progress.stage(
             "preflight",
             "lint: "
-            + (f"{_plural(len(others), 'warning')}" if others else "no findings")
-            + f" in {_plural(len(self.plan), 'pending script')}",
+            + (f"{plural(len(others), 'warning')}" if others else "no findings")
+            + f" in {plural(len(self.plan), 'pending script')}",
         )
 
     def lock_and_apply(self) -> None:
@@ -506,7 +506,7 @@ class _Run:
             if not found:
                 return
             listing = " | ".join(orphan.describe() for orphan in found)
-            count = _plural(len(found), "statement")
+            count = plural(len(found), "statement")
             if settings.cancel_orphans:
                 self.progress.waiting(
                     f"ending {count} a killed migrator left running"
@@ -723,7 +723,7 @@ class _Run:
                 rule="lock-lost",
                 severity=Severity.ERROR,
                 message=message,
-                path=verify.display_path(script.path) if script is not None else None,
+                path=display_path(script.path) if script is not None else None,
                 line=script.line if script is not None else None,
                 help="find out what ended the lock's connection or file (a server or proxy idle"
                 " timeout, a KILL or pg_terminate_backend, a failover, a deleted"
@@ -762,7 +762,7 @@ class _Run:
         urls = setup.urls
         script = setup.graph.scripts.get(failed.revision or "")
         name = verify.describe(script) if script is not None else (failed.revision or "?")
-        reason = _one_line(failed.error, urls)
+        reason = one_line(failed.error, urls)
         dialect = database.dialect_of(self.url)
         lock_timeout = faults.is_lock_timeout(failed.error)
         # A dropped connection is not the script's fault; where nothing of the revision can
@@ -782,16 +782,16 @@ class _Run:
                 if setup.settings.ledger and recordable:
                     self.record_failure(connection, failed, script, reason, lost, nothing_left)
         except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
-            self.notes.append(f"Could not record the failure in the ledger: {_one_line(exc, urls)}")
+            self.notes.append(f"Could not record the failure in the ledger: {one_line(exc, urls)}")
         self.current = now if now is not None else self.current
         at = (", ".join(self.current) or "base") if now is not None else "unknown (unreachable)"
-        statement = _shorten(database.mask_text(failed.statement or "", self.url)) or None
-        ran = [_shorten(database.mask_text(s, self.url)) for s in failed.ran]
+        statement = shorten(database.mask_text(failed.statement or "", self.url)) or None
+        ran = [shorten(database.mask_text(s, self.url)) for s in failed.ran]
         if lost:
             return self.connection_lost(failed, name, reason, at, statement, ran, now)
         if dialect == "mysql" and ran:
             left = (
-                f" MariaDB/MySQL cannot roll back DDL: {_plural(len(ran), 'statement')} of"
+                f" MariaDB/MySQL cannot roll back DDL: {plural(len(ran), 'statement')} of"
                 f" {failed.revision} ran before the failure and stay applied: "
                 + "; ".join(ran)
                 + "."
@@ -804,7 +804,7 @@ class _Run:
             what = (
                 f"gave up waiting for a lock after {_seconds_list(waits)}"
                 f" (SAFEMIGRATE_LOCK_TIMEOUT {setup.settings.lock_timeout:g}s,"
-                f" {_plural(attempts, 'attempt')})"
+                f" {plural(attempts, 'attempt')})"
             )
             if blocking:
                 what += "; blocked by " + " | ".join(blocking)
@@ -866,7 +866,7 @@ class _Run:
                 rule="migration-failed",
                 severity=Severity.ERROR,
                 message=message,
-                path=verify.display_path(script.path) if script is not None else None,
+                path=display_path(script.path) if script is not None else None,
                 line=runner.failing_line(failed.error, script),
                 help=todo,
                 extra={
@@ -941,7 +941,7 @@ class _Run:
             left = f" The version table says {revision} is applied: it committed before the drop."
         elif dialect == "mysql" and ran:
             left = (
-                f" MariaDB/MySQL cannot roll back DDL: {_plural(len(ran), 'statement')} of"
+                f" MariaDB/MySQL cannot roll back DDL: {plural(len(ran), 'statement')} of"
                 f" {revision} ran before the drop and stay applied: " + "; ".join(ran) + "."
             )
         elif dialect == "mysql":
@@ -973,7 +973,7 @@ class _Run:
                 rule="connection-lost",
                 severity=Severity.ERROR,
                 message=message,
-                path=verify.display_path(script.path) if script is not None else None,
+                path=display_path(script.path) if script is not None else None,
                 line=runner.failing_line(failed.error, script),
                 help=todo,
                 extra={
@@ -1063,7 +1063,7 @@ class _Run:
                 return self.finish(ExitCode.OK, "done")
             if self.options.dry_run:
                 self.notes.extend(
-                    f"  would apply {verify.describe(script)}  ({verify.display_path(script.path)})"
+                    f"  would apply {verify.describe(script)}  ({display_path(script.path)})"
                     for script in self.plan
                 )
                 return self.finish(ExitCode.OK, "preflight")
@@ -1092,7 +1092,7 @@ class _Run:
             )
             return self.finish(error.exit_code, self.stage)
         except sa.exc.SQLAlchemyError as exc:
-            reason = _one_line(exc, self.setup.urls)
+            reason = one_line(exc, self.setup.urls)
             # In stage upgrade this is the ledger's own table, before any revision ran.
             doing = "writing to" if self.stage == "upgrade" else "reading"
             self.findings.append(
@@ -1171,15 +1171,15 @@ def _headline_of(run: _Run, code: ExitCode, stage: str) -> str:
     if code is not ExitCode.OK:
         return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
     if run.options.sql:
-        return f"SQL for {_plural(len(run.plan), 'revision')} printed; nothing was changed."
+        return f"SQL for {plural(len(run.plan), 'revision')} printed; nothing was changed."
     if run.options.dry_run:
         if not run.plan:
             return f"Dry run: at {at}, nothing to apply."
-        return f"Dry run: {_plural(len(run.plan), 'revision')} would be applied; nothing changed."
+        return f"Dry run: {plural(len(run.plan), 'revision')} would be applied; nothing changed."
     if run.applied:
         seconds = sum(step.seconds for step in run.applied)
         return (
-            f"Applied {_plural(len(run.applied), 'revision')} in {seconds:.2f}s; database at {at}."
+            f"Applied {plural(len(run.applied), 'revision')} in {seconds:.2f}s; database at {at}."
         )
     if run.another:
         return f"Another migrator applied the plan; database at {at}."
@@ -1270,18 +1270,5 @@ def locks_file_hint(guard: lock_guard.Guard | None) -> str:
     return f"lock file {path}" if path is not None else "SQLite lock file"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _one_line(error: BaseException, urls: Sequence[Any]) -> str:
-    return scratch.one_line(error, urls)
-
-
-def _shorten(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

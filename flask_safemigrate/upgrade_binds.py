@@ -43,13 +43,11 @@ from flask_safemigrate.errors import (
     SafeMigrateError,
 )
 from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.text import display_path, one_line, plural, shorten
 from flask_safemigrate.upgrade import (
     Outcome,
     Stage,
-    _one_line,
-    _plural,
     _Run,
-    _shorten,
     _Stop,
 )
 
@@ -135,7 +133,7 @@ class MultiRun(_Run):
         self.plan_binds()
         self.started = self.current
         for bind in self.binds:
-            todo = _plural(len(bind.plan), "revision") + " to apply" if bind.plan else None
+            todo = plural(len(bind.plan), "revision") + " to apply" if bind.plan else None
             self.progress.stage(
                 "preflight", f"{bind.label} at {bind.at}: {todo or 'nothing to apply'}"
             )
@@ -182,7 +180,7 @@ class MultiRun(_Run):
                     rule=f"{self.stage}-failed",
                     severity=Severity.ERROR,
                     message=f"reading {bind.label} failed in stage {self.stage}:"
-                    f" {_one_line(exc, self.setup.urls)}",
+                    f" {one_line(exc, self.setup.urls)}",
                     help="grant the account the privileges the error names on the version table"
                     if database.is_privilege_error(exc)
                     else "see the database's error above; `flask db verify` shows where it stands",
@@ -522,7 +520,7 @@ class MultiRun(_Run):
         culprit = self.bind_of(failed.bind)
         script = setup.graph.scripts.get(failed.revision or "")
         name = verify.describe(script) if script is not None else (failed.revision or "?")
-        reason = _one_line(failed.error, urls)
+        reason = one_line(failed.error, urls)
         # A dropped connection is not the script's fault (see _Run.failure).
         lost = faults.is_connection_lost(failed.error)
         nothing_left = culprit.dialect != "mysql" or not failed.ran
@@ -537,10 +535,10 @@ class MultiRun(_Run):
                         self.record_failure(connection, failed, script, reason, lost, nothing_left)
             except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError) as exc:
                 unreadable.add(bind.key)
-                self.notes.append(f"Could not read back {bind.label}: {_one_line(exc, urls)}")
+                self.notes.append(f"Could not read back {bind.label}: {one_line(exc, urls)}")
             states.append(self.state_of(bind, failed, culprit, bind.key in unreadable))
         self.current = _union(b.current for b in self.binds)
-        ran = [_shorten(database.mask_text(s, culprit.target.url)) for s in failed.ran]
+        ran = [shorten(database.mask_text(s, culprit.target.url)) for s in failed.ran]
         what = (
             f"The database connection running revision {name} on {culprit.label} was lost"
             f" ({reason}); the server ended the session or the network dropped it, the script"
@@ -585,13 +583,13 @@ class MultiRun(_Run):
                 rule="connection-lost" if lost else "migration-failed",
                 severity=Severity.ERROR,
                 message=message,
-                path=verify.display_path(script.path) if script is not None else None,
+                path=display_path(script.path) if script is not None else None,
                 line=runner.failing_line(failed.error, script),
                 help=todo,
                 extra={
                     "revision": failed.revision,
                     "bind": culprit.key,
-                    "statement": _shorten(
+                    "statement": shorten(
                         database.mask_text(failed.statement or "", culprit.target.url)
                     )
                     or None,
@@ -633,11 +631,9 @@ class MultiRun(_Run):
             if bind.dialect == "mysql" and failed.ran:
                 text += (
                     "; MariaDB/MySQL cannot roll back DDL:"
-                    f" {_plural(len(failed.ran), 'statement')} of {failed.revision} ran"
+                    f" {plural(len(failed.ran), 'statement')} of {failed.revision} ran"
                     " before the failure and stay applied: "
-                    + "; ".join(
-                        _shorten(database.mask_text(s, bind.target.url)) for s in failed.ran
-                    )
+                    + "; ".join(shorten(database.mask_text(s, bind.target.url)) for s in failed.ran)
                 )
             elif bind.dialect == "mysql":
                 text += f"; no statement of {failed.revision} had run there"

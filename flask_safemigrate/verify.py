@@ -56,6 +56,7 @@ from flask_safemigrate.errors import (
 from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.schema_diff import Snapshot, drift, take_snapshot
 from flask_safemigrate.settings import Settings
+from flask_safemigrate.text import display_path, one_line, plural
 
 __all__ = [
     "CHECKS",
@@ -285,25 +286,13 @@ def exit_code(report: Report) -> ExitCode:
 # --------------------------------------------------------------------------- helpers
 
 
-def display_path(path: Path) -> str:
-    """A path relative to the working directory when it is below it, else absolute."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
-        return str(path)
-
-
 def describe(script: history.Script) -> str:
     return f"{script.revision} ({script.message})" if script.message else script.revision
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _history_note(graph: history.RevisionGraph) -> str:
     heads = ", ".join(graph.heads) or "none"
-    return f"History: {_plural(len(graph.scripts), 'revision')}, head {heads}."
+    return f"History: {plural(len(graph.scripts), 'revision')}, head {heads}."
 
 
 # --------------------------------------------------------------------------- static checks
@@ -419,7 +408,7 @@ def _check_database(setup: Setup, target: Target) -> _DatabaseResult:
         )
     except sa.exc.SQLAlchemyError as exc:
         raise PreflightError(
-            f"reading database {target.label} failed: {scratch.one_line(exc, setup.urls)}",
+            f"reading database {target.label} failed: {one_line(exc, setup.urls)}",
             hint="check the account's privileges on the version table and the schema",
             data={"database": database.mask_url(target.url)},
         ) from None
@@ -461,7 +450,7 @@ def _check_connected(
                         severity=Severity.ERROR,
                         message=(
                             f"Database {target.label} is at {at}: "
-                            f"{_plural(len(pending), 'revision')} not applied yet: {listed}."
+                            f"{plural(len(pending), 'revision')} not applied yet: {listed}."
                         ),
                         help=_UPGRADE_HINT,
                         extra={
@@ -778,9 +767,7 @@ def _run_roundtrip(setup: Setup, scratch_url: str | None) -> _Trip:
             Finding(rule="roundtrip-failed", severity=Severity.ERROR, message=error)
         )
     done, total = trip.facts["completed"], len(order)
-    count = (
-        _plural(total, "revision") if done == total else f"{done} of {_plural(total, 'revision')}"
-    )
+    count = plural(total, "revision") if done == total else f"{done} of {plural(total, 'revision')}"
     where = "temporary" if scratch_url is None else "given"
     trip.notes.append(
         f"Roundtrip: {count} upgraded, downgraded and upgraded again on the {where} scratch"
@@ -800,7 +787,7 @@ def _drop_scratch_schema(
     except sa.exc.SQLAlchemyError as exc:
         cleanup.errors.append(
             f"schema {schema} of the scratch database could not be dropped after the"
-            f" roundtrip: {scratch.one_line(exc, hidden)}; drop it by hand before the next run"
+            f" roundtrip: {one_line(exc, hidden)}; drop it by hand before the next run"
         )
 
 
@@ -826,7 +813,7 @@ def _walk(
                     severity=Severity.ERROR,
                     message=(
                         f"Roundtrip stopped: {direction} of revision {describe(script)} failed"
-                        f" on the scratch database: {scratch.one_line(exc, hidden)}"
+                        f" on the scratch database: {one_line(exc, hidden)}"
                     ),
                     path=display_path(script.path),
                     line=script.line,
@@ -892,7 +879,7 @@ def _walk(
                 rule="roundtrip-failed",
                 severity=Severity.ERROR,
                 message="Roundtrip stopped: reading the scratch database failed:"
-                f" {scratch.one_line(exc, hidden)}",
+                f" {one_line(exc, hidden)}",
             )
         )
 

@@ -32,6 +32,7 @@ from flask_safemigrate.lint.model import (
 )
 from flask_safemigrate.lint.rules.correctness.unparseable_script import UnparseableScript
 from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.text import display_path
 
 # The names rules and callers used to import from here; they live in :mod:`model` now.
 __all__ = [
@@ -122,13 +123,6 @@ def _severity(rule: type[Rule], config: LintConfig) -> Severity:
     return rule.severity
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
-        return str(path)
-
-
 def parse(path: Path, config: LintConfig) -> Migration | Violation:
     """Read and parse one script; a file that cannot be read or parsed becomes a violation.
 
@@ -199,7 +193,7 @@ def _finding(
     severity: Severity,
     v: Violation,
     path: Path,
-    display: Callable[[Path], str] = _display,
+    display: Callable[[Path], str] = display_path,
     *,
     message: str | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -497,7 +491,7 @@ def _apply_suppressions(
                 severity=Severity.WARNING,
                 message="this suppression comment silences nothing",
                 code=UNUSED_IGNORE_CODE,
-                path=_display(parsed.path),
+                path=display_path(parsed.path),
                 line=s.line,
                 col=1,
                 help="remove the comment, or name the rule it was meant for",
@@ -542,7 +536,7 @@ def collect_files(
     kept = [
         p
         for p in unique
-        if not any(fnmatch.fnmatch(_display(p), pat) or p.match(pat) for pat in exclude)
+        if not any(fnmatch.fnmatch(display_path(p), pat) or p.match(pat) for pat in exclude)
     ]
     return kept, list(dict.fromkeys(locations))
 

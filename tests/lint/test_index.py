@@ -18,7 +18,7 @@ import pytest
 from flask_safemigrate import history
 from flask_safemigrate.lint import calls as calls_module
 from flask_safemigrate.lint.calls import is_missing, literal, nodes_below
-from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, _Display, _display, parse
+from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, _Display, parse
 from flask_safemigrate.lint.helpers.functions import migration_functions
 from flask_safemigrate.lint.index import build_index, collect_calls
 from flask_safemigrate.lint.registry import all_rules
@@ -29,6 +29,7 @@ from flask_safemigrate.lint.rules.correctness.missing_existence_check import (
     guard_test,
     scan,
 )
+from flask_safemigrate.text import display_path as _display
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIGS = [

@@ -1,0 +1,56 @@
+"""Small wording helpers every report shares: counts, error lines, long text, paths.
+
+One definition each, so that "1 revision"/"2 revisions", an error's one-line form and a
+path as the user sees it read the same in every command. Pure functions on strings and paths;
+credentials are masked through :mod:`flask_safemigrate.database` only when URLs are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+__all__ = ["display_path", "one_line", "plural", "shorten"]
+
+
+def plural(count: int, word: str) -> str:
+    """``1 revision``, ``2 revisions``: English plural by ``s``, enough for our own nouns."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
+    """The error's first line with its type, passwords of ``urls`` masked.
+
+    A SQLAlchemy error is shown by the driver error it wraps (``orig``): its type and first
+    line name the problem, the wrapper's text repeats the statement.
+    """
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    line = f"{type(cause).__name__}: {line}" if line else type(cause).__name__
+    urls = list(urls)
+    if urls:
+        # Imported here: most callers pass no URL, and this module stays free of SQLAlchemy.
+        from flask_safemigrate.database import mask_text
+
+        for url in urls:
+            line = mask_text(line, url)
+    return line
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` on one line (white space folded), cut to ``limit`` characters with ``...``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the working directory when it is below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return str(path)
