@@ -7,6 +7,7 @@ the one place that prints and chooses the exit status.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,6 +28,7 @@ from flask_safemigrate.cli_support import (
     lint_cli_options,
     lint_options,
     since_revisions,
+    stdout_to_stderr,
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
 from flask_safemigrate.report import render_finding, render_json, should_color
@@ -314,8 +316,12 @@ def safe_upgrade_command(
     quiet = sql and output_format == "text"
     progress = upgrade.Progress() if quiet else _EchoProgress(err=output_format == "json")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # With --auto-merge, Alembic and post-write hooks may print while the merge is written:
+    # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
+    streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
     try:
-        outcome = upgrade.safe_upgrade(app, options, progress)
+        with streams:
+            outcome = upgrade.safe_upgrade(app, options, progress)
     except upgrade.RunConfigError as error:
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
@@ -398,7 +404,8 @@ def auto_merge_heads_command(
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
-    report = merge.auto_merge_heads(app, message=message, check=check, force=force)
+    with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
+        report = merge.auto_merge_heads(app, message=message, check=check, force=force)
     echo_report(report, output_format)
     exit_with(merge.exit_code(report))
 

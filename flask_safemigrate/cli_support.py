@@ -6,11 +6,13 @@ hook on every commit, and importing those would triple its start-up time.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
@@ -184,3 +186,31 @@ def since_revisions(locations: list[Path], since: str) -> set[str]:
     except (history.RevisionLookupError, ValueError) as exc:
         raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
     return set(graph.descendants(revision)) - {revision}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout to stderr for as long as the block lasts.
+
+    Used while stdout must carry one document (the JSON report, the SQL of ``--sql``):
+    Alembic prints status lines with ``print``-like writes, and post-write hooks such as
+    ``ruff format`` run as subprocesses that report on file descriptor 1. Both the Python
+    stream and descriptor 1 are pointed at stderr, then restored.
+    """
+    sys.stdout.flush()
+    saved: int | None = None
+    with contextlib.suppress(OSError):  # no real descriptors (embedded): Python-level only
+        duplicate = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            saved = duplicate
+        except OSError:
+            os.close(duplicate)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)

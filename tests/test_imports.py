@@ -306,8 +306,6 @@ KNOWN_BELOW_CLI_OUTPUT = {
     (f"{ROOT_NAME}.lint.docs", "calls print()"),
     (f"{ROOT_NAME}.lint.docs", "exits the process"),
     (f"{ROOT_NAME}.lint.docs", "uses sys.stdout/sys.stderr"),
-    # redirects file descriptor 1 while Alembic writes the merge revision
-    (f"{ROOT_NAME}.merge", "uses sys.stdout/sys.stderr"),
 }
 
 _EXITS = {("sys", "exit"), ("os", "_exit")}

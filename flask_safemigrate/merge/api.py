@@ -1,0 +1,116 @@
+"""The entry points: :func:`merge_heads` for pipelines, :func:`auto_merge_heads` for the command."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+
+from flask_safemigrate.errors import ChecksFailed, ExitCode
+from flask_safemigrate.merge.conflicts import Conflict
+from flask_safemigrate.merge.findings import (
+    REFUSE_HINT,
+    conflict_finding,
+    fork_notes,
+    history_note,
+    multiple_heads_finding,
+)
+from flask_safemigrate.merge.planning import plan_merge
+from flask_safemigrate.merge.writing import write_merge
+from flask_safemigrate.report import Report, Severity
+from flask_safemigrate.text import display_path, plural
+
+__all__ = ["COMMAND", "MergeResult", "auto_merge_heads", "exit_code", "merge_heads"]
+
+
+COMMAND = "auto-merge-heads"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :func:`merge_heads` did: ``merge_revision``/``path`` are None when nothing was
+    written (zero or one head)."""
+
+    heads: tuple[str, ...]
+    merge_revision: str | None
+    path: Path | None
+    conflicts: tuple[Conflict, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def merged(self) -> bool:
+        return self.merge_revision is not None
+
+
+def merge_heads(
+    target: Flask | str | os.PathLike[str], message: str | None = None, force: bool = False
+) -> MergeResult:
+    """Merge several heads into one; for pipelines such as ``safe-upgrade --auto-merge``.
+
+    Raises :class:`ChecksFailed` (exit 1) when the branches conflict and ``force`` is false;
+    its ``data`` holds the heads and conflicts. With an app, call it inside or outside an
+    app context: the template is rendered inside one.
+    """
+    plan = plan_merge(target)
+    if len(plan.heads) < 2:
+        return MergeResult(plan.heads, None, None, (), plan.notes)
+    if plan.conflicts and not force:
+        raise ChecksFailed(
+            f"not merging heads {', '.join(plan.heads)}: "
+            f"{plural(len(plan.conflicts), 'conflict')} between the branches "
+            f"({'; '.join(c.message for c in plan.conflicts)})",
+            hint=REFUSE_HINT,
+            data=plan.facts(),
+        )
+    revision, path = write_merge(target, plan, message)
+    return MergeResult(plan.heads, revision, path, plan.conflicts, plan.notes)
+
+
+def auto_merge_heads(
+    target: Flask | str | os.PathLike[str],
+    *,
+    message: str | None = None,
+    check: bool = False,
+    force: bool = False,
+) -> Report:
+    """The report of ``flask db auto-merge-heads``; writes the merge unless refused or ``check``.
+
+    Conflicts are errors (warnings with ``force``); ``check`` adds a ``multiple-heads`` error
+    when there are several heads and never writes.
+    """
+    plan = plan_merge(target)
+    notes = [history_note(plan)]
+    findings = [conflict_finding(c, forced=force and not check) for c in plan.conflicts]
+    if len(plan.heads) < 2:
+        notes.append(
+            f"Nothing to merge: one head ({plan.heads[0]})."
+            if plan.heads
+            else "Nothing to merge: there are no revisions."
+        )
+        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+    notes.extend(fork_notes(plan))
+    if plan.notes:
+        notes.append("Raw SQL is compared best effort; not compared:")
+        notes.extend(f"  {note}" for note in plan.notes)
+    if check:
+        findings.insert(0, multiple_heads_finding(plan))
+        notes.append("--check: nothing was written.")
+        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+    if plan.conflicts and not force:
+        notes.append(
+            f"Not merged: {plural(len(plan.conflicts), 'conflict')} between the branches"
+            " (below). Nothing was written."
+        )
+        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+    revision, path = write_merge(target, plan, message)
+    if plan.conflicts:
+        notes.append(f"Merging despite {plural(len(plan.conflicts), 'conflict')} (--force).")
+    notes.append(f"Wrote merge revision {revision}: {display_path(path)}")
+    return Report(COMMAND, findings, facts=plan.facts(revision, path), notes=notes)
+
+
+def exit_code(report: Report) -> ExitCode:
+    """1 when the merge was refused or ``--check`` found several heads, else 0."""
+    return ExitCode.CHECKS_FAILED if report.fails(Severity.ERROR) else ExitCode.OK
