@@ -10,7 +10,8 @@ It downloads pinned wheels from PyPI that ship their Alembic migrations (``pip d
 repository (``~/.cache/safemigrate-corpus``, or ``$SAFEMIGRATE_CORPUS_CACHE``, or
 ``--cache``), and lints each history once per dialect the project supports, through the
 public API that ``safemigrate lint`` uses (``flask_safemigrate.lint.lint`` with
-``config_from({"dialect": ...})``). None of those projects' files is ever committed here.
+``config_from({"dialect": ..., "sqlalchemy": ...})``, the SQLAlchemy pin read from the wheel's
+``Requires-Dist``). None of those projects' files is ever committed here.
 
 It prints, per project and per rule: findings, error-level findings, and the precision of the
 errors against ``benchmarks/corpus-triage.toml``, where each error finding that someone read
@@ -229,6 +230,41 @@ def unpack(history: History, cache: Path) -> Path:
     return target
 
 
+#: SQLAlchemy release lines a pin is matched against (the newest allowed is the one a fresh
+#: install of the project gets).
+SQLALCHEMY_LINES = ("1.0", "1.1", "1.2", "1.3", "1.4", "2.0", "2.1")
+
+
+def sqlalchemy_pin(wheel: Path) -> str | None:
+    """The SQLAlchemy ``major.minor`` the wheel's project runs on: the newest release line its
+    ``Requires-Dist: sqlalchemy...`` allows (unconditional requirements first, then those of an
+    extra); ``None`` when it names none (lint then assumes the installed SQLAlchemy)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+        metadata = archive.read(name).decode("utf-8", "replace") if name else ""
+    plain, extra = [], []
+    for line in metadata.splitlines():
+        if not line.lower().startswith("requires-dist:"):
+            continue
+        try:
+            requirement = Requirement(line.split(":", 1)[1].strip())
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower() == "sqlalchemy":
+            (extra if requirement.marker else plain).append(requirement)
+    for requirement in plain or extra:
+        allowed = [
+            line
+            for line in SQLALCHEMY_LINES
+            if any(requirement.specifier.contains(f"{line}.{patch}") for patch in range(100))
+        ]
+        if allowed:
+            return allowed[-1]
+    return None
+
+
 def scripts(versions: Path) -> list[Path]:
     return sorted(p for p in versions.glob("*.py") if p.name != "__init__.py")
 
@@ -298,12 +334,18 @@ def fingerprints(
     return out
 
 
-def lint_history(history: History, versions: Path) -> tuple[dict[str, Seen], str | None]:
-    """Every finding of the history over its dialects, by fingerprint; and a crash, if any."""
+def lint_history(
+    history: History, versions: Path, sqlalchemy: str | None = None
+) -> tuple[dict[str, Seen], str | None]:
+    """Every finding of the history over its dialects, by fingerprint; and a crash, if any.
+
+    ``sqlalchemy`` is the project's pin (:func:`sqlalchemy_pin`), passed as the lint setting
+    of that name, as the project would set it."""
     seen: dict[str, Seen] = {}
     for dialect in history.dialects:
         try:
-            report = lint([versions], config_from({"dialect": dialect}), jobs=1)
+            config = config_from({"dialect": dialect, "sqlalchemy": sqlalchemy})
+            report = lint([versions], config, jobs=1)
         except Exception as exc:  # the benchmark reports a crash, it does not stop on it
             return seen, f"{dialect}: {type(exc).__name__}: {exc}"
         for fingerprint, finding, file in fingerprints(history.name, versions, report.findings):
@@ -531,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     triage = load_triage(args.triage)
     located = [(history, unpack(history, cache)) for history in chosen]
+    pins = {history.name: sqlalchemy_pin(fetch(history.wheel, cache)) for history in chosen}
 
     per_history: dict[str, Tally] = {}
     per_rule: dict[str, Tally] = defaultdict(Tally)
@@ -541,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     crashes = []
     total_scripts = 0
     for history, versions in located:
-        seen, crash = lint_history(history, versions)
+        seen, crash = lint_history(history, versions, pins[history.name])
         if crash:
             crashes.append(f"{history.name}: {crash}")
         tally = per_history[history.name] = Tally()
@@ -563,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(located)} histories, {total_scripts} scripts; errors are read against"
         f" {args.triage.name} ({len(triage)} verdicts)"
     )
+    pinned = ", ".join(f"{name} {pin or 'installed'}" for name, pin in pins.items())
+    print(f"SQLAlchemy each project runs (its wheel's Requires-Dist): {pinned}")
     print("\nper history")
     print(HEADER)
     for history, _ in located:

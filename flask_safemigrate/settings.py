@@ -141,6 +141,17 @@ def _optional_choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return parse
 
 
+_SQLALCHEMY = re.compile(r"\d+\.\d+(?:\.\w+)*")
+
+
+def _optional_version(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SQLALCHEMY.fullmatch(value.strip()):
+        raise _Invalid('expected a version such as "1.4"')
+    return value.strip()
+
+
 def _optional_severity_map(value: Any) -> tuple[tuple[str, str], ...] | None:
     if value is None:
         return None
@@ -290,6 +301,13 @@ SPECS: tuple[Spec, ...] = (
         _optional_name,
         "Schema `missing-schema` expects; `None` = pyproject, else `SAFEMIGRATE_SCHEMA`.",
     ),
+    Spec(
+        "lint_sqlalchemy",
+        None,
+        _optional_version,
+        "SQLAlchemy the migrations run on (`1.4`): below 2, SQLAlchemy 2 removals are"
+        " warnings; `None` = pyproject, else the installed one.",
+    ),
 )
 
 _BY_KEY = {spec.key: spec for spec in SPECS}
@@ -321,6 +339,7 @@ class Settings:
     lint_exclude: tuple[str, ...] | None = None
     lint_plural_tables: bool | None = None
     lint_schema: str | None = None
+    lint_sqlalchemy: str | None = None
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Settings:

@@ -38,6 +38,7 @@ INVALID: dict[str, Any] = {
     "lint_exclude": {"a": 1},
     "lint_plural_tables": "plural",
     "lint_schema": "  ",
+    "lint_sqlalchemy": "two",
 }
 
 

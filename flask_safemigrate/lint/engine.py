@@ -29,6 +29,7 @@ from flask_safemigrate.lint.model import (
     Rule,
     Violation,
     rule_docs,
+    sqlalchemy_version,
 )
 from flask_safemigrate.lint.rules.correctness.unparseable_script import UnparseableScript
 from flask_safemigrate.report import Finding, Report, Severity
@@ -199,6 +200,8 @@ def _finding(
     extra: Mapping[str, Any] | None = None,
 ) -> Finding:
     line = v.line if v.line is not None else getattr(v.node, "lineno", None)
+    if v.at_most is not None and severity.rank > v.at_most.rank:
+        severity = v.at_most
     col = v.col
     if col is None and v.node is not None and hasattr(v.node, "col_offset"):
         col = v.node.col_offset + 1
@@ -656,6 +659,7 @@ def config_from(
         "plural-tables",
         "schema",
         "report-unused-ignores",
+        "sqlalchemy",
     }
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -692,6 +696,15 @@ def config_from(
             f"lint option dialect: unknown dialect {dialect!r}",
             hint="use postgresql, mysql, sqlite or auto",
         )
+    sqlalchemy = merged.get("sqlalchemy")
+    if sqlalchemy is not None:
+        parsed = sqlalchemy_version(str(sqlalchemy))
+        if parsed is None:
+            raise ConfigError(
+                f"lint option sqlalchemy: {sqlalchemy!r} is not a version",
+                hint='give the major.minor the project runs, for example sqlalchemy = "1.4"',
+            )
+        sqlalchemy = f"{parsed[0]}.{parsed[1]}"
     return LintConfig(
         select=_names(merged.get("select")),
         ignore=_names(merged.get("ignore")) or (),
@@ -702,6 +715,7 @@ def config_from(
         plural_tables=bool(merged.get("plural-tables", True)),
         schema=merged.get("schema"),
         report_unused_ignores=bool(merged.get("report-unused-ignores", False)),
+        sqlalchemy=sqlalchemy,
     )
 
 

@@ -7,6 +7,8 @@ rules without an import cycle.
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.metadata
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +37,9 @@ class Violation:
     path: Path | None = None  # for history rules, which point at other files
     # The dialects the finding is about, when narrower than the rule's (``None``: the rule's).
     dialects: frozenset[str] | None = None
+    # The highest severity this finding may have (``None``: the rule's): a problem that only
+    # appears under a condition the project does not meet yet (a SQLAlchemy it does not run).
+    at_most: Severity | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class LintConfig:
     plural_tables: bool = True
     schema: str | None = None
     report_unused_ignores: bool = False
+    # The project's SQLAlchemy, "major.minor"; ``None``: the installed one.
+    sqlalchemy: str | None = None
 
     @property
     def dialects(self) -> frozenset[str]:
@@ -59,6 +66,35 @@ class LintConfig:
     @property
     def dialect_known(self) -> bool:
         return self.dialect != "auto"
+
+    @property
+    def sqlalchemy_version(self) -> tuple[int, int]:
+        """The SQLAlchemy the project's migrations run on: the setting, else the installed one."""
+        if self.sqlalchemy is not None:
+            return sqlalchemy_version(self.sqlalchemy) or INSTALLED_UNKNOWN
+        return installed_sqlalchemy()
+
+
+#: Assumed when SQLAlchemy is not installed where lint runs: the current major version.
+INSTALLED_UNKNOWN = (2, 0)
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\w+)*")
+
+
+def sqlalchemy_version(text: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of ``"1.4"`` or ``"1.4.52"``; ``None`` when it is not a version."""
+    match = _VERSION.fullmatch(text.strip())
+    return (int(match[1]), int(match[2])) if match else None
+
+
+@functools.cache
+def installed_sqlalchemy() -> tuple[int, int]:
+    """The installed SQLAlchemy's ``(major, minor)``, read from its metadata: lint never
+    imports SQLAlchemy (it starts faster without it)."""
+    try:
+        found = sqlalchemy_version(importlib.metadata.version("sqlalchemy"))
+    except importlib.metadata.PackageNotFoundError:
+        found = None
+    return found or INSTALLED_UNKNOWN
 
 
 class Rule:

@@ -37,6 +37,7 @@ def flask_lint_options(settings: Settings) -> dict[str, Any]:
         "exclude": settings.lint_exclude,
         "plural-tables": settings.lint_plural_tables,
         "schema": settings.lint_schema or settings.schema,
+        "sqlalchemy": settings.lint_sqlalchemy,
     }
 
 

@@ -17,10 +17,14 @@ from click.testing import CliRunner
 
 from flask_safemigrate.console import main
 from flask_safemigrate.lint.engine import LintConfig, lint
+from flask_safemigrate.lint.options import resolve
+from flask_safemigrate.settings import Settings
 from tests.lint.test_rules import expected
 
 CAUSES = Path(__file__).parent / "fixtures" / "causes"
 SELECT = re.compile(r"#\s*lint-select:\s*(.+)")
+#: Causes judged against a given SQLAlchemy (the project's pin), not the installed one.
+SQLALCHEMY = {"sqlalchemy-1x-project": "1.4"}
 
 
 def selected(path: Path) -> tuple[str, ...]:
@@ -31,7 +35,11 @@ def selected(path: Path) -> tuple[str, ...]:
 
 def lint_cause(path: Path, dialect: str | None = None) -> list[tuple[int, str, str, str]]:
     _, fixture_dialect = expected(path)
-    config = LintConfig(select=selected(path), dialect=dialect or fixture_dialect)
+    config = LintConfig(
+        select=selected(path),
+        dialect=dialect or fixture_dialect,
+        sqlalchemy=SQLALCHEMY.get(path.stem),
+    )
     report = lint([path], config)
     return [(f.line or 0, f.code or "", str(f.severity), f.message) for f in report.findings]
 
@@ -165,3 +173,57 @@ def test_messages_name_the_real_object() -> None:
     assert "creates index ix_users_k on users" in messages[1]
     assert "drops column `tenant_tables()[0]`.datasource_name" in messages[2]
     assert not any("?" in m for m in messages)
+
+
+def test_sqlalchemy_1x_project_gets_warnings_not_errors() -> None:
+    path = CAUSES / "sqlalchemy-1x-project.py"
+    marks, dialect = expected(path)
+    by_version = {}
+    for version in ("1.4", "1.3", "2.0"):
+        config = LintConfig(select=selected(path), dialect=dialect, sqlalchemy=version)
+        by_version[version] = lint([path], config).findings
+    for version in ("1.4", "1.3"):
+        found = by_version[version]
+        assert {(path.name, f.line, f.code) for f in found} == marks
+        assert {str(f.severity) for f in found} == {"warning"}
+        for f in found:
+            assert f"runs on SQLAlchemy {version}" in f.message
+            assert "breaks when you move to SQLAlchemy 2" in f.message
+    assert {(path.name, f.line, f.code) for f in by_version["2.0"]} == marks
+    assert {str(f.severity) for f in by_version["2.0"]} == {"error"}
+    assert not any("runs on SQLAlchemy" in f.message for f in by_version["2.0"])
+
+
+def test_sqlalchemy_setting_from_pyproject(tmp_path: Path) -> None:
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "a1.py").write_text(
+        (CAUSES / "sqlalchemy-1x-project.py").read_text().replace("9bffffffffff", "")
+    )
+    args = ["lint", str(tmp_path / "migrations"), "--select", "SM320", "--dialect", "postgresql"]
+    (tmp_path / "pyproject.toml").write_text('[tool.safemigrate.lint]\nsqlalchemy = "1.4"\n')
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output  # warnings only
+    assert "SM320" in result.output and "SQLAlchemy 1.4" in result.output
+    (tmp_path / "pyproject.toml").write_text('[tool.safemigrate.lint]\nsqlalchemy = "2.0"\n')
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    (tmp_path / "pyproject.toml").write_text('[tool.safemigrate.lint]\nsqlalchemy = "soon"\n')
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "sqlalchemy" in result.output and "Traceback" not in result.output
+
+
+def test_sqlalchemy_setting_from_flask_config() -> None:
+    settings = Settings.from_mapping({"SAFEMIGRATE_LINT_SQLALCHEMY": " 1.4.52 "})
+    config = resolve({}, settings=settings, search_from=CAUSES)
+    assert config.sqlalchemy == "1.4"
+    assert config.sqlalchemy_version == (1, 4)
+
+
+def test_sqlalchemy_default_is_the_installed_one() -> None:
+    import sqlalchemy
+
+    major, minor = (int(part) for part in sqlalchemy.__version__.split(".")[:2])
+    assert LintConfig().sqlalchemy_version == (major, minor)
+    assert LintConfig(sqlalchemy="1.4").sqlalchemy_version == (1, 4)

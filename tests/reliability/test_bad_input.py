@@ -702,6 +702,7 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_LINT_EXCLUDE": {"*.py": True},
     "SAFEMIGRATE_LINT_PLURAL_TABLES": "several",
     "SAFEMIGRATE_LINT_SCHEMA": ["public"],
+    "SAFEMIGRATE_LINT_SQLALCHEMY": "latest",
 }
 
 

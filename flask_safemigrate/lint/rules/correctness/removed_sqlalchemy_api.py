@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import dotted, keyword, literal
 from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.helpers.sqlalchemy_pin import removed_in_2
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 
@@ -94,6 +95,11 @@ class RemovedSqlalchemyApi(Rule):
     `ArgumentError`) and the history no longer applies from scratch, often noticed only when a
     new environment is created.
 
+    On a project that still runs SQLAlchemy 1.x (`sqlalchemy = "1.4"` in
+    `[tool.safemigrate.lint]`, or `SAFEMIGRATE_LINT_SQLALCHEMY`; default: the installed
+    SQLAlchemy) the calls work today: the finding is a warning that they break on the move
+    to SQLAlchemy 2, not an error.
+
     ## Example
     ```python
     def upgrade():
@@ -121,8 +127,12 @@ class RemovedSqlalchemyApi(Rule):
         source = migration.source
         if not any(word in source for word in _WORDS) or not _may_have_problem(source):
             return  # most scripts: no walk
+        judgement = None
         for node in module_nodes(migration):
             if isinstance(node, ast.Call):
                 problem = _problem(node)
                 if problem is not None:
-                    yield Violation(problem, node=node)
+                    judgement = judgement or removed_in_2(migration)
+                    yield Violation(
+                        problem + judgement.suffix, node=node, at_most=judgement.at_most
+                    )
