@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -26,7 +28,19 @@ class DropColumn(Rule):
     Flags `op.drop_column(...)`, `batch_op.drop_column(...)` and `ALTER TABLE ... DROP COLUMN`
     in literal SQL inside `upgrade()`, unless the column (or its table) was added earlier in
     the same `upgrade()`. `downgrade()` is not checked: dropping what the upgrade added is the
-    normal reverse.
+    normal reverse. Also not flagged:
+
+    a column swap that keeps the name: `a_new` added and filled (`UPDATE t SET a_new =
+    ...`), `a` dropped, `a_new` renamed to `a`; or `a` renamed to `a_old`, a new `a` added
+    and filled, `a_old` dropped. The values move and the name servers select keeps existing
+    (what changes is what the column holds: review the new type against the old code).
+
+    The contract step of expand/contract (a column the models stopped mapping releases
+    ago) stays an error: a linter cannot see earlier releases. Neither an existence check
+    around the drop nor the app's current models tell it apart: projects guard every op to
+    make migrations re-runnable, and `flask db migrate` writes a drop precisely because the
+    model no longer maps the column, usually in the same release. Mark the contract step
+    with a suppression and its reason, as below.
 
     ## Why it matters
     The values are gone for good. Worse, SQLAlchemy names every mapped column in its
@@ -60,7 +74,9 @@ class DropColumn(Rule):
         line = timeline(migration)
         for call in migration.upgrade_calls:
             if call.name == "drop_column" and call.receiver in {"op", "batch_op"}:
-                if not line.added(call, call.table, call.column):
+                if not line.added(call, call.table, call.column) and not _kept_or_unused(
+                    migration, call, call.table, call.column
+                ):
                     yield Violation(
                         f"drops column {column_label(call)}, losing its values for good and"
                         " breaking servers whose model still selects it",
@@ -74,10 +90,25 @@ class DropColumn(Rule):
                     table, actions = parsed
                     for action in actions:
                         match = _DROP_COLUMN.match(action)
-                        if match is not None and not line.added(call, table, match.group(1)):
+                        if match is None:
+                            continue
+                        column = ident(match.group(1))
+                        if not line.added(call, table, column) and not _kept_or_unused(
+                            migration, call, table, column
+                        ):
                             yield Violation(
-                                f"drops column {table}.{ident(match.group(1))} in SQL, losing"
+                                f"drops column {table}.{column} in SQL, losing"
                                 " its values for good and breaking servers whose model still"
                                 " selects it",
                                 node=call.node,
                             )
+
+
+def _kept_or_unused(
+    migration: Migration, call: Call, table: str | None, column: str | None
+) -> bool:
+    """A step of a column swap that keeps the name (and the values, converted)."""
+    if table is None or column is None:
+        return False
+    found = moves(migration)
+    return found.swap_replaces(call, table, column) or found.swap_leftover(call, table, column)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import table_label
+from flask_safemigrate.lint.helpers.leftovers import scratch_table
+from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -21,9 +24,19 @@ class DropTable(Rule):
     """Dropping a table in an upgrade loses its data and breaks code that still uses it.
 
     ## What it does
-    Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`. A table
-    created earlier in the same `upgrade()` (a scratch table) is not flagged, and neither is
-    `downgrade()`, where dropping what the upgrade created is the normal reverse.
+    Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`. Not
+    flagged: a table created earlier in the same `upgrade()` (a scratch table); the middle
+    of a table rebuild, where the rows were copied out (`INSERT INTO t_new SELECT ... FROM
+    t`) and the copy is renamed to the dropped name later in the same function; and
+    Alembic's `_alembic_tmp_<table>`, the scratch copy a failed batch operation leaves
+    behind, which no code reads. `downgrade()` is not checked, where dropping what the
+    upgrade created is the normal reverse.
+
+    The contract step of expand/contract (a table the code stopped using releases ago)
+    stays an error: a linter cannot see earlier releases, and an existence check around the
+    drop does not tell it apart (projects guard every op to make migrations re-runnable,
+    tables the previous release still uses included). Mark it with a suppression and its
+    reason, as below.
 
     ## Why it matters
     The rows are gone for good: the downgrade can recreate the table, not its contents. And
@@ -58,7 +71,7 @@ class DropTable(Rule):
         line = timeline(migration)
         for call in migration.upgrade_calls:
             if call.name == "drop_table" and call.receiver == "op":
-                if not line.created(call):
+                if not line.created(call) and not _kept_or_unused(migration, call, call.table):
                     yield Violation(
                         f"drops table {table_label(call)}, losing its rows for good and breaking"
                         " servers that still run code using it",
@@ -70,10 +83,22 @@ class DropTable(Rule):
                     if match is None:
                         continue
                     names = [ident(n) for n in split_top_level(match.group(1))]
-                    lost = [n for n in names if n not in created]
+                    lost = [
+                        n
+                        for n in names
+                        if n not in created and not _kept_or_unused(migration, call, n)
+                    ]
                     if lost:
                         yield Violation(
                             f"drops table {', '.join(lost)} in SQL, losing its rows for good"
                             " and breaking servers that still run code using it",
                             node=call.node,
                         )
+
+
+def _kept_or_unused(migration: Migration, call: Call, table: str | None) -> bool:
+    """A table rebuild's drop (its rows copied out, the copy takes the name right after),
+    or Alembic's leftover scratch table."""
+    if table is None:
+        return False
+    return scratch_table(table) or moves(migration).table_rebuilt(call, table)

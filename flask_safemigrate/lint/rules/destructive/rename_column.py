@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import literal
+from flask_safemigrate.lint.calls import Call, literal
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label, node_label
+from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
@@ -28,7 +29,9 @@ class RenameColumn(Rule):
     ## What it does
     Flags `alter_column(..., new_column_name=...)` (on `op` and `batch_op`) and
     `RENAME COLUMN` / MySQL `CHANGE` in literal SQL inside `upgrade()`, unless the column was
-    added earlier in the same function.
+    added earlier in the same function, or a column takes the old name again later in the
+    same function (a swap: `a` renamed to `a_old`, a new `a` added, or another column
+    renamed to `a`), so the name servers use keeps existing.
 
     ## Why it matters
     The old model names the old column in every SELECT and INSERT: until every server runs
@@ -68,7 +71,9 @@ class RenameColumn(Rule):
                 new = literal(node)
                 if node is None or new is None or new == call.column:
                     continue
-                if not line.added(call, call.table, call.column):
+                if not line.added(call, call.table, call.column) and not _named_again(
+                    migration, call, call.table, call.column
+                ):
                     yield Violation(
                         f"renames column {column_label(call)} to {node_label(node)}, which breaks"
                         " servers whose model still uses the old name",
@@ -86,9 +91,20 @@ class RenameColumn(Rule):
                             continue
                         old = ident(match.group(1) or match.group(3))
                         new_name = ident(match.group(2) or match.group(4))
-                        if old != new_name and not line.added(call, table, old):
+                        if (
+                            old != new_name
+                            and not line.added(call, table, old)
+                            and not _named_again(migration, call, table, old)
+                        ):
                             yield Violation(
                                 f"renames column {table}.{old} to {new_name} in SQL, which"
                                 " breaks servers whose model still uses the old name",
                                 node=call.node,
                             )
+
+
+def _named_again(migration: Migration, call: Call, table: str | None, column: str | None) -> bool:
+    """Whether a column of the table takes the old name again later in the function."""
+    if table is None or column is None:
+        return False
+    return moves(migration).column_named_again(call, table, column)

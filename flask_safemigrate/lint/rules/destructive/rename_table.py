@@ -7,14 +7,15 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import node_label, table_label
+from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, alter_table, ident
 
-_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME})", re.IGNORECASE)
-_RENAME_TO = re.compile(r"^RENAME (?:TO|AS)\b", re.IGNORECASE)
+_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME})(?: TO ({QNAME}))?", re.IGNORECASE)
+_RENAME_TO = re.compile(rf"^RENAME (?:TO|AS)\b(?: ({QNAME}))?", re.IGNORECASE)
 
 
 @register
@@ -23,7 +24,11 @@ class RenameTable(Rule):
 
     ## What it does
     Flags `op.rename_table(...)`, `ALTER TABLE ... RENAME TO` and MySQL's `RENAME TABLE` in
-    literal SQL inside `upgrade()`, unless the table was created earlier in the same function.
+    literal SQL inside `upgrade()`, unless the table was created earlier in the same function,
+    or the rename ends a table rebuild: the table under the new name was dropped earlier in
+    the same function after its rows were copied into the renamed table (`INSERT INTO t_new
+    SELECT ... FROM t`, `DROP TABLE t`, `ALTER TABLE t_new RENAME TO t`), so the name
+    servers use keeps existing and keeps its rows.
 
     ## Why it matters
     A rename is instant, but code is not: while the deploy rolls out, servers running the
@@ -57,7 +62,11 @@ class RenameTable(Rule):
         line = timeline(migration)
         for call in migration.upgrade_calls:
             if call.name == "rename_table" and call.receiver == "op":
-                if not line.created(call):
+                new_name = call.string("new_table_name")
+                swapped = new_name is not None and moves(migration).swapped_in(
+                    call, call.table, new_name
+                )
+                if not line.created(call) and not swapped:
                     new = node_label(call.param("new_table_name"))
                     yield Violation(
                         f"renames table {table_label(call, 'old_table_name')} to {new}, which"
@@ -66,8 +75,10 @@ class RenameTable(Rule):
                     )
             elif call.name == "execute":
                 for statement, created in line.statements(call):
-                    table = _renamed_table(statement)
-                    if table is not None and table not in created:
+                    table, new_name = _renamed_table(statement)
+                    if table is None or table in created:
+                        continue
+                    if new_name is None or not moves(migration).swapped_in(call, table, new_name):
                         yield Violation(
                             f"renames table {table} in SQL, which breaks servers still"
                             " running code that uses the old name",
@@ -75,11 +86,16 @@ class RenameTable(Rule):
                         )
 
 
-def _renamed_table(statement: str) -> str | None:
+def _renamed_table(statement: str) -> tuple[str | None, str | None]:
+    """The table a statement renames, and its new name when the statement says it."""
     match = _RENAME_TABLE.match(statement)
     if match is not None:
-        return ident(match.group(1))
+        new = match.group(2)
+        return ident(match.group(1)), ident(new) if new else None
     parsed = alter_table(statement)
-    if parsed is not None and any(_RENAME_TO.match(action) for action in parsed[1]):
-        return parsed[0]
-    return None
+    if parsed is not None:
+        for action in parsed[1]:
+            to = _RENAME_TO.match(action)
+            if to is not None:
+                return parsed[0], ident(to.group(1)) if to.group(1) else None
+    return None, None

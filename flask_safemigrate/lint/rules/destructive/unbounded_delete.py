@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident, split_top_level, sql_statements, sql_text
+from flask_safemigrate.report import Severity
 
 # --- unbounded-delete ------------------------------------------------------------------------
 
@@ -94,8 +96,17 @@ class UnboundedDelete(Rule):
     `WHERE 1=1`/`WHERE true`) and `TRUNCATE` in `op.execute`/`conn.execute` SQL, and the
     SQLAlchemy forms `op.execute(table.delete())`, `conn.execute(sa.delete(table))` and
     `session.query(Model).delete()` with no `.where(...)`/`.filter(...)` in the chain. The
-    SQL is read case-insensitively, ignoring comments. Emptying a table created earlier in
-    the same function is not flagged.
+    SQL is read case-insensitively, ignoring comments. Not flagged: emptying a table created
+    earlier in the same function, and deleting the rows of a table whose rows the same
+    function copied to their new home first (`INSERT INTO archive SELECT ... FROM t`, then
+    `DELETE FROM t`).
+
+    A warning, not an error: nobody writes an unbounded delete into a migration by
+    accident, and whether the rows matter is a fact about the application the script does
+    not show. Often they are derived data the application regenerates (caches, serialized
+    copies, parse errors), sometimes they are users' data. The warning asks a reviewer to
+    check which; `severity` in `[tool.safemigrate.lint]` makes it an error for a project
+    that wants every such delete to block.
 
     ## Why it matters
     Every row is deleted, and no downgrade brings them back. It is usually a seed-data
@@ -118,6 +129,7 @@ class UnboundedDelete(Rule):
 
     code = "SM106"
     name = "unbounded-delete"
+    severity = Severity.WARNING
     fix = "delete only the rows you mean, with a WHERE clause (in batches on big tables)"
 
     requires = (frozenset({"execute", "delete"}),)
@@ -133,7 +145,7 @@ class UnboundedDelete(Rule):
                     continue
                 call = by_node.get(id(node))
                 if node.func.attr == "execute":
-                    yield from self._execute(node, call, line)
+                    yield from self._execute(migration, node, call, line)
                 elif node.func.attr == "delete":
                     target = _delete_target(node)
                     if target is not None and target[2] and not target[0]:
@@ -143,7 +155,9 @@ class UnboundedDelete(Rule):
                             node=node,
                         )
 
-    def _execute(self, node: ast.Call, call: Call | None, line: Timeline) -> Iterator[Violation]:
+    def _execute(
+        self, migration: Migration, node: ast.Call, call: Call | None, line: Timeline
+    ) -> Iterator[Violation]:
         created = line.before(call).tables if call is not None else frozenset()
         argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
         if argument is None:
@@ -164,17 +178,22 @@ class UnboundedDelete(Rule):
             statements = [(s, created) for s in sql_statements(sql)] if sql else []
         else:
             statements = list(line.statements(call))
+        moved = moves(migration)
         for statement, known in statements:
-            message = _unbounded(statement, known)
+            message = _unbounded(
+                statement, known, lambda table: call is not None and moved.copied_out(call, table)
+            )
             if message is not None:
                 yield Violation(message, node=node)
 
 
-def _unbounded(statement: str, created: frozenset[str]) -> str | None:
+def _unbounded(
+    statement: str, created: frozenset[str], copied_out: Callable[[str], bool]
+) -> str | None:
     match = _DELETE.match(statement)
     if match is not None:
         table, rest = ident(match.group(2)), match.group(3)
-        if table in created:
+        if table in created or copied_out(table):
             return None
         if _BOUNDED.search(rest) and not _TRIVIAL_WHERE.search(rest):
             return None

@@ -1,0 +1,245 @@
+"""Where names and rows go inside one migration function.
+
+Drop and rename rules judge one op at a time, but some sequences keep what each step seems
+to take away:
+
+- the table rebuild (SQLite's way to change what ``ALTER TABLE`` cannot): create ``t_new``,
+  ``INSERT INTO t_new SELECT ... FROM t``, drop ``t``, rename ``t_new`` to ``t``. The name
+  servers use keeps existing and holds the rows;
+- the column swap: add ``a_new``, fill it from ``a``, drop ``a``, rename ``a_new`` to ``a``
+  (or rename ``a`` to ``a_old``, add a new ``a``, fill it, drop ``a_old``);
+- rows copied to their new home (``INSERT INTO archive SELECT ... FROM t``) before a
+  ``DELETE FROM t``: the rows are not lost.
+
+:func:`moves` reads every call of the script once, in order, and answers those questions
+for a call: what the same function did before it and does after it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask_safemigrate.lint.calls import Call, literal
+from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.sql import (
+    IDENT,
+    QNAME,
+    add_column_action,
+    alter_table,
+    execute_sql,
+    ident,
+    split_top_level,
+    sql_statements,
+)
+
+_INSERT_SELECT = re.compile(
+    rf"^INSERT (?:OR \w+ )?INTO ({QNAME})\s*(?:\([^)]*\)\s*)?(?:SELECT|WITH|\()\b", re.IGNORECASE
+)
+_SOURCE = re.compile(rf"\b(?:FROM|JOIN)\s+({QNAME})", re.IGNORECASE)
+_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME}) TO ({QNAME})", re.IGNORECASE)
+_RENAME_TO = re.compile(rf"^RENAME (?:TO|AS) ({QNAME})", re.IGNORECASE)
+_RENAME_COLUMN = re.compile(rf"^RENAME (?:COLUMN )?({IDENT}) TO ({IDENT})", re.IGNORECASE)
+_DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
+_UPDATE_SET = re.compile(rf"^UPDATE ({QNAME}) SET (.+?)(?: WHERE .*)?$", re.IGNORECASE)
+_ASSIGNED = re.compile(rf"^({IDENT})\s*=", re.IGNORECASE)
+# An f-string's expression: it matches no other name (two of them may be different tables).
+_UNKNOWN = "{...}"
+
+
+@dataclass
+class Moves:
+    """The name and row moves of a script's functions, in call order."""
+
+    position: dict[int, int] = field(default_factory=dict)  # id(call) -> its index
+    direction: list[str] = field(default_factory=list)  # by index
+    # (index, target, sources): INSERT INTO target SELECT ... FROM sources
+    copies: list[tuple[int, str, frozenset[str]]] = field(default_factory=list)
+    # (index, old, new) table renames; (index, table, old, new) column renames
+    table_renames: list[tuple[int, str, str]] = field(default_factory=list)
+    column_renames: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # (index, table, column) columns added; columns filled by an UPDATE ... SET column
+    added: list[tuple[int, str, str]] = field(default_factory=list)
+    filled: list[tuple[int, str, str]] = field(default_factory=list)
+    dropped_tables: list[tuple[int, str]] = field(default_factory=list)
+
+    def _where(self, call: Call) -> tuple[int, str]:
+        return self.position.get(id(call), -1), call.direction
+
+    def _same_function(self, index: int, direction: str) -> bool:
+        return self.direction[index] == direction
+
+    def copied_out(self, call: Call, table: str) -> bool:
+        """Whether the function copied ``table``'s rows into another table before ``call``."""
+        here, direction = self._where(call)
+        key = ident(table)
+        if _UNKNOWN in key:
+            return False
+        return any(
+            index < here and self._same_function(index, direction) and key in sources
+            for index, target, sources in self.copies
+            if target != key
+        )
+
+    def table_named_again(self, call: Call, table: str) -> bool:
+        """Whether another table takes the name ``table`` after ``call`` (renamed to it)."""
+        here, direction = self._where(call)
+        key = ident(table)
+        if _UNKNOWN in key:
+            return False
+        return any(
+            index > here and self._same_function(index, direction) and new == key and old != key
+            for index, old, new in self.table_renames
+        )
+
+    def table_rebuilt(self, call: Call, table: str) -> bool:
+        """Whether ``call`` (a drop of ``table``) is the middle of a table rebuild: its rows
+        were copied out before, and the copy takes its name after."""
+        return self.copied_out(call, table) and self.table_named_again(call, table)
+
+    def swapped_in(self, call: Call, old: str | None, new: str) -> bool:
+        """Whether ``call`` (a rename of ``old`` to ``new``) ends a table rebuild: ``new``
+        was dropped earlier in the function, after its rows were copied into ``old``."""
+        here, direction = self._where(call)
+        source, target = ident(new), ident(old) if old is not None else None
+        if target is None or _UNKNOWN in source:
+            return False
+        dropped = any(
+            index < here and self._same_function(index, direction) and table == source
+            for index, table in self.dropped_tables
+        )
+        return dropped and any(
+            index < here and self._same_function(index, direction) and source in sources
+            for index, copy, sources in self.copies
+            if copy == target
+        )
+
+    def column_named_again(self, call: Call, table: str, column: str) -> bool:
+        """Whether, after ``call``, a column of ``table`` takes the name ``column`` again:
+        another column renamed to it (the swap), or a new column added under it."""
+        here, direction = self._where(call)
+        t, c = ident(table), ident(column)
+        return any(
+            index > here and self._same_function(index, direction) and (tt, new) == (t, c)
+            for index, tt, old, new in self.column_renames
+            if old != new
+        ) or any(
+            index > here and self._same_function(index, direction) and (tt, cc) == (t, c)
+            for index, tt, cc in self.added
+        )
+
+    def swap_replaces(self, call: Call, table: str, column: str) -> bool:
+        """Whether dropping ``table.column`` is a step of a column swap that keeps the name:
+        a column added in the same function and filled takes the name after the drop."""
+        here, direction = self._where(call)
+        t, c = ident(table), ident(column)
+        for index, tt, old, new in self.column_renames:
+            if (
+                index > here
+                and self._same_function(index, direction)
+                and (tt, new) == (t, c)
+                and self._added_and_filled(index, direction, t, old)
+            ):
+                return True
+        return False
+
+    def swap_leftover(self, call: Call, table: str, column: str) -> bool:
+        """Whether ``table.column`` got its name from a rename earlier in the function
+        (``a`` to ``a_old``) and a new ``a``, added and filled since, holds the values."""
+        here, direction = self._where(call)
+        t, c = ident(table), ident(column)
+        for index, tt, old, new in self.column_renames:
+            if (
+                index < here
+                and self._same_function(index, direction)
+                and (tt, new) == (t, c)
+                and self._added_and_filled(here, direction, t, old, after=index)
+            ):
+                return True
+        return False
+
+    def _added_and_filled(
+        self, before: int, direction: str, table: str, column: str, after: int = -1
+    ) -> bool:
+        def within(index: int) -> bool:
+            return after < index < before and self._same_function(index, direction)
+
+        added = any(within(i) and (t, c) == (table, column) for i, t, c in self.added)
+        filled = any(within(i) and (t, c) == (table, column) for i, t, c in self.filled)
+        return added and filled
+
+
+def moves(migration: Migration) -> Moves:
+    """The :class:`Moves` of a script (built once, shared by the rules)."""
+    return migration.shared("moves", lambda: _build(migration))
+
+
+def _build(migration: Migration) -> Moves:
+    found = Moves()
+    for index, call in enumerate(migration.calls):
+        found.position[id(call)] = index
+        found.direction.append(call.direction)
+        name = call.name
+        if name == "rename_table":
+            old, new = call.table, call.string("new_table_name")
+            if old is not None and new is not None:
+                found.table_renames.append((index, ident(old), ident(new)))
+        elif name == "drop_table" and call.table is not None:
+            found.dropped_tables.append((index, ident(call.table)))
+        elif name == "add_column" and call.table is not None and call.column is not None:
+            found.added.append((index, ident(call.table), ident(call.column)))
+        elif name == "alter_column" and call.table is not None and call.column is not None:
+            new = literal(call.param("new_column_name"))
+            if isinstance(new, str):
+                found.column_renames.append(
+                    (index, ident(call.table), ident(call.column), ident(new))
+                )
+        elif name == "execute":
+            sql = execute_sql(call)
+            if sql is not None:
+                for statement in sql_statements(sql):
+                    _read_sql(found, index, statement)
+    return found
+
+
+def _read_sql(found: Moves, index: int, statement: str) -> None:
+    insert = _INSERT_SELECT.match(statement)
+    if insert is not None:
+        target = ident(insert.group(1))
+        sources = frozenset(ident(m.group(1)) for m in _SOURCE.finditer(statement))
+        found.copies.append((index, target, sources))
+        return
+    update = _UPDATE_SET.match(statement)
+    if update is not None:
+        table = ident(update.group(1))
+        for assignment in split_top_level(update.group(2)):
+            column = _ASSIGNED.match(assignment)
+            if column is not None:
+                found.filled.append((index, table, ident(column.group(1))))
+        return
+    drop = _DROP_TABLE.match(statement)
+    if drop is not None:
+        found.dropped_tables.append((index, ident(drop.group(1))))
+        return
+    rename = _RENAME_TABLE.match(statement)
+    if rename is not None:
+        found.table_renames.append((index, ident(rename.group(1)), ident(rename.group(2))))
+        return
+    parsed = alter_table(statement)
+    if parsed is None:
+        return
+    table, actions = parsed
+    for action in actions:
+        to = _RENAME_TO.match(action)
+        if to is not None:
+            found.table_renames.append((index, table, ident(to.group(1))))
+            continue
+        column = _RENAME_COLUMN.match(action)
+        if column is not None:
+            found.column_renames.append(
+                (index, table, ident(column.group(1)), ident(column.group(2)))
+            )
+            continue
+        added = add_column_action(action)
+        if added is not None:
+            found.added.append((index, table, added[0]))
