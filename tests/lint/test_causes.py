@@ -227,3 +227,14 @@ def test_sqlalchemy_default_is_the_installed_one() -> None:
     major, minor = (int(part) for part in sqlalchemy.__version__.split(".")[:2])
     assert LintConfig().sqlalchemy_version == (major, minor)
     assert LintConfig(sqlalchemy="1.4").sqlalchemy_version == (1, 4)
+
+
+def test_swallowed_drop_of_every_error_is_a_warning_and_a_create_an_error() -> None:
+    findings = lint_cause(CAUSES / "deliberate-if-exists.py", "postgresql")
+    severities = {line: severity for line, _, severity, _ in findings}
+    text = (CAUSES / "deliberate-if-exists.py").read_text().splitlines()
+    database = next(n for n, line in enumerate(text, 1) if "OperationalError" in line)
+    assert severities.pop(database) == "warning"
+    assert set(severities.values()) == {"error"}
+    message = next(m for line, _, _, m in findings if line == database)
+    assert "object still there" in message
