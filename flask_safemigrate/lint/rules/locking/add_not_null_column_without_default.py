@@ -33,9 +33,20 @@ def _autoincrements(column: ast.Call) -> bool:
     if literal(keyword(column, "autoincrement")) is False:
         return False
     types = [*column.args[1:2], *(kw.value for kw in column.keywords if kw.arg == "type_")]
-    for node in types:
+    while types:
+        node = types.pop()
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "with_variant"
+        ):
+            # BigInteger().with_variant(sqlite.INTEGER(), "sqlite"): integers on each dialect
+            types.extend([node.func.value, *node.args[:1]])
+            continue
         target = node.func if isinstance(node, ast.Call) else node
-        if (dotted(target) or "").rsplit(".", 1)[-1] in _INTEGER_TYPES:
+        if (dotted(target) or "").rsplit(".", 1)[-1] not in _INTEGER_TYPES:
+            return False
+        if not types:
             return True
     return False
 
@@ -50,7 +61,9 @@ class AddNotNullColumnWithoutDefault(Rule):
     table not created earlier in the same function; and `ADD COLUMN ... NOT NULL` without
     `DEFAULT` in literal SQL. A Python-side `default=` does not count: the database never
     sees it. Identity and computed columns, and integer primary keys (which SQLAlchemy
-    renders as `SERIAL`/`AUTO_INCREMENT`), are not flagged.
+    renders as `SERIAL`/`AUTO_INCREMENT`, and SQLite numbers as `INTEGER PRIMARY KEY` when
+    a batch rebuilds the table), are not flagged, also when the type is an integer with
+    integer variants (`sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")`).
 
     ## Why it matters
     The existing rows have no value for the new column: PostgreSQL and SQLite refuse the
