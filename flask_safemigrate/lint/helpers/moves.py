@@ -17,10 +17,11 @@ for a call: what the same function did before it and does after it.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
-from flask_safemigrate.lint.calls import Call, literal
+from flask_safemigrate.lint.calls import Call, dotted
 from flask_safemigrate.lint.model import Migration
 from flask_safemigrate.lint.sql import (
     IDENT,
@@ -51,6 +52,8 @@ _UNKNOWN = "{...}"
 class Moves:
     """The name and row moves of a script's functions, in call order."""
 
+    tree: ast.Module
+    calls: list[Call]
     position: dict[int, int] = field(default_factory=dict)  # id(call) -> its index
     direction: list[str] = field(default_factory=list)  # by index
     # (index, target, sources): INSERT INTO target SELECT ... FROM sources
@@ -161,12 +164,51 @@ class Moves:
     def _added_and_filled(
         self, before: int, direction: str, table: str, column: str, after: int = -1
     ) -> bool:
-        def within(index: int) -> bool:
-            return after < index < before and self._same_function(index, direction)
+        """Whether ``table.column`` was added between the calls ``after`` and ``before``, and
+        filled after it was added: by an ``UPDATE ... SET column`` the linter reads, or by
+        code that names the column (``update(t).values(column=...)``, a backfill helper
+        given its name) between the add and ``before``."""
+        for index, t, c in self.added:
+            if not (after < index < before and self._same_function(index, direction)):
+                continue
+            if (t, c) != (table, column):
+                continue
+            if any(index < i < before and (tt, cc) == (table, column) for i, tt, cc in self.filled):
+                return True
+            if _named_by_code(self.calls[index], self.calls[before], column, self.tree):
+                return True
+        return False
 
-        added = any(within(i) and (t, c) == (table, column) for i, t, c in self.added)
-        filled = any(within(i) and (t, c) == (table, column) for i, t, c in self.filled)
-        return added and filled
+
+def _named_by_code(added: Call, until: Call, column: str, tree: ast.Module) -> bool:
+    """Whether a call that is not a migration op, in the function (or helper) body that adds
+    the column, between the add and ``until``, names the column in a string."""
+    start, stop = added.line, until.line
+    if stop <= start:
+        return False
+    body = next(
+        (
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno <= start <= (node.end_lineno or node.lineno)
+            and node.lineno <= stop <= (node.end_lineno or node.lineno)
+        ),
+        None,
+    )
+    if body is None:
+        return False
+    for node in ast.walk(body):
+        if not isinstance(node, ast.Call) or not start < node.lineno < stop:
+            continue
+        if (dotted(node.func) or "").startswith(("op.", "batch_op.")):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant | ast.JoinedStr):
+                value = added.resolve(sub)
+                if isinstance(value, str) and ident(value) == column:
+                    return True
+    return False
 
 
 def moves(migration: Migration) -> Moves:
@@ -175,7 +217,7 @@ def moves(migration: Migration) -> Moves:
 
 
 def _build(migration: Migration) -> Moves:
-    found = Moves()
+    found = Moves(migration.tree, migration.calls)
     for index, call in enumerate(migration.calls):
         found.position[id(call)] = index
         found.direction.append(call.direction)
@@ -189,7 +231,7 @@ def _build(migration: Migration) -> Moves:
         elif name == "add_column" and call.table is not None and call.column is not None:
             found.added.append((index, ident(call.table), ident(call.column)))
         elif name == "alter_column" and call.table is not None and call.column is not None:
-            new = literal(call.param("new_column_name"))
+            new = call.value("new_column_name")
             if isinstance(new, str):
                 found.column_renames.append(
                     (index, ident(call.table), ident(call.column), ident(new))

@@ -31,9 +31,11 @@ class DropColumn(Rule):
     normal reverse. Also not flagged:
 
     a column swap that keeps the name: `a_new` added and filled (`UPDATE t SET a_new =
-    ...`), `a` dropped, `a_new` renamed to `a`; or `a` renamed to `a_old`, a new `a` added
-    and filled, `a_old` dropped. The values move and the name servers select keeps existing
-    (what changes is what the column holds: review the new type against the old code).
+    ...`, or code between the add and the rename that names `a_new`: `update(t).values(
+    a_new=...)`, a backfill helper given it), `a` dropped, `a_new` renamed to `a`; or `a`
+    renamed to `a_old`, a new `a` added and filled, `a_old` dropped. The values move and
+    the name servers select keeps existing (what changes is what the column holds: review
+    the new type against the old code).
 
     The contract step of expand/contract (a column the models stopped mapping releases
     ago) stays an error: a linter cannot see earlier releases. Neither an existence check
