@@ -1,4 +1,5 @@
-"""SM316 identifier-too-long: a name longer than PostgreSQL (63 bytes) or MySQL (64) allows."""
+"""SM316 identifier-too-long: a name longer than PostgreSQL (63 bytes) or MySQL (64
+characters) allows."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 
 POSTGRESQL_LIMIT = 63  # NAMEDATALEN - 1
-MYSQL_LIMIT = 64
+MYSQL_LIMIT = 64  # characters, not bytes
 # Names SQLAlchemy renders itself; it refuses an explicit one that is too long.
 _NAMED_PARAMS = {
     "create_index": ("index_name", "index"),
@@ -68,12 +69,12 @@ class IdentifierTooLong(Rule):
     """A table, column, index or constraint name longer than the database allows.
 
     ## What it does
-    Flags literal names longer than 63 bytes on PostgreSQL or 64 on MySQL, in `create_table`
-    (the table, its columns and named constraints), `add_column`,
+    Flags literal names longer than 63 bytes on PostgreSQL or 64 characters on MySQL, in
+    `create_table` (the table, its columns and named constraints), `add_column`,
     `alter_column(new_column_name=...)`, `rename_table`, `create_index` and the
-    `create_*_constraint`/`create_foreign_key`/`create_primary_key` operations. Bytes, not
-    characters: `é` counts twice. An index or constraint name in `op.f(...)` is left alone:
-    SQLAlchemy shortens it with a hash, the same way every time.
+    `create_*_constraint`/`create_foreign_key`/`create_primary_key` operations. PostgreSQL
+    counts bytes (`é` counts twice), MySQL characters. An index or constraint name in
+    `op.f(...)` is left alone: SQLAlchemy shortens it with a hash, the same way every time.
 
     ## Why it matters
     SQLAlchemy refuses an index or constraint name over the limit ("Identifier ... exceeds
@@ -134,13 +135,14 @@ class IdentifierTooLong(Rule):
                 size = len(name.encode("utf-8"))
                 if size <= POSTGRESQL_LIMIT:
                     continue
-                dialects = self.dialects if size > MYSQL_LIMIT else frozenset({"postgresql"})
+                dialects = self.dialects if len(name) > MYSQL_LIMIT else frozenset({"postgresql"})
                 reached = dialects & migration.config.dialects
                 if not reached:
                     continue
                 consequences = []
                 if "postgresql" in reached:
-                    if kind in {"index", "constraint"}:
+                    # SQLAlchemy measures characters; PostgreSQL truncates by bytes.
+                    if kind in {"index", "constraint"} and len(name) > POSTGRESQL_LIMIT:
                         consequences.append("SQLAlchemy refuses it for PostgreSQL (63 at most)")
                     else:
                         consequences.append(
@@ -148,7 +150,7 @@ class IdentifierTooLong(Rule):
                             " see another name"
                         )
                 if "mysql" in reached:
-                    consequences.append("MySQL refuses it (64 at most)")
+                    consequences.append(f"MySQL refuses it ({len(name)} characters, 64 at most)")
                 shown = name if len(name) <= 40 else name[:37] + "..."
                 yield Violation(
                     f"{kind} name {shown!r} is {size} bytes: {'; '.join(consequences)}",
