@@ -26,8 +26,9 @@ class SetNotNull(Rule):
     ## What it does
     Flags `alter_column(..., nullable=False)` (on `op` and `batch_op`) and
     `ALTER COLUMN ... SET NOT NULL` in literal SQL, for a column that was not added earlier
-    in the same function. Not flagged: `existing_nullable=False` (nothing changes); a
-    `SET NOT NULL` that follows, in the same function, the validation of a
+    in the same function (a column added to an existing table and made NOT NULL in one
+    function is `backfill-then-set-not-null`'s case). Not flagged: `existing_nullable=False`
+    (nothing changes); a `SET NOT NULL` that follows, in the same function, the validation of a
     `CHECK (... IS NOT NULL)` constraint on that table - PostgreSQL 12+ then skips the scan;
     and, in `downgrade()`, putting back a NOT NULL that the same script's `upgrade()` dropped
     (the schema production had before; autogenerate writes it).
