@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -67,6 +68,10 @@ class Constants:
         self.function = function
         self.module: dict[str, bool] = {}
         self.members: frozenset[str] | None = None  # see _class_constants
+        # Classes the script imports (``from app.enums import RunState``): iterating one gives
+        # its members, values the code defines.
+        self.imported_classes: set[str] = set()
+        self.values: dict[str, ast.expr] = {}  # while building: each name's latest value
         self.local: dict[str, list[tuple[tuple[int, int], bool]]] = {}
         self._built = False
 
@@ -82,7 +87,10 @@ class Constants:
                 targets, ok = [stmt.target], _constant_value(stmt.value)
             elif isinstance(stmt, ast.Import | ast.ImportFrom):
                 for alias in stmt.names:
-                    self.module[(alias.asname or alias.name).split(".")[0]] = False
+                    name = (alias.asname or alias.name).split(".")[0]
+                    self.module[name] = False
+                    if isinstance(stmt, ast.ImportFrom) and name[:1].isupper():
+                        self.imported_classes.add(name)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 self.module[stmt.name] = False
             else:
@@ -117,16 +125,29 @@ class Constants:
                 bindings.append((where, node.target, None))
         for where, bound, source in sorted(bindings, key=lambda b: b[0]):
             if isinstance(source, ast.For | ast.AsyncFor):
-                ok = _constant_iterable(source.iter, partial(self._before, where=where))
+                ok = _constant_iterable(source.iter, partial(self.iterable, where=where))
             else:
                 ok = (
                     isinstance(bound, ast.Name)
                     and isinstance(source, ast.expr)
-                    and _constant_value(source)
+                    and (
+                        _constant_value(source)
+                        or _constant(source, self)
+                        or _catalog_read(source, self)
+                    )
                 )
+                if isinstance(bound, ast.Name) and isinstance(source, ast.expr):
+                    self.values[bound.id] = source
             for sub in ast.walk(bound):
                 if isinstance(sub, ast.Name):
                     self.local.setdefault(sub.id, []).append((where, ok))
+
+    def iterable(self, name: ast.Name, where: tuple[int, int]) -> bool:
+        """Whether iterating ``name`` there gives constants: a constant collection, or a
+        class the script imports (an enum of the code)."""
+        return self._before(name, where) or (
+            name.id in self.imported_classes and not self.local.get(name.id)
+        )
 
     def _before(self, name: ast.Name, where: tuple[int, int]) -> bool:
         found: bool | None = None
@@ -146,6 +167,8 @@ class Constants:
 
 
 _PURE_CALLS = frozenset({"json.dumps", "str", "int", "float", "repr"})
+#: SQLAlchemy's SQL literals: ``sa.false().compile(bind)`` renders the dialect's FALSE.
+_SQL_LITERALS = frozenset({"false", "true", "null"})
 
 
 def _class_constants(tree: ast.Module) -> frozenset[str]:
@@ -167,30 +190,117 @@ def _class_constants(tree: ast.Module) -> frozenset[str]:
     return frozenset(found)
 
 
-def _constant(node: ast.expr, constants: Constants) -> bool:
+def _constant(node: ast.expr, constants: Constants, bound: frozenset[str] = frozenset()) -> bool:
+    """Whether ``node`` only holds values the script fixes (``bound``: names of an
+    enclosing comprehension over constants)."""
+
+    def constant(sub: ast.expr) -> bool:
+        return _constant(sub, constants, bound)
+
     if isinstance(node, ast.Constant):
         return True
     if isinstance(node, ast.Name):
-        return constants(node)
+        return node.id in bound or constants(node)
     if isinstance(node, ast.Attribute):  # Status.ACTIVE.value of a class of the script
+        root: ast.expr = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in bound:
+            return True  # state.value, for state in an enum of constants
         if constants.members is None:
             constants.members = _class_constants(constants.tree)
         return (dotted(node) or "") in constants.members
     if isinstance(node, ast.IfExp):  # "CONCURRENTLY " if concurrently else "": a literal
-        return _constant(node.body, constants) and _constant(node.orelse, constants)
-    if isinstance(node, ast.Subscript):  # NAMES[0], MAP["a"]
-        return _constant(node.value, constants) and _constant(node.slice, constants)
-    if isinstance(node, ast.Call) and (dotted(node.func) or "") in _PURE_CALLS:
-        return not node.keywords and all(_constant(a, constants) for a in node.args)
+        return constant(node.body) and constant(node.orelse)
+    if isinstance(node, ast.Subscript):  # NAMES[0], MAP[dialect]: one of its constants
+        return constant(node.value)
+    if isinstance(node, ast.Call):
+        return _constant_call(node, constants, bound)
     if isinstance(node, ast.JoinedStr):
-        return all(
-            not isinstance(v, ast.FormattedValue) or _constant(v.value, constants)
-            for v in node.values
-        )
+        return all(not isinstance(v, ast.FormattedValue) or constant(v.value) for v in node.values)
     if isinstance(node, ast.BinOp):
-        return all(_constant(leaf, constants) for leaf in _operands(node))
+        return all(constant(leaf) for leaf in _operands(node))
     if isinstance(node, ast.Tuple | ast.List):
-        return all(_constant(e, constants) for e in node.elts)
+        return all(constant(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and constant(k) for k in node.keys) and all(
+            constant(v) for v in node.values
+        )
+    if isinstance(node, ast.GeneratorExp | ast.ListComp | ast.SetComp):
+        names = set(bound)
+        for generator in node.generators:
+            iterable = generator.iter
+            if not (
+                constant(iterable)
+                or (isinstance(iterable, ast.Name) and constants.iterable(iterable, (0, 0)))
+            ):
+                return False
+            names.update(n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name))
+        return _constant(node.elt, constants, frozenset(names))
+    return False
+
+
+#: The server's own catalogs: the names read from them are identifiers the database has,
+#: not outside input (``SELECT relname FROM pg_class WHERE ...``).
+_CATALOG = re.compile(
+    r"^(?:pg_catalog\.)?pg_\w+$|^information_schema\.\w+$|^sqlite_(?:master|schema)$",
+    re.IGNORECASE,
+)
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+([\w.\"]+)", re.IGNORECASE)
+_ROWS = frozenset({"first", "one", "one_or_none", "fetchone", "fetchall", "all", "scalar"})
+
+
+def _catalog_read(node: ast.expr, constants: Constants) -> bool:
+    """Whether ``node`` is rows of a constant query that reads only the server's catalogs
+    (``bind.exec_driver_sql(QUERY).first()``)."""
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _ROWS
+    ):
+        node = node.func.value
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"execute", "exec_driver_sql"}
+        and node.args
+    ):
+        return False
+    query = unwrap_sql(node.args[0])
+    if isinstance(query, ast.Name):
+        query = constants.values.get(query.id)
+    text = literal(query)
+    if isinstance(query, ast.JoinedStr) and _constant(query, constants):
+        # An f-string of script constants: its literal parts name the tables.
+        text = " x ".join(str(v.value) for v in query.values if isinstance(v, ast.Constant))
+    if not isinstance(text, str):
+        return False
+    tables = [t.replace('"', "") for t in _FROM.findall(text)]
+    return bool(tables) and all(_CATALOG.match(t) for t in tables)
+
+
+def _constant_call(node: ast.Call, constants: Constants, bound: frozenset[str]) -> bool:
+    """A call whose result the script fixes: a pure function of constants, ``MAP.get(k)`` of
+    a constant mapping, ``", ".join(constants)``, an identifier the dialect quotes, or a
+    SQL literal compiled for the dialect (``sa.false().compile(bind)``)."""
+    func = node.func
+    args = [*node.args, *(kw.value for kw in node.keywords)]
+    if (dotted(func) or "") in _PURE_CALLS:
+        return not node.keywords and all(_constant(a, constants, bound) for a in node.args)
+    if not isinstance(func, ast.Attribute):
+        return False
+    owner = func.value
+    if func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
+        default = node.args[1:]
+        return _constant(owner, constants, bound) and all(
+            _constant(d, constants, bound) for d in default
+        )
+    if func.attr == "join" and isinstance(literal(owner), str) and len(node.args) == 1:
+        return not node.keywords and _constant(node.args[0], constants, bound)
+    if func.attr == "quote" and (dotted(owner) or "").endswith("identifier_preparer"):
+        return all(_constant(a, constants, bound) for a in args)
+    if func.attr == "compile" and isinstance(owner, ast.Call) and not owner.args:
+        return (dotted(owner.func) or "").rsplit(".", 1)[-1] in _SQL_LITERALS
     return False
 
 
@@ -277,8 +387,13 @@ class FormattedSql(Rule):
     interpolating values: an f-string with placeholders, `%` formatting, `str.format()` or
     concatenation. Values that are literal constants of the script itself (a module-level
     `TABLE = "users"`, a loop over a literal tuple of table names, a member of an enum or
-    class the script defines, `json.dumps()` of a constant, a choice between two literals)
-    are not reported, since identifiers cannot be bind parameters.
+    class the script defines, `json.dumps()` of a constant, a choice between two literals,
+    the entry of a literal mapping chosen by dialect (`TEMPLATES.get(dialect)`,
+    `EMPTY[dialect]`), a `", ".join()` over constants or over the members of an enum class
+    the script imports, an identifier quoted by the dialect's `identifier_preparer.quote()`,
+    `sa.false().compile(bind)`, a row of a constant query that reads only the server's
+    catalogs: `pg_*`, `information_schema`, `sqlite_master`) are not reported, since
+    identifiers cannot be bind parameters.
 
     ## Why it matters
     Interpolated values are neither quoted nor escaped: a quote in the data breaks the
