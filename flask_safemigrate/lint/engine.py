@@ -124,12 +124,40 @@ def _severity(rule: type[Rule], config: LintConfig) -> Severity:
     return rule.severity
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A script read and parsed, before the index that only script rules need."""
+
+    source: str
+    tree: ast.Module
+    info: history.Script | None
+
+
 def parse(path: Path, config: LintConfig) -> Migration | Violation:
     """Read and parse one script; a file that cannot be read or parsed becomes a violation.
 
     Only a regular file is opened: a FIFO would block the read forever, a symlink loop or a
     directory named ``*.py`` is reported with what it is.
     """
+    read = _read(path)
+    return read if isinstance(read, Violation) else _migration(path, read, config)
+
+
+def _migration(path: Path, read: _Read, config: LintConfig) -> Migration:
+    index = build_index(read.tree)
+    return Migration(
+        path=path,
+        source=read.source,
+        tree=read.tree,
+        calls=index.calls,
+        info=read.info,
+        config=config,
+        _index=index,
+    )
+
+
+def _read(path: Path) -> _Read | Violation:
+    """:func:`parse` without the index: what the history rules and suppressions need."""
     reason = history.unreadable_reason(path)
     if reason is not None:
         return Violation(
@@ -167,16 +195,7 @@ def parse(path: Path, config: LintConfig) -> Migration | Violation:
             help="split the long expression; Alembic cannot load this revision either",
         )
     info = history.read_script(path, data=data, tree=tree)
-    index = build_index(tree)
-    return Migration(
-        path=path,
-        source=source,
-        tree=tree,
-        calls=index.calls,
-        info=info if isinstance(info, history.Script) else None,
-        config=config,
-        _index=index,
-    )
+    return _Read(source, tree, info if isinstance(info, history.Script) else None)
 
 
 def _decode(data: bytes) -> str:
@@ -462,16 +481,16 @@ def _lint_parsed(
             if key not in seen:  # a helper or loop read twice says the same thing once
                 seen.add(key)
                 raw.append(finding)
-    return _apply_suppressions(parsed, raw, config)
+    return _apply_suppressions(path, parsed.source, parsed.tree, raw, config)
 
 
 def _apply_suppressions(
-    parsed: Migration, raw: list[Finding], config: LintConfig
+    path: Path, source: str, tree: ast.Module, raw: list[Finding], config: LintConfig
 ) -> tuple[list[Finding], list[Finding]]:
-    suppressions = _suppressions(parsed.source)
+    suppressions = _suppressions(source)
     if not suppressions:
         return raw, []
-    stmt_of = _statement_lines(parsed.tree)
+    stmt_of = _statement_lines(tree)
     used: set[_Suppression] = set()
     kept, silenced = [], []
     for finding in raw:
@@ -494,7 +513,7 @@ def _apply_suppressions(
                 severity=Severity.WARNING,
                 message="this suppression comment silences nothing",
                 code=UNUSED_IGNORE_CODE,
-                path=display_path(parsed.path),
+                path=display_path(path),
                 line=s.line,
                 col=1,
                 help="remove the comment, or name the rule it was meant for",
@@ -561,18 +580,27 @@ def lint_files(
     config: LintConfig,
     only_revisions: set[str] | None,
 ) -> list[FileResult]:
-    """Parse and lint each script in turn, in this process."""
+    """Parse and lint each script in turn, in this process.
+
+    A script's index (one walk over its migration functions) is built only when a script
+    rule can run: a history-rules-only run, and the scripts ``only_revisions`` leaves out,
+    need the parse and the revision identifiers alone.
+    """
     plan = _plan(script_rules, config)
     display = _Display()
     results = []
     for path in files:
-        parsed = parse(path, config)
-        info = parsed.info if isinstance(parsed, Migration) else None
+        read = _read(path)
+        info = None if isinstance(read, Violation) else read.info
         if only_revisions is not None and (info is None or info.revision not in only_revisions):
             results.append(FileResult(path, info, [], 0, linted=False))
             continue
         display.resolved.add(path)  # collect_files resolved it
-        kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
+        if isinstance(read, Violation) or plan.planned:
+            parsed = read if isinstance(read, Violation) else _migration(path, read, config)
+            kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
+        else:  # no script rule to run: only suppression comments can report
+            kept, quiet = _apply_suppressions(path, read.source, read.tree, [], config)
         results.append(FileResult(path, info, kept, len(quiet), linted=True))
     return results
 
