@@ -557,8 +557,10 @@ class _Builder:
         if self.tables is None:  # read on the first such call: few scripts make any
             self.tables = inline.table_definitions(self.tree)
         if func.attr == "create_all":
-            for name, metadata in self.tables.values():
-                if metadata == owner:
+            tables = keyword(call, "tables")
+            listed = inline.listed_tables(tables, self.tree) if tables is not None else None
+            for variable, (name, metadata) in self.tables.items():
+                if metadata == owner and (listed is None or variable in listed):
                     self.creations.append((self._direction(), call.lineno, name))
         else:
             found = self.tables.get(owner)

@@ -210,7 +210,73 @@ def table_definitions(tree: ast.Module) -> dict[str, tuple[str, str]]:
         metadata = dotted(node.value.args[1])
         if isinstance(name, str) and metadata:
             found[node.targets[0].id] = (name, metadata)
+    found.update(_declarative_tables(tree))
     return found
+
+
+def _declarative_tables(tree: ast.Module) -> dict[str, tuple[str, str]]:
+    """``class Report(Base): __tablename__ = "reports"`` at module level: the class, its
+    table and ``Base.metadata`` (the base made by ``declarative_base()`` or subclassing
+    ``DeclarativeBase`` when the script has one, else the last base class)."""
+    bases: set[str] = set()
+    classes: list[ast.ClassDef] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            classes.append(stmt)
+            if any((dotted(b) or "").endswith("DeclarativeBase") for b in stmt.bases):
+                bases.add(stmt.name)
+        elif (
+            isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Call)
+            and (dotted(stmt.value.func) or "").endswith("declarative_base")
+        ):
+            bases.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    found: dict[str, tuple[str, str]] = {}
+    for cls in classes:
+        table = next(
+            (
+                literal(stmt.value)
+                for stmt in cls.body
+                if isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in stmt.targets)
+            ),
+            None,
+        )
+        names = [n for n in (dotted(b) for b in cls.bases) if n]
+        base = next((n for n in names if n in bases), names[-1] if names else None)
+        if isinstance(table, str) and base:
+            found[cls.name] = (table, f"{base}.metadata")
+    return found
+
+
+def listed_tables(node: ast.expr, tree: ast.Module) -> set[str] | None:
+    """The variables and classes a ``create_all(tables=...)`` argument lists (``[t, C.__table__]``,
+    or a module-level name bound to such a list); ``None`` when it cannot be read."""
+    if isinstance(node, ast.Name):
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign):
+                targets, value = stmt.targets, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
+            if any(isinstance(t, ast.Name) and t.id == node.id for t in targets):
+                return listed_tables(value, tree)
+        return None
+    if not isinstance(node, ast.List | ast.Tuple):
+        return None
+    names: set[str] = set()
+    for element in node.elts:
+        if isinstance(element, ast.Name):
+            names.add(element.id)
+        elif isinstance(element, ast.Attribute) and element.attr == "__table__":
+            owner = dotted(element.value)
+            if owner is None:
+                return None
+            names.add(owner)
+        else:
+            return None
+    return names
 
 
 def _stores(tree: ast.Module) -> dict[str, int]:
