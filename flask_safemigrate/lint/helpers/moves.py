@@ -48,6 +48,9 @@ _ASSIGNED = re.compile(rf"^({IDENT})\s*=", re.IGNORECASE)
 _UNKNOWN = "{...}"
 
 
+_Run = tuple[str, frozenset[str]]  # a call's function (direction) and the dialects reaching it
+
+
 @dataclass
 class Moves:
     """The name and row moves of a script's functions, in call order."""
@@ -55,7 +58,6 @@ class Moves:
     tree: ast.Module
     calls: list[Call]
     position: dict[int, int] = field(default_factory=dict)  # id(call) -> its index
-    direction: list[str] = field(default_factory=list)  # by index
     # (index, target, sources): INSERT INTO target SELECT ... FROM sources
     copies: list[tuple[int, str, frozenset[str]]] = field(default_factory=list)
     # (index, old, new) table renames; (index, table, old, new) column renames
@@ -66,11 +68,25 @@ class Moves:
     filled: list[tuple[int, str, str]] = field(default_factory=list)
     dropped_tables: list[tuple[int, str]] = field(default_factory=list)
 
-    def _where(self, call: Call) -> tuple[int, str]:
-        return self.position.get(id(call), -1), call.direction
+    def _where(self, call: Call) -> tuple[int, _Run]:
+        return self.position.get(id(call), -1), (call.direction, call.dialects)
 
-    def _same_function(self, index: int, direction: str) -> bool:
-        return self.direction[index] == direction
+    def _same_function(self, index: int, run: _Run) -> bool:
+        """Whether the call at ``index`` runs whenever the queried call does: the same
+        function, and every dialect that reaches the queried call reaches it too."""
+        other = self.calls[index]
+        return other.direction == run[0] and other.dialects >= run[1]
+
+    def _covered(self, run: _Run, indices: list[int]) -> bool:
+        """Whether the calls at ``indices`` (of the same function) together run on every
+        dialect that reaches the queried call: a drop may be spelled once per dialect branch
+        (``DROP TABLE t CASCADE`` on PostgreSQL, ``op.drop_table("t")`` elsewhere)."""
+        reached: set[str] = set()
+        for index in indices:
+            other = self.calls[index]
+            if other.direction == run[0]:
+                reached |= other.dialects
+        return bool(indices) and reached >= run[1]
 
     def copied_out(self, call: Call, table: str) -> bool:
         """Whether the function copied ``table``'s rows into another table before ``call``."""
@@ -96,9 +112,39 @@ class Moves:
         )
 
     def table_rebuilt(self, call: Call, table: str) -> bool:
-        """Whether ``call`` (a drop of ``table``) is the middle of a table rebuild: its rows
-        were copied out before, and the copy takes its name after."""
-        return self.copied_out(call, table) and self.table_named_again(call, table)
+        """Whether ``call`` (a drop of ``table``) is the middle of a table rebuild: the
+        table that takes its name after was filled with its rows before: by ``INSERT ...
+        SELECT ... FROM table``, or by code in the same function that names both tables
+        (``insert(sa.table("t_new", ...))`` of rows read from ``sa.table("t", ...)``)."""
+        if self.copied_out(call, table) and self.table_named_again(call, table):
+            return True
+        here, direction = self._where(call)
+        key = ident(table)
+        if _UNKNOWN in key:
+            return False
+        copies = {
+            old
+            for index, old, new in self.table_renames
+            if index > here and self._same_function(index, direction) and new == key
+        }
+        if not copies:
+            return False
+        body = _enclosing(call, self.tree)
+        if body is None:
+            return False
+        named = _code_names(call, body.lineno, call.line, self.tree)
+        return key in named and bool(copies & named)
+
+    def dropped_later(self, call: Call, table: str) -> bool:
+        """Whether the same function drops ``table`` after ``call`` (on every dialect that
+        runs ``call``): what ``call`` does to its columns is part of that drop (which is
+        judged on its own)."""
+        here, direction = self._where(call)
+        key = ident(table)
+        return _UNKNOWN not in key and self._covered(
+            direction,
+            [index for index, dropped in self.dropped_tables if index > here and dropped == key],
+        )
 
     def swapped_in(self, call: Call, old: str | None, new: str) -> bool:
         """Whether ``call`` (a rename of ``old`` to ``new``) ends a table rebuild: ``new``
@@ -107,9 +153,9 @@ class Moves:
         source, target = ident(new), ident(old) if old is not None else None
         if target is None or _UNKNOWN in source:
             return False
-        dropped = any(
-            index < here and self._same_function(index, direction) and table == source
-            for index, table in self.dropped_tables
+        dropped = self._covered(
+            direction,
+            [index for index, table in self.dropped_tables if index < here and table == source],
         )
         return dropped and any(
             index < here and self._same_function(index, direction) and source in sources
@@ -162,7 +208,7 @@ class Moves:
         return False
 
     def _added_and_filled(
-        self, before: int, direction: str, table: str, column: str, after: int = -1
+        self, before: int, direction: _Run, table: str, column: str, after: int = -1
     ) -> bool:
         """Whether ``table.column`` was added between the calls ``after`` and ``before``, and
         filled after it was added: by an ``UPDATE ... SET column`` the linter reads, or by
@@ -183,21 +229,40 @@ class Moves:
 def _named_by_code(added: Call, until: Call, column: str, tree: ast.Module) -> bool:
     """Whether a call that is not a migration op, in the function (or helper) body that adds
     the column, between the add and ``until``, names the column in a string."""
-    start, stop = added.line, until.line
-    if stop <= start:
-        return False
+    return column in _code_names(added, added.line, until.line, tree)
+
+
+def _enclosing(call: Call, tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The innermost function definition around ``call``."""
+    found = None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno <= call.line <= (node.end_lineno or node.lineno)
+            and (found is None or node.lineno >= found.lineno)
+        ):
+            found = node
+    return found
+
+
+def _code_names(scope: Call, start: int, stop: int, tree: ast.Module) -> set[str]:
+    """The strings (``ident``-ed; f-strings read with ``scope``'s bindings) in the calls that
+    are not migration ops, in the function body around ``scope``, between lines ``start``
+    and ``stop`` (both excluded)."""
+    line = scope.line
     body = next(
         (
             node
             for node in ast.walk(tree)
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.lineno <= start <= (node.end_lineno or node.lineno)
-            and node.lineno <= stop <= (node.end_lineno or node.lineno)
+            and node.lineno <= min(start, line)
+            and max(stop, line) <= (node.end_lineno or node.lineno)
         ),
         None,
     )
-    if body is None:
-        return False
+    names: set[str] = set()
+    if body is None or stop <= start:
+        return names
     for node in ast.walk(body):
         if not isinstance(node, ast.Call) or not start < node.lineno < stop:
             continue
@@ -205,10 +270,10 @@ def _named_by_code(added: Call, until: Call, column: str, tree: ast.Module) -> b
             continue
         for sub in ast.walk(node):
             if isinstance(sub, ast.Constant | ast.JoinedStr):
-                value = added.resolve(sub)
-                if isinstance(value, str) and ident(value) == column:
-                    return True
-    return False
+                value = scope.resolve(sub)
+                if isinstance(value, str):
+                    names.add(ident(value))
+    return names
 
 
 def moves(migration: Migration) -> Moves:
@@ -220,7 +285,6 @@ def _build(migration: Migration) -> Moves:
     found = Moves(migration.tree, migration.calls)
     for index, call in enumerate(migration.calls):
         found.position[id(call)] = index
-        found.direction.append(call.direction)
         name = call.name
         if name == "rename_table":
             old, new = call.table, call.string("new_table_name")

@@ -35,7 +35,8 @@ class DropColumn(Rule):
     a_new=...)`, a backfill helper given it), `a` dropped, `a_new` renamed to `a`; or `a`
     renamed to `a_old`, a new `a` added and filled, `a_old` dropped. The values move and
     the name servers select keeps existing (what changes is what the column holds: review
-    the new type against the old code).
+    the new type against the old code). Nor is a column of a table the same function drops
+    later: that drop is the finding.
 
     The contract step of expand/contract (a column the models stopped mapping releases
     ago) stays an error: a linter cannot see earlier releases. Neither an existence check
@@ -109,8 +110,13 @@ class DropColumn(Rule):
 def _kept_or_unused(
     migration: Migration, call: Call, table: str | None, column: str | None
 ) -> bool:
-    """A step of a column swap that keeps the name (and the values, converted)."""
+    """A step of a column swap that keeps the name (and the values, converted), or a change
+    to a table the same function drops later (that drop is judged on its own)."""
     if table is None or column is None:
         return False
     found = moves(migration)
-    return found.swap_replaces(call, table, column) or found.swap_leftover(call, table, column)
+    return (
+        found.swap_replaces(call, table, column)
+        or found.swap_leftover(call, table, column)
+        or found.dropped_later(call, table)
+    )

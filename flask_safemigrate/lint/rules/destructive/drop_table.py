@@ -27,7 +27,9 @@ class DropTable(Rule):
     Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`. Not
     flagged: a table created earlier in the same `upgrade()` (a scratch table); the middle
     of a table rebuild, where the rows were copied out (`INSERT INTO t_new SELECT ... FROM
-    t`) and the copy is renamed to the dropped name later in the same function; and
+    t`, or code before the drop that names both tables: `insert(sa.table("t_new", ...))`
+    of rows read from `sa.table("t", ...)`) and the copy is renamed to the dropped name
+    later in the same function; and
     Alembic's `_alembic_tmp_<table>`, the scratch copy a failed batch operation leaves
     behind, which no code reads. `downgrade()` is not checked, where dropping what the
     upgrade created is the normal reverse.

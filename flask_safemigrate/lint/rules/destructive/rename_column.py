@@ -31,7 +31,8 @@ class RenameColumn(Rule):
     `RENAME COLUMN` / MySQL `CHANGE` in literal SQL inside `upgrade()`, unless the column was
     added earlier in the same function, or a column takes the old name again later in the
     same function (a swap: `a` renamed to `a_old`, a new `a` added, or another column
-    renamed to `a`), so the name servers use keeps existing.
+    renamed to `a`), so the name servers use keeps existing; and a column of a table the
+    same function drops later (that drop is the finding).
 
     ## Why it matters
     The old model names the old column in every SELECT and INSERT: until every server runs
@@ -104,7 +105,9 @@ class RenameColumn(Rule):
 
 
 def _named_again(migration: Migration, call: Call, table: str | None, column: str | None) -> bool:
-    """Whether a column of the table takes the old name again later in the function."""
+    """Whether a column of the table takes the old name again later in the function, or
+    the function drops the table later (that drop is the finding)."""
     if table is None or column is None:
         return False
-    return moves(migration).column_named_again(call, table, column)
+    found = moves(migration)
+    return found.column_named_again(call, table, column) or found.dropped_later(call, table)
