@@ -8,13 +8,10 @@ alive, whose locks a child would inherit held) the caller lints in its own proce
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,6 +52,11 @@ def lint_in_workers(
     ``None`` when the pool could not start or a worker died: the caller then lints the
     files itself, so a constrained machine (no ``fork``, a process limit) is only slower.
     """
+    # Imported here: a short run (a pre-commit hook on a few scripts) never starts a pool.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     size = max(1, -(-len(files) // (workers * CHUNKS_PER_WORKER)))
     chunks = [list(files[i : i + size]) for i in range(0, len(files), size)]
     rules = list(script_rules)
