@@ -32,7 +32,6 @@ import argparse
 import ast
 import hashlib
 import os
-import re
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from flask_safemigrate.lint import config_from, lint  # noqa: E402
+from flask_safemigrate.lint.fingerprint import fingerprints as finding_fingerprints  # noqa: E402
 from flask_safemigrate.report import Finding, Severity  # noqa: E402
 
 TRIAGE = Path(__file__).resolve().parent / "corpus-triage.toml"
@@ -287,51 +287,21 @@ class Seen:
     dialects: set[str] = field(default_factory=set)
 
 
-def _source_lines(path: Path, cache: dict[Path, list[str]]) -> list[str]:
-    if path not in cache:
-        try:
-            cache[path] = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            cache[path] = []
-    return cache[path]
-
-
-_SPACE = re.compile(r"\s+")
-
-
 def fingerprints(
     history: str, versions: Path, findings: Iterable[Finding]
 ) -> list[tuple[str, Finding, str]]:
     """(fingerprint, finding, file) for each finding of one lint run of one history.
 
-    The fingerprint is ``history:file:rule:hash#n``: ``hash`` is of the source line the
-    finding points at (whitespace collapsed; the message when it has no line), ``n`` counts
-    earlier findings of the same rule on an identical line in the same file.
+    The fingerprint is ``history:file:rule:hash#n``, the library's own
+    (:mod:`flask_safemigrate.lint.fingerprint`, what ``lint --baseline`` keys on) with the
+    file taken relative to the history's versions directory: ``hash`` is of the source line
+    the finding points at (whitespace collapsed; the message when it has no line), ``n``
+    counts earlier findings of the same rule on an identical line in the same file.
     """
-    lines: dict[Path, list[str]] = {}
-    counts: Counter[tuple[str, str, str]] = Counter()
-    out = []
-    ordered = sorted(findings, key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.message))
-    for finding in ordered:
-        path = Path(finding.path) if finding.path else versions
-        if not path.is_absolute():
-            path = Path.cwd() / path
-        try:
-            file = path.resolve().relative_to(versions.resolve()).as_posix()
-        except ValueError:
-            file = path.name
-        text = finding.message
-        if finding.line:
-            source = _source_lines(path, lines)
-            if 0 < finding.line <= len(source):
-                text = source[finding.line - 1]
-        text = _SPACE.sub(" ", text).strip()
-        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
-        key = (file, finding.rule, digest)
-        occurrence = counts[key]
-        counts[key] += 1
-        out.append((f"{history}:{file}:{finding.rule}:{digest}#{occurrence}", finding, file))
-    return out
+    return [
+        (f"{history}:{fp.file}:{fp.rule}:{fp.token}", finding, fp.file)
+        for fp, finding in finding_fingerprints(findings, versions)
+    ]
 
 
 def lint_history(
