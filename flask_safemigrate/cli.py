@@ -116,6 +116,8 @@ def lint_command(
     dialect: str | None,
     since: str | None,
     report_unused_ignores: bool | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
     explain: str | None,
     output_format: str,
 ) -> None:
@@ -131,7 +133,9 @@ def lint_command(
     targets = list(paths) or [directory]
     db = current_app.extensions["migrate"].db
     config = options.resolve(
-        lint_cli_options(select, ignore, fail_on, dialect, report_unused_ignores),
+        lint_cli_options(
+            select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+        ),
         settings=settings,
         search_from=directory,
         app_dialect=database.dialect_of(db.engine.url),
@@ -143,7 +147,8 @@ def lint_command(
     if pending:
         pending_revisions = _pending_revisions(settings, db.engine.url, locations)
         only = pending_revisions if only is None else only & pending_revisions
-    finish_lint(engine.lint(targets, config, only_revisions=only), config, output_format)
+    report = engine.lint(targets, config, only_revisions=only)
+    finish_lint(report, config, output_format, write_baseline)
 
 
 def _migrations_directory(safe: Any) -> Path:

@@ -20,7 +20,13 @@ import click
 
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
-from flask_safemigrate.report import Report, render_json, render_text, should_color
+from flask_safemigrate.report import (
+    Report,
+    render_json,
+    render_lint_text,
+    render_text,
+    should_color,
+)
 from flask_safemigrate.safe_text import printable
 
 if TYPE_CHECKING:
@@ -118,6 +124,19 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             default=None,
             help="Report suppression comments that silence nothing.",
         ),
+        click.option(
+            "--baseline",
+            metavar="FILE",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Report only findings that FILE does not record [default: baseline in"
+            " [tool.safemigrate.lint]].",
+        ),
+        click.option(
+            "--write-baseline",
+            metavar="FILE",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Record every finding in FILE (to adopt lint on an existing history) and exit 0.",
+        ),
         click.option("--explain", metavar="RULE", help="Describe a rule and exit."),
         format_option("text", "json", "github", "sarif"),
     ]
@@ -133,13 +152,21 @@ def lint_cli_options(
     fail_on: str | None,
     dialect: str | None,
     report_unused_ignores: bool | None,
+    baseline: Path | None = None,
+    write_baseline: Path | None = None,
 ) -> dict[str, Any]:
+    if baseline is not None and write_baseline is not None:
+        raise ConfigError(
+            "--baseline and --write-baseline cannot be used together",
+            hint="--write-baseline FILE records every finding; --baseline FILE reports new ones",
+        )
     return {
         "select": _split(select),
         "ignore": _split(ignore),
         "fail-on": fail_on,
         "dialect": dialect,
         "report-unused-ignores": report_unused_ignores,
+        "baseline": baseline,
     }
 
 
@@ -162,19 +189,45 @@ def explain_rule(rule_name: str) -> None:
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
 
 
-def finish_lint(report: Report, config: LintConfig, output_format: str) -> NoReturn:
-    """Render a lint report and exit 1 when anything reaches the failure threshold."""
+def finish_lint(
+    report: Report,
+    config: LintConfig,
+    output_format: str,
+    write_baseline: Path | None = None,
+) -> NoReturn:
+    """Render a lint report and exit 1 when anything reaches the failure threshold.
+
+    With ``write_baseline``, record the findings there instead and exit 0; with a baseline in
+    ``config``, only the findings it does not record are shown and decide the exit code.
+    """
+    from flask_safemigrate.lint import baseline
     from flask_safemigrate.lint.docs import rule_infos
     from flask_safemigrate.report import render_github, render_sarif
 
+    if write_baseline is not None:
+        count = baseline.write(write_baseline, report)
+        files = len({finding.path for finding in report.findings})
+        # stdout carries only the chosen machine format, which a written baseline has none of.
+        click.echo(
+            f"Recorded {count} {'finding' if count == 1 else 'findings'}"
+            f" ({files} {'file' if files == 1 else 'files'}) in {write_baseline};"
+            f" lint --baseline {write_baseline} reports only findings it does not record.",
+            err=output_format != "text",
+        )
+        exit_with(ExitCode.OK)
+    if config.baseline is not None:
+        report = baseline.apply(report, baseline.load(config.baseline)).report
     if output_format == "github":
         text = render_github(report)
         if text:
             click.echo(text)
     elif output_format == "sarif":
         click.echo(render_sarif(report, rule_infos()))
+    elif output_format == "json":
+        click.echo(render_json(report))
     else:
-        echo_report(report, output_format)
+        color = should_color(sys.stdout)
+        click.echo(render_lint_text(report, color=color), color=color)
     exit_with(ExitCode.CHECKS_FAILED if report.fails(config.fail_on) else ExitCode.OK)
 
 

@@ -35,6 +35,8 @@ def lint(
     dialect: str | None,
     since: str | None,
     report_unused_ignores: bool | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
     explain: str | None,
     output_format: str,
 ) -> None:
@@ -50,7 +52,9 @@ def lint(
         return
     targets = list(paths) or [Path("migrations")]
     config = options.resolve(
-        lint_cli_options(select, ignore, fail_on, dialect, report_unused_ignores),
+        lint_cli_options(
+            select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+        ),
         settings=None,
         search_from=targets[0] if targets[0].is_dir() else targets[0].parent,
     )
@@ -58,7 +62,8 @@ def lint(
     if since:
         _, locations = engine.collect_files(targets)
         only = since_revisions(locations, since)
-    finish_lint(engine.lint(targets, config, only_revisions=only), config, output_format)
+    report = engine.lint(targets, config, only_revisions=only)
+    finish_lint(report, config, output_format, write_baseline)
 
 
 __all__ = ["main"]

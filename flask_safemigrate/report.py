@@ -163,6 +163,8 @@ class Report:
                     **(
                         {"hint": self.facts["summary_hint"]} if "summary_hint" in self.facts else {}
                     ),
+                    # Only with --baseline: {"file", "suppressed", "stale"}.
+                    **({"baseline": self.facts["baseline"]} if "baseline" in self.facts else {}),
                 },
             }
         ok = self.facts.get("ok", self.ok)
@@ -251,6 +253,100 @@ def render_text(report: Report, *, color: bool = False) -> str:
     for finding in report.findings:
         lines.extend(render_finding(finding, color=color))
     lines.append(_style(printable(summary_line(report)), "bold", color))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- lint, as text
+
+
+def lint_summary_lines(report: Report) -> list[str]:
+    """How a lint run ended: counts per severity and per rule, then what a baseline hid.
+
+    ``Found 4 problems in 2 files: 3 errors, 1 warning (SM102 x2, SM203 x1, SM401 x1).``
+    Rules are listed most frequent first, then by code, so the line reads the same each run.
+    """
+    findings = report.findings
+    if findings:
+        per_severity = [
+            _plural(report.count(sev), name)
+            for sev, name in (
+                (Severity.ERROR, "error"),
+                (Severity.WARNING, "warning"),
+                (Severity.INFO, "info"),
+            )
+            if report.count(sev)
+        ]
+        per_rule: dict[str, int] = {}
+        for finding in findings:
+            label = finding.code or finding.rule
+            per_rule[label] = per_rule.get(label, 0) + 1
+        rules = ", ".join(
+            f"{label} x{count}"
+            for label, count in sorted(per_rule.items(), key=lambda item: (-item[1], item[0]))
+        )
+        files = len({finding.path for finding in findings})
+        line = (
+            f"Found {_plural(len(findings), 'problem')} in {_plural(files, 'file')}:"
+            f" {', '.join(per_severity)} ({rules})."
+        )
+    else:
+        line = "All checks passed."
+    hint = report.facts.get("summary_hint")
+    lines = [f"{line} {hint}" if hint else line]
+    baseline = report.facts.get("baseline")
+    if baseline:
+        recorded = int(baseline["suppressed"])
+        text = (
+            f"Baseline {baseline['file']}: {recorded} recorded"
+            f" {'finding' if recorded == 1 else 'findings'} not shown"
+        )
+        stale = int(baseline["stale"])
+        if stale:
+            text += (
+                f"; {stale} {'entry matches' if stale == 1 else 'entries match'} nothing any"
+                f" more (fixed or removed): --write-baseline {baseline['file']} prunes"
+                f" {'it' if stale == 1 else 'them'}"
+            )
+        lines.append(text + ".")
+    return lines
+
+
+def _position(finding: Finding) -> str:
+    if finding.line is None:
+        return ""
+    return f"{finding.line}:{finding.col}" if finding.col is not None else str(finding.line)
+
+
+def render_lint_text(report: Report, *, color: bool = False) -> str:
+    """Lint findings grouped by file: the file on a line of its own, then one line per finding
+    (``  18:5 error   SM102 [drop-column] message``, severity on each), then the summary.
+
+    The layout of ruff's ``grouped`` format, with the severity that ruff does not have. Files
+    come in path order and findings in line order within one (the engine's order), so two runs
+    over the same scripts print the same text.
+    """
+    lines: list[str] = [printable(note) for note in report.notes]
+    groups: dict[str | None, list[Finding]] = {}
+    for finding in sorted(
+        report.findings, key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.code or "")
+    ):
+        groups.setdefault(finding.path, []).append(finding)
+    for path, findings in groups.items():
+        lines.append(_style(printable(path) if path else "(no file)", "bold", color))
+        width = max(len(_position(finding)) for finding in findings)
+        for finding in findings:
+            sev_style = _SEVERITY_STYLE[finding.severity]
+            severity = _style(f"{finding.severity!s:<7}", sev_style, color)
+            code = f"{_style(printable(finding.code), sev_style, color)} " if finding.code else ""
+            position = f"{_position(finding):<{width}} " if width else ""
+            lines.append(
+                f"  {position}{severity} {code}[{printable(finding.rule)}]"
+                f" {printable(finding.message)}"
+            )
+            lines.extend(f"    {printable(detail)}" for detail in finding.details)
+            if finding.help:
+                lines.append(f"    {_style('help:', 'green', color)} {printable(finding.help)}")
+    lines.extend(_style(printable(line), "bold", color) for line in lint_summary_lines(report))
     return "\n".join(lines)
 
 

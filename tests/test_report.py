@@ -10,6 +10,7 @@ from flask_safemigrate.report import (
     Report,
     Severity,
     render_json,
+    render_lint_text,
     render_text,
     should_color,
 )
@@ -120,3 +121,77 @@ def test_colour_only_on_a_tty_and_never_with_no_color() -> None:
     assert should_color(io.StringIO(), {}) is False
     assert should_color(_Tty(), {"NO_COLOR": "1"}) is False
     assert should_color(_Tty(), {"NO_COLOR": ""}) is True
+
+
+def _lint_finding(path: str, line: int | None, code: str, rule: str, severity: Severity) -> Finding:
+    return Finding(
+        rule=rule,
+        severity=severity,
+        message=f"{rule} here",
+        code=code,
+        path=path,
+        line=line,
+        col=None if line is None else 5,
+    )
+
+
+def test_lint_text_groups_by_file_with_severity_on_every_line() -> None:
+    findings = [
+        _lint_finding("m/versions/b.py", 30, "SM302", "missing-existence-check", Severity.WARNING),
+        DROP,
+        _lint_finding("m/versions/b.py", 9, "SM102", "drop-column", Severity.ERROR),
+        _lint_finding("m/versions/a.py", 100, "SM401", "index-naming", Severity.INFO),
+        _lint_finding("m/versions/b.py", 9, "SM302", "missing-existence-check", Severity.WARNING),
+        _lint_finding("m/versions/a.py", None, "SM501", "multiple-heads", Severity.WARNING),
+    ]
+    text = render_lint_text(Report("lint", findings))
+    assert text.splitlines() == [
+        "m/versions/a.py",
+        "        warning SM501 [multiple-heads] multiple-heads here",
+        "  100:5 info    SM401 [index-naming] index-naming here",
+        "m/versions/b.py",
+        "  9:5  error   SM102 [drop-column] drop-column here",
+        "  9:5  warning SM302 [missing-existence-check] missing-existence-check here",
+        "  30:5 warning SM302 [missing-existence-check] missing-existence-check here",
+        "migrations/versions/abc.py",
+        "  12:8 error   SM102 [drop-column] drops users.email, which the app may still read",
+        "    help: stop reading the column in a release first, then drop it",
+        "Found 6 problems in 3 files: 2 errors, 3 warnings, 1 info"
+        " (SM102 x2, SM302 x2, SM401 x1, SM501 x1).",
+    ]
+    # The order is the findings', not the order they came in.
+    assert render_lint_text(Report("lint", findings[::-1])) == text
+    assert "\x1b[" not in text
+
+
+def test_lint_text_colour_and_an_escaped_path() -> None:
+    coloured = render_lint_text(Report("lint", [DROP]), color=True)
+    assert "\x1b[31merror  \x1b[0m" in coloured and "\x1b[31mSM102\x1b[0m" in coloured
+    forged = Finding(
+        rule="drop-column",
+        severity=Severity.ERROR,
+        message="x\n::error::forged",
+        code="SM102",
+        path="m/\x1b[2Jb.py",
+        line=1,
+    )
+    lines = render_lint_text(Report("lint", [forged])).splitlines()
+    assert len(lines) == 3
+    assert "\x1b" not in "".join(lines)
+    assert lines[1].startswith("  1 error   SM102 [drop-column] x")
+
+
+def test_lint_summary_with_a_baseline() -> None:
+    facts = {"baseline": {"file": "b.json", "suppressed": 1, "stale": 0}}
+    assert render_lint_text(Report("lint", facts=facts)).splitlines() == [
+        "All checks passed.",
+        "Baseline b.json: 1 recorded finding not shown.",
+    ]
+    facts = {"baseline": {"file": "b.json", "suppressed": 0, "stale": 1}}
+    assert render_lint_text(Report("lint", [DROP], facts=facts)).splitlines()[-1] == (
+        "Baseline b.json: 0 recorded findings not shown; 1 entry matches nothing any more"
+        " (fixed or removed): --write-baseline b.json prunes it."
+    )
+    data = json.loads(render_json(Report("lint", [DROP], facts={"files": 1, **facts})))
+    assert data["summary"]["baseline"] == {"file": "b.json", "suppressed": 0, "stale": 1}
+    assert "baseline" not in json.loads(render_json(Report("lint", [DROP])))["summary"]

@@ -634,16 +634,23 @@ def lint(
 
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
-    linted = silenced = 0
+    silenced = 0
+    scope: list[Path] = []  # what was judged: a baseline's entries elsewhere are not stale
     for result in results:
         if result.info is not None:
             known[result.path] = result.info
         if result.linted:
             findings.extend(result.findings)
             silenced += result.silenced
-            linted += 1
+            scope.append(result.path)
+    linted = len(scope)
+    ran = [rule.name for rule in script_rules]
+    if config.report_unused_ignores:
+        ran.append("unused-ignore")
     display = _Display()
     if graph_rules and locations and only_revisions is None:
+        ran.extend(rule.name for rule in graph_rules)
+        scope.extend(location.resolve() for location in locations)
         graph = history.load_graph(locations, known=known)
         for rule in graph_rules:
             severity = _severity(rule, config)
@@ -655,6 +662,8 @@ def lint(
         "silenced": silenced,
         "fail_on": str(config.fail_on),
         "dialect": config.dialect if config.dialect_known else "unknown",
+        "scope": scope,
+        "rules_run": ran,
     }
     capped = sum(1 for f in findings if CAPPED in f.extra)
     if capped:
@@ -688,6 +697,7 @@ def config_from(
         "schema",
         "report-unused-ignores",
         "sqlalchemy",
+        "baseline",
     }
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -733,6 +743,12 @@ def config_from(
                 hint='give the major.minor the project runs, for example sqlalchemy = "1.4"',
             )
         sqlalchemy = f"{parsed[0]}.{parsed[1]}"
+    baseline = merged.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str | Path) or not str(baseline)):
+        raise ConfigError(
+            f"lint option baseline must be a file name, not {baseline!r}",
+            hint='for example baseline = "lint-baseline.json"',
+        )
     return LintConfig(
         select=_names(merged.get("select")),
         ignore=_names(merged.get("ignore")) or (),
@@ -744,6 +760,7 @@ def config_from(
         schema=merged.get("schema"),
         report_unused_ignores=bool(merged.get("report-unused-ignores", False)),
         sqlalchemy=sqlalchemy,
+        baseline=Path(baseline) if baseline is not None else None,
     )
 
 

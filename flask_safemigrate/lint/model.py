@@ -56,6 +56,8 @@ class LintConfig:
     report_unused_ignores: bool = False
     # The project's SQLAlchemy, "major.minor"; ``None``: the installed one.
     sqlalchemy: str | None = None
+    #: Findings this file records are not reported (``lint --baseline``); ``None``: no baseline.
+    baseline: Path | None = None
 
     @property
     def dialects(self) -> frozenset[str]:

@@ -23,6 +23,9 @@ def pyproject_lint_table(search_from: Path) -> dict[str, Any]:
     out = dict(lint) if isinstance(lint, dict) else {}
     if "schema" not in out and isinstance(table.get("schema"), str):
         out["schema"] = table["schema"]
+    if isinstance(out.get("baseline"), str) and out["baseline"]:
+        # Relative to the pyproject.toml that names it, wherever lint runs from.
+        out["baseline"] = str(path.parent / out["baseline"])
     return out
 
 

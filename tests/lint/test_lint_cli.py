@@ -69,17 +69,24 @@ def app(make_app: MakeApp, tmp_path: Path) -> Flask:
     return app
 
 
-def test_finding_in_ruff_layout_with_help(app: Flask) -> None:
+def test_findings_grouped_by_file_with_severity_and_help(app: Flask) -> None:
     path = write_revision(Path(app.extensions["migrate"].directory), DROP)
     result = invoke(app, "db", "lint")
     assert result.exit_code == 1, result.output
-    line = next(ln for ln in result.output.splitlines() if "SM102" in ln)
-    assert line.endswith("SM102 [drop-column] " + line.split("[drop-column] ", 1)[1])
-    location = line.split(": SM102")[0]
-    assert location.split(":")[0].endswith(path.name)
-    assert location.split(":")[1:] == ["18", "5"]
+    lines = result.output.splitlines()
+    number = next(n for n, ln in enumerate(lines) if "SM102" in ln)
+    line = lines[number]
+    assert line.startswith("  18:5 error   SM102 [drop-column] ")
     assert "users.email" in line
-    assert any(ln.strip().startswith("help:") for ln in result.output.splitlines())
+    header = max(n for n in range(number) if not lines[n].startswith(" "))
+    assert lines[header].endswith(path.name)  # the file's header line above its findings
+    assert lines[number + 1].startswith("    help: ")
+    assert all(
+        ln.split()[1] in {"error", "warning", "info"}
+        for ln in lines[header + 1 :]
+        if ln.startswith("  ") and not ln.startswith("    ")
+    )  # severity on every finding line
+    assert lines[-1].startswith("Found ") and "SM102 x1" in lines[-1]
 
 
 def test_clean_history_exits_0(app: Flask) -> None:
