@@ -220,24 +220,50 @@ def files_snapshot(root: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- output
 
 
-_ERROR_LINE = re.compile(r"^(Error: |error\[[a-z0-9-]+\]: |\S+:\d+(:\d+)?: SM\d{3} \[)")
+#: A lint finding in the text layout: under its file's header line, ``  18:5 error   SM102 [``.
+_LINT_LINE = re.compile(r"^  (\d+(:\d+)? +)?(error|warning|info) +SM\d{3} \[")
+#: ...and in the other commands' reports (safe-upgrade's pre-flight): ``path:18:5: SM102 [``.
+_ERROR_LINE = re.compile(
+    rf"^(Error: |error\[[a-z0-9-]+\]: |\S+:\d+(:\d+)?: SM\d{{3}} \[)|{_LINT_LINE.pattern}"
+)
 
 
 def error_lines(output: str) -> list[str]:
     """The lines that state a failure: click's ``Error: ...``, findings' ``error[...]: ``
-    and lint's ``path:line:col: SMnnn [rule] ...``."""
-    return [line for line in output.splitlines() if _ERROR_LINE.match(line)]
+    and lint's findings; a lint finding comes with its file (the header line above it), as
+    ``file line``, since the file is part of what it says."""
+    out = []
+    header = ""
+    for line in output.splitlines():
+        if not line.startswith(" "):
+            header = line
+        if _LINT_LINE.match(line):
+            out.append(f"{header} {line.strip()}")
+        elif _ERROR_LINE.match(line):
+            out.append(line)
+    return out
 
 
 def detail_after(output: str, line: str) -> list[str]:
-    """The indented lines right after ``line`` (its ``where:`` and ``help:``)."""
+    """The indented lines right after ``line`` (its ``where:`` and ``help:``), as
+    :func:`error_lines` gives it; a lint finding's are indented one step further than the
+    finding, and are returned at the same depth as the others' (``  help: ``)."""
     lines = output.splitlines()
-    start = lines.index(line) + 1
+    lint = line not in lines
+    if lint:
+        start = next(
+            n + 1
+            for n, shown in enumerate(lines)
+            if _LINT_LINE.match(shown) and line.endswith(shown.strip())
+        )
+    else:
+        start = lines.index(line) + 1
+    indent = "    " if lint else "  "
     out = []
     for follower in lines[start:]:
-        if not follower.startswith("  "):
+        if not follower.startswith(indent):
             break
-        out.append(follower)
+        out.append(follower[len(indent) - 2 :])
     return out
 
 
