@@ -28,6 +28,7 @@ from flask_safemigrate.report import (
     should_color,
 )
 from flask_safemigrate.safe_text import printable
+from flask_safemigrate.text import plural
 
 if TYPE_CHECKING:
     from flask_safemigrate.lint.engine import LintConfig
@@ -209,8 +210,7 @@ def finish_lint(
         files = len({finding.path for finding in report.findings})
         # stdout carries only the chosen machine format, which a written baseline has none of.
         click.echo(
-            f"Recorded {count} {'finding' if count == 1 else 'findings'}"
-            f" ({files} {'file' if files == 1 else 'files'}) in {write_baseline};"
+            f"Recorded {plural(count, 'finding')} ({plural(files, 'file')}) in {write_baseline};"
             f" lint --baseline {write_baseline} reports only findings it does not record.",
             err=output_format != "text",
         )

@@ -268,7 +268,7 @@ def lint_summary_lines(report: Report) -> list[str]:
     findings = report.findings
     if findings:
         per_severity = [
-            _plural(report.count(sev), name)
+            plural(report.count(sev), name)
             for sev, name in (
                 (Severity.ERROR, "error"),
                 (Severity.WARNING, "warning"),
@@ -286,7 +286,7 @@ def lint_summary_lines(report: Report) -> list[str]:
         )
         files = len({finding.path for finding in findings})
         line = (
-            f"Found {_plural(len(findings), 'problem')} in {_plural(files, 'file')}:"
+            f"Found {plural(len(findings), 'problem')} in {plural(files, 'file')}:"
             f" {', '.join(per_severity)} ({rules})."
         )
     else:
