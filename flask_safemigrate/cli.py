@@ -16,7 +16,7 @@ import flask_migrate.cli
 from flask import current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import app_engine_options, database, history, upgrade
+from flask_safemigrate import app_engine_options, cli_support, database, history, upgrade
 from flask_safemigrate.cli_support import (
     echo_report,
     exit_with,
@@ -325,7 +325,7 @@ def safe_upgrade_command(
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
     streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
     try:
-        with streams:
+        with streams, cli_support.quiet_alembic():
             outcome = upgrade.safe_upgrade(app, options, progress)
     except upgrade.RunConfigError as error:
         if output_format != "json":
@@ -381,7 +381,8 @@ def verify_command(
     if scratch_url is not None and not roundtrip:
         raise ConfigError("--scratch-url needs --roundtrip")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    report = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
+    with cli_support.quiet_alembic():
+        report = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
     echo_report(report, output_format)
     exit_with(verify.exit_code(report))
 

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -267,3 +268,20 @@ def stdout_to_stderr() -> Iterator[None]:
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def quiet_alembic() -> Iterator[None]:
+    """Hide INFO logging while a command runs (restored afterwards; warnings still show).
+
+    The stock ``env.py`` configures logging from ``alembic.ini`` on every command, which
+    would print three "Context impl ..." lines per roundtrip step, and Alembic's comparison
+    logs a line per table on PostgreSQL. ``logging.disable`` is process-wide, which is why
+    only the commands (which own the process) apply it: the library never changes logging.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.INFO))
+    try:
+        yield
+    finally:
+        logging.disable(previous)

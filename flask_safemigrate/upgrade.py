@@ -1200,7 +1200,7 @@ def safe_upgrade(
 
         run_class = MultiRun
     run = run_class(app, options or Options(), progress or Progress())
-    with app.app_context(), verify.quiet_alembic(), app_engine_options.applied(app.config):
+    with app.app_context(), app_engine_options.applied(app.config):
         return run.execute()
 
 

@@ -38,7 +38,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import URL, make_url
 
 import flask_safemigrate
-from flask_safemigrate import SafeMigrate, locks, verify
+from flask_safemigrate import SafeMigrate, cli_support, locks
 from tests.conftest import AppTracker, init_migrations, invoke, run_flask, write_revision
 from tests.databases import DbKind, ServerKind, admin_engine, require_server, server_url
 from tests.upgrade.histories import (
@@ -341,7 +341,7 @@ def runner(
     monkeypatch.setattr(logging.config, "fileConfig", keep_capturing)
     # safe-upgrade and verify hide Alembic's INFO lines; here they are let through, so
     # that whatever any library logs while they run is searched too.
-    monkeypatch.setattr(verify, "quiet_alembic", contextlib.nullcontext)
+    monkeypatch.setattr(cli_support, "quiet_alembic", contextlib.nullcontext)
     caplog.set_level(logging.DEBUG)
     return run
 

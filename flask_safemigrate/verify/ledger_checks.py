@@ -1,0 +1,131 @@
+"""Checks from the ledger's rows: ``edited-after-apply`` and ``failed-migration``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask_safemigrate import database, history, ledger
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.text import display_path
+from flask_safemigrate.verify.setup import Setup, Target
+from flask_safemigrate.verify.static_checks import describe
+
+__all__ = ["applied_revisions", "ledger_findings"]
+
+
+def ledger_findings(
+    setup: Setup,
+    target: Target,
+    entries: Sequence[ledger.Entry],
+    current: Sequence[str],
+) -> list[Finding]:
+    """``edited-after-apply`` and ``failed-migration`` from the ledger's rows.
+
+    Per revision, the latest successful row decides whether it is applied: an ``upgrade`` (or
+    ``accept``) row whose checksum differs from the file means the script was edited after
+    it ran; after a successful ``downgrade`` the revision is not applied and may be edited.
+    A revision the version table says is not applied (downgraded without the ledger) may be
+    edited too. A revision whose latest row is a failure has failed and not been run
+    successfully since. Error texts are shown on one line with the URL's password masked.
+    """
+    by_revision: dict[str, list[ledger.Entry]] = {}
+    for entry in entries:
+        by_revision.setdefault(entry.revision, []).append(entry)
+    applied = applied_revisions(setup.graph, current)
+    findings: list[Finding] = []
+    where = {"database": database.mask_url(target.url)}
+    for revision, rows in by_revision.items():
+        script = setup.graph.scripts.get(revision)
+        last = rows[-1]
+        if not last.success:
+            error = (last.error or "").strip().splitlines()
+            reason = database.mask_text(error[0], target.url) if error else "no error recorded"
+            path = display_path(script.path) if script is not None else None
+            name = describe(script) if script is not None else revision
+            state = "is" if revision in applied else "is not"
+            findings.append(
+                Finding(
+                    rule="failed-migration",
+                    severity=Severity.ERROR,
+                    message=(
+                        f"Revision {name} failed during {last.direction} at "
+                        f"{last.started_at.isoformat(timespec='seconds')} by "
+                        f"{last.applied_by or 'unknown'} on {target.label}: "
+                        f"{reason}; no later run succeeded. The"
+                        f" version table says the revision {state} applied."
+                    ),
+                    path=path,
+                    help=(
+                        "find out what the failed run left behind (MariaDB/MySQL cannot roll"
+                        " back DDL, so part of it may be applied), repair that, fix the script"
+                        " or the data, then run `flask db safe-upgrade --resolved"
+                        f" {revision}` to record the repair and go on"
+                    ),
+                    extra={
+                        **where,
+                        "revision": revision,
+                        "direction": last.direction,
+                        "error": reason,
+                    },
+                )
+            )
+        successes = [row for row in rows if row.success]
+        if not successes or script is None or revision not in applied:
+            continue
+        latest = successes[-1]
+        if latest.direction not in ("upgrade", "accept") or latest.checksum is None:
+            continue
+        try:
+            if ledger.matches(script.path, latest.checksum):
+                continue
+            now = ledger.checksum(script.path)
+        except OSError:
+            continue
+        shown = display_path(script.path)
+        findings.append(
+            Finding(
+                rule="edited-after-apply",
+                severity=Severity.ERROR,
+                message=(
+                    f"Migration script {shown} (revision {revision}) was changed after it was"
+                    f" applied to {target.label} at "
+                    f"{latest.started_at.isoformat(timespec='seconds')} by "
+                    f"{latest.applied_by or 'unknown'}: its sha256 is now {now[:12]}..., the"
+                    f" ledger recorded {latest.checksum[:12]}..."
+                ),
+                path=shown,
+                line=script.line,
+                help=(
+                    "never edit an applied migration: revert the edit and put the change in a"
+                    " new revision (`flask db revision` / `flask db migrate`). If the edit was"
+                    " only cosmetic (comments, formatting), re-record its checksum with"
+                    f" flask_safemigrate.ledger.accept(connection, revision={revision!r},"
+                    f" path={shown!r})"
+                ),
+                extra={
+                    **where,
+                    "revision": revision,
+                    "recorded_checksum": latest.checksum,
+                    "current_checksum": now,
+                },
+            )
+        )
+    return findings
+
+
+def applied_revisions(graph: history.RevisionGraph, current: Sequence[str]) -> set[str]:
+    """The current revisions and their ancestors (what the version table says is applied).
+
+    A current revision no script has hides its ancestry: then every known revision counts.
+    """
+    if any(revision not in graph.scripts for revision in current):
+        return set(graph.scripts)
+    applied: set[str] = set()
+    for revision in current:
+        if revision in graph.scripts:
+            applied.add(revision)
+            try:
+                applied |= graph.ancestors(revision)
+            except (history.RevisionLookupError, history.RevisionCycleError):
+                continue
+    return applied

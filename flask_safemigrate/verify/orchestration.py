@@ -1,0 +1,105 @@
+"""The ``verify`` entry point: the checks in order, for every database, into one report."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import Flask
+
+from flask_safemigrate import app_engine_options, database, history, scratch
+from flask_safemigrate.errors import ExitCode
+from flask_safemigrate.report import Report, Severity
+from flask_safemigrate.text import plural
+from flask_safemigrate.verify.database_checks import check_database
+from flask_safemigrate.verify.roundtrip import run_roundtrip
+from flask_safemigrate.verify.setup import setup_of
+from flask_safemigrate.verify.static_checks import static_findings, stock_width_findings
+
+__all__ = ["CHECKS", "SCRATCH_PREFIX", "exit_code", "verify"]
+
+#: Every check ``verify`` can report (DESIGN.md "Names that are part of the contract").
+CHECKS: Final = (
+    "multiple-heads",
+    "duplicate-revision",
+    "missing-parent",
+    "revision-cycle",
+    "unparseable-script",
+    "missing-downgrade",
+    "database-unreachable",
+    "unknown-database-revision",
+    "not-at-head",
+    "schema-drift",
+    "edited-after-apply",
+    "failed-migration",
+    "downgrade-leaves-trace",
+    "roundtrip-failed",
+    "invalid-revision-id",
+)
+
+#: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
+SCRATCH_PREFIX: Final = scratch.SCRATCH_PREFIX
+
+
+def verify(
+    app: Flask,
+    *,
+    use_db: bool = True,
+    roundtrip: bool = False,
+    scratch_url: str | None = None,
+) -> Report:
+    """Run the checks for ``app`` and return the report (``command`` ``"verify"``).
+
+    ``use_db=False`` skips everything that reads the app's databases. ``roundtrip=True``
+    adds the scratch-database roundtrip; ``scratch_url`` names the (empty) database to use
+    instead of a temporary one. Raises :class:`ConfigError` (exit 2) for a missing migrations
+    directory or unusable options, and :class:`PreflightError` (exit 3) when a database
+    answers a read with an error; everything else is a finding.
+    """
+    with app.app_context(), app_engine_options.applied(app.config):
+        setup = setup_of(app)
+        findings = static_findings(setup.graph)
+        notes = [_history_note(setup.graph)]
+        current: set[str] = set()
+        facts: dict[str, Any] = {}
+        if use_db:
+            databases = []
+            for target in setup.targets:
+                result = check_database(setup, target)
+                findings.extend(result.findings)
+                notes.extend(result.notes)
+                current.update(result.current)
+                databases.append(
+                    {
+                        "bind": target.bind,
+                        "url": database.mask_url(target.url),
+                        "current": sorted(result.current),
+                    }
+                )
+            if setup.multidb:
+                facts["databases"] = databases
+        else:
+            findings.extend(stock_width_findings(setup.graph))
+            notes.append("Database checks skipped (--no-db).")
+        if roundtrip:
+            trip = run_roundtrip(setup, scratch_url)
+            findings.extend(trip.findings)
+            notes.extend(trip.notes)
+            facts["roundtrip"] = trip.facts
+    return Report(
+        "verify",
+        findings,
+        facts={"heads": list(setup.graph.heads), "current": sorted(current), **facts},
+        notes=notes,
+    )
+
+
+def exit_code(report: Report) -> ExitCode:
+    """3 when a database could not be reached, 1 when a check failed, else 0."""
+    if any(f.rule == "database-unreachable" for f in report.findings):
+        return ExitCode.PREFLIGHT
+    return ExitCode.CHECKS_FAILED if report.fails(Severity.ERROR) else ExitCode.OK
+
+
+def _history_note(graph: history.RevisionGraph) -> str:
+    heads = ", ".join(graph.heads) or "none"
+    return f"History: {plural(len(graph.scripts), 'revision')}, head {heads}."

@@ -1,0 +1,122 @@
+"""What verify reads from the app once: the history, the version table and the databases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import URL, Engine
+
+from flask_safemigrate import database, dedicated_schema, history
+from flask_safemigrate.errors import ConfigError
+from flask_safemigrate.settings import Settings
+
+__all__ = ["Setup", "Target", "setup_of", "uses_multidb"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database the migrations manage: the default engine (``bind`` None) or a bind."""
+
+    bind: str | None
+    url: URL
+    metadata: sa.MetaData
+
+    @property
+    def label(self) -> str:
+        """How messages name it: the URL with the password masked (and the bind key)."""
+        shown = database.mask_url(self.url)
+        return shown if self.bind is None else f"{shown} (bind {self.bind!r})"
+
+
+@dataclass
+class Setup:
+    """What verify reads from the app once."""
+
+    app: Flask
+    settings: Settings
+    migrate_state: Any
+    directory: Path
+    locations: list[Path]
+    graph: history.RevisionGraph
+    configure_args: Mapping[str, Any]
+    version_table: str
+    version_schema: str | None
+    targets: list[Target]
+    multidb: bool
+
+    @property
+    def urls(self) -> list[URL]:
+        """The app's database URLs: their passwords are masked in every message."""
+        return [t.url for t in self.targets]
+
+
+def _is_multidb(directory: Path) -> bool:
+    """Whether ``env.py`` is Flask-Migrate's multi-database template (it migrates every bind)."""
+    try:
+        text = (directory / "env.py").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "bind_names" in text
+
+
+def uses_multidb(app: Flask) -> bool:
+    """Whether ``app``'s migrations use the multi-database template (False when unknown)."""
+    safe = app.extensions.get("safemigrate")
+    return safe is not None and _is_multidb(Path(safe.migrations_directory(app)))
+
+
+def setup_of(app: Flask) -> Setup:
+    safe = app.extensions.get("safemigrate")
+    state = app.extensions.get("migrate")
+    if safe is None or state is None:
+        raise ConfigError(
+            "SafeMigrate is not registered on this app", hint="call SafeMigrate(app, db)"
+        )
+    settings: Settings = safe.get_settings(app)
+    directory = Path(safe.migrations_directory(app))
+    if not directory.is_dir():
+        raise ConfigError(
+            f"no migrations directory at {directory}",
+            hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
+        )
+    try:
+        locations = history.version_locations(directory)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="fix alembic.ini") from None
+    graph = history.load_graph(locations)
+    dedicated_schema.install(app)  # again: a later Migrate(app, db) replaces configure_args
+    state = app.extensions["migrate"]
+    configure_args: Mapping[str, Any] = dict(state.configure_args)
+    version_table = str(configure_args.get("version_table") or "alembic_version")
+    version_schema = configure_args.get("version_table_schema")
+    db = state.db
+    if settings.schema is not None:
+        dedicated_schema.check_dialect(db.engine.url, settings.schema, configure_args)
+    multidb = _is_multidb(directory)
+    engines: Mapping[str | None, Engine] = db.engines
+    binds: list[str | None] = [None]
+    if multidb:
+        binds += sorted(key for key in engines if key is not None)
+    targets = []
+    for bind in binds:
+        metadatas = getattr(db, "metadatas", None)
+        metadata = metadatas[bind] if metadatas is not None else db.metadata
+        targets.append(Target(bind, engines[bind].url, metadata))
+    return Setup(
+        app=app,
+        settings=settings,
+        migrate_state=state,
+        directory=directory,
+        locations=locations,
+        graph=graph,
+        configure_args=configure_args,
+        version_table=version_table,
+        version_schema=version_schema,
+        targets=targets,
+        multidb=multidb,
+    )
