@@ -211,8 +211,9 @@ def finish_lint(
         files = len({finding.path for finding in report.findings})
         # stdout carries only the chosen machine format, which a written baseline has none of.
         click.echo(
-            f"Recorded {plural(count, 'finding')} ({plural(files, 'file')}) in {write_baseline};"
-            f" lint --baseline {write_baseline} reports only findings it does not record.",
+            f"Recorded {plural(count, 'finding')} ({plural(files, 'file')}) in {write_baseline}."
+            f" Commit it; lint with --baseline {write_baseline} (or baseline = in"
+            " [tool.safemigrate.lint], relative to pyproject.toml) reports only new findings.",
             err=output_format != "text",
         )
         exit_with(ExitCode.OK)

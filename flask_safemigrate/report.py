@@ -302,9 +302,12 @@ def lint_summary_lines(report: Report) -> list[str]:
         )
         stale = int(baseline["stale"])
         if stale:
+            # --write-baseline records every finding: with new ones shown, it would record
+            # them too, so the advice waits for them to be fixed.
+            when = "once the findings above are fixed, " if findings else ""
             text += (
                 f"; {stale} {'entry matches' if stale == 1 else 'entries match'} nothing any"
-                f" more (fixed or removed): --write-baseline {baseline['file']} prunes"
+                f" more (fixed or removed): {when}--write-baseline {baseline['file']} prunes"
                 f" {'it' if stale == 1 else 'them'}"
             )
         lines.append(text + ".")
