@@ -238,3 +238,11 @@ def test_swallowed_drop_of_every_error_is_a_warning_and_a_create_an_error() -> N
     assert set(severities.values()) == {"error"}
     message = next(m for line, _, _, m in findings if line == database)
     assert "object still there" in message
+
+
+def test_alter_column_default_mirror_is_a_warning_and_a_typo_an_error() -> None:
+    findings = lint_cause(CAUSES / "noop-kwarg-harmless.py")
+    by_keyword = {
+        message.split("keyword ")[1].split("=")[0]: sev for _, _, sev, message in findings
+    }
+    assert by_keyword == {"default": "warning", "type": "error"}

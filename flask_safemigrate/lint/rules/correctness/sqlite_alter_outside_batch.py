@@ -27,9 +27,12 @@ _SQLITE_UNSUPPORTED = {
     "create_primary_key": "add a constraint",
     "drop_constraint": "drop a constraint",
 }
-# alter_column keywords that only describe the column or rename it (SQLite can rename).
+# alter_column keywords that only name or describe the column, or rename it (SQLite can
+# rename); the table and column may be given by keyword too.
 _RENAME_ONLY = frozenset(
     {
+        "table_name",
+        "column_name",
         "new_column_name",
         "existing_type",
         "existing_nullable",

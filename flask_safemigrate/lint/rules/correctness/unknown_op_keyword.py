@@ -9,12 +9,16 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.helpers.op_signatures import BATCH_KEYWORDS, OP_KEYWORDS
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
+from flask_safemigrate.report import Severity
 
 # Keywords a dialect reads (``postgresql_using``, ``mysql_engine``): valid wherever **kw is.
 _DIALECT_KEYWORD = re.compile(r"^(?:postgresql|mysql|mariadb|sqlite|mssql|oracle)_\w+$")
 # Operations whose **kw reaches code that ignores what it does not know (checked against
 # Alembic 1.20 in offline mode; the others raise TypeError).
 _IGNORES_UNKNOWN = frozenset({"alter_column", "drop_column", "create_exclude_constraint"})
+# ``alter_column(default=...)`` mirrors the model's Python-side default, which the ORM applies:
+# nothing is lost unless the database's default (``server_default=``) was meant. A warning.
+_MODEL_MIRROR = frozenset({("alter_column", "default")})
 
 
 @register
@@ -34,6 +38,11 @@ class UnknownOpKeyword(Rule):
     and the column keeps its type; `drop_column(..., if_exist=True)` ignores its typo the same
     way. Elsewhere an unknown keyword raises `TypeError` when the migration runs, at deploy
     time, after the steps before it.
+
+    `alter_column(..., default=...)` is a warning, not an error: it also does nothing, but it
+    usually restates the model's Python-side default, which the ORM applies on insert; it is a
+    problem only when the database's default (`server_default=`) was meant, which the script
+    does not say.
 
     ## Example
     ```python
@@ -66,12 +75,17 @@ class UnknownOpKeyword(Rule):
                     continue
                 close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]}=?)" if close else ""
+                at_most = None
                 if takes_more and call.name in _IGNORES_UNKNOWN:
                     effect = "Alembic passes it on and nothing reads it, so it does nothing"
+                    if (call.name, name) in _MODEL_MIRROR:
+                        at_most = Severity.WARNING
+                        effect += " (the model's Python-side default still applies on insert)"
                 else:
                     effect = "the call fails with TypeError when the migration runs"
                 yield Violation(
                     f"{call.receiver}.{call.name}() takes no keyword {name}={hint}: {effect}",
                     node=keyword,
                     help=f"use {close[0]}=" if close else None,
+                    at_most=at_most,
                 )

@@ -32,7 +32,8 @@ class RenameColumn(Rule):
     added earlier in the same function, or a column takes the old name again later in the
     same function (a swap: `a` renamed to `a_old`, a new `a` added, or another column
     renamed to `a`), so the name servers use keeps existing; and a column of a table the
-    same function drops later (that drop is the finding).
+    same function drops later (that drop is the finding). MySQL's generated invisible
+    primary key `my_row_id` is not reported either: the server added it, no model reads it.
 
     ## Why it matters
     The old model names the old column in every SELECT and INSERT: until every server runs
@@ -72,6 +73,8 @@ class RenameColumn(Rule):
                 new = literal(node)
                 if node is None or new is None or new == call.column:
                     continue
+                if call.column in INVISIBLE_KEYS:
+                    continue
                 if not line.added(call, call.table, call.column) and not _named_again(
                     migration, call, call.table, call.column
                 ):
@@ -94,6 +97,7 @@ class RenameColumn(Rule):
                         new_name = ident(match.group(2) or match.group(4))
                         if (
                             old != new_name
+                            and old not in INVISIBLE_KEYS
                             and not line.added(call, table, old)
                             and not _named_again(migration, call, table, old)
                         ):
@@ -102,6 +106,11 @@ class RenameColumn(Rule):
                                 " breaks servers whose model still uses the old name",
                                 node=call.node,
                             )
+
+
+#: Columns the server adds itself and no model names: MySQL 8's generated invisible primary
+#: key (``sql_generate_invisible_primary_key``). Renaming one breaks no running code.
+INVISIBLE_KEYS = frozenset({"my_row_id"})
 
 
 def _named_again(migration: Migration, call: Call, table: str | None, column: str | None) -> bool:
