@@ -86,12 +86,6 @@ class BackupFailed(PreflightError):
     """The pre-upgrade backup could not be written; nothing has been changed yet."""
 
 
-class MigrationFailed(SafeMigrateError):
-    """A revision failed while being applied; ``data`` says where the database now stands."""
-
-    exit_code = ExitCode.MIGRATION_FAILED
-
-
 class LockTimeout(SafeMigrateError):
     """Another migrator held the migration lock for longer than the wait limit."""
 

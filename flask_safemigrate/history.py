@@ -921,12 +921,6 @@ class RevisionGraph:
         need = self._closure(self.resolve(to), self._parents) - have
         return [self.scripts[rev] for rev in self._topological(need)]
 
-    def downgrade_path(self, from_revisions: Iterable[str] | str, to: str = "base") -> list[Script]:
-        """The scripts a downgrade from ``from_revisions`` to ``to`` reverts, dependants first."""
-        keep = self._closure(self.resolve(to), self._parents)
-        drop = self._closure(self._refs(from_revisions), self._parents) - keep
-        return [self.scripts[rev] for rev in reversed(self._topological(drop))]
-
     def __repr__(self) -> str:
         return (
             f"<RevisionGraph {plural(len(self.scripts), 'revision')}, "

@@ -19,7 +19,6 @@ from flask_safemigrate.errors import (
     ConfigError,
     DatabaseUnreachable,
     LockTimeout,
-    MigrationFailed,
     SafeMigrateError,
 )
 
@@ -40,7 +39,6 @@ def _command(error: SafeMigrateError) -> click.Command:
         (ChecksFailed("2 problems"), 1),
         (ConfigError("no migrations directory at ./migrations"), 2),
         (DatabaseUnreachable("cannot connect to postgresql://app:***@db/app"), 3),
-        (MigrationFailed("revision 3 failed"), 4),
         (LockTimeout("lock held by another migrator"), 5),
     ],
 )

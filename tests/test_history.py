@@ -691,12 +691,6 @@ def test_path_contains_exactly_the_missing_ancestors(mixed: RevisionGraph) -> No
             assert got == want, (current, target)
 
 
-def test_downgrade_path_reverses(mixed: RevisionGraph) -> None:
-    order = mixed.downgrade_path(["5hed0001"], "2mer0001")
-    assert ids(order) == ["5hed0001", "4dep0001", "3aud0002", "3aud0001"]
-    assert ids(mixed.downgrade_path(["1aaa0002"])) == ["1aaa0002", "1aaa0001", "0001base"]
-
-
 def test_resolve_references(mixed: RevisionGraph) -> None:
     assert mixed.resolve("5hed0001") == ("5hed0001",)
     assert mixed.resolve("5hed") == ("5hed0001",)
@@ -804,7 +798,6 @@ def test_five_thousand_revision_chain(tmp_path: Path) -> None:
     assert ids(order) == revisions
     assert ids(graph.path([revisions[2499]], "head")) == revisions[2500:]
     assert len(graph.ancestors("head")) == 4999
-    assert ids(graph.downgrade_path(["heads"]))[:2] == [revisions[-1], revisions[-2]]
     assert elapsed < 30  # generous: one read + one parse per file
 
 

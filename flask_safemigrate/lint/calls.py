@@ -326,10 +326,6 @@ class Call:
         value = self.resolve(self.sql_node)
         return value if isinstance(value, str) else None
 
-    @property
-    def is_ddl(self) -> bool:
-        return self.name not in {"execute", "bulk_insert"}
-
 
 # Fields that never hold a node worth visiting: names, flags, and the expression contexts and
 # operators (leaf singletons that no rule looks at).

@@ -47,7 +47,6 @@ __all__ = [
     "collect_files",
     "config_from",
     "lint",
-    "lint_file",
     "lint_files",
     "parse",
     "rule_docs",
@@ -445,16 +444,6 @@ class _Display:
             self.shown[path] = shown
         self._last, self._last_shown = path, shown
         return shown
-
-
-def lint_file(
-    path: Path,
-    parsed: Migration | Violation,
-    rules: Sequence[type[Rule]],
-    config: LintConfig,
-) -> tuple[list[Finding], list[Finding]]:
-    """Findings for one parsed file, and the ones its suppression comments silenced."""
-    return _lint_parsed(path, parsed, rules, _plan(rules, config), config, _Display())
 
 
 def _lint_parsed(

@@ -212,24 +212,6 @@ class Migration:
                 return True
         return False
 
-    def added_before(self, call: Call, table: str | None, column: str | None) -> bool:
-        """Whether ``table.column`` was added (or its table created) earlier in the function."""
-        if table is None:
-            return False
-        if self.created_before(call, table):
-            return True
-        for other in self.calls:
-            if other is call:
-                return False
-            if (
-                other.direction == call.direction
-                and other.name == "add_column"
-                and other.table == table
-                and other.column == column
-            ):
-                return True
-        return False
-
     def function(self, name: str) -> ast.FunctionDef | None:
         for node in self.tree.body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
