@@ -1,15 +1,18 @@
 """What each point of a migration function has done before it: the tables created (or
-emptied: ``DELETE FROM t`` without ``WHERE``, ``TRUNCATE t``) earlier in the same function
+emptied: ``DELETE FROM t`` without ``WHERE``, ``TRUNCATE t``, ``session.query(Model).delete()``
+of a model the script declares) earlier in the same function
 (they hold no rows, so lock and rewrite rules skip them).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask_safemigrate.lint.calls import Call
+from flask_safemigrate.lint.inline import table_definitions
 from flask_safemigrate.lint.model import Migration
 from flask_safemigrate.lint.sql import (
     CREATE_TABLE,
@@ -71,6 +74,9 @@ class Timeline:
         self._before: dict[int, _Before] = {}
         # Tables made by a project's create_table() helper or metadata.create_all(bind).
         self._creations = migration.index.creations
+        # Tables emptied through the ORM: they hold no rows for the lock rules (created()),
+        # but the ORM may fill them again before a drop (added() does not read these).
+        self._orm_emptied = _orm_emptied(migration)
         current: dict[str, _Before] = {}
         for call in migration.calls:
             before = current.get(call.direction, _EMPTY)
@@ -93,9 +99,16 @@ class Timeline:
         return before
 
     def created(self, call: Call, table: str | None = None) -> bool:
-        """Whether ``table`` (default: the call's) was created earlier in the function."""
+        """Whether ``table`` (default: the call's) was created (or emptied) earlier in the
+        function."""
         table = table if table is not None else call.table_key
-        return table is not None and ident(table) in self.before(call).tables
+        if table is None:
+            return False
+        key = ident(table)
+        return key in self.before(call).tables or any(
+            direction == call.direction and line < call.line and ident(emptied) == key
+            for direction, line, emptied in self._orm_emptied
+        )
 
     def added(self, call: Call, table: str | None, column: str | None) -> bool:
         """Whether ``table.column`` was added, or its table created, earlier in the function."""
@@ -209,6 +222,36 @@ def _after_sql(statement: str, before: _Before) -> _Before:
             column = dict(after.pending).get(key, "*")
             after = _with(after, not_null_checked=after.not_null_checked | {(table, column)})
     return after
+
+
+def _orm_emptied(migration: Migration) -> list[tuple[str, int, str]]:
+    """``session.query(Model).delete()`` without a filter, ``Model`` a declarative model of
+    the script: ``(direction, line, table)`` for each, the table holding no rows after it."""
+    lowered = migration.lowered
+    if ".delete(" not in lowered or ".query(" not in lowered:
+        return []  # the cheap test first: most scripts never delete through the ORM
+    models: dict[str, tuple[str, str]] | None = None
+    found: list[tuple[str, int, str]] = []
+    for function in migration.index.functions:
+        for node in function.call_nodes:
+            func = node.func
+            if not (isinstance(func, ast.Attribute) and func.attr == "delete") or node.args:
+                continue
+            query = func.value
+            if not (
+                isinstance(query, ast.Call)
+                and isinstance(query.func, ast.Attribute)
+                and query.func.attr == "query"
+                and len(query.args) == 1
+                and isinstance(query.args[0], ast.Name)
+            ):
+                continue
+            if models is None:
+                models = table_definitions(migration.tree)
+            model = models.get(query.args[0].id)
+            if model is not None:
+                found.append((function.direction, node.lineno, model[0]))
+    return found
 
 
 _TIMELINE_CACHE: list[tuple[list[Call], Timeline]] = []
