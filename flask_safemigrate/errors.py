@@ -1,4 +1,4 @@
-"""Exceptions that carry the exit code of DESIGN.md and the data a report needs.
+"""Exceptions that carry their exit code (docs/architecture.md, "Contracts") and a report's data.
 
 Library code raises these; only ``cli.py`` and ``console.py`` turn them into output and an
 exit status, so every entry point exits with the same code for the same failure.
@@ -12,7 +12,7 @@ from typing import Any
 
 
 class ExitCode(enum.IntEnum):
-    """The exit codes every command shares (DESIGN.md "Exit codes")."""
+    """The exit codes every command shares (README "Exit codes", docs/architecture.md)."""
 
     OK = 0
     CHECKS_FAILED = 1

@@ -1,12 +1,12 @@
 """The applied-migration ledger: one row per revision applied, reverted or attempted.
 
-``safe-upgrade`` writes a row for every revision it runs (DESIGN.md "The ledger"); ``verify``
-reads them to find scripts edited after they were applied (``edited-after-apply``) and
-revisions whose last attempt failed (``failed-migration``). The table lives in the version
-table's schema, is created on first write, and is never part of the app's metadata, so
-autogenerate and drift reports do not see it.
+``safe-upgrade`` writes a row for every revision it runs (the table and its columns are a
+contract: docs/architecture.md); ``verify`` reads them to find scripts edited after they were
+applied (``edited-after-apply``) and revisions whose last attempt failed (``failed-migration``).
+The table lives in the version table's schema, is created on first write, and is never part of
+the app's metadata, so autogenerate and drift reports do not see it.
 
-Columns: ``id`` (insertion order; not in DESIGN.md's list, but every table needs a primary
+Columns: ``id`` (insertion order; not a contract column, but every table needs a primary
 key and timestamps are too coarse to order two rows written in the same second), ``revision``,
 ``direction`` (``upgrade`` | ``downgrade`` | ``accept`` | ``resolve``), ``checksum`` (sha256
 hex of the script file's bytes, line endings normalised to LF), ``started_at`` and

@@ -151,7 +151,7 @@ class Report:
         return not self.fails(Severity.ERROR)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of DESIGN.md "Machine-readable output" for this command."""
+        """The command's JSON shape (docs/architecture.md, "Contracts": JSON)."""
         if self.command == "lint":
             return {
                 "findings": [f.as_lint_dict() for f in self.findings],

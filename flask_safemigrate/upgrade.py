@@ -2,8 +2,9 @@
 
 :func:`safe_upgrade` returns an :class:`Outcome` (the report and the exit code) instead of
 raising, because a failed run still has a report to give: the stage it stopped in, what it
-applied before, where the database stands and what to do next (DESIGN.md, safe-upgrade JSON).
-Progress reaches the command through a :class:`Progress` object; nothing here prints.
+applied before, where the database stands and what to do next (its JSON keys are a contract:
+docs/architecture.md). Progress reaches the command through a :class:`Progress` object;
+nothing here prints.
 
 1. **preflight** reads only: the revision graph, the connection (timeout and retries), the
    database's revision, the ledger's failed attempts, the plan, and lint over the pending

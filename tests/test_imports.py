@@ -346,8 +346,8 @@ def output_and_exits(module: str) -> set[str]:
 
 
 def test_nothing_below_the_cli_prints_exits_or_imports_click() -> None:
-    """Below the CLI, code returns data or raises an error carrying its exit code (DESIGN.md,
-    layers): the commands decide what is printed and how the process ends."""
+    """Below the CLI, code returns data or raises an error carrying its exit code (see the
+    layers in docs/architecture.md): the commands decide what is printed and how it ends."""
     offenders = sorted(
         f"{module} {what}"
         for module in MODULES

@@ -1,4 +1,4 @@
-"""Report data and its renderers: the JSON shapes of DESIGN.md and readable text."""
+"""Report data and its renderers: the JSON shapes (docs/architecture.md) and readable text."""
 
 from __future__ import annotations
 

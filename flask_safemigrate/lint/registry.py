@@ -7,8 +7,8 @@ and the registry imports the rule modules by name (:data:`RULE_MODULES`) on firs
 
 Adding a rule: write its module, then add its dotted name to :data:`RULE_MODULES`
 (``tests/test_imports.py`` fails for a rule file missing from the list). Codes by family
-(DESIGN.md): 1xx destructive, 2xx locking and zero-downtime, 3xx correctness, reversibility
-and idempotency, 4xx conventions, 5xx history graph.
+(a contract, see docs/architecture.md): 1xx destructive, 2xx locking and zero-downtime, 3xx
+correctness, reversibility and idempotency, 4xx conventions, 5xx history graph.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class Plan:
     notes: tuple[str, ...]
 
     def facts(self, merge_revision: str | None = None, path: Path | None = None) -> dict[str, Any]:
-        """The JSON keys of DESIGN.md for this command."""
+        """This command's JSON keys (docs/architecture.md, "Contracts")."""
         return {
             "heads": list(self.heads),
             "merge_revision": merge_revision,

@@ -36,6 +36,8 @@ DRIFT_HINT = (
 
 @dataclass
 class DatabaseResult:
+    """What the checks of one database found, noted and read (its current revisions)."""
+
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     current: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from flask_safemigrate.verify.static_checks import static_findings, stock_width_
 
 __all__ = ["CHECKS", "SCRATCH_PREFIX", "exit_code", "verify"]
 
-#: Every check ``verify`` can report (DESIGN.md "Names that are part of the contract").
+#: Every check ``verify`` can report (docs/architecture.md, "Contracts": names).
 CHECKS: Final = (
     "multiple-heads",
     "duplicate-revision",

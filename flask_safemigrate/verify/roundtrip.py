@@ -36,6 +36,8 @@ _TRACE_HINT = (
 
 @dataclass
 class Roundtrip:
+    """What the roundtrip found and noted, and its ``roundtrip`` JSON facts."""
+
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)

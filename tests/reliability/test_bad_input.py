@@ -4,7 +4,7 @@ Each case breaks one thing in a deployed project (see :mod:`tests.reliability.ba
 runs the real CLI on it, mostly ``flask db safe-upgrade`` and, where the input concerns them
 too, ``verify``, ``lint`` and ``auto-merge-heads``. For every run it asserts:
 
-- the exit code DESIGN.md gives that failure;
+- the exit code the README gives that failure;
 - no ``Traceback`` anywhere in the output, and no password;
 - exactly one error line (``Error: ...`` or ``error[check]: ...``), matching the case's regex,
   which names the problem (the file, the revision, the key); only its indented ``where:`` /

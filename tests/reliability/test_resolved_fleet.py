@@ -23,7 +23,7 @@ from tests.upgrade.histories import ledger_rows
 REPLICAS = 16
 FAILING = REVISIONS[9]
 LOCK_WAIT = 240
-#: Every key DESIGN.md gives safe-upgrade's JSON, errors included.
+#: Every key of safe-upgrade's JSON (docs/architecture.md), errors included.
 SHAPE = {"ok", "stage", "from", "to", "current", "applied", "problems", "backup", "summary"}
 
 

@@ -1,4 +1,4 @@
-"""Without a dedicated schema too, autogenerate never offers to drop the ledger (DESIGN.md)."""
+"""Without a dedicated schema too, autogenerate never offers to drop the ledger (a contract)."""
 
 from __future__ import annotations
 
