@@ -6,7 +6,8 @@ Run from the repository root (not part of the test suite)::
     .venv/bin/python benchmarks/corpus.py --untriaged [--project NAME]   # stubs to triage
 
 It downloads pinned wheels from PyPI that ship their Alembic migrations (``pip download
---no-deps``, sha256 checked), unpacks only the migration scripts into a cache outside the
+--no-deps``, sha256 checked), unpacks only the migration scripts (and the ``env.py`` next to
+them, which lint reads for how the migrations connect) into a cache outside the
 repository (``~/.cache/safemigrate-corpus``, or ``$SAFEMIGRATE_CORPUS_CACHE``, or
 ``--cache``), and lints each history once per dialect the project supports, through the
 public API that ``safemigrate lint`` uses (``flask_safemigrate.lint.lint`` with
@@ -212,6 +213,7 @@ def unpack(history: History, cache: Path) -> Path:
     target = cache / "histories" / stem / history.versions
     marker = target / ".complete"
     if marker.is_file():
+        unpack_env(history, cache, target)
         return target
     wheel = fetch(history.wheel, cache)
     prefix = history.versions.rstrip("/") + "/"
@@ -227,7 +229,21 @@ def unpack(history: History, cache: Path) -> Path:
         for name in names:
             (target / name[len(prefix) :]).write_bytes(archive.read(name))
     marker.write_text("unpacked\n", encoding="utf-8")
+    unpack_env(history, cache, target)
     return target
+
+
+def unpack_env(history: History, cache: Path, target: Path) -> None:
+    """The history's ``env.py`` (next to its versions folder), when the wheel ships one:
+    lint reads it as in the project (how the migrations connect)."""
+    marker = target / ".env-checked"
+    if marker.is_file():
+        return
+    name = history.versions.rstrip("/").rsplit("/", 1)[0] + "/env.py"
+    with zipfile.ZipFile(fetch(history.wheel, cache)) as archive:
+        if name in archive.namelist():
+            (target.parent / "env.py").write_bytes(archive.read(name))
+    marker.write_text("checked\n", encoding="utf-8")
 
 
 #: SQLAlchemy release lines a pin is matched against (the newest allowed is the one a fresh

@@ -246,3 +246,48 @@ def test_alter_column_default_mirror_is_a_warning_and_a_typo_an_error() -> None:
         message.split("keyword ")[1].split("=")[0]: sev for _, _, sev, message in findings
     }
     assert by_keyword == {"default": "warning", "type": "error"}
+
+
+ENV_AUTOCOMMIT = """from alembic import context
+from sqlalchemy import create_engine
+
+url = context.config.get_main_option("sqlalchemy.url")
+engine = create_engine(url, isolation_level="AUTOCOMMIT")
+with engine.connect() as connection:
+    context.configure(connection=connection)
+    context.run_migrations()
+"""
+ENV_EXECUTION_OPTIONS = """from alembic import context
+
+connectable = context.config.attributes["connection"]
+with connectable.execution_options(**{"isolation_level": "AUTOCOMMIT"}) as connection:
+    context.configure(connection=connection)
+    context.run_migrations()
+"""
+ENV_TRANSACTION = ENV_AUTOCOMMIT.replace(', isolation_level="AUTOCOMMIT"', "").replace(
+    "context.run_migrations()",
+    "with context.begin_transaction():\\n        context.run_migrations()",
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "reported"),
+    [(ENV_AUTOCOMMIT, False), (ENV_EXECUTION_OPTIONS, False), (ENV_TRANSACTION, True)],
+    ids=["isolation-level", "execution-options", "transaction"],
+)
+def test_env_py_autocommit_makes_concurrently_fine(
+    tmp_path: Path, env: str, reported: bool
+) -> None:
+    fixture = CAUSES / "env-autocommit.py"
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "migrations" / "env.py").write_text(env)
+    script = versions / fixture.name
+    script.write_text(fixture.read_text())
+    marks, dialect = expected(fixture)
+    config = LintConfig(select=selected(fixture), dialect=dialect)
+    found = {
+        (Path(f.path or "").name, f.line, f.code)
+        for f in lint([tmp_path / "migrations"], config).findings
+    }
+    assert found == (marks if reported else set())

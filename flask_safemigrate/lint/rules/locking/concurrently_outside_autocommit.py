@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flask_safemigrate.lint.helpers.env_script import runs_in_autocommit
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.index import op_facts
@@ -27,7 +28,10 @@ class ConcurrentlyOutsideAutocommit(Rule):
     Flags `create_index`/`drop_index` with `postgresql_concurrently=True`, and
     `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY` and
     `DETACH PARTITION ... CONCURRENTLY` in literal SQL, that are not inside
-    `with op.get_context().autocommit_block():`.
+    `with op.get_context().autocommit_block():`. Nothing is reported for a history whose
+    `env.py` (in the migrations folder) runs the migrations on an AUTOCOMMIT connection
+    (`isolation_level="AUTOCOMMIT"`): there is no transaction to refuse the statement. An
+    `env.py` that gets its connection from elsewhere (a function of the app) is not followed.
 
     ## Why it matters
     Alembic runs each migration in a transaction on PostgreSQL, and these statements refuse
@@ -65,9 +69,14 @@ class ConcurrentlyOutsideAutocommit(Rule):
     )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
+        autocommit: bool | None = None
         for call in migration.calls:
             if call.autocommit:
                 continue
+            if autocommit is None:
+                autocommit = runs_in_autocommit(migration.path)
+            if autocommit:
+                return  # env.py runs every revision without a transaction
             if call.name in {"create_index", "drop_index"} and call.flag("postgresql_concurrently"):
                 verb = "creates" if call.name == "create_index" else "drops"
                 yield Violation(
