@@ -44,16 +44,18 @@ class Fingerprint:
         return f"{self.digest}#{self.occurrence}"
 
 
-def relative_file(path: Path, root: Path) -> str:
-    """``path`` as a POSIX path relative to ``root`` (both resolved), ``..`` when outside it."""
-    resolved = path.resolve()
+def relative_file(path: str | Path, root: str | Path) -> str:
+    """``path`` as a POSIX path relative to ``root``, ``..`` parts when outside it.
+
+    Both are taken as absolute and already resolved, as lint's own paths are (the engine
+    resolves every script once): this is arithmetic on the text, with no system call and no
+    ``Path`` object per finding, which shows on a history with thousands of them.
+    """
     try:
-        return resolved.relative_to(root).as_posix()
-    except ValueError:
-        try:
-            return Path(os.path.relpath(resolved, root)).as_posix()
-        except ValueError:  # another drive on Windows: no relative path exists
-            return resolved.as_posix()
+        relative = os.path.relpath(path, root)
+    except ValueError:  # another drive on Windows: no relative path exists
+        relative = os.fspath(path)
+    return relative.replace(os.sep, "/") if os.sep != "/" else relative
 
 
 def normalised(text: str) -> str:
@@ -71,21 +73,21 @@ def fingerprints(
     """Each finding with its fingerprint, its file taken relative to ``root``.
 
     A finding's ``path`` is as the report shows it (relative to the working directory,
-    ``cwd``); each script is read once. Findings come back in source order (path, line,
-    column, message), the order occurrences are counted in.
+    ``cwd``, or absolute; resolved, as the engine shows them); each script is read once.
+    Findings come back in source order (path, line, column, message), the order occurrences
+    are counted in.
     """
-    here = Path.cwd() if cwd is None else cwd
-    base = root.resolve()
-    sources: dict[Path, list[str]] = {}
-    files: dict[str, tuple[Path, str]] = {}
+    here = os.fspath(Path.cwd() if cwd is None else cwd)
+    base = os.fspath(root.resolve())
+    sources: dict[str, list[str]] = {}
+    files: dict[str, tuple[str, str]] = {}
     counts: Counter[tuple[str, str, str]] = Counter()
     out = []
     ordered = sorted(findings, key=lambda f: (f.path or "", f.line or 0, f.col or 0, f.message))
     for finding in ordered:
         shown = finding.path or ""
         if shown not in files:
-            path = Path(shown) if shown else base
-            path = path if path.is_absolute() else here / path
+            path = os.path.normpath(os.path.join(here, shown))  # noqa: PTH118 (per finding: no Path objects) if shown else base
             files[shown] = (path, relative_file(path, base))
         path, file = files[shown]
         text = finding.message
@@ -99,10 +101,11 @@ def fingerprints(
     return out
 
 
-def _source_lines(path: Path, cache: dict[Path, list[str]]) -> list[str]:
+def _source_lines(path: str, cache: dict[str, list[str]]) -> list[str]:
     if path not in cache:
         try:
-            cache[path] = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            with open(path, encoding="utf-8", errors="replace") as script:  # noqa: PTH123
+                cache[path] = script.read().splitlines()
         except OSError:  # gone since the run, or a directory (a history finding's location)
             cache[path] = []
     return cache[path]
