@@ -212,8 +212,9 @@ def finish_lint(
         # stdout carries only the chosen machine format, which a written baseline has none of.
         click.echo(
             f"Recorded {plural(count, 'finding')} ({plural(files, 'file')}) in {write_baseline}."
-            f" Commit it; lint with --baseline {write_baseline} (or baseline = in"
-            " [tool.safemigrate.lint], relative to pyproject.toml) reports only new findings.",
+            f" Commit it; lint with --baseline {write_baseline} (or set baseline ="
+            f' "{write_baseline.as_posix()}" in [tool.safemigrate.lint] of pyproject.toml)'
+            " reports only new findings.",
             err=output_format != "text",
         )
         exit_with(ExitCode.OK)

@@ -377,3 +377,12 @@ def test_the_installed_command_end_to_end(project: Path) -> None:
     assert broken.returncode == 2
     assert broken.stderr.splitlines()[0].startswith("Error: baseline b.json: is not valid JSON")
     assert "Traceback" not in broken.stderr
+
+
+def test_write_baseline_keeps_stdout_for_the_machine_formats(project: Path) -> None:
+    result = run("--write-baseline", "b.json", "--format", "json")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr.startswith("Recorded ") and '"b.json" in [tool.safemigrate.lint]' in (
+        result.stderr
+    )
