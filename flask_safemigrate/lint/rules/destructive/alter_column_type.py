@@ -92,11 +92,26 @@ def _parse_type(node: ast.expr) -> _Type | None:
     return _Type(last, family, size, rest)
 
 
-def _alternatives(node: ast.expr) -> list[ast.expr]:
-    """The types a conditional (``A if cond else B``) may give; the node itself otherwise."""
+def _alternatives(node: ast.expr, names: dict[str, ast.expr] | None = None) -> list[ast.expr]:
+    """The types a conditional (``A if cond else B``) may give; the node itself otherwise. A
+    name bound once at module level (``_OLD_STATE = sa.Enum(...)``) stands for its value."""
     if isinstance(node, ast.IfExp):
-        return [*_alternatives(node.body), *_alternatives(node.orelse)]
+        return [*_alternatives(node.body, names), *_alternatives(node.orelse, names)]
+    if isinstance(node, ast.Name) and names and node.id in names:
+        return [names[node.id]]
     return [node]
+
+
+def _module_types(tree: ast.Module) -> dict[str, ast.expr]:
+    """Names bound exactly once at module level to a call (a column type, as written)."""
+    bound: dict[str, ast.expr | None] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, ast.Name):
+                single = target.id not in bound and isinstance(stmt.value, ast.Call)
+                bound[target.id] = stmt.value if single else None
+    return {name: value for name, value in bound.items() if value is not None}
 
 
 def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
@@ -155,7 +170,10 @@ class AlterColumnType(Rule):
     With `dialect = "mysql"` the MySQL rules apply: a VARCHAR stays in place only while its
     length prefix keeps its size (up to 63 characters in utf8mb4, or already above),
     VARCHAR to TEXT or any DECIMAL change copies the table, and an `ENUM` whose members are
-    only appended at the end changes in place (on other dialects that is still reported).
+    only appended at the end changes in place. On SQLite an `Enum` is a VARCHAR as long as its
+    longest member, so appending members is a widening too; on PostgreSQL it is still
+    reported. A type held by a name bound once at module level (`_NEW_STATE = sa.Enum(...)`)
+    is read from its value.
 
     ## Why it matters
     Most type changes rewrite the table and its indexes under an exclusive lock (PostgreSQL
@@ -196,7 +214,7 @@ class AlterColumnType(Rule):
         mysql = migration.config.dialect == "mysql"
         for call in migration.upgrade_calls:
             if call.name == "alter_column" and call.receiver in {"op", "batch_op"}:
-                violation = self._alter_column(call, line, mysql)
+                violation = self._alter_column(call, line, mysql, migration.tree)
                 if violation is not None:
                     yield violation
             elif call.name == "execute":
@@ -215,7 +233,9 @@ class AlterColumnType(Rule):
                                 node=call.node,
                             )
 
-    def _alter_column(self, call: Call, line: Timeline, mysql: bool) -> Violation | None:
+    def _alter_column(
+        self, call: Call, line: Timeline, mysql: bool, tree: ast.Module
+    ) -> Violation | None:
         new_node = call.param("type_")
         if new_node is None or literal(new_node) is None:
             return None
@@ -235,19 +255,23 @@ class AlterColumnType(Rule):
                 help="pass existing_type= so that a safe widening is recognised; otherwise "
                 + self.fix,
             )
-        olds = [_parse_type(n) for n in _alternatives(old_node)]
-        news = [_parse_type(n) for n in _alternatives(new_node)]
+        by_name = isinstance(old_node, ast.Name) or isinstance(new_node, ast.Name)
+        names = _module_types(tree) if by_name else None
+        olds = [_parse_type(n) for n in _alternatives(old_node, names)]
+        news = [_parse_type(n) for n in _alternatives(new_node, names)]
         if all(o is not None for o in olds) and all(n is not None for n in news):
             pairs = [(o, n) for o in olds for n in news if o is not None and n is not None]
             if all(_safe_change(o, n, mysql) for o, n in pairs):
                 return None  # every type it may have, to every type it may get: safe
             if not mysql and all(_safe_change(o, n, mysql=True) for o, n in pairs):
-                # An ENUM member appended: in place on MySQL, a type change elsewhere.
+                # An ENUM member appended: in place on MySQL; on SQLite an Enum is a VARCHAR as
+                # long as its longest member, which appending only widens; a type change on
+                # PostgreSQL.
                 return Violation(
                     f"changes the type of {column_label(call)} from {node_label(old_node)}"
-                    f" to {node_label(new_node)}, which is in place only on MySQL",
+                    f" to {node_label(new_node)}, which is in place on MySQL and SQLite only",
                     node=call.node,
-                    dialects=frozenset({"postgresql", "sqlite"}),
+                    dialects=frozenset({"postgresql"}),
                 )
         old = olds[0] if len(olds) == 1 else None
         new = news[0] if len(news) == 1 else None
