@@ -76,7 +76,8 @@ class Timeline:
         self._creations = migration.index.creations
         # Tables emptied through the ORM: they hold no rows for the lock rules (created()),
         # but the ORM may fill them again before a drop (added() does not read these).
-        self._orm_emptied = _orm_emptied(migration)
+        self._migration = migration
+        self._orm_emptied: list[tuple[str, int, str]] | None = None  # read on first need
         current: dict[str, _Before] = {}
         for call in migration.calls:
             before = current.get(call.direction, _EMPTY)
@@ -105,7 +106,11 @@ class Timeline:
         if table is None:
             return False
         key = ident(table)
-        return key in self.before(call).tables or any(
+        if key in self.before(call).tables:
+            return True
+        if self._orm_emptied is None:
+            self._orm_emptied = _orm_emptied(self._migration)
+        return any(
             direction == call.direction and line < call.line and ident(emptied) == key
             for direction, line, emptied in self._orm_emptied
         )
