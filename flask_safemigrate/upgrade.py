@@ -400,7 +400,7 @@ class _Run:
         return graph.path(self.current, self.options.revision)
 
     def lint(self) -> None:
-        from flask_safemigrate.lint import engine, options
+        from flask_safemigrate.lint import baseline, engine, options
 
         config = options.resolve(
             {},
@@ -413,6 +413,10 @@ class _Run:
             config,
             only_revisions={script.revision for script in self.plan},
         )
+        if config.baseline is not None:
+            # What the team recorded when it adopted lint is accepted: a fresh database that
+            # runs the whole history must not be stopped by it.
+            report = baseline.apply(report, baseline.load(config.baseline)).report
         # An upgrade never runs downgrade(): what lint finds there is reported, not blocking.
         blocking = [
             f

@@ -304,6 +304,75 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
     assert "widgets" not in tables_of(database_url)
 
 
+def test_findings_the_lint_baseline_records_do_not_block(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """A team that adopted lint with a baseline (``baseline =`` in pyproject.toml) can still
+    bring a fresh database up through the history it recorded; a new finding still blocks."""
+    app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
+    migrations = prepare(app, count=1)
+    write_revision(
+        migrations,
+        '''
+        """drop the widgets table again"""
+        from alembic import op
+
+        revision = "f6000000drop"
+        down_revision = "a1000000wid1"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+            op.drop_table("widgets")
+
+
+        def downgrade():
+            raise RuntimeError("cannot bring the data back")
+        ''',
+    )
+    app.extensions["sqlalchemy"].metadata.remove(
+        app.extensions["sqlalchemy"].metadata.tables["widgets"]
+    )
+    project = migrations.parent
+    (project / "pyproject.toml").write_text(
+        '[tool.safemigrate.lint]\nbaseline = "lint-baseline.json"\n'
+    )
+    code, data = upgrade_json(app)
+    assert code == 2, data  # the configured baseline does not exist yet: a usage error
+    assert "lint-baseline.json does not exist" in str(data)
+    assert tables_of(database_url) == set()
+    written = invoke(app, "db", "lint", "--write-baseline", str(project / "lint-baseline.json"))
+    assert written.exit_code == 0, written.output
+    code, data = upgrade_json(app)
+    assert code == 0, data
+    assert "widgets" not in tables_of(database_url)
+    assert not [p for p in data["problems"] if p.get("check") == "drop-table"]
+    write_revision(
+        migrations,
+        '''
+        """a new revision, not in the baseline"""
+        from alembic import op
+
+        revision = "f7000000drop"
+        down_revision = "f6000000drop"
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+            op.drop_table("gadgets")
+
+
+        def downgrade():
+            pass
+        ''',
+    )
+    code, data = upgrade_json(app)
+    assert code == 3, data
+    assert "drop-table" in {p["check"] for p in data["problems"] if p["severity"] == "error"}
+
+
 def test_findings_in_downgrade_never_block_an_upgrade(make_app: MakeApp, database_url: str) -> None:
     app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
     migrations = prepare(app, count=1)
