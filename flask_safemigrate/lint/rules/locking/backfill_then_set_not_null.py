@@ -102,7 +102,7 @@ class BackfillThenSetNotNull(Rule):
             if _added_to_existing(line, call, call.table, call.column):
                 yield Violation(
                     f"adds {column_label(call)} and sets it NOT NULL in the same function: the"
-                    " existing rows are backfilled and scanned while the table stays locked",
+                    " existing rows are scanned, after any backfill, while the table stays locked",
                     node=call.node,
                 )
         for call, table, action in alter_actions(migration, line):
@@ -113,6 +113,7 @@ class BackfillThenSetNotNull(Rule):
             if _added_to_existing(line, call, table, column):
                 yield Violation(
                     f"adds {table}.{column} and sets it NOT NULL in SQL in the same function:"
-                    " the existing rows are backfilled and scanned while the table stays locked",
+                    " the existing rows are scanned, after any backfill, while the table stays"
+                    " locked",
                     node=call.node,
                 )
