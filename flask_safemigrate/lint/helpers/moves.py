@@ -67,6 +67,7 @@ class Moves:
     added: list[tuple[int, str, str]] = field(default_factory=list)
     filled: list[tuple[int, str, str]] = field(default_factory=list)
     dropped_tables: list[tuple[int, str]] = field(default_factory=list)
+    created_tables: list[tuple[int, str]] = field(default_factory=list)
 
     def _where(self, call: Call) -> tuple[int, _Run]:
         return self.position.get(id(call), -1), (call.direction, call.dialects)
@@ -134,6 +135,46 @@ class Moves:
             return False
         named = _code_names(call, body.lineno, call.line, self.tree)
         return key in named and bool(copies & named)
+
+    def leftover(self, call: Call, table: str, column: str | None = None) -> bool:
+        """Whether ``call`` (a drop under an existence check) removes what the same function
+        makes again later under that name (``if "t_old" in tables: drop_table("t_old")``
+        then ``rename_table("t", "t_old")``): the leftover of an earlier, interrupted run of
+        this very migration, which no release's code uses."""
+        if not self._conditional_on(call, column if column is not None else table):
+            return False
+        if column is not None:
+            return self.column_named_again(call, table, column)
+        here, direction = self._where(call)
+        key = ident(table)
+        if _UNKNOWN in key:
+            return False
+        made = [index for index, made in self.created_tables if made == key] + [
+            index for index, old, new in self.table_renames if new == key and old != key
+        ]
+        return any(index > here and self._same_function(index, direction) for index in made)
+
+    def _conditional_on(self, call: Call, name: str) -> bool:
+        """Whether an ``if`` around ``call`` names ``name``: in its condition, or in what a
+        name in the condition was assigned in the same function (``exists = "t_old" in
+        tables``; ``if exists:``)."""
+        if not call.ifs:
+            return False
+        key = ident(name)
+        body = _enclosing(call, self.tree)
+        for statement in call.ifs:
+            for node in ast.walk(statement.test):
+                if isinstance(node, ast.Constant | ast.JoinedStr):
+                    value = call.resolve(node)
+                    if isinstance(value, str) and ident(value) == key:
+                        return True
+                elif (
+                    isinstance(node, ast.Name)
+                    and body is not None
+                    and key in _assigned_strings(body, node.id, call)
+                ):
+                    return True
+        return False
 
     def dropped_later(self, call: Call, table: str) -> bool:
         """Whether the same function drops ``table`` after ``call`` (on every dialect that
@@ -245,6 +286,23 @@ def _enclosing(call: Call, tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunct
     return found
 
 
+def _assigned_strings(
+    body: ast.FunctionDef | ast.AsyncFunctionDef, name: str, scope: Call
+) -> set[str]:
+    """The strings in what ``name`` is assigned in ``body`` (``ident``-ed)."""
+    found: set[str] = set()
+    for node in ast.walk(body):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Constant | ast.JoinedStr):
+                    value = scope.resolve(sub)
+                    if isinstance(value, str):
+                        found.add(ident(value))
+    return found
+
+
 def _code_names(scope: Call, start: int, stop: int, tree: ast.Module) -> set[str]:
     """The strings (``ident``-ed; f-strings read with ``scope``'s bindings) in the calls that
     are not migration ops, in the function body around ``scope``, between lines ``start``
@@ -292,6 +350,8 @@ def _build(migration: Migration) -> Moves:
                 found.table_renames.append((index, ident(old), ident(new)))
         elif name == "drop_table" and call.table is not None:
             found.dropped_tables.append((index, ident(call.table)))
+        elif name == "create_table" and call.receiver == "op" and call.table is not None:
+            found.created_tables.append((index, ident(call.table)))
         elif name == "add_column" and call.table is not None and call.column is not None:
             found.added.append((index, ident(call.table), ident(call.column)))
         elif name == "alter_column" and call.table is not None and call.column is not None:

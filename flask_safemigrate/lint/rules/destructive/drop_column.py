@@ -36,7 +36,9 @@ class DropColumn(Rule):
     renamed to `a_old`, a new `a` added and filled, `a_old` dropped. The values move and
     the name servers select keeps existing (what changes is what the column holds: review
     the new type against the old code). Nor is a column of a table the same function drops
-    later: that drop is the finding.
+    later (that drop is the finding), or a drop under an existence check of a column the
+    same function makes again later under that name: what an interrupted run of this very
+    migration left.
 
     The contract step of expand/contract (a column the models stopped mapping releases
     ago) stays an error: a linter cannot see earlier releases. Neither an existence check
@@ -119,4 +121,5 @@ def _kept_or_unused(
         found.swap_replaces(call, table, column)
         or found.swap_leftover(call, table, column)
         or found.dropped_later(call, table)
+        or found.leftover(call, table, column)
     )

@@ -31,7 +31,10 @@ class DropTable(Rule):
     of rows read from `sa.table("t", ...)`) and the copy is renamed to the dropped name
     later in the same function; and
     Alembic's `_alembic_tmp_<table>`, the scratch copy a failed batch operation leaves
-    behind, which no code reads. `downgrade()` is not checked, where dropping what the
+    behind, which no code reads; and a drop under an existence check of a table the same
+    function makes again later (`if "config_old" in tables: op.drop_table("config_old")`,
+    then `op.rename_table("config", "config_old")`): what an interrupted run of this very
+    migration left. `downgrade()` is not checked, where dropping what the
     upgrade created is the normal reverse.
 
     The contract step of expand/contract (a table the code stopped using releases ago)
@@ -100,7 +103,9 @@ class DropTable(Rule):
 
 def _kept_or_unused(migration: Migration, call: Call, table: str | None) -> bool:
     """A table rebuild's drop (its rows copied out, the copy takes the name right after),
-    or Alembic's leftover scratch table."""
+    Alembic's leftover scratch table, or the leftover of an interrupted run of this very
+    migration (dropped where it exists, made again later in the function)."""
     if table is None:
         return False
-    return scratch_table(table) or moves(migration).table_rebuilt(call, table)
+    found = moves(migration)
+    return scratch_table(table) or found.table_rebuilt(call, table) or found.leftover(call, table)
