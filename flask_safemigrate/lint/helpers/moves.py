@@ -68,6 +68,8 @@ class Moves:
     filled: list[tuple[int, str, str]] = field(default_factory=list)
     dropped_tables: list[tuple[int, str]] = field(default_factory=list)
     created_tables: list[tuple[int, str]] = field(default_factory=list)
+    # (index, table, column): columns added as generated (``sa.Computed(...)``)
+    computed: list[tuple[int, str, str]] = field(default_factory=list)
 
     def _where(self, call: Call) -> tuple[int, _Run]:
         return self.position.get(id(call), -1), (call.direction, call.dialects)
@@ -175,6 +177,16 @@ class Moves:
                 ):
                     return True
         return False
+
+    def regenerated(self, call: Call, table: str, column: str) -> bool:
+        """Whether the function adds ``table.column`` back later as a generated column
+        (``sa.Computed(...)``): the database computes its values again, under the same name."""
+        here, direction = self._where(call)
+        key = (ident(table), ident(column))
+        return any(
+            index > here and self._same_function(index, direction) and (t, c) == key
+            for index, t, c in self.computed
+        )
 
     def dropped_later(self, call: Call, table: str) -> bool:
         """Whether the same function drops ``table`` after ``call`` (on every dialect that
@@ -354,6 +366,12 @@ def _build(migration: Migration) -> Moves:
             found.created_tables.append((index, ident(call.table)))
         elif name == "add_column" and call.table is not None and call.column is not None:
             found.added.append((index, ident(call.table), ident(call.column)))
+            column = call.param("column")
+            if isinstance(column, ast.Call) and any(
+                isinstance(arg, ast.Call) and (dotted(arg.func) or "").endswith("Computed")
+                for arg in column.args
+            ):
+                found.computed.append((index, ident(call.table), ident(call.column)))
         elif name == "alter_column" and call.table is not None and call.column is not None:
             new = call.value("new_column_name")
             if isinstance(new, str):

@@ -38,7 +38,8 @@ class DropColumn(Rule):
     the new type against the old code). Nor is a column of a table the same function drops
     later (that drop is the finding), or a drop under an existence check of a column the
     same function makes again later under that name: what an interrupted run of this very
-    migration left.
+    migration left; or a generated column added back later (`sa.Computed(...)`), whose
+    values the database computes again.
 
     The contract step of expand/contract (a column the models stopped mapping releases
     ago) stays an error: a linter cannot see earlier releases. Neither an existence check
@@ -122,4 +123,5 @@ def _kept_or_unused(
         or found.swap_leftover(call, table, column)
         or found.dropped_later(call, table)
         or found.leftover(call, table, column)
+        or found.regenerated(call, table, column)
     )
