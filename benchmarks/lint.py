@@ -21,7 +21,11 @@ busy machine slows them alike; the best round of each counts. Lint runs as it do
 
 Then (d) the two commands as a user runs them, each a fresh process, in turns:
 ``safemigrate lint migrations`` against ``flask --app <app> db heads``, both without bytecode
-for the scripts (``PYTHONDONTWRITEBYTECODE``; the installed packages keep theirs, as in CI).
+for the scripts (``PYTHONDONTWRITEBYTECODE``; the installed packages keep theirs, as in CI,
+and this package's own is compiled first, as installing it would).
+
+Every contender's CPU time (its forked workers' included) is printed too: on a shared machine
+its ratios move far less with the load than those of wall-clock times.
 
 Targets: lint <= 3x ast.parse, lint <= 0.5x heads. ``--rules`` times each script rule alone,
 ``--profile`` prints where lint spends its time (cProfile). Always exits 0: it reports, it does
@@ -43,6 +47,7 @@ import io
 import os
 import pstats
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -401,28 +406,38 @@ class Timing:
         return min(self.cpu)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (lint's forked workers): on a
+    shared machine, a ratio of CPU times moves far less with the load than one of wall times."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def in_turns(repeat: int, contenders: dict[str, Callable[[], Any]]) -> dict[str, Timing]:
     """Run the contenders round-robin ``repeat`` times: load that comes and goes during the
     measurement then weighs on all of them, not on whichever happened to run at the time."""
     timings = {name: Timing() for name in contenders}
     for _ in range(repeat):
         for name, fn in contenders.items():
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall = cpu_seconds(), time.perf_counter()
             timings[name].result = fn()
             timings[name].wall.append(time.perf_counter() - wall)
-            timings[name].cpu.append(time.process_time() - cpu)
+            timings[name].cpu.append(cpu_seconds() - cpu)
     return timings
 
 
 def profile_lint(versions: Path) -> None:
-    profiler = cProfile.Profile()
+    # In one process (the workers' time is invisible to the parent's profiler) and in CPU time
+    # (other processes on a shared machine then weigh less on it).
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
-    lint([versions], LintConfig())
+    lint([versions], LintConfig(), jobs=1)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative")
     stats.print_stats(30)
-    print("\ncProfile of one lint run (top 30 by cumulative time):")
+    print("\ncProfile of one lint run, jobs=1, CPU time (top 30 by cumulative time):")
     print(out.getvalue())
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(20)
@@ -566,11 +581,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lint / warm heads  = {t_lint / t_warm:5.2f}x   (for information)")
         print(f"lint peak memory   = {peak / 2**20:5.1f} MiB (tracemalloc)")
         cpu = {name: timing.best_cpu for name, timing in timings.items()}
+        cli_cpu = {name: timing.best_cpu for name, timing in cli.items()}
         print(
-            f"in CPU time: lint / ast.parse = {cpu['lint'] / cpu['parse']:.2f}x,"
+            f"in CPU time (workers' included): lint / ast.parse = {cpu['lint'] / cpu['parse']:.2f}x,"
+            f" in one process {cpu['lint1'] / cpu['parse']:.2f}x,"
             f" engine / ast.parse = {cpu['floor'] / cpu['parse']:.2f}x,"
-            f" lint / heads = {cpu['lint'] / cpu['heads']:.2f}x"
-            " (the parent's CPU only: workers' time is not counted)"
+            f" lint / heads = {cpu['lint'] / cpu['heads']:.2f}x;"
+            f" commands: lint / heads = {cli_cpu['safemigrate lint'] / cli_cpu['flask db heads']:.2f}x"
         )
         print(
             f"the heads target ({TARGET_VS_HEADS:g}x heads) is {TARGET_VS_HEADS * t_heads:.3f} s,"
