@@ -291,3 +291,35 @@ def test_display_names_paths_as_before(tmp_path: Path, monkeypatch: pytest.Monke
         display.resolved.add(real)
         assert display(real) == _display(real)
         assert display(path) == expected, path
+
+
+def test_history_rules_alone_build_no_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history rules read the revision identifiers only: a run of them alone, and the
+    scripts ``only_revisions`` leaves out, never build a script's index (the walk that script
+    rules share), and find the same as a run that does."""
+    from flask_safemigrate.lint import engine
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for rev, down in (("a1", None), ("b2", "a1"), ("c3", "a1")):  # two heads
+        (versions / f"{rev}.py").write_text(
+            f'"""{rev}"""\nrevision = {rev!r}\ndown_revision = {down!r}\n\n\n'
+            "def upgrade():\n    op.drop_column('t', 'c')  # safemigrate: ignore[SM999]\n\n\n"
+            "def downgrade():\n    pass\n",
+            encoding="utf-8",
+        )
+    history_only = LintConfig(select=("SM5",), report_unused_ignores=True)
+    expected = engine.lint([versions], history_only, jobs=1).findings
+    assert {f.code for f in expected} == {"SM501", "SM900"}  # two heads; unused ignores
+
+    def no_index(tree: ast.Module) -> None:
+        raise AssertionError("built an index")
+
+    monkeypatch.setattr(engine, "build_index", no_index)
+    assert engine.lint([versions], history_only, jobs=1).findings == expected
+    left_out = engine.lint([versions], LintConfig(), only_revisions=set(), jobs=1)
+    assert left_out.findings == [] and left_out.facts["files"] == 0
+    with pytest.raises(AssertionError, match="built an index"):
+        engine.lint([versions], LintConfig(select=("SM102",)), jobs=1)
