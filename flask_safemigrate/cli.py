@@ -6,6 +6,7 @@ the one place that prints and chooses the exit status.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -123,6 +124,7 @@ def lint_command(
 ) -> None:
     """Check migration scripts for data loss, locks and non-idempotent steps."""
     from flask_safemigrate.lint import engine, options
+    from flask_safemigrate.lint.mapped import mapped_columns
 
     if explain:
         explain_rule(explain)
@@ -140,6 +142,7 @@ def lint_command(
         search_from=directory,
         app_dialect=database.dialect_of(db.engine.url),
     )
+    config = dataclasses.replace(config, mapped=mapped_columns(db))
     only: set[str] | None = None
     locations = history.version_locations(directory)
     if since:

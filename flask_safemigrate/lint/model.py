@@ -58,6 +58,9 @@ class LintConfig:
     sqlalchemy: str | None = None
     #: Findings this file records are not reported (``lint --baseline``); ``None``: no baseline.
     baseline: Path | None = None
+    #: The app's current models (``flask db lint``): table name -> the columns they map;
+    #: ``None`` when lint runs without the app (``safemigrate lint``).
+    mapped: Mapping[str, frozenset[str]] | None = None
 
     @property
     def dialects(self) -> frozenset[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
 from tests.conftest import MakeApp, init_migrations, invoke, invoke_ok, write_revision
 from tests.databases import sqlite_url
@@ -306,3 +307,35 @@ def test_console_lint_exit_codes_and_formats(tmp_path: Path) -> None:
     usage = run("--fail-on", "fatal")
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+
+
+def test_flask_db_lint_says_when_the_models_still_map_a_dropped_column(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    def models(db: SQLAlchemy) -> None:
+        class User(db.Model):  # type: ignore[name-defined, misc]
+            __tablename__ = "users"
+            id = db.Column(db.Integer, primary_key=True)
+            email = db.Column(db.String(120))
+
+    def without_email(db: SQLAlchemy) -> None:
+        class User(db.Model):  # type: ignore[name-defined, misc]
+            __tablename__ = "users"
+            id = db.Column(db.Integer, primary_key=True)
+
+    still_mapped = make_app(sqlite_url(tmp_path / "mapped.db"), models=models)
+    directory = init_migrations(still_mapped)
+    write_revision(directory, CREATE)
+    write_revision(directory, DROP)
+    args = ("db", "lint", "--select", "drop-column", "--format", "json")
+    [finding] = json.loads(invoke(still_mapped, *args).stdout)["findings"]
+    assert "every server: the app's models still map it" in finding["message"]
+
+    # The models no longer map it (what `flask db migrate` writes the drop from): the
+    # finding stays, about the servers still running the previous release.
+    unmapped = make_app(
+        sqlite_url(tmp_path / "unmapped.db"), models=without_email, migrations=directory
+    )
+    [finding] = json.loads(invoke(unmapped, *args).stdout)["findings"]
+    assert finding["severity"] == "error"
+    assert "servers whose model still selects it" in finding["message"]

@@ -46,7 +46,9 @@ class DropColumn(Rule):
     around the drop nor the app's current models tell it apart: projects guard every op to
     make migrations re-runnable, and `flask db migrate` writes a drop precisely because the
     model no longer maps the column, usually in the same release. Mark the contract step
-    with a suppression and its reason, as below.
+    with a suppression and its reason, as below. What the models do tell is the worst case:
+    with `flask db lint` (the app loaded), a drop of a column the current models still map
+    is reported as breaking every server, the new release's included.
 
     ## Why it matters
     The values are gone for good. Worse, SQLAlchemy names every mapped column in its
@@ -85,7 +87,7 @@ class DropColumn(Rule):
                 ):
                     yield Violation(
                         f"drops column {column_label(call)}, losing its values for good and"
-                        " breaking servers whose model still selects it",
+                        f" breaking {_who(migration, call.table, call.column)}",
                         node=call.node,
                     )
             elif call.name == "execute":
@@ -103,9 +105,8 @@ class DropColumn(Rule):
                             migration, call, table, column
                         ):
                             yield Violation(
-                                f"drops column {table}.{column} in SQL, losing"
-                                " its values for good and breaking servers whose model still"
-                                " selects it",
+                                f"drops column {table}.{column} in SQL, losing its values"
+                                f" for good and breaking {_who(migration, table, column)}",
                                 node=call.node,
                             )
 
@@ -125,3 +126,17 @@ def _kept_or_unused(
         or found.leftover(call, table, column)
         or found.regenerated(call, table, column)
     )
+
+
+def _who(migration: Migration, table: str | None, column: str | None) -> str:
+    """Whom the drop breaks: with the app's models known (``flask db lint``) and still
+    mapping the column, every server, the new release included."""
+    mapped = migration.config.mapped
+    if (
+        mapped is not None
+        and table is not None
+        and column is not None
+        and ident(column) in mapped.get(ident(table), frozenset())
+    ):
+        return "every server: the app's models still map it, the new release's included"
+    return "servers whose model still selects it"

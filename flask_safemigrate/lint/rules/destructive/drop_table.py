@@ -41,7 +41,8 @@ class DropTable(Rule):
     stays an error: a linter cannot see earlier releases, and an existence check around the
     drop does not tell it apart (projects guard every op to make migrations re-runnable,
     tables the previous release still uses included). Mark it with a suppression and its
-    reason, as below.
+    reason, as below. With `flask db lint` (the app loaded), a drop of a table the current
+    models still map is reported as breaking every server, the new release's included.
 
     ## Why it matters
     The rows are gone for good: the downgrade can recreate the table, not its contents. And
@@ -79,7 +80,7 @@ class DropTable(Rule):
                 if not line.created(call) and not _kept_or_unused(migration, call, call.table):
                     yield Violation(
                         f"drops table {table_label(call)}, losing its rows for good and breaking"
-                        " servers that still run code using it",
+                        f" {_who(migration, call.table)}",
                         node=call.node,
                     )
             elif call.name == "execute":
@@ -96,7 +97,7 @@ class DropTable(Rule):
                     if lost:
                         yield Violation(
                             f"drops table {', '.join(lost)} in SQL, losing its rows for good"
-                            " and breaking servers that still run code using it",
+                            f" and breaking {_who(migration, *lost)}",
                             node=call.node,
                         )
 
@@ -109,3 +110,12 @@ def _kept_or_unused(migration: Migration, call: Call, table: str | None) -> bool
         return False
     found = moves(migration)
     return scratch_table(table) or found.table_rebuilt(call, table) or found.leftover(call, table)
+
+
+def _who(migration: Migration, *tables: str | None) -> str:
+    """Whom the drop breaks: with the app's models known (``flask db lint``) and still
+    mapping the table, every server, the new release included."""
+    mapped = migration.config.mapped
+    if mapped is not None and any(t is not None and ident(t) in mapped for t in tables):
+        return "every server: the app's models still map it, the new release's included"
+    return "servers that still run code using it"
