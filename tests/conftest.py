@@ -6,32 +6,24 @@
 - ``make_app``: ``make_app(database_url, *, migrations=None, config=None, models=None)``,
   a fresh Flask app with its own ``SQLAlchemy`` and ``SafeMigrate``.
 - ``track_app``: register an app built elsewhere so its engines are disposed at teardown.
-- helpers: :func:`init_migrations`, :func:`write_revision`, :func:`invoke`,
-  :func:`invoke_ok`, :func:`run_flask`, :func:`sqlalchemy_of`, :func:`dispose_app`.
+- ``merge_app``: an app with stock migrations and no revisions (merge and hostile-merge tests).
+
+Helpers (app building, running commands, revision scripts, servers) live in :mod:`tests.support`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
-import textwrap
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
-from unittest import mock
+from typing import Any
 
-import click.testing
-import flask_migrate
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
-from tests.databases import (
+from tests.support.apps import AppTracker, MakeApp, Models, init_migrations
+from tests.support.databases import (
     DB_KINDS,
     PROBE_TIMEOUT,
     SERVER_KINDS,
@@ -42,24 +34,7 @@ from tests.databases import (
     server_url,
     sqlite_url,
 )
-
-#: The repository root (``example_app`` lives here).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-Models = Callable[[SQLAlchemy], None]
-
-
-class MakeApp(Protocol):
-    """Signature of the ``make_app`` fixture's factory."""
-
-    def __call__(
-        self,
-        database_url: str,
-        *,
-        migrations: Path | None = None,
-        config: Mapping[str, Any] | None = None,
-        models: Models | None = None,
-    ) -> Flask: ...
+from tests.support.merge import MergeApp
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,39 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# --------------------------------------------------------------------------- apps and engines
-
-
-def sqlalchemy_of(app: Flask) -> SQLAlchemy:
-    """The Flask-SQLAlchemy instance registered on ``app``."""
-    db = app.extensions["sqlalchemy"]
-    assert isinstance(db, SQLAlchemy)
-    return db
-
-
-def dispose_app(app: Flask) -> None:
-    """Close every pooled connection of the app's engines (safe to call more than once)."""
-    db = app.extensions.get("sqlalchemy")
-    if db is None:
-        return
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
-
-
-class AppTracker:
-    """Apps whose engines must be disposed before their database is dropped."""
-
-    def __init__(self) -> None:
-        self.apps: list[Flask] = []
-
-    def __call__(self, app: Flask) -> Flask:
-        self.apps.append(app)
-        return app
-
-    def dispose_all(self) -> None:
-        for app in self.apps:
-            dispose_app(app)
+# --------------------------------------------------------------------------- apps
 
 
 @pytest.fixture
@@ -193,111 +136,15 @@ def database_url(
             track_app.dispose_all()
 
 
-# --------------------------------------------------------------------------- migrations
+@pytest.fixture
+def merge_app(make_app: MakeApp, tmp_path: Path) -> MergeApp:
+    """An app with stock (single-database) migrations and no revisions yet.
 
-
-def migrations_dir(app: Flask) -> Path:
-    """The directory Flask-Migrate uses for ``app``."""
-    return Path(app.extensions["migrate"].directory)
-
-
-def init_migrations(app: Flask) -> Path:
-    """Run Flask-Migrate's ``init`` (stock single-database template); returns the directory."""
-    directory = migrations_dir(app)
-    with app.app_context():
-        flask_migrate.init(str(directory))
-    return directory
-
-
-def write_revision(migrations: Path, source: str, *, filename: str | None = None) -> Path:
-    """Write a revision script (``source`` is dedented) into ``migrations/versions``.
-
-    The file is named ``<revision>_test.py`` after the script's ``revision = '...'`` unless
-    ``filename`` is given.
-    """
-    text = textwrap.dedent(source).lstrip("\n")
-    if filename is None:
-        found = re.search(r"""^revision\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]""", text, re.MULTILINE)
-        assert found is not None, "the script has no `revision = '...'` line"
-        filename = f"{found.group(1)}_test.py"
-    path = migrations / "versions" / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-# --------------------------------------------------------------------------- running commands
-
-
-class _StdoutConfig(flask_migrate.Config):  # type: ignore[misc]
-    """Flask-Migrate's ``Config`` printing to the *current* ``sys.stdout``.
-
-    Alembic's ``Config(stdout=sys.stdout)`` default is bound when alembic is imported, so in
-    process the output of ``flask db current``/``heads``/``history`` would bypass the CLI
-    runner; :func:`invoke` swaps this class in for the duration of the command.
+    Without ``database_url`` it runs on a SQLite file that the merge never opens.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stdout", sys.stdout)
-        super().__init__(*args, **kwargs)
+    def make(database_url: str | None = None) -> tuple[Flask, Path]:
+        app = make_app(database_url or sqlite_url(tmp_path / "unused.db"))
+        return app, init_migrations(app)
 
-
-def invoke(app: Flask, *args: str, input: str | None = None) -> click.testing.Result:
-    """Run ``flask <args>`` for ``app`` in-process with ``app.test_cli_runner()``.
-
-    ``result.output`` includes what Alembic prints (``db current`` shows ``<rev> (head)``).
-    """
-    with mock.patch.object(flask_migrate, "Config", _StdoutConfig):
-        return app.test_cli_runner().invoke(args=list(args), input=input)
-
-
-def invoke_ok(app: Flask, *args: str) -> click.testing.Result:
-    """:func:`invoke` and assert exit code 0 (the message shows output and traceback)."""
-    result = invoke(app, *args)
-    if result.exit_code != 0:
-        detail = ""
-        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
-            detail = "".join(traceback.format_exception(*result.exc_info))
-        pytest.fail(
-            f"`flask {' '.join(args)}` exited {result.exit_code}\n{result.output}\n{detail}",
-            pytrace=False,
-        )
-    return result
-
-
-def invoke_json(app: Flask, *args: str) -> tuple[int, dict[str, Any], click.testing.Result]:
-    """``flask ARGS`` whose stdout must be one JSON object: exit code, the object, the result."""
-    result = invoke(app, *args)
-    try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"not JSON (exit {result.exit_code}):\n{result.output}\n{result.exception!r}")
-    assert isinstance(data, dict)
-    return result.exit_code, data, result
-
-
-FLASK = Path(sys.executable).parent / "flask"
-
-
-def run_flask(
-    args: Sequence[str],
-    *,
-    app: str,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``flask --app <app> <args>`` in a subprocess (no shell, text, captured).
-
-    ``env`` is added to this process's environment; ``cwd`` defaults to the repository root.
-    """
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [str(FLASK), "--app", app, *args],
-        env=full_env,
-        cwd=cwd or REPO_ROOT,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return make

@@ -23,8 +23,9 @@ from sqlalchemy.pool import NullPool
 import example_app
 from example_app.models import slugify
 from flask_safemigrate.console import main
-from tests.conftest import REPO_ROOT, AppTracker, invoke, invoke_ok, run_flask, sqlalchemy_of
-from tests.databases import sqlite_url, table_names
+from tests.support.apps import REPO_ROOT, AppTracker, sqlalchemy_of
+from tests.support.cli import invoke, invoke_ok, run_flask
+from tests.support.databases import sqlite_url, table_names
 
 INITIAL, ADD_SLUG, BACKFILL, NOT_NULL = REVISIONS = (
     "eac99d14dc58",

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import make_url
 
-from tests.conftest import MakeApp, init_migrations, invoke_ok, write_revision
-from tests.databases import (
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke_ok
+from tests.support.databases import (
     SCRATCH_PREFIX,
     SERVER_KINDS,
     DbKind,
@@ -25,6 +26,7 @@ from tests.databases import (
     server_url,
     table_names,
 )
+from tests.support.revisions import write_revision
 
 UNREACHABLE = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/test",

@@ -17,7 +17,8 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
 from tests.autogen import models
-from tests.conftest import AppTracker, init_migrations, invoke_ok, sqlalchemy_of
+from tests.support.apps import AppTracker, init_migrations, sqlalchemy_of
+from tests.support.cli import invoke_ok
 
 Hook = Callable[[MigrationContext, Any, list[ops.MigrationScript]], None]
 REVISION = re.compile(r"^revision = '([0-9a-f]+)'$", re.MULTILINE)

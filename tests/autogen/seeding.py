@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy.dialects import postgresql
 
 from tests.autogen import models
-from tests.conftest import sqlalchemy_of
+from tests.support.apps import sqlalchemy_of
 
 Key = tuple[str, ...]
 

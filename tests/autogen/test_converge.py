@@ -14,8 +14,9 @@ import pytest
 
 from tests.autogen import models, seeding
 from tests.autogen.scenario import Scenario, build_app, generate, migrate, revision_of, snapshot
-from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok
-from tests.databases import DbKind
+from tests.support.apps import AppTracker, init_migrations
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import DbKind
 
 SEEDS = (1, 2, 3, 4, 5)
 

@@ -21,8 +21,9 @@ from flask_safemigrate import SafeMigrate
 from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import models
 from tests.autogen.scenario import Scenario, build_app, generate, migrate, revision_of
-from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok, sqlalchemy_of
-from tests.databases import DbKind, sqlite_url, table_names
+from tests.support.apps import AppTracker, init_migrations, sqlalchemy_of
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import DbKind, sqlite_url, table_names
 
 CREATES_AND_DROPS = {
     "create_table",

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from flask_safemigrate import guards
-from tests.databases import DbKind, scratch_name
+from tests.support.databases import DbKind, scratch_name
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 import example_app.models  # registers the tables on example_app.db
 from tests.autogen.scenario import Scenario, build_app, generate, migrate
-from tests.conftest import AppTracker, init_migrations, invoke
-from tests.databases import DbKind
+from tests.support.apps import AppTracker, init_migrations
+from tests.support.cli import invoke
+from tests.support.databases import DbKind
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from flask import Flask
 from flask_safemigrate.autogen import is_vague
 from tests.autogen import models
 from tests.autogen.scenario import build_app
-from tests.conftest import REPO_ROOT, AppTracker, init_migrations, invoke, run_flask
-from tests.databases import sqlite_url
+from tests.support.apps import REPO_ROOT, AppTracker, init_migrations
+from tests.support.cli import invoke, run_flask
+from tests.support.databases import sqlite_url
 
 VAGUE = [
     "",

@@ -12,8 +12,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
 from tests.autogen.scenario import migrate
-from tests.conftest import AppTracker, invoke_ok
-from tests.databases import sqlite_url
+from tests.support.apps import AppTracker
+from tests.support.cli import invoke_ok
+from tests.support.databases import sqlite_url
 
 
 def multidb_app(

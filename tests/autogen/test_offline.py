@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.autogen.scenario import Scenario, generate, schema_of, snapshot
-from tests.conftest import AppTracker, invoke_ok
-from tests.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.apps import AppTracker
+from tests.support.cli import invoke_ok
+from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
 
 STATEMENT_END = re.compile(r";[ \t]*\n")
 

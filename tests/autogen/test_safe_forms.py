@@ -25,8 +25,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_safemigrate.lint.index import collect_calls
 from tests.autogen import newcomer
 from tests.autogen.scenario import build_app, migrate
-from tests.conftest import AppTracker, init_migrations, invoke, invoke_ok, sqlalchemy_of
-from tests.databases import DbKind
+from tests.support.apps import AppTracker, init_migrations, sqlalchemy_of
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import DbKind
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from flask_safemigrate.console import main
 from flask_safemigrate.lint import baseline as baseline_module
 from flask_safemigrate.lint import config_from, lint
 from flask_safemigrate.lint.fingerprint import fingerprints
-from tests.conftest import MakeApp, init_migrations, invoke, write_revision
-from tests.databases import sqlite_url
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke
+from tests.support.databases import sqlite_url
+from tests.support.revisions import write_revision
 
 SAFEMIGRATE = Path(sys.executable).parent / "safemigrate"
 

@@ -12,8 +12,10 @@ import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from tests.conftest import MakeApp, init_migrations, invoke, invoke_ok, write_revision
-from tests.databases import sqlite_url
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import sqlite_url
+from tests.support.revisions import write_revision
 
 SAFEMIGRATE = Path(sys.executable).parent / "safemigrate"
 

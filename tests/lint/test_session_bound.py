@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.conftest import MakeApp, invoke, invoke_ok, write_revision
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_ok
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import FAIL_STATEMENT, engine_for, models, prepare, versions_of
 
 SCRIPT = f'''

@@ -12,8 +12,8 @@ import pytest
 
 from flask_safemigrate import history, merge
 from flask_safemigrate.errors import ChecksFailed, PreflightError
-from tests.conftest import invoke
-from tests.merge.conftest import ROOT, MergeApp, new_scripts, rev, root, run_merge, snapshot
+from tests.support.cli import invoke
+from tests.support.merge import ROOT, MergeApp, new_scripts, rev, root, run_merge, snapshot
 
 A, B, C = "b1b1b1b1b1b1", "c2c2c2c2c2c2", "d3d3d3d3d3d3"
 MERGED = "m0m0m0m0m0m0"

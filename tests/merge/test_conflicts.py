@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flask_safemigrate import history, merge
-from tests.merge.conftest import ROOT, rev, root
+from tests.support.merge import ROOT, rev, root
 
 A, B, C = "b1b1b1b1b1b1", "c2c2c2c2c2c2", "d3d3d3d3d3d3"
 

@@ -11,9 +11,10 @@ import flask_migrate
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import REPO_ROOT, MakeApp, invoke_ok, run_flask
-from tests.databases import sqlite_url
-from tests.merge.conftest import ROOT, ROOT_UPGRADE, MergeApp, rev, root, run_merge, snapshot
+from tests.support.apps import REPO_ROOT, MakeApp
+from tests.support.cli import invoke_ok, run_flask
+from tests.support.databases import sqlite_url
+from tests.support.merge import ROOT, ROOT_UPGRADE, MergeApp, rev, root, run_merge, snapshot
 
 A, B, C, D = "b1b1b1b1b1b1", "c2c2c2c2c2c2", "d3d3d3d3d3d3", "e4e4e4e4e4e4"
 MERGED = "m0m0m0m0m0m0"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.autogen.scenario import migrate
-from tests.conftest import AppTracker, invoke_json, invoke_ok
-from tests.multidb.conftest import Binds, multidb_app, safe_upgrade, state_of
+from tests.support.apps import AppTracker
+from tests.support.cli import invoke_json, invoke_ok
+from tests.support.multidb import Binds, multidb_app, safe_upgrade, state_of
 
 
 def section(source: str, name: str) -> str:

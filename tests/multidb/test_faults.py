@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AppTracker
-from tests.multidb.conftest import (
+from tests.reliability.server_sessions import drop_the_migration_session
+from tests.support.apps import AppTracker
+from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
     SECOND,
     Binds,
     multidb_app,
-    multidb_script,
     safe_upgrade,
     state_of,
 )
-from tests.reliability.server_sessions import drop_the_migration_session
+from tests.support.revisions import multidb_script
 
 SLEEPING_SECOND = multidb_script(
     SECOND,

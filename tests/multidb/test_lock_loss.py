@@ -23,19 +23,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import FLASK, REPO_ROOT, AppTracker
-from tests.multidb.conftest import (
+from tests.reliability.test_lock_loss import cut_lock
+from tests.support.apps import REPO_ROOT, AppTracker
+from tests.support.cli import FLASK
+from tests.support.databases import connection_to
+from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
     SECOND,
     Binds,
-    connection_to,
     multidb_app,
-    multidb_script,
     safe_upgrade,
     state_of,
 )
-from tests.reliability.test_lock_loss import cut_lock
+from tests.support.revisions import multidb_script
 from tests.upgrade.histories import engine_for
 
 SLEEP = 3
@@ -158,7 +159,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
-from tests.multidb.conftest import models
+from tests.support.multidb import models
 
 
 def create_app():

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from flask_safemigrate import database, locks
-from tests.conftest import AppTracker, invoke, invoke_json, invoke_ok
-from tests.multidb.conftest import (
+from tests.support.apps import AppTracker
+from tests.support.cli import invoke, invoke_json, invoke_ok
+from tests.support.databases import connection_to
+from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
     SECOND,
     Binds,
     State,
-    connection_to,
     multidb_app,
     safe_upgrade,
     second_script,

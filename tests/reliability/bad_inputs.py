@@ -31,7 +31,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import make_url
 
 from flask_safemigrate import SafeMigrate
-from tests.databases import DbKind, admin_engine
+from tests.support.databases import DbKind, admin_engine
 from tests.upgrade.histories import (
     REVISIONS,
     TABLES,

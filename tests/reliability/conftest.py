@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import dispose_app, init_migrations, invoke_ok
-from tests.databases import DbKind
 from tests.reliability.app import build_app
 from tests.reliability.history import (
     SEED_REVISION,
@@ -20,6 +18,9 @@ from tests.reliability.history import (
     make_seed,
     write_history,
 )
+from tests.reliability.upgrades import upgrade_in_process
+from tests.support.apps import dispose_app, init_migrations
+from tests.support.databases import DbKind
 
 #: Attachments seeded into SQLite: 2 kB each, about 40 MB, so a backup takes a moment.
 SQLITE_ATTACHMENTS = 20_000
@@ -39,15 +40,6 @@ def migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dispose_app(app)
     write_history(directory)
     return directory
-
-
-def upgrade_in_process(url: str, migrations: Path, instance: Path, revision: str) -> None:
-    """Plain ``flask db upgrade REVISION`` (Flask-Migrate's, no ledger), in this process."""
-    app = build_app(url, migrations, instance)
-    try:
-        invoke_ok(app, "db", "upgrade", revision)
-    finally:
-        dispose_app(app)
 
 
 @dataclass(frozen=True)

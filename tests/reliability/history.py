@@ -27,7 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
-from tests.conftest import write_revision
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import engine_for
 
 # --------------------------------------------------------------------------- the scripts

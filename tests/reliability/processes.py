@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLASK, REPO_ROOT
 from tests.reliability.app import APP_SPEC
+from tests.support.apps import REPO_ROOT
+from tests.support.cli import FLASK
 
 #: Text that must never appear in the output of a run that went well.
 ERROR_TEXT = ("Traceback", "error[", "Error:", "ERROR")

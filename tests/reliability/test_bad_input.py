@@ -41,8 +41,6 @@ from sqlalchemy.engine import make_url
 
 from flask_safemigrate import SafeMigrate
 from flask_safemigrate.settings import SPECS
-from tests.conftest import MakeApp, dispose_app, init_migrations, invoke, run_flask
-from tests.databases import DB_KINDS, DbKind
 from tests.reliability import bad_inputs as bi
 from tests.reliability.bad_inputs import (
     A1,
@@ -55,6 +53,9 @@ from tests.reliability.bad_inputs import (
     Run,
     safe_upgrade,
 )
+from tests.support.apps import MakeApp, dispose_app, init_migrations
+from tests.support.cli import invoke, run_flask
+from tests.support.databases import DB_KINDS, DbKind
 from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, models, revision_source
 
 SERVERS: tuple[DbKind, ...] = ("postgresql", "mysql")

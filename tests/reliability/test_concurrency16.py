@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import upgrade_in_process
 from tests.reliability.history import (
     HEAD,
     REVISIONS,
@@ -34,6 +33,7 @@ from tests.reliability.invariants import (
     partial_backups,
 )
 from tests.reliability.processes import ERROR_TEXT, Finished, Workspace, start
+from tests.reliability.upgrades import upgrade_in_process
 
 MIGRATORS = 16
 #: Where the half-migrated case starts (plain ``flask db upgrade``, so no ledger rows).

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import MakeApp, invoke, write_revision
 from tests.reliability.server_sessions import drop_the_migration_session
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     REVISIONS,
     engine_for,

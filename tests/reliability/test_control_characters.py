@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from flask_safemigrate.report import Finding, Report, Severity, render_github
-from tests.conftest import invoke, write_revision
 from tests.reliability.test_hostile_ids import deployed, state_of
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS
 
 __all__ = ["deployed"]  # the fixture, imported for pytest

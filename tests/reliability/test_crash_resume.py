@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.databases import DbKind
 from tests.reliability.history import (
     HEAD,
     PAUSABLE,
@@ -55,6 +54,7 @@ from tests.reliability.processes import (
     start,
     wait_for_orphans,
 )
+from tests.support.databases import DbKind
 from tests.upgrade.histories import engine_for
 
 SEED = 20240607

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import MakeApp, invoke, invoke_json, write_revision
-from tests.databases import DbKind
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_json
+from tests.support.databases import DbKind
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, TABLES, engine_for, ledger_rows, models, prepare
 
 A1, B2 = REVISIONS[0], REVISIONS[1]

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MakeApp, init_migrations, invoke
-from tests.merge.conftest import ROOT, MergeApp, merge_app, new_scripts, rev, root, run_merge
-from tests.merge.conftest import snapshot as scripts_of
 from tests.reliability.test_hostile_ids import state_of
-
-__all__ = ["merge_app"]  # the fixture, imported for pytest
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke
+from tests.support.merge import ROOT, MergeApp, new_scripts, rev, root, run_merge
+from tests.support.merge import snapshot as scripts_of
 
 A, B = "b1b1b1b1b1b1", "c2c2c2c2c2c2"
 

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from flask_safemigrate import database, ledger
-from tests.conftest import MakeApp, invoke_json, invoke_ok
-from tests.databases import DbKind
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke_json, invoke_ok
+from tests.support.databases import DbKind
 from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, models, prepare
 
 

@@ -29,9 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from flask_safemigrate.locks import advisory_key, lock_name, mysql_lock_name, sqlite_lock_path
-from tests.conftest import FLASK, REPO_ROOT, write_revision
-from tests.databases import SERVER_KINDS, DbKind
 from tests.reliability.processes import Running
+from tests.support.apps import REPO_ROOT
+from tests.support.cli import FLASK
+from tests.support.databases import SERVER_KINDS, DbKind
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import engine_for, ledger_rows, versions_of
 
 REVISIONS = ("r1000000lock", "r2000000lock", "r3000000lock")

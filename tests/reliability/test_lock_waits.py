@@ -19,7 +19,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.conftest import MakeApp, invoke, write_revision
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
 
 #: SAFEMIGRATE_LOCK_TIMEOUT of these tests, in seconds.

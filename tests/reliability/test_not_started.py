@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import invoke_json, write_revision
 from tests.reliability.test_hostile_ids import deployed, hostile_source, state_of
+from tests.support.cli import invoke_json
+from tests.support.revisions import write_revision
 
 __all__ = ["deployed"]  # the fixture, imported for pytest
 

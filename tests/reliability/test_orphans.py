@@ -25,9 +25,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import dispose_app, init_migrations, invoke, write_revision
 from tests.reliability.app import build_app
 from tests.reliability.processes import Finished, Workspace, kill_when, run, start
+from tests.support.apps import dispose_app, init_migrations
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, revision_source, versions_of
 
 ORPHANED = "f6000000orp6"

@@ -39,8 +39,10 @@ from sqlalchemy.engine import URL, make_url
 
 import flask_safemigrate
 from flask_safemigrate import SafeMigrate, cli_support, locks
-from tests.conftest import AppTracker, init_migrations, invoke, run_flask, write_revision
-from tests.databases import DbKind, ServerKind, admin_engine, require_server, server_url
+from tests.support.apps import AppTracker, init_migrations
+from tests.support.cli import invoke, run_flask
+from tests.support.databases import DbKind, ServerKind, admin_engine, require_server, server_url
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     REVISIONS,
     TABLES,

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_flask
 from tests.reliability.bad_inputs import APP_SPEC
 from tests.reliability.test_hostile_ids import deployed, state_of
+from tests.support.cli import run_flask
 
 __all__ = ["deployed"]  # the fixture, imported for pytest
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from tests.conftest import invoke, invoke_json, invoke_ok, write_revision
-from tests.schema.conftest import SCHEMA, declare_models, execute, scalars, tables_by_schema
+from tests.support.cli import invoke, invoke_json, invoke_ok
+from tests.support.databases import execute, scalars, tables_by_schema
+from tests.support.revisions import write_revision
+from tests.support.schema import SCHEMA, declare_models
 
 AppFactory = Callable[..., Flask]
 
@@ -25,7 +27,9 @@ def _scripts(app: Flask) -> list[Path]:
 def test_autogenerate_renders_the_schema_in_ops_and_guards_and_applies_twice(
     schema_app: AppFactory, database_url: str, tmp_path: Path
 ) -> None:
-    execute(database_url, "CREATE TABLE public.stray (id int)")  # not ours: never in a script
+    execute(
+        database_url, "CREATE TABLE public.stray (id int)", autocommit=True
+    )  # not ours: never in a script
     app = schema_app()
     invoke_ok(app, "db", "migrate", "-m", "create users and items")
     (script,) = _scripts(app)
@@ -39,7 +43,7 @@ def test_autogenerate_renders_the_schema_in_ops_and_guards_and_applies_twice(
     invoke_ok(app, "db", "safe-upgrade")
     assert tables_by_schema(database_url)[SCHEMA] >= {"users", "items", "safemigrate_ledger"}
     # Applied a second time over its own tables (the version row gone): the guards converge.
-    execute(database_url, f"DELETE FROM {SCHEMA}.alembic_version")
+    execute(database_url, f"DELETE FROM {SCHEMA}.alembic_version", autocommit=True)
     invoke_ok(app, "db", "upgrade")
     assert len(scalars(database_url, f"SELECT version_num FROM {SCHEMA}.alembic_version")) == 1
     code, report, _ = invoke_json(app, "db", "verify", "--format", "json")
@@ -121,7 +125,7 @@ def _branch(revision: str, table: str, *, column: str = "note") -> str:
 
 
 def test_auto_merge_heads_in_a_schema_project(schema_app: AppFactory, database_url: str) -> None:
-    from tests.schema.conftest import users_revision
+    from tests.support.schema import users_revision
 
     app = schema_app()
     migrations = _migrations(app)
@@ -141,7 +145,7 @@ def test_auto_merge_heads_in_a_schema_project(schema_app: AppFactory, database_u
 
 
 def test_auto_merge_heads_refuses_a_conflict_in_the_schema(schema_app: AppFactory) -> None:
-    from tests.schema.conftest import users_revision
+    from tests.support.schema import users_revision
 
     app = schema_app()
     migrations = _migrations(app)

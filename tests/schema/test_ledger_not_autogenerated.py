@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MakeApp, init_migrations, invoke_ok, write_revision
-from tests.databases import DB_KINDS, DbKind, table_names
-from tests.schema.conftest import declare_models, users_revision
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke_ok
+from tests.support.databases import DB_KINDS, DbKind, table_names
+from tests.support.revisions import write_revision
+from tests.support.schema import declare_models, users_revision
 
 
 @pytest.fixture(params=[pytest.param(kind, marks=getattr(pytest.mark, kind)) for kind in DB_KINDS])

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MakeApp, init_migrations, invoke, write_revision
-from tests.databases import DbKind, table_names
-from tests.schema.conftest import SCHEMA, users_revision
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke
+from tests.support.databases import DbKind, table_names
+from tests.support.revisions import write_revision
+from tests.support.schema import SCHEMA, users_revision
 
 
 @pytest.fixture(

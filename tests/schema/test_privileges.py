@@ -10,8 +10,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from tests.conftest import invoke, write_revision
-from tests.schema.conftest import SCHEMA, execute, tables_by_schema, users_revision
+from tests.support.cli import invoke
+from tests.support.databases import execute, tables_by_schema
+from tests.support.revisions import write_revision
+from tests.support.schema import SCHEMA, users_revision
 
 AppFactory = Callable[..., Flask]
 
@@ -20,11 +22,11 @@ AppFactory = Callable[..., Flask]
 def login_without_create(database_url: str) -> Iterator[str]:
     """The test database's URL for a fresh role with no CREATE privilege on it."""
     role = f"sm_user_{secrets.token_hex(4)}"
-    execute(database_url, f"CREATE ROLE {role} LOGIN")
+    execute(database_url, f"CREATE ROLE {role} LOGIN", autocommit=True)
     try:
         yield make_url(database_url).set(username=role).render_as_string(hide_password=False)
     finally:
-        execute(database_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+        execute(database_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}", autocommit=True)
 
 
 def test_a_login_that_may_not_create_the_schema_fails_preflight(
@@ -46,7 +48,7 @@ def test_a_login_that_may_not_create_the_schema_fails_preflight(
 def test_a_login_that_may_not_create_in_the_existing_schema_fails_preflight(
     schema_app: AppFactory, login_without_create: str, database_url: str
 ) -> None:
-    execute(database_url, f"CREATE SCHEMA {SCHEMA}")
+    execute(database_url, f"CREATE SCHEMA {SCHEMA}", autocommit=True)
     app = schema_app(url=login_without_create)
     write_revision(Path(app.extensions["migrate"].directory), users_revision())
 

@@ -12,8 +12,10 @@ import textwrap
 from pathlib import Path
 
 from flask_safemigrate import locks
-from tests.conftest import FLASK, REPO_ROOT, write_revision
-from tests.schema.conftest import scalars, tables_by_schema
+from tests.support.apps import REPO_ROOT
+from tests.support.cli import FLASK
+from tests.support.databases import scalars, tables_by_schema
+from tests.support.revisions import write_revision
 
 SCHEMAS = ("app_a", "app_b")
 TABLES = ("accounts", "orders", "payments", "refunds")

@@ -9,8 +9,10 @@ from pathlib import Path
 from flask import Flask
 
 from flask_safemigrate import locks
-from tests.conftest import invoke, invoke_json, invoke_ok, write_revision
-from tests.schema.conftest import SCHEMA, execute, scalars, tables_by_schema, users_revision
+from tests.support.cli import invoke, invoke_json, invoke_ok
+from tests.support.databases import execute, scalars, tables_by_schema
+from tests.support.revisions import write_revision
+from tests.support.schema import SCHEMA, users_revision
 
 AppFactory = Callable[..., Flask]
 
@@ -44,7 +46,9 @@ def test_safe_upgrade_puts_tables_version_and_ledger_in_the_schema(
 def test_the_schema_is_created_when_missing_and_reused_when_present(
     schema_app: AppFactory, database_url: str
 ) -> None:
-    execute(database_url, f"CREATE SCHEMA {SCHEMA}")  # made by an administrator beforehand
+    execute(
+        database_url, f"CREATE SCHEMA {SCHEMA}", autocommit=True
+    )  # made by an administrator beforehand
     app = schema_app()
     write_revision(_migrations(app), users_revision())
     invoke_ok(app, "db", "safe-upgrade")
@@ -62,6 +66,7 @@ def test_verify_reports_drift_in_the_schema_only(schema_app: AppFactory, databas
         "CREATE TABLE other_app.users (id int)",
         f"CREATE TABLE {SCHEMA}.extra (id int)",  # ours, not in the models
         f"ALTER TABLE {SCHEMA}.users ADD COLUMN nickname text",
+        autocommit=True,
     )
 
     code, report, _ = invoke_json(app, "db", "verify", "--format", "json")
@@ -111,7 +116,7 @@ def test_verify_roundtrip_with_a_scratch_url_drops_the_schema_after(
 ) -> None:
     from sqlalchemy.engine import make_url
 
-    from tests.databases import scratch_database
+    from tests.support.databases import scratch_database
 
     app = schema_app()
     write_revision(_migrations(app), users_revision())
@@ -126,7 +131,7 @@ def test_verify_roundtrip_with_a_scratch_url_drops_the_schema_after(
 def test_a_model_table_outside_the_schema_is_refused_by_name(
     schema_app: AppFactory, database_url: str
 ) -> None:
-    from tests.schema.conftest import declare_models
+    from tests.support.schema import declare_models
 
     app = schema_app(models=declare_models(None))  # schema-less models, default schema public
     write_revision(_migrations(app), users_revision())
@@ -144,9 +149,9 @@ def test_a_model_table_outside_the_schema_is_refused_by_name(
 def test_schema_less_models_are_accepted_when_the_default_schema_is_the_dedicated_one(
     schema_app: AppFactory, database_url: str
 ) -> None:
-    from tests.schema.conftest import declare_models
+    from tests.support.schema import declare_models
 
-    execute(database_url, f"CREATE SCHEMA {SCHEMA}")
+    execute(database_url, f"CREATE SCHEMA {SCHEMA}", autocommit=True)
     on_schema = f"{database_url}?options=-csearch_path%3D{SCHEMA}"
     app = schema_app(models=declare_models(None), url=on_schema)
     write_revision(_migrations(app), users_revision(schema=None))
@@ -173,7 +178,7 @@ def test_offline_sql_creates_and_uses_the_schema(schema_app: AppFactory, databas
 
     assert result.output.startswith(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}";')
     assert f'SET search_path TO "{SCHEMA}";' in result.output
-    execute(database_url, result.output)  # what a DBA would run with psql
+    execute(database_url, result.output, autocommit=True)  # what a DBA would run with psql
     tables = tables_by_schema(database_url)
     assert tables[SCHEMA] == {"users", "items", "alembic_version"}
     assert tables["public"] == set()

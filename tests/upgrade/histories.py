@@ -19,7 +19,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import init_migrations, write_revision
+from tests.support.apps import init_migrations
+from tests.support.revisions import write_revision
 
 TABLES = ("widgets", "gadgets", "parts", "tools", "boxes")
 REVISIONS = ("a1000000wid1", "b2000000gad2", "c3000000par3", "d4000000too4", "e5000000box5")

@@ -26,8 +26,9 @@ from sqlalchemy.pool import NullPool
 
 from flask_safemigrate.backup import backup_database
 from flask_safemigrate.errors import BackupFailed, ExitCode, PreflightError
-from tests.conftest import MakeApp, invoke_json
-from tests.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke_json
+from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
 from tests.upgrade.histories import models, prepare, versions_of
 
 SECRET = "s3cr3t p@ss;$(true)"

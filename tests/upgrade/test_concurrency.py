@@ -7,7 +7,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.conftest import FLASK, REPO_ROOT, write_revision
+from tests.support.apps import REPO_ROOT
+from tests.support.cli import FLASK
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, revision_source, versions_of
 
 REPLICAS = 8

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import MakeApp, invoke, invoke_json
-from tests.databases import DbKind, admin_engine, server_url
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_json
+from tests.support.databases import DbKind, admin_engine, server_url
 from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
 
 SERVERS = pytest.mark.parametrize(

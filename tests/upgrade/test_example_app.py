@@ -8,8 +8,9 @@ from pathlib import Path
 from flask import Flask
 
 import example_app
-from tests.conftest import REPO_ROOT, AppTracker, invoke, run_flask
-from tests.databases import sqlite_url
+from tests.support.apps import REPO_ROOT, AppTracker
+from tests.support.cli import invoke, run_flask
+from tests.support.databases import sqlite_url
 from tests.upgrade.histories import json_of, ledger_rows
 
 REVISIONS = ["eac99d14dc58", "9cc6a16d2bc0", "7ae4db413f4c", "50b556ad4f8b"]

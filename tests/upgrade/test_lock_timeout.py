@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import MakeApp, invoke, write_revision
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
 
 pytestmark = pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)

@@ -30,8 +30,8 @@ from flask_safemigrate.locks import (
     mysql_lock_name,
     sqlite_lock_path,
 )
-from tests.conftest import REPO_ROOT
-from tests.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.apps import REPO_ROOT
+from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
 
 SECRET = "lock-s3cr3t-77"
 

@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.conftest import MakeApp, invoke, invoke_json, write_revision
-from tests.databases import DbKind
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_json
+from tests.support.databases import DbKind
+from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     FAIL_STATEMENT,
     REVISIONS,

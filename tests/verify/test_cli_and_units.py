@@ -18,9 +18,9 @@ from flask_safemigrate.schema_diff import (
     describe_difference,
     mysql_defaults_equal,
 )
-from tests.conftest import invoke, invoke_ok
-from tests.databases import sqlite_url
-from tests.verify.conftest import ITEMS, USERS, VerifyApp
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import sqlite_url
+from tests.support.verify import ITEMS, USERS, VerifyApp
 
 SQLITE = sa.create_engine("sqlite://").dialect
 

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from flask_safemigrate import ledger
-from tests.conftest import invoke, invoke_ok
-from tests.databases import DbKind, server_url, sqlite_url, table_names
-from tests.verify.conftest import (
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import DbKind, engine_for, execute, server_url, sqlite_url, table_names
+from tests.support.verify import (
     ITEMS,
     ITEMS_SCRIPT,
     USERS,
@@ -25,8 +25,6 @@ from tests.verify.conftest import (
     VerifyApp,
     base_models,
     checks,
-    engine_for,
-    execute,
     problems,
     run_verify,
     script,

@@ -9,9 +9,10 @@ from pathlib import Path
 from flask import Flask
 
 import example_app
-from tests.conftest import REPO_ROOT, AppTracker, invoke, invoke_ok, run_flask
-from tests.databases import sqlite_url, table_names
-from tests.verify.conftest import engine_for, run_verify
+from tests.support.apps import REPO_ROOT, AppTracker
+from tests.support.cli import invoke, invoke_ok, run_flask
+from tests.support.databases import engine_for, sqlite_url, table_names
+from tests.support.verify import run_verify
 
 HEAD = "50b556ad4f8b"
 

@@ -10,18 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from flask_safemigrate import ledger
-from tests.conftest import invoke_ok
-from tests.databases import table_names
-from tests.verify.conftest import (
-    ITEMS,
-    USERS,
-    VerifyApp,
-    checks,
-    engine_for,
-    problems,
-    run_verify,
-    script_path,
-)
+from tests.support.cli import invoke_ok
+from tests.support.databases import engine_for, table_names
+from tests.support.verify import ITEMS, USERS, VerifyApp, checks, problems, run_verify, script_path
 
 T0 = datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
 

@@ -11,9 +11,11 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
-from tests.conftest import AppTracker, invoke_ok, write_revision
-from tests.databases import sqlite_url
-from tests.verify.conftest import problems, run_verify
+from tests.support.apps import AppTracker
+from tests.support.cli import invoke_ok
+from tests.support.databases import sqlite_url
+from tests.support.revisions import write_revision
+from tests.support.verify import problems, run_verify
 
 REVISION = "abcabcabcabc"
 MULTIDB_SCRIPT = f'''\

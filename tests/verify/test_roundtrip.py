@@ -15,9 +15,17 @@ from sqlalchemy.engine import make_url
 
 from flask_safemigrate import verify
 from flask_safemigrate.schema_diff import take_snapshot
-from tests.conftest import invoke, invoke_ok
-from tests.databases import ServerKind, scratch_database, server_url, sqlite_url, table_names
-from tests.verify.conftest import (
+from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import (
+    ServerKind,
+    engine_for,
+    execute,
+    scratch_database,
+    server_url,
+    sqlite_url,
+    table_names,
+)
+from tests.support.verify import (
     ITEMS,
     ITEMS_SCRIPT,
     USERS,
@@ -25,8 +33,6 @@ from tests.verify.conftest import (
     VerifyApp,
     base_models,
     checks,
-    engine_for,
-    execute,
     problems,
     run_verify,
     script,

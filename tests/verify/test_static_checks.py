@@ -10,16 +10,16 @@ import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from tests.conftest import invoke, migrations_dir
-from tests.databases import sqlite_url
-from tests.verify.conftest import (
+from tests.support.apps import migrations_dir
+from tests.support.cli import invoke
+from tests.support.databases import execute, sqlite_url
+from tests.support.verify import (
     ITEMS,
     ITEMS_SCRIPT,
     USERS,
     USERS_SCRIPT,
     VerifyApp,
     checks,
-    execute,
     problems,
     run_verify,
     script,

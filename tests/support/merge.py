@@ -8,17 +8,15 @@ need; nothing here touches a database.
 from __future__ import annotations
 
 import hashlib
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import click.testing
-import pytest
 from flask import Flask
 
-from tests.conftest import MakeApp, init_migrations, invoke_json, write_revision
-from tests.databases import sqlite_url
+from tests.support.cli import invoke_json
+from tests.support.revisions import revision_script, write_revision
 
 ROOT = "a0a0a0a0a0a0"
 
@@ -43,17 +41,9 @@ def rev(
     labels: Sequence[str] | None = None,
     header: str = "",
 ) -> Path:
-    """Write a revision script into ``migrations/versions``; bodies are dedented here."""
-    down_literal = repr(tuple(down) if isinstance(down, list | tuple) else down)
-    labels_literal = repr(tuple(labels)) if labels else "None"
-    up = textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")
-    back = textwrap.indent(textwrap.dedent(downgrade).strip(), "    ")
-    source = (
-        f'"""{message or f"step {revision}"}\n\nRevision ID: {revision}\n"""\n'
-        f"import sqlalchemy as sa\nfrom alembic import op\n{header}\n"
-        f'revision = "{revision}"\ndown_revision = {down_literal}\n'
-        f"branch_labels = {labels_literal}\ndepends_on = None\n\n\n"
-        f"def upgrade():\n{up}\n\n\ndef downgrade():\n{back}\n"
+    """Write a revision script into ``migrations/versions`` (see :func:`revision_script`)."""
+    source = revision_script(
+        revision, down, upgrade, downgrade, message=message, labels=labels, header=header
     )
     return write_revision(migrations, source)
 
@@ -71,21 +61,9 @@ def snapshot(migrations: Path) -> dict[str, str]:
 
 
 class MergeApp(Protocol):
+    """Signature of the ``merge_app`` fixture's factory."""
+
     def __call__(self, database_url: str | None = ...) -> tuple[Flask, Path]: ...
-
-
-@pytest.fixture
-def merge_app(make_app: MakeApp, tmp_path: Path) -> MergeApp:
-    """An app with stock (single-database) migrations and no revisions yet.
-
-    Without ``database_url`` it runs on a SQLite file that the merge never opens.
-    """
-
-    def make(database_url: str | None = None) -> tuple[Flask, Path]:
-        app = make_app(database_url or sqlite_url(tmp_path / "unused.db"))
-        return app, init_migrations(app)
-
-    return make
 
 
 def run_merge(app: Flask, *args: str) -> tuple[int, dict[str, Any], click.testing.Result]:

@@ -1,4 +1,5 @@
-"""Real database servers for the tests: where they are, whether they are up, scratch databases.
+"""Real database servers for the tests: where they are, whether they are up, scratch databases,
+and short-lived connections to run SQL on them.
 
 Nothing here is mocked. PostgreSQL and MariaDB/MySQL are found through environment variables
 (with the development/CI defaults); each test gets a freshly created, empty database that is
@@ -179,9 +180,63 @@ def sqlite_url(path: Path) -> str:
 
 def table_names(url: str | URL) -> set[str]:
     """The tables in the database at ``url`` (through a short-lived engine)."""
+    with connection_to(url) as conn:
+        return set(sa.inspect(conn).get_table_names())
+
+
+@contextmanager
+def engine_for(url: str | URL) -> Iterator[Engine]:
+    """An engine without a pool for the block, disposed afterwards (no connection outlives it)."""
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            return set(sa.inspect(conn).get_table_names())
+        yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def connection_to(url: str | URL) -> Iterator[sa.Connection]:
+    """One connection to the database at ``url`` for the block (see :func:`engine_for`)."""
+    with engine_for(url) as engine, engine.connect() as connection:
+        yield connection
+
+
+def execute(url: str | URL, *statements: str | sa.Executable, autocommit: bool = False) -> None:
+    """Run statements on the database at ``url``: in one committed transaction, or each on its
+    own with ``autocommit`` (what a DBA's ``psql`` does; needed for statements that refuse a
+    transaction, and for SQL text carrying its own ``BEGIN``/``COMMIT``)."""
+    if autocommit:
+        engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                _run(conn, statements)
+        finally:
+            engine.dispose()
+        return
+    with engine_for(url) as engine, engine.begin() as conn:
+        _run(conn, statements)
+
+
+def _run(conn: sa.Connection, statements: tuple[str | sa.Executable, ...]) -> None:
+    for statement in statements:
+        if isinstance(statement, str):
+            conn.exec_driver_sql(statement)
+        else:
+            conn.execute(statement)
+
+
+def scalars(url: str | URL, query: str) -> list[Any]:
+    """The first column of every row ``query`` returns."""
+    with connection_to(url) as conn:
+        return list(conn.exec_driver_sql(query).scalars())
+
+
+def tables_by_schema(url: str | URL) -> dict[str, set[str]]:
+    """Every user table of the database, by schema (system schemas left out)."""
+    with connection_to(url) as conn:
+        inspector = sa.inspect(conn)
+        return {
+            schema: set(inspector.get_table_names(schema=schema))
+            for schema in inspector.get_schema_names()
+            if schema not in ("information_schema",) and not schema.startswith("pg_")
+        }

@@ -1,0 +1,9 @@
+"""What the tests share besides fixtures (conftest files hold fixtures only).
+
+- :mod:`.databases`: the servers (reachability, scratch databases) and short-lived connections.
+- :mod:`.apps`: Flask apps of the tests, their engines, their migrations directory.
+- :mod:`.cli`: running ``flask ...`` in process or as a subprocess.
+- :mod:`.revisions`: revision-script builders (single- and multi-database templates).
+- :mod:`.merge`, :mod:`.verify`, :mod:`.multidb`, :mod:`.schema`: the histories and helpers of
+  those test packages.
+"""
