@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from flask_safemigrate import verify
+from flask_safemigrate import scratch, verify
 from flask_safemigrate.schema_diff import take_snapshot
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import (
@@ -131,10 +131,12 @@ def seed(url: str) -> None:
 
 
 def scratch_names(url: str) -> set[str]:
-    """Scratch databases on the server of ``url`` (or the temporary folder for SQLite)."""
+    """This test's scratch databases on the server of ``url`` (or the temporary folder for
+    SQLite): see :func:`private_scratch_prefix`."""
+    prefix = scratch.SCRATCH_PREFIX
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return {p.name for p in Path(tempfile.gettempdir()).glob(f"{verify.SCRATCH_PREFIX}*")}
+        return {p.name for p in Path(tempfile.gettempdir()).glob(f"{prefix}*")}
     kind: ServerKind = "postgresql" if backend == "postgresql" else "mysql"
     if kind == "postgresql":
         query = "SELECT datname FROM pg_database"
@@ -142,7 +144,7 @@ def scratch_names(url: str) -> set[str]:
         query = "SELECT schema_name FROM information_schema.schemata"
     with engine_for(server_url(kind)) as engine, engine.connect() as conn:
         names = {str(row[0]) for row in conn.exec_driver_sql(query)}
-    return {n for n in names if n.startswith(verify.SCRATCH_PREFIX)}
+    return {n for n in names if n.startswith(prefix)}
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +154,16 @@ def private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     yield folder
+
+
+@pytest.fixture(autouse=True)
+def private_scratch_prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Server scratch databases of this test get a prefix of their own (still starting with
+    ``sm_verify_``): other tests, other pytest workers and other runs on the same server create
+    and drop theirs meanwhile, and the before/after comparisons must see only this test's."""
+    prefix = f"{verify.SCRATCH_PREFIX}{secrets.token_hex(3)}_"
+    monkeypatch.setattr(scratch, "SCRATCH_PREFIX", prefix)
+    return prefix
 
 
 # --------------------------------------------------------------------------- passing roundtrip
