@@ -101,5 +101,11 @@ def exit_code(report: Report) -> ExitCode:
 
 
 def _history_note(graph: history.RevisionGraph) -> str:
-    heads = ", ".join(graph.heads) or "none"
-    return f"History: {plural(len(graph.scripts), 'revision')}, head {heads}."
+    """``head X`` for one head; several are counted (as auto-merge-heads words them), so that
+    ``head A, B`` is never read as one head among a list of revisions."""
+    revisions = plural(len(graph.scripts), "revision")
+    if len(graph.heads) == 1:
+        return f"History: {revisions}, head {graph.heads[0]}."
+    if not graph.heads:
+        return f"History: {revisions}, no head."
+    return f"History: {revisions}, {plural(len(graph.heads), 'head')} ({', '.join(graph.heads)})."

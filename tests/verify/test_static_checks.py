@@ -73,6 +73,14 @@ def test_multiple_heads(sqlite_app: SqliteApp) -> None:
     assert data["heads"] == [ITEMS, BRANCH]
 
 
+def test_text_names_several_heads_as_heads(sqlite_app: SqliteApp) -> None:
+    """Not ``head a, b``: counted and listed as auto-merge-heads words it."""
+    app = sqlite_app(scripts=[USERS_SCRIPT, ITEMS_SCRIPT, BRANCH_SCRIPT])
+    result = invoke(app, "db", "verify", "--no-db")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == f"History: 3 revisions, 2 heads ({ITEMS}, {BRANCH})."
+
+
 def test_duplicate_revision(sqlite_app: SqliteApp) -> None:
     app = sqlite_app()
     copy = versions_dir(app) / "zz_copy_of_items.py"
