@@ -55,12 +55,7 @@ def ledger_findings(
                         f" version table says the revision {state} applied."
                     ),
                     path=path,
-                    help=(
-                        "find out what the failed run left behind (MariaDB/MySQL cannot roll"
-                        " back DDL, so part of it may be applied), repair that, fix the script"
-                        " or the data, then run `flask db safe-upgrade --resolved"
-                        f" {revision}` to record the repair and go on"
-                    ),
+                    help=_failed_help(revision, database.dialect_of(target.url)),
                     extra={
                         **where,
                         "revision": revision,
@@ -129,3 +124,26 @@ def applied_revisions(graph: history.RevisionGraph, current: Sequence[str]) -> s
             except (history.RevisionLookupError, history.RevisionCycleError):
                 continue
     return applied
+
+
+def _failed_help(revision: str, dialect: str | None) -> str:
+    """What to repair before ``--resolved``, for the database the run failed on: MariaDB/MySQL
+    keep the DDL that ran, PostgreSQL and SQLite rolled the revision back (safe-upgrade runs
+    each revision in a transaction), so there only the script or the data needs fixing."""
+    go_on = f"then run `flask db safe-upgrade --resolved {revision}` to record the repair and go on"
+    if dialect == "mysql":
+        return (
+            "find out what the failed run left behind (MariaDB/MySQL cannot roll back DDL, so"
+            f" part of it may be applied), repair that, fix the script or the data, {go_on}"
+        )
+    if dialect in ("postgresql", "sqlite"):
+        engine = "PostgreSQL" if dialect == "postgresql" else "SQLite"
+        return (
+            f"fix the script or the data, {go_on} (on {engine} the failed run's transaction"
+            " rolled back: only what the script committed itself, in an autocommit_block,"
+            " can be left)"
+        )
+    return (
+        "find out what the failed run left behind (a database that cannot roll back DDL keeps"
+        f" part of it), repair that, fix the script or the data, {go_on}"
+    )
