@@ -51,6 +51,24 @@ def _autoincrements(column: ast.Call) -> bool:
     return False
 
 
+_FAILS = "which fails as soon as the table has rows"
+_FILLS = (
+    "which MariaDB/MySQL accept by filling the existing rows with an implicit 0, '' or zero"
+    " date that the app never wrote"
+)
+
+
+def _outcome(migration: Migration) -> str:
+    """What the statement does to a table with rows, on the dialects lint judges for:
+    PostgreSQL and SQLite refuse it, MariaDB/MySQL quietly fill the rows in."""
+    dialects = migration.config.dialects
+    if "mysql" not in dialects:
+        return _FAILS
+    if dialects == {"mysql"}:
+        return _FILLS
+    return f"{_FAILS} on PostgreSQL and SQLite, and {_FILLS.removeprefix('which ')}"
+
+
 @register
 class AddNotNullColumnWithoutDefault(Rule):
     """Adding a NOT NULL column without a server default to an existing table.
@@ -117,8 +135,8 @@ class AddNotNullColumnWithoutDefault(Rule):
             python = " (its Python-side default= never reaches the database)"
             yield Violation(
                 f"adds NOT NULL column {column_label(call, column_name(column, call))} without a"
-                " server default to an existing table, which fails as soon as the table has"
-                f" rows{python if keyword(column, 'default') is not None else ''}",
+                f" server default to an existing table, {_outcome(migration)}"
+                f"{python if keyword(column, 'default') is not None else ''}",
                 node=call.node,
             )
         for call, table, action in alter_actions(migration, line):
@@ -136,6 +154,6 @@ class AddNotNullColumnWithoutDefault(Rule):
             ):
                 yield Violation(
                     f"adds NOT NULL column {table}.{name} without a default in SQL to an"
-                    " existing table, which fails as soon as the table has rows",
+                    f" existing table, {_outcome(migration)}",
                     node=call.node,
                 )

@@ -1,0 +1,87 @@
+"""What a lint message claims a statement does, checked against the database it claims it of.
+
+The message is what a reader acts on: "fails as soon as the table has rows" sent MariaDB users
+looking for a failure that never comes (MariaDB fills the rows in), so the claim is tested on
+each real database rather than written from memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from flask_safemigrate.database import dialect_of
+from flask_safemigrate.lint.engine import LintConfig, lint
+from tests.support.databases import engine_for
+
+SCRIPT = '''"""add plan
+
+Revision ID: a1
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a1"
+down_revision = None
+
+
+def upgrade():
+    op.add_column("accounts", sa.Column("plan", sa.String(20), nullable=False))
+
+
+def downgrade():
+    op.drop_column("accounts", "plan")
+'''
+
+
+def test_add_not_null_column_message_says_what_the_database_does(
+    database_url: str, tmp_path: Path
+) -> None:
+    dialect = dialect_of(database_url)
+    assert dialect is not None
+    script = tmp_path / "a1_add_plan.py"
+    script.write_text(SCRIPT)
+    config = LintConfig(select=("add-not-null-column-without-default",), dialect=dialect)
+    (finding,) = lint([script], config).findings
+
+    with engine_for(database_url) as engine:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO accounts (id) VALUES (1)")
+        refused: Exception | None = None
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE accounts ADD COLUMN plan VARCHAR(20) NOT NULL")
+        except sa.exc.DBAPIError as exc:
+            refused = exc
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("accounts")}
+            filled = (
+                conn.exec_driver_sql("SELECT plan FROM accounts").scalars().all()
+                if "plan" in columns
+                else None
+            )
+
+    if refused is not None:
+        assert dialect in ("postgresql", "sqlite")
+        assert "which fails as soon as the table has rows" in finding.message
+        assert "MariaDB" not in finding.message
+    else:
+        assert dialect == "mysql"
+        assert filled == [""]  # the implicit default of a VARCHAR, never written by the app
+        assert "fails" not in finding.message
+        assert "MariaDB/MySQL accept by filling the existing rows with an implicit 0, ''" in (
+            finding.message
+        )
+
+
+def test_add_not_null_column_message_without_a_known_dialect_names_both_outcomes(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "a1_add_plan.py"
+    script.write_text(SCRIPT)
+    config = LintConfig(select=("add-not-null-column-without-default",))
+    (finding,) = lint([script], config).findings
+    assert "fails as soon as the table has rows on PostgreSQL and SQLite" in finding.message
+    assert "MariaDB/MySQL accept by filling" in finding.message
