@@ -17,7 +17,8 @@ template) and measures, in the same process and run, the best of N runs of:
 
 (a), (b), the engine alone and (c) without a cache run in turns, one of each per round, so a
 busy machine slows them alike; the best round of each counts. Lint runs as it does by default
-(one forked worker per core on a long history) and in one process (``jobs=1``).
+(one forked worker per idle core on a long history), in one process (``jobs=1``) and in two
+forked workers (``jobs=2``).
 
 Then (d) the two commands as a user runs them, each a fresh process, in turns:
 ``safemigrate lint migrations`` against ``flask --app <app> db heads``, both without bytecode
@@ -68,6 +69,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from a checkout
 import flask_migrate  # noqa: E402
 
 import flask_safemigrate  # noqa: E402
+from flask_safemigrate.lint import workers  # noqa: E402
 from flask_safemigrate.lint.engine import (  # noqa: E402
     LintConfig,
     Migration,
@@ -516,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
                     "parse": lambda: parse_all(files),
                     "lint": lambda: lint([versions], LintConfig()),
                     "lint1": lambda: lint([versions], LintConfig(), jobs=1),
+                    "lint2": lambda: lint([versions], LintConfig(), jobs=2),
                     "floor": lambda: lint([versions], floor),
                     "heads": heads,
                 },
@@ -530,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         cli = in_turns(args.repeat, commands(workdir / "migrations", workdir))
         t_parse, t_floor = timings["parse"].best, timings["floor"].best
         t_lint, t_lint_first = timings["lint"].best, timings["lint"].first
-        t_lint1 = timings["lint1"].best
+        t_lint1, t_lint2 = timings["lint1"].best, timings["lint2"].best
+        chosen = workers.worker_count(len(files))
         t_cli_lint, t_cli_heads = cli["safemigrate lint"].best, cli["flask db heads"].best
         if head not in cli["flask db heads"].result:
             print("warning: the `flask db heads` command did not print the head")
@@ -556,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'(a) ast.parse, read + parse':40} {t_parse:8.3f}")
         print(f"{'(b) lint, default rules':40} {t_lint:8.3f} {t_lint_first:8.3f}")
         print(f"{'    in one process (jobs=1)':40} {t_lint1:8.3f}")
+        print(f"{'    in two workers (jobs=2)':40} {t_lint2:8.3f}")
         print(f"{'  of which engine (history rules only)':40} {t_floor:8.3f}")
         print(f"{'(c) flask db heads, no .pyc (compiles)':40} {t_heads:8.3f} {t_heads_first:8.3f}")
         print(f"{'    with a warm __pycache__':40} {t_warm:8.3f}")
@@ -585,9 +590,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"in CPU time (workers' included): lint / ast.parse = {cpu['lint'] / cpu['parse']:.2f}x,"
             f" in one process {cpu['lint1'] / cpu['parse']:.2f}x,"
+            f" in two workers {cpu['lint2'] / cpu['parse']:.2f}x,"
             f" engine / ast.parse = {cpu['floor'] / cpu['parse']:.2f}x,"
             f" lint / heads = {cpu['lint'] / cpu['heads']:.2f}x;"
             f" commands: lint / heads = {cli_cpu['safemigrate lint'] / cli_cpu['flask db heads']:.2f}x"
+        )
+        print(
+            f"by default lint now starts {chosen} process(es) for {len(files)} scripts"
+            f" (idle cores: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
         print(
             f"the heads target ({TARGET_VS_HEADS:g}x heads) is {TARGET_VS_HEADS * t_heads:.3f} s,"

@@ -81,6 +81,30 @@ def test_short_histories_and_threaded_callers_stay_in_process(tmp_path: Path) ->
         thread.join()
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux scheduling only")
+def test_workers_start_only_on_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    if threading.active_count() > 1:
+        pytest.skip("another thread is alive: no worker ever starts")
+    long_history = 100 * workers.FILES_PER_WORKER
+    usable = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "cpu_count", lambda: usable)
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert workers.worker_count(long_history) == usable
+    # One core kept busy by another process: the rest, and never fewer than this process.
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 0.0, 0.0))
+    assert workers.worker_count(long_history) == max(1, usable - 1)
+    # A saturated machine: a worker would only run in turns with this process.
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * usable, 0.0, 0.0))
+    assert workers.worker_count(long_history) == 1
+
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert workers.worker_count(long_history) == usable
+
+
 class _KillsItsWorker(Rule):
     """A rule that takes its worker process down, as an out-of-memory kill would."""
 
