@@ -32,6 +32,7 @@ from typing import Any
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.lint.fingerprint import Fingerprint, fingerprints, relative_file
 from flask_safemigrate.report import Finding, Report
+from flask_safemigrate.text import display_path
 
 VERSION = 1
 _TOKEN = re.compile(r"([0-9a-f]+)#(\d+)")
@@ -131,19 +132,11 @@ def apply(report: Report, baseline: Baseline, *, cwd: Path | None = None) -> App
         for entry in baseline.entries - matched
         if entry.file in judged_files and entry.rule in judged_rules
     )
-    summary = {"file": _shown(baseline.path), "suppressed": len(matched), "stale": stale}
+    # A baseline found through pyproject.toml is absolute: shown relative to the working directory.
+    summary = {"file": display_path(baseline.path), "suppressed": len(matched), "stale": stale}
     facts = {**report.facts, "baseline": summary}
     filtered = dataclasses.replace(report, findings=kept, facts=facts)
     return Applied(filtered, len(matched), stale)
-
-
-def _shown(path: Path) -> str:
-    """The path as given, or relative to the working directory when it is absolute below it
-    (one found through pyproject.toml)."""
-    if path.is_absolute():
-        with contextlib.suppress(ValueError, OSError):
-            return str(path.relative_to(Path.cwd().resolve()))
-    return str(path)
 
 
 def entries_of(
