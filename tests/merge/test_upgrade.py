@@ -8,11 +8,14 @@ import textwrap
 from pathlib import Path
 
 import flask_migrate
+import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.pool import NullPool
 
+from flask_safemigrate import merge
 from tests.support.apps import REPO_ROOT, MakeApp
-from tests.support.cli import invoke_ok, run_flask
+from tests.support.cli import invoke_json, invoke_ok, run_flask
 from tests.support.databases import sqlite_url
 from tests.support.merge import ROOT, ROOT_UPGRADE, MergeApp, rev, root, run_merge, snapshot
 
@@ -233,3 +236,44 @@ def test_real_flask_binary(database_url: str, tmp_path: Path) -> None:
     assert code != 0  # the forced merge really collides: both branches create `tags`
     assert data["merge_revision"] not in schema(database_url)["@version"]
     assert flask("db", "auto-merge-heads", "--check")[0] == 0  # one head now
+
+
+PRINTING_HOOK = (
+    "\n[post_write_hooks]\nhooks = shout\nshout.type = exec\n"
+    "shout.executable = echo\nshout.options = hook-output REVISION_SCRIPT_FILENAME\n"
+)
+
+
+def two_heads_and_a_printing_hook(merge_app: MergeApp) -> Flask:
+    """Two branches that merge cleanly, and a post-write hook that prints on file descriptor 1."""
+    app, migrations = merge_app()
+    ini = migrations / "alembic.ini"
+    ini.write_text(ini.read_text() + PRINTING_HOOK, encoding="utf-8")
+    root(migrations)
+    rev(migrations, A, ROOT, ADD_NAME, DROP_NAME)
+    rev(migrations, B, ROOT, CREATE_ITEMS, 'op.drop_table("items")')
+    return app
+
+
+def test_safe_upgrade_auto_merge_keeps_hook_output_out_of_the_json(
+    merge_app: MergeApp, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The command diverts what Alembic and the hook print while its stdout carries JSON."""
+    app = two_heads_and_a_printing_hook(merge_app)
+    # --no-verify: the app's models are not these tables (drift is not what is tested here).
+    args = ("--auto-merge", "--no-verify", "--format", "json")
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", *args)
+    assert code == 0, data
+    assert len(data["applied"]) == 4  # the root, both branches, then the merge revision
+    captured = capfd.readouterr()
+    assert "hook-output" not in captured.out
+    assert "hook-output" in captured.err
+
+
+def test_merge_heads_leaves_the_callers_stdout_alone(
+    merge_app: MergeApp, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The library redirects no stream: a program calling it keeps its stdout (the hook's line)."""
+    app = two_heads_and_a_printing_hook(merge_app)
+    assert merge.merge_heads(app).merged
+    assert "hook-output" in capfd.readouterr().out
