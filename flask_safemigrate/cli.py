@@ -32,7 +32,14 @@ from flask_safemigrate.cli_support import (
     stdout_to_stderr,
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
-from flask_safemigrate.report import render_finding, render_json, should_color
+from flask_safemigrate.report import (
+    Finding,
+    Report,
+    Severity,
+    render_finding,
+    render_json,
+    should_color,
+)
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.settings import Settings
 
@@ -200,6 +207,9 @@ class _EchoProgress(upgrade.Progress):
         self.err = err
         self.open_line = False
         self.pending: str | None = None
+        # What the run had reached, for the report of a Ctrl-C (which has no other).
+        self.reached: upgrade.Stage = "preflight"
+        self.applied: list[dict[str, Any]] = []
 
     def _echo(self, text: str, nl: bool = True) -> None:
         if self.open_line and not text.startswith(("ok ", "FAILED")):
@@ -209,18 +219,22 @@ class _EchoProgress(upgrade.Progress):
         self.open_line = not nl
 
     def stage(self, stage: upgrade.Stage, message: str) -> None:
+        self.reached = stage
         self._echo(f"{stage}: {message}")
 
     def step_started(
         self, position: int, total: int, script: history.Script, *, bind: str | None = None
     ) -> None:
         self.pending = script.revision
+        self.reached = "upgrade"
         message = f"  {script.message}" if script.message else ""
         self._echo(f"{_step(position, total, bind)} {script.revision}{message} ... ", nl=False)
 
     def step_finished(
         self, position: int, total: int, revision: str, seconds: float, *, bind: str | None = None
     ) -> None:
+        if bind is None:  # a bind's step is committed only when every bind is done
+            self.applied.append({"revision": revision, "seconds": round(seconds, 3)})
         if not self.open_line or self.pending != revision:
             self._echo(f"{_step(position, total, bind)} {revision} ... ", nl=False)
         self._echo(f"ok {seconds:.2f}s")
@@ -238,31 +252,72 @@ class _EchoProgress(upgrade.Progress):
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
-def _interrupted(progress: upgrade.Progress) -> NoReturn:
+def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json: bool) -> NoReturn:
     """Ctrl-C: say what it stopped and how to go on, instead of click's bare "Aborted!" (exit 1,
-    which reads as "checks failed"). The lock and connections were released on the way out."""
+    which reads as "checks failed"). The lock and connections were released on the way out.
+
+    With ``--format json`` stdout still gets the report (every exit keeps its shape): the
+    stage reached and the revisions committed, as progress told them (a multi-database run
+    commits at its end: none); where the database stands was not read, so ``from``, ``to``
+    and ``current`` are empty and the summary says so.
+    """
     echo = progress if isinstance(progress, _EchoProgress) else None
     running = echo.pending if echo is not None and echo.open_line else None
     if echo is not None and echo.open_line:
         click.echo("interrupted", err=echo.err)
-    what = f"while applying {printable(running)}" if running else "while no revision was running"
-    undone = (
+    what = f"while applying {running}" if running else "while no revision was running"
+    message = (
+        f"safe-upgrade interrupted (Ctrl-C) {what}; the migration lock is released and"
+        f" nothing was recorded as failed.{_left_behind(running, dialects)}"
+    )
+    hint = (
+        "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
+        " again to go on"
+    )
+    click.echo(f"Error: {printable(message)}", err=True)
+    click.echo(f"  help: {hint}", err=True)
+    if as_json:
+        finding = Finding(
+            rule="interrupted",
+            severity=Severity.ERROR,
+            message=message,
+            help=hint,
+            extra={"revision": running} if running else {},
+        )
+        facts: dict[str, Any] = {
+            "stage": echo.reached if echo is not None else "preflight",
+            "from": [],
+            "to": [],
+            "current": [],
+            "applied": list(echo.applied) if echo is not None else [],
+            "plan": [],
+            "backup": None,
+            "summary": (
+                f"safe-upgrade interrupted (exit {INTERRUPTED}); where the database stands was"
+                " not read: run `flask db verify`."
+            ),
+            "interrupted": True,
+        }
+        click.echo(render_json(Report("safe-upgrade", [finding], facts)))
+    raise SystemExit(INTERRUPTED)
+
+
+def _left_behind(running: str | None, dialects: set[str | None]) -> str:
+    """What an interrupted revision leaves, for the app's databases only: PostgreSQL and
+    SQLite roll back what was not committed; MariaDB/MySQL keep the DDL that ran."""
+    if not running:
+        return ""
+    if dialects <= {"postgresql", "sqlite"}:
+        return " What it had not committed rolled back."
+    if dialects == {"mysql"}:
+        return (
+            f" MariaDB/MySQL cannot roll back DDL: the statements of {running} that ran stay"
+            " (a migration written with guards converges when run again)."
+        )
+    return (
         " On PostgreSQL and SQLite what it had not committed rolled back; on MariaDB/MySQL"
         " its DDL that ran stays."
-        if running
-        else ""
     )
-    click.echo(
-        f"Error: safe-upgrade interrupted (Ctrl-C) {what}; the migration lock is released and"
-        f" nothing was recorded as failed.{undone}",
-        err=True,
-    )
-    click.echo(
-        "  help: `flask db verify` shows where the database stands; run `flask db safe-upgrade`"
-        " again to go on",
-        err=True,
-    )
-    raise SystemExit(INTERRUPTED)
 
 
 def _step(position: int, total: int, bind: str | None) -> str:
@@ -336,7 +391,10 @@ def safe_upgrade_command(
         click.echo(render_json(error.report))
         exit_with(ExitCode.USAGE)
     except KeyboardInterrupt:
-        _interrupted(progress)
+        engines = app.extensions["migrate"].db.engines.values()
+        _interrupted(
+            progress, {database.dialect_of(e.url) for e in engines}, output_format == "json"
+        )
     report = outcome.report
     if output_format == "json":
         click.echo(render_json(report))

@@ -1,0 +1,63 @@
+"""Ctrl-C during safe-upgrade, as a deploy script and a person at a terminal see it."""
+
+from __future__ import annotations
+
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_json
+from tests.support.databases import DbKind
+from tests.support.revisions import write_revision
+from tests.upgrade.histories import (
+    REVISIONS,
+    TABLES,
+    models,
+    prepare,
+    revision_source,
+    tables_of,
+    versions_of,
+)
+
+NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
+
+
+def test_ctrl_c_with_format_json_still_prints_the_report(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """stdout carries the JSON report on every exit, Ctrl-C included (it carried nothing):
+    the stage reached, the revisions committed before, the one that was running."""
+    app = make_app(database_url, models=models(TABLES[:3]), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    write_revision(migrations, revision_source(2, extra_upgrade="raise KeyboardInterrupt"))
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert code == 130, result.output
+    assert data["ok"] is False and data["interrupted"] is True
+    assert data["stage"] == "upgrade"
+    assert [step["revision"] for step in data["applied"]] == list(REVISIONS[:2])
+    assert versions_of(database_url) == [REVISIONS[1]]  # what `applied` claims
+    (problem,) = data["problems"]
+    assert problem["check"] == "interrupted" and problem["revision"] == REVISIONS[2]
+    assert "flask db verify" in data["summary"]
+    for key in ("from", "to", "current", "plan", "backup"):
+        assert key in data
+    # The person at the terminal still gets the one line and the help, on stderr.
+    assert f"Error: safe-upgrade interrupted (Ctrl-C) while applying {REVISIONS[2]};" in (
+        result.stderr
+    )
+
+
+def test_ctrl_c_says_what_this_database_left_behind(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    """Not a sentence about every database: the one the app runs on."""
+    app = make_app(database_url, models=models(TABLES[:3]), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    write_revision(migrations, revision_source(2, extra_upgrade="raise KeyboardInterrupt"))
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 130, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    if db_kind == "mysql":
+        assert "MariaDB/MySQL cannot roll back DDL" in line
+        assert "PostgreSQL" not in line
+    else:
+        assert line.endswith("What it had not committed rolled back.")
+        assert "MariaDB" not in line
+        assert TABLES[2] not in tables_of(database_url)
