@@ -74,7 +74,10 @@ class DropColumn(Rule):
 
     code = "SM102"
     name = "drop-column"
-    fix = "remove the column from the model and deploy first; drop it in a later migration"
+    fix = (
+        "remove the column from the model and deploy first; drop it in a later migration,"
+        " marked `# safemigrate: ignore[drop-column] -- <why it is safe now>`"
+    )
 
     requires = (op_facts("drop_column", upgrade=True) | UP_EXECUTE,)
 

@@ -69,7 +69,10 @@ class DropTable(Rule):
 
     code = "SM101"
     name = "drop-table"
-    fix = "stop using the table in one release, then drop it in a later migration after a backup"
+    fix = (
+        "stop using the table in one release, then drop it in a later migration after a backup,"
+        " marked `# safemigrate: ignore[drop-table] -- <why it is safe now>`"
+    )
 
     requires = (op_facts("drop_table", receivers=("op",), upgrade=True) | UP_EXECUTE,)
 
