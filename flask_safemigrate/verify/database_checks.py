@@ -53,11 +53,13 @@ def check_database(setup: Setup, target: Target) -> DatabaseResult:
         ) as connection:
             _check_connected(setup, target, connection, result)
     except DatabaseUnreachable as exc:
+        # The label names the database already: not "X could not be reached: cannot connect to X".
+        reason = exc.message.removeprefix(f"cannot connect to {database.mask_url(target.url)}: ")
         result.findings.append(
             Finding(
                 rule="database-unreachable",
                 severity=Severity.ERROR,
-                message=f"Database {target.label} could not be reached: {exc.message}",
+                message=f"Database {target.label} could not be reached: {reason}",
                 help=exc.hint,
                 extra={"database": database.mask_url(target.url)},
             )
