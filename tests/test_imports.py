@@ -20,17 +20,12 @@ from flask_safemigrate.lint import registry
 PACKAGE = Path(flask_safemigrate.__file__).resolve().parent
 ROOT_NAME = "flask_safemigrate"
 
-# The one cycle left: the multi-database upgrade reuses the upgrade module's internals and is
-# imported by it. Issue #15 unifies the two modules (one pipeline over targets), which removes
-# it; then delete this entry. Nothing else may rely on it: an exception covers exactly this
-# component, so any other module joining it fails the test. Do not add to this list.
-KNOWN_CYCLES = [["flask_safemigrate.upgrade", "flask_safemigrate.upgrade_binds"]]
+# Cycles that predate this test. Do not add to this list.
+KNOWN_CYCLES: list[list[str]] = []
 
 # Private names imported across modules outside lint/ before this test existed. Do not add to
 # this list: make the name public, or move it to a module both can import.
-KNOWN_PRIVATE_IMPORTS = {
-    ("flask_safemigrate.upgrade_binds", "flask_safemigrate.upgrade"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def module_files() -> dict[str, Path]:

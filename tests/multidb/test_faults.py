@@ -20,12 +20,16 @@ from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
     SECOND,
+    SERVER_PAIRS,
     Binds,
     multidb_app,
     safe_upgrade,
     state_of,
 )
 from tests.support.revisions import multidb_script
+
+# The logs bind's session or lock is ended from outside: that needs a server.
+pytestmark = pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True)
 
 SLEEPING_SECOND = multidb_script(
     SECOND,

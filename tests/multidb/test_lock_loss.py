@@ -31,6 +31,7 @@ from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
     SECOND,
+    SERVER_PAIRS,
     Binds,
     multidb_app,
     safe_upgrade,
@@ -38,6 +39,9 @@ from tests.support.multidb import (
 )
 from tests.support.revisions import multidb_script
 from tests.upgrade.histories import engine_for
+
+# The logs bind's session or lock is ended from outside: that needs a server.
+pytestmark = pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True)
 
 SLEEP = 3
 

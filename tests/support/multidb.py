@@ -1,8 +1,11 @@
 """Two-bind apps on Flask-Migrate's multi-database template, on real database pairs.
 
-The ``binds`` fixture gives two fresh databases per test: the default one and the ``logs`` bind, as
-SQLite + PostgreSQL and PostgreSQL + MariaDB. ``multidb_app`` builds an app on them with
-``flask db init --multidb`` migrations and the two revisions below (or the scripts given).
+The ``binds`` fixture gives two fresh databases per test: the default one and the ``logs`` bind,
+as SQLite + SQLite (no server needed), SQLite + PostgreSQL and PostgreSQL + MariaDB. A module
+whose tests need a server on the ``logs`` bind (killing its session, cutting its lock) pins
+``SERVER_PAIRS`` with ``pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True)``.
+``multidb_app`` builds an app on them with ``flask db init --multidb`` migrations and the two
+revisions below (or the scripts given).
 
 History: ``FIRST`` creates ``users`` (default) and ``events`` (logs); ``SECOND`` adds
 ``users.name`` (default) and creates ``audit`` (logs). ``second_script(fail=True)`` ends the
@@ -43,7 +46,7 @@ class Binds:
     logs: str
 
 
-PAIRS = [
+SERVER_PAIRS = [
     pytest.param(("sqlite", "postgresql"), marks=pytest.mark.postgresql, id="sqlite+postgresql"),
     pytest.param(
         ("postgresql", "mysql"),
@@ -51,6 +54,8 @@ PAIRS = [
         id="postgresql+mariadb",
     ),
 ]
+#: Every pair; SQLite + SQLite runs the multi-database pipeline where no server is.
+PAIRS = [pytest.param(("sqlite", "sqlite"), id="sqlite+sqlite"), *SERVER_PAIRS]
 
 
 FIRST_SCRIPT = multidb_script(

@@ -1,4 +1,4 @@
-"""Run Alembic's upgrade through the app's own ``env.py``, one transaction per revision.
+"""Run Alembic's upgrade through the app's own ``env.py`` over one or more targets.
 
 safe-upgrade must work with the stock ``env.py``, which takes its engine from Flask-SQLAlchemy
 and its context options from ``app.extensions["migrate"].configure_args``. So everything added
@@ -7,6 +7,11 @@ here goes in through those two doors for the length of one call, and is taken ou
 - ``configure_args``: ``transaction_per_migration=True`` (a failed revision rolls back on its
   own, the ones before it stay applied) and an ``on_version_apply`` callback that times each
   revision and writes its ledger row inside the revision's own transaction;
+- the commit policy: ``per-revision`` is the single-database template's (the option above);
+  ``at-end`` is the multi-database template's, whose ``env.py`` opens one transaction per
+  engine and commits them all after the last revision (Alembic then ignores
+  ``transaction_per_migration``); there a MariaDB/MySQL target, whose DDL commits itself,
+  commits each revision's version and ledger rows as soon as it finishes;
 - engine events: each new PostgreSQL connection gets ``lock_timeout`` (and
   ``statement_timeout`` when set), each MySQL/MariaDB one ``lock_wait_timeout`` and a
   ``wait_timeout`` of at least 8 hours (a revision that computes for a while must not lose
@@ -34,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import command as alembic_command
@@ -44,13 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from flask_safemigrate import database, history, ledger, lock_guard, locks, sessions
 
-__all__ = [
-    "Applied",
-    "BindPlan",
-    "StepFailed",
-    "run_multidb_upgrade",
-    "run_upgrade",
-]
+__all__ = ["Applied", "CommitPolicy", "StepFailed", "TargetPlan", "apply"]
 
 #: Statements that read or steer the session; they are not "what a revision ran".
 _NOT_CHANGES = frozenset(
@@ -66,7 +65,7 @@ class Applied:
     seconds: float
     started_at: datetime
     finished_at: datetime
-    #: The bind it ran on (multi-database apps; ``None`` is the default database).
+    #: The target it ran on (its engine key: ``None`` is the default database).
     bind: str | None = None
 
 
@@ -96,7 +95,7 @@ class StepFailed(Exception):
         #: failure may be recorded against it.
         self.started = started
         self.bind = bind
-        #: Multi-database: revisions that ran on a transactional bind and rolled back.
+        #: ``at-end`` policy: revisions that ran on a transactional target and rolled back.
         self.rolled_back = list(rolled_back)
         self.error = error
         self.revision = revision
@@ -128,7 +127,7 @@ class _Recorder:
         self.current: str | None = None
         #: ``time.perf_counter()`` when the statement in flight started.
         self.since: float | None = None
-        #: The bind whose engine executed the latest statement (multi-database apps).
+        #: The target whose engine executed the latest statement.
         self.where: str | None = None
 
     def before(self, statement: str) -> None:
@@ -314,12 +313,6 @@ def began(error: BaseException, script: history.Script | None, ran: Sequence[str
     return False
 
 
-def _next(plan: Sequence[history.Script], applied: Sequence[Applied]) -> history.Script | None:
-    """The revision expected to run next: the first of the plan not applied yet."""
-    done = {step.revision for step in applied}
-    return next((script for script in plan if script.revision not in done), None)
-
-
 def failing_line(error: BaseException, script: history.Script | None) -> int | None:
     """The line of ``script`` the failure came from, else the script's ``revision =`` line.
 
@@ -360,134 +353,48 @@ def alembic_order(
     return [by_revision[revision] for revision in order]
 
 
-def run_upgrade(
-    *,
-    state: Any,
-    directory: str,
-    target: str,
-    current: Sequence[str] = (),
-    plan: Sequence[history.Script],
-    checksums: Mapping[str, str],
-    version_table: str,
-    ledger_schema: str | None,
-    use_ledger: bool,
-    lock_timeout: float,
-    statement_timeout: float | None,
-    on_start: Callable[[int, history.Script], None],
-    on_finish: Callable[[int, str, float], None],
-    guard: lock_guard.Guard | None = None,
-) -> list[Applied]:
-    """Upgrade the app's default engine to ``target``; raises :class:`StepFailed`.
-
-    With ``guard`` (the held migration lock), a lost lock stops the run with a
-    :class:`~flask_safemigrate.errors.LockLost` as the ``StepFailed`` error (see
-    :mod:`.lock_guard` for what is rolled back where).
-
-    ``plan`` is the order the caller expects (for progress before a revision starts); the
-    callback reports what Alembic actually applied. ``on_start(position, script)`` fires
-    before each revision, ``on_finish(position, revision, seconds)`` once it committed (when
-    the next transaction begins, or the run ends): a run killed after a revision's work but
-    before its commit never said "ok" for it.
-    """
-    engine: Engine = state.db.engines[None]
-    config = state.migrate.get_config(directory)
-    plan = alembic_order(config, target, current, plan)
-    recorder = _Recorder(version_table)
-    applied: list[Applied] = []
-    pending: list[Applied] = []  # run, not yet committed
-    mark = _Mark()
-    who = ledger.applied_by()
-    transactional = database.dialect_of(engine.url) != "mysql"
-
-    def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        revision = str(step.up_revision_id)
-        if guard is not None:  # still ours? else roll back (MariaDB: commit, stop after)
-            guard.check(revision=revision, point="commit", can_roll_back=transactional)
-        seconds = time.perf_counter() - mark.clock
-        started, finished = mark.started_at, datetime.now(UTC)
-        if use_ledger:
-            ledger.record(
-                ctx.connection,
-                revision=revision,
-                direction="upgrade",
-                checksum=checksums.get(revision),
-                started_at=started,
-                finished_at=finished,
-                success=True,
-                who=who,
-                schema=ledger_schema,
-                ensure_table=False,
-            )
-        # Reported once committed: when the next transaction begins, or when the run ends.
-        pending.append(Applied(revision, seconds, started, finished))
-        recorder.reset()
-        mark.reset()
-
-    def flush(*_args: Any) -> None:
-        if not pending:
-            return
-        step = pending.pop()
-        applied.append(step)
-        on_finish(len(applied) - 1, step.revision, step.seconds)
-        upcoming = _next(plan, applied)
-        if upcoming is not None:
-            on_start(len(applied), upcoming)
-
-    def begin(*_args: Any) -> None:
-        flush()
-        if guard is not None:  # the lock before each revision (SQLite: after BEGIN IMMEDIATE)
-            upcoming = _next(plan, applied)
-            guard.check(revision=upcoming.revision if upcoming else None, point="start")
-
-    if plan:
-        on_start(0, plan[0])
-    tuned = _tuned(
-        engine,
-        lock_timeout=lock_timeout,
-        statement_timeout=statement_timeout,
-        recorder=recorder,
-        on_begin=begin,
-        scope=session_scope(engine.url, version_table, ledger_schema),
-        fence=guard.fence if guard is not None else None,
-    )
-    with tuned, _configure_args(state, on_version_apply):
-        mark.reset()
-        try:
-            alembic_command.upgrade(config, target)
-            flush()
-            if guard is not None:
-                guard.raise_if_lost()
-        except Exception as exc:  # a script can raise anything: each is a failed step
-            statement = recorder.current or getattr(exc, "statement", None)
-            failing = _next(plan, applied)
-            raise StepFailed(
-                error=exc,
-                revision=failing.revision if failing is not None else None,
-                statement=statement,
-                ran=recorder.ran,
-                applied=applied,
-                started_at=mark.started_at,
-                seconds=time.perf_counter() - mark.clock,
-                statement_seconds=recorder.in_flight(),
-                started=bool(applied or pending) or began(exc, failing, recorder.ran),
-            ) from exc
-    return applied
+CommitPolicy = Literal["per-revision", "at-end"]
 
 
 @dataclass(frozen=True)
-class BindPlan:
-    """One bind of a multi-database app and the revisions it is expected to apply."""
+class TargetPlan:
+    """One target (its engine key), the revisions it is expected to apply, and where it is."""
 
-    bind: str | None
+    key: str | None
     plan: Sequence[history.Script]
+    current: Sequence[str] = ()
 
 
-def run_multidb_upgrade(
+class _Steps:
+    """The (target, script) steps in the order they are expected to run, and those done."""
+
+    def __init__(self, steps: Sequence[tuple[str | None, history.Script]]) -> None:
+        self.steps = list(steps)
+        #: Per revision: committed; at the end: ran (committed or not).
+        self.done: list[Applied] = []
+        #: Per revision: ran, its commit not seen yet (the next BEGIN or the end shows it).
+        self.pending: list[Applied] = []
+
+    def upcoming(self, key: Any = ...) -> tuple[str | None, history.Script] | None:
+        """The next step not done (of target ``key`` when given)."""
+        done = {(step.bind, step.revision) for step in self.done}
+        return next(
+            (
+                (where, script)
+                for where, script in self.steps
+                if (where, script.revision) not in done and (key is ... or where == key)
+            ),
+            None,
+        )
+
+
+def apply(
     *,
     state: Any,
     directory: str,
-    target: str,
-    binds: Sequence[BindPlan],
+    revision: str,
+    targets: Sequence[TargetPlan],
+    commit: CommitPolicy,
     checksums: Mapping[str, str],
     version_table: str,
     ledger_schema: str | None,
@@ -496,145 +403,159 @@ def run_multidb_upgrade(
     statement_timeout: float | None,
     on_start: Callable[[int, str | None, history.Script], None],
     on_finish: Callable[[int, str | None, str, float], None],
-    guards: Mapping[str | None, lock_guard.Guard] | None = None,
+    guards: Mapping[str | None, lock_guard.Guard],
 ) -> list[Applied]:
-    """Upgrade every bind through the multi-database ``env.py``; raises :class:`StepFailed`.
+    """Upgrade every target to ``revision`` through ``env.py``; raises :class:`StepFailed`.
 
-    That ``env.py`` begins one transaction per engine before the first revision and commits
-    them all after the last, so Alembic sees an external transaction and ignores
-    ``transaction_per_migration``: on PostgreSQL and SQLite (made transactional here) a
-    failure on any bind rolls back what this run did on every such bind. MariaDB/MySQL
-    commits each DDL statement by itself; there each revision's version and ledger rows are
-    committed as soon as it finishes, so the version table matches the schema. ``binds`` is
-    in the order ``env.py`` runs them; ``on_finish`` fires once a revision has run on a
-    bind (committed at once on MariaDB/MySQL, with the others at the end). The returned and
-    the raised ``applied`` list what was committed.
+    ``targets`` is in the order ``env.py`` runs them. ``on_start(position, key, script)``
+    fires before each revision; ``on_finish(position, key, revision, seconds)`` once it
+    committed (``per-revision``: when the next transaction begins or the run ends, so a run
+    killed before a revision's commit never said "ok" for it) or, ``at-end``, once it ran
+    (committed at once on MariaDB/MySQL, with the others at the end). The returned and the
+    raised ``applied`` list what was committed.
+
+    ``guards`` (each target's held migration lock): a lost lock stops the run with a
+    :class:`~flask_safemigrate.errors.LockLost` as the ``StepFailed`` error (see
+    :mod:`.lock_guard` for what is rolled back where).
     """
     engines: Mapping[str | None, Engine] = state.db.engines
-    bind_of = {id(engines[item.bind]): item.bind for item in binds}
-    autocommitting = {
-        item.bind for item in binds if database.dialect_of(engines[item.bind].url) == "mysql"
-    }
-    steps = [(item.bind, script) for item in binds for script in item.plan]
+    key_of = {id(engines[item.key]): item.key for item in targets}
     config = state.migrate.get_config(directory)
+    steps = _Steps(
+        [
+            (item.key, script)
+            for item in targets
+            for script in alembic_order(config, revision, item.current, item.plan)
+        ]
+    )
+    autocommitting = {
+        item.key for item in targets if database.dialect_of(engines[item.key].url) == "mysql"
+    }
+    at_end = commit == "at-end"
     recorder = _Recorder(version_table)
-    ran: list[Applied] = []
     mark = _Mark()
     who = ledger.applied_by()
-    guard_of: Mapping[str | None, lock_guard.Guard] = guards or {}
-    involved = {item.bind for item in binds if item.plan}
+    involved = {item.key for item in targets if item.plan}
 
-    def check(bind: str | None, revision: str | None, point: lock_guard.Point) -> None:
-        guard = guard_of.get(bind)
-        if guard is not None and bind in involved:
-            guard.check(revision=revision, point=point, can_roll_back=bind not in autocommitting)
+    def check(key: str | None, rev: str | None, point: lock_guard.Point) -> None:
+        guard = guards.get(key)
+        if guard is not None and key in involved:
+            guard.check(revision=rev, point=point, can_roll_back=key not in autocommitting)
 
-    def upcoming(bind: Any = ...) -> tuple[str | None, history.Script] | None:
-        done = {(step.bind, step.revision) for step in ran}
-        return next(
-            (
-                (where, script)
-                for where, script in steps
-                if (where, script.revision) not in done and (bind is ... or where == bind)
-            ),
-            None,
-        )
+    def finished(step: Applied) -> None:
+        steps.done.append(step)
+        on_finish(len(steps.done) - 1, step.bind, step.revision, step.seconds)
 
     def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        revision = str(step.up_revision_id)
-        bind = bind_of.get(id(ctx.connection.engine))
-        check(bind, revision, "commit")  # MariaDB: commits it, stops before the next one
+        rev = str(step.up_revision_id)
+        key = key_of.get(id(ctx.connection.engine))
+        check(key, rev, "commit")  # still ours? else roll back (MariaDB: commit, stop after)
         seconds = time.perf_counter() - mark.clock
-        started, finished = mark.started_at, datetime.now(UTC)
+        started, finished_at = mark.started_at, datetime.now(UTC)
         if use_ledger:
             ledger.record(
                 ctx.connection,
-                revision=revision,
+                revision=rev,
                 direction="upgrade",
-                checksum=checksums.get(revision),
+                checksum=checksums.get(rev),
                 started_at=started,
-                finished_at=finished,
+                finished_at=finished_at,
                 success=True,
                 who=who,
                 schema=ledger_schema,
                 ensure_table=False,
             )
-        if bind in autocommitting:
+        if at_end and key in autocommitting:
             # The revision's DDL committed itself: commit its version and ledger rows too.
             ctx.connection.connection.dbapi_connection.commit()
-        ran.append(Applied(revision, seconds, started, finished, bind))
-        on_finish(len(ran) - 1, bind, revision, seconds)
+        done = Applied(rev, seconds, started, finished_at, key)
         recorder.reset()
         mark.reset()
-        following = upcoming()
+        if not at_end:  # reported once committed: when the next transaction begins, or the end
+            steps.pending.append(done)
+            return
+        finished(done)
+        following = steps.upcoming()
         if following is not None:
             check(following[0], following[1].revision, "start")
-            on_start(len(ran), *following)
+            on_start(len(steps.done), *following)
             return
-        # env.py commits every bind's transaction next: is each lock they ran under ours?
-        last = {step.bind: step.revision for step in ran if step.bind not in autocommitting}
-        for where, revision in last.items():
-            check(where, revision, "commit")
+        # env.py commits every target's transaction next: is each lock they ran under ours?
+        last = {s.bind: s.revision for s in steps.done if s.bind not in autocommitting}
+        for where, last_revision in last.items():
+            check(where, last_revision, "commit")
 
-    def on_begin(bind: str | None) -> Callable[..., None]:
-        def begin(*_args: Any) -> None:  # env.py's one transaction of the bind, at the start
-            first = upcoming(bind)
-            check(bind, first[1].revision if first is not None else None, "start")
+    def flush() -> None:
+        if not steps.pending:
+            return
+        finished(steps.pending.pop())
+        following = steps.upcoming()
+        if following is not None:
+            on_start(len(steps.done), *following)
+
+    def on_begin(key: str | None) -> Callable[..., None]:
+        def begin(*_args: Any) -> None:
+            flush()  # per revision: a new transaction, so the last one committed
+            first = steps.upcoming(key)
+            check(key, first[1].revision if first is not None else None, "start")
 
         return begin
 
     with contextlib.ExitStack() as stack:
-        for item in binds:
+        for item in targets:
+            engine = engines[item.key]
+            guard = guards.get(item.key)
             stack.enter_context(
                 _tuned(
-                    engines[item.bind],
+                    engine,
                     lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout,
                     recorder=recorder,
-                    on_begin=on_begin(item.bind),
-                    where=item.bind,
-                    scope=session_scope(engines[item.bind].url, version_table, ledger_schema),
-                    fence=guard_of[item.bind].fence if item.bind in guard_of else None,
+                    on_begin=on_begin(item.key),
+                    where=item.key,
+                    scope=session_scope(engine.url, version_table, ledger_schema),
+                    fence=guard.fence if guard is not None else None,
                 )
             )
         stack.enter_context(_configure_args(state, on_version_apply))
-        if steps:
-            on_start(0, *steps[0])
+        if steps.steps:
+            on_start(0, *steps.steps[0])
         mark.reset()
         try:
-            alembic_command.upgrade(config, target)
+            alembic_command.upgrade(config, revision)
+            flush()
         except Exception as exc:  # a script can raise anything: each is a failed step
             statement = recorder.current or getattr(exc, "statement", None)
-            failing = upcoming(recorder.where) or upcoming()
+            failing = steps.upcoming(recorder.where) or steps.upcoming()
+            kept = [s for s in steps.done if not at_end or s.bind in autocommitting]
             raise StepFailed(
                 error=exc,
                 revision=failing[1].revision if failing is not None else None,
                 statement=statement,
                 ran=recorder.ran,
-                applied=[step for step in ran if step.bind in autocommitting],
-                rolled_back=[step for step in ran if step.bind not in autocommitting],
+                applied=kept,
+                rolled_back=[s for s in steps.done if s not in kept],
                 started_at=mark.started_at,
                 seconds=time.perf_counter() - mark.clock,
                 bind=failing[0] if failing is not None else recorder.where,
                 statement_seconds=recorder.in_flight(),
-                started=bool(ran)
+                started=bool(steps.done or steps.pending)
                 or began(exc, failing[1] if failing is not None else None, recorder.ran),
             ) from exc
     # A MariaDB/MySQL revision that finished after its lock was lost committed: say so.
-    for where in sorted(set(guard_of), key=str):
+    for where in sorted(guards, key=str):
         try:
-            guard_of[where].raise_if_lost()
+            guards[where].raise_if_lost()
         except Exception as exc:
             raise StepFailed(
                 error=exc,
                 revision=None,
                 statement=None,
                 ran=[],
-                applied=ran,
-                rolled_back=[],
+                applied=steps.done,
                 started_at=mark.started_at,
                 seconds=0.0,
                 bind=where,
                 started=False,
             ) from exc
-    return ran
+    return steps.done

@@ -1,0 +1,311 @@
+"""Pre-flight checks of a run, for every target: graph, position, ledger, plan, lint.
+
+They read only. Each raises :class:`.state.Stop` (exit 3) with its findings, or a
+:class:`ConfigError` (exit 2) for what the command line asked wrongly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import sqlalchemy as sa
+
+from flask_safemigrate import database, history, ledger, verify
+from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.text import one_line, plural
+from flask_safemigrate.upgrade import wording
+from flask_safemigrate.upgrade.state import Run
+from flask_safemigrate.upgrade.targets import Target
+
+__all__ = [
+    "check_graph",
+    "check_ledger",
+    "check_position",
+    "compute_plan",
+    "lint",
+    "read_target",
+    "settle_ledger",
+]
+
+
+def check_graph(run: Run) -> None:
+    """The revision graph is sound (or merged with --auto-merge); resolves the goal."""
+    graph = run.setup.graph
+    errors = [f for f in verify.static_findings(graph) if f.severity is Severity.ERROR]
+    if errors and run.options.auto_merge and {f.rule for f in errors} == {"multiple-heads"}:
+        graph = _auto_merge(run)
+        errors = []
+    if any(f.rule == "missing-parent" for f in errors):
+        # A script cut off from its parent makes an extra head: that is the missing
+        # parent's symptom, and "merge the heads" would be the wrong advice.
+        errors = [f for f in errors if f.rule != "multiple-heads"]
+    errors = [
+        replace(
+            finding,
+            help="merge the heads first: `flask db auto-merge-heads` (or pass"
+            " --auto-merge), then run safe-upgrade again",
+        )
+        if finding.rule == "multiple-heads"
+        else finding
+        for finding in errors
+    ]
+    if errors:
+        raise run.stop(ExitCode.PREFLIGHT, *errors)
+    try:
+        run.goal = graph.resolve(run.options.revision)
+    except history.RevisionLookupError as exc:
+        raise ConfigError(
+            f"cannot upgrade to {run.options.revision!r}: {exc}",
+            hint="name a revision id, a unique prefix, `head` or `heads`"
+            " (`flask db history` lists them)",
+        ) from None
+
+
+def _auto_merge(run: Run) -> history.RevisionGraph:
+    from flask_safemigrate import merge
+
+    try:
+        result = merge.merge_heads(run.app)
+    except ChecksFailed:
+        plan = merge.plan_merge(run.app)
+        findings = [merge.conflict_finding(c, forced=False) for c in plan.conflicts]
+        raise run.stop(ExitCode.PREFLIGHT, *findings) from None
+    run.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
+    run.progress.stage("preflight", f"merged heads into {result.merge_revision}")
+    run.setup = verify.setup_of(run.app)
+    return run.setup.graph
+
+
+def read_target(run: Run, target: Target) -> tuple[list[ledger.Entry], list[Finding]]:
+    """The target's revision (into ``target.current``), its ledger, and ids too long for
+    its version column, read on a fresh connection.
+
+    Through :func:`database.retry_transient`: on a first run another replica may be creating
+    the version table or the ledger right now (MariaDB error 1412/1684).
+    """
+    setup = run.setup
+
+    def read() -> tuple[tuple[str, ...], list[ledger.Entry], list[Finding]]:
+        with run.connect(target) as connection:
+            verify.check_schema_models(setup, target.spec, connection)
+            current = run.read_current(connection)
+            entries = ledger.read_entries(connection, setup.version_schema)
+            too_long = verify.width_findings(setup, target.spec, connection)
+        return current, entries, too_long
+
+    try:
+        target.current, entries, too_long = database.retry_transient(read)
+    except DatabaseUnreachable as exc:
+        finding = wording.unreachable(target, exc, run.stage)
+        if finding is None:
+            raise
+        raise run.stop(ExitCode.PREFLIGHT, finding) from None
+    except sa.exc.SQLAlchemyError as exc:
+        reason = one_line(exc, setup.urls)
+        raise run.stop(
+            ExitCode.PREFLIGHT,
+            wording.tag(
+                Finding(
+                    rule=f"{run.stage}-failed",
+                    severity=Severity.ERROR,
+                    message=f"reading {target.label} failed in stage {run.stage}: {reason}",
+                    help=wording.database_error_help(exc, reason),
+                ),
+                target,
+                database=True,
+            ),
+        ) from None
+    return entries, too_long
+
+
+def check_position(run: Run, target: Target, entries: Sequence[ledger.Entry]) -> None:
+    """The target is at revisions the scripts know, one row per branch."""
+    graph = run.setup.graph
+    unknown = [rev for rev in target.current if rev not in graph.scripts]
+    if unknown:
+        raise run.stop(
+            ExitCode.PREFLIGHT,
+            *(verify.unknown_revision(run.setup, target.spec, rev, entries) for rev in unknown),
+        )
+    if len(target.current) > 1:
+        _check_no_overlap(run, target)
+
+
+def _check_no_overlap(run: Run, target: Target) -> None:
+    """A version table holding a revision and one of its ancestors is corrupt.
+
+    Alembic keeps one row per branch; upgrading from both rows would apply the same
+    revisions twice, or (as Alembic does) stop halfway with "overlaps".
+    """
+    graph = run.setup.graph
+    current = target.current
+    behind = sorted(
+        rev
+        for rev in current
+        if any(rev in graph.ancestors(other) for other in current if other != rev)
+    )
+    if not behind:
+        return
+    table = run.setup.version_table
+    finding = Finding(
+        rule="overlapping-database-revisions",
+        severity=Severity.ERROR,
+        message=f"The version table {table} of {target.label} holds {', '.join(current)}, but"
+        f" {', '.join(behind)} is an ancestor of another of them: one row per branch"
+        " is all it may hold.",
+        help="check which revision the schema matches, then delete the other row"
+        f" (DELETE FROM {table} WHERE version_num = '{behind[0]}')",
+        extra={"revisions": list(current)},
+    )
+    raise run.stop(ExitCode.PREFLIGHT, wording.tag(finding, target))
+
+
+def check_ledger(
+    run: Run, target: Target, entries: Sequence[ledger.Entry], *, warn: bool
+) -> tuple[list[Finding], set[str]]:
+    """The target's failed migrations that block, and those still unresolved.
+
+    ``warn`` is the pre-flight look (other ledger findings become warnings). In a fleet every
+    replica runs the same ``--resolved REV``: the first to get the lock records the repair
+    and applies, the others find it resolved under the lock (or at pre-flight) and simply go
+    on. A failure newer than the one seen at pre-flight (another replica resolved it,
+    retried and failed again) is not this run's to resolve: it blocks.
+    """
+    target.failed_once = {entry.revision for entry in entries if not entry.success}
+    if not run.setup.settings.ledger or not entries:
+        target.resolving = {}
+        return [], set()
+    found = [
+        wording.tag(finding, target)
+        for finding in verify.ledger_findings(run.setup, target.spec, entries, target.current)
+    ]
+    unresolved = {str(f.extra.get("revision")): f for f in found if f.rule == "failed-migration"}
+    latest = {entry.revision: entry for entry in entries}  # each revision's last row
+    if warn:
+        target.resolving = {
+            rev: latest[rev].id for rev in run.options.resolved if rev in unresolved
+        }
+        run.findings.extend(
+            replace(f, severity=Severity.WARNING) for f in found if f.rule != "failed-migration"
+        )
+    else:  # under the lock: what another replica resolved meanwhile is not ours to record
+        target.resolving = {rev: row for rev, row in target.resolving.items() if rev in unresolved}
+    _note_already_resolved(run, entries, unresolved)
+    blocking = [
+        finding
+        for rev, finding in unresolved.items()
+        if rev not in latest or target.resolving.get(rev) != latest[rev].id
+    ]
+    return blocking, set(unresolved)
+
+
+def settle_ledger(run: Run, blocking: Sequence[Finding], unresolved: set[str]) -> None:
+    """Every ``--resolved`` names a failure some target recorded; blocking failures stop."""
+    if not run.setup.settings.ledger:
+        return
+    failed_once = {rev for target in run.targets for rev in target.failed_once}
+    unknown = set(run.options.resolved) - unresolved - failed_once
+    if unknown:
+        raise ConfigError(
+            wording.unknown_resolved(run, sorted(unknown)),
+            hint="`flask db verify` lists failed migrations",
+        )
+    if blocking:
+        raise run.stop(ExitCode.PREFLIGHT, *blocking)
+
+
+def _note_already_resolved(
+    run: Run, entries: Sequence[ledger.Entry], unresolved: Mapping[str, Finding]
+) -> None:
+    """Say so once when another run (a replica) resolved a ``--resolved`` failure."""
+    failed_once = {entry.revision for entry in entries if not entry.success}
+    for rev in run.options.resolved:
+        if rev in unresolved or rev not in failed_once:
+            continue
+        fixes = [e for e in entries if e.revision == rev and e.direction == "resolve"]
+        by = (
+            f" by {fixes[-1].applied_by or 'unknown'} at"
+            f" {fixes[-1].started_at.isoformat(timespec='seconds')}"
+            if fixes
+            else ""
+        )
+        note = (
+            f"--resolved {rev}: its failure was already resolved{by}"
+            " (another replica?); nothing to record, going on."
+        )
+        if note not in run.notes:
+            run.notes.append(note)
+
+
+def compute_plan(run: Run) -> None:
+    """Each target's path to the goal, and their union in history order as ``run.plan``.
+
+    Targets normally move together; one that is behind gets the longer path (Alembic
+    upgrades each from its own version table).
+    """
+    graph = run.setup.graph
+    wanted: set[str] = set(run.goal)
+    for revision in run.goal:
+        wanted |= graph.ancestors(revision)
+    for target in run.targets:
+        ahead = [rev for rev in target.current if rev not in wanted]
+        if ahead:
+            raise ConfigError(
+                wording.ahead(target, ahead, run.options.revision),
+                hint="to go back, use `flask db downgrade REVISION`",
+            )
+        target.plan = graph.path(target.current, run.options.revision)
+    seen: set[str] = set()
+    run.plan = []
+    for target in sorted(run.targets, key=lambda t: -len(t.plan)):
+        for script in target.plan:
+            if script.revision not in seen:
+                seen.add(script.revision)
+                run.plan.append(script)
+
+
+def lint(run: Run) -> None:
+    """Lint the pending scripts; an error finding in ``upgrade()`` stops the run."""
+    from flask_safemigrate.lint import baseline, engine, options
+
+    config = options.resolve(
+        {},
+        settings=run.setup.settings,
+        search_from=run.setup.directory,
+        app_dialect=run.targets[0].dialect,
+    )
+    report = engine.lint(
+        [run.setup.directory],
+        config,
+        only_revisions={script.revision for script in run.plan},
+    )
+    if config.baseline is not None:
+        # What the team recorded when it adopted lint is accepted: a fresh database that
+        # runs the whole history must not be stopped by it.
+        report = baseline.apply(report, baseline.load(config.baseline)).report
+    # An upgrade never runs downgrade(): what lint finds there is reported, not blocking.
+    blocking = [
+        f
+        for f in report.findings
+        if f.severity is Severity.ERROR and f.extra.get("direction") != "downgrade"
+    ]
+    others = [f for f in report.findings if f not in blocking]
+    run.findings.extend(others)
+    if blocking:
+        blocking = [
+            replace(
+                finding,
+                help=(f"{finding.help}; " if finding.help else "")
+                + "or pass --skip-lint to apply it anyway",
+            )
+            for finding in blocking
+        ]
+        raise run.stop(ExitCode.PREFLIGHT, *blocking)
+    run.progress.stage(
+        "preflight",
+        "lint: "
+        + (f"{plural(len(others), 'warning')}" if others else "no findings")
+        + f" in {plural(len(run.plan), 'pending script')}",
+    )

@@ -1,0 +1,460 @@
+"""The stages of one run over its targets: preflight, lock, backup, upgrade, verify.
+
+Each stage loops over :attr:`.state.Run.targets` (one for a single-database app, one per
+bind for the multi-database template); see :mod:`flask_safemigrate.upgrade` for what each
+stage does and :mod:`.wording` for the only places where one target and several differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+
+from flask_safemigrate import dedicated_schema, faults, ledger, lock_guard, verify
+from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
+from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.text import display_path, one_line, plural
+from flask_safemigrate.upgrade import apply, checks, failures, wording
+from flask_safemigrate.upgrade.options import Outcome, RunConfigError, Stage
+from flask_safemigrate.upgrade.settle import settle_orphans
+from flask_safemigrate.upgrade.state import Run, Stop
+from flask_safemigrate.upgrade.targets import Target
+
+__all__ = ["execute"]
+
+_RULE_OF_ERROR = {
+    "DatabaseUnreachable": "database-unreachable",
+    "LockTimeout": "lock-timeout",
+    "BackupFailed": "backup-failed",
+    "LockLost": "lock-lost",
+}
+
+
+def execute(run: Run) -> Outcome:
+    """Run the stages; every failed run ends in an :class:`Outcome` with its report."""
+    try:
+        run.read_setup()
+        preflight(run)
+        if run.options.sql:
+            offline_sql(run)
+            return finish(run, ExitCode.OK, "done")
+        if run.options.dry_run:
+            run.notes.extend(
+                f"  would apply {verify.describe(script)}  ({display_path(script.path)})"
+                for script in run.plan
+            )
+            return finish(run, ExitCode.OK, "preflight")
+        if run.plan or run.options.resolved:
+            lock_and_apply(run)
+        if run.options.verify:
+            post_verify(run)
+        return finish(run, ExitCode.OK, "done")
+    except Stop as stop:
+        run.findings.extend(stop.findings)
+        return finish(run, stop.exit_code, run.stage)
+    except RunConfigError:
+        raise
+    except ConfigError as error:
+        raise _usage_error(run, error) from None
+    except SafeMigrateError as error:
+        run.findings.append(
+            Finding(
+                rule=_RULE_OF_ERROR.get(type(error).__name__, run.stage + "-failed"),
+                severity=Severity.ERROR,
+                message=error.message,
+                path=error.where,
+                help=error.hint,
+                extra=dict(error.data),
+            )
+        )
+        return finish(run, error.exit_code, run.stage)
+    except sa.exc.SQLAlchemyError as exc:
+        reason = one_line(exc, run.setup.urls)
+        # In stage upgrade this is the ledger's own table, before any revision ran.
+        doing = "writing to" if run.stage == "upgrade" else "reading"
+        run.findings.append(
+            Finding(
+                rule=f"{run.stage}-failed",
+                severity=Severity.ERROR,
+                message=f"{doing} {run.label} failed in stage {run.stage}: {reason}",
+                help=wording.database_error_help(exc, reason),
+            )
+        )
+        return finish(run, ExitCode.PREFLIGHT, run.stage)
+
+
+def preflight(run: Run) -> None:
+    """Read every target and check it; plan; lint the pending scripts. Writes nothing."""
+    settings = run.setup.settings
+    wording.refuse(run, settings)
+    checks.check_graph(run)
+    read = [checks.read_target(run, target) for target in run.targets]
+    for target in run.targets:
+        target.started = target.current
+    run.started = run.current
+    blocking: list[Finding] = []
+    unresolved: set[str] = set()
+    for target, (entries, too_long) in zip(run.targets, read, strict=True):
+        if too_long:
+            raise run.stop(ExitCode.PREFLIGHT, *too_long)
+        checks.check_position(run, target, entries)
+        found, open_failures = checks.check_ledger(run, target, entries, warn=True)
+        blocking += found
+        unresolved |= open_failures
+    checks.settle_ledger(run, blocking, unresolved)
+    checks.compute_plan(run)
+    if settings.schema is not None and (run.plan or run.options.resolved):
+        with run.connect(run.targets[0]) as connection:
+            dedicated_schema.preflight(connection, settings.schema)  # may the login create it?
+    for target in run.targets:
+        todo = plural(len(target.plan), "revision") + " to apply" if target.plan else None
+        run.progress.stage(
+            "preflight", f"{target.label} at {target.at}: {todo or 'nothing to apply'}"
+        )
+    if run.plan and not run.options.skip_lint:
+        checks.lint(run)
+
+
+def lock_and_apply(run: Run) -> None:
+    """Every target's migration lock in a stable order (the default database first, then
+    the binds by name: two migrators never wait on each other); targets on one database
+    share one lock. Under the locks: read again, then back up and upgrade."""
+    from flask_safemigrate import locks
+
+    run.stage = "lock"
+    settings = run.setup.settings
+    began_all = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        stack.callback(_drop_guards, run)  # runs last: after every guard and lock ended
+        taken: dict[str, lock_guard.Guard] = {}
+        locked: list[Target] = []
+        for target in run.targets:
+            name = locks.lock_name(
+                target.url,
+                version_table=run.setup.version_table,
+                schema=run.setup.version_schema,
+            )
+            if name in taken:
+                target.guard = taken[name]
+                continue
+            locked.append(target)
+            began = time.perf_counter()
+            run.progress.stage("lock", wording.taking_lock(target, settings.lock_wait))
+            held = stack.enter_context(
+                locks.migration_lock(
+                    target.url,
+                    name=name,
+                    wait=settings.lock_wait,
+                    connect_timeout=settings.connect_timeout,
+                    connect_retries=settings.connect_retries,
+                )
+            )
+            # Keepalive, checks and fence for this lock; ends before the lock is released.
+            target.guard = taken[name] = stack.enter_context(
+                lock_guard.guarding(held, dialect=target.dialect, wait=settings.lock_wait)
+            )
+            run.progress.stage("lock", f"acquired in {time.perf_counter() - began:.2f}s")
+        # What killed migrators left running would block this run: wait or end it.
+        deadline = max(began_all + settings.lock_wait, time.monotonic() + 1.0)
+        for target in locked:
+            settle_orphans(run, target, deadline=deadline)
+        if _read_under_lock(run):
+            run.another = True
+            run.progress.stage("lock", wording.another_applied(run))
+            return
+        if run.plan:
+            backup(run)
+        upgrade(run)
+
+
+def _drop_guards(run: Run) -> None:
+    for target in run.targets:
+        target.guard = None
+
+
+def _read_under_lock(run: Run) -> bool:
+    """Read every target again; replan if one moved. True: another migrator did the plan."""
+    before = [target.current for target in run.targets]
+    blocking: list[Finding] = []
+    unresolved: set[str] = set()
+    for target in run.targets:
+        entries, _ = checks.read_target(run, target)
+        checks.check_position(run, target, entries)
+        # A migrator that failed while this one waited left a failure row: honour it.
+        found, open_failures = checks.check_ledger(run, target, entries, warn=False)
+        blocking += found
+        unresolved |= open_failures
+    checks.settle_ledger(run, blocking, unresolved)
+    if [target.current for target in run.targets] == before:
+        return False
+    checks.compute_plan(run)
+    return not run.plan
+
+
+def backup(run: Run) -> None:
+    """A backup of each target that has a plan and wants one (SQLite by default)."""
+    run.stage = "backup"
+    settings = run.setup.settings
+    directory: Path | None = None
+    for target in run.targets:
+        wanted = run.options.backup
+        if wanted is None:
+            wanted = settings.backup if settings.backup is not None else target.dialect == "sqlite"
+        if not wanted or not target.plan:
+            continue
+        from flask_safemigrate import backup as backups
+
+        directory = directory or (
+            Path(settings.backup_dir)
+            if settings.backup_dir
+            else Path(run.app.instance_path) / "backups"
+        )
+        target.backup = backups.backup_database(
+            target.url,
+            directory,
+            label=wording.backup_label(target),
+            timeout=settings.connect_timeout,
+            tool_timeout=settings.backup_timeout,
+        )
+        if run.backup_path is None:
+            run.backup_path = target.backup
+        run.progress.stage("backup", wording.backup_written(target))
+
+
+def _prepare(run: Run) -> None:
+    """Under the lock: the dedicated schema, each ledger, and the ``--resolved`` repairs."""
+    setup = run.setup
+    if setup.settings.schema is not None:
+        with run.connect(run.targets[0]) as connection:  # under the lock: no CREATE SCHEMA race
+            dedicated_schema.ensure_schema(connection, setup.settings.schema)
+            connection.commit()
+    if not setup.settings.ledger:
+        return
+    for target in run.targets:
+        with run.connect(target) as connection:
+            ledger.create(connection, setup.version_schema)
+            for revision in target.resolving:  # still unresolved: checked under the lock
+                ledger.resolve(connection, revision=revision, schema=setup.version_schema)
+            connection.commit()
+
+
+def upgrade(run: Run) -> None:
+    """Apply every target's plan; a lock timeout is retried with backoff.
+
+    The commit policy follows the ``env.py`` template: one transaction per revision for a
+    single database; the multi-database template's one transaction per bind until the end.
+    """
+    run.stage = "upgrade"
+    setup = run.setup
+    settings = setup.settings
+    _prepare(run)
+    if not run.plan:
+        return
+    checksums = {script.revision: ledger.checksum(script.path) for script in run.plan}
+    order = _env_order(run)
+    commit: apply.CommitPolicy = "at-end" if run.multi else "per-revision"
+    attempt = 0
+    waits: list[float] = []  # how long each attempt really waited for a lock
+    while True:
+        offset = len(run.applied)
+        total = offset + sum(len(target.plan) for target in order)
+        try:
+            run.applied += apply.apply(
+                state=setup.migrate_state,
+                directory=str(setup.directory),
+                revision=run.options.revision,
+                targets=[apply.TargetPlan(t.key, t.plan, t.current) for t in order],
+                commit=commit,
+                checksums=checksums,
+                version_table=setup.version_table,
+                ledger_schema=setup.version_schema,
+                use_ledger=settings.ledger,
+                lock_timeout=settings.lock_timeout,
+                statement_timeout=settings.statement_timeout,
+                on_start=functools.partial(_started, run, offset, total),
+                on_finish=functools.partial(_finished, run, offset, total),
+                guards={t.key: t.guard for t in run.targets if t.guard is not None},
+            )
+        except apply.StepFailed as failed:
+            run.applied += failed.applied
+            culprit = run.target_of(failed.bind)
+            position = len(run.applied) + len(failed.rolled_back)
+            if isinstance(failed.error, SafeMigrateError):
+                # Lost before a revision started or the fence's LockTimeout: nothing ran,
+                # no "FAILED" line for it; the report says what happened.
+                if failed.error.data.get("point") == "commit":
+                    run.progress.step_failed(
+                        position, total, failed.seconds, bind=culprit.progress_name
+                    )
+                if isinstance(failed.error, LockLost):
+                    run.rolled_back = failed.rolled_back
+                    raise failures.lock_lost(run, failed, failed.error) from None
+                raise failed.error from None
+            run.progress.step_failed(position, total, failed.seconds, bind=culprit.progress_name)
+            if failed.statement_seconds is not None:
+                waits.append(failed.statement_seconds)
+            # Retry only where the failed attempt left nothing half done behind.
+            clean = all(t.transactional for t in run.targets) or (
+                commit == "per-revision" and not failed.ran
+            )
+            if not (faults.is_lock_timeout(failed.error) and attempt < settings.lock_retries):
+                clean = False
+            if not clean:
+                raise failures.failure(run, failed, attempts=attempt + 1, waits=waits) from None
+            attempt += 1
+            pause = min(0.5 * 2 ** (attempt - 1), 10.0)
+            run.progress.waiting(wording.retrying(run, failed, culprit, attempt, pause))
+            time.sleep(pause)
+            for target in run.targets:  # where each stands after the rollback
+                checks.read_target(run, target)
+            checks.compute_plan(run)
+            continue
+        failures.refresh_positions(run, fallback_to_goal=True)
+        said = wording.committed(run, order)
+        if said is not None:
+            run.progress.stage("upgrade", said)
+        return
+
+
+def _env_order(run: Run) -> list[Target]:
+    """The targets in the order ``env.py`` migrates them (the configured binds' order)."""
+    configured = run.app.config.get("SQLALCHEMY_BINDS") or {}
+    keys: list[str | None] = [None, *configured]
+    by_key = {target.key: target for target in run.targets}
+    ordered = [by_key[key] for key in keys if key in by_key]
+    return ordered + [target for target in run.targets if target not in ordered]
+
+
+def _started(
+    run: Run, offset: int, total: int, position: int, key: str | None, script: Any
+) -> None:
+    bind = run.target_of(key).progress_name
+    run.progress.step_started(offset + position, total, script, bind=bind)
+
+
+def _finished(
+    run: Run, offset: int, total: int, position: int, key: str | None, rev: str, seconds: float
+) -> None:
+    bind = run.target_of(key).progress_name
+    run.progress.step_finished(offset + position, total, rev, seconds, bind=bind)
+
+
+def post_verify(run: Run) -> None:
+    """Every target at the goal, without drift at head, with a ledger row per revision."""
+    run.stage = "verify"
+    setup = run.setup
+    findings: list[Finding] = []
+    at_head: list[bool] = []
+    for target in run.targets:
+        with run.connect(target) as connection:
+            target.current = now = run.read_current(connection)
+            if set(now) != set(run.goal):
+                not_at_goal = Finding(
+                    rule="not-at-target",
+                    severity=Severity.ERROR,
+                    message=f"After the upgrade {target.label} is at {target.at}, not at"
+                    f" {', '.join(run.goal)}.",
+                    help="run `flask db verify` and `flask db history` to see why",
+                )
+                findings.append(wording.tag(not_at_goal, target))
+            head = set(now) == set(setup.graph.heads)
+            at_head.append(head)
+            if head:
+                findings.extend(verify.drift_findings(setup, target.spec, connection))
+            mine = [step.revision for step in run.applied if step.bind == target.key]
+            if setup.settings.ledger and mine:
+                recorded = {
+                    e.revision
+                    for e in ledger.read_entries(connection, setup.version_schema)
+                    if e.success and e.direction == "upgrade"
+                }
+                missing = [rev for rev in mine if rev not in recorded]
+                if missing:
+                    findings.append(wording.ledger_incomplete(target, missing))
+    if findings:
+        raise run.stop(ExitCode.CHECKS_FAILED, *findings)
+    run.progress.stage("verify", wording.verified(run, at_head))
+
+
+def offline_sql(run: Run) -> None:
+    """``--sql``: the plan's SQL from Alembic's offline mode (one target only)."""
+    current = run.current
+    if len(current) > 1:
+        raise ConfigError(
+            f"--sql needs the database at one revision, and it is at {', '.join(current)}",
+            hint="print the SQL per branch with `flask db upgrade --sql FROM:TO`",
+        )
+    if not run.plan:
+        run.sql = ""
+        return
+    config = run.setup.migrate_state.migrate.get_config(str(run.setup.directory))
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    start = f"{current[0]}:" if current else ""
+    alembic_command.upgrade(config, f"{start}{run.options.revision}", sql=True)
+    run.sql = _schema_prelude(run.setup.settings.schema) + buffer.getvalue()
+
+
+def _schema_prelude(schema: str | None) -> str:
+    """SQL that puts the offline script in ``SAFEMIGRATE_SCHEMA``.
+
+    The stock ``env.py`` passes no ``configure_args`` in offline mode, so Alembic writes the
+    version table unqualified: the search path sends it (and the ledger-free script's
+    unqualified statements) to the schema, which is created first, as safe-upgrade does.
+    """
+    if schema is None:
+        return ""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
+
+
+def _usage_error(run: Run, error: ConfigError) -> ConfigError:
+    """``error`` with the run's report, as :class:`RunConfigError` (when one can be made)."""
+    run.findings.append(
+        Finding(
+            rule="usage-error",
+            severity=Severity.ERROR,
+            message=error.message,
+            path=error.where,
+            help=error.hint,
+            extra=dict(error.data),
+        )
+    )
+    try:
+        return RunConfigError(error, finish(run, ExitCode.USAGE, run.stage).report)
+    except AttributeError:  # a run that had not read its setup yet: the plain error
+        return error
+
+
+def finish(run: Run, code: ExitCode, stage: Stage) -> Outcome:
+    """The report of the run as it ends (every exit keeps this shape)."""
+    ok = code is ExitCode.OK
+    facts: dict[str, Any] = {
+        "ok": ok,
+        "stage": "done" if ok and stage != "preflight" else stage,
+        "from": list(run.started or ()),
+        "to": list(run.goal),
+        "current": list(run.current),
+        "applied": [
+            {"revision": step.revision, "seconds": round(step.seconds, 3)} for step in run.applied
+        ],
+        "plan": [{"revision": script.revision, "message": script.message} for script in run.plan],
+        "backup": str(run.backup_path) if run.backup_path is not None else None,
+    }
+    facts["summary"] = wording.headline(run, code, facts["stage"])
+    if run.orphans_settled:
+        facts["orphans"] = run.orphans_settled
+    if run.options.dry_run:
+        facts["dry_run"] = True
+    if run.sql is not None:
+        facts["sql"] = run.sql
+    wording.shape_facts(run, facts)
+    report = Report("safe-upgrade", run.findings, facts=facts, notes=run.notes)
+    return Outcome(report, code, run.sql)

@@ -1,0 +1,97 @@
+"""The state of one safe-upgrade run: its targets, what it planned and did, how it stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Connection
+
+from flask_safemigrate import database, history, verify
+from flask_safemigrate.errors import ExitCode
+from flask_safemigrate.report import Finding
+from flask_safemigrate.upgrade.apply import Applied
+from flask_safemigrate.upgrade.options import Options, Progress, Stage
+from flask_safemigrate.upgrade.targets import Target
+
+__all__ = ["Run", "Stop"]
+
+
+class Stop(Exception):
+    """Ends the run in the current stage with these findings and this exit code."""
+
+    def __init__(self, exit_code: ExitCode, findings: Sequence[Finding]) -> None:
+        super().__init__(exit_code.name)
+        self.exit_code = exit_code
+        self.findings = list(findings)
+
+
+@dataclass
+class Run:
+    """One run over its targets (see :mod:`flask_safemigrate.upgrade`)."""
+
+    app: Flask
+    options: Options
+    progress: Progress
+    setup: verify.Setup = field(init=False)
+    targets: list[Target] = field(default_factory=list)
+    stage: Stage = "preflight"
+    #: The revisions the run upgrades to (``--revision`` resolved).
+    goal: tuple[str, ...] = ()
+    #: Every target's plan in one, in history order (the path of the one furthest behind first).
+    plan: list[history.Script] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
+    #: What the last failed attempt rolled back on transactional targets (``at-end`` policy).
+    rolled_back: list[Applied] = field(default_factory=list)
+    backup_path: Path | None = None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sql: str | None = None
+    started: tuple[str, ...] | None = None
+    another: bool = False
+    #: Statements of killed migrators this run waited for or ended (JSON ``orphans``).
+    orphans_settled: list[dict[str, Any]] = field(default_factory=list)
+
+    def read_setup(self) -> None:
+        self.setup = verify.setup_of(self.app)
+        multi = self.setup.multidb
+        self.targets = [Target(spec, multi=multi) for spec in self.setup.targets]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.targets) > 1 or any(t.multi for t in self.targets)
+
+    @property
+    def current(self) -> tuple[str, ...]:
+        """Where the database stands (several targets: every revision any of them is at)."""
+        if len(self.targets) == 1:
+            return self.targets[0].current
+        return tuple(sorted({rev for target in self.targets for rev in target.current}))
+
+    @property
+    def label(self) -> str:
+        """The app's default database, masked (errors that name no target)."""
+        return database.mask_url(self.setup.targets[0].url)
+
+    def target_of(self, key: str | None) -> Target:
+        return next((t for t in self.targets if t.key == key), self.targets[0])
+
+    @contextmanager
+    def connect(self, target: Target) -> Iterator[Connection]:
+        settings = self.setup.settings
+        with database.connect(
+            target.url, timeout=settings.connect_timeout, retries=settings.connect_retries
+        ) as connection:
+            yield connection
+
+    def read_current(self, connection: Connection) -> tuple[str, ...]:
+        return database.current_revisions(
+            connection, version_table=self.setup.version_table, schema=self.setup.version_schema
+        )
+
+    def stop(self, exit_code: ExitCode, *findings: Finding) -> Stop:
+        return Stop(exit_code, findings)

@@ -1,0 +1,267 @@
+"""How a run says things: the one place where one target and several differ.
+
+A single-database run names its database by URL; a multi-database run names each bind
+(``binds`` keys in JSON, a ``bind`` on findings and steps, a line per bind) and refuses what
+the multi-database template cannot do (``--sql``, ``SAFEMIGRATE_SCHEMA``). The stages ask
+these functions and never test for several targets themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from flask_safemigrate import database
+from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, ExitCode
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.settings import Settings
+from flask_safemigrate.text import plural
+from flask_safemigrate.upgrade.apply import StepFailed
+from flask_safemigrate.upgrade.state import Run
+from flask_safemigrate.upgrade.targets import Target
+
+__all__ = [
+    "ahead",
+    "another_applied",
+    "backup_label",
+    "backup_written",
+    "committed",
+    "database_error_help",
+    "headline",
+    "ledger_incomplete",
+    "position_text",
+    "refuse",
+    "retrying",
+    "shape_facts",
+    "tag",
+    "taking_lock",
+    "unknown_resolved",
+    "unreachable",
+    "verified",
+]
+
+
+def database_error_help(error: BaseException, reason: str) -> str:
+    """What to do about a database error outside any revision: by its kind, not a guess."""
+    if "database is locked" in reason:
+        return (
+            "another connection holds a lock on the database: let it finish, or raise"
+            " SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
+        )
+    if database.is_transient_ddl(error):
+        return (
+            "another migrator changed this table while this run read it (a first run creating"
+            " the version table or the ledger); nothing was changed: run safe-upgrade again"
+        )
+    if database.is_privilege_error(error):
+        return "grant the account the privileges the error names on the version table and schema"
+    return "see the database's error above; `flask db verify` shows where the database stands"
+
+
+def refuse(run: Run, settings: Settings) -> None:
+    """What the multi-database template cannot do (exit 2); nothing for one target."""
+    if not run.multi:
+        return
+    if run.options.sql:
+        raise ConfigError(
+            "--sql is not available for Flask-Migrate's multi-database template",
+            hint="`flask db upgrade --sql` writes one SQL file per bind",
+        )
+    if settings.schema is not None:
+        raise ConfigError(
+            "SAFEMIGRATE_SCHEMA is not supported with the multi-database template",
+            hint="unset SAFEMIGRATE_SCHEMA, or give each bind's URL its own database",
+        )
+
+
+def tag(finding: Finding, target: Target, *, database: bool = False) -> Finding:
+    """``finding`` with the bind it is about (and its masked URL), when there are several."""
+    if not target.multi:
+        return finding
+    extra: dict[str, Any] = {**finding.extra, "bind": target.key}
+    if database:
+        extra["database"] = _masked(target)
+    return replace(finding, extra=extra)
+
+
+def _masked(target: Target) -> str:
+    return database.mask_url(target.url)
+
+
+def unreachable(target: Target, error: DatabaseUnreachable, stage: str) -> Finding | None:
+    """The finding naming the bind that cannot be reached (one target: the error as it is)."""
+    if not target.multi:
+        return None
+    unchanged = " Nothing was changed on any database." if stage == "preflight" else ""
+    return Finding(
+        rule="database-unreachable",
+        severity=Severity.ERROR,
+        message=f"Database {target.label} could not be reached: {error.message}.{unchanged}",
+        help=error.hint,
+        extra={"bind": target.key, "database": _masked(target)},
+    )
+
+
+def unknown_resolved(run: Run, revisions: Sequence[str]) -> str:
+    where = "no bind's ledger has a failure" if run.multi else "the ledger has no failure"
+    return f"--resolved {', '.join(revisions)}: {where} of that revision"
+
+
+def ahead(target: Target, revisions: Sequence[str], wanted: str) -> str:
+    who = target.label if target.multi else "the database"
+    return (
+        f"{who} is at {', '.join(revisions)}, which is not below {wanted!r}:"
+        " safe-upgrade only moves forward"
+    )
+
+
+def taking_lock(target: Target, wait: float) -> str:
+    of = f" of {target.label}" if target.multi else ""
+    return f"taking the migration lock{of} (waits up to {wait:g}s)"
+
+
+def another_applied(run: Run) -> str:
+    if run.multi:
+        now = "now " + "; ".join(f"{t.name} at {t.at}" for t in run.targets)
+    else:
+        now = f"now at {run.targets[0].at}"
+    return f"another migrator applied the plan meanwhile: {now}"
+
+
+def backup_label(target: Target) -> str:
+    label = "before-" + ("-".join(rev[:12] for rev in target.current) or "base")
+    return f"{target.name}-{label}" if target.multi else label
+
+
+def backup_written(target: Target) -> str:
+    of = f"{target.label} " if target.multi else ""
+    return f"{of}written to {target.backup}"
+
+
+def retrying(run: Run, failed: StepFailed, culprit: Target, attempt: int, pause: float) -> str:
+    """The progress line before a retry after a lock timeout."""
+    settings = run.setup.settings
+    on = f" on {culprit.name}" if run.multi else ""
+    rolled = " every bind rolled back;" if run.multi else ""
+    waited = (
+        f" (it waited {failed.statement_seconds:.2f}s)"
+        if failed.statement_seconds is not None
+        else ""
+    )
+    return (
+        f"revision {failed.revision}{on} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
+        f" ({settings.lock_timeout:g}s) for a lock;{rolled} retry {attempt} of"
+        f" {settings.lock_retries} in {pause:g}s{waited}"
+    )
+
+
+def committed(run: Run, order: Sequence[Target]) -> str | None:
+    """After the upgrade: the binds committed together (one target: nothing to add)."""
+    if not run.multi:
+        return None
+    return "committed on " + ", ".join(t.name for t in order if t.plan)
+
+
+def ledger_incomplete(target: Target, missing: Sequence[str]) -> Finding:
+    of = f" of {target.label}" if target.multi else ""
+    finding = Finding(
+        rule="ledger-incomplete",
+        severity=Severity.ERROR,
+        message=f"The ledger{of} has no row for {', '.join(missing)}, applied by this run.",
+        help="check that nothing deletes from safemigrate_ledger",
+    )
+    return tag(finding, target)
+
+
+def verified(run: Run, at_head: Sequence[bool]) -> str:
+    """Post-verify's progress line; ``at_head`` per target."""
+    if not run.multi:
+        target = run.targets[0]
+        return "at head, no drift from the models" if at_head[0] else f"at {target.at}"
+    parts = [
+        f"{t.name} " + ("at head, no drift" if head else f"at {t.at}")
+        for t, head in zip(run.targets, at_head, strict=True)
+    ]
+    return "; ".join(parts) + " from the models"
+
+
+def position_text(run: Run, at: str) -> str:
+    """Where the database stands, as the lock-lost report says it (``at``: read now)."""
+    if not run.multi:
+        return f"The database is now at {at}."
+    undone = ", ".join(f"{s.revision} on {run.target_of(s.bind).name}" for s in run.rolled_back)
+    text = (
+        f"Rolled back with it (one transaction per PostgreSQL/SQLite database until every"
+        f" bind is done): {undone}. "
+        if undone
+        else ""
+    )
+    return text + "Now: " + "; ".join(f"{t.label} at {t.at}" for t in run.targets) + "."
+
+
+def headline(run: Run, code: ExitCode, stage: str) -> str:
+    """One line that says how the run ended (the last line of the text output)."""
+    text = _plain_headline(run, code, stage)
+    if not run.multi or not run.targets:
+        return text
+    where = ", ".join(f"{t.name} at {t.at}" for t in run.targets)
+    head, _, _ = text.rpartition("database at ")
+    if head and text.endswith("."):
+        return f"{head}databases: {where}."
+    if text.startswith("Already at"):
+        return f"Already at the target: {where}; nothing to apply."
+    return text
+
+
+def _plain_headline(run: Run, code: ExitCode, stage: str) -> str:
+    at = ", ".join(run.current) or "base"
+    if code is not ExitCode.OK and run.started is None and stage == "preflight":
+        # Stopped before the database was read (a broken history, a bad id): "at base"
+        # would be a guess, and a frightening one.
+        return (
+            f"safe-upgrade stopped in stage {stage} (exit {int(code)}) before reading the"
+            " database; nothing was changed."
+        )
+    if code is not ExitCode.OK:
+        return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
+    if run.options.sql:
+        return f"SQL for {plural(len(run.plan), 'revision')} printed; nothing was changed."
+    if run.options.dry_run:
+        if not run.plan:
+            return f"Dry run: at {at}, nothing to apply."
+        return f"Dry run: {plural(len(run.plan), 'revision')} would be applied; nothing changed."
+    if run.applied:
+        seconds = sum(step.seconds for step in run.applied)
+        return (
+            f"Applied {plural(len(run.applied), 'revision')} in {seconds:.2f}s; database at {at}."
+        )
+    if run.another:
+        return f"Another migrator applied the plan; database at {at}."
+    return f"Already at {at}: nothing to apply."
+
+
+def shape_facts(run: Run, facts: dict[str, Any]) -> None:
+    """The multi-database JSON: ``bind`` on each applied step, and ``binds``."""
+    if not run.multi:
+        return
+    facts["applied"] = [
+        {"revision": s.revision, "seconds": round(s.seconds, 3), "bind": s.bind}
+        for s in run.applied
+    ]
+    facts["binds"] = [
+        {
+            "bind": target.key,
+            "url": _masked(target),
+            "from": list(target.started),
+            "current": list(target.current),
+            "plan": [script.revision for script in target.plan],
+            "applied": [
+                {"revision": s.revision, "seconds": round(s.seconds, 3)}
+                for s in run.applied
+                if s.bind == target.key
+            ],
+            "backup": str(target.backup) if target.backup is not None else None,
+        }
+        for target in run.targets
+    ]
