@@ -17,7 +17,7 @@ import flask_migrate.cli
 from flask import current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import app_engine_options, cli_support, database, history, upgrade
+from flask_safemigrate import cli_support, database, history, upgrade
 from flask_safemigrate.cli_support import (
     echo_report,
     exit_with,
@@ -31,7 +31,8 @@ from flask_safemigrate.cli_support import (
     since_revisions,
     stdout_to_stderr,
 )
-from flask_safemigrate.errors import ConfigError, ExitCode, PreflightError, SafeMigrateError
+from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
+from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.report import (
     Finding,
     Report,
@@ -41,7 +42,6 @@ from flask_safemigrate.report import (
     should_color,
 )
 from flask_safemigrate.safe_text import printable
-from flask_safemigrate.settings import Settings
 
 __all__ = ["COMMANDS", "DbGroup", "fail", "format_option", "handles_errors"]
 
@@ -155,8 +155,9 @@ def lint_command(
     if since:
         only = since_revisions(locations, since)
     if pending:
-        pending_revisions = _pending_revisions(settings, db.engine.url, locations)
-        only = pending_revisions if only is None else only & pending_revisions
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        unapplied = pending_revisions(app, settings, locations)
+        only = unapplied if only is None else only & unapplied
     report = engine.lint(targets, config, only_revisions=only)
     finish_lint(report, config, output_format, write_baseline)
 
@@ -169,29 +170,6 @@ def _migrations_directory(safe: Any) -> Path:
             hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
         )
     return directory
-
-
-def _pending_revisions(settings: Settings, url: Any, locations: list[Path]) -> set[str]:
-    configure = current_app.extensions["migrate"].configure_args
-    with (
-        app_engine_options.applied(current_app.config),
-        database.connect(
-            url, timeout=settings.connect_timeout, retries=settings.connect_retries
-        ) as connection,
-    ):
-        current = database.current_revisions(
-            connection,
-            version_table=configure.get("version_table", "alembic_version"),
-            schema=configure.get("version_table_schema"),
-        )
-    graph = history.load_graph(locations)
-    try:
-        return {script.revision for script in graph.path(current, "heads")}
-    except history.RevisionLookupError as exc:
-        raise PreflightError(
-            f"the database is at a revision the scripts do not know: {exc}",
-            hint="deploy the code that holds that revision, or run `flask db verify`",
-        ) from None
 
 
 COMMANDS[lint_command.name or "lint"] = lint_command
