@@ -94,10 +94,12 @@ def unreachable(target: Target, error: DatabaseUnreachable, stage: str) -> Findi
     if not target.multi:
         return None
     unchanged = " Nothing was changed on any database." if stage == "preflight" else ""
+    # The label names the database already (as verify says it): the URL once, not twice.
+    reason = error.message.removeprefix(f"cannot connect to {_masked(target)}: ")
     return Finding(
         rule="database-unreachable",
         severity=Severity.ERROR,
-        message=f"Database {target.label} could not be reached: {error.message}.{unchanged}",
+        message=f"Database {target.label} could not be reached: {reason}.{unchanged}",
         help=error.hint,
         extra={"bind": target.key, "database": _masked(target)},
     )

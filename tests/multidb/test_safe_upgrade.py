@@ -189,6 +189,7 @@ def test_an_unreachable_second_bind_stops_preflight_and_changes_nothing(
     assert problem["check"] == "database-unreachable"
     assert "(bind 'logs') could not be reached" in problem["message"]
     assert problem["message"].endswith("Nothing was changed on any database.")
+    assert "cannot connect to" not in problem["message"]  # the URL once, not twice
     assert state_of(binds.default) == State(current=(), tables=set(), ledger=[], columns={})
 
 
