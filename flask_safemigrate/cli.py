@@ -33,14 +33,8 @@ from flask_safemigrate.cli_support import (
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
-from flask_safemigrate.report import (
-    Finding,
-    Report,
-    Severity,
-    render_finding,
-    render_json,
-    should_color,
-)
+from flask_safemigrate.render import render_finding, render_json, should_color
+from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.safe_text import printable
 
 __all__ = ["COMMANDS", "DbGroup", "fail", "format_option", "handles_errors"]

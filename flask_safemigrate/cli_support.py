@@ -21,13 +21,8 @@ import click
 
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
-from flask_safemigrate.report import (
-    Report,
-    render_json,
-    render_lint_text,
-    render_text,
-    should_color,
-)
+from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
+from flask_safemigrate.report import Report
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
 
@@ -204,7 +199,7 @@ def finish_lint(
     """
     from flask_safemigrate.lint import baseline
     from flask_safemigrate.lint.docs import rule_infos
-    from flask_safemigrate.report import render_github, render_sarif
+    from flask_safemigrate.render import render_github, render_sarif
 
     if write_baseline is not None:
         count = baseline.write(write_baseline, report)

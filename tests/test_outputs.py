@@ -18,14 +18,8 @@ import pytest
 import flask_safemigrate
 from flask_safemigrate.lint.docs import UNUSED_IGNORE, rule_infos
 from flask_safemigrate.lint.engine import LintConfig, lint
-from flask_safemigrate.report import (
-    Finding,
-    Report,
-    RuleInfo,
-    Severity,
-    render_github,
-    render_sarif,
-)
+from flask_safemigrate.render import render_github, render_sarif
+from flask_safemigrate.report import Finding, Report, RuleInfo, Severity
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

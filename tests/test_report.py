@@ -5,15 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from flask_safemigrate.report import (
-    Finding,
-    Report,
-    Severity,
-    render_json,
-    render_lint_text,
-    render_text,
-    should_color,
-)
+from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
+from flask_safemigrate.report import Finding, Report, Severity
 
 DROP = Finding(
     rule="drop-column",

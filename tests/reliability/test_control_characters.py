@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from flask_safemigrate.report import Finding, Report, Severity, render_github
+from flask_safemigrate.render import render_github
+from flask_safemigrate.report import Finding, Report, Severity
 from tests.reliability.test_hostile_ids import deployed, state_of
 from tests.support.cli import invoke
 from tests.support.revisions import write_revision
