@@ -1,0 +1,79 @@
+"""What reading the history yields: a script, a problem, and the two lookup errors.
+
+Plain data shared by every part of :mod:`flask_safemigrate.history`; no reading here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Script:
+    """One revision script as written on disk (nothing in it was executed)."""
+
+    revision: str
+    down_revisions: tuple[str, ...]
+    branch_labels: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    path: Path
+    line: int
+    message: str | None
+    create_date: str | None
+    has_upgrade: bool
+    upgrade_is_empty: bool
+    has_downgrade: bool
+    downgrade_is_empty: bool
+    #: ``(attribute, line)`` of each identifier assignment read (``down_revision``, ...), and
+    #: ``("def upgrade", line)`` / ``("def downgrade", line)`` for the functions.
+    lines: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def is_merge(self) -> bool:
+        return len(self.down_revisions) > 1
+
+    def line_of(self, attribute: str) -> int:
+        """The line assigning ``attribute`` (``revision``'s line when unknown)."""
+        return next((line for name, line in self.lines if name == attribute), self.line)
+
+
+@dataclass(frozen=True)
+class GraphProblem:
+    """A defect of the history that Alembic would trip over; ``check`` is the verify check name."""
+
+    check: str
+    message: str
+    path: Path | None = None
+    line: int | None = None
+    revisions: tuple[str, ...] = ()
+    hint: str | None = None
+
+
+class RevisionLookupError(ValueError):
+    """A revision reference that names no revision, or more than one where one is needed."""
+
+    def __init__(self, message: str, ref: str, candidates: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.candidates = candidates
+
+
+class RevisionCycleError(ValueError):
+    """Raised by :meth:`RevisionGraph.path` when the revisions to order contain a cycle."""
+
+    def __init__(self, message: str, revisions: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.revisions = revisions
+
+
+def unparseable(path: Path, line: int | None, what: str, hint: str) -> GraphProblem:
+    """The ``unparseable-script`` problem for a file Alembic could not load either."""
+    where = f"{path}, line {line}" if line is not None else str(path)
+    return GraphProblem(
+        check="unparseable-script",
+        message=f"Migration script {where} cannot be read: {what}.",
+        path=path,
+        line=line,
+        hint=hint,
+    )
