@@ -107,14 +107,41 @@ def render() -> str:
         "from __future__ import annotations",
         "",
     ]
+    operations = table(Operations)
     for title, owner in (("OP_KEYWORDS", Operations), ("BATCH_KEYWORDS", BatchOperations)):
         lines.append(f"{title}: dict[str, tuple[frozenset[str], bool]] = {{")
         for name, (names, extra) in table(owner).items():
-            inner = ", ".join(f'"{n}"' for n in sorted(names))
-            lines.append(f'    "{name}": (frozenset({{{inner}}}), {extra}),')
+            shared = operations.get(name) if owner is BatchOperations else None
+            lines.append(f'    "{name}": {_entry(name, names, extra, shared)},')
         lines.append("}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _entry(
+    name: str, names: frozenset[str], extra: bool, shared: tuple[frozenset[str], bool] | None
+) -> str:
+    """One table entry; a batch operation is written as the plain operation's entry, or its
+    keywords plus and minus the few that differ, so the table does not repeat itself."""
+
+    def literal(keywords: set[str] | frozenset[str]) -> str:
+        return "{" + ", ".join(f'"{n}"' for n in sorted(keywords)) + "}"
+
+    if shared is None:
+        return f"(frozenset({literal(names)}), {extra})"
+    added, removed = names - shared[0], shared[0] - names
+    if not added and not removed and extra == shared[1]:
+        return f'OP_KEYWORDS["{name}"]'
+    if len(added) + len(removed) >= len(names):
+        return f"(frozenset({literal(names)}), {extra})"
+    keywords = f'OP_KEYWORDS["{name}"][0]'
+    if added:
+        keywords = f"{keywords} | {literal(added)}"
+    if removed:
+        keywords = (
+            f"({keywords}) - {literal(removed)}" if added else f"{keywords} - {literal(removed)}"
+        )
+    return f"({keywords}, {extra})"
 
 
 def test_table_matches_alembic() -> None:

@@ -224,155 +224,28 @@ OP_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
 
 BATCH_KEYWORDS: dict[str, tuple[frozenset[str], bool]] = {
     "add_column": (
-        frozenset(
-            {
-                "column",
-                "if_not_exists",
-                "inline_primary_key",
-                "inline_references",
-                "insert_after",
-                "insert_before",
-            }
-        ),
+        (OP_KEYWORDS["add_column"][0] | {"insert_after", "insert_before"})
+        - {"schema", "table_name"},
         False,
     ),
-    "alter_column": (
-        frozenset(
-            {
-                "autoincrement",
-                "column_name",
-                "comment",
-                "existing_autoincrement",
-                "existing_comment",
-                "existing_nullable",
-                "existing_server_default",
-                "existing_type",
-                "insert_after",
-                "insert_before",
-                "modify_comment",
-                "modify_name",
-                "modify_nullable",
-                "modify_server_default",
-                "modify_type",
-                "name",
-                "new_column_name",
-                "nullable",
-                "schema",
-                "server_default",
-                "table_name",
-                "type_",
-            }
-        ),
-        True,
-    ),
-    "batch_alter_table": (
-        frozenset(
-            {
-                "copy_from",
-                "naming_convention",
-                "partial_reordering",
-                "recreate",
-                "reflect_args",
-                "reflect_kwargs",
-                "schema",
-                "table_args",
-                "table_kwargs",
-                "table_name",
-            }
-        ),
-        False,
-    ),
-    "create_check_constraint": (
-        frozenset(
-            {
-                "condition",
-                "constraint_name",
-                "deferrable",
-                "info",
-                "initially",
-                "name",
-                "schema",
-                "sqltext",
-                "table",
-                "table_name",
-            }
-        ),
-        True,
-    ),
+    "alter_column": (OP_KEYWORDS["alter_column"][0] | {"insert_after", "insert_before"}, True),
+    "batch_alter_table": OP_KEYWORDS["batch_alter_table"],
+    "create_check_constraint": OP_KEYWORDS["create_check_constraint"],
     "create_exclude_constraint": (frozenset({"constraint_name"}), True),
-    "create_foreign_key": (
-        frozenset(
-            {
-                "columns",
-                "comment",
-                "constraint_name",
-                "deferrable",
-                "info",
-                "initially",
-                "link_to_name",
-                "local_cols",
-                "match",
-                "name",
-                "ondelete",
-                "onupdate",
-                "refcolumns",
-                "referent_schema",
-                "referent_table",
-                "remote_cols",
-                "source_table",
-                "table",
-                "use_alter",
-            }
-        ),
-        True,
-    ),
-    "create_index": (
-        frozenset(
-            {
-                "columns",
-                "if_not_exists",
-                "index_name",
-                "info",
-                "name",
-                "quote",
-                "schema",
-                "table_name",
-                "unique",
-            }
-        ),
-        True,
-    ),
+    "create_foreign_key": (OP_KEYWORDS["create_foreign_key"][0] - {"source_schema"}, True),
+    "create_index": OP_KEYWORDS["create_index"],
     "create_primary_key": (frozenset({"columns", "constraint_name"}), False),
     "create_table_comment": (frozenset({"comment", "existing_comment"}), False),
-    "create_unique_constraint": (
-        frozenset(
-            {
-                "columns",
-                "constraint_name",
-                "deferrable",
-                "info",
-                "initially",
-                "name",
-                "schema",
-                "table_name",
-            }
-        ),
-        True,
-    ),
-    "drop_column": (frozenset({"column_name", "if_exists", "schema", "table_name"}), True),
+    "create_unique_constraint": OP_KEYWORDS["create_unique_constraint"],
+    "drop_column": OP_KEYWORDS["drop_column"],
     "drop_constraint": (frozenset({"constraint_name", "type_"}), False),
-    "drop_index": (
-        frozenset(
-            {"if_exists", "index_name", "info", "name", "quote", "schema", "table_name", "unique"}
-        ),
-        True,
-    ),
+    "drop_index": OP_KEYWORDS["drop_index"],
     "drop_table_comment": (frozenset({"existing_comment"}), False),
-    "execute": (frozenset({"execution_options", "sqltext"}), False),
-    "f": (frozenset({"name"}), False),
-    "get_bind": (frozenset({}), False),
-    "get_context": (frozenset({}), False),
-    "inline_literal": (frozenset({"type_", "value"}), False),
-    "invoke": (frozenset({"operation"}), False),
-    "run_async": (frozenset({"async_function"}), True),
+    "execute": OP_KEYWORDS["execute"],
+    "f": OP_KEYWORDS["f"],
+    "get_bind": OP_KEYWORDS["get_bind"],
+    "get_context": OP_KEYWORDS["get_context"],
+    "inline_literal": OP_KEYWORDS["inline_literal"],
+    "invoke": OP_KEYWORDS["invoke"],
+    "run_async": OP_KEYWORDS["run_async"],
 }
