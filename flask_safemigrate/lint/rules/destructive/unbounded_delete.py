@@ -6,10 +6,15 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
-from flask_safemigrate.lint.calls import Call, dotted, literal
-from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
+from flask_safemigrate.lint.helpers.unbounded import (
+    TRIVIAL_WHERE,
+    construct_target,
+    method_calls,
+    table_of,
+)
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident, split_top_level, sql_statements, sql_text
@@ -23,68 +28,13 @@ _DELETE = re.compile(
     re.IGNORECASE | re.S,
 )
 _BOUNDED = re.compile(r"\b(?:WHERE|JOIN)\b", re.IGNORECASE)
-_TRIVIAL_WHERE = re.compile(
-    r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE
-)
 _TRUNCATE = re.compile(
     rf"^TRUNCATE (?:TABLE )?(?:ONLY )?({QNAME}(?:\s*,\s*(?:ONLY )?{QNAME})*)", re.IGNORECASE
 )
 _SA_MODULES = frozenset(
     {"sa", "sqlalchemy", "sql", "expression", "sa.sql", "sqlalchemy.sql", "sa.sql.expression"}
 )
-_FILTERS = frozenset({"where", "filter", "filter_by"})
 _MENTIONS_DELETE = re.compile("delete|truncate", re.IGNORECASE)
-
-
-def _delete_target(node: ast.AST) -> tuple[bool, ast.expr | None, bool] | None:
-    """For a SQLAlchemy delete construct: ``(bounded, table, is_orm_query)``, else ``None``.
-
-    Recognises ``sa.delete(t)``, ``delete(t)``, ``t.delete()`` and
-    ``session.query(M)...delete()``, with any chain of method calls around them.
-    """
-    chain: list[tuple[str, ast.Call]] = []
-    current: ast.AST = node
-    while isinstance(current, ast.Call):
-        func = current.func
-        if isinstance(func, ast.Attribute):
-            chain.append((func.attr, current))
-            current = func.value
-        elif isinstance(func, ast.Name):
-            chain.append((func.id, current))
-            current = func
-            break
-        else:
-            break
-    root = dotted(current) if isinstance(current, ast.Name | ast.Attribute) else None
-    names = [name for name, _ in chain]
-    if "delete" not in names:
-        return None
-    index = names.index("delete")
-    delete = chain[index][1]
-    bounded = any(name in _FILTERS for name in names) or any(
-        kw.arg == "whereclause" for kw in delete.keywords
-    )
-    function_form = index == len(chain) - 1 and (
-        isinstance(delete.func, ast.Name) or root in _SA_MODULES
-    )
-    if function_form:
-        table = delete.args[0] if delete.args else None
-        return bounded or len(delete.args) > 1, table, False
-    if "query" in names[index + 1 :]:
-        return bounded, None, True
-    owner = delete.func.value if isinstance(delete.func, ast.Attribute) else None
-    return bounded or bool(delete.args), owner, False
-
-
-def _table_of(node: ast.expr | None) -> str | None:
-    """``users`` for ``users``, ``self.users``, ``sa.table("users", ...)``."""
-    if isinstance(node, ast.Call) and node.args:
-        value = literal(node.args[0])
-        return value if isinstance(value, str) else None
-    if isinstance(node, ast.Name | ast.Attribute):
-        name = dotted(node)
-        return name.rsplit(".", 1)[-1] if name else None
-    return None
 
 
 @register
@@ -138,22 +88,17 @@ class UnboundedDelete(Rule):
         if not migration.mentions(_MENTIONS_DELETE, "delete", "truncate"):
             return  # the cheap test first: most scripts never delete anything
         line = timeline(migration)
-        by_node = {id(call.node): call for call in migration.calls}
-        for function in direction_functions(migration):
-            for node in migration.index.calls_in(function):
-                if not isinstance(node.func, ast.Attribute):
-                    continue
-                call = by_node.get(id(node))
-                if node.func.attr == "execute":
-                    yield from self._execute(migration, node, call, line)
-                elif node.func.attr == "delete":
-                    target = _delete_target(node)
-                    if target is not None and target[2] and not target[0]:
-                        yield Violation(
-                            "deletes every row of the queried model's table (query.delete()"
-                            " without a filter), which no downgrade can restore",
-                            node=node,
-                        )
+        for node, method, call in method_calls(migration):
+            if method == "execute":
+                yield from self._execute(migration, node, call, line)
+            elif method == "delete":
+                target = construct_target(node, "delete", _SA_MODULES)
+                if target is not None and target[2] and not target[0]:
+                    yield Violation(
+                        "deletes every row of the queried model's table (query.delete()"
+                        " without a filter), which no downgrade can restore",
+                        node=node,
+                    )
 
     def _execute(
         self, migration: Migration, node: ast.Call, call: Call | None, line: Timeline
@@ -162,10 +107,10 @@ class UnboundedDelete(Rule):
         argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
         if argument is None:
             return
-        target = _delete_target(argument)
+        target = construct_target(argument, "delete", _SA_MODULES)
         if target is not None:
             bounded, table_node, _ = target
-            table = _table_of(table_node)
+            table = table_of(table_node)
             if not bounded and (table is None or ident(table) not in created):
                 yield Violation(
                     f"deletes every row of {table or 'the table'} (a delete() without"
@@ -195,7 +140,7 @@ def _unbounded(
         table, rest = ident(match.group(2)), match.group(3)
         if table in created or copied_out(table):
             return None
-        if _BOUNDED.search(rest) and not _TRIVIAL_WHERE.search(rest):
+        if _BOUNDED.search(rest) and not TRIVIAL_WHERE.search(rest):
             return None
         return (
             f"deletes every row of {table} (DELETE without a WHERE clause), which no downgrade"

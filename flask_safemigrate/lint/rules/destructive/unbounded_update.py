@@ -6,9 +6,14 @@ import ast
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import Call, dotted, literal
-from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
+from flask_safemigrate.lint.helpers.unbounded import (
+    TRIVIAL_WHERE,
+    construct_target,
+    method_calls,
+    table_of,
+)
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident
@@ -19,59 +24,8 @@ _UPDATE = re.compile(
     re.IGNORECASE | re.S,
 )
 _BOUNDED = re.compile(r"\b(?:WHERE|LIMIT)\b", re.IGNORECASE)
-_TRIVIAL_WHERE = re.compile(
-    r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE
-)
 _SA_MODULES = frozenset({"sa", "sqlalchemy", "sql", "sa.sql", "sqlalchemy.sql"})
-_FILTERS = frozenset({"where", "filter", "filter_by"})
 _MENTIONS_UPDATE = re.compile("update", re.IGNORECASE)
-
-
-def _update_target(node: ast.AST) -> tuple[bool, str | None, bool] | None:
-    """For a SQLAlchemy update construct: ``(bounded, table, is_orm_query)``, else ``None``.
-
-    ``sa.update(t)``, ``update(t)``, ``t.update()`` (as the statement of an execute call) and
-    ``session.query(M)...update({...})``, with any chain of method calls around them.
-    """
-    chain: list[tuple[str, ast.Call]] = []
-    current: ast.AST = node
-    while isinstance(current, ast.Call):
-        func = current.func
-        if isinstance(func, ast.Attribute):
-            chain.append((func.attr, current))
-            current = func.value
-        elif isinstance(func, ast.Name):
-            chain.append((func.id, current))
-            current = func
-            break
-        else:
-            break
-    names = [name for name, _ in chain]
-    if "update" not in names:
-        return None
-    index = names.index("update")
-    update = chain[index][1]
-    bounded = any(name in _FILTERS for name in names) or any(
-        kw.arg == "whereclause" for kw in update.keywords
-    )
-    root = dotted(current) if isinstance(current, ast.Name | ast.Attribute) else None
-    if index == len(chain) - 1 and (isinstance(update.func, ast.Name) or root in _SA_MODULES):
-        table = update.args[0] if update.args else None
-        return bounded or len(update.args) > 1, _table_of(table), False
-    if "query" in names[index + 1 :]:
-        return bounded, None, True
-    owner = update.func.value if isinstance(update.func, ast.Attribute) else None
-    return bounded or bool(update.args), _table_of(owner), False
-
-
-def _table_of(node: ast.expr | None) -> str | None:
-    if isinstance(node, ast.Call) and node.args:
-        value = literal(node.args[0])
-        return value if isinstance(value, str) else None
-    if isinstance(node, ast.Name | ast.Attribute):
-        name = dotted(node)
-        return name.rsplit(".", 1)[-1] if name else None
-    return None
 
 
 @register
@@ -128,31 +82,27 @@ class UnboundedUpdate(Rule):
         if not migration.mentions(_MENTIONS_UPDATE, "update"):
             return  # the cheap test first: most scripts never update anything
         line = timeline(migration)
-        by_node = {id(call.node): call for call in migration.calls}
-        for function in direction_functions(migration):
-            for node in migration.index.calls_in(function):
-                if not isinstance(node.func, ast.Attribute):
-                    continue
-                call = by_node.get(id(node))
-                if node.func.attr == "execute":
-                    yield from self._execute(node, call, line)
-                elif node.func.attr == "update":
-                    target = _update_target(node)
-                    if target is not None and target[2] and not target[0]:
-                        yield Violation(
-                            "updates every row of the queried model's table (query.update()"
-                            " without a filter) in one transaction",
-                            node=node,
-                        )
+        for node, method, call in method_calls(migration):
+            if method == "execute":
+                yield from self._execute(node, call, line)
+            elif method == "update":
+                target = construct_target(node, "update", _SA_MODULES)
+                if target is not None and target[2] and not target[0]:
+                    yield Violation(
+                        "updates every row of the queried model's table (query.update()"
+                        " without a filter) in one transaction",
+                        node=node,
+                    )
 
     def _execute(self, node: ast.Call, call: Call | None, line: Timeline) -> Iterator[Violation]:
         created = line.before(call).tables if call is not None else frozenset()
         argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
         if argument is None:
             return
-        target = _update_target(argument)
+        target = construct_target(argument, "update", _SA_MODULES)
         if target is not None:
-            bounded, table, _ = target
+            bounded, table_node, _ = target
+            table = table_of(table_node)
             if not bounded and (table is None or ident(table) not in created):
                 yield Violation(
                     f"updates every row of {table or 'the table'} (an update() without"
@@ -167,7 +117,7 @@ class UnboundedUpdate(Rule):
             if match is None:
                 continue
             table, rest = ident(match.group(1)), match.group(2)
-            if table in known or (_BOUNDED.search(rest) and not _TRIVIAL_WHERE.search(rest)):
+            if table in known or (_BOUNDED.search(rest) and not TRIVIAL_WHERE.search(rest)):
                 continue
             yield Violation(
                 f"updates every row of {table} (UPDATE without a WHERE clause) in one"

@@ -1,0 +1,82 @@
+"""What the unbounded-delete and unbounded-update rules read alike.
+
+Both look for a statement that touches every row of a table: in SQL text (a verb without a
+real ``WHERE``) and in SQLAlchemy constructs (``sa.delete(t)``, ``t.update()``,
+``session.query(M).delete()``) with no ``.where(...)``/``.filter(...)`` in the chain. Only the
+verb and the wording differ, so the chain reading and the call walk live here.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from flask_safemigrate.lint.calls import Call, dotted, literal
+from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.model import Migration
+
+#: A ``WHERE`` that bounds nothing (``WHERE true``, ``WHERE 1=1``), optionally ``RETURNING``.
+TRIVIAL_WHERE = re.compile(r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE)
+_FILTERS = frozenset({"where", "filter", "filter_by"})
+
+
+def construct_target(
+    node: ast.AST, verb: str, sa_modules: frozenset[str]
+) -> tuple[bool, ast.expr | None, bool] | None:
+    """For a SQLAlchemy ``verb`` construct: ``(bounded, table node, is_orm_query)``, else ``None``.
+
+    Recognises ``sa.<verb>(t)``, ``<verb>(t)``, ``t.<verb>()`` and
+    ``session.query(M)...<verb>(...)``, with any chain of method calls around them;
+    ``sa_modules`` are the module names the function form may be called on.
+    """
+    chain: list[tuple[str, ast.Call]] = []
+    current: ast.AST = node
+    while isinstance(current, ast.Call):
+        func = current.func
+        if isinstance(func, ast.Attribute):
+            chain.append((func.attr, current))
+            current = func.value
+        elif isinstance(func, ast.Name):
+            chain.append((func.id, current))
+            current = func
+            break
+        else:
+            break
+    names = [name for name, _ in chain]
+    if verb not in names:
+        return None
+    index = names.index(verb)
+    construct = chain[index][1]
+    bounded = any(name in _FILTERS for name in names) or any(
+        kw.arg == "whereclause" for kw in construct.keywords
+    )
+    root = dotted(current) if isinstance(current, ast.Name | ast.Attribute) else None
+    if index == len(chain) - 1 and (isinstance(construct.func, ast.Name) or root in sa_modules):
+        table = construct.args[0] if construct.args else None
+        return bounded or len(construct.args) > 1, table, False
+    if "query" in names[index + 1 :]:
+        return bounded, None, True
+    owner = construct.func.value if isinstance(construct.func, ast.Attribute) else None
+    return bounded or bool(construct.args), owner, False
+
+
+def table_of(node: ast.expr | None) -> str | None:
+    """``users`` for ``users``, ``self.users``, ``sa.table("users", ...)``."""
+    if isinstance(node, ast.Call) and node.args:
+        value = literal(node.args[0])
+        return value if isinstance(value, str) else None
+    if isinstance(node, ast.Name | ast.Attribute):
+        name = dotted(node)
+        return name.rsplit(".", 1)[-1] if name else None
+    return None
+
+
+def method_calls(migration: Migration) -> Iterator[tuple[ast.Call, str, Call | None]]:
+    """Every ``x.method(...)`` call in the direction functions, parents first: the node, the
+    method's name, and the call's record (``None`` for a call the index does not record)."""
+    by_node = {id(call.node): call for call in migration.calls}
+    for function in direction_functions(migration):
+        for node in migration.index.calls_in(function):
+            if isinstance(node.func, ast.Attribute):
+                yield node, node.func.attr, by_node.get(id(node))
