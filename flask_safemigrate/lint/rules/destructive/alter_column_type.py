@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_safemigrate.lint.calls import Call, dotted, is_missing, literal
+from flask_safemigrate.lint.helpers.alter_actions import alter_actions
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label, node_label
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
-from flask_safemigrate.lint.sql import IDENT, alter_table, ident
+from flask_safemigrate.lint.sql import IDENT, ident
 
 _ALTER_TYPE = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", re.IGNORECASE)
 
@@ -218,20 +219,14 @@ class AlterColumnType(Rule):
                 if violation is not None:
                     yield violation
             elif call.name == "execute":
-                for statement, created in line.statements(call):
-                    parsed = alter_table(statement)
-                    if parsed is None or parsed[0] in created:
-                        continue
-                    table, actions = parsed
-                    for action in actions:
-                        match = _ALTER_TYPE.match(action)
-                        if match is not None and not line.added(call, table, match.group(1)):
-                            yield Violation(
-                                f"changes the type of {table}.{ident(match.group(1))} in SQL,"
-                                " which cannot be shown to be a safe widening and may rewrite"
-                                " the table under an exclusive lock",
-                                node=call.node,
-                            )
+                for table, match in alter_actions(line, call, _ALTER_TYPE):
+                    if not line.added(call, table, match.group(1)):
+                        yield Violation(
+                            f"changes the type of {table}.{ident(match.group(1))} in SQL,"
+                            " which cannot be shown to be a safe widening and may rewrite"
+                            " the table under an exclusive lock",
+                            node=call.node,
+                        )
 
     def _alter_column(
         self, call: Call, line: Timeline, mysql: bool, tree: ast.Module

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call
+from flask_safemigrate.lint.helpers.alter_actions import alter_actions
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
 from flask_safemigrate.lint.helpers.moves import moves
@@ -13,7 +14,7 @@ from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
-from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, alter_table, ident
+from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, ident
 
 _DROP_COLUMN = re.compile(
     rf"^DROP (?:COLUMN )?(?:IF EXISTS )?{COLUMN_WORD}({IDENT})", re.IGNORECASE
@@ -94,24 +95,16 @@ class DropColumn(Rule):
                         node=call.node,
                     )
             elif call.name == "execute":
-                for statement, created in line.statements(call):
-                    parsed = alter_table(statement)
-                    if parsed is None or parsed[0] in created:
-                        continue
-                    table, actions = parsed
-                    for action in actions:
-                        match = _DROP_COLUMN.match(action)
-                        if match is None:
-                            continue
-                        column = ident(match.group(1))
-                        if not line.added(call, table, column) and not _kept_or_unused(
-                            migration, call, table, column
-                        ):
-                            yield Violation(
-                                f"drops column {table}.{column} in SQL, losing its values"
-                                f" for good and breaking {_who(migration, table, column)}",
-                                node=call.node,
-                            )
+                for table, match in alter_actions(line, call, _DROP_COLUMN):
+                    column = ident(match.group(1))
+                    if not line.added(call, table, column) and not _kept_or_unused(
+                        migration, call, table, column
+                    ):
+                        yield Violation(
+                            f"drops column {table}.{column} in SQL, losing its values"
+                            f" for good and breaking {_who(migration, table, column)}",
+                            node=call.node,
+                        )
 
 
 def _kept_or_unused(

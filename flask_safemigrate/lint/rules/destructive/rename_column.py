@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call, literal
+from flask_safemigrate.lint.helpers.alter_actions import alter_actions
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label, node_label
 from flask_safemigrate.lint.helpers.moves import moves
@@ -13,7 +14,7 @@ from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
-from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, alter_table, ident
+from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, ident
 
 _RENAME_COLUMN = re.compile(
     rf"^(?:RENAME (?:COLUMN )?{COLUMN_WORD}({IDENT}) TO ({IDENT})"
@@ -84,28 +85,20 @@ class RenameColumn(Rule):
                         node=call.node,
                     )
             elif call.name == "execute":
-                for statement, created in line.statements(call):
-                    parsed = alter_table(statement)
-                    if parsed is None or parsed[0] in created:
-                        continue
-                    table, actions = parsed
-                    for action in actions:
-                        match = _RENAME_COLUMN.match(action)
-                        if match is None:
-                            continue
-                        old = ident(match.group(1) or match.group(3))
-                        new_name = ident(match.group(2) or match.group(4))
-                        if (
-                            old != new_name
-                            and old not in INVISIBLE_KEYS
-                            and not line.added(call, table, old)
-                            and not _named_again(migration, call, table, old)
-                        ):
-                            yield Violation(
-                                f"renames column {table}.{old} to {new_name} in SQL, which"
-                                " breaks servers whose model still uses the old name",
-                                node=call.node,
-                            )
+                for table, match in alter_actions(line, call, _RENAME_COLUMN):
+                    old = ident(match.group(1) or match.group(3))
+                    new_name = ident(match.group(2) or match.group(4))
+                    if (
+                        old != new_name
+                        and old not in INVISIBLE_KEYS
+                        and not line.added(call, table, old)
+                        and not _named_again(migration, call, table, old)
+                    ):
+                        yield Violation(
+                            f"renames column {table}.{old} to {new_name} in SQL, which"
+                            " breaks servers whose model still uses the old name",
+                            node=call.node,
+                        )
 
 
 #: Columns the server adds itself and no model names: MySQL 8's generated invisible primary
