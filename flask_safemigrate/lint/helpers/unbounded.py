@@ -11,10 +11,13 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.functions import direction_functions
+from flask_safemigrate.lint.helpers.timeline import Timeline
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.sql import ident
 
 #: A ``WHERE`` that bounds nothing (``WHERE true``, ``WHERE 1=1``), optionally ``RETURNING``.
 TRIVIAL_WHERE = re.compile(r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE)
@@ -80,3 +83,34 @@ def method_calls(migration: Migration) -> Iterator[tuple[ast.Call, str, Call | N
         for node in migration.index.calls_in(function):
             if isinstance(node.func, ast.Attribute):
                 yield node, node.func.attr, by_node.get(id(node))
+
+
+def executed(
+    node: ast.Call, call: Call | None, line: Timeline
+) -> tuple[ast.expr, frozenset[str]] | None:
+    """What an ``execute`` call runs and the tables the function created before it
+    (``None`` when it runs nothing that can be read)."""
+    created = line.before(call).tables if call is not None else frozenset()
+    argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
+    return None if argument is None else (argument, created)
+
+
+class Construct(NamedTuple):
+    """A SQLAlchemy ``verb`` construct that is executed: whether it touches every row of a
+    table the function did not create, and the table's name where it shows."""
+
+    unbounded: bool
+    table: str | None
+
+
+def executed_construct(
+    argument: ast.expr, verb: str, sa_modules: frozenset[str], created: frozenset[str]
+) -> Construct | None:
+    """:func:`construct_target` for an executed statement; ``None`` when it is no ``verb``
+    construct (the statement may still be SQL text)."""
+    target = construct_target(argument, verb, sa_modules)
+    if target is None:
+        return None
+    bounded, table_node, _ = target
+    table = table_of(table_node)
+    return Construct(not bounded and (table is None or ident(table) not in created), table)

@@ -12,8 +12,9 @@ from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.helpers.unbounded import (
     TRIVIAL_WHERE,
     construct_target,
+    executed,
+    executed_construct,
     method_calls,
-    table_of,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -103,17 +104,15 @@ class UnboundedDelete(Rule):
     def _execute(
         self, migration: Migration, node: ast.Call, call: Call | None, line: Timeline
     ) -> Iterator[Violation]:
-        created = line.before(call).tables if call is not None else frozenset()
-        argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
-        if argument is None:
+        executes = executed(node, call, line)
+        if executes is None:
             return
-        target = construct_target(argument, "delete", _SA_MODULES)
-        if target is not None:
-            bounded, table_node, _ = target
-            table = table_of(table_node)
-            if not bounded and (table is None or ident(table) not in created):
+        argument, created = executes
+        construct = executed_construct(argument, "delete", _SA_MODULES, created)
+        if construct is not None:
+            if construct.unbounded:
                 yield Violation(
-                    f"deletes every row of {table or 'the table'} (a delete() without"
+                    f"deletes every row of {construct.table or 'the table'} (a delete() without"
                     " .where()), which no downgrade can restore",
                     node=node,
                 )

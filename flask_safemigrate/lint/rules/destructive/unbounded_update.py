@@ -11,8 +11,9 @@ from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.helpers.unbounded import (
     TRIVIAL_WHERE,
     construct_target,
+    executed,
+    executed_construct,
     method_calls,
-    table_of,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -95,17 +96,15 @@ class UnboundedUpdate(Rule):
                     )
 
     def _execute(self, node: ast.Call, call: Call | None, line: Timeline) -> Iterator[Violation]:
-        created = line.before(call).tables if call is not None else frozenset()
-        argument = call.sql_node if call is not None else (node.args[0] if node.args else None)
-        if argument is None:
+        executes = executed(node, call, line)
+        if executes is None:
             return
-        target = construct_target(argument, "update", _SA_MODULES)
-        if target is not None:
-            bounded, table_node, _ = target
-            table = table_of(table_node)
-            if not bounded and (table is None or ident(table) not in created):
+        argument, created = executes
+        construct = executed_construct(argument, "update", _SA_MODULES, created)
+        if construct is not None:
+            if construct.unbounded:
                 yield Violation(
-                    f"updates every row of {table or 'the table'} (an update() without"
+                    f"updates every row of {construct.table or 'the table'} (an update() without"
                     " .where()) in one transaction, locking them all until it commits",
                     node=node,
                 )
