@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 
 from flask_safemigrate.database import dialect_of
 from flask_safemigrate.lint.engine import LintConfig, lint
@@ -85,3 +87,60 @@ def test_add_not_null_column_message_without_a_known_dialect_names_both_outcomes
     (finding,) = lint([script], config).findings
     assert "fails as soon as the table has rows on PostgreSQL and SQLite" in finding.message
     assert "MariaDB/MySQL accept by filling" in finding.message
+
+
+GUARDLESS_ADD = '''"""add note
+
+Revision ID: b1
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "b1"
+down_revision = None
+
+
+def upgrade():
+    op.add_column("notes", sa.Column("body", sa.Text(), nullable=True))
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_missing_existence_check_offers_if_not_exists_only_where_it_runs(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``or pass if_not_exists=True`` for a column was advice SQLite answers with a syntax
+    error: the flag is offered for a dialect only where the flagged op runs (twice, the second
+    time as a no-op), and where it is not offered, the flagged op indeed fails."""
+    dialect = dialect_of(database_url)
+    assert dialect is not None
+    script = tmp_path / "b1_add_note.py"
+    script.write_text(GUARDLESS_ADD)
+    config = LintConfig(select=("missing-existence-check",), dialect=dialect)
+    (finding,) = lint([script], config).findings
+    assert finding.help is not None
+    assert "guards.column_missing('notes', 'body')" in finding.help
+    offered = "if_not_exists=True" in finding.help
+
+    with engine_for(database_url) as engine:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+        failed: Exception | None = None
+        try:
+            for _ in range(2):  # a re-run of a half-applied migration
+                with engine.begin() as conn:
+                    Operations(MigrationContext.configure(conn)).add_column(
+                        "notes", sa.Column("body", sa.Text(), nullable=True), if_not_exists=True
+                    )
+        except sa.exc.DBAPIError as exc:
+            failed = exc
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("notes")}
+
+    if offered:
+        assert failed is None and columns == {"id", "body"}
+    else:
+        assert dialect == "sqlite" and failed is not None and "syntax error" in str(failed)

@@ -97,9 +97,11 @@ def test_missing_existence_check_help_names_the_guard_for_that_op(tmp_path: Path
     helps = {f.line: f.help for f in report.findings}
     assert helps == {
         13: "wrap it in `if guards.column_missing('orders', 'ref'):`"
-        " (from flask_safemigrate import guards) or pass if_not_exists=True",
+        " (from flask_safemigrate import guards) or, on PostgreSQL and MariaDB only (SQLite and"
+        " MySQL reject it), pass if_not_exists=True",
         14: "wrap it in `if guards.unique_missing('orders', 'uq_orders_ref'):`"
         " (from flask_safemigrate import guards)",
         18: "wrap it in `if guards.column_exists('orders', 'ref'):`"
-        " (from flask_safemigrate import guards) or pass if_exists=True",
+        " (from flask_safemigrate import guards) or, on PostgreSQL and MariaDB only (SQLite and"
+        " MySQL reject it), pass if_exists=True",
     }

@@ -222,19 +222,30 @@ _FLAGGED_OPS = frozenset(
 )
 
 
-def _help(call: Call, name: str | None) -> str:
+def _help(call: Call, name: str | None, dialects: frozenset[str]) -> str:
     """The guard for this very op (``guards.column_missing("orders", "note")``): a help that
-    said ``guards.table_missing(...)`` for every op sent readers to the wrong helper."""
+    said ``guards.table_missing(...)`` for every op sent readers to the wrong helper.
+
+    The flag is offered where the database can run it: ``ADD COLUMN IF NOT EXISTS`` and
+    ``DROP COLUMN IF EXISTS`` are a syntax error on SQLite and MySQL (MariaDB and PostgreSQL
+    have them), so for a column the guard is the only advice there."""
     guard = _GUARD_OF[call.name]
     tables = call.name in {"create_table", "drop_table"}
     args = [call.table] if tables else [call.table, name]
     shown = ", ".join(repr(a) for a in args) if all(args) else "..."
+    advice = f"wrap it in `if guards.{guard}({shown}):` (from flask_safemigrate import guards)"
     flag = "if_not_exists=True" if _EXISTENCE_OPS[call.name][2] else "if_exists=True"
-    return f"wrap it in `if guards.{guard}({shown}):` (from flask_safemigrate import guards)" + (
-        f" or pass {flag}"
-        if call.name in _FLAGGED_OPS or (call.name == "drop_constraint" and call.receiver == "op")
-        else ""
-    )
+    if not (
+        call.name in _FLAGGED_OPS or (call.name == "drop_constraint" and call.receiver == "op")
+    ):
+        return advice
+    if call.name not in {"add_column", "drop_column"} or dialects == {"postgresql"}:
+        return f"{advice} or pass {flag}"
+    if dialects == {"sqlite"}:
+        return advice  # SQLite: a syntax error
+    if dialects == {"mysql"}:
+        return f"{advice} or, on MariaDB only (MySQL rejects it), pass {flag}"
+    return f"{advice} or, on PostgreSQL and MariaDB only (SQLite and MySQL reject it), pass {flag}"
 
 
 def _label(call: Call, name: str | None) -> str:
@@ -294,6 +305,9 @@ class MissingExistenceCheck(Rule):
                 batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
         op.create_index("ix_orders_note", "orders", ["note"], if_not_exists=True)
     ```
+    For a column, use the guard on SQLite and MySQL: `ADD COLUMN IF NOT EXISTS` and `DROP
+    COLUMN IF EXISTS` (what `if_not_exists=True`/`if_exists=True` render) are a syntax error
+    there; PostgreSQL and MariaDB run them.
     """
 
     code = "SM302"
@@ -366,7 +380,7 @@ class MissingExistenceCheck(Rule):
                     f"{verb} {_label(call, name)} without an existence check, so re-running "
                     f"a half-applied migration fails with '{outcome}'",
                     node=call.node,
-                    help=_help(call, name),
+                    help=_help(call, name, migration.config.dialects),
                 )
             elif not _guard_covers(migration, call, name, guards):
                 yield Violation(
@@ -374,7 +388,7 @@ class MissingExistenceCheck(Rule):
                     f"checks {', '.join(sorted(guards))}), so a re-run can still fail with "
                     f"'{outcome}'",
                     node=call.node,
-                    help=_help(call, name),
+                    help=_help(call, name, migration.config.dialects),
                 )
 
     def _enum_op(self, node: ast.Call, enum: ast.Call, guards: Guards) -> Iterator[Violation]:
