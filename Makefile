@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# pytest-xdist workers: one per core. Tests of the "timing" group (kills, lock waits, races: see
+# tests/support/timing.py) run on one worker, one at a time; PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test check clean
 
@@ -29,7 +32,7 @@ check: $(VENV)/.installed-test
 	$(BIN)/mypy --strict flask_safemigrate example_app
 
 test: check
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

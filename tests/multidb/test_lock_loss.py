@@ -38,10 +38,11 @@ from tests.support.multidb import (
     state_of,
 )
 from tests.support.revisions import multidb_script
+from tests.support.timing import TIMING
 from tests.upgrade.histories import engine_for
 
 # The logs bind's session or lock is ended from outside: that needs a server.
-pytestmark = pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True)
+pytestmark = [pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True), TIMING]
 
 SLEEP = 3
 

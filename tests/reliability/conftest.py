@@ -27,7 +27,8 @@ SQLITE_ATTACHMENTS = 20_000
 #: Attachments seeded on the servers (their backups are not what the size is for).
 SERVER_ATTACHMENTS = 40
 
-_SUMMARY = pytest.StashKey[list[str]]()
+#: The ``user_properties`` name of summary lines (reports carry them from xdist workers).
+SUMMARY_PROPERTY = "reliability"
 
 
 @pytest.fixture(scope="session")
@@ -83,18 +84,28 @@ def seeded(
 
 @pytest.fixture
 def summary(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """``summary(line)``: a line for the "reliability" section at the end of the run."""
-    lines = request.config.stash.setdefault(_SUMMARY, [])
+    """``summary(line)``: a line for the "reliability" section at the end of the run.
+
+    Kept in the test's ``user_properties``, which its report carries to the controller under
+    pytest-xdist (a worker's own stash never reaches the terminal).
+    """
 
     def add(line: str) -> None:
-        lines.append(f"{request.node.name}: {line}")
+        request.node.user_properties.append((SUMMARY_PROPERTY, f"{request.node.name}: {line}"))
         print(line)
 
     return add
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = terminalreporter.config.stash.get(_SUMMARY, [])
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name == SUMMARY_PROPERTY
+    ]
     if lines:
         terminalreporter.section("reliability")
         for line in lines:

@@ -34,6 +34,9 @@ from tests.reliability.invariants import (
 )
 from tests.reliability.processes import ERROR_TEXT, Finished, Workspace, start
 from tests.reliability.upgrades import upgrade_in_process
+from tests.support.timing import TIMING
+
+pytestmark = TIMING
 
 MIGRATORS = 16
 #: Where the half-migrated case starts (plain ``flask db upgrade``, so no ledger rows).

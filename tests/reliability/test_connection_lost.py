@@ -23,6 +23,7 @@ from tests.reliability.server_sessions import drop_the_migration_session
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import (
     REVISIONS,
     engine_for,
@@ -33,6 +34,8 @@ from tests.upgrade.histories import (
     tables_of,
     versions_of,
 )
+
+pytestmark = TIMING
 
 DROPPED = "f8000000los8"
 #: How long the revision's statement sleeps when SM_LOST_SLEEP is set (the kill comes first).

@@ -55,7 +55,10 @@ from tests.reliability.processes import (
     wait_for_orphans,
 )
 from tests.support.databases import DbKind
+from tests.support.timing import TIMING
 from tests.upgrade.histories import engine_for
+
+pytestmark = TIMING
 
 SEED = 20240607
 QUICK_KILLS = 4

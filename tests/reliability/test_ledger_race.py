@@ -25,7 +25,10 @@ from flask_safemigrate import database, ledger
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json, invoke_ok
 from tests.support.databases import DbKind
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, models, prepare
+
+pytestmark = TIMING
 
 
 @contextmanager

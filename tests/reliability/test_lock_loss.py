@@ -34,7 +34,10 @@ from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.databases import SERVER_KINDS, DbKind
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import engine_for, ledger_rows, versions_of
+
+pytestmark = TIMING
 
 REVISIONS = ("r1000000lock", "r2000000lock", "r3000000lock")
 SLOW = REVISIONS[1]

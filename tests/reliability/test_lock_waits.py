@@ -22,7 +22,10 @@ from sqlalchemy.engine import make_url
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
+
+pytestmark = TIMING
 
 #: SAFEMIGRATE_LOCK_TIMEOUT of these tests, in seconds.
 LOCK_TIMEOUT = 2

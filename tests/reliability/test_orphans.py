@@ -30,7 +30,10 @@ from tests.reliability.processes import Finished, Workspace, kill_when, run, sta
 from tests.support.apps import dispose_app, init_migrations
 from tests.support.cli import invoke
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, revision_source, versions_of
+
+pytestmark = TIMING
 
 ORPHANED = "f6000000orp6"
 

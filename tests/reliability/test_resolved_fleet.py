@@ -18,7 +18,10 @@ from pathlib import Path
 from tests.reliability.history import HEAD, REVISIONS, Seed, revisions_between
 from tests.reliability.invariants import current_revision
 from tests.reliability.processes import ERROR_TEXT, Workspace, run, start
+from tests.support.timing import TIMING
 from tests.upgrade.histories import ledger_rows
+
+pytestmark = TIMING
 
 REPLICAS = 16
 FAILING = REVISIONS[9]

@@ -41,7 +41,14 @@ import flask_safemigrate
 from flask_safemigrate import SafeMigrate, cli_support, locks
 from tests.support.apps import AppTracker, init_migrations
 from tests.support.cli import invoke, run_flask
-from tests.support.databases import DbKind, ServerKind, admin_engine, require_server, server_url
+from tests.support.databases import (
+    DbKind,
+    ServerKind,
+    admin_engine,
+    require_server,
+    server_url,
+    worker_suffix,
+)
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     REVISIONS,
@@ -67,7 +74,7 @@ PASSWORD = f"Sm-S3cret-{TOKEN}@%/:"
 #: The password MariaDB refuses (the login exists, the password is wrong).
 WRONG_TOKEN = secrets.token_hex(8)
 WRONG_PASSWORD = f"Sm-Wr0ng-{WRONG_TOKEN}@%/:"
-USER = f"sm_secret_{secrets.token_hex(4)}"
+USER = f"sm_secret_{secrets.token_hex(4)}{worker_suffix()}"
 
 APP_SPEC = "tests.reliability.test_secrets:create_secret_app"
 
@@ -83,12 +90,12 @@ def needles(password: str) -> list[str]:
 #: PyMySQL accept it, for a login of its own.
 QUERY_PASSWORD = f"Sm-Qry-{secrets.token_hex(8)}@%/:"
 WRONG_QUERY_PASSWORD = f"Sm-QWr-{secrets.token_hex(8)}@%/:"
-QUERY_USER = f"sm_secret_q_{secrets.token_hex(4)}"
+QUERY_USER = f"sm_secret_q_{secrets.token_hex(4)}{worker_suffix()}"
 #: Issue #13 item 5: a one-letter password, which is in every message as a letter: it must be
 #: masked where it is a credential and nowhere else (no ``Und***fin***d``).
 ONE_LETTER = "e"
 WRONG_ONE_LETTER = "f"
-ONE_LETTER_USER = f"sm_secret_1_{secrets.token_hex(4)}"
+ONE_LETTER_USER = f"sm_secret_1_{secrets.token_hex(4)}{worker_suffix()}"
 
 NEEDLES = (
     needles(PASSWORD)

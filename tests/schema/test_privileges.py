@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from tests.support.cli import invoke
-from tests.support.databases import execute, tables_by_schema
+from tests.support.databases import execute, tables_by_schema, worker_suffix
 from tests.support.revisions import write_revision
 from tests.support.schema import SCHEMA, users_revision
 
@@ -21,7 +21,7 @@ AppFactory = Callable[..., Flask]
 @pytest.fixture
 def login_without_create(database_url: str) -> Iterator[str]:
     """The test database's URL for a fresh role with no CREATE privilege on it."""
-    role = f"sm_user_{secrets.token_hex(4)}"
+    role = f"sm_user_{secrets.token_hex(4)}{worker_suffix()}"
     execute(database_url, f"CREATE ROLE {role} LOGIN", autocommit=True)
     try:
         yield make_url(database_url).set(username=role).render_as_string(hide_password=False)

@@ -16,6 +16,9 @@ from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.databases import scalars, tables_by_schema
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
+
+pytestmark = TIMING
 
 SCHEMAS = ("app_a", "app_b")
 TABLES = ("accounts", "orders", "payments", "refunds")

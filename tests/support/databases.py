@@ -116,9 +116,20 @@ def require_server(
         unreachable(f"{LABELS[kind]} not reachable at {shown}: {error}", environ=environ)
 
 
+def worker_suffix(environ: Mapping[str, str] | None = None) -> str:
+    """``_gw0``, ``_gw1``... under pytest-xdist (``PYTEST_XDIST_WORKER``), else ``""``.
+
+    Servers are shared by every worker (and every other run on the machine): names of things
+    created on them (databases, logins) end with it, so two workers can never pick the same one.
+    """
+    env = os.environ if environ is None else environ
+    worker = env.get("PYTEST_XDIST_WORKER", "")
+    return f"_{worker}" if worker else ""
+
+
 def scratch_name() -> str:
-    """A fresh database name, ``sm_`` and 16 random hex digits."""
-    return f"{SCRATCH_PREFIX}{secrets.token_hex(8)}"
+    """A fresh database name: ``sm_``, 16 random hex digits and the :func:`worker_suffix`."""
+    return f"{SCRATCH_PREFIX}{secrets.token_hex(8)}{worker_suffix()}"
 
 
 def create_database(kind: ServerKind, url: URL, name: str) -> URL:

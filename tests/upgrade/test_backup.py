@@ -29,7 +29,10 @@ from flask_safemigrate.errors import BackupFailed, ExitCode, PreflightError
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json
 from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.timing import TIMING
 from tests.upgrade.histories import models, prepare, versions_of
+
+pytestmark = TIMING
 
 SECRET = "s3cr3t p@ss;$(true)"
 

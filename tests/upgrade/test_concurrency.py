@@ -10,7 +10,10 @@ from pathlib import Path
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, revision_source, versions_of
+
+pytestmark = TIMING
 
 REPLICAS = 8
 

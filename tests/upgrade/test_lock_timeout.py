@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
 
-pytestmark = pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+pytestmark = [pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True), TIMING]
 
 ALTER = "f7000000alt2"
 ALTER_SCRIPT = f'''

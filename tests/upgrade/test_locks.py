@@ -32,6 +32,9 @@ from flask_safemigrate.locks import (
 )
 from tests.support.apps import REPO_ROOT
 from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.timing import TIMING
+
+pytestmark = TIMING
 
 SECRET = "lock-s3cr3t-77"
 

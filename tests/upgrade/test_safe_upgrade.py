@@ -15,6 +15,7 @@ from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
 from tests.support.databases import DbKind
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import (
     FAIL_STATEMENT,
     REVISIONS,
@@ -234,6 +235,7 @@ def _unreachable_urls(db_kind: DbKind, database_url: str, tmp_path: Path) -> dic
     }
 
 
+@TIMING
 def test_unreachable_refused_and_missing_databases_exit_3_in_one_line(
     make_app: MakeApp, database_url: str, db_kind: DbKind, tmp_path: Path
 ) -> None:
@@ -609,6 +611,7 @@ def test_a_backup_that_cannot_be_written_stops_before_any_change(
     assert not_a_directory.read_text().startswith("a file where")
 
 
+@TIMING
 def test_a_held_migration_lock_exits_5_after_the_wait(make_app: MakeApp, database_url: str) -> None:
     from flask_safemigrate import locks
 
