@@ -24,6 +24,7 @@ from tests.support.databases import (
     server_url,
     sqlite_url,
     table_names,
+    worker_suffix,
 )
 from tests.support.verify import (
     ITEMS,
@@ -404,7 +405,7 @@ def test_an_account_that_cannot_create_databases_is_told_what_to_do(
 ) -> None:
     """Exit 2 and the same advice on both servers (issue #13 item 14d: MariaDB said exit 3,
     "check that the server is up", for a refused CREATE DATABASE)."""
-    role = f"sm_nocreate_{secrets.token_hex(4)}"
+    role = f"sm_nocreate_{secrets.token_hex(4)}{worker_suffix()}"
     password = f"pw-{secrets.token_hex(6)}"
     admin = server_url(kind)
     admin_text = admin.render_as_string(hide_password=False)
