@@ -20,6 +20,9 @@ from tests.support.multidb import (
     state_of,
 )
 from tests.support.revisions import multidb_script, write_revision
+from tests.support.timing import TIMING
+
+pytestmark = TIMING
 
 #: ``SECOND``'s logs half alters ``events``, which the blocker below has read (ACCESS SHARE).
 BLOCKED_SECOND = multidb_script(
