@@ -553,7 +553,11 @@ CASES: list[Case] = [
         unreachable_host,
         (
             safe_upgrade(3, r"^error\[database-unreachable\]: cannot connect to "),
-            Run(("db", "verify"), 3, r"^error\[database-unreachable\]: .*cannot connect to "),
+            Run(
+                ("db", "verify"),
+                3,
+                r"^error\[database-unreachable\]: Database \S+ could not be reached: ",
+            ),
         ),
     ),
     Case(
