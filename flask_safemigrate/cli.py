@@ -182,6 +182,7 @@ class _EchoProgress(upgrade.Progress):
         # What the run had reached, for the report of a Ctrl-C (which has no other).
         self.reached: upgrade.Stage = "preflight"
         self.applied: list[dict[str, Any]] = []
+        self.backup: str | None = None
 
     def _echo(self, text: str, nl: bool = True) -> None:
         if self.open_line and not text.startswith(("ok ", "FAILED")):
@@ -192,6 +193,10 @@ class _EchoProgress(upgrade.Progress):
 
     def stage(self, stage: upgrade.Stage, message: str) -> None:
         self.reached = stage
+        if stage == "backup" and message.startswith("written to "):
+            # A single database's backup (upgrade.wording.backup_written): the one thing to
+            # restore from, so a Ctrl-C report must not say there is none.
+            self.backup = message.removeprefix("written to ")
         self._echo(f"{stage}: {message}")
 
     def step_started(
@@ -263,7 +268,7 @@ def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json:
             "current": [],
             "applied": list(echo.applied) if echo is not None else [],
             "plan": [],
-            "backup": None,
+            "backup": echo.backup if echo is not None else None,
             "summary": (
                 f"safe-upgrade interrupted (exit {INTERRUPTED}); where the database stands was"
                 " not read: run `flask db verify`."

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, sqlite_url
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     REVISIONS,
@@ -42,6 +44,17 @@ def test_ctrl_c_with_format_json_still_prints_the_report(
     assert f"Error: safe-upgrade interrupted (Ctrl-C) while applying {REVISIONS[2]};" in (
         result.stderr
     )
+
+
+def test_ctrl_c_json_names_the_backup_written_before(make_app: MakeApp, tmp_path: Path) -> None:
+    """SQLite is backed up by default: the report of a Ctrl-C names that file, not null."""
+    app = make_app(sqlite_url(tmp_path / "app.db"), models=models(TABLES[:3]))
+    migrations = prepare(app, count=2)
+    write_revision(migrations, revision_source(2, extra_upgrade="raise KeyboardInterrupt"))
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert code == 130, result.output
+    assert data["backup"] is not None and Path(data["backup"]).is_file(), data
+    assert f"backup: written to {data['backup']}" in result.stderr
 
 
 def test_ctrl_c_says_what_this_database_left_behind(
