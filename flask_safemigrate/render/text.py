@@ -89,6 +89,11 @@ def render_finding(finding: Finding, *, color: bool = False) -> list[str]:
         lines = [f"{label}: {message}"]
         if location:
             lines.append(f"  {_style('where:', 'dim', color)} {location}")
+        statement = finding.extra.get("statement")
+        if isinstance(statement, str) and statement:
+            # A failed migration's statement (JSON has it as a key): which op of the
+            # revision failed, when `where:` is the line of a whole batch block.
+            lines.append(f"  {_style('statement:', 'dim', color)} {printable(statement)}")
     lines.extend(printable(detail) for detail in finding.details)
     if finding.help:
         lines.append(f"  {_style('help:', 'green', color)} {printable(finding.help)}")

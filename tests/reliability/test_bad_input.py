@@ -854,7 +854,9 @@ def _check_output(case: Case, run: Run, output: str) -> None:
     (line,) = errors
     assert re.search(run.message, line), f"{where}: {line!r} does not match {run.message!r}"
     details = bi.detail_after(output, line)
-    assert all(d.startswith(("  where: ", "  help: ")) for d in details), f"{where}\n{output}"
+    assert all(d.startswith(("  where: ", "  statement: ", "  help: ")) for d in details), (
+        f"{where}\n{output}"
+    )
     if run.help is not None:
         assert any(re.search(run.help, d) for d in details), f"{where}: help\n{output}"
 

@@ -504,6 +504,8 @@ def test_the_failure_in_text_says_what_where_and_what_to_do(
         f"error[migration-failed]: Revision {REVISIONS[2]} (create the parts table) failed" in out
     )
     assert "  where: " in out and f"{REVISIONS[2]}_test.py" in out
+    # the statement that failed, as the README promises (it was in the JSON only)
+    assert f"  statement: {FAIL_STATEMENT}" in out
     assert "  help: fix the script or the data" in out or "  help: undo" in out
     assert out.rstrip().splitlines()[-1] == (
         f"safe-upgrade stopped in stage upgrade (exit 4); database at {REVISIONS[1]}."
