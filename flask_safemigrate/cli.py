@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 import flask_migrate.cli
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_support, database, history, upgrade
@@ -37,7 +37,15 @@ from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.safe_text import printable
 
-__all__ = ["COMMANDS", "DbGroup", "fail", "format_option", "handles_errors"]
+__all__ = [
+    "COMMANDS",
+    "CommandTable",
+    "DbGroup",
+    "fail",
+    "format_option",
+    "handles_errors",
+    "install_group",
+]
 
 #: Commands SafeMigrate adds to ``flask db``; each module that defines one registers it here.
 COMMANDS: dict[str, click.Command] = {}
@@ -99,6 +107,30 @@ class DbGroup(click.Group):
         wrapped = copy.copy(command)
         wrapped.callback = callback
         return wrapped
+
+
+class CommandTable(dict[str, click.Command]):
+    """``app.cli.commands`` that swaps Flask-Migrate's shared group for this app's own.
+
+    ``Migrate.init_app`` adds its module-level ``db`` group to ``app.cli``. Adding our commands
+    to that group would leak them (and our settings) into every app in the process, and a
+    ``Migrate(app, db)`` that runs after ``SafeMigrate`` would drop ours. So wherever that
+    group is registered on this app, a per-app group that delegates to it goes instead.
+    """
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        if command is flask_migrate.cli.db:
+            command = DbGroup(name)
+        super().__setitem__(name, command)
+
+
+def install_group(app: Flask) -> None:
+    """Give ``app`` its own ``flask db`` (:class:`CommandTable`); called by ``init_app``."""
+    if not isinstance(app.cli.commands, CommandTable):
+        table = CommandTable()
+        for name, cmd in app.cli.commands.items():
+            table[name] = cmd  # substitutes the group Migrate.init_app registered
+        app.cli.commands = table
 
 
 @click.command("lint")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -66,4 +70,42 @@ def lint(
     finish_lint(report, config, output_format, write_baseline)
 
 
-__all__ = ["main"]
+def rules_doc_main(argv: Sequence[str] | None = None) -> int:
+    """Write ``docs/rules.md`` (or, with ``--check``, only say whether it is stale); the exit
+    code: 1 when ``--check`` finds it stale or missing."""
+    from flask_safemigrate.lint import docs
+
+    parser = argparse.ArgumentParser(
+        prog=docs.FIX_COMMAND,
+        description="Generate docs/rules.md from the lint rules' docstrings.",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=docs.DEFAULT_OUTPUT,
+        help="the file to write or check (default: docs/rules.md)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if the file is stale"
+    )
+    args = parser.parse_args(argv)
+    output: Path = args.output
+    text = docs.render_rules_markdown()
+    state = docs.rules_doc_state(output, text)
+    if state == "current":
+        print(f"{output} is {'up to date' if args.check else 'already up to date'}.")
+        return 0
+    if args.check:
+        print(f"{output} is {state}: run `{docs.FIX_COMMAND}` to regenerate it.", file=sys.stderr)
+        return 1
+    docs.write_rules_doc(output, text)
+    print(f"wrote {output}")
+    return 0
+
+
+def regenerate_rules_doc() -> NoReturn:
+    """``python -m flask_safemigrate.lint.docs``: :func:`rules_doc_main`, exiting with its code."""
+    sys.exit(rules_doc_main())
+
+
+__all__ = ["main", "regenerate_rules_doc", "rules_doc_main"]

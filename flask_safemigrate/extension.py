@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import click
 import flask_migrate
-import flask_migrate.cli
 from flask import Flask, current_app
 
 from flask_safemigrate import autogen
@@ -100,7 +98,9 @@ class SafeMigrate:
 
         self._states[app] = _AppState(settings, error, command)
         app.extensions[EXTENSION_KEY] = self
-        _install_group(app)
+        from flask_safemigrate.cli import install_group  # the CLI edge owns `flask db`
+
+        install_group(app)
         autogen.install(app)  # the guarded-autogenerate hook and dated file names
 
     def get_settings(self, app: Flask | None = None) -> Settings:
@@ -153,28 +153,3 @@ def _check_agrees_with(
             "Migrate(app, db) is already registered on this app, so these SafeMigrate options"
             f" would be ignored: {', '.join(conflicts)}. Pass them to Migrate instead."
         )
-
-
-class _CommandTable(dict[str, click.Command]):
-    """``app.cli.commands`` that swaps Flask-Migrate's shared group for this app's own.
-
-    ``Migrate.init_app`` adds its module-level ``db`` group to ``app.cli``. Adding our commands
-    to that group would leak them (and our settings) into every app in the process, and a
-    ``Migrate(app, db)`` that runs after ``SafeMigrate`` would drop ours. So wherever that
-    group is registered on this app, a per-app group that delegates to it goes instead.
-    """
-
-    def __setitem__(self, name: str, command: click.Command) -> None:
-        if command is flask_migrate.cli.db:
-            from flask_safemigrate.cli import DbGroup
-
-            command = DbGroup(name)
-        super().__setitem__(name, command)
-
-
-def _install_group(app: Flask) -> None:
-    if not isinstance(app.cli.commands, _CommandTable):
-        table = _CommandTable()
-        for name, cmd in app.cli.commands.items():
-            table[name] = cmd  # substitutes the group Migrate.init_app registered
-        app.cli.commands = table

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from flask_safemigrate.console import rules_doc_main as main
 from flask_safemigrate.lint.docs import (
     FIX_COMMAND,
     demote_headings,
-    main,
     render_rules_markdown,
     rule_info,
 )

@@ -1,16 +1,17 @@
 """``docs/rules.md``, generated from the rules' docstrings (never written twice).
 
 ``python -m flask_safemigrate.lint.docs`` rewrites ``docs/rules.md``; with ``--check`` it only
-says whether the file is up to date (exit 1 when it is stale), for CI and the test suite.
+says whether the file is up to date (exit 1 when it is stale), for CI and the test suite. This
+module renders and compares; the entry point's arguments and messages live at the CLI edge
+(:func:`flask_safemigrate.console.rules_doc_main`, run by ``lint/docs/__main__.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from flask_safemigrate.lint.engine import UNUSED_IGNORE_CODE
 from flask_safemigrate.lint.model import ALL_DIALECTS, Rule, rule_docs
@@ -149,42 +150,16 @@ def render_rules_markdown(rules: Sequence[type[Rule]] | None = None) -> str:
     return "\n".join(lines) + "\n\n" + "\n\n".join(sections) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``docs/rules.md`` (or, with ``--check``, only say whether it is stale)."""
-    parser = argparse.ArgumentParser(
-        prog=FIX_COMMAND, description="Generate docs/rules.md from the lint rules' docstrings."
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="the file to write or check (default: docs/rules.md)",
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="do not write; exit 1 if the file is stale"
-    )
-    args = parser.parse_args(argv)
-    output: Path = args.output
-    text = render_rules_markdown()
+def rules_doc_state(output: Path, text: str) -> Literal["current", "missing", "stale"]:
+    """Whether ``output`` already holds ``text`` (the generated page)."""
     try:
         current = output.read_text(encoding="utf-8")
     except OSError:
-        current = None
-    if args.check:
-        if current == text:
-            print(f"{output} is up to date.")
-            return 0
-        state = "missing" if current is None else "stale"
-        print(f"{output} is {state}: run `{FIX_COMMAND}` to regenerate it.", file=sys.stderr)
-        return 1
-    if current == text:
-        print(f"{output} is already up to date.")
-        return 0
+        return "missing"
+    return "current" if current == text else "stale"
+
+
+def write_rules_doc(output: Path, text: str) -> None:
+    """Write the generated page (``\\n`` line ends on every platform, so the diff stays quiet)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8", newline="\n")
-    print(f"wrote {output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
