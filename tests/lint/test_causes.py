@@ -291,3 +291,24 @@ def test_env_py_autocommit_makes_concurrently_fine(
         for f in lint([tmp_path / "migrations"], config).findings
     }
     assert found == (marks if reported else set())
+
+
+def test_create_if_not_exists_severity() -> None:
+    """A create catching only the database's error classes is a warning (its "already
+    exists" shares them with a lock timeout); every error swallowed, Alembic's errors around
+    a create, and an alter stay errors."""
+    path = CAUSES / "create-if-not-exists.py"
+    lines = path.read_text().splitlines()
+    found = [
+        (lines[line - 1].strip(), severity, message)
+        for line, _, severity, message in lint_cause(path)
+    ]
+    assert [(text, severity) for text, severity, _ in found] == [
+        ("except OperationalError:  # expect: SM318", "warning"),
+        ("except (OperationalError, ProgrammingError):  # expect: SM318", "warning"),
+        ("except Exception:  # expect: SM318", "error"),
+        ("except ValueError:  # expect: SM318", "error"),
+        ("except OperationalError:  # expect: SM318", "error"),
+    ]
+    assert "being there already (a lock timeout)" in found[0][2]
+    assert "recorded as applied with the operation missing" in found[-1][2]

@@ -56,29 +56,46 @@ def _drops_only(inside: list[Call]) -> bool:
     return all(call.name.startswith("drop_") for call in inside)
 
 
+def _creates_only(inside: list[Call]) -> bool:
+    return all(call.name.startswith(("create_", "add_")) for call in inside)
+
+
 def _judge(inside: list[Call], caught: list[str]) -> tuple[bool, Severity | None]:
     """Whether to report, and the severity cap.
 
     A body that only drops, catching only Alembic's "not there": nothing (``IF EXISTS``).
     Only drops, catching only the database's error classes: a warning (the class of "does
     not exist" is also that of a lock timeout or a syntax the server lacks; the linter cannot
-    tell which the author expected). Anything else, and every error caught: the rule's error.
+    tell which the author expected). The same for a body that only creates or adds, catching
+    only the database's error classes: "already exists" (a re-run finding its work done) is
+    one of them, a lock timeout another. Alembic's own errors around a create (``ValueError``,
+    ``KeyError``) say nothing of "already there", and an alter has no "already done" error:
+    the rule's error. Anything else, and every error caught: the rule's error.
     """
-    if not _drops_only(inside) or not caught:
+    if not caught:
         return True, None
-    if all(name in _NOT_FOUND for name in caught):
-        return False, None
-    if all(name in _NOT_FOUND | _DATABASE_ERRORS for name in caught):
+    if _drops_only(inside):
+        if all(name in _NOT_FOUND for name in caught):
+            return False, None
+        if all(name in _NOT_FOUND | _DATABASE_ERRORS for name in caught):
+            return True, Severity.WARNING
+    elif _creates_only(inside) and all(name in _DATABASE_ERRORS for name in caught):
         return True, Severity.WARNING
     return True, None
 
 
 def _consequence(inside: list[Call], at_most: Severity | None) -> str:
-    if at_most is not None:
+    if at_most is not None and _drops_only(inside):
         return (
             "if it fails for a reason other than the object being gone (a lock timeout), the"
             " revision is recorded as applied with the object still there; catch only the"
             " not-found error, or check first"
+        )
+    if at_most is not None:
+        return (
+            "if it fails for a reason other than the object being there already (a lock"
+            " timeout), the revision is recorded as applied with the object missing; catch"
+            " only the already-exists error, or check first"
         )
     return "the revision is recorded as applied with the operation missing"
 
@@ -112,9 +129,13 @@ class SwallowedDdlError(Rule):
     is `IF EXISTS`. A drop that catches only the database's error classes
     (`OperationalError`, `ProgrammingError`, `DatabaseError`) is a warning: "does not exist"
     is one of them, but so are a lock timeout and a syntax the server lacks, and the linter
-    cannot tell which one the author expected. A drop under `except Exception` or a bare
-    `except` stays an error: it also hides the drop that fails every time (an unnamed
-    constraint in SQLite's batch mode).
+    cannot tell which one the author expected. The same for a body that only creates or adds
+    (`add_column`, `create_index`, `create_unique_constraint`, ...) while catching only the
+    database's error classes: "already exists", a re-run finding its work done, is one of
+    them, and so is a lock timeout that leaves the object missing. A drop or a create under
+    `except Exception` or a bare `except` stays an error (it also hides the operation that
+    fails every time: an unnamed constraint in SQLite's batch mode, a typo), and so does a
+    create under Alembic's own errors (`ValueError`) or an alter under anything.
 
     ## Why it matters
     The revision is then recorded as applied although its operation failed. On MySQL and
