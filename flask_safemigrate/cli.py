@@ -19,16 +19,15 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_support, database, history, upgrade
 from flask_safemigrate.cli_support import (
-    echo_report,
+    echo_lint,
+    echo_result,
     exit_with,
     explain_rule,
     fail,
-    finish_lint,
     format_option,
     handles_errors,
     lint_cli_options,
     lint_options,
-    since_revisions,
     stdout_to_stderr,
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
@@ -156,7 +155,8 @@ def lint_command(
     output_format: str,
 ) -> None:
     """Check migration scripts for data loss, locks and non-idempotent steps."""
-    from flask_safemigrate.lint import engine, options
+    from flask_safemigrate.lint import options
+    from flask_safemigrate.lint.command import lint_command, since_revisions
     from flask_safemigrate.lint.mapped import mapped_columns
 
     if explain:
@@ -184,8 +184,10 @@ def lint_command(
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         unapplied = pending_revisions(app, settings, locations)
         only = unapplied if only is None else only & unapplied
-    report = engine.lint(targets, config, only_revisions=only)
-    finish_lint(report, config, output_format, write_baseline)
+    echo_lint(
+        lint_command(targets, config, only_revisions=only, write_baseline=write_baseline),
+        output_format,
+    )
 
 
 def _migrations_directory(safe: Any) -> Path:
@@ -393,7 +395,7 @@ def safe_upgrade_command(
     streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
     try:
         with streams, cli_support.quiet_alembic():
-            outcome = upgrade.safe_upgrade(app, options, progress)
+            result = upgrade.safe_upgrade(app, options, progress)
     except upgrade.RunConfigError as error:
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
@@ -404,11 +406,11 @@ def safe_upgrade_command(
         _interrupted(
             progress, {database.dialect_of(e.url) for e in engines}, output_format == "json"
         )
-    report = outcome.report
+    report = result.report
     if output_format == "json":
         click.echo(render_json(report))
-    elif quiet and outcome.exit_code is ExitCode.OK:
-        click.echo(outcome.sql or "", nl=False)
+    elif quiet and result.ok:
+        click.echo(report.facts.get("sql") or "", nl=False)
     else:
         color = should_color(sys.stdout)
         lines = [printable(note) for note in report.notes]
@@ -416,7 +418,7 @@ def safe_upgrade_command(
             lines.extend(render_finding(finding, color=color))
         lines.append(printable(str(report.facts["summary"])))
         click.echo("\n".join(lines), color=color)
-    exit_with(outcome.exit_code)
+    exit_with(result.exit_code)
 
 
 COMMANDS["safe-upgrade"] = safe_upgrade_command
@@ -452,9 +454,8 @@ def verify_command(
         raise ConfigError("--scratch-url needs --roundtrip")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with cli_support.quiet_alembic():
-        report = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
-    echo_report(report, output_format)
-    exit_with(verify.exit_code(report))
+        result = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
+    echo_result(result, output_format)
 
 
 COMMANDS["verify"] = verify_command
@@ -481,9 +482,8 @@ def auto_merge_heads_command(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
     with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
-        report = merge.auto_merge_heads(app, message=message, check=check, force=force)
-    echo_report(report, output_format)
-    exit_with(merge.exit_code(report))
+        result = merge.auto_merge_heads(app, message=message, check=check, force=force)
+    echo_result(result, output_format)
 
 
 COMMANDS["auto-merge-heads"] = auto_merge_heads_command

@@ -15,19 +15,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
 
-from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
-from flask_safemigrate.report import Report
+from flask_safemigrate.report import Result
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
-
-if TYPE_CHECKING:
-    from flask_safemigrate.lint.engine import LintConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,13 +42,14 @@ def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return option
 
 
-def echo_report(report: Report, output_format: str) -> None:
-    """Write the report to stdout in the chosen format."""
+def echo_result(result: Result, output_format: str) -> NoReturn:
+    """Write the result's report to stdout in the chosen format and exit with its code."""
     if output_format == "json":
-        click.echo(render_json(report))
-        return
-    color = should_color(sys.stdout)
-    click.echo(render_text(report, color=color), color=color)
+        click.echo(render_json(result.report))
+    else:
+        color = should_color(sys.stdout)
+        click.echo(render_text(result.report, color=color), color=color)
+    exit_with(result.exit_code)
 
 
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
@@ -186,36 +183,29 @@ def explain_rule(rule_name: str) -> None:
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
 
 
-def finish_lint(
-    report: Report,
-    config: LintConfig,
-    output_format: str,
-    write_baseline: Path | None = None,
-) -> NoReturn:
-    """Render a lint report and exit 1 when anything reaches the failure threshold.
+def echo_lint(result: Result, output_format: str) -> NoReturn:
+    """Render a lint result in the chosen format and exit with its code.
 
-    With ``write_baseline``, record the findings there instead and exit 0; with a baseline in
-    ``config``, only the findings it does not record are shown and decide the exit code.
+    A ``--write-baseline`` run says what it recorded instead: stdout carries only the chosen
+    machine format, which a written baseline has none of.
     """
-    from flask_safemigrate.lint import baseline
+    from flask_safemigrate.lint.command import WRITTEN
     from flask_safemigrate.lint.docs import rule_infos
     from flask_safemigrate.render import render_github, render_sarif
 
-    if write_baseline is not None:
-        count = baseline.write(write_baseline, report)
-        files = len({finding.path for finding in report.findings})
-        # stdout carries only the chosen machine format, which a written baseline has none of.
+    report = result.report
+    written = report.facts.get(WRITTEN)
+    if written is not None:
+        path: Path = written["file"]
         click.echo(
-            f"Recorded {plural(count, 'finding')} ({plural(files, 'file')}) in {write_baseline}."
-            f" Commit it; lint with --baseline {write_baseline} (or set baseline ="
-            f' "{write_baseline.as_posix()}" in [tool.safemigrate.lint] of pyproject.toml)'
+            f"Recorded {plural(written['findings'], 'finding')}"
+            f" ({plural(written['files'], 'file')}) in {path}."
+            f" Commit it; lint with --baseline {path} (or set baseline ="
+            f' "{path.as_posix()}" in [tool.safemigrate.lint] of pyproject.toml)'
             " reports only new findings.",
             err=output_format != "text",
         )
-        exit_with(ExitCode.OK)
-    if config.baseline is not None:
-        report = baseline.apply(report, baseline.load(config.baseline)).report
-    if output_format == "github":
+    elif output_format == "github":
         text = render_github(report)
         if text:
             click.echo(text)
@@ -226,17 +216,7 @@ def finish_lint(
     else:
         color = should_color(sys.stdout)
         click.echo(render_lint_text(report, color=color), color=color)
-    exit_with(ExitCode.CHECKS_FAILED if report.fails(config.fail_on) else ExitCode.OK)
-
-
-def since_revisions(locations: list[Path], since: str) -> set[str]:
-    """Revisions that descend from ``since`` (not ``since`` itself)."""
-    graph = history.load_graph(locations)
-    try:
-        (revision,) = graph.resolve(since)
-    except (history.RevisionLookupError, ValueError) as exc:
-        raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
-    return set(graph.descendants(revision)) - {revision}
+    exit_with(result.exit_code)
 
 
 @contextlib.contextmanager

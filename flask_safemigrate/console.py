@@ -11,12 +11,11 @@ from typing import NoReturn
 import click
 
 from flask_safemigrate.cli_support import (
+    echo_lint,
     explain_rule,
-    finish_lint,
     handles_errors,
     lint_cli_options,
     lint_options,
-    since_revisions,
 )
 from flask_safemigrate.version import __version__
 
@@ -50,6 +49,7 @@ def lint(
     the nearest pyproject.toml.
     """
     from flask_safemigrate.lint import engine, options
+    from flask_safemigrate.lint.command import lint_command, since_revisions
 
     if explain:
         explain_rule(explain)
@@ -66,8 +66,10 @@ def lint(
     if since:
         _, locations = engine.collect_files(targets)
         only = since_revisions(locations, since)
-    report = engine.lint(targets, config, only_revisions=only)
-    finish_lint(report, config, output_format, write_baseline)
+    echo_lint(
+        lint_command(targets, config, only_revisions=only, write_baseline=write_baseline),
+        output_format,
+    )
 
 
 def rules_doc_main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
-"""What a command found, as data: findings, the report, and what SARIF needs of a rule.
+"""What a command found, as data: findings, the report, the result, what SARIF needs of a rule.
 
-Every command builds one :class:`Report`; the CLI picks a renderer from
+Every command builds one :class:`Report`, and its library function returns it in a
+:class:`Result` with the exit code it implies; the CLI picks a renderer from
 :mod:`flask_safemigrate.render` (text, JSON, GitHub, SARIF). Keeping the data separate from
 its rendering is what lets ``--format json`` print exactly one object and the text output
 stay readable at 3 a.m.
@@ -12,6 +13,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from flask_safemigrate.errors import ExitCode
 
 
 class Severity(enum.StrEnum):
@@ -163,6 +166,26 @@ class Report:
         ok = self.facts.get("ok", self.ok)
         rest = {k: v for k, v in self.facts.items() if k != "ok"}
         return {"ok": ok, **rest, "problems": [f.as_problem_dict() for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What every command's library function returns: its report and its exit code.
+
+    The command decides the code (docs/architecture.md, "Contracts": exit codes) where it
+    knows why it stopped; the CLI only renders ``report`` and exits with ``exit_code``, so
+    a script calling the library gets the status ``flask db`` would exit with. Failures
+    that have no report to give are raised instead, as a
+    :class:`~flask_safemigrate.errors.SafeMigrateError` carrying their own exit code.
+    """
+
+    report: Report
+    exit_code: ExitCode
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command succeeded (exit code 0)."""
+        return self.exit_code is ExitCode.OK
 
 
 @dataclass(frozen=True)

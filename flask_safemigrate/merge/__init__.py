@@ -29,7 +29,6 @@ from flask_safemigrate.merge.api import (
     COMMAND,
     MergeResult,
     auto_merge_heads,
-    exit_code,
     merge_heads,
 )
 from flask_safemigrate.merge.conflicts import Change, Conflict, Side, find_conflicts
@@ -47,7 +46,6 @@ __all__ = [
     "auto_merge_heads",
     "conflict_finding",
     "default_message",
-    "exit_code",
     "find_conflicts",
     "merge_heads",
     "plan_merge",

@@ -19,10 +19,10 @@ from flask_safemigrate.merge.findings import (
 )
 from flask_safemigrate.merge.planning import plan_merge
 from flask_safemigrate.merge.writing import write_merge
-from flask_safemigrate.report import Report, Severity
+from flask_safemigrate.report import Report, Result, Severity
 from flask_safemigrate.text import display_path, plural
 
-__all__ = ["COMMAND", "MergeResult", "auto_merge_heads", "exit_code", "merge_heads"]
+__all__ = ["COMMAND", "MergeResult", "auto_merge_heads", "merge_heads"]
 
 
 COMMAND = "auto-merge-heads"
@@ -74,11 +74,12 @@ def auto_merge_heads(
     message: str | None = None,
     check: bool = False,
     force: bool = False,
-) -> Report:
-    """The report of ``flask db auto-merge-heads``; writes the merge unless refused or ``check``.
+) -> Result:
+    """``flask db auto-merge-heads``: writes the merge unless refused or ``check``.
 
     Conflicts are errors (warnings with ``force``); ``check`` adds a ``multiple-heads`` error
-    when there are several heads and never writes.
+    when there are several heads and never writes. The exit code is 1 when the merge was
+    refused or ``check`` found several heads, else 0.
     """
     plan = plan_merge(target)
     notes = [history_note(plan)]
@@ -89,7 +90,7 @@ def auto_merge_heads(
             if plan.heads
             else "Nothing to merge: there are no revisions."
         )
-        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
     notes.extend(fork_notes(plan))
     if plan.notes:
         notes.append("Raw SQL is compared best effort; not compared:")
@@ -97,20 +98,20 @@ def auto_merge_heads(
     if check:
         findings.insert(0, multiple_heads_finding(plan))
         notes.append("--check: nothing was written.")
-        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
     if plan.conflicts and not force:
         notes.append(
             f"Not merged: {plural(len(plan.conflicts), 'conflict')} between the branches"
             " (below). Nothing was written."
         )
-        return Report(COMMAND, findings, facts=plan.facts(), notes=notes)
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
     revision, path = write_merge(target, plan, message)
     if plan.conflicts:
         notes.append(f"Merging despite {plural(len(plan.conflicts), 'conflict')} (--force).")
     notes.append(f"Wrote merge revision {revision}: {display_path(path)}")
-    return Report(COMMAND, findings, facts=plan.facts(revision, path), notes=notes)
+    return _result(Report(COMMAND, findings, facts=plan.facts(revision, path), notes=notes))
 
 
-def exit_code(report: Report) -> ExitCode:
-    """1 when the merge was refused or ``--check`` found several heads, else 0."""
-    return ExitCode.CHECKS_FAILED if report.fails(Severity.ERROR) else ExitCode.OK
+def _result(report: Report) -> Result:
+    """A refusal or several heads under ``--check`` are errors: exit 1."""
+    return Result(report, ExitCode.CHECKS_FAILED if report.fails(Severity.ERROR) else ExitCode.OK)

@@ -22,8 +22,9 @@ for Flask-Migrate's multi-database template (:mod:`.targets`). Every stage loops
 5. **verify**: every target is at the goal; at head, no drift against the models; every
    revision this run applied has its ledger row.
 
-:func:`safe_upgrade` returns an :class:`Outcome` (the report and the exit code) instead of
-raising, because a failed run still has a report to give: the stage it stopped in, what it
+:func:`safe_upgrade` returns a :class:`~flask_safemigrate.report.Result` (the report and the
+exit code; with ``--sql`` the report's ``sql`` fact holds the plan's SQL) instead of raising,
+because a failed run still has a report to give: the stage it stopped in, what it
 applied before, where each target stands and what to do next (its JSON keys are a contract:
 docs/architecture.md). Progress reaches the command through a :class:`Progress` object;
 nothing here prints.
@@ -34,10 +35,10 @@ from __future__ import annotations
 from flask import Flask
 
 from flask_safemigrate import app_engine_options
+from flask_safemigrate.report import Result
 from flask_safemigrate.upgrade.options import (
     STAGES,
     Options,
-    Outcome,
     Progress,
     RunConfigError,
     Stage,
@@ -45,12 +46,12 @@ from flask_safemigrate.upgrade.options import (
 from flask_safemigrate.upgrade.pipeline import execute
 from flask_safemigrate.upgrade.state import Run
 
-__all__ = ["STAGES", "Options", "Outcome", "Progress", "RunConfigError", "Stage", "safe_upgrade"]
+__all__ = ["STAGES", "Options", "Progress", "RunConfigError", "Stage", "safe_upgrade"]
 
 
 def safe_upgrade(
     app: Flask, options: Options | None = None, progress: Progress | None = None
-) -> Outcome:
+) -> Result:
     """Run the stages for ``app`` (see the module docstring); never raises for a failed run.
 
     Raises :class:`~flask_safemigrate.errors.ConfigError` (exit 2) for what the user must fix

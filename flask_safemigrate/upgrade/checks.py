@@ -268,7 +268,8 @@ def compute_plan(run: Run) -> None:
 
 def lint(run: Run) -> None:
     """Lint the pending scripts; an error finding in ``upgrade()`` stops the run."""
-    from flask_safemigrate.lint import baseline, engine, options
+    from flask_safemigrate.lint import options
+    from flask_safemigrate.lint.command import lint_command
 
     config = options.resolve(
         {},
@@ -276,15 +277,14 @@ def lint(run: Run) -> None:
         search_from=run.setup.directory,
         app_dialect=run.targets[0].dialect,
     )
-    report = engine.lint(
+    # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
+    # lint was adopted is accepted, so a fresh database that runs the whole history is not
+    # stopped by it. The exit code is lint's; what blocks an upgrade is decided below.
+    report = lint_command(
         [run.setup.directory],
         config,
         only_revisions={script.revision for script in run.plan},
-    )
-    if config.baseline is not None:
-        # What the team recorded when it adopted lint is accepted: a fresh database that
-        # runs the whole history must not be stopped by it.
-        report = baseline.apply(report, baseline.load(config.baseline)).report
+    ).report
     # An upgrade never runs downgrade(): what lint finds there is reported, not blocking.
     blocking = [
         f

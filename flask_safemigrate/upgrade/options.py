@@ -1,5 +1,6 @@
-"""What a safe-upgrade run is asked (:class:`Options`), tells as it goes (:class:`Progress`)
-and returns (:class:`Outcome`): the types the command and tests use."""
+"""What a safe-upgrade run is asked (:class:`Options`) and tells as it goes (:class:`Progress`):
+the types the command and tests use. It returns a :class:`~flask_safemigrate.report.Result`,
+as every command does."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from flask_safemigrate import history
-from flask_safemigrate.errors import ConfigError, ExitCode
+from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.report import Report
 
-__all__ = ["STAGES", "Options", "Outcome", "Progress", "RunConfigError", "Stage"]
+__all__ = ["STAGES", "Options", "Progress", "RunConfigError", "Stage"]
 
 Stage = Literal["preflight", "lock", "backup", "upgrade", "verify", "done"]
 STAGES: Final[tuple[Stage, ...]] = ("preflight", "lock", "backup", "upgrade", "verify", "done")
@@ -57,15 +58,6 @@ class Progress:
 
     def waiting(self, message: str) -> None:
         """Something takes time that is not the user's migration (a lock, a retry)."""
-
-
-@dataclass
-class Outcome:
-    """The run's report, its exit code, and for ``--sql`` the SQL of the plan."""
-
-    report: Report
-    exit_code: ExitCode
-    sql: str | None = None
 
 
 class RunConfigError(ConfigError):

@@ -19,10 +19,10 @@ from alembic import command as alembic_command
 
 from flask_safemigrate import dedicated_schema, faults, ledger, lock_guard, verify
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
-from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line, plural
 from flask_safemigrate.upgrade import apply, checks, failures, wording
-from flask_safemigrate.upgrade.options import Outcome, RunConfigError, Stage
+from flask_safemigrate.upgrade.options import RunConfigError, Stage
 from flask_safemigrate.upgrade.settle import settle_orphans
 from flask_safemigrate.upgrade.state import Run, Stop
 from flask_safemigrate.upgrade.targets import Target
@@ -37,8 +37,8 @@ _RULE_OF_ERROR = {
 }
 
 
-def execute(run: Run) -> Outcome:
-    """Run the stages; every failed run ends in an :class:`Outcome` with its report."""
+def execute(run: Run) -> Result:
+    """Run the stages; every failed run ends in a :class:`Result` with its report."""
     try:
         run.read_setup()
         preflight(run)
@@ -433,7 +433,7 @@ def _usage_error(run: Run, error: ConfigError) -> ConfigError:
         return error
 
 
-def finish(run: Run, code: ExitCode, stage: Stage) -> Outcome:
+def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     """The report of the run as it ends (every exit keeps this shape)."""
     ok = code is ExitCode.OK
     facts: dict[str, Any] = {
@@ -457,4 +457,4 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Outcome:
         facts["sql"] = run.sql
     wording.shape_facts(run, facts)
     report = Report("safe-upgrade", run.findings, facts=facts, notes=run.notes)
-    return Outcome(report, code, run.sql)
+    return Result(report, code)

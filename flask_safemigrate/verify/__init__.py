@@ -1,8 +1,8 @@
 """``flask db verify``: the history, the database against it, drift, the ledger, a roundtrip.
 
-:func:`verify` returns a :class:`~flask_safemigrate.report.Report` whose findings carry the
-check names of the contract (docs/architecture.md); :func:`exit_code` maps it to the command's
-exit status. Nothing here prints or exits.
+:func:`verify` returns a :class:`~flask_safemigrate.report.Result`: the report, whose
+findings carry the check names of the contract (docs/architecture.md), and the command's exit
+code (:func:`exit_code`). Nothing here prints or exits.
 
 Checks, in the order they run:
 

@@ -8,7 +8,7 @@ from flask import Flask
 
 from flask_safemigrate import app_engine_options, database, history, scratch
 from flask_safemigrate.errors import ExitCode
-from flask_safemigrate.report import Report, Severity
+from flask_safemigrate.report import Report, Result, Severity
 from flask_safemigrate.text import plural
 from flask_safemigrate.verify.database_checks import check_database
 from flask_safemigrate.verify.roundtrip import run_roundtrip
@@ -46,8 +46,8 @@ def verify(
     use_db: bool = True,
     roundtrip: bool = False,
     scratch_url: str | None = None,
-) -> Report:
-    """Run the checks for ``app`` and return the report (``command`` ``"verify"``).
+) -> Result:
+    """Run the checks for ``app``: the report (``command`` ``"verify"``) and its exit code.
 
     ``use_db=False`` skips everything that reads the app's databases. ``roundtrip=True``
     adds the scratch-database roundtrip; ``scratch_url`` names the (empty) database to use
@@ -85,16 +85,18 @@ def verify(
             findings.extend(trip.findings)
             notes.extend(trip.notes)
             facts["roundtrip"] = trip.facts
-    return Report(
+    report = Report(
         "verify",
         findings,
         facts={"heads": list(setup.graph.heads), "current": sorted(current), **facts},
         notes=notes,
     )
+    return Result(report, exit_code(report))
 
 
 def exit_code(report: Report) -> ExitCode:
-    """3 when a database could not be reached, 1 when a check failed, else 0."""
+    """The exit code of a verify report: 3 when a database could not be reached, 1 when a
+    check failed, else 0 (:func:`verify` returns it with the report)."""
     if any(f.rule == "database-unreachable" for f in report.findings):
         return ExitCode.PREFLIGHT
     return ExitCode.CHECKS_FAILED if report.fails(Severity.ERROR) else ExitCode.OK

@@ -1,0 +1,62 @@
+"""``lint`` as a command: which revisions, the run, the baseline, and the exit code.
+
+Both entry points (``flask db lint`` and the standalone ``safemigrate lint``) call
+:func:`lint_command` and only render its :class:`~flask_safemigrate.report.Result`: the
+baseline is written or applied here, and the exit code follows ``fail_on``, so the two
+commands cannot disagree on either. :func:`~flask_safemigrate.lint.engine.lint` stays the
+plain run that pipelines (safe-upgrade's pre-flight) and benchmarks call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from flask_safemigrate import history
+from flask_safemigrate.errors import ConfigError, ExitCode
+from flask_safemigrate.lint import baseline, engine
+from flask_safemigrate.report import Result
+
+__all__ = ["WRITTEN", "lint_command", "since_revisions"]
+
+#: The report fact of a ``--write-baseline`` run: ``{"file", "findings", "files"}``.
+WRITTEN = "baseline_written"
+
+
+def lint_command(
+    paths: Sequence[Path],
+    config: engine.LintConfig,
+    *,
+    only_revisions: set[str] | None = None,
+    write_baseline: Path | None = None,
+) -> Result:
+    """Lint ``paths``; exit 1 when a finding reaches ``config.fail_on``, else 0.
+
+    With ``write_baseline``, every finding is recorded in that file instead and the run
+    exits 0 (the report's :data:`WRITTEN` fact says what was written); with a baseline in
+    ``config``, only the findings it does not record are reported and decide the exit code.
+    Raises :class:`ConfigError` (exit 2) for a baseline that cannot be read or written.
+    """
+    report = engine.lint(paths, config, only_revisions=only_revisions)
+    if write_baseline is not None:
+        count = baseline.write(write_baseline, report)
+        files = len({finding.path for finding in report.findings})
+        written = {"file": write_baseline, "findings": count, "files": files}
+        return Result(
+            dataclasses.replace(report, facts={**report.facts, WRITTEN: written}), ExitCode.OK
+        )
+    if config.baseline is not None:
+        report = baseline.apply(report, baseline.load(config.baseline)).report
+    failed = report.fails(config.fail_on)
+    return Result(report, ExitCode.CHECKS_FAILED if failed else ExitCode.OK)
+
+
+def since_revisions(locations: list[Path], since: str) -> set[str]:
+    """``--since REV``: the revisions that descend from ``since`` (not ``since`` itself)."""
+    graph = history.load_graph(locations)
+    try:
+        (revision,) = graph.resolve(since)
+    except (history.RevisionLookupError, ValueError) as exc:
+        raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
+    return set(graph.descendants(revision)) - {revision}
