@@ -16,6 +16,7 @@ from alembic.operations import Operations
 from flask_safemigrate.database import dialect_of
 from flask_safemigrate.lint.engine import LintConfig, lint
 from tests.support.databases import engine_for
+from tests.support.timing import TIMING
 
 SCRIPT = '''"""add plan
 
@@ -144,3 +145,100 @@ def test_missing_existence_check_offers_if_not_exists_only_where_it_runs(
         assert failed is None and columns == {"id", "body"}
     else:
         assert dialect == "sqlite" and failed is not None and "syntax error" in str(failed)
+
+
+SWALLOWED_CREATE = '''"""add a share token
+
+Revision ID: a3
+"""
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+revision = "a3"
+down_revision = None
+
+
+def upgrade():
+    try:
+        op.add_column("shares", sa.Column("token", sa.String(64)))
+    except (OperationalError, ProgrammingError):
+        pass
+
+
+def downgrade():
+    op.drop_column("shares", "token")
+'''
+
+
+def _add_token(conn: sa.Connection) -> sa.exc.DBAPIError | None:
+    """Alembic's add_column of shares.token on ``conn``; the database error it raised."""
+    try:
+        Operations(MigrationContext.configure(conn)).add_column(
+            "shares", sa.Column("token", sa.String(64))
+        )
+    except sa.exc.DBAPIError as exc:
+        return exc
+    return None
+
+
+@TIMING
+def test_swallowed_create_warning_already_exists_shares_its_class_with_a_lock_timeout(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SM318 makes a create under only the database's error classes a warning: "already
+    exists" (what the author expects on a re-run) is one of those classes, and so is a lock
+    timeout, after which MariaDB/MySQL and SQLite carry on without the column (the revision
+    would be stamped) and PostgreSQL's transaction is aborted."""
+    dialect = dialect_of(database_url)
+    assert dialect is not None
+    script = tmp_path / "a3_add_share_token.py"
+    script.write_text(SWALLOWED_CREATE)
+    config = LintConfig(select=("swallowed-ddl-error",), dialect=dialect)
+    (finding,) = lint([script], config).findings
+    assert str(finding.severity) == "warning"
+    assert "other than the object being there already (a lock timeout)" in finding.message
+
+    # The session that waits gives up quickly: SQLite's busy timeout, the servers' lock waits.
+    waiter_args = {"timeout": 0.2} if dialect == "sqlite" else {}
+    waiter = sa.create_engine(database_url, poolclass=sa.pool.NullPool, connect_args=waiter_args)
+    try:
+        with engine_for(database_url) as engine:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("CREATE TABLE shares (id INTEGER PRIMARY KEY)")
+            # A lock timeout: another session holds the table while add_column waits for it.
+            with engine.connect() as holder:
+                if dialect == "sqlite":
+                    holder.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    holder.exec_driver_sql("SELECT * FROM shares").all()
+                with waiter.connect() as conn:
+                    if dialect == "postgresql":
+                        conn.exec_driver_sql("SET lock_timeout = '300ms'")
+                    elif dialect == "mysql":
+                        conn.exec_driver_sql("SET SESSION lock_wait_timeout = 1")
+                    timed_out = _add_token(conn)
+                    try:
+                        conn.exec_driver_sql("SELECT 1").all()
+                        carried_on = True
+                    except sa.exc.DBAPIError:
+                        carried_on = False
+                    conn.rollback()
+                holder.rollback()
+            # "Already exists": the column added, then added again.
+            with engine.begin() as conn:
+                assert _add_token(conn) is None
+            with engine.begin() as conn:
+                exists = _add_token(conn)
+            with engine.connect() as conn:
+                columns = {c["name"] for c in sa.inspect(conn).get_columns("shares")}
+    finally:
+        waiter.dispose()
+
+    assert isinstance(timed_out, sa.exc.OperationalError), timed_out
+    assert exists is not None
+    assert type(exists).__name__ in {"OperationalError", "ProgrammingError"}, exists
+    assert "token" in columns
+    # After the swallowed lock timeout: MariaDB/MySQL and SQLite go on (the stamp would follow
+    # with the column missing); PostgreSQL refuses every later statement of the transaction.
+    assert carried_on is (dialect != "postgresql")
