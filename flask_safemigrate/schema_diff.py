@@ -13,7 +13,7 @@ The version table and the ledger are never part of either.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,15 +318,25 @@ class Snapshot:
 
     objects: Mapping[Key, str] = field(default_factory=dict)
     owners: Mapping[Key, str] = field(default_factory=dict)
+    #: MariaDB/MySQL: the indexes the server made for a foreign key (see
+    #: :func:`_server_made_index`), as ``("index", "NAME on TABLE")``. Such an index is keyed
+    #: in ``objects`` by its columns and foreign key, not by the name the server chose.
+    server_indexes: frozenset[Key] = frozenset()
 
     def _outside(self, keys: set[Key], tables: set[str]) -> list[str]:
         return sorted(
             f"{kind} {name}" for (kind, name) in keys if self.owners.get((kind, name)) not in tables
         )
 
-    def difference(self, other: Snapshot) -> tuple[list[str], list[str], list[str]]:
-        """Against an earlier snapshot ``other``: (added, removed, changed), each readable."""
-        added_keys = set(self.objects.keys() - other.objects.keys())
+    def difference(
+        self, other: Snapshot, *, server_made: Collection[Key] = ()
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Against an earlier snapshot ``other``: (added, removed, changed), each readable.
+
+        ``server_made`` are keys of objects the server made on its own (the index MariaDB
+        adds for a foreign key, which stays when the key is dropped): not counted as added.
+        """
+        added_keys = set(self.objects.keys() - other.objects.keys() - set(server_made))
         removed_keys = set(other.objects.keys() - self.objects.keys())
         added = self._outside(added_keys, {n for k, n in added_keys if k == "table"})
         removed = other._outside(removed_keys, {n for k, n in removed_keys if k == "table"})
@@ -364,6 +374,7 @@ class _Collector:
         self.skip = skip
         self.objects: dict[Key, str] = {}
         self.owners: dict[Key, str] = {}
+        self.server_indexes: set[Key] = set()
 
     def keeps(self, table: str) -> bool:
         return table not in self.skip
@@ -374,7 +385,32 @@ class _Collector:
             self.owners[(kind, name)] = owner
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(dict(self.objects), dict(self.owners))
+        return Snapshot(dict(self.objects), dict(self.owners), frozenset(self.server_indexes))
+
+
+def _server_made_index(
+    index: Mapping[str, Any],
+    columns: Sequence[str],
+    foreign_keys: Iterable[tuple[str, Mapping[str, Any]]],
+) -> str | None:
+    """The key of the foreign key an index was made for by MariaDB/MySQL, or ``None``.
+
+    A foreign key needs an index on its columns; when none is there, the server adds one,
+    named after the constraint (or, for an unnamed key, after its first column, with ``_2``,
+    ``_3``... when taken). Dropping the key leaves that index, and a later key on the same
+    columns takes it over whatever its name. Such an index is the server's, not the
+    migration's: matched by its columns and foreign key, never by its name.
+    """
+    if index.get("unique") or not columns:
+        return None
+    name = str(index.get("name"))
+    for key, fk in foreign_keys:
+        if list(fk["constrained_columns"]) != list(columns):
+            continue
+        first = str(columns[0])
+        if name in (fk.get("name"), first) or re.fullmatch(rf"{re.escape(first)}_\d+", name):
+            return key
+    return None
 
 
 def _reflect_schema(inspector: Any, dialect: Dialect, schema: str | None, out: _Collector) -> None:
@@ -394,6 +430,7 @@ def _reflect_schema(inspector: Any, dialect: Dialect, schema: str | None, out: _
             tname = _qualified(sch, table)
             details = f"{pk.get('name') or 'unnamed'} ({_names(pk['constrained_columns'])})"
             out.add("primary key", f"on {tname}", details, tname)
+    foreign_keys: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for (sch, table), fks in inspector.get_multi_foreign_keys(schema=schema).items():
         if not out.keeps(table):
             continue
@@ -405,6 +442,8 @@ def _reflect_schema(inspector: Any, dialect: Dialect, schema: str | None, out: _
                 f"{target}({_names(fk['referred_columns'])})"
             )
             out.add("foreign key", key, fk.get("name") or "unnamed", tname)
+            foreign_keys.setdefault(tname, []).append((key, fk))
+    server_names = dialect.name in ("mysql", "mariadb")
     for (sch, table), indexes in inspector.get_multi_indexes(schema=schema).items():
         if not out.keeps(table):
             continue
@@ -413,7 +452,12 @@ def _reflect_schema(inspector: Any, dialect: Dialect, schema: str | None, out: _
             columns = [str(c) for c in index.get("column_names") or () if c is not None]
             columns = columns or [str(e) for e in index.get("expressions") or ()]
             kind = "unique index" if index.get("unique") else "index"
-            out.add("index", f"{index['name']} on {tname}", f"{kind} ({_names(columns)})", tname)
+            name_key = f"{index['name']} on {tname}"
+            fk_key = _server_made_index(index, columns, foreign_keys.get(tname, ()))
+            if server_names and fk_key is not None:
+                out.server_indexes.add(("index", name_key))
+                name_key = f"on {tname}({_names(columns)}) for the foreign key {fk_key}"
+            out.add("index", name_key, f"{kind} ({_names(columns)})", tname)
     for (sch, table), uniques in inspector.get_multi_unique_constraints(schema=schema).items():
         if not out.keeps(table):
             continue

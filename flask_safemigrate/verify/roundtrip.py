@@ -173,9 +173,11 @@ def _walk(
                 dedicated_schema.ensure_schema(conn, setup.settings.schema)
         before = _snapshot(engines, setup)
         applied = _versions(engines, setup)
+        server_indexes = any(e.dialect.name in ("mysql", "mariadb") for e in engines.values())
         for script in order:
             step("upgrade", script, script.revision)
             after_up = _versions(engines, setup)
+            upgraded = _snapshot(engines, setup) if server_indexes else {}
             down_target = script.down_revisions[0] if script.is_merge else f"{script.revision}@-1"
             step("downgrade", script, down_target)
             reverted = _versions(engines, setup)
@@ -195,7 +197,7 @@ def _walk(
                     )
                 )
             after_down = _snapshot(engines, setup)
-            trip.findings.extend(_traces(script, before, after_down))
+            trip.findings.extend(_traces(script, before, upgraded, after_down))
             step("upgrade", script, script.revision)
             applied = after_up
             before = _snapshot(engines, setup)
@@ -231,11 +233,19 @@ def _walk(
 def _traces(
     script: history.Script,
     before: Mapping[str | None, Snapshot],
+    upgraded: Mapping[str | None, Snapshot],
     after: Mapping[str | None, Snapshot],
 ) -> list[Finding]:
+    """What the downgrade of ``script`` left different from ``before`` its upgrade.
+
+    ``upgraded`` (taken on MariaDB/MySQL only) names the indexes the server made for the
+    foreign keys the upgrade added: dropping such a key leaves its index, which no
+    ``downgrade()`` written for every database could drop, so it is not a trace.
+    """
     findings = []
     for bind, snapshot in after.items():
-        added, removed, changed = snapshot.difference(before[bind])
+        made = upgraded[bind].server_indexes if bind in upgraded else frozenset()
+        added, removed, changed = snapshot.difference(before[bind], server_made=made)
         if not (added or removed or changed):
             continue
         parts = []

@@ -439,3 +439,121 @@ def test_an_account_that_cannot_create_databases_is_told_what_to_do(
                 execute(admin_text, f'DROP ROLE IF EXISTS "{role}"')
             else:
                 execute(admin_text, f"DROP USER IF EXISTS '{role}'@'%%'")
+
+
+# --------------------------------------------------------------------------- server-named indexes
+
+OWNER = "f6f6f6f6f6f6"
+OWNER_SCRIPT = script(
+    OWNER,
+    ITEMS,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key("fk_items_owner_id_users", "users", ["owner_id"], ["id"])
+    """,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_constraint("fk_items_owner_id_users", type_="foreignkey")
+        batch_op.drop_column("owner_id")
+    """,
+    message="add items.owner_id",
+)
+OWNER_COLUMN = "a7a7a7a7a7a7"
+OWNER_COLUMN_SCRIPT = script(
+    OWNER_COLUMN,
+    ITEMS,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
+    """,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_column("owner_id")
+    """,
+    message="add items.owner_id",
+)
+OWNER_FK = "b8b8b8b8b8b8"
+OWNER_FK_SCRIPT = script(
+    OWNER_FK,
+    OWNER_COLUMN,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.create_foreign_key("fk_items_owner_id_users", "users", ["owner_id"], ["id"])
+    """,
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_constraint("fk_items_owner_id_users", type_="foreignkey")
+    """,
+    message="items.owner_id references users",
+)
+
+
+def owner_models(metadata: sa.MetaData) -> None:
+    base_models(metadata)
+    metadata.tables["items"].append_column(
+        sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id", name="fk_items_owner_id_users"))
+    )
+
+
+@pytest.mark.parametrize(
+    "scripts",
+    [
+        pytest.param([OWNER_SCRIPT], id="column-and-key"),
+        pytest.param([OWNER_COLUMN_SCRIPT, OWNER_FK_SCRIPT], id="key-on-existing-column"),
+    ],
+)
+def test_a_foreign_key_added_and_dropped_leaves_no_trace(
+    verify_app: VerifyApp, database_url: str, scripts: list[str]
+) -> None:
+    app = verify_app(
+        database_url, models=owner_models, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, *scripts]
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip")
+    assert [p["message"] for p in data["problems"]] == []
+    assert code == 0
+    assert data["roundtrip"]["completed"] == 2 + len(scripts)
+
+
+FORGETFUL = "c9c9c9c9c9c9"
+FORGETFUL_SCRIPT = script(
+    FORGETFUL,
+    ITEMS,
+    """
+    # Guarded: the roundtrip upgrades again over what the downgrade left.
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("items")}
+    with op.batch_alter_table("items") as batch_op:
+        if "owner_id" not in columns:
+            batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key("fk_items_owner_id_users", "users", ["owner_id"], ["id"])
+    op.create_index("ix_items_owner_id", "items", ["owner_id"], if_not_exists=True)
+    """,
+    # Drops the key only: the column and the index stay.
+    """
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_constraint("fk_items_owner_id_users", type_="foreignkey")
+    """,
+    message="add items.owner_id",
+)
+
+
+def forgetful_models(metadata: sa.MetaData) -> None:
+    owner_models(metadata)
+    sa.Index("ix_items_owner_id", metadata.tables["items"].c.owner_id)
+
+
+def test_a_forgotten_index_and_column_next_to_a_foreign_key_are_still_reported(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    app = verify_app(
+        database_url,
+        models=forgetful_models,
+        scripts=[USERS_SCRIPT, ITEMS_SCRIPT, FORGETFUL_SCRIPT],
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip")
+    assert code == 1
+    assert [p["message"] for p in problems(data) if p["check"] != "downgrade-leaves-trace"] == []
+    (trace,) = problems(data)
+    assert (trace["check"], trace["revision"]) == ("downgrade-leaves-trace", FORGETFUL)
+    assert trace["leftover"] == ["column items.owner_id", "index ix_items_owner_id on items"]
+    assert (trace["missing"], trace["changed"]) == ([], [])
