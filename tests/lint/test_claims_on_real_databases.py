@@ -15,6 +15,7 @@ from alembic.operations import Operations
 
 from flask_safemigrate.database import dialect_of
 from flask_safemigrate.lint.engine import LintConfig, lint
+from flask_safemigrate.report import Finding
 from tests.support.databases import engine_for
 from tests.support.timing import TIMING
 
@@ -38,15 +39,22 @@ def downgrade():
 '''
 
 
+def lint_one(database_url: str, script: Path, source: str, rule: str) -> tuple[str, Finding]:
+    """The dialect of ``database_url`` and the one finding ``rule`` reports, for that dialect,
+    on ``source`` written to ``script``."""
+    dialect = dialect_of(database_url)
+    assert dialect is not None
+    script.write_text(source)
+    (finding,) = lint([script], LintConfig(select=(rule,), dialect=dialect)).findings
+    return dialect, finding
+
+
 def test_add_not_null_column_message_says_what_the_database_does(
     database_url: str, tmp_path: Path
 ) -> None:
-    dialect = dialect_of(database_url)
-    assert dialect is not None
-    script = tmp_path / "a1_add_plan.py"
-    script.write_text(SCRIPT)
-    config = LintConfig(select=("add-not-null-column-without-default",), dialect=dialect)
-    (finding,) = lint([script], config).findings
+    dialect, finding = lint_one(
+        database_url, tmp_path / "a1_add_plan.py", SCRIPT, "add-not-null-column-without-default"
+    )
 
     with engine_for(database_url) as engine:
         with engine.begin() as conn:
@@ -190,12 +198,9 @@ def test_swallowed_create_warning_already_exists_shares_its_class_with_a_lock_ti
     exists" (what the author expects on a re-run) is one of those classes, and so is a lock
     timeout, after which MariaDB/MySQL and SQLite carry on without the column (the revision
     would be stamped) and PostgreSQL's transaction is aborted."""
-    dialect = dialect_of(database_url)
-    assert dialect is not None
-    script = tmp_path / "a3_add_share_token.py"
-    script.write_text(SWALLOWED_CREATE)
-    config = LintConfig(select=("swallowed-ddl-error",), dialect=dialect)
-    (finding,) = lint([script], config).findings
+    dialect, finding = lint_one(
+        database_url, tmp_path / "a3_add_share_token.py", SWALLOWED_CREATE, "swallowed-ddl-error"
+    )
     assert str(finding.severity) == "warning"
     assert "other than the object being there already (a lock timeout)" in finding.message
 
