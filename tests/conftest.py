@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest.nodeid import NodeId  # pytest 9.2's node ids (see the hook below)
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
@@ -37,6 +36,10 @@ from tests.support.databases import (
 )
 from tests.support.merge import MergeApp
 
+#: pytester (tests of the harness) and ``--dist loadgroup`` keeping each ``xdist_group`` (the
+#: timing group) on one worker.
+pytest_plugins = ("pytester", "tests.support.xdist_groups")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -45,25 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the long loops too (tests/reliability: 20+ kills per database); CI sets it",
     )
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give ``xdist_group`` tests the ``@group`` node-id suffix ``--dist loadgroup`` sorts by.
-
-    pytest-xdist 3.8 writes the suffix to ``item._nodeid``, which pytest 9.2 no longer reads (it
-    keeps the id in ``item._id``), so a group's tests were spread over workers: the timing group
-    (tests/support/timing.py) ran its kills and lock waits two at a time. No-op without xdist.
-    """
-    if not getattr(config.option, "loadgroup", False):
-        return
-    for item in items:
-        mark = item.get_closest_marker("xdist_group")
-        nodeid = item.nodeid
-        if mark is None or nodeid.rfind("@") > nodeid.rfind("]") or not hasattr(item, "_id"):
-            continue
-        name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-        item._id = NodeId.parse(f"{nodeid}@{name}")
 
 
 # --------------------------------------------------------------------------- apps

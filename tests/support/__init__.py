@@ -4,6 +4,9 @@
 - :mod:`.apps`: Flask apps of the tests, their engines, their migrations directory.
 - :mod:`.cli`: running ``flask ...`` in process or as a subprocess.
 - :mod:`.revisions`: revision-script builders (single- and multi-database templates).
+- :mod:`.network`: a port that refuses connections (the "server unreachable" tests).
+- :mod:`.timing`, :mod:`.xdist_groups`: the timing group, kept on one worker under
+  ``--dist loadgroup`` (a pytest plugin, registered by the root ``conftest.py``).
 - :mod:`.merge`, :mod:`.verify`, :mod:`.multidb`, :mod:`.schema`: the histories and helpers of
   those test packages.
 """

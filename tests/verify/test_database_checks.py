@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from flask_safemigrate import ledger
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import DbKind, engine_for, execute, server_url, sqlite_url, table_names
+from tests.support.network import refused_port
 from tests.support.verify import (
     ITEMS,
     ITEMS_SCRIPT,
@@ -54,13 +54,6 @@ def stamp(url: str, revision: str) -> None:
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 # --------------------------------------------------------------------------- passing
 
 
@@ -95,16 +88,18 @@ def test_text_report_names_the_database_and_ends_with_a_summary(
 def test_unreachable_database_exits_3_with_the_password_masked(
     verify_app: VerifyApp, tmp_path: Any, kind: DbKind
 ) -> None:
-    if kind == "sqlite":
-        url = sqlite_url(tmp_path / "no" / "such" / "dir" / "app.db")
-    else:
-        url = (
-            server_url(kind)
-            .set(password="hunter2-secret", port=free_port())
-            .render_as_string(hide_password=False)
-        )
-    app = verify_app(url)
-    code, data, result = run_verify(app)
+    with refused_port() as port:
+        if kind == "sqlite":
+            url = sqlite_url(tmp_path / "no" / "such" / "dir" / "app.db")
+        else:
+            url = (
+                server_url(kind)
+                .set(password="hunter2-secret", port=port)
+                .render_as_string(hide_password=False)
+            )
+        app = verify_app(url)
+        code, data, result = run_verify(app)
+        text = invoke(app, "db", "verify")
     assert code == 3
     assert data["ok"] is False
     (problem,) = problems(data, "database-unreachable")
@@ -119,7 +114,6 @@ def test_unreachable_database_exits_3_with_the_password_masked(
     assert "hunter2" not in result.output
     if kind != "sqlite":
         assert "***" in problem["message"]
-    text = invoke(app, "db", "verify")
     assert text.exit_code == 3
     assert "error[database-unreachable]" in text.stdout
     assert "hunter2" not in text.output
