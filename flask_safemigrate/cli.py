@@ -33,6 +33,7 @@ from flask_safemigrate.cli_support import (
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.render import render_finding, render_json, should_color
+from flask_safemigrate.render.progress import ProgressPrinter
 from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.safe_text import printable
 
@@ -206,58 +207,9 @@ COMMANDS[lint_command.name or "lint"] = lint_command
 # --- safe-upgrade -------------------------------------------------------------------------
 
 
-class _EchoProgress(upgrade.Progress):
-    """Prints safe-upgrade's progress: stdout for text, stderr when stdout carries JSON."""
-
-    def __init__(self, err: bool) -> None:
-        self.err = err
-        self.open_line = False
-        self.pending: str | None = None
-        # What the run had reached, for the report of a Ctrl-C (which has no other).
-        self.reached: upgrade.Stage = "preflight"
-        self.applied: list[dict[str, Any]] = []
-        self.backup: str | None = None
-
-    def _echo(self, text: str, nl: bool = True) -> None:
-        if self.open_line and not text.startswith(("ok ", "FAILED")):
-            click.echo(err=self.err)
-        # Revision ids, script messages and database errors: shown, never acted on.
-        click.echo(printable(text), nl=nl, err=self.err)
-        self.open_line = not nl
-
-    def stage(self, stage: upgrade.Stage, message: str) -> None:
-        self.reached = stage
-        if stage == "backup" and message.startswith("written to "):
-            # A single database's backup (upgrade.wording.backup_written): the one thing to
-            # restore from, so a Ctrl-C report must not say there is none.
-            self.backup = message.removeprefix("written to ")
-        self._echo(f"{stage}: {message}")
-
-    def step_started(
-        self, position: int, total: int, script: history.Script, *, bind: str | None = None
-    ) -> None:
-        self.pending = script.revision
-        self.reached = "upgrade"
-        message = f"  {script.message}" if script.message else ""
-        self._echo(f"{_step(position, total, bind)} {script.revision}{message} ... ", nl=False)
-
-    def step_finished(
-        self, position: int, total: int, revision: str, seconds: float, *, bind: str | None = None
-    ) -> None:
-        if bind is None:  # a bind's step is committed only when every bind is done
-            self.applied.append({"revision": revision, "seconds": round(seconds, 3)})
-        if not self.open_line or self.pending != revision:
-            self._echo(f"{_step(position, total, bind)} {revision} ... ", nl=False)
-        self._echo(f"ok {seconds:.2f}s")
-
-    def step_failed(
-        self, position: int, total: int, seconds: float, *, bind: str | None = None
-    ) -> None:
-        if self.open_line:
-            self._echo(f"FAILED after {seconds:.2f}s")
-
-    def waiting(self, message: str) -> None:
-        self._echo(f"  ... {message}")
+def _progress_printer(err: bool) -> ProgressPrinter:
+    """safe-upgrade's progress as lines: stdout for text, stderr when stdout carries JSON."""
+    return ProgressPrinter(lambda text, nl: click.echo(text, nl=nl, err=err))
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -272,10 +224,10 @@ def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json:
     commits at its end: none); where the database stands was not read, so ``from``, ``to``
     and ``current`` are empty and the summary says so.
     """
-    echo = progress if isinstance(progress, _EchoProgress) else None
+    echo = progress if isinstance(progress, ProgressPrinter) else None
     running = echo.pending if echo is not None and echo.open_line else None
     if echo is not None and echo.open_line:
-        click.echo("interrupted", err=echo.err)
+        echo.write("interrupted", True)
     what = f"while applying {running}" if running else "while no revision was running"
     message = (
         f"safe-upgrade interrupted (Ctrl-C) {what}; the migration lock is released and"
@@ -331,11 +283,6 @@ def _left_behind(running: str | None, dialects: set[str | None]) -> str:
     )
 
 
-def _step(position: int, total: int, bind: str | None) -> str:
-    """``[2/5]``, or ``[logs] 2/5`` for a step on a bind of a multi-database app."""
-    return f"[{position + 1}/{total}]" if bind is None else f"[{bind}] {position + 1}/{total}"
-
-
 @click.command("safe-upgrade")
 @click.argument("revision", default="heads")
 @click.option(
@@ -388,7 +335,7 @@ def safe_upgrade_command(
         resolved=resolved,
     )
     quiet = sql and output_format == "text"
-    progress = upgrade.Progress() if quiet else _EchoProgress(err=output_format == "json")
+    progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # With --auto-merge, Alembic and post-write hooks may print while the merge is written:
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).

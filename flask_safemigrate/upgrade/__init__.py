@@ -26,8 +26,9 @@ for Flask-Migrate's multi-database template (:mod:`.targets`). Every stage loops
 exit code; with ``--sql`` the report's ``sql`` fact holds the plan's SQL) instead of raising,
 because a failed run still has a report to give: the stage it stopped in, what it
 applied before, where each target stands and what to do next (its JSON keys are a contract:
-docs/architecture.md). Progress reaches the command through a :class:`Progress` object;
-nothing here prints.
+docs/architecture.md). Progress reaches the command as structured events (:mod:`.events`:
+stage, target, revision, seconds, outcome, ...) through a :class:`Progress` sink; nothing
+here words them for a terminal or prints.
 """
 
 from __future__ import annotations
@@ -36,17 +37,21 @@ from flask import Flask
 
 from flask_safemigrate import app_engine_options
 from flask_safemigrate.report import Result
-from flask_safemigrate.upgrade.options import (
-    STAGES,
-    Options,
-    Progress,
-    RunConfigError,
-    Stage,
-)
+from flask_safemigrate.upgrade import events
+from flask_safemigrate.upgrade.events import Progress
+from flask_safemigrate.upgrade.options import STAGES, Options, RunConfigError, Stage
 from flask_safemigrate.upgrade.pipeline import execute
 from flask_safemigrate.upgrade.state import Run
 
-__all__ = ["STAGES", "Options", "Progress", "RunConfigError", "Stage", "safe_upgrade"]
+__all__ = [
+    "STAGES",
+    "Options",
+    "Progress",
+    "RunConfigError",
+    "Stage",
+    "events",
+    "safe_upgrade",
+]
 
 
 def safe_upgrade(

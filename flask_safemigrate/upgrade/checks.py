@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from flask_safemigrate import database, history, ledger, verify
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.text import one_line, plural
-from flask_safemigrate.upgrade import wording
+from flask_safemigrate.text import one_line
+from flask_safemigrate.upgrade import events, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -73,7 +73,7 @@ def _auto_merge(run: Run) -> history.RevisionGraph:
         findings = [merge.conflict_finding(c, forced=False) for c in plan.conflicts]
         raise run.stop(ExitCode.PREFLIGHT, *findings) from None
     run.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
-    run.progress.stage("preflight", f"merged heads into {result.merge_revision}")
+    run.progress.emit(events.Merged(revision=result.merge_revision))
     run.setup = verify.setup_of(run.app)
     return run.setup.graph
 
@@ -303,9 +303,4 @@ def lint(run: Run) -> None:
             for finding in blocking
         ]
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
-    run.progress.stage(
-        "preflight",
-        "lint: "
-        + (f"{plural(len(others), 'warning')}" if others else "no findings")
-        + f" in {plural(len(run.plan), 'pending script')}",
-    )
+    run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan)))

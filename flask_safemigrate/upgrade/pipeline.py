@@ -17,11 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command as alembic_command
 
-from flask_safemigrate import dedicated_schema, faults, ledger, lock_guard, verify
+from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, verify
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
-from flask_safemigrate.text import display_path, one_line, plural
-from flask_safemigrate.upgrade import apply, checks, failures, wording
+from flask_safemigrate.text import display_path, one_line
+from flask_safemigrate.upgrade import apply, checks, events, failures, wording
 from flask_safemigrate.upgrade.options import RunConfigError, Stage
 from flask_safemigrate.upgrade.settle import settle_orphans
 from flask_safemigrate.upgrade.state import Run, Stop
@@ -114,9 +114,13 @@ def preflight(run: Run) -> None:
         with run.connect(run.targets[0]) as connection:
             dedicated_schema.preflight(connection, settings.schema)  # may the login create it?
     for target in run.targets:
-        todo = plural(len(target.plan), "revision") + " to apply" if target.plan else None
-        run.progress.stage(
-            "preflight", f"{target.label} at {target.at}: {todo or 'nothing to apply'}"
+        run.progress.emit(
+            events.Planned(
+                target=target.progress_name,
+                database=target.label,
+                revisions=target.current,
+                pending=len(target.plan),
+            )
         )
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
@@ -146,7 +150,11 @@ def lock_and_apply(run: Run) -> None:
                 continue
             locked.append(target)
             began = time.perf_counter()
-            run.progress.stage("lock", wording.taking_lock(target, settings.lock_wait))
+            run.progress.emit(
+                events.LockWaiting(
+                    target=target.progress_name, database=target.label, wait=settings.lock_wait
+                )
+            )
             held = stack.enter_context(
                 locks.migration_lock(
                     target.url,
@@ -160,14 +168,18 @@ def lock_and_apply(run: Run) -> None:
             target.guard = taken[name] = stack.enter_context(
                 lock_guard.guarding(held, dialect=target.dialect, wait=settings.lock_wait)
             )
-            run.progress.stage("lock", f"acquired in {time.perf_counter() - began:.2f}s")
+            run.progress.emit(
+                events.LockAcquired(
+                    target=target.progress_name, seconds=time.perf_counter() - began
+                )
+            )
         # What killed migrators left running would block this run: wait or end it.
         deadline = max(began_all + settings.lock_wait, time.monotonic() + 1.0)
         for target in locked:
             settle_orphans(run, target, deadline=deadline)
         if _read_under_lock(run):
             run.another = True
-            run.progress.stage("lock", wording.another_applied(run))
+            run.progress.emit(events.AnotherApplied(positions=_positions(run)))
             return
         if run.plan:
             backup(run)
@@ -225,7 +237,11 @@ def backup(run: Run) -> None:
         )
         if run.backup_path is None:
             run.backup_path = target.backup
-        run.progress.stage("backup", wording.backup_written(target))
+        run.progress.emit(
+            events.BackupWritten(
+                target=target.progress_name, database=target.label, path=str(target.backup)
+            )
+        )
 
 
 def _prepare(run: Run) -> None:
@@ -290,14 +306,12 @@ def upgrade(run: Run) -> None:
                 # Lost before a revision started or the fence's LockTimeout: nothing ran,
                 # no "FAILED" line for it; the report says what happened.
                 if failed.error.data.get("point") == "commit":
-                    run.progress.step_failed(
-                        position, total, failed.seconds, bind=culprit.progress_name
-                    )
+                    _failed(run, culprit, failed, position, total)
                 if isinstance(failed.error, LockLost):
                     run.rolled_back = failed.rolled_back
                     raise failures.lock_lost(run, failed, failed.error) from None
                 raise failed.error from None
-            run.progress.step_failed(position, total, failed.seconds, bind=culprit.progress_name)
+            _failed(run, culprit, failed, position, total)
             if failed.statement_seconds is not None:
                 waits.append(failed.statement_seconds)
             # Retry only where the failed attempt left nothing half done behind.
@@ -310,16 +324,26 @@ def upgrade(run: Run) -> None:
                 raise failures.failure(run, failed, attempts=attempt + 1, waits=waits) from None
             attempt += 1
             pause = min(0.5 * 2 ** (attempt - 1), 10.0)
-            run.progress.waiting(wording.retrying(run, failed, culprit, attempt, pause))
+            run.progress.emit(
+                events.Retrying(
+                    target=culprit.progress_name,
+                    revision=failed.revision,
+                    lock_timeout=settings.lock_timeout,
+                    retries=settings.lock_retries,
+                    attempt=attempt,
+                    pause=pause,
+                    waited=failed.statement_seconds,
+                )
+            )
             time.sleep(pause)
             for target in run.targets:  # where each stands after the rollback
                 checks.read_target(run, target)
             checks.compute_plan(run)
             continue
         failures.refresh_positions(run, fallback_to_goal=True)
-        said = wording.committed(run, order)
-        if said is not None:
-            run.progress.stage("upgrade", said)
+        if run.multi:  # the multi-database template commits every bind at its end
+            names = tuple(target.name for target in order if target.plan)
+            run.progress.emit(events.Committed(targets=names))
         return
 
 
@@ -333,17 +357,54 @@ def _env_order(run: Run) -> list[Target]:
 
 
 def _started(
-    run: Run, offset: int, total: int, position: int, key: str | None, script: Any
+    run: Run, offset: int, total: int, position: int, key: str | None, script: history.Script
 ) -> None:
-    bind = run.target_of(key).progress_name
-    run.progress.step_started(offset + position, total, script, bind=bind)
+    run.progress.emit(
+        events.StepStarted(
+            target=run.target_of(key).progress_name,
+            position=offset + position,
+            total=total,
+            revision=script.revision,
+            message=script.message or "",
+        )
+    )
 
 
 def _finished(
     run: Run, offset: int, total: int, position: int, key: str | None, rev: str, seconds: float
 ) -> None:
-    bind = run.target_of(key).progress_name
-    run.progress.step_finished(offset + position, total, rev, seconds, bind=bind)
+    run.progress.emit(
+        events.StepEnded(
+            target=run.target_of(key).progress_name,
+            position=offset + position,
+            total=total,
+            revision=rev,
+            seconds=seconds,
+            outcome="ok",
+        )
+    )
+
+
+def _failed(run: Run, culprit: Target, failed: apply.StepFailed, position: int, total: int) -> None:
+    run.progress.emit(
+        events.StepEnded(
+            target=culprit.progress_name,
+            position=position,
+            total=total,
+            revision=failed.revision,
+            seconds=failed.seconds,
+            outcome="failed",
+        )
+    )
+
+
+def _positions(run: Run, at_head: list[bool] | None = None) -> tuple[events.Position, ...]:
+    """Where each target stands, for :class:`~.events.AnotherApplied` and ``Verified``."""
+    heads = at_head or [False] * len(run.targets)
+    return tuple(
+        events.Position(target.progress_name, target.current, head)
+        for target, head in zip(run.targets, heads, strict=True)
+    )
 
 
 def post_verify(run: Run) -> None:
@@ -380,7 +441,7 @@ def post_verify(run: Run) -> None:
                     findings.append(wording.ledger_incomplete(target, missing))
     if findings:
         raise run.stop(ExitCode.CHECKS_FAILED, *findings)
-    run.progress.stage("verify", wording.verified(run, at_head))
+    run.progress.emit(events.Verified(positions=_positions(run, at_head)))
 
 
 def offline_sql(run: Run) -> None:

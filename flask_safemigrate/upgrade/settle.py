@@ -9,6 +9,7 @@ from flask_safemigrate import database, orphans
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import plural
+from flask_safemigrate.upgrade import events
 from flask_safemigrate.upgrade.apply import session_scope
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
@@ -35,21 +36,22 @@ def settle_orphans(run: Run, target: Target, *, deadline: float) -> None:
         found = orphans.find(connection, scope)
         if not found:
             return
-        listing = " | ".join(orphan.describe() for orphan in found)
+        statements = tuple(orphan.describe() for orphan in found)
+        listing = " | ".join(statements)
         count = plural(len(found), "statement")
-        if settings.cancel_orphans:
-            run.progress.waiting(
-                f"ending {count} a killed migrator left running"
-                f" (SAFEMIGRATE_CANCEL_ORPHANS): {listing}"
+        run.progress.emit(
+            events.OrphansFound(
+                target=target.progress_name,
+                action="end" if settings.cancel_orphans else "wait",
+                statements=statements,
+                wait=deadline - began,
             )
+        )
+        if settings.cancel_orphans:
             orphans.cancel(connection, found)
             left = orphans.wait_gone(connection, found, deadline=began + 30, scope=scope)
             done = f"Ended {count} a killed migrator left running: {listing}."
         else:
-            run.progress.waiting(
-                f"waiting up to {deadline - began:.0f}s for {count} a killed migrator"
-                f" left running: {listing}"
-            )
             left = orphans.wait_gone(connection, found, deadline=deadline, scope=scope)
             done = (
                 f"Waited {time.monotonic() - began:.1f}s for {count} a killed migrator"

@@ -15,7 +15,8 @@ from flask_safemigrate import database, history, verify
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.apply import Applied
-from flask_safemigrate.upgrade.options import Options, Progress, Stage
+from flask_safemigrate.upgrade.events import Progress
+from flask_safemigrate.upgrade.options import Options, Stage
 from flask_safemigrate.upgrade.targets import Target
 
 __all__ = ["Run", "Stop"]

@@ -1,9 +1,11 @@
-"""How a run says things: the one place where one target and several differ.
+"""How a run's report says things: the one place where one target and several differ.
 
 A single-database run names its database by URL; a multi-database run names each bind
-(``binds`` keys in JSON, a ``bind`` on findings and steps, a line per bind) and refuses what
-the multi-database template cannot do (``--sql``, ``SAFEMIGRATE_SCHEMA``). The stages ask
-these functions and never test for several targets themselves.
+(``binds`` keys in JSON, a ``bind`` on findings, a part per bind in the summary) and refuses
+what the multi-database template cannot do (``--sql``, ``SAFEMIGRATE_SCHEMA``). The stages
+ask these functions and never test for several targets themselves. Progress is not worded
+here: the stages emit :mod:`.events` and the command words them
+(:mod:`flask_safemigrate.render.progress`).
 """
 
 from __future__ import annotations
@@ -17,28 +19,21 @@ from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.settings import Settings
 from flask_safemigrate.text import plural
-from flask_safemigrate.upgrade.apply import StepFailed
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
 __all__ = [
     "ahead",
-    "another_applied",
     "backup_label",
-    "backup_written",
-    "committed",
     "database_error_help",
     "headline",
     "ledger_incomplete",
     "position_text",
     "refuse",
-    "retrying",
     "shape_facts",
     "tag",
-    "taking_lock",
     "unknown_resolved",
     "unreachable",
-    "verified",
 ]
 
 
@@ -118,51 +113,9 @@ def ahead(target: Target, revisions: Sequence[str], wanted: str) -> str:
     )
 
 
-def taking_lock(target: Target, wait: float) -> str:
-    of = f" of {target.label}" if target.multi else ""
-    return f"taking the migration lock{of} (waits up to {wait:g}s)"
-
-
-def another_applied(run: Run) -> str:
-    if run.multi:
-        now = "now " + "; ".join(f"{t.name} at {t.at}" for t in run.targets)
-    else:
-        now = f"now at {run.targets[0].at}"
-    return f"another migrator applied the plan meanwhile: {now}"
-
-
 def backup_label(target: Target) -> str:
     label = "before-" + ("-".join(rev[:12] for rev in target.current) or "base")
     return f"{target.name}-{label}" if target.multi else label
-
-
-def backup_written(target: Target) -> str:
-    of = f"{target.label} " if target.multi else ""
-    return f"{of}written to {target.backup}"
-
-
-def retrying(run: Run, failed: StepFailed, culprit: Target, attempt: int, pause: float) -> str:
-    """The progress line before a retry after a lock timeout."""
-    settings = run.setup.settings
-    on = f" on {culprit.name}" if run.multi else ""
-    rolled = " every bind rolled back;" if run.multi else ""
-    waited = (
-        f" (it waited {failed.statement_seconds:.2f}s)"
-        if failed.statement_seconds is not None
-        else ""
-    )
-    return (
-        f"revision {failed.revision}{on} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
-        f" ({settings.lock_timeout:g}s) for a lock;{rolled} retry {attempt} of"
-        f" {settings.lock_retries} in {pause:g}s{waited}"
-    )
-
-
-def committed(run: Run, order: Sequence[Target]) -> str | None:
-    """After the upgrade: the binds committed together (one target: nothing to add)."""
-    if not run.multi:
-        return None
-    return "committed on " + ", ".join(t.name for t in order if t.plan)
 
 
 def ledger_incomplete(target: Target, missing: Sequence[str]) -> Finding:
@@ -174,18 +127,6 @@ def ledger_incomplete(target: Target, missing: Sequence[str]) -> Finding:
         help="check that nothing deletes from safemigrate_ledger",
     )
     return tag(finding, target)
-
-
-def verified(run: Run, at_head: Sequence[bool]) -> str:
-    """Post-verify's progress line; ``at_head`` per target."""
-    if not run.multi:
-        target = run.targets[0]
-        return "at head, no drift from the models" if at_head[0] else f"at {target.at}"
-    parts = [
-        f"{t.name} " + ("at head, no drift" if head else f"at {t.at}")
-        for t, head in zip(run.targets, at_head, strict=True)
-    ]
-    return "; ".join(parts) + " from the models"
 
 
 def position_text(run: Run, at: str) -> str:

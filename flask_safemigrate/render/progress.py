@@ -1,0 +1,178 @@
+"""safe-upgrade's progress as the user reads it: the wording of :mod:`.upgrade.events`.
+
+The pipeline emits events as data; :class:`ProgressPrinter` is the command's sink. It words
+each event as one line (``preflight: ...``, ``  ... waiting``; a revision's line opened before
+it runs and closed with ``ok 0.12s`` or ``FAILED after ...``) and hands the text to the
+``write`` function the command gives it (``click.echo`` to stdout, or to stderr when stdout
+carries JSON), so nothing here touches a stream. It also keeps what a Ctrl-C report needs:
+the stage reached, the revisions committed, the backup written.
+
+Imported by the command only, not by :mod:`flask_safemigrate.render`: the events live in the
+upgrade package, which needs Flask and Alembic, and ``safemigrate lint`` must start without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask_safemigrate.safe_text import printable
+from flask_safemigrate.text import plural
+from flask_safemigrate.upgrade import Progress, Stage
+from flask_safemigrate.upgrade.events import (
+    AnotherApplied,
+    BackupWritten,
+    Committed,
+    Event,
+    Linted,
+    LockAcquired,
+    LockWaiting,
+    Merged,
+    OrphansFound,
+    Planned,
+    Position,
+    Retrying,
+    StepEnded,
+    StepStarted,
+    Verified,
+)
+
+__all__ = ["ProgressPrinter", "event_line", "step_label"]
+
+#: ``write(text, newline)``: prints one piece of progress.
+Write = Callable[[str, bool], None]
+
+
+def _at(revisions: tuple[str, ...]) -> str:
+    return ", ".join(revisions) or "base"
+
+
+def step_label(position: int, total: int, target: str | None) -> str:
+    """``[2/5]``, or ``[logs] 2/5`` for a step on a bind of a multi-database app."""
+    return f"[{position + 1}/{total}]" if target is None else f"[{target}] {position + 1}/{total}"
+
+
+def _positions(positions: tuple[Position, ...], *, verified: bool) -> str:
+    multi = any(p.target is not None for p in positions)
+    if not verified:
+        if multi:
+            return "now " + "; ".join(f"{p.target} at {_at(p.revisions)}" for p in positions)
+        return f"now at {_at(positions[0].revisions)}"
+    if not multi:
+        only = positions[0]
+        return "at head, no drift from the models" if only.at_head else f"at {_at(only.revisions)}"
+    parts = [
+        f"{p.target} " + ("at head, no drift" if p.at_head else f"at {_at(p.revisions)}")
+        for p in positions
+    ]
+    return "; ".join(parts) + " from the models"
+
+
+def _retrying(event: Retrying) -> str:
+    on = f" on {event.target}" if event.target is not None else ""
+    rolled = " every bind rolled back;" if event.target is not None else ""
+    waited = f" (it waited {event.waited:.2f}s)" if event.waited is not None else ""
+    return (
+        f"revision {event.revision}{on} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
+        f" ({event.lock_timeout:g}s) for a lock;{rolled} retry {event.attempt} of"
+        f" {event.retries} in {event.pause:g}s{waited}"
+    )
+
+
+def _orphans(event: OrphansFound) -> str:
+    count = plural(len(event.statements), "statement")
+    listing = " | ".join(event.statements)
+    if event.action == "end":
+        return (
+            f"ending {count} a killed migrator left running (SAFEMIGRATE_CANCEL_ORPHANS): {listing}"
+        )
+    return f"waiting up to {event.wait:.0f}s for {count} a killed migrator left running: {listing}"
+
+
+def _stage_text(event: Event) -> str:
+    """What a stage event says after ``<stage>: ``."""
+    if isinstance(event, Planned):
+        todo = f"{plural(event.pending, 'revision')} to apply" if event.pending else None
+        return f"{event.database} at {_at(event.revisions)}: {todo or 'nothing to apply'}"
+    if isinstance(event, Merged):
+        return f"merged heads into {event.revision}"
+    if isinstance(event, Linted):
+        found = plural(event.warnings, "warning") if event.warnings else "no findings"
+        return f"lint: {found} in {plural(event.scripts, 'pending script')}"
+    if isinstance(event, LockWaiting):
+        of = f" of {event.database}" if event.target is not None else ""
+        return f"taking the migration lock{of} (waits up to {event.wait:g}s)"
+    if isinstance(event, LockAcquired):
+        return f"acquired in {event.seconds:.2f}s"
+    if isinstance(event, AnotherApplied):
+        return "another migrator applied the plan meanwhile: " + _positions(
+            event.positions, verified=False
+        )
+    if isinstance(event, BackupWritten):
+        return (f"{event.database} " if event.target is not None else "") + (
+            f"written to {event.path}"
+        )
+    if isinstance(event, Committed):
+        return "committed on " + ", ".join(event.targets)
+    if isinstance(event, Verified):
+        return _positions(event.positions, verified=True)
+    raise TypeError(f"no wording for {type(event).__name__}")
+
+
+def event_line(event: Event) -> str:
+    """The line of an event that is not a step: ``<stage>: ...``, or ``  ... <what it waits
+    for>`` for what takes time that is not the user's migration (a retry, an orphan)."""
+    if isinstance(event, Retrying):
+        return f"  ... {_retrying(event)}"
+    if isinstance(event, OrphansFound):
+        return f"  ... {_orphans(event)}"
+    return f"{event.stage}: {_stage_text(event)}"
+
+
+class ProgressPrinter(Progress):
+    """The command's sink: words each event and writes it as it happens."""
+
+    def __init__(self, write: Write) -> None:
+        self.write = write
+        self.open_line = False
+        #: The revision whose line is open (what a Ctrl-C interrupted).
+        self.pending: str | None = None
+        # What the run had reached, for the report of a Ctrl-C (which has no other).
+        self.reached: Stage = "preflight"
+        self.applied: list[dict[str, Any]] = []
+        self.backup: str | None = None
+
+    def _echo(self, text: str, nl: bool = True) -> None:
+        if self.open_line and not text.startswith(("ok ", "FAILED")):
+            self.write("", True)
+        # Revision ids, script messages and database errors: shown, never acted on.
+        self.write(printable(text), nl)
+        self.open_line = not nl
+
+    def emit(self, event: Event) -> None:
+        self.reached = event.stage
+        if isinstance(event, StepStarted):
+            self.pending = event.revision
+            message = f"  {event.message}" if event.message else ""
+            label = step_label(event.position, event.total, event.target)
+            self._echo(f"{label} {event.revision}{message} ... ", nl=False)
+        elif isinstance(event, StepEnded):
+            self._step_ended(event)
+        else:
+            if isinstance(event, BackupWritten) and event.target is None:
+                # A single database's backup: the one thing to restore from, so a Ctrl-C
+                # report must not say there is none.
+                self.backup = event.path
+            self._echo(event_line(event))
+
+    def _step_ended(self, event: StepEnded) -> None:
+        if event.outcome == "failed":
+            if self.open_line:
+                self._echo(f"FAILED after {event.seconds:.2f}s")
+            return
+        if event.target is None:  # a bind's step is committed only when every bind is done
+            self.applied.append({"revision": event.revision, "seconds": round(event.seconds, 3)})
+        if not self.open_line or self.pending != event.revision:
+            label = step_label(event.position, event.total, event.target)
+            self._echo(f"{label} {event.revision} ... ", nl=False)
+        self._echo(f"ok {event.seconds:.2f}s")

@@ -1,0 +1,198 @@
+"""What a safe-upgrade run tells as it goes: progress events as data, never as sentences.
+
+The pipeline hands each event to the run's :class:`~.options.Progress` sink; the command
+words them for the terminal (:mod:`flask_safemigrate.render.progress`) and a test or another
+caller can record them. Every event names its stage and its ``target``: the bind a
+multi-database run is about (``"default"`` or the bind key), ``None`` when the run has one
+target (or when the event is about the whole run). The fields after those are what that kind
+of event needs; the text the user reads is made from them alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from flask_safemigrate.upgrade.options import Stage
+
+__all__ = [
+    "AnotherApplied",
+    "BackupWritten",
+    "Committed",
+    "Event",
+    "Linted",
+    "LockAcquired",
+    "LockWaiting",
+    "Merged",
+    "OrphansFound",
+    "Planned",
+    "Position",
+    "Progress",
+    "Retrying",
+    "StepEnded",
+    "StepStarted",
+    "Verified",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One thing that happened; subclasses say what."""
+
+    stage: ClassVar[Stage]
+    #: The bind (``"default"`` or its key) with several targets; ``None`` with one.
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where one target stands: its revisions (empty: base), and whether that is the head
+    with no drift from the models (only :class:`Verified` says so)."""
+
+    target: str | None
+    revisions: tuple[str, ...]
+    at_head: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merged(Event):
+    """``--auto-merge`` wrote a merge revision of the heads."""
+
+    stage: ClassVar[Stage] = "preflight"
+    #: The merge revision (``None`` only if the merge wrote none).
+    revision: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned(Event):
+    """Preflight read a target: where it stands and how many revisions its plan holds."""
+
+    stage: ClassVar[Stage] = "preflight"
+    #: How the target is named to the user: its masked URL (and bind, with several).
+    database: str
+    revisions: tuple[str, ...]
+    pending: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linted(Event):
+    """Lint passed over the pending scripts (blocking errors stop the run instead)."""
+
+    stage: ClassVar[Stage] = "preflight"
+    warnings: int
+    scripts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockWaiting(Event):
+    """The run starts waiting for a target's migration lock, up to ``wait`` seconds."""
+
+    stage: ClassVar[Stage] = "lock"
+    database: str
+    wait: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockAcquired(Event):
+    """The lock came after ``seconds``."""
+
+    stage: ClassVar[Stage] = "lock"
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrphansFound(Event):
+    """Statements of killed migrators are still running under the lock: the run ends them
+    (``action="end"``, ``SAFEMIGRATE_CANCEL_ORPHANS``) or waits up to ``wait`` seconds."""
+
+    stage: ClassVar[Stage] = "lock"
+    action: Literal["end", "wait"]
+    #: Each statement as :meth:`flask_safemigrate.orphans.Orphan.describe` gives it.
+    statements: tuple[str, ...]
+    wait: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnotherApplied(Event):
+    """Read again under the lock: another migrator did the plan; nothing left to apply."""
+
+    stage: ClassVar[Stage] = "lock"
+    positions: tuple[Position, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupWritten(Event):
+    """A target's backup file is written."""
+
+    stage: ClassVar[Stage] = "backup"
+    database: str
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStarted(Event):
+    """Revision ``position`` (0-based) of ``total`` is about to run."""
+
+    stage: ClassVar[Stage] = "upgrade"
+    position: int
+    total: int
+    revision: str
+    #: The script's message (``-m``), empty when it has none.
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEnded(Event):
+    """The step committed (``outcome="ok"``; multi-database: it ran, see
+    :func:`.apply.apply`'s commit policy) or failed and was rolled back where the database
+    can (``"failed"``), after ``seconds``."""
+
+    stage: ClassVar[Stage] = "upgrade"
+    position: int
+    total: int
+    #: ``None`` only for a failure no revision could be blamed on.
+    revision: str | None
+    seconds: float
+    outcome: Literal["ok", "failed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retrying(Event):
+    """A revision waited longer than the lock timeout; the run retries after ``pause``."""
+
+    stage: ClassVar[Stage] = "upgrade"
+    revision: str | None
+    #: ``SAFEMIGRATE_LOCK_TIMEOUT`` and ``SAFEMIGRATE_LOCK_RETRIES``.
+    lock_timeout: float
+    retries: int
+    attempt: int
+    pause: float
+    #: How long the failed statement waited, where the database said.
+    waited: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Committed(Event):
+    """The multi-database template committed every bind's transaction together."""
+
+    stage: ClassVar[Stage] = "upgrade"
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verified(Event):
+    """Post-verify found every target where it should be."""
+
+    stage: ClassVar[Stage] = "verify"
+    positions: tuple[Position, ...]
+
+
+class Progress:
+    """The sink a run hands its events to, in the order they happen; this one drops them.
+
+    The command's sink words them for the terminal; a test records them
+    (``class Recorder(Progress)`` with an :meth:`emit` that appends).
+    """
+
+    def emit(self, event: Event) -> None:
+        """One event, as it happens."""

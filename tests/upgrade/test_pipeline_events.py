@@ -1,0 +1,171 @@
+"""safe-upgrade through its Python API: the events a real run emits, recorded by a sink.
+
+No CLI here: :func:`flask_safemigrate.upgrade.safe_upgrade` with a recording
+:class:`~flask_safemigrate.upgrade.Progress`, on SQLite, PostgreSQL and MariaDB. The wording of
+the same events is the CLI's (tests/upgrade/test_safe_upgrade.py reads it).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from flask_safemigrate import upgrade
+from flask_safemigrate.database import mask_url
+from flask_safemigrate.errors import ExitCode
+from flask_safemigrate.render.progress import ProgressPrinter
+from flask_safemigrate.report import Result
+from flask_safemigrate.upgrade import events
+from tests.support.apps import MakeApp
+from tests.support.databases import DbKind
+from tests.upgrade.histories import REVISIONS, TABLES, models, prepare, versions_of
+
+
+class Recorder(upgrade.Progress):
+    """Keeps every event in order."""
+
+    def __init__(self) -> None:
+        self.events: list[events.Event] = []
+
+    def emit(self, event: events.Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[events.Event]) -> list[events.Event]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+
+def label_of(app: Flask) -> str:
+    """How the run names the app's database: its engine's URL (as the app set it), masked."""
+    with app.app_context():
+        return mask_url(app.extensions["migrate"].db.engine.url)
+
+
+def run(app: Flask) -> tuple[Result, Recorder]:
+    recorder = Recorder()
+    return upgrade.safe_upgrade(app, upgrade.Options(), recorder), recorder
+
+
+def steps(recorder: Recorder) -> list[tuple[str, int, int, str | None, str]]:
+    """``(kind, position, total, revision, outcome or message)`` of each step event."""
+    found: list[tuple[str, int, int, str | None, str]] = []
+    for event in recorder.events:
+        if isinstance(event, events.StepStarted):
+            found.append(("start", event.position, event.total, event.revision, event.message))
+        elif isinstance(event, events.StepEnded):
+            found.append(("end", event.position, event.total, event.revision, event.outcome))
+    return found
+
+
+def test_a_successful_run_emits_each_stage_as_data(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    app = make_app(database_url, models=models())  # backup by default: SQLite only
+    prepare(app)
+
+    outcome, recorder = run(app)
+
+    assert outcome.exit_code is ExitCode.OK, outcome.report.findings
+    kinds = [type(event).__name__ for event in recorder.events]
+    backup = ["BackupWritten"] if db_kind == "sqlite" else []
+    assert kinds == [
+        "Planned",
+        "Linted",
+        "LockWaiting",
+        "LockAcquired",
+        *backup,
+        *["StepStarted", "StepEnded"] * len(REVISIONS),
+        "Verified",
+    ]
+    stages = [event.stage for event in recorder.events]
+    assert stages == sorted(stages, key=upgrade.STAGES.index), "stages only move forward"
+    assert all(event.target is None for event in recorder.events), "one target: no bind named"
+
+    database = label_of(app)
+    assert recorder.of(events.Planned) == [
+        events.Planned(database=database, revisions=(), pending=len(REVISIONS))
+    ]
+    assert recorder.of(events.Linted) == [events.Linted(warnings=0, scripts=len(REVISIONS))]
+    settings = app.extensions["safemigrate"].get_settings(app)
+    assert recorder.of(events.LockWaiting) == [
+        events.LockWaiting(database=database, wait=settings.lock_wait)
+    ]
+    (acquired,) = recorder.of(events.LockAcquired)
+    assert isinstance(acquired, events.LockAcquired) and acquired.seconds >= 0
+    if db_kind == "sqlite":
+        (written,) = recorder.of(events.BackupWritten)
+        assert isinstance(written, events.BackupWritten)
+        assert written.path == outcome.report.facts["backup"]
+
+    total = len(REVISIONS)
+    expected = []
+    for position, (revision, table) in enumerate(zip(REVISIONS, TABLES, strict=True)):
+        expected.append(("start", position, total, revision, f"create the {table} table"))
+        expected.append(("end", position, total, revision, "ok"))
+    assert steps(recorder) == expected
+    applied = outcome.report.facts["applied"]
+    seconds = [e.seconds for e in recorder.of(events.StepEnded) if isinstance(e, events.StepEnded)]
+    assert [round(s, 3) for s in seconds] == [step["seconds"] for step in applied]
+    assert recorder.of(events.Verified) == [
+        events.Verified(positions=(events.Position(None, (REVISIONS[-1],), at_head=True),))
+    ]
+
+    # A second run finds nothing to do: it plans nothing and takes no lock.
+    again, second = run(app)
+    assert again.exit_code is ExitCode.OK
+    assert [type(e).__name__ for e in second.events] == ["Planned", "Verified"]
+    assert second.of(events.Planned) == [
+        events.Planned(database=database, revisions=(REVISIONS[-1],), pending=0)
+    ]
+
+
+def test_a_failing_revision_ends_its_step_failed_and_nothing_after(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
+    prepare(app, fail_at=2)
+
+    outcome, recorder = run(app)
+
+    assert outcome.exit_code is ExitCode.MIGRATION_FAILED
+    total = len(REVISIONS)
+    assert steps(recorder) == [
+        ("start", 0, total, REVISIONS[0], f"create the {TABLES[0]} table"),
+        ("end", 0, total, REVISIONS[0], "ok"),
+        ("start", 1, total, REVISIONS[1], f"create the {TABLES[1]} table"),
+        ("end", 1, total, REVISIONS[1], "ok"),
+        ("start", 2, total, REVISIONS[2], f"create the {TABLES[2]} table"),
+        ("end", 2, total, REVISIONS[2], "failed"),
+    ]
+    assert isinstance(recorder.events[-1], events.StepEnded), "no verify after a failure"
+    assert recorder.of(events.Verified) == []
+    assert outcome.report.facts["stage"] == "upgrade"
+    assert versions_of(database_url) == [REVISIONS[1]]
+
+
+def test_the_command_sink_words_the_recorded_events_as_the_cli_prints_them(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """The same events through the CLI's printer give the lines ``flask db safe-upgrade``
+    prints: the wording lives at the edge and is made from the events alone."""
+    app = make_app(database_url, models=models(TABLES[:2]), config={"SAFEMIGRATE_BACKUP": False})
+    prepare(app, count=2)
+    _, recorder = run(app)
+
+    written: list[str] = []
+    printer = ProgressPrinter(lambda text, nl: written.append(text + ("\n" if nl else "")))
+    for event in recorder.events:
+        printer.emit(event)
+    lines = "".join(written).splitlines()
+
+    database = label_of(app)
+    assert lines[0] == f"preflight: {database} at base: 2 revisions to apply"
+    assert lines[1] == "preflight: lint: no findings in 2 pending scripts"
+    assert lines[2].startswith("lock: taking the migration lock (waits up to ")
+    assert lines[3].startswith("lock: acquired in ")
+    assert lines[4].startswith(f"[1/2] {REVISIONS[0]}  create the widgets table ... ok ")
+    assert lines[5].startswith(f"[2/2] {REVISIONS[1]}  create the gadgets table ... ok ")
+    assert lines[6:] == ["verify: at head, no drift from the models"]
+    assert printer.applied == [
+        {"revision": e.revision, "seconds": round(e.seconds, 3)}
+        for e in recorder.of(events.StepEnded)
+        if isinstance(e, events.StepEnded)
+    ]
