@@ -11,7 +11,15 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, history, ledger, verify
+from flask_safemigrate import database, history, ledger, project
+from flask_safemigrate.checks import (
+    check_schema_models,
+    ledger_findings,
+    overlapping_revisions,
+    static_findings,
+    unknown_revision,
+    width_findings,
+)
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
@@ -33,7 +41,7 @@ __all__ = [
 def check_graph(run: Run) -> None:
     """The revision graph is sound (or merged with --auto-merge); resolves the goal."""
     graph = run.setup.graph
-    errors = [f for f in verify.static_findings(graph) if f.severity is Severity.ERROR]
+    errors = [f for f in static_findings(graph) if f.severity is Severity.ERROR]
     if errors and run.options.auto_merge and {f.rule for f in errors} == {"multiple-heads"}:
         graph = _auto_merge(run)
         errors = []
@@ -74,7 +82,7 @@ def _auto_merge(run: Run) -> history.RevisionGraph:
         raise run.stop(ExitCode.PREFLIGHT, *findings) from None
     run.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
     run.progress.emit(events.Merged(revision=result.merge_revision))
-    run.setup = verify.setup_of(run.app)
+    run.setup = project.setup_of(run.app)
     return run.setup.graph
 
 
@@ -89,10 +97,10 @@ def read_target(run: Run, target: Target) -> tuple[list[ledger.Entry], list[Find
 
     def read() -> tuple[tuple[str, ...], list[ledger.Entry], list[Finding]]:
         with run.connect(target) as connection:
-            verify.check_schema_models(setup, target.spec, connection)
+            check_schema_models(setup, target.spec, connection)
             current = run.read_current(connection)
             entries = ledger.read_entries(connection, setup.version_schema)
-            too_long = verify.width_findings(setup, target.spec, connection)
+            too_long = width_findings(setup, target.spec, connection)
         return current, entries, too_long
 
     try:
@@ -127,7 +135,7 @@ def check_position(run: Run, target: Target, entries: Sequence[ledger.Entry]) ->
     if unknown:
         raise run.stop(
             ExitCode.PREFLIGHT,
-            *(verify.unknown_revision(run.setup, target.spec, rev, entries) for rev in unknown),
+            *(unknown_revision(run.setup, target.spec, rev, entries) for rev in unknown),
         )
     if len(target.current) > 1:
         _check_no_overlap(run, target)
@@ -148,17 +156,7 @@ def _check_no_overlap(run: Run, target: Target) -> None:
     )
     if not behind:
         return
-    table = run.setup.version_table
-    finding = Finding(
-        rule="overlapping-database-revisions",
-        severity=Severity.ERROR,
-        message=f"The version table {table} of {target.label} holds {', '.join(current)}, but"
-        f" {', '.join(behind)} is an ancestor of another of them: one row per branch"
-        " is all it may hold.",
-        help="check which revision the schema matches, then delete the other row"
-        f" (DELETE FROM {table} WHERE version_num = '{behind[0]}')",
-        extra={"revisions": list(current)},
-    )
+    finding = overlapping_revisions(target.label, run.setup.version_table, current, behind)
     raise run.stop(ExitCode.PREFLIGHT, wording.tag(finding, target))
 
 
@@ -179,7 +177,7 @@ def check_ledger(
         return [], set()
     found = [
         wording.tag(finding, target)
-        for finding in verify.ledger_findings(run.setup, target.spec, entries, target.current)
+        for finding in ledger_findings(run.setup, target.spec, entries, target.current)
     ]
     unresolved = {str(f.extra.get("revision")): f for f in found if f.rule == "failed-migration"}
     latest = {entry.revision: entry for entry in entries}  # each revision's last row

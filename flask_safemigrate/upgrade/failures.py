@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import blockers, database, faults, history, ledger, lock_guard, verify
+from flask_safemigrate import blockers, checks, database, faults, history, ledger, lock_guard
 from flask_safemigrate.errors import ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path, one_line, plural, shorten
@@ -83,7 +83,7 @@ def failure(run: Run, failed: StepFailed, *, attempts: int, waits: Sequence[floa
         failed=failed,
         culprit=run.target_of(failed.bind),
         script=script,
-        name=verify.describe(script) if script is not None else (failed.revision or "?"),
+        name=checks.describe(script) if script is not None else (failed.revision or "?"),
         reason=one_line(failed.error, setup.urls),
         lock_timeout=faults.is_lock_timeout(failed.error),
         # A dropped connection is not the script's fault; where nothing of the revision can
@@ -116,7 +116,7 @@ def _at_culprit(run: Run, facts: _Failed, connection: Connection) -> None:
     if facts.lock_timeout:
         facts.blocking = blockers.describe(connection, failed.statement)
     now = facts.culprit.current
-    committed = failed.revision in verify.applied_revisions(run.setup.graph, now)
+    committed = failed.revision in checks.applied_revisions(run.setup.graph, now)
     if run.setup.settings.ledger and failed.revision and failed.started and not committed:
         _record_failure(run, connection, facts)
 
@@ -284,7 +284,7 @@ def _connection_lost(
     failed, target = facts.failed, facts.culprit
     revision = failed.revision
     readable = target.key not in facts.unreadable
-    applied = readable and revision in verify.applied_revisions(run.setup.graph, target.current)
+    applied = readable and revision in checks.applied_revisions(run.setup.graph, target.current)
     mysql = target.dialect == "mysql"
     if applied:
         left = f" The version table says {revision} is applied: it committed before the drop."
@@ -415,7 +415,7 @@ def lock_lost(run: Run, failed: StepFailed, error: LockLost) -> Stop:
     data = error.data
     revision = data.get("revision") or failed.revision
     script = run.setup.graph.scripts.get(revision or "")
-    name = verify.describe(script) if script is not None else (revision or "none")
+    name = checks.describe(script) if script is not None else (revision or "none")
     at = ", ".join(run.current) or "base"
     committed = list(data.get("committed_unlocked") or [])
     if data.get("point") == "commit":

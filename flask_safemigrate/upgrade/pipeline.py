@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command as alembic_command
 
-from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, verify
+from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard
+from flask_safemigrate.checks import describe, drift_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
@@ -47,7 +48,7 @@ def execute(run: Run) -> Result:
             return finish(run, ExitCode.OK, "done")
         if run.options.dry_run:
             run.notes.extend(
-                f"  would apply {verify.describe(script)}  ({display_path(script.path)})"
+                f"  would apply {describe(script)}  ({display_path(script.path)})"
                 for script in run.plan
             )
             return finish(run, ExitCode.OK, "preflight")
@@ -428,7 +429,7 @@ def post_verify(run: Run) -> None:
             head = set(now) == set(setup.graph.heads)
             at_head.append(head)
             if head:
-                findings.extend(verify.drift_findings(setup, target.spec, connection))
+                findings.extend(drift_findings(setup, target.spec, connection))
             mine = [step.revision for step in run.applied if step.bind == target.key]
             if setup.settings.ledger and mine:
                 recorded = {

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, history, verify
+from flask_safemigrate import database, history, project
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.apply import Applied
@@ -38,7 +38,7 @@ class Run:
     app: Flask
     options: Options
     progress: Progress
-    setup: verify.Setup = field(init=False)
+    setup: project.Setup = field(init=False)
     targets: list[Target] = field(default_factory=list)
     stage: Stage = "preflight"
     #: The revisions the run upgrades to (``--revision`` resolved).
@@ -58,7 +58,7 @@ class Run:
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
 
     def read_setup(self) -> None:
-        self.setup = verify.setup_of(self.app)
+        self.setup = project.setup_of(self.app)
         multi = self.setup.multidb
         self.targets = [Target(spec, multi=multi) for spec in self.setup.targets]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, history, lock_guard, verify
+from flask_safemigrate import database, history, lock_guard, project
 
 __all__ = ["Target"]
 
@@ -27,7 +27,7 @@ class Target:
     a target whose URL or schema comes from elsewhere (a tenant of a fleet) fits as well.
     """
 
-    spec: verify.Target
+    spec: project.Target
     #: Whether the run has several targets: then messages name the bind.
     multi: bool = False
     started: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from flask_safemigrate import database
+from flask_safemigrate.checks import database_unreachable
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.settings import Settings
@@ -89,14 +90,11 @@ def unreachable(target: Target, error: DatabaseUnreachable, stage: str) -> Findi
     if not target.multi:
         return None
     unchanged = " Nothing was changed on any database." if stage == "preflight" else ""
-    # The label names the database already (as verify says it): the URL once, not twice.
-    reason = error.message.removeprefix(f"cannot connect to {_masked(target)}: ")
-    return Finding(
-        rule="database-unreachable",
-        severity=Severity.ERROR,
-        message=f"Database {target.label} could not be reached: {reason}.{unchanged}",
-        help=error.hint,
-        extra={"bind": target.key, "database": _masked(target)},
+    finding = database_unreachable(target.label, target.url, error)  # as verify says it
+    return replace(
+        finding,
+        message=f"{finding.message}.{unchanged}",
+        extra={"bind": target.key, **finding.extra},
     )
 
 

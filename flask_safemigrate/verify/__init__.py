@@ -23,51 +23,15 @@ Checks, in the order they run:
 Where the scratch databases come from, and how the roundtrip runs the app's own ``env.py``
 against them without touching the app: see :mod:`flask_safemigrate.scratch`.
 
-The package, in the order a run reads it: :mod:`.setup` (what is read from the app once),
-:mod:`.static_checks`, :mod:`.database_checks` with :mod:`.ledger_checks`, :mod:`.roundtrip`,
-and :mod:`.orchestration` (the entry point). Safe-upgrade reuses the checks (same names, same
-findings) before and after it applies revisions.
+The package, in the order a run reads it: :mod:`.database_checks` (the checks of one
+database, in order), :mod:`.roundtrip` and :mod:`.orchestration` (the entry point). What is
+read from the app once is :mod:`flask_safemigrate.project`; the findings themselves come from
+:mod:`flask_safemigrate.checks`, which safe-upgrade uses too (same names, same findings)
+before and after it applies revisions.
 """
 
 from __future__ import annotations
 
-from flask_safemigrate.text import display_path
-from flask_safemigrate.verify.database_checks import (
-    DRIFT_HINT,
-    check_schema_models,
-    drift_findings,
-    unknown_revision,
-)
-from flask_safemigrate.verify.ledger_checks import applied_revisions, ledger_findings
 from flask_safemigrate.verify.orchestration import CHECKS, SCRATCH_PREFIX, exit_code, verify
-from flask_safemigrate.verify.setup import Setup, Target, setup_of, uses_multidb
-from flask_safemigrate.verify.static_checks import (
-    describe,
-    graph_finding,
-    static_findings,
-    stock_width_findings,
-    width_findings,
-)
 
-__all__ = [
-    "CHECKS",
-    "DRIFT_HINT",
-    "SCRATCH_PREFIX",
-    "Setup",
-    "Target",
-    "applied_revisions",
-    "check_schema_models",
-    "describe",
-    "display_path",
-    "drift_findings",
-    "exit_code",
-    "graph_finding",
-    "ledger_findings",
-    "setup_of",
-    "static_findings",
-    "stock_width_findings",
-    "unknown_revision",
-    "uses_multidb",
-    "verify",
-    "width_findings",
-]
+__all__ = ["CHECKS", "SCRATCH_PREFIX", "exit_code", "verify"]

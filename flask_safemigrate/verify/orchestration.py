@@ -7,13 +7,13 @@ from typing import Any, Final
 from flask import Flask
 
 from flask_safemigrate import app_engine_options, database, history, scratch
+from flask_safemigrate.checks import static_findings, stock_width_findings
 from flask_safemigrate.errors import ExitCode
+from flask_safemigrate.project import setup_of
 from flask_safemigrate.report import Report, Result, Severity
 from flask_safemigrate.text import plural
 from flask_safemigrate.verify.database_checks import check_database
 from flask_safemigrate.verify.roundtrip import run_roundtrip
-from flask_safemigrate.verify.setup import setup_of
-from flask_safemigrate.verify.static_checks import static_findings, stock_width_findings
 
 __all__ = ["CHECKS", "SCRATCH_PREFIX", "exit_code", "verify"]
 

@@ -17,13 +17,12 @@ from alembic import command as alembic_command
 from sqlalchemy.engine import URL, Engine
 
 from flask_safemigrate import database, dedicated_schema, history, scratch
+from flask_safemigrate.checks import DRIFT_HINT, describe
 from flask_safemigrate.errors import DatabaseUnreachable
+from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.schema_diff import Snapshot, drift, take_snapshot
 from flask_safemigrate.text import display_path, one_line, plural
-from flask_safemigrate.verify.database_checks import DRIFT_HINT
-from flask_safemigrate.verify.setup import Setup
-from flask_safemigrate.verify.static_checks import describe
 
 __all__ = ["Roundtrip", "run_roundtrip"]
 

@@ -1,4 +1,9 @@
-"""What verify reads from the app once: the history, the version table and the databases."""
+"""The project as read from the app once: the history, the version table and the databases.
+
+verify and safe-upgrade both start here (:func:`setup_of`), and the shared checks
+(:mod:`flask_safemigrate.checks`) take a :class:`Setup` and a :class:`Target`; keeping it
+below all three is what lets them share the checks without importing one another.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ class Target:
 
 @dataclass
 class Setup:
-    """What verify reads from the app once."""
+    """What verify and safe-upgrade read from the app once."""
 
     app: Flask
     settings: Settings

@@ -1,14 +1,16 @@
-"""Checks from the ledger's rows: ``edited-after-apply`` and ``failed-migration``."""
+"""Checks from the ledger's rows: ``edited-after-apply`` and ``failed-migration``; and which
+revisions the version table says are applied, which both of them and safe-upgrade's failure
+reports read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from flask_safemigrate import database, history, ledger
+from flask_safemigrate.checks.graph import describe
+from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path
-from flask_safemigrate.verify.setup import Setup, Target
-from flask_safemigrate.verify.static_checks import describe
 
 __all__ = ["applied_revisions", "ledger_findings"]
 

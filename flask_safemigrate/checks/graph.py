@@ -1,4 +1,6 @@
-"""Checks on the scripts read as text: the graph's problems, missing downgrades, id widths.
+"""Checks on the scripts read as text: ``multiple-heads``, ``duplicate-revision``,
+``missing-parent``, ``revision-cycle``, ``unparseable-script`` (the graph's problems),
+``missing-downgrade`` and ``invalid-revision-id`` (ids too wide for a version column).
 
 Nothing is imported, so a history Alembic refuses to load is reported, not crashed on.
 """
@@ -10,14 +12,15 @@ from dataclasses import replace
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, history, revision_ids
+from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path
-from flask_safemigrate.verify.setup import Setup, Target
 
 __all__ = ["describe", "graph_finding", "static_findings", "stock_width_findings", "width_findings"]
 
 
 def describe(script: history.Script) -> str:
+    """How findings name a revision: its id and, when it has one, its message."""
     return f"{script.revision} ({script.message})" if script.message else script.revision
 
 

@@ -1,0 +1,52 @@
+"""The finding factories verify and safe-upgrade share, one module per family of contract checks.
+
+Each function is named after the check it reports (docs/architecture.md, "Contracts": names)
+and returns :class:`~flask_safemigrate.report.Finding` objects; the commands decide what a
+finding means for their exit code (verify fails a check, safe-upgrade's pre-flight stops):
+
+- :mod:`.graph`: the scripts read as text (``multiple-heads``, ``duplicate-revision``,
+  ``missing-parent``, ``revision-cycle``, ``unparseable-script``, ``missing-downgrade``,
+  ``invalid-revision-id``);
+- :mod:`.position`: where a database stands (``database-unreachable``,
+  ``unknown-database-revision``, ``not-at-head``, ``overlapping-database-revisions``);
+- :mod:`.ledger`: the ledger's rows (``edited-after-apply``, ``failed-migration``);
+- :mod:`.drift`: the live schema against the models (``schema-drift``).
+
+They read what they are given (a :class:`~flask_safemigrate.project.Setup`, a target, a
+connection) and never print, connect on their own or stop a run.
+"""
+
+from __future__ import annotations
+
+from flask_safemigrate.checks.drift import DRIFT_HINT, check_schema_models, drift_findings
+from flask_safemigrate.checks.graph import (
+    describe,
+    graph_finding,
+    static_findings,
+    stock_width_findings,
+    width_findings,
+)
+from flask_safemigrate.checks.ledger import applied_revisions, ledger_findings
+from flask_safemigrate.checks.position import (
+    database_unreachable,
+    not_at_head,
+    overlapping_revisions,
+    unknown_revision,
+)
+
+__all__ = [
+    "DRIFT_HINT",
+    "applied_revisions",
+    "check_schema_models",
+    "database_unreachable",
+    "describe",
+    "drift_findings",
+    "graph_finding",
+    "ledger_findings",
+    "not_at_head",
+    "overlapping_revisions",
+    "static_findings",
+    "stock_width_findings",
+    "unknown_revision",
+    "width_findings",
+]

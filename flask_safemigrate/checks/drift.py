@@ -1,0 +1,47 @@
+"""``schema-drift``: the live schema against the models, and the models a dedicated schema
+refuses before any comparison (``SAFEMIGRATE_SCHEMA``)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from flask_safemigrate import database, dedicated_schema
+from flask_safemigrate.project import Setup, Target
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.schema_diff import drift
+
+__all__ = ["DRIFT_HINT", "check_schema_models", "drift_findings"]
+
+DRIFT_HINT = (
+    "generate a migration for the difference (`flask db migrate -m '...'`), review it and"
+    " apply it; or change the models back if the database is right"
+)
+
+
+def check_schema_models(setup: Setup, target: Target, connection: Connection) -> None:
+    """With ``SAFEMIGRATE_SCHEMA``, refuse model tables outside it (exit 2, named).
+
+    Such a table is never compared (only the schema is) and would be reported missing, or
+    re-created by every autogenerate, forever.
+    """
+    schema = setup.settings.schema
+    if schema is None:
+        return
+    default = connection.dialect.default_schema_name
+    outside = dedicated_schema.tables_outside(target.metadata, schema, default)
+    if outside:
+        raise dedicated_schema.outside_error(outside, schema, default)
+
+
+def drift_findings(setup: Setup, target: Target, connection: Connection) -> list[Finding]:
+    """``schema-drift``: one finding per difference between the live schema and the models."""
+    return [
+        Finding(
+            rule="schema-drift",
+            severity=Severity.ERROR,
+            message=f"{line} (database {target.label})",
+            help=DRIFT_HINT,
+            extra={"database": database.mask_url(target.url), "difference": line},
+        )
+        for line in drift(connection, target.metadata, setup.configure_args)
+    ]
