@@ -206,7 +206,9 @@ def record(
         "applied_by": who if who is not None else applied_by(),
         "error": error,
     }
-    connection.execute(ledger_table(schema).insert().values(**values))
+    # Values as parameters, not .values(): one statement per table, compiled once and
+    # cached by SQLAlchemy for every row of a run (safe-upgrade writes one per revision).
+    connection.execute(ledger_table(schema).insert(), values)
 
 
 def accept(
