@@ -30,6 +30,7 @@ timeout or the SQLite recipe.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import time
@@ -345,8 +346,7 @@ def alembic_order(
     history, which ``env.py`` then does again (a quarter of a second per 100 revisions).
     """
     if all(
-        later.down_revisions == (earlier.revision,)
-        for earlier, later in zip(plan, plan[1:], strict=False)
+        later.down_revisions == (earlier.revision,) for earlier, later in itertools.pairwise(plan)
     ):
         return list(plan)
     try:
