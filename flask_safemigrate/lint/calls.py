@@ -436,19 +436,31 @@ def guard_call(node: ast.Call, guard_aliases: frozenset[str]) -> bool:
 def guard_aliases(tree: ast.Module) -> frozenset[str]:
     """Names under which the script imported ``flask_safemigrate.guards`` (or its helpers)."""
     names = {"guards"}
-    stack: list[ast.stmt] = list(tree.body)
-    while stack:  # every statement at any depth; imports are never inside expressions
-        stmt = stack.pop()
+    for stmt in nested_statements(tree.body):  # imports are never inside expressions
         if isinstance(stmt, ast.ImportFrom):
             if (stmt.module or "").startswith("flask_safemigrate"):
                 for alias in stmt.names:
                     names.add(alias.asname or alias.name)
-            continue
-        if isinstance(stmt, ast.Import):
+        elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.name.startswith("flask_safemigrate"):
                     names.add(alias.asname or alias.name.split(".")[0])
-            continue
+    return frozenset(names)
+
+
+#: Statements that hold no other statement.
+_SIMPLE = (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Return)
+
+
+def nested_statements(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of ``body`` at any depth (blocks, ``except`` handlers, ``match``
+    cases), in no particular order; what imports a script makes, wherever they sit."""
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        if isinstance(stmt, _SIMPLE):
+            continue  # no statements inside
         for name in ("body", "orelse", "finalbody"):
             inner = getattr(stmt, name, None)
             if isinstance(inner, list):
@@ -457,7 +469,6 @@ def guard_aliases(tree: ast.Module) -> frozenset[str]:
             for item in getattr(stmt, name, None) or ():
                 if isinstance(item, ast.ExceptHandler | ast.match_case):
                     stack.extend(item.body)
-    return frozenset(names)
 
 
 def direction_of(function_name: str) -> str | None:

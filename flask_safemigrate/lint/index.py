@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask_safemigrate.lint import dialects, inline
@@ -24,16 +23,24 @@ from flask_safemigrate.lint.calls import (
     Call,
     asks_database,
     bound_value,
-    child_fields,
     dotted,
     guard_aliases,
     is_missing,
     keyword,
     literal,
-    nodes_below,
     strings_in,
 )
+from flask_safemigrate.lint.index_nodes import NodeRecorder
+from flask_safemigrate.lint.script_index import (
+    EXECUTE,
+    FunctionIndex,
+    FunctionNode,
+    ScriptIndex,
+    op_fact,
+    op_facts,
+)
 
+# The index's types live in script_index.py; rules import them (and op_facts) from here.
 __all__ = [
     "EXECUTE",
     "FunctionIndex",
@@ -44,136 +51,12 @@ __all__ = [
     "op_facts",
 ]
 
-FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
-
 _CONNECTION_NAMES = frozenset({"conn", "connection", "bind", "connectable"})
-
-
-def _flag(value: ast.expr) -> str | None:
-    """``"%s=True"`` (``False``, ``None``) when a keyword's value reads as that literal (as
-    :func:`calls.literal` reads it: a constant, or one wrapped in ``op.f(...)``)."""
-    if value.__class__ is ast.Constant:
-        literal_value = value.value
-    elif isinstance(value, ast.Call):
-        literal_value = literal(value)
-    else:
-        return None  # names, containers, arithmetic: never a bare True/False/None
-    if literal_value is True:
-        return "%s=True"
-    if literal_value is False:
-        return "%s=False"
-    if literal_value is None:
-        return "%s=None"
-    return None
-
-
 _OP_FACTS: dict[tuple[str, str, bool], tuple[str, ...]] = {}  # (receiver, name, upgrade)
-_SIMPLE = (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Return)
-_RECORDED = (ast.Import, ast.ImportFrom, ast.Call, ast.Name, ast.Attribute, ast.keyword)
 _OP_HELPERS = frozenset({"f", "get_bind", "get_context", "batch_alter_table"})
 
 
-def op_fact(receiver: str, name: str, *, upgrade: bool = False) -> str:
-    """The fact that the script has a ``receiver.name(...)`` operation (in ``upgrade()``)."""
-    return f"upgrade:{receiver}.{name}" if upgrade else f"{receiver}.{name}"
-
-
-def op_facts(
-    *names: str, receivers: tuple[str, ...] = ("op", "batch_op"), upgrade: bool = False
-) -> frozenset[str]:
-    """:func:`op_fact` for each name and receiver: one of the operations, on any of them."""
-    return frozenset(op_fact(r, n, upgrade=upgrade) for n in names for r in receivers)
-
-
-EXECUTE = ("op", "batch_op", "connection")  # receivers that have execute()
-
-
-@dataclass
-class FunctionIndex:
-    """One ``upgrade``/``downgrade`` function (or multi-db ``upgrade_<bind>``)."""
-
-    direction: str
-    node: FunctionNode
-    calls: list[Call] = field(default_factory=list)
-    # Every call expression in the function (decorators and defaults too); parents before
-    # children, so the order of findings at one position matches ``ast.walk``.
-    call_nodes: list[ast.Call] = field(default_factory=list)
-    # False when an ``if`` can guard a call in a way only a full scan sees: a ``match``
-    # statement, or a nested function's return annotation (see missing-existence-check).
-    regular: bool = True
-
-
-@dataclass
-class ScriptIndex:
-    """What one walk over a script found; rules read it instead of walking the tree."""
-
-    tree: ast.Module
-    calls: list[Call]
-    functions: list[FunctionIndex]
-    # Every identifier of the migration functions (names, attributes, keyword arguments,
-    # and ``nullable=False`` for a keyword given a literal True, False or None), every
-    # imported module segment and name in the script, and one fact per operation,
-    # ``op.add_column`` and ``upgrade:op.add_column``.
-    facts: frozenset[str]
-    upgrade_calls: list[Call]
-    downgrade_calls: list[Call]
-    # The ``if`` statements (by ``id``) whose condition calls.py takes for an existence check.
-    guard_ifs: set[int] = field(default_factory=set, repr=False, compare=False)
-    # Statements only some dialects run (inside ``if bind.dialect.name == ...:`` or after an
-    # early ``return`` on one): ``(first line, last line, dialects)``, outer ones first.
-    dialect_ranges: list[tuple[int, int, frozenset[str]]] = field(
-        default_factory=list, repr=False, compare=False
-    )
-    # Tables made other than by op.create_table: a project's create_table() helper,
-    # metadata.create_all(bind), table.create(bind): (direction, line, table).
-    creations: list[tuple[str, int, str]] = field(default_factory=list, repr=False, compare=False)
-    # Per-script results that several rules share (see engine.Migration.shared).
-    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def guard_aliases(self) -> frozenset[str]:
-        """:func:`calls.guard_aliases` of the script (computed once)."""
-        aliases = self.cache.get("guard_aliases")
-        if aliases is None:
-            aliases = self.cache["guard_aliases"] = guard_aliases(self.tree)
-        return aliases
-
-    def dialects_at(self, line: int) -> frozenset[str]:
-        """The dialects that run the statement at ``line`` (all, outside dialect branches)."""
-        reach = ALL_DIALECTS
-        for first, last, dialects_of in self.dialect_ranges:
-            if first <= line <= last:
-                reach = reach & dialects_of
-        return reach
-
-    def call_of(self, node: ast.AST | None) -> Call | None:
-        """The operation call whose expression is ``node`` (one read through a helper or a
-        loop knows its own dialects and direction better than its line does)."""
-        by_node = self.cache.get("call_of")
-        if by_node is None:
-            by_node = self.cache["call_of"] = {id(call.node): call for call in self.calls}
-        found: Call | None = by_node.get(id(node))
-        return found
-
-    def direction_at(self, line: int) -> str | None:
-        """``upgrade``/``downgrade`` when ``line`` is inside such a function, else ``None``."""
-        for function in self.functions:
-            node = function.node
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            if first <= line <= (node.end_lineno or node.lineno):
-                return function.direction
-        return None
-
-    def calls_in(self, function: ast.AST) -> list[ast.Call]:
-        """Every call expression in a migration function, parents before children (what a
-        walk over the function would meet, without walking it)."""
-        for indexed in self.functions:
-            if indexed.node is function:
-                return indexed.call_nodes
-        return [node for node in nodes_below(function) if isinstance(node, ast.Call)]
-
-
-class _Builder:
+class _Builder(NodeRecorder):
     """The walk: the operation calls with what surrounds them, and the index.
 
     Statements are visited in source order, keeping track of batch blocks, existence checks,
@@ -183,11 +66,9 @@ class _Builder:
     """
 
     def __init__(self, tree: ast.Module) -> None:
-        self.tree = tree
+        super().__init__(tree)
         self._aliases: frozenset[str] | None = None
-        self.facts: set[str] = set()
         self.function: FunctionIndex | None = None
-        self.call_nodes: list[ast.Call] = []
         self.connections: set[str] = set()
         self.guard_ifs: set[int] = set()
         self.reach = ALL_DIALECTS  # the dialects that run the statement being visited
@@ -210,57 +91,6 @@ class _Builder:
             self._aliases = guard_aliases(self.tree)
         return self._aliases
 
-    # ------------------------------------------------------------------ nodes
-
-    def record(self, node: ast.AST) -> None:
-        """Index every node below ``node`` (inclusive), breadth first like ``ast.walk``."""
-        add = self.facts.add
-        calls = self.call_nodes
-        nodes: list[Any] = [node]
-        for sub in nodes:  # the list grows as it is read: a breadth-first walk
-            cls = sub.__class__
-            # The common node types first, spelled out: this loop is most of a lint run.
-            if cls is ast.Name:
-                add(sub.id)
-            elif cls is ast.Constant:
-                pass
-            elif cls is ast.Attribute:
-                add(sub.attr)
-                nodes.append(sub.value)
-            elif cls is ast.Call:
-                calls.append(sub)
-                nodes.append(sub.func)
-                nodes += sub.args
-                nodes += sub.keywords
-            elif cls is ast.keyword:
-                arg, value = sub.arg, sub.value
-                nodes.append(value)
-                if arg:
-                    add(arg)
-                    if value.__class__ is ast.Constant:  # the usual flag, spelled out
-                        constant = value.value
-                        if constant is True or constant is False or constant is None:
-                            add(f"{arg}={constant}")
-                    elif value.__class__ is ast.Call:
-                        flag = _flag(value)
-                        if flag is not None:
-                            add(flag % arg)
-            elif cls is ast.arguments and not (
-                sub.args or sub.posonlyargs or sub.kwonlyargs or sub.vararg or sub.kwarg
-            ):
-                nodes += sub.defaults  # none without arguments, but say so for the odd tree
-            elif cls is ast.alias:
-                pass
-            else:
-                if isinstance(sub, _RECORDED):  # imports, or a subclass of the above
-                    self._other(sub)
-                for name in child_fields(cls):
-                    value = getattr(sub, name, None)
-                    if value.__class__ is list:
-                        nodes.extend(v for v in value if isinstance(v, ast.AST))
-                    elif isinstance(value, ast.AST):
-                        nodes.append(value)
-
     def _branch(
         self, test: ast.expr, reach: frozenset[str]
     ) -> tuple[frozenset[str], frozenset[str]]:
@@ -277,47 +107,6 @@ class _Builder:
         if else_reach == reach:
             else_reach = reach
         return if_reach, else_reach
-
-    def _other(self, node: ast.AST) -> None:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            self._import(node)
-        elif isinstance(node, ast.Call):
-            self.call_nodes.append(node)
-        elif isinstance(node, ast.Name):
-            self.facts.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            self.facts.add(node.attr)
-        elif isinstance(node, ast.keyword) and node.arg:
-            self.facts.add(node.arg)
-            flag = _flag(node.value)
-            if flag is not None:
-                self.facts.add(flag % node.arg)
-
-    def _imports(self, stmt: ast.stmt) -> None:
-        """Record the imports in a statement outside the migration functions (at any depth;
-        they never sit inside an expression)."""
-        stack = [stmt]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                self._import(node)
-                continue
-            if isinstance(node, _SIMPLE):
-                continue  # no statements inside
-            for name in ("body", "orelse", "finalbody"):
-                inner = getattr(node, name, None)
-                if isinstance(inner, list):
-                    stack.extend(s for s in inner if isinstance(s, ast.stmt))
-            for name in ("handlers", "cases"):
-                for item in getattr(node, name, None) or ():
-                    if isinstance(item, ast.ExceptHandler | ast.match_case):
-                        stack.extend(item.body)
-
-    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.ImportFrom) and node.module:
-            self.facts.update(node.module.split("."))
-        for alias in node.names:
-            self.facts.update(alias.name.split("."))
 
     # ------------------------------------------------------------------ statements
 
@@ -443,7 +232,7 @@ class _Builder:
                 self.statements(stmt.orelse, batch, guards, autocommit, ifs)
                 return
         if isinstance(stmt, ast.Import | ast.ImportFrom):
-            self._import(stmt)
+            self.import_facts(stmt)
         elif isinstance(stmt, ast.Match) or (
             isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.returns is not None
         ):
@@ -636,7 +425,7 @@ class _Builder:
                 else None
             )
             if direction is None:
-                self._imports(node)  # the rest of the module: only its imports matter
+                self.module_imports(node)  # the rest of the module: only its imports matter
                 continue
             assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             function = FunctionIndex(direction, node)

@@ -18,7 +18,8 @@ import pytest
 from flask_safemigrate import history
 from flask_safemigrate.lint import calls as calls_module
 from flask_safemigrate.lint.calls import is_missing, literal, nodes_below
-from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, _Display, parse
+from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, parse
+from flask_safemigrate.lint.findings import Display
 from flask_safemigrate.lint.helpers.functions import migration_functions
 from flask_safemigrate.lint.index import build_index, collect_calls
 from flask_safemigrate.lint.registry import all_rules
@@ -277,7 +278,7 @@ def test_display_names_paths_as_before(tmp_path: Path, monkeypatch: pytest.Monke
     outside.write_text("")
     (inside / "link.py").symlink_to(outside)
     monkeypatch.chdir(tmp_path / "project")
-    display = _Display()
+    display = Display()
     paths = [
         inside / "a.py",
         Path("migrations/versions/a.py"),
@@ -299,7 +300,7 @@ def test_history_rules_alone_build_no_index(
     """The history rules read the revision identifiers only: a run of them alone, and the
     scripts ``only_revisions`` leaves out, never build a script's index (the walk that script
     rules share), and find the same as a run that does."""
-    from flask_safemigrate.lint import engine
+    from flask_safemigrate.lint import engine, reading
 
     versions = tmp_path / "versions"
     versions.mkdir()
@@ -317,7 +318,7 @@ def test_history_rules_alone_build_no_index(
     def no_index(tree: ast.Module) -> None:
         raise AssertionError("built an index")
 
-    monkeypatch.setattr(engine, "build_index", no_index)
+    monkeypatch.setattr(reading, "build_index", no_index)  # where the engine reads scripts
     assert engine.lint([versions], history_only, jobs=1).findings == expected
     left_out = engine.lint([versions], LintConfig(), only_revisions=set(), jobs=1)
     assert left_out.findings == [] and left_out.facts["files"] == 0

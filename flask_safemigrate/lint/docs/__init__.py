@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from flask_safemigrate.lint.engine import UNUSED_IGNORE_CODE
 from flask_safemigrate.lint.model import ALL_DIALECTS, Rule, rule_docs
 from flask_safemigrate.lint.registry import all_rules
+from flask_safemigrate.lint.suppressions import UNUSED_IGNORE_CODE
 from flask_safemigrate.report import RuleInfo, Severity
 
 DEFAULT_OUTPUT = Path("docs") / "rules.md"
