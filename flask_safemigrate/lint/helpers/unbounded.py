@@ -16,7 +16,7 @@ from typing import NamedTuple
 from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.functions import direction_functions
 from flask_safemigrate.lint.helpers.timeline import Timeline
-from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.model import Migration, Violation
 from flask_safemigrate.lint.sql import ident
 
 #: A ``WHERE`` that bounds nothing (``WHERE true``, ``WHERE 1=1``), optionally ``RETURNING``.
@@ -114,3 +114,52 @@ def executed_construct(
     bounded, table_node, _ = target
     table = table_of(table_node)
     return Construct(not bounded and (table is None or ident(table) not in created), table)
+
+
+#: What :func:`verb_uses` found: a filterless ORM query, an executed construct without
+#: ``.where()``, or an executed statement the rule reads as SQL.
+QUERY, CONSTRUCT, SQL = "query", "construct", "sql"
+
+
+class VerbUse(NamedTuple):
+    """One place that may touch every row: its kind (``QUERY``, ``CONSTRUCT``, ``SQL``), the
+    call, the index's record of it, the construct's table (``CONSTRUCT``), the executed
+    argument and the tables the function created before it (``SQL``)."""
+
+    kind: str
+    node: ast.Call
+    call: Call | None
+    table: str | None
+    argument: ast.expr | None
+    created: frozenset[str]
+
+    def violation(self, query: str, construct: str) -> Violation:
+        """The finding of a ``QUERY`` or ``CONSTRUCT`` use, worded by the rule: ``construct``
+        names the table as ``{table}``."""
+        table = self.table or "the table"
+        message = query if self.kind == QUERY else construct.format(table=table)
+        return Violation(message, node=self.node)
+
+
+def verb_uses(
+    migration: Migration, verb: str, sa_modules: frozenset[str], line: Timeline
+) -> Iterator[VerbUse]:
+    """The ``verb`` (``delete``, ``update``) uses of the direction functions that may touch
+    every row, in call order: ``query.<verb>()`` without a filter, an executed ``<verb>``
+    construct without ``.where()`` on a table the function did not create, and every other
+    executed statement, for the rule to read its SQL."""
+    for node, method, call in method_calls(migration):
+        if method == "execute":
+            executes = executed(node, call, line)
+            if executes is None:
+                continue
+            argument, created = executes
+            construct = executed_construct(argument, verb, sa_modules, created)
+            if construct is None:
+                yield VerbUse(SQL, node, call, None, argument, created)
+            elif construct.unbounded:
+                yield VerbUse(CONSTRUCT, node, call, construct.table, argument, created)
+        elif method == verb:
+            target = construct_target(node, verb, sa_modules)
+            if target is not None and target[2] and not target[0]:
+                yield VerbUse(QUERY, node, call, None, None, frozenset())

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Iterator
 
-from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.helpers.unbounded import (
+    SQL,
     TRIVIAL_WHERE,
-    construct_target,
-    executed,
-    executed_construct,
-    method_calls,
+    VerbUse,
+    verb_uses,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -36,6 +33,13 @@ _SA_MODULES = frozenset(
     {"sa", "sqlalchemy", "sql", "expression", "sa.sql", "sqlalchemy.sql", "sa.sql.expression"}
 )
 _MENTIONS_DELETE = re.compile("delete|truncate", re.IGNORECASE)
+_QUERY = (
+    "deletes every row of the queried model's table (query.delete() without a filter), which"
+    " no downgrade can restore"
+)
+_CONSTRUCT = (
+    "deletes every row of {table} (a delete() without .where()), which no downgrade can restore"
+)
 
 
 @register
@@ -89,37 +93,17 @@ class UnboundedDelete(Rule):
         if not migration.mentions(_MENTIONS_DELETE, "delete", "truncate"):
             return  # the cheap test first: most scripts never delete anything
         line = timeline(migration)
-        for node, method, call in method_calls(migration):
-            if method == "execute":
-                yield from self._execute(migration, node, call, line)
-            elif method == "delete":
-                target = construct_target(node, "delete", _SA_MODULES)
-                if target is not None and target[2] and not target[0]:
-                    yield Violation(
-                        "deletes every row of the queried model's table (query.delete()"
-                        " without a filter), which no downgrade can restore",
-                        node=node,
-                    )
+        for use in verb_uses(migration, "delete", _SA_MODULES, line):
+            if use.kind == SQL:
+                yield from self._sql(migration, use, line)
+            else:
+                yield use.violation(_QUERY, _CONSTRUCT)
 
-    def _execute(
-        self, migration: Migration, node: ast.Call, call: Call | None, line: Timeline
-    ) -> Iterator[Violation]:
-        executes = executed(node, call, line)
-        if executes is None:
-            return
-        argument, created = executes
-        construct = executed_construct(argument, "delete", _SA_MODULES, created)
-        if construct is not None:
-            if construct.unbounded:
-                yield Violation(
-                    f"deletes every row of {construct.table or 'the table'} (a delete() without"
-                    " .where()), which no downgrade can restore",
-                    node=node,
-                )
-            return
+    def _sql(self, migration: Migration, use: VerbUse, line: Timeline) -> Iterator[Violation]:
+        call = use.call
         if call is None:
-            sql = sql_text(argument)
-            statements = [(s, created) for s in sql_statements(sql)] if sql else []
+            sql = sql_text(use.argument) if use.argument is not None else None
+            statements = [(s, use.created) for s in sql_statements(sql)] if sql else []
         else:
             statements = list(line.statements(call))
         moved = moves(migration)
@@ -128,7 +112,7 @@ class UnboundedDelete(Rule):
                 statement, known, lambda table: call is not None and moved.copied_out(call, table)
             )
             if message is not None:
-                yield Violation(message, node=node)
+                yield Violation(message, node=use.node)
 
 
 def _unbounded(

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.helpers.unbounded import (
+    SQL,
     TRIVIAL_WHERE,
-    construct_target,
-    executed,
-    executed_construct,
-    method_calls,
+    verb_uses,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -27,6 +25,14 @@ _UPDATE = re.compile(
 _BOUNDED = re.compile(r"\b(?:WHERE|LIMIT)\b", re.IGNORECASE)
 _SA_MODULES = frozenset({"sa", "sqlalchemy", "sql", "sa.sql", "sqlalchemy.sql"})
 _MENTIONS_UPDATE = re.compile("update", re.IGNORECASE)
+_QUERY = (
+    "updates every row of the queried model's table (query.update() without a filter) in one"
+    " transaction"
+)
+_CONSTRUCT = (
+    "updates every row of {table} (an update() without .where()) in one transaction, locking"
+    " them all until it commits"
+)
 
 
 @register
@@ -83,43 +89,23 @@ class UnboundedUpdate(Rule):
         if not migration.mentions(_MENTIONS_UPDATE, "update"):
             return  # the cheap test first: most scripts never update anything
         line = timeline(migration)
-        for node, method, call in method_calls(migration):
-            if method == "execute":
-                yield from self._execute(node, call, line)
-            elif method == "update":
-                target = construct_target(node, "update", _SA_MODULES)
-                if target is not None and target[2] and not target[0]:
-                    yield Violation(
-                        "updates every row of the queried model's table (query.update()"
-                        " without a filter) in one transaction",
-                        node=node,
-                    )
+        for use in verb_uses(migration, "update", _SA_MODULES, line):
+            if use.kind != SQL:
+                yield use.violation(_QUERY, _CONSTRUCT)
+            elif use.call is not None:
+                yield from _sql(use.call, use.node, line)
 
-    def _execute(self, node: ast.Call, call: Call | None, line: Timeline) -> Iterator[Violation]:
-        executes = executed(node, call, line)
-        if executes is None:
-            return
-        argument, created = executes
-        construct = executed_construct(argument, "update", _SA_MODULES, created)
-        if construct is not None:
-            if construct.unbounded:
-                yield Violation(
-                    f"updates every row of {construct.table or 'the table'} (an update() without"
-                    " .where()) in one transaction, locking them all until it commits",
-                    node=node,
-                )
-            return
-        if call is None:
-            return
-        for statement, known in line.statements(call):
-            match = _UPDATE.match(statement)
-            if match is None:
-                continue
-            table, rest = ident(match.group(1)), match.group(2)
-            if table in known or (_BOUNDED.search(rest) and not TRIVIAL_WHERE.search(rest)):
-                continue
-            yield Violation(
-                f"updates every row of {table} (UPDATE without a WHERE clause) in one"
-                " transaction, locking them all until it commits",
-                node=node,
-            )
+
+def _sql(call: Call, node: ast.Call, line: Timeline) -> Iterator[Violation]:
+    for statement, known in line.statements(call):
+        match = _UPDATE.match(statement)
+        if match is None:
+            continue
+        table, rest = ident(match.group(1)), match.group(2)
+        if table in known or (_BOUNDED.search(rest) and not TRIVIAL_WHERE.search(rest)):
+            continue
+        yield Violation(
+            f"updates every row of {table} (UPDATE without a WHERE clause) in one"
+            " transaction, locking them all until it commits",
+            node=node,
+        )

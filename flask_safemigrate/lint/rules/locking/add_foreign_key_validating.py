@@ -8,14 +8,12 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import keyword, literal
 from flask_safemigrate.lint.helpers.alter_ops import (
     NOT_VALID,
-    added_columns,
     alter_actions,
     column_arg,
     column_name,
     constraint_name,
-    keyword_is_set,
-    ops,
 )
+from flask_safemigrate.lint.helpers.existing_tables import columns_added_to_existing, ops_without
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import column_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
@@ -76,9 +74,7 @@ class AddForeignKeyValidating(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
-        for call in ops(migration, "create_foreign_key"):
-            if line.created(call) or keyword_is_set(call, "postgresql_not_valid"):
-                continue
+        for call in ops_without(migration, line, "create_foreign_key", "postgresql_not_valid"):
             referent = literal(call.param("referent_table"))
             other = f" and {referent}" if isinstance(referent, str) else ""
             source = table_label(call, "source_table")
@@ -87,9 +83,9 @@ class AddForeignKeyValidating(Rule):
                 f" which blocks writes to {source}{other} while every row is checked",
                 node=call.node,
             )
-        for call, column in added_columns(migration):
+        for call, column in columns_added_to_existing(migration, line):
             foreign_key = column_arg(column, "ForeignKey")
-            if foreign_key is None or line.created(call):
+            if foreign_key is None:
                 continue
             if literal(keyword(foreign_key, "postgresql_not_valid")) is True:
                 continue

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call
-from flask_safemigrate.lint.helpers.alter_ops import alter_actions, ops
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.not_null import not_null_steps
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
-from flask_safemigrate.lint.sql import IDENT, ident
 from flask_safemigrate.report import Severity
-
-_SET_NOT_NULL = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) SET NOT NULL\b", re.IGNORECASE)
 
 
 def _added_to_existing(line: Timeline, call: Call, table: str | None, column: str | None) -> bool:
@@ -61,22 +57,18 @@ class BackfillThenSetNotNull(Rule):
     ```
 
     ## Use instead
-    Add the column nullable (or with a constant `server_default`, which existing rows get at
-    once) and commit; backfill in batches outside that transaction; then prove NOT NULL with a
-    check added `NOT VALID` and validated in its own transaction, in an autocommit block or a
-    later revision, before `SET NOT NULL`:
+    Split it. Add the column nullable (or with a constant `server_default`, which existing rows
+    get at once) and commit; backfill in batches outside that transaction; then make the column
+    NOT NULL the way `set-not-null` shows: a check added `NOT VALID`, validated in its own
+    transaction (an autocommit block or a later revision), then `SET NOT NULL`, which
+    PostgreSQL 12+ runs without a scan.
     ```python
+    # this revision: the column only, nullable
     def upgrade():
         op.add_column("users", sa.Column("plan", sa.String(20), nullable=True))
-        op.execute(
-            "ALTER TABLE users ADD CONSTRAINT users_plan_not_null"
-            " CHECK (plan IS NOT NULL) NOT VALID"
-        )
-        with op.get_context().autocommit_block():
-            # backfill in batches here (UPDATE ... WHERE id BETWEEN ...), then:
-            op.execute("ALTER TABLE users VALIDATE CONSTRAINT users_plan_not_null")
-        op.alter_column("users", "plan", existing_type=sa.String(20), nullable=False)
-        op.drop_constraint("users_plan_not_null", "users", type_="check")
+
+    # then the backfill, in batches (UPDATE ... WHERE id BETWEEN ...), outside any migration
+    # transaction; then a later revision sets NOT NULL as set-not-null shows
     ```
     """
 
@@ -96,24 +88,12 @@ class BackfillThenSetNotNull(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
-        for call in ops(migration, "alter_column"):
-            if call.value("nullable") is not False or call.value("existing_nullable") is False:
-                continue
-            if _added_to_existing(line, call, call.table, call.column):
-                yield Violation(
-                    f"adds {column_label(call)} and sets it NOT NULL in the same function: the"
-                    " existing rows are scanned, after any backfill, while the table stays locked",
-                    node=call.node,
-                )
-        for call, table, action in alter_actions(migration, line):
-            match = _SET_NOT_NULL.match(action)
-            if match is None:
-                continue
-            column = ident(match.group(1))
+        for call, table, column, in_sql in not_null_steps(migration, line):
             if _added_to_existing(line, call, table, column):
+                what = f"{table}.{column}" if in_sql else column_label(call)
                 yield Violation(
-                    f"adds {table}.{column} and sets it NOT NULL in SQL in the same function:"
-                    " the existing rows are scanned, after any backfill, while the table stays"
-                    " locked",
+                    f"adds {what} and sets it NOT NULL{' in SQL' if in_sql else ''} in the same"
+                    " function: the existing rows are scanned, after any backfill, while the"
+                    " table stays locked",
                     node=call.node,
                 )

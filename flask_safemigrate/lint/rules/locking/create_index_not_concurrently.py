@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import keyword, literal
-from flask_safemigrate.lint.helpers.alter_ops import added_columns, column_name, keyword_is_set, ops
+from flask_safemigrate.lint.helpers.alter_ops import column_name
+from flask_safemigrate.lint.helpers.existing_tables import columns_added_to_existing, ops_without
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import column_label, object_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
@@ -66,17 +67,15 @@ class CreateIndexNotConcurrently(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
-        for call in ops(migration, "create_index"):
-            if line.created(call) or keyword_is_set(call, "postgresql_concurrently"):
-                continue
+        for call in ops_without(migration, line, "create_index", "postgresql_concurrently"):
             label = object_label(call, "index", "index_name")
             yield Violation(
                 f"creates {label} on {table_label(call)} without CONCURRENTLY, which blocks"
                 " writes to the table until the index is built",
                 node=call.node,
             )
-        for call, column in added_columns(migration):
-            if literal(keyword(column, "index")) is True and not line.created(call):
+        for call, column in columns_added_to_existing(migration, line):
+            if literal(keyword(column, "index")) is True:
                 yield Violation(
                     f"adds column {column_label(call, column_name(column))} with index=True,"
                     " which builds the index without CONCURRENTLY and blocks writes to the"

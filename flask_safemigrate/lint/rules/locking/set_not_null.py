@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.helpers.alter_ops import alter_actions, ops
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
+from flask_safemigrate.lint.helpers.not_null import not_null_steps
 from flask_safemigrate.lint.helpers.restores import restores_not_null
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
-from flask_safemigrate.lint.sql import IDENT, ident
 from flask_safemigrate.report import Severity
-
-_SET_NOT_NULL = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) SET NOT NULL\b", re.IGNORECASE)
 
 
 @register
@@ -77,28 +73,14 @@ class SetNotNull(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
-        for call in ops(migration, "alter_column"):
-            if call.value("nullable") is not False or call.value("existing_nullable") is False:
-                continue
-            table, column = call.table, call.column
+        for call, table, column, in_sql in not_null_steps(migration, line):
             if line.added(call, table, column) or line.not_null_checked(call, table, column):
                 continue
-            if restores_not_null(migration, call, column):
+            if not in_sql and restores_not_null(migration, call, column):
                 continue
+            what = f"{table}.{column}" if in_sql else column_label(call)
             yield Violation(
-                f"sets {column_label(call)} NOT NULL, which scans the whole table under an"
-                " exclusive lock and fails if any row holds NULL",
-                node=call.node,
-            )
-        for call, table, action in alter_actions(migration, line):
-            match = _SET_NOT_NULL.match(action)
-            if match is None:
-                continue
-            column = ident(match.group(1))
-            if line.added(call, table, column) or line.not_null_checked(call, table, column):
-                continue
-            yield Violation(
-                f"sets {table}.{column} NOT NULL in SQL, which scans the whole table under an"
-                " exclusive lock and fails if any row holds NULL",
+                f"sets {what} NOT NULL{' in SQL' if in_sql else ''}, which scans the whole table"
+                " under an exclusive lock and fails if any row holds NULL",
                 node=call.node,
             )
