@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +184,10 @@ def write(path: Path, report: Report, *, cwd: Path | None = None) -> int:
         raise ConfigError(f"cannot write baseline {path}: it is a directory", hint="name a file")
     entries = entries_of(report.findings, target.parent, cwd=cwd)
     text = render(entries)
+    # Imported here: tempfile brings in shutil and random, which every other lint run (and
+    # the start-up of `safemigrate lint`) would pay for nothing.
+    import tempfile
+
     try:
         handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
