@@ -10,7 +10,9 @@ finding means for their exit code (verify fails a check, safe-upgrade's pre-flig
 - :mod:`.position`: where a database stands (``database-unreachable``,
   ``unknown-database-revision``, ``not-at-head``, ``overlapping-database-revisions``);
 - :mod:`.ledger`: the ledger's rows (``edited-after-apply``, ``failed-migration``);
-- :mod:`.drift`: the live schema against the models (``schema-drift``).
+- :mod:`.drift`: the live schema against the models (``schema-drift``);
+- :mod:`.failures`: a revision that failed while applied (``migration-failed``,
+  ``connection-lost``), worded from the :class:`~.failures.Failure` the run gathered.
 
 They read what they are given (a :class:`~flask_safemigrate.project.Setup`, a target, a
 connection) and never print, connect on their own or stop a run.
@@ -19,6 +21,7 @@ connection) and never print, connect on their own or stop a run.
 from __future__ import annotations
 
 from flask_safemigrate.checks.drift import DRIFT_HINT, check_schema_models, drift_findings
+from flask_safemigrate.checks.failures import Failure, connection_lost, migration_failed
 from flask_safemigrate.checks.graph import (
     describe,
     graph_finding,
@@ -36,13 +39,16 @@ from flask_safemigrate.checks.position import (
 
 __all__ = [
     "DRIFT_HINT",
+    "Failure",
     "applied_revisions",
     "check_schema_models",
+    "connection_lost",
     "database_unreachable",
     "describe",
     "drift_findings",
     "graph_finding",
     "ledger_findings",
+    "migration_failed",
     "not_at_head",
     "overlapping_revisions",
     "static_findings",

@@ -1,0 +1,401 @@
+"""A revision that failed while applied: ``migration-failed`` and ``connection-lost`` (exit 4).
+
+Both say which revision failed, on which statement and why, what of it stays (MariaDB/MySQL
+keep the DDL that ran, PostgreSQL and SQLite roll it back), where the database now stands and
+what to do next; with several targets, where EVERY target stands. The run that failed gathers
+the facts (:class:`Failure`: it reads every target back and records the ledger row first);
+these functions only word them, so any pipeline that applies revisions reports a failure the
+same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.engine import URL
+
+from flask_safemigrate import blockers, database, history
+from flask_safemigrate.checks.ledger import applied_revisions
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.text import display_path, plural, shorten
+
+__all__ = [
+    "AppliedStep",
+    "FailedStep",
+    "FailedTarget",
+    "Failure",
+    "connection_lost",
+    "migration_failed",
+]
+
+_WHY_LOST = (
+    "find out why the session ended (pg_terminate_backend or KILL by someone, a server"
+    " restart or failover, a proxy, firewall or network timeout)"
+)
+
+
+class AppliedStep(Protocol):
+    """A revision a run applied (or rolled back) on one target."""
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def bind(self) -> str | None: ...
+
+
+class FailedStep(Protocol):
+    """The step that failed: which revision, on which statement, what ran before it."""
+
+    @property
+    def revision(self) -> str | None: ...
+
+    @property
+    def statement(self) -> str | None: ...
+
+    @property
+    def ran(self) -> Sequence[str]: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def applied(self) -> Sequence[AppliedStep]: ...
+
+    @property
+    def rolled_back(self) -> Sequence[AppliedStep]: ...
+
+
+class FailedTarget(Protocol):
+    """A target as read back after the failure (keyed as flask-sqlalchemy keys engines)."""
+
+    @property
+    def key(self) -> str | None: ...
+
+    @property
+    def url(self) -> URL: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def dialect(self) -> str | None: ...
+
+    @property
+    def transactional(self) -> bool: ...
+
+    @property
+    def current(self) -> tuple[str, ...]: ...
+
+    @property
+    def at(self) -> str: ...
+
+    @property
+    def plan(self) -> Sequence[history.Script]: ...
+
+    @property
+    def backup(self) -> Path | None: ...
+
+
+@dataclass
+class Failure:
+    """What is known of a failed revision once every target was read back: what the two
+    findings say. ``line`` is where in the script the failure came from.
+    """
+
+    failed: FailedStep
+    culprit: FailedTarget
+    targets: Sequence[FailedTarget]
+    graph: history.RevisionGraph
+    script: history.Script | None
+    name: str
+    reason: str
+    lock_timeout: bool
+    lost: bool
+    attempts: int
+    waits: Sequence[float]
+    line: int | None
+    #: ``SAFEMIGRATE_LOCK_TIMEOUT``, which the lock-timeout wording names.
+    lock_timeout_setting: float
+    backup_path: Path | None
+    blocking: list[str] = field(default_factory=list)
+    unreadable: set[str | None] = field(default_factory=set)
+
+    @property
+    def nothing_left(self) -> bool:
+        """Nothing of the revision stays: rolled back, or no change ran yet on MariaDB."""
+        return self.culprit.transactional or not self.failed.ran
+
+    @property
+    def resume(self) -> str:
+        return f"then run `flask db safe-upgrade --resolved {self.failed.revision}`"
+
+    @property
+    def multi(self) -> bool:
+        """Whether the run has several targets: then the report names each one's state."""
+        return len(self.targets) > 1
+
+
+def migration_failed(facts: Failure) -> Finding:
+    """``migration-failed``: the revision failed (its script, the data, a lock timeout)."""
+    return _several_targets(facts) if facts.multi else _one_target(facts)
+
+
+def connection_lost(facts: Failure) -> Finding:
+    """``connection-lost``: the session running the revision died; the script did not fail."""
+    if facts.multi:
+        return _several_targets(facts)
+    statement, ran = _texts(facts)
+    readable = facts.culprit.key not in facts.unreadable
+    at = facts.culprit.at if readable else "unknown (unreachable)"
+    return _connection_lost(facts, at, statement, ran)
+
+
+def _waited(facts: Failure) -> str:
+    """How the revision failed: ``failed``, or how long it waited for a lock and on whom."""
+    if not facts.lock_timeout:
+        return "failed"
+    waits = facts.waits
+    seconds = " + ".join(f"{w:.2f}s" for w in waits) if waits else "an unknown time"
+    what = (
+        f"gave up waiting for a lock after {seconds}"
+        f" (SAFEMIGRATE_LOCK_TIMEOUT {facts.lock_timeout_setting:g}s,"
+        f" {plural(facts.attempts, 'attempt')})"
+    )
+    if facts.blocking:
+        return what + "; blocked by " + " | ".join(facts.blocking)
+    if facts.culprit.dialect == "sqlite":
+        return what + "; another connection held a write transaction on the database file"
+    return what + "; the blocking session had gone by the time it was looked up"
+
+
+def _lock_help(facts: Failure) -> str:
+    return (
+        f"end or wait out the blocking session ({blockers.how_to_end(facts.culprit.dialect)}),"
+        " or raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES"
+    )
+
+
+def _extra(facts: Failure, statement: str | None, ran: list[str]) -> dict[str, Any]:
+    failed, culprit = facts.failed, facts.culprit
+    readable = culprit.key not in facts.unreadable
+    return {
+        "revision": failed.revision,
+        "statement": statement,
+        "error": facts.reason,
+        "ran": ran,
+        "current": list(culprit.current) if readable else None,
+        "blockers": facts.blocking,
+        "attempts": facts.attempts,
+        "waited": [round(w, 3) for w in facts.waits] if facts.lock_timeout else [],
+        "backup": str(facts.backup_path) if facts.backup_path else None,
+    }
+
+
+def _texts(facts: Failure) -> tuple[str | None, list[str]]:
+    """The failing statement and those that ran before it, masked and shortened."""
+    url = facts.culprit.url
+    statement = shorten(database.mask_text(facts.failed.statement or "", url)) or None
+    return statement, [shorten(database.mask_text(s, url)) for s in facts.failed.ran]
+
+
+def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str) -> str:
+    """What of the failing revision stays after the ``event`` (failure, drop)."""
+    revision = facts.failed.revision
+    if facts.culprit.dialect == "mysql" and ran:
+        return (
+            f" MariaDB/MySQL cannot roll back DDL: {plural(len(ran), 'statement')} of"
+            f" {revision} ran before the {event} and stay applied: " + "; ".join(ran) + "."
+        )
+    if facts.culprit.dialect == "mysql":
+        return f" No statement of {revision} {nothing} before the {event}."
+    return f" Nothing of {revision} was left behind: its transaction rolled back."
+
+
+def _finding(facts: Failure, rule: str, message: str, todo: str, extra: dict[str, Any]) -> Finding:
+    """The exit-4 finding, pointing at the line of the script the failure came from."""
+    script = facts.script
+    return Finding(
+        rule=rule,
+        severity=Severity.ERROR,
+        message=message,
+        path=display_path(script.path) if script is not None else None,
+        line=facts.line,
+        help=todo,
+        extra=extra,
+    )
+
+
+def _one_target(facts: Failure) -> Finding:
+    failed, target = facts.failed, facts.culprit
+    statement, ran = _texts(facts)
+    readable = target.key not in facts.unreadable
+    at = target.at if readable else "unknown (unreachable)"
+    dialect = target.dialect
+    left = _left_behind(facts, ran, "failure", nothing="had run")
+    what = _waited(facts)
+    message = (
+        f"Revision {facts.name} {what} on {target.label}: {facts.reason}. The database is now"
+        f" at {at}.{left}"
+    )
+    if not failed.started and facts.lock_timeout:
+        # SQLite: BEGIN IMMEDIATE, before the revision's first statement, ran out.
+        message = (
+            f"Revision {facts.name} could not begin on {target.label}: it {what}:"
+            f" {facts.reason}. Nothing of it ran and no failure was recorded; the database is"
+            f" at {at}."
+        )
+    elif not failed.started:
+        message = (
+            f"Alembic stopped before revision {facts.name} began on {target.label}:"
+            f" {facts.reason}. Nothing of it ran and no failure was recorded; the database is"
+            f" at {at}."
+        )
+    if facts.backup_path is not None:
+        message += f" Backup from before this run: {facts.backup_path}."
+    if not failed.started and facts.lock_timeout:
+        todo = f"{_lock_help(facts)}; then run `flask db safe-upgrade` again (no --resolved needed)"
+    elif not failed.started:
+        todo = (
+            "`flask db heads` shows Alembic's own error (a script it cannot load, or"
+            " env.py); fix it and run `flask db safe-upgrade` again (no --resolved needed)"
+        )
+    elif facts.lock_timeout:
+        todo = f"{_lock_help(facts)}; {facts.resume}"
+    elif dialect == "mysql" and ran:
+        todo = (
+            f"undo (or finish) the statements of {failed.revision} listed above by hand,"
+            f" fix the script or the data, {facts.resume}"
+        )
+    else:
+        todo = f"fix the script or the data, {facts.resume}"
+    return _finding(facts, "migration-failed", message, todo, _extra(facts, statement, ran))
+
+
+def _connection_lost(facts: Failure, at: str, statement: str | None, ran: list[str]) -> Finding:
+    """Exit 4 ``connection-lost``: the session died under the revision; no script fault."""
+    failed, target = facts.failed, facts.culprit
+    revision = failed.revision
+    readable = target.key not in facts.unreadable
+    applied = readable and revision in applied_revisions(facts.graph, target.current)
+    mysql = target.dialect == "mysql"
+    if applied:
+        left = f" The version table says {revision} is applied: it committed before the drop."
+    else:
+        left = _left_behind(facts, ran, "drop", nothing="that changes anything had run")
+    message = (
+        f"The database connection running revision {facts.name} on {target.label} was lost"
+        f" after {failed.seconds:.2f}s, during: {statement or 'no statement'} ({facts.reason})."
+        " The server ended the session or the network dropped it; the script itself did"
+        f" not fail. The database is now at {at}.{left}"
+    )
+    if facts.backup_path is not None:
+        message += f" Backup from before this run: {facts.backup_path}."
+    resumable = not (mysql and ran and not applied)
+    if resumable:
+        todo = f"{_WHY_LOST}, then run `flask db safe-upgrade` again: there is nothing to repair"
+    else:
+        todo = (
+            f"{_WHY_LOST}; undo (or finish) the statements of {revision} listed above by hand,"
+            f" then run `flask db safe-upgrade --resolved {revision}`"
+        )
+    extra = {
+        "revision": revision,
+        "statement": statement,
+        "error": facts.reason,
+        "ran": ran,
+        "current": list(target.current) if readable else None,
+        "resumable": resumable,
+        "backup": str(facts.backup_path) if facts.backup_path else None,
+    }
+    return _finding(facts, "connection-lost", message, todo, extra)
+
+
+def _several_targets(facts: Failure) -> Finding:
+    """Which bind and revision failed, and where EVERY bind stands now."""
+    failed, culprit = facts.failed, facts.culprit
+    statement, ran = _texts(facts)
+    states = [_state_of(t, facts, t.key in facts.unreadable) for t in facts.targets]
+    what = (
+        f"The database connection running revision {facts.name} on {culprit.label} was lost"
+        f" ({facts.reason}); the server ended the session or the network dropped it, the"
+        " script itself did not fail"
+        if facts.lost
+        else f"Revision {facts.name} {_waited(facts)} on {culprit.label}: {facts.reason}"
+    )
+    message = f"{what}. Where each database stands now: " + "; ".join(states) + "."
+    if facts.backup_path is not None:
+        message += (
+            " Backups from before this run: "
+            + ", ".join(f"{t.name}: {t.backup}" for t in facts.targets if t.backup is not None)
+            + "."
+        )
+    undo = (
+        f"undo (or finish) by hand the statements of {failed.revision} that stay"
+        f" applied on {culprit.name} (listed above)"
+    )
+    if facts.lost and facts.nothing_left:
+        todo = f"{_WHY_LOST}, then run `flask db safe-upgrade` again: there is nothing to repair"
+    elif facts.lost:
+        todo = f"{_WHY_LOST}; {undo}, {facts.resume}"
+    elif culprit.dialect == "mysql" and ran:
+        todo = f"{undo}, fix the script or the data, {facts.resume}"
+    elif facts.lock_timeout:
+        todo = f"{_lock_help(facts)}; {facts.resume}"
+    else:
+        todo = f"fix the script or the data, {facts.resume}"
+    extra = {
+        **_extra(facts, statement, ran),
+        "bind": culprit.key,
+        "binds": [
+            {"bind": t.key, "current": None if t.key in facts.unreadable else list(t.current)}
+            for t in facts.targets
+        ],
+    }
+    return _finding(
+        facts, "connection-lost" if facts.lost else "migration-failed", message, todo, extra
+    )
+
+
+def _state_of(target: FailedTarget, facts: Failure, unreadable: bool) -> str:
+    """One bind's state after a failure, read back from its version table."""
+    failed = facts.failed
+    at = "unknown (unreachable)" if unreadable else target.at
+    committed = [s.revision for s in failed.applied if s.bind == target.key]
+    undone = [s.revision for s in failed.rolled_back if s.bind == target.key]
+    text = f"{target.label} is at {at}"
+    if committed:
+        text += (
+            f" ({', '.join(committed)} committed by this run: MariaDB/MySQL commits each revision)"
+        )
+    if undone:
+        text += (
+            f"; {', '.join(undone)} ran there and rolled back with the failure (one"
+            " transaction per database until every bind is done)"
+        )
+    if target is facts.culprit:
+        if target.dialect == "mysql" and failed.ran:
+            text += (
+                "; MariaDB/MySQL cannot roll back DDL:"
+                f" {plural(len(failed.ran), 'statement')} of {failed.revision} ran"
+                " before the failure and stay applied: "
+                + "; ".join(shorten(database.mask_text(s, target.url)) for s in failed.ran)
+            )
+        elif target.dialect == "mysql":
+            text += f"; no statement of {failed.revision} had run there"
+        else:
+            text += f"; {failed.revision} rolled back there"
+    elif not target.plan:
+        text += "; nothing to apply there"
+    elif not committed and not undone:
+        text += "; not reached, unchanged"
+    return text
