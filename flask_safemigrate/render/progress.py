@@ -98,7 +98,13 @@ def _stage_text(event: Event) -> str:
         return f"merged heads into {event.revision}"
     if isinstance(event, Linted):
         found = plural(event.warnings, "warning") if event.warnings else "no findings"
-        return f"lint: {found} in {plural(event.scripts, 'pending script')}"
+        aside = (
+            f" ({plural(event.left, 'finding')} about downgrade() or conventions: `flask db lint`"
+            f" shows {'it' if event.left == 1 else 'them'})"
+            if event.left
+            else ""
+        )
+        return f"lint: {found} in {plural(event.scripts, 'pending script')}{aside}"
     if isinstance(event, LockWaiting):
         of = f" of {event.database}" if event.target is not None else ""
         return f"taking the migration lock{of} (waits up to {event.wait:g}s)"

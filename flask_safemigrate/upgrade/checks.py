@@ -31,6 +31,7 @@ __all__ = [
     "check_graph",
     "check_ledger",
     "check_position",
+    "check_schema_ahead",
     "compute_plan",
     "lint",
     "read_target",
@@ -237,6 +238,40 @@ def _note_already_resolved(
             run.notes.append(note)
 
 
+def check_schema_ahead(run: Run) -> None:
+    """No pending revision creates a table or column the target already has (a database
+    built by ``create_all()`` or by hand, or stamped too early): stop before it fails.
+
+    Not judged with the multi-database template (each ``upgrade_<bind>()`` runs on another
+    database) nor with a dedicated schema (the tables are not in the default one).
+    """
+    from flask_safemigrate.upgrade import adoption
+
+    setup = run.setup
+    if setup.multidb or setup.settings.schema is not None:
+        return
+    for target in run.targets:
+        if not target.plan:
+            continue
+        with run.connect(target) as connection:
+            clash = adoption.schema_ahead(
+                connection,
+                target.plan,
+                target.dialect,
+                ignore={setup.version_table, ledger.LEDGER_TABLE},
+                failed=target.failed_once,
+            )
+        if clash is not None:
+            found = adoption.finding(
+                clash,
+                target.label,
+                target.at,
+                recorded=bool(target.current),
+                ddl_kept=not target.transactional,
+            )
+            raise run.stop(ExitCode.PREFLIGHT, wording.tag(found, target))
+
+
 def compute_plan(run: Run) -> None:
     """Each target's path to the goal, and their union in history order as ``run.plan``.
 
@@ -264,32 +299,35 @@ def compute_plan(run: Run) -> None:
                 run.plan.append(script)
 
 
-def lint(run: Run) -> None:
-    """Lint the pending scripts; an error finding in ``upgrade()`` stops the run."""
-    from flask_safemigrate.lint import options
-    from flask_safemigrate.lint.command import lint_command
+#: Lint codes that never stop a deploy: conventions and style (SM4xx) and the unused
+#: suppression note (SM900). They are for review, where ``flask db lint`` reports them.
+NEVER_BLOCK = ("SM4", "SM9")
 
-    config = options.resolve(
-        {},
-        settings=run.setup.settings,
-        search_from=run.setup.directory,
-        app_dialect=run.targets[0].dialect,
-    )
-    # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
-    # lint was adopted is accepted, so a fresh database that runs the whole history is not
-    # stopped by it. The exit code is lint's; what blocks an upgrade is decided below.
-    report = lint_command(
-        [run.setup.directory],
-        config,
-        only_revisions={script.revision for script in run.plan},
-    ).report
-    # An upgrade never runs downgrade(): what lint finds there is reported, not blocking.
-    blocking = [
-        f
-        for f in report.findings
-        if f.severity is Severity.ERROR and f.extra.get("direction") != "downgrade"
-    ]
-    others = [f for f in report.findings if f not in blocking]
+
+def lint(run: Run) -> None:
+    """Lint what the upgrade will run, where it will run it; an error there stops the run.
+
+    Only the ``upgrade()`` code of each target's pending scripts is judged, on the target's
+    live dialect (a configured lint dialect does not override the database the deploy is
+    on), in the branches that dialect reaches. Findings about ``downgrade()`` and convention
+    findings are left to ``flask db lint``: they are counted, not shown, and never block.
+    """
+    kept: list[Finding] = []
+    left = 0
+    by_dialect: dict[str | None, set[str]] = {}
+    for target in run.targets:
+        if target.plan:
+            by_dialect.setdefault(target.dialect, set()).update(s.revision for s in target.plan)
+    for dialect, revisions in by_dialect.items():
+        for finding in _lint_on(run, dialect, revisions):
+            if finding.extra.get("direction") == "downgrade" or (finding.code or "").startswith(
+                NEVER_BLOCK
+            ):
+                left += 1
+            elif finding not in kept:
+                kept.append(finding)
+    blocking = [f for f in kept if f.severity is Severity.ERROR]
+    others = [f for f in kept if f.severity is not Severity.ERROR]
     run.findings.extend(others)
     if blocking:
         blocking = [
@@ -301,4 +339,20 @@ def lint(run: Run) -> None:
             for finding in blocking
         ]
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
-    run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan)))
+    run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan), left=left))
+
+def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding]:
+    """The lint findings of ``revisions`` on ``dialect``, less what the baseline records."""
+    from flask_safemigrate.lint import options
+    from flask_safemigrate.lint.command import lint_command
+
+    config = options.resolve(
+        {}, settings=run.setup.settings, search_from=run.setup.directory, app_dialect=dialect
+    )
+    if dialect is not None:
+        config = replace(config, dialect=dialect)
+    # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
+    # lint was adopted is accepted, so a fresh database that runs the whole history is not
+    # stopped by it. The exit code is lint's; what blocks an upgrade is decided by lint().
+    report = lint_command([run.setup.directory], config, only_revisions=revisions).report
+    return list(report.findings)

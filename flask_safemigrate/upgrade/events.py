@@ -81,6 +81,8 @@ class Linted(Event):
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
+    #: Findings about ``downgrade()`` or conventions: not shown by a deploy (``flask db lint``).
+    left: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -123,6 +123,7 @@ def preflight(run: Run) -> None:
                 pending=len(target.plan),
             )
         )
+    checks.check_schema_ahead(run)
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
 
