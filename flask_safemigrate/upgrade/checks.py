@@ -341,6 +341,7 @@ def lint(run: Run) -> None:
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
     run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan), left=left))
 
+
 def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding]:
     """The lint findings of ``revisions`` on ``dialect``, less what the baseline records."""
     from flask_safemigrate.lint import options
