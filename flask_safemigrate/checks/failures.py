@@ -127,6 +127,9 @@ class Failure:
     #: ``SAFEMIGRATE_LOCK_TIMEOUT``, which the lock-timeout wording names.
     lock_timeout_setting: float
     backup_path: Path | None
+    #: Whether the run names its targets (several, or the multi-database template's one):
+    #: then the report says which bind failed and where every bind stands.
+    multi: bool
     blocking: list[str] = field(default_factory=list)
     unreadable: set[str | None] = field(default_factory=set)
 
@@ -138,11 +141,6 @@ class Failure:
     @property
     def resume(self) -> str:
         return f"then run `flask db safe-upgrade --resolved {self.failed.revision}`"
-
-    @property
-    def multi(self) -> bool:
-        """Whether the run has several targets: then the report names each one's state."""
-        return len(self.targets) > 1
 
 
 def migration_failed(facts: Failure) -> Finding:

@@ -65,6 +65,7 @@ def failure(run: Run, failed: StepFailed, *, attempts: int, waits: Sequence[floa
         line=failing_line(failed.error, script),
         lock_timeout_setting=setup.settings.lock_timeout,
         backup_path=run.backup_path,
+        multi=run.multi,
     )
     for target in run.targets:
         try:

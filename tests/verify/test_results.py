@@ -8,12 +8,17 @@ pre-flight (exit 3).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import flask_migrate
 import pytest
 
 from flask_safemigrate import upgrade, verify
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding, Severity
+from tests.support.apps import MakeApp
 from tests.support.databases import execute
+from tests.support.revisions import multidb_script, write_revision
 from tests.support.verify import ITEMS, ITEMS_SCRIPT, USERS, USERS_SCRIPT, VerifyApp, script
 
 BROKEN = "c3c3c3c3c3c3"
@@ -123,3 +128,33 @@ def test_an_unreachable_database_is_exit_3(verify_app: VerifyApp, url: str) -> N
     assert stopped.exit_code is ExitCode.PREFLIGHT
     assert errors(stopped.report.findings) == ["database-unreachable"]
     assert "127.0.0.1:1" in stopped.report.findings[0].message
+
+
+def test_the_multidb_template_with_one_database_names_its_bind_on_failure(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """Flask-Migrate's multi-database ``env.py`` with no bind configured is one target, and
+    its failure report keeps the multi-database shape (``bind``, ``binds``)."""
+    directory = tmp_path / "migrations"
+    app = make_app(database_url, migrations=directory, config={"SAFEMIGRATE_CONNECT_RETRIES": 0})
+    with app.app_context():
+        flask_migrate.init(str(directory), multidb=True)
+    write_revision(
+        directory,
+        multidb_script(
+            BROKEN,
+            None,
+            'op.execute("UPDATE no_such_table SET x = 1")---pass',
+            "pass---pass",
+            "broken",
+        ),
+    )
+
+    failed = upgrade.safe_upgrade(app, upgrade.Options(skip_lint=True, backup=False))
+
+    assert failed.exit_code is ExitCode.MIGRATION_FAILED
+    (finding,) = [f for f in failed.report.findings if f.severity is Severity.ERROR]
+    assert finding.rule == "migration-failed"
+    assert finding.extra["bind"] is None
+    assert finding.extra["binds"] == [{"bind": None, "current": []}]
+    assert "Where each database stands now: " in finding.message
