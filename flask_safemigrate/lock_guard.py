@@ -37,6 +37,10 @@ __all__ = ["KEEPALIVE_SECONDS", "Guard", "fence_name", "guarding"]
 #: How often the keepalive thread touches the lock connection (far below any idle timeout).
 KEEPALIVE_SECONDS: Final = 5.0
 
+#: A revision's ``start`` check trusts a probe that found the lock held this recently (the
+#: previous revision's ``commit`` check, a moment before): see :meth:`Guard.check`.
+FRESH_SECONDS: Final = 0.25
+
 Point = Literal["start", "commit", "end"]
 
 
@@ -66,6 +70,7 @@ class Guard:
     committed_unlocked: list[str] = field(default_factory=list)
     fenced: bool = False
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _confirmed_clock: float = field(default=float("-inf"), repr=False)
 
     # ------------------------------------------------------------------ is it still ours?
 
@@ -76,6 +81,7 @@ class Guard:
                 return False  # a lost lock never comes back: a successor may have it
             if self.held.still_held():
                 self.confirmed_at = _now()
+                self._confirmed_clock = time.monotonic()
                 return True
             self.lost_at = _now()
             return False
@@ -86,13 +92,26 @@ class Guard:
         ``point`` ``commit`` with ``can_roll_back=False`` (MariaDB/MySQL) lets the finished
         revision commit (the fence kept every other migrator out of it) and raises at the
         next check, before another revision starts.
+
+        A ``start`` check within :data:`FRESH_SECONDS` of a probe that found the lock held
+        asks nothing: between revisions that probe is the previous revision's ``commit``
+        check, and a probe is only ever a sample (the lock can go the moment after it). A
+        loss in that gap is the same as a loss just after a fresh probe: the revision's own
+        ``commit`` check sees it (PostgreSQL and SQLite roll the revision back) and the fence
+        keeps any successor out meanwhile. It saves one query per revision on the servers.
         """
+        if point == "start" and self._fresh():
+            return
         if self.probe():
             return
         if point == "commit" and not can_roll_back and revision is not None:
             self.committed_unlocked.append(revision)
             return
         raise self.lost(revision, point)
+
+    def _fresh(self) -> bool:
+        with self._mutex:
+            return self.lost_at is None and time.monotonic() - self._confirmed_clock < FRESH_SECONDS
 
     def raise_if_lost(self) -> None:
         """After the last revision: raise if a loss was seen and let a revision commit."""

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from flask_safemigrate.errors import ExitCode, LockTimeout
+from flask_safemigrate import lock_guard
+from flask_safemigrate.errors import ExitCode, LockLost, LockTimeout
 from flask_safemigrate.locks import (
     HeldLock,
     advisory_key,
@@ -341,3 +342,38 @@ def test_released_when_the_holding_process_is_killed(db_kind: DbKind, database_u
     with migration_lock(database_url, name=name, wait=30, poll=0.02) as held:
         assert isinstance(held, HeldLock)
         assert held.still_held()
+
+
+def test_a_start_check_right_after_a_held_probe_asks_nothing_else_it_probes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between revisions the commit check has just probed: the next start check trusts it.
+
+    A commit check always probes; a start check probes when the last probe that found the
+    lock held is older than FRESH_SECONDS; a lost lock is never trusted.
+    """
+    answers: list[bool] = []
+    asked: list[bool] = []
+
+    def probe() -> bool:
+        asked.append(answers[0])
+        return answers.pop(0)
+
+    guard = lock_guard.Guard(HeldLock("m", "pg_advisory_lock", "db", 0.0, probe=probe), None, 1.0)
+    clock = [100.0]
+    monkeypatch.setattr(lock_guard.time, "monotonic", lambda: clock[0])
+
+    answers[:] = [True, True]
+    guard.check(revision="r1", point="start")  # nothing probed yet: asks
+    guard.check(revision="r1", point="commit")  # a commit always asks
+    clock[0] += lock_guard.FRESH_SECONDS / 2
+    guard.check(revision="r2", point="start")  # the commit's probe is fresh: trusted
+    assert (len(asked), answers) == (2, [])
+
+    clock[0] += lock_guard.FRESH_SECONDS
+    answers[:] = [False]
+    with pytest.raises(LockLost):
+        guard.check(revision="r2", point="start")  # stale: asks, and the lock is gone
+    with pytest.raises(LockLost):
+        guard.check(revision="r2", point="start")  # lost stays lost, fresh or not
+    assert len(asked) == 3
