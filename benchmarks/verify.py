@@ -140,9 +140,9 @@ def in_process(folder: Path, url: str) -> tuple[float, float]:
             config.stdout = io.StringIO()  # "No new upgrade operations detected."
             for _ in range(3):
                 start = time.perf_counter()
-                report = verify(app)
+                result = verify(app)
                 timings["verify"].append(time.perf_counter() - start)
-                assert report.ok, report.findings
+                assert result.ok, result.report.findings
                 start = time.perf_counter()
                 try:
                     command.check(config)
