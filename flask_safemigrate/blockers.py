@@ -1,4 +1,5 @@
-"""Who holds the lock a migration statement waited for: asked after a lock timeout.
+"""Who holds the lock a migration statement waited for: asked after a lock timeout, and
+before the migration lock is taken (:func:`holders`: long transactions on the plan's tables).
 
 The statement gave up (``lock_timeout`` on PostgreSQL, ``innodb_lock_wait_timeout`` or
 ``lock_wait_timeout`` on MariaDB/MySQL); the session it waited for is usually still there,
@@ -18,13 +19,15 @@ user, application or host, state, since when, and the start of its last query.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["describe", "how_to_end"]
+__all__ = ["Holder", "describe", "holders", "how_to_end"]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _QUERY_CHARS = 120
@@ -64,53 +67,129 @@ def _since(moment: Any) -> str:
     return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else "?"
 
 
+@dataclass(frozen=True)
+class Holder:
+    """One other session with an open transaction that holds (or may hold) a table's locks.
+
+    ``table`` and ``mode`` are known on PostgreSQL; MariaDB/MySQL do not tell which tables a
+    transaction locked (without ``performance_schema``), so they are ``None`` there.
+    """
+
+    id: int
+    user: str
+    application: str
+    age_seconds: float | None
+    query: str
+    line: str
+    table: str | None = None
+    mode: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "application": self.application,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+            "query": self.query,
+            "table": self.table,
+            "mode": self.mode,
+        }
+
+
+def holders(connection: Connection, tables: Sequence[str], *, older_than: float) -> list[Holder]:
+    """Other sessions whose transaction began ``older_than`` seconds ago or more and that
+    hold a lock on one of ``tables`` (PostgreSQL), or any such transaction in this database
+    (MariaDB/MySQL, where InnoDB does not say which tables); [] on SQLite.
+
+    Table names are bound as a parameter. Raises ``sqlalchemy.exc.SQLAlchemyError`` when the
+    server refuses (the caller reports that it could not look).
+    """
+    if connection.dialect.name == "postgresql":
+        names = sorted({name.lower() for name in tables})
+        return _pg_holders(connection, names, older_than) if names else []
+    if connection.dialect.name in ("mysql", "mariadb"):
+        return _mysql_holders(connection, older_than)
+    return []
+
+
 def _postgresql(connection: Connection, statement: str | None) -> list[str]:
     if not statement:
         return []
     names = sorted({word.lower() for word in _WORD.findall(statement)})
+    return [holder.line for holder in _pg_holders(connection, names, None)]
+
+
+def _pg_holders(connection: Connection, names: list[str], older_than: float | None) -> list[Holder]:
     rows = connection.execute(
         sa.text(
             "SELECT DISTINCT a.pid, a.usename, a.application_name, a.client_addr, a.state,"
-            " a.xact_start, left(a.query, 200) AS query, c.relname, l.mode"
+            " a.xact_start, left(a.query, 200) AS query, c.relname, l.mode,"
+            " extract(epoch FROM clock_timestamp() - a.xact_start) AS age"
             " FROM pg_locks l"
             " JOIN pg_class c ON c.oid = l.relation"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.granted AND l.pid <> pg_backend_pid()"
             " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND lower(c.relname) = ANY(:names)"
+            " AND lower(c.relname) = ANY(CAST(:names AS text[]))"
+            " AND (CAST(:age AS float8) IS NULL"
+            " OR a.xact_start <= clock_timestamp() - make_interval(secs => CAST(:age AS float8)))"
             " ORDER BY a.pid"
         ),
-        {"names": names},
+        {"names": names, "age": older_than},
     ).mappings()
     return [
-        f"pid {row['pid']} (user {row['usename']}, application"
-        f" {row['application_name'] or '-'}, client {row['client_addr'] or 'local'},"
-        f" {row['state']}, transaction since {_since(row['xact_start'])}) holds {row['mode']}"
-        f" on {row['relname']}; its last query: {_flat(row['query'])}"
+        Holder(
+            id=int(row["pid"]),
+            user=str(row["usename"]),
+            application=str(row["application_name"] or "-"),
+            age_seconds=None if row["age"] is None else float(row["age"]),
+            query=_flat(row["query"]),
+            table=str(row["relname"]),
+            mode=str(row["mode"]),
+            line=f"pid {row['pid']} (user {row['usename']}, application"
+            f" {row['application_name'] or '-'}, client {row['client_addr'] or 'local'},"
+            f" {row['state']}, transaction since {_since(row['xact_start'])}) holds"
+            f" {row['mode']} on {row['relname']}; its last query: {_flat(row['query'])}",
+        )
         for row in rows
     ]
 
 
 def _mysql(connection: Connection) -> list[str]:
+    return [holder.line for holder in _mysql_holders(connection, None)]
+
+
+def _mysql_holders(connection: Connection, older_than: float | None) -> list[Holder]:
     rows = connection.execute(
         sa.text(
             "SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.COMMAND AS command,"
             " p.TIME AS seconds, p.STATE AS state, LEFT(p.INFO, 200) AS query,"
             " t.trx_started AS since, t.trx_rows_locked AS rows_locked,"
-            " t.trx_tables_locked AS tables_locked, t.trx_query AS trx_query"
+            " t.trx_tables_locked AS tables_locked, t.trx_query AS trx_query,"
+            " TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) / 1e6 AS age"
             " FROM information_schema.INNODB_TRX t"
             " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
             " WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()"
+            " AND (:age IS NULL OR t.trx_started <= NOW(6) - INTERVAL :age SECOND)"
             " ORDER BY t.trx_rows_locked > 0 DESC, t.trx_started"
-        )
+        ),
+        {"age": older_than},
     ).mappings()
     out = []
     for row in rows:
         query = _flat(row["query"] or row["trx_query"]) or "- (idle in its transaction)"
         out.append(
-            f"connection {row['id']} (user {row['user']}, host {row['host']},"
-            f" {row['command']} {row['seconds']}s{', ' + row['state'] if row['state'] else ''},"
-            f" transaction since {_since(row['since'])}, {row['rows_locked']} rows and"
-            f" {row['tables_locked']} tables locked); its current query: {query}"
+            Holder(
+                id=int(row["id"]),
+                user=str(row["user"]),
+                application=str(row["host"]),
+                age_seconds=None if row["age"] is None else float(row["age"]),
+                query=query,
+                line=f"connection {row['id']} (user {row['user']}, host {row['host']},"
+                f" {row['command']} {row['seconds']}s"
+                f"{', ' + row['state'] if row['state'] else ''},"
+                f" transaction since {_since(row['since'])}, {row['rows_locked']} rows and"
+                f" {row['tables_locked']} tables locked); its current query: {query}",
+            )
         )
     return out

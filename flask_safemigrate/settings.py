@@ -226,6 +226,21 @@ SPECS: tuple[Spec, ...] = (
         "Seconds the dump tool may run; then its process group is killed, the partial file"
         " removed, exit 3 (0 = no limit).",
     ),
+    Spec(
+        "large_table_rows",
+        100_000,
+        _count,
+        "Rows from which pre-flight calls a table large: a locking lint finding (index build"
+        " without CONCURRENTLY, table rewrite, validating scan) on a smaller or not yet created"
+        " table is reported at info with its size; on a large one it keeps its severity.",
+    ),
+    Spec(
+        "max_blocker_age",
+        60,
+        _seconds,
+        "Seconds from which another session's open transaction on a table the plan locks is"
+        " named by pre-flight (id, user, application, age, query) before the lock is taken.",
+    ),
     Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
     Spec(
         "cancel_orphans",
@@ -326,6 +341,8 @@ class Settings:
     backup: bool | None = None
     backup_dir: str | None = None
     backup_timeout: float = 3600
+    large_table_rows: int = 100_000
+    max_blocker_age: float = 60
     ledger: bool = True
     cancel_orphans: bool = False
     idempotent: bool = True

@@ -25,6 +25,8 @@ INVALID: dict[str, Any] = {
     "backup": "sometimes",
     "backup_dir": "",
     "backup_timeout": "an hour",
+    "large_table_rows": 1.5,
+    "max_blocker_age": "a minute",
     "ledger": "maybe",
     "cancel_orphans": "sometimes",
     "idempotent": 2,

@@ -32,6 +32,7 @@ from flask_safemigrate.upgrade.events import (
     Planned,
     Position,
     Retrying,
+    SizesRead,
     StepEnded,
     StepStarted,
     Verified,
@@ -96,6 +97,11 @@ def _stage_text(event: Event) -> str:
         return f"{event.database} at {_at(event.revisions)}: {todo or 'nothing to apply'}"
     if isinstance(event, Merged):
         return f"merged heads into {event.revision}"
+    if isinstance(event, SizesRead):
+        return (
+            f"{event.database}: read the size of {plural(event.tables, 'table')}"
+            f" ({event.existing} existing)"
+        )
     if isinstance(event, Linted):
         found = plural(event.warnings, "warning") if event.warnings else "no findings"
         aside = (

@@ -23,7 +23,7 @@ from flask_safemigrate.checks import (
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
-from flask_safemigrate.upgrade import events, wording
+from flask_safemigrate.upgrade import events, live_check, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -326,6 +326,7 @@ def lint(run: Run) -> None:
                 left += 1
             elif finding not in kept:
                 kept.append(finding)
+    kept = live_check.judge(run, kept)  # locks judged by the live tables' sizes
     blocking = [f for f in kept if f.severity is Severity.ERROR]
     others = [f for f in kept if f.severity is not Severity.ERROR]
     run.findings.extend(others)

@@ -29,6 +29,7 @@ __all__ = [
     "Position",
     "Progress",
     "Retrying",
+    "SizesRead",
     "StepEnded",
     "StepStarted",
     "Verified",
@@ -72,6 +73,17 @@ class Planned(Event):
     database: str
     revisions: tuple[str, ...]
     pending: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizesRead(Event):
+    """Preflight read the size of the tables a target's plan touches (live_check)."""
+
+    stage: ClassVar[Stage] = "preflight"
+    database: str
+    #: Tables asked about, and how many of them exist now.
+    tables: int
+    existing: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from flask_safemigrate.checks import describe, drift_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
-from flask_safemigrate.upgrade import apply, checks, events, failures, wording
+from flask_safemigrate.upgrade import apply, checks, events, failures, live_check, wording
 from flask_safemigrate.upgrade.options import RunConfigError, Stage
 from flask_safemigrate.upgrade.settle import settle_orphans
 from flask_safemigrate.upgrade.state import Run, Stop
@@ -47,10 +47,7 @@ def execute(run: Run) -> Result:
             offline_sql(run)
             return finish(run, ExitCode.OK, "done")
         if run.options.dry_run:
-            run.notes.extend(
-                f"  would apply {describe(script)}  ({display_path(script.path)})"
-                for script in run.plan
-            )
+            _plan_notes(run, "would apply")
             return finish(run, ExitCode.OK, "preflight")
         if run.plan or run.options.resolved:
             lock_and_apply(run)
@@ -59,6 +56,8 @@ def execute(run: Run) -> Result:
         return finish(run, ExitCode.OK, "done")
     except Stop as stop:
         run.findings.extend(stop.findings)
+        if run.options.dry_run and run.sized:
+            _plan_notes(run, "pending")  # what the gate judged, statement by statement
         return finish(run, stop.exit_code, run.stage)
     except RunConfigError:
         raise
@@ -89,6 +88,13 @@ def execute(run: Run) -> Result:
             )
         )
         return finish(run, ExitCode.PREFLIGHT, run.stage)
+
+
+def _plan_notes(run: Run, verb: str) -> None:
+    """``--dry-run``'s plan: each revision, then its statements with their tables' sizes."""
+    for script in run.plan:
+        run.notes.append(f"  {verb} {describe(script)}  ({display_path(script.path)})")
+        run.notes.extend(live_check.dry_run_notes(run, script.revision))
 
 
 def preflight(run: Run) -> None:
@@ -124,6 +130,8 @@ def preflight(run: Run) -> None:
             )
         )
     checks.check_schema_ahead(run)
+    if run.plan and not run.options.sql:
+        live_check.read(run)  # sizes and long transactions, before lint judges the locks
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
 
@@ -516,6 +524,7 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
         facts["orphans"] = run.orphans_settled
     if run.options.dry_run:
         facts["dry_run"] = True
+        facts["statements"] = [item.to_dict() for item in run.sized]
     if run.sql is not None:
         facts["sql"] = run.sql
     wording.shape_facts(run, facts)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, history, project
+from flask_safemigrate import database, history, live, project
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.apply import Applied
@@ -54,6 +54,8 @@ class Run:
     sql: str | None = None
     started: tuple[str, ...] | None = None
     another: bool = False
+    #: Each pending statement with its table's live size and lock (pre-flight, :mod:`.live_check`).
+    sized: list[live.Sized] = field(default_factory=list)
     #: Statements of killed migrators this run waited for or ended (JSON ``orphans``).
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
 
