@@ -5,6 +5,7 @@ is named before the migration lock is taken (issue #16, item 2)."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from flask import Flask
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import execute
+from tests.support.databases import execute, worker_suffix
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, engine_for, models, prepare, versions_of
 
@@ -415,3 +416,28 @@ def test_hostile_table_names_are_bound_not_spliced(
     (finding,) = _problems(data, "add-not-null-column-without-default")
     assert finding["severity"] == "error" and f"`{HOSTILE}` has rows" in finding["message"]
     assert "widgets" in set(sa.inspect(engine_for(database_url)).get_table_names())
+
+
+@pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
+def test_sessions_denied_without_process_privilege_keeps_the_sizes(
+    make_app: MakeApp, database_url: str
+) -> None:
+    url = sa.make_url(database_url)
+    user = f"sm_lg_{secrets.token_hex(4)}{worker_suffix()}"
+    execute(
+        database_url,
+        f"CREATE USER '{user}'@'%%'",
+        f"GRANT ALL ON `{url.database}`.* TO '{user}'@'%%'",
+        autocommit=True,
+    )
+    try:
+        login = url.set(username=user).render_as_string(hide_password=False)
+        app = _app(make_app, login, STORED_SCRIPT, SAFEMIGRATE_MAX_BLOCKER_AGE=0)
+        code, data, _ = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
+        assert code == 0, data
+        (unread,) = _problems(data, "sessions-unread")
+        assert unread["severity"] == "warning" and "PROCESS privilege" in unread["message"]
+        (finding,) = _problems(data, "rewrite-on-add")  # the sizes were read all the same
+        assert finding["severity"] == "info" and "`widgets` is empty" in finding["message"]
+    finally:
+        execute(database_url, f"DROP USER IF EXISTS '{user}'@'%%'", autocommit=True)
