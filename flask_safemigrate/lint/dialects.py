@@ -305,6 +305,29 @@ def _docstring(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
 
 
+# A decorator whose name says which dialects run the function: ``@skip_if_sqlite``,
+# ``@utils.only_postgresql``, ``@mysql_only``.
+_SKIPS = re.compile(r"^(?:skip_(?:if_|on_|for_)?|unless_|not_on_|except_)(?P<name>[a-z0-9]+)$")
+_ONLY = re.compile(r"^(?:only_(?:on_|for_|if_)?(?P<a>[a-z0-9]+)|(?P<b>[a-z0-9]+)_only)$")
+
+
+def decorated_reach(decorators: list[ast.expr]) -> frozenset[str]:
+    """The dialects that run a function with these decorators: :data:`ALL` (the same object)
+    unless a decorator's own name says it skips a dialect or runs on one only."""
+    reach = ALL
+    for decorator in decorators:
+        name = (dotted(decorator) or "").rsplit(".", 1)[-1].lower()
+        skipped = _SKIPS.match(name)
+        if skipped is not None and family(skipped["name"]) is not None:
+            reach = reach - {family(skipped["name"])}
+            continue
+        only = _ONLY.match(name)
+        found = family(only["a"] or only["b"]) if only is not None else None
+        if found is not None:
+            reach = reach & {found}
+    return reach
+
+
 def always_leaves(body: list[ast.stmt]) -> bool:
     """Whether a block always ends the function (``return``/``raise`` as its last word)."""
     return bool(body) and isinstance(body[-1], ast.Return | ast.Raise)

@@ -433,7 +433,8 @@ class _Builder(NodeRecorder):
             self.function = function
             self.call_nodes = function.call_nodes
             self.connections = set(_CONNECTION_NAMES)
-            self.body, self._env, self.reach = node.body, None, ALL_DIALECTS
+            self.body, self._env = node.body, None
+            self.reach = dialects.decorated_reach(node.decorator_list)
             self.bindings = constants
             self.statements(node.body, {}, None, False, ())
             self.record(node.args)

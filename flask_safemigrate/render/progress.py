@@ -105,7 +105,7 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, Linted):
         found = plural(event.warnings, "warning") if event.warnings else "no findings"
         aside = (
-            f" ({plural(event.left, 'finding')} about downgrade() or conventions: `flask db lint`"
+            f" ({plural(event.left, 'finding')} about downgrade() or for review: `flask db lint`"
             f" shows {'it' if event.left == 1 else 'them'})"
             if event.left
             else ""

@@ -62,6 +62,7 @@ class Change:
     #: A create that is sure to run, unguarded, in the default schema: it fails on what
     #: exists. Other changes only tell that the plan touched the name.
     certain: bool = False
+    line: int = 0
 
     @property
     def label(self) -> str:
@@ -104,7 +105,9 @@ def changes_of(path: Path, dialect: str | None) -> list[Change]:
             or (call.has_keyword("schema") and call.value("schema") is not None)
         )
         for change in _changes(call):
-            found.append(replace(change, certain=certain and change.action == "create"))
+            found.append(
+                replace(change, certain=certain and change.action == "create", line=call.line)
+            )
     return found
 
 

@@ -23,7 +23,7 @@ from flask_safemigrate.checks import (
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
-from flask_safemigrate.upgrade import events, live_check, wording
+from flask_safemigrate.upgrade import events, fresh_tables, live_check, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -299,9 +299,13 @@ def compute_plan(run: Run) -> None:
                 run.plan.append(script)
 
 
-#: Lint codes that never stop a deploy: conventions and style (SM4xx) and the unused
-#: suppression note (SM900). They are for review, where ``flask db lint`` reports them.
-NEVER_BLOCK = ("SM4", "SM9")
+#: Lint codes that never stop a deploy: conventions and style (SM4xx), the unused
+#: suppression note (SM900), and two rules about the script as code to maintain, not about
+#: what running it does: missing-downgrade (SM301; an upgrade never runs it) and
+#: app-model-import (SM311; the import works with the code being deployed, or the upgrade
+#: fails at that revision, guarded or not). They are for review, where ``flask db lint``
+#: reports them.
+NEVER_BLOCK = ("SM4", "SM9", "SM301", "SM311")
 
 
 def lint(run: Run) -> None:
@@ -319,7 +323,11 @@ def lint(run: Run) -> None:
         if target.plan:
             by_dialect.setdefault(target.dialect, set()).update(s.revision for s in target.plan)
     for dialect, revisions in by_dialect.items():
-        for finding in _lint_on(run, dialect, revisions):
+        found = _lint_on(run, dialect, revisions)
+        if not run.multi:  # one database: its tables tell what this plan creates
+            plan = [script for script in run.plan if script.revision in revisions]
+            found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
+        for finding in found:
             if finding.extra.get("direction") == "downgrade" or (finding.code or "").startswith(
                 NEVER_BLOCK
             ):
@@ -341,6 +349,12 @@ def lint(run: Run) -> None:
         ]
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
     run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan), left=left))
+
+
+def _tables(run: Run) -> set[str]:
+    """The tables the run's database has now, in lower case."""
+    with run.connect(run.targets[0]) as connection:
+        return {name.lower() for name in sa.inspect(connection).get_table_names()}
 
 
 def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding]:

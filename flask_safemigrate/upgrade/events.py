@@ -93,7 +93,7 @@ class Linted(Event):
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
-    #: Findings about ``downgrade()`` or conventions: not shown by a deploy (``flask db lint``).
+    #: Findings about ``downgrade()`` or for review (conventions): not shown by a deploy (``flask db lint``).
     left: int = 0
 
 

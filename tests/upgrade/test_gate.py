@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
-from tests.support.apps import MakeApp
+from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_json
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
@@ -167,7 +167,7 @@ def test_downgrade_and_convention_findings_neither_block_nor_show(
 
     result = invoke(app, "db", "safe-upgrade")
     assert result.exit_code == 0, result.output
-    assert "lint: no findings in 2 pending scripts (2 findings about downgrade() or" in (
+    assert "lint: no findings in 2 pending scripts (2 findings about downgrade() or for review" in (
         result.output
     )
     assert "`flask db lint` shows them" in result.output
@@ -218,3 +218,127 @@ def test_a_deploy_shows_no_finding_of_applied_revisions(
     assert "unbounded-update" not in {p["check"] for p in data["problems"]}
     assert not [p for p in data["problems"] if SET_NOT_NULL in (p.get("path") or "")]
     assert versions_of(database_url) == ["f8000000note"]
+
+
+def test_a_function_its_decorator_skips_on_this_dialect_is_not_judged(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """``@skip_if_sqlite`` (a project's own helper, named for what it does) keeps SQLite
+    out of the function: its plain ALTER COLUMN never runs there."""
+    app = make_app(database_url, models=_required_names, config=NO_BACKUP)
+    migrations = prepare(app, count=1)
+    source = _not_null_source(PLAIN_ALTER).replace(
+        "    def upgrade():",
+        "    def skip_if_sqlite(function):\n"
+        "        def run():\n"
+        '            if op.get_bind().dialect.name != "sqlite":\n'
+        "                function()\n"
+        "        return run\n\n\n"
+        "    @skip_if_sqlite\n"
+        "    def upgrade():",
+    )
+    write_revision(migrations, source)
+
+    code, data = _upgrade(app, "--no-verify")  # SQLite keeps its NULL-able column
+    assert code == 0, data
+    assert [p for p in data["problems"] if p["severity"] == "error"] == []
+    assert versions_of(database_url) == [SET_NOT_NULL]
+
+
+NOTES, DROP_BODY = "a0000000note", "b0000000body"
+
+
+def _notes_history(app: Any) -> Path:
+    migrations = init_migrations(app)
+    write_revision(
+        migrations,
+        f'''
+        """notes
+
+        Revision ID: {NOTES}
+        """
+        import sqlalchemy as sa
+        from alembic import op
+
+        revision = {NOTES!r}
+        down_revision = None
+        branch_labels = None
+        depends_on = None
+
+
+        def upgrade():
+            op.create_table(
+                "notes",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("body", sa.Text(), nullable=True),
+            )
+
+
+        def downgrade():
+            op.drop_table("notes")
+        ''',
+    )
+    return migrations
+
+
+DROP_BODY_SOURCE = f'''
+    """notes lose their body
+
+    Revision ID: {DROP_BODY}
+    """
+    import sqlalchemy as sa
+    from alembic import op
+
+    revision = {DROP_BODY!r}
+    down_revision = {NOTES!r}
+    branch_labels = None
+    depends_on = None
+
+
+    def upgrade():
+        with op.batch_alter_table("notes") as batch_op:
+            batch_op.drop_column("body")
+
+
+    def downgrade():
+        with op.batch_alter_table("notes") as batch_op:
+            batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
+    '''
+
+
+def _notes_without_body(db: SQLAlchemy) -> None:
+    sa.Table("notes", db.metadata, sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def test_a_drop_on_a_table_this_deploy_creates_passes_with_the_reason(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """A fresh database runs the whole history: the column it drops was created minutes ago
+    by the same deploy, with no rows and no old server reading it."""
+    app = make_app(database_url, models=_notes_without_body, config=NO_BACKUP)
+    write_revision(_notes_history(app), DROP_BODY_SOURCE)
+
+    code, data = _upgrade(app)
+    assert code == 0, data
+    (drop,) = [p for p in data["problems"] if p["check"] == "drop-column"]
+    assert drop["severity"] == "info"
+    assert (
+        f"harmless here: `notes` does not exist yet; pending revision {NOTES}" in (drop["message"])
+    )
+    assert versions_of(database_url) == [DROP_BODY]
+
+
+def test_a_drop_on_a_table_the_database_has_still_blocks(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = make_app(database_url, models=_notes_without_body, config=NO_BACKUP)
+    migrations = _notes_history(app)
+    first = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert first.exit_code == 0, first.output
+    write_revision(migrations, DROP_BODY_SOURCE)
+
+    code, data = _upgrade(app)
+    assert code == 3, data
+    (drop,) = [p for p in data["problems"] if p["check"] == "drop-column"]
+    assert drop["severity"] == "error"
+    assert versions_of(database_url) == [NOTES]
