@@ -93,7 +93,8 @@ class Linted(Event):
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
-    #: Findings about ``downgrade()`` or for review (conventions): not shown by a deploy (``flask db lint``).
+    #: Findings about ``downgrade()`` or for review (conventions): a deploy does not show
+    #: them (``flask db lint`` does).
     left: int = 0
 
 
