@@ -21,6 +21,7 @@ This module returns data and never prints; :mod:`.upgrade` decides whether to wa
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +30,15 @@ from sqlalchemy.engine import Connection
 
 from flask_safemigrate import sessions
 
-__all__ = ["Orphan", "cancel", "find", "wait_gone"]
+__all__ = [
+    "SERVER_SESSIONS",
+    "Orphan",
+    "ServerSessions",
+    "cancel",
+    "find",
+    "strategy_of",
+    "wait_gone",
+]
 
 _QUERY_CHARS = 160
 
@@ -58,16 +67,25 @@ class Orphan:
         )
 
 
-def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
-    """Migration statements of other processes still running in this database.
+class ServerSessions(ABC):
+    """How one server dialect lists, ends and names the migration sessions of others."""
 
-    ``scope`` (:func:`.sessions.scope_of` the migration lock) leaves out the sessions of
-    migrators under another lock (another app's schema in the same database); a session
-    labelled without a scope (an older version) counts.
-    """
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        rows = connection.execute(
+    @abstractmethod
+    def running(self, connection: Connection) -> sa.MappingResult:
+        """Rows with ``session``, ``label``, ``state``, ``seconds`` and ``query``."""
+
+    @abstractmethod
+    def end(self, connection: Connection, session: int) -> None:
+        """End ``session`` (its transaction rolls back); one already gone is fine."""
+
+    @abstractmethod
+    def end_command(self, session: int) -> str:
+        """What an operator runs to end ``session`` by hand."""
+
+
+class PostgresqlSessions(ServerSessions):
+    def running(self, connection: Connection) -> sa.MappingResult:
+        return connection.execute(
             sa.text(
                 "SELECT pid AS session, application_name AS label, state,"
                 " extract(epoch FROM now() - query_start) AS seconds, query"
@@ -77,8 +95,17 @@ def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
             ),
             {"prefix": sessions.PREFIX + "migrate %"},
         ).mappings()
-    elif dialect in ("mysql", "mariadb"):
-        rows = connection.execute(
+
+    def end(self, connection: Connection, session: int) -> None:
+        connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": session})
+
+    def end_command(self, session: int) -> str:
+        return f"SELECT pg_terminate_backend({session})"
+
+
+class MysqlSessions(ServerSessions):
+    def running(self, connection: Connection) -> sa.MappingResult:
+        return connection.execute(
             sa.text(
                 "SELECT ID AS session, INFO AS label, COALESCE(STATE, COMMAND) AS state,"
                 " TIME AS seconds, INFO AS query"
@@ -87,8 +114,44 @@ def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
             ),
             {"prefix": "/* " + sessions.PREFIX + "migrate %"},
         ).mappings()
-    else:
+
+    def end(self, connection: Connection, session: int) -> None:
+        try:
+            connection.exec_driver_sql(f"KILL CONNECTION {int(session)}")
+        except sa.exc.DBAPIError as exc:
+            # "Unknown thread id": it ended by itself meanwhile.
+            if getattr(exc.orig, "args", (None,))[0] != 1094:
+                raise
+
+    def end_command(self, session: int) -> str:
+        return f"KILL {session}"
+
+
+#: Each server dialect's strategy, by SQLAlchemy's dialect name (SQLite has no sessions).
+SERVER_SESSIONS: dict[str, type[ServerSessions]] = {
+    "postgresql": PostgresqlSessions,
+    "mysql": MysqlSessions,
+    "mariadb": MysqlSessions,
+}
+
+
+def strategy_of(dialect: str | None) -> ServerSessions | None:
+    """The strategy of ``dialect``; ``None`` where there are no server sessions to find."""
+    strategy = SERVER_SESSIONS.get(dialect or "")
+    return strategy() if strategy is not None else None
+
+
+def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
+    """Migration statements of other processes still running in this database.
+
+    ``scope`` (:func:`.sessions.scope_of` the migration lock) leaves out the sessions of
+    migrators under another lock (another app's schema in the same database); a session
+    labelled without a scope (an older version) counts.
+    """
+    strategy = strategy_of(connection.dialect.name)
+    if strategy is None:
         return []
+    rows = strategy.running(connection)
     found = []
     for row in rows:
         label = sessions.parse(row["label"])
@@ -113,18 +176,10 @@ def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
 
 def cancel(connection: Connection, orphans: Sequence[Orphan]) -> None:
     """End each orphan's session (its transaction rolls back); one already gone is fine."""
+    strategy = strategy_of(connection.dialect.name)
     for orphan in orphans:
-        try:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": orphan.session}
-                )
-            else:
-                connection.exec_driver_sql(f"KILL CONNECTION {int(orphan.session)}")
-        except sa.exc.DBAPIError as exc:
-            # "Unknown thread id": it ended by itself meanwhile.
-            if getattr(exc.orig, "args", (None,))[0] != 1094:
-                raise
+        if strategy is not None:
+            strategy.end(connection, orphan.session)
 
 
 def wait_gone(

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -32,10 +32,13 @@ from flask_safemigrate.settings import Settings
 from flask_safemigrate.text import one_line
 
 __all__ = [
+    "SCRATCH_DIALECTS",
     "SCRATCH_PREFIX",
     "Cleanup",
+    "ScratchDialect",
     "scratch_app_context",
     "scratch_databases",
+    "scratch_dialect",
     "scratch_engine",
 ]
 
@@ -53,15 +56,125 @@ class Cleanup:
 def _same_database(a: URL, b: URL) -> bool:
     if database.dialect_of(a) != database.dialect_of(b):
         return False
-    if database.dialect_of(a) == "sqlite":
+    return scratch_dialect(a).same_database(a, b)
+
+
+# --------------------------------------------------------------------------- per dialect
+
+
+class ScratchDialect:
+    """What a scratch database is on one dialect (a strategy, as the locks have one).
+
+    The defaults are a server's; a dialect the roundtrip cannot make a database for itself
+    (neither SQLite nor a known server) still works with ``--scratch-url``.
+    """
+
+    def same_database(self, a: URL, b: URL) -> bool:
+        """Whether two URLs of this dialect name one database."""
+        return (a.host or "localhost", a.port or 0, a.database) == (
+            b.host or "localhost",
+            b.port or 0,
+            b.database,
+        )
+
+    def temporary_database(
+        self, url: URL, settings: Settings, cleanup: Cleanup
+    ) -> AbstractContextManager[URL]:
+        """A new empty database beside ``url``'s for the block, removed afterwards."""
+        raise ConfigError(
+            f"--roundtrip cannot create a scratch database for {database.mask_url(url)}",
+            hint="pass --scratch-url with an empty database of the same kind",
+        )
+
+    def create_options(self, conn: Connection) -> str:
+        """What ``CREATE DATABASE <name>`` adds (``conn``: the app's database)."""
+        return ""
+
+    def drop(self, conn: Connection, quoted: str, name: str) -> None:
+        """Drop the scratch database ``name`` (``quoted`` for SQL)."""
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+
+    def drop_leftovers(self, conn: Connection) -> None:
+        """Drop what ``MetaData.drop_all`` leaves in a ``--scratch-url`` database."""
+
+    def engine(self, url: URL) -> Engine:
+        return sa.create_engine(
+            url, poolclass=NullPool, **app_engine_options.engine_kwargs(url, {})
+        )
+
+
+class _ServerScratch(ScratchDialect):
+    def temporary_database(
+        self, url: URL, settings: Settings, cleanup: Cleanup
+    ) -> AbstractContextManager[URL]:
+        return _temporary_server_database(url, settings, cleanup)
+
+
+class PostgresqlScratch(_ServerScratch):
+    def drop(self, conn: Connection, quoted: str, name: str) -> None:
+        try:
+            # FORCE ends sessions a failed or interrupted step may have left open.
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        except sa.exc.ProgrammingError:  # PostgreSQL < 13 has no FORCE
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+
+    def drop_leftovers(self, conn: Connection) -> None:
+        inspector: Any = sa.inspect(conn)
+        preparer = conn.dialect.identifier_preparer
+        for enum in inspector.get_enums():
+            conn.exec_driver_sql(f"DROP TYPE IF EXISTS {preparer.quote(enum['name'])}")
+        for sequence in inspector.get_sequence_names():
+            conn.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {preparer.quote(sequence)}")
+
+
+class MysqlScratch(_ServerScratch):
+    def create_options(self, conn: Connection) -> str:
+        # The scratch database gets the app database's character set and collation.
+        row = conn.execute(
+            sa.text(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME"
+                " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            )
+        ).first()
+        return f" CHARACTER SET {row[0]} COLLATE {row[1]}" if row is not None else ""
+
+
+class SqliteScratch(ScratchDialect):
+    def same_database(self, a: URL, b: URL) -> bool:
         if not a.database or not b.database or ":memory:" in (a.database, b.database):
             return False
         return Path(a.database).resolve() == Path(b.database).resolve()
-    return (a.host or "localhost", a.port or 0, a.database) == (
-        b.host or "localhost",
-        b.port or 0,
-        b.database,
-    )
+
+    def temporary_database(
+        self, url: URL, settings: Settings, cleanup: Cleanup
+    ) -> AbstractContextManager[URL]:
+        return _temporary_sqlite_database()
+
+    def engine(self, url: URL) -> Engine:
+        if url.database in (None, "", ":memory:"):
+            # One in-memory database shared by every step (NullPool: a new one each time).
+            return sa.create_engine(url, poolclass=StaticPool)
+        return super().engine(url)
+
+
+#: The scratch strategy of each dialect (:func:`flask_safemigrate.database.dialect_of`'s names).
+SCRATCH_DIALECTS: dict[str, type[ScratchDialect]] = {
+    "postgresql": PostgresqlScratch,
+    "mysql": MysqlScratch,
+    "sqlite": SqliteScratch,
+}
+
+
+def scratch_dialect(url: URL) -> ScratchDialect:
+    """The strategy of ``url``'s dialect (another dialect: :class:`ScratchDialect`)."""
+    return SCRATCH_DIALECTS.get(database.dialect_of(url) or "", ScratchDialect)()
 
 
 def _admin_engine(url: URL, settings: Settings) -> Engine:
@@ -81,17 +194,7 @@ def _create_server_database(url: URL, name: str, settings: Settings) -> URL:
     try:
         quoted = engine.dialect.identifier_preparer.quote(name)
         with engine.connect() as conn:
-            options = ""
-            if database.dialect_of(url) == "mysql":
-                # The scratch database gets the app database's character set and collation.
-                row = conn.execute(
-                    sa.text(
-                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME"
-                        " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
-                    )
-                ).first()
-                if row is not None:
-                    options = f" CHARACTER SET {row[0]} COLLATE {row[1]}"
+            options = scratch_dialect(url).create_options(conn)
             conn.exec_driver_sql(f"CREATE DATABASE {quoted}{options}")
     finally:
         engine.dispose()
@@ -103,21 +206,7 @@ def _drop_server_database(admin_url: URL, name: str, settings: Settings) -> None
     try:
         quoted = engine.dialect.identifier_preparer.quote(name)
         with engine.connect() as conn:
-            if database.dialect_of(admin_url) != "postgresql":
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
-                return
-            try:
-                # FORCE ends sessions a failed or interrupted step may have left open.
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-            except sa.exc.ProgrammingError:  # PostgreSQL < 13 has no FORCE
-                conn.execute(
-                    sa.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+            scratch_dialect(admin_url).drop(conn, quoted, name)
     finally:
         engine.dispose()
 
@@ -206,13 +295,7 @@ def _empty_user_database(url: URL, cleanup: Cleanup) -> None:
             metadata = sa.MetaData()
             metadata.reflect(conn)
             metadata.drop_all(conn)
-            if conn.dialect.name == "postgresql":
-                inspector: Any = sa.inspect(conn)
-                preparer = conn.dialect.identifier_preparer
-                for enum in inspector.get_enums():
-                    conn.exec_driver_sql(f"DROP TYPE IF EXISTS {preparer.quote(enum['name'])}")
-                for sequence in inspector.get_sequence_names():
-                    conn.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {preparer.quote(sequence)}")
+            scratch_dialect(url).drop_leftovers(conn)
     except sa.exc.SQLAlchemyError as exc:
         cleanup.errors.append(
             f"scratch database {database.mask_url(url)} could not be emptied after the"
@@ -292,28 +375,14 @@ def scratch_databases(
                     _user_scratch_database(given, app_urls, settings, cleanup)
                 )
                 continue
-            dialect = database.dialect_of(app_url)
-            if dialect == "sqlite":
-                urls[bind] = stack.enter_context(_temporary_sqlite_database())
-            elif dialect in ("postgresql", "mysql"):
-                urls[bind] = stack.enter_context(
-                    _temporary_server_database(app_url, settings, cleanup)
-                )
-            else:
-                shown = database.mask_url(app_url)
-                raise ConfigError(
-                    f"--roundtrip cannot create a scratch database for {shown}",
-                    hint="pass --scratch-url with an empty database of the same kind",
-                )
+            temporary = scratch_dialect(app_url).temporary_database(app_url, settings, cleanup)
+            urls[bind] = stack.enter_context(temporary)
         yield urls
 
 
 def scratch_engine(url: URL) -> Engine:
     """An engine for a scratch database: no pool, so nothing stays connected afterwards."""
-    if database.dialect_of(url) == "sqlite" and url.database in (None, "", ":memory:"):
-        # One in-memory database shared by every step (NullPool would make a new one each time).
-        return sa.create_engine(url, poolclass=StaticPool)
-    return sa.create_engine(url, poolclass=NullPool, **app_engine_options.engine_kwargs(url, {}))
+    return scratch_dialect(url).engine(url)
 
 
 class _ScratchDatabase:

@@ -12,14 +12,12 @@ here goes in through those two doors for the length of one call, and is taken ou
   engine and commits them all after the last revision (Alembic then ignores
   ``transaction_per_migration``); there a MariaDB/MySQL target, whose DDL commits itself,
   commits each revision's version and ledger rows as soon as it finishes;
-- engine events: each new PostgreSQL connection gets ``lock_timeout`` (and
-  ``statement_timeout`` when set), each MySQL/MariaDB one ``lock_wait_timeout`` and a
-  ``wait_timeout`` of at least 8 hours (a revision that computes for a while must not lose
-  its session); SQLite gets the pysqlite recipe that makes its DDL transactional (the
-  driver's own transaction handling off, an explicit ``BEGIN IMMEDIATE``, which also fences
-  out any other writer for the revision's length); on every dialect the statements of the
-  running revision are recorded, so a failure can name the statement that failed and those
-  that already ran;
+- engine events: each new connection gets the dialect's session settings
+  (:mod:`.session_settings`: PostgreSQL's ``lock_timeout`` and ``statement_timeout``,
+  MySQL/MariaDB's ``lock_wait_timeout`` and a long ``wait_timeout``, SQLite's pysqlite recipe
+  for transactional DDL with ``BEGIN IMMEDIATE``, which also fences out any other writer for
+  the revision's length); on every dialect the statements of the running revision are
+  recorded, so a failure can name the statement that failed and those that already ran;
 - the migration lock's :class:`~flask_safemigrate.lock_guard.Guard`, when given: its fence
   on each new connection, and its check before each revision and before each commit.
 
@@ -49,6 +47,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from flask_safemigrate import database, history, ledger, lock_guard, locks, sessions
+from flask_safemigrate.upgrade.session_settings import revision_session
 
 __all__ = ["Applied", "CommitPolicy", "StepFailed", "TargetPlan", "apply"]
 
@@ -166,63 +165,31 @@ def _tuned(
     fence: Callable[[Any], None] | None = None,
 ) -> Iterator[None]:
     """Engine events for the length of one upgrade (see the module docstring)."""
-    dialect = database.dialect_of(engine.url)
+    session = revision_session(
+        database.dialect_of(engine.url),
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+    )
     listeners: list[tuple[Any, str, Callable[..., Any]]] = []
 
     def listen(target: Any, name: str, fn: Callable[..., Any], **kw: Any) -> None:
         event.listen(target, name, fn, **kw)
         listeners.append((target, name, fn))
 
-    settings = []
-    if dialect == "postgresql":
-        if lock_timeout > 0:
-            settings.append(f"SET lock_timeout = {max(1, round(lock_timeout * 1000))}")
-        if statement_timeout:
-            settings.append(f"SET statement_timeout = {max(1, round(statement_timeout * 1000))}")
-    elif dialect == "mysql":
-        settings.append("SET SESSION wait_timeout = GREATEST(@@session.wait_timeout, 28800)")
-        if lock_timeout > 0:
-            # Two clocks: metadata locks (DDL behind an open transaction) and InnoDB row locks
-            # (an UPDATE behind another's UPDATE, 50 s by default). Whole seconds, at least 1.
-            seconds = max(1, round(lock_timeout))
-            settings.append(f"SET SESSION lock_wait_timeout = {seconds}")
-            settings.append(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
-    elif dialect == "sqlite":
-        # 0 means "no limit" for the setting but "do not wait" for SQLite: the int maximum.
-        busy = max(1, round(lock_timeout * 1000)) if lock_timeout > 0 else 2**31 - 1
-        settings.append(f"PRAGMA busy_timeout = {busy}")
-
     def on_do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         # The label that lets the next migrator find this session's statement if we die.
         cparams.update(sessions.connect_args(engine.url.get_driver_name(), "migrate", scope))
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if dialect == "sqlite":
-            dbapi_connection.isolation_level = None
-            dbapi_connection.execute(settings[0])
-            return
-        cursor = dbapi_connection.cursor()
-        try:
-            for statement in settings:
-                cursor.execute(statement)
-            if dialect == "postgresql" and _server_version(dbapi_connection) >= 140000:
-                # A killed migrator's statement otherwise runs on to its end (and holds its
-                # locks): the server checks every 2 s that the client is still there.
-                cursor.execute("SET client_connection_check_interval = '2s'")
-        finally:
-            cursor.close()
-        dbapi_connection.commit()
-        if fence is not None:
+        session.prepare(dbapi_connection)
+        if fence is not None and session.fenced:
             fence(dbapi_connection)
 
-    def sqlite_begin(connection: Connection) -> None:
-        # IMMEDIATE takes the write lock now, where busy_timeout applies. A deferred BEGIN
-        # reads first and then fails at once on its first write ("database is locked" after
-        # 0.03 s): SQLite does not wait when a reader must become a writer. It also keeps
-        # every other writer (a successor that took a deleted lock file) out mid-revision.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def begin(connection: Connection) -> None:
+        assert session.begin is not None
+        connection.exec_driver_sql(session.begin)
 
-    label = sessions.comment("migrate", scope) if dialect == "mysql" else ""
+    label = session.label(scope)
 
     def before(
         _conn: Any,
@@ -245,8 +212,8 @@ def _tuned(
     engine.dispose()
     listen(engine, "do_connect", on_do_connect)
     listen(engine, "connect", on_connect)
-    if dialect == "sqlite":
-        listen(engine, "begin", sqlite_begin)
+    if session.begin is not None:
+        listen(engine, "begin", begin)
     listen(engine, "begin", on_begin)
     listen(engine, "before_cursor_execute", before, retval=True)
     listen(engine, "after_cursor_execute", after)
@@ -261,15 +228,6 @@ def _tuned(
 def session_scope(url: sa.URL, version_table: str, schema: str | None) -> str:
     """The :func:`.sessions.scope_of` the migration lock of this database and version table."""
     return sessions.scope_of(locks.lock_name(url, version_table=version_table, schema=schema))
-
-
-def _server_version(dbapi_connection: Any) -> int:
-    """PostgreSQL's ``server_version_num`` as the driver knows it (psycopg 3 or 2); 0 if not."""
-    info = getattr(dbapi_connection, "info", None)
-    version = getattr(info, "server_version", None) or getattr(
-        dbapi_connection, "server_version", 0
-    )
-    return version if isinstance(version, int) else 0
 
 
 @contextmanager
@@ -438,7 +396,9 @@ def apply(
         ]
     )
     autocommitting = {
-        item.key for item in targets if database.dialect_of(engines[item.key].url) == "mysql"
+        item.key
+        for item in targets
+        if not revision_session(database.dialect_of(engines[item.key].url)).transactional_ddl
     }
     at_end = commit == "at-end"
     recorder = _Recorder(version_table)

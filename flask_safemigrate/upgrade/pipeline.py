@@ -225,14 +225,16 @@ def backup(run: Run) -> None:
     run.stage = "backup"
     settings = run.setup.settings
     directory: Path | None = None
+    from flask_safemigrate import backup as backups
+
     for target in run.targets:
         wanted = run.options.backup
         if wanted is None:
-            wanted = settings.backup if settings.backup is not None else target.dialect == "sqlite"
+            wanted = settings.backup
+        if wanted is None:
+            wanted = backups.by_default(target.dialect)
         if not wanted or not target.plan:
             continue
-        from flask_safemigrate import backup as backups
-
         directory = directory or (
             Path(settings.backup_dir)
             if settings.backup_dir

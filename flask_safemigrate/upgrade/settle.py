@@ -25,8 +25,8 @@ def settle_orphans(run: Run, target: Target, *, deadline: float) -> None:
     """
     settings = run.setup.settings
     url = target.url
-    dialect = target.dialect
-    if dialect not in ("postgresql", "mysql"):
+    strategy = orphans.strategy_of(target.dialect)
+    if strategy is None:
         return
     began = time.monotonic()
     scope = session_scope(url, run.setup.version_table, run.setup.version_schema)
@@ -62,12 +62,7 @@ def settle_orphans(run: Run, target: Target, *, deadline: float) -> None:
         action = "ended" if settings.cancel_orphans else "waited"
         run.orphans_settled += [{**_orphan_facts(o), "action": action} for o in found]
         return
-    end = " or ".join(
-        f"SELECT pg_terminate_backend({o.session})"
-        if dialect == "postgresql"
-        else f"KILL {o.session}"
-        for o in left
-    )
+    end = " or ".join(strategy.end_command(o.session) for o in left)
     raise run.stop(
         ExitCode.LOCK_TIMEOUT,
         Finding(

@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from flask_safemigrate import database, history, lock_guard, project
+from flask_safemigrate.upgrade.session_settings import revision_session
 
 __all__ = ["Target"]
 
@@ -73,7 +74,7 @@ class Target:
     @property
     def transactional(self) -> bool:
         """Whether its DDL rolls back with the transaction (not MariaDB/MySQL)."""
-        return self.dialect != "mysql"
+        return revision_session(self.dialect).transactional_ddl
 
     @property
     def at(self) -> str:
