@@ -42,6 +42,8 @@ class Sized:
     size: TableSize | None
     lock: str
     impact: str
+    #: The bind it runs on with several databases (``"default"`` or the key); else ``None``.
+    bind: str | None = None
 
     @property
     def key(self) -> TableKey:
@@ -62,6 +64,7 @@ class Sized:
             "bytes": None if size is None else size.size_bytes,
             "lock": self.lock,
             "impact": self.impact,
+            **({"bind": self.bind} if self.bind is not None else {}),
         }
 
 

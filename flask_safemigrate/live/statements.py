@@ -9,6 +9,7 @@ the plan is not a table of the live database yet.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -94,11 +95,14 @@ class Statement:
         return self.renamed_from or self.table
 
 
-def pending_statements(scripts: Sequence[history.Script], dialect: str | None) -> list[Statement]:
+def pending_statements(
+    scripts: Sequence[history.Script], dialect: str | None, *, bind: str | None = None
+) -> list[Statement]:
     """Every statement of the scripts' ``upgrade()`` on a named table, in plan order.
 
-    A script that cannot be read yields nothing (lint reports it); SQL built at run time names
-    no table and is left out.
+    ``bind``: with the multi-database template, only ``upgrade_<bind>()`` runs on this
+    database (``upgrade_()`` on the default one: pass ``""``). A script that cannot be read
+    yields nothing (lint reports it); SQL built at run time names no table and is left out.
     """
     created: dict[str, str] = {}  # table -> revision that creates it
     renamed: dict[str, str] = {}  # new name -> the live table it was
@@ -109,8 +113,11 @@ def pending_statements(scripts: Sequence[history.Script], dialect: str | None) -
         except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
             continue
         path = display_path(script.path)
+        elsewhere = _other_binds(tree, bind)
         for call in collect_calls(tree):
             if call.direction != "upgrade" or (dialect and dialect not in call.dialects):
+                continue
+            if any(first <= call.line <= last for first, last in elsewhere):
                 continue
             for kind, table, schema, concurrently in _call_tables(call):
                 key = table.lower()
@@ -137,6 +144,19 @@ def pending_statements(scripts: Sequence[history.Script], dialect: str | None) -
                     if new is not None and key not in created:
                         renamed[new.lower()] = renamed.get(key, table)
     return out
+
+
+def _other_binds(tree: ast.Module, bind: str | None) -> list[tuple[int, int]]:
+    """Line ranges of the ``upgrade_<other bind>()`` functions (none without ``bind``)."""
+    if bind is None:
+        return []
+    return [
+        (stmt.lineno, stmt.end_lineno or stmt.lineno)
+        for stmt in tree.body
+        if isinstance(stmt, ast.FunctionDef)
+        and stmt.name.startswith("upgrade_")
+        and stmt.name != f"upgrade_{bind}"
+    ]
 
 
 def _change(call: Call) -> str:

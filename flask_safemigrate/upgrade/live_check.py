@@ -33,7 +33,8 @@ def read(run: Run) -> None:
 
 def _read_target(run: Run, target: Target) -> None:
     settings = run.setup.settings
-    statements = live.pending_statements(target.plan, target.dialect)
+    bind = (target.key or "") if target.multi else None  # the template's upgrade_<bind>()
+    statements = live.pending_statements(target.plan, target.dialect, bind=bind)
     keys = {(s.schema, s.live_table) for s in statements if not s.created_in_plan}
     sizes: dict[live.TableKey, live.TableSize] = {}
     found: list[blockers.Holder] = []
@@ -52,7 +53,12 @@ def _read_target(run: Run, target: Target) -> None:
         except (sa.exc.SQLAlchemyError, DatabaseUnreachable) as exc:
             run.findings.append(wording.tag(_unread(run, target, step, exc), target))
     run.sized += [
-        live.Sized(s, sizes.get((s.schema, s.live_table)), *live.lock_of(s, target.dialect))
+        live.Sized(
+            s,
+            sizes.get((s.schema, s.live_table)),
+            *live.lock_of(s, target.dialect),
+            bind=target.progress_name,
+        )
         for s in statements
     ]
     run.findings += [wording.tag(_holder(run, target, h), target) for h in found]

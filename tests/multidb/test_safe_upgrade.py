@@ -203,3 +203,17 @@ def test_each_bind_is_locked_a_held_second_lock_stops_before_any_change(
     assert (code, data["stage"]) == (5, "lock")
     assert state_of(binds.default) == State(current=(), tables=set(), ledger=[], columns={})
     assert safe_upgrade(app)[0] == 0  # both locks were released
+
+
+def test_dry_run_lists_each_binds_own_statements_with_their_sizes(
+    binds: Binds, tmp_path: Path, track_app: AppTracker
+) -> None:
+    """Only ``upgrade_<bind>()`` runs on a bind: its statements are sized on that database."""
+    app = multidb_app(binds, tmp_path, track_app)
+    code, _ = safe_upgrade(app, FIRST, "--no-verify")
+    assert code == 0
+    code, data = safe_upgrade(app, "--dry-run")
+    assert code == 0, data
+    (row,) = data["statements"]  # SECOND: users.name on the default bind; logs only creates
+    assert (row["bind"], row["kind"], row["table"]) == ("default", "add_column", "users")
+    assert row["exists"] is True and row["rows"] == 0
