@@ -60,6 +60,9 @@ class FailedStep(Protocol):
     def ran(self) -> Sequence[str]: ...
 
     @property
+    def committed(self) -> Sequence[str]: ...
+
+    @property
     def seconds(self) -> float: ...
 
     @property
@@ -134,9 +137,15 @@ class Failure:
     unreadable: set[str | None] = field(default_factory=set)
 
     @property
+    def stays(self) -> Sequence[str]:
+        """The revision's statements that stay applied: on MariaDB/MySQL every one that ran
+        (DDL commits itself), elsewhere those an ``autocommit_block`` committed."""
+        return self.failed.ran if self.culprit.dialect == "mysql" else self.failed.committed
+
+    @property
     def nothing_left(self) -> bool:
         """Nothing of the revision stays: rolled back, or no change ran yet on MariaDB."""
-        return self.culprit.transactional or not self.failed.ran
+        return not self.stays
 
     @property
     def resume(self) -> str:
@@ -216,7 +225,20 @@ def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str
         )
     if facts.culprit.dialect == "mysql":
         return f" No statement of {revision} {nothing} before the {event}."
+    if facts.stays:
+        committed = _committed(facts)
+        return f" {committed[0].upper()}{committed[1:]}; the rest of its transaction rolled back."
     return f" Nothing of {revision} was left behind: its transaction rolled back."
+
+
+def _committed(facts: Failure) -> str:
+    """The statements an ``autocommit_block`` of the failing revision committed."""
+    committed = facts.failed.committed
+    texts = [shorten(database.mask_text(s, facts.culprit.url)) for s in committed]
+    return (
+        f"its autocommit_block committed {plural(len(committed), 'statement')} of"
+        f" {facts.failed.revision}, which stay applied: " + "; ".join(texts)
+    )
 
 
 def _finding(facts: Failure, rule: str, message: str, todo: str, extra: dict[str, Any]) -> Finding:
@@ -238,7 +260,6 @@ def _one_target(facts: Failure) -> Finding:
     statement, ran = _texts(facts)
     readable = target.key not in facts.unreadable
     at = target.at if readable else "unknown (unreachable)"
-    dialect = target.dialect
     left = _left_behind(facts, ran, "failure", nothing="had run")
     what = _waited(facts)
     message = (
@@ -269,7 +290,7 @@ def _one_target(facts: Failure) -> Finding:
         )
     elif facts.lock_timeout:
         todo = f"{_lock_help(facts)}; {facts.resume}"
-    elif dialect == "mysql" and ran:
+    elif facts.stays:
         todo = (
             f"undo (or finish) the statements of {failed.revision} listed above by hand,"
             f" fix the script or the data, {facts.resume}"
@@ -345,7 +366,7 @@ def _several_targets(facts: Failure) -> Finding:
         todo = f"{_WHY_LOST}, then run `flask db safe-upgrade` again: there is nothing to repair"
     elif facts.lost:
         todo = f"{_WHY_LOST}; {undo}, {facts.resume}"
-    elif culprit.dialect == "mysql" and ran:
+    elif facts.stays:
         todo = f"{undo}, fix the script or the data, {facts.resume}"
     elif facts.lock_timeout:
         todo = f"{_lock_help(facts)}; {facts.resume}"
@@ -390,6 +411,8 @@ def _state_of(target: FailedTarget, facts: Failure, unreadable: bool) -> str:
             )
         elif target.dialect == "mysql":
             text += f"; no statement of {failed.revision} had run there"
+        elif failed.committed:
+            text += "; " + _committed(facts) + ", the rest rolled back"
         else:
             text += f"; {failed.revision} rolled back there"
     elif not target.plan:

@@ -81,6 +81,7 @@ class StepFailed(Exception):
         ran: Sequence[str],
         applied: Sequence[Applied],
         started_at: datetime,
+        committed: Sequence[str] = (),
         seconds: float,
         bind: str | None = None,
         rolled_back: Sequence[Applied] = (),
@@ -101,6 +102,10 @@ class StepFailed(Exception):
         self.revision = revision
         self.statement = statement
         self.ran = list(ran)
+        #: The first of ``ran`` that a commit inside the revision made permanent: an
+        #: ``autocommit_block`` commits the revision's transaction on entry and runs its own
+        #: statements outside any. A failure after it rolls back only the rest.
+        self.committed = list(committed)
         self.applied = list(applied)
         self.started_at = started_at
         self.seconds = seconds
@@ -124,6 +129,8 @@ class _Recorder:
     def __init__(self, version_table: str) -> None:
         self._version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
         self.ran: list[str] = []
+        #: How many of ``ran`` a commit inside the revision made permanent.
+        self.kept = 0
         self.current: str | None = None
         #: ``time.perf_counter()`` when the statement in flight started.
         self.since: float | None = None
@@ -146,8 +153,13 @@ class _Recorder:
             return
         self.ran.append(statement.strip())
 
+    def commit(self) -> None:
+        """A commit inside the running revision (an ``autocommit_block``): what ran stays."""
+        self.kept = len(self.ran)
+
     def reset(self) -> None:
         self.ran = []
+        self.kept = 0
         self.current = None
         self.since = None
 
@@ -217,6 +229,7 @@ def _tuned(
     listen(engine, "begin", on_begin)
     listen(engine, "before_cursor_execute", before, retval=True)
     listen(engine, "after_cursor_execute", after)
+    listen(engine, "commit", lambda _conn: recorder.commit())
     try:
         yield
     finally:
@@ -502,6 +515,7 @@ def apply(
                 revision=failing[1].revision if failing is not None else None,
                 statement=statement,
                 ran=recorder.ran,
+                committed=recorder.ran[: recorder.kept],
                 applied=kept,
                 rolled_back=[s for s in steps.done if s not in kept],
                 started_at=mark.started_at,

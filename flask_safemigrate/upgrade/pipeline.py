@@ -327,7 +327,7 @@ def upgrade(run: Run) -> None:
             if failed.statement_seconds is not None:
                 waits.append(failed.statement_seconds)
             # Retry only where the failed attempt left nothing half done behind.
-            clean = all(t.transactional for t in run.targets) or (
+            clean = (all(t.transactional for t in run.targets) and not failed.committed) or (
                 commit == "per-revision" and not failed.ran
             )
             if not (faults.is_lock_timeout(failed.error) and attempt < settings.lock_retries):
