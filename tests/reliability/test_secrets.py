@@ -40,7 +40,7 @@ from sqlalchemy.engine import URL, make_url
 import flask_safemigrate
 from flask_safemigrate import SafeMigrate, cli_support, locks
 from tests.support.apps import AppTracker, init_migrations
-from tests.support.cli import invoke, run_flask
+from tests.support.cli import invoke
 from tests.support.databases import (
     DbKind,
     ServerKind,
@@ -49,6 +49,7 @@ from tests.support.databases import (
     server_url,
     worker_suffix,
 )
+from tests.support.flask_process import FlaskProcess
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
     REVISIONS,
@@ -252,7 +253,11 @@ class Ran:
 
 @dataclass
 class Runner:
-    """Runs ``flask db ...`` for the app on a URL, in a subprocess or in this process."""
+    """Runs ``flask db ...`` for the app on a URL, in a real ``flask`` process or in this one.
+
+    The ``subprocess`` mode runs every command of the test in one :class:`FlaskProcess` (each
+    with its own environment, stdout and stderr, as a ``flask`` subprocess of its own would).
+    """
 
     mode: str
     root: Path
@@ -260,6 +265,7 @@ class Runner:
     track_app: AppTracker
     config: dict[str, Any] = field(default_factory=dict)
     runs: list[Ran] = field(default_factory=list)
+    process: FlaskProcess | None = None
 
     @property
     def migrations(self) -> Path:
@@ -277,7 +283,7 @@ class Runner:
         config: Mapping[str, Any] | None = None,
     ) -> Ran:
         settings = {**self.config, **(config or {})}
-        if self.mode == "subprocess":
+        if self.process is not None:
             env = {
                 "SM_SECRET_URL": text_of(url),
                 "SM_SECRET_MIGRATIONS": str(self.migrations),
@@ -286,7 +292,7 @@ class Runner:
                 "SM_SECRET_TABLES": ",".join(tables),
                 "NO_COLOR": "1",
             }
-            done = run_flask(args, app=APP_SPEC, env=env)
+            done = self.process.run(args, env=env)
             ran = Ran(args, done.returncode, done.stdout, done.stderr, done.stderr)
         else:
             app = self.track_app(
@@ -321,7 +327,7 @@ def runner(
     caplog: pytest.LogCaptureFixture,
     track_app: AppTracker,
     monkeypatch: pytest.MonkeyPatch,
-) -> Runner:
+) -> Iterator[Runner]:
     """``flask db init`` with Alembic's logging at DEBUG, and a runner in the param's mode.
 
     In process, the stock ``env.py`` calls ``fileConfig(alembic.ini)``, which replaces the
@@ -352,7 +358,12 @@ def runner(
     # that whatever any library logs while they run is searched too.
     monkeypatch.setattr(cli_support, "quiet_alembic", contextlib.nullcontext)
     caplog.set_level(logging.DEBUG)
-    return run
+    if run.mode != "subprocess":
+        yield run
+        return
+    with FlaskProcess(APP_SPEC) as process:
+        run.process = process
+        yield run
 
 
 def assert_nothing_written_holds_it(root: Path, url: URL) -> None:
