@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,14 +16,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy.pool import NullPool
 
 import example_app
 from example_app.models import slugify
 from flask_safemigrate.console import main
 from tests.support.apps import REPO_ROOT, AppTracker, sqlalchemy_of
 from tests.support.cli import invoke, invoke_ok, run_flask
-from tests.support.databases import sqlite_url, table_names
+from tests.support.databases import engine_for, sqlite_url, table_names
 
 INITIAL, ADD_SLUG, BACKFILL, NOT_NULL = REVISIONS = (
     "eac99d14dc58",
@@ -58,15 +55,6 @@ def app(database_url: str, track_app: AppTracker) -> Flask:
     return track_app(
         example_app.create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
     )
-
-
-@contextmanager
-def engine_for(url: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def current_revisions(url: str) -> set[str]:

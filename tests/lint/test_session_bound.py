@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_ok
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import FAIL_STATEMENT, engine_for, models, prepare, versions_of
+from tests.upgrade.histories import FAIL_STATEMENT, models, prepare, versions_of
 
 SCRIPT = f'''
 """fill the widgets through a session, then fail"""
@@ -47,7 +48,7 @@ def test_session_commit_does_not_end_alembics_transaction(
     write_revision(migrations, SCRIPT)
     failed = invoke(app, "db", "upgrade")
     assert failed.exit_code != 0
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT COUNT(*) FROM widgets")).scalar_one()

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from tests.reliability.test_lock_loss import cut_lock
 from tests.support.apps import REPO_ROOT, AppTracker
 from tests.support.cli import FLASK
-from tests.support.databases import connection_to
+from tests.support.databases import connection_to, nullpool_engine
 from tests.support.multidb import (
     FIRST,
     FIRST_SCRIPT,
@@ -39,7 +39,6 @@ from tests.support.multidb import (
 )
 from tests.support.revisions import multidb_script
 from tests.support.timing import TIMING
-from tests.upgrade.histories import engine_for
 
 # The logs bind's session or lock is ended from outside: that needs a server.
 pytestmark = [pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True), TIMING]
@@ -94,7 +93,7 @@ def cut_when_sleeping(
     calls ``also``."""
 
     def watch() -> None:
-        engine = engine_for(url)
+        engine = nullpool_engine(url)
         deadline = time.monotonic() + 60
         try:
             with engine.connect() as conn:

@@ -31,11 +31,10 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import make_url
 
 from flask_safemigrate import SafeMigrate
-from tests.support.databases import DbKind, admin_engine
+from tests.support.databases import DbKind, admin_engine, execute, nullpool_engine
 from tests.upgrade.histories import (
     REVISIONS,
     TABLES,
-    engine_for,
     models,
     revision_source,
 )
@@ -156,7 +155,7 @@ def seed_database(url: str) -> None:
         sa.Column("version_num", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
     )
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         metadata.create_all(engine)
         with engine.begin() as conn:
@@ -174,23 +173,12 @@ class _MetadataHolder:
         self.metadata = metadata
 
 
-def execute(url: str, *statements: str) -> None:
-    """Run SQL on the real database, in one transaction."""
-    engine = engine_for(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 # --------------------------------------------------------------------------- snapshots
 
 
 def database_snapshot(url: str) -> dict[str, Any]:
     """Every table's columns and rows (sorted): what a run that failed must leave alone."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)

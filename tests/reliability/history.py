@@ -27,8 +27,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import engine_for
 
 # --------------------------------------------------------------------------- the scripts
 
@@ -768,7 +768,7 @@ def make_seed(*, customers: int = 240, orders: int = 900, attachments: int = 40)
 
 def insert_seed(url: str, seed: Seed) -> None:
     """Insert the rows (the tables exist: the database is at :data:`SEED_REVISION`)."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.begin() as conn:
             for table, columns in SEEDED.items():
@@ -782,7 +782,7 @@ def insert_seed(url: str, seed: Seed) -> None:
 
 def seeded_checksums(url: str) -> dict[str, str]:
     """sha256 per seeded table over its seeded columns, rows in id order."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     out = {}
     try:
         with engine.connect() as conn:
@@ -850,7 +850,7 @@ def actual_derived(url: str) -> dict[str, Any]:
     def rows(conn: sa.Connection, sql: str) -> list[tuple[Any, ...]]:
         return sorted(tuple(row) for row in conn.execute(sa.text(sql)))
 
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             return {

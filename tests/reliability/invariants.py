@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tests.reliability.history import SEED_REVISION, applied_upto, revisions_between
-from tests.upgrade.histories import engine_for, ledger_rows, versions_of
+from tests.support.databases import nullpool_engine
+from tests.upgrade.histories import ledger_rows, versions_of
 
 #: Marks a backup's temporary file: ``backup.py`` writes ``.<name>.<random>.partial`` (and
 #: SQLite's copy has its ``.partial-journal`` beside it while it is written).
@@ -52,7 +53,7 @@ def invalid_indexes(url: str) -> list[str]:
     """
     if make_url(url).get_backend_name() != "postgresql":
         return []
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             return sorted(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.upgrade.histories import engine_for
+from tests.support.databases import nullpool_engine
 
 _FIND = {
     "postgresql": (
@@ -33,7 +33,7 @@ def drop_the_migration_session(url: str, kind: str) -> Iterator[list[int]]:
     stop = threading.Event()
 
     def watch() -> None:
-        engine = engine_for(url)
+        engine = nullpool_engine(url)
         try:
             with engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")

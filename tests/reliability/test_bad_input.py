@@ -55,7 +55,7 @@ from tests.reliability.bad_inputs import (
 )
 from tests.support.apps import MakeApp, dispose_app, init_migrations
 from tests.support.cli import invoke, run_flask
-from tests.support.databases import DB_KINDS, DbKind
+from tests.support.databases import DB_KINDS, DbKind, execute
 from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, models, revision_source
 
 SERVERS: tuple[DbKind, ...] = ("postgresql", "mysql")
@@ -147,15 +147,15 @@ def two_heads(env: Env) -> None:
 
 
 def unknown_database_revision(env: Env) -> None:
-    bi.execute(env.url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
+    execute(env.url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
 
 
 def two_version_rows(env: Env) -> None:
-    bi.execute(env.url, f"INSERT INTO alembic_version (version_num) VALUES ('{B2}')")
+    execute(env.url, f"INSERT INTO alembic_version (version_num) VALUES ('{B2}')")
 
 
 def version_table_without_version_num(env: Env) -> None:
-    bi.execute(
+    execute(
         env.url,
         "DROP TABLE alembic_version",
         "CREATE TABLE alembic_version (revision VARCHAR(32) NOT NULL PRIMARY KEY)",
@@ -164,7 +164,7 @@ def version_table_without_version_num(env: Env) -> None:
 
 
 def version_num_integer(env: Env) -> None:
-    bi.execute(
+    execute(
         env.url,
         "DROP TABLE alembic_version",
         "CREATE TABLE alembic_version (version_num INTEGER NOT NULL PRIMARY KEY)",
@@ -174,7 +174,7 @@ def version_num_integer(env: Env) -> None:
 
 def version_table_extra_required_column(env: Env) -> None:
     """A version table someone "extended": alembic's INSERT for a fresh branch cannot fill it."""
-    bi.execute(
+    execute(
         env.url,
         "DELETE FROM alembic_version",
         "ALTER TABLE alembic_version ADD COLUMN deployed_by VARCHAR(20) NOT NULL",

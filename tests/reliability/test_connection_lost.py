@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from tests.reliability.server_sessions import drop_the_migration_session
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
 from tests.upgrade.histories import (
     REVISIONS,
-    engine_for,
     json_of,
     ledger_rows,
     models,
@@ -144,7 +144,7 @@ def test_mariadb_dropped_connection_reports_the_ddl_that_stays(
 
     plain = invoke(app, "db", "safe-upgrade", "--no-verify", "--skip-lint")
     assert plain.exit_code == 3, plain.output  # a half-applied revision needs a look first
-    engine = engine_for(database_url)  # the repair: undo the listed statement
+    engine = nullpool_engine(database_url)  # the repair: undo the listed statement
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE lost_probe"))

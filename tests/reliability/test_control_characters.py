@@ -19,7 +19,7 @@ from flask_safemigrate.render import render_github
 from flask_safemigrate.report import Finding, Report, Severity
 from tests.reliability.test_hostile_ids import deployed, state_of
 from tests.support.cli import invoke
-from tests.support.revisions import write_revision
+from tests.support.revisions import revision_script, write_revision
 from tests.upgrade.histories import REVISIONS
 
 __all__ = ["deployed"]  # the fixture, imported for pytest
@@ -38,12 +38,8 @@ def assert_inert(output: str) -> None:
 
 
 def script(body: str, message: str) -> str:
-    return (
-        f'"""{message}\n"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
-        f"revision = 'c3ctrl'\ndown_revision = {B2!r}\n"
-        "branch_labels = None\ndepends_on = None\n\n\n"
-        f"def upgrade():\n    {body}\n\n\ndef downgrade():\n    pass\n"
-    )
+    """The revision on top of b2 whose upgrade is ``body`` (one line) and message ``message``."""
+    return revision_script("c3ctrl", B2, body, message=message)
 
 
 def test_failing_statement_and_script_message_cannot_forge_lines(

@@ -54,9 +54,8 @@ from tests.reliability.processes import (
     start,
     wait_for_orphans,
 )
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, nullpool_engine
 from tests.support.timing import TIMING
-from tests.upgrade.histories import engine_for
 
 pytestmark = TIMING
 
@@ -271,7 +270,7 @@ def test_kill_during_a_concurrent_index_build_leaves_no_invalid_index(
     """
     work = Workspace(database_url, migrations, tmp_path)
     before = seeded_checksums(database_url)
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     settings = {"SM_LOCK_WAIT": str(LOCK_WAIT), "SM_LOCK_TIMEOUT": "1"}
     try:
         with engine.connect() as monitor, engine.connect() as reader:

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, nullpool_engine
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import REVISIONS, TABLES, engine_for, ledger_rows, models, prepare
+from tests.upgrade.histories import REVISIONS, TABLES, ledger_rows, models, prepare
 
 A1, B2 = REVISIONS[0], REVISIONS[1]
 
@@ -46,7 +46,7 @@ def hostile_source(revision: str, *, labels: str = "None") -> str:
 
 def state_of(url: str) -> dict[str, Any]:
     """Every table with its rows, the version rows and the ledger: what must not change."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
@@ -68,7 +68,7 @@ def deployed(make_app: MakeApp, database_url: str) -> tuple[Any, Path, str]:
     migrations = prepare(app, count=2)
     code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json")
     assert code == 0, data
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO widgets (id, name) VALUES (1, 'alpha'), (2, 'beta')"))
     engine.dispose()
@@ -146,7 +146,7 @@ def test_overlong_id_fits_a_widened_column(
         "postgresql": "ALTER TABLE alembic_version ALTER COLUMN version_num TYPE VARCHAR(64)",
         "mysql": "ALTER TABLE alembic_version MODIFY version_num VARCHAR(64) NOT NULL",
     }[db_kind]
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text(alter))
     engine.dispose()

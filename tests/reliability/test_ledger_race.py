@@ -24,9 +24,9 @@ from sqlalchemy import event
 from flask_safemigrate import database, ledger
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json, invoke_ok
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, nullpool_engine
 from tests.support.timing import TIMING
-from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, models, prepare
+from tests.upgrade.histories import REVISIONS, ledger_rows, models, prepare
 
 pytestmark = TIMING
 
@@ -39,7 +39,7 @@ def ledger_created_when_first_looked_for(url: str) -> Iterator[list[str]]:
     the ledger); the looking is ``DESCRIBE`` on MariaDB, a catalog query elsewhere.
     """
     fired: list[str] = []
-    other = engine_for(url)
+    other = nullpool_engine(url)
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if fired or ledger.LEDGER_TABLE not in statement + str(_args[0] if _args else ""):
@@ -77,7 +77,7 @@ def test_transient_ddl_errors_are_retried_in_a_fresh_transaction(
     db_kind: DbKind, database_url: str
 ) -> None:
     """The real MariaDB error 1412 on the first attempt; the second attempt reads the table."""
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     attempts: list[int] = []
     try:
         with engine.begin() as conn:

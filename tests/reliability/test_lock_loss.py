@@ -32,10 +32,10 @@ from flask_safemigrate.locks import advisory_key, lock_name, mysql_lock_name, sq
 from tests.reliability.processes import Running
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
-from tests.support.databases import SERVER_KINDS, DbKind
+from tests.support.databases import SERVER_KINDS, DbKind, nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
-from tests.upgrade.histories import engine_for, ledger_rows, versions_of
+from tests.upgrade.histories import ledger_rows, versions_of
 
 pytestmark = TIMING
 
@@ -228,7 +228,7 @@ def assert_never_concurrent(markers: Path, a_pid: int, a_exit: float) -> None:
 
 
 def runs_per_revision(url: str) -> Counter[str]:
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             return Counter(conn.execute(sa.text("SELECT revision FROM runs")).scalars())
@@ -258,7 +258,7 @@ def cut_lock(db_kind: DbKind, url: str) -> str:
         assert path is not None and path.exists()
         path.unlink()
         return f"deleted {path.name}"
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             if db_kind == "postgresql":

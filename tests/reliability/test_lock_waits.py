@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
-from tests.support.revisions import write_revision
+from tests.support.databases import nullpool_engine
+from tests.support.revisions import revision_script, write_revision
 from tests.support.timing import TIMING
-from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
+from tests.upgrade.histories import REVISIONS, json_of, ledger_rows, models, prepare
 
 pytestmark = TIMING
 
@@ -35,27 +36,6 @@ INNODB_DEFAULT = 50
 BLOCKED = "f9000000blk9"
 
 
-def _script(body: str) -> str:
-    return f'''
-"""a revision that needs a lock another session holds"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{BLOCKED}"
-down_revision = "{REVISIONS[0]}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    {body}
-
-
-def downgrade():
-    pass
-'''
-
-
 def _app(make_app: MakeApp, database_url: str, body: str, retries: int) -> Any:
     config = {
         "SAFEMIGRATE_BACKUP": False,
@@ -65,7 +45,15 @@ def _app(make_app: MakeApp, database_url: str, body: str, retries: int) -> Any:
     app = make_app(database_url, models=models(), config=config)
     migrations = prepare(app, count=1)
     assert invoke(app, "db", "safe-upgrade", "--no-verify").exit_code == 0
-    write_revision(migrations, _script(body))
+    write_revision(
+        migrations,
+        revision_script(
+            BLOCKED,
+            REVISIONS[0],
+            body,
+            message="a revision that needs a lock another session holds",
+        ),
+    )
     return app
 
 
@@ -98,7 +86,7 @@ def test_mariadb_row_lock_wait_follows_the_setting_and_names_the_blocker(
     make_app: MakeApp, database_url: str, summary: Callable[[str], None]
 ) -> None:
     app = _app(make_app, database_url, "op.execute(\"UPDATE widgets SET name = 'migrated'\")", 1)
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as setup:
             setup.execute(sa.text("INSERT INTO widgets (id, name) VALUES (1, 'a')"))
@@ -130,7 +118,7 @@ def test_postgresql_names_the_blocker_of_a_quoted_mixed_case_table(
     app = _app(
         make_app, database_url, "op.execute('ALTER TABLE \"Items\" ADD COLUMN note text')", 0
     )
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as setup:
             setup.execute(sa.text('CREATE TABLE "Items" (id integer PRIMARY KEY)'))
@@ -187,7 +175,7 @@ def test_mariadb_metadata_lock_wait_names_the_open_transaction(
 ) -> None:
     """DDL behind a transaction that only read the table (a metadata lock, no row locks)."""
     app = _app(make_app, database_url, 'op.add_column("widgets", sa.Column("note", sa.Text()))', 0)
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as blocker:
             blocker.execute(sa.text("SELECT count(*) FROM widgets"))  # holds the table's MDL

@@ -29,9 +29,10 @@ from tests.reliability.app import build_app
 from tests.reliability.processes import Finished, Workspace, kill_when, run, start
 from tests.support.apps import dispose_app, init_migrations
 from tests.support.cli import invoke
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
-from tests.upgrade.histories import REVISIONS, engine_for, ledger_rows, revision_source, versions_of
+from tests.upgrade.histories import REVISIONS, ledger_rows, revision_source, versions_of
 
 pytestmark = TIMING
 
@@ -91,7 +92,7 @@ def _workspace(database_url: str, tmp_path: Path) -> Workspace:
     finally:
         dispose_app(app)
     write_revision(migrations, SCRIPT)
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO widgets (id, name) VALUES (1, 'seed')"))
@@ -103,7 +104,7 @@ def _workspace(database_url: str, tmp_path: Path) -> Workspace:
 
 
 def _running(database_url: str, kind: str) -> int | None:
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as conn:
             found = conn.execute(sa.text(_RUNNING[kind])).scalar()
@@ -135,7 +136,7 @@ def _orphan(work: Workspace, kind: str, *, gate: bool) -> tuple[int, int]:
 @contextmanager
 def _gate(database_url: str) -> Iterator[sa.Connection]:
     """The test's lock on the gate row; ``rollback()`` lets the orphan's statement finish."""
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT id FROM gate WHERE id = 1 FOR UPDATE"))

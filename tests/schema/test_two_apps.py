@@ -15,7 +15,7 @@ from flask_safemigrate import locks
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.databases import scalars, tables_by_schema
-from tests.support.revisions import write_revision
+from tests.support.revisions import revision_script, write_revision
 from tests.support.timing import TIMING
 
 pytestmark = TIMING
@@ -57,36 +57,27 @@ def create_app():
 
 def _revision(schema: str, index: int) -> str:
     table = TABLES[index]
-    down = repr(f"{schema}_{index - 1}") if index else "None"
-    return f'''
-        """create the {table} table"""
-        import time
-
-        import sqlalchemy as sa
-        from alembic import op
-
-        from flask_safemigrate import guards
-
-        revision = "{schema}_{index}"
-        down_revision = {down}
-
-
-        def upgrade():
-            time.sleep(0.2)  # long enough for the replicas to overlap
-            if guards.table_missing("{table}", schema="{schema}"):
-                op.create_table(
-                    "{table}",
-                    sa.Column("id", sa.Integer(), nullable=False),
-                    sa.Column("name", sa.String(length=50), nullable=True),
-                    sa.PrimaryKeyConstraint("id", name="pk_{table}"),
-                    schema="{schema}",
-                )
-
-
-        def downgrade():
-            if guards.table_exists("{table}", schema="{schema}"):
-                op.drop_table("{table}", schema="{schema}")
-    '''
+    return revision_script(
+        f"{schema}_{index}",
+        f"{schema}_{index - 1}" if index else None,
+        f"""
+        time.sleep(0.2)  # long enough for the replicas to overlap
+        if guards.table_missing("{table}", schema="{schema}"):
+            op.create_table(
+                "{table}",
+                sa.Column("id", sa.Integer(), nullable=False),
+                sa.Column("name", sa.String(length=50), nullable=True),
+                sa.PrimaryKeyConstraint("id", name="pk_{table}"),
+                schema="{schema}",
+            )
+        """,
+        f"""
+        if guards.table_exists("{table}", schema="{schema}"):
+            op.drop_table("{table}", schema="{schema}")
+        """,
+        message=f"create the {table} table",
+        header="import time\n\nfrom flask_safemigrate import guards\n",
+    )
 
 
 def _apps(tmp_path: Path, database_url: str) -> dict[str, dict[str, str]]:

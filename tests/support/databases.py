@@ -195,10 +195,16 @@ def table_names(url: str | URL) -> set[str]:
         return set(sa.inspect(conn).get_table_names())
 
 
+def nullpool_engine(url: str | URL) -> Engine:
+    """An engine without a pool: each connection is closed when the block using it ends, so
+    nothing is left open on the server (the caller disposes it; or use :func:`engine_for`)."""
+    return sa.create_engine(url, poolclass=NullPool)
+
+
 @contextmanager
 def engine_for(url: str | URL) -> Iterator[Engine]:
     """An engine without a pool for the block, disposed afterwards (no connection outlives it)."""
-    engine = sa.create_engine(url, poolclass=NullPool)
+    engine = nullpool_engine(url)
     try:
         yield engine
     finally:

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.pool import NullPool
 
 from tests.support.apps import init_migrations
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
 
 TABLES = ("widgets", "gadgets", "parts", "tools", "boxes")
@@ -77,12 +77,8 @@ def prepare(app: Flask, *, count: int = 5, fail_at: int | None = None) -> Path:
     return migrations
 
 
-def engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(url, poolclass=NullPool)
-
-
 def tables_of(url: str) -> set[str]:
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         return set(sa.inspect(engine).get_table_names())
     finally:
@@ -90,7 +86,7 @@ def tables_of(url: str) -> set[str]:
 
 
 def versions_of(url: str) -> list[str]:
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("alembic_version"):
@@ -104,7 +100,7 @@ def versions_of(url: str) -> list[str]:
 
 def ledger_rows(url: str) -> list[dict[str, Any]]:
     """The ledger's rows as dicts, in insertion order ([] when the table does not exist)."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("safemigrate_ledger"):

@@ -22,13 +22,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
 
 from flask_safemigrate.backup import backup_database
 from flask_safemigrate.errors import BackupFailed, ExitCode, PreflightError
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json
-from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.databases import (
+    DbKind,
+    nullpool_engine,
+    scratch_database,
+    server_url,
+    sqlite_url,
+)
 from tests.support.timing import TIMING
 from tests.upgrade.histories import models, prepare, versions_of
 
@@ -37,10 +42,6 @@ pytestmark = TIMING
 SECRET = "s3cr3t p@ss;$(true)"
 
 SUFFIXES = {"sqlite": ".sqlite3", "postgresql": ".dump", "mysql": ".sql"}
-
-
-def engine_for(url: str | URL) -> sa.Engine:
-    return sa.create_engine(url, poolclass=NullPool)
 
 
 def fill(url: str) -> None:
@@ -60,7 +61,7 @@ def fill(url: str) -> None:
         sa.Column("user_id", sa.ForeignKey("users.id"), nullable=False),
         sa.Column("name", sa.String(80)),
     )
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         with engine.begin() as conn:
             metadata.create_all(conn)
@@ -84,7 +85,7 @@ def fill(url: str) -> None:
 
 def snapshot(url: str | URL) -> dict[str, list[tuple[Any, ...]]]:
     """Every table and its rows, in primary key order."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         metadata = sa.MetaData()
         metadata.reflect(engine)

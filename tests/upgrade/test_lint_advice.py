@@ -9,8 +9,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import REVISIONS, engine_for, prepare, versions_of
+from tests.upgrade.histories import REVISIONS, prepare, versions_of
 
 DROP = "f6000000drop"
 DROP_LINE = '        batch_op.drop_column("name")'
@@ -71,7 +72,7 @@ def test_drop_column_help_names_the_suppression_that_lets_the_drop_through(
     code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json")
     assert code == 0, data
     assert versions_of(database_url) == [DROP]
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         columns = {c["name"] for c in sa.inspect(engine).get_columns("widgets")}
     finally:

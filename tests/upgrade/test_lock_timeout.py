@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
-from tests.upgrade.histories import REVISIONS, engine_for, json_of, ledger_rows, models, prepare
+from tests.upgrade.histories import REVISIONS, json_of, ledger_rows, models, prepare
 
 pytestmark = [pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True), TIMING]
 
@@ -51,7 +52,7 @@ CONFIG = {
 @contextmanager
 def blocker(url: str) -> Iterator[tuple[Any, int]]:
     """Another session reading ``widgets`` in an open transaction (it holds ACCESS SHARE)."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     conn = engine.connect()
     try:
         conn.exec_driver_sql("SET application_name = 'sm-blocker'")
@@ -66,7 +67,7 @@ def blocker(url: str) -> Iterator[tuple[Any, int]]:
 
 def _release_after_first_wait(url: str, conn: Any) -> None:
     """Roll the blocker back once a session of this database has waited on a lock and stopped."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     query = sa.text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND wait_event_type = 'Lock'"
@@ -115,7 +116,7 @@ def test_retries_and_succeeds_when_the_blocker_lets_go(
     )
     rows = [r for r in ledger_rows(database_url) if r["revision"] == ALTER]
     assert [bool(r["success"]) for r in rows] == [True]  # retries leave no failed row
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         columns = {c["name"] for c in sa.inspect(engine).get_columns("widgets")}
     finally:

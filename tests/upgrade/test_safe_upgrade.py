@@ -13,14 +13,13 @@ from sqlalchemy.engine import make_url
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
 from tests.upgrade.histories import (
     FAIL_STATEMENT,
     REVISIONS,
     TABLES,
-    engine_for,
     json_of,
     ledger_rows,
     models,
@@ -40,7 +39,7 @@ def upgrade_json(app: Any, *args: str) -> tuple[int, dict[str, Any]]:
 
 def state_of(url: str) -> dict[str, Any]:
     """Everything a run could change: schema, version table, ledger, and a SQLite file's bytes."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         inspector = sa.inspect(engine)
         schema = {
@@ -204,7 +203,7 @@ def test_unknown_database_revision_exits_3(make_app: MakeApp, database_url: str)
     app = make_app(database_url, models=models(), config=NO_BACKUP)
     prepare(app)
     assert upgrade_json(app, REVISIONS[0])[0] == 0
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'abcdef123456'"))
     engine.dispose()
