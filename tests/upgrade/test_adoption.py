@@ -14,8 +14,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_json
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import engine_for, ledger_rows, tables_of, versions_of
+from tests.upgrade.histories import ledger_rows, tables_of, versions_of
 
 NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
 USERS, POSTS, BIO = "a1000000user", "b2000000post", "c3000000bio0"
@@ -99,7 +100,7 @@ def _upgrade(app: Any) -> tuple[int, dict[str, Any]]:
 
 
 def _columns(url: str, table: str) -> set[str]:
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         return {c["name"] for c in sa.inspect(engine).get_columns(table)}
     finally:
@@ -168,7 +169,7 @@ def test_a_history_that_starts_after_a_bootstrap_goes_on(
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(50), nullable=True),
     )
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         bootstrap.create_all(engine)
     finally:
@@ -209,7 +210,7 @@ def test_guarded_creates_converge_on_what_exists(make_app: MakeApp, database_url
     app = make_app(database_url, models=_models, config=NO_BACKUP)
     _history(app, first=CREATE_USERS.replace("))", "), if_not_exists=True)"))
     _create_all(app, "users")
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE users DROP COLUMN bio"))
@@ -235,7 +236,7 @@ def test_a_table_dropped_first_may_be_created_again(make_app: MakeApp, database_
     write_revision(migrations, _script(USERS, None, rebuild, "pass"))
     write_revision(migrations, _script(BIO, USERS, ADD_BIO, DROP_BIO))
     _create_all(app, "users", "posts")
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE users DROP COLUMN bio"))

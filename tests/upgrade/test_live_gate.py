@@ -17,9 +17,9 @@ from flask import Flask
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import execute, worker_suffix
+from tests.support.databases import execute, nullpool_engine, worker_suffix
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import REVISIONS, engine_for, models, prepare, versions_of
+from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
 
 INDEX = "f8000000idx1"
 LARGE = {"SAFEMIGRATE_BACKUP": False, "SAFEMIGRATE_LARGE_TABLE_ROWS": 100_000}
@@ -278,7 +278,7 @@ def test_sqlite_not_null_column_on_an_empty_table_passes_and_on_rows_blocks(
 @contextmanager
 def _idle_transaction(url: str, kind: str) -> Iterator[int]:
     """Another session with an open transaction holding a write lock on widgets, now idle."""
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     conn = engine.connect()
     try:
         if kind == "postgresql":
@@ -400,7 +400,7 @@ def test_hostile_table_names_are_bound_not_spliced(
     )
     app = _app(make_app, database_url, script)
     table = sa.Table(HOSTILE, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
-    engine = engine_for(database_url)
+    engine = nullpool_engine(database_url)
     try:
         table.create(engine)
         with engine.begin() as conn:
@@ -415,7 +415,7 @@ def test_hostile_table_names_are_bound_not_spliced(
     assert row["rows"] == 2 or (db_kind == "mysql" and row["rows"] is not None)
     (finding,) = _problems(data, "add-not-null-column-without-default")
     assert finding["severity"] == "error" and f"`{HOSTILE}` has rows" in finding["message"]
-    assert "widgets" in set(sa.inspect(engine_for(database_url)).get_table_names())
+    assert "widgets" in set(sa.inspect(nullpool_engine(database_url)).get_table_names())
 
 
 @pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
