@@ -23,7 +23,7 @@ def plural(count: int, word: str) -> str:
 
 
 def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
-    """The error's first line with its type, passwords of ``urls`` masked.
+    """The error's first line (and PostgreSQL's DETAIL) with its type, passwords masked.
 
     A SQLAlchemy error is shown by the driver error it wraps (``orig``): its type and first
     line name the problem, the wrapper's text repeats the statement.
@@ -31,6 +31,9 @@ def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip()
     line = text.splitlines()[0].strip() if text else ""
+    detail = _detail(cause)
+    if detail and detail not in line:
+        line = f"{line.rstrip('.')}; {detail}"
     line = f"{type(cause).__name__}: {line}" if line else type(cause).__name__
     urls = list(urls)
     if urls:
@@ -40,6 +43,17 @@ def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
         for url in urls:
             line = mask_text(line, url)
     return line
+
+
+def _detail(cause: BaseException) -> str:
+    """PostgreSQL's ``DETAIL`` of a driver error (psycopg's ``diag``), on one line.
+
+    The first line says what failed ("could not create unique index"); the detail says
+    which row ("Key (email)=(x) is duplicated"), which is what the operator must fix.
+    """
+    diag = getattr(cause, "diag", None)
+    detail = getattr(diag, "message_detail", None)
+    return shorten(detail, 200).rstrip(".") if isinstance(detail, str) and detail.strip() else ""
 
 
 def shorten(text: str, limit: int = 300) -> str:
