@@ -12,12 +12,11 @@ import sqlalchemy as sa
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, nullpool_engine
 from tests.support.revisions import revision_script, write_revision
 from tests.upgrade.histories import (
     FAIL_STATEMENT,
     REVISIONS,
-    engine_for,
     models,
     prepare,
     versions_of,
@@ -35,7 +34,7 @@ op.execute(sa.text({FAIL_STATEMENT!r}))
 
 
 def columns_of(url: str) -> set[str]:
-    engine = engine_for(url)
+    engine = nullpool_engine(url)
     try:
         return {c["name"] for c in sa.inspect(engine).get_columns("widgets")}
     finally:
