@@ -3,6 +3,9 @@
 - :mod:`.databases`: the servers (reachability, scratch databases) and short-lived connections.
 - :mod:`.apps`: Flask apps of the tests, their engines, their migrations directory.
 - :mod:`.cli`: running ``flask ...`` in process or as a subprocess.
+- :mod:`.flask_process`: one real ``flask`` process running many commands of one scenario
+  (each with its own environment and captured descriptors), where a subprocess per command
+  would only add start-up time.
 - :mod:`.revisions`: revision-script builders (single- and multi-database templates).
 - :mod:`.network`: a port that refuses connections (the "server unreachable" tests).
 - :mod:`.timing`, :mod:`.xdist_groups`: the timing group, kept on one worker under
