@@ -27,6 +27,7 @@ from flask_safemigrate.upgrade.events import (
     Linted,
     LockAcquired,
     LockWaiting,
+    LongTransaction,
     Merged,
     OrphansFound,
     Planned,
@@ -97,6 +98,8 @@ def _stage_text(event: Event) -> str:
         return f"{event.database} at {_at(event.revisions)}: {todo or 'nothing to apply'}"
     if isinstance(event, Merged):
         return f"merged heads into {event.revision}"
+    if isinstance(event, LongTransaction):
+        return f"{event.database}: the migration's locks will wait for {event.session}"
     if isinstance(event, SizesRead):
         return (
             f"{event.database}: read the size of {plural(event.tables, 'table')}"

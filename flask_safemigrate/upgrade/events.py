@@ -23,6 +23,7 @@ __all__ = [
     "Linted",
     "LockAcquired",
     "LockWaiting",
+    "LongTransaction",
     "Merged",
     "OrphansFound",
     "Planned",
@@ -84,6 +85,17 @@ class SizesRead(Event):
     #: Tables asked about, and how many of them exist now.
     tables: int
     existing: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LongTransaction(Event):
+    """Preflight found another session's transaction, older than SAFEMIGRATE_MAX_BLOCKER_AGE,
+    on a table the plan locks: named now, before the migration lock is taken."""
+
+    stage: ClassVar[Stage] = "preflight"
+    database: str
+    #: ``pid``/``connection`` and its id, user, application, age and last query, in words.
+    session: str
 
 
 @dataclass(frozen=True, kw_only=True)

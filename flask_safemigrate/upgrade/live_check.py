@@ -61,7 +61,19 @@ def _read_target(run: Run, target: Target) -> None:
         )
         for s in statements
     ]
-    run.findings += [wording.tag(_holder(run, target, h), target) for h in found]
+    for holder in found:
+        run.findings.append(wording.tag(_holder(run, target, holder), target))
+        age = "?" if holder.age_seconds is None else f"{holder.age_seconds:.0f}s"
+        what = "pid" if holder.table is not None else "connection"
+        run.progress.emit(
+            events.LongTransaction(
+                target=target.progress_name,
+                database=target.label,
+                session=f"{what} {holder.id} (user {holder.user}, application"
+                f" {holder.application}, transaction open {age})"
+                + (f" holding {holder.mode} on {holder.table}" if holder.table else ""),
+            )
+        )
     if sizes:
         run.progress.emit(
             events.SizesRead(

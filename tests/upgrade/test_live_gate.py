@@ -19,6 +19,7 @@ from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
 from tests.support.databases import execute, nullpool_engine, worker_suffix
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
 
 INDEX = "f8000000idx1"
@@ -441,3 +442,31 @@ def test_sessions_denied_without_process_privilege_keeps_the_sizes(
         assert finding["severity"] == "info" and "`widgets` is empty" in finding["message"]
     finally:
         execute(database_url, f"DROP USER IF EXISTS '{user}'@'%%'", autocommit=True)
+
+
+@TIMING
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_real_run_names_the_session_on_the_console_before_taking_the_lock(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = _app(
+        make_app,
+        database_url,
+        INDEX_SCRIPT,
+        SAFEMIGRATE_MAX_BLOCKER_AGE=0,
+        SAFEMIGRATE_LOCK_TIMEOUT=0.2,
+        SAFEMIGRATE_LOCK_RETRIES=0,
+    )
+    with _idle_transaction(database_url, "postgresql") as pid:
+        result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 4, result.output  # the index build waited for it, then gave up
+    lines = result.output.splitlines()
+    named = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("preflight: ")
+        and f"the migration's locks will wait for pid {pid} (user " in line
+        and "holding RowExclusiveLock on widgets" in line
+    )
+    taking = next(i for i, line in enumerate(lines) if line.startswith("lock: taking"))
+    assert named < taking, result.output
