@@ -19,8 +19,9 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from tests.support.apps import init_migrations
+from tests.support.cli import invoke_json
 from tests.support.databases import nullpool_engine
-from tests.support.revisions import write_revision
+from tests.support.revisions import revision_script, write_revision
 
 TABLES = ("widgets", "gadgets", "parts", "tools", "boxes")
 REVISIONS = ("a1000000wid1", "b2000000gad2", "c3000000par3", "d4000000too4", "e5000000box5")
@@ -116,3 +117,17 @@ def json_of(output: str) -> dict[str, Any]:
     data = json.loads(output)
     assert isinstance(data, dict)
     return data
+
+
+def fail_after_widgets(
+    make_app: Any, url: str, rev: str, upgrade: str
+) -> tuple[Flask, dict[str, Any]]:
+    """The widgets revision, then ``rev`` (``upgrade`` is its body), run by ``safe-upgrade``
+    without lint: the app and the ``migration-failed`` problem of the exit-4 report."""
+    app = make_app(url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
+    migrations = prepare(app, count=1)
+    write_revision(migrations, revision_script(rev, REVISIONS[0], upgrade))
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--skip-lint", "--format", "json")
+    assert code == 4, data
+    (problem,) = [p for p in data["problems"] if p["check"] == "migration-failed"]
+    return app, problem

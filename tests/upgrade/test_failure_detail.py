@@ -8,10 +8,9 @@ the row to fix.
 from __future__ import annotations
 
 from tests.support.apps import MakeApp
-from tests.support.cli import invoke, invoke_json
+from tests.support.cli import invoke
 from tests.support.databases import DbKind
-from tests.support.revisions import revision_script, write_revision
-from tests.upgrade.histories import REVISIONS, models, prepare
+from tests.upgrade.histories import fail_after_widgets
 
 UNIQUE_REV = "f7000000uni7"
 
@@ -24,14 +23,7 @@ op.create_index('uq_widgets_name', 'widgets', ['name'], unique=True)
 def test_a_duplicate_key_failure_names_the_duplicated_value(
     make_app: MakeApp, database_url: str, db_kind: DbKind
 ) -> None:
-    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
-    migrations = prepare(app, count=1)
-    write_revision(migrations, revision_script(UNIQUE_REV, REVISIONS[0], UPGRADE))
-
-    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--skip-lint", "--format", "json")
-
-    assert code == 4, data
-    (problem,) = [p for p in data["problems"] if p["check"] == "migration-failed"]
+    app, problem = fail_after_widgets(make_app, database_url, UNIQUE_REV, UPGRADE)
     expected = "widgets.name" if db_kind == "sqlite" else "dup-name"
     assert expected in problem["error"], problem["error"]
     assert expected in problem["message"], problem["message"]
