@@ -33,7 +33,7 @@ from flask_safemigrate.report import Finding, Severity
 if TYPE_CHECKING:
     from flask_safemigrate.lint.calls import Call
 
-__all__ = ["CHECK", "Change", "Clash", "changes_of", "finding", "schema_ahead"]
+__all__ = ["CHECK", "SQL_TOUCHES", "Change", "Clash", "changes_of", "finding", "schema_ahead"]
 
 #: The finding's check name (safe-upgrade pre-flight, exit 3).
 CHECK = "schema-ahead-of-revision"
@@ -46,7 +46,7 @@ _CREATE_TABLE = re.compile(
 _OTHER_SCHEMA = re.compile(r"\bschema\s*=\s*(?!None\b)")
 # Tables literal SQL drops, renames or alters: the plan touched them, so a later create of
 # the name (or of one of its columns) is not judged.
-_SQL_TOUCHES = re.compile(
+SQL_TOUCHES = re.compile(
     r"\b(?:DROP|ALTER|RENAME)\s+TABLE\s+(?:IF\s+EXISTS\s+)?[`\"\[]?(?P<table>\w+)",
     re.IGNORECASE,
 )
@@ -118,7 +118,7 @@ def _changes(call: Call) -> Iterator[Change]:
         match = _CREATE_TABLE.match(sql)
         if match is not None and match["guard"] is None:
             yield Change("create", match["name"])
-        for touched in _SQL_TOUCHES.finditer(sql):
+        for touched in SQL_TOUCHES.finditer(sql):
             yield Change("drop", touched["table"])
         return
     if table is None:

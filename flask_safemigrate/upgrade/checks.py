@@ -324,7 +324,7 @@ def lint(run: Run) -> None:
             by_dialect.setdefault(target.dialect, set()).update(s.revision for s in target.plan)
     for dialect, revisions in by_dialect.items():
         found = _lint_on(run, dialect, revisions)
-        if not run.multi:  # one database: its tables tell what this plan creates
+        if not run.multi and run.setup.settings.schema is None:  # its tables are all here
             plan = [script for script in run.plan if script.revision in revisions]
             found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
         for finding in found:
@@ -352,9 +352,11 @@ def lint(run: Run) -> None:
 
 
 def _tables(run: Run) -> set[str]:
-    """The tables the run's database has now, in lower case."""
+    """The app's tables in the run's database now, in lower case (not the version table nor
+    the ledger)."""
     with run.connect(run.targets[0]) as connection:
-        return {name.lower() for name in sa.inspect(connection).get_table_names()}
+        names = {name.lower() for name in sa.inspect(connection).get_table_names()}
+    return names - {run.setup.version_table.lower(), ledger.LEDGER_TABLE}
 
 
 def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding]:

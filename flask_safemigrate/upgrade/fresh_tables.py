@@ -1,15 +1,17 @@
-"""Destructive findings on a table this deploy creates: there is nothing on it to lose yet.
+"""Findings about tables the database does not have yet: there is nothing on them to lose.
 
 "Drops column x, losing its values" or "changes the type, rewriting the table" is true of a
-table with rows that running code reads. A table that the database does not have, and that
-an earlier step of the same plan creates, has neither: only the rows the plan itself writes,
-and no server of an earlier release knows it. That is every table of a fresh database built
-by running the whole history, and the new tables of any release. Such a finding is reported
-at ``info`` with the revision that creates the table, and the gate lets it through.
+table with rows that running code reads. A table the database does not have has neither:
+the plan creates it first (with only the rows the plan itself writes, and no server of an
+earlier release knows it) or the statement finds nothing (``DROP TABLE IF EXISTS``). Such a
+destructive finding (SM1xx) is reported at ``info`` with the reason, and the gate lets it
+through. A database with no tables at all (a fresh one that runs the whole history) goes
+further: every table any statement touches comes from the plan, so the size-bound locking
+findings are harmless too, even where lint cannot name their table (``f"... {table}"`` in a
+loop over a constant).
 
-Only the destructive family (SM1xx): whether a lock on a table matters is judged by its live
-size elsewhere, and a correctness finding (an operation SQLite cannot run) fails on an empty
-table as well.
+A correctness finding (an operation SQLite cannot run) fails on an empty table as well, and
+is not judged here.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from flask_safemigrate import history
+from flask_safemigrate.live.gate import SIZE_BOUND
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path
-from flask_safemigrate.upgrade.adoption import changes_of
+from flask_safemigrate.upgrade.adoption import SQL_TOUCHES, changes_of
 
 __all__ = ["FAMILIES", "judge"]
 
-#: The rule families judged here: destructive operations.
+#: The rule families judged by the table they act on: destructive operations.
 FAMILIES = ("SM1",)
 
 
@@ -34,61 +37,76 @@ def judge(
     dialect: str | None,
     existing: Callable[[], set[str]],
 ) -> list[Finding]:
-    """``findings``, those about a table the plan creates before them held at ``info``.
+    """``findings``, those about tables the database does not have held at ``info``.
 
-    ``existing`` reads the tables the database has now (lower case), only when a finding
-    needs it: a create the plan guards with an existence check may find the table there,
-    rows and all.
+    ``existing`` reads the app's tables in the database now (lower case; not the version
+    table nor the ledger), only when a finding needs it.
     """
     wanted = [
         f
         for f in findings
-        if (f.code or "").startswith(FAMILIES) and f.severity is not Severity.INFO and f.line
+        if ((f.code or "").startswith(FAMILIES) or f.code in SIZE_BOUND)
+        and f.severity is not Severity.INFO
+        and f.extra.get("direction") != "downgrade"
+        and f.line
     ]
     if not wanted:
         return list(findings)
     live = existing()
-    created: dict[str, tuple[int, int, str]] = {}  # table -> (script index, line, revision)
-    tables_at: dict[str, tuple[int, dict[int, str]]] = {}  # display path -> index, line -> table
-    for index, script in enumerate(plan):
+    if not live:
+        why = "the database has no tables yet: the plan creates every table it touches"
+        return [_harmless(f, why, None) if f in wanted else f for f in findings]
+    created: dict[str, str] = {}  # table -> the pending revision that first creates it
+    tables_at: dict[str, dict[int, list[str]]] = {}  # display path -> line -> tables
+    for script in plan:
         for change in changes_of(script.path, dialect):
-            table = change.table.lower()
-            if change.action == "create" and change.column is None and table not in live:
-                created.setdefault(table, (index, change.line, script.revision))
-        tables_at[display_path(script.path)] = (index, _tables_by_line(script, dialect))
+            if change.action == "create" and change.column is None:
+                created.setdefault(change.table.lower(), script.revision)
+        tables_at[display_path(script.path)] = _tables_by_line(script, dialect)
     out = []
     for finding in findings:
-        if finding not in wanted or finding.path not in tables_at:
+        about = tables_at.get(finding.path or "", {}).get(finding.line or 0, [])
+        if (
+            finding not in wanted
+            or not (finding.code or "").startswith(FAMILIES)
+            or not about
+            or any(table in live for table in about)
+        ):
             out.append(finding)
             continue
-        index, lines = tables_at[finding.path]
-        about = lines.get(finding.line or 0)
-        made = created.get(about or "")
-        if about is None or made is None or (made[0], made[1]) >= (index, finding.line or 0):
-            out.append(finding)
-            continue
-        out.append(
-            replace(
-                finding,
-                severity=Severity.INFO,
-                message=f"{finding.message} (harmless here: `{about}` does not exist yet;"
-                f" pending revision {made[2]} creates it)",
-                extra={**finding.extra, "created_in_plan": made[2]},
-            )
+        table = about[0]
+        why = f"`{table}` does not exist in this database yet" + (
+            f"; pending revision {created[table]} creates it" if table in created else ""
         )
+        out.append(_harmless(finding, why, created.get(table)))
     return out
 
 
-def _tables_by_line(script: history.Script, dialect: str | None) -> dict[int, str]:
-    """The table of each ``upgrade()`` operation, by the lines a finding may name."""
+def _harmless(finding: Finding, why: str, creator: str | None) -> Finding:
+    extra = {**finding.extra, "harmless": True}
+    if creator is not None:
+        extra["created_in_plan"] = creator
+    return replace(
+        finding,
+        severity=Severity.INFO,
+        message=f"{finding.message} (harmless here: {why})",
+        extra=extra,
+    )
+
+
+def _tables_by_line(script: history.Script, dialect: str | None) -> dict[int, list[str]]:
+    """The tables of each ``upgrade()`` operation (and of literal ``DROP``/``ALTER TABLE``
+    SQL), by the lines a finding may name."""
     from flask_safemigrate.lint import engine
 
     parsed = engine.parse(script.path, engine.LintConfig(dialect=dialect or "auto"))
     if not isinstance(parsed, engine.Migration):
         return {}
-    found: dict[int, str] = {}
+    found: dict[int, list[str]] = {}
     for call in parsed.upgrade_calls:
-        if call.table is not None:
-            found.setdefault(call.line, call.table.lower())
-            found.setdefault(call.stmt_line, call.table.lower())
+        tables = [call.table.lower()] if call.table is not None else []
+        if call.name == "execute" and call.sql:
+            tables += [m["table"].lower() for m in SQL_TOUCHES.finditer(call.sql)]
+        for line in {call.line, call.stmt_line}:
+            found.setdefault(line, []).extend(tables)
     return found
