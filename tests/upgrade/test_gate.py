@@ -15,8 +15,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_json
+from tests.support.databases import engine_for
 from tests.support.revisions import write_revision
-from tests.upgrade.histories import REVISIONS, engine_for, models, prepare, versions_of
+from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
 
 NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
 
@@ -319,11 +320,8 @@ def test_a_drop_on_a_table_this_deploy_creates_passes_with_the_reason(
     write_revision(_notes_history(app), DROP_BODY_SOURCE)
     other = sa.MetaData()
     sa.Table("other", other, sa.Column("id", sa.Integer(), primary_key=True))
-    engine = engine_for(database_url)
-    try:
+    with engine_for(database_url) as engine:
         other.create_all(engine)
-    finally:
-        engine.dispose()
 
     code, data = _upgrade(app, "--no-verify")
     assert code == 0, data
