@@ -162,6 +162,39 @@ def _unreachable_hint(url: URL) -> str:
     )
 
 
+#: MariaDB/MySQL errors of a server that is up and said no: access denied (to the server, to
+#: the database, by the auth plugin) and unknown database. Retrying changes none of them.
+_MYSQL_REFUSED = frozenset({1044, 1045, 1049, 1698})
+#: What PostgreSQL's FATAL says for the same (psycopg gives no SQLSTATE for a failed connect).
+#: "too many clients" and "starting up" are FATAL too, but pass: they are worth a retry.
+_POSTGRES_REFUSED = (
+    "password authentication failed",
+    "authentication failed for user",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "permission denied for database",
+)
+
+
+def refused_login(error: BaseException) -> bool:
+    """Whether the server answered and refused the login (credentials, role, database).
+
+    A wrong password or database name is not a server that is down: retrying it with backoff
+    only delays the one line that says what to fix.
+    """
+    if mysql_error_code(error) in _MYSQL_REFUSED:
+        return True
+    text = str(getattr(error, "orig", None) or error)
+    return "FATAL" in text and any(words in text for words in _POSTGRES_REFUSED)
+
+
+def _refused_hint(url: URL) -> str:
+    return (
+        "the server is up and refused the login: check the user, the password and the database"
+        f" name ({url.database!r}) in the URL, and that the user may connect to that database"
+    )
+
+
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -197,14 +230,19 @@ def connect(
                 connection = engine.connect()
                 break
             except sa.exc.DBAPIError as exc:
-                if attempt >= retries:
+                refused = refused_login(exc)
+                if attempt >= retries or refused:
                     tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-                    raise DatabaseUnreachable(
+                    if refused:
+                        tries += ", not retried: the server answered and refused it"
+                    error = DatabaseUnreachable(
                         f"cannot connect to {mask_url(parsed)}: "
                         f"{mask_text(_first_line(exc), parsed)} ({tries})",
-                        hint=_unreachable_hint(parsed),
+                        hint=_refused_hint(parsed) if refused else _unreachable_hint(parsed),
                         data={"database": mask_url(parsed)},
-                    ) from None
+                    )
+                    error.refused = refused
+                    raise error from None
                 sleep(min(0.5 * 2**attempt, 10.0))
                 attempt += 1
         try:

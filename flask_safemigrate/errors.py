@@ -81,6 +81,9 @@ class PreflightError(SafeMigrateError):
 class DatabaseUnreachable(PreflightError):
     """The database could not be reached or refused the login."""
 
+    #: True when the server answered and refused (credentials, role, database name).
+    refused: bool = False
+
 
 class BackupFailed(PreflightError):
     """The pre-upgrade backup could not be written; nothing has been changed yet."""

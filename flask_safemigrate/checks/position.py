@@ -30,10 +30,11 @@ def database_unreachable(label: str, url: URL, error: DatabaseUnreachable) -> Fi
     """
     # The label names the database already: not "X could not be reached: cannot connect to X".
     reason = error.message.removeprefix(f"cannot connect to {database.mask_url(url)}: ")
+    outcome = "refused the connection" if error.refused else "could not be reached"
     return Finding(
         rule="database-unreachable",
         severity=Severity.ERROR,
-        message=f"Database {label} could not be reached: {reason}",
+        message=f"Database {label} {outcome}: {reason}",
         help=error.hint,
         extra={"database": database.mask_url(url)},
     )
