@@ -10,6 +10,7 @@ same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,13 +232,29 @@ def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str
     return f" Nothing of {revision} was left behind: its transaction rolled back."
 
 
+_CONCURRENT_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>\"[^\"]+\"|[\w.$]+)",
+    re.IGNORECASE,
+)
+
+
+def _invalid_index(facts: Failure) -> str | None:
+    """The index a failed ``CREATE INDEX CONCURRENTLY`` left behind on PostgreSQL, if any."""
+    if facts.culprit.dialect != "postgresql" or facts.lock_timeout or facts.lost:
+        return None
+    found = _CONCURRENT_INDEX.match(facts.failed.statement or "")
+    return found["name"] if found else None
+
+
 def _committed(facts: Failure) -> str:
     """The statements an ``autocommit_block`` of the failing revision committed."""
     committed = facts.failed.committed
     texts = [shorten(database.mask_text(s, facts.culprit.url)) for s in committed]
     return (
         f"its autocommit_block committed {plural(len(committed), 'statement')} of"
-        f" {facts.failed.revision}, which stay applied: " + "; ".join(texts)
+        f" {facts.failed.revision}, which {'stays' if len(texts) == 1 else 'stay'} applied: "
+        + "; ".join(texts)
     )
 
 
@@ -297,6 +314,13 @@ def _one_target(facts: Failure) -> Finding:
         )
     else:
         todo = f"fix the script or the data, {facts.resume}"
+    invalid = _invalid_index(facts)
+    if invalid is not None and failed.started:
+        message += (
+            f" PostgreSQL keeps the index {invalid} of a failed CREATE INDEX CONCURRENTLY,"
+            " marked INVALID (never used, and an existence guard skips it on the next run)."
+        )
+        todo = f"drop it first (DROP INDEX CONCURRENTLY {invalid}), then {todo}"
     return _finding(facts, "migration-failed", message, todo, _extra(facts, statement, ran))
 
 

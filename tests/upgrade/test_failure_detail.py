@@ -7,9 +7,11 @@ the row to fix.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
-from tests.support.databases import DbKind
+from tests.support.databases import DbKind, engine_for
 from tests.upgrade.histories import fail_after_widgets
 
 UNIQUE_REV = "f7000000uni7"
@@ -32,3 +34,32 @@ def test_a_duplicate_key_failure_names_the_duplicated_value(
     result = invoke(app, "db", "safe-upgrade")
     assert result.exit_code == 3, result.output
     assert expected in result.output, result.output
+
+
+CONCURRENT_REV = "f8000000con8"
+
+CONCURRENT = """
+op.execute(sa.text("INSERT INTO widgets (id, name) VALUES (1, 'dup-name'), (2, 'dup-name')"))
+with op.get_context().autocommit_block():
+    op.create_index(
+        'uq_widgets_name', 'widgets', ['name'], unique=True, postgresql_concurrently=True
+    )
+"""
+
+
+def test_a_failed_concurrent_index_is_named_as_left_invalid(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    """PostgreSQL keeps the index of a failed ``CREATE INDEX CONCURRENTLY``, marked INVALID:
+    the guard ``flask db migrate`` writes would skip it on the next run, so it must be dropped."""
+    _, problem = fail_after_widgets(make_app, database_url, CONCURRENT_REV, CONCURRENT)
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("widgets")}
+    if db_kind == "postgresql":
+        assert "uq_widgets_name" in names  # the server kept it, INVALID
+        assert "INVALID" in problem["message"], problem["message"]
+        assert "DROP INDEX CONCURRENTLY uq_widgets_name" in problem["help"], problem["help"]
+    else:
+        assert "uq_widgets_name" not in names
+        assert "INVALID" not in problem["message"]
+        assert "DROP INDEX" not in problem["help"]
