@@ -7,8 +7,11 @@ the one place that prints and chooses the exit status.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
-from contextlib import nullcontext
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -213,9 +216,35 @@ def _progress_printer(err: bool) -> ProgressPrinter:
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+TERMINATED = 143  # 128 + SIGTERM: what a supervisor that sent it expects back
 
 
-def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json: bool) -> NoReturn:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the interruption Ctrl-C already takes through the run."""
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While safe-upgrade runs, SIGTERM (a deploy replacing the pod, ``docker stop``) stops
+    it as Ctrl-C does: the running revision rolls back, the lock is released and one line
+    says what stopped, instead of the silent exit 143 of Python's default handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(
+    progress: upgrade.Progress, dialects: set[str | None], as_json: bool, *, how: str = "Ctrl-C"
+) -> NoReturn:
     """Ctrl-C: say what it stopped and how to go on, instead of click's bare "Aborted!" (exit 1,
     which reads as "checks failed"). The lock and connections were released on the way out.
 
@@ -224,13 +253,14 @@ def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json:
     commits at its end: none); where the database stands was not read, so ``from``, ``to``
     and ``current`` are empty and the summary says so.
     """
+    code = TERMINATED if how == "SIGTERM" else INTERRUPTED
     echo = progress if isinstance(progress, ProgressPrinter) else None
     running = echo.pending if echo is not None and echo.open_line else None
     if echo is not None and echo.open_line:
         echo.write("interrupted", True)
     what = f"while applying {running}" if running else "while no revision was running"
     message = (
-        f"safe-upgrade interrupted (Ctrl-C) {what}; the migration lock is released and"
+        f"safe-upgrade interrupted ({how}) {what}; the migration lock is released and"
         f" nothing was recorded as failed.{_left_behind(running, dialects)}"
     )
     hint = (
@@ -256,13 +286,13 @@ def _interrupted(progress: upgrade.Progress, dialects: set[str | None], as_json:
             "plan": [],
             "backup": echo.backup if echo is not None else None,
             "summary": (
-                f"safe-upgrade interrupted (exit {INTERRUPTED}); where the database stands was"
+                f"safe-upgrade interrupted (exit {code}); where the database stands was"
                 " not read: run `flask db verify`."
             ),
             "interrupted": True,
         }
         click.echo(render_json(Report("safe-upgrade", [finding], facts)))
-    raise SystemExit(INTERRUPTED)
+    raise SystemExit(code)
 
 
 def _left_behind(running: str | None, dialects: set[str | None]) -> str:
@@ -341,17 +371,20 @@ def safe_upgrade_command(
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
     streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
     try:
-        with streams, cli_support.quiet_alembic():
+        with streams, cli_support.quiet_alembic(), _sigterm_interrupts():
             result = upgrade.safe_upgrade(app, options, progress)
     except upgrade.RunConfigError as error:
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
         click.echo(render_json(error.report))
         exit_with(ExitCode.USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         engines = app.extensions["migrate"].db.engines.values()
         _interrupted(
-            progress, {database.dialect_of(e.url) for e in engines}, output_format == "json"
+            progress,
+            {database.dialect_of(e.url) for e in engines},
+            output_format == "json",
+            how="SIGTERM" if isinstance(stop, _Terminated) else "Ctrl-C",
         )
     report = result.report
     if output_format == "json":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tests.support.apps import MakeApp
@@ -74,3 +75,28 @@ def test_ctrl_c_says_what_this_database_left_behind(
         assert line.endswith("What it had not committed rolled back.")
         assert "MariaDB" not in line
         assert TABLES[2] not in tables_of(database_url)
+
+
+def test_sigterm_in_a_revision_is_reported_like_ctrl_c_and_exits_143(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """SIGTERM (a deploy rolling the pod, `docker stop`) ended the run with exit 143 and not a
+    word: now it stops the revision, releases the lock and says what it stopped."""
+    app = make_app(database_url, models=models(TABLES[:3]), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    term = "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)"
+    write_revision(migrations, revision_source(2, extra_upgrade=term))
+    previous = signal.getsignal(signal.SIGTERM)
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the run's only
+    assert code == 143, result.output
+    assert data["interrupted"] is True
+    assert versions_of(database_url) == [REVISIONS[1]]
+    assert f"Error: safe-upgrade interrupted (SIGTERM) while applying {REVISIONS[2]};" in (
+        result.stderr
+    )
+    # nothing recorded as failed: once the script is fixed, a plain re-run goes on
+    write_revision(migrations, revision_source(2))
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert code == 0, result.output
+    assert versions_of(database_url) == [REVISIONS[2]]
