@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from flask_safemigrate.lint.calls import Call, dotted
+from flask_safemigrate.lint.helpers.functions import FunctionNode
 from flask_safemigrate.lint.model import Migration
 from flask_safemigrate.lint.sql import (
     IDENT,
@@ -68,6 +69,20 @@ class Moves:
     filled: list[tuple[int, str, str]] = field(default_factory=list)
     dropped_tables: list[tuple[int, str]] = field(default_factory=list)
     created_tables: list[tuple[int, str]] = field(default_factory=list)
+    _functions: list[FunctionNode] | None = None
+
+    @property
+    def functions(self) -> list[FunctionNode]:
+        """The script's function definitions in ``ast.walk`` order: found once per script,
+        not once per question (each walked the whole module)."""
+        if self._functions is None:
+            self._functions = [
+                node
+                for node in ast.walk(self.tree)
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+        return self._functions
+
     # (index, table, column): columns added as generated (``sa.Computed(...)``)
     computed: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -132,10 +147,10 @@ class Moves:
         }
         if not copies:
             return False
-        body = _enclosing(call, self.tree)
+        body = _enclosing(call, self.functions)
         if body is None:
             return False
-        named = _code_names(call, body.lineno, call.line, self.tree)
+        named = _code_names(call, body.lineno, call.line, self.functions)
         return key in named and bool(copies & named)
 
     def leftover(self, call: Call, table: str, column: str | None = None) -> bool:
@@ -163,7 +178,7 @@ class Moves:
         if not call.ifs:
             return False
         key = ident(name)
-        body = _enclosing(call, self.tree)
+        body = _enclosing(call, self.functions)
         for statement in call.ifs:
             for node in ast.walk(statement.test):
                 if isinstance(node, ast.Constant | ast.JoinedStr):
@@ -274,25 +289,23 @@ class Moves:
                 continue
             if any(index < i < before and (tt, cc) == (table, column) for i, tt, cc in self.filled):
                 return True
-            if _named_by_code(self.calls[index], self.calls[before], column, self.tree):
+            if _named_by_code(self.calls[index], self.calls[before], column, self.functions):
                 return True
         return False
 
 
-def _named_by_code(added: Call, until: Call, column: str, tree: ast.Module) -> bool:
+def _named_by_code(added: Call, until: Call, column: str, functions: list[FunctionNode]) -> bool:
     """Whether a call that is not a migration op, in the function (or helper) body that adds
     the column, between the add and ``until``, names the column in a string."""
-    return column in _code_names(added, added.line, until.line, tree)
+    return column in _code_names(added, added.line, until.line, functions)
 
 
-def _enclosing(call: Call, tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def _enclosing(call: Call, functions: list[FunctionNode]) -> FunctionNode | None:
     """The innermost function definition around ``call``."""
     found = None
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.lineno <= call.line <= (node.end_lineno or node.lineno)
-            and (found is None or node.lineno >= found.lineno)
+    for node in functions:
+        if node.lineno <= call.line <= (node.end_lineno or node.lineno) and (
+            found is None or node.lineno >= found.lineno
         ):
             found = node
     return found
@@ -315,7 +328,7 @@ def _assigned_strings(
     return found
 
 
-def _code_names(scope: Call, start: int, stop: int, tree: ast.Module) -> set[str]:
+def _code_names(scope: Call, start: int, stop: int, functions: list[FunctionNode]) -> set[str]:
     """The strings (``ident``-ed; f-strings read with ``scope``'s bindings) in the calls that
     are not migration ops, in the function body around ``scope``, between lines ``start``
     and ``stop`` (both excluded)."""
@@ -323,9 +336,8 @@ def _code_names(scope: Call, start: int, stop: int, tree: ast.Module) -> set[str
     body = next(
         (
             node
-            for node in ast.walk(tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.lineno <= min(start, line)
+            for node in functions
+            if node.lineno <= min(start, line)
             and max(stop, line) <= (node.end_lineno or node.lineno)
         ),
         None,
