@@ -9,12 +9,24 @@ import ast
 from flask_safemigrate.lint.calls import (
     nodes_below,
 )
+from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.model import Migration
 
 
 def assignments(scope: ast.AST) -> dict[str, list[tuple[int, ast.expr]]]:
     """Simple ``name = value`` bindings below ``scope``, by name, in source order."""
+    return _assignments_in(nodes_below(scope))
+
+
+def module_assignments(migration: Migration) -> dict[str, list[tuple[int, ast.expr]]]:
+    """``assignments(migration.tree)``, found once per script for the rules that read it
+    (from the module's nodes, which other rules walk too). Read it, never change it."""
+    return migration.shared("module-assignments", lambda: _assignments_in(module_nodes(migration)))
+
+
+def _assignments_in(nodes: list[ast.AST]) -> dict[str, list[tuple[int, ast.expr]]]:
     found: dict[str, list[tuple[int, ast.expr]]] = {}
-    for node in nodes_below(scope):
+    for node in nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):

@@ -11,7 +11,8 @@ from flask_safemigrate.lint.calls import (
     keyword,
     literal,
 )
-from flask_safemigrate.lint.helpers.bindings import assignments
+from flask_safemigrate.lint.helpers.bindings import module_assignments
+from flask_safemigrate.lint.model import Migration
 
 
 def enum_constructor(node: ast.AST) -> bool:
@@ -34,10 +35,10 @@ def enum_name(call: ast.Call) -> str | None:
     return None
 
 
-def enum_variables(tree: ast.Module) -> dict[str, ast.Call]:
+def enum_variables(migration: Migration) -> dict[str, ast.Call]:
     """Names bound to enum constructors anywhere in the script (module level or in functions)."""
     found: dict[str, ast.Call] = {}
-    for name, bindings in assignments(tree).items():
+    for name, bindings in module_assignments(migration).items():
         for _, value in bindings:
             if enum_constructor(value):
                 assert isinstance(value, ast.Call)

@@ -12,7 +12,7 @@ from flask_safemigrate.lint.calls import (
     keyword,
     literal,
 )
-from flask_safemigrate.lint.helpers.bindings import assignments
+from flask_safemigrate.lint.helpers.bindings import module_assignments
 from flask_safemigrate.lint.helpers.enums import type_name
 from flask_safemigrate.lint.helpers.functions import calls_by_function, last_name
 from flask_safemigrate.lint.index import EXECUTE, op_facts
@@ -60,10 +60,10 @@ _DML_SQL = re.compile(
 _SA_MODULES = frozenset({"sa", "sqlalchemy", "sql", "sa.sql", "sqlalchemy.sql", "expression"})
 
 
-def _table_variables(tree: ast.Module) -> dict[str, str]:
+def _table_variables(migration: Migration) -> dict[str, str]:
     """Names bound to ``sa.table("x")``, ``sa.Table("x", ...)`` or ``op.create_table("x")``."""
     found: dict[str, str] = {}
-    for name, bindings in assignments(tree).items():
+    for name, bindings in module_assignments(migration).items():
         for _, value in bindings:
             table = _table_literal(value)
             if table is not None:
@@ -167,7 +167,7 @@ class DataAndSchemaMixed(Rule):
         def tables() -> dict[str, str]:
             # Only a bulk_insert or an expression naming a table variable needs them.
             if not found_tables:
-                found_tables.append(_table_variables(migration.tree))
+                found_tables.append(_table_variables(migration))
             return found_tables[0]
 
         for direction, _, calls in calls_by_function(migration):

@@ -102,7 +102,7 @@ class EnumTypeNotDropped(Rule):
         downgrades = [f for d, f in functions if d == "downgrade"]
         if not downgrades or any(is_empty_body(f.body) or _raises(f) for f in downgrades):
             return
-        variables = enum_variables(migration.tree)
+        variables = enum_variables(migration)
         created: dict[str, ast.AST] = {}
         for call in migration.upgrade_calls:
             for name, node in self._creations(call, variables):

@@ -352,7 +352,7 @@ class MissingExistenceCheck(Rule):
                 func = node.func
                 if enums and isinstance(func, ast.Attribute) and func.attr in {"create", "drop"}:
                     if variables is None:
-                        variables = enum_variables(migration.tree)
+                        variables = enum_variables(migration)
                     enum = enum_of(func.value, variables)
                     if enum is not None:
                         enum_ops.append((node, enum, guards))
