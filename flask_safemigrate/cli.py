@@ -390,6 +390,8 @@ def safe_upgrade_command(
     if output_format == "json":
         click.echo(render_json(report))
     elif quiet and result.ok:
+        for finding in report.findings:  # stdout is the SQL: what to know goes to stderr
+            click.echo("\n".join(render_finding(finding, color=False)), err=True)
         click.echo(report.facts.get("sql") or "", nl=False)
     else:
         color = should_color(sys.stdout)

@@ -211,6 +211,11 @@ def settle_ledger(run: Run, blocking: Sequence[Finding], unresolved: set[str]) -
             wording.unknown_resolved(run, sorted(unknown)),
             hint="`flask db verify` lists failed migrations",
         )
+    if blocking and run.options.sql:
+        # --sql changes nothing: the SQL is what a DBA applies by hand after the repair, so the
+        # failure is said (as a warning) rather than a reason to withhold it.
+        run.findings.extend(replace(f, severity=Severity.WARNING) for f in blocking)
+        return
     if blocking:
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
 

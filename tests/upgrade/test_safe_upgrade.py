@@ -196,6 +196,23 @@ def test_sql_prints_the_plan_without_applying_it(
     assert state_of(database_url) == before
 
 
+def test_sql_is_printed_after_a_failed_revision_with_the_failure_on_stderr(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """--sql changes nothing: a failure in the ledger is said, not a reason to withhold the
+    SQL a DBA would apply by hand after the repair (it exited 3 with no SQL)."""
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    prepare(app, fail_at=2)
+    assert invoke(app, "db", "safe-upgrade").exit_code == 4
+    before = state_of(database_url)
+    result = invoke(app, "db", "safe-upgrade", "--sql")
+    assert result.exit_code == 0, result.output
+    assert "CREATE TABLE" in result.stdout and "parts" in result.stdout
+    assert "failed-migration" not in result.stdout
+    assert f"warning[failed-migration]: Revision {REVISIONS[2]}" in result.stderr
+    assert state_of(database_url) == before
+
+
 # --------------------------------------------------------------------------- preflight failures
 
 
