@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind, nullpool_engine
+from tests.support.databases import DbKind, engine_for, nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
 from tests.upgrade.histories import (
@@ -298,6 +298,7 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
 ) -> None:
     app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
     migrations = prepare(app, count=1)
+    assert invoke(app, "db", "safe-upgrade").exit_code == 0  # widgets exists: a drop loses it
     write_revision(
         migrations,
         '''
@@ -326,7 +327,7 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
     checks = {p["check"] for p in data["problems"] if p["severity"] == "error"}
     assert "drop-table" in checks
     assert any("--skip-lint" in p.get("help", "") for p in data["problems"])
-    assert tables_of(database_url) == set()
+    assert "widgets" in tables_of(database_url)
     code, data = upgrade_json(app, "--skip-lint")
     assert code == 0, data
     assert "widgets" not in tables_of(database_url)
@@ -339,6 +340,7 @@ def test_findings_the_lint_baseline_records_do_not_block(
     bring a fresh database up through the history it recorded; a new finding still blocks."""
     app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
     migrations = prepare(app, count=1)
+    assert invoke(app, "db", "safe-upgrade").exit_code == 0  # widgets exists: a drop loses it
     write_revision(
         migrations,
         '''
@@ -369,13 +371,17 @@ def test_findings_the_lint_baseline_records_do_not_block(
     code, data = upgrade_json(app)
     assert code == 2, data  # the configured baseline does not exist yet: a usage error
     assert "lint-baseline.json does not exist" in str(data)
-    assert tables_of(database_url) == set()
+    assert "widgets" in tables_of(database_url)
     written = invoke(app, "db", "lint", "--write-baseline", str(project / "lint-baseline.json"))
     assert written.exit_code == 0, written.output
     code, data = upgrade_json(app)
     assert code == 0, data
     assert "widgets" not in tables_of(database_url)
     assert not [p for p in data["problems"] if p.get("check") == "drop-table"]
+    gadgets = sa.MetaData()
+    sa.Table("gadgets", gadgets, sa.Column("id", sa.Integer(), primary_key=True))
+    with engine_for(database_url) as engine:
+        gadgets.create_all(engine)  # a table with a past: dropping it loses something
     write_revision(
         migrations,
         '''
