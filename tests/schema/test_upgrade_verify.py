@@ -176,9 +176,10 @@ def test_offline_sql_creates_and_uses_the_schema(schema_app: AppFactory, databas
 
     result = invoke_ok(app, "db", "safe-upgrade", "--sql")
 
-    assert result.output.startswith(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}";')
-    assert f'SET search_path TO "{SCHEMA}";' in result.output
-    execute(database_url, result.output, autocommit=True)  # what a DBA would run with psql
+    # stdout is the SQL (findings go to stderr, so `--sql > plan.sql` holds only SQL)
+    assert result.stdout.startswith(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}";')
+    assert f'SET search_path TO "{SCHEMA}";' in result.stdout
+    execute(database_url, result.stdout, autocommit=True)  # what a DBA would run with psql
     tables = tables_by_schema(database_url)
     assert tables[SCHEMA] == {"users", "items", "alembic_version"}
     assert tables["public"] == set()
