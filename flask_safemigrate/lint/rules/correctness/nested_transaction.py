@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import itertools
 import re
 from collections.abc import Iterator
 
@@ -52,9 +51,12 @@ class NestedTransaction(Rule):
     session bound to the migration's connection (`Session(bind=op.get_bind())`, also
     `db.Session(...)` and `sessionmaker(bind=...)()`), whose `begin()`/`commit()` join
     Alembic's transaction without ending it (its `rollback()` is reported: it does roll the
-    migration back); a `rollback()` followed directly by `raise` (the revision fails either
-    way); and `begin_nested()`, a SAVEPOINT that keeps the migration atomic. Flask-SQLAlchemy's
-    `db.session` is a connection of its own and gets a message of its own.
+    migration back); a `rollback()` followed by `raise`, directly or after calls that only
+    report the error (`print()`, `logger.exception()`; the revision fails either way); and
+    `begin_nested()`, a SAVEPOINT that keeps the migration atomic. Flask-SQLAlchemy's
+    `db.session` is a connection of its own and gets a message of its own. A `rollback()`
+    that swallows the error is reported: on SQLite and MariaDB the run ends with the revision
+    recorded as not applied while its DDL stays; on PostgreSQL the whole run fails.
 
     ## Why it matters
     Alembic already runs the migration inside its transaction and writes the new version in
@@ -130,7 +132,7 @@ _SESSION_FACTORIES = frozenset({"Session", "sessionmaker", "scoped_session"})
 class _Sessions:
     """Which names in a migration function hold a session bound to the migration's own
     connection (``Session(bind=op.get_bind())``), and which ``rollback()`` calls are followed
-    by a ``raise`` (the revision fails either way)."""
+    by a ``raise`` (the revision fails either way), directly or after reporting calls."""
 
     def __init__(self, tree: ast.Module, function: FunctionNode) -> None:
         self.connections: set[str] = set()
@@ -162,8 +164,8 @@ class _Sessions:
         for stmt in statements(function.body):
             bodies.extend(_bodies(stmt))
         for body in bodies:
-            for first, second in itertools.pairwise(body):
-                if isinstance(second, ast.Raise) and isinstance(first, ast.Expr):
+            for index, first in enumerate(body):
+                if isinstance(first, ast.Expr) and _raises_next(body[index + 1 :]):
                     self.reraised.add(id(first.value))
 
     def _connection(self, node: ast.expr) -> bool:
@@ -218,6 +220,45 @@ class _Sessions:
             f"calls {described}() inside the migration, which already runs in Alembic's "
             "transaction; this breaks its atomicity"
         )
+
+
+# Calls that only report the error: `print(...)`, `logger.exception(...)`, `logging.warning(...)`,
+# `traceback.print_exc()`, `sys.stderr.write(...)`. Between a rollback and a `raise` they
+# change nothing the database sees.
+_LOG_LEVELS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
+)
+_REPORTING_CALLS = frozenset(
+    {"print", "traceback.print_exc", "traceback.print_exception", "sys.stderr.write"}
+)
+
+
+def _reports_only(stmt: ast.stmt) -> bool:
+    """Whether ``stmt`` only tells someone about the error (or does nothing at all)."""
+    if isinstance(stmt, ast.Pass):
+        return True
+    if not isinstance(stmt, ast.Expr):
+        return False
+    if isinstance(stmt.value, ast.Constant):
+        return True
+    if not isinstance(stmt.value, ast.Call):
+        return False
+    name = dotted(stmt.value.func) or ""
+    if name in _REPORTING_CALLS:
+        return True
+    owner, _, method = name.rpartition(".")
+    return method in _LOG_LEVELS and "log" in owner.rsplit(".", 1)[-1].lower()
+
+
+def _raises_next(rest: list[ast.stmt]) -> bool:
+    """Whether a ``raise`` follows, with at most reporting calls (:func:`_reports_only`)
+    before it: the revision fails either way, so a rollback just before changes nothing."""
+    for stmt in rest:
+        if isinstance(stmt, ast.Raise):
+            return True
+        if not _reports_only(stmt):
+            return False
+    return False
 
 
 def _bodies(stmt: ast.stmt) -> list[list[ast.stmt]]:
