@@ -308,7 +308,8 @@ SPECS: tuple[Spec, ...] = (
         "lint_plural_tables",
         None,
         _optional_bool,
-        "Whether `singular-table-name` applies; `None` = pyproject, else on.",
+        "Whether tables are named in the plural (`singular-table-name`); `None` = pyproject,"
+        " else as most of the app's models' tables are (`flask db lint`), off without them.",
     ),
     Spec(
         "lint_schema",

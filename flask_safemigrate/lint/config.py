@@ -95,7 +95,7 @@ def config_from(
         fail_on=fail_on,
         dialect=dialect,
         exclude=_names(merged.get("exclude")) or (),
-        plural_tables=bool(merged.get("plural-tables", True)),
+        plural_tables=_optional_flag(merged.get("plural-tables")),
         schema=merged.get("schema"),
         report_unused_ignores=bool(merged.get("report-unused-ignores", False)),
         sqlalchemy=sqlalchemy,
@@ -114,3 +114,14 @@ def _names(value: Any) -> tuple[str, ...] | None:
             hint="check [tool.safemigrate.lint] in pyproject.toml",
         )
     return tuple(v.strip() for v in value if v.strip())
+
+
+def _optional_flag(value: Any) -> bool | None:
+    """``plural-tables``: ``true``, ``false`` or unset (``None``: lint decides)."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigError(
+        f"lint option plural-tables must be true or false, not {value!r}",
+        hint="plural-tables = true if your tables are named in the plural (users, orders);"
+        " leave it out to follow the app's models",
+    )

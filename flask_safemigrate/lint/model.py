@@ -51,7 +51,9 @@ class LintConfig:
     fail_on: Severity = Severity.ERROR
     dialect: str = "auto"
     exclude: tuple[str, ...] = ()
-    plural_tables: bool = True
+    #: The project names its tables in the plural (``singular-table-name`` applies); ``None``
+    #: (unset): as most of the app's models' tables are named, when ``mapped`` says, else not.
+    plural_tables: bool | None = None
     schema: str | None = None
     report_unused_ignores: bool = False
     # The project's SQLAlchemy, "major.minor"; ``None``: the installed one.

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
 import example_app.models  # registers the tables on example_app.db
@@ -86,3 +87,62 @@ def test_the_example_apps_generated_migration_lints_clean_at_warning(
     findings = json.loads(result.stdout)["findings"]
     assert result.exit_code == 0, findings
     assert [f for f in findings if f["severity"] != "info"] == [], findings
+
+
+def test_flask_sqlalchemys_default_table_names_lint_clean_at_warning(
+    database_url: str, tmp_path: Path, track_app: AppTracker, db_kind: DbKind
+) -> None:
+    """A newcomer's models without `__tablename__` get Flask-SQLAlchemy's names (`user`,
+    `blog_post`): `flask db lint` does not call them singular (the app's convention); a model
+    added that way among plural tables is (`tag` next to `users` and `orders`)."""
+
+    def default_named(db: SQLAlchemy) -> None:
+        class User(db.Model):  # type: ignore[name-defined]
+            id = db.Column(db.Integer, primary_key=True)
+
+        class BlogPost(db.Model):  # type: ignore[name-defined]
+            id = db.Column(db.Integer, primary_key=True)
+            title = db.Column(db.String(200), nullable=False)
+
+    migrations = tmp_path / "migrations"
+    app = build_app(database_url, migrations, default_named, track_app)
+    init_migrations(app)
+    script = migrate(app, migrations, "create the newcomer's tables")
+    text = script.read_text(encoding="utf-8")
+    assert "op.create_table('user'," in text and "op.create_table('blog_post'," in text
+    result = invoke(
+        app, "db", "lint", "--format", "json", "--fail-on", "warning",
+        "--dialect", db_kind, str(script),
+    )  # fmt: skip
+    findings = json.loads(result.stdout)["findings"]
+    assert result.exit_code == 0, findings
+    assert [f for f in findings if f["severity"] != "info"] == [], findings
+
+
+def test_a_default_named_model_among_plural_tables_is_flagged(
+    database_url: str, tmp_path: Path, track_app: AppTracker, db_kind: DbKind
+) -> None:
+    def mostly_plural(db: SQLAlchemy) -> None:
+        for name in ("users", "orders"):
+            sa.Table(name, db.metadata, sa.Column("id", sa.Integer, primary_key=True))
+
+        class Tag(db.Model):  # type: ignore[name-defined]
+            id = db.Column(db.Integer, primary_key=True)
+
+    migrations = tmp_path / "migrations"
+    app = build_app(database_url, migrations, mostly_plural, track_app)
+    init_migrations(app)
+    script = migrate(app, migrations, "create the shop's tables")
+    result = invoke(
+        app, "db", "lint", "--format", "json", "--select", "singular-table-name",
+        "--dialect", db_kind, str(script),
+    )  # fmt: skip
+    findings = json.loads(result.stdout)["findings"]
+    assert [(f["code"], f["severity"], f["message"]) for f in findings] == [
+        (
+            "SM401",
+            "warning",
+            "creates tag, a singular name; most of the app's tables are named in the plural"
+            " (`tags`)",
+        )
+    ]

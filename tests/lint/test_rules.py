@@ -3,7 +3,8 @@
 A fixture is ``fixtures/<rule-name>.py`` (or a directory of scripts for history rules). It holds
 the bad forms, each marked on the line the finding points at, and the "use instead" forms,
 unmarked, which must produce nothing. A ``# lint-dialect: postgresql`` line sets the dialect,
-a ``# lint-schema: app`` line the configured schema.
+a ``# lint-schema: app`` line the configured schema, ``# lint-plural-tables: true`` the
+``plural-tables`` setting.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
 DIALECT = re.compile(r"#\s*lint-dialect:\s*(\w+)")
 SCHEMA = re.compile(r"#\s*lint-schema:\s*(\w+)")
+PLURAL_TABLES = re.compile(r"#\s*lint-plural-tables:\s*(true|false)")
 SECTIONS = ("## What it does", "## Why it matters", "## Example", "## Use instead")
 
 
@@ -49,13 +51,26 @@ def fixture_schema(path: Path) -> str | None:
     return None
 
 
+def fixture_plural_tables(path: Path) -> bool | None:
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for file in files:
+        if match := PLURAL_TABLES.search(file.read_text(errors="replace")):
+            return match[1] == "true"
+    return None
+
+
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.name)
 def test_rule_fixture(rule: type) -> None:
     path = fixture_path(rule.name)
     assert path.exists(), f"no fixture for {rule.name}: add {path}"
     marks, dialect = expected(path)
     assert marks, f"{path} marks no expected finding"
-    config = LintConfig(select=(rule.name,), dialect=dialect, schema=fixture_schema(path))
+    config = LintConfig(
+        select=(rule.name,),
+        dialect=dialect,
+        schema=fixture_schema(path),
+        plural_tables=fixture_plural_tables(path),
+    )
     report = lint([path], config)
     found = {(Path(f.path or "").name, f.line or 0, f.code or "") for f in report.findings}
     assert found == marks

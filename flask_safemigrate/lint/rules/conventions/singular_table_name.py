@@ -1,10 +1,10 @@
-"""SM401 singular-table-name: A new table (or a table's new name) is singular."""
+"""SM401 singular-table-name: A new table is singular in a project whose tables are plural."""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import inflection
 
@@ -76,6 +76,30 @@ def _singular_word(table: str) -> str | None:
     return last
 
 
+# The app's models do not change during a lint run: their verdict is kept with them.
+_CONVENTION: list[tuple[Mapping[str, frozenset[str]], bool]] = []
+
+
+def _mostly_plural(mapped: Mapping[str, frozenset[str]]) -> bool:
+    """Whether more of the models' tables have a plural name than a singular one
+    (uncountable names, ``data`` or ``news``, count for neither)."""
+    cached = _CONVENTION[0] if _CONVENTION else None  # one read: safe under threads
+    if cached is not None and cached[0] is mapped:
+        return cached[1]
+    plural = singular = 0
+    for table in mapped:
+        words = _words(table)
+        if not words:
+            continue
+        if _singular_word(table) is not None:
+            singular += 1
+        elif any(_strictly_plural(w) for w in words):
+            plural += 1
+    verdict = plural > singular
+    _CONVENTION[:] = [(mapped, verdict)]
+    return verdict
+
+
 @functools.lru_cache(maxsize=4096)
 def _plural(word: str) -> str:
     return inflection.pluralize(word)
@@ -90,24 +114,30 @@ def _pluralized(table: str, word: str) -> str:
 
 @register
 class SingularTableName(Rule):
-    """A new table (or a table's new name) is singular.
+    """A new table (or a table's new name) is singular in a project whose tables are plural.
 
     ## What it does
     Reports `op.create_table(...)` and the new name of `op.rename_table(...)` in `upgrade()`
-    when the name is singular. The last word of the name decides (`user_roles` is fine,
-    `user_role` is not), judged with the `inflection` library, so irregular plurals
-    (`people`) and uncountable nouns (`data`, `information`, `series`, `news`) pass, and so
-    does a name whose earlier word is plural (`users_archive`). Downgrades are not checked:
-    they restore names chosen long ago. Turn it off with `plural-tables = false` in
-    `[tool.safemigrate.lint]` if your project names tables in the singular.
+    when the name is singular and the project names its tables in the plural: it says so
+    with `plural-tables = true` in `[tool.safemigrate.lint]`, or, left unset, most of the
+    app's models' tables have plural names (`flask db lint` reads them; `safemigrate lint`
+    and the pre-flight do not, and report nothing unless the setting is true). Flask-SQLAlchemy
+    names a model's table after its class (`class BlogPost` -> `blog_post`), so a Flask app
+    that never sets `__tablename__` is singular throughout and is not flagged;
+    `plural-tables = false` turns the rule off. The last word of the name decides
+    (`user_roles` is fine, `user_role` is not), judged with the `inflection` library, so
+    irregular plurals (`people`) and uncountable nouns (`data`, `information`, `series`,
+    `news`) pass, and so does a name whose earlier word is plural (`users_archive`).
+    Downgrades are not checked: they restore names chosen long ago.
 
     ## Why it matters
     A schema that mixes `user` and `orders` makes every query and join a guess, and the
-    inconsistency spreads to models, APIs and reports. Plural table names are the
-    convention most Flask and SQLAlchemy projects follow (a table holds many rows).
+    inconsistency spreads to models, APIs and reports. A model added without a
+    `__tablename__` to an app whose other models set plural names is the usual way in.
 
     ## Example
     ```python
+    # the app's other tables: users, orders, invoices
     op.create_table("user_role", sa.Column("id", sa.Integer(), primary_key=True))
     ```
 
@@ -123,12 +153,20 @@ class SingularTableName(Rule):
     fix = (
         "use the plural form of the table name (`__tablename__` on the model), or set"
         " plural-tables = false in [tool.safemigrate.lint] (SAFEMIGRATE_LINT_PLURAL_TABLES)"
+        " if the project names tables in the singular"
     )
 
     requires = (op_facts("create_table", "rename_table", receivers=("op",), upgrade=True),)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
-        if not migration.config.plural_tables:
+        config = migration.config
+        if config.plural_tables is None:
+            if not config.mapped or not _mostly_plural(config.mapped):
+                return
+            convention = "most of the app's tables are named in the plural"
+        elif config.plural_tables:
+            convention = "tables are named in the plural here (plural-tables = true)"
+        else:
             return
         for call in migration.upgrade_calls:
             if call.receiver != "op":
@@ -144,7 +182,6 @@ class SingularTableName(Rule):
             word = _singular_word(table)
             if word is not None:
                 yield Violation(
-                    f"{verb} {table}, a singular name; tables are named in the plural "
-                    f"(`{_pluralized(table, word)}`)",
+                    f"{verb} {table}, a singular name; {convention} (`{_pluralized(table, word)}`)",
                     node=call.node,
                 )
