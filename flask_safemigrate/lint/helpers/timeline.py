@@ -1,6 +1,7 @@
 """What each point of a migration function has done before it: the tables created (or
 emptied: ``DELETE FROM t`` without ``WHERE``, ``TRUNCATE t``, ``session.query(Model).delete()``
-of a model the script declares) earlier in the same function
+of a model the script declares, ``execute(t.delete())`` of a table it names) earlier in the
+same function
 (they hold no rows, so lock and rewrite rules skip them).
 """
 
@@ -12,7 +13,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flask_safemigrate.lint.calls import Call
+from flask_safemigrate.lint.calls import Call, dotted
 from flask_safemigrate.lint.inline import table_definitions
 from flask_safemigrate.lint.model import Migration
 from flask_safemigrate.lint.sql import (
@@ -242,32 +243,101 @@ def _after_sql(statement: str, before: _Before) -> _Before:
 
 
 def _orm_emptied(migration: Migration) -> list[tuple[str, int, str]]:
-    """``session.query(Model).delete()`` without a filter, ``Model`` a declarative model of
-    the script: ``(direction, line, table)`` for each, the table holding no rows after it."""
+    """Tables emptied by code: ``session.query(Model).delete()`` without a filter, ``Model`` a
+    declarative model of the script, and SQLAlchemy Core's ``execute(t.delete())`` or
+    ``execute(sa.delete(t))`` without a ``where``, ``t`` a table of the script (``sa.table("t",
+    ...)``, ``sa.Table("t", metadata, ...)``, a model): ``(direction, line, table)`` for
+    each, the table holding no rows after it."""
     lowered = migration.lowered
-    if ".delete(" not in lowered or ".query(" not in lowered:
-        return []  # the cheap test first: most scripts never delete through the ORM
-    models: dict[str, tuple[str, str]] | None = None
+    if "delete(" not in lowered:
+        return []  # the cheap test first: most scripts never delete through code
+    tables: dict[str, tuple[str, str]] | None = None
     found: list[tuple[str, int, str]] = []
     for function in migration.index.functions:
         for node in function.call_nodes:
             func = node.func
-            if not (isinstance(func, ast.Attribute) and func.attr == "delete") or node.args:
+            if not isinstance(func, ast.Attribute):
                 continue
-            query = func.value
-            if not (
-                isinstance(query, ast.Call)
-                and isinstance(query.func, ast.Attribute)
-                and query.func.attr == "query"
-                and len(query.args) == 1
-                and isinstance(query.args[0], ast.Name)
-            ):
-                continue
-            if models is None:
-                models = table_definitions(migration.tree)
-            model = models.get(query.args[0].id)
-            if model is not None:
-                found.append((function.direction, node.lineno, model[0]))
+            if func.attr == "delete" and not node.args and not node.keywords:
+                query = func.value
+                if not (
+                    isinstance(query, ast.Call)
+                    and isinstance(query.func, ast.Attribute)
+                    and query.func.attr == "query"
+                    and len(query.args) == 1
+                    and isinstance(query.args[0], ast.Name)
+                ):
+                    continue
+                if tables is None:
+                    tables = _script_tables(migration.tree)
+                model = tables.get(query.args[0].id)
+                if model is not None:
+                    found.append((function.direction, node.lineno, model[0]))
+            elif func.attr in {"execute", "exec_"} and len(node.args) == 1:
+                target = _core_delete(node.args[0])
+                if target is None:
+                    continue
+                if tables is None:
+                    tables = _script_tables(migration.tree)
+                emptied = _deleted_table(target, tables)
+                if emptied is not None:
+                    found.append((function.direction, node.lineno, emptied))
+    return found
+
+
+def _core_delete(statement: ast.expr) -> ast.expr | None:
+    """What ``t.delete()`` or ``delete(t)`` deletes every row of (no ``where``: one would be
+    the outer call): ``t``."""
+    if not isinstance(statement, ast.Call) or statement.keywords:
+        return None
+    func = statement.func
+    if isinstance(func, ast.Attribute) and func.attr == "delete" and not statement.args:
+        return func.value  # t.delete()
+    if (dotted(func) or "").rsplit(".", 1)[-1] == "delete" and len(statement.args) == 1:
+        return statement.args[0]  # sa.delete(t)
+    return None
+
+
+def _deleted_table(target: ast.expr, tables: dict[str, tuple[str, str]]) -> str | None:
+    """The table name of ``target``, a table expression of the script (a name bound to a
+    table or model, ``Model.__table__``, ``sa.table("t")``)."""
+    if isinstance(target, ast.Name):
+        known = tables.get(target.id)
+        return known[0] if known is not None else None
+    if isinstance(target, ast.Attribute) and target.attr == "__table__":
+        owner = target.value  # Model.__table__
+        known = tables.get(owner.id) if isinstance(owner, ast.Name) else None
+        return known[0] if known is not None else None
+    return _table_call(target)
+
+
+def _table_call(node: ast.expr) -> str | None:
+    """``sa.table("t", ...)`` or ``sa.Table("t", metadata, ...)``: ``t``."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    if (dotted(node.func) or "").rsplit(".", 1)[-1] not in {"table", "Table"}:
+        return None
+    name = node.args[0]
+    return name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else None
+
+
+def _script_tables(tree: ast.Module) -> dict[str, tuple[str, str]]:
+    """Names bound to a table of the script: :func:`table_definitions` (``sa.Table``,
+    declarative models) and ``name = sa.table("t", ...)``, for names bound only once."""
+    found = dict(table_definitions(tree))
+    bound: dict[str, int] = {}
+    light: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound[target.id] = bound.get(target.id, 0) + 1
+                    table = _table_call(node.value)
+                    if table is not None:
+                        light[target.id] = table
+    for name, table in light.items():
+        if bound[name] == 1:
+            found.setdefault(name, (table, ""))
     return found
 
 
