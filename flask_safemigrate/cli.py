@@ -37,7 +37,7 @@ from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.render.progress import ProgressPrinter
-from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.safe_text import printable
 
 __all__ = [
@@ -469,3 +469,56 @@ def auto_merge_heads_command(
 
 
 COMMANDS["auto-merge-heads"] = auto_merge_heads_command
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """Read the ledger of applied migrations, or record a reviewed edit."""
+
+
+@ledger_group.command("accept")
+@click.argument("revision")
+@click.option(
+    "--reason", metavar="TEXT", default=None, help="Why the edit is safe (kept in the ledger)."
+)
+@format_option("text", "json")
+@handles_errors
+@with_appcontext
+def ledger_accept_command(revision: str, reason: str | None, output_format: str) -> None:
+    """Record REVISION's edited script as reviewed: verify stops reporting edited-after-apply.
+
+    Only for edits that change nothing the database sees (comments, formatting); any other
+    change belongs in a new revision.
+    """
+    from flask_safemigrate import ledger_review
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _echo_ledger(ledger_review.accept_edit(app, revision, reason), output_format)
+
+
+@ledger_group.command("show")
+@format_option("text", "json")
+@handles_errors
+@with_appcontext
+def ledger_show_command(output_format: str) -> None:
+    """List the ledger's rows (what safe-upgrade applied, failed, resolved or accepted)."""
+    from flask_safemigrate import ledger_review
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _echo_ledger(ledger_review.show_ledger(app), output_format)
+
+
+def _echo_ledger(result: Result, output_format: str) -> NoReturn:
+    from flask_safemigrate.render.ledger import render_ledger_text
+
+    if output_format == "json":
+        click.echo(render_json(result.report))
+    else:
+        click.echo(render_ledger_text(result.report))
+    exit_with(result.exit_code)
+
+
+COMMANDS["ledger"] = ledger_group

@@ -9,10 +9,11 @@ the app's metadata, so autogenerate and drift reports do not see it.
 Columns: ``id`` (insertion order; not a contract column, but every table needs a primary
 key and timestamps are too coarse to order two rows written in the same second), ``revision``,
 ``direction`` (``upgrade`` | ``downgrade`` | ``accept`` | ``resolve``), ``checksum`` (sha256
-hex of the script file's bytes, line endings normalised to LF), ``started_at`` and
-``finished_at`` (UTC, stored without a time zone so the three databases agree),
-``duration_ms``, ``success``, ``applied_by`` (``user@host``) and ``error`` (one line, for
-failed attempts).
+hex of the script's text with line endings normalised to LF, trailing whitespace and trailing
+blank lines removed: :func:`checksum`; older rows hold the sha256 of the bytes, still
+valid), ``started_at`` and ``finished_at`` (UTC, stored without a time zone so the three
+databases agree), ``duration_ms``, ``success``, ``applied_by`` (``user@host``) and ``error``
+(one line, for failed attempts; an ``accept`` row's reason).
 
 An ``accept`` row re-records the checksum of an applied revision after a purely cosmetic edit
 (a comment, formatting): see :func:`accept`. A ``resolve`` row says that someone repaired what
@@ -47,6 +48,7 @@ __all__ = [
     "create",
     "exists",
     "ledger_table",
+    "matches",
     "read_entries",
     "record",
     "resolve",
@@ -108,30 +110,43 @@ class Entry:
 
 
 def checksum(path: str | os.PathLike[str]) -> str:
-    """The sha256 hex digest of the file with its line endings normalised to ``\\n``.
+    """The sha256 hex digest of the script with cosmetic whitespace taken out.
 
-    A checkout with ``core.autocrlf`` (or a Windows editor) turns every ``\\n`` into
-    ``\\r\\n`` without changing a single statement: that must not read as an edit of an
-    applied migration. For a file with ``\\n`` endings this is the sha256 of its bytes, as
-    older versions recorded; :func:`matches` also accepts those older raw-bytes digests.
+    Line endings are normalised to ``\\n``, each line loses its trailing spaces and tabs, and
+    trailing blank lines go: a checkout with ``core.autocrlf``, a Windows editor or an editor
+    that trims whitespace on save changes no statement, so it must not read as an edit of an
+    applied migration. Digests recorded by older versions (the raw bytes, or the bytes with
+    normalised line endings) stay valid: :func:`matches` accepts them too.
     """
-    return hashlib.sha256(_normalised(Path(path).read_bytes())).hexdigest()
+    return hashlib.sha256(_canonical(Path(path).read_bytes())).hexdigest()
 
 
 def _normalised(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def matches(path: str | os.PathLike[str], recorded: str) -> bool:
-    """Whether ``recorded`` is a checksum of the script as it is now, line endings aside.
+def _canonical(data: bytes) -> bytes:
+    """The text :func:`checksum` digests: LF endings, no trailing whitespace on any line, no
+    trailing blank lines, one final newline (an empty file stays empty)."""
+    lines = [line.rstrip(b" \t\f\v") for line in _normalised(data).split(b"\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return b"\n".join(lines) + b"\n" if lines else b""
 
-    Accepted: :func:`checksum` (normalised), the sha256 of the raw bytes (what versions
-    before the normalisation recorded), and the sha256 of the ``\\r\\n`` form (a raw
-    digest recorded from a CRLF checkout, now read from an LF one).
+
+def matches(path: str | os.PathLike[str], recorded: str) -> bool:
+    """Whether ``recorded`` is a checksum of the script as it is now, whitespace aside.
+
+    Accepted: :func:`checksum` (the canonical text), and what earlier versions recorded
+    for the same file: the sha256 of the raw bytes, of the bytes with line endings
+    normalised to ``\\n``, and of the ``\\r\\n`` form (a raw digest recorded from a CRLF
+    checkout, now read from an LF one). An old digest cannot see through a later
+    whitespace-only edit (the old text is gone); the next ``upgrade`` or ``accept`` row
+    records the canonical form, which does.
     """
     data = Path(path).read_bytes()
     normal = _normalised(data)
-    candidates = (data, normal, normal.replace(b"\n", b"\r\n"))
+    candidates = (_canonical(data), data, normal, normal.replace(b"\n", b"\r\n"))
     return any(hashlib.sha256(c).hexdigest() == recorded for c in candidates)
 
 
@@ -217,11 +232,15 @@ def accept(
     revision: str,
     path: str | os.PathLike[str],
     schema: str | None = None,
+    reason: str | None = None,
 ) -> str:
     """Re-record the checksum of an applied revision after a cosmetic edit; returns it.
 
     Only for edits that change nothing the database sees (comments, formatting): the row
-    tells ``verify`` that the current file is the one that counts from now on.
+    tells ``verify`` that the current file is the one that counts from now on. ``reason``
+    (why the reviewer accepted it) is kept in the row's ``error`` column, the ledger's one
+    text column: an ``accept`` row is a success, so no check reads it as an error.
+    ``flask db ledger accept REV --reason TEXT`` calls this.
     """
     now = datetime.now(UTC)
     digest = checksum(path)
@@ -233,6 +252,7 @@ def accept(
         started_at=now,
         finished_at=now,
         success=True,
+        error=reason,
         schema=schema,
     )
     return digest

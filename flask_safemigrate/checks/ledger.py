@@ -95,9 +95,9 @@ def ledger_findings(
                 help=(
                     "never edit an applied migration: revert the edit and put the change in a"
                     " new revision (`flask db revision` / `flask db migrate`). If the edit was"
-                    " only cosmetic (comments, formatting), re-record its checksum with"
-                    f" flask_safemigrate.ledger.accept(connection, revision={revision!r},"
-                    f" path={shown!r})"
+                    " only cosmetic (comments, formatting), review it and record it with"
+                    f" `flask db ledger accept {revision} --reason TEXT` (from Python:"
+                    " flask_safemigrate.ledger.accept(connection, revision=..., path=...))"
                 ),
                 extra={
                     **where,

@@ -1,0 +1,82 @@
+"""``flask db ledger show`` and ``flask db ledger accept`` as text (JSON is their report's facts).
+
+``show`` prints one block per database, one line per row, oldest first::
+
+    Ledger of postgresql+psycopg://app:***@db/app (3 rows)
+   1  2025-05-01T09:30:00+00:00  upgrade    a1a1a1a1a1a1  ok  1.25s  ann@deploy-1
+         sha256 3f2a9c0d1e4b
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask_safemigrate.report import Report
+from flask_safemigrate.safe_text import printable
+from flask_safemigrate.text import plural
+
+__all__ = ["render_ledger_text"]
+
+
+def render_ledger_text(report: Report) -> str:
+    """The report of ``ledger show`` or ``ledger accept`` as lines for a terminal."""
+    if report.command == "ledger accept":
+        return "\n".join(_accept_lines(report.facts))
+    return "\n".join(_show_lines(report.facts))
+
+
+def _show_lines(facts: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for db in facts["databases"]:
+        entries = db["entries"]
+        bind = f" (bind {db['bind']!r})" if db["bind"] is not None else ""
+        if not entries:
+            lines.append(
+                f"Ledger of {db['database']}{bind}: no rows (nothing applied by safe-upgrade yet)"
+            )
+            continue
+        lines.append(f"Ledger of {db['database']}{bind} ({plural(len(entries), 'row')})")
+        for entry in entries:
+            lines.append("  " + printable(_row(entry)))
+    return lines
+
+
+def _row(entry: Mapping[str, Any]) -> str:
+    seconds = f"{entry['duration_ms'] / 1000:.2f}s" if entry["duration_ms"] is not None else "-"
+    parts = [
+        f"{entry['id']:>4}",
+        entry["started_at"],
+        f"{entry['direction']:<9}",
+        entry["revision"],
+        "ok    " if entry["success"] else "FAILED",
+        f"{seconds:>8}",
+        entry["applied_by"] or "unknown",
+    ]
+    if entry["checksum"]:
+        parts.append(f"sha256 {entry['checksum'][:12]}")
+    if entry["error"]:
+        label = "reason" if entry["direction"] == "accept" else "error"
+        parts.append(f"{label}: {entry['error']}")
+    return "  ".join(parts)
+
+
+def _accept_lines(facts: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for db in facts["databases"]:
+        bind = f" (bind {db['bind']!r})" if db["bind"] is not None else ""
+        where = f"{db['database']}{bind}"
+        if not db["applied"]:
+            lines.append(
+                f"{where}: revision {facts['revision']} is not applied there; nothing recorded"
+            )
+        elif db["recorded"]:
+            was = db["previous_checksum"]
+            before = f" (was {was[:12]})" if was else ""
+            digest = facts["checksum"][:12]
+            lines.append(f"{where}: accepted {facts['path']} as reviewed, sha256 {digest}{before}")
+        else:
+            lines.append(f"{where}: the ledger already matches {facts['path']}; nothing recorded")
+    if facts.get("reason"):
+        lines.append(f"reason: {facts['reason']}")
+    return [printable(line) for line in lines]

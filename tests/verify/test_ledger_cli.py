@@ -1,0 +1,172 @@
+"""Issue #17 item 8: whitespace edits are not edits, and ``flask db ledger accept|show``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask_safemigrate import ledger
+from tests.support.cli import invoke, invoke_json, invoke_ok
+from tests.support.databases import engine_for
+from tests.support.verify import ITEMS, USERS, VerifyApp, checks, run_verify, script_path
+
+
+def _rows(url: str) -> list[ledger.Entry]:
+    with engine_for(url) as engine, engine.connect() as conn:
+        return ledger.read_entries(conn)
+
+
+def _whitespace_only(data: bytes) -> bytes:
+    """CRLF endings, trailing spaces and tabs on every line, blank lines at the end."""
+    lines = data.decode().split("\n")
+    return ("  \t\r\n".join(lines) + "\r\n\r\n   \r\n").encode()
+
+
+def test_whitespace_edits_are_not_edits(verify_app: VerifyApp, database_url: str) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "safe-upgrade")
+    items = script_path(app, ITEMS)
+    original = items.read_bytes()
+    (row,) = [r for r in _rows(database_url) if r.revision == ITEMS]
+    assert row.checksum == ledger.checksum(items)
+
+    items.write_bytes(_whitespace_only(original))
+    assert ledger.checksum(items) == row.checksum
+    code, data, _ = run_verify(app)
+    assert (code, checks(data)) == (0, [])
+
+    # A comment is a real change of the text: still an edit until someone accepts it.
+    items.write_bytes(_whitespace_only(original) + b"# tweaked\n")
+    assert checks(run_verify(app)[1]) == ["edited-after-apply"]
+
+
+def test_checksums_recorded_by_the_previous_version_stay_valid(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    """A row written by the code before this change: sha256 of the bytes with LF endings."""
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade")
+    items = script_path(app, ITEMS)
+    data = items.read_bytes() + b"x = 1   \n\n"  # trailing whitespace the old digest includes
+    items.write_bytes(data)
+    old_digest = hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+    assert old_digest != ledger.checksum(items)
+    with engine_for(database_url) as engine, engine.begin() as conn:
+        for revision in (USERS, ITEMS):
+            path = script_path(app, revision)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            ledger.record(
+                conn,
+                revision=revision,
+                direction="upgrade",
+                checksum=old_digest if revision == ITEMS else digest,
+                started_at=datetime.now(UTC),
+                success=True,
+            )
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+    items.write_bytes(data.replace(b"\n", b"\r\n"))  # and from a CRLF checkout
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+    items.write_bytes(data + b"# edited\n")
+    assert checks(run_verify(app)[1]) == ["edited-after-apply"]
+
+
+def test_ledger_accept_and_show(verify_app: VerifyApp, database_url: str) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "safe-upgrade")
+    items = script_path(app, ITEMS)
+    before = ledger.checksum(items)
+    items.write_text(items.read_text() + "\n# explains the index, no statement changed\n")
+    code, data, _ = run_verify(app)
+    assert (code, checks(data)) == (1, ["edited-after-apply"])
+    assert f"flask db ledger accept {ITEMS} --reason" in data["problems"][0]["help"]
+
+    code, data, _ = invoke_json(
+        app, "db", "ledger", "accept", ITEMS[:6], "--reason", "comment only", "--format", "json"
+    )
+    assert code == 0, data
+    assert data["ok"] is True and data["revision"] == ITEMS
+    assert data["checksum"] == ledger.checksum(items) and data["reason"] == "comment only"
+    (db,) = data["databases"]
+    assert db["applied"] and db["recorded"] and db["previous_checksum"] == before
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+    last = _rows(database_url)[-1]
+    assert (last.revision, last.direction, last.error) == (ITEMS, "accept", "comment only")
+
+    # Accepting again changes nothing: the ledger matches the file.
+    result = invoke_ok(app, "db", "ledger", "accept", ITEMS)
+    assert "already matches" in result.stdout and "nothing recorded" in result.stdout
+    assert len(_rows(database_url)) == 3
+
+    code, data, _ = invoke_json(app, "db", "ledger", "show", "--format", "json")
+    assert code == 0
+    (db,) = data["databases"]
+    assert [(e["revision"], e["direction"]) for e in db["entries"]] == [
+        (USERS, "upgrade"),
+        (ITEMS, "upgrade"),
+        (ITEMS, "accept"),
+    ]
+    accept = db["entries"][-1]
+    assert accept["error"] == "comment only" and accept["success"] is True
+    assert accept["checksum"] == ledger.checksum(items)
+    assert accept["started_at"].endswith("+00:00")
+    assert set(accept) == {
+        "id",
+        "revision",
+        "direction",
+        "checksum",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "success",
+        "applied_by",
+        "error",
+    }
+    text = invoke_ok(app, "db", "ledger", "show").stdout
+    assert "(3 rows)" in text and "reason: comment only" in text
+    assert f"upgrade    {USERS}" in text
+
+
+def test_ledger_show_before_anything_was_applied(verify_app: VerifyApp, database_url: str) -> None:
+    app = verify_app(database_url)
+    assert "no rows" in invoke_ok(app, "db", "ledger", "show").stdout
+    code, data, _ = invoke_json(app, "db", "ledger", "show", "--format", "json")
+    assert (code, data["databases"][0]["entries"]) == (0, [])
+
+
+def test_ledger_accept_refusals(verify_app: VerifyApp, database_url: str, tmp_path: Path) -> None:
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "upgrade", USERS)
+
+    unknown = invoke(app, "db", "ledger", "accept", "feedface")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines()[0] == (
+        "Error: unknown revision 'feedface': No revision, revision prefix or branch label"
+        " matches 'feedface'"
+    )
+    assert "Traceback" not in unknown.output
+
+    not_applied = invoke(app, "db", "ledger", "accept", ITEMS)
+    assert not_applied.exit_code == 1
+    assert f"revision {ITEMS}" in not_applied.stderr and "applied to none" in not_applied.stderr
+
+    broken = script_path(app, "c3c3c3c3c3c3")
+    broken.write_text("revision = 'c3c3c3c3c3c3'\ndown_revision = 'b2b2b2b2b2b2'\ndef upgrade(:\n")
+    refused = invoke(app, "db", "ledger", "accept", "c3c3c3c3c3c3", "--format", "json")
+    assert refused.exit_code == 1
+    assert "refusing to accept revision c3c3c3c3c3c3" in refused.stdout
+    text = invoke(app, "db", "ledger", "accept", "c3c3c3c3c3c3")
+    (line, where, help_line) = text.stderr.splitlines()
+    assert line.startswith("Error: refusing to accept revision c3c3c3c3c3c3: Migration script")
+    assert "c3c3c3c3c3c3_test.py" in where and "fix the script" in help_line
+    assert all(r.direction != "accept" for r in _rows(database_url))
+
+
+def test_ledger_commands_refuse_a_ledger_turned_off(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    app = verify_app(database_url, config={"SAFEMIGRATE_LEDGER": False})
+    for args in (("accept", USERS), ("show",)):
+        result = invoke(app, "db", "ledger", *args)
+        assert result.exit_code == 2
+        assert result.stderr.startswith("Error: the ledger is turned off")
