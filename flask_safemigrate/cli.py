@@ -10,14 +10,14 @@ import dataclasses
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 import flask_migrate.cli
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_support, database, history, upgrade
@@ -35,6 +35,7 @@ from flask_safemigrate.cli_support import (
 )
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
+from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.render.progress import ProgressPrinter
 from flask_safemigrate.report import Finding, Report, Result, Severity
@@ -68,9 +69,30 @@ class DbGroup(click.Group):
             name=name,
             commands=dict(COMMANDS),
             params=list(base.params),
-            callback=base.callback,
+            callback=self._defaults_directory(base.callback),
             help=base.help,
         )
+
+    @staticmethod
+    def _defaults_directory(base: Callable[..., Any] | None) -> Callable[..., Any]:
+        """Flask-Migrate's group callback (``g.directory``, ``g.x_arg``), with the app's own
+        migrations directory as the default ``-d``.
+
+        Flask-Migrate's commands fall back to their ``Migrate`` object's directory, which a
+        later ``Migrate(app, db)`` (or another app sharing that object) may have changed;
+        the app's record (``app.extensions["migrate"].directory``, kept by SafeMigrate) is
+        the directory this app configured.
+        """
+        assert base is not None
+
+        @with_appcontext
+        def callback(**params: Any) -> Any:
+            if params.get("directory") is None:
+                state = current_app.extensions.get("migrate")
+                params["directory"] = state.directory if state is not None else None
+            return base(**params)
+
+        return callback
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(flask_migrate.cli.db.list_commands(ctx)) | set(self.commands))
@@ -121,19 +143,72 @@ class CommandTable(dict[str, click.Command]):
     group is registered on this app, a per-app group that delegates to it goes instead.
     """
 
+    def __init__(self, on_migrate: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        #: Called when a ``Migrate.init_app`` registers its group (it just replaced the
+        #: app's ``app.extensions["migrate"]``): the extension restores what it must keep.
+        self.on_migrate = on_migrate
+
     def __setitem__(self, name: str, command: click.Command) -> None:
         if command is flask_migrate.cli.db:
             command = DbGroup(name)
+            if self.on_migrate is not None:
+                self.on_migrate()
         super().__setitem__(name, command)
 
 
-def install_group(app: Flask) -> None:
-    """Give ``app`` its own ``flask db`` (:class:`CommandTable`); called by ``init_app``."""
-    if not isinstance(app.cli.commands, CommandTable):
-        table = CommandTable()
-        for name, cmd in app.cli.commands.items():
-            table[name] = cmd  # substitutes the group Migrate.init_app registered
-        app.cli.commands = table
+def install_group(app: Flask, on_migrate: Callable[[], None] | None = None) -> None:
+    """Give ``app`` its own ``flask db`` (:class:`CommandTable`); called by ``init_app``.
+
+    ``on_migrate`` runs whenever a later ``Migrate(app, db)`` registers itself.
+    """
+    if isinstance(app.cli.commands, CommandTable):
+        app.cli.commands.on_migrate = on_migrate
+        return
+    table = CommandTable(on_migrate)
+    for name, cmd in app.cli.commands.items():
+        table[name] = cmd  # substitutes the group Migrate.init_app registered
+    app.cli.commands = table
+
+
+def directory_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-d/--directory``, as every Flask-Migrate command has it (and ``flask db -d``)."""
+    option = click.option(
+        "-d",
+        "--directory",
+        default=None,
+        help='Migration script directory [default: `flask db -d`, else the app\'s, "migrations"].',
+    )
+    return option(command)
+
+
+def x_arg_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-x/--x-arg``, as ``flask db upgrade`` has it (and ``flask db -x``)."""
+    option = click.option(
+        "-x",
+        "--x-arg",
+        "x_arg",
+        multiple=True,
+        help="Additional arguments consumed by custom env.py scripts (context.get_x_argument()).",
+    )
+    return option(command)
+
+
+def _directory(given: str | None) -> Path:
+    """The migrations directory a command works on: its ``-d``, else the group's
+    ``flask db -d`` (``g.directory``, which :class:`DbGroup` defaults to the app's), else
+    the app's. The library function refuses one that does not exist (with its JSON shape)."""
+    if given is None:
+        given = getattr(g, "directory", None)
+    if given is None:
+        given = str(current_app.extensions["safemigrate"].migrations_directory())
+    return Path(given)
+
+
+def _x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``flask db -x A cmd -x B``: the group's then the command's, as Flask-Migrate's config
+    collects them (it reads ``g.x_arg``, which a run in its own app context no longer sees)."""
+    return tuple(getattr(g, "x_arg", None) or ()) + tuple(given)
 
 
 @click.command("lint")
@@ -141,12 +216,14 @@ def install_group(app: Flask) -> None:
 @click.option(
     "--pending", is_flag=True, help="Only revisions not yet applied to the app's database."
 )
+@directory_option
 @lint_options
 @handles_errors
 @with_appcontext
 def lint_command(
     paths: tuple[Path, ...],
     pending: bool,
+    directory: str | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     fail_on: str | None,
@@ -166,22 +243,23 @@ def lint_command(
     if explain:
         explain_rule(explain)
         return
-    safe = current_app.extensions["safemigrate"]
-    settings = safe.get_settings()
-    directory = _migrations_directory(safe)
-    targets = list(paths) or [directory]
+    settings = current_app.extensions["safemigrate"].get_settings()
+    migrations = _directory(directory)
+    if not migrations.is_dir():
+        raise ConfigError(f"no migrations directory at {migrations}", hint=MISSING_DIRECTORY_HINT)
+    targets = list(paths) or [migrations]
     db = current_app.extensions["migrate"].db
     config = options.resolve(
         lint_cli_options(
             select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
         ),
         settings=settings,
-        search_from=directory,
+        search_from=migrations,
         app_dialect=database.dialect_of(db.engine.url),
     )
     config = dataclasses.replace(config, mapped=mapped_columns(db))
     only: set[str] | None = None
-    locations = history.version_locations(directory)
+    locations = history.version_locations(migrations)
     if since:
         only = since_revisions(locations, since)
     if pending:
@@ -192,16 +270,6 @@ def lint_command(
         lint_command(targets, config, only_revisions=only, write_baseline=write_baseline),
         output_format,
     )
-
-
-def _migrations_directory(safe: Any) -> Path:
-    directory = Path(safe.migrations_directory())
-    if not directory.is_dir():
-        raise ConfigError(
-            f"no migrations directory at {directory}",
-            hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
-        )
-    return directory
 
 
 COMMANDS[lint_command.name or "lint"] = lint_command
@@ -315,12 +383,20 @@ def _left_behind(running: str | None, dialects: set[str | None]) -> str:
 
 @click.command("safe-upgrade")
 @click.argument("revision", default="heads")
+@directory_option
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight checks, print the plan, change nothing."
 )
 @click.option(
     "--sql", is_flag=True, help="Print the SQL of the plan (offline mode); change nothing."
 )
+@click.option(
+    "--tag",
+    default=None,
+    help='Arbitrary "tag" name - can be used by custom env.py scripts'
+    " (context.get_tag_argument()).",
+)
+@x_arg_option
 @click.option(
     "--backup/--no-backup",
     default=None,
@@ -342,8 +418,11 @@ def _left_behind(running: str | None, dialects: set[str | None]) -> str:
 @with_appcontext
 def safe_upgrade_command(
     revision: str,
+    directory: str | None,
     dry_run: bool,
     sql: bool,
+    tag: str | None,
+    x_arg: tuple[str, ...],
     backup: bool | None,
     auto_merge: bool,
     skip_lint: bool,
@@ -351,7 +430,11 @@ def safe_upgrade_command(
     resolved: tuple[str, ...],
     output_format: str,
 ) -> None:
-    """Upgrade with pre-flight checks, a migration lock, a backup and verification."""
+    """Upgrade with pre-flight checks, a migration lock, a backup and verification.
+
+    REVISION, -d, -x, --tag and --sql mean what they mean to `flask db upgrade`: REVISION
+    is what Alembic accepts (heads, head, an id or prefix, branch@head, +1, REV+2).
+    """
     if sql and dry_run:
         raise ConfigError("--sql and --dry-run do not go together: --sql changes nothing either")
     options = upgrade.Options(
@@ -363,6 +446,9 @@ def safe_upgrade_command(
         skip_lint=skip_lint,
         verify=not no_verify,
         resolved=resolved,
+        directory=_directory(directory),
+        x_args=_x_args(x_arg),
+        tag=tag,
     )
     quiet = sql and output_format == "text"
     progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
@@ -410,6 +496,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 
 
 @click.command("verify")
+@directory_option
 @click.option(
     "--no-db", is_flag=True, help="Only the static checks: do not read the app's database."
 )
@@ -427,7 +514,11 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 @handles_errors
 @with_appcontext
 def verify_command(
-    no_db: bool, roundtrip: bool, scratch_url: str | None, output_format: str
+    directory: str | None,
+    no_db: bool,
+    roundtrip: bool,
+    scratch_url: str | None,
+    output_format: str,
 ) -> None:
     """Check the history, the database against it, schema drift and the ledger."""
     from flask_safemigrate import verify
@@ -436,7 +527,14 @@ def verify_command(
         raise ConfigError("--scratch-url needs --roundtrip")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with cli_support.quiet_alembic():
-        result = verify.verify(app, use_db=not no_db, roundtrip=roundtrip, scratch_url=scratch_url)
+        result = verify.verify(
+            app,
+            use_db=not no_db,
+            roundtrip=roundtrip,
+            scratch_url=scratch_url,
+            directory=_directory(directory),
+            x_args=_x_args(),
+        )
     echo_result(result, output_format)
 
 
@@ -447,6 +545,7 @@ COMMANDS["verify"] = verify_command
 
 
 @click.command("auto-merge-heads")
+@directory_option
 @click.option(
     "-m", "--message", default=None, help="Message of the merge revision [default: the heads]."
 )
@@ -456,7 +555,7 @@ COMMANDS["verify"] = verify_command
 @handles_errors
 @with_appcontext
 def auto_merge_heads_command(
-    message: str | None, check: bool, force: bool, output_format: str
+    directory: str | None, message: str | None, check: bool, force: bool, output_format: str
 ) -> None:
     """Join several heads into one merge revision, refusing when the branches conflict."""
     from flask_safemigrate import merge
@@ -464,7 +563,9 @@ def auto_merge_heads_command(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
     with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
-        result = merge.auto_merge_heads(app, message=message, check=check, force=force)
+        result = merge.auto_merge_heads(
+            app, message=message, check=check, force=force, directory=_directory(directory)
+        )
     echo_result(result, output_format)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import flask_migrate
 from flask import Flask, current_app
@@ -16,15 +17,19 @@ from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import SPECS, Settings
 
 EXTENSION_KEY = "safemigrate"
+#: Flask-Migrate's directory when ``Migrate`` is given none.
+DEFAULT_DIRECTORY = "migrations"
 
 
 @dataclass(frozen=True)
 class _AppState:
-    """What one app registered: its settings (or why they are invalid) and its command name."""
+    """What one app registered: its settings (or why they are invalid), its command name,
+    and the migrations directory given to SafeMigrate (``None``: Flask-Migrate's)."""
 
     settings: Settings | None
     settings_error: ConfigError | None
     command: str
+    directory: str | None = None
 
 
 class SafeMigrate:
@@ -48,7 +53,7 @@ class SafeMigrate:
         self.directory = directory
         self.command = command
         self.migrate_kwargs = migrate_kwargs
-        self._states: WeakKeyDictionary[Flask, _AppState] = WeakKeyDictionary()
+        self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
         if app is not None:
             self.init_app(app, db)
 
@@ -80,7 +85,7 @@ class SafeMigrate:
                     " or safe.init_app(app, db)."
                 )
             flask_migrate.Migrate(
-                app, db, directory=str(directory or "migrations"), command=command, **kwargs
+                app, db, directory=str(directory or DEFAULT_DIRECTORY), command=command, **kwargs
             )
         else:
             _check_agrees_with(existing.migrate, directory, command, kwargs)
@@ -96,11 +101,12 @@ class SafeMigrate:
             # every command raises it instead, as a one-line error with exit code 2.
             settings, error = None, exc
 
-        self._states[app] = _AppState(settings, error, command)
+        given = str(directory) if directory is not None else None
+        self._states[app] = _AppState(settings, error, command, given)
         app.extensions[EXTENSION_KEY] = self
         from flask_safemigrate.cli import install_group  # the CLI edge owns `flask db`
 
-        install_group(app)
+        install_group(app, on_migrate=functools.partial(_keep_directory, weakref.ref(app), given))
         autogen.install(app)  # the guarded-autogenerate hook and dated file names
 
     def get_settings(self, app: Flask | None = None) -> Settings:
@@ -117,7 +123,7 @@ class SafeMigrate:
         return self.get_settings()
 
     def migrations_directory(self, app: Flask | None = None) -> Path:
-        """The migrations directory Flask-Migrate uses for the app (``-d`` aside)."""
+        """The app's migrations directory, as configured (a command's ``-d`` aside)."""
         app = app or current_app._get_current_object()  # type: ignore[attr-defined]
         return Path(app.extensions["migrate"].directory)
 
@@ -129,6 +135,27 @@ class SafeMigrate:
             raise RuntimeError(
                 "This SafeMigrate instance is not registered on this app; call init_app(app)."
             ) from None
+
+
+def _keep_directory(app_ref: weakref.ref[Flask], directory: str | None) -> None:
+    """After a later ``Migrate(app, db)``: the directory given to SafeMigrate stays the app's.
+
+    ``Migrate.init_app`` replaces ``app.extensions["migrate"]`` with its own directory,
+    ``migrations`` when none is given. Only this app's record changes (the ``Migrate`` may
+    serve other apps); ``flask db`` passes it to Flask-Migrate's commands as their default
+    ``-d``. A different directory given to that ``Migrate`` is refused, as the other order
+    refuses it (:func:`_check_agrees_with`).
+    """
+    app = app_ref()
+    state = app.extensions.get("migrate") if app is not None else None
+    if directory is None or state is None or state.directory == directory:
+        return
+    if state.directory != DEFAULT_DIRECTORY:
+        raise RuntimeError(
+            f"Migrate(app, db, directory={state.directory!r}) disagrees with the directory"
+            f" given to SafeMigrate ({directory!r}). Give the directory to one of them only."
+        )
+    state.directory = directory
 
 
 def _check_agrees_with(

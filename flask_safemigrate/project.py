@@ -7,7 +7,7 @@ below all three is what lets them share the checks without importing one another
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,13 @@ from flask_safemigrate import database, dedicated_schema, history
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import Settings
 
-__all__ = ["Setup", "Target", "setup_of", "uses_multidb"]
+__all__ = ["MISSING_DIRECTORY_HINT", "Setup", "Target", "setup_of", "uses_multidb"]
+
+#: What to do when the migrations directory is missing (every command says the same).
+MISSING_DIRECTORY_HINT = (
+    "run `flask db init` (with `-d DIR` for another directory), or name the directory:"
+    " `flask db -d DIR ...` or SafeMigrate(directory=...)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,16 @@ class Setup:
     version_schema: str | None
     targets: list[Target]
     multidb: bool
+    #: ``-x`` arguments for ``env.py`` (``context.get_x_argument()``), as the command got them.
+    x_args: tuple[str, ...] = ()
+
+    def alembic_config(self, **opts: bool) -> Any:
+        """Flask-Migrate's Alembic config for this directory (configure callbacks run), with
+        the command's ``-x`` arguments: what ``flask db upgrade -d DIR -x ...`` would use.
+        ``opts`` become ``cmd_opts`` flags (``quiet=True``)."""
+        return self.migrate_state.migrate.get_config(
+            str(self.directory), x_arg=list(self.x_args), opts=[k for k, on in opts.items() if on]
+        )
 
     @property
     def urls(self) -> list[URL]:
@@ -75,7 +91,9 @@ def uses_multidb(app: Flask) -> bool:
     return safe is not None and _is_multidb(Path(safe.migrations_directory(app)))
 
 
-def setup_of(app: Flask) -> Setup:
+def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[str] = ()) -> Setup:
+    """Read ``app``'s project; ``directory`` (a command's ``-d``) replaces the app's
+    migrations directory, ``x_args`` (its ``-x``) reach ``env.py``."""
     safe = app.extensions.get("safemigrate")
     state = app.extensions.get("migrate")
     if safe is None or state is None:
@@ -83,11 +101,11 @@ def setup_of(app: Flask) -> Setup:
             "SafeMigrate is not registered on this app", hint="call SafeMigrate(app, db)"
         )
     settings: Settings = safe.get_settings(app)
-    directory = Path(safe.migrations_directory(app))
+    directory = Path(directory if directory is not None else safe.migrations_directory(app))
     if not directory.is_dir():
         raise ConfigError(
             f"no migrations directory at {directory}",
-            hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
+            hint=MISSING_DIRECTORY_HINT,
         )
     try:
         locations = history.version_locations(directory)
@@ -124,4 +142,5 @@ def setup_of(app: Flask) -> Setup:
         version_schema=version_schema,
         targets=targets,
         multidb=multidb,
+        x_args=tuple(x_args),
     )

@@ -90,6 +90,48 @@ def test_safemigrate_first_then_migrate(new_app: MakeApp, tmp_path: Path) -> Non
     assert (tmp_path / "later" / "env.py").is_file()
 
 
+def test_a_later_bare_migrate_keeps_safemigrates_directory(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    app, db = new_app()
+    SafeMigrate(app, db, directory=tmp_path / "own")
+    Migrate(app, db)  # its directory defaults to "migrations"
+
+    assert app.extensions["safemigrate"].migrations_directory(app) == tmp_path / "own"
+    assert app.extensions["migrate"].directory == str(tmp_path / "own")
+    # Flask-Migrate's own commands use it too, not ./migrations.
+    result = app.test_cli_runner().invoke(args=["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "own" / "env.py").is_file()
+    result = app.test_cli_runner().invoke(args=["db", "verify", "--no-db"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_later_migrate_with_another_directory_is_refused(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    app, db = new_app()
+    SafeMigrate(app, db, directory=tmp_path / "own")
+    with pytest.raises(RuntimeError, match=r"disagrees with the directory given to SafeMigrate"):
+        Migrate(app, db, directory=str(tmp_path / "elsewhere"))
+
+
+def test_one_migrate_for_two_apps_keeps_each_apps_directory(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    migrate = Migrate()
+    (app1, db1), (app2, db2) = new_app("one"), new_app("two")
+    SafeMigrate(app1, db1, directory=tmp_path / "m1")
+    SafeMigrate(app2, db2, directory=tmp_path / "m2")
+    migrate.init_app(app1, db1)
+    migrate.init_app(app2, db2)
+
+    for app, name in ((app1, "m1"), (app2, "m2")):
+        result = app.test_cli_runner().invoke(args=["db", "init"])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name / "env.py").is_file()
+
+
 def test_creates_migrate_with_options(new_app: MakeApp, tmp_path: Path) -> None:
     app, db = new_app()
     SafeMigrate(app, db, directory=tmp_path / "own", compare_type=False)

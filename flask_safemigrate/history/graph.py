@@ -375,14 +375,18 @@ class RevisionGraph:
             )
         return ordered
 
-    def path(self, from_revisions: Iterable[str] | str, to: str = "heads") -> list[Script]:
-        """The scripts an upgrade from ``from_revisions`` (empty: base) to ``to`` applies, in order.
+    def path(
+        self, from_revisions: Iterable[str] | str, to: Iterable[str] | str = "heads"
+    ) -> list[Script]:
+        """The scripts an upgrade from ``from_revisions`` (empty: base) to ``to`` applies.
 
-        Exactly the ancestors of ``to`` (inclusive) that are not ancestors of a current
-        revision (inclusive), parents and ``depends_on`` targets before their dependants.
+        Exactly the ancestors of ``to`` (inclusive; one reference or several) that are not
+        ancestors of a current revision (inclusive), parents and ``depends_on`` targets
+        before their dependants. Where branches fork, Alembic may apply them in another
+        order: safe-upgrade asks Alembic for it (``upgrade/order.py``).
         """
         have = self._closure(self._refs(from_revisions), self._parents)
-        need = self._closure(self.resolve(to), self._parents) - have
+        need = self._closure(self._refs(to), self._parents) - have
         return [self.scripts[rev] for rev in self._topological(need)]
 
     def __repr__(self) -> str:

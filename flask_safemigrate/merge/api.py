@@ -45,15 +45,20 @@ class MergeResult:
 
 
 def merge_heads(
-    target: Flask | str | os.PathLike[str], message: str | None = None, force: bool = False
+    target: Flask | str | os.PathLike[str],
+    message: str | None = None,
+    force: bool = False,
+    *,
+    directory: str | os.PathLike[str] | None = None,
 ) -> MergeResult:
     """Merge several heads into one; for pipelines such as ``safe-upgrade --auto-merge``.
 
     Raises :class:`ChecksFailed` (exit 1) when the branches conflict and ``force`` is false;
     its ``data`` holds the heads and conflicts. With an app, call it inside or outside an
-    app context: the template is rendered inside one.
+    app context: the template is rendered inside one. ``directory`` replaces the app's
+    migrations directory (``flask db -d``).
     """
-    plan = plan_merge(target)
+    plan = plan_merge(target, directory)
     if len(plan.heads) < 2:
         return MergeResult(plan.heads, None, None, (), plan.notes)
     if plan.conflicts and not force:
@@ -74,14 +79,15 @@ def auto_merge_heads(
     message: str | None = None,
     check: bool = False,
     force: bool = False,
+    directory: str | os.PathLike[str] | None = None,
 ) -> Result:
     """``flask db auto-merge-heads``: writes the merge unless refused or ``check``.
 
     Conflicts are errors (warnings with ``force``); ``check`` adds a ``multiple-heads`` error
     when there are several heads and never writes. The exit code is 1 when the merge was
-    refused or ``check`` found several heads, else 0.
+    refused or ``check`` found several heads, else 0. ``directory``: as :func:`merge_heads`.
     """
-    plan = plan_merge(target)
+    plan = plan_merge(target, directory)
     notes = [history_note(plan)]
     findings = [conflict_finding(c, forced=force and not check) for c in plan.conflicts]
     if len(plan.heads) < 2:

@@ -13,6 +13,7 @@ from flask import Flask
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, PreflightError
 from flask_safemigrate.merge.conflicts import Conflict, branch_labels, closure, find_conflicts
+from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.text import display_path
 
 __all__ = ["Plan", "default_message", "history_problem", "plan_merge"]
@@ -75,18 +76,20 @@ def history_problem(graph: history.RevisionGraph) -> PreflightError | None:
     )
 
 
-def plan_merge(target: Flask | str | os.PathLike[str]) -> Plan:
+def plan_merge(
+    target: Flask | str | os.PathLike[str], directory: str | os.PathLike[str] | None = None
+) -> Plan:
     """Read the history of an app (or a migrations directory) and find the branch conflicts.
 
     Raises :class:`ConfigError` without a migrations directory and :class:`PreflightError`
     when the history is broken (a cycle, a missing parent, a duplicate or unreadable script):
     merging would only hide that.
     """
-    directory = _directory_of(target)
+    directory = Path(directory) if directory is not None else _directory_of(target)
     if not directory.is_dir():
         raise ConfigError(
             f"no migrations directory at {directory}",
-            hint="run `flask db init`, or pass the directory to SafeMigrate(directory=...)",
+            hint=MISSING_DIRECTORY_HINT,
             data=_empty_facts(),
         )
     try:

@@ -28,7 +28,6 @@ timeout or the SQLite recipe.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 import time
@@ -42,7 +41,6 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import command as alembic_command
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
@@ -302,37 +300,6 @@ def failing_line(error: BaseException, script: history.Script | None) -> int | N
     return inside[-1] if inside else script.line
 
 
-def alembic_order(
-    config: Any, target: str, current: Sequence[str], plan: Sequence[history.Script]
-) -> list[history.Script]:
-    """``plan`` in the order Alembic will apply it.
-
-    Where branches fork, Alembic picks its own order among them; progress ("[1/3] rev ...")
-    and a failure's revision are announced before Alembic says which revision it runs, so
-    they must follow Alembic's order, not the graph's. Falls back to ``plan`` when Alembic's
-    walk does not cover exactly the same revisions.
-
-    A plan that is one chain (each revision's only parent is the one before it) has one
-    order, its own: Alembic is not asked, since its walk imports every script of the
-    history, which ``env.py`` then does again (a quarter of a second per 100 revisions).
-    """
-    if all(
-        later.down_revisions == (earlier.revision,) for earlier, later in itertools.pairwise(plan)
-    ):
-        return list(plan)
-    try:
-        walk = ScriptDirectory.from_config(config).iterate_revisions(
-            target, tuple(current) or None, implicit_base=True
-        )
-        order = [str(script.revision) for script in reversed(list(walk))]
-    except Exception:  # an order for progress only: Alembic itself reports a bad target
-        return list(plan)
-    by_revision = {script.revision: script for script in plan}
-    if sorted(order) != sorted(by_revision):
-        return list(plan)
-    return [by_revision[revision] for revision in order]
-
-
 CommitPolicy = Literal["per-revision", "at-end"]
 
 
@@ -371,8 +338,9 @@ class _Steps:
 def apply(
     *,
     state: Any,
-    directory: str,
+    config: Any,
     revision: str,
+    tag: str | None = None,
     targets: Sequence[TargetPlan],
     commit: CommitPolicy,
     checksums: Mapping[str, str],
@@ -387,11 +355,14 @@ def apply(
 ) -> list[Applied]:
     """Upgrade every target to ``revision`` through ``env.py``; raises :class:`StepFailed`.
 
-    ``targets`` is in the order ``env.py`` runs them. ``on_start(position, key, script)``
-    fires before each revision; ``on_finish(position, key, revision, seconds)`` once it
-    committed (``per-revision``: when the next transaction begins or the run ends, so a run
-    killed before a revision's commit never said "ok" for it) or, ``at-end``, once it ran
-    (committed at once on MariaDB/MySQL, with the others at the end). The returned and the
+    ``config`` is the Alembic config (directory and ``-x`` arguments), ``revision`` and
+    ``tag`` what ``flask db upgrade`` takes. ``targets`` is in the order ``env.py`` runs
+    them, each plan in the order Alembic applies it (:mod:`.order`).
+    ``on_start(position, key, script)`` fires before each revision;
+    ``on_finish(position, key, revision, seconds)`` once it committed (``per-revision``:
+    when the next transaction begins or the run ends, so a run killed before a revision's
+    commit never said "ok" for it) or, ``at-end``, once it ran (committed at once on
+    MariaDB/MySQL, with the others at the end). The returned and the
     raised ``applied`` list what was committed.
 
     ``guards`` (each target's held migration lock): a lost lock stops the run with a
@@ -400,14 +371,7 @@ def apply(
     """
     engines: Mapping[str | None, Engine] = state.db.engines
     key_of = {id(engines[item.key]): item.key for item in targets}
-    config = state.migrate.get_config(directory)
-    steps = _Steps(
-        [
-            (item.key, script)
-            for item in targets
-            for script in alembic_order(config, revision, item.current, item.plan)
-        ]
-    )
+    steps = _Steps([(item.key, script) for item in targets for script in item.plan])
     autocommitting = {
         item.key
         for item in targets
@@ -504,7 +468,7 @@ def apply(
             on_start(0, *steps.steps[0])
         mark.reset()
         try:
-            alembic_command.upgrade(config, revision)
+            alembic_command.upgrade(config, revision, tag=tag)
             flush()
         except Exception as exc:  # a script can raise anything: each is a failed step
             statement = recorder.current or getattr(exc, "statement", None)

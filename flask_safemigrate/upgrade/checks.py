@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, history, ledger, project
+from flask_safemigrate import database, history, ledger
 from flask_safemigrate.checks import (
     check_schema_models,
     ledger_findings,
@@ -23,7 +23,7 @@ from flask_safemigrate.checks import (
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
-from flask_safemigrate.upgrade import events, fresh_tables, live_check, wording
+from flask_safemigrate.upgrade import events, fresh_tables, live_check, order, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -62,13 +62,16 @@ def check_graph(run: Run) -> None:
     ]
     if errors:
         raise run.stop(ExitCode.PREFLIGHT, *errors)
+    run.destination = run.options.revision.strip()
+    if order.is_relative(run.destination):
+        return  # counts from where the database stands: resolved by compute_plan
     try:
-        run.goal = graph.resolve(run.options.revision)
+        run.goal = graph.resolve(run.destination)
     except history.RevisionLookupError as exc:
         raise ConfigError(
             f"cannot upgrade to {run.options.revision!r}: {exc}",
-            hint="name a revision id, a unique prefix, `head` or `heads`"
-            " (`flask db history` lists them)",
+            hint="name a revision id, a unique prefix, `head`, `heads`, `branch@head` or"
+            " a step count (`+1`) (`flask db history` lists them)",
         ) from None
 
 
@@ -78,12 +81,12 @@ def _auto_merge(run: Run) -> history.RevisionGraph:
     try:
         result = merge.merge_heads(run.app)
     except ChecksFailed:
-        plan = merge.plan_merge(run.app)
+        plan = merge.plan_merge(run.app, run.setup.directory)
         findings = [merge.conflict_finding(c, forced=False) for c in plan.conflicts]
         raise run.stop(ExitCode.PREFLIGHT, *findings) from None
     run.notes.append(f"Merged heads {', '.join(result.heads)} into {result.merge_revision}.")
     run.progress.emit(events.Merged(revision=result.merge_revision))
-    run.setup = project.setup_of(run.app)
+    run.read_setup()
     return run.setup.graph
 
 
@@ -278,12 +281,17 @@ def check_schema_ahead(run: Run) -> None:
 
 
 def compute_plan(run: Run) -> None:
-    """Each target's path to the goal, and their union in history order as ``run.plan``.
+    """Each target's path to the goal in the order Alembic applies it (:mod:`.order`), and
+    their union as ``run.plan``.
 
     Targets normally move together; one that is behind gets the longer path (Alembic
-    upgrades each from its own version table).
+    upgrades each from its own version table). A relative destination (``+1``) is resolved
+    here, once, to the revision it reaches: a retry or a re-read under the lock then goes
+    to that revision, not one further.
     """
     graph = run.setup.graph
+    if order.is_relative(run.destination):
+        _resolve_relative(run)
     wanted: set[str] = set(run.goal)
     for revision in run.goal:
         wanted |= graph.ancestors(revision)
@@ -294,7 +302,7 @@ def compute_plan(run: Run) -> None:
                 wording.ahead(target, ahead, run.options.revision),
                 hint="to go back, use `flask db downgrade REVISION`",
             )
-        target.plan = graph.path(target.current, run.options.revision)
+        target.plan = _in_alembic_order(run, target, graph.path(target.current, run.goal))
     seen: set[str] = set()
     run.plan = []
     for target in sorted(run.targets, key=lambda t: -len(t.plan)):
@@ -302,6 +310,44 @@ def compute_plan(run: Run) -> None:
             if script.revision not in seen:
                 seen.add(script.revision)
                 run.plan.append(script)
+
+
+def _resolve_relative(run: Run) -> None:
+    """``+N`` (``REV+N``, ``branch@+N``) as Alembic walks it from each target's position."""
+    graph = run.setup.graph
+    reached: dict[str, None] = {}
+    for target in run.targets:
+        try:
+            walk = order.upgrade_order(run.alembic_config(), run.destination, target.current)
+        except order.ReadFailed as failed:
+            raise order.unreadable(run.destination, failed) from None
+        unknown = [rev for rev in walk if rev not in graph.scripts]
+        if not walk or unknown:
+            raise ConfigError(
+                f"cannot upgrade to {run.destination!r} from {target.at}: Alembic's walk"
+                f" {'applies nothing' if not walk else 'names ' + ', '.join(unknown)}",
+                hint="name the revision to upgrade to (`flask db history` lists them)",
+            )
+        reached[walk[-1]] = None
+    if len(reached) > 1:
+        raise order.relative_destination_error(run.destination, list(reached))
+    run.destination = next(iter(reached))
+    run.goal = (run.destination,)
+
+
+def _in_alembic_order(run: Run, target: Target, plan: list[history.Script]) -> list[history.Script]:
+    """``plan`` as Alembic will apply it. When Alembic cannot load the scripts, the graph's
+    order stands: the upgrade then stops on the same error before applying anything."""
+    if order.is_chain(plan):
+        return plan
+    try:
+        walk = order.upgrade_order(run.alembic_config(), run.destination, target.current)
+    except order.ReadFailed:
+        return plan
+    scripts = run.setup.graph.scripts
+    if any(rev not in scripts for rev in walk):
+        return plan
+    return [scripts[rev] for rev in walk]
 
 
 #: Lint codes that never stop a deploy: conventions and style (SM4xx), the unused

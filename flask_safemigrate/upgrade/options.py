@@ -5,6 +5,7 @@ it goes: :mod:`.events`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 
 from flask_safemigrate.errors import ConfigError
@@ -18,7 +19,11 @@ STAGES: Final[tuple[Stage, ...]] = ("preflight", "lock", "backup", "upgrade", "v
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line asked for (``flask db safe-upgrade --help``)."""
+    """What the command line asked for (``flask db safe-upgrade --help``).
+
+    ``revision``, ``directory``, ``x_args`` and ``tag`` mean what they mean to
+    ``flask db upgrade``: Alembic reads the revision (``heads``, ``+1``, ``branch@head``).
+    """
 
     revision: str = "heads"
     dry_run: bool = False
@@ -28,6 +33,12 @@ class Options:
     skip_lint: bool = False
     verify: bool = True
     resolved: tuple[str, ...] = ()
+    #: The migrations directory (``flask db -d``); ``None``: the app's.
+    directory: str | Path | None = None
+    #: ``-x`` arguments for ``env.py`` (``context.get_x_argument()``).
+    x_args: tuple[str, ...] = ()
+    #: ``--tag`` for ``env.py`` (``context.get_tag_argument()``).
+    tag: str | None = None
 
 
 class RunConfigError(ConfigError):

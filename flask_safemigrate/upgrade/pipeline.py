@@ -296,8 +296,9 @@ def upgrade(run: Run) -> None:
         try:
             run.applied += apply.apply(
                 state=setup.migrate_state,
-                directory=str(setup.directory),
-                revision=run.options.revision,
+                config=run.alembic_config(),
+                revision=run.destination,
+                tag=run.options.tag,
                 targets=[apply.TargetPlan(t.key, t.plan, t.current) for t in order],
                 commit=commit,
                 checksums=checksums,
@@ -467,11 +468,11 @@ def offline_sql(run: Run) -> None:
     if not run.plan:
         run.sql = ""
         return
-    config = run.setup.migrate_state.migrate.get_config(str(run.setup.directory))
+    config = run.alembic_config()
     buffer = io.StringIO()
     config.output_buffer = buffer
     start = f"{current[0]}:" if current else ""
-    alembic_command.upgrade(config, f"{start}{run.options.revision}", sql=True)
+    alembic_command.upgrade(config, f"{start}{run.destination}", sql=True, tag=run.options.tag)
     run.sql = _schema_prelude(run.setup.settings.schema) + buffer.getvalue()
 
 

@@ -43,6 +43,9 @@ class Run:
     stage: Stage = "preflight"
     #: The revisions the run upgrades to (``--revision`` resolved).
     goal: tuple[str, ...] = ()
+    #: What Alembic is asked to upgrade to: the command's revision, a relative one (``+1``)
+    #: replaced by the revision it reached when planned (:func:`.checks.compute_plan`).
+    destination: str = ""
     #: Every target's plan in one, in history order (the path of the one furthest behind first).
     plan: list[history.Script] = field(default_factory=list)
     applied: list[Applied] = field(default_factory=list)
@@ -60,7 +63,8 @@ class Run:
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
 
     def read_setup(self) -> None:
-        self.setup = project.setup_of(self.app)
+        options = self.options
+        self.setup = project.setup_of(self.app, options.directory, options.x_args)
         multi = self.setup.multidb
         self.targets = [Target(spec, multi=multi) for spec in self.setup.targets]
 
@@ -82,6 +86,10 @@ class Run:
 
     def target_of(self, key: str | None) -> Target:
         return next((t for t in self.targets if t.key == key), self.targets[0])
+
+    def alembic_config(self) -> Any:
+        """The Alembic config ``flask db upgrade`` would use (directory and ``-x`` included)."""
+        return self.setup.alembic_config()
 
     @contextmanager
     def connect(self, target: Target) -> Iterator[Connection]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from flask import Flask
@@ -46,17 +48,21 @@ def verify(
     use_db: bool = True,
     roundtrip: bool = False,
     scratch_url: str | None = None,
+    directory: str | Path | None = None,
+    x_args: Sequence[str] = (),
 ) -> Result:
     """Run the checks for ``app``: the report (``command`` ``"verify"``) and its exit code.
 
     ``use_db=False`` skips everything that reads the app's databases. ``roundtrip=True``
     adds the scratch-database roundtrip; ``scratch_url`` names the (empty) database to use
-    instead of a temporary one. Raises :class:`ConfigError` (exit 2) for a missing migrations
-    directory or unusable options, and :class:`PreflightError` (exit 3) when a database
-    answers a read with an error; everything else is a finding.
+    instead of a temporary one. ``directory`` replaces the app's migrations directory
+    (``flask db -d``), ``x_args`` reach ``env.py`` in the roundtrip (``-x``). Raises
+    :class:`ConfigError` (exit 2) for a missing migrations directory or unusable options,
+    and :class:`PreflightError` (exit 3) when a database answers a read with an error;
+    everything else is a finding.
     """
     with app.app_context(), app_engine_options.applied(app.config):
-        setup = setup_of(app)
+        setup = setup_of(app, directory, x_args)
         findings = static_findings(setup.graph)
         notes = [_history_note(setup.graph)]
         current: set[str] = set()

@@ -141,7 +141,7 @@ def _walk(
     hidden: Sequence[URL],
     trip: Roundtrip,
 ) -> None:
-    config = setup.migrate_state.migrate.get_config(str(setup.directory))
+    config = setup.alembic_config()
 
     def step(direction: str, script: history.Script, target: str) -> None:
         try:

@@ -1,0 +1,101 @@
+"""The revisions an upgrade applies and their order, as Alembic itself decides them.
+
+Where branches fork and merge, several orders respect the graph; Alembic runs one of them,
+``reversed(ScriptDirectory.iterate_revisions(destination, current, implicit_base=True))``
+(what ``ScriptDirectory._upgrade_revs`` hands ``command.upgrade``). The plan, the progress
+counter, ``--dry-run`` and ``--sql`` must all follow that order, so it is asked of Alembic,
+never re-derived. Relative destinations (``+2``, ``ae10+1``, ``branch@+1``) mean something
+only from a position, so Alembic resolves those too.
+
+Asking costs a walk that imports every script of the history (``env.py`` imports them again
+for the upgrade), so a plan that is one chain, which has a single order, is not asked about.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from alembic.script import ScriptDirectory
+
+from flask_safemigrate import history
+from flask_safemigrate.errors import ConfigError, PreflightError
+from flask_safemigrate.text import one_line
+
+__all__ = [
+    "ReadFailed",
+    "is_chain",
+    "is_relative",
+    "relative_destination_error",
+    "unreadable",
+    "upgrade_order",
+]
+
+#: Alembic's own pattern for a relative destination (``alembic.script.revision``).
+_RELATIVE = re.compile(r"(?:(.+?)@)?(\w+)?((?:\+|-)\d+)")
+
+
+class ReadFailed(Exception):
+    """Alembic could not load the history (a script that fails to import, a bad env)."""
+
+
+def is_relative(ref: str) -> bool:
+    """Whether ``ref`` counts from a position (``+1``, ``ae10+2``, ``branch@+1``, ``-1``)."""
+    return _RELATIVE.fullmatch(ref.strip()) is not None
+
+
+def is_chain(plan: Sequence[history.Script]) -> bool:
+    """Whether each revision's only parent is the one before it: one possible order."""
+    return all(
+        later.down_revisions == (earlier.revision,) for earlier, later in itertools.pairwise(plan)
+    )
+
+
+def upgrade_order(config: Any, destination: str, current: Sequence[str]) -> list[str]:
+    """The revision ids ``alembic upgrade destination`` applies from ``current``, in its order.
+
+    Raises :class:`ConfigError` (exit 2) when Alembic refuses the destination (an ambiguous
+    relative walk, a step back, a revision that is not ahead) and :class:`ReadFailed` when
+    it cannot load the scripts at all.
+    """
+    try:
+        script = ScriptDirectory.from_config(config)
+        script.revision_map.heads  # noqa: B018 -- loads every script now, errors included
+    except Exception as exc:  # a script's module body can raise anything
+        raise ReadFailed(one_line(exc)) from exc
+    try:
+        walk = script.iterate_revisions(destination, tuple(current) or None, implicit_base=True)
+        return [str(found.revision) for found in reversed(list(walk))]
+    except Exception as exc:  # Alembic's RevisionError, CommandError, KeyError ...
+        at = ", ".join(current) or "base"
+        backwards = destination.strip().startswith("-")
+        raise ConfigError(
+            f"cannot upgrade to {destination!r} from {at}: {one_line(exc)}",
+            hint=(
+                f"safe-upgrade only goes forward; `flask db downgrade -- {destination.strip()}`"
+                " goes back"
+                if backwards
+                else "name a revision id, a unique prefix, `head`, `heads`, `branch@head` or"
+                " a step count Alembic can walk without a fork (`+1`, `REV+2`)"
+                " (`flask db history` lists them)"
+            ),
+        ) from None
+
+
+def relative_destination_error(ref: str, found: Sequence[str]) -> ConfigError:
+    """Several targets at different revisions: ``ref`` would mean a different one for each."""
+    return ConfigError(
+        f"{ref!r} counts from where each database stands, and the databases are at different"
+        f" revisions (it means {', '.join(found)})",
+        hint="name the revision to upgrade to instead",
+    )
+
+
+def unreadable(ref: str, error: ReadFailed) -> PreflightError:
+    """A relative ``ref`` needs Alembic's walk, and Alembic could not read the history."""
+    return PreflightError(
+        f"cannot resolve {ref!r}: Alembic could not read the migration scripts: {error}",
+        hint="`flask db history` shows Alembic's own error; fix the script it names",
+    )

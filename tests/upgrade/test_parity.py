@@ -1,0 +1,187 @@
+"""``flask db safe-upgrade`` takes what ``flask db upgrade`` takes (issue #17, item 1).
+
+The migrations live in ``other/``, not in the app's ``migrations/`` (which does not exist),
+so every command must honour ``flask db -d other`` (or its own ``-d``). ``env.py`` records
+what each run hands it: ``context.get_x_argument(as_dictionary=True)`` and
+``context.get_tag_argument()``; safe-upgrade must hand it what plain upgrade does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke, invoke_json, invoke_ok
+from tests.support.databases import DbKind
+from tests.support.revisions import revision_script, write_revision
+from tests.upgrade.histories import REVISIONS, TABLES, models, revision_source, versions_of
+
+#: Lines added to ``env.py`` after ``config = context.config``: what the run was handed.
+RECORDER = """
+import json as _json
+import pathlib as _pathlib
+
+with _pathlib.Path(__file__).with_name("seen.jsonl").open("a") as _seen:
+    _seen.write(_json.dumps({"x": context.get_x_argument(as_dictionary=True),
+                             "tag": context.get_tag_argument(),
+                             "sql": context.is_offline_mode()}) + "\\n")
+"""
+
+
+def other_directory(app: Flask, tmp_path: Path, count: int = 3) -> Path:
+    """``flask db -d other init``, ``env.py`` that records, and ``count`` revisions."""
+    other = tmp_path / "other"
+    invoke_ok(app, "db", "-d", str(other), "init")
+    env = other / "env.py"
+    text = env.read_text(encoding="utf-8")
+    anchor = "config = context.config\n"
+    assert anchor in text
+    env.write_text(text.replace(anchor, anchor + RECORDER, 1), encoding="utf-8")
+    for index in range(count):
+        write_revision(other, revision_source(index))
+    assert not (tmp_path / "migrations").exists()
+    return other
+
+
+def seen(other: Path) -> list[dict[str, Any]]:
+    path = other / "seen.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    path.unlink(missing_ok=True)
+    return [json.loads(line) for line in lines]
+
+
+def test_safe_upgrade_takes_what_upgrade_takes(
+    make_app: MakeApp, database_url: str, db_kind: DbKind, tmp_path: Path
+) -> None:
+    app = make_app(database_url, models=models(TABLES[:3]), config={"SAFEMIGRATE_BACKUP": False})
+    other = other_directory(app, tmp_path)
+    args = ["+1", "-x", "key=value", "-x", "other=2", "--tag", "t"]
+
+    safe = invoke(app, "db", "-d", str(other), "safe-upgrade", *args)
+    assert safe.exit_code == 0, safe.output
+    assert versions_of(database_url) == [REVISIONS[0]]
+    by_safe = seen(other)
+
+    invoke_ok(app, "db", "-d", str(other), "upgrade", *args)
+    assert versions_of(database_url) == [REVISIONS[1]]
+    by_plain = seen(other)
+
+    handed = {"x": {"key": "value", "other": "2"}, "tag": "t", "sql": False}
+    assert by_plain == [handed]
+    assert by_safe == by_plain, "env.py ran once, handed the same -x and --tag"
+    assert "[1/1] " + REVISIONS[0] in safe.output
+    assert "database at " + REVISIONS[0] in safe.output
+
+    # The command's own -d and -x, and the group's -x, reach it too; REV+1 is Alembic's.
+    code, data, _ = invoke_json(
+        app, "db", "-x", "group=1", "safe-upgrade", "-d", str(other), f"{REVISIONS[1]}+1",
+        "-x", "key=value", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, data
+    assert data["to"] == [REVISIONS[2]] and data["current"] == [REVISIONS[2]]
+    assert [step["revision"] for step in data["applied"]] == [REVISIONS[2]]
+    assert seen(other) == [{"x": {"group": "1", "key": "value"}, "tag": None, "sql": False}]
+
+
+def test_sql_takes_the_same_arguments(make_app: MakeApp, database_url: str, tmp_path: Path) -> None:
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path)
+    invoke_ok(app, "db", "-d", str(other), "safe-upgrade", REVISIONS[0])
+    seen(other)
+
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "+1", "--sql", "-x", "k=v")
+    assert result.exit_code == 0, result.output
+    assert f"-- Running upgrade {REVISIONS[0]} -> {REVISIONS[1]}" in result.stdout
+    assert REVISIONS[2] not in result.stdout
+    assert seen(other) == [{"x": {"k": "v"}, "tag": None, "sql": True}]
+    assert versions_of(database_url) == [REVISIONS[0]], "--sql changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("revision", "words"),
+    [
+        ("-1", "only goes forward"),
+        ("+9", "cannot upgrade to '+9'"),
+        ("nosuchbranch@head", "cannot upgrade to 'nosuchbranch@head'"),
+    ],
+)
+def test_a_destination_alembic_refuses_is_one_line_and_exit_2(
+    make_app: MakeApp, tmp_path: Path, revision: str, words: str
+) -> None:
+    from tests.support.databases import sqlite_url
+
+    app = make_app(sqlite_url(tmp_path / "t.db"), models=models())
+    other = other_directory(app, tmp_path)
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "--", revision)
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+    assert versions_of(sqlite_url(tmp_path / "t.db")) == []
+
+
+def test_branch_at_head(make_app: MakeApp, tmp_path: Path) -> None:
+    from tests.support.databases import sqlite_url
+
+    url = sqlite_url(tmp_path / "t.db")
+    app = make_app(url, models=models(TABLES[:1]))
+    other = other_directory(app, tmp_path, count=1)
+    write_revision(other, revision_script("f1000000fea1", REVISIONS[0], labels=["feature"]))
+    write_revision(other, revision_script("f2000000fea2", "f1000000fea1"))
+
+    invoke_ok(app, "db", "-d", str(other), "safe-upgrade", "feature@head")
+    assert versions_of(url) == ["f2000000fea2"]
+
+
+def test_verify_lint_and_auto_merge_heads_honour_d(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    app = make_app(database_url, models=models(TABLES[:3]))
+    other = other_directory(app, tmp_path)
+    invoke_ok(app, "db", "-d", str(other), "safe-upgrade")
+
+    for args in (["-d", str(other), "verify"], ["verify", "-d", str(other)]):
+        code, data, _ = invoke_json(app, "db", *args, "--format", "json")
+        assert code == 0, data
+        assert data["current"] == [REVISIONS[2]] and data["heads"] == [REVISIONS[2]]
+
+    for args in (["-d", str(other), "lint"], ["lint", "-d", str(other)]):
+        code, data, _ = invoke_json(app, "db", *args, "--format", "json")
+        assert code == 0, data
+        assert data["summary"]["files"] == 3
+
+    write_revision(other, revision_script("b1000000bra1", REVISIONS[1]))
+    code, data, _ = invoke_json(app, "db", "-d", str(other), "auto-merge-heads", "--check",
+                                "--format", "json")  # fmt: skip
+    assert code == 1 and sorted(data["heads"]) == sorted(["b1000000bra1", REVISIONS[2]])
+    code, data, _ = invoke_json(app, "db", "auto-merge-heads", "-d", str(other),
+                                "--format", "json")  # fmt: skip
+    assert code == 0, data
+    assert Path(data["path"]).resolve().parent == (other / "versions").resolve()
+    assert not (tmp_path / "migrations").exists()
+
+
+def test_a_missing_directory_is_named(make_app: MakeApp, tmp_path: Path) -> None:
+    from tests.support.databases import sqlite_url
+
+    app = make_app(sqlite_url(tmp_path / "t.db"))
+    for command in ("safe-upgrade", "verify", "lint", "auto-merge-heads"):
+        result = invoke(app, "db", "-d", str(tmp_path / "nowhere"), command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"no migrations directory at {tmp_path / 'nowhere'}" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_help_shows_upgrades_options(make_app: MakeApp, tmp_path: Path) -> None:
+    from tests.support.databases import sqlite_url
+
+    app = make_app(sqlite_url(tmp_path / "t.db"))
+    text = invoke_ok(app, "db", "safe-upgrade", "--help").output
+    for option in ("-d, --directory", "-x, --x-arg", "--tag", "--sql", "[REVISION]", "+1"):
+        assert option in text, option
+    for command in ("verify", "lint", "auto-merge-heads"):
+        assert "-d, --directory" in invoke_ok(app, "db", command, "--help").output
