@@ -21,7 +21,7 @@ import click
 
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
-from flask_safemigrate.report import Result
+from flask_safemigrate.report import SCHEMA_VERSION, Result
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
 
@@ -55,7 +55,8 @@ def echo_result(result: Result, output_format: str) -> NoReturn:
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     """Report an expected failure in one line (plus where/help) and exit with its code."""
     if output_format == "json":
-        click.echo(json.dumps({"ok": False, **error.to_dict()}, indent=2, default=str))
+        document = {"schema_version": SCHEMA_VERSION, "ok": False, **error.to_dict()}
+        click.echo(json.dumps(document, indent=2, default=str))
     else:
         # A script's or the database's words can be in any of these: one line each, escaped.
         click.echo(f"Error: {printable(error.message)}", err=True)

@@ -16,6 +16,11 @@ from typing import Any
 
 from flask_safemigrate.errors import ExitCode
 
+#: The version of every command's ``--format json`` shape (the README's "JSON output"
+#: table): the first key of each object. Raised when a key is removed or changes meaning;
+#: a key added is not a new version.
+SCHEMA_VERSION = 1
+
 
 class Severity(enum.StrEnum):
     """How bad a finding is; ordered so thresholds compare with ``>=``."""
@@ -147,9 +152,11 @@ class Report:
         return not self.fails(Severity.ERROR)
 
     def to_dict(self) -> dict[str, Any]:
-        """The command's JSON shape (docs/architecture.md, "Contracts": JSON)."""
+        """The command's JSON shape (docs/architecture.md, "Contracts": JSON), led by
+        ``schema_version``."""
         if self.command == "lint":
             return {
+                "schema_version": SCHEMA_VERSION,
                 "findings": [f.as_lint_dict() for f in self.findings],
                 "summary": {
                     "files": int(self.facts.get("files", 0)),
@@ -165,7 +172,12 @@ class Report:
             }
         ok = self.facts.get("ok", self.ok)
         rest = {k: v for k, v in self.facts.items() if k != "ok"}
-        return {"ok": ok, **rest, "problems": [f.as_problem_dict() for f in self.findings]}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "ok": ok,
+            **rest,
+            "problems": [f.as_problem_dict() for f in self.findings],
+        }
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ def test_error_as_json_is_one_object_on_stdout() -> None:
     result = CliRunner().invoke(_command(error), ["--format", "json"])
     assert result.exit_code == 5
     assert json.loads(result.stdout) == {
+        "schema_version": 1,
         "ok": False,
         "error": "LockTimeout",
         "exit_code": 5,

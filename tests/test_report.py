@@ -44,7 +44,7 @@ def test_thresholds() -> None:
 
 def test_lint_json_shape() -> None:
     data = json.loads(render_json(Report("lint", [DROP, HEADS], facts={"files": 3})))
-    assert set(data) == {"findings", "summary"}
+    assert set(data) == {"schema_version", "findings", "summary"}
     assert data["summary"] == {"files": 3, "errors": 1, "warnings": 1, "infos": 0}
     first = data["findings"][0]
     assert {k: first[k] for k in ("code", "rule", "severity", "path", "line", "col")} == {

@@ -35,6 +35,7 @@ def test_one_head_is_nothing_to_do(merge_app: MergeApp) -> None:
     code, data, _ = run_merge(app)
     assert code == 0
     assert data == {
+        "schema_version": 1,
         "ok": True,
         "heads": [ROOT],
         "merge_revision": None,

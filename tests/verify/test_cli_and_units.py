@@ -54,7 +54,7 @@ def test_json_is_one_object_with_the_contract_keys(verify_app: VerifyApp, app_ur
     result = invoke(app, "db", "verify", "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
-    assert list(data) == ["ok", "heads", "current", "problems"]
+    assert list(data) == ["schema_version", "ok", "heads", "current", "problems"]
     assert data["ok"] is False
     (problem,) = data["problems"]
     assert {"check", "severity", "message"} <= set(problem)

@@ -29,6 +29,7 @@ def test_example_app_verifies_with_roundtrip(database_url: str, track_app: AppTr
     code, data, _ = run_verify(app, "--roundtrip")
     assert (code, data["problems"]) == (0, [])
     assert data == {
+        "schema_version": 1,
         "ok": True,
         "heads": [HEAD],
         "current": [HEAD],
