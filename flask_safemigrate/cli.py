@@ -582,13 +582,16 @@ def ledger_group() -> None:
 
 @ledger_group.command("accept")
 @click.argument("revision")
+@directory_option
 @click.option(
     "--reason", metavar="TEXT", default=None, help="Why the edit is safe (kept in the ledger)."
 )
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
-def ledger_accept_command(revision: str, reason: str | None, output_format: str) -> None:
+def ledger_accept_command(
+    revision: str, directory: str | None, reason: str | None, output_format: str
+) -> None:
     """Record REVISION's edited script as reviewed: verify stops reporting edited-after-apply.
 
     Only for edits that change nothing the database sees (comments, formatting); any other
@@ -597,19 +600,21 @@ def ledger_accept_command(revision: str, reason: str | None, output_format: str)
     from flask_safemigrate import ledger_review
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    _echo_ledger(ledger_review.accept_edit(app, revision, reason), output_format)
+    result = ledger_review.accept_edit(app, revision, reason, _directory(directory))
+    _echo_ledger(result, output_format)
 
 
 @ledger_group.command("show")
+@directory_option
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
-def ledger_show_command(output_format: str) -> None:
+def ledger_show_command(directory: str | None, output_format: str) -> None:
     """List the ledger's rows (what safe-upgrade applied, failed, resolved or accepted)."""
     from flask_safemigrate import ledger_review
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    _echo_ledger(ledger_review.show_ledger(app), output_format)
+    _echo_ledger(ledger_review.show_ledger(app, _directory(directory)), output_format)
 
 
 def _echo_ledger(result: Result, output_format: str) -> NoReturn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +29,9 @@ from flask_safemigrate.text import display_path, one_line
 __all__ = ["accept_edit", "entry_dict", "show_ledger"]
 
 
-def accept_edit(app: Flask, revision: str, reason: str | None = None) -> Result:
+def accept_edit(
+    app: Flask, revision: str, reason: str | None = None, directory: str | Path | None = None
+) -> Result:
     """Record ``revision``'s script as it is now as reviewed (an ``accept`` ledger row).
 
     Raises :class:`ConfigError` (exit 2) for an unknown revision or a ledger turned off,
@@ -36,10 +39,11 @@ def accept_edit(app: Flask, revision: str, reason: str | None = None) -> Result:
     a broken file cannot be the reviewed one) or a revision applied to none of the app's
     databases, and :class:`PreflightError` (exit 3) for a database that cannot be read or
     written. A database whose ledger already matches the file gets no new row.
+    ``directory`` replaces the app's migrations directory (``flask db -d``).
     """
     reason = " ".join(reason.split()) if reason else None
     with app.app_context(), app_engine_options.applied(app.config):
-        setup = setup_of(app)
+        setup = setup_of(app, directory)
         _require_ledger(setup)
         script = _script(setup.graph, revision)
         shown = display_path(script.path)
@@ -66,14 +70,15 @@ def accept_edit(app: Flask, revision: str, reason: str | None = None) -> Result:
     return Result(report, ExitCode.OK)
 
 
-def show_ledger(app: Flask) -> Result:
+def show_ledger(app: Flask, directory: str | Path | None = None) -> Result:
     """Every ledger row of each of the app's databases, in insertion order.
 
     Raises :class:`ConfigError` (exit 2) when the ledger is turned off and
-    :class:`PreflightError` (exit 3) when a database cannot be read.
+    :class:`PreflightError` (exit 3) when a database cannot be read. ``directory``: as
+    :func:`accept_edit`.
     """
     with app.app_context(), app_engine_options.applied(app.config):
-        setup = setup_of(app)
+        setup = setup_of(app, directory)
         _require_ledger(setup)
         databases = []
         for target in setup.targets:

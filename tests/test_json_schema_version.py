@@ -38,6 +38,7 @@ def test_every_command_and_exit_carries_schema_version(make_app: MakeApp, tmp_pa
         (("safe-upgrade",), 0),
         (("safe-upgrade", "nosuchrevision"), 2),  # the report-shaped usage error
         (("verify",), 0),
+        (("ledger", "show"), 0),
         (("lint",), 0),
         (("auto-merge-heads", "--check"), 0),
         (("-d", str(tmp_path / "nowhere"), "verify"), 2),  # raised before any report

@@ -137,7 +137,7 @@ def test_branch_at_head(make_app: MakeApp, tmp_path: Path) -> None:
     assert versions_of(url) == ["f2000000fea2"]
 
 
-def test_verify_lint_and_auto_merge_heads_honour_d(
+def test_verify_lint_ledger_and_auto_merge_heads_honour_d(
     make_app: MakeApp, database_url: str, tmp_path: Path
 ) -> None:
     app = make_app(database_url, models=models(TABLES[:3]))
@@ -153,6 +153,15 @@ def test_verify_lint_and_auto_merge_heads_honour_d(
         code, data, _ = invoke_json(app, "db", *args, "--format", "json")
         assert code == 0, data
         assert data["summary"]["files"] == 3
+
+    for args in (["-d", str(other), "ledger", "show"], ["ledger", "show", "-d", str(other)]):
+        code, data, _ = invoke_json(app, "db", *args, "--format", "json")
+        assert code == 0, data
+        (db,) = data["databases"]
+        assert [row["revision"] for row in db["entries"]] == list(REVISIONS[:3])
+    code, data, _ = invoke_json(app, "db", "-d", str(other), "ledger", "accept", REVISIONS[0],
+                                "--format", "json")  # fmt: skip
+    assert code == 0 and data["revision"] == REVISIONS[0], data
 
     write_revision(other, revision_script("b1000000bra1", REVISIONS[1]))
     code, data, _ = invoke_json(app, "db", "-d", str(other), "auto-merge-heads", "--check",
