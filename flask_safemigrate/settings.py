@@ -227,6 +227,14 @@ SPECS: tuple[Spec, ...] = (
         " removed, exit 3 (0 = no limit).",
     ),
     Spec(
+        "backup_keep",
+        5,
+        _count,
+        "Backups of each database kept in the backup directory: after a successful run the"
+        " oldest of that database's backups beyond this many are removed, never the new one"
+        " nor another database's (0 = keep all).",
+    ),
+    Spec(
         "large_table_rows",
         100_000,
         _count,
@@ -342,6 +350,7 @@ class Settings:
     backup: bool | None = None
     backup_dir: str | None = None
     backup_timeout: float = 3600
+    backup_keep: int = 5
     large_table_rows: int = 100_000
     max_blocker_age: float = 60
     ledger: bool = True

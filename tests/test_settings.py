@@ -25,6 +25,7 @@ INVALID: dict[str, Any] = {
     "backup": "sometimes",
     "backup_dir": "",
     "backup_timeout": "an hour",
+    "backup_keep": -1,
     "large_table_rows": 1.5,
     "max_blocker_age": "a minute",
     "ledger": "maybe",

@@ -14,6 +14,7 @@ handling of :mod:`.files` and the dump-tool runner of :mod:`.tools`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from flask_safemigrate import app_engine_options
 from flask_safemigrate.backup.base import BackupJob, DatabaseBackup
-from flask_safemigrate.backup.files import NO_BACKUP
+from flask_safemigrate.backup.files import NO_BACKUP, backups_of
 from flask_safemigrate.backup.mysql import MYSQL_QUERY_ARGS, MYSQL_TOOLS, MysqlBackup
 from flask_safemigrate.backup.postgresql import PG_QUERY_ENV, POSTGRESQL_TOOLS, PostgresqlBackup
 from flask_safemigrate.backup.sqlite import SqliteBackup
@@ -39,6 +40,7 @@ __all__ = [
     "STDERR_LINES",
     "backup_database",
     "by_default",
+    "prune_backups",
 ]
 
 #: Seconds a dump tool may run before it is killed (``SAFEMIGRATE_BACKUP_TIMEOUT``'s default).
@@ -91,6 +93,37 @@ def backup_database(
     env = dict(os.environ if environ is None else environ)
     job = BackupJob(directory, datetime.now(UTC), label, timeout, tool_timeout)
     return strategy(parsed, env).write(job)
+
+
+#: A backup's name: ``<stem>-<stamp>-<identity tag>-<label>[-n]<suffix>`` (``files.partial_file``).
+_NAME = re.compile(r"(?P<stem>.+)-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}-.+")
+
+
+def prune_backups(latest: Path, url: str | URL, keep: int) -> list[Path]:
+    """Remove the oldest backups of ``latest``'s database beyond ``keep``; the removed files.
+
+    ``latest`` is the backup a run just wrote, and counts among the ``keep``; it is never
+    removed, nor is a file of another database (another stem, identity tag or suffix), one
+    named otherwise, or anything when ``keep`` is 0. A file that cannot be removed is left
+    (the next run tries again): pruning never fails the run that made a good backup.
+    """
+    if keep <= 0:
+        return []
+    named = _NAME.fullmatch(latest.name)
+    if named is None:
+        return []
+    parsed = _with_connect_args(make_url(url))
+    found = backups_of(latest.parent, named["stem"], parsed, latest.suffix)
+    older = [path for path in found if path != latest]
+    excess = len(older) + 1 - keep
+    removed = []
+    for path in older[: max(excess, 0)]:
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def by_default(dialect: str | None) -> bool:

@@ -7,6 +7,7 @@ later backup sweeps what a killed one left behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -21,7 +22,14 @@ from sqlalchemy.engine import URL
 from flask_safemigrate.database import mask_url
 from flask_safemigrate.errors import BackupFailed
 
-__all__ = ["NO_BACKUP", "Partial", "partial_file", "prepare_directory"]
+__all__ = [
+    "NO_BACKUP",
+    "Partial",
+    "backups_of",
+    "identity_tag",
+    "partial_file",
+    "prepare_directory",
+]
 
 #: The way out every backup error offers.
 NO_BACKUP = "or run with --no-backup to upgrade without one"
@@ -39,6 +47,45 @@ class Partial:
 def _slug(text: str, fallback: str) -> str:
     """``text`` safe as part of a file name (no separators, no leading dot or dash)."""
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip(".-")[:64] or fallback
+
+
+def identity_tag(url: URL) -> str:
+    """Eight hex digits naming the database a backup is of, in its file name.
+
+    The name's stem is the database's name, which two servers (or two SQLite files in two
+    directories) can share; pruning (:func:`backups_of`) must never take another database's
+    backup for an old one of this database. Made from the backend, host, port and database
+    (a SQLite file by its absolute path); never from the login or the password.
+    """
+    if url.get_backend_name() == "sqlite":
+        where = str(Path(url.database or "").expanduser().absolute()) if url.database else ""
+        key = f"sqlite|{where}"
+    else:
+        key = f"{url.get_backend_name()}|{url.host or ''}|{url.port or ''}|{url.database or ''}"
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+_STAMP = r"\d{8}T\d{6}\.\d{6}Z"
+
+
+def backups_of(directory: Path, stem: str, url: URL, suffix: str) -> list[Path]:
+    """The finished backups of this database in ``directory``, oldest first.
+
+    Only files named as :func:`partial_file` names them for this database (its stem, its
+    :func:`identity_tag` and its suffix): a backup of another database, one written before
+    names carried the tag, or any other file is never listed.
+    """
+    pattern = re.compile(
+        rf"{re.escape(_slug(stem, 'database'))}-(?P<stamp>{_STAMP})-{identity_tag(url)}-"
+        rf".+{re.escape(suffix)}"
+    )
+    found = []
+    with suppress(OSError):
+        for path in directory.iterdir():
+            matched = pattern.fullmatch(path.name)
+            if matched is not None and path.is_file() and not path.is_symlink():
+                found.append((matched["stamp"], path.name, path))
+    return [path for _, _, path in sorted(found)]
 
 
 def prepare_directory(directory: Path, url: URL) -> Path:
@@ -102,7 +149,7 @@ def partial_file(
 ) -> Iterator[Partial]:
     """A 0600 temporary file in ``directory``; renamed on success, removed on any failure."""
     stamp = started.strftime("%Y%m%dT%H%M%S.%fZ")
-    base = f"{_slug(stem, 'database')}-{stamp}-{_slug(label, 'backup')}"
+    base = f"{_slug(stem, 'database')}-{stamp}-{identity_tag(url)}-{_slug(label, 'backup')}"
     _remove_stale_partials(directory, _slug(stem, "database"))
     owner = f"{_HOST}.{os.getpid()}"
     try:

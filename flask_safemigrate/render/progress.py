@@ -21,6 +21,8 @@ from flask_safemigrate.text import plural
 from flask_safemigrate.upgrade import Progress, Stage
 from flask_safemigrate.upgrade.events import (
     AnotherApplied,
+    BackupSkipped,
+    BackupsPruned,
     BackupWritten,
     Committed,
     Event,
@@ -127,6 +129,8 @@ def _stage_text(event: Event) -> str:
         return (f"{event.database} " if event.target is not None else "") + (
             f"written to {event.path}"
         )
+    if isinstance(event, BackupSkipped):
+        return f"skipped: {event.database} has no tables, there is nothing to restore"
     if isinstance(event, Committed):
         return "committed on " + ", ".join(event.targets)
     if isinstance(event, Verified):
@@ -141,6 +145,11 @@ def event_line(event: Event) -> str:
         return f"  ... {_retrying(event)}"
     if isinstance(event, OrphansFound):
         return f"  ... {_orphans(event)}"
+    if isinstance(event, BackupsPruned):
+        return (
+            f"backup: removed {plural(len(event.removed), 'older backup')} of {event.database}"
+            f" (SAFEMIGRATE_BACKUP_KEEP = {event.keep}): {', '.join(event.removed)}"
+        )
     return f"{event.stage}: {_stage_text(event)}"
 
 

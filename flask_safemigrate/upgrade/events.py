@@ -17,7 +17,9 @@ from flask_safemigrate.upgrade.options import Stage
 
 __all__ = [
     "AnotherApplied",
+    "BackupSkipped",
     "BackupWritten",
+    "BackupsPruned",
     "Committed",
     "Event",
     "Linted",
@@ -154,6 +156,25 @@ class BackupWritten(Event):
     stage: ClassVar[Stage] = "backup"
     database: str
     path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupSkipped(Event):
+    """A target that wanted a backup has no tables (besides the version table and the
+    ledger): there is nothing to restore, so no file is written."""
+
+    stage: ClassVar[Stage] = "backup"
+    database: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupsPruned(Event):
+    """After a successful run, the oldest backups of a target beyond ``keep`` were removed."""
+
+    stage: ClassVar[Stage] = "done"
+    database: str
+    removed: tuple[str, ...]
+    keep: int
 
 
 @dataclass(frozen=True, kw_only=True)

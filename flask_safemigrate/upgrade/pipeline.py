@@ -53,6 +53,7 @@ def execute(run: Run) -> Result:
             lock_and_apply(run)
         if run.options.verify:
             post_verify(run)
+        prune_backups(run)
         return finish(run, ExitCode.OK, "done")
     except Stop as stop:
         run.findings.extend(stop.findings)
@@ -235,6 +236,11 @@ def backup(run: Run) -> None:
             wanted = backups.by_default(target.dialect)
         if not wanted or not target.plan:
             continue
+        if not _has_tables(run, target):
+            run.progress.emit(
+                events.BackupSkipped(target=target.progress_name, database=target.label)
+            )
+            continue
         directory = directory or (
             Path(settings.backup_dir)
             if settings.backup_dir
@@ -254,6 +260,44 @@ def backup(run: Run) -> None:
                 target=target.progress_name, database=target.label, path=str(target.backup)
             )
         )
+
+
+def _has_tables(run: Run, target: Target) -> bool:
+    """Whether the target holds a table besides the version table and the ledger (in the
+    connection's default schema, the version table's and the dedicated schema)."""
+    setup = run.setup
+    ours = {setup.version_table, ledger.LEDGER_TABLE}
+    schemas = {None, setup.version_schema, setup.settings.schema}
+    with run.connect(target) as connection:
+        inspector = sa.inspect(connection)
+        for schema in schemas:
+            if schema is not None and not inspector.has_schema(schema):
+                continue
+            if set(inspector.get_table_names(schema=schema)) - ours:
+                return True
+    return False
+
+
+def prune_backups(run: Run) -> None:
+    """After a successful run: each backup it wrote counts among the last
+    ``SAFEMIGRATE_BACKUP_KEEP`` of its database; older ones of that database go."""
+    from flask_safemigrate import backup as backups
+
+    keep = run.setup.settings.backup_keep
+    for target in run.targets:
+        if target.backup is None or keep <= 0:
+            continue
+        removed = backups.prune_backups(target.backup, target.url, keep)
+        if removed:
+            run.backups_removed.extend(removed)
+            run.progress.emit(
+                events.BackupsPruned(
+                    target=target.progress_name,
+                    database=target.label,
+                    removed=tuple(str(path) for path in removed),
+                    keep=keep,
+                )
+            )
 
 
 def _prepare(run: Run) -> None:
@@ -521,6 +565,7 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
         ],
         "plan": [{"revision": script.revision, "message": script.message} for script in run.plan],
         "backup": str(run.backup_path) if run.backup_path is not None else None,
+        "backups_removed": [str(path) for path in run.backups_removed],
     }
     facts["summary"] = wording.headline(run, code, facts["stage"])
     if run.orphans_settled:

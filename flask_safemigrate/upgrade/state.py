@@ -52,6 +52,8 @@ class Run:
     #: What the last failed attempt rolled back on transactional targets (``at-end`` policy).
     rolled_back: list[Applied] = field(default_factory=list)
     backup_path: Path | None = None
+    #: Older backups removed after the run succeeded (``SAFEMIGRATE_BACKUP_KEEP``).
+    backups_removed: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sql: str | None = None

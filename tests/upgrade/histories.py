@@ -78,6 +78,29 @@ def prepare(app: Flask, *, count: int = 5, fail_at: int | None = None) -> Path:
     return migrations
 
 
+#: A table the app had before its migrations (declared by ``models((*TABLES, LEGACY))``): a
+#: database holding it is not empty, so safe-upgrade backs it up (it skips an empty one).
+LEGACY = "legacy"
+
+
+def seed_legacy_table(url: str) -> None:
+    """Create :data:`LEGACY` in the database, shaped as :func:`models` declares its tables."""
+    engine = nullpool_engine(url)
+    try:
+        metadata = sa.MetaData()
+        models((LEGACY,))(_MetadataOnly(metadata))
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+class _MetadataOnly:
+    """What :func:`models`' callback reads of a ``SQLAlchemy``: its ``metadata``."""
+
+    def __init__(self, metadata: sa.MetaData) -> None:
+        self.metadata = metadata
+
+
 def tables_of(url: str) -> set[str]:
     engine = nullpool_engine(url)
     try:

@@ -35,7 +35,7 @@ from tests.support.databases import (
     sqlite_url,
 )
 from tests.support.timing import TIMING
-from tests.upgrade.histories import models, prepare, versions_of
+from tests.upgrade.histories import models, prepare, seed_legacy_table, versions_of
 
 pytestmark = TIMING
 
@@ -516,6 +516,7 @@ def test_safe_upgrade_stops_before_upgrading_on_a_hung_or_lying_tool(
     config = {"SAFEMIGRATE_BACKUP_DIR": str(backups), "SAFEMIGRATE_BACKUP_TIMEOUT": 5}
     app = make_app(database_url, models=models(), config=config)
     prepare(app)
+    seed_legacy_table(database_url)  # an empty database is not backed up
     code, data, _ = invoke_json(app, "db", "safe-upgrade", "--backup", "--format", "json")
     assert code == 3, data
     assert data["stage"] == "backup" and data["applied"] == [] and data["backup"] is None

@@ -15,6 +15,7 @@ from tests.upgrade.histories import (
     models,
     prepare,
     revision_source,
+    seed_legacy_table,
     tables_of,
     versions_of,
 )
@@ -49,8 +50,10 @@ def test_ctrl_c_with_format_json_still_prints_the_report(
 
 def test_ctrl_c_json_names_the_backup_written_before(make_app: MakeApp, tmp_path: Path) -> None:
     """SQLite is backed up by default: the report of a Ctrl-C names that file, not null."""
-    app = make_app(sqlite_url(tmp_path / "app.db"), models=models(TABLES[:3]))
+    url = sqlite_url(tmp_path / "app.db")
+    app = make_app(url, models=models(TABLES[:3]))
     migrations = prepare(app, count=2)
+    seed_legacy_table(url)  # an empty database is not backed up
     write_revision(migrations, revision_source(2, extra_upgrade="raise KeyboardInterrupt"))
     code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
     assert code == 130, result.output

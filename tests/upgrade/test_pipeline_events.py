@@ -17,7 +17,15 @@ from flask_safemigrate.report import Result
 from flask_safemigrate.upgrade import events
 from tests.support.apps import MakeApp
 from tests.support.databases import DbKind
-from tests.upgrade.histories import REVISIONS, TABLES, models, prepare, versions_of
+from tests.upgrade.histories import (
+    LEGACY,
+    REVISIONS,
+    TABLES,
+    models,
+    prepare,
+    seed_legacy_table,
+    versions_of,
+)
 
 
 class Recorder(upgrade.Progress):
@@ -58,8 +66,10 @@ def steps(recorder: Recorder) -> list[tuple[str, int, int, str | None, str]]:
 def test_a_successful_run_emits_each_stage_as_data(
     make_app: MakeApp, database_url: str, db_kind: DbKind
 ) -> None:
-    app = make_app(database_url, models=models())  # backup by default: SQLite only
+    # backup by default: SQLite only, and of a database that has a table (LEGACY)
+    app = make_app(database_url, models=models((*TABLES, LEGACY)))
     prepare(app)
+    seed_legacy_table(database_url)
 
     outcome, recorder = run(app)
 

@@ -25,6 +25,7 @@ from tests.upgrade.histories import (
     models,
     prepare,
     revision_source,
+    seed_legacy_table,
     tables_of,
     versions_of,
 )
@@ -634,6 +635,7 @@ def test_a_backup_that_cannot_be_written_stops_before_any_change(
         database_url, models=models(), config={"SAFEMIGRATE_BACKUP_DIR": str(not_a_directory)}
     )
     prepare(app)
+    seed_legacy_table(database_url)  # an empty database is not backed up
     before = state_of(database_url)
     code, data = upgrade_json(app, "--backup")
     assert code == 3
