@@ -1,7 +1,10 @@
 """Real ``flask db safe-upgrade`` subprocesses: start one, watch for a moment, SIGKILL it.
 
 Output goes to files (with ``PYTHONUNBUFFERED``) so the watcher can read progress while the
-process runs, without threads and without a pipe that could fill up. Everything a run leaves
+process runs, without threads and without a pipe that could fill up. The processes are forked
+from a Python that has imported the libraries already (:mod:`tests.support.fork_server`): a
+killed run is still a process of its own, killed with SIGKILL, but each start costs a fork, not
+a second of imports. Everything a run leaves
 (markers, output, instance folder, backups) lives in the test's ``tmp_path``.
 """
 
@@ -10,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ import pytest
 from tests.reliability.app import APP_SPEC
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
+from tests.support.fork_server import Forked, fork_server
 
 #: Text that must never appear in the output of a run that went well.
 ERROR_TEXT = ("Traceback", "error[", "Error:", "ERROR")
@@ -83,7 +86,7 @@ def command(*args: str) -> list[str]:
 class Running:
     """A started run whose stdout and stderr go to files."""
 
-    process: subprocess.Popen[bytes]
+    process: Forked
     stdout: Path
     stderr: Path
     started: float
@@ -133,15 +136,13 @@ def start(work: Workspace, *args: str, name: str, env: Mapping[str, str] | None 
     out_dir = work.root / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = out_dir / f"{name}.out", out_dir / f"{name}.err"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            command(*args),
-            env=dict(env) if env is not None else work.env(),
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-        )
+    process = fork_server().spawn(
+        command(*args),
+        env=dict(env) if env is not None else work.env(),
+        cwd=REPO_ROOT,
+        stdout=stdout,
+        stderr=stderr,
+    )
     return Running(process, stdout, stderr, time.monotonic())
 
 

@@ -6,6 +6,8 @@
 - :mod:`.flask_process`: one real ``flask`` process running many commands of one scenario
   (each with its own environment and captured descriptors), where a subprocess per command
   would only add start-up time.
+- :mod:`.fork_server`: real ``flask`` processes forked from a Python that has imported the
+  libraries already (the reliability suite's killed runs and stampedes start hundreds).
 - :mod:`.revisions`: revision-script builders (single- and multi-database templates).
 - :mod:`.network`: a port that refuses connections (the "server unreachable" tests).
 - :mod:`.timing`, :mod:`.xdist_groups`: the timing group, kept on one worker under
