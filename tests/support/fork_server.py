@@ -124,6 +124,8 @@ class ForkServer:
         timeout: float = 120,
     ) -> Forked:
         """Fork a process that runs ``argv`` (``flask ...``) with exactly ``env``."""
+        for path in (stdout, stderr):  # there when this returns, as with Popen's files
+            path.write_bytes(b"")
         command = {
             "argv": list(argv),
             "env": dict(env),
