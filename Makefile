@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # pytest-xdist workers: one per core. Tests of the "timing" group (kills, lock waits, races: see
-# tests/support/timing.py) run on one worker, one at a time; PYTEST_WORKERS=0 runs in one process.
+# tests/support/timing.py; the kills have one group per database) run on one worker, one at a
+# time; PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= auto
 
 .PHONY: demo test check clean

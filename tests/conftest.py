@@ -35,6 +35,7 @@ from tests.support.databases import (
     sqlite_url,
 )
 from tests.support.merge import MergeApp
+from tests.support.timing import split_per_database
 
 #: pytester (tests of the harness) and ``--dist loadgroup`` keeping each ``xdist_group`` (the
 #: timing group) on one worker.
@@ -48,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the long loops too (tests/reliability: 20+ kills per database); CI sets it",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Kills on different databases form groups of their own (:mod:`tests.support.timing`)."""
+    split_per_database(items)
 
 
 # --------------------------------------------------------------------------- apps

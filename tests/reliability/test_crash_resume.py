@@ -55,9 +55,7 @@ from tests.reliability.processes import (
     wait_for_orphans,
 )
 from tests.support.databases import DbKind, nullpool_engine
-from tests.support.timing import TIMING
-
-pytestmark = TIMING
+from tests.support.timing import TIMING, TIMING_PER_DATABASE
 
 SEED = 20240607
 QUICK_KILLS = 4
@@ -186,6 +184,8 @@ def resume(work: Workspace, env: dict[str, str]) -> tuple[Finished, list[str]]:
     return run(work, "--format", "json", *args, name="resume-resolved", env=env), failed
 
 
+# Each kill works on its own database and process; it competes only with kills on the same server.
+@TIMING_PER_DATABASE
 def test_kill_then_resume_reaches_head_and_loses_nothing(
     kill: Kill,
     db_kind: DbKind,
@@ -253,6 +253,7 @@ def _concurrent_index_builder(monitor: sa.Connection) -> int | None:
     ).scalar()
 
 
+@TIMING
 @pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_kill_during_a_concurrent_index_build_leaves_no_invalid_index(
     database_url: str,
