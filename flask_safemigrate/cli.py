@@ -6,6 +6,7 @@ the one place that prints and chooses the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import sys
@@ -127,7 +128,16 @@ class DbGroup(click.Group):
                     autogen.check_message(kwargs.get("message"))
             except SafeMigrateError as error:
                 fail(error)
-            return original(*args, **kwargs)
+            locations = _script_locations(kwargs.get("directory"), kwargs.get("version_path"))
+            before = autogen.script_files(locations)
+            result = original(*args, **kwargs)
+            # `revision` writes a script to fill by hand: it imports guards, so a guard
+            # written into it runs (without the idempotent setting, only when the template
+            # calls one). `migrate` imports them where it rendered one, or the template did.
+            by_hand = command.name == "revision" and settings.idempotent
+            for path in sorted(autogen.script_files(locations) - before):
+                autogen.add_guards_import(path, only_when_used=not by_hand)
+            return result
 
         wrapped = copy.copy(command)
         wrapped.callback = callback
@@ -203,6 +213,15 @@ def _directory(given: str | None) -> Path:
     if given is None:
         given = str(current_app.extensions["safemigrate"].migrations_directory())
     return Path(given)
+
+
+def _script_locations(directory: str | None, version_path: str | None) -> list[Path]:
+    """Where ``flask db revision``/``migrate`` may write a script: the version locations of
+    the migrations directory they use, and their ``--version-path``."""
+    found = [Path(version_path)] if version_path else []
+    with contextlib.suppress(ValueError, OSError):  # Flask-Migrate's command reports it
+        found += history.version_locations(_directory(directory))
+    return found
 
 
 def _x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -3,7 +3,8 @@
 :func:`install` puts :class:`RevisionHook` into Flask-Migrate's ``configure_args`` (the stock
 ``env.py`` passes them to Alembic, so it needs no edit) and the dated file-name template into
 its ``configure`` callbacks. :func:`check_message` is what ``flask db migrate``/``revision``
-run before Alembic.
+run before Alembic; :func:`script_files` and :func:`add_guards_import` give the scripts they
+wrote the ``guards`` import (:mod:`.imports`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from flask import Flask
 from flask_safemigrate import dedicated_schema
 from flask_safemigrate.autogen.filename import FILE_TEMPLATE, use_dated_file_names
 from flask_safemigrate.autogen.hook import RevisionHook
+from flask_safemigrate.autogen.imports import add_guards_import, script_files
 from flask_safemigrate.autogen.message import check_message, is_vague
 
 __all__ = [
     "FILE_TEMPLATE",
     "RevisionHook",
+    "add_guards_import",
     "check_message",
     "install",
     "is_vague",
+    "script_files",
     "use_dated_file_names",
 ]
 
