@@ -37,7 +37,8 @@ from tests.support.databases import (
 from tests.support.timing import TIMING
 from tests.upgrade.histories import models, prepare, seed_legacy_table, versions_of
 
-pytestmark = TIMING
+# The timing group holds only the tests that bound a wait (a writer racing the copy, a locked
+# file, a hung dump tool); the rest dump and restore a database of their own at any speed.
 
 SECRET = "s3cr3t p@ss;$(true)"
 
@@ -183,6 +184,7 @@ def test_backup_names_sort_by_time_and_never_collide(
     assert all(p.name.startswith(f"{stem}-20") for p in paths)
 
 
+@TIMING
 def test_sqlite_backup_while_another_connection_writes(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "app.db")
     fill(url)
@@ -200,6 +202,7 @@ def test_sqlite_backup_while_another_connection_writes(tmp_path: Path) -> None:
         assert snapshot(copy) == expected  # a consistent copy: committed rows only
 
 
+@TIMING
 def test_sqlite_backup_gives_up_on_a_locked_database(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "app.db")
     fill(url)
@@ -440,6 +443,7 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and status.read_text().split(") ")[1].startswith("Z"))
 
 
+@TIMING
 @pytest.mark.parametrize("tool", ["pg_dump", "mariadb-dump"])
 def test_a_hung_tool_is_killed_with_its_helpers(tool: str, tmp_path: Path) -> None:
     """Issue #13 item 12: the whole process group goes, the partial file too; exit 3."""
@@ -495,6 +499,7 @@ SERVER_KINDS = pytest.mark.parametrize(
 )
 
 
+@TIMING
 @SERVER_KINDS
 @pytest.mark.parametrize("mode", ["hang", "lie"])
 def test_safe_upgrade_stops_before_upgrading_on_a_hung_or_lying_tool(

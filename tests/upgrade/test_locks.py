@@ -35,7 +35,8 @@ from tests.support.apps import REPO_ROOT
 from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
 from tests.support.timing import TIMING
 
-pytestmark = TIMING
+# The timing group holds the tests that wait for a lock, race threads or kill a holder; lock
+# names, other targets and releases are checked at any speed.
 
 SECRET = "lock-s3cr3t-77"
 
@@ -115,6 +116,7 @@ def test_in_memory_sqlite_needs_no_lock() -> None:
 # --------------------------------------------------------------------------- one holder at a time
 
 
+@TIMING
 def test_second_holder_waits_until_the_first_releases(db_kind: DbKind, database_url: str) -> None:
     name = name_of(database_url)
     acquired = threading.Event()
@@ -143,6 +145,7 @@ def test_second_holder_waits_until_the_first_releases(db_kind: DbKind, database_
     assert got_at[0] >= released_at
 
 
+@TIMING
 def test_holders_never_overlap(db_kind: DbKind, database_url: str) -> None:
     name = name_of(database_url)
     spans: list[tuple[float, float]] = []
@@ -169,6 +172,7 @@ def test_holders_never_overlap(db_kind: DbKind, database_url: str) -> None:
         assert start >= end
 
 
+@TIMING
 @pytest.mark.parametrize("wait", [0, 0.3])
 def test_short_wait_times_out_naming_the_holder(
     db_kind: DbKind, database_url: str, wait: float
@@ -238,6 +242,7 @@ def test_released_on_exception(db_kind: DbKind, database_url: str) -> None:
         assert held.still_held()
 
 
+@TIMING
 @pytest.mark.parametrize(
     "db_kind",
     [
@@ -265,6 +270,7 @@ def test_lost_session_is_reported_and_exit_is_quiet(db_kind: DbKind, database_ur
         engine.dispose()
 
 
+@TIMING
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_deleted_or_replaced_sqlite_lock_file_is_a_lost_lock(tmp_path: Path, how: str) -> None:
     """Issue 13 item 14: a second migrator can lock a new file at the path; the first must know."""
@@ -317,6 +323,7 @@ def read_line(process: subprocess.Popen[str], timeout: float) -> str:
     return lines[0]
 
 
+@TIMING
 def test_released_when_the_holding_process_is_killed(db_kind: DbKind, database_url: str) -> None:
     name = name_of(database_url)
     child = subprocess.Popen(
