@@ -65,11 +65,20 @@ PRELOAD: tuple[str, ...] = (
 class Forked:
     """A command running in a forked process: the part of ``subprocess.Popen`` the tests use."""
 
-    def __init__(self, server: ForkServer, pid: int, args: list[str]) -> None:
+    def __init__(
+        self, server: ForkServer, pid: int, args: list[str], outputs: tuple[Path, Path]
+    ) -> None:
         self.server = server
         self.pid = pid
         self.args = args
+        self.outputs = outputs
         self.returncode: int | None = None
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Wait for the end; what it wrote on descriptors 1 and 2."""
+        self.wait(timeout)
+        stdout, stderr = self.outputs
+        return _text(stdout), _text(stderr)
 
     def poll(self) -> int | None:
         """The exit status once the process has ended (``-N``: killed by signal N), else None."""
@@ -139,7 +148,7 @@ class ForkServer:
         while not self.started:
             if not self._read(deadline - time.monotonic()):
                 raise RuntimeError(f"the fork server did not start {argv} within {timeout} s")
-        return Forked(self, self.started.pop(0), list(argv))
+        return Forked(self, self.started.pop(0), list(argv), (stdout, stderr))
 
     def status(self, pid: int, timeout: float | None) -> int | None:
         """``pid``'s exit status, waiting up to ``timeout`` seconds (None: for ever)."""
@@ -180,6 +189,35 @@ class ForkServer:
                 self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def start(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, outputs: Path, name: str
+) -> Forked:
+    """``subprocess.Popen(argv, env=env, cwd=cwd)`` forked, its output in ``outputs/name.*``."""
+    outputs.mkdir(parents=True, exist_ok=True)
+    return fork_server().spawn(
+        argv, env=env, cwd=cwd, stdout=outputs / f"{name}.out", stderr=outputs / f"{name}.err"
+    )
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    outputs: Path,
+    name: str,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, capture_output=True, text=True)``, forked (see :func:`start`)."""
+    process = start(argv, env=env, cwd=cwd, outputs=outputs, name=name)
+    stdout, stderr = process.communicate(timeout)
+    return subprocess.CompletedProcess(list(argv), process.wait(), stdout, stderr)
 
 
 _SERVER: list[ForkServer] = []

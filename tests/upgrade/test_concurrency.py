@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 from pathlib import Path
 
+from tests.support import fork_server as forked
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.revisions import write_revision
@@ -58,13 +58,12 @@ def _replica_app(tmp_path: Path, database_url: str) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)]),
         "NO_COLOR": "1",
     }
-    init = subprocess.run(
+    init = forked.run(
         [str(FLASK), "--app", "replica_app:create_app", "db", "init", "-d", str(migrations)],
         env=env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        outputs=tmp_path / "runs",
+        name="init",
     )
     assert init.returncode == 0, init.stderr
     # each revision takes a moment, so the replicas really overlap
@@ -78,15 +77,14 @@ def _replica_app(tmp_path: Path, database_url: str) -> dict[str, str]:
 def test_eight_replicas_apply_each_revision_exactly_once(tmp_path: Path, database_url: str) -> None:
     env = _replica_app(tmp_path, database_url)
     replicas = [
-        subprocess.Popen(
+        forked.start(
             [str(FLASK), "--app", "replica_app:create_app", "db", "safe-upgrade"],
             env=env,
             cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            outputs=tmp_path / "runs",
+            name=f"replica{index}",
         )
-        for _ in range(REPLICAS)
+        for index in range(REPLICAS)
     ]
     outputs = []
     for process in replicas:
