@@ -17,7 +17,6 @@ the lock must survive, so A finishes with exit 0 and B finds nothing to do.
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from flask_safemigrate.locks import advisory_key, lock_name, mysql_lock_name, sqlite_lock_path
 from tests.reliability.processes import Running
+from tests.support import fork_server as forked
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.databases import SERVER_KINDS, DbKind, nullpool_engine
@@ -156,13 +156,12 @@ def prepare(tmp_path: Path, database_url: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "NO_COLOR": "1",
     }
-    init = subprocess.run(
+    init = forked.run(
         [str(FLASK), "--app", "lock_app:create_app", "db", "init", "-d", str(migrations)],
         env=env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        outputs=tmp_path / "runs",
+        name="init",
     )
     assert init.returncode == 0, init.stderr
     for index in range(len(REVISIONS)):
@@ -172,15 +171,13 @@ def prepare(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 def start(tmp_path: Path, env: dict[str, str], name: str) -> Running:
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [str(FLASK), "--app", "lock_app:create_app", "db", "safe-upgrade", "--format", "json"],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
+    process = forked.fork_server().spawn(
+        [str(FLASK), "--app", "lock_app:create_app", "db", "safe-upgrade", "--format", "json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=out,
+        stderr=err,
+    )
     return Running(process, out, err, time.monotonic())
 
 

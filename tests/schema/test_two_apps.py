@@ -6,12 +6,14 @@ the other's tables, versions, ledger or lock.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import textwrap
 from pathlib import Path
 
 from flask_safemigrate import locks
+from tests.support import fork_server as forked
 from tests.support.apps import REPO_ROOT
 from tests.support.cli import FLASK
 from tests.support.databases import scalars, tables_by_schema
@@ -103,15 +105,16 @@ def _apps(tmp_path: Path, database_url: str) -> dict[str, dict[str, str]]:
     return envs
 
 
+_RUNS = itertools.count()
+
+
 def _flask(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return forked.run(
         [str(FLASK), "--app", "schema_app:create_app", *args],
         env=env,
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        outputs=cwd / "runs",
+        name=f"flask{next(_RUNS)}",
     )
 
 
@@ -122,16 +125,15 @@ def test_two_apps_in_two_schemas_migrate_at_the_same_time(
     processes = [
         (
             schema,
-            subprocess.Popen(
+            forked.start(
                 [str(FLASK), "--app", "schema_app:create_app", "db", "safe-upgrade"],
                 env=envs[schema],
                 cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                outputs=tmp_path / "runs",
+                name=f"{schema}-{replica}",
             ),
         )
-        for _ in range(REPLICAS)
+        for replica in range(REPLICAS)
         for schema in SCHEMAS
     ]
     outputs = []
