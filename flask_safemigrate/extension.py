@@ -138,23 +138,19 @@ class SafeMigrate:
 
 
 def _keep_directory(app_ref: weakref.ref[Flask], directory: str | None) -> None:
-    """After a later ``Migrate(app, db)``: the directory given to SafeMigrate stays the app's.
+    """After a later bare ``Migrate(app, db)``: the directory given to SafeMigrate stays the
+    app's.
 
     ``Migrate.init_app`` replaces ``app.extensions["migrate"]`` with its own directory,
-    ``migrations`` when none is given. Only this app's record changes (the ``Migrate`` may
-    serve other apps); ``flask db`` passes it to Flask-Migrate's commands as their default
-    ``-d``. A different directory given to that ``Migrate`` is refused, as the other order
-    refuses it (:func:`_check_agrees_with`).
+    ``migrations`` when none is given; that default is put back to SafeMigrate's. Only this
+    app's record changes (the ``Migrate`` may serve other apps); ``flask db`` passes it to
+    Flask-Migrate's commands as their default ``-d``. A later ``Migrate`` given another
+    directory explicitly wins, as any later ``Migrate``'s options do.
     """
     app = app_ref()
     state = app.extensions.get("migrate") if app is not None else None
-    if directory is None or state is None or state.directory == directory:
+    if directory is None or state is None or state.directory != DEFAULT_DIRECTORY:
         return
-    if state.directory != DEFAULT_DIRECTORY:
-        raise RuntimeError(
-            f"Migrate(app, db, directory={state.directory!r}) disagrees with the directory"
-            f" given to SafeMigrate ({directory!r}). Give the directory to one of them only."
-        )
     state.directory = directory
 
 

@@ -107,13 +107,15 @@ def test_a_later_bare_migrate_keeps_safemigrates_directory(
     assert result.exit_code == 0, result.output
 
 
-def test_a_later_migrate_with_another_directory_is_refused(
-    new_app: MakeApp, tmp_path: Path
-) -> None:
+def test_a_later_migrate_with_its_own_directory_wins(new_app: MakeApp, tmp_path: Path) -> None:
     app, db = new_app()
     SafeMigrate(app, db, directory=tmp_path / "own")
-    with pytest.raises(RuntimeError, match=r"disagrees with the directory given to SafeMigrate"):
-        Migrate(app, db, directory=str(tmp_path / "elsewhere"))
+    Migrate(app, db, directory=str(tmp_path / "later"))
+
+    assert app.extensions["safemigrate"].migrations_directory(app) == tmp_path / "later"
+    result = app.test_cli_runner().invoke(args=["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "later" / "env.py").is_file()
 
 
 def test_one_migrate_for_two_apps_keeps_each_apps_directory(
