@@ -38,7 +38,7 @@ from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
-from flask_safemigrate.render.progress import ProgressPrinter
+from flask_safemigrate.render.progress import JsonLogPrinter, ProgressPrinter
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.safe_text import printable
 
@@ -432,6 +432,13 @@ def _left_behind(running: str | None, dialects: set[str | None]) -> str:
     multiple=True,
     help="Record that the failed attempt of REV was repaired, then go on.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Progress on stderr: lines for people, or one JSON object per event (heartbeats too).",
+)
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
@@ -447,6 +454,7 @@ def safe_upgrade_command(
     skip_lint: bool,
     no_verify: bool,
     resolved: tuple[str, ...],
+    log_format: str,
     output_format: str,
 ) -> None:
     """Upgrade with pre-flight checks, a migration lock, a backup and verification.
@@ -470,7 +478,11 @@ def safe_upgrade_command(
         tag=tag,
     )
     quiet = sql and output_format == "text"
-    progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
+    progress: upgrade.Progress
+    if log_format == "json":
+        progress = JsonLogPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
+    else:
+        progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # With --auto-merge, Alembic and post-write hooks may print while the merge is written:
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).

@@ -235,6 +235,14 @@ SPECS: tuple[Spec, ...] = (
         " nor another database's (0 = keep all).",
     ),
     Spec(
+        "heartbeat",
+        10,
+        _seconds,
+        "Seconds between signs of life: while one statement runs (elapsed, the statement,"
+        " on PostgreSQL its wait event) and while waiting for the migration lock (time"
+        " left); 0 = none.",
+    ),
+    Spec(
         "large_table_rows",
         100_000,
         _count,
@@ -351,6 +359,7 @@ class Settings:
     backup_dir: str | None = None
     backup_timeout: float = 3600
     backup_keep: int = 5
+    heartbeat: float = 10
     large_table_rows: int = 100_000
     max_blocker_age: float = 60
     ledger: bool = True

@@ -26,6 +26,7 @@ INVALID: dict[str, Any] = {
     "backup_dir": "",
     "backup_timeout": "an hour",
     "backup_keep": -1,
+    "heartbeat": "often",
     "large_table_rows": 1.5,
     "max_blocker_age": "a minute",
     "ledger": "maybe",

@@ -13,6 +13,9 @@ upgrade package, which needs Flask and Alembic, and ``safemigrate lint`` must st
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,7 @@ from flask_safemigrate.upgrade.events import (
     Event,
     Linted,
     LockAcquired,
+    LockStillWaiting,
     LockWaiting,
     LongTransaction,
     Merged,
@@ -36,12 +40,13 @@ from flask_safemigrate.upgrade.events import (
     Position,
     Retrying,
     SizesRead,
+    StatementRunning,
     StepEnded,
     StepStarted,
     Verified,
 )
 
-__all__ = ["ProgressPrinter", "event_line", "step_label"]
+__all__ = ["JsonLogPrinter", "ProgressPrinter", "event_line", "event_record", "step_label"]
 
 #: ``write(text, newline)``: prints one piece of progress.
 Write = Callable[[str, bool], None]
@@ -80,6 +85,28 @@ def _retrying(event: Retrying) -> str:
         f"revision {event.revision}{on} waited longer than SAFEMIGRATE_LOCK_TIMEOUT"
         f" ({event.lock_timeout:g}s) for a lock;{rolled} retry {event.attempt} of"
         f" {event.retries} in {event.pause:g}s{waited}"
+    )
+
+
+def _running(event: StatementRunning) -> str:
+    on = f" on {event.target}" if event.target is not None else ""
+    what = f": {event.statement}" if event.statement else ""
+    waits = ""
+    if event.wait_event == "running":
+        waits = " (PostgreSQL: running, not waiting)"
+    elif event.wait_event:
+        waits = f" (PostgreSQL: waiting on {event.wait_event})"
+    return (
+        f"revision {event.revision}{on} still running, statement at {event.seconds:.0f}s"
+        f"{waits}{what}"
+    )
+
+
+def _lock_wait(event: LockStillWaiting) -> str:
+    of = f" of {event.database}" if event.target is not None else ""
+    return (
+        f"still waiting for the migration lock{of}: {event.waited:.0f}s waited,"
+        f" {event.left:.0f}s left (SAFEMIGRATE_LOCK_WAIT)"
     )
 
 
@@ -145,6 +172,10 @@ def event_line(event: Event) -> str:
         return f"  ... {_retrying(event)}"
     if isinstance(event, OrphansFound):
         return f"  ... {_orphans(event)}"
+    if isinstance(event, StatementRunning):
+        return f"  ... {_running(event)}"
+    if isinstance(event, LockStillWaiting):
+        return f"  ... {_lock_wait(event)}"
     if isinstance(event, BackupsPruned):
         return (
             f"backup: removed {plural(len(event.removed), 'older backup')} of {event.database}"
@@ -165,6 +196,10 @@ class ProgressPrinter(Progress):
         self.reached: Stage = "preflight"
         self.applied: list[dict[str, Any]] = []
         self.backup: str | None = None
+        #: Whether a heartbeat line broke the open step line (its end then repeats the label).
+        self.interrupted = False
+        # Heartbeats come from another thread: one event's lines at a time.
+        self._lock = threading.RLock()
 
     def _echo(self, text: str, nl: bool = True) -> None:
         if self.open_line and not text.startswith(("ok ", "FAILED")):
@@ -174,8 +209,17 @@ class ProgressPrinter(Progress):
         self.open_line = not nl
 
     def emit(self, event: Event) -> None:
+        with self._lock:
+            self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, StatementRunning | LockStillWaiting):
+            self.interrupted = self.interrupted or self.open_line
+            self._echo(event_line(event))
+            return
         self.reached = event.stage
         if isinstance(event, StepStarted):
+            self.interrupted = False
             self.pending = event.revision
             message = f"  {event.message}" if event.message else ""
             label = step_label(event.position, event.total, event.target)
@@ -191,6 +235,9 @@ class ProgressPrinter(Progress):
 
     def _step_ended(self, event: StepEnded) -> None:
         if event.outcome == "failed":
+            if not self.open_line and self.interrupted and self.pending == event.revision:
+                label = step_label(event.position, event.total, event.target)
+                self._echo(f"{label} {event.revision} ... ", nl=False)
             if self.open_line:
                 self._echo(f"FAILED after {event.seconds:.2f}s")
             return
@@ -200,3 +247,25 @@ class ProgressPrinter(Progress):
             label = step_label(event.position, event.total, event.target)
             self._echo(f"{label} {event.revision} ... ", nl=False)
         self._echo(f"ok {event.seconds:.2f}s")
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """An event as one JSON log object: ``event`` (its kind, snake_case), ``stage``, then
+    its fields (``target``, ``revision``, ``seconds``, ...), as the dataclass holds them."""
+    kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in type(event).__name__)
+    fields = dataclasses.asdict(event)
+    return {"event": kind.lstrip("_"), "stage": event.stage, **fields}
+
+
+class JsonLogPrinter(Progress):
+    """``--log-format json``: each event as one JSON object on its own line, as it happens
+    (for log collectors; the heartbeats too). Thread-safe like :class:`ProgressPrinter`."""
+
+    def __init__(self, write: Write) -> None:
+        self.write = write
+        self._lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        line = json.dumps(event_record(event), default=str, separators=(",", ":"))
+        with self._lock:
+            self.write(line, True)

@@ -45,9 +45,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from flask_safemigrate import database, history, ledger, lock_guard, locks, sessions
+from flask_safemigrate.upgrade import heartbeat
 from flask_safemigrate.upgrade.session_settings import revision_session
 
-__all__ = ["Applied", "CommitPolicy", "StepFailed", "TargetPlan", "apply"]
+__all__ = ["Applied", "CommitPolicy", "Pulse", "StepFailed", "TargetPlan", "apply", "session_scope"]
 
 #: Statements that read or steer the session; they are not "what a revision ran".
 _NOT_CHANGES = frozenset(
@@ -107,6 +108,17 @@ class StepFailed(Exception):
         self.applied = list(applied)
         self.started_at = started_at
         self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """What runs right now, for a heartbeat: the target, the revision, the statement in
+    flight and for how many seconds it has run."""
+
+    bind: str | None
+    revision: str | None
+    statement: str | None
+    seconds: float
 
 
 class _Mark:
@@ -352,6 +364,8 @@ def apply(
     on_start: Callable[[int, str | None, history.Script], None],
     on_finish: Callable[[int, str | None, str, float], None],
     guards: Mapping[str | None, lock_guard.Guard],
+    on_beat: Callable[[Pulse], None] | None = None,
+    beat_every: float = 0,
 ) -> list[Applied]:
     """Upgrade every target to ``revision`` through ``env.py``; raises :class:`StepFailed`.
 
@@ -364,6 +378,9 @@ def apply(
     commit never said "ok" for it) or, ``at-end``, once it ran (committed at once on
     MariaDB/MySQL, with the others at the end). The returned and the
     raised ``applied`` list what was committed.
+
+    ``on_beat(pulse)`` runs every ``beat_every`` seconds from another thread while the
+    upgrade runs, with the statement in flight (:class:`Pulse`).
 
     ``guards`` (each target's held migration lock): a lost lock stops the run with a
     :class:`~flask_safemigrate.errors.LockLost` as the ``StepFailed`` error (see
@@ -464,6 +481,18 @@ def apply(
                 )
             )
         stack.enter_context(_configure_args(state, on_version_apply))
+        if on_beat is not None:
+
+            def beat(_seconds: float) -> None:
+                seconds = recorder.in_flight()
+                if seconds is None:
+                    return  # between statements: the progress line speaks for itself
+                where = recorder.where
+                running = steps.upcoming(where) or steps.upcoming()
+                rev = running[1].revision if running is not None else None
+                on_beat(Pulse(where, rev, recorder.current, seconds))
+
+            stack.enter_context(heartbeat.ticking(beat_every, beat))
         if steps.steps:
             on_start(0, *steps.steps[0])
         mark.reset()

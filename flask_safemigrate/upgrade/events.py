@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "Linted",
     "LockAcquired",
+    "LockStillWaiting",
     "LockWaiting",
     "LongTransaction",
     "Merged",
@@ -33,6 +34,7 @@ __all__ = [
     "Progress",
     "Retrying",
     "SizesRead",
+    "StatementRunning",
     "StepEnded",
     "StepStarted",
     "Verified",
@@ -122,6 +124,16 @@ class LockWaiting(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LockStillWaiting(Event):
+    """The run still waits for a target's migration lock (every ``SAFEMIGRATE_HEARTBEAT``)."""
+
+    stage: ClassVar[Stage] = "lock"
+    database: str
+    waited: float
+    left: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class LockAcquired(Event):
     """The lock came after ``seconds``."""
 
@@ -202,6 +214,19 @@ class StepEnded(Event):
     revision: str | None
     seconds: float
     outcome: Literal["ok", "failed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatementRunning(Event):
+    """One statement of a revision still runs (every ``SAFEMIGRATE_HEARTBEAT``): for how long,
+    which (one line, shortened), and on PostgreSQL what the session waits on (``wait_event``:
+    ``Lock/relation``, ``IO/DataFileRead``, ``running``; ``None`` where unknown)."""
+
+    stage: ClassVar[Stage] = "upgrade"
+    revision: str | None
+    seconds: float
+    statement: str | None
+    wait_event: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

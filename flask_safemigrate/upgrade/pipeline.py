@@ -11,18 +11,28 @@ import contextlib
 import functools
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command as alembic_command
+from sqlalchemy.engine import Connection
 
-from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard
+from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, sessions
 from flask_safemigrate.checks import describe, drift_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
-from flask_safemigrate.upgrade import apply, checks, events, failures, live_check, wording
+from flask_safemigrate.upgrade import (
+    apply,
+    checks,
+    events,
+    failures,
+    heartbeat,
+    live_check,
+    wording,
+)
 from flask_safemigrate.upgrade.options import RunConfigError, Stage
 from flask_safemigrate.upgrade.settle import settle_orphans
 from flask_safemigrate.upgrade.state import Run, Stop
@@ -166,15 +176,16 @@ def lock_and_apply(run: Run) -> None:
                     target=target.progress_name, database=target.label, wait=settings.lock_wait
                 )
             )
-            held = stack.enter_context(
-                locks.migration_lock(
-                    target.url,
-                    name=name,
-                    wait=settings.lock_wait,
-                    connect_timeout=settings.connect_timeout,
-                    connect_retries=settings.connect_retries,
+            with heartbeat.ticking(settings.heartbeat, _lock_countdown(run, target)):
+                held = stack.enter_context(
+                    locks.migration_lock(
+                        target.url,
+                        name=name,
+                        wait=settings.lock_wait,
+                        connect_timeout=settings.connect_timeout,
+                        connect_retries=settings.connect_retries,
+                    )
                 )
-            )
             # Keepalive, checks and fence for this lock; ends before the lock is released.
             target.guard = taken[name] = stack.enter_context(
                 lock_guard.guarding(held, dialect=target.dialect, wait=settings.lock_wait)
@@ -195,6 +206,66 @@ def lock_and_apply(run: Run) -> None:
         if run.plan:
             backup(run)
         upgrade(run)
+
+
+def _lock_countdown(run: Run, target: Target) -> Callable[[float], None]:
+    """A heartbeat tick while the run waits for ``target``'s migration lock: the time left."""
+    wait = run.setup.settings.lock_wait
+
+    def tick(waited: float) -> None:
+        run.progress.emit(
+            events.LockStillWaiting(
+                target=target.progress_name,
+                database=target.label,
+                waited=waited,
+                left=max(0.0, wait - waited),
+            )
+        )
+
+    return tick
+
+
+class _Watch:
+    """The upgrade's heartbeat: each :class:`apply.Pulse` as a ``StatementRunning`` event,
+    with PostgreSQL's wait event of the migration session, read on a connection of the
+    watch's own (opened at the first beat, closed by :meth:`close`)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.connections: dict[str | None, Connection] = {}
+        self.stack = contextlib.ExitStack()
+
+    def __call__(self, pulse: apply.Pulse) -> None:
+        run = self.run
+        target = run.target_of(pulse.bind)
+        wait_event = None
+        if target.dialect == "postgresql":
+            scope = apply.session_scope(
+                target.url, run.setup.version_table, run.setup.version_schema
+            )
+            try:
+                connection = self.connections.get(target.key)
+                if connection is None:
+                    connection = self.stack.enter_context(run.connect(target))
+                    self.connections[target.key] = connection
+                wait_event = heartbeat.pg_wait_event(connection, sessions.label("migrate", scope))
+            except sa.exc.SQLAlchemyError:
+                wait_event = None  # the heartbeat still says what runs and for how long
+        statement = " ".join(pulse.statement.split()) if pulse.statement else None
+        if statement is not None and len(statement) > 200:
+            statement = statement[:197] + "..."
+        run.progress.emit(
+            events.StatementRunning(
+                target=target.progress_name,
+                revision=pulse.revision,
+                seconds=pulse.seconds,
+                statement=statement,
+                wait_event=wait_event,
+            )
+        )
+
+    def close(self) -> None:
+        self.stack.close()
 
 
 def _drop_guards(run: Run) -> None:
@@ -324,16 +395,32 @@ def upgrade(run: Run) -> None:
     single database; the multi-database template's one transaction per bind until the end.
     """
     run.stage = "upgrade"
-    setup = run.setup
-    settings = setup.settings
     _prepare(run)
     if not run.plan:
         return
     checksums = {script.revision: ledger.checksum(script.path) for script in run.plan}
     order = _env_order(run)
     commit: apply.CommitPolicy = "at-end" if run.multi else "per-revision"
-    attempt = 0
     waits: list[float] = []  # how long each attempt really waited for a lock
+    watch = _Watch(run)
+    try:
+        _apply_with_retries(run, order, commit, checksums, waits, watch)
+    finally:
+        watch.close()
+
+
+def _apply_with_retries(
+    run: Run,
+    order: list[Target],
+    commit: apply.CommitPolicy,
+    checksums: dict[str, str],
+    waits: list[float],
+    watch: _Watch,
+) -> None:
+    """:func:`upgrade`'s attempts: apply, and retry after a lock timeout with backoff."""
+    setup = run.setup
+    settings = setup.settings
+    attempt = 0
     while True:
         offset = len(run.applied)
         total = offset + sum(len(target.plan) for target in order)
@@ -354,6 +441,8 @@ def upgrade(run: Run) -> None:
                 on_start=functools.partial(_started, run, offset, total),
                 on_finish=functools.partial(_finished, run, offset, total),
                 guards={t.key: t.guard for t in run.targets if t.guard is not None},
+                on_beat=watch,
+                beat_every=settings.heartbeat,
             )
         except apply.StepFailed as failed:
             run.applied += failed.applied

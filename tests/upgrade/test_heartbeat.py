@@ -1,0 +1,116 @@
+"""Issue #17 item 7: signs of life. A statement blocked by another session's lock is reported
+every SAFEMIGRATE_HEARTBEAT seconds (with PostgreSQL's wait event), and so is the wait for
+the migration lock (with the time left), as text lines and as JSON log events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from flask_safemigrate import locks
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke
+from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
+from tests.upgrade.histories import TABLES, models, prepare
+from tests.upgrade.test_lock_timeout import ALTER, ALTER_SCRIPT, blocker
+
+pytestmark = TIMING
+
+CONFIG = {
+    "SAFEMIGRATE_BACKUP": False,
+    "SAFEMIGRATE_LOCK_TIMEOUT": 20,
+    "SAFEMIGRATE_LOCK_RETRIES": 0,
+    "SAFEMIGRATE_HEARTBEAT": 0.4,
+}
+
+
+def _blocked_app(make_app: MakeApp, url: str) -> Any:
+    app = make_app(url, models=models(TABLES[:1]), config=CONFIG)
+    migrations = prepare(app, count=1)
+    assert invoke(app, "db", "safe-upgrade").exit_code == 0
+    write_revision(migrations, ALTER_SCRIPT)
+    return app
+
+
+@contextmanager
+def _released_after(conn: Any, seconds: float) -> Iterator[None]:
+    """Roll the blocker's transaction back after ``seconds``, from another thread."""
+    timer = threading.Timer(seconds, conn.rollback)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.join()
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_blocked_statement_beats_with_its_wait_event(
+    make_app: MakeApp, database_url: str
+) -> None:
+    app = _blocked_app(make_app, database_url)
+    with blocker(database_url) as (conn, _pid), _released_after(conn, 2.0):
+        result = invoke(app, "db", "safe-upgrade", "--no-verify", "--log-format", "json")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    beats = [r for r in records if r["event"] == "statement_running"]
+    assert len(beats) >= 2, records
+    first = beats[0]
+    assert first["stage"] == "upgrade" and first["revision"] == ALTER
+    assert first["statement"].startswith("ALTER TABLE widgets ADD COLUMN")
+    assert first["wait_event"] == "Lock/relation"
+    assert [b["seconds"] for b in beats] == sorted(b["seconds"] for b in beats)
+    assert first["seconds"] >= 0.3
+    assert (records[-1]["event"], records[-1]["outcome"]) == ("step_ended", "ok")
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_a_blocked_statement_beats_on_the_terminal(make_app: MakeApp, database_url: str) -> None:
+    app = _blocked_app(make_app, database_url)
+    with blocker(database_url) as (conn, _pid), _released_after(conn, 1.5):
+        result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    beats = [line for line in lines if "still running" in line]
+    assert beats, result.output
+    assert beats[0].startswith(f"  ... revision {ALTER} still running, statement at ")
+    assert "(PostgreSQL: waiting on Lock/relation): ALTER TABLE widgets ADD COLUMN" in beats[0]
+    # The step's line broken by the heartbeats ends with its label again.
+    assert any(line.startswith(f"[1/1] {ALTER} ... ok ") for line in lines), result.output
+
+
+def test_waiting_for_the_migration_lock_counts_down(make_app: MakeApp, database_url: str) -> None:
+    app = make_app(
+        database_url,
+        models=models(TABLES[:1]),
+        config={**CONFIG, "SAFEMIGRATE_LOCK_WAIT": 30, "SAFEMIGRATE_HEARTBEAT": 0.5},
+    )
+    prepare(app, count=1)
+    name = locks.lock_name(database_url)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with locks.migration_lock(database_url, name=name, wait=5):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        threading.Timer(1.8, release.set).start()
+        result = invoke(app, "db", "safe-upgrade")
+    finally:
+        release.set()
+        holder.join()
+    assert result.exit_code == 0, result.output
+    waits = [line for line in result.output.splitlines() if "still waiting" in line]
+    assert len(waits) >= 2, result.output
+    assert waits[0].startswith("  ... still waiting for the migration lock: ")
+    assert waits[0].endswith("s left (SAFEMIGRATE_LOCK_WAIT)")
+    assert "29s left" in waits[0] or "30s left" in waits[0]
