@@ -19,6 +19,13 @@ An ``accept`` row re-records the checksum of an applied revision after a purely 
 (a comment, formatting): see :func:`accept`. A ``resolve`` row says that someone repaired what
 a failed attempt left behind (``flask db safe-upgrade --resolved REV``), so the failure no
 longer blocks the next run.
+
+A failed row's ``error`` ends with what the failure left (:func:`failure_text`): ``[left:
+nothing]``, ``[left: N statements: ...]`` or ``[left: unknown]``. A failure that left nothing
+(its transaction rolled back) is followed at once by a ``resolve`` row written by
+safe-upgrade itself (:data:`AUTO_RESOLVED`): nobody needs to repair anything, so nothing
+blocks the next run. Rows written before this suffix existed read as ``unknown``
+(:func:`left_of`).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 __all__ = [
+    "AUTO_RESOLVED",
     "DIRECTIONS",
     "LEDGER_TABLE",
     "TABLE",
@@ -47,7 +56,9 @@ __all__ = [
     "checksum",
     "create",
     "exists",
+    "failure_text",
     "ledger_table",
+    "left_of",
     "matches",
     "read_entries",
     "record",
@@ -148,6 +159,36 @@ def matches(path: str | os.PathLike[str], recorded: str) -> bool:
     normal = _normalised(data)
     candidates = (_canonical(data), data, normal, normal.replace(b"\n", b"\r\n"))
     return any(hashlib.sha256(c).hexdigest() == recorded for c in candidates)
+
+
+#: The ``error`` text of the ``resolve`` row safe-upgrade writes after a failure that left
+#: nothing behind.
+AUTO_RESOLVED: Final = (
+    "resolved by safe-upgrade: the failure left nothing behind (its transaction rolled back)"
+)
+
+_LEFT = re.compile(r" \[left: (?P<left>nothing|unknown|\d+ statements?(?:: .*)?)\]$", re.DOTALL)
+
+
+def failure_text(reason: str, left: str, statements: Sequence[str] = ()) -> str:
+    """A failed row's ``error``: the reason, then what the failure left (``[left: ...]``)."""
+    if left == "statements" and statements:
+        count = f"{len(statements)} statement{'' if len(statements) == 1 else 's'}"
+        shown = "; ".join(" ".join(s.split())[:200] for s in statements)
+        return f"{reason} [left: {count}: {shown}]"
+    if left == "statements":
+        return f"{reason} [left: unknown]"
+    return f"{reason} [left: {left}]"
+
+
+def left_of(error: str | None) -> str:
+    """What a failed row says its failure left: ``nothing``, ``statements`` or ``unknown``
+    (a row written before the ledger said so, or a text without the suffix)."""
+    found = _LEFT.search(error or "")
+    if found is None:
+        return "unknown"
+    left = found["left"]
+    return left if left in ("nothing", "unknown") else "statements"
 
 
 def applied_by() -> str:

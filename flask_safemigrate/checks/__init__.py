@@ -21,7 +21,12 @@ connection) and never print, connect on their own or stop a run.
 from __future__ import annotations
 
 from flask_safemigrate.checks.drift import DRIFT_HINT, check_schema_models, drift_findings
-from flask_safemigrate.checks.failures import Failure, connection_lost, migration_failed
+from flask_safemigrate.checks.failures import (
+    Failure,
+    connection_lost,
+    kept_by_mysql,
+    migration_failed,
+)
 from flask_safemigrate.checks.graph import (
     describe,
     graph_finding,
@@ -47,6 +52,7 @@ __all__ = [
     "describe",
     "drift_findings",
     "graph_finding",
+    "kept_by_mysql",
     "ledger_findings",
     "migration_failed",
     "not_at_head",

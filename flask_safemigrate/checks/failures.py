@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.engine import URL
 
@@ -28,7 +28,9 @@ __all__ = [
     "FailedStep",
     "FailedTarget",
     "Failure",
+    "Left",
     "connection_lost",
+    "kept_by_mysql",
     "migration_failed",
 ]
 
@@ -36,6 +38,34 @@ _WHY_LOST = (
     "find out why the session ended (pg_terminate_backend or KILL by someone, a server"
     " restart or failover, a proxy, firewall or network timeout)"
 )
+
+
+#: What a failed revision left in the database: ``nothing`` (its transaction rolled back, or
+#: nothing that changes anything had run), ``statements`` (MariaDB/MySQL DDL that ran, an
+#: ``autocommit_block``'s statements, an INVALID concurrent index) or ``unknown``.
+Left = Literal["nothing", "statements", "unknown"]
+
+#: Statements MariaDB/MySQL run inside the transaction; anything else commits it first.
+_TRANSACTIONAL = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "SELECT", "WITH"})
+
+
+def _commits_implicitly(statement: str | None) -> bool:
+    """Whether MariaDB/MySQL commit the open transaction before running ``statement``."""
+    words = (statement or "").lstrip().split(None, 1)
+    return bool(words) and words[0].upper() not in _TRANSACTIONAL
+
+
+def kept_by_mysql(ran: Sequence[str], failing: str | None) -> list[str]:
+    """What of a revision's statements stays on MariaDB/MySQL when it stops at ``failing``.
+
+    A DDL statement commits the transaction before it runs: every statement up to the last
+    DDL that ran stays, and all of them when the failing statement is DDL itself; data
+    statements after the last DDL roll back with the transaction.
+    """
+    if _commits_implicitly(failing):
+        return list(ran)
+    last = max((i for i, s in enumerate(ran) if _commits_implicitly(s)), default=-1)
+    return list(ran[: last + 1])
 
 
 class AppliedStep(Protocol):
@@ -139,14 +169,36 @@ class Failure:
 
     @property
     def stays(self) -> Sequence[str]:
-        """The revision's statements that stay applied: on MariaDB/MySQL every one that ran
-        (DDL commits itself), elsewhere those an ``autocommit_block`` committed."""
-        return self.failed.ran if self.culprit.dialect == "mysql" else self.failed.committed
+        """The revision's statements that stay applied.
+
+        On MariaDB/MySQL see :func:`kept_by_mysql`; elsewhere only what an
+        ``autocommit_block`` committed stays.
+        """
+        failed = self.failed
+        if self.culprit.dialect != "mysql":
+            return failed.committed
+        return kept_by_mysql(failed.ran, failed.statement)
 
     @property
     def nothing_left(self) -> bool:
         """Nothing of the revision stays: rolled back, or no change ran yet on MariaDB."""
-        return not self.stays
+        return self.left == "nothing"
+
+    @property
+    def left(self) -> Left:
+        """What the failure left: the ledger records it, and ``nothing`` needs no human."""
+        if self.culprit.key in self.unreadable:
+            return "unknown"
+        if (
+            self.lost
+            and self.culprit.dialect == "mysql"
+            and _commits_implicitly(self.failed.statement)
+        ):
+            # DDL in flight when the connection dropped: the server may finish it anyway.
+            return "unknown"
+        if self.stays or _invalid_index(self) is not None:
+            return "statements"
+        return "nothing"
 
     @property
     def resume(self) -> str:
@@ -206,6 +258,7 @@ def _extra(facts: Failure, statement: str | None, ran: list[str]) -> dict[str, A
         "attempts": facts.attempts,
         "waited": [round(w, 3) for w in facts.waits] if facts.lock_timeout else [],
         "backup": str(facts.backup_path) if facts.backup_path else None,
+        "left": facts.left,
     }
 
 
@@ -219,10 +272,19 @@ def _texts(facts: Failure) -> tuple[str | None, list[str]]:
 def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str) -> str:
     """What of the failing revision stays after the ``event`` (failure, drop)."""
     revision = facts.failed.revision
+    kept = ran[: len(facts.stays)] if facts.culprit.dialect == "mysql" else []
+    if kept:
+        rest = (
+            " The data statements after its last DDL rolled back." if len(kept) < len(ran) else ""
+        )
+        return (
+            f" MariaDB/MySQL cannot roll back DDL: {plural(len(kept), 'statement')} of"
+            f" {revision} ran before the {event} and stay applied: " + "; ".join(kept) + "." + rest
+        )
     if facts.culprit.dialect == "mysql" and ran:
         return (
-            f" MariaDB/MySQL cannot roll back DDL: {plural(len(ran), 'statement')} of"
-            f" {revision} ran before the {event} and stay applied: " + "; ".join(ran) + "."
+            f" No DDL of {revision} had run before the {event}: its data statements rolled"
+            " back with its transaction, nothing of it was left behind."
         )
     if facts.culprit.dialect == "mysql":
         return f" No statement of {revision} {nothing} before the {event}."
@@ -298,6 +360,10 @@ def _one_target(facts: Failure) -> Finding:
         )
     if facts.backup_path is not None:
         message += f" Backup from before this run: {facts.backup_path}."
+    again = (
+        "then run `flask db safe-upgrade` again (no --resolved needed: the failure left"
+        " nothing behind)"
+    )
     if not failed.started and facts.lock_timeout:
         todo = f"{_lock_help(facts)}; then run `flask db safe-upgrade` again (no --resolved needed)"
     elif not failed.started:
@@ -305,15 +371,17 @@ def _one_target(facts: Failure) -> Finding:
             "`flask db heads` shows Alembic's own error (a script it cannot load, or"
             " env.py); fix it and run `flask db safe-upgrade` again (no --resolved needed)"
         )
-    elif facts.lock_timeout:
-        todo = f"{_lock_help(facts)}; {facts.resume}"
     elif facts.stays:
         todo = (
             f"undo (or finish) the statements of {failed.revision} listed above by hand,"
             f" fix the script or the data, {facts.resume}"
         )
+    elif facts.left != "nothing":
+        todo = f"find out what {failed.revision} left behind and repair it, {facts.resume}"
+    elif facts.lock_timeout:
+        todo = f"{_lock_help(facts)}; {again}"
     else:
-        todo = f"fix the script or the data, {facts.resume}"
+        todo = f"fix the script or the data, {again}"
     invalid = _invalid_index(facts)
     if invalid is not None and failed.started:
         message += (
@@ -330,11 +398,15 @@ def _connection_lost(facts: Failure, at: str, statement: str | None, ran: list[s
     revision = failed.revision
     readable = target.key not in facts.unreadable
     applied = readable and revision in applied_revisions(facts.graph, target.current)
-    mysql = target.dialect == "mysql"
     if applied:
         left = f" The version table says {revision} is applied: it committed before the drop."
     else:
         left = _left_behind(facts, ran, "drop", nothing="that changes anything had run")
+        if facts.left == "unknown" and readable:
+            left += (
+                " The statement in flight is DDL, which MariaDB/MySQL may have finished and"
+                " committed after the drop: whether it took effect is unknown."
+            )
     message = (
         f"The database connection running revision {facts.name} on {target.label} was lost"
         f" after {failed.seconds:.2f}s, during: {statement or 'no statement'} ({facts.reason})."
@@ -343,13 +415,18 @@ def _connection_lost(facts: Failure, at: str, statement: str | None, ran: list[s
     )
     if facts.backup_path is not None:
         message += f" Backup from before this run: {facts.backup_path}."
-    resumable = not (mysql and ran and not applied)
+    resumable = applied or facts.left == "nothing"
     if resumable:
         todo = f"{_WHY_LOST}, then run `flask db safe-upgrade` again: there is nothing to repair"
     else:
         todo = (
-            f"{_WHY_LOST}; undo (or finish) the statements of {revision} listed above by hand,"
-            f" then run `flask db safe-upgrade --resolved {revision}`"
+            f"{_WHY_LOST}; undo (or finish) the statements of {revision} listed above by hand"
+            + (
+                ", and check whether the one in flight took effect"
+                if facts.left == "unknown"
+                else ""
+            )
+            + f", then run `flask db safe-upgrade --resolved {revision}`"
         )
     extra = {
         "revision": revision,
@@ -359,6 +436,7 @@ def _connection_lost(facts: Failure, at: str, statement: str | None, ran: list[s
         "current": list(target.current) if readable else None,
         "resumable": resumable,
         "backup": str(facts.backup_path) if facts.backup_path else None,
+        "left": "nothing" if applied else facts.left,
     }
     return _finding(facts, "connection-lost", message, todo, extra)
 
@@ -393,9 +471,12 @@ def _several_targets(facts: Failure) -> Finding:
     elif facts.stays:
         todo = f"{undo}, fix the script or the data, {facts.resume}"
     elif facts.lock_timeout:
-        todo = f"{_lock_help(facts)}; {facts.resume}"
+        todo = f"{_lock_help(facts)}; then run `flask db safe-upgrade` again (no --resolved needed)"
     else:
-        todo = f"fix the script or the data, {facts.resume}"
+        todo = (
+            "fix the script or the data, then run `flask db safe-upgrade` again (no"
+            " --resolved needed: the failure left nothing behind)"
+        )
     extra = {
         **_extra(facts, statement, ran),
         "bind": culprit.key,
@@ -426,13 +507,15 @@ def _state_of(target: FailedTarget, facts: Failure, unreadable: bool) -> str:
             " transaction per database until every bind is done)"
         )
     if target is facts.culprit:
-        if target.dialect == "mysql" and failed.ran:
+        if target.dialect == "mysql" and facts.stays:
             text += (
                 "; MariaDB/MySQL cannot roll back DDL:"
-                f" {plural(len(failed.ran), 'statement')} of {failed.revision} ran"
+                f" {plural(len(facts.stays), 'statement')} of {failed.revision} ran"
                 " before the failure and stay applied: "
-                + "; ".join(shorten(database.mask_text(s, target.url)) for s in failed.ran)
+                + "; ".join(shorten(database.mask_text(s, target.url)) for s in facts.stays)
             )
+        elif target.dialect == "mysql" and failed.ran:
+            text += f"; no DDL of {failed.revision} had run there, its data statements rolled back"
         elif target.dialect == "mysql":
             text += f"; no statement of {failed.revision} had run there"
         elif failed.committed:

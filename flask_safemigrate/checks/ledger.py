@@ -63,6 +63,7 @@ def ledger_findings(
                         "revision": revision,
                         "direction": last.direction,
                         "error": reason,
+                        "left": ledger.left_of(last.error),
                     },
                 )
             )

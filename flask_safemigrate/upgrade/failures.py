@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import blockers, checks, faults, ledger, lock_guard
+from flask_safemigrate import blockers, checks, database, faults, ledger, lock_guard
 from flask_safemigrate.checks import Failure, connection_lost, migration_failed
 from flask_safemigrate.errors import ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Severity
@@ -96,9 +96,15 @@ def _at_culprit(run: Run, failed: StepFailed, facts: Failure, connection: Connec
 
 
 def _record_failure(run: Run, connection: Connection, failed: StepFailed, facts: Failure) -> None:
-    """The failed attempt's ledger row; a lost connection that left nothing is resolved too."""
+    """The failed attempt's ledger row, saying what it left; one that left nothing is
+    resolved at once, so a plain re-run (an automated deploy's retry) goes on by itself."""
     assert failed.revision is not None
     schema = run.setup.version_schema
+    reason = f"connection lost: {facts.reason}" if facts.lost else facts.reason
+    # What stays: the statements that ran, or the failing one (an INVALID concurrent index).
+    left = [database.mask_text(s, facts.culprit.url) for s in facts.stays] or [
+        database.mask_text(failed.statement or "", facts.culprit.url)
+    ]
     ledger.record(
         connection,
         revision=failed.revision,
@@ -107,10 +113,10 @@ def _record_failure(run: Run, connection: Connection, failed: StepFailed, facts:
         started_at=failed.started_at,
         finished_at=datetime.now(UTC),
         success=False,
-        error=f"connection lost: {facts.reason}" if facts.lost else facts.reason,
+        error=ledger.failure_text(reason, facts.left, left),
         schema=schema,
     )
-    if facts.lost and facts.nothing_left:
+    if facts.nothing_left:
         now = datetime.now(UTC)
         ledger.record(
             connection,
@@ -120,8 +126,7 @@ def _record_failure(run: Run, connection: Connection, failed: StepFailed, facts:
             started_at=now,
             finished_at=now,
             success=True,
-            error="resolved by safe-upgrade: the connection was lost and nothing of the"
-            " revision was left (its transaction rolled back)",
+            error=ledger.AUTO_RESOLVED,
             schema=schema,
         )
     connection.commit()

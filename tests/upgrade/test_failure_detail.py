@@ -30,9 +30,11 @@ def test_a_duplicate_key_failure_names_the_duplicated_value(
     assert expected in problem["error"], problem["error"]
     assert expected in problem["message"], problem["message"]
     assert "\n" not in problem["message"]
-    # the ledger keeps it for the next run's pre-flight too
+    # MariaDB committed the INSERT before the failing CREATE INDEX: the ledger keeps the
+    # failure for the next run's pre-flight. Elsewhere nothing was left: the next run tries
+    # again (and fails the same way while the data is unchanged).
     result = invoke(app, "db", "safe-upgrade")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == (3 if db_kind == "mysql" else 4), result.output
     assert expected in result.output, result.output
 
 

@@ -141,4 +141,9 @@ def test_gives_up_with_exit_4_naming_the_blocker(make_app: MakeApp, database_url
     assert "pg_terminate_backend" in problem["help"]
     assert data["current"] == [REVISIONS[0]]
     failed = [r for r in ledger_rows(database_url) if r["revision"] == ALTER]
-    assert [bool(r["success"]) for r in failed] == [False]
+    # the failure is recorded with what it left (nothing) and resolved at once (issue #17)
+    assert [(r["direction"], bool(r["success"])) for r in failed] == [
+        ("upgrade", False),
+        ("resolve", True),
+    ]
+    assert failed[0]["error"].endswith("[left: nothing]"), failed[0]["error"]
