@@ -52,6 +52,7 @@ from tests.support.databases import (
 from tests.support.flask_process import FlaskProcess
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import (
+    FAIL_AFTER_COMMIT,
     REVISIONS,
     TABLES,
     ledger_rows,
@@ -424,8 +425,8 @@ def test_no_command_shows_the_password_on_success_or_failure(
         drift = run.expect(url, 1, "db", "verify", "--format", fmt, tables=TABLES[:2])
         assert "schema-drift" in drift.stdout, str(drift)
 
-    # A failing revision: exit 4, then every run refuses until --resolved.
-    failing = write_revision(run.migrations, revision_source(3, fail=True))
+    # A failing revision that leaves its table: exit 4, then every run refuses until --resolved.
+    failing = write_revision(run.migrations, revision_source(3, extra_upgrade=FAIL_AFTER_COMMIT))
     four = TABLES[:4]
     failed = run.expect(url, 4, "db", "safe-upgrade", tables=four)
     assert "no_such_table" in failed.stdout + failed.stderr, str(failed)
@@ -559,7 +560,7 @@ def test_query_string_and_one_letter_passwords_are_never_shown(
         run.expect(url, 0, "db", "verify", "--format", fmt)
         run.expect(url, 0, "db", "verify", "--roundtrip", "--format", fmt)
 
-    failing = write_revision(run.migrations, revision_source(3, fail=True))
+    failing = write_revision(run.migrations, revision_source(3, extra_upgrade=FAIL_AFTER_COMMIT))
     four = TABLES[:4]
     failed = run.expect(url, 4, "db", "safe-upgrade", "--format", "json", tables=four).json()
     assert failed["stage"] == "upgrade", failed

@@ -50,6 +50,14 @@ def revision_source(index: int, *, fail: bool = False, extra_upgrade: str = "") 
     )
 
 
+#: An ``extra_upgrade`` that commits what ran so far (an ``autocommit_block``), then fails:
+#: the failure leaves the revision's table on every database, so the ledger blocks the next
+#: run until ``--resolved`` (a failure that left nothing is resolved by itself, issue #17).
+FAIL_AFTER_COMMIT = (
+    f"with op.get_context().autocommit_block():\n    pass\nop.execute(sa.text({FAIL_STATEMENT!r}))"
+)
+
+
 def write_history(migrations: Path, *, count: int = 5, fail_at: int | None = None) -> list[Path]:
     """Write the first ``count`` revisions; revision ``fail_at`` (0-based) fails."""
     return [write_revision(migrations, revision_source(i, fail=i == fail_at)) for i in range(count)]
