@@ -298,8 +298,15 @@ COMMANDS[lint_command.name or "lint"] = lint_command
 
 
 def _progress_printer(err: bool) -> ProgressPrinter:
-    """safe-upgrade's progress as lines: stdout for text, stderr when stdout carries JSON."""
-    return ProgressPrinter(lambda text, nl: click.echo(text, nl=nl, err=err))
+    """safe-upgrade's progress as lines: stdout for text, stderr when stdout carries JSON.
+
+    The text report shows pre-flight's findings as soon as pre-flight passes (the JSON
+    report has them in ``problems``)."""
+    return ProgressPrinter(
+        lambda text, nl: click.echo(text, nl=nl, err=err),
+        findings=not err,
+        color=not err and should_color(sys.stdout),
+    )
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -330,63 +337,107 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def _interrupted(
-    progress: upgrade.Progress, dialects: set[str | None], as_json: bool, *, how: str = "Ctrl-C"
+    progress: upgrade.Progress, dialects: set[str | None], as_json: bool, stop: KeyboardInterrupt
 ) -> NoReturn:
-    """Ctrl-C: say what it stopped and how to go on, instead of click's bare "Aborted!" (exit 1,
-    which reads as "checks failed"). The lock and connections were released on the way out.
+    """Ctrl-C: say what it stopped, where the database stands and how to go on, instead of
+    click's bare "Aborted!" (exit 1, which reads as "checks failed"). The lock and
+    connections were released on the way out, and the run read every target again.
 
     With ``--format json`` stdout still gets the report (every exit keeps its shape): the
-    stage reached and the revisions committed, as progress told them (a multi-database run
-    commits at its end: none); where the database stands was not read, so ``from``, ``to``
-    and ``current`` are empty and the summary says so.
+    stage reached, the revisions committed (as progress told them), ``current`` as read after
+    the interruption (``null`` when it could not be read) and what the running revision left.
     """
+    facts = stop if isinstance(stop, upgrade.Interrupted) else None
+    cause = facts.cause if facts is not None else stop
+    how = "SIGTERM" if isinstance(cause, _Terminated) else "Ctrl-C"
     code = TERMINATED if how == "SIGTERM" else INTERRUPTED
     echo = progress if isinstance(progress, ProgressPrinter) else None
     running = echo.pending if echo is not None and echo.open_line else None
+    running = running or (facts.revision if facts is not None else None)
     if echo is not None and echo.open_line:
         echo.write("interrupted", True)
     what = f"while applying {running}" if running else "while no revision was running"
+    current = facts.current if facts is not None else None
     message = (
-        f"safe-upgrade interrupted ({how}) {what}; the migration lock is released and"
-        f" nothing was recorded as failed.{_left_behind(running, dialects)}"
+        f"safe-upgrade interrupted ({how}) {what}; {_position(facts)}; the migration lock is"
+        f" released and nothing was recorded as failed.{_left_behind(running, dialects, facts)}"
     )
     hint = (
-        "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
+        "run `flask db safe-upgrade` again to go on"
+        if current is not None
+        else "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
         " again to go on"
     )
     click.echo(f"Error: {printable(message)}", err=True)
     click.echo(f"  help: {hint}", err=True)
     if as_json:
+        extra: dict[str, Any] = {"revision": running} if running else {}
+        if running and facts is not None and facts.dialect is not None:
+            extra["left"] = "statements" if facts.stays else "nothing"
+            extra["stays"] = list(facts.stays)
         finding = Finding(
-            rule="interrupted",
-            severity=Severity.ERROR,
-            message=message,
-            help=hint,
-            extra={"revision": running} if running else {},
+            rule="interrupted", severity=Severity.ERROR, message=message, help=hint, extra=extra
         )
-        facts: dict[str, Any] = {
+        data: dict[str, Any] = {
             "stage": echo.reached if echo is not None else "preflight",
-            "from": [],
+            "from": None,
             "to": [],
-            "current": [],
+            "current": current,
             "applied": list(echo.applied) if echo is not None else [],
             "plan": [],
             "backup": echo.backup if echo is not None else None,
             "summary": (
-                f"safe-upgrade interrupted (exit {code}); where the database stands was"
-                " not read: run `flask db verify`."
+                f"safe-upgrade interrupted (exit {code}); {_position(facts)}: run `flask db"
+                " safe-upgrade` again to go on (`flask db verify` checks the rest)."
+                if current is not None
+                else f"safe-upgrade interrupted (exit {code}); position not read: run"
+                " `flask db verify`."
             ),
             "interrupted": True,
         }
-        click.echo(render_json(Report("safe-upgrade", [finding], facts)))
+        click.echo(render_json(Report("safe-upgrade", [finding], data)))
     raise SystemExit(code)
 
 
-def _left_behind(running: str | None, dialects: set[str | None]) -> str:
+def _position(facts: upgrade.Interrupted | None) -> str:
+    """Where each database stands after the interruption, as read again."""
+    if facts is None or not facts.positions:
+        return "position not read"
+    if len(facts.positions) == 1:
+        (only,) = facts.positions
+        if only.current is None:
+            return "position not read (the database could not be read again)"
+        return f"the database is at {', '.join(only.current) or 'base'}"
+    return "databases: " + ", ".join(
+        f"{p.name} at {', '.join(p.current) or 'base'}"
+        if p.current is not None
+        else f"{p.name} not read"
+        for p in facts.positions
+    )
+
+
+def _left_behind(
+    running: str | None, dialects: set[str | None], facts: upgrade.Interrupted | None
+) -> str:
     """What an interrupted revision leaves, for the app's databases only: PostgreSQL and
     SQLite roll back what was not committed; MariaDB/MySQL keep the DDL that ran."""
     if not running:
         return ""
+    if facts is not None and facts.dialect is not None:
+        if facts.stays and facts.dialect == "mysql":
+            return (
+                f" MariaDB/MySQL cannot roll back DDL: {len(facts.stays)} statement(s) of"
+                f" {running} ran and stay: {'; '.join(facts.stays)} (a migration written"
+                " with guards converges when run again)."
+            )
+        if facts.stays:
+            return (
+                f" Its autocommit_block committed {len(facts.stays)} statement(s) of"
+                f" {running}, which stay: {'; '.join(facts.stays)}; the rest rolled back."
+            )
+        if facts.dialect == "mysql":
+            return f" No DDL of {running} had run: nothing of it was left behind."
+        return " Nothing of it was left behind. What it had not committed rolled back."
     if dialects <= {"postgresql", "sqlite"}:
         return " What it had not committed rolled back."
     if dialects == {"mysql"}:
@@ -498,10 +549,7 @@ def safe_upgrade_command(
     except KeyboardInterrupt as stop:
         engines = app.extensions["migrate"].db.engines.values()
         _interrupted(
-            progress,
-            {database.dialect_of(e.url) for e in engines},
-            output_format == "json",
-            how="SIGTERM" if isinstance(stop, _Terminated) else "Ctrl-C",
+            progress, {database.dialect_of(e.url) for e in engines}, output_format == "json", stop
         )
     report = result.report
     if output_format == "json":
@@ -513,8 +561,10 @@ def safe_upgrade_command(
     else:
         color = should_color(sys.stdout)
         lines = [printable(note) for note in report.notes]
+        shown = progress.shown if isinstance(progress, ProgressPrinter) else set()
         for finding in report.findings:
-            lines.extend(render_finding(finding, color=color))
+            if id(finding) not in shown:  # pre-flight's, shown before the lock already
+                lines.extend(render_finding(finding, color=color))
         lines.append(printable(str(report.facts["summary"])))
         click.echo("\n".join(lines), color=color)
     exit_with(result.exit_code)

@@ -19,9 +19,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
-from flask_safemigrate import app_engine_options, sessions
+from flask_safemigrate import app_engine_options, faults, sessions
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.revision_ids import STOCK_VERSION_WIDTH
+from flask_safemigrate.safe_text import driver_text
 
 _T = TypeVar("_T")
 
@@ -196,7 +197,7 @@ def _refused_hint(url: URL) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
+    text = driver_text(getattr(error, "orig", None) or error)
     return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -302,11 +303,45 @@ def is_privilege_error(error: BaseException) -> bool:
     return mysql_error_code(error) in PRIVILEGE_ERRORS
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether a read failed for a passing reason worth another try: a concurrent DDL
+    statement (see TRANSIENT_DDL_ERRORS) or a connection that dropped under it."""
+    return is_transient_ddl(error) or faults.is_connection_lost(error)
+
+
+def error_help(error: BaseException, reason: str) -> str:
+    """What to do about a database error outside any revision: by its kind, not a guess.
+
+    Transient errors say so (they were retried already); only a refused privilege sends
+    the reader to the account's privileges.
+    """
+    if "database is locked" in reason:
+        return (
+            "another connection holds a lock on the database: let it finish, or raise"
+            " SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
+        )
+    if is_transient_ddl(error):
+        return (
+            "another migrator changed this table while this run read it (a first run creating"
+            " the version table or the ledger); nothing was changed: run the command again"
+        )
+    if faults.is_connection_lost(error):
+        return (
+            "the connection dropped while reading (a server restart or failover, a proxy or"
+            " network timeout); nothing was changed: run the command again once the server"
+            " answers"
+        )
+    if is_privilege_error(error):
+        return "grant the account the privileges the error names on the version table and schema"
+    return "see the database's error above; `flask db verify` shows where the database stands"
+
+
 def retry_transient(
     read: Callable[[], _T], *, attempts: int = 6, sleep: Callable[[float], None] = time.sleep
 ) -> _T:
     """``read()``, again (a fresh connection and transaction each time: ``read`` opens its
-    own) while it fails with a transient DDL error, up to ``attempts`` times in all.
+    own) while it fails with a transient error (:func:`is_transient`), up to ``attempts``
+    times in all.
 
     Only for reads: the failed attempt's transaction is gone with its connection.
     """
@@ -315,7 +350,7 @@ def retry_transient(
         try:
             return read()
         except sa.exc.DBAPIError as exc:
-            if attempt >= attempts or not is_transient_ddl(exc):
+            if attempt >= attempts or not is_transient(exc):
                 raise
         sleep(min(0.05 * 2**attempt, 2.0))
         attempt += 1

@@ -8,9 +8,11 @@ data's problem and needs a person (``--resolved``).
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["is_connection_lost", "is_lock_timeout"]
+__all__ = ["is_connection_lost", "is_lock_timeout", "line_in"]
 
 #: SQLSTATEs of a session the server ended or lost: class 08 (connection exception), and
 #: 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
@@ -73,3 +75,18 @@ def is_connection_lost(error: BaseException) -> bool:
         ):
             return True
     return False
+
+
+def line_in(error: BaseException, path: str | Path) -> int | None:
+    """The line of the file at ``path`` that ``error`` came from (its innermost frame there).
+
+    "where: file:line" is where the operator looks first: the op or ``raise`` in
+    ``upgrade()`` that failed, not the revision identifier at the top of the file.
+    """
+    target = Path(path).resolve()
+    inside = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.lineno is not None and Path(frame.filename).resolve() == target
+    ]
+    return inside[-1] if inside else None

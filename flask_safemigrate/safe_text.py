@@ -9,7 +9,7 @@ what was written and nothing runs.
 
 from __future__ import annotations
 
-__all__ = ["in_python_string", "printable"]
+__all__ = ["driver_text", "in_python_string", "printable"]
 
 # Escapes Python understands inside every kind of string literal (single, double, triple).
 _PYTHON_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -57,3 +57,12 @@ def printable(text: str) -> str:
         else {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or _escaped(char)
         for char in text
     )
+
+
+def driver_text(cause: BaseException) -> str:
+    """A driver error's text: PyMySQL's ``(1045, "Access denied ...")`` tuple becomes
+    ``Access denied ... (error 1045)``; any other error its ``str()``."""
+    args = cause.args
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"{args[1].strip()} (error {args[0]})"
+    return str(cause).strip()

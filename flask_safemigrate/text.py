@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+from flask_safemigrate.safe_text import driver_text
+
 __all__ = ["display_path", "one_line", "plural", "shorten"]
 
 
@@ -29,7 +31,7 @@ def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
     line name the problem, the wrapper's text repeats the statement.
     """
     cause = getattr(error, "orig", None) or error
-    text = str(cause).strip()
+    text = driver_text(cause)
     line = text.splitlines()[0].strip() if text else ""
     detail = _detail(cause)
     if detail and detail not in line:
@@ -46,14 +48,19 @@ def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:
 
 
 def _detail(cause: BaseException) -> str:
-    """PostgreSQL's ``DETAIL`` of a driver error (psycopg's ``diag``), on one line.
+    """PostgreSQL's ``DETAIL`` and ``HINT`` of a driver error (psycopg's ``diag``), on one line.
 
     The first line says what failed ("could not create unique index"); the detail says
     which row ("Key (email)=(x) is duplicated"), which is what the operator must fix.
     """
     diag = getattr(cause, "diag", None)
-    detail = getattr(diag, "message_detail", None)
-    return shorten(detail, 200).rstrip(".") if isinstance(detail, str) and detail.strip() else ""
+    parts = []
+    for name, label in (("message_detail", "DETAIL"), ("message_hint", "HINT")):
+        text = getattr(diag, name, None)
+        if isinstance(text, str) and text.strip():
+            part = shorten(text, 200).rstrip(".")
+            parts.append(part if label == "DETAIL" else f"{label}: {part}")
+    return "; ".join(parts)
 
 
 def shorten(text: str, limit: int = 300) -> str:

@@ -19,10 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from flask_safemigrate.render.text import render_finding
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
 from flask_safemigrate.upgrade import Progress, Stage
 from flask_safemigrate.upgrade.events import (
+    Advised,
     AnotherApplied,
     BackupSkipped,
     BackupsPruned,
@@ -187,8 +189,14 @@ def event_line(event: Event) -> str:
 class ProgressPrinter(Progress):
     """The command's sink: words each event and writes it as it happens."""
 
-    def __init__(self, write: Write) -> None:
+    def __init__(self, write: Write, *, findings: bool = False, color: bool = False) -> None:
         self.write = write
+        #: Whether pre-flight's findings are shown as they are known (the text report), so
+        #: they come before the lock, the upgrade and the verification, not after them.
+        self.findings = findings
+        self.color = color
+        #: The findings shown already: the final report leaves them out.
+        self.shown: set[int] = set()
         self.open_line = False
         #: The revision whose line is open (what a Ctrl-C interrupted).
         self.pending: str | None = None
@@ -226,6 +234,12 @@ class ProgressPrinter(Progress):
             self._echo(f"{label} {event.revision}{message} ... ", nl=False)
         elif isinstance(event, StepEnded):
             self._step_ended(event)
+        elif isinstance(event, Advised):
+            if self.findings:
+                for finding in event.findings:
+                    for line in render_finding(finding, color=self.color):
+                        self.write(line, True)  # made printable by render_finding
+                    self.shown.add(id(finding))
         else:
             if isinstance(event, BackupWritten) and event.target is None:
                 # A single database's backup: the one thing to restore from, so a Ctrl-C

@@ -39,12 +39,14 @@ from flask_safemigrate import app_engine_options
 from flask_safemigrate.report import Result
 from flask_safemigrate.upgrade import events
 from flask_safemigrate.upgrade.events import Progress
+from flask_safemigrate.upgrade.interrupt import Interrupted
 from flask_safemigrate.upgrade.options import STAGES, Options, RunConfigError, Stage
 from flask_safemigrate.upgrade.pipeline import execute
 from flask_safemigrate.upgrade.state import Run
 
 __all__ = [
     "STAGES",
+    "Interrupted",
     "Options",
     "Progress",
     "RunConfigError",

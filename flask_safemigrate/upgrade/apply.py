@@ -31,12 +31,10 @@ import contextlib
 import os
 import re
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -44,11 +42,20 @@ from alembic import command as alembic_command
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from flask_safemigrate import database, history, ledger, lock_guard, locks, sessions
+from flask_safemigrate import database, faults, history, ledger, lock_guard, locks, sessions
 from flask_safemigrate.upgrade import heartbeat
 from flask_safemigrate.upgrade.session_settings import revision_session
 
-__all__ = ["Applied", "CommitPolicy", "Pulse", "StepFailed", "TargetPlan", "apply", "session_scope"]
+__all__ = [
+    "Applied",
+    "CommitPolicy",
+    "Pulse",
+    "StepFailed",
+    "StepInterrupted",
+    "TargetPlan",
+    "apply",
+    "session_scope",
+]
 
 #: Statements that read or steer the session; they are not "what a revision ran".
 _NOT_CHANGES = frozenset(
@@ -119,6 +126,35 @@ class Pulse:
     revision: str | None
     statement: str | None
     seconds: float
+
+
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (``cause``) while a revision ran: which one, and what it had run.
+
+    Raised once Alembic's context has rolled back what the database can roll back, so the
+    run can say what stays; still a ``KeyboardInterrupt``, so nothing on the way treats it
+    as a failure of the script.
+    """
+
+    def __init__(
+        self,
+        cause: KeyboardInterrupt,
+        *,
+        revision: str | None,
+        bind: str | None,
+        statement: str | None,
+        ran: Sequence[str],
+        committed: Sequence[str],
+        started_at: datetime,
+    ) -> None:
+        super().__init__(*cause.args)
+        self.cause = cause
+        self.revision = revision
+        self.bind = bind
+        self.statement = statement
+        self.ran = list(ran)
+        self.committed = list(committed)
+        self.started_at = started_at
 
 
 class _Mark:
@@ -296,20 +332,11 @@ def began(error: BaseException, script: history.Script | None, ran: Sequence[str
 
 
 def failing_line(error: BaseException, script: history.Script | None) -> int | None:
-    """The line of ``script`` the failure came from, else the script's ``revision =`` line.
-
-    "where: file:line" is where the operator looks first: the statement or ``raise`` in
-    ``upgrade()`` that failed, not the revision identifier at the top of the file.
-    """
+    """The line of ``script`` the failure came from, else the script's ``revision =`` line."""
     if script is None:
         return None
-    path = Path(script.path).resolve()
-    inside = [
-        frame.lineno
-        for frame in traceback.extract_tb(error.__traceback__)
-        if frame.lineno is not None and Path(frame.filename).resolve() == path
-    ]
-    return inside[-1] if inside else script.line
+    found = faults.line_in(error, script.path)
+    return found if found is not None else script.line
 
 
 CommitPolicy = Literal["per-revision", "at-end"]
@@ -499,6 +526,17 @@ def apply(
         try:
             alembic_command.upgrade(config, revision, tag=tag)
             flush()
+        except KeyboardInterrupt as stop:
+            running = steps.upcoming(recorder.where) or steps.upcoming()
+            raise StepInterrupted(
+                stop,
+                revision=running[1].revision if running is not None else None,
+                bind=running[0] if running is not None else recorder.where,
+                statement=recorder.current,
+                ran=recorder.ran,
+                committed=recorder.ran[: recorder.kept],
+                started_at=mark.started_at,
+            ) from stop
         except Exception as exc:  # a script can raise anything: each is a failed step
             statement = recorder.current or getattr(exc, "statement", None)
             failing = steps.upcoming(recorder.where) or steps.upcoming()

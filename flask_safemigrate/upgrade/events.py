@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.options import Stage
 
 __all__ = [
+    "Advised",
     "AnotherApplied",
     "BackupSkipped",
     "BackupWritten",
@@ -112,6 +114,15 @@ class Linted(Event):
     #: Findings about ``downgrade()`` or for review (conventions): a deploy does not show
     #: them (``flask db lint`` does).
     left: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Advised(Event):
+    """Pre-flight passed with these findings (warnings, notes): shown before the run goes
+    on, where they belong, not after the upgrade and its verification."""
+
+    stage: ClassVar[Stage] = "preflight"
+    findings: tuple[Finding, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,7 @@ from flask_safemigrate.upgrade import (
     events,
     failures,
     heartbeat,
+    interrupt,
     live_check,
     wording,
 )
@@ -53,6 +54,8 @@ def execute(run: Run) -> Result:
     try:
         run.read_setup()
         preflight(run)
+        if run.findings and not (run.options.sql or run.options.dry_run):
+            run.progress.emit(events.Advised(findings=tuple(run.findings)))
         if run.options.sql:
             offline_sql(run)
             return finish(run, ExitCode.OK, "done")
@@ -70,6 +73,9 @@ def execute(run: Run) -> Result:
         if run.options.dry_run and run.sized:
             _plan_notes(run, "pending")  # what the gate judged, statement by statement
         return finish(run, stop.exit_code, run.stage)
+    except KeyboardInterrupt as stop:
+        # Ctrl-C / SIGTERM: the lock and connections are released; read where things stand.
+        raise interrupt.interrupted(run, stop) from stop
     except RunConfigError:
         raise
     except ConfigError as error:
@@ -643,12 +649,14 @@ def _usage_error(run: Run, error: ConfigError) -> ConfigError:
 def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     """The report of the run as it ends (every exit keeps this shape)."""
     ok = code is ExitCode.OK
+    # Stopped before the database was read: where it stands is unknown (null), not base ([]).
+    read = run.started is not None
     facts: dict[str, Any] = {
         "ok": ok,
         "stage": "done" if ok and stage != "preflight" else stage,
-        "from": list(run.started or ()),
+        "from": list(run.started) if run.started is not None else None,
         "to": list(run.goal),
-        "current": list(run.current),
+        "current": list(run.current) if read else None,
         "applied": [
             {"revision": step.revision, "seconds": round(step.seconds, 3)} for step in run.applied
         ],

@@ -39,20 +39,8 @@ __all__ = [
 
 
 def database_error_help(error: BaseException, reason: str) -> str:
-    """What to do about a database error outside any revision: by its kind, not a guess."""
-    if "database is locked" in reason:
-        return (
-            "another connection holds a lock on the database: let it finish, or raise"
-            " SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
-        )
-    if database.is_transient_ddl(error):
-        return (
-            "another migrator changed this table while this run read it (a first run creating"
-            " the version table or the ledger); nothing was changed: run safe-upgrade again"
-        )
-    if database.is_privilege_error(error):
-        return "grant the account the privileges the error names on the version table and schema"
-    return "see the database's error above; `flask db verify` shows where the database stands"
+    """What to do about a database error outside any revision (:func:`database.error_help`)."""
+    return database.error_help(error, reason)
 
 
 def refuse(run: Run, settings: Settings) -> None:
@@ -162,7 +150,7 @@ def _plain_headline(run: Run, code: ExitCode, stage: str) -> str:
         # would be a guess, and a frightening one.
         return (
             f"safe-upgrade stopped in stage {stage} (exit {int(code)}) before reading the"
-            " database; nothing was changed."
+            " database: position not read; nothing was changed."
         )
     if code is not ExitCode.OK:
         return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
@@ -194,8 +182,8 @@ def shape_facts(run: Run, facts: dict[str, Any]) -> None:
         {
             "bind": target.key,
             "url": _masked(target),
-            "from": list(target.started),
-            "current": list(target.current),
+            "from": list(target.started) if run.started is not None else None,
+            "current": list(target.current) if run.started is not None else None,
             "plan": [script.revision for script in target.plan],
             "applied": [
                 {"revision": s.revision, "seconds": round(s.seconds, 3)}

@@ -33,26 +33,37 @@ class DatabaseResult:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     current: tuple[str, ...] = ()
+    #: Whether the version table was read: an unreachable database's position is unknown.
+    read: bool = True
 
 
 def check_database(setup: Setup, target: Target) -> DatabaseResult:
-    result = DatabaseResult()
-    try:
+    """The checks of one database; a read that fails for a passing reason (another replica
+    creating the ledger, a dropped connection) is tried again on a fresh connection."""
+
+    def read() -> DatabaseResult:
+        result = DatabaseResult()
         with database.connect(
             target.url,
             timeout=setup.settings.connect_timeout,
             retries=setup.settings.connect_retries,
         ) as connection:
             _check_connected(setup, target, connection, result)
+        return result
+
+    try:
+        return database.retry_transient(read)
     except DatabaseUnreachable as exc:
-        result.findings.append(database_unreachable(target.label, target.url, exc))
+        return DatabaseResult(
+            findings=[database_unreachable(target.label, target.url, exc)], read=False
+        )
     except sa.exc.SQLAlchemyError as exc:
+        reason = one_line(exc, setup.urls)
         raise PreflightError(
-            f"reading database {target.label} failed: {one_line(exc, setup.urls)}",
-            hint="check the account's privileges on the version table and the schema",
+            f"reading database {target.label} failed: {reason}",
+            hint=database.error_help(exc, reason),
             data={"database": database.mask_url(target.url)},
         ) from None
-    return result
 
 
 def _check_connected(

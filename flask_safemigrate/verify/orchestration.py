@@ -66,6 +66,7 @@ def verify(
         findings = static_findings(setup.graph)
         notes = [_history_note(setup.graph)]
         current: set[str] = set()
+        unread = False  # a database that could not be read: its position is unknown (null)
         facts: dict[str, Any] = {}
         if use_db:
             databases = []
@@ -74,11 +75,12 @@ def verify(
                 findings.extend(result.findings)
                 notes.extend(result.notes)
                 current.update(result.current)
+                unread = unread or not result.read
                 databases.append(
                     {
                         "bind": target.bind,
                         "url": database.mask_url(target.url),
-                        "current": sorted(result.current),
+                        "current": sorted(result.current) if result.read else None,
                     }
                 )
             if setup.multidb:
@@ -94,7 +96,11 @@ def verify(
     report = Report(
         "verify",
         findings,
-        facts={"heads": list(setup.graph.heads), "current": sorted(current), **facts},
+        facts={
+            "heads": list(setup.graph.heads),
+            "current": None if unread else sorted(current),
+            **facts,
+        },
         notes=notes,
     )
     return Result(report, exit_code(report))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command as alembic_command
 from sqlalchemy.engine import URL, Engine
 
-from flask_safemigrate import database, dedicated_schema, history, scratch
+from flask_safemigrate import database, dedicated_schema, faults, history, scratch
 from flask_safemigrate.checks import DRIFT_HINT, describe
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.project import Setup
@@ -134,6 +134,10 @@ def _drop_scratch_schema(
         )
 
 
+#: How a roundtrip failure names the step that failed.
+_PHASES = {"upgrade": "upgrade", "downgrade": "downgrade", "re-upgrade": "re-upgrade"}
+
+
 def _walk(
     setup: Setup,
     order: Sequence[history.Script],
@@ -143,26 +147,41 @@ def _walk(
 ) -> None:
     config = setup.alembic_config()
 
-    def step(direction: str, script: history.Script, target: str) -> None:
+    def step(phase: str, script: history.Script, target: str) -> None:
+        """``phase``: ``upgrade``, ``downgrade`` or ``re-upgrade`` (after the downgrade)."""
+        direction = "downgrade" if phase == "downgrade" else "upgrade"
         try:
             if direction == "upgrade":
                 alembic_command.upgrade(config, target)
             else:
                 alembic_command.downgrade(config, target)
         except Exception as exc:  # a script can raise anything; each becomes a finding
+            what = _PHASES[phase]
+            line = faults.line_in(exc, script.path)
             raise _StepFailed(
                 Finding(
                     rule="roundtrip-failed",
                     severity=Severity.ERROR,
                     message=(
-                        f"Roundtrip stopped: {direction} of revision {describe(script)} failed"
-                        f" on the scratch database: {one_line(exc, hidden)}"
+                        f"Roundtrip stopped: {what} of revision {describe(script)}"
+                        + (
+                            " (its upgrade again, after its downgrade)"
+                            if phase == "re-upgrade"
+                            else ""
+                        )
+                        + f" failed on the scratch database: {one_line(exc, hidden)}"
                     ),
                     path=display_path(script.path),
-                    line=script.line,
-                    help=f"fix {direction}() of {script.path.name}; run `flask db verify"
-                    " --roundtrip` again to check",
-                    extra={"revision": script.revision, "direction": direction},
+                    line=line if line is not None else script.line,
+                    help=f"fix {direction}() of {script.path.name}"
+                    + (
+                        " (it ran once already: the downgrade before it must undo all of it,"
+                        " or the upgrade must be able to run again)"
+                        if phase == "re-upgrade"
+                        else ""
+                    )
+                    + "; run `flask db verify --roundtrip` again to check",
+                    extra={"revision": script.revision, "direction": direction, "phase": phase},
                 )
             ) from exc
 
@@ -197,7 +216,7 @@ def _walk(
                 )
             after_down = _snapshot(engines, setup)
             trip.findings.extend(_traces(script, before, upgraded, after_down))
-            step("upgrade", script, script.revision)
+            step("re-upgrade", script, script.revision)
             applied = after_up
             before = _snapshot(engines, setup)
             trip.facts["completed"] += 1

@@ -201,3 +201,22 @@ def test_ddl_then_a_script_error_demands_resolved_only_on_mariadb(
     code, data = _run(app, "--resolved", FAILING)
     assert code == 0, data["problems"]
     assert versions_of(database_url) == [FAILING]
+
+
+def test_preflight_warnings_come_before_the_lock_and_once(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """A newcomer read pre-flight's lint warning after "verify: at head": it is shown where
+    pre-flight ends, before the lock, the upgrade and the verification, and not again."""
+    app = make_app(database_url, models=models(), config=CONFIG)
+    migrations = prepare(app, count=1)
+    assert invoke(app, "db", "safe-upgrade", "--no-verify").exit_code == 0
+    _write(migrations, "op.create_table('audit', sa.Column('id', sa.Integer(), primary_key=True))")
+    result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    warned = [i for i, line in enumerate(lines) if "[missing-existence-check]" in line]
+    assert len(warned) == 1, result.stdout
+    lock = next(i for i, line in enumerate(lines) if line.startswith("lock: "))
+    assert warned[0] < lock, result.stdout
+    assert lines[-1].startswith("Applied 1 revision"), result.stdout

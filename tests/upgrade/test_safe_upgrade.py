@@ -198,7 +198,7 @@ def test_sql_prints_the_plan_without_applying_it(
 
 
 def test_sql_is_printed_after_a_failed_revision_with_the_failure_on_stderr(
-    make_app: MakeApp, database_url: str
+    make_app: MakeApp, database_url: str, db_kind: DbKind
 ) -> None:
     """--sql changes nothing: a failure in the ledger is said, not a reason to withhold the
     SQL a DBA would apply by hand after the repair (it exited 3 with no SQL)."""
@@ -210,7 +210,10 @@ def test_sql_is_printed_after_a_failed_revision_with_the_failure_on_stderr(
     assert result.exit_code == 0, result.output
     assert "CREATE TABLE" in result.stdout and "parts" in result.stdout
     assert "failed-migration" not in result.stdout
-    assert f"warning[failed-migration]: Revision {REVISIONS[2]}" in result.stderr
+    if db_kind == "mysql":  # the CREATE TABLE stayed: the failure is still open
+        assert f"warning[failed-migration]: Revision {REVISIONS[2]}" in result.stderr
+    else:  # it left nothing and was resolved at once (issue #17): nothing to say
+        assert "failed-migration" not in result.stderr, result.stderr
     assert state_of(database_url) == before
 
 
@@ -288,9 +291,12 @@ def test_unreachable_refused_and_missing_databases_exit_3_in_one_line(
             assert "could not be reached" not in verify.output
         # one timeout per attempt plus the 0.5 s backoff, with room for a slow machine
         assert elapsed < 2 * (1 + 1) + 0.5 + 5, (case, elapsed)
+        assert "position not read" in result.output, result.output
+        assert "database at base" not in result.output, result.output
         code, data = upgrade_json(app)
         assert code == 3 and data["stage"] == "preflight"
         assert data["problems"][0]["check"] == "database-unreachable"
+        assert data["current"] is None and data["from"] is None, data  # unknown, not []
         assert "s3cr3t-pw" not in str(data)
 
 
@@ -449,6 +455,8 @@ def test_several_heads_stop_the_run(make_app: MakeApp, database_url: str) -> Non
     assert code == 3
     assert [p["check"] for p in data["problems"]] == ["multiple-heads"]
     assert "auto-merge-heads" in data["problems"][0]["help"]
+    assert data["current"] is None, data  # stopped before reading the database
+    assert "position not read" in data["summary"], data["summary"]
     assert tables_of(database_url) == set()
 
 
@@ -465,23 +473,32 @@ def test_a_failing_third_revision_exits_4_and_blocks_until_resolved(
     assert result.exit_code == 4, result.output
     assert "FAILED after" in result.output
     assert "Traceback" not in result.output
-    code, data = upgrade_json(app)  # a second try fails the same way, now blocked by the ledger
-    assert code == 3
-    assert [p["check"] for p in data["problems"]] == ["failed-migration"]
-    assert f"--resolved {REVISIONS[2]}" in data["problems"][0]["help"]
-
-    assert versions_of(database_url) == [REVISIONS[1]]
+    code, data = upgrade_json(app)
     rows = ledger_rows(database_url)
-    assert [(r["revision"], bool(r["success"])) for r in rows] == [
-        (REVISIONS[0], True),
-        (REVISIONS[1], True),
-        (REVISIONS[2], False),
-    ]
-    assert "no_such_table" in rows[-1]["error"]
-    if db_kind == "mysql":
+    if db_kind == "mysql":  # the CREATE TABLE stayed: the ledger blocks a blind retry
+        assert code == 3
+        assert [p["check"] for p in data["problems"]] == ["failed-migration"]
+        assert f"--resolved {REVISIONS[2]}" in data["problems"][0]["help"]
+        assert [(r["revision"], bool(r["success"])) for r in rows] == [
+            (REVISIONS[0], True),
+            (REVISIONS[1], True),
+            (REVISIONS[2], False),
+        ]
+        assert "no_such_table" in rows[-1]["error"]
         assert "parts" in tables_of(database_url)  # MariaDB cannot roll back DDL
-    else:
+    else:  # it left nothing (issue #17): the retry runs it again and fails the same way
+        assert code == 4
+        assert [p["check"] for p in data["problems"] if p["severity"] == "error"] == [
+            "migration-failed"
+        ]
+        assert [(r["revision"], r["direction"], bool(r["success"])) for r in rows] == [
+            (REVISIONS[0], "upgrade", True),
+            (REVISIONS[1], "upgrade", True),
+            *[(REVISIONS[2], "upgrade", False), (REVISIONS[2], "resolve", True)] * 2,
+        ]
+        assert "no_such_table" in rows[-2]["error"] and "[left: nothing]" in rows[-2]["error"]
         assert "parts" not in tables_of(database_url)
+    assert versions_of(database_url) == [REVISIONS[1]]
 
     # fix the script, say the failure is resolved: the run goes on from the second revision
     (migrations / "versions" / f"{REVISIONS[2]}_test.py").write_text(revision_source(2))
@@ -514,7 +531,12 @@ def test_the_failure_report_names_revision_statement_error_and_state(
     assert "no_such_table" in problem["statement"]
     assert "no_such_table" in problem["error"]
     assert f"The database is now at {REVISIONS[1]}" in problem["message"]
-    assert f"flask db safe-upgrade --resolved {REVISIONS[2]}" in problem["help"]
+    if db_kind == "mysql":
+        assert f"flask db safe-upgrade --resolved {REVISIONS[2]}" in problem["help"]
+        assert problem["left"] == "statements"
+    else:  # nothing of it stayed (issue #17)
+        assert "no --resolved needed" in problem["help"], problem["help"]
+        assert problem["left"] == "nothing"
     if db_kind == "mysql":
         assert len(problem["ran"]) == 1 and problem["ran"][0].startswith("CREATE TABLE")
         assert "parts" in problem["ran"][0]

@@ -102,6 +102,7 @@ def test_unreachable_database_exits_3_with_the_password_masked(
         text = invoke(app, "db", "verify")
     assert code == 3
     assert data["ok"] is False
+    assert data["current"] is None  # not read: unknown, not "at base" (issue #17)
     (problem,) = problems(data, "database-unreachable")
     assert problem["severity"] == "error"
     assert "could not be reached" in problem["message"]

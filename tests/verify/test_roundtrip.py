@@ -37,6 +37,7 @@ from tests.support.verify import (
     problems,
     run_verify,
     script,
+    script_path,
 )
 
 TRACE = "c3c3c3c3c3c3"
@@ -557,3 +558,36 @@ def test_a_forgotten_index_and_column_next_to_a_foreign_key_are_still_reported(
     assert (trace["check"], trace["revision"]) == ("downgrade-leaves-trace", FORGETFUL)
     assert trace["leftover"] == ["column items.owner_id", "index ix_items_owner_id on items"]
     assert (trace["missing"], trace["changed"]) == ([], [])
+
+
+REPEAT = "e5e5e5e5e5e5"
+REPEAT_SCRIPT = script(
+    REPEAT,
+    ITEMS,
+    """
+    op.create_table("audit", sa.Column("id", sa.Integer(), primary_key=True))
+    """,
+    "pass",  # forgets the table: the upgrade cannot run a second time
+    message="create audit",
+)
+
+
+def test_a_failed_reupgrade_says_it_was_the_upgrade_after_the_downgrade(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    """The first upgrade and the downgrade passed; the upgrade run again failed: the report
+    says which of the three steps it was, and points at the op's line in the script."""
+    app = verify_app(database_url, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, REPEAT_SCRIPT])
+    code, data, _ = run_verify(app, "--roundtrip")
+    assert code == 1
+    (problem,) = problems(data, "roundtrip-failed")
+    assert problem["revision"] == REPEAT and problem["phase"] == "re-upgrade", problem
+    assert problem["direction"] == "upgrade"
+    assert problem["message"].startswith(
+        f"Roundtrip stopped: re-upgrade of revision {REPEAT} (create audit) (its upgrade"
+        " again, after its downgrade) failed on the scratch database: "
+    ), problem["message"]
+    lines = script_path(app, REPEAT).read_text().splitlines()
+    assert problem["line"] == 1 + next(
+        i for i, line in enumerate(lines) if "op.create_table" in line
+    ), problem
