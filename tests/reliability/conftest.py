@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from tests.reliability.app import build_app
 from tests.reliability.history import (
     SEED_REVISION,
+    SERVER_ATTACHMENTS,
+    SQLITE_ATTACHMENTS,
     Seed,
     insert_seed,
     make_seed,
@@ -21,11 +23,6 @@ from tests.reliability.history import (
 from tests.reliability.upgrades import upgrade_in_process
 from tests.support.apps import dispose_app, init_migrations
 from tests.support.databases import DbKind
-
-#: Attachments seeded into SQLite: 2 kB each, about 40 MB, so a backup takes a moment.
-SQLITE_ATTACHMENTS = 20_000
-#: Attachments seeded on the servers (their backups are not what the size is for).
-SERVER_ATTACHMENTS = 40
 
 #: The ``user_properties`` name of summary lines (reports carry them from xdist workers).
 SUMMARY_PROPERTY = "reliability"
@@ -50,15 +47,32 @@ class SqliteTemplate:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory, migrations: Path) -> SqliteTemplate:
-    """A seeded SQLite database at the seed revision, built once and copied per test."""
-    root = tmp_path_factory.mktemp("reliability-template")
-    path = root / "seeded.db"
-    url = f"sqlite:///{path}"
-    upgrade_in_process(url, migrations, root / "instance", SEED_REVISION)
-    seed = make_seed(attachments=SQLITE_ATTACHMENTS)
-    insert_seed(url, seed)
-    return SqliteTemplate(path, seed)
+def sqlite_templates(
+    tmp_path_factory: pytest.TempPathFactory, migrations: Path
+) -> Callable[[int], SqliteTemplate]:
+    """``template(attachments)``: a seeded SQLite database at the seed revision, built once per
+    size and copied per test."""
+    built: dict[int, SqliteTemplate] = {}
+
+    def template(attachments: int) -> SqliteTemplate:
+        if attachments not in built:
+            root = tmp_path_factory.mktemp("reliability-template")
+            path = root / "seeded.db"
+            url = f"sqlite:///{path}"
+            upgrade_in_process(url, migrations, root / "instance", SEED_REVISION)
+            seed = make_seed(attachments=attachments)
+            insert_seed(url, seed)
+            built[attachments] = SqliteTemplate(path, seed)
+        return built[attachments]
+
+    return template
+
+
+@pytest.fixture
+def sqlite_attachments() -> int:
+    """How many attachments the SQLite seed holds (a module overrides this fixture where the
+    40 MB a backup takes a moment on are not what its test is about)."""
+    return SQLITE_ATTACHMENTS
 
 
 @pytest.fixture
@@ -71,7 +85,8 @@ def seeded(
 ) -> Seed:
     """The test's database at the seed revision with the seed rows in it; returns the seed."""
     if db_kind == "sqlite":
-        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        attachments: int = request.getfixturevalue("sqlite_attachments")
+        template = request.getfixturevalue("sqlite_templates")(attachments)
         database = make_url(database_url).database
         assert database
         shutil.copyfile(template.path, database)

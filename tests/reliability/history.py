@@ -737,6 +737,12 @@ class Seed:
         return self.rows[table]
 
 
+#: Attachments seeded into SQLite: 2 kB each, about 40 MB, so a backup takes a moment.
+SQLITE_ATTACHMENTS: Final = 20_000
+#: Attachments seeded on the servers (their backups are not what the size is for).
+SERVER_ATTACHMENTS: Final = 40
+
+
 def make_seed(*, customers: int = 240, orders: int = 900, attachments: int = 40) -> Seed:
     """Deterministic rows; ``attachments`` of 2 kB each decide the database's size."""
     rng = random.Random(20240607)

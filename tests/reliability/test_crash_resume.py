@@ -32,6 +32,8 @@ from tests.reliability.history import (
     PENDING,
     REVISIONS,
     SEED_REVISION,
+    SERVER_ATTACHMENTS,
+    SQLITE_ATTACHMENTS,
     Seed,
     actual_derived,
     expected_derived,
@@ -168,6 +170,17 @@ def check_landing(kill: Kill, work: Workspace, at: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- the test
+
+
+@pytest.fixture
+def sqlite_attachments(request: pytest.FixtureRequest) -> int:
+    """SQLite's 40 MB seed (:data:`SQLITE_ATTACHMENTS`) is for the kills whose moment depends
+    on how long the work before the first revision takes (the backup copy, the lock); a kill
+    inside, between or after revisions takes the servers' seed, as it does on the servers."""
+    kill: Kill | None = request.node.callspec.params.get("kill")
+    if kill is None or kill.kind in ("backup", "lock"):
+        return SQLITE_ATTACHMENTS
+    return SERVER_ATTACHMENTS
 
 
 def resume(work: Workspace, env: dict[str, str]) -> tuple[Finished, list[str]]:
