@@ -29,7 +29,8 @@ class _Invalid(ValueError):
     """Raised by a parser with the reason only; the caller adds the key and the value."""
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, kind: str = "a finite number") -> float:
+    """A number >= 0; ``kind`` names what was expected (a count says "a whole number")."""
     if isinstance(value, bool):
         raise _Invalid("expected a number, not a boolean")
     if isinstance(value, int | float):
@@ -42,7 +43,7 @@ def _number(value: Any) -> float:
     else:
         raise _Invalid("expected a number")
     if number != number or number < 0 or number == float("inf"):
-        raise _Invalid("expected a finite number >= 0")
+        raise _Invalid(f"expected {kind} >= 0")
     return number
 
 
@@ -57,7 +58,7 @@ def _optional_seconds(value: Any) -> float | None:
 
 
 def _count(value: Any) -> int:
-    number = _number(value)
+    number = _number(value, "a whole number")
     if number != int(number):
         raise _Invalid("expected a whole number >= 0")
     return int(number)

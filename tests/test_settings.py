@@ -90,6 +90,20 @@ def test_every_key_refuses_an_invalid_value(spec: Any) -> None:
     assert "\n" not in info.value.message
 
 
+@pytest.mark.parametrize("value", [-1, "-1", 1.5])
+def test_a_negative_count_asks_for_a_whole_number(value: Any) -> None:
+    """A count (SAFEMIGRATE_BACKUP_KEEP) is never described as a 'finite number'."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_mapping({"SAFEMIGRATE_BACKUP_KEEP": value})
+    assert "expected a whole number >= 0" in info.value.message
+    assert "finite" not in info.value.message
+
+
+def test_a_negative_duration_asks_for_a_finite_number() -> None:
+    with pytest.raises(ConfigError, match="expected a finite number >= 0"):
+        Settings.from_mapping({"SAFEMIGRATE_LOCK_WAIT": -1})
+
+
 def test_unknown_key_is_refused_with_a_suggestion() -> None:
     with pytest.raises(ConfigError, match="SAFEMIGRATE_LOCKWAIT") as info:
         Settings.from_mapping({"SAFEMIGRATE_LOCKWAIT": 5})
