@@ -11,6 +11,7 @@ finding means for their exit code (verify fails a check, safe-upgrade's pre-flig
   ``unknown-database-revision``, ``not-at-head``, ``overlapping-database-revisions``);
 - :mod:`.ledger`: the ledger's rows (``edited-after-apply``, ``failed-migration``);
 - :mod:`.drift`: the live schema against the models (``schema-drift``);
+- :mod:`.indexes`: PostgreSQL indexes left INVALID (``invalid-index``);
 - :mod:`.failures`: a revision that failed while applied (``migration-failed``,
   ``connection-lost``), worded from the :class:`~.failures.Failure` the run gathered.
 
@@ -34,6 +35,7 @@ from flask_safemigrate.checks.graph import (
     stock_width_findings,
     width_findings,
 )
+from flask_safemigrate.checks.indexes import invalid_index_findings
 from flask_safemigrate.checks.ledger import applied_revisions, ledger_findings
 from flask_safemigrate.checks.position import (
     database_unreachable,
@@ -52,6 +54,7 @@ __all__ = [
     "describe",
     "drift_findings",
     "graph_finding",
+    "invalid_index_findings",
     "kept_by_mysql",
     "ledger_findings",
     "migration_failed",

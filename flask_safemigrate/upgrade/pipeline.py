@@ -20,7 +20,7 @@ from alembic import command as alembic_command
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, sessions
-from flask_safemigrate.checks import describe, drift_findings
+from flask_safemigrate.checks import describe, drift_findings, invalid_index_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
@@ -147,10 +147,29 @@ def preflight(run: Run) -> None:
             )
         )
     checks.check_schema_ahead(run)
+    _check_invalid_indexes(run)
     if run.plan and not run.options.sql:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
+
+
+def _check_invalid_indexes(run: Run) -> None:
+    """PostgreSQL: an index a failed ``CREATE INDEX CONCURRENTLY`` left INVALID; an error
+    (stop, exit 3) when a pending script names it, since its create would be skipped."""
+    for target in run.targets:
+        if target.dialect != "postgresql" or run.options.sql:
+            continue
+        sources = []
+        for script in target.plan:
+            with contextlib.suppress(OSError):
+                sources.append(script.path.read_text(encoding="utf-8", errors="replace"))
+        with run.connect(target) as connection:
+            found = invalid_index_findings(connection, target.label, sources)
+        blocking = [f for f in found if f.severity is Severity.ERROR]
+        run.findings.extend(f for f in found if f.severity is not Severity.ERROR)
+        if blocking:
+            raise run.stop(ExitCode.PREFLIGHT, *blocking)
 
 
 def lock_and_apply(run: Run) -> None:

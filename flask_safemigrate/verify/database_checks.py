@@ -13,6 +13,7 @@ from flask_safemigrate.checks import (
     check_schema_models,
     database_unreachable,
     drift_findings,
+    invalid_index_findings,
     ledger_findings,
     not_at_head,
     unknown_revision,
@@ -76,6 +77,7 @@ def _check_connected(
     )
     result.current = current
     result.findings.extend(width_findings(setup, target, connection))
+    result.findings.extend(invalid_index_findings(connection, target.label))
     entries = ledger.read_entries(connection, setup.version_schema)
     at = ", ".join(current) or "base (no revision applied)"
     result.notes.append(f"Database {target.label}: at {at}.")

@@ -36,6 +36,7 @@ CHECKS: Final = (
     "downgrade-leaves-trace",
     "roundtrip-failed",
     "invalid-revision-id",
+    "invalid-index",
 )
 
 #: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
