@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from flask_safemigrate import locks
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke
+from tests.support.databases import nullpool_engine
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
 from tests.upgrade.histories import TABLES, models, prepare
@@ -39,14 +42,34 @@ def _blocked_app(make_app: MakeApp, url: str) -> Any:
 
 
 @contextmanager
-def _released_after(conn: Any, seconds: float) -> Iterator[None]:
-    """Roll the blocker's transaction back after ``seconds``, from another thread."""
-    timer = threading.Timer(seconds, conn.rollback)
-    timer.start()
+def _released_after(url: str, conn: Any, seconds: float) -> Iterator[None]:
+    """Roll the blocker's transaction back ``seconds`` after the migration started waiting
+    on its lock (seen in pg_stat_activity), from another thread: a slow pre-flight on a
+    loaded machine must not see the lock gone before the statement even ran."""
+
+    def release() -> None:
+        engine = nullpool_engine(url)
+        query = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND application_name LIKE 'safemigrate migrate%'"
+        )
+        try:
+            with engine.connect() as monitor:
+                monitor = monitor.execution_options(isolation_level="AUTOCOMMIT")
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not monitor.execute(query).scalar_one():
+                    time.sleep(0.05)
+        finally:
+            engine.dispose()
+        time.sleep(seconds)
+        conn.rollback()
+
+    thread = threading.Thread(target=release)
+    thread.start()
     try:
         yield
     finally:
-        timer.join()
+        thread.join()
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
@@ -54,7 +77,7 @@ def test_a_blocked_statement_beats_with_its_wait_event(
     make_app: MakeApp, database_url: str
 ) -> None:
     app = _blocked_app(make_app, database_url)
-    with blocker(database_url) as (conn, _pid), _released_after(conn, 2.0):
+    with blocker(database_url) as (conn, _pid), _released_after(database_url, conn, 1.6):
         result = invoke(app, "db", "safe-upgrade", "--no-verify", "--log-format", "json")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines()]
@@ -72,7 +95,7 @@ def test_a_blocked_statement_beats_with_its_wait_event(
 @pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
 def test_a_blocked_statement_beats_on_the_terminal(make_app: MakeApp, database_url: str) -> None:
     app = _blocked_app(make_app, database_url)
-    with blocker(database_url) as (conn, _pid), _released_after(conn, 1.5):
+    with blocker(database_url) as (conn, _pid), _released_after(database_url, conn, 1.2):
         result = invoke(app, "db", "safe-upgrade", "--no-verify")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
