@@ -74,7 +74,7 @@ def ledger_findings(
         if latest.direction not in ("upgrade", "accept") or latest.checksum is None:
             continue
         try:
-            if ledger.matches(script.path, latest.checksum):
+            if any(ledger.matches(script.path, known) for known in _reviewed_checksums(rows)):
                 continue
             now = ledger.checksum(script.path)
         except OSError:
@@ -109,6 +109,26 @@ def ledger_findings(
             )
         )
     return findings
+
+
+def _reviewed_checksums(rows: Sequence[ledger.Entry]) -> list[str]:
+    """The checksums the script may have without being an edit: the latest successful row's,
+    then back through the ``accept`` rows to the ``upgrade`` that applied it.
+
+    An ``accept`` records a cosmetic edit; it does not make the bytes that actually ran an
+    edit. Restoring the applied script after an accept is therefore no finding.
+    """
+    known: list[str] = []
+    for row in reversed(rows):
+        if not row.success:
+            continue
+        if row.direction not in ("upgrade", "accept"):
+            break
+        if row.checksum is not None:
+            known.append(row.checksum)
+        if row.direction == "upgrade":
+            break
+    return known
 
 
 def applied_revisions(graph: history.RevisionGraph, current: Sequence[str]) -> set[str]:

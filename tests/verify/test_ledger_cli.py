@@ -127,6 +127,26 @@ def test_ledger_accept_and_show(verify_app: VerifyApp, database_url: str) -> Non
     assert f"upgrade    {USERS}" in text
 
 
+def test_restoring_the_applied_script_after_an_accept_is_no_edit(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    """Both the checksum that ran and the accepted one are fine; a third text is an edit."""
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "safe-upgrade")
+    items = script_path(app, ITEMS)
+    applied = items.read_bytes()
+    items.write_bytes(applied + b"# a comment\n")
+    invoke_ok(app, "db", "ledger", "accept", ITEMS, "--reason", "comment only")
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+
+    items.write_bytes(applied)
+    assert (run_verify(app)[0], checks(run_verify(app)[1])) == (0, [])
+
+    items.write_bytes(applied + b"# another comment\n")
+    code, data, _ = run_verify(app)
+    assert (code, checks(data)) == (1, ["edited-after-apply"])
+
+
 def test_ledger_show_before_anything_was_applied(verify_app: VerifyApp, database_url: str) -> None:
     app = verify_app(database_url)
     assert "no rows" in invoke_ok(app, "db", "ledger", "show").stdout
