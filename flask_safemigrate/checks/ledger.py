@@ -97,8 +97,7 @@ def ledger_findings(
                     "never edit an applied migration: revert the edit and put the change in a"
                     " new revision (`flask db revision` / `flask db migrate`). If the edit was"
                     " only cosmetic (comments, formatting), review it and record it with"
-                    f" `flask db ledger accept {revision} --reason TEXT` (from Python:"
-                    " flask_safemigrate.ledger.accept(connection, revision=..., path=...))"
+                    f" `flask db ledger accept {revision} --reason TEXT`"
                 ),
                 extra={
                     **where,

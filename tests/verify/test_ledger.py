@@ -113,7 +113,8 @@ def test_edited_after_apply(verify_app: VerifyApp, database_url: str) -> None:
     assert f"(revision {ITEMS}) was changed after it was applied" in problem["message"]
     assert "at 2025-05-01T09:30:00+00:00 by ann@deploy-1" in problem["message"]
     assert "never edit an applied migration" in problem["help"]
-    assert "ledger.accept(" in problem["help"]
+    # The help names the CLI command (the Python call is no longer suggested).
+    assert f"`flask db ledger accept {ITEMS} --reason TEXT`" in problem["help"]
 
     # A cosmetic edit, accepted: the new checksum counts from now on.
     with engine_for(database_url) as engine, engine.begin() as conn:

@@ -145,6 +145,8 @@ def test_restoring_the_applied_script_after_an_accept_is_no_edit(
     items.write_bytes(applied + b"# another comment\n")
     code, data, _ = run_verify(app)
     assert (code, checks(data)) == (1, ["edited-after-apply"])
+    assert "from Python" not in data["problems"][0]["help"]
+    assert data["problems"][0]["help"].endswith(f"`flask db ledger accept {ITEMS} --reason TEXT`")
 
 
 def test_ledger_show_before_anything_was_applied(verify_app: VerifyApp, database_url: str) -> None:
