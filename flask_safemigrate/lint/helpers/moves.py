@@ -21,8 +21,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from flask_safemigrate.lint.calls import Call, dotted
-from flask_safemigrate.lint.helpers.functions import FunctionNode
+from flask_safemigrate.lint.calls import Call, dotted, nodes_below
+from flask_safemigrate.lint.helpers.functions import FunctionNode, statements
 from flask_safemigrate.lint.model import Migration
 from flask_safemigrate.lint.sql import (
     IDENT,
@@ -70,18 +70,32 @@ class Moves:
     dropped_tables: list[tuple[int, str]] = field(default_factory=list)
     created_tables: list[tuple[int, str]] = field(default_factory=list)
     _functions: list[FunctionNode] | None = None
+    # id(function) -> the nodes below it (``nodes_below``), walked once per function
+    _function_nodes: dict[int, list[ast.AST]] = field(default_factory=dict)
 
     @property
     def functions(self) -> list[FunctionNode]:
-        """The script's function definitions in ``ast.walk`` order: found once per script,
-        not once per question (each walked the whole module)."""
+        """The script's function definitions, each before the ones nested in it: found once
+        per script, not once per question, among the statements alone (a definition is
+        never inside an expression), not by a walk of every node of the module.
+
+        Function definitions are nested or apart, so the ones around a line form a chain, and
+        outer before inner is all that :func:`_enclosing` and :func:`_code_names` rely on."""
         if self._functions is None:
             self._functions = [
                 node
-                for node in ast.walk(self.tree)
+                for node in statements(self.tree.body)
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             ]
         return self._functions
+
+    def nodes_of(self, function: FunctionNode) -> list[ast.AST]:
+        """Every node below ``function`` (as ``ast.walk`` finds them, without expression
+        contexts and operators), walked once however many calls ask about it."""
+        found = self._function_nodes.get(id(function))
+        if found is None:
+            found = self._function_nodes[id(function)] = nodes_below(function)
+        return found
 
     # (index, table, column): columns added as generated (``sa.Computed(...)``)
     computed: list[tuple[int, str, str]] = field(default_factory=list)
@@ -150,7 +164,7 @@ class Moves:
         body = _enclosing(call, self.functions)
         if body is None:
             return False
-        named = _code_names(call, body.lineno, call.line, self.functions)
+        named = _code_names(call, body.lineno, call.line, self)
         return key in named and bool(copies & named)
 
     def leftover(self, call: Call, table: str, column: str | None = None) -> bool:
@@ -188,7 +202,7 @@ class Moves:
                 elif (
                     isinstance(node, ast.Name)
                     and body is not None
-                    and key in _assigned_strings(body, node.id, call)
+                    and key in _assigned_strings(self.nodes_of(body), node.id, call)
                 ):
                     return True
         return False
@@ -289,15 +303,15 @@ class Moves:
                 continue
             if any(index < i < before and (tt, cc) == (table, column) for i, tt, cc in self.filled):
                 return True
-            if _named_by_code(self.calls[index], self.calls[before], column, self.functions):
+            if _named_by_code(self.calls[index], self.calls[before], column, self):
                 return True
         return False
 
 
-def _named_by_code(added: Call, until: Call, column: str, functions: list[FunctionNode]) -> bool:
+def _named_by_code(added: Call, until: Call, column: str, moves: Moves) -> bool:
     """Whether a call that is not a migration op, in the function (or helper) body that adds
     the column, between the add and ``until``, names the column in a string."""
-    return column in _code_names(added, added.line, until.line, functions)
+    return column in _code_names(added, added.line, until.line, moves)
 
 
 def _enclosing(call: Call, functions: list[FunctionNode]) -> FunctionNode | None:
@@ -311,12 +325,11 @@ def _enclosing(call: Call, functions: list[FunctionNode]) -> FunctionNode | None
     return found
 
 
-def _assigned_strings(
-    body: ast.FunctionDef | ast.AsyncFunctionDef, name: str, scope: Call
-) -> set[str]:
-    """The strings in what ``name`` is assigned in ``body`` (``ident``-ed)."""
+def _assigned_strings(body_nodes: list[ast.AST], name: str, scope: Call) -> set[str]:
+    """The strings in what ``name`` is assigned in a function, given the nodes below it
+    (``ident``-ed)."""
     found: set[str] = set()
-    for node in ast.walk(body):
+    for node in body_nodes:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
@@ -328,7 +341,7 @@ def _assigned_strings(
     return found
 
 
-def _code_names(scope: Call, start: int, stop: int, functions: list[FunctionNode]) -> set[str]:
+def _code_names(scope: Call, start: int, stop: int, moves: Moves) -> set[str]:
     """The strings (``ident``-ed; f-strings read with ``scope``'s bindings) in the calls that
     are not migration ops, in the function body around ``scope``, between lines ``start``
     and ``stop`` (both excluded)."""
@@ -336,7 +349,7 @@ def _code_names(scope: Call, start: int, stop: int, functions: list[FunctionNode
     body = next(
         (
             node
-            for node in functions
+            for node in moves.functions
             if node.lineno <= min(start, line)
             and max(stop, line) <= (node.end_lineno or node.lineno)
         ),
@@ -345,7 +358,7 @@ def _code_names(scope: Call, start: int, stop: int, functions: list[FunctionNode
     names: set[str] = set()
     if body is None or stop <= start:
         return names
-    for node in ast.walk(body):
+    for node in moves.nodes_of(body):
         if not isinstance(node, ast.Call) or not start < node.lineno < stop:
             continue
         if (dotted(node.func) or "").startswith(("op.", "batch_op.")):
