@@ -9,7 +9,7 @@ import ast
 from flask_safemigrate.lint.calls import (
     nodes_below,
 )
-from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.helpers.functions import module_nodes_of
 from flask_safemigrate.lint.model import Migration
 
 
@@ -21,7 +21,10 @@ def assignments(scope: ast.AST) -> dict[str, list[tuple[int, ast.expr]]]:
 def module_assignments(migration: Migration) -> dict[str, list[tuple[int, ast.expr]]]:
     """``assignments(migration.tree)``, found once per script for the rules that read it
     (from the module's nodes, which other rules walk too). Read it, never change it."""
-    return migration.shared("module-assignments", lambda: _assignments_in(module_nodes(migration)))
+    return migration.shared(
+        "module-assignments",
+        lambda: _assignments_in(module_nodes_of(migration, ast.Assign, ast.AnnAssign)),
+    )
 
 
 def _assignments_in(nodes: list[ast.AST]) -> dict[str, list[tuple[int, ast.expr]]]:

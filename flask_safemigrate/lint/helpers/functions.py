@@ -32,6 +32,37 @@ def module_nodes(migration: Migration) -> list[ast.AST]:
     return migration.shared("module-nodes", lambda: nodes_below(migration.tree))
 
 
+def module_nodes_of(migration: Migration, *kinds: type[ast.AST]) -> list[ast.AST]:
+    """The nodes of :func:`module_nodes` whose class is one of ``kinds``, in the same order.
+
+    Sorted by class once per script, so a rule that wants the ``try`` statements or the
+    calls reads those alone, not every node of the module with an ``isinstance`` test each.
+    ``ast.parse`` makes nodes of the exact classes (no subclasses), so the class is the test.
+    """
+    by_kind = migration.shared("module-nodes-by-kind", lambda: _by_kind(module_nodes(migration)))
+    found = [by_kind[kind] for kind in kinds if kind in by_kind]
+    if not found:
+        return []
+    if len(found) == 1:
+        return found[0]
+    position = migration.shared(
+        "module-node-positions",
+        lambda: {id(node): index for index, node in enumerate(module_nodes(migration))},
+    )
+    return sorted((node for nodes in found for node in nodes), key=lambda n: position[id(n)])
+
+
+def _by_kind(nodes: list[ast.AST]) -> dict[type[ast.AST], list[ast.AST]]:
+    found: dict[type[ast.AST], list[ast.AST]] = {}
+    for node in nodes:
+        bucket = found.get(node.__class__)
+        if bucket is None:
+            found[node.__class__] = [node]
+        else:
+            bucket.append(node)
+    return found
+
+
 def migration_functions(tree: ast.Module) -> list[tuple[str, FunctionNode]]:
     """Module-level ``upgrade``/``downgrade`` (and multi-db ``upgrade_<bind>``) with direction.
 

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import dotted, nodes_below
-from flask_safemigrate.lint.helpers.functions import statements
+from flask_safemigrate.lint.helpers.functions import module_nodes_of, statements
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
@@ -92,7 +92,7 @@ class AppModelImport(Rule):
                 continue
             for message, names in self._imports(node):
                 if uses is None:
-                    uses = _Uses(migration.tree)
+                    uses = _Uses(migration)
                 if all(uses.harmless(name, kind) for name, kind in names):
                     continue  # only types, constants, db.Session or a table's name
                 yield Violation(message, node=node)
@@ -170,33 +170,28 @@ _COLUMN_CALLS = frozenset({"Column", "column", "mapped_column"})
 class _Uses:
     """How a script uses the names it imports (read once, on the first reportable import)."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, migration: Migration) -> None:
         self.uses: dict[str, list[tuple[ast.Name, ast.AST | None, bool]]] = {}
         # The attribute read on a use's attribute: `close` for db.session.close().
         self.then: dict[int, str] = {}
-        nodes = [
-            node
-            for stmt in tree.body
-            if not isinstance(stmt, ast.Import | ast.ImportFrom)
-            for node in nodes_below(stmt)
-        ]
+        # The names, attributes and calls of the whole module: those of its imports too, but
+        # an import holds none (only aliases). What is found here does not depend on order.
         owners: dict[int, ast.Attribute] = {}
         in_column: set[int] = set()
-        for node in nodes:
-            if isinstance(node, ast.Attribute):
-                owners[id(node.value)] = node
-                if isinstance(node.value, ast.Attribute):
-                    self.then[id(node.value)] = node.attr
-            elif (
-                isinstance(node, ast.Call)
-                and (dotted(node.func) or "").rsplit(".", 1)[-1] in _COLUMN_CALLS
-            ):
+        for node in module_nodes_of(migration, ast.Attribute):
+            assert isinstance(node, ast.Attribute)
+            owners[id(node.value)] = node
+            if isinstance(node.value, ast.Attribute):
+                self.then[id(node.value)] = node.attr
+        for node in module_nodes_of(migration, ast.Call):
+            assert isinstance(node, ast.Call)
+            if (dotted(node.func) or "").rsplit(".", 1)[-1] in _COLUMN_CALLS:
                 in_column.update(
                     id(sub)
                     for arg in [*node.args, *(kw.value for kw in node.keywords)]
                     for sub in nodes_below(arg)
                 )
-        for node in nodes:
+        for node in module_nodes_of(migration, ast.Name):
             if isinstance(node, ast.Name):
                 self.uses.setdefault(node.id, []).append(
                     (node, owners.get(id(node)), id(node) in in_column)

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import dotted, keyword, literal
-from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.helpers.functions import module_nodes_of
 from flask_safemigrate.lint.helpers.sqlalchemy_pin import removed_in_2
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
@@ -128,7 +128,7 @@ class RemovedSqlalchemyApi(Rule):
         if not any(word in source for word in _WORDS) or not _may_have_problem(source):
             return  # most scripts: no walk
         judgement = None
-        for node in module_nodes(migration):
+        for node in module_nodes_of(migration, ast.Call):
             if isinstance(node, ast.Call):
                 problem = _problem(node)
                 if problem is not None:

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call, dotted
-from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.helpers.functions import module_nodes_of
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
@@ -174,7 +174,7 @@ class SwallowedDdlError(Rule):
         calls = migration.calls
         if not any(c.receiver in _OPERATIONS for c in calls):
             return  # no operation that an except could swallow
-        for node in module_nodes(migration):
+        for node in module_nodes_of(migration, ast.Try, ast.TryStar, ast.With, ast.AsyncWith):
             if isinstance(node, ast.Try | ast.TryStar) and node.body:
                 inside = _within(calls, _span(node.body))
                 if inside:

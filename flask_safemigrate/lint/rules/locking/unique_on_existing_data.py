@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call, dotted, keyword, literal
 from flask_safemigrate.lint.helpers.alter_ops import added_columns, column_name, ops
-from flask_safemigrate.lint.helpers.functions import module_nodes
+from flask_safemigrate.lint.helpers.functions import module_nodes_of
 from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.index import op_facts
@@ -54,7 +54,7 @@ def _checked(migration: Migration) -> list[tuple[str, int]]:
     if "require_no_duplicates" not in migration.source:
         return []
     found = []
-    for node in module_nodes(migration):
+    for node in module_nodes_of(migration, ast.Call):
         if (
             isinstance(node, ast.Call)
             and (dotted(node.func) or "").endswith("require_no_duplicates")
