@@ -481,7 +481,7 @@ def _left_behind(
     "--resolved",
     metavar="REV",
     multiple=True,
-    help="Record that the failed attempt of REV was repaired, then go on.",
+    help="Record that the failed attempt of REV (an id or unique prefix) was repaired, then go on.",
 )
 @click.option(
     "--log-format",

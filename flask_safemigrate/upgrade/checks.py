@@ -35,6 +35,7 @@ __all__ = [
     "compute_plan",
     "lint",
     "read_target",
+    "resolve_resolved",
     "settle_ledger",
 ]
 
@@ -201,6 +202,32 @@ def check_ledger(
         if rev not in latest or target.resolving.get(rev) != latest[rev].id
     ]
     return blocking, set(unresolved)
+
+
+def resolve_resolved(run: Run) -> None:
+    """``--resolved`` takes a revision prefix, as ``flask db ledger accept`` does.
+
+    A unique prefix of a script's id becomes that id (the ledger stores full ids); an
+    ambiguous one is refused with its candidates (exit 2). What matches no script stays as
+    typed: a failure of a revision whose script is gone still has its full id in the ledger.
+    """
+    graph = run.setup.graph
+    full: list[str] = []
+    for ref in run.options.resolved:
+        if ref in graph.scripts:
+            full.append(ref)
+            continue
+        matching = sorted(r for r in graph.scripts if len(ref) >= 4 and r.startswith(ref))
+        if len(matching) > 1:
+            raise ConfigError(
+                f"--resolved {ref}: the prefix is ambiguous, it matches {', '.join(matching)}",
+                hint="give more characters of the revision id (`flask db ledger show` lists"
+                " the failures)",
+                data={"revision": ref, "candidates": matching},
+            )
+        full.append(matching[0] if matching else ref)
+    if tuple(full) != run.options.resolved:
+        run.options = replace(run.options, resolved=tuple(dict.fromkeys(full)))
 
 
 def settle_ledger(run: Run, blocking: Sequence[Finding], unresolved: set[str]) -> None:

@@ -119,6 +119,7 @@ def preflight(run: Run) -> None:
     settings = run.setup.settings
     wording.refuse(run, settings)
     checks.check_graph(run)
+    checks.resolve_resolved(run)
     read = [checks.read_target(run, target) for target in run.targets]
     for target in run.targets:
         target.started = target.current
