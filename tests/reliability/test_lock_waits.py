@@ -108,7 +108,12 @@ def test_mariadb_row_lock_wait_follows_the_setting_and_names_the_blocker(
     assert f"blocked by connection {blocker_id}" in problem["message"]
     assert "KILL <id>" in problem["help"]
     failed = [r for r in ledger_rows(database_url) if r["revision"] == BLOCKED]
-    assert [bool(r["success"]) for r in failed] == [False]
+    # the UPDATE that waited rolled back: recorded, with what it left, and resolved (#17)
+    assert [(r["direction"], bool(r["success"])) for r in failed] == [
+        ("upgrade", False),
+        ("resolve", True),
+    ]
+    assert failed[0]["error"].endswith("[left: nothing]"), failed[0]["error"]
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
