@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import signal
 import sys
 import threading
@@ -451,7 +452,41 @@ def _left_behind(
     )
 
 
-@click.command("safe-upgrade")
+_STEPS_BACK = re.compile(r"-\d+")
+
+
+class _RevisionCommand(click.Command):
+    """A command whose REVISION may be ``-1``: click would read it as an unknown option.
+
+    A step count back (``-1``, ``-3``) given before ``--`` is moved behind one, so that it
+    reaches REVISION and the command's own one-line refusal ("only goes forward", exit 2),
+    as the README promises, instead of click's "No such option".
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_flag and not param.count
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        kept: list[str] = []
+        back: list[str] = []
+        for index, arg in enumerate(args):
+            if arg == "--":
+                kept += args[index:]
+                break
+            previous = args[index - 1] if index else ""
+            if _STEPS_BACK.fullmatch(arg) and previous not in takes_value:
+                back.append(arg)
+            else:
+                kept.append(arg)
+        if back:
+            kept = [*kept, "--", *back] if "--" not in kept else kept + back
+        return super().parse_args(ctx, kept)
+
+
+@click.command("safe-upgrade", cls=_RevisionCommand)
 @click.argument("revision", default="heads")
 @directory_option
 @click.option(

@@ -71,6 +71,8 @@ def upgrade_order(config: Any, destination: str, current: Sequence[str]) -> list
     except Exception as exc:  # Alembic's RevisionError, CommandError, KeyError ...
         at = ", ".join(current) or "base"
         backwards = destination.strip().startswith("-")
+        if not backwards and "didn't produce" in str(exc):
+            raise _past_head(script, destination, current, at) from None
         raise ConfigError(
             f"cannot upgrade to {destination!r} from {at}: {one_line(exc)}",
             hint=(
@@ -82,6 +84,26 @@ def upgrade_order(config: Any, destination: str, current: Sequence[str]) -> list
                 " (`flask db history` lists them)"
             ),
         ) from None
+
+
+def _past_head(script: Any, destination: str, current: Sequence[str], at: str) -> ConfigError:
+    """``+5`` with fewer revisions ahead: say how many are pending, not Alembic's words."""
+    try:
+        walk = script.iterate_revisions("heads", tuple(current) or None, implicit_base=True)
+        pending = len(list(walk))
+    except Exception:  # a walk Alembic refuses to count: say it without the number
+        pending = None
+    if pending is None:
+        ahead = "fewer revisions are pending"
+    elif pending == 0:
+        ahead = "the database is at head, no revision is pending"
+    else:
+        ahead = f"only {pending} revision{'s are' if pending != 1 else ' is'} pending"
+    return ConfigError(
+        f"cannot upgrade to {destination.strip()!r} from {at}: that goes past head, {ahead}",
+        hint="`flask db safe-upgrade` applies every pending revision"
+        + (f" (`+{pending}` counts them)" if pending else ""),
+    )
 
 
 def relative_destination_error(ref: str, found: Sequence[str]) -> ConfigError:

@@ -124,6 +124,43 @@ def test_a_destination_alembic_refuses_is_one_line_and_exit_2(
     assert versions_of(sqlite_url(tmp_path / "t.db")) == []
 
 
+def test_steps_back_without_double_dash_is_the_one_line_refusal(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    """``flask db safe-upgrade -1`` as typed: not click's "No such option"."""
+    from tests.support.databases import sqlite_url
+
+    app = make_app(sqlite_url(tmp_path / "t.db"), models=models())
+    other = other_directory(app, tmp_path)
+    invoke_ok(app, "db", "-d", str(other), "safe-upgrade", REVISIONS[1])
+    for args in (["-1"], ["-1", "--dry-run"], ["--no-verify", "-2"]):
+        result = invoke(app, "db", "-d", str(other), "safe-upgrade", *args)
+        assert result.exit_code == 2, (args, result.output)
+        (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert f"cannot upgrade to '{args[-1] if args[-1] != '--dry-run' else '-1'}'" in line
+        assert "only goes forward" in result.output and "No such option" not in result.output
+    # -x takes "-1" as its value: not moved
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "--dry-run", "-x", "-1")
+    assert result.exit_code == 0, result.output
+    assert versions_of(sqlite_url(tmp_path / "t.db")) == [REVISIONS[1]]
+
+
+def test_steps_past_head_say_how_many_are_pending(make_app: MakeApp, tmp_path: Path) -> None:
+    from tests.support.databases import sqlite_url
+
+    app = make_app(sqlite_url(tmp_path / "t.db"), models=models())
+    other = other_directory(app, tmp_path, count=5)
+    invoke_ok(app, "db", "-d", str(other), "safe-upgrade", REVISIONS[1])
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "+9")
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    pending = 5 - 2
+    assert f"goes past head, only {pending} revisions are pending" in line, line
+    assert "RevisionError" not in result.output and "didn't produce" not in result.output
+    assert f"`+{pending}`" in result.output
+    assert versions_of(sqlite_url(tmp_path / "t.db")) == [REVISIONS[1]]
+
+
 def test_branch_at_head(make_app: MakeApp, tmp_path: Path) -> None:
     from tests.support.databases import sqlite_url
 
