@@ -26,7 +26,41 @@ from flask_safemigrate.upgrade import wording
 from flask_safemigrate.upgrade.apply import StepFailed, failing_line
 from flask_safemigrate.upgrade.state import Run, Stop
 
-__all__ = ["failure", "lock_lost", "locks_file_hint", "refresh_positions"]
+__all__ = ["failure", "lock_lost", "locks_file_hint", "refresh_positions", "sql_failed"]
+
+
+def sql_failed(run: Run, error: Exception) -> Stop:
+    """``--sql``: a script raised while Alembic wrote its SQL. Exit 4, as a real run says it.
+
+    The revision is the script whose file is innermost on the traceback (its ``upgrade()`` or
+    a helper it calls); nothing ran on any database, and nothing was printed on stdout.
+    """
+    scripts = {os.path.realpath(s.path): s for s in run.setup.graph.scripts.values()}
+    script = None
+    trace = error.__traceback__
+    while trace is not None:
+        script = scripts.get(os.path.realpath(trace.tb_frame.f_code.co_filename), script)
+        trace = trace.tb_next
+    reason = one_line(error, run.setup.urls)
+    name = checks.describe(script) if script is not None else "a migration script"
+    return run.stop(
+        ExitCode.MIGRATION_FAILED,
+        Finding(
+            rule="migration-failed",
+            severity=Severity.ERROR,
+            message=(
+                f"--sql: revision {name} failed while its SQL was written: {reason}."
+                " No SQL was printed and nothing ran on the database."
+            ),
+            path=display_path(script.path) if script is not None else None,
+            line=failing_line(error, script),
+            help="fix the script at that line, then run `flask db safe-upgrade --sql` again",
+            extra={
+                "revision": script.revision if script is not None else None,
+                "error": reason,
+            },
+        ),
+    )
 
 
 def refresh_positions(run: Run, *, fallback_to_goal: bool) -> None:

@@ -631,7 +631,12 @@ def offline_sql(run: Run) -> None:
     buffer = io.StringIO()
     config.output_buffer = buffer
     start = f"{current[0]}:" if current else ""
-    alembic_command.upgrade(config, f"{start}{run.destination}", sql=True, tag=run.options.tag)
+    try:
+        alembic_command.upgrade(config, f"{start}{run.destination}", sql=True, tag=run.options.tag)
+    except (SafeMigrateError, sa.exc.SQLAlchemyError):
+        raise
+    except Exception as exc:  # a script's upgrade() can raise anything (NameError ...)
+        raise failures.sql_failed(run, exc) from exc
     run.sql = _schema_prelude(run.setup.settings.schema) + buffer.getvalue()
 
 

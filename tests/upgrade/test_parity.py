@@ -161,6 +161,34 @@ def test_steps_past_head_say_how_many_are_pending(make_app: MakeApp, tmp_path: P
     assert versions_of(sqlite_url(tmp_path / "t.db")) == [REVISIONS[1]]
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [("not_defined_anywhere()", "NameError"), ("op.no_such_operation()", "AttributeError")],
+)
+def test_sql_reports_a_script_that_raises_like_a_real_run(
+    make_app: MakeApp, database_url: str, tmp_path: Path, body: str, error: str
+) -> None:
+    """No traceback: exit 4, the script and line, what to do; no partial SQL."""
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=1)
+    script = write_revision(other, revision_script("f1000000sql1", REVISIONS[0], body))
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "--sql")
+    assert result.exit_code == 4, result.output
+    assert "Traceback" not in result.output
+    assert "Running upgrade" not in result.output and "CREATE TABLE" not in result.output
+    assert error in result.output and "f1000000sql1" in result.output
+    assert f"{script.name}:15" in result.output, result.output
+    assert "flask db safe-upgrade --sql` again" in result.output
+    code, data, _ = invoke_json(
+        app, "db", "-d", str(other), "safe-upgrade", "--sql", "--format", "json"
+    )
+    assert code == 4, data
+    (problem,) = data["problems"]
+    assert problem["check"] == "migration-failed" and problem["revision"] == "f1000000sql1"
+    assert problem["line"] is not None and problem["path"].endswith(script.name)
+    assert versions_of(database_url) == []
+
+
 def test_branch_at_head(make_app: MakeApp, tmp_path: Path) -> None:
     from tests.support.databases import sqlite_url
 
