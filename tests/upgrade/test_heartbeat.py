@@ -82,14 +82,16 @@ def test_a_blocked_statement_beats_with_its_wait_event(
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines()]
     beats = [r for r in records if r["event"] == "statement_running"]
-    assert len(beats) >= 2, records
-    first = beats[0]
+    # A tick may also catch a quick statement (the ledger row) on a loaded machine.
+    alter = [b for b in beats if b["statement"].startswith("ALTER TABLE widgets ADD COLUMN")]
+    assert len(alter) >= 2, records
+    first = alter[0]
     assert first["stage"] == "upgrade" and first["revision"] == ALTER
-    assert first["statement"].startswith("ALTER TABLE widgets ADD COLUMN")
     assert first["wait_event"] == "Lock/relation"
-    assert [b["seconds"] for b in beats] == sorted(b["seconds"] for b in beats)
+    assert [b["seconds"] for b in alter] == sorted(b["seconds"] for b in alter)
     assert first["seconds"] >= 0.3
-    assert (records[-1]["event"], records[-1]["outcome"]) == ("step_ended", "ok")
+    (ended,) = [r for r in records if r["event"] == "step_ended"]
+    assert (ended["revision"], ended["outcome"]) == (ALTER, "ok")
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
@@ -99,7 +101,7 @@ def test_a_blocked_statement_beats_on_the_terminal(make_app: MakeApp, database_u
         result = invoke(app, "db", "safe-upgrade", "--no-verify")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    beats = [line for line in lines if "still running" in line]
+    beats = [line for line in lines if "still running" in line and "ALTER TABLE" in line]
     assert beats, result.output
     assert beats[0].startswith(f"  ... revision {ALTER} still running, statement at ")
     assert "(PostgreSQL: waiting on Lock/relation): ALTER TABLE widgets ADD COLUMN" in beats[0]
