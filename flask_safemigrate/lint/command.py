@@ -30,6 +30,7 @@ def lint_command(
     *,
     only_revisions: set[str] | None = None,
     write_baseline: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> Result:
     """Lint ``paths``; exit 1 when a finding reaches ``config.fail_on``, else 0.
 
@@ -37,8 +38,9 @@ def lint_command(
     exits 0 (the report's :data:`WRITTEN` fact says what was written); with a baseline in
     ``config``, only the findings it does not record are reported and decide the exit code.
     Raises :class:`ConfigError` (exit 2) for a baseline that cannot be read or written.
+    ``cache_dir``: see :func:`~flask_safemigrate.lint.engine.lint`.
     """
-    report = engine.lint(paths, config, only_revisions=only_revisions)
+    report = engine.lint(paths, config, only_revisions=only_revisions, cache_dir=cache_dir)
     if write_baseline is not None:
         count = baseline.write(write_baseline, report)
         files = len({finding.path for finding in report.findings})

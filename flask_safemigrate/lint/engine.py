@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_safemigrate import history
 from flask_safemigrate.lint import registry, workers
+from flask_safemigrate.lint.cache import Cached, LintCache
 from flask_safemigrate.lint.config import config_from
 from flask_safemigrate.lint.findings import CAPPED, Display, finding_of, script_finding
 from flask_safemigrate.lint.model import (
@@ -202,26 +203,52 @@ def lint(
     *,
     only_revisions: set[str] | None = None,
     jobs: int | None = None,
+    cache_dir: Path | None = None,
 ) -> Report:
     """Lint scripts and their history; returns the report, never prints or exits.
 
     Scripts are independent until the history rules, so a long history is linted by one
     process per core (``jobs``: how many; default: as many as pay off). The findings are the
     same either way.
-    """
-    rules = select_rules(config, registry.all_rules())
-    files, locations = collect_files(paths, config.exclude)
-    graph_rules = [r for r in rules if r.check_graph is not Rule.check_graph]
-    script_rules = [r for r in rules if r not in graph_rules]
 
-    count = workers.worker_count(len(files)) if jobs is None else max(1, jobs)
-    results = None
-    if count > 1:
-        results = workers.lint_in_workers(
-            lint_files, files, script_rules, config, only_revisions, count
+    ``cache_dir``: with ``only_revisions`` (no history rules), each unchanged script's result
+    is read from, and new ones written to, the cache file there (:mod:`.cache`); the report
+    is the same as without it.
+    """
+    files, locations = collect_files(paths, config.exclude)
+    cache = None
+    if cache_dir is not None and only_revisions is not None:
+        cache = LintCache(cache_dir, config)
+    found: dict[Path, FileResult] = {}
+    keys: dict[Path, str] = {}
+    if cache is not None and only_revisions is not None:
+        for path in files:
+            hit = _cached(cache, path, only_revisions, keys)
+            if hit is not None:
+                found[path] = hit
+    todo = [path for path in files if path not in found]
+    rules: list[type[Rule]] | None = None
+    if todo or cache is None or cache.rules_run is None:
+        rules = select_rules(config, registry.all_rules())
+    graph_rules = [r for r in rules or () if r.check_graph is not Rule.check_graph]
+    script_rules = [r for r in rules or () if r not in graph_rules]
+
+    count = workers.worker_count(len(todo)) if jobs is None else max(1, jobs)
+    linted_now = None
+    if count > 1 and todo:
+        linted_now = workers.lint_in_workers(
+            lint_files, todo, script_rules, config, only_revisions, count
         )
-    if results is None:
-        results = lint_files(files, script_rules, config, only_revisions)
+    if linted_now is None:
+        linted_now = lint_files(todo, script_rules, config, only_revisions) if todo else []
+    found.update((result.path, result) for result in linted_now)
+    results = [found[path] for path in files]
+    if cache is not None:
+        if rules is not None:
+            cache.rules_run = [rule.name for rule in script_rules]
+        for result in linted_now:
+            _store(cache, result, keys)
+        cache.save()
 
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
@@ -235,7 +262,10 @@ def lint(
             silenced += result.silenced
             scope.append(result.path)
     linted = len(scope)
-    ran = [rule.name for rule in script_rules]
+    if rules is None and cache is not None and cache.rules_run is not None:
+        ran = list(cache.rules_run)
+    else:
+        ran = [rule.name for rule in script_rules]
     if config.report_unused_ignores:
         ran.append("unused-ignore")
     display = Display()
@@ -265,3 +295,35 @@ def lint(
             " [tool.safemigrate.lint] of pyproject.toml, or pass --dialect."
         )
     return Report("lint", findings, facts=facts)
+
+
+def _cached(
+    cache: LintCache, path: Path, only_revisions: set[str], keys: dict[Path, str]
+) -> FileResult | None:
+    """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    keys[path] = key = cache.entry_key(path, data)
+    hit = cache.get(key)
+    if hit is None:
+        return None
+    if hit.revision is None or hit.revision not in only_revisions:
+        return FileResult(path, None, [], 0, linted=False)
+    if hit.findings is None:  # read for its revision only last time: lint it now
+        return None
+    return FileResult(path, None, hit.findings, hit.silenced, linted=True)
+
+
+def _store(cache: LintCache, result: FileResult, keys: dict[Path, str]) -> None:
+    """Keep ``result`` under the key its bytes had before it was linted, if they still do."""
+    key = keys.get(result.path)
+    try:
+        if key is None or cache.entry_key(result.path, result.path.read_bytes()) != key:
+            return  # unread, or changed while it was linted
+    except OSError:
+        return
+    revision = result.info.revision if result.info is not None else None
+    findings = result.findings if result.linted else None
+    cache.put(key, Cached(revision, findings, result.silenced if result.linted else 0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -450,5 +451,11 @@ def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding
     # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
     # lint was adopted is accepted, so a fresh database that runs the whole history is not
     # stopped by it. The exit code is lint's; what blocks an upgrade is decided by lint().
-    report = lint_command([run.setup.directory], config, only_revisions=revisions).report
+    # Unchanged scripts' results come from the cache in the instance folder (lint.cache).
+    report = lint_command(
+        [run.setup.directory],
+        config,
+        only_revisions=revisions,
+        cache_dir=Path(run.app.instance_path),
+    ).report
     return list(report.findings)
