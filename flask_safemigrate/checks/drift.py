@@ -3,12 +3,15 @@ refuses before any comparison (``SAFEMIGRATE_SCHEMA``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, dedicated_schema
 from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.schema_diff import drift
+from flask_safemigrate.schema_fingerprint import fingerprint, remember_clean, remembered_clean
 
 __all__ = ["DRIFT_HINT", "check_schema_models", "drift_findings"]
 
@@ -33,8 +36,30 @@ def check_schema_models(setup: Setup, target: Target, connection: Connection) ->
         raise dedicated_schema.outside_error(outside, schema, default)
 
 
-def drift_findings(setup: Setup, target: Target, connection: Connection) -> list[Finding]:
-    """``schema-drift``: one finding per difference between the live schema and the models."""
+def drift_findings(
+    setup: Setup, target: Target, connection: Connection, *, remember_in: Path | None = None
+) -> list[Finding]:
+    """``schema-drift``: one finding per difference between the live schema and the models.
+
+    ``remember_in`` (safe-upgrade: the app's instance folder): a comparison whose fingerprint
+    (:mod:`.schema_fingerprint`: the live schema, the models, the options, the code) found
+    nothing before is not made again; a clean one is noted there. verify always compares.
+    """
+    before = None
+    if remember_in is not None:
+        before = fingerprint(connection, target.metadata, setup.configure_args)
+        if before is not None and remembered_clean(remember_in, before):
+            return []
+    lines = drift(connection, target.metadata, setup.configure_args)
+    # Remembered only when nothing changed the schema while it was compared (another
+    # migrator may: the migration lock is released by now).
+    if (
+        remember_in is not None
+        and before is not None
+        and not lines
+        and fingerprint(connection, target.metadata, setup.configure_args) == before
+    ):
+        remember_clean(remember_in, before)
     return [
         Finding(
             rule="schema-drift",
@@ -43,5 +68,5 @@ def drift_findings(setup: Setup, target: Target, connection: Connection) -> list
             help=DRIFT_HINT,
             extra={"database": database.mask_url(target.url), "difference": line},
         )
-        for line in drift(connection, target.metadata, setup.configure_args)
+        for line in lines
     ]

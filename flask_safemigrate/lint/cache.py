@@ -26,15 +26,14 @@ import enum
 import hashlib
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from flask_safemigrate.code_fingerprint import code_fingerprint
 from flask_safemigrate.lint.model import LintConfig
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.version import __version__
 
 __all__ = ["FILE_NAME", "Cached", "LintCache"]
 
@@ -46,8 +45,6 @@ _SECTIONS: Final = 4
 #: Entries kept per section: those of this run first, then the most recent others.
 _ENTRIES: Final = 5000
 _FORMAT: Final = 1
-
-_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,15 +75,6 @@ def _canonical(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
-
-
-def code_fingerprint() -> str:
-    """Size and modification time of every module of the package, with the versions."""
-    parts = [__version__, sys.version]
-    for module in sorted(_PACKAGE.rglob("*.py")):
-        stat = module.stat()
-        parts.append(f"{module}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def section_key(config: LintConfig) -> str:

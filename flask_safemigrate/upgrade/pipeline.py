@@ -599,8 +599,11 @@ def post_verify(run: Run) -> None:
                 findings.append(wording.tag(not_at_goal, target))
             head = set(now) == set(setup.graph.heads)
             at_head.append(head)
-            if head:
-                findings.extend(drift_findings(setup, target.spec, connection))
+            if head:  # a comparison found clean before is remembered in the instance folder
+                remember = Path(run.app.instance_path)
+                findings.extend(
+                    drift_findings(setup, target.spec, connection, remember_in=remember)
+                )
             mine = [step.revision for step in run.applied if step.bind == target.key]
             if setup.settings.ledger and mine:
                 recorded = {
