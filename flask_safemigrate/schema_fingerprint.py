@@ -19,9 +19,10 @@ comparison is a function of four things, each part of the fingerprint:
   modules (size and modification time).
 
 Where one of them cannot be read faithfully, there is no fingerprint and the comparison runs
-every time: MariaDB/MySQL (no single catalog read here), a comparison option that is the
-app's own function (``include_object``, ``include_name``, a ``compare_type`` callable: what
-it decides is not in any text), and models a dialect cannot compile.
+every time: MariaDB/MySQL (no single catalog read here), SQLite with ``include_schemas`` or a
+model in another schema (an attached database: only ``main`` is read), a comparison option
+that is the app's own function (``include_object``, ``include_name``, a ``compare_type``
+callable: what it decides is not in any text), and models a dialect cannot compile.
 """
 
 from __future__ import annotations
@@ -124,10 +125,12 @@ def _models(metadata: sa.MetaData, dialect: sa.Dialect) -> list[str] | None:
     return out
 
 
-def _live(connection: Connection) -> list[list[Any]] | None:
+def _live(connection: Connection, other_schemas: bool) -> list[list[Any]] | None:
+    """The catalog rows; ``None`` where they would not cover every schema compared (SQLite
+    reads ``main`` only: an attached database is left to the comparison)."""
     name = connection.dialect.name
     query = {"sqlite": _SQLITE, "postgresql": _POSTGRESQL}.get(name)
-    if query is None:
+    if query is None or (name == "sqlite" and other_schemas):
         return None
     try:
         if name == "postgresql":  # a failed read must leave the transaction usable
@@ -151,7 +154,10 @@ def fingerprint(
     models = _models(metadata, connection.dialect)
     if models is None:
         return None
-    live = _live(connection)
+    other_schemas = bool(configure_args.get("include_schemas")) or any(
+        table.schema is not None for table in metadata.tables.values()
+    )
+    live = _live(connection, other_schemas)
     if live is None:
         return None
     versions = [

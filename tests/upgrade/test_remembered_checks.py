@@ -118,3 +118,20 @@ def test_a_remembered_fingerprint_is_what_skips_the_comparison(
             remember_clean(memory, print_)
             assert drift_findings(setup, target, connection, remember_in=memory) == []
             assert drift_findings(setup, target, connection) == found  # verify: always compares
+
+
+def test_no_fingerprint_where_it_would_not_cover_what_is_compared() -> None:
+    """SQLite's catalog read covers ``main`` only; an app's own hook decides outside any text."""
+    metadata = sa.MetaData()
+    sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            assert fingerprint(connection, metadata, {"compare_type": True}) is not None
+            assert fingerprint(connection, metadata, {"include_schemas": True}) is None
+            assert fingerprint(connection, metadata, {"include_object": lambda *a: True}) is None
+            other = sa.MetaData()
+            sa.Table("elsewhere", other, sa.Column("id", sa.Integer), schema="aux")
+            assert fingerprint(connection, other, {}) is None
+    finally:
+        engine.dispose()
