@@ -12,11 +12,11 @@ upgraded database (a no-op). It prints the medians of wall and CPU time (user + 
 the process) and their ratios; the target is at most 1.15x. On a loaded machine wall time
 mostly measures the wait for a core and for the disk, so the CPU ratio is the one to read.
 
-safe-upgrade keeps two things in the app's instance folder between runs: lint results of
+safe-upgrade keeps two things in the user's cache directory between runs: lint results of
 unchanged scripts, and the fingerprints of drift checks that found nothing. Both are measured:
-"safe-upgrade" runs with an instance folder kept between its runs (primed by one untimed run
-first, as a deploy machine that ran it before), "cold" with a new, empty instance folder for
-every process (a first deploy from a fresh checkout or container).
+"safe-upgrade" runs with a cache kept between its runs (``XDG_CACHE_HOME`` in the temporary
+folder, primed by one untimed run first, as a deploy machine that ran it before), "cold" with
+a new, empty one for every process (a first deploy in a fresh container).
 
 safe-upgrade does more than the plain path on purpose: it reads the history statically, lints
 the pending scripts, takes the migration lock, writes a ledger row per revision and compares
@@ -75,7 +75,7 @@ for n in range({revisions}):
 
 
 def create_app():
-    app = Flask(__name__, instance_path=os.environ["BENCH_INSTANCE"])
+    app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     db.init_app(app)
     safe.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
@@ -120,28 +120,28 @@ def write_project(folder: Path, revisions: int) -> None:
 
 
 @contextmanager
-def instance_folder(path: str) -> Iterator[None]:
-    """The bench app's instance folder is ``path`` meanwhile."""
-    os.environ["BENCH_INSTANCE"] = path
+def user_cache(path: str) -> Iterator[None]:
+    """safe-upgrade's cache (``XDG_CACHE_HOME``) is ``path`` meanwhile."""
+    os.environ["XDG_CACHE_HOME"] = path
     try:
         yield
     finally:
-        del os.environ["BENCH_INSTANCE"]
+        del os.environ["XDG_CACHE_HOME"]
 
 
 def flask(folder: Path, url: str, *args: str, cold: bool = False) -> tuple[float, float]:
     """Wall and CPU seconds of one ``flask`` command (which must succeed).
 
-    The instance folder is ``folder/instance``, kept between runs; ``cold``: a new, empty one.
+    safe-upgrade's cache is ``folder/cache``, kept between runs; ``cold``: a new, empty one.
     """
     if cold:
-        with tempfile.TemporaryDirectory(prefix="instance_", dir=folder) as empty:
+        with tempfile.TemporaryDirectory(prefix="cache_", dir=folder) as empty:
             return _timed(folder, url, empty, args)
-    return _timed(folder, url, str(folder / "instance"), args)
+    return _timed(folder, url, str(folder / "cache"), args)
 
 
-def _timed(folder: Path, url: str, instance: str, args: tuple[str, ...]) -> tuple[float, float]:
-    with instance_folder(instance):
+def _timed(folder: Path, url: str, cache: str, args: tuple[str, ...]) -> tuple[float, float]:
+    with user_cache(cache):
         wall, cpu, done = timed_flask(folder, url, *args)
     if done.returncode != 0:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -201,7 +201,7 @@ def measure(label: str, folder: Path, fresh: Scratch, runs: int) -> None:
         f" {median(noop_plain)}"
     )
     print(f"{label}:   {ratios(noop_safe, noop_plain)}")
-    print(f"{label}: cold (empty instance folder): safe-upgrade {median(cold)}")
+    print(f"{label}: cold (empty cache): safe-upgrade {median(cold)}")
     print(f"{label}:   {ratios(cold, plain)}")
     print(f"{label}: cold no-op re-run: safe-upgrade {median(noop_cold)}")
     print(f"{label}:   {ratios(noop_cold, noop_plain)}")

@@ -46,8 +46,8 @@ from flask_safemigrate.schema_diff import COMPARE_OPTIONS
 
 __all__ = ["CLEAN_FILE", "fingerprint", "remember_clean", "remembered_clean"]
 
-#: Where safe-upgrade keeps the fingerprints of drift checks that found nothing (in the app's
-#: instance folder), the most recent first.
+#: Where safe-upgrade keeps the fingerprints of drift checks that found nothing (in
+#: ``caches.user_cache()``), the most recent first.
 CLEAN_FILE: Final = "safemigrate-clean-schemas.json"
 _KEPT: Final = 32
 

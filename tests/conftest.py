@@ -7,6 +7,7 @@
   a fresh Flask app with its own ``SQLAlchemy`` and ``SafeMigrate``.
 - ``track_app``: register an app built elsewhere so its engines are disposed at teardown.
 - ``merge_app``: an app with stock migrations and no revisions (merge and hostile-merge tests).
+- ``user_cache_of_the_session`` (automatic): ``XDG_CACHE_HOME`` of the session's own.
 
 Helpers (app building, running commands, revision scripts, servers) live in :mod:`tests.support`.
 """
@@ -54,6 +55,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Kills on different databases form groups of their own (:mod:`tests.support.timing`)."""
     split_per_database(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """safe-upgrade's cache (``caches.user_cache``) in a folder of this session, for every
+    test and every ``flask`` process it starts: never the runner's ``~/.cache``, never under
+    a test's own folder (whose files the bad-input tests compare)."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
 
 
 # --------------------------------------------------------------------------- apps

@@ -41,7 +41,7 @@ def drift_findings(
 ) -> list[Finding]:
     """``schema-drift``: one finding per difference between the live schema and the models.
 
-    ``remember_in`` (safe-upgrade: the app's instance folder): a comparison whose fingerprint
+    ``remember_in`` (safe-upgrade: the user's cache directory): a comparison whose fingerprint
     (:mod:`.schema_fingerprint`: the live schema, the models, the options, the code) found
     nothing before is not made again; a clean one is noted there. verify always compares.
     """

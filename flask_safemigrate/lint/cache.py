@@ -37,11 +37,11 @@ from flask_safemigrate.report import Finding, Severity
 
 __all__ = ["FILE_NAME", "Cached", "LintCache"]
 
-#: The cache file, in the directory the caller gives (safe-upgrade: the app's instance folder).
+#: The cache file, in the directory the caller gives (safe-upgrade: ``caches.user_cache()``).
 FILE_NAME: Final = "safemigrate-lint-cache.json"
 
 #: Sections (configurations) kept in one file, the most recently used first.
-_SECTIONS: Final = 4
+_SECTIONS: Final = 16
 #: Entries kept per section: those of this run first, then the most recent others.
 _ENTRIES: Final = 5000
 _FORMAT: Final = 1

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from flask_safemigrate import database, history, ledger
+from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import (
     check_schema_models,
     ledger_findings,
@@ -451,11 +451,8 @@ def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding
     # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
     # lint was adopted is accepted, so a fresh database that runs the whole history is not
     # stopped by it. The exit code is lint's; what blocks an upgrade is decided by lint().
-    # Unchanged scripts' results come from the cache in the instance folder (lint.cache).
+    # Unchanged scripts' results come from the user's cache (lint.cache, caches).
     report = lint_command(
-        [run.setup.directory],
-        config,
-        only_revisions=revisions,
-        cache_dir=Path(run.app.instance_path),
+        [run.setup.directory], config, only_revisions=revisions, cache_dir=user_cache()
     ).report
     return list(report.findings)

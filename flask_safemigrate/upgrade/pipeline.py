@@ -20,6 +20,7 @@ from alembic import command as alembic_command
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, sessions
+from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import describe, drift_findings, invalid_index_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
@@ -599,8 +600,8 @@ def post_verify(run: Run) -> None:
                 findings.append(wording.tag(not_at_goal, target))
             head = set(now) == set(setup.graph.heads)
             at_head.append(head)
-            if head:  # a comparison found clean before is remembered in the instance folder
-                remember = Path(run.app.instance_path)
+            if head:  # a comparison found clean before is remembered (caches.user_cache)
+                remember = user_cache()
                 findings.extend(
                     drift_findings(setup, target.spec, connection, remember_in=remember)
                 )

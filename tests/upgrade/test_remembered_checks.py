@@ -1,4 +1,4 @@
-"""What safe-upgrade remembers in the instance folder between runs (issue #16, speed): a drift
+"""What safe-upgrade remembers in the user's cache between runs (issue #16, speed): a drift
 check that found nothing (``schema_fingerprint``) and lint results (``lint.cache``).
 
 Remembering may only ever save time: every change the drift check would see (the database
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
@@ -23,6 +24,13 @@ from tests.support.databases import nullpool_engine
 from tests.upgrade.histories import TABLES, models, prepare
 
 NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own ``XDG_CACHE_HOME``: what it remembers, and nothing of other tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "flask-safemigrate"
 
 
 def upgrade_json(app: Any) -> tuple[int, dict[str, Any]]:
@@ -48,16 +56,16 @@ def wider_names(db: SQLAlchemy) -> None:
 
 
 def test_a_clean_run_is_remembered_and_a_hand_made_change_still_reported(
-    make_app: MakeApp, database_url: str, db_kind: str, tmp_path: Path
+    make_app: MakeApp, database_url: str, db_kind: str, tmp_path: Path, cache: Path
 ) -> None:
     app = make_app(database_url, models=models(), config=NO_BACKUP)
     prepare(app)
     code, data = upgrade_json(app)
     assert code == 0, data
-    instance = tmp_path / "instance"
-    assert (instance / LINT_CACHE).is_file()
+    assert (cache / LINT_CACHE).is_file()
     # MariaDB has no fingerprint: its drift check runs every time, nothing to remember
-    assert (instance / CLEAN_FILE).is_file() is (db_kind != "mariadb")
+    assert (cache / CLEAN_FILE).is_file() is (db_kind != "mysql")
+    assert not (tmp_path / "instance").exists()  # nothing under the project
     code, data = upgrade_json(app)  # a no-op, answered from the memory where there is one
     assert code == 0, data
     engine = nullpool_engine(database_url)
@@ -74,7 +82,7 @@ def test_a_clean_run_is_remembered_and_a_hand_made_change_still_reported(
 def test_changed_models_are_compared_again(
     make_app: MakeApp, database_url: str, tmp_path: Path
 ) -> None:
-    """Same database, same instance folder, other models: a new table, then a wider column."""
+    """Same database, same cache, other models: a new table, then a wider column."""
     app = make_app(database_url, models=models(), config=NO_BACKUP)
     migrations = prepare(app)
     code, data = upgrade_json(app)
@@ -111,7 +119,7 @@ def test_a_remembered_fingerprint_is_what_skips_the_comparison(
             assert any("labels" in f.message for f in found)
             assert not (memory / CLEAN_FILE).exists()  # a drifting state is never remembered
             print_ = fingerprint(connection, target.metadata, setup.configure_args)
-            if db_kind == "mariadb":
+            if db_kind == "mysql":  # MariaDB
                 assert print_ is None
                 return
             assert print_ is not None
