@@ -411,7 +411,10 @@ def test_no_command_shows_the_password_on_success_or_failure(
         run.expect(url, 0, "db", "safe-upgrade", "--sql", "--format", fmt)
         run.expect(url, 0, "db", "auto-merge-heads", "--check", "--format", fmt)
 
-    # Applied in two runs, each backed up with pg_dump / mariadb-dump first.
+    # The first run finds no table, so nothing to back up (issue #17 item 9); the next two
+    # are each backed up with pg_dump / mariadb-dump first.
+    first = run.expect(url, 0, "db", "safe-upgrade", REVISIONS[0], "--format", "json").json()
+    assert first["backup"] is None, first
     run.expect(url, 0, "db", "safe-upgrade", REVISIONS[1])
     data = run.expect(url, 0, "db", "safe-upgrade", "--format", "json").json()
     assert data["to"] == [REVISIONS[2]] and data["backup"], data
@@ -499,6 +502,8 @@ def test_connection_and_lock_failures_do_not_show_the_password(
             held = run.expect(secret_url, 5, "db", "safe-upgrade", "--format", fmt)
             if fmt == "json":
                 assert held.json()["stage"] == "lock", str(held)
+    # A database without tables is not backed up (issue #17 item 9): make the first table.
+    run.expect(secret_url, 0, "db", "safe-upgrade", REVISIONS[0])
     assert run.expect(secret_url, 0, "db", "safe-upgrade", "--format", "json").json()["ok"]
     assert_private_backups(run.instance / "backups")
     assert_nothing_written_holds_it(run.root, secret_url)
@@ -552,6 +557,8 @@ def test_query_string_and_one_letter_passwords_are_never_shown(
         run.expect(url, 0, "db", "safe-upgrade", "--dry-run", "--format", fmt)
         run.expect(url, 0, "db", "safe-upgrade", "--sql", "--format", fmt)
         run.expect(url, 0, "db", "auto-merge-heads", "--check", "--format", fmt)
+    # No table yet, so no backup (issue #17 item 9); the next two runs are backed up.
+    run.expect(url, 0, "db", "safe-upgrade", REVISIONS[0])
     run.expect(url, 0, "db", "safe-upgrade", REVISIONS[1])
     data = run.expect(url, 0, "db", "safe-upgrade", "--format", "json").json()
     assert data["to"] == [REVISIONS[2]] and data["backup"], data
@@ -619,6 +626,9 @@ def test_dump_tools_get_the_password_through_the_environment_only(
     )
     init_migrations(app)
     write_history(migrations, count=3)
+    # A database without tables is not backed up (issue #17 item 9): make the first table.
+    first = invoke(app, "db", "safe-upgrade", REVISIONS[0], "--format", "json")
+    assert first.exit_code == 0, first.output
     monkeypatch.setattr(subprocess, "Popen", SpyPopen)
     result = invoke(app, "db", "safe-upgrade", "--backup", "--format", "json")
     monkeypatch.undo()

@@ -43,10 +43,17 @@ def test_real_flask_binary_backs_up_sqlite_by_default(tmp_path: Path) -> None:
         "SAFEMIGRATE_BACKUP_DIR": str(tmp_path / "backups"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
+    # A database without tables has nothing to back up (issue #17 item 9): the first run makes
+    # the initial schema, the second is backed up before it applies the other three revisions.
+    first = run_flask(
+        ["db", "safe-upgrade", "eac99d14dc58"], app="example_app", env=env, cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").iterdir())
     done = run_flask(["db", "safe-upgrade"], app="example_app", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    assert done.stdout.splitlines()[-1].startswith("Applied 4 revisions in ")
+    assert done.stdout.splitlines()[-1].startswith("Applied 3 revisions in ")
     (backup,) = (tmp_path / "backups").iterdir()
     assert backup.stat().st_mode & 0o777 == 0o600
     assert f"backup: written to {backup}" in done.stdout
