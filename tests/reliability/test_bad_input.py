@@ -694,6 +694,8 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_BACKUP": "sometimes",
     "SAFEMIGRATE_BACKUP_DIR": "   ",
     "SAFEMIGRATE_BACKUP_TIMEOUT": "an hour",
+    "SAFEMIGRATE_BACKUP_KEEP": -1,
+    "SAFEMIGRATE_HEARTBEAT": "often",
     "SAFEMIGRATE_LARGE_TABLE_ROWS": "many",
     "SAFEMIGRATE_MAX_BLOCKER_AGE": -5,
     "SAFEMIGRATE_LEDGER": 2,
@@ -875,7 +877,16 @@ def _check_database(case: Case, env: Env, before: dict[str, Any]) -> None:
         assert after == {k: v for k, v in before.items() if k != "safemigrate_ledger"}
         return
     if case.change == "failure-row":
-        assert [(r["revision"], bool(r["success"])) for r in ledger] == [(case.failed, False)]
+        first, *rest = ledger
+        failure = (first["revision"], first["direction"], bool(first["success"]))
+        assert failure == (case.failed, "upgrade", False), ledger
+        # A failure that left nothing is resolved by safe-upgrade itself (issue #17 item 2).
+        resolved = (
+            [(case.failed, "resolve", True)] if first["error"].endswith("[left: nothing]") else []
+        )
+        assert [(r["revision"], r["direction"], bool(r["success"])) for r in rest] == resolved, (
+            ledger
+        )
         after.pop("safemigrate_ledger")
         assert after == before, f"{case.name}: the failed revision left a change behind"
         return
