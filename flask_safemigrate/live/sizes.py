@@ -127,15 +127,78 @@ _PG_QUERY = sa.text(
 )
 
 
+#: The same tables from ``pg_class`` alone, which takes no lock on them: what pre-flight
+#: falls back to when a table is locked (its pages and rows as of the last VACUUM/ANALYZE).
+_PG_UNLOCKED_QUERY = sa.text(
+    "SELECT n.nspname, c.relname, c.reltuples,"
+    " array_position(current_schemas(false), n.nspname::text) AS position"
+    " FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'p', 'm') AND lower(c.relname) = ANY(CAST(:names AS text[]))"
+    " AND (n.nspname = ANY(current_schemas(false))"
+    " OR lower(n.nspname) = ANY(CAST(:schemas AS text[])))"
+)
+
+#: How long the size read waits for a table's lock. ``pg_relation_size`` takes ACCESS SHARE
+#: on each table: behind another replica's running migration (ACCESS EXCLUSIVE) it would wait
+#: until that migration ends, before this run even reaches the migration lock's queue.
+PG_SIZE_LOCK_WAIT_MS = 1000
+
+#: SQLSTATE ``lock_not_available``: the lock timeout expired.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
 def _postgresql(connection: Connection, wanted: list[TableKey]) -> dict[TableKey, TableSize]:
-    names = sorted({name.lower() for _, name in wanted})
-    schemas = sorted({schema.lower() for schema, _ in wanted if schema})
-    result = connection.execute(_PG_QUERY, {"names": names, "schemas": schemas})
-    rows = [dict(row) for row in result.mappings()]
+    """Sizes with a bounded wait for the tables' locks; a locked table is read from the
+    catalog alone, its rows the last ANALYZE's estimate (unknown without one), never "empty".
+
+    Runs in the connection's transaction and rolls it back when a lock wait expired.
+    """
+    params = {
+        "names": sorted({name.lower() for _, name in wanted}),
+        "schemas": sorted({schema.lower() for schema, _ in wanted if schema}),
+    }
+    previous = connection.execute(
+        sa.text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :wait, true)"),
+        {"wait": f"{PG_SIZE_LOCK_WAIT_MS}ms"},
+    ).scalar_one()
+    try:
+        rows = [dict(row) for row in connection.execute(_PG_QUERY, params).mappings()]
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        connection.rollback()
+        return _pg_unlocked(connection, wanted, params)
+    connection.execute(sa.text("SELECT set_config('lock_timeout', :was, true)"), {"was": previous})
     out: dict[TableKey, TableSize] = {}
     for key in wanted:
         row = _pick(rows, key)
         out[key] = TableSize(exists=False) if row is None else _pg_size(row)
+    return out
+
+
+def _pg_unlocked(
+    connection: Connection, wanted: list[TableKey], params: Mapping[str, Any]
+) -> dict[TableKey, TableSize]:
+    rows = [dict(row) for row in connection.execute(_PG_UNLOCKED_QUERY, params).mappings()]
+    out: dict[TableKey, TableSize] = {}
+    for key in wanted:
+        row = _pick(rows, key)
+        if row is None:
+            out[key] = TableSize(exists=False)
+            continue
+        # Zero tuples may be an ANALYZE of the table before it was filled: not "empty".
+        reltuples = float(row["reltuples"])
+        known = reltuples > 0
+        out[key] = TableSize(
+            True,
+            round(reltuples) if known else None,
+            None,
+            estimated=True,
+            note="locked by another session: the last ANALYZE's estimate"
+            if known
+            else "locked by another session; no estimate",
+        )
     return out
 
 
