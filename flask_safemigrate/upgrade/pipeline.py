@@ -11,15 +11,12 @@ import contextlib
 import functools
 import io
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command as alembic_command
-from sqlalchemy.engine import Connection
 
-from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, sessions
+from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import describe, drift_findings, invalid_index_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
@@ -27,12 +24,14 @@ from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
 from flask_safemigrate.upgrade import (
     apply,
+    backup_stage,
     checks,
     events,
     failures,
     heartbeat,
     interrupt,
     live_check,
+    watching,
     wording,
 )
 from flask_safemigrate.upgrade.options import RunConfigError, Stage
@@ -67,7 +66,7 @@ def execute(run: Run) -> Result:
             lock_and_apply(run)
         if run.options.verify:
             post_verify(run)
-        prune_backups(run)
+        backup_stage.prune_backups(run)
         return finish(run, ExitCode.OK, "done")
     except Stop as stop:
         run.findings.extend(stop.findings)
@@ -203,7 +202,7 @@ def lock_and_apply(run: Run) -> None:
                     target=target.progress_name, database=target.label, wait=settings.lock_wait
                 )
             )
-            with heartbeat.ticking(settings.heartbeat, _lock_countdown(run, target)):
+            with heartbeat.ticking(settings.heartbeat, watching.lock_countdown(run, target)):
                 held = stack.enter_context(
                     locks.migration_lock(
                         target.url,
@@ -231,68 +230,8 @@ def lock_and_apply(run: Run) -> None:
             run.progress.emit(events.AnotherApplied(positions=_positions(run)))
             return
         if run.plan:
-            backup(run)
+            backup_stage.backup(run)
         upgrade(run)
-
-
-def _lock_countdown(run: Run, target: Target) -> Callable[[float], None]:
-    """A heartbeat tick while the run waits for ``target``'s migration lock: the time left."""
-    wait = run.setup.settings.lock_wait
-
-    def tick(waited: float) -> None:
-        run.progress.emit(
-            events.LockStillWaiting(
-                target=target.progress_name,
-                database=target.label,
-                waited=waited,
-                left=max(0.0, wait - waited),
-            )
-        )
-
-    return tick
-
-
-class _Watch:
-    """The upgrade's heartbeat: each :class:`apply.Pulse` as a ``StatementRunning`` event,
-    with PostgreSQL's wait event of the migration session, read on a connection of the
-    watch's own (opened at the first beat, closed by :meth:`close`)."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.connections: dict[str | None, Connection] = {}
-        self.stack = contextlib.ExitStack()
-
-    def __call__(self, pulse: apply.Pulse) -> None:
-        run = self.run
-        target = run.target_of(pulse.bind)
-        wait_event = None
-        if target.dialect == "postgresql":
-            scope = apply.session_scope(
-                target.url, run.setup.version_table, run.setup.version_schema
-            )
-            try:
-                connection = self.connections.get(target.key)
-                if connection is None:
-                    connection = self.stack.enter_context(run.connect(target))
-                    self.connections[target.key] = connection
-                wait_event = heartbeat.pg_wait_event(connection, sessions.label("migrate", scope))
-            except sa.exc.SQLAlchemyError:
-                wait_event = None  # the heartbeat still says what runs and for how long
-        statement = " ".join(pulse.statement.split()) if pulse.statement else None
-        if statement is not None and len(statement) > 200:
-            statement = statement[:197] + "..."
-        run.progress.emit(
-            events.StatementRunning(
-                target=target.progress_name,
-                revision=pulse.revision,
-                seconds=pulse.seconds,
-                statement=statement,
-                wait_event=wait_event,
-            )
-        )
-
-    def close(self) -> None:
-        self.stack.close()
 
 
 def _drop_guards(run: Run) -> None:
@@ -317,85 +256,6 @@ def _read_under_lock(run: Run) -> bool:
         return False
     checks.compute_plan(run)
     return not run.plan
-
-
-def backup(run: Run) -> None:
-    """A backup of each target that has a plan and wants one (SQLite by default)."""
-    run.stage = "backup"
-    settings = run.setup.settings
-    directory: Path | None = None
-    from flask_safemigrate import backup as backups
-
-    for target in run.targets:
-        wanted = run.options.backup
-        if wanted is None:
-            wanted = settings.backup
-        if wanted is None:
-            wanted = backups.by_default(target.dialect)
-        if not wanted or not target.plan:
-            continue
-        if not _has_tables(run, target):
-            run.progress.emit(
-                events.BackupSkipped(target=target.progress_name, database=target.label)
-            )
-            continue
-        directory = directory or (
-            Path(settings.backup_dir)
-            if settings.backup_dir
-            else Path(run.app.instance_path) / "backups"
-        )
-        target.backup = backups.backup_database(
-            target.url,
-            directory,
-            label=wording.backup_label(target),
-            timeout=settings.connect_timeout,
-            tool_timeout=settings.backup_timeout,
-        )
-        if run.backup_path is None:
-            run.backup_path = target.backup
-        run.progress.emit(
-            events.BackupWritten(
-                target=target.progress_name, database=target.label, path=str(target.backup)
-            )
-        )
-
-
-def _has_tables(run: Run, target: Target) -> bool:
-    """Whether the target holds a table besides the version table and the ledger (in the
-    connection's default schema, the version table's and the dedicated schema)."""
-    setup = run.setup
-    ours = {setup.version_table, ledger.LEDGER_TABLE}
-    schemas = {None, setup.version_schema, setup.settings.schema}
-    with run.connect(target) as connection:
-        inspector = sa.inspect(connection)
-        for schema in schemas:
-            if schema is not None and not inspector.has_schema(schema):
-                continue
-            if set(inspector.get_table_names(schema=schema)) - ours:
-                return True
-    return False
-
-
-def prune_backups(run: Run) -> None:
-    """After a successful run: each backup it wrote counts among the last
-    ``SAFEMIGRATE_BACKUP_KEEP`` of its database; older ones of that database go."""
-    from flask_safemigrate import backup as backups
-
-    keep = run.setup.settings.backup_keep
-    for target in run.targets:
-        if target.backup is None or keep <= 0:
-            continue
-        removed = backups.prune_backups(target.backup, target.url, keep)
-        if removed:
-            run.backups_removed.extend(removed)
-            run.progress.emit(
-                events.BackupsPruned(
-                    target=target.progress_name,
-                    database=target.label,
-                    removed=tuple(str(path) for path in removed),
-                    keep=keep,
-                )
-            )
 
 
 def _prepare(run: Run) -> None:
@@ -429,7 +289,7 @@ def upgrade(run: Run) -> None:
     order = _env_order(run)
     commit: apply.CommitPolicy = "at-end" if run.multi else "per-revision"
     waits: list[float] = []  # how long each attempt really waited for a lock
-    watch = _Watch(run)
+    watch = watching.StatementWatch(run)
     try:
         _apply_with_retries(run, order, commit, checksums, waits, watch)
     finally:
@@ -442,7 +302,7 @@ def _apply_with_retries(
     commit: apply.CommitPolicy,
     checksums: dict[str, str],
     waits: list[float],
-    watch: _Watch,
+    watch: watching.StatementWatch,
 ) -> None:
     """:func:`upgrade`'s attempts: apply, and retry after a lock timeout with backoff."""
     setup = run.setup
