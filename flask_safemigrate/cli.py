@@ -9,20 +9,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import flask_migrate.cli
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import cli_support, database, history, upgrade
+from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
+from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_support import (
     echo_lint,
     echo_result,
@@ -40,7 +39,6 @@ from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.render.progress import JsonLogPrinter, ProgressPrinter
-from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.safe_text import printable
 
 __all__ = [
@@ -182,53 +180,13 @@ def install_group(app: Flask, on_migrate: Callable[[], None] | None = None) -> N
     app.cli.commands = table
 
 
-def directory_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``-d/--directory``, as every Flask-Migrate command has it (and ``flask db -d``)."""
-    option = click.option(
-        "-d",
-        "--directory",
-        default=None,
-        help='Migration script directory [default: `flask db -d`, else the app\'s, "migrations"].',
-    )
-    return option(command)
-
-
-def x_arg_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``-x/--x-arg``, as ``flask db upgrade`` has it (and ``flask db -x``)."""
-    option = click.option(
-        "-x",
-        "--x-arg",
-        "x_arg",
-        multiple=True,
-        help="Additional arguments consumed by custom env.py scripts (context.get_x_argument()).",
-    )
-    return option(command)
-
-
-def _directory(given: str | None) -> Path:
-    """The migrations directory a command works on: its ``-d``, else the group's
-    ``flask db -d`` (``g.directory``, which :class:`DbGroup` defaults to the app's), else
-    the app's. The library function refuses one that does not exist (with its JSON shape)."""
-    if given is None:
-        given = getattr(g, "directory", None)
-    if given is None:
-        given = str(current_app.extensions["safemigrate"].migrations_directory())
-    return Path(given)
-
-
 def _script_locations(directory: str | None, version_path: str | None) -> list[Path]:
     """Where ``flask db revision``/``migrate`` may write a script: the version locations of
     the migrations directory they use, and their ``--version-path``."""
     found = [Path(version_path)] if version_path else []
     with contextlib.suppress(ValueError, OSError):  # Flask-Migrate's command reports it
-        found += history.version_locations(_directory(directory))
+        found += history.version_locations(cli_support.command_directory(directory))
     return found
-
-
-def _x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """``flask db -x A cmd -x B``: the group's then the command's, as Flask-Migrate's config
-    collects them (it reads ``g.x_arg``, which a run in its own app context no longer sees)."""
-    return tuple(getattr(g, "x_arg", None) or ()) + tuple(given)
 
 
 @click.command("lint")
@@ -236,7 +194,7 @@ def _x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:
 @click.option(
     "--pending", is_flag=True, help="Only revisions not yet applied to the app's database."
 )
-@directory_option
+@cli_support.directory_option
 @lint_options
 @handles_errors
 @with_appcontext
@@ -264,7 +222,7 @@ def lint_command(
         explain_rule(explain)
         return
     settings = current_app.extensions["safemigrate"].get_settings()
-    migrations = _directory(directory)
+    migrations = cli_support.command_directory(directory)
     if not migrations.is_dir():
         raise ConfigError(f"no migrations directory at {migrations}", hint=MISSING_DIRECTORY_HINT)
     targets = list(paths) or [migrations]
@@ -310,148 +268,6 @@ def _progress_printer(err: bool) -> ProgressPrinter:
     )
 
 
-INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
-TERMINATED = 143  # 128 + SIGTERM: what a supervisor that sent it expects back
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the interruption Ctrl-C already takes through the run."""
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """While safe-upgrade runs, SIGTERM (a deploy replacing the pod, ``docker stop``) stops
-    it as Ctrl-C does: the running revision rolls back, the lock is released and one line
-    says what stopped, instead of the silent exit 143 of Python's default handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(_signum: int, _frame: object) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupted(
-    progress: upgrade.Progress, dialects: set[str | None], as_json: bool, stop: KeyboardInterrupt
-) -> NoReturn:
-    """Ctrl-C: say what it stopped, where the database stands and how to go on, instead of
-    click's bare "Aborted!" (exit 1, which reads as "checks failed"). The lock and
-    connections were released on the way out, and the run read every target again.
-
-    With ``--format json`` stdout still gets the report (every exit keeps its shape): the
-    stage reached, the revisions committed (as progress told them), ``current`` as read after
-    the interruption (``null`` when it could not be read) and what the running revision left.
-    """
-    facts = stop if isinstance(stop, upgrade.Interrupted) else None
-    cause = facts.cause if facts is not None else stop
-    how = "SIGTERM" if isinstance(cause, _Terminated) else "Ctrl-C"
-    code = TERMINATED if how == "SIGTERM" else INTERRUPTED
-    echo = progress if isinstance(progress, ProgressPrinter) else None
-    running = echo.pending if echo is not None and echo.open_line else None
-    running = running or (facts.revision if facts is not None else None)
-    if echo is not None and echo.open_line:
-        echo.write("interrupted", True)
-    what = f"while applying {running}" if running else "while no revision was running"
-    current = facts.current if facts is not None else None
-    message = (
-        f"safe-upgrade interrupted ({how}) {what}; {_position(facts)}; the migration lock is"
-        f" released and nothing was recorded as failed.{_left_behind(running, dialects, facts)}"
-    )
-    hint = (
-        "run `flask db safe-upgrade` again to go on"
-        if current is not None
-        else "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
-        " again to go on"
-    )
-    click.echo(f"Error: {printable(message)}", err=True)
-    click.echo(f"  help: {hint}", err=True)
-    if as_json:
-        extra: dict[str, Any] = {"revision": running} if running else {}
-        if running and facts is not None and facts.dialect is not None:
-            extra["left"] = "statements" if facts.stays else "nothing"
-            extra["stays"] = list(facts.stays)
-        finding = Finding(
-            rule="interrupted", severity=Severity.ERROR, message=message, help=hint, extra=extra
-        )
-        data: dict[str, Any] = {
-            "stage": echo.reached if echo is not None else "preflight",
-            "from": None,
-            "to": [],
-            "current": current,
-            "applied": list(echo.applied) if echo is not None else [],
-            "plan": [],
-            "backup": echo.backup if echo is not None else None,
-            "summary": (
-                f"safe-upgrade interrupted (exit {code}); {_position(facts)}: run `flask db"
-                " safe-upgrade` again to go on (`flask db verify` checks the rest)."
-                if current is not None
-                else f"safe-upgrade interrupted (exit {code}); position not read: run"
-                " `flask db verify`."
-            ),
-            "interrupted": True,
-        }
-        click.echo(render_json(Report("safe-upgrade", [finding], data)))
-    raise SystemExit(code)
-
-
-def _position(facts: upgrade.Interrupted | None) -> str:
-    """Where each database stands after the interruption, as read again."""
-    if facts is None or not facts.positions:
-        return "position not read"
-    if len(facts.positions) == 1:
-        (only,) = facts.positions
-        if only.current is None:
-            return "position not read (the database could not be read again)"
-        return f"the database is at {', '.join(only.current) or 'base'}"
-    return "databases: " + ", ".join(
-        f"{p.name} at {', '.join(p.current) or 'base'}"
-        if p.current is not None
-        else f"{p.name} not read"
-        for p in facts.positions
-    )
-
-
-def _left_behind(
-    running: str | None, dialects: set[str | None], facts: upgrade.Interrupted | None
-) -> str:
-    """What an interrupted revision leaves, for the app's databases only: PostgreSQL and
-    SQLite roll back what was not committed; MariaDB/MySQL keep the DDL that ran."""
-    if not running:
-        return ""
-    if facts is not None and facts.dialect is not None:
-        if facts.stays and facts.dialect == "mysql":
-            return (
-                f" MariaDB/MySQL cannot roll back DDL: {len(facts.stays)} statement(s) of"
-                f" {running} ran and stay: {'; '.join(facts.stays)} (a migration written"
-                " with guards converges when run again)."
-            )
-        if facts.stays:
-            return (
-                f" Its autocommit_block committed {len(facts.stays)} statement(s) of"
-                f" {running}, which stay: {'; '.join(facts.stays)}; the rest rolled back."
-            )
-        if facts.dialect == "mysql":
-            return f" No DDL of {running} had run: nothing of it was left behind."
-        return " Nothing of it was left behind. What it had not committed rolled back."
-    if dialects <= {"postgresql", "sqlite"}:
-        return " What it had not committed rolled back."
-    if dialects == {"mysql"}:
-        return (
-            f" MariaDB/MySQL cannot roll back DDL: the statements of {running} that ran stay"
-            " (a migration written with guards converges when run again)."
-        )
-    return (
-        " On PostgreSQL and SQLite what it had not committed rolled back; on MariaDB/MySQL"
-        " its DDL that ran stays."
-    )
-
-
 _STEPS_BACK = re.compile(r"-\d+")
 
 
@@ -488,7 +304,7 @@ class _RevisionCommand(click.Command):
 
 @click.command("safe-upgrade", cls=_RevisionCommand)
 @click.argument("revision", default="heads")
-@directory_option
+@cli_support.directory_option
 @click.option(
     "--dry-run", is_flag=True, help="Run the pre-flight checks, print the plan, change nothing."
 )
@@ -501,7 +317,7 @@ class _RevisionCommand(click.Command):
     help='Arbitrary "tag" name - can be used by custom env.py scripts'
     " (context.get_tag_argument()).",
 )
-@x_arg_option
+@cli_support.x_arg_option
 @click.option(
     "--backup/--no-backup",
     default=None,
@@ -559,8 +375,8 @@ def safe_upgrade_command(
         skip_lint=skip_lint,
         verify=not no_verify,
         resolved=resolved,
-        directory=_directory(directory),
-        x_args=_x_args(x_arg),
+        directory=cli_support.command_directory(directory),
+        x_args=cli_support.x_args(x_arg),
         tag=tag,
     )
     quiet = sql and output_format == "text"
@@ -574,7 +390,7 @@ def safe_upgrade_command(
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
     streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
     try:
-        with streams, cli_support.quiet_alembic(), _sigterm_interrupts():
+        with streams, cli_support.quiet_alembic(), cli_interrupt.sigterm_interrupts():
             result = upgrade.safe_upgrade(app, options, progress)
     except upgrade.RunConfigError as error:
         if output_format != "json":
@@ -583,7 +399,7 @@ def safe_upgrade_command(
         exit_with(ExitCode.USAGE)
     except KeyboardInterrupt as stop:
         engines = app.extensions["migrate"].db.engines.values()
-        _interrupted(
+        cli_interrupt.report_interrupted(
             progress, {database.dialect_of(e.url) for e in engines}, output_format == "json", stop
         )
     report = result.report
@@ -612,7 +428,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 
 
 @click.command("verify")
-@directory_option
+@cli_support.directory_option
 @click.option(
     "--no-db", is_flag=True, help="Only the static checks: do not read the app's database."
 )
@@ -648,8 +464,8 @@ def verify_command(
             use_db=not no_db,
             roundtrip=roundtrip,
             scratch_url=scratch_url,
-            directory=_directory(directory),
-            x_args=_x_args(),
+            directory=cli_support.command_directory(directory),
+            x_args=cli_support.x_args(),
         )
     echo_result(result, output_format)
 
@@ -661,7 +477,7 @@ COMMANDS["verify"] = verify_command
 
 
 @click.command("auto-merge-heads")
-@directory_option
+@cli_support.directory_option
 @click.option(
     "-m", "--message", default=None, help="Message of the merge revision [default: the heads]."
 )
@@ -680,7 +496,11 @@ def auto_merge_heads_command(
     app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
     with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
         result = merge.auto_merge_heads(
-            app, message=message, check=check, force=force, directory=_directory(directory)
+            app,
+            message=message,
+            check=check,
+            force=force,
+            directory=cli_support.command_directory(directory),
         )
     echo_result(result, output_format)
 
@@ -689,58 +509,6 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 
 
 # --- ledger -------------------------------------------------------------------------------
-
-
-@click.group("ledger")
-def ledger_group() -> None:
-    """Read the ledger of applied migrations, or record a reviewed edit."""
-
-
-@ledger_group.command("accept")
-@click.argument("revision")
-@directory_option
-@click.option(
-    "--reason", metavar="TEXT", default=None, help="Why the edit is safe (kept in the ledger)."
-)
-@format_option("text", "json")
-@handles_errors
-@with_appcontext
-def ledger_accept_command(
-    revision: str, directory: str | None, reason: str | None, output_format: str
-) -> None:
-    """Record REVISION's edited script as reviewed: verify stops reporting edited-after-apply.
-
-    Only for edits that change nothing the database sees (comments, formatting); any other
-    change belongs in a new revision.
-    """
-    from flask_safemigrate import ledger_review
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    result = ledger_review.accept_edit(app, revision, reason, _directory(directory))
-    _echo_ledger(result, output_format)
-
-
-@ledger_group.command("show")
-@directory_option
-@format_option("text", "json")
-@handles_errors
-@with_appcontext
-def ledger_show_command(directory: str | None, output_format: str) -> None:
-    """List the ledger's rows (what safe-upgrade applied, failed, resolved or accepted)."""
-    from flask_safemigrate import ledger_review
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    _echo_ledger(ledger_review.show_ledger(app, _directory(directory)), output_format)
-
-
-def _echo_ledger(result: Result, output_format: str) -> NoReturn:
-    from flask_safemigrate.render.ledger import render_ledger_text
-
-    if output_format == "json":
-        click.echo(render_json(result.report))
-    else:
-        click.echo(render_ledger_text(result.report))
-    exit_with(result.exit_code)
 
 
 COMMANDS["ledger"] = ledger_group

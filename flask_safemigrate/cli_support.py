@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
+from flask import current_app, g
 
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
@@ -263,3 +264,43 @@ def quiet_alembic() -> Iterator[None]:
         yield
     finally:
         logging.disable(previous)
+
+
+def directory_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-d/--directory``, as every Flask-Migrate command has it (and ``flask db -d``)."""
+    option = click.option(
+        "-d",
+        "--directory",
+        default=None,
+        help='Migration script directory [default: `flask db -d`, else the app\'s, "migrations"].',
+    )
+    return option(command)
+
+
+def x_arg_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-x/--x-arg``, as ``flask db upgrade`` has it (and ``flask db -x``)."""
+    option = click.option(
+        "-x",
+        "--x-arg",
+        "x_arg",
+        multiple=True,
+        help="Additional arguments consumed by custom env.py scripts (context.get_x_argument()).",
+    )
+    return option(command)
+
+
+def command_directory(given: str | None) -> Path:
+    """The migrations directory a command works on: its ``-d``, else the group's
+    ``flask db -d`` (``g.directory``, which :class:`DbGroup` defaults to the app's), else
+    the app's. The library function refuses one that does not exist (with its JSON shape)."""
+    if given is None:
+        given = getattr(g, "directory", None)
+    if given is None:
+        given = str(current_app.extensions["safemigrate"].migrations_directory())
+    return Path(given)
+
+
+def x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``flask db -x A cmd -x B``: the group's then the command's, as Flask-Migrate's config
+    collects them (it reads ``g.x_arg``, which a run in its own app context no longer sees)."""
+    return tuple(getattr(g, "x_arg", None) or ()) + tuple(given)

@@ -1,0 +1,171 @@
+"""Ctrl-C and SIGTERM during safe-upgrade: one report of what stopped, where the database
+stands and what the interrupted revision left, with the exit status a shell or a supervisor
+expects (130, 143), instead of click's bare "Aborted!"."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from flask_safemigrate import upgrade
+from flask_safemigrate.render import render_json
+from flask_safemigrate.render.progress import ProgressPrinter
+from flask_safemigrate.report import Finding, Report, Severity
+from flask_safemigrate.safe_text import printable
+
+__all__ = [
+    "INTERRUPTED",
+    "TERMINATED",
+    "Terminated",
+    "left_behind",
+    "position_after",
+    "report_interrupted",
+    "sigterm_interrupts",
+]
+
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+TERMINATED = 143  # 128 + SIGTERM: what a supervisor that sent it expects back
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the interruption Ctrl-C already takes through the run."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While safe-upgrade runs, SIGTERM (a deploy replacing the pod, ``docker stop``) stops
+    it as Ctrl-C does: the running revision rolls back, the lock is released and one line
+    says what stopped, instead of the silent exit 143 of Python's default handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def report_interrupted(
+    progress: upgrade.Progress, dialects: set[str | None], as_json: bool, stop: KeyboardInterrupt
+) -> NoReturn:
+    """Ctrl-C: say what it stopped, where the database stands and how to go on, instead of
+    click's bare "Aborted!" (exit 1, which reads as "checks failed"). The lock and
+    connections were released on the way out, and the run read every target again.
+
+    With ``--format json`` stdout still gets the report (every exit keeps its shape): the
+    stage reached, the revisions committed (as progress told them), ``current`` as read after
+    the interruption (``null`` when it could not be read) and what the running revision left.
+    """
+    facts = stop if isinstance(stop, upgrade.Interrupted) else None
+    cause = facts.cause if facts is not None else stop
+    how = "SIGTERM" if isinstance(cause, Terminated) else "Ctrl-C"
+    code = TERMINATED if how == "SIGTERM" else INTERRUPTED
+    echo = progress if isinstance(progress, ProgressPrinter) else None
+    running = echo.pending if echo is not None and echo.open_line else None
+    running = running or (facts.revision if facts is not None else None)
+    if echo is not None and echo.open_line:
+        echo.write("interrupted", True)
+    what = f"while applying {running}" if running else "while no revision was running"
+    current = facts.current if facts is not None else None
+    message = (
+        f"safe-upgrade interrupted ({how}) {what}; {position_after(facts)}; the migration lock is"
+        f" released and nothing was recorded as failed.{left_behind(running, dialects, facts)}"
+    )
+    hint = (
+        "run `flask db safe-upgrade` again to go on"
+        if current is not None
+        else "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
+        " again to go on"
+    )
+    click.echo(f"Error: {printable(message)}", err=True)
+    click.echo(f"  help: {hint}", err=True)
+    if as_json:
+        extra: dict[str, Any] = {"revision": running} if running else {}
+        if running and facts is not None and facts.dialect is not None:
+            extra["left"] = "statements" if facts.stays else "nothing"
+            extra["stays"] = list(facts.stays)
+        finding = Finding(
+            rule="interrupted", severity=Severity.ERROR, message=message, help=hint, extra=extra
+        )
+        data: dict[str, Any] = {
+            "stage": echo.reached if echo is not None else "preflight",
+            "from": None,
+            "to": [],
+            "current": current,
+            "applied": list(echo.applied) if echo is not None else [],
+            "plan": [],
+            "backup": echo.backup if echo is not None else None,
+            "summary": (
+                f"safe-upgrade interrupted (exit {code}); {position_after(facts)}: run `flask db"
+                " safe-upgrade` again to go on (`flask db verify` checks the rest)."
+                if current is not None
+                else f"safe-upgrade interrupted (exit {code}); position not read: run"
+                " `flask db verify`."
+            ),
+            "interrupted": True,
+        }
+        click.echo(render_json(Report("safe-upgrade", [finding], data)))
+    raise SystemExit(code)
+
+
+def position_after(facts: upgrade.Interrupted | None) -> str:
+    """Where each database stands after the interruption, as read again."""
+    if facts is None or not facts.positions:
+        return "position not read"
+    if len(facts.positions) == 1:
+        (only,) = facts.positions
+        if only.current is None:
+            return "position not read (the database could not be read again)"
+        return f"the database is at {', '.join(only.current) or 'base'}"
+    return "databases: " + ", ".join(
+        f"{p.name} at {', '.join(p.current) or 'base'}"
+        if p.current is not None
+        else f"{p.name} not read"
+        for p in facts.positions
+    )
+
+
+def left_behind(
+    running: str | None, dialects: set[str | None], facts: upgrade.Interrupted | None
+) -> str:
+    """What an interrupted revision leaves, for the app's databases only: PostgreSQL and
+    SQLite roll back what was not committed; MariaDB/MySQL keep the DDL that ran."""
+    if not running:
+        return ""
+    if facts is not None and facts.dialect is not None:
+        if facts.stays and facts.dialect == "mysql":
+            return (
+                f" MariaDB/MySQL cannot roll back DDL: {len(facts.stays)} statement(s) of"
+                f" {running} ran and stay: {'; '.join(facts.stays)} (a migration written"
+                " with guards converges when run again)."
+            )
+        if facts.stays:
+            return (
+                f" Its autocommit_block committed {len(facts.stays)} statement(s) of"
+                f" {running}, which stay: {'; '.join(facts.stays)}; the rest rolled back."
+            )
+        if facts.dialect == "mysql":
+            return f" No DDL of {running} had run: nothing of it was left behind."
+        return " Nothing of it was left behind. What it had not committed rolled back."
+    if dialects <= {"postgresql", "sqlite"}:
+        return " What it had not committed rolled back."
+    if dialects == {"mysql"}:
+        return (
+            f" MariaDB/MySQL cannot roll back DDL: the statements of {running} that ran stay"
+            " (a migration written with guards converges when run again)."
+        )
+    return (
+        " On PostgreSQL and SQLite what it had not committed rolled back; on MariaDB/MySQL"
+        " its DDL that ran stays."
+    )
