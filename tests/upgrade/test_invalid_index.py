@@ -110,3 +110,53 @@ def test_an_invalid_index_is_reported_and_blocks_the_create_that_would_skip_it(
     assert result.exit_code == 0, result.output
     assert "invalid-index" not in result.output
     assert versions_of(database_url) == [INDEX_REVISION]
+
+
+GUARDED_SCRIPT = INDEX_SCRIPT.replace(
+    "    with op.get_context().autocommit_block():\n        op.create_index(",
+    "    with op.get_context().autocommit_block():\n"
+    '        if guards.index_missing("widgets", "ix_widgets_name"):\n'
+    "            op.create_index(",
+    1,
+).replace(
+    "from alembic import op\n", "from alembic import op\n\nfrom flask_safemigrate import guards\n"
+)
+
+
+def test_a_pending_guarded_create_rebuilds_the_invalid_index_and_passes(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """guards.index_missing drops an INVALID index and answers "missing": the revision that
+    asks it rebuilds the index, so pre-flight warns instead of stopping the deploy."""
+    assert 'if guards.index_missing("widgets", "ix_widgets_name"):' in GUARDED_SCRIPT
+    config = {"SAFEMIGRATE_BACKUP": False}
+    app = make_app(database_url, models=models(TABLES[:1]), config=config)
+    migrations = prepare(app, count=1)
+    assert invoke(app, "db", "safe-upgrade").exit_code == 0
+    _leave_an_invalid_index(database_url)
+    _clear_duplicates(database_url)
+
+    write_revision(migrations, GUARDED_SCRIPT)
+    result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert "warning[invalid-index]: Index ix_widgets_name on table widgets" in result.output
+    assert "checks it with guards.index_missing, which rebuilds it" in result.output
+    assert versions_of(database_url) == [INDEX_REVISION]
+    engine = nullpool_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            valid = conn.exec_driver_sql(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_widgets_name'::regclass"
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert valid is True
+
+
+def _clear_duplicates(url: str) -> None:
+    engine = nullpool_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM widgets WHERE id = 2")
+    finally:
+        engine.dispose()
