@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from flask_safemigrate import upgrade
+from flask_safemigrate import suggested, upgrade
 from flask_safemigrate.render import render_json
 from flask_safemigrate.render.progress import ProgressPrinter
 from flask_safemigrate.report import Finding, Report, Severity
@@ -88,6 +88,8 @@ def report_interrupted(
         else "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
         " again to go on"
     )
+    command = facts.command if facts is not None else suggested.DEFAULT_PREFIX
+    hint = suggested.text_for(hint, command)
     click.echo(f"Error: {printable(message)}", err=True)
     click.echo(f"  help: {hint}", err=True)
     if as_json:
@@ -115,6 +117,8 @@ def report_interrupted(
             ),
             "interrupted": True,
         }
+        data["summary"] = suggested.text_for(data["summary"], command)
+        finding = suggested.finding_for(finding, command)
         click.echo(render_json(Report("safe-upgrade", [finding], data)))
     raise SystemExit(code)
 

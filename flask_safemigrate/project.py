@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import URL, Engine
 
-from flask_safemigrate import database, dedicated_schema, history
+from flask_safemigrate import database, dedicated_schema, history, suggested
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import Settings
 
@@ -61,6 +61,9 @@ class Setup:
     multidb: bool
     #: ``-x`` arguments for ``env.py`` (``context.get_x_argument()``), as the command got them.
     x_args: tuple[str, ...] = ()
+    #: How this run's commands start when a message suggests one: ``flask db``, or
+    #: ``flask db -d DIR`` when the run's directory is not the app's (:mod:`.suggested`).
+    command: str = suggested.DEFAULT_PREFIX
 
     def alembic_config(self, **opts: bool) -> Any:
         """Flask-Migrate's Alembic config for this directory (configure callbacks run), with
@@ -101,6 +104,7 @@ def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[s
             "SafeMigrate is not registered on this app", hint="call SafeMigrate(app, db)"
         )
     settings: Settings = safe.get_settings(app)
+    command = suggested.command_prefix(directory, safe.migrations_directory(app))
     directory = Path(directory if directory is not None else safe.migrations_directory(app))
     if not directory.is_dir():
         raise ConfigError(
@@ -143,4 +147,5 @@ def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[s
         targets=targets,
         multidb=multidb,
         x_args=tuple(x_args),
+        command=command,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database
+from flask_safemigrate import database, suggested
 from flask_safemigrate.checks import kept_by_mysql
 from flask_safemigrate.errors import SafeMigrateError
 from flask_safemigrate.text import shorten
@@ -48,6 +48,8 @@ class Interrupted(KeyboardInterrupt):
     #: Whether that revision had run any statement that changes something.
     ran: bool = False
     positions: list[Position] = field(default_factory=list)
+    #: How the commands the report suggests start (``flask db -d DIR`` for another directory).
+    command: str = suggested.DEFAULT_PREFIX
 
     @property
     def current(self) -> list[str] | None:
@@ -62,6 +64,8 @@ def interrupted(run: Run, stop: KeyboardInterrupt) -> Interrupted:
     step = stop if isinstance(stop, StepInterrupted) else None
     cause = step.cause if step is not None else stop
     facts = Interrupted(cause, revision=step.revision if step is not None else None)
+    if hasattr(run, "setup"):
+        facts.command = run.setup.command
     if not hasattr(run, "setup") or run.started is None:
         # Stopped before the database was read (perhaps waiting on an unreachable server):
         # reading it now could wait as long again; the report says "not read".

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command as alembic_command
 
-from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard
+from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, suggested
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import describe, drift_findings, invalid_index_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
@@ -55,6 +55,7 @@ def execute(run: Run) -> Result:
         run.read_setup()
         preflight(run)
         if run.findings and not (run.options.sql or run.options.dry_run):
+            run.findings[:] = _suggesting(run, run.findings)
             run.progress.emit(events.Advised(findings=tuple(run.findings)))
         if run.options.sql:
             offline_sql(run)
@@ -562,5 +563,21 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     if run.sql is not None:
         facts["sql"] = run.sql
     wording.shape_facts(run, facts)
-    report = Report("safe-upgrade", run.findings, facts=facts, notes=run.notes)
+    prefix = _command(run)
+    facts["summary"] = suggested.text_for(facts["summary"], prefix)
+    notes = [suggested.text_for(note, prefix) for note in run.notes]
+    report = Report("safe-upgrade", _suggesting(run, run.findings), facts=facts, notes=notes)
     return Result(report, code)
+
+
+def _command(run: Run) -> str:
+    """How the commands this run suggests start (``flask db -d DIR`` for another directory);
+    ``flask db`` when the run stopped before reading its setup."""
+    setup = getattr(run, "setup", None)
+    return setup.command if setup is not None else suggested.DEFAULT_PREFIX
+
+
+def _suggesting(run: Run, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with the commands they suggest as the user can copy them."""
+    prefix = _command(run)
+    return [suggested.finding_for(finding, prefix) for finding in findings]

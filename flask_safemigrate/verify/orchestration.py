@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from flask import Flask
 
-from flask_safemigrate import app_engine_options, database, history, scratch
+from flask_safemigrate import app_engine_options, database, history, scratch, suggested
 from flask_safemigrate.checks import static_findings, stock_width_findings
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.project import setup_of
@@ -96,13 +96,13 @@ def verify(
             facts["roundtrip"] = trip.facts
     report = Report(
         "verify",
-        findings,
+        [suggested.finding_for(finding, setup.command) for finding in findings],
         facts={
             "heads": list(setup.graph.heads),
             "current": None if unread else sorted(current),
             **facts,
         },
-        notes=notes,
+        notes=[suggested.text_for(note, setup.command) for note in notes],
     )
     return Result(report, exit_code(report))
 

@@ -1,0 +1,58 @@
+"""The command lines SafeMigrate suggests, as the user can copy them.
+
+Checks word their advice for the app's own migrations directory ("run `flask db
+safe-upgrade --resolved REV`"). A run given another directory (``flask db -d DIR``) needs
+that ``-d`` in every suggestion, or the copied line fails with "no migrations directory".
+:func:`command_prefix` is what a run's :class:`~flask_safemigrate.project.Setup` carries;
+:func:`finding_for` and :func:`text_for` put it into what the run reports, before anything
+is shown (pre-flight findings included), so no check needs to know the directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from flask_safemigrate.report import Finding
+
+__all__ = ["DEFAULT_PREFIX", "command_prefix", "finding_for", "text_for"]
+
+DEFAULT_PREFIX = "flask db"
+
+# A suggested command: `flask db ...` in backquotes, unless it already names a directory.
+_SUGGESTION = re.compile(r"`flask db (?!-d )")
+
+
+def command_prefix(directory: str | Path | None, default: str | Path) -> str:
+    """``flask db``, or ``flask db -d DIR`` when ``directory`` (a command's ``-d``) is not
+    the app's ``default`` directory; DIR is quoted for a POSIX shell."""
+    if directory is None or Path(directory).resolve() == Path(default).resolve():
+        return DEFAULT_PREFIX
+    return f"{DEFAULT_PREFIX} -d {shlex.quote(str(directory))}"
+
+
+def text_for(text: str, prefix: str) -> str:
+    """``text`` with every suggested `flask db ...` command run as ``prefix ...``."""
+    if prefix == DEFAULT_PREFIX or "`flask db " not in text:
+        return text
+    return _SUGGESTION.sub(lambda _m: f"`{prefix} ", text)
+
+
+def finding_for(finding: Finding, prefix: str) -> Finding:
+    """``finding`` with its message, help, details and text facts suggesting ``prefix``."""
+    if prefix == DEFAULT_PREFIX:
+        return finding
+    extra: dict[str, Any] = {
+        key: text_for(value, prefix) if isinstance(value, str) else value
+        for key, value in finding.extra.items()
+    }
+    return dataclasses.replace(
+        finding,
+        message=text_for(finding.message, prefix),
+        help=text_for(finding.help, prefix) if finding.help is not None else None,
+        details=tuple(text_for(line, prefix) for line in finding.details),
+        extra=extra,
+    )
