@@ -64,7 +64,14 @@ def check_graph(run: Run) -> None:
     ]
     if errors:
         raise run.stop(ExitCode.PREFLIGHT, *errors)
-    run.destination = run.options.revision.strip()
+    start, run.destination = order.split_range(run.options.revision)
+    if start is not None and not run.options.sql:
+        raise ConfigError(
+            f"a START:END range ({run.options.revision.strip()!r}) is only for --sql, as"
+            " with `flask db upgrade`: an upgrade starts where the database stands",
+            hint=f"run `flask db safe-upgrade {run.destination}`, or add --sql to print the"
+            " range's SQL",
+        )
     if order.is_relative(run.destination):
         return  # counts from where the database stands: resolved by compute_plan
     try:
@@ -403,7 +410,8 @@ def lint(run: Run) -> None:
             by_dialect.setdefault(target.dialect, set()).update(s.revision for s in target.plan)
     for dialect, revisions in by_dialect.items():
         found = _lint_on(run, dialect, revisions)
-        if not run.multi and run.setup.settings.schema is None:  # its tables are all here
+        if not run.multi and run.setup.settings.schema is None and not run.position_given:
+            # Its tables are all here (with --sql START:END the database is not read).
             plan = [script for script in run.plan if script.revision in revisions]
             found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
         for finding in found:

@@ -29,6 +29,7 @@ __all__ = [
     "is_chain",
     "is_relative",
     "relative_destination_error",
+    "split_range",
     "unreadable",
     "upgrade_order",
 ]
@@ -44,6 +45,17 @@ class ReadFailed(Exception):
 def is_relative(ref: str) -> bool:
     """Whether ``ref`` counts from a position (``+1``, ``ae10+2``, ``branch@+1``, ``-1``)."""
     return _RELATIVE.fullmatch(ref.strip()) is not None
+
+
+def split_range(ref: str) -> tuple[str | None, str]:
+    """``START:END`` as Alembic's ``command.upgrade`` splits it: ``(START, END)``; a plain
+    revision gives ``(None, ref)``. Alembic takes a range only with ``--sql`` (offline mode,
+    where START stands for the database's position, which is then never read)."""
+    text = ref.strip()
+    if ":" not in text:
+        return None, text
+    start, _, end = text.partition(":")
+    return start.strip(), end.strip()
 
 
 def is_chain(plan: Sequence[history.Script]) -> bool:

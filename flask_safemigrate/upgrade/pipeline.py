@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import time
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command as alembic_command
 
 from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, suggested
 from flask_safemigrate.caches import user_cache
@@ -31,6 +29,7 @@ from flask_safemigrate.upgrade import (
     heartbeat,
     interrupt,
     live_check,
+    offline,
     watching,
     wording,
 )
@@ -53,12 +52,15 @@ def execute(run: Run) -> Result:
     """Run the stages; every failed run ends in a :class:`Result` with its report."""
     try:
         run.read_setup()
-        preflight(run)
+        if offline.is_range(run):
+            offline.preflight_range(run)  # START:END --sql: the database is never read
+        else:
+            preflight(run)
         if run.findings and not (run.options.sql or run.options.dry_run):
             run.findings[:] = _suggesting(run, run.findings)
             run.progress.emit(events.Advised(findings=tuple(run.findings)))
         if run.options.sql:
-            offline_sql(run)
+            offline.offline_sql(run)
             return finish(run, ExitCode.OK, "done")
         if run.options.dry_run:
             _plan_notes(run, "would apply")
@@ -479,43 +481,6 @@ def post_verify(run: Run) -> None:
     if findings:
         raise run.stop(ExitCode.CHECKS_FAILED, *findings)
     run.progress.emit(events.Verified(positions=_positions(run, at_head)))
-
-
-def offline_sql(run: Run) -> None:
-    """``--sql``: the plan's SQL from Alembic's offline mode (one target only)."""
-    current = run.current
-    if len(current) > 1:
-        raise ConfigError(
-            f"--sql needs the database at one revision, and it is at {', '.join(current)}",
-            hint="print the SQL per branch with `flask db upgrade --sql FROM:TO`",
-        )
-    if not run.plan:
-        run.sql = ""
-        return
-    config = run.alembic_config()
-    buffer = io.StringIO()
-    config.output_buffer = buffer
-    start = f"{current[0]}:" if current else ""
-    try:
-        alembic_command.upgrade(config, f"{start}{run.destination}", sql=True, tag=run.options.tag)
-    except (SafeMigrateError, sa.exc.SQLAlchemyError):
-        raise
-    except Exception as exc:  # a script's upgrade() can raise anything (NameError ...)
-        raise failures.sql_failed(run, exc) from exc
-    run.sql = _schema_prelude(run.setup.settings.schema) + buffer.getvalue()
-
-
-def _schema_prelude(schema: str | None) -> str:
-    """SQL that puts the offline script in ``SAFEMIGRATE_SCHEMA``.
-
-    The stock ``env.py`` passes no ``configure_args`` in offline mode, so Alembic writes the
-    version table unqualified: the search path sends it (and the ledger-free script's
-    unqualified statements) to the schema, which is created first, as safe-upgrade does.
-    """
-    if schema is None:
-        return ""
-    quoted = '"' + schema.replace('"', '""') + '"'
-    return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
 
 
 def _usage_error(run: Run, error: ConfigError) -> ConfigError:

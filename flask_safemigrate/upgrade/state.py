@@ -57,6 +57,8 @@ class Run:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sql: str | None = None
+    #: ``--sql START:END``: the position is START, not read from the database (never connected).
+    position_given: bool = False
     started: tuple[str, ...] | None = None
     another: bool = False
     #: Each pending statement with its table's live size and lock (pre-flight, :mod:`.live_check`).

@@ -152,6 +152,16 @@ def _plain_headline(run: Run, code: ExitCode, stage: str) -> str:
             f"safe-upgrade stopped in stage {stage} (exit {int(code)}) before reading the"
             " database: position not read; nothing was changed."
         )
+    if code is not ExitCode.OK and run.options.sql and stage == "upgrade":
+        return (
+            f"safe-upgrade --sql stopped writing the SQL (stage {stage}, exit {int(code)});"
+            " nothing ran on the database."
+        )
+    if code is not ExitCode.OK and run.position_given:
+        return (
+            f"safe-upgrade --sql stopped in stage {stage} (exit {int(code)}) without reading"
+            " the database; nothing was changed."
+        )
     if code is not ExitCode.OK:
         return f"safe-upgrade stopped in stage {stage} (exit {int(code)}); database at {at}."
     if run.options.sql:

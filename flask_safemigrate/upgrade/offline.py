@@ -1,0 +1,95 @@
+"""``--sql``: the plan's SQL from Alembic's offline mode, as ``flask db upgrade --sql`` writes it.
+
+Without a start the run reads where the database stands and prints the SQL from there.
+``START:END`` (as ``flask db upgrade START:END --sql`` takes it) names the position instead:
+the database is then never connected to (it may be unreachable from where the SQL is
+written), and only the checks that need no database run: the revision graph, the plan, and
+lint of the range's scripts on the URL's dialect.
+"""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+
+from flask_safemigrate import history
+from flask_safemigrate.errors import ConfigError, SafeMigrateError
+from flask_safemigrate.upgrade import checks, failures, order, wording
+from flask_safemigrate.upgrade.state import Run
+
+__all__ = ["is_range", "offline_sql", "preflight_range"]
+
+
+def is_range(run: Run) -> bool:
+    """Whether the run was given ``START:END`` with ``--sql`` (no range is read without it:
+    :func:`.checks.check_graph` refuses one)."""
+    start, _ = order.split_range(run.options.revision)
+    return run.options.sql and start is not None
+
+
+def preflight_range(run: Run) -> None:
+    """The pre-flight of ``--sql START:END``: what needs no database; START is the position."""
+    wording.refuse(run, run.setup.settings)
+    checks.check_graph(run)
+    start, _ = order.split_range(run.options.revision)
+    assert start is not None  # is_range
+    try:
+        position = run.setup.graph.resolve(start)
+    except history.RevisionLookupError as exc:
+        raise ConfigError(
+            f"cannot start the SQL at {start!r}: {exc}",
+            hint="START is a revision id, a unique prefix, `base` or `branch@head`"
+            " (`flask db history` lists them)",
+        ) from None
+    run.position_given = True
+    for target in run.targets:
+        target.current = target.started = position
+    run.started = run.current
+    checks.compute_plan(run)
+    if run.plan and not run.options.skip_lint:
+        checks.lint(run)
+
+
+def offline_sql(run: Run) -> None:
+    """The SQL into ``run.sql`` (one target only); in stage ``upgrade``, where a script that
+    raises while its SQL is written fails as it would in a real run."""
+    current = run.current
+    if len(current) > 1 and not run.position_given:
+        raise ConfigError(
+            f"--sql needs the database at one revision, and it is at {', '.join(current)}",
+            hint="print the SQL per branch with `flask db upgrade --sql FROM:TO`",
+        )
+    if run.position_given:
+        start, _ = order.split_range(run.options.revision)
+        revision = f"{start}:{run.destination}"  # START as given: Alembic reads it, as upgrade's
+    elif run.plan:
+        revision = (f"{current[0]}:" if current else "") + run.destination
+    else:
+        run.sql = ""
+        return
+    run.stage = "upgrade"
+    config = run.alembic_config()
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    try:
+        alembic_command.upgrade(config, revision, sql=True, tag=run.options.tag)
+    except (SafeMigrateError, sa.exc.SQLAlchemyError):
+        raise
+    except Exception as exc:  # a script's upgrade() can raise anything (NameError ...)
+        raise failures.sql_failed(run, exc) from exc
+    run.sql = _schema_prelude(run.setup.settings.schema) + buffer.getvalue()
+
+
+def _schema_prelude(schema: str | None) -> str:
+    """SQL that puts the offline script in ``SAFEMIGRATE_SCHEMA``.
+
+    The stock ``env.py`` passes no ``configure_args`` in offline mode, so Alembic writes the
+    version table unqualified: the search path sends it (and the ledger-free script's
+    unqualified statements) to the schema, which is created first, as safe-upgrade does.
+    """
+    if schema is None:
+        return ""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return f"CREATE SCHEMA IF NOT EXISTS {quoted};\n\nSET search_path TO {quoted};\n\n"
