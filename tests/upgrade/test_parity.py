@@ -178,7 +178,8 @@ def test_sql_reports_a_script_that_raises_like_a_real_run(
     assert "Running upgrade" not in result.output and "CREATE TABLE" not in result.output
     assert error in result.output and "f1000000sql1" in result.output
     assert f"{script.name}:15" in result.output, result.output
-    assert "flask db safe-upgrade --sql` again" in result.output
+    # The copied line runs on the same directory (0251c46: suggestions carry the run's -d).
+    assert f"flask db -d {other} safe-upgrade --sql` again" in result.output
     code, data, _ = invoke_json(
         app, "db", "-d", str(other), "safe-upgrade", "--sql", "--format", "json"
     )
