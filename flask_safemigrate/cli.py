@@ -362,7 +362,8 @@ def safe_upgrade_command(
     """Upgrade with pre-flight checks, a migration lock, a backup and verification.
 
     REVISION, -d, -x, --tag and --sql mean what they mean to `flask db upgrade`: REVISION
-    is what Alembic accepts (heads, head, an id or prefix, branch@head, +1, REV+2).
+    is what Alembic accepts (heads, head, an id or prefix, branch@head, +1, REV+2;
+    START:END with --sql, which then never connects to the database).
     """
     if sql and dry_run:
         raise ConfigError("--sql and --dry-run do not go together: --sql changes nothing either")
