@@ -12,7 +12,7 @@ import pytest
 from flask_safemigrate.lint import LintConfig, engine
 from flask_safemigrate.lint.cache import FILE_NAME
 from flask_safemigrate.report import Report
-from tests.support.revisions import revision_script, write_revision
+from tests.support.revisions import write_users_then_drop_email
 
 FIRST, SECOND = "c1c1c1c1c1c1", "d2d2d2d2d2d2"
 POSTGRES = LintConfig(dialect="postgresql")
@@ -21,27 +21,7 @@ POSTGRES = LintConfig(dialect="postgresql")
 @pytest.fixture
 def versions(tmp_path: Path) -> Path:
     """``FIRST`` creates a table; ``SECOND`` drops a column of it (SM102, an error)."""
-    migrations = tmp_path / "migrations"
-    write_revision(
-        migrations,
-        revision_script(
-            FIRST,
-            None,
-            'op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True),'
-            ' sa.Column("email", sa.String(50)))',
-            'op.drop_table("users")',
-        ),
-    )
-    write_revision(
-        migrations,
-        revision_script(
-            SECOND,
-            FIRST,
-            'op.drop_column("users", "email")',
-            'op.add_column("users", sa.Column("email", sa.String(50)))',
-        ),
-    )
-    return migrations / "versions"
+    return write_users_then_drop_email(tmp_path / "migrations", FIRST, SECOND)
 
 
 def run(versions: Path, cache: Path | None, config: LintConfig = POSTGRES) -> Report:

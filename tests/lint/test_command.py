@@ -14,7 +14,7 @@ from flask_safemigrate.errors import ConfigError, ExitCode
 from flask_safemigrate.lint import LintConfig
 from flask_safemigrate.lint.command import WRITTEN, lint_command, since_revisions
 from flask_safemigrate.report import Severity
-from tests.support.revisions import revision_script, write_revision
+from tests.support.revisions import write_users_then_drop_email
 
 FIRST, SECOND = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
 
@@ -23,27 +23,7 @@ FIRST, SECOND = "a1a1a1a1a1a1", "b2b2b2b2b2b2"
 def versions(tmp_path: Path) -> Path:
     """Two revisions: ``FIRST`` creates a table (an unguarded op: a warning), ``SECOND``
     drops a column (SM102, an error)."""
-    migrations = tmp_path / "migrations"
-    write_revision(
-        migrations,
-        revision_script(
-            FIRST,
-            None,
-            'op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True),'
-            ' sa.Column("email", sa.String(50)))',
-            'op.drop_table("users")',
-        ),
-    )
-    write_revision(
-        migrations,
-        revision_script(
-            SECOND,
-            FIRST,
-            'op.drop_column("users", "email")',
-            'op.add_column("users", sa.Column("email", sa.String(50)))',
-        ),
-    )
-    return migrations / "versions"
+    return write_users_then_drop_email(tmp_path / "migrations", FIRST, SECOND)
 
 
 def rules(findings: object) -> list[str]:

@@ -83,3 +83,28 @@ def multidb_script(rev: str, down: str | None, default: str, logs: str, message:
         f"\n\ndef upgrade_logs():\n{body(up_logs)}\n"
         f"\n\ndef downgrade_logs():\n{body(down_logs)}\n"
     )
+
+
+def write_users_then_drop_email(migrations: Path, first: str, second: str) -> Path:
+    """Two revisions in ``migrations``: ``first`` creates ``users`` (id, email), ``second``
+    drops ``users.email`` (SM102, an error). Returns the versions folder."""
+    write_revision(
+        migrations,
+        revision_script(
+            first,
+            None,
+            'op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True),'
+            ' sa.Column("email", sa.String(50)))',
+            'op.drop_table("users")',
+        ),
+    )
+    write_revision(
+        migrations,
+        revision_script(
+            second,
+            first,
+            'op.drop_column("users", "email")',
+            'op.add_column("users", sa.Column("email", sa.String(50)))',
+        ),
+    )
+    return migrations / "versions"
