@@ -88,8 +88,12 @@ class SafeMigrate:
                 app, db, directory=str(directory or DEFAULT_DIRECTORY), command=command, **kwargs
             )
         else:
-            _check_agrees_with(existing.migrate, directory, command, kwargs)
+            _check_agrees_with(existing, directory, command, kwargs)
             command = existing.migrate.command
+            if directory is not None:
+                # A Migrate on Flask-Migrate's default yields, as in the other order
+                # (`_keep_directory`): this app's record only, the Migrate may serve others.
+                existing.directory = str(directory)
 
         for spec in SPECS:
             app.config.setdefault(spec.key, spec.default)
@@ -155,15 +159,26 @@ def _keep_directory(app_ref: weakref.ref[Flask], directory: str | None) -> None:
 
 
 def _check_agrees_with(
-    migrate: flask_migrate.Migrate,
+    state: Any,
     directory: str | Path | None,
     command: str,
     kwargs: Mapping[str, Any],
 ) -> None:
-    """Refuse options that the already-registered ``Migrate`` would silently override."""
+    """Refuse options that the already-registered ``Migrate`` would silently override.
+
+    ``state`` is the app's ``app.extensions["migrate"]`` (Flask-Migrate's per-app
+    ``_MigrateConfig``). Its directory conflicts only when it is not Flask-Migrate's default:
+    a bare ``Migrate(app, db)`` cannot be told apart from ``directory="migrations"``, and it
+    yields to SafeMigrate's ``directory`` whichever of the two registers first.
+    """
+    migrate = state.migrate
     conflicts = []
-    if directory is not None and str(directory) != migrate.directory:
-        conflicts.append(f"directory={str(directory)!r} (Migrate has {migrate.directory!r})")
+    if (
+        directory is not None
+        and state.directory != DEFAULT_DIRECTORY
+        and not _same_directory(directory, state.directory)
+    ):
+        conflicts.append(f"directory={str(directory)!r} (Migrate has {state.directory!r})")
     if command != "db" and command != migrate.command:
         conflicts.append(f"command={command!r} (Migrate has {migrate.command!r})")
     conflicts.extend(
@@ -173,6 +188,13 @@ def _check_agrees_with(
     )
     if conflicts:
         raise RuntimeError(
-            "Migrate(app, db) is already registered on this app, so these SafeMigrate options"
-            f" would be ignored: {', '.join(conflicts)}. Pass them to Migrate instead."
+            "Migrate(app, db) is already registered on this app with options that differ from"
+            f" these SafeMigrate options: {', '.join(conflicts)}. Give each option in one place:"
+            " to Migrate, or only to SafeMigrate (which then creates the Migrate)."
         )
+
+
+def _same_directory(given: str | Path, registered: str) -> bool:
+    """Whether two spellings name one directory (``own`` and ``./own``, a ``Path`` and its
+    string)."""
+    return str(given) == registered or Path(given).resolve() == Path(registered).resolve()

@@ -8,6 +8,7 @@ from pathlib import Path
 import flask_migrate
 import flask_migrate.cli
 import pytest
+import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
@@ -17,6 +18,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_safemigrate import SafeMigrate
 from flask_safemigrate.cli import DbGroup
 from flask_safemigrate.errors import ConfigError
+from tests.support.revisions import revision_script, write_revision
 
 MakeApp = Callable[..., tuple[Flask, SQLAlchemy]]
 
@@ -207,10 +209,107 @@ def test_second_init_app_is_refused(new_app: MakeApp) -> None:
 
 def test_options_that_an_existing_migrate_would_ignore_are_refused(new_app: MakeApp) -> None:
     app, db = new_app()
-    Migrate(app, db, directory="migrations")
-    with pytest.raises(RuntimeError, match=r"directory='elsewhere'"):
+    Migrate(app, db, directory="theirs")
+    with pytest.raises(
+        RuntimeError, match=r"directory='elsewhere' \(Migrate has 'theirs'\)\. Give each option"
+    ):
         SafeMigrate(app, db, directory="elsewhere")
     assert "safemigrate" not in app.extensions
+    assert app.extensions["migrate"].directory == "theirs"
+
+
+def test_an_existing_migrate_on_the_same_directory_is_not_a_conflict(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    app, db = new_app()
+    Migrate(app, db, directory=str(tmp_path / "own"))
+    SafeMigrate(app, db, directory=tmp_path / "own")  # a Path, the same directory
+    assert app.extensions["safemigrate"].migrations_directory(app) == tmp_path / "own"
+
+
+def test_an_earlier_bare_migrate_yields_to_safemigrates_directory(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    app, db = new_app()
+    migrate = Migrate(app, db)  # its directory defaults to "migrations"
+    SafeMigrate(app, db, directory=tmp_path / "own")
+
+    assert app.extensions["migrate"].migrate is migrate
+    assert app.extensions["migrate"].directory == str(tmp_path / "own")
+    assert app.extensions["safemigrate"].migrations_directory(app) == tmp_path / "own"
+
+
+def test_a_shared_bare_migrate_yields_only_for_the_app_that_gave_a_directory(
+    new_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    migrate = Migrate()
+    (app1, db1), (app2, db2) = new_app("one"), new_app("two")
+    migrate.init_app(app1, db1)
+    migrate.init_app(app2, db2)
+    SafeMigrate(app1, db1, directory=tmp_path / "m1")
+    SafeMigrate(app2, db2)
+
+    assert migrate.directory == "migrations"  # the shared object is left alone
+    assert app1.extensions["migrate"].directory == str(tmp_path / "m1")
+    assert app2.extensions["migrate"].directory == "migrations"
+    for app, where in ((app1, tmp_path / "m1"), (app2, tmp_path / "migrations")):
+        result = app.test_cli_runner().invoke(args=["db", "init"])
+        assert result.exit_code == 0, result.output
+        assert (where / "env.py").is_file()
+
+
+def _register(order: str, app: Flask, db: SQLAlchemy, directory: Path) -> None:
+    """SafeMigrate given ``directory`` and a bare ``Migrate(app, db)``, in ``order``."""
+    if order == "safemigrate-first":
+        SafeMigrate(app, db, directory=directory)
+        Migrate(app, db)
+    else:
+        Migrate(app, db)
+        SafeMigrate(app, db, directory=directory)
+
+
+@pytest.mark.parametrize("order", ["safemigrate-first", "migrate-first"])
+def test_either_order_gives_every_command_safemigrates_directory(
+    new_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # ./migrations, had a command used it, would be here
+    app, db = new_app()
+    sa.Table("t", db.metadata, sa.Column("id", sa.Integer, primary_key=True))
+    other = tmp_path / "other"
+    _register(order, app, db, other)
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(args=["db", *args])
+        assert result.exit_code == 0, f"flask db {' '.join(args)}: {result.output}"
+        return result.output
+
+    def tables() -> set[str]:
+        with app.app_context():
+            return set(sa.inspect(db.engine).get_table_names())
+
+    run("init")
+    assert (other / "env.py").is_file()
+    write_revision(
+        other,
+        revision_script(
+            "a1",
+            None,
+            'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), if_not_exists=True)',
+            'op.drop_table("t")',
+        ),
+    )
+
+    run("upgrade")
+    assert "t" in tables()
+    run("downgrade", "base")
+    assert "t" not in tables()
+    output = run("safe-upgrade")
+    assert "t" in tables()
+    assert "a1" in output
+    run("verify")
+    assert not (tmp_path / "migrations").exists()
 
 
 def test_missing_db_is_a_clear_error() -> None:
