@@ -296,7 +296,8 @@ def test_either_order_gives_every_command_safemigrates_directory(
         revision_script(
             "a1",
             None,
-            'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), if_not_exists=True)',
+            'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True),'
+            " if_not_exists=True)",
             'op.drop_table("t")',
         ),
     )
