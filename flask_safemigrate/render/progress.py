@@ -20,8 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_safemigrate.render.text import render_finding
+from flask_safemigrate.report import Finding
 from flask_safemigrate.safe_text import printable
-from flask_safemigrate.text import plural
+from flask_safemigrate.text import plural, shorten
 from flask_safemigrate.upgrade import Progress, Stage
 from flask_safemigrate.upgrade.events import (
     Advised,
@@ -139,8 +140,8 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, Linted):
         found = plural(event.warnings, "warning") if event.warnings else "no findings"
         aside = (
-            f" ({plural(event.left, 'finding')} about downgrade() or for review: `flask db lint`"
-            f" shows {'it' if event.left == 1 else 'them'})"
+            f" ({plural(event.left, 'finding')} about downgrade() or for review; never"
+            f" blocking{', listed below' if event.review else ''})"
             if event.left
             else ""
         )
@@ -165,6 +166,13 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, Verified):
         return _positions(event.positions, verified=True)
     raise TypeError(f"no wording for {type(event).__name__}")
+
+
+def review_line(finding: Finding) -> str:
+    """A finding that never blocks, on one short line: ``path:line:col: SMnnn [rule] ...``."""
+    where = f"{finding.location}: " if finding.location else ""
+    what = finding.message.split("; ")[0]  # the first clause says it; the rest is why
+    return f"{where}{finding.code or ''} [{finding.rule}] {shorten(what, 100)}"
 
 
 def event_line(event: Event) -> str:
@@ -234,6 +242,10 @@ class ProgressPrinter(Progress):
             self._echo(f"{label} {event.revision}{message} ... ", nl=False)
         elif isinstance(event, StepEnded):
             self._step_ended(event)
+        elif isinstance(event, Linted):
+            self._echo(event_line(event))
+            for finding in event.review:  # what the count refers to, one short line each
+                self._echo(f"  {review_line(finding)}")
         elif isinstance(event, Advised):
             if self.findings:
                 for finding in event.findings:

@@ -389,8 +389,8 @@ def _in_alembic_order(run: Run, target: Target, plan: list[history.Script]) -> l
 #: suppression note (SM900), and two rules about the script as code to maintain, not about
 #: what running it does: missing-downgrade (SM301; an upgrade never runs it) and
 #: app-model-import (SM311; the import works with the code being deployed, or the upgrade
-#: fails at that revision, guarded or not). They are for review, where ``flask db lint``
-#: reports them.
+#: fails at that revision, guarded or not). They are for review: a deploy lists them one
+#: line each, ``flask db lint`` reports them in full.
 NEVER_BLOCK = ("SM4", "SM9", "SM301", "SM311")
 
 
@@ -399,11 +399,13 @@ def lint(run: Run) -> None:
 
     Only the ``upgrade()`` code of each target's pending scripts is judged, on the target's
     live dialect (a configured lint dialect does not override the database the deploy is
-    on), in the branches that dialect reaches. Findings about ``downgrade()`` and convention
-    findings are left to ``flask db lint``: they are counted, not shown, and never block.
+    on), in the branches that dialect reaches. Findings of these scripts about ``downgrade()``
+    and for review (conventions) never block: they are listed one line each
+    (``run.review``), since a count the user cannot see is a question they cannot answer,
+    and ``flask db lint`` would show every applied revision's findings too.
     """
     kept: list[Finding] = []
-    left = 0
+    review: list[Finding] = []
     by_dialect: dict[str | None, set[str]] = {}
     for target in run.targets:
         if target.plan:
@@ -418,7 +420,8 @@ def lint(run: Run) -> None:
             if finding.extra.get("direction") == "downgrade" or (finding.code or "").startswith(
                 NEVER_BLOCK
             ):
-                left += 1
+                if finding not in review:
+                    review.append(finding)
             elif finding not in kept:
                 kept.append(finding)
     kept = live_check.judge(run, kept)  # locks judged by the live tables' sizes
@@ -435,7 +438,12 @@ def lint(run: Run) -> None:
             for finding in blocking
         ]
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
-    run.progress.emit(events.Linted(warnings=len(others), scripts=len(run.plan), left=left))
+    run.review = review
+    run.progress.emit(
+        events.Linted(
+            warnings=len(others), scripts=len(run.plan), left=len(review), review=tuple(review)
+        )
+    )
 
 
 def _tables(run: Run) -> set[str]:

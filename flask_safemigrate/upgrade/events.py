@@ -111,9 +111,11 @@ class Linted(Event):
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
-    #: Findings about ``downgrade()`` or for review (conventions): a deploy does not show
-    #: them (``flask db lint`` does).
+    #: How many findings are about ``downgrade()`` or for review (conventions): they never
+    #: block, and are listed one line each (``review``).
     left: int = 0
+    #: Those findings (of the pending scripts only, never of applied revisions).
+    review: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

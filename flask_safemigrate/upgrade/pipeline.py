@@ -518,6 +518,9 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
         "plan": [{"revision": script.revision, "message": script.message} for script in run.plan],
         "backup": str(run.backup_path) if run.backup_path is not None else None,
         "backups_removed": [str(path) for path in run.backups_removed],
+        # Pending scripts' findings that never block (downgrade(), conventions), one per line
+        # in the text's pre-flight: what its count refers to.
+        "review": [review_entry(finding) for finding in run.review],
     }
     facts["summary"] = wording.headline(run, code, facts["stage"])
     if run.orphans_settled:
@@ -533,6 +536,12 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     notes = [suggested.text_for(note, prefix) for note in run.notes]
     report = Report("safe-upgrade", _suggesting(run, run.findings), facts=facts, notes=notes)
     return Result(report, code)
+
+
+def review_entry(finding: Finding) -> dict[str, Any]:
+    """One of JSON ``review``: lint's keys for a finding that never blocks a deploy."""
+    entry = finding.as_lint_dict()
+    return {key: entry[key] for key in ("code", "rule", "severity", "path", "line", "message")}
 
 
 def _command(run: Run) -> str:

@@ -55,6 +55,9 @@ class Run:
     #: Older backups removed after the run succeeded (``SAFEMIGRATE_BACKUP_KEEP``).
     backups_removed: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: Lint's findings of the pending scripts that never block (``downgrade()``, conventions):
+    #: shown one line each, JSON ``review``.
+    review: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sql: str | None = None
     #: ``--sql START:END``: the position is START, not read from the database (never connected).

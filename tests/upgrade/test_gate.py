@@ -1,8 +1,8 @@
 """The pre-flight lint gate judges what the upgrade will run, where it will run it.
 
 Only ``upgrade()`` of the pending scripts, on the live database's dialect, in the branches
-that dialect reaches; convention findings and findings about ``downgrade()`` never block and
-are not shown by a deploy (``flask db lint`` shows them).
+that dialect reaches; convention findings and findings about ``downgrade()`` never block, and
+a deploy lists those of its pending scripts one line each (never those of applied revisions).
 """
 
 from __future__ import annotations
@@ -128,28 +128,67 @@ def test_a_branch_for_another_dialect_is_not_judged(make_app: MakeApp, database_
     assert versions_of(database_url) == [SET_NOT_NULL]
 
 
-def test_downgrade_and_convention_findings_neither_block_nor_show(
+def test_downgrade_and_convention_findings_never_block_and_are_listed(
     make_app: MakeApp, database_url: str
 ) -> None:
     """Even raised to errors by the project's lint settings, convention findings do not
-    stop a deploy; what downgrade() would do is not what an upgrade runs."""
+    stop a deploy; what downgrade() would do is not what an upgrade runs. The pre-flight
+    line counts them and lists them, one line each with code and file:line (text and JSON
+    ``review``), of the pending scripts only: the next deploy does not list them again."""
     app = make_app(
         database_url,
         models=models(("widgets",)),
         config={**NO_BACKUP, "SAFEMIGRATE_LINT_SEVERITY": {"SM4": "error", "SM1": "error"}},
     )
     migrations = prepare(app, count=1)
-    write_revision(
-        migrations,
-        f'''
+    down = write_revision(migrations, _empty_upgrade("f7000000down", REVISIONS[0], DELETE_ALL))
+    lint = invoke(app, "db", "lint")
+    assert lint.exit_code == 1, lint.output  # both are errors to lint itself
+    assert "SM402" in lint.output and "SM106" in lint.output
+
+    result = invoke(app, "db", "safe-upgrade")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    head = "preflight: lint: no findings in 2 pending scripts (2 findings about downgrade() or for"
+    (at,) = [i for i, line in enumerate(lines) if line.startswith(head)]
+    assert lines[at].endswith("review; never blocking, listed below)"), lines[at]
+    listed = lines[at + 1 : at + 3]
+    where = down.relative_to(Path.cwd()) if down.is_relative_to(Path.cwd()) else down
+    assert {line.split(": ", 1)[1].split(" ", 1)[0] for line in listed} == {"SM402", "SM106"}
+    assert all(line.startswith(f"  {where}:") for line in listed), listed
+    # Short: the rule and the first clause of its message.
+    assert all(len(line.split("] ", 1)[1]) <= 100 for line in listed), listed
+    assert lines[at + 3].startswith("lock: "), lines  # nothing else was shown about them
+    assert versions_of(database_url) == ["f7000000down"]
+
+    # JSON has them under review (never blocking: not problems); a later deploy lists only its
+    # own pending script's, not the applied revision's.
+    write_revision(migrations, _empty_upgrade("f8000000more", "f7000000down", "pass"))
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert code == 0, data
+    assert [(r["code"], r["rule"], r["severity"]) for r in data["review"]] == [
+        ("SM402", "vague-message", "error")
+    ], data["review"]
+    assert data["review"][0]["path"].endswith("f8000000more_test.py")
+    assert isinstance(data["review"][0]["line"], int)
+    assert not [p for p in data["problems"] if p.get("code") in ("SM402", "SM106")]
+
+
+DELETE_ALL = 'op.execute("DELETE FROM widgets")'
+
+
+def _empty_upgrade(rev: str, down: str, downgrade: str) -> str:
+    """A revision with the default message ``empty message`` (SM402), an upgrade() that does
+    nothing, and ``downgrade`` as its downgrade()."""
+    return f'''
         """empty message
 
-        Revision ID: f7000000down
+        Revision ID: {rev}
         """
         from alembic import op
 
-        revision = "f7000000down"
-        down_revision = {REVISIONS[0]!r}
+        revision = "{rev}"
+        down_revision = {down!r}
         branch_labels = None
         depends_on = None
 
@@ -159,21 +198,8 @@ def test_downgrade_and_convention_findings_neither_block_nor_show(
 
 
         def downgrade():
-            op.execute("DELETE FROM widgets")
-        ''',
-    )
-    lint = invoke(app, "db", "lint")
-    assert lint.exit_code == 1, lint.output  # both are errors to lint itself
-    assert "SM402" in lint.output and "SM106" in lint.output
-
-    result = invoke(app, "db", "safe-upgrade")
-    assert result.exit_code == 0, result.output
-    assert "lint: no findings in 2 pending scripts (2 findings about downgrade() or for review" in (
-        result.output
-    )
-    assert "`flask db lint` shows them" in result.output
-    assert "SM402" not in result.output and "SM106" not in result.output
-    assert versions_of(database_url) == ["f7000000down"]
+            {downgrade}
+        '''
 
 
 def test_a_deploy_shows_no_finding_of_applied_revisions(
