@@ -245,7 +245,13 @@ def lint_command(
         unapplied = pending_revisions(app, settings, locations)
         only = unapplied if only is None else only & unapplied
     echo_lint(
-        lint_command(targets, config, only_revisions=only, write_baseline=write_baseline),
+        lint_command(
+            targets,
+            config,
+            only_revisions=only,
+            write_baseline=write_baseline,
+            command=cli_support.suggesting(migrations),
+        ),
         output_format,
     )
 
@@ -495,13 +501,15 @@ def auto_merge_heads_command(
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
+    migrations = cli_support.command_directory(directory)
     with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
         result = merge.auto_merge_heads(
             app,
             message=message,
             check=check,
             force=force,
-            directory=cli_support.command_directory(directory),
+            directory=migrations,
+            command=cli_support.suggesting(migrations),
         )
     echo_result(result, output_format)
 

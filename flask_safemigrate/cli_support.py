@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 
+from flask_safemigrate import suggested
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
 from flask_safemigrate.report import SCHEMA_VERSION, Result
@@ -73,7 +74,11 @@ def exit_with(code: ExitCode) -> NoReturn:
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`SafeMigrateError` raised by a command into :func:`fail`."""
+    """Turn a :class:`SafeMigrateError` raised by a command into :func:`fail`.
+
+    Its hint suggests the command's own ``flask db -d DIR`` (the code that raised it words
+    it for the app's directory, as checks do).
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -81,9 +86,19 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except SafeMigrateError as error:
             output_format: Any = kwargs.get("output_format", "text")
+            if error.hint is not None:
+                error.hint = suggested.text_for(error.hint, _prefix(kwargs.get("directory")))
             fail(error, str(output_format))
 
     return wrapper
+
+
+def _prefix(directory: Any) -> str:
+    """:func:`suggesting` for a command's ``-d`` (``None``: the group's, else the app's);
+    plain ``flask db`` outside an app (``safemigrate lint``) or when the app has no SafeMigrate."""
+    if not has_app_context() or "safemigrate" not in current_app.extensions:
+        return suggested.DEFAULT_PREFIX
+    return suggesting(command_directory(directory if isinstance(directory, str) else None))
 
 
 # --- lint ---------------------------------------------------------------------------------
@@ -298,6 +313,13 @@ def command_directory(given: str | None) -> Path:
     if given is None:
         given = str(current_app.extensions["safemigrate"].migrations_directory())
     return Path(given)
+
+
+def suggesting(directory: Path) -> str:
+    """How the commands a report suggests start when the command works on ``directory``:
+    ``flask db``, or ``flask db -d DIR`` when it is not the app's (as a run's ``Setup``)."""
+    default = current_app.extensions["safemigrate"].migrations_directory()
+    return suggested.command_prefix(directory, default)
 
 
 def x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ def accept_edit(
     with app.app_context(), app_engine_options.applied(app.config):
         setup = setup_of(app, directory)
         _require_ledger(setup)
-        script = _script(setup.graph, revision)
+        script = _script(setup.graph, revision, setup.command)
         shown = display_path(script.path)
         databases: list[dict[str, Any]] = []
         for target in setup.targets:
@@ -125,8 +125,9 @@ def _require_ledger(setup: Setup) -> None:
         )
 
 
-def _script(graph: history.RevisionGraph, revision: str) -> history.Script:
-    """The script ``revision`` names (an id, a unique prefix or a branch label).
+def _script(graph: history.RevisionGraph, revision: str, command: str) -> history.Script:
+    """The script ``revision`` names (an id, a unique prefix or a branch label); ``command``
+    starts the command the refusal suggests (``flask db -d DIR`` for another directory).
 
     A script that does not parse has no revision the graph knows; when its file name starts
     with ``revision`` (as Alembic names them) it is that script, refused for what it is.
@@ -148,7 +149,7 @@ def _script(graph: history.RevisionGraph, revision: str) -> history.Script:
     except (history.RevisionLookupError, ValueError) as exc:
         raise ConfigError(
             f"unknown revision {revision!r}: {str(exc).rstrip('.')}",
-            hint="name a revision of `flask db history` (its id or a unique prefix)",
+            hint=f"name a revision of `{command} history` (its id or a unique prefix)",
             data={"revision": revision},
         ) from None
     return graph.scripts[found]

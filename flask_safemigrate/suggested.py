@@ -3,9 +3,11 @@
 Checks word their advice for the app's own migrations directory ("run `flask db
 safe-upgrade --resolved REV`"). A run given another directory (``flask db -d DIR``) needs
 that ``-d`` in every suggestion, or the copied line fails with "no migrations directory".
-:func:`command_prefix` is what a run's :class:`~flask_safemigrate.project.Setup` carries;
-:func:`finding_for` and :func:`text_for` put it into what the run reports, before anything
-is shown (pre-flight findings included), so no check needs to know the directory.
+:func:`command_prefix` is what a run's :class:`~flask_safemigrate.project.Setup` carries.
+Text built where the prefix is known uses it directly (safe-upgrade's progress, its range
+refusal, ``flask db ledger``); :func:`finding_for`, :func:`text_for` and :func:`report_for`
+put it into what a check or a lint rule worded for any directory, before anything is shown
+(pre-flight findings included), so no check or rule needs to know the directory.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from flask_safemigrate.report import Finding
+from flask_safemigrate.report import Finding, Report
 
-__all__ = ["DEFAULT_PREFIX", "command_prefix", "finding_for", "text_for"]
+__all__ = ["DEFAULT_PREFIX", "command_prefix", "finding_for", "report_for", "text_for"]
 
 DEFAULT_PREFIX = "flask db"
 
@@ -55,4 +57,21 @@ def finding_for(finding: Finding, prefix: str) -> Finding:
         help=text_for(finding.help, prefix) if finding.help is not None else None,
         details=tuple(text_for(line, prefix) for line in finding.details),
         extra=extra,
+    )
+
+
+def report_for(report: Report, prefix: str) -> Report:
+    """``report`` with its findings, notes and ``summary`` suggesting ``prefix`` (for the
+    commands whose library function words its report for the app's directory: lint and
+    auto-merge-heads)."""
+    if prefix == DEFAULT_PREFIX:
+        return report
+    facts = dict(report.facts)
+    if isinstance(facts.get("summary"), str):
+        facts["summary"] = text_for(facts["summary"], prefix)
+    return dataclasses.replace(
+        report,
+        findings=[finding_for(finding, prefix) for finding in report.findings],
+        facts=facts,
+        notes=[text_for(note, prefix) for note in report.notes],
     )

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from flask_safemigrate import history
+from flask_safemigrate import history, suggested
 from flask_safemigrate.errors import ConfigError, ExitCode
 from flask_safemigrate.lint import baseline, engine
 from flask_safemigrate.report import Result
@@ -31,6 +31,7 @@ def lint_command(
     only_revisions: set[str] | None = None,
     write_baseline: Path | None = None,
     cache_dir: Path | None = None,
+    command: str = suggested.DEFAULT_PREFIX,
 ) -> Result:
     """Lint ``paths``; exit 1 when a finding reaches ``config.fail_on``, else 0.
 
@@ -38,7 +39,9 @@ def lint_command(
     exits 0 (the report's :data:`WRITTEN` fact says what was written); with a baseline in
     ``config``, only the findings it does not record are reported and decide the exit code.
     Raises :class:`ConfigError` (exit 2) for a baseline that cannot be read or written.
-    ``cache_dir``: see :func:`~flask_safemigrate.lint.engine.lint`.
+    ``cache_dir``: see :func:`~flask_safemigrate.lint.engine.lint`. ``command`` starts the
+    commands the findings suggest (``flask db -d DIR`` when the scripts are not in the app's
+    migrations directory); the baseline, written or applied, holds them as the rules word them.
     """
     report = engine.lint(paths, config, only_revisions=only_revisions, cache_dir=cache_dir)
     if write_baseline is not None:
@@ -50,6 +53,7 @@ def lint_command(
         )
     if config.baseline is not None:
         report = baseline.apply(report, baseline.load(config.baseline)).report
+    report = suggested.report_for(report, command)
     failed = report.fails(config.fail_on)
     return Result(report, ExitCode.CHECKS_FAILED if failed else ExitCode.OK)
 

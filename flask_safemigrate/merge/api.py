@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from flask_safemigrate import suggested
 from flask_safemigrate.errors import ChecksFailed, ExitCode
 from flask_safemigrate.merge.conflicts import Conflict
 from flask_safemigrate.merge.findings import (
@@ -80,13 +81,29 @@ def auto_merge_heads(
     check: bool = False,
     force: bool = False,
     directory: str | os.PathLike[str] | None = None,
+    command: str = suggested.DEFAULT_PREFIX,
 ) -> Result:
     """``flask db auto-merge-heads``: writes the merge unless refused or ``check``.
 
     Conflicts are errors (warnings with ``force``); ``check`` adds a ``multiple-heads`` error
     when there are several heads and never writes. The exit code is 1 when the merge was
-    refused or ``check`` found several heads, else 0. ``directory``: as :func:`merge_heads`.
+    refused or ``check`` found several heads, else 0. ``directory``: as :func:`merge_heads`;
+    ``command`` starts the commands the report suggests (``flask db -d DIR``).
     """
+    result = _auto_merge_heads(
+        target, message=message, check=check, force=force, directory=directory
+    )
+    return Result(suggested.report_for(result.report, command), result.exit_code)
+
+
+def _auto_merge_heads(
+    target: Flask | str | os.PathLike[str],
+    *,
+    message: str | None,
+    check: bool,
+    force: bool,
+    directory: str | os.PathLike[str] | None,
+) -> Result:
     plan = plan_merge(target, directory)
     notes = [history_note(plan)]
     findings = [conflict_finding(c, forced=force and not check) for c in plan.conflicts]

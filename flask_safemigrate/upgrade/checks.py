@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, history, ledger
+from flask_safemigrate import database, history, ledger, suggested
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import (
     check_schema_models,
@@ -69,8 +69,8 @@ def check_graph(run: Run) -> None:
         raise ConfigError(
             f"a START:END range ({run.options.revision.strip()!r}) is only for --sql, as"
             " with `flask db upgrade`: an upgrade starts where the database stands",
-            hint=f"run `flask db safe-upgrade {run.destination}`, or add --sql to print the"
-            " range's SQL",
+            hint=f"run `{run.setup.command} safe-upgrade {run.destination}`, or add --sql to"
+            " print the range's SQL",
         )
     if order.is_relative(run.destination):
         return  # counts from where the database stands: resolved by compute_plan
@@ -438,6 +438,8 @@ def lint(run: Run) -> None:
             for finding in blocking
         ]
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
+    # Worded for the app's directory; listed now, before the run's report rewrites its own.
+    review = [suggested.finding_for(finding, run.setup.command) for finding in review]
     run.review = review
     run.progress.emit(
         events.Linted(

@@ -484,7 +484,13 @@ def post_verify(run: Run) -> None:
 
 
 def _usage_error(run: Run, error: ConfigError) -> ConfigError:
-    """``error`` with the run's report, as :class:`RunConfigError` (when one can be made)."""
+    """``error`` with the run's report, as :class:`RunConfigError` (when one can be made).
+
+    Its hint suggests the run's commands (``flask db -d DIR``), in the text line as in the
+    report's finding: the checks that raise it word it for the app's directory.
+    """
+    if error.hint is not None:
+        error.hint = suggested.text_for(error.hint, _command(run))
     run.findings.append(
         Finding(
             rule="usage-error",

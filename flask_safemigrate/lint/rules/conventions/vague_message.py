@@ -49,7 +49,8 @@ class VagueMessage(Rule):
     name = "vague-message"
     severity = Severity.WARNING
     fix = (
-        'describe the change in the first docstring line (flask db migrate -m "add email to users")'
+        "describe the change in the first docstring line"
+        ' (`flask db migrate -m "add email to users"`)'
     )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
