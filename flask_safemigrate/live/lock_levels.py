@@ -4,7 +4,8 @@ What ``--dry-run`` prints next to each statement's table and size. The levels ar
 servers' documented ones: PostgreSQL's table-level lock modes (``ALTER TABLE`` takes
 ACCESS EXCLUSIVE unless noted), InnoDB's online DDL (a metadata lock at the start and end;
 ``LOCK=NONE`` where writes continue, a table copy where they do not), and SQLite's one
-database write lock (a batch operation copies the table).
+database write lock: ``ALTER TABLE ADD COLUMN`` and ``CREATE INDEX`` run in place, and a
+batch block copies the table only when Alembic recreates it (:mod:`.batch_copy`).
 """
 
 from __future__ import annotations
@@ -82,9 +83,25 @@ def lock_of(statement: Statement, dialect: str | None) -> tuple[str, str]:
     if dialect == "mysql":
         return _MYSQL.get(key, (_MDL, "unknown: judge it"))
     if dialect == "sqlite":
-        if statement.batch and statement.kind != "add_column":
-            return _SQLITE_LOCK, "copies the table (batch mode); other writers wait"
-        if statement.kind in {"update", "delete", "insert", "bulk_insert", "create_index"}:
-            return _SQLITE_LOCK, "other writers wait until the revision commits"
-        return _SQLITE_LOCK, _BRIEF
+        return _SQLITE_LOCK, _sqlite_impact(statement)
     return "unknown", "unknown dialect"
+
+
+def _sqlite_impact(statement: Statement) -> str:
+    """SQLite: a batch block that recreates its table copies it (every statement of the
+    block is part of that copy); anything else runs in place."""
+    verdict = statement.batch_copy
+    if statement.batch and verdict is not None and verdict.copies is not False:
+        if verdict.copies:
+            return f"copies the table (batch mode recreates it: {verdict.why}); other writers wait"
+        return (
+            f"copies the table if batch mode recreates it (cannot tell: {verdict.why});"
+            " other writers wait"
+        )
+    if statement.kind == "create_index":
+        return "builds the index in place, no table copy; other writers wait until it commits"
+    if statement.kind in {"update", "delete", "insert", "bulk_insert"}:
+        return "other writers wait until the revision commits"
+    if statement.kind == "add_column":
+        return "brief: ALTER TABLE ADD COLUMN changes the catalog only"
+    return _BRIEF

@@ -25,6 +25,7 @@ from flask_safemigrate.lint.sql import (
     ident,
     sql_statements,
 )
+from flask_safemigrate.live.batch_copy import BatchCopy, batch_blocks, block_of, copies
 from flask_safemigrate.text import display_path
 
 __all__ = ["Statement", "pending_statements"]
@@ -88,6 +89,9 @@ class Statement:
     change: str = ""
     created_in_plan: str | None = None
     renamed_from: str | None = None
+    #: In a batch block: whether the block copies the table on SQLite (``None``: not
+    #: known), and why (:mod:`.batch_copy`).
+    batch_copy: BatchCopy | None = None
 
     @property
     def live_table(self) -> str:
@@ -114,11 +118,15 @@ def pending_statements(
             continue
         path = display_path(script.path)
         elsewhere = _other_binds(tree, bind)
-        for call in collect_calls(tree):
-            if call.direction != "upgrade" or (dialect and dialect not in call.dialects):
-                continue
-            if any(first <= call.line <= last for first, last in elsewhere):
-                continue
+        reached = [
+            call
+            for call in collect_calls(tree)
+            if call.direction == "upgrade"
+            and not (dialect and dialect not in call.dialects)
+            and not any(first <= call.line <= last for first, last in elsewhere)
+        ]
+        verdicts = _batch_verdicts(tree, reached)
+        for call in reached:
             for kind, table, schema, concurrently in _call_tables(call):
                 key = table.lower()
                 if kind == "create_table":
@@ -137,6 +145,7 @@ def pending_statements(
                         change=_change(call),
                         created_in_plan=created.get(key),
                         renamed_from=renamed.get(key),
+                        batch_copy=verdicts.get(call.line),
                     )
                 )
                 if kind == "rename_table":
@@ -144,6 +153,23 @@ def pending_statements(
                     if new is not None and key not in created:
                         renamed[new.lower()] = renamed.get(key, table)
     return out
+
+
+def _batch_verdicts(tree: ast.Module, calls: Sequence[Call]) -> dict[int, BatchCopy]:
+    """Per line of a ``batch_op`` call: whether its block copies the table on SQLite."""
+    blocks = batch_blocks(tree)
+    members: dict[int, list[Call]] = {}  # block index -> its calls
+    where: dict[int, int] = {}  # call line -> block index
+    for call in calls:
+        if call.receiver != "batch_op":
+            continue
+        block = block_of(blocks, call.line)
+        if block is not None:
+            index = blocks.index(block)
+            members.setdefault(index, []).append(call)
+            where[call.line] = index
+    verdicts = {index: copies(blocks[index], found) for index, found in members.items()}
+    return {line: verdicts[index] for line, index in where.items()}
 
 
 def _other_binds(tree: ast.Module, bind: str | None) -> list[tuple[int, int]]:
