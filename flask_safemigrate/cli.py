@@ -509,6 +509,7 @@ def auto_merge_heads_command(
             check=check,
             force=force,
             directory=migrations,
+            x_args=cli_support.x_args(),
             command=cli_support.suggesting(migrations),
         )
     echo_result(result, output_format)

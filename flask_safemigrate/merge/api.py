@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +52,15 @@ def merge_heads(
     force: bool = False,
     *,
     directory: str | os.PathLike[str] | None = None,
+    x_args: Sequence[str] = (),
 ) -> MergeResult:
     """Merge several heads into one; for pipelines such as ``safe-upgrade --auto-merge``.
 
     Raises :class:`ChecksFailed` (exit 1) when the branches conflict and ``force`` is false;
     its ``data`` holds the heads and conflicts. With an app, call it inside or outside an
     app context: the template is rendered inside one. ``directory`` replaces the app's
-    migrations directory (``flask db -d``).
+    migrations directory (``flask db -d``); ``x_args`` (``-x``) reach ``env.py`` when
+    Alembic runs it for a new revision (``revision_environment``).
     """
     plan = plan_merge(target, directory)
     if len(plan.heads) < 2:
@@ -70,7 +73,7 @@ def merge_heads(
             hint=REFUSE_HINT,
             data=plan.facts(),
         )
-    revision, path = write_merge(target, plan, message)
+    revision, path = write_merge(target, plan, message, x_args)
     return MergeResult(plan.heads, revision, path, plan.conflicts, plan.notes)
 
 
@@ -81,17 +84,19 @@ def auto_merge_heads(
     check: bool = False,
     force: bool = False,
     directory: str | os.PathLike[str] | None = None,
+    x_args: Sequence[str] = (),
     command: str = suggested.DEFAULT_PREFIX,
 ) -> Result:
     """``flask db auto-merge-heads``: writes the merge unless refused or ``check``.
 
     Conflicts are errors (warnings with ``force``); ``check`` adds a ``multiple-heads`` error
     when there are several heads and never writes. The exit code is 1 when the merge was
-    refused or ``check`` found several heads, else 0. ``directory``: as :func:`merge_heads`;
-    ``command`` starts the commands the report suggests (``flask db -d DIR``).
+    refused or ``check`` found several heads, else 0. ``directory`` and ``x_args``: as
+    :func:`merge_heads`; ``command`` starts the commands the report suggests
+    (``flask db -d DIR``).
     """
     result = _auto_merge_heads(
-        target, message=message, check=check, force=force, directory=directory
+        target, message=message, check=check, force=force, directory=directory, x_args=x_args
     )
     return Result(suggested.report_for(result.report, command), result.exit_code)
 
@@ -103,6 +108,7 @@ def _auto_merge_heads(
     check: bool,
     force: bool,
     directory: str | os.PathLike[str] | None,
+    x_args: Sequence[str],
 ) -> Result:
     plan = plan_merge(target, directory)
     notes = [history_note(plan)]
@@ -128,7 +134,7 @@ def _auto_merge_heads(
             " (below). Nothing was written."
         )
         return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
-    revision, path = write_merge(target, plan, message)
+    revision, path = write_merge(target, plan, message, x_args)
     if plan.conflicts:
         notes.append(f"Merging despite {plural(len(plan.conflicts), 'conflict')} (--force).")
     notes.append(f"Wrote merge revision {revision}: {display_path(path)}")

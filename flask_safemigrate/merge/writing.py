@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +58,20 @@ class _AtomicScriptDirectory(ScriptDirectory):
             temporary.unlink(missing_ok=True)
 
 
-def _config(target: Flask | str | os.PathLike[str], directory: Path) -> Config:
-    """Flask-Migrate's config for an app (configure callbacks included), else a plain one."""
+def _config(
+    target: Flask | str | os.PathLike[str], directory: Path, x_args: Sequence[str]
+) -> Config:
+    """Flask-Migrate's config for an app (configure callbacks included), else a plain one;
+    ``x_args`` reach ``env.py`` (``context.get_x_argument()``) when it runs."""
     if isinstance(target, Flask):
         config: Config = target.extensions["migrate"].migrate.get_config(
-            str(directory), opts=["quiet"]
+            str(directory), x_arg=list(x_args), opts=["quiet"]
         )
         return config
     ini = directory / "alembic.ini"
     config = Config(str(ini) if ini.is_file() else None)
     config.set_main_option("script_location", str(directory))
-    config.cmd_opts = argparse.Namespace(quiet=True, x=[])
+    config.cmd_opts = argparse.Namespace(quiet=True, x=list(x_args))
     return config
 
 
@@ -91,9 +94,13 @@ def _remove_written(locations: Iterable[Path], before: set[Path], revision: str)
 
 
 def _generate(
-    target: Flask | str | os.PathLike[str], plan: Plan, message: str, revision: str
+    target: Flask | str | os.PathLike[str],
+    plan: Plan,
+    message: str,
+    revision: str,
+    x_args: Sequence[str],
 ) -> Path:
-    config = _config(target, plan.directory)
+    config = _config(target, plan.directory, x_args)
     template_args: dict[str, Any] = {"config": config}
     script = _AtomicScriptDirectory.wrapping(ScriptDirectory.from_config(config))
     if alembic_util.asbool(config.get_alembic_option("revision_environment")):
@@ -128,11 +135,17 @@ def _graph_after(plan: Plan, before: set[Path]) -> history.RevisionGraph:
 
 
 def write_merge(
-    target: Flask | str | os.PathLike[str], plan: Plan, message: str | None
+    target: Flask | str | os.PathLike[str],
+    plan: Plan,
+    message: str | None,
+    x_args: Sequence[str] = (),
 ) -> tuple[str, Path]:
     """Have Alembic write the merge revision, then check the history has one head.
 
-    On any failure the file written here (and only that one) is removed.
+    ``x_args`` (``-x``) reach ``env.py``, which Alembic runs first when ``alembic.ini`` sets
+    ``revision_environment``; they are passed, not read from ``flask.g``, since the merge is
+    written in an app context of its own. On any failure the file written here (and only
+    that one) is removed.
     """
     revision = alembic_util.rev_id()
     # The template places the message in the script's source (`"""${message}`): escaped, a
@@ -142,7 +155,7 @@ def write_merge(
     context = target.app_context() if isinstance(target, Flask) else contextlib.nullcontext()
     try:
         with context:
-            path = _generate(target, plan, message, revision)
+            path = _generate(target, plan, message, revision, x_args)
     except Exception as exc:  # Alembic imports every script: any error may surface here
         _remove_written(plan.locations, before, revision)
         raise PreflightError(

@@ -88,7 +88,7 @@ def _auto_merge(run: Run) -> history.RevisionGraph:
     from flask_safemigrate import merge
 
     try:
-        result = merge.merge_heads(run.app)
+        result = merge.merge_heads(run.app, directory=run.setup.directory, x_args=run.setup.x_args)
     except ChecksFailed:
         plan = merge.plan_merge(run.app, run.setup.directory)
         findings = [merge.conflict_finding(c, forced=False) for c in plan.conflicts]

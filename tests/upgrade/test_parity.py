@@ -9,6 +9,7 @@ what each run hands it: ``context.get_x_argument(as_dictionary=True)`` and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,40 @@ def test_help_shows_upgrades_options(make_app: MakeApp, tmp_path: Path) -> None:
         assert option in text, option
     for command in ("verify", "lint", "auto-merge-heads"):
         assert "-d, --directory" in invoke_ok(app, "db", command, "--help").output
+
+
+def test_auto_merge_hands_env_py_the_x_arguments(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """``safe-upgrade --auto-merge -x k=v``: env.py gets ``-x`` when the merge is written (with
+    ``revision_environment``, as ``flask db -x k=v merge`` runs it) and in the upgrade."""
+    app = make_app(database_url, models=models(TABLES[:3]), config={"SAFEMIGRATE_BACKUP": False})
+    other = other_directory(app, tmp_path, count=2)
+    ini = other / "alembic.ini"
+    ini.write_text(
+        ini.read_text(encoding="utf-8").replace(
+            "[alembic]\n", "[alembic]\nrevision_environment = true\n", 1
+        ),
+        encoding="utf-8",
+    )
+    # A second head beside REVISIONS[1], creating the third table.
+    fork = revision_source(2).replace(repr(REVISIONS[1]), repr(REVISIONS[0]))
+    write_revision(other, fork)
+
+    result = invoke(app, "db", "-d", str(other), "safe-upgrade", "--auto-merge", "-x", "k=v")
+    assert result.exit_code == 0, result.output
+    merged = [p for p in (other / "versions").glob("*.py") if "merge" in p.read_text()]
+    assert len(merged) == 1, "the merge is written in the run's directory"
+    assert not (tmp_path / "migrations").exists()
+    handed = seen(other)
+    # The merge's env.py run, then the upgrade's: each handed the run's -x.
+    assert len(handed) == 2, handed
+    assert all(entry["x"] == {"k": "v"} for entry in handed), handed
+    (merge_id,) = re.findall(r"^revision = ['\"](\w+)['\"]", merged[0].read_text(), re.M)
+    assert versions_of(database_url) == [merge_id]
+
+    # The group's -x reaches the merge auto-merge-heads writes, as `flask db -x merge` does.
+    write_revision(other, revision_script("f1000000fork", REVISIONS[2]))
+    write_revision(other, revision_script("f2000000fork", REVISIONS[2]))
+    invoke_ok(app, "db", "-x", "g=1", "auto-merge-heads", "-d", str(other))
+    assert seen(other) == [{"x": {"g": "1"}, "tag": None, "sql": False}]
