@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
-from flask import current_app, g, has_app_context
 
 from flask_safemigrate import suggested
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
@@ -95,7 +94,12 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def _prefix(directory: Any) -> str:
     """:func:`suggesting` for a command's ``-d`` (``None``: the group's, else the app's);
-    plain ``flask db`` outside an app (``safemigrate lint``) or when the app has no SafeMigrate."""
+    plain ``flask db`` outside an app (``safemigrate lint``) or when the app has no SafeMigrate.
+    Without Flask loaded there is no app context, and ``safemigrate lint`` never loads it."""
+    if "flask" not in sys.modules:
+        return suggested.DEFAULT_PREFIX
+    from flask import current_app, has_app_context
+
     if not has_app_context() or "safemigrate" not in current_app.extensions:
         return suggested.DEFAULT_PREFIX
     return suggesting(command_directory(directory if isinstance(directory, str) else None))
@@ -307,7 +311,12 @@ def x_arg_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def command_directory(given: str | None) -> Path:
     """The migrations directory a command works on: its ``-d``, else the group's
     ``flask db -d`` (``g.directory``, which :class:`DbGroup` defaults to the app's), else
-    the app's. The library function refuses one that does not exist (with its JSON shape)."""
+    the app's. The library function refuses one that does not exist (with its JSON shape).
+
+    Flask is imported here, not at the top: ``safemigrate lint`` shares this module and
+    must start without Flask (pre-commit runs it on every commit)."""
+    from flask import current_app, g
+
     if given is None:
         given = getattr(g, "directory", None)
     if given is None:
@@ -318,6 +327,8 @@ def command_directory(given: str | None) -> Path:
 def suggesting(directory: Path) -> str:
     """How the commands a report suggests start when the command works on ``directory``:
     ``flask db``, or ``flask db -d DIR`` when it is not the app's (as a run's ``Setup``)."""
+    from flask import current_app
+
     default = current_app.extensions["safemigrate"].migrations_directory()
     return suggested.command_prefix(directory, default)
 
@@ -325,4 +336,6 @@ def suggesting(directory: Path) -> str:
 def x_args(given: tuple[str, ...] = ()) -> tuple[str, ...]:
     """``flask db -x A cmd -x B``: the group's then the command's, as Flask-Migrate's config
     collects them (it reads ``g.x_arg``, which a run in its own app context no longer sees)."""
+    from flask import g
+
     return tuple(getattr(g, "x_arg", None) or ()) + tuple(given)

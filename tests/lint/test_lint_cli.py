@@ -341,3 +341,34 @@ def test_flask_db_lint_says_when_the_models_still_map_a_dropped_column(
     [finding] = json.loads(invoke(unmapped, *args).stdout)["findings"]
     assert finding["severity"] == "error"
     assert "servers whose model still selects it" in finding["message"]
+
+
+def test_console_lint_imports_neither_flask_nor_sqlalchemy_nor_alembic(tmp_path: Path) -> None:
+    """pre-commit runs `safemigrate lint` on every commit: it must not pay for the app stack
+    (Flask alone is about 0.15 s of start-up), and it reads scripts without them."""
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "alembic.ini").write_text("[alembic]\n")
+    (migrations / "versions" / "a1_test.py").write_text(CREATE)
+    (migrations / "versions" / "b2_test.py").write_text(DROP)
+    probe = (
+        "import sys\n"
+        "from flask_safemigrate.console import main\n"
+        "try:\n"
+        "    main(['lint', 'migrations'])\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'flask', 'sqlalchemy', 'alembic', 'flask_migrate', 'werkzeug', 'multiprocessing'})\n"
+        "print('EXIT', code, 'HEAVY', ','.join(heavy) or '-')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert "SM102 [drop-column]" in done.stdout, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "EXIT 1 HEAVY -"
