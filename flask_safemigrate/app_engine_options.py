@@ -15,6 +15,10 @@ differs from the app's only by its name).
 
 Command entry points wrap their work in :func:`applied`; everything below asks
 :func:`for_url` / :func:`engine_kwargs`, so no signature along the way has to carry them.
+The same block remembers the URLs as the app's configuration spells them, for messages:
+:func:`as_configured` drops the query keys an engine's URL gained on the way (Flask-SQLAlchemy
+adds ``?charset=utf8mb4`` to a MySQL/MariaDB URL that has no charset), so a report names the
+database as the user wrote it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ _DATABASE_KEYS = frozenset({"dbname", "database", "db"})
 _CURRENT: ContextVar[Mapping[str, Mapping[str, Any]]] = ContextVar(
     "flask_safemigrate_engine_options", default=MappingProxyType({})
 )
+_CONFIGURED: ContextVar[tuple[URL, ...]] = ContextVar(
+    "flask_safemigrate_configured_urls", default=()
+)
 
 
 def _keys(url: str | URL) -> tuple[str, str] | None:
@@ -51,6 +58,39 @@ def _keys(url: str | URL) -> tuple[str, str] | None:
         parsed.drivername, parsed.username, parsed.password, parsed.host, parsed.port
     ).render_as_string(hide_password=False)
     return exact, "server:" + server
+
+
+def _configured_urls(config: Mapping[str, Any]) -> tuple[URL, ...]:
+    """The default engine's and every bind's URL as the configuration gives them."""
+    given: list[Any] = [config.get("SQLALCHEMY_DATABASE_URI")]
+    for value in (config.get("SQLALCHEMY_BINDS") or {}).values():
+        given.append(value.get("url") if isinstance(value, Mapping) else value)
+    urls = []
+    for url in given:
+        try:
+            urls.append(make_url(url))
+        except (sa.exc.ArgumentError, ValueError, TypeError, AttributeError):
+            continue  # None, or what Flask-SQLAlchemy refuses itself
+    return tuple(urls)
+
+
+def _login(url: URL) -> tuple[Any, ...]:
+    return (url.drivername, url.username, url.password, url.host, url.port)
+
+
+def as_configured(url: URL) -> URL:
+    """``url`` without the query keys the app's configured URL of that server and login does
+    not have (the one of the same database first): what an engine added, never what the
+    user wrote. ``url`` itself outside :func:`applied` or for a server the app does not name.
+    """
+    configured = _CONFIGURED.get()
+    same_server = [c for c in configured if _login(c) == _login(url)]
+    same_database = [c for c in same_server if c.database == url.database]
+    for match in (same_database or same_server)[:1]:
+        added = [key for key in url.query if key not in match.query]
+        if added:
+            return url.difference_update_query(added)
+    return url
 
 
 def from_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -86,11 +126,14 @@ def from_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 @contextmanager
 def applied(config: Mapping[str, Any]) -> Iterator[None]:
-    """While the block runs, the tool's own connections use the app's connect options."""
+    """While the block runs, the tool's own connections use the app's connect options, and
+    messages show its URLs as configured (:func:`as_configured`)."""
     token = _CURRENT.set(from_config(config))
+    shown = _CONFIGURED.set(_configured_urls(config))
     try:
         yield
     finally:
+        _CONFIGURED.reset(shown)
         _CURRENT.reset(token)
 
 

@@ -90,10 +90,12 @@ def mask_url(url: str | URL) -> str:
 
     The password of ``user:password@`` and the value of each query key in
     :data:`CREDENTIAL_KEYS` (``?password=...``, ``?sslpassword=...``) are masked; the rest of
-    the URL (host, port, database, ``sslkey`` paths) stays readable.
+    the URL (host, port, database, ``sslkey`` paths) stays readable. Query keys the app's
+    engine added to its configured URL are left out
+    (:func:`~flask_safemigrate.app_engine_options.as_configured`).
     """
     try:
-        return _masked(make_url(url))
+        return _masked(app_engine_options.as_configured(make_url(url)))
     except (sa.exc.ArgumentError, ValueError, TypeError):
         return "<unparsable database URL>"
 
