@@ -249,11 +249,6 @@ def settle_ledger(run: Run, blocking: Sequence[Finding], unresolved: set[str]) -
             wording.unknown_resolved(run, sorted(unknown)),
             hint="`flask db verify` lists failed migrations",
         )
-    if blocking and run.options.sql:
-        # --sql changes nothing: the SQL is what a DBA applies by hand after the repair, so the
-        # failure is said (as a warning) rather than a reason to withhold it.
-        run.findings.extend(replace(f, severity=Severity.WARNING) for f in blocking)
-        return
     if blocking:
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
 
@@ -412,10 +407,14 @@ def lint(run: Run) -> None:
             by_dialect.setdefault(target.dialect, set()).update(s.revision for s in target.plan)
     for dialect, revisions in by_dialect.items():
         found = _lint_on(run, dialect, revisions)
-        if not run.multi and run.setup.settings.schema is None and not run.position_given:
-            # Its tables are all here (with --sql START:END the database is not read).
+        if not run.multi and run.setup.settings.schema is None:
+            # Its tables are all here. With --sql the database is not read: SQL from base is
+            # for an empty database (it creates the version table); from START, not judged.
             plan = [script for script in run.plan if script.revision in revisions]
-            found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
+            if not run.position_given:
+                found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
+            elif not run.started:
+                found = fresh_tables.judge(found, plan, dialect, set)
         for finding in found:
             if finding.extra.get("direction") == "downgrade" or (finding.code or "").startswith(
                 NEVER_BLOCK

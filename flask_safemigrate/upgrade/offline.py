@@ -1,10 +1,10 @@
 """``--sql``: the plan's SQL from Alembic's offline mode, as ``flask db upgrade --sql`` writes it.
 
-Without a start the run reads where the database stands and prints the SQL from there.
-``START:END`` (as ``flask db upgrade START:END --sql`` takes it) names the position instead:
-the database is then never connected to (it may be unreachable from where the SQL is
-written), and only the checks that need no database run: the revision graph, the plan, and
-lint of the range's scripts on the URL's dialect.
+As with plain upgrade, the database is never connected to (it may be unreachable from where
+the SQL is written): ``START:END`` names the position, and without START the SQL starts at
+base (it creates the version table first), as Alembic's offline mode does. Only the checks
+that need no database run: the revision graph, the plan, and lint of the range's scripts on
+the URL's dialect (from base, judged as on an empty database: that is what the SQL is for).
 """
 
 from __future__ import annotations
@@ -19,24 +19,17 @@ from flask_safemigrate.errors import ConfigError, SafeMigrateError
 from flask_safemigrate.upgrade import checks, failures, order, wording
 from flask_safemigrate.upgrade.state import Run
 
-__all__ = ["is_range", "offline_sql", "preflight_range"]
+__all__ = ["offline_sql", "preflight_offline"]
 
 
-def is_range(run: Run) -> bool:
-    """Whether the run was given ``START:END`` with ``--sql`` (no range is read without it:
-    :func:`.checks.check_graph` refuses one)."""
-    start, _ = order.split_range(run.options.revision)
-    return run.options.sql and start is not None
-
-
-def preflight_range(run: Run) -> None:
-    """The pre-flight of ``--sql START:END``: what needs no database; START is the position."""
+def preflight_offline(run: Run) -> None:
+    """The pre-flight of ``--sql [START:]END``: what needs no database; START (base when not
+    given) is the position."""
     wording.refuse(run, run.setup.settings)
     checks.check_graph(run)
     start, _ = order.split_range(run.options.revision)
-    assert start is not None  # is_range
     try:
-        position = run.setup.graph.resolve(start)
+        position = run.setup.graph.resolve(start) if start is not None else ()
     except history.RevisionLookupError as exc:
         raise ConfigError(
             f"cannot start the SQL at {start!r}: {exc}",
@@ -55,20 +48,9 @@ def preflight_range(run: Run) -> None:
 def offline_sql(run: Run) -> None:
     """The SQL into ``run.sql`` (one target only); in stage ``upgrade``, where a script that
     raises while its SQL is written fails as it would in a real run."""
-    current = run.current
-    if len(current) > 1 and not run.position_given:
-        raise ConfigError(
-            f"--sql needs the database at one revision, and it is at {', '.join(current)}",
-            hint="print the SQL per branch with `flask db upgrade --sql FROM:TO`",
-        )
-    if run.position_given:
-        start, _ = order.split_range(run.options.revision)
-        revision = f"{start}:{run.destination}"  # START as given: Alembic reads it, as upgrade's
-    elif run.plan:
-        revision = (f"{current[0]}:" if current else "") + run.destination
-    else:
-        run.sql = ""
-        return
+    start, _ = order.split_range(run.options.revision)
+    # START as given (Alembic reads it, as upgrade's); without it Alembic starts at base.
+    revision = run.destination if start is None else f"{start}:{run.destination}"
     run.stage = "upgrade"
     config = run.alembic_config()
     buffer = io.StringIO()

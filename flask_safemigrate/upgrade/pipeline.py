@@ -52,8 +52,8 @@ def execute(run: Run) -> Result:
     """Run the stages; every failed run ends in a :class:`Result` with its report."""
     try:
         run.read_setup()
-        if offline.is_range(run):
-            offline.preflight_range(run)  # START:END --sql: the database is never read
+        if run.options.sql:
+            offline.preflight_offline(run)  # as plain --sql: the database is never read
         else:
             preflight(run)
         if run.findings and not (run.options.sql or run.options.dry_run):

@@ -95,10 +95,15 @@ def test_sql_takes_the_same_arguments(make_app: MakeApp, database_url: str, tmp_
     invoke_ok(app, "db", "-d", str(other), "safe-upgrade", REVISIONS[0])
     seen(other)
 
+    # Offline, +1 counts from base (the database is not read), as plain upgrade's does.
+    plain = invoke(app, "db", "-d", str(other), "upgrade", "+1", "--sql", "-x", "k=v")
+    assert plain.exit_code == 0, plain.output
+    seen(other)
     result = invoke(app, "db", "-d", str(other), "safe-upgrade", "+1", "--sql", "-x", "k=v")
     assert result.exit_code == 0, result.output
-    assert f"-- Running upgrade {REVISIONS[0]} -> {REVISIONS[1]}" in result.stdout
-    assert REVISIONS[2] not in result.stdout
+    assert result.stdout.rstrip("\n") == plain.stdout.rstrip("\n")
+    assert f"-- Running upgrade  -> {REVISIONS[0]}" in result.stdout
+    assert REVISIONS[1] not in result.stdout
     assert seen(other) == [{"x": {"k": "v"}, "tag": None, "sql": True}]
     assert versions_of(database_url) == [REVISIONS[0]], "--sql changes nothing"
 

@@ -1,6 +1,7 @@
-"""``flask db safe-upgrade START:END --sql`` is ``flask db upgrade START:END --sql`` (issue #17,
-item 1): the same SQL on stdout, and the database is never connected to (START is its
-position), so a URL that cannot be reached still prints the SQL. A range without ``--sql``
+"""``flask db safe-upgrade [START:]END --sql`` is ``flask db upgrade [START:]END --sql`` (issue
+#17, item 1): the same SQL on stdout, and the database is never connected to (START is its
+position; without START the SQL starts at base, as Alembic's offline mode does), so a URL that
+cannot be reached still prints the SQL. A range without ``--sql``
 is refused, as Alembic refuses one online.
 """
 
@@ -67,9 +68,22 @@ def test_a_range_never_connects(
     assert [step["revision"] for step in data["plan"]] == list(REVISIONS[1:3])
     assert data["sql"].rstrip("\n") == expected.stdout.rstrip("\n")
 
-    # Without a start, --sql reads the position: the unreachable database stops it (exit 3).
-    result = invoke(broken, "db", "-d", str(other), "safe-upgrade", "--sql")
-    assert result.exit_code == 3, result.output
+    # Without a start, as plain `flask db upgrade --sql`: from base, never connected.
+    for args in ((), (REVISIONS[1],)):
+        plain = invoke(app, "db", "-d", str(other), "upgrade", *args, "--sql")
+        assert plain.exit_code == 0, plain.output
+        result = invoke(broken, "db", "-d", str(other), "safe-upgrade", *args, "--sql")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.rstrip("\n") == plain.stdout.rstrip("\n"), args
+        assert "CREATE TABLE alembic_version" in result.stdout
+        assert f"-- Running upgrade  -> {REVISIONS[0]}" in result.stdout
+    code, data, _ = invoke_json(
+        broken, "db", "-d", str(other), "safe-upgrade", "--sql", "--format", "json"
+    )
+    assert code == 0, data
+    assert data["from"] == [] and [step["revision"] for step in data["plan"]] == list(REVISIONS[:3])
+    if db_kind == "sqlite":  # not even the file: SQLite would create it on connecting
+        assert not (tmp_path / "no").exists()
 
 
 def test_a_range_without_sql_is_refused(
