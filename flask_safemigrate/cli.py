@@ -7,6 +7,7 @@ the one place that prints and chooses the exit status.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import re
 import sys
@@ -68,10 +69,23 @@ class DbGroup(click.Group):
         super().__init__(
             name=name,
             commands=dict(COMMANDS),
-            params=list(base.params),
+            params=[self._described(param) for param in base.params],
             callback=self._defaults_directory(base.callback),
             help=base.help,
         )
+
+    @staticmethod
+    def _described(param: click.Parameter) -> click.Parameter:
+        """Flask-Migrate's group option, with ``-d``'s help saying what the default is here:
+        the app's directory, not always ``migrations`` (a copy: the shared group keeps its)."""
+        if param.name != "directory" or not isinstance(param, click.Option):
+            return param
+        described = copy.copy(param)
+        described.help = (
+            "Migration script directory, for every command [default: the app's:"
+            ' SafeMigrate(directory=...), or "migrations"].'
+        )
+        return described
 
     @staticmethod
     def _defaults_directory(base: Callable[..., Any] | None) -> Callable[..., Any]:
@@ -110,7 +124,6 @@ class DbGroup(click.Group):
         Checked here because Flask-Migrate's ``catch_errors`` turns anything raised later
         into exit 1 and a log line.
         """
-        import copy
 
         original = command.callback
         assert original is not None

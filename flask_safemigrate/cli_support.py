@@ -291,7 +291,8 @@ def directory_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "-d",
         "--directory",
         default=None,
-        help='Migration script directory [default: `flask db -d`, else the app\'s, "migrations"].',
+        help="Migration script directory [default: `flask db -d DIR`, else the app's:"
+        ' SafeMigrate(directory=...), or "migrations"].',
     )
     return option(command)
 

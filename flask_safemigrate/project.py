@@ -24,7 +24,7 @@ __all__ = ["MISSING_DIRECTORY_HINT", "Setup", "Target", "setup_of", "uses_multid
 
 #: What to do when the migrations directory is missing (every command says the same).
 MISSING_DIRECTORY_HINT = (
-    "run `flask db init` (with `-d DIR` for another directory), or name the directory:"
+    "run `flask db init` to create it, or name the directory the migrations are in:"
     " `flask db -d DIR ...` or SafeMigrate(directory=...)"
 )
 

@@ -355,3 +355,19 @@ def test_flask_migrate_commands_work_through_our_group(new_app: MakeApp, tmp_pat
     other = tmp_path / "other"
     assert runner.invoke(args=["db", "init", "-d", str(other)]).exit_code == 0
     assert (other / "env.py").is_file()
+
+
+def test_help_names_the_default_directory_without_changing_flask_migrate(
+    new_app: MakeApp, tmp_path: Path
+) -> None:
+    """``flask db --help`` said ``(default is "migrations")`` for an app whose directory is
+    another: the per-app group says where the default comes from; the shared one is kept."""
+    app, db = new_app()
+    SafeMigrate(app, db, directory=tmp_path / "own")
+    runner = app.test_cli_runner()
+    for args in (["db", "--help"], ["db", "safe-upgrade", "--help"], ["db", "verify", "--help"]):
+        text = " ".join(runner.invoke(args=args).output.split())
+        assert "SafeMigrate(directory=...)" in text, (args, text)
+        assert '(default is "migrations")' not in text
+    (shared,) = [p for p in flask_migrate.cli.db.params if p.name == "directory"]
+    assert shared.help == 'Migration script directory (default is "migrations")'

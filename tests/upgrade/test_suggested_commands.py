@@ -198,4 +198,4 @@ def test_an_error_s_hint_suggests_the_directory(
     for command in ("verify", "safe-upgrade", "lint", "auto-merge-heads"):
         result = invoke(app, "db", "-d", "nowhere", command)
         assert result.exit_code == 2, result.output
-        assert "help: run `flask db -d nowhere init`" in result.stderr, result.stderr
+        assert "help: run `flask db -d nowhere init` to create it" in result.stderr, result.stderr
