@@ -63,6 +63,14 @@ def test_drop_column_help_names_the_suppression_that_lets_the_drop_through(
     code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json")
     assert code == 3, data
     (problem,) = [p for p in data["problems"] if p["check"] == "drop-column"]
+    # The safe sequence, in order: unmap and deploy, then drop in a later release.
+    steps = [
+        "split it into two releases",
+        "(1) remove the column from the model and deploy that without this drop",
+        "(2) in a later release, once no server runs the old model, drop it",
+    ]
+    at = [problem["help"].find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), problem["help"]
     marker = re.search(r"`(# safemigrate: ignore\[drop-column\] -- )<[^>]+>`", problem["help"])
     assert marker is not None, problem["help"]
     assert versions_of(database_url) == [REVISIONS[1]]  # the pre-flight refused the plan

@@ -63,8 +63,15 @@ class DropColumn(Rule):
     ```
 
     ## Use instead
-    Remove the column from the model (or mark it `deferred()` and stop using it) and deploy;
-    drop it in a later migration, once no server runs the old model.
+    Split it into two releases:
+
+    1. Remove the column from the model (stop reading and writing it; `deferred()` first if
+       code still names it) and deploy that release without the drop. If `flask db migrate`
+       wrote the drop, move it out of this release's migration.
+    2. In a later release, once no server runs the old model, drop the column in a new
+       migration, marked with a suppression that says why it is safe now.
+
+    Keep a backup (or copy the values elsewhere) if they may be needed again.
     ```python
     # release 1: delete `nickname = db.Column(...)` from the User model; no migration
     # release 2:
@@ -76,8 +83,9 @@ class DropColumn(Rule):
     code = "SM102"
     name = "drop-column"
     fix = (
-        "remove the column from the model and deploy first; drop it in a later migration,"
-        " marked `# safemigrate: ignore[drop-column] -- <why it is safe now>`"
+        "split it into two releases: (1) remove the column from the model and deploy that"
+        " without this drop; (2) in a later release, once no server runs the old model, drop"
+        " it, marked `# safemigrate: ignore[drop-column] -- <why it is safe now>`"
     )
 
     requires = (op_facts("drop_column", upgrade=True) | UP_EXECUTE,)
