@@ -356,22 +356,31 @@ class _Steps:
 
     def __init__(self, steps: Sequence[tuple[str | None, history.Script]]) -> None:
         self.steps = list(steps)
-        #: Per revision: committed; at the end: ran (committed or not).
+        #: Per revision: committed; at the end: ran (committed or not). Grown by :meth:`finish`.
         self.done: list[Applied] = []
         #: Per revision: ran, its commit not seen yet (the next BEGIN or the end shows it).
         self.pending: list[Applied] = []
+        self._done_keys: set[tuple[str | None, str]] = set()
+        #: Every step before this index is done (asked twice per revision: no rescan of 200).
+        self._first = 0
+
+    def finish(self, step: Applied) -> None:
+        """``step`` is done (see :attr:`done`)."""
+        self.done.append(step)
+        self._done_keys.add((step.bind, step.revision))
+        while self._first < len(self.steps) and self._is_done(self.steps[self._first]):
+            self._first += 1
+
+    def _is_done(self, step: tuple[str | None, history.Script]) -> bool:
+        return (step[0], step[1].revision) in self._done_keys
 
     def upcoming(self, key: Any = ...) -> tuple[str | None, history.Script] | None:
         """The next step not done (of target ``key`` when given)."""
-        done = {(step.bind, step.revision) for step in self.done}
-        return next(
-            (
-                (where, script)
-                for where, script in self.steps
-                if (where, script.revision) not in done and (key is ... or where == key)
-            ),
-            None,
-        )
+        for index in range(self._first, len(self.steps)):
+            step = self.steps[index]
+            if not self._is_done(step) and (key is ... or step[0] == key):
+                return step
+        return None
 
 
 def apply(
@@ -433,7 +442,7 @@ def apply(
             guard.check(revision=rev, point=point, can_roll_back=key not in autocommitting)
 
     def finished(step: Applied) -> None:
-        steps.done.append(step)
+        steps.finish(step)
         on_finish(len(steps.done) - 1, step.bind, step.revision, step.seconds)
 
     def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
