@@ -44,7 +44,7 @@ from flask_safemigrate.code_fingerprint import code_fingerprint
 from flask_safemigrate.dedicated_schema import IncludeName
 from flask_safemigrate.schema_diff import COMPARE_OPTIONS
 
-__all__ = ["CLEAN_FILE", "fingerprint", "remember_clean", "remembered_clean"]
+__all__ = ["CLEAN_FILE", "Models", "fingerprint", "remember_clean", "remembered_clean"]
 
 #: Where safe-upgrade keeps the fingerprints of drift checks that found nothing (in
 #: ``caches.user_cache()``), the most recent first.
@@ -143,16 +143,44 @@ def _live(connection: Connection, other_schemas: bool) -> list[list[Any]] | None
     return [[str(value) if value is not None else None for value in row] for row in rows]
 
 
+class Models:
+    """The models' part of fingerprints of one connection's dialect, compiled once.
+
+    A drift check that is made takes two fingerprints (before and after the comparison) of
+    the same models: compiling 200 tables' DDL costs more than reading the live catalog, so
+    the second one reuses the first's. Only the live schema can change in between.
+    """
+
+    def __init__(self, metadata: sa.MetaData) -> None:
+        self.metadata = metadata
+        self._compiled: dict[sa.Dialect, list[str] | None] = {}
+
+    def of(self, dialect: sa.Dialect) -> list[str] | None:
+        """Each table's DDL on ``dialect`` (see :func:`_models`), compiled on first use."""
+        if dialect not in self._compiled:
+            self._compiled[dialect] = _models(self.metadata, dialect)
+        return self._compiled[dialect]
+
+
 def fingerprint(
-    connection: Connection, metadata: sa.MetaData, configure_args: Mapping[str, Any]
+    connection: Connection,
+    metadata: sa.MetaData,
+    configure_args: Mapping[str, Any],
+    *,
+    models: Models | None = None,
 ) -> str | None:
     """The fingerprint of a drift check of ``connection`` against ``metadata``, or ``None``
-    when one cannot be made faithfully (see the module docstring)."""
+    when one cannot be made faithfully (see the module docstring).
+
+    ``models``: the compiled models of an earlier fingerprint of the same ``metadata``.
+    """
     options = _options(configure_args)
     if options is None:
         return None
-    models = _models(metadata, connection.dialect)
-    if models is None:
+    if models is None or models.metadata is not metadata:
+        models = Models(metadata)
+    compiled = models.of(connection.dialect)
+    if compiled is None:
         return None
     other_schemas = bool(configure_args.get("include_schemas")) or any(
         table.schema is not None for table in metadata.tables.values()
@@ -167,7 +195,7 @@ def fingerprint(
         package_metadata.version("alembic"),
         code_fingerprint(),
     ]
-    text = json.dumps([versions, options, models, live], sort_keys=True)
+    text = json.dumps([versions, options, compiled, live], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -11,7 +11,12 @@ from flask_safemigrate import database, dedicated_schema
 from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.schema_diff import drift
-from flask_safemigrate.schema_fingerprint import fingerprint, remember_clean, remembered_clean
+from flask_safemigrate.schema_fingerprint import (
+    Models,
+    fingerprint,
+    remember_clean,
+    remembered_clean,
+)
 
 __all__ = ["DRIFT_HINT", "check_schema_models", "drift_findings"]
 
@@ -46,8 +51,9 @@ def drift_findings(
     nothing before is not made again; a clean one is noted there. verify always compares.
     """
     before = None
+    models = Models(target.metadata)
     if remember_in is not None:
-        before = fingerprint(connection, target.metadata, setup.configure_args)
+        before = fingerprint(connection, target.metadata, setup.configure_args, models=models)
         if before is not None and remembered_clean(remember_in, before):
             return []
     lines = drift(connection, target.metadata, setup.configure_args)
@@ -57,7 +63,7 @@ def drift_findings(
         remember_in is not None
         and before is not None
         and not lines
-        and fingerprint(connection, target.metadata, setup.configure_args) == before
+        and fingerprint(connection, target.metadata, setup.configure_args, models=models) == before
     ):
         remember_clean(remember_in, before)
     return [

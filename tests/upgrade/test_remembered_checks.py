@@ -17,7 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_safemigrate.checks import drift_findings
 from flask_safemigrate.lint.cache import FILE_NAME as LINT_CACHE
 from flask_safemigrate.project import setup_of
-from flask_safemigrate.schema_fingerprint import CLEAN_FILE, fingerprint, remember_clean
+from flask_safemigrate.schema_fingerprint import CLEAN_FILE, Models, fingerprint, remember_clean
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke_json
 from tests.support.databases import nullpool_engine
@@ -143,3 +143,33 @@ def test_no_fingerprint_where_it_would_not_cover_what_is_compared() -> None:
             assert fingerprint(connection, other, {}) is None
     finally:
         engine.dispose()
+
+
+def test_the_models_compiled_once_fingerprint_as_compiled_each_time(
+    database_url: str, db_kind: str
+) -> None:
+    """A drift check takes its two fingerprints with the models compiled once
+    (``schema_fingerprint.Models``): each is the one a fresh fingerprint gives, and a change
+    of the live schema between them still changes the second."""
+    metadata = sa.MetaData()
+    sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    models_ = Models(metadata)
+    with nullpool_engine(database_url).connect() as connection:
+        first = fingerprint(connection, metadata, {}, models=models_)
+        if db_kind == "mysql":  # MariaDB: no fingerprint at all
+            assert first is None
+            return
+        assert first is not None
+        assert first == fingerprint(connection, metadata, {})
+        connection.execute(sa.text("CREATE TABLE sm_extra (id INTEGER)"))
+        second = fingerprint(connection, metadata, {}, models=models_)
+        assert second is not None and second != first
+        assert second == fingerprint(connection, metadata, {})
+        # Models of other metadata are not taken for these.
+        other = sa.MetaData()
+        sa.Table("others", other, sa.Column("id", sa.Integer, primary_key=True))
+        assert fingerprint(connection, other, {}, models=models_) == fingerprint(
+            connection, other, {}
+        )
+        assert fingerprint(connection, other, {}) != second
+        connection.rollback()
