@@ -1,8 +1,9 @@
 """Where safe-upgrade keeps what it remembers between runs: the user's cache directory.
 
-Two files live there: lint results of unchanged scripts (:mod:`.lint.cache`) and the
-fingerprints of drift checks that found nothing (:mod:`.schema_fingerprint`). Both only ever
-save time, so they are kept outside the project: a run writes nothing under the app's folders
+Three files live there: lint results of unchanged scripts (:mod:`.lint.cache`), the
+statements pre-flight reads in them for the live database (:mod:`.live.statements_cache`) and
+the fingerprints of drift checks that found nothing (:mod:`.schema_fingerprint`). All only
+ever save time, so they are kept outside the project: a run writes nothing under the app's folders
 (a failed run leaves the project byte for byte as it was), and a deploy that cannot write
 there simply does the work again.
 """

@@ -8,6 +8,7 @@ modification time of every module of the package (about 250 ``stat`` calls).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from pathlib import Path
@@ -19,8 +20,13 @@ __all__ = ["code_fingerprint"]
 _PACKAGE = Path(__file__).resolve().parent
 
 
+@functools.cache
 def code_fingerprint() -> str:
-    """The sha256 of the version, Python's version and every module's size and mtime."""
+    """The sha256 of the version, Python's version and every module's size and mtime.
+
+    Made once per process (three caches of a run ask for it): code edited while a command
+    runs is not the code that command runs anyway.
+    """
     parts = [__version__, sys.version]
     for module in sorted(_PACKAGE.rglob("*.py")):
         stat = module.stat()

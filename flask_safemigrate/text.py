@@ -7,6 +7,7 @@ credentials are masked through :mod:`flask_safemigrate.database` only when URLs 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +73,17 @@ def shorten(text: str, limit: int = 300) -> str:
 def display_path(path: Path) -> str:
     """A path relative to the working directory when it is below it, else as given."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        cwd = str(Path.cwd())
+        if path.name in ("", ".", "..") or path.is_symlink():
+            full = Path(cwd, path).resolve()
+        else:  # a run names many scripts of one folder: resolve the folder once
+            full = _resolved(str(path.parent), cwd) / path.name
+        return str(full.relative_to(_resolved(cwd, cwd)))
     except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return str(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(directory: str, cwd: str) -> Path:
+    """``directory`` (relative to ``cwd``) resolved: a system call per part, made once."""
+    return Path(cwd, directory).resolve()

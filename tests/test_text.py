@@ -45,3 +45,27 @@ def test_display_path_is_relative_below_the_working_directory(
     monkeypatch.chdir(tmp_path / "project")
     assert display_path(tmp_path / "project" / "migrations") == "migrations"
     assert display_path(tmp_path / "elsewhere.py") == str(tmp_path / "elsewhere.py")
+
+
+def test_display_path_follows_links_and_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder of a script is resolved once per run; the answer stays what resolving the
+    whole path gives: a linked file or folder shows where it leads, relative paths and a
+    change of working directory included."""
+    versions = tmp_path / "project" / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "a.py").write_text("", encoding="utf-8")
+    (tmp_path / "outside.py").write_text("", encoding="utf-8")
+    (versions / "link.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "project" / "linked").symlink_to(versions)
+    monkeypatch.chdir(tmp_path / "project")
+    assert display_path(versions / "a.py") == "migrations/versions/a.py"
+    assert display_path(Path("migrations/versions/a.py")) == "migrations/versions/a.py"
+    assert display_path(Path("linked/a.py")) == "migrations/versions/a.py"
+    assert display_path(versions / "link.py") == str(versions / "link.py")  # leads outside
+    assert display_path(Path("migrations/versions/..")) == "migrations"
+    monkeypatch.chdir(tmp_path)
+    assert display_path(versions / "a.py") == "project/migrations/versions/a.py"
+    assert display_path(Path("outside.py")) == "outside.py"
+    assert display_path(versions / "link.py") == "outside.py"

@@ -13,6 +13,8 @@ import ast
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from flask_safemigrate import history
 from flask_safemigrate.lint.calls import Call
@@ -26,6 +28,7 @@ from flask_safemigrate.lint.sql import (
     sql_statements,
 )
 from flask_safemigrate.live.batch_copy import BatchCopy, batch_blocks, block_of, copies
+from flask_safemigrate.live.statements_cache import StatementCache
 from flask_safemigrate.text import display_path
 
 __all__ = ["Statement", "pending_statements"]
@@ -99,60 +102,139 @@ class Statement:
         return self.renamed_from or self.table
 
 
+#: One statement of a script as read (and cached): ``(line, kind, table, schema,
+#: concurrently, batch, change, new_name, copies, why)``; ``new_name`` is a rename's new
+#: table name, ``copies`` and ``why`` the :class:`.BatchCopy` of its batch block (``why``
+#: ``None``: no verdict).
+Row = tuple[int, str, str, str | None, bool, bool, str, str | None, bool | None, str | None]
+
+
 def pending_statements(
-    scripts: Sequence[history.Script], dialect: str | None, *, bind: str | None = None
+    scripts: Sequence[history.Script],
+    dialect: str | None,
+    *,
+    bind: str | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Statement]:
     """Every statement of the scripts' ``upgrade()`` on a named table, in plan order.
 
     ``bind``: with the multi-database template, only ``upgrade_<bind>()`` runs on this
     database (``upgrade_()`` on the default one: pass ``""``). A script that cannot be read
     yields nothing (lint reports it); SQL built at run time names no table and is left out.
+    ``cache_dir``: where each script's rows are kept between runs
+    (:mod:`.statements_cache`); ``None`` reads every script.
     """
+    cache = StatementCache(cache_dir) if cache_dir is not None else None
     created: dict[str, str] = {}  # table -> revision that creates it
     renamed: dict[str, str] = {}  # new name -> the live table it was
     out: list[Statement] = []
     for script in scripts:
-        try:
-            tree = history.parse_source(script.path.read_bytes(), script.path)
-        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        rows = _rows_of(script, dialect, bind, cache)
+        if not rows:
             continue
         path = display_path(script.path)
-        elsewhere = _other_binds(tree, bind)
-        reached = [
-            call
-            for call in collect_calls(tree)
-            if call.direction == "upgrade"
-            and not (dialect and dialect not in call.dialects)
-            and not any(first <= call.line <= last for first, last in elsewhere)
-        ]
-        verdicts = _batch_verdicts(tree, reached)
-        for call in reached:
-            for kind, table, schema, concurrently in _call_tables(call):
-                key = table.lower()
-                if kind == "create_table":
-                    created.setdefault(key, script.revision)
-                    continue
-                out.append(
-                    Statement(
-                        revision=script.revision,
-                        path=path,
-                        line=call.line,
-                        kind=kind,
-                        table=table,
-                        schema=schema,
-                        concurrently=concurrently,
-                        batch=call.receiver == "batch_op",
-                        change=_change(call),
-                        created_in_plan=created.get(key),
-                        renamed_from=renamed.get(key),
-                        batch_copy=verdicts.get(call.line),
-                    )
+        for line, kind, table, schema, concurrently, batch, change, new_name, copies_, why in rows:
+            key = table.lower()
+            if kind == "create_table":
+                created.setdefault(key, script.revision)
+                continue
+            out.append(
+                Statement(
+                    revision=script.revision,
+                    path=path,
+                    line=line,
+                    kind=kind,
+                    table=table,
+                    schema=schema,
+                    concurrently=concurrently,
+                    batch=batch,
+                    change=change,
+                    created_in_plan=created.get(key),
+                    renamed_from=renamed.get(key),
+                    batch_copy=BatchCopy(copies_, why) if why is not None else None,
                 )
-                if kind == "rename_table":
-                    new = call.string("new_table_name")
-                    if new is not None and key not in created:
-                        renamed[new.lower()] = renamed.get(key, table)
+            )
+            if kind == "rename_table" and new_name is not None and key not in created:
+                renamed[new_name.lower()] = renamed.get(key, table)
+    if cache is not None:
+        cache.save()
     return out
+
+
+def _rows_of(
+    script: history.Script, dialect: str | None, bind: str | None, cache: StatementCache | None
+) -> list[Row]:
+    """The script's rows, from the cache when its bytes were read before."""
+    try:
+        data = script.path.read_bytes()
+    except OSError:
+        return []
+    key = StatementCache.key(data, dialect, bind) if cache is not None else ""
+    stored = cache.get(key) if cache is not None else None
+    if stored is not None:
+        try:
+            return [_row(item) for item in stored]
+        except (TypeError, ValueError):  # an entry of another shape: read the script again
+            pass
+    try:
+        tree = history.parse_source(data, script.path)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    rows = _script_rows(tree, dialect, bind)
+    if cache is not None:
+        cache.put(key, [list(row) for row in rows])
+    return rows
+
+
+def _row(item: list[Any]) -> Row:
+    line, kind, table, schema, concurrently, batch, change, new_name, copies_, why = item
+    if not (
+        isinstance(line, int)
+        and isinstance(kind, str)
+        and isinstance(table, str)
+        and isinstance(schema, str | None)
+        and isinstance(concurrently, bool)
+        and isinstance(batch, bool)
+        and isinstance(change, str)
+        and isinstance(new_name, str | None)
+        and isinstance(copies_, bool | None)
+        and isinstance(why, str | None)
+    ):
+        raise TypeError("not a statement row")
+    return (line, kind, table, schema, concurrently, batch, change, new_name, copies_, why)
+
+
+def _script_rows(tree: ast.Module, dialect: str | None, bind: str | None) -> list[Row]:
+    """The statements of one parsed script's ``upgrade()`` on a named table (creates
+    included), on ``dialect``'s branches, in the script's order."""
+    elsewhere = _other_binds(tree, bind)
+    reached = [
+        call
+        for call in collect_calls(tree)
+        if call.direction == "upgrade"
+        and not (dialect and dialect not in call.dialects)
+        and not any(first <= call.line <= last for first, last in elsewhere)
+    ]
+    verdicts = _batch_verdicts(tree, reached)
+    rows: list[Row] = []
+    for call in reached:
+        verdict = verdicts.get(call.line)
+        for kind, table, schema, concurrently in _call_tables(call):
+            rows.append(
+                (
+                    call.line,
+                    kind,
+                    table,
+                    schema,
+                    concurrently,
+                    call.receiver == "batch_op",
+                    _change(call),
+                    call.string("new_table_name") if kind == "rename_table" else None,
+                    verdict.copies if verdict is not None else None,
+                    verdict.why if verdict is not None else None,
+                )
+            )
+    return rows
 
 
 def _batch_verdicts(tree: ast.Module, calls: Sequence[Call]) -> dict[int, BatchCopy]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from flask_safemigrate import blockers, live
+from flask_safemigrate.caches import user_cache
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
@@ -34,7 +35,9 @@ def read(run: Run) -> None:
 def _read_target(run: Run, target: Target) -> None:
     settings = run.setup.settings
     bind = (target.key or "") if target.multi else None  # the template's upgrade_<bind>()
-    statements = live.pending_statements(target.plan, target.dialect, bind=bind)
+    statements = live.pending_statements(
+        target.plan, target.dialect, bind=bind, cache_dir=user_cache()
+    )
     keys = {(s.schema, s.live_table) for s in statements if not s.created_in_plan}
     sizes: dict[live.TableKey, live.TableSize] = {}
     found: list[blockers.Holder] = []
