@@ -64,5 +64,8 @@ def since_revisions(locations: list[Path], since: str) -> set[str]:
     try:
         (revision,) = graph.resolve(since)
     except (history.RevisionLookupError, ValueError) as exc:
-        raise ConfigError(f"--since {since}: {exc}", hint="name one revision id") from None
+        raise ConfigError(
+            f"--since {since}: {exc}",
+            hint="name one revision id or a unique prefix (`flask db history` lists them)",
+        ) from None
     return set(graph.descendants(revision)) - {revision}

@@ -199,3 +199,12 @@ def test_an_error_s_hint_suggests_the_directory(
         result = invoke(app, "db", "-d", "nowhere", command)
         assert result.exit_code == 2, result.output
         assert "help: run `flask db -d nowhere init` to create it" in result.stderr, result.stderr
+
+
+def test_lint_since_an_unknown_revision_suggests_history_with_the_directory(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _other(make_app, tmp_path, monkeypatch, count=1)
+    result = invoke(app, "db", "-d", "other", "lint", "--since", "nosuch")
+    assert result.exit_code == 2, result.output
+    assert "(`flask db -d other history` lists them)" in result.stderr, result.stderr
