@@ -45,7 +45,7 @@ def finding_of(
         line=line,
         col=col,
         help=v.help or rule.fix or None,
-        extra=extra or {},
+        extra={**(v.facts or {}), **(extra or {})},
     )
 
 

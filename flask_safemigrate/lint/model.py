@@ -24,6 +24,11 @@ from flask_safemigrate.report import Severity
 _T = TypeVar("_T")
 
 
+#: The ``extra`` key of a finding whose existing values may not survive the change (SM105's
+#: narrowing): the live gate keeps it at a warning on a small table with rows.
+VALUES_AT_RISK = "values_at_risk"
+
+
 @dataclass(frozen=True)
 class Violation:
     """What a rule reports; the engine adds the rule's code, name, severity and path."""
@@ -39,6 +44,9 @@ class Violation:
     # The highest severity this finding may have (``None``: the rule's): a problem that only
     # appears under a condition the project does not meet yet (a SQLAlchemy it does not run).
     at_most: Severity | None = None
+    # Facts the finding carries for its readers (JSON keys, the live gate's judgement), such
+    # as SM105's ``values_at_risk``; JSON-serialisable values only (lint's cache keeps them).
+    facts: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)

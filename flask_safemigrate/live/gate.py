@@ -7,6 +7,13 @@ are all absent (created earlier in the plan) or small becomes ``info`` with the 
 it harmless; on a large table it keeps its severity and says how large. Where a size is
 unknown (not read, the table is missing for no known reason, never analysed) the finding is
 left as lint judged it.
+
+A type change (SM105) is a rewrite like the others, with one more risk that size does not
+remove: a narrowing's existing values may not fit. Such a finding (``values_at_risk``) is
+info only on tables that are absent or empty; on a small table with rows it is a warning
+with the row count (check they fit; a value that does not fails the statement, which leaves
+nothing behind, so it is not a reason to stop the deploy); on a large one it keeps its
+severity.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from flask_safemigrate.lint.model import VALUES_AT_RISK
 from flask_safemigrate.live.sizes import TableKey, TableSize
 from flask_safemigrate.live.statements import Statement
 from flask_safemigrate.report import Finding, Severity
@@ -25,7 +33,7 @@ __all__ = ["EMPTY_BOUND", "SIZE_BOUND", "Sized", "judge"]
 #: rewrite of its rows. (SM205 fails at any size; SM210 is about a data migration's paging.)
 SIZE_BOUND: Final = frozenset(
     {
-        "SM201", "SM202", "SM203", "SM204", "SM206", "SM207", "SM208", "SM209",
+        "SM105", "SM201", "SM202", "SM203", "SM204", "SM206", "SM207", "SM208", "SM209",
         "SM215", "SM216", "SM217", "SM218", "SM220", "SM221", "SM222",
     }
 )  # fmt: skip
@@ -96,6 +104,17 @@ def _judged(finding: Finding, matched: Sequence[Sized], large: int) -> Finding:
     }
     extra: Mapping[str, Any] = {**finding.extra, "tables": list(tables.values())}
     words = "; ".join(words for _, words in verdicts)
+    if finding.extra.get(VALUES_AT_RISK) and all(harmless is True for harmless, _ in verdicts):
+        emptied = [_verdict(item, large, empty_only=True) for item in matched]
+        if not all(harmless is True for harmless, _ in emptied):
+            # Small, with rows: the rewrite is brief, but the rows must fit the new type.
+            return replace(
+                finding,
+                severity=min(finding.severity, Severity.WARNING),
+                message=f"{finding.message} (the lock is brief here: {words}; check that the"
+                " existing values fit the new type)",
+                extra={**extra, "harmless": False},
+            )
     if all(harmless is True for harmless, _ in verdicts):
         return replace(
             finding,

@@ -14,7 +14,7 @@ from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label, node_label
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.index import op_facts
-from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.model import VALUES_AT_RISK, Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, ident
 
@@ -115,6 +115,22 @@ def _module_types(tree: ast.Module) -> dict[str, ast.expr]:
     return {name: value for name, value in bound.items() if value is not None}
 
 
+_INTEGER_RANK = {
+    "SmallInteger": 1, "SMALLINT": 1, "Integer": 2, "INTEGER": 2, "INT": 2,
+    "BigInteger": 3, "BIGINT": 3,
+}  # fmt: skip
+
+
+def _keeps_values(old: _Type | None, new: _Type | None) -> bool:
+    """Whether every value of ``old`` fits ``new`` (a widening that still rewrites): a
+    wider integer, or a change :func:`_safe_change` calls safe somewhere."""
+    if old is None or new is None:
+        return False
+    if old.name in _INTEGER_RANK and new.name in _INTEGER_RANK and old.rest == new.rest:
+        return _INTEGER_RANK[new.name] >= _INTEGER_RANK[old.name]
+    return _safe_change(old, new, mysql=False)
+
+
 def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
     """Whether changing ``old`` to ``new`` is a known metadata-only widening."""
     if old.family is None or new.family is None or old.rest != new.rest:
@@ -176,6 +192,16 @@ class AlterColumnType(Rule):
     reported. A type held by a name bound once at module level (`_NEW_STATE = sa.Enum(...)`)
     is read from its value.
 
+    In `flask db safe-upgrade`'s pre-flight the finding is judged by the table's live size,
+    like the other rewrite rules: on a table that does not exist yet or is empty it is info,
+    and on a large one (`SAFEMIGRATE_LARGE_TABLE_ROWS`) it blocks with the row count. On a
+    small table that has rows, the rewrite is brief, so a change that keeps every value (a
+    wider integer, a widening MySQL copies for, appended enum members) is info; one that can
+    fail on or alter existing values (a narrowing, another type family, a type that cannot
+    be read) stays a warning with the row count: the lock is no longer the risk, but the
+    rows must fit the new type, which is worth a look and never worth stopping the deploy for
+    (a value that does not fit fails the statement, which leaves nothing behind).
+
     ## Why it matters
     Most type changes rewrite the table and its indexes under an exclusive lock (PostgreSQL
     `ACCESS EXCLUSIVE`, a table copy on MySQL, a table rebuild on SQLite): reads and writes
@@ -226,6 +252,7 @@ class AlterColumnType(Rule):
                             " which cannot be shown to be a safe widening and may rewrite"
                             " the table under an exclusive lock",
                             node=call.node,
+                            facts={VALUES_AT_RISK: True},
                         )
 
     def _alter_column(
@@ -249,6 +276,7 @@ class AlterColumnType(Rule):
                 node=call.node,
                 help="pass existing_type= so that a safe widening is recognised; otherwise "
                 + self.fix,
+                facts={VALUES_AT_RISK: True},
             )
         by_name = isinstance(old_node, ast.Name) or isinstance(new_node, ast.Name)
         names = _module_types(tree) if by_name else None
@@ -267,6 +295,7 @@ class AlterColumnType(Rule):
                     f" to {node_label(new_node)}, which is in place on MySQL and SQLite only",
                     node=call.node,
                     dialects=frozenset({"postgresql"}),
+                    facts={VALUES_AT_RISK: False},  # members appended: every value fits
                 )
         old = olds[0] if len(olds) == 1 else None
         new = news[0] if len(news) == 1 else None
@@ -282,9 +311,18 @@ class AlterColumnType(Rule):
                 " blocking writes",
                 node=call.node,
                 dialects=frozenset({"mysql"}),
+                facts={VALUES_AT_RISK: False},
+            )
+        if _keeps_values(old, new):
+            return Violation(
+                f"{change}, which rewrites the table under an exclusive lock (every existing"
+                " value fits the new type)",
+                node=call.node,
+                facts={VALUES_AT_RISK: False},
             )
         return Violation(
             f"{change}, which rewrites the table under an exclusive lock and can fail on or"
             " alter existing values",
             node=call.node,
+            facts={VALUES_AT_RISK: True},
         )
