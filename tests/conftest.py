@@ -2,7 +2,10 @@
 
 - ``db_kind``: ``"sqlite"`` | ``"postgresql"`` | ``"mysql"``, each param marked with the
   marker of the same name (``-m "not mysql"`` deselects a server).
-- ``database_url``: the URL of a new, empty database for this test (dropped afterwards).
+- ``database_url``: the URL of an empty database for this test (dropped afterwards; on
+  PostgreSQL emptied and reused by the next test, see :mod:`tests.support.scratch_pool`).
+- ``postgresql_pool`` (session): this process's pool of scratch PostgreSQL databases, all
+  dropped at the end of the session.
 - ``make_app``: ``make_app(database_url, *, migrations=None, config=None, models=None)``,
   a fresh Flask app with its own ``SQLAlchemy`` and ``SafeMigrate``.
 - ``track_app``: register an app built elsewhere so its engines are disposed at teardown.
@@ -36,6 +39,7 @@ from tests.support.databases import (
     sqlite_url,
 )
 from tests.support.merge import MergeApp
+from tests.support.scratch_pool import ScratchPool
 from tests.support.timing import split_per_database
 
 #: pytester (tests of the harness) and ``--dist loadgroup`` keeping each ``xdist_group`` (the
@@ -128,17 +132,27 @@ def server_probes() -> dict[str, str | None]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def postgresql_pool() -> Iterator[ScratchPool]:
+    """Scratch PostgreSQL databases reused from test to test; dropped when the session ends."""
+    pool = ScratchPool(server_url("postgresql"))
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
 def database_url(
     db_kind: DbKind,
     tmp_path: Path,
     server_probes: dict[str, str | None],
     track_app: AppTracker,
+    postgresql_pool: ScratchPool,
 ) -> Iterator[str]:
-    """A fresh, empty database for this test, as a URL string (password included).
+    """An empty database for this test, as a URL string (password included).
 
-    SQLite: a new file under ``tmp_path``. PostgreSQL/MariaDB: ``CREATE DATABASE sm_<hex>``,
-    dropped after the test (tracked apps' engines are disposed first). An unreachable server
+    SQLite: a new file under ``tmp_path``. MariaDB: ``CREATE DATABASE sm_<hex>``, dropped
+    after the test. PostgreSQL: a database of ``postgresql_pool``, as empty as a new one and
+    emptied after the test. Tracked apps' engines are disposed first. An unreachable server
     skips the test, or fails it when ``CI=true``.
     """
     if db_kind == "sqlite":
@@ -151,7 +165,11 @@ def database_url(
     error = server_probes[db_kind]
     if error is not None:
         require_server(db_kind, url, error=error)
-    with scratch_database(db_kind, url) as scratch:
+    if db_kind == "postgresql":
+        scratch_of = postgresql_pool.database()
+    else:
+        scratch_of = scratch_database(db_kind, url)
+    with scratch_of as scratch:
         try:
             yield scratch.render_as_string(hide_password=False)
         finally:

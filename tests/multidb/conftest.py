@@ -1,4 +1,4 @@
-"""Fixtures of the two-bind tests: ``binds``, two fresh databases per test (the apps and
+"""Fixtures of the two-bind tests: ``binds``, two empty databases per test (the apps and
 histories on them: :mod:`tests.support.multidb`)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tests.support.databases import (
     sqlite_url,
 )
 from tests.support.multidb import PAIRS, Binds
+from tests.support.scratch_pool import ScratchPool
 
 
 @pytest.fixture(params=PAIRS)
@@ -28,6 +29,7 @@ def binds(
     tmp_path: Path,
     server_probes: dict[str, str | None],
     track_app: AppTracker,
+    postgresql_pool: ScratchPool,
 ) -> Iterator[Binds]:
     kinds: tuple[DbKind, DbKind] = request.param
     with contextlib.ExitStack() as stack:
@@ -42,7 +44,10 @@ def binds(
             error = server_probes[kind]
             if error is not None:
                 require_server(kind, url, error=error)
-            scratch = stack.enter_context(scratch_database(kind, url))
+            if kind == "postgresql":
+                scratch = stack.enter_context(postgresql_pool.database())
+            else:
+                scratch = stack.enter_context(scratch_database(kind, url))
             urls.append(scratch.render_as_string(hide_password=False))
         stack.callback(track_app.dispose_all)  # runs first: engines go before the databases
         yield Binds(kinds, urls[0], urls[1])

@@ -1,6 +1,7 @@
 """What the tests share besides fixtures (conftest files hold fixtures only).
 
 - :mod:`.databases`: the servers (reachability, scratch databases) and short-lived connections.
+- :mod:`.scratch_pool`: scratch PostgreSQL databases emptied and reused from test to test.
 - :mod:`.apps`: Flask apps of the tests, their engines, their migrations directory.
 - :mod:`.cli`: running ``flask ...`` in process or as a subprocess.
 - :mod:`.flask_process`: one real ``flask`` process running many commands of one scenario
