@@ -56,6 +56,23 @@ __all__ = [
 COMMANDS: dict[str, click.Command] = {}
 
 
+#: ``flask db -d``'s help: Flask-Migrate's says the default is always ``migrations``.
+GROUP_DIRECTORY_HELP = (
+    "Migration script directory, for every command [default: the app's:"
+    ' SafeMigrate(directory=...), or "migrations"].'
+)
+
+
+def _described(param: click.Parameter, text: str) -> click.Parameter:
+    """``param``, or a copy of Flask-Migrate's ``-d`` option with ``text`` as its help (the
+    shared group and its commands keep theirs)."""
+    if param.name != "directory" or not isinstance(param, click.Option):
+        return param
+    described = copy.copy(param)
+    described.help = text
+    return described
+
+
 class DbGroup(click.Group):
     """One app's ``flask db``: Flask-Migrate's commands plus ours.
 
@@ -69,23 +86,10 @@ class DbGroup(click.Group):
         super().__init__(
             name=name,
             commands=dict(COMMANDS),
-            params=[self._described(param) for param in base.params],
+            params=[_described(param, GROUP_DIRECTORY_HELP) for param in base.params],
             callback=self._defaults_directory(base.callback),
             help=base.help,
         )
-
-    @staticmethod
-    def _described(param: click.Parameter) -> click.Parameter:
-        """Flask-Migrate's group option, with ``-d``'s help saying what the default is here:
-        the app's directory, not always ``migrations`` (a copy: the shared group keeps its)."""
-        if param.name != "directory" or not isinstance(param, click.Option):
-            return param
-        described = copy.copy(param)
-        described.help = (
-            "Migration script directory, for every command [default: the app's:"
-            ' SafeMigrate(directory=...), or "migrations"].'
-        )
-        return described
 
     @staticmethod
     def _defaults_directory(base: Callable[..., Any] | None) -> Callable[..., Any]:
@@ -112,8 +116,18 @@ class DbGroup(click.Group):
         return sorted(set(flask_migrate.cli.db.list_commands(ctx)) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = self.commands.get(cmd_name) or flask_migrate.cli.db.get_command(ctx, cmd_name)
-        if command is not None and cmd_name in {"migrate", "revision"}:
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            return command
+        found: click.Command | None = flask_migrate.cli.db.get_command(ctx, cmd_name)
+        if found is None:
+            return None
+        command = found
+        if any(param.name == "directory" for param in command.params):
+            # Flask-Migrate's `-d` help says "(default is "migrations")"; here it is the app's.
+            command = copy.copy(command)
+            command.params = [_described(p, cli_support.DIRECTORY_HELP) for p in command.params]
+        if cmd_name in {"migrate", "revision"}:
             return self._checks_message(command)
         return command
 

@@ -285,15 +285,16 @@ def quiet_alembic() -> Iterator[None]:
         logging.disable(previous)
 
 
+#: A command's ``-d`` help (ours, and Flask-Migrate's in an app's ``flask db``).
+DIRECTORY_HELP = (
+    "Migration script directory [default: `flask db -d DIR`, else the app's:"
+    ' SafeMigrate(directory=...), or "migrations"].'
+)
+
+
 def directory_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``-d/--directory``, as every Flask-Migrate command has it (and ``flask db -d``)."""
-    option = click.option(
-        "-d",
-        "--directory",
-        default=None,
-        help="Migration script directory [default: `flask db -d DIR`, else the app's:"
-        ' SafeMigrate(directory=...), or "migrations"].',
-    )
+    option = click.option("-d", "--directory", default=None, help=DIRECTORY_HELP)
     return option(command)
 
 

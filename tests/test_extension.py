@@ -365,9 +365,12 @@ def test_help_names_the_default_directory_without_changing_flask_migrate(
     app, db = new_app()
     SafeMigrate(app, db, directory=tmp_path / "own")
     runner = app.test_cli_runner()
-    for args in (["db", "--help"], ["db", "safe-upgrade", "--help"], ["db", "verify", "--help"]):
-        text = " ".join(runner.invoke(args=args).output.split())
-        assert "SafeMigrate(directory=...)" in text, (args, text)
+    for command in ("safe-upgrade", "verify", "upgrade", "migrate", "init", "current"):
+        text = " ".join(runner.invoke(args=["db", command, "--help"]).output.split())
+        assert "SafeMigrate(directory=...)" in text, (command, text)
         assert '(default is "migrations")' not in text
-    (shared,) = [p for p in flask_migrate.cli.db.params if p.name == "directory"]
-    assert shared.help == 'Migration script directory (default is "migrations")'
+    text = " ".join(runner.invoke(args=["db", "--help"]).output.split())
+    assert "for every command [default: the app's: SafeMigrate(directory=...)" in text, text
+    for shared in (flask_migrate.cli.db, flask_migrate.cli.db.commands["upgrade"]):
+        (option,) = [p for p in shared.params if p.name == "directory"]
+        assert option.help == 'Migration script directory (default is "migrations")'
