@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from flask_safemigrate import upgrade
+from flask_safemigrate import app_engine_options, upgrade
 from flask_safemigrate.database import mask_url
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.render.progress import ProgressPrinter
@@ -42,8 +42,9 @@ class Recorder(upgrade.Progress):
 
 
 def label_of(app: Flask) -> str:
-    """How the run names the app's database: its engine's URL (as the app set it), masked."""
-    with app.app_context():
+    """How the run names the app's database: its engine's URL, masked, shown as the app
+    configured it (without the ``?charset=utf8mb4`` Flask-SQLAlchemy adds on MariaDB)."""
+    with app.app_context(), app_engine_options.applied(app.config):
         return mask_url(app.extensions["migrate"].db.engine.url)
 
 
