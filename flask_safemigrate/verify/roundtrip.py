@@ -10,21 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from alembic import command as alembic_command
 from sqlalchemy.engine import URL, Engine
 
-from flask_safemigrate import database, dedicated_schema, faults, history, scratch
-from flask_safemigrate.checks import DRIFT_HINT, describe
+from flask_safemigrate import dedicated_schema, history, scratch
+from flask_safemigrate.checks import describe
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.schema_diff import Snapshot, drift, take_snapshot
+from flask_safemigrate.schema_diff import Snapshot, take_snapshot
 from flask_safemigrate.text import display_path, one_line, plural
+from flask_safemigrate.verify.steps import (
+    ScratchRun,
+    StepFailed,
+    head_drift,
+    on_scratch,
+    run_step,
+    versions,
+)
 
-__all__ = ["Roundtrip", "run_roundtrip"]
+__all__ = ["Roundtrip", "RoundtripHooks", "run_roundtrip"]
 
 
 _TRACE_HINT = (
@@ -42,10 +49,20 @@ class Roundtrip:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-class _StepFailed(Exception):
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.message)
-        self.finding = finding
+class RoundtripHooks(Protocol):
+    """What a seeded roundtrip adds around each revision (:mod:`.seeding`)."""
+
+    def before_upgrade(self, run: ScratchRun, script: history.Script) -> list[Finding]:
+        """Before ``script`` is upgraded (its rows go in here)."""
+        ...
+
+    def after_upgrade(self, run: ScratchRun, script: history.Script) -> list[Finding]:
+        """After ``script`` is upgraded."""
+        ...
+
+    def after_downgrade(self, run: ScratchRun, script: history.Script) -> list[Finding]:
+        """After ``script`` is downgraded again."""
+        ...
 
 
 def _snapshot(engines: Mapping[str | None, Engine], setup: Setup) -> dict[str | None, Snapshot]:
@@ -59,16 +76,12 @@ def _snapshot(engines: Mapping[str | None, Engine], setup: Setup) -> dict[str | 
     return snaps
 
 
-def _versions(engines: Mapping[str | None, Engine], setup: Setup) -> set[str]:
-    with engines[None].connect() as conn:
-        return set(
-            database.current_revisions(
-                conn, version_table=setup.version_table, schema=setup.version_schema
-            )
-        )
-
-
-def run_roundtrip(setup: Setup, scratch_url: str | None) -> Roundtrip:
+def run_roundtrip(
+    setup: Setup, scratch_url: str | None, hooks: RoundtripHooks | None = None
+) -> Roundtrip:
+    """Upgrade, downgrade and upgrade again every revision from base on scratch databases
+    (a temporary one per bind, or the empty ``scratch_url``), then compare head with the
+    models. ``hooks`` (a seeded roundtrip) run around each revision's steps."""
     trip = Roundtrip()
     if setup.graph.problems:
         trip.notes.append(
@@ -80,19 +93,19 @@ def run_roundtrip(setup: Setup, scratch_url: str | None) -> Roundtrip:
     cleanup = scratch.Cleanup()
     app_urls = {target.bind: target.url for target in setup.targets}
     try:
-        with scratch.scratch_databases(app_urls, setup.settings, scratch_url, cleanup) as urls:
-            shown = ", ".join(database.mask_url(url) for url in urls.values())
+        with (
+            scratch.scratch_databases(app_urls, setup.settings, scratch_url, cleanup) as urls,
+            on_scratch(setup, urls) as run,
+        ):
+            shown = run.shown
             trip.facts = {"ran": True, "revisions": len(order), "completed": 0, "scratch": shown}
-            hidden = [*setup.urls, *urls.values()]
-            engines = {bind: scratch.scratch_engine(url) for bind, url in urls.items()}
             try:
-                with scratch.scratch_app_context(setup.app, engines, urls):
-                    _walk(setup, order, engines, hidden, trip)
+                _walk(run, order, trip, hooks)
             finally:
                 if scratch_url is not None and setup.settings.schema is not None:
-                    _drop_scratch_schema(engines[None], setup.settings.schema, hidden, cleanup)
-                for engine in engines.values():
-                    engine.dispose()
+                    _drop_scratch_schema(
+                        run.engines[None], setup.settings.schema, run.hidden, cleanup
+                    )
     except DatabaseUnreachable as exc:
         trip.findings.append(
             Finding(
@@ -134,73 +147,33 @@ def _drop_scratch_schema(
         )
 
 
-#: How a roundtrip failure names the step that failed.
-_PHASES = {"upgrade": "upgrade", "downgrade": "downgrade", "re-upgrade": "re-upgrade"}
-
-
 def _walk(
-    setup: Setup,
+    run: ScratchRun,
     order: Sequence[history.Script],
-    engines: Mapping[str | None, Engine],
-    hidden: Sequence[URL],
     trip: Roundtrip,
+    hooks: RoundtripHooks | None,
 ) -> None:
-    config = setup.alembic_config()
-
-    def step(phase: str, script: history.Script, target: str) -> None:
-        """``phase``: ``upgrade``, ``downgrade`` or ``re-upgrade`` (after the downgrade)."""
-        direction = "downgrade" if phase == "downgrade" else "upgrade"
-        try:
-            if direction == "upgrade":
-                alembic_command.upgrade(config, target)
-            else:
-                alembic_command.downgrade(config, target)
-        except Exception as exc:  # a script can raise anything; each becomes a finding
-            what = _PHASES[phase]
-            line = faults.line_in(exc, script.path)
-            raise _StepFailed(
-                Finding(
-                    rule="roundtrip-failed",
-                    severity=Severity.ERROR,
-                    message=(
-                        f"Roundtrip stopped: {what} of revision {describe(script)}"
-                        + (
-                            " (its upgrade again, after its downgrade)"
-                            if phase == "re-upgrade"
-                            else ""
-                        )
-                        + f" failed on the scratch database: {one_line(exc, hidden)}"
-                    ),
-                    path=display_path(script.path),
-                    line=line if line is not None else script.line,
-                    help=f"fix {direction}() of {script.path.name}"
-                    + (
-                        " (it ran once already: the downgrade before it must undo all of it,"
-                        " or the upgrade must be able to run again)"
-                        if phase == "re-upgrade"
-                        else ""
-                    )
-                    + "; run `flask db verify --roundtrip` again to check",
-                    extra={"revision": script.revision, "direction": direction, "phase": phase},
-                )
-            ) from exc
-
+    setup, engines = run.setup, run.engines
     try:
         if setup.settings.schema is not None:
             with engines[None].begin() as conn:
                 dedicated_schema.ensure_schema(conn, setup.settings.schema)
         before = _snapshot(engines, setup)
-        applied = _versions(engines, setup)
+        applied = versions(run)
         server_indexes = any(e.dialect.name in ("mysql", "mariadb") for e in engines.values())
         for script in order:
-            step("upgrade", script, script.revision)
-            after_up = _versions(engines, setup)
+            if hooks is not None:
+                trip.findings.extend(hooks.before_upgrade(run, script))
+            run_step(run, "upgrade", script, script.revision)
+            after_up = versions(run)
+            if hooks is not None:
+                trip.findings.extend(hooks.after_upgrade(run, script))
             upgraded = _snapshot(engines, setup) if server_indexes else {}
             down_target = script.down_revisions[0] if script.is_merge else f"{script.revision}@-1"
-            step("downgrade", script, down_target)
-            reverted = _versions(engines, setup)
+            run_step(run, "downgrade", script, down_target)
+            reverted = versions(run)
             if reverted != applied:
-                raise _StepFailed(
+                raise StepFailed(
                     Finding(
                         rule="roundtrip-failed",
                         severity=Severity.ERROR,
@@ -216,26 +189,14 @@ def _walk(
                 )
             after_down = _snapshot(engines, setup)
             trip.findings.extend(_traces(script, before, upgraded, after_down))
-            step("re-upgrade", script, script.revision)
+            if hooks is not None:
+                trip.findings.extend(hooks.after_downgrade(run, script))
+            run_step(run, "re-upgrade", script, script.revision)
             applied = after_up
             before = _snapshot(engines, setup)
             trip.facts["completed"] += 1
-        for target in setup.targets:
-            with engines[target.bind].connect() as conn:
-                lines = drift(conn, target.metadata, setup.configure_args)
-            label = "scratch database" if target.bind is None else f"scratch bind {target.bind!r}"
-            trip.findings.extend(
-                Finding(
-                    rule="schema-drift",
-                    severity=Severity.ERROR,
-                    message=f"{line} ({label} after upgrading from base to head)",
-                    help="the migrations do not build the schema the models describe: "
-                    + DRIFT_HINT,
-                    extra={"database": "scratch", "difference": line},
-                )
-                for line in lines
-            )
-    except _StepFailed as failed:
+        trip.findings.extend(head_drift(run))
+    except StepFailed as failed:
         trip.findings.append(failed.finding)
     except sa.exc.SQLAlchemyError as exc:
         trip.findings.append(
@@ -243,7 +204,7 @@ def _walk(
                 rule="roundtrip-failed",
                 severity=Severity.ERROR,
                 message="Roundtrip stopped: reading the scratch database failed:"
-                f" {one_line(exc, hidden)}",
+                f" {one_line(exc, run.hidden)}",
             )
         )
 
