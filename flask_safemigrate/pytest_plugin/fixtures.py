@@ -1,0 +1,190 @@
+"""The plugin's fixtures, registered once the plugin is on (a project may override any).
+
+- ``safemigrate_app`` (session): the app ``safemigrate_app = "pkg:create_app"`` names;
+- ``safemigrate_setup``: the project as verify reads it (:func:`.project.setup_of`);
+- ``migration_database``: a scratch database for this test, its :class:`~sqlalchemy.engine.URL`;
+- ``migration_runner``: a :class:`~.runner.MigrationRunner` on it;
+- ``safemigrate_rows``: the rows ``seeded-roundtrip`` inserts (``ROWS`` of ``safemigrate_data``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import URL, make_url
+
+from flask_safemigrate import scratch
+from flask_safemigrate.errors import SafeMigrateError
+from flask_safemigrate.project import Setup, setup_of
+from flask_safemigrate.pytest_plugin.options import DATABASE_URL_ENV, PluginOptions
+from flask_safemigrate.pytest_plugin.runner import MigrationRunner
+from flask_safemigrate.text import display_path, one_line
+from flask_safemigrate.verify.seeding import Rows, load_rows
+
+__all__ = [
+    "OPTIONS",
+    "RowsFromFile",
+    "migration_database",
+    "migration_runner",
+    "safemigrate_app",
+    "safemigrate_options",
+    "safemigrate_rows",
+    "safemigrate_setup",
+]
+
+#: Where ``pytest_configure`` keeps the session's :class:`PluginOptions`.
+OPTIONS = pytest.StashKey[PluginOptions]()
+
+
+def fail(message: str, hint: str | None = None) -> NoReturn:
+    """Fail the test with one titled line and what to do, no traceback."""
+    pytest.fail(f"safemigrate: {message}" + (f"\n  what to do: {hint}" if hint else ""), False)
+
+
+@pytest.fixture(scope="session")
+def safemigrate_options(pytestconfig: pytest.Config) -> PluginOptions:
+    """The session's plugin settings (ini and environment)."""
+    return pytestconfig.stash[OPTIONS]
+
+
+def load_app(spec: str) -> Flask:
+    """The app ``"package.module:create_app"`` names: the factory called without arguments,
+    or an app object (``"package.module:app"``)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name.strip())
+        for part in (attr.strip() or "create_app").split("."):
+            found = getattr(found, part)
+        app = found if isinstance(found, Flask) else found()
+    except Exception as exc:  # the project's factory may raise anything
+        fail(
+            f"safemigrate_app = {spec!r} did not give an app: {one_line(exc)}",
+            'name an importable factory, "package.module:create_app", or override the'
+            " safemigrate_app fixture",
+        )
+    if not isinstance(app, Flask):
+        fail(f"safemigrate_app = {spec!r} gave {type(app).__name__}, not a Flask app")
+    return app
+
+
+def find_app() -> Flask:
+    """The app as ``flask`` finds it without ``--app``: ``FLASK_APP``, else ``wsgi.py`` or
+    ``app.py`` in the current directory (a factory ``create_app`` or an ``app``)."""
+    from flask.cli import NoAppException, ScriptInfo
+
+    try:
+        return ScriptInfo(set_debug_flag=False).load_app()
+    except NoAppException as exc:
+        fail(
+            f"no app: safemigrate_app is not set and Flask found none ({one_line(exc)})",
+            'add safemigrate_app = "package.module:create_app" to the ini file, or define a'
+            " safemigrate_app fixture that returns the app",
+        )
+    except Exception as exc:  # the project's factory may raise anything
+        fail(f"the app Flask found could not be made: {one_line(exc)}")
+
+
+@pytest.fixture(scope="session")
+def safemigrate_app(safemigrate_options: PluginOptions) -> Flask:
+    """The project's app (``safemigrate_app``, else the one ``flask`` finds); its own database
+    is never used: every test has a scratch one."""
+    if not safemigrate_options.app:
+        return find_app()
+    return load_app(safemigrate_options.app)
+
+
+@pytest.fixture
+def safemigrate_setup(safemigrate_app: Flask) -> Setup:
+    """The project as ``flask db verify`` reads it: history, migrations directory, targets."""
+    try:
+        with safemigrate_app.app_context():
+            return setup_of(safemigrate_app)
+    except SafeMigrateError as exc:
+        fail(exc.message, exc.hint)
+
+
+@pytest.fixture
+def migration_database(
+    safemigrate_setup: Setup, safemigrate_options: PluginOptions, tmp_path: Path
+) -> Iterator[URL | None]:
+    """An empty database for this test, dropped afterwards, even when the test fails.
+
+    SQLite (the default): a file in the test's ``tmp_path``. With a server URL
+    (``safemigrate_database_url`` or ``SAFEMIGRATE_TEST_DATABASE_URL``): a database
+    ``sm_verify_<hex>`` created there, unique per test and per xdist worker. ``None`` for an
+    app on Flask-Migrate's multi-database template: a temporary database beside each bind's.
+    """
+    if safemigrate_setup.multidb:
+        yield None
+        return
+    server = safemigrate_options.database_url
+    if not server:
+        yield URL.create("sqlite", database=str(tmp_path / "migration.db"))
+        return
+    try:
+        url = make_url(server)
+    except (sa.exc.ArgumentError, ValueError):
+        fail(
+            "safemigrate_database_url is not a database URL",
+            f"set it (or {DATABASE_URL_ENV}) to a server URL such as"
+            " postgresql+psycopg://user@host/postgres",
+        )
+    cleanup = scratch.Cleanup()
+    with ExitStack() as stack:
+        try:
+            created = stack.enter_context(
+                scratch.scratch_databases({None: url}, safemigrate_setup.settings, None, cleanup)
+            )
+        except SafeMigrateError as exc:
+            fail(exc.message, exc.hint)
+        yield created[None]
+    if cleanup.errors:
+        fail("; ".join(cleanup.errors))
+
+
+@pytest.fixture
+def migration_runner(
+    safemigrate_setup: Setup, migration_database: URL | None
+) -> Iterator[MigrationRunner]:
+    """Upgrade, downgrade, read the position and insert rows on ``migration_database``."""
+    runner = MigrationRunner(safemigrate_setup, migration_database)
+    try:
+        runner.__enter__()
+    except SafeMigrateError as exc:
+        fail(exc.message, exc.hint)
+    try:
+        yield runner
+    finally:
+        runner.__exit__(None, None, None)
+    if runner.cleanup.errors:
+        fail("; ".join(runner.cleanup.errors))
+
+
+class RowsFromFile(dict[str, Any]):
+    """The ``ROWS`` of a file, with the file's name for messages."""
+
+    def __init__(self, rows: Rows, source: str) -> None:
+        super().__init__(rows)
+        self.source = source
+
+
+@pytest.fixture
+def safemigrate_rows(safemigrate_options: PluginOptions) -> Rows:
+    """The rows ``seeded-roundtrip`` inserts: ``ROWS`` of the ``safemigrate_data`` file
+    (``tests/migration_data.py``), ``{}`` when that default file does not exist."""
+    path = safemigrate_options.data
+    if not path.is_file():
+        if safemigrate_options.data_given:
+            fail(f"safemigrate_data: no file at {display_path(path)}")
+        return {}
+    try:
+        return RowsFromFile(load_rows(path), display_path(path))
+    except SafeMigrateError as exc:
+        fail(exc.message, exc.hint)

@@ -1,0 +1,163 @@
+"""The pytest plugin drives complete example projects (:mod:`tests.support.plugin_projects`).
+
+Each case writes a project into pytester's folder and runs its pytest in a subprocess (the
+plugin is found through its ``pytest11`` entry point, as in a team's virtualenv): the
+passing project on SQLite, PostgreSQL and MariaDB, and one project per failure kind, each
+failing the built-in test it should, with a titled block naming the revision. Runs with
+``-n 2`` (pytest-xdist) must give the same outcomes; on a server, every scratch database the
+project's tests were given must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flask_safemigrate.pytest_plugin.options import BUILTIN_NAMES, DATABASE_URL_ENV
+from flask_safemigrate.verify.suite import BUILTIN_TESTS
+from tests.support.databases import (
+    DB_KINDS,
+    SERVER_KINDS,
+    DbKind,
+    database_exists,
+    require_server,
+    server_url,
+)
+from tests.support.plugin_projects import (
+    PASSING,
+    VARIANTS,
+    Variant,
+    stock_migrations,
+    write_project,
+)
+
+OWN_TEST = "tests/test_own.py::test_the_project_own_test"
+
+#: The projects that run on the servers too: their databases matter (the others, a second
+#: head and drift, are found the same way whatever the database: SQLite only).
+ON_SERVERS = ("passing", "downgrade-leaves-table", "leftover-row", "seeded-row-lost")
+#: The cases run under ``-n 2``: the passing project everywhere, and a failing one per server.
+WITH_XDIST = {
+    ("passing", "sqlite"),
+    ("passing", "postgresql"),
+    ("passing", "mysql"),
+    ("leftover-row", "postgresql"),
+    ("seeded-row-lost", "mysql"),
+}
+
+
+def _cases() -> list[object]:
+    """(project, database, xdist workers); the passing project on SQLite runs both ways."""
+    cases = []
+    for kind in DB_KINDS:
+        for name in VARIANTS if kind == "sqlite" else ON_SERVERS:
+            runs = [2] if (name, kind) in WITH_XDIST else [0]
+            if kind == "sqlite" and name == PASSING.name:
+                runs = [0, 2]
+            cases += [
+                pytest.param(
+                    name,
+                    kind,
+                    workers,
+                    marks=getattr(pytest.mark, kind),
+                    id=f"{name}-{kind}-n{workers}",
+                )
+                for workers in runs
+            ]
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="session")
+def stock(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``flask db init``'s migrations directory, written once and copied into each project."""
+    return stock_migrations(tmp_path_factory.mktemp("stock"))
+
+
+def expected_outcomes(variant: Variant) -> dict[str, str]:
+    outcomes = {f"tests::safemigrate::{name}": "passed" for name in BUILTIN_NAMES}
+    outcomes.update({f"tests::safemigrate::{name}": "failed" for name in variant.failed})
+    outcomes.update({f"tests::safemigrate::{name}": "skipped" for name in variant.skipped})
+    outcomes[OWN_TEST] = "passed"
+    return outcomes
+
+
+def read_outcomes(root: Path) -> dict[str, str]:
+    """Each test's outcome as the project's conftest recorded it (worst phase wins)."""
+    rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+    outcomes: dict[str, str] = {}
+    for line in (root / "outcomes.txt").read_text(encoding="utf-8").splitlines():
+        nodeid, when, outcome = line.split("\t")
+        if outcome == "failed" and when != "call":
+            outcome = "error"
+        if outcome == "passed" and when != "call":
+            continue
+        if rank[outcome] >= rank[outcomes.get(nodeid, "passed")]:
+            outcomes[nodeid] = outcome
+    return outcomes
+
+
+def failure_block(output: str, name: str) -> str:
+    """The failure section pytest printed for ``safemigrate::name``."""
+    found = re.search(
+        rf"^_+ safemigrate::{re.escape(name)} _+\n(.*?)(?=^_{{3,}} |^={{3,}} |^-{{3,}} Captured)",
+        output,
+        re.MULTILINE | re.DOTALL,
+    )
+    assert found is not None, f"no failure section for safemigrate::{name} in:\n{output}"
+    return re.sub(r"^\[gw\d+\] .*\n", "", found.group(1))  # the xdist worker's line
+
+
+def test_the_plugin_names_the_suite_tests() -> None:
+    """The inert plugin repeats the names so as to import nothing: they must agree."""
+    assert BUILTIN_NAMES == BUILTIN_TESTS
+
+
+@pytest.mark.parametrize(("name", "kind", "workers"), CASES)
+def test_project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    stock: Path,
+    name: str,
+    kind: DbKind,
+    workers: int,
+) -> None:
+    variant = VARIANTS[name]
+    ini = ""
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    if kind in SERVER_KINDS:
+        assert kind in ("postgresql", "mysql")
+        url = server_url(kind)  # type: ignore[arg-type]
+        require_server(kind, url)  # type: ignore[arg-type]
+        shown = url.render_as_string(hide_password=False)
+        if kind == "postgresql":  # one server through the ini, the other through the env
+            ini = f"safemigrate_database_url = {shown}\n"
+        else:
+            monkeypatch.setenv(DATABASE_URL_ENV, shown)
+    root = write_project(pytester.path, variant, stock, ini)
+    # Hypothesis (installed here for other tests) costs each process 0.8 s of CPU to import.
+    args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rs"]
+    args += ["-n", str(workers)] if workers else []
+    result = pytester.runpytest_subprocess(*args, timeout=600)
+    output = result.stdout.str()
+
+    assert read_outcomes(root) == expected_outcomes(variant), output
+    assert result.ret == (1 if variant.failed else 0), output
+    for test, words in variant.failed.items():
+        block = failure_block(output, test)
+        assert block.startswith(f"safemigrate::{test} failed: "), block
+        assert "Traceback" not in block and "what to do:" in block, block
+        for word in words:
+            assert word in block, f"{word!r} not in:\n{block}"
+    for reason in set(variant.skipped.values()):
+        assert reason in output, output
+    names = (root / "scratch_names.txt").read_text(encoding="utf-8").split()
+    assert len(names) == 4, names  # the four built-in tests that migrate
+    if kind in SERVER_KINDS:
+        assert all(n.startswith("sm_verify_") for n in names), names
+        left = [n for n in names if database_exists(kind, server_url(kind), n)]  # type: ignore[arg-type]
+        assert left == [], f"scratch databases left on the {kind} server: {left}"
