@@ -36,6 +36,9 @@ TERMINATED = 143  # 128 + SIGTERM: what a supervisor that sent it expects back
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into the interruption Ctrl-C already takes through the run."""
 
+    #: How the run names the signal in what it records (``Ctrl-C`` when absent).
+    signal_name = "SIGTERM"
+
 
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
@@ -78,16 +81,31 @@ def report_interrupted(
         echo.write("interrupted", True)
     what = f"while applying {running}" if running else "while no revision was running"
     current = facts.current if facts is not None else None
+    recorded = facts is not None and facts.recorded and running is not None
+    outcome = (
+        "the migration lock is released and the attempt is recorded as failed in the ledger:"
+        " the next run waits for --resolved"
+        if recorded
+        else "the migration lock is released and nothing was recorded as failed"
+    )
     message = (
-        f"safe-upgrade interrupted ({how}) {what}; {position_after(facts)}; the migration lock is"
-        f" released and nothing was recorded as failed.{left_behind(running, dialects, facts)}"
+        f"safe-upgrade interrupted ({how}) {what}; {position_after(facts)}; {outcome}."
+        f"{left_behind(running, dialects, facts)}"
     )
-    hint = (
-        "run `flask db safe-upgrade` again to go on"
-        if current is not None
-        else "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
-        " again to go on"
-    )
+    if recorded and facts is not None:  # the words of a failed revision's help (checks.failures)
+        resume = f"then run `flask db safe-upgrade --resolved {running}`"
+        hint = (
+            f"undo (or finish) the statements of {running} listed above by hand, {resume}"
+            if facts.left == "statements"
+            else f"find out what {running} left behind and repair it, {resume}"
+        )
+    elif current is not None:
+        hint = "run `flask db safe-upgrade` again to go on"
+    else:
+        hint = (
+            "`flask db verify` shows where the database stands; run `flask db safe-upgrade`"
+            " again to go on"
+        )
     command = facts.command if facts is not None else suggested.DEFAULT_PREFIX
     hint = suggested.text_for(hint, command)
     click.echo(f"Error: {printable(message)}", err=True)
@@ -95,8 +113,9 @@ def report_interrupted(
     if as_json:
         extra: dict[str, Any] = {"revision": running} if running else {}
         if running and facts is not None and facts.dialect is not None:
-            extra["left"] = "statements" if facts.stays else "nothing"
+            extra["left"] = facts.left
             extra["stays"] = list(facts.stays)
+            extra["recorded"] = facts.recorded
         finding = Finding(
             rule="interrupted", severity=Severity.ERROR, message=message, help=hint, extra=extra
         )
@@ -109,8 +128,12 @@ def report_interrupted(
             "plan": [],
             "backup": echo.backup if echo is not None else None,
             "summary": (
-                f"safe-upgrade interrupted (exit {code}); {position_after(facts)}: run `flask db"
-                " safe-upgrade` again to go on (`flask db verify` checks the rest)."
+                f"safe-upgrade interrupted (exit {code}); {position_after(facts)}: {running}"
+                " may have left statements behind (`flask db verify` lists the failure);"
+                f" repair them, then run `flask db safe-upgrade --resolved {running}`."
+                if recorded
+                else f"safe-upgrade interrupted (exit {code}); {position_after(facts)}: run"
+                " `flask db safe-upgrade` again to go on (`flask db verify` checks the rest)."
                 if current is not None
                 else f"safe-upgrade interrupted (exit {code}); position not read: run"
                 " `flask db verify`."
@@ -148,12 +171,19 @@ def left_behind(
     if not running:
         return ""
     if facts is not None and facts.dialect is not None:
+        in_flight = (
+            " The statement in flight is DDL, which MariaDB/MySQL may have finished and"
+            " committed after the interruption: whether it took effect is unknown."
+            if facts.left == "unknown"
+            else ""
+        )
         if facts.stays and facts.dialect == "mysql":
             return (
                 f" MariaDB/MySQL cannot roll back DDL: {len(facts.stays)} statement(s) of"
-                f" {running} ran and stay: {'; '.join(facts.stays)} (a migration written"
-                " with guards converges when run again)."
+                f" {running} ran and stay applied: {'; '.join(facts.stays)}.{in_flight}"
             )
+        if in_flight:
+            return in_flight
         if facts.stays:
             return (
                 f" Its autocommit_block committed {len(facts.stays)} statement(s) of"

@@ -24,6 +24,7 @@ from __future__ import annotations
 from flask_safemigrate.checks.drift import DRIFT_HINT, check_schema_models, drift_findings
 from flask_safemigrate.checks.failures import (
     Failure,
+    commits_implicitly,
     connection_lost,
     kept_by_mysql,
     migration_failed,
@@ -49,6 +50,7 @@ __all__ = [
     "Failure",
     "applied_revisions",
     "check_schema_models",
+    "commits_implicitly",
     "connection_lost",
     "database_unreachable",
     "describe",

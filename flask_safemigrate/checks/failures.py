@@ -29,6 +29,7 @@ __all__ = [
     "FailedTarget",
     "Failure",
     "Left",
+    "commits_implicitly",
     "connection_lost",
     "kept_by_mysql",
     "migration_failed",
@@ -49,7 +50,7 @@ Left = Literal["nothing", "statements", "unknown"]
 _TRANSACTIONAL = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "SELECT", "WITH"})
 
 
-def _commits_implicitly(statement: str | None) -> bool:
+def commits_implicitly(statement: str | None) -> bool:
     """Whether MariaDB/MySQL commit the open transaction before running ``statement``."""
     words = (statement or "").lstrip().split(None, 1)
     return bool(words) and words[0].upper() not in _TRANSACTIONAL
@@ -62,9 +63,9 @@ def kept_by_mysql(ran: Sequence[str], failing: str | None) -> list[str]:
     DDL that ran stays, and all of them when the failing statement is DDL itself; data
     statements after the last DDL roll back with the transaction.
     """
-    if _commits_implicitly(failing):
+    if commits_implicitly(failing):
         return list(ran)
-    last = max((i for i, s in enumerate(ran) if _commits_implicitly(s)), default=-1)
+    last = max((i for i, s in enumerate(ran) if commits_implicitly(s)), default=-1)
     return list(ran[: last + 1])
 
 
@@ -192,7 +193,7 @@ class Failure:
         if (
             self.lost
             and self.culprit.dialect == "mysql"
-            and _commits_implicitly(self.failed.statement)
+            and commits_implicitly(self.failed.statement)
         ):
             # DDL in flight when the connection dropped: the server may finish it anyway.
             return "unknown"

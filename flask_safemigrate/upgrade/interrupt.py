@@ -5,24 +5,32 @@ exit code, 130 or 143); on its way out of the run it picks up the facts the comm
 needs: the revision that was running and the statements of it that stay (MariaDB/MySQL keep
 the DDL that ran; PostgreSQL and SQLite roll back what was not committed), and, once the
 lock and every connection of the run are released, where each target stands, read again.
-Nothing is recorded as failed (as after a SIGKILL, which leaves no process to record
-anything): a plain re-run goes on, and a script written with guards converges over what a
-MariaDB/MySQL revision left; the report lists those statements so someone can look.
+
+What the ledger records follows issue #17 item 2, as for a failed revision: an interruption
+that left nothing (rolled back, or nothing that changes anything had run) is not recorded,
+so a plain re-run goes on by itself; one that may have left something (MariaDB/MySQL DDL
+that ran, a committed ``autocommit_block``, DDL in flight that the server may still finish)
+is recorded as a failed attempt saying what it left, and the next run stops until someone
+has looked and passed ``--resolved``: a re-run over half-applied DDL is a guess.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, suggested
-from flask_safemigrate.checks import kept_by_mysql
+from flask_safemigrate import database, ledger, suggested
+from flask_safemigrate.checks import applied_revisions, commits_implicitly, kept_by_mysql
+from flask_safemigrate.checks.failures import Left
 from flask_safemigrate.errors import SafeMigrateError
 from flask_safemigrate.text import shorten
 from flask_safemigrate.upgrade.apply import StepInterrupted
 from flask_safemigrate.upgrade.state import Run
+from flask_safemigrate.upgrade.targets import Target
 
 __all__ = ["Interrupted", "interrupted"]
 
@@ -47,6 +55,12 @@ class Interrupted(KeyboardInterrupt):
     stays: Sequence[str] = ()
     #: Whether that revision had run any statement that changes something.
     ran: bool = False
+    #: What the revision left: ``statements`` (``stays``), ``unknown`` (MariaDB/MySQL DDL in
+    #: flight, which the server may finish) or ``nothing``.
+    left: Left = "nothing"
+    #: Whether the attempt was recorded as failed in the ledger (it left something, or may
+    #: have): the next run then stops until ``--resolved``.
+    recorded: bool = False
     positions: list[Position] = field(default_factory=list)
     #: How the commands the report suggests start (``flask db -d DIR`` for another directory).
     command: str = suggested.DEFAULT_PREFIX
@@ -71,20 +85,63 @@ def interrupted(run: Run, stop: KeyboardInterrupt) -> Interrupted:
         # reading it now could wait as long again; the report says "not read".
         return facts
     culprit = run.target_of(step.bind) if step is not None else None
+    kept: list[str] = []
     if step is not None and culprit is not None:
         facts.dialect = culprit.dialect
         facts.ran = bool(step.ran)
-        kept = (
-            kept_by_mysql(step.ran, step.statement)
-            if culprit.dialect == "mysql"
-            else step.committed
-        )
+        mysql = culprit.dialect == "mysql"
+        kept = kept_by_mysql(step.ran, step.statement) if mysql else list(step.committed)
         facts.stays = [shorten(database.mask_text(s, culprit.url)) for s in kept]
+        if mysql and step.statement is not None and commits_implicitly(step.statement):
+            facts.left = "unknown"  # the server may finish the DDL the client stopped waiting on
+        elif kept:
+            facts.left = "statements"
     for target in run.targets:
         try:
             with run.connect(target) as connection:
                 target.current = run.read_current(connection)
                 facts.positions.append(Position(target.name, target.current))
+                if step is not None and target is culprit:
+                    facts.recorded = _record(run, connection, target, step, facts, kept)
         except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError):
             facts.positions.append(Position(target.name, None))
     return facts
+
+
+def _record(
+    run: Run,
+    connection: Connection,
+    target: Target,
+    step: StepInterrupted,
+    facts: Interrupted,
+    kept: list[str],
+) -> bool:
+    """The interrupted attempt's failed ledger row, when it may have left something and the
+    revision did not commit; the same row, in the same words, a failed revision gets."""
+    revision = step.revision
+    if facts.left == "nothing" or revision is None or not run.setup.settings.ledger:
+        return False
+    if revision in applied_revisions(run.setup.graph, target.current):
+        return False  # it committed before the signal: nothing to repair
+    how = getattr(step.cause, "signal_name", "Ctrl-C")
+    reason = f"interrupted ({how}) while it ran"
+    if facts.left == "unknown":
+        reason += (
+            f"; DDL in flight: {shorten(database.mask_text(step.statement or '', target.url))}"
+        )
+    script = run.setup.graph.scripts.get(revision)
+    ledger.record(
+        connection,
+        revision=revision,
+        direction="upgrade",
+        checksum=ledger.checksum(script.path) if script is not None else None,
+        started_at=step.started_at,
+        finished_at=datetime.now(UTC),
+        success=False,
+        error=ledger.failure_text(
+            reason, facts.left, [database.mask_text(s, target.url) for s in kept]
+        ),
+        schema=run.setup.version_schema,
+    )
+    connection.commit()
+    return True
