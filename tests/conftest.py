@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from hypothesis import settings
 
 from flask_safemigrate import SafeMigrate
 from tests.support.apps import AppTracker, MakeApp, Models, init_migrations
@@ -54,6 +55,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the long loops too (tests/reliability: 20+ kills per database); CI sets it",
     )
+
+
+#: Examples per property of the lint fuzzer (tests/lint/test_fuzz.py): the full count with
+#: ``--slow`` (CI), a third of it in the default run, where it was the slowest module left.
+FUZZ_EXAMPLES = {"slow": 150, "quick": 50}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The ``fuzz`` Hypothesis profile, which the fuzzer's settings start from."""
+    speed = "slow" if config.getoption("--slow") else "quick"
+    settings.register_profile("fuzz", max_examples=FUZZ_EXAMPLES[speed])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,7 +5,8 @@ arguments, batch blocks, ``execute`` with text, plain strings, f-strings and con
 guards, random nesting, suppression comments) and then breaks some of them (garbage tokens,
 truncation, random bytes, non-UTF-8 text, long operator chains), with revision headers that
 are sometimes duplicated, cyclic, missing a parent or missing altogether. The runs are
-derandomized, so CI sees the same examples every time.
+derandomized, so CI sees the same examples every time: 150 per property with ``--slow`` (as CI
+runs), 50 in the default run (the ``fuzz`` profile of the root ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from flask_safemigrate.lint.engine import LintConfig
 from flask_safemigrate.report import Finding, Report
 
 FUZZ = settings(
+    settings.get_profile("fuzz"),
     derandomize=True,
     deadline=None,
-    max_examples=150,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
