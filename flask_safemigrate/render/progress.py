@@ -138,7 +138,9 @@ def _stage_text(event: Event) -> str:
             f" ({event.existing} existing)"
         )
     if isinstance(event, Linted):
-        found = plural(event.warnings, "warning") if event.warnings else "no findings"
+        counts = [plural(event.warnings, "warning")] if event.warnings else []
+        counts += [f"{event.infos} info"] if event.infos else []
+        found = ", ".join(counts) or "no findings"
         aside = (
             f" ({plural(event.left, 'finding')} about downgrade() or for review; never"
             f" blocking{', listed below' if event.review else ''})"

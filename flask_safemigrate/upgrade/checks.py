@@ -442,7 +442,11 @@ def lint(run: Run) -> None:
     run.review = review
     run.progress.emit(
         events.Linted(
-            warnings=len(others), scripts=len(run.plan), left=len(review), review=tuple(review)
+            warnings=sum(1 for f in others if f.severity is Severity.WARNING),
+            infos=sum(1 for f in others if f.severity is Severity.INFO),
+            scripts=len(run.plan),
+            left=len(review),
+            review=tuple(review),
         )
     )
 

@@ -111,6 +111,9 @@ class Linted(Event):
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
+    #: Findings held at info (a lock harmless at the table's live size, ...): shown, not
+    #: counted as warnings.
+    infos: int = 0
     #: How many findings are about ``downgrade()`` or for review (conventions): they never
     #: block, and are listed one line each (``review``).
     left: int = 0

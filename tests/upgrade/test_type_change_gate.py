@@ -60,8 +60,9 @@ def test_a_type_change_on_a_three_row_table_does_not_block(
         execute(database_url, "ANALYZE widgets", autocommit=True)
     migrations = migrations_dir(app)
     write_revision(migrations, revision_script(NARROW, REVISIONS[0], NARROW_UPGRADE))
-    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
     assert code == 0, data  # it was an error that stopped the deploy (exit 3)
+    assert "preflight: lint: 1 warning in 1 pending script" in result.stderr, result.stderr
     narrow = _sm105(data)
     assert narrow["severity"] == "warning", narrow
     assert narrow["values_at_risk"] is True and narrow["harmless"] is False
@@ -70,8 +71,10 @@ def test_a_type_change_on_a_three_row_table_does_not_block(
     assert versions_of(database_url) == [NARROW]
 
     write_revision(migrations, revision_script(WIDEN, NARROW, WIDEN_UPGRADE))
-    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
     assert code == 0, data
+    # An info is not counted as a warning (the line said "1 warning" for it).
+    assert "preflight: lint: 1 info in 1 pending script" in result.stderr, result.stderr
     widen = _sm105(data)
     assert widen["severity"] == "info" and widen["harmless"] is True, widen
     assert widen["values_at_risk"] is False
