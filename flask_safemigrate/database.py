@@ -7,11 +7,13 @@ a terminal, a CI log or a JSON report.
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
@@ -223,9 +225,7 @@ def connect(
         **_connect_args(parsed, timeout),
         **sessions.connect_args(parsed.get_driver_name(), purpose),
     }
-    engine = sa.create_engine(
-        parsed, poolclass=NullPool, **app_engine_options.engine_kwargs(parsed, args)
-    )
+    engine = _engine(parsed, app_engine_options.engine_kwargs(parsed, args))
     try:
         attempt = 0
         while True:
@@ -253,7 +253,47 @@ def connect(
         finally:
             connection.close()
     finally:
-        engine.dispose()
+        engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
+
+
+#: The unpooled engines :func:`connect` made, by URL and options, the most recent last.
+_ENGINES: OrderedDict[tuple[Any, ...], sa.Engine] = OrderedDict()
+_ENGINES_KEPT: Final = 16
+_ENGINES_MUTEX = threading.Lock()
+
+
+def _engine(url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
+    """An engine without a pool for ``url`` and ``kwargs``, made once per process.
+
+    A run connects a dozen times to the same database (pre-flight's reads, the lock, the
+    checks under it, the drift check). Each connection is still new (``NullPool``: none is
+    kept, so a timeout or a label never carries over); only the engine is kept, so the
+    dialect's first-connect setup (server version and settings, a few queries and some
+    milliseconds of CPU) is made once instead of every time.
+    """
+    key = (url.render_as_string(hide_password=False), _frozen(kwargs))
+    with _ENGINES_MUTEX:  # threads of one process (tests, an app's own workers) share it
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = sa.create_engine(url, poolclass=NullPool, **kwargs)
+            _ENGINES[key] = engine
+            while len(_ENGINES) > _ENGINES_KEPT:
+                _ENGINES.popitem(last=False)[1].dispose()
+        else:
+            _ENGINES.move_to_end(key)
+        return engine
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` as a hashable key: plain values as they are, containers item by item, any
+    other object (a ``creator``, an SSL context) by identity."""
+    if value is None or isinstance(value, str | int | float | bool | bytes):
+        return value
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _frozen(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return ("seq", tuple(_frozen(item) for item in value))
+    return ("object", id(value))
 
 
 def current_revisions(

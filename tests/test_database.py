@@ -108,3 +108,28 @@ def test_current_revisions(database_url: str) -> None:
     engine.dispose()
     with database.connect(database_url, timeout=5, retries=0) as connection:
         assert database.current_revisions(connection) == ("a1", "b2")
+
+
+_SESSION_VALUE = {
+    "sqlite": ("PRAGMA cache_size = -1234", "PRAGMA cache_size"),
+    "postgresql": ("SET application_name = 'sm_changed'", "SHOW application_name"),
+    "mysql": ("SET @sm_marker = 'sm_changed'", "SELECT @sm_marker"),
+}
+
+
+def test_connect_keeps_the_engine_and_never_the_connection(database_url: str, db_kind: str) -> None:
+    """A run connects a dozen times: the engine (its dialect set up once) is kept per URL and
+    options, but every connection is new, so nothing set on one reaches the next."""
+    change, read = _SESSION_VALUE[db_kind]
+    with database.connect(database_url, timeout=5, retries=0) as first:
+        engine = first.engine
+        before = first.exec_driver_sql(read).scalar()
+        first.exec_driver_sql(change)
+        assert first.exec_driver_sql(read).scalar() != before
+    with database.connect(database_url, timeout=5, retries=0) as second:
+        assert second.engine is engine
+        assert second.exec_driver_sql(read).scalar() == before
+    with database.connect(database_url, timeout=6, retries=0) as other:
+        assert other.engine is not engine  # another timeout: other connect arguments
+    with database.connect(database_url, timeout=5, retries=0, purpose="lock") as labelled:
+        assert labelled.engine is not engine or db_kind == "sqlite"  # no label on SQLite
