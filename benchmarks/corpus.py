@@ -17,10 +17,12 @@ public API that ``safemigrate lint`` uses (``flask_safemigrate.lint.lint`` with
 It prints, per project and per rule: findings, error-level findings, and the precision of the
 errors against ``benchmarks/corpus-triage.toml``, where each error finding that someone read
 has a verdict (``TP``: a real problem on the project's dialect(s) when the upgrade runs;
-``FP``: not one), a one-line reason and a cause tag. A finding is keyed by a fingerprint that
-survives line shifts and message rewording: project, file, rule, a hash of the source line it
-points at, and which occurrence of that line it is. A finding that fires on several dialects
-with the same fingerprint counts once.
+``FP``: not one), a one-line reason and a cause tag. A finding is keyed by where it is: project,
+file, rule, line and column (and its rank there, for a statement read more than once), which
+never move since every wheel is pinned (:func:`finding_ids`). A finding that fires on several
+dialects at the same place counts once. Error findings without a verdict are counted as
+unread and listed by id; verdicts whose finding lint no longer reports are counted by verdict
+(false positives fixed, true positives no longer reported).
 
 Then the time of lint against ``ast.parse`` of the same files, in one process and in turns
 (best of N): the issue's target is lint <= 3x ast.parse. Always exits 0 (unless a download
@@ -50,7 +52,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from flask_safemigrate.lint import config_from, lint  # noqa: E402
-from flask_safemigrate.lint.fingerprint import fingerprints as finding_fingerprints  # noqa: E402
+from flask_safemigrate.lint.fingerprint import relative_file  # noqa: E402
 from flask_safemigrate.report import Finding, Severity  # noqa: E402
 
 TRIAGE = Path(__file__).resolve().parent / "corpus-triage.toml"
@@ -291,9 +293,9 @@ def scripts(versions: Path) -> list[Path]:
 
 @dataclass
 class Seen:
-    """One finding as the triage knows it: the same fingerprint on several dialects is one."""
+    """One finding as the triage knows it: the same id on several dialects is one."""
 
-    fingerprint: str
+    fingerprint: str  # the finding's id (:func:`finding_ids`)
     history: str
     file: str
     line: int | None
@@ -304,27 +306,48 @@ class Seen:
     dialects: set[str] = field(default_factory=set)
 
 
-def fingerprints(
+def finding_ids(
     history: str, versions: Path, findings: Iterable[Finding]
 ) -> list[tuple[str, Finding, str]]:
-    """(fingerprint, finding, file) for each finding of one lint run of one history.
+    """(id, finding, file) for each finding of one lint run of one history.
 
-    The fingerprint is ``history:file:rule:hash#n``, the library's own
-    (:mod:`flask_safemigrate.lint.fingerprint`, what ``lint --baseline`` keys on) with the
-    file taken relative to the history's versions directory: ``hash`` is of the source line
-    the finding points at (whitespace collapsed; the message when it has no line), ``n``
-    counts earlier findings of the same rule on an identical line in the same file.
+    The id is ``history:file:rule:line:col#k``, the file relative to the history's versions
+    directory, ``k`` the rank of the finding's message among the findings of that rule at that
+    very place (``0`` but for a statement read several times: a loop over literals, a helper
+    called with other arguments; ``-:-`` for a finding without a place, ranked likewise).
+
+    The scripts never change (each wheel is pinned by its sha256), so a place names one
+    finding for good: a verdict stays with the finding it was written for when lint stops
+    reporting others, when a message is reworded, or when a rule reports more. The library's
+    fingerprint (:mod:`flask_safemigrate.lint.fingerprint`, which ``--baseline`` keys on and
+    which this benchmark used until December 2026) has to survive edits of the scripts
+    instead; its occurrence numbers (``#n`` among identical lines of a file) moved whenever
+    an earlier finding on an identical line came or went, and a verdict then named another
+    finding.
     """
-    return [
-        (f"{history}:{fp.file}:{fp.rule}:{fp.token}", finding, fp.file)
-        for fp, finding in finding_fingerprints(findings, versions)
-    ]
+    here = Path.cwd()
+    base = os.fspath(versions.resolve())
+    placed = []
+    for finding in findings:
+        path = os.path.normpath(here / finding.path) if finding.path else base
+        placed.append((relative_file(path, base), finding))
+    messages: dict[tuple[str, str, int | None, int | None], set[str]] = defaultdict(set)
+    for file, finding in placed:
+        messages[(file, finding.rule, finding.line, finding.col)].add(finding.message)
+    ranked = {place: sorted(texts) for place, texts in messages.items()}
+    out = []
+    for file, finding in placed:
+        rank = ranked[(file, finding.rule, finding.line, finding.col)].index(finding.message)
+        line = "-" if finding.line is None else finding.line
+        col = "-" if finding.col is None else finding.col
+        out.append((f"{history}:{file}:{finding.rule}:{line}:{col}#{rank}", finding, file))
+    return out
 
 
 def lint_history(
     history: History, versions: Path, sqlalchemy: str | None = None
 ) -> tuple[dict[str, Seen], str | None]:
-    """Every finding of the history over its dialects, by fingerprint; and a crash, if any.
+    """Every finding of the history over its dialects, by id; and a crash, if any.
 
     ``sqlalchemy`` is the project's pin (:func:`sqlalchemy_pin`), passed as the lint setting
     of that name, as the project would set it."""
@@ -335,7 +358,7 @@ def lint_history(
             report = lint([versions], config, jobs=1)
         except Exception as exc:  # the benchmark reports a crash, it does not stop on it
             return seen, f"{dialect}: {type(exc).__name__}: {exc}"
-        for fingerprint, finding, file in fingerprints(history.name, versions, report.findings):
+        for fingerprint, finding, file in finding_ids(history.name, versions, report.findings):
             entry = seen.get(fingerprint)
             if entry is None:
                 entry = seen[fingerprint] = Seen(
@@ -362,6 +385,13 @@ class Verdict:
     verdict: str  # TP or FP
     cause: str
     reason: str
+    #: The dialects lint reported the finding on when it was read; ``None``: not recorded.
+    dialects: frozenset[str] | None = None
+
+    def covers(self, entry: Seen) -> bool:
+        """Whether this verdict judged the finding on every dialect it is reported on now: one
+        that reaches another dialect (a branch now read for it) is read again."""
+        return self.dialects is None or entry.dialects <= self.dialects
 
 
 def load_triage(path: Path) -> dict[str, Verdict]:
@@ -379,7 +409,20 @@ def load_triage(path: Path) -> dict[str, Verdict]:
             )
         if entry["id"] in verdicts:
             raise SystemExit(f"corpus: {path.name} has {entry['id']} twice")
-        verdicts[entry["id"]] = Verdict(entry["verdict"], entry["cause"], entry["reason"])
+        dialects = entry.get("dialects")
+        if dialects is not None and (
+            not isinstance(dialects, list) or not set(dialects) <= {PG, MY, LITE}
+        ):
+            raise SystemExit(
+                f"corpus: {path.name} entry {number} ({entry['id']}): dialects must be a list"
+                f" of {PG}, {MY}, {LITE}"
+            )
+        verdicts[entry["id"]] = Verdict(
+            entry["verdict"],
+            entry["cause"],
+            entry["reason"],
+            None if dialects is None else frozenset(dialects),
+        )
     return verdicts
 
 
@@ -446,6 +489,7 @@ def print_stub(entry: Seen, versions: Path) -> None:
     """A triage stub for one error finding, with the code around it to read."""
     print("[[finding]]")
     print(f"id = {toml_string(entry.fingerprint)}")
+    print("dialects = [" + ", ".join(toml_string(d) for d in sorted(entry.dialects)) + "]")
     print('verdict = ""')
     print('cause = ""')
     print('reason = ""')
@@ -459,6 +503,52 @@ def print_stub(entry: Seen, versions: Path) -> None:
             mark = ">" if number == entry.line else " "
             print(f"#{mark}{number:5d}| {lines[number - 1]}")
     print()
+
+
+def report_verdicts(
+    triage: dict[str, Verdict],
+    current: dict[str, Seen],
+    unread: list[str],
+    reach: list[str],
+    histories: set[str],
+) -> None:
+    """What the verdicts of these histories are for now: error findings that have none (new
+    since the last reading, or reaching a dialect their verdict did not judge), findings
+    reported below error, findings no longer reported."""
+    if unread:
+        print(
+            f"\n{len(unread)} error findings have no verdict yet (read them: --untriaged),"
+            f" {len(reach)} of them because they now reach a dialect their verdict did not judge:"
+        )
+        for key in unread:
+            judged = triage[key].dialects if key in reach else None
+            was = f" (read on {','.join(sorted(judged))} only)" if judged else ""
+            print(f"  {key} [{','.join(sorted(current[key].dialects))}]{was}")
+    else:
+        print("\nevery error finding has a verdict")
+    mine = {key: verdict for key, verdict in triage.items() if key.split(":", 1)[0] in histories}
+    below = Counter(
+        str(current[key].severity)
+        for key in mine
+        if key in current and current[key].severity is not Severity.ERROR
+    )
+    if below:
+        levels = ", ".join(f"{count} {level}" for level, count in below.most_common())
+        print(
+            f"{sum(below.values())} verdicts are for findings now reported below error"
+            f" ({levels}): not counted in the precision"
+        )
+    gone = [key for key in mine if key not in current]
+    if gone:
+        fixed = sum(mine[key].verdict == "FP" for key in gone)
+        lost = Counter(key.split(":")[2] for key in gone if mine[key].verdict == "TP")
+        print(
+            f"{len(gone)} verdicts are for findings lint no longer reports: {fixed} false"
+            f" positives fixed, {sum(lost.values())} true positives no longer reported"
+            " (a rule now off by default, or a real problem lint stopped seeing)"
+        )
+        for rule, count in lost.most_common():
+            print(f"  {count:5d}  {rule}")
 
 
 # --------------------------------------------------------------------------- timing
@@ -584,7 +674,9 @@ def main(argv: list[str] | None = None) -> int:
     per_pair: dict[tuple[str, str], Tally] = defaultdict(Tally)
     causes: Counter[str] = Counter()
     overall = Tally()
-    current: set[str] = set()
+    current: dict[str, Seen] = {}
+    unread: list[str] = []
+    reach: list[str] = []  # unread because they reach dialects their verdict did not judge
     crashes = []
     total_scripts = 0
     for history, versions in located:
@@ -595,7 +687,13 @@ def main(argv: list[str] | None = None) -> int:
         total_scripts += len(scripts(versions))
         for entry in sorted(seen.values(), key=lambda e: (e.file, e.line or 0, e.rule)):
             verdict = triage.get(entry.fingerprint)
-            current.add(entry.fingerprint)
+            current[entry.fingerprint] = entry
+            if verdict is not None and not verdict.covers(entry):
+                if entry.severity is Severity.ERROR:
+                    reach.append(entry.fingerprint)
+                verdict = None
+            if verdict is None and entry.severity is Severity.ERROR:
+                unread.append(entry.fingerprint)
             rule = f"{entry.code} {entry.rule}"
             for target in (tally, per_rule[rule], per_pair[(history.name, rule)], overall):
                 target.add(entry, verdict)
@@ -641,11 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nfalse positives ever read (the whole triage file), by cause; fixed ones included")
         for cause, count in read.most_common():
             print(f"  {count:5d}  {cause}  ({causes[cause]} still reported)")
-    stale = sorted(
-        k for k in triage if k not in current and k.split(":", 1)[0] in {h.name for h in chosen}
-    )
-    if stale:
-        print(f"\n{len(stale)} triage entries no longer found (fixed, or the code moved)")
+    report_verdicts(triage, current, unread, reach, chosen_names)
     if args.markdown:
         print("\n" + markdown_table(per_rule, overall))
     print(f"\ncrashes: {len(crashes)}")

@@ -1,4 +1,4 @@
-"""The corpus benchmark's own logic: triage file validity and fingerprints that survive edits.
+"""The corpus benchmark's own logic: triage file validity and finding ids that stay put.
 
 The benchmark itself downloads wheels and is run by hand; these tests need no network.
 """
@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import corpus
 from flask_safemigrate.lint import config_from, lint
+from flask_safemigrate.report import Severity
 
 SCRIPT = '''"""drop a column"""
 from alembic import op
@@ -30,26 +31,46 @@ def downgrade():
 '''
 
 
-def fingerprints_of(versions: Path) -> list[str]:
+def ids_of(versions: Path, drop_first: bool = False) -> list[str]:
     report = lint([versions], config_from({"dialect": "postgresql"}), jobs=1)
-    return [
-        key
-        for key, _, _ in corpus.fingerprints("demo", versions, report.findings)
-        if ":drop-column:" in key
-    ]
+    findings = [f for f in report.findings if f.rule == "drop-column"]
+    if drop_first:  # as if lint stopped reporting the first one
+        findings = findings[1:]
+    return [key for key, _, _ in corpus.finding_ids("demo", versions, findings)]
 
 
-def test_fingerprint_survives_lines_inserted_above(tmp_path: Path) -> None:
+def test_an_id_is_the_place_and_does_not_move_when_another_finding_goes(tmp_path: Path) -> None:
+    """Two identical lines are two places; when lint stops reporting the first, the second
+    keeps its id (the hash-and-occurrence ids renamed it to the first's, and its verdict
+    with it)."""
     versions = tmp_path / "versions"
     versions.mkdir()
-    script = versions / "a1_drop.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    before = fingerprints_of(versions)
-    script.write_text(SCRIPT.replace("from alembic", "# a comment\n\nfrom alembic"), "utf-8")
-    after = fingerprints_of(versions)
-    assert len(before) == 2 and before[0] != before[1]  # two identical lines: #0 and #1
-    assert before == after
-    assert before[0].startswith("demo:a1_drop.py:drop-column:")
+    (versions / "a1_drop.py").write_text(SCRIPT, encoding="utf-8")
+    both = ids_of(versions)
+    assert both == ["demo:a1_drop.py:drop-column:9:5#0", "demo:a1_drop.py:drop-column:10:5#0"]
+    assert ids_of(versions, drop_first=True) == both[1:]
+
+
+def test_findings_at_one_place_are_ranked_by_message(tmp_path: Path) -> None:
+    """A loop over literals reports its statement once per item: one place, ranked by message,
+    whatever order the rule reported them in."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    looped = SCRIPT.replace(
+        '    op.drop_column("users", "nickname")\n    op.drop_column("users", "nickname")\n',
+        '    for table in ("b_users", "a_users"):\n        op.drop_column(table, "nickname")\n',
+    )
+    (versions / "a1_drop.py").write_text(looped, encoding="utf-8")
+    report = lint([versions], config_from({"dialect": "postgresql"}), jobs=1)
+    found = [f for f in report.findings if f.rule == "drop-column"]
+    ids = {
+        finding.message.split()[2]: key
+        for key, finding, _ in corpus.finding_ids("demo", versions, reversed(found))
+    }
+    assert ids == {
+        "a_users.nickname,": "demo:a1_drop.py:drop-column:10:9#0",
+        "b_users.nickname,": "demo:a1_drop.py:drop-column:10:9#1",
+    }
 
 
 def test_committed_triage_is_valid() -> None:
@@ -57,7 +78,8 @@ def test_committed_triage_is_valid() -> None:
     names = {history.name for history in corpus.HISTORIES}
     for key, verdict in verdicts.items():
         assert key.split(":", 1)[0] in names, key
-        assert re.fullmatch(r"[^:]+:[^:]+:[a-z0-9-]+:[0-9a-f]{10}#\d+", key), key
+        assert re.fullmatch(r"[^:]+:[^:]+:[a-z0-9-]+:(\d+|-):(\d+|-)#\d+", key), key
+        assert verdict.dialects, key  # the dialects it was read on
         assert re.fullmatch(r"[a-z0-9-]+", verdict.cause), (key, verdict.cause)
         assert "\n" not in verdict.reason
 
@@ -84,3 +106,24 @@ def test_markdown_table_lists_rules_with_enough_errors() -> None:
     assert "| SM102 `drop-column` | 12 | 9 / 3 | 0 | 75.0% |" in table
     assert "SM101" not in table  # under 10 error findings
     assert table.endswith("| **all** | 16 | 13 / 3 | 0 | 81.2% |")
+
+
+def test_a_verdict_covers_only_the_dialects_it_was_read_on() -> None:
+    """A finding that now reaches a dialect its reader did not judge (a branch lint now reads
+    for it) is unread again rather than counted under the old verdict."""
+    seen = corpus.Seen(
+        "demo:a.py:drop-column:9:5#0",
+        "demo",
+        "a.py",
+        9,
+        "drop-column",
+        None,
+        "m",
+        Severity.ERROR,
+        {"postgresql"},
+    )
+    read_on_pg = corpus.Verdict("FP", "dialect-branch", "r", frozenset({"postgresql"}))
+    assert read_on_pg.covers(seen)
+    seen.dialects.add("mysql")
+    assert not read_on_pg.covers(seen)
+    assert corpus.Verdict("TP", "real", "r", frozenset({"postgresql", "mysql"})).covers(seen)
