@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +86,7 @@ def command(*args: str) -> list[str]:
 class Running:
     """A started run whose stdout and stderr go to files."""
 
-    process: Forked | subprocess.Popen[bytes]
+    process: Forked
     stdout: Path
     stderr: Path
     started: float
@@ -132,34 +131,18 @@ def _read(path: Path) -> str:
         return ""
 
 
-def start(
-    work: Workspace,
-    *args: str,
-    name: str,
-    env: Mapping[str, str] | None = None,
-    fresh: bool = False,
-) -> Running:
-    """Start ``flask db safe-upgrade ARGS`` in the background: forked from the preloaded
-    Python, or with ``fresh`` as a new interpreter (which also takes its time to shut down)."""
+def start(work: Workspace, *args: str, name: str, env: Mapping[str, str] | None = None) -> Running:
+    """Start ``flask db safe-upgrade ARGS`` in the background."""
     out_dir = work.root / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = out_dir / f"{name}.out", out_dir / f"{name}.err"
-    environment = dict(env) if env is not None else work.env()
-    process: Forked | subprocess.Popen[bytes]
-    if fresh:
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(
-                command(*args),
-                env=environment,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-            )
-    else:
-        process = fork_server().spawn(
-            command(*args), env=environment, cwd=REPO_ROOT, stdout=stdout, stderr=stderr
-        )
+    process = fork_server().spawn(
+        command(*args),
+        env=dict(env) if env is not None else work.env(),
+        cwd=REPO_ROOT,
+        stdout=stdout,
+        stderr=stderr,
+    )
     return Running(process, stdout, stderr, time.monotonic())
 
 
