@@ -476,6 +476,13 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
     metavar="URL",
     help="An empty database for --roundtrip [default: a temporary one, dropped after].",
 )
+@click.option(
+    "--rows",
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="With --roundtrip: a Python file whose ROWS ({revision: {table: [row, ...]}}) are"
+    " inserted before each revision and must be there after its upgrade and its downgrade.",
+)
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
@@ -484,6 +491,7 @@ def verify_command(
     no_db: bool,
     roundtrip: bool,
     scratch_url: str | None,
+    rows: Path | None,
     output_format: str,
 ) -> None:
     """Check the history, the database against it, schema drift and the ledger."""
@@ -491,6 +499,8 @@ def verify_command(
 
     if scratch_url is not None and not roundtrip:
         raise ConfigError("--scratch-url needs --roundtrip")
+    if rows is not None and not roundtrip:
+        raise ConfigError("--rows needs --roundtrip")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with cli_support.quiet_alembic():
         result = verify.verify(
@@ -500,6 +510,7 @@ def verify_command(
             scratch_url=scratch_url,
             directory=cli_support.command_directory(directory),
             x_args=cli_support.x_args(),
+            rows=rows,
         )
     echo_result(result, output_format)
 

@@ -160,12 +160,12 @@ def seeded_roundtrip(
             "no rows declared: add ROWS to tests/migration_data.py (safemigrate_data) or"
             " override the safemigrate_rows fixture"
         )
-    source = getattr(rows, "source", "the safemigrate_rows fixture")
+    source = getattr(rows, "source", None)
     _check(
         "seeded-roundtrip",
         setup,
-        "",
-        lambda: suite.seeded_roundtrip(setup, url, rows, source),
+        f"verify --roundtrip --rows {source}" if source else "",
+        lambda: suite.seeded_roundtrip(setup, url, rows, source or "the safemigrate_rows fixture"),
     )
 
 

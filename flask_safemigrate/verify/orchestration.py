@@ -13,9 +13,10 @@ from flask_safemigrate.checks import static_findings, stock_width_findings
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.project import setup_of
 from flask_safemigrate.report import Report, Result, Severity
-from flask_safemigrate.text import plural
+from flask_safemigrate.text import display_path, plural
 from flask_safemigrate.verify.database_checks import check_database
 from flask_safemigrate.verify.roundtrip import run_roundtrip
+from flask_safemigrate.verify.seeding import SeededRows, load_rows
 
 __all__ = ["CHECKS", "SCRATCH_PREFIX", "exit_code", "verify"]
 
@@ -37,6 +38,7 @@ CHECKS: Final = (
     "roundtrip-failed",
     "invalid-revision-id",
     "invalid-index",
+    "seeded-row-lost",
 )
 
 #: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
@@ -51,6 +53,7 @@ def verify(
     scratch_url: str | None = None,
     directory: str | Path | None = None,
     x_args: Sequence[str] = (),
+    rows: str | Path | None = None,
 ) -> Result:
     """Run the checks for ``app``: the report (``command`` ``"verify"``) and its exit code.
 
@@ -60,8 +63,13 @@ def verify(
     (``flask db -d``), ``x_args`` reach ``env.py`` in the roundtrip (``-x``). Raises
     :class:`ConfigError` (exit 2) for a missing migrations directory or unusable options,
     and :class:`PreflightError` (exit 3) when a database answers a read with an error;
-    everything else is a finding.
+    everything else is a finding. ``rows`` (with ``roundtrip``) names a Python file whose
+    ``ROWS`` the roundtrip inserts before each revision and looks for after its upgrade and
+    its downgrade (``seeded-row-lost``, :mod:`.seeding`); a bad file is a ``ConfigError``.
     """
+    seeds = None
+    if rows is not None:
+        seeds = SeededRows(load_rows(Path(rows)), display_path(Path(rows)))
     with app.app_context(), app_engine_options.applied(app.config):
         setup = setup_of(app, directory, x_args)
         findings = static_findings(setup.graph)
@@ -90,7 +98,9 @@ def verify(
             findings.extend(stock_width_findings(setup.graph))
             notes.append("Database checks skipped (--no-db).")
         if roundtrip:
-            trip = run_roundtrip(setup, scratch_url)
+            if seeds is not None:
+                findings.extend(seeds.unknown_revisions(setup.graph))
+            trip = run_roundtrip(setup, scratch_url, seeds)
             findings.extend(trip.findings)
             notes.extend(trip.notes)
             facts["roundtrip"] = trip.facts

@@ -7,7 +7,7 @@ fail it, made by the checks ``flask db verify`` and ``flask db lint`` make (neve
 ``upgrade-from-base`` each revision from base upgraded on a scratch database
 ``models-match``     the scratch database at head against the models (``schema-drift``)
 ``roundtrip``        ``flask db verify --roundtrip``: up, down, up again, no trace left
-``seeded-roundtrip`` the roundtrip with the project's rows (:mod:`.seeding`)
+``seeded-roundtrip`` ``flask db verify --roundtrip --rows FILE`` (:mod:`.seeding`)
 ==================== ==================================================================
 
 The scratch database is an empty database the caller names (``scratch_url``, as
@@ -200,10 +200,10 @@ def seeded_roundtrip(
     """The roundtrip with ``rows`` inserted before their revision and looked for after its
     upgrade and its downgrade (``seeded-row-lost``), or what stopped it."""
     seeds = SeededRows(rows, source)
-    unknown = seeds.unknown_revisions(setup.graph)
-    if unknown:
-        return unknown
     with setup.app.app_context():
         trip = run_roundtrip(setup, scratch_url, seeds)
     wanted = {SEEDED_ROW_LOST, "roundtrip-failed", "database-unreachable"}
-    return [f for f in trip.findings if f.rule in wanted]
+    return [
+        *seeds.unknown_revisions(setup.graph),
+        *(f for f in trip.findings if f.rule in wanted),
+    ]

@@ -10,7 +10,11 @@ project's tests were given must be gone afterwards.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,6 +116,32 @@ def failure_block(output: str, name: str) -> str:
     return re.sub(r"^\[gw\d+\] .*\n", "", found.group(1))  # the xdist worker's line
 
 
+def verify_messages(root: Path) -> set[str]:
+    """The errors ``flask db verify --roundtrip --rows`` gives for the project (its own
+    database is not read: ``--no-db``, as the plugin never reads it)."""
+    command = ["db", "verify", "--no-db", "--roundtrip", "--rows", "tests/migration_data.py"]
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "shop:create_app", *command, "--format", "json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == (1 if report["problems"] else 0), done.stderr
+    return {p["message"] for p in report["problems"] if p["severity"] == "error"}
+
+
+def plugin_messages(output: str, variant: Variant) -> set[str]:
+    """What the built-in tests that ``flask db verify`` also makes said failed."""
+    return {
+        message
+        for test in variant.failed
+        if test != "lint-pending"  # flask db lint's, not verify's
+        for message in re.findall(r"^  what failed: (.*)$", failure_block(output, test), re.M)
+    }
+
+
 def test_the_plugin_names_the_suite_tests() -> None:
     """The inert plugin repeats the names so as to import nothing: they must agree."""
     assert BUILTIN_NAMES == BUILTIN_TESTS
@@ -155,6 +185,9 @@ def test_project(
             assert word in block, f"{word!r} not in:\n{block}"
     for reason in set(variant.skipped.values()):
         assert reason in output, output
+    if kind == "sqlite" and not workers:
+        # One command for teams without pytest: the same checks, the same findings.
+        assert plugin_messages(output, variant) == verify_messages(root)
     names = (root / "scratch_names.txt").read_text(encoding="utf-8").split()
     assert len(names) == 4, names  # the four built-in tests that migrate
     if kind in SERVER_KINDS:

@@ -591,3 +591,22 @@ def test_a_failed_reupgrade_says_it_was_the_upgrade_after_the_downgrade(
     assert problem["line"] == 1 + next(
         i for i, line in enumerate(lines) if "op.create_table" in line
     ), problem
+
+
+def test_rows_file_that_cannot_be_used_is_a_usage_error(
+    verify_app: VerifyApp, tmp_path: Path
+) -> None:
+    """``--rows`` (issue #18: the pytest plugin's seeded-roundtrip without pytest)."""
+    app = verify_app(sqlite_url(tmp_path / "app.db"))
+    rows = tmp_path / "rows.py"
+    rows.write_text("DATA = {}\n", encoding="utf-8")
+    without = invoke(app, "db", "verify", "--rows", str(rows))
+    assert without.exit_code == 2
+    assert "--rows needs --roundtrip" in without.output
+    no_rows = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(rows))
+    assert no_rows.exit_code == 2
+    assert "defines no ROWS" in no_rows.output and "Traceback" not in no_rows.output
+    rows.write_text("ROWS = {'abc': ['not a table']}\n", encoding="utf-8")
+    bad = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(rows))
+    assert bad.exit_code == 2
+    assert "ROWS['abc'] must map table names to lists of rows" in bad.output
