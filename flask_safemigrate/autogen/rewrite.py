@@ -18,13 +18,18 @@ each needed for the script to run, or to run again:
 
 Outside batch blocks, ops also get ``if_not_exists``/``if_exists`` where the generating
 database accepts them: in ``--sql`` output, where guards cannot ask, that is what is left.
+Inside a batch block the index ops get them too when Alembic runs the block as plain ALTERs
+(always, except on SQLite when the block rebuilds its table, which refuses the flags and
+cannot run in ``--sql`` mode at all).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
 from alembic.operations import ops
 
 from flask_safemigrate.autogen.enums import EnumPlan, split_enums
@@ -212,11 +217,45 @@ def _batch_blocks(block: ops.ModifyTableOps, target: Target) -> list[ops.Migrate
         groups[-1].append(_guard(operation, target, in_batch=True))
         if key is not None:
             touched.add(key)
+    for group in groups:
+        if _runs_in_place(group, target.dialect):
+            for guarded in group:
+                inner = guarded.operation if isinstance(guarded, GuardedOp) else guarded
+                if isinstance(inner, ops.CreateIndexOp | ops.DropIndexOp):
+                    _add_flag(inner, target.dialect)
     return [
         ops.ModifyTableOps(block.table_name, group, schema=block.schema)
         for group in groups
         if group
     ]
+
+
+def _runs_in_place(group: list[ops.MigrateOperation], dialect: str) -> bool:
+    """Whether Alembic runs this batch block's ops as plain ALTERs, where an index op takes
+    ``if_not_exists``/``if_exists`` (a table rebuild refuses them). Only SQLite rebuilds, and
+    only for an op its ALTER cannot do (``SQLiteImpl.requires_recreate_in_batch``): anything
+    but index create/drop and an added column without a constraint, a SQL-expression server
+    default or a stored generated value. Then ``--sql`` prints ``CREATE INDEX IF NOT EXISTS``
+    where the online guard makes the op idempotent, as outside batch blocks."""
+    if dialect != "sqlite":
+        return True
+    for guarded in group:
+        inner = guarded.operation if isinstance(guarded, GuardedOp) else guarded
+        if isinstance(inner, ops.CreateIndexOp | ops.DropIndexOp):
+            continue
+        if not isinstance(inner, ops.AddColumnOp) or not _plain_column(inner.column):
+            return False
+    return True
+
+
+def _plain_column(column: sa.Column[Any]) -> bool:
+    """A column SQLite's ``ALTER TABLE ADD COLUMN`` adds as it is, with no batch rebuild."""
+    default = column.server_default
+    if isinstance(default, sa.DefaultClause) and isinstance(default.arg, sa.ClauseElement):
+        return False
+    if isinstance(default, sa.Computed) and default.persisted:
+        return False
+    return not (column.foreign_keys or column.unique or column.primary_key)
 
 
 def guard_container(container: ops.OpContainer, target: Target) -> None:
