@@ -155,6 +155,8 @@ class StepInterrupted(KeyboardInterrupt):
         self.ran = list(ran)
         self.committed = list(committed)
         self.started_at = started_at
+        #: Whether the attempt was recorded as failed in the ledger (``interrupt.record``).
+        self.recorded = False
 
 
 class _Mark:

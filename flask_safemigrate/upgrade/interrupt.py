@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, ledger, suggested
 from flask_safemigrate.checks import applied_revisions, commits_implicitly, kept_by_mysql
@@ -32,7 +31,7 @@ from flask_safemigrate.upgrade.apply import StepInterrupted
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
-__all__ = ["Interrupted", "interrupted"]
+__all__ = ["Interrupted", "interrupted", "record"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 def interrupted(run: Run, stop: KeyboardInterrupt) -> Interrupted:
-    """``stop`` with the facts above; reads every target again (nothing else is written)."""
+    """``stop`` with the facts above; reads every target again (nothing else is written:
+    :func:`record` wrote the ledger row, if any, while the lock was still held)."""
     step = stop if isinstance(stop, StepInterrupted) else None
     cause = step.cause if step is not None else stop
     facts = Interrupted(cause, revision=step.revision if step is not None else None)
@@ -84,64 +84,70 @@ def interrupted(run: Run, stop: KeyboardInterrupt) -> Interrupted:
         # Stopped before the database was read (perhaps waiting on an unreachable server):
         # reading it now could wait as long again; the report says "not read".
         return facts
-    culprit = run.target_of(step.bind) if step is not None else None
-    kept: list[str] = []
-    if step is not None and culprit is not None:
+    if step is not None:
+        culprit, kept, facts.left = _left(run, step)
         facts.dialect = culprit.dialect
         facts.ran = bool(step.ran)
-        mysql = culprit.dialect == "mysql"
-        kept = kept_by_mysql(step.ran, step.statement) if mysql else list(step.committed)
         facts.stays = [shorten(database.mask_text(s, culprit.url)) for s in kept]
-        if mysql and step.statement is not None and commits_implicitly(step.statement):
-            facts.left = "unknown"  # the server may finish the DDL the client stopped waiting on
-        elif kept:
-            facts.left = "statements"
+        facts.recorded = step.recorded
     for target in run.targets:
         try:
             with run.connect(target) as connection:
                 target.current = run.read_current(connection)
                 facts.positions.append(Position(target.name, target.current))
-                if step is not None and target is culprit:
-                    facts.recorded = _record(run, connection, target, step, facts, kept)
         except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError):
             facts.positions.append(Position(target.name, None))
     return facts
 
 
-def _record(
-    run: Run,
-    connection: Connection,
-    target: Target,
-    step: StepInterrupted,
-    facts: Interrupted,
-    kept: list[str],
-) -> bool:
-    """The interrupted attempt's failed ledger row, when it may have left something and the
-    revision did not commit; the same row, in the same words, a failed revision gets."""
+def _left(run: Run, step: StepInterrupted) -> tuple[Target, list[str], Left]:
+    """The interrupted revision's target, the statements of it that stay, and what it left:
+    MariaDB/MySQL keep up to its last DDL that ran (and may still finish DDL in flight: the
+    client stopped waiting, the server did not); elsewhere what an autocommit_block
+    committed stays and the rest rolls back."""
+    culprit = run.target_of(step.bind)
+    mysql = culprit.dialect == "mysql"
+    kept = kept_by_mysql(step.ran, step.statement) if mysql else list(step.committed)
+    if mysql and step.statement is not None and commits_implicitly(step.statement):
+        return culprit, kept, "unknown"
+    return culprit, kept, "statements" if kept else "nothing"
+
+
+def record(run: Run, step: StepInterrupted) -> None:
+    """Under the migration lock, as the interruption leaves the upgrade: the attempt's failed
+    ledger row when it may have left something and the revision did not commit (the row a
+    failed revision gets, in the same words), so the next run waits for ``--resolved``.
+    Sets ``step.recorded``; a row that cannot be written leaves it unset (best effort: the
+    report then says nothing was recorded)."""
+    culprit, kept, left = _left(run, step)
     revision = step.revision
-    if facts.left == "nothing" or revision is None or not run.setup.settings.ledger:
-        return False
-    if revision in applied_revisions(run.setup.graph, target.current):
-        return False  # it committed before the signal: nothing to repair
+    if left == "nothing" or revision is None or not run.setup.settings.ledger:
+        return
     how = getattr(step.cause, "signal_name", "Ctrl-C")
     reason = f"interrupted ({how}) while it ran"
-    if facts.left == "unknown":
-        reason += (
-            f"; DDL in flight: {shorten(database.mask_text(step.statement or '', target.url))}"
-        )
+    if left == "unknown":
+        flight = shorten(database.mask_text(step.statement or "", culprit.url))
+        reason += f"; DDL in flight: {flight}"
     script = run.setup.graph.scripts.get(revision)
-    ledger.record(
-        connection,
-        revision=revision,
-        direction="upgrade",
-        checksum=ledger.checksum(script.path) if script is not None else None,
-        started_at=step.started_at,
-        finished_at=datetime.now(UTC),
-        success=False,
-        error=ledger.failure_text(
-            reason, facts.left, [database.mask_text(s, target.url) for s in kept]
-        ),
-        schema=run.setup.version_schema,
-    )
-    connection.commit()
-    return True
+    try:
+        with run.connect(culprit) as connection:
+            current = run.read_current(connection)
+            if revision in applied_revisions(run.setup.graph, current):
+                return  # it committed before the signal: nothing to repair
+            ledger.record(
+                connection,
+                revision=revision,
+                direction="upgrade",
+                checksum=ledger.checksum(script.path) if script is not None else None,
+                started_at=step.started_at,
+                finished_at=datetime.now(UTC),
+                success=False,
+                error=ledger.failure_text(
+                    reason, left, [database.mask_text(s, culprit.url) for s in kept]
+                ),
+                schema=run.setup.version_schema,
+            )
+            connection.commit()
+    except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError):
+        return
+    step.recorded = True

@@ -334,6 +334,9 @@ def _apply_with_retries(
                 on_beat=watch,
                 beat_every=settings.heartbeat,
             )
+        except apply.StepInterrupted as step:
+            interrupt.record(run, step)  # under the lock: what it may have left blocks
+            raise
         except apply.StepFailed as failed:
             run.applied += failed.applied
             culprit = run.target_of(failed.bind)
