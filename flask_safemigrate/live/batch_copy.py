@@ -17,7 +17,7 @@ against Alembic on a real SQLite database by ``tests/upgrade/test_sqlite_impact.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from flask_safemigrate.lint.calls import Call, dotted, keyword, literal
@@ -46,10 +46,25 @@ class BatchCopy:
     why: str
 
 
+def _statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in ``body`` and the blocks below it (expressions are not walked: a
+    ``with`` is a statement, and this is cheaper than ``ast.walk`` of the whole module)."""
+    for stmt in body:
+        yield stmt
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
+        for handler in getattr(stmt, "handlers", ()):
+            yield from _statements(handler.body)
+        for case in getattr(stmt, "cases", ()):
+            yield from _statements(case.body)
+
+
 def batch_blocks(tree: ast.Module) -> list[Block]:
     """Every ``batch_alter_table`` block of the module, outermost first."""
     found = []
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if not isinstance(node, ast.With | ast.AsyncWith):
             continue
         for item in node.items:

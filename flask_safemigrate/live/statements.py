@@ -239,6 +239,8 @@ def _script_rows(tree: ast.Module, dialect: str | None, bind: str | None) -> lis
 
 def _batch_verdicts(tree: ast.Module, calls: Sequence[Call]) -> dict[int, BatchCopy]:
     """Per line of a ``batch_op`` call: whether its block copies the table on SQLite."""
+    if not any(call.receiver == "batch_op" for call in calls):
+        return {}  # most scripts: no batch block to read
     blocks = batch_blocks(tree)
     members: dict[int, list[Call]] = {}  # block index -> its calls
     where: dict[int, int] = {}  # call line -> block index
