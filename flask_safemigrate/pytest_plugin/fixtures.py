@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy.engine import URL, make_url
 
 from flask_safemigrate import scratch
-from flask_safemigrate.errors import SafeMigrateError
+from flask_safemigrate.errors import DatabaseUnreachable, SafeMigrateError
 from flask_safemigrate.project import Setup, setup_of
 from flask_safemigrate.pytest_plugin.options import DATABASE_URL_ENV, PluginOptions
 from flask_safemigrate.pytest_plugin.runner import MigrationRunner
@@ -44,8 +44,10 @@ OPTIONS = pytest.StashKey[PluginOptions]()
 
 
 def fail(message: str, hint: str | None = None) -> NoReturn:
-    """Fail the test with one titled line and what to do, no traceback."""
-    pytest.fail(f"safemigrate: {message}" + (f"\n  what to do: {hint}" if hint else ""), False)
+    """Fail the test with one titled line and what to do: no traceback, and not the error
+    being handled either (``from None``), whose words the message already carries."""
+    text = f"safemigrate: {message}" + (f"\n  what to do: {hint}" if hint else "")
+    raise pytest.fail.Exception(text, pytrace=False) from None
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +143,12 @@ def migration_database(
         try:
             created = stack.enter_context(
                 scratch.scratch_databases({None: url}, safemigrate_setup.settings, None, cleanup)
+            )
+        except DatabaseUnreachable as exc:
+            fail(
+                exc.message,
+                "check that the server is up, or name another in safemigrate_database_url"
+                f" ({DATABASE_URL_ENV} wins)",
             )
         except SafeMigrateError as exc:
             fail(exc.message, exc.hint)

@@ -122,3 +122,24 @@ def test_rows_without_rows_are_one_clear_error(pytester: pytest.Pytester, stock:
     result = pytester.runpytest_subprocess(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*safemigrate: tests/migration_data.py defines no ROWS*"])
+
+
+def test_an_unreachable_server_is_one_error_without_its_password(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stock: Path
+) -> None:
+    root = write_project(pytester.path, PASSING, stock)
+    write_ini(root, "safemigrate = true\n")
+    unused_port = "postgresql+psycopg://postgres:sm-secret@127.0.0.1:1/postgres"
+    monkeypatch.setenv("SAFEMIGRATE_TEST_DATABASE_URL", unused_port)
+    result = pytester.runpytest_subprocess(*QUIET, "-k", "upgrade-from-base")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "safemigrate: cannot create a scratch database on"
+            " postgresql+psycopg://postgres:***@127.0.0.1:1/postgres: *",
+            "  what to do: check that the server is up, or name another in"
+            " safemigrate_database_url (SAFEMIGRATE_TEST_DATABASE_URL wins)",
+        ]
+    )
+    assert "sm-secret" not in result.stdout.str() + result.stderr.str()
+    assert "During handling" not in result.stdout.str()
