@@ -113,6 +113,9 @@ def test_dry_run_says_copy_exactly_when_alembic_copies(
         assert statement["lock"] == "database write lock", statement
         impacts.setdefault(statement["revision"], []).append(statement["impact"])
     assert set(impacts) == set(CASES), impacts
+    # Again, from the user's cache of unchanged scripts' statements: the same verdicts.
+    code, again, _ = invoke_json(app, "db", "safe-upgrade", "--dry-run", "--format", "json")
+    assert code == 0 and again["statements"] == data["statements"], again
 
     for rev, (_, copies) in CASES.items():
         said = {"copies the table" in impact for impact in impacts[rev]}
