@@ -263,6 +263,11 @@ def record(
         "applied_by": who if who is not None else applied_by(),
         "error": error,
     }
+    if connection.get_execution_options().get("schema_translate_map"):
+        # The app maps schemas at execution (a tenant per schema): only a compiled statement
+        # is translated, and the row must go where read_entries will look.
+        connection.execute(ledger_table(schema).insert(), values)
+        return
     sql, order, processors = _insert_of(connection.dialect, schema)
     params = {
         name: processors[name](value) if name in processors else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -280,3 +281,36 @@ def test_ledger_in_the_version_table_schema(verify_app: VerifyApp, database_url:
     assert data["current"] == [ITEMS]
     assert checks(data) == ["edited-after-apply"]
     assert code == 1
+
+
+def test_record_follows_a_schema_translate_map(database_url: str, db_kind: str) -> None:
+    """An app that maps the default schema at execution (one schema per tenant) has its
+    ledger rows written in the mapped schema, where the table was created: the row is not
+    sent as SQL made once for the unmapped name there."""
+    schema = f"sm_tenant_{secrets.token_hex(4)}"
+    create = {
+        "sqlite": f"ATTACH DATABASE ':memory:' AS {schema}",
+        "postgresql": f"CREATE SCHEMA {schema}",
+        "mysql": f"CREATE DATABASE {schema}",
+    }[db_kind]
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        conn.exec_driver_sql(create)
+        conn.commit()
+        try:
+            tenant = conn.execution_options(schema_translate_map={None: schema})
+            ledger.create(tenant)
+            ledger.record(
+                tenant,
+                revision=USERS,
+                direction="upgrade",
+                checksum=None,
+                started_at=T0,
+                success=True,
+            )
+            tenant.commit()
+            rows = tenant.execute(sa.select(ledger.TABLE.c.revision)).scalars().all()
+            assert rows == [USERS]  # in the tenant's schema, as before the row was pre-made
+            assert ledger.LEDGER_TABLE not in sa.inspect(conn).get_table_names()
+        finally:
+            if db_kind == "mysql":
+                conn.exec_driver_sql(f"DROP DATABASE {schema}")
