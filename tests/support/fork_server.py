@@ -214,9 +214,15 @@ def run(
     name: str,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """``subprocess.run(argv, capture_output=True, text=True)``, forked (see :func:`start`)."""
+    """``subprocess.run(argv, capture_output=True, text=True, timeout=timeout)``, forked (see
+    :func:`start`): past ``timeout`` the process is killed and ``TimeoutExpired`` raised."""
     process = start(argv, env=env, cwd=cwd, outputs=outputs, name=name)
-    stdout, stderr = process.communicate(timeout)
+    try:
+        stdout, stderr = process.communicate(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
     return subprocess.CompletedProcess(list(argv), process.wait(), stdout, stderr)
 
 
