@@ -128,6 +128,18 @@ def test_dialect_comes_from_alembic_ini(tmp_path: Path) -> None:
     assert "s3cret" not in output
 
 
+def test_dialect_comes_from_pyproject(tmp_path: Path) -> None:
+    """`[tool.safemigrate.lint] dialect` in the project's pyproject.toml is the dialect judged
+    (issue #14, "infer the dialect where the project says it"): the PostgreSQL finding is an
+    error, the SQLite branch's are not reported, and no hint asks for a dialect."""
+    (tmp_path / "pyproject.toml").write_text('[tool.safemigrate.lint]\ndialect = "postgresql"\n')
+    code, output = run_console(tmp_path, "[alembic]\n", "--format", "json")
+    data = json.loads(output)
+    assert code == 1
+    assert [(f["code"], f["severity"]) for f in data["findings"]] == [("SM203", "error")]
+    assert "hint" not in data["summary"]
+
+
 def test_unknown_dialect_says_how_to_set_it(tmp_path: Path) -> None:
     code, output = run_console(
         tmp_path, "[alembic]\nsqlalchemy.url = driver://user:pass@localhost/dbname\n"
