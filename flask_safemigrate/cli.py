@@ -444,14 +444,16 @@ def safe_upgrade_command(
             click.echo("\n".join(render_finding(finding, color=False)), err=True)
         click.echo(report.facts.get("sql") or "", nl=False)
     else:
-        color = should_color(sys.stdout)
+        # With --sql, stdout holds only SQL: a run that wrote none reports on stderr.
+        stream = sys.stderr if quiet else sys.stdout
+        color = should_color(stream)
         lines = [printable(note) for note in report.notes]
         shown = progress.shown if isinstance(progress, ProgressPrinter) else set()
         for finding in report.findings:
             if id(finding) not in shown:  # pre-flight's, shown before the lock already
                 lines.extend(render_finding(finding, color=color))
         lines.append(printable(str(report.facts["summary"])))
-        click.echo("\n".join(lines), color=color)
+        click.echo("\n".join(lines), color=color, err=quiet)
     exit_with(result.exit_code)
 
 

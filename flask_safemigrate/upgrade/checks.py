@@ -428,11 +428,12 @@ def lint(run: Run) -> None:
     others = [f for f in kept if f.severity is not Severity.ERROR]
     run.findings.extend(others)
     if blocking:
+        anyway = "write its SQL" if run.options.sql else "apply it"
         blocking = [
             replace(
                 finding,
                 help=(f"{finding.help}; " if finding.help else "")
-                + "or pass --skip-lint to apply it anyway",
+                + f"or pass --skip-lint to {anyway} anyway",
             )
             for finding in blocking
         ]

@@ -1,0 +1,75 @@
+"""``flask db safe-upgrade --sql``: stdout holds only SQL (issue #17, item 6).
+
+A deploy pipes it into a file or ``psql``: whatever is not SQL (lint's findings, the refusal of
+a bad revision or a broken history, a script that raises while its SQL is written, the summary)
+goes to stderr, with the same exit codes; stdout is exactly the SQL, or empty when none was
+written. The database is never read with ``--sql``, so these hold on every dialect's SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click.testing
+from flask import Flask
+
+from tests.support.apps import MakeApp
+from tests.support.cli import invoke
+from tests.support.revisions import revision_script, write_revision
+from tests.upgrade.histories import REVISIONS, models
+from tests.upgrade.test_parity import other_directory
+
+
+def _sql(app: Flask, other: Path, *args: str) -> click.testing.Result:
+    return invoke(app, "db", "-d", str(other), "safe-upgrade", *args, "--sql")
+
+
+def _refused(result: click.testing.Result, code: int, *words: str) -> None:
+    """Exit ``code``, nothing on stdout, the report (``words`` in it) on stderr."""
+    assert result.exit_code == code, result.output
+    assert result.stdout == "", f"stdout must hold only SQL:\n{result.stdout}"
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+    assert "Traceback" not in result.output
+
+
+def test_stdout_holds_only_sql_whatever_the_outcome(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=2)
+
+    # Success: exactly what `flask db upgrade --sql` prints, lint's notes on stderr.
+    plain = invoke(app, "db", "-d", str(other), "upgrade", "--sql")
+    assert plain.exit_code == 0, plain.output
+    result = _sql(app, other)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip("\n") == plain.stdout.rstrip("\n")
+
+    # Refused by lint (exit 3): its findings, how to go on, and the summary, on stderr.
+    write_revision(other, revision_script("f1000000drop", REVISIONS[1], "op.drop_table('widgets')"))
+    _refused(
+        _sql(app, other, f"{REVISIONS[1]}:head"),
+        3,
+        "drop-table",
+        "pass --skip-lint to write its SQL anyway",
+        "safe-upgrade --sql stopped in stage preflight (exit 3)",
+    )
+
+    # A revision that does not exist (exit 2), as destination or as START.
+    _refused(_sql(app, other, "nosuch"), 2, "Error: cannot upgrade to 'nosuch'")
+    _refused(_sql(app, other, "nosuch:head"), 2, "Error: cannot start the SQL at 'nosuch'")
+
+    # A broken history: a second head (exit 3).
+    write_revision(other, revision_script("f2000000head", REVISIONS[0]))
+    _refused(_sql(app, other, "--skip-lint"), 3, "multiple-heads", "position not read")
+    (other / "versions" / "f2000000head_test.py").unlink()
+
+    # A script that raises while its SQL is written (exit 4): no SQL at all, not half of it.
+    write_revision(other, revision_script("f3000000boom", "f1000000drop", "not_defined()"))
+    _refused(
+        _sql(app, other, "--skip-lint"),
+        4,
+        "NameError",
+        "safe-upgrade --sql stopped writing the SQL (stage upgrade, exit 4)",
+    )
