@@ -414,7 +414,9 @@ def lint(run: Run) -> None:
             if not run.position_given:
                 found = fresh_tables.judge(found, plan, dialect, lambda: _tables(run))
             elif not run.started:
-                found = fresh_tables.judge(found, plan, dialect, set)
+                found = fresh_tables.judge(
+                    found, plan, dialect, set, empty=fresh_tables.SQL_FROM_BASE
+                )
         for finding in found:
             if finding.extra.get("direction") == "downgrade" or (finding.code or "").startswith(
                 NEVER_BLOCK

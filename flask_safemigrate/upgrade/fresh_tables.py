@@ -25,10 +25,19 @@ from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path
 from flask_safemigrate.upgrade.adoption import SQL_TOUCHES, changes_of
 
-__all__ = ["FAMILIES", "judge"]
+__all__ = ["EMPTY_DATABASE", "FAMILIES", "SQL_FROM_BASE", "judge"]
 
 #: The rule families judged by the table they act on: destructive operations.
 FAMILIES = ("SM1",)
+
+#: Why a finding is harmless when the database was read and has no tables.
+EMPTY_DATABASE = "the database has no tables yet: the plan creates every table it touches"
+#: Why with ``--sql`` from base: the SQL is for an empty database; the database is not read,
+#: so nothing may be said of what it holds.
+SQL_FROM_BASE = (
+    "the SQL starts at base, for an empty database, and the plan creates every table it"
+    " touches; --sql does not read the database"
+)
 
 
 def judge(
@@ -36,11 +45,13 @@ def judge(
     plan: Sequence[history.Script],
     dialect: str | None,
     existing: Callable[[], set[str]],
+    empty: str = EMPTY_DATABASE,
 ) -> list[Finding]:
     """``findings``, those about tables the database does not have held at ``info``.
 
     ``existing`` reads the app's tables in the database now (lower case; not the version
-    table nor the ledger), only when a finding needs it.
+    table nor the ledger), only when a finding needs it; ``empty`` says why every finding is
+    harmless when it finds none.
     """
     wanted = [
         f
@@ -54,8 +65,7 @@ def judge(
         return list(findings)
     live = existing()
     if not live:
-        why = "the database has no tables yet: the plan creates every table it touches"
-        return [_harmless(f, why, None) if f in wanted else f for f in findings]
+        return [_harmless(f, empty, None) if f in wanted else f for f in findings]
     created: dict[str, str] = {}  # table -> the pending revision that first creates it
     tables_at: dict[str, dict[int, list[str]]] = {}  # display path -> line -> tables
     for script in plan:

@@ -513,8 +513,9 @@ def _usage_error(run: Run, error: ConfigError) -> ConfigError:
 def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     """The report of the run as it ends (every exit keeps this shape)."""
     ok = code is ExitCode.OK
-    # Stopped before the database was read: where it stands is unknown (null), not base ([]).
-    read = run.started is not None
+    # Stopped before the database was read, or --sql (which never reads it; `from` is the
+    # SQL's start): where it stands is unknown (null), not base ([]).
+    read = run.started is not None and not run.position_given
     facts: dict[str, Any] = {
         "ok": ok,
         "stage": "done" if ok and stage != "preflight" else stage,

@@ -1,4 +1,5 @@
-"""``flask db safe-upgrade --sql``: stdout holds only SQL (issue #17, item 6).
+"""``flask db safe-upgrade --sql``: stdout holds only SQL (issue #17, item 6), and nothing it
+says claims a state of the database, which it never reads.
 
 A deploy pipes it into a file or ``psql``: whatever is not SQL (lint's findings, the refusal of
 a bad revision or a broken history, a script that raises while its SQL is written, the summary)
@@ -14,9 +15,9 @@ import click.testing
 from flask import Flask
 
 from tests.support.apps import MakeApp
-from tests.support.cli import invoke
+from tests.support.cli import invoke, invoke_json
 from tests.support.revisions import revision_script, write_revision
-from tests.upgrade.histories import REVISIONS, models
+from tests.upgrade.histories import REVISIONS, models, seed_legacy_table
 from tests.upgrade.test_parity import other_directory
 
 
@@ -73,3 +74,40 @@ def test_stdout_holds_only_sql_whatever_the_outcome(
         "NameError",
         "safe-upgrade --sql stopped writing the SQL (stage upgrade, exit 4)",
     )
+
+
+def test_sql_from_base_claims_nothing_about_the_database(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """Without START the SQL is for an empty database, which lint says, but the database is
+    not read: no "the database has no tables yet", and JSON ``current`` is unknown (null)."""
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=2)
+    write_revision(
+        other, revision_script("f1000000drop", REVISIONS[1], "op.drop_column('widgets', 'name')")
+    )
+    seed_legacy_table(database_url)  # the database has a table: it must not matter
+
+    result = _sql(app, other)
+    assert result.exit_code == 0, result.output
+    assert "ALTER TABLE widgets DROP COLUMN name" in result.stdout
+    (drop,) = [line for line in result.stderr.splitlines() if "SM102 [drop-column]" in line]
+    assert "harmless here: the SQL starts at base, for an empty database" in drop
+    assert "--sql does not read the database" in drop
+    assert "no tables" not in result.output
+
+    code, data, _ = invoke_json(
+        app, "db", "-d", str(other), "safe-upgrade", "--sql", "--format", "json"
+    )
+    assert code == 0, data
+    assert data["from"] == [] and data["current"] is None, data
+    (problem,) = [p for p in data["problems"] if p["check"] == "drop-column"]
+    assert problem["severity"] == "info" and "--sql does not read" in problem["message"]
+
+    # From START, lint judges the range as it stands: the drop blocks, worded for --sql.
+    code, data, _ = invoke_json(
+        app, "db", "-d", str(other), "safe-upgrade", f"{REVISIONS[1]}:head", "--sql",
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 3, data
+    assert data["from"] == [REVISIONS[1]] and data["current"] is None, data
