@@ -11,6 +11,8 @@ finding means for their exit code (verify fails a check, safe-upgrade's pre-flig
   ``unknown-database-revision``, ``not-at-head``, ``overlapping-database-revisions``);
 - :mod:`.ledger`: the ledger's rows (``edited-after-apply``, ``failed-migration``);
 - :mod:`.drift`: the live schema against the models (``schema-drift``);
+- :mod:`.snapshot`: the committed models snapshot against the models
+  (``models-snapshot-stale``);
 - :mod:`.indexes`: PostgreSQL indexes left INVALID (``invalid-index``);
 - :mod:`.failures`: a revision that failed while applied (``migration-failed``,
   ``connection-lost``), worded from the :class:`~.failures.Failure` the run gathered.
@@ -44,6 +46,7 @@ from flask_safemigrate.checks.position import (
     overlapping_revisions,
     unknown_revision,
 )
+from flask_safemigrate.checks.snapshot import snapshot_findings
 
 __all__ = [
     "DRIFT_HINT",
@@ -62,6 +65,7 @@ __all__ = [
     "migration_failed",
     "not_at_head",
     "overlapping_revisions",
+    "snapshot_findings",
     "static_findings",
     "stock_width_findings",
     "unknown_revision",

@@ -9,7 +9,7 @@ from typing import Any, Final
 from flask import Flask
 
 from flask_safemigrate import app_engine_options, database, history, scratch, suggested
-from flask_safemigrate.checks import static_findings, stock_width_findings
+from flask_safemigrate.checks import snapshot_findings, static_findings, stock_width_findings
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.project import setup_of
 from flask_safemigrate.report import Report, Result, Severity
@@ -39,6 +39,7 @@ CHECKS: Final = (
     "invalid-revision-id",
     "invalid-index",
     "seeded-row-lost",
+    "models-snapshot-stale",
 )
 
 #: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
@@ -73,6 +74,7 @@ def verify(
     with app.app_context(), app_engine_options.applied(app.config):
         setup = setup_of(app, directory, x_args)
         findings = static_findings(setup.graph)
+        findings.extend(snapshot_findings(setup))
         notes = [_history_note(setup.graph)]
         current: set[str] = set()
         unread = False  # a database that could not be read: its position is unknown (null)
