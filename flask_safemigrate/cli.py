@@ -500,6 +500,12 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
     help="With --roundtrip: a Python file whose ROWS ({revision: {table: [row, ...]}}) are"
     " inserted before each revision and must be there after its upgrade and its downgrade.",
 )
+@click.option(
+    "--compat-with",
+    metavar="REF",
+    help="The previous release: a git ref (its models.snapshot.json) or a snapshot file;"
+    " report what of the migrations would break it (breaks-previous-release).",
+)
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
@@ -509,13 +515,14 @@ def verify_command(
     roundtrip: bool,
     scratch_url: str | None,
     rows: Path | None,
+    compat_with: str | None,
     output_format: str,
 ) -> None:
     """Check the history, the database against it, schema drift and the ledger."""
     from flask_safemigrate import verify
 
-    if scratch_url is not None and not roundtrip:
-        raise ConfigError("--scratch-url needs --roundtrip")
+    if scratch_url is not None and not (roundtrip or compat_with):
+        raise ConfigError("--scratch-url needs --roundtrip or --compat-with")
     if rows is not None and not roundtrip:
         raise ConfigError("--rows needs --roundtrip")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -528,6 +535,7 @@ def verify_command(
             directory=cli_support.command_directory(directory),
             x_args=cli_support.x_args(),
             rows=rows,
+            compat_with=compat_with,
         )
     echo_result(result, output_format)
 

@@ -10,10 +10,12 @@ from flask import Flask
 
 from flask_safemigrate import app_engine_options, database, history, scratch, suggested
 from flask_safemigrate.checks import snapshot_findings, static_findings, stock_width_findings
+from flask_safemigrate.compat import load_old_snapshot
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.project import setup_of
 from flask_safemigrate.report import Report, Result, Severity
 from flask_safemigrate.text import display_path, plural
+from flask_safemigrate.verify.compat import run_compat
 from flask_safemigrate.verify.database_checks import check_database
 from flask_safemigrate.verify.roundtrip import run_roundtrip
 from flask_safemigrate.verify.seeding import SeededRows, load_rows
@@ -40,6 +42,7 @@ CHECKS: Final = (
     "invalid-index",
     "seeded-row-lost",
     "models-snapshot-stale",
+    "breaks-previous-release",
 )
 
 #: Scratch databases are named ``sm_verify_<12 hex digits>`` (see :mod:`.scratch`).
@@ -55,6 +58,7 @@ def verify(
     directory: str | Path | None = None,
     x_args: Sequence[str] = (),
     rows: str | Path | None = None,
+    compat_with: str | None = None,
 ) -> Result:
     """Run the checks for ``app``: the report (``command`` ``"verify"``) and its exit code.
 
@@ -67,12 +71,16 @@ def verify(
     everything else is a finding. ``rows`` (with ``roundtrip``) names a Python file whose
     ``ROWS`` the roundtrip inserts before each revision and looks for after its upgrade and
     its downgrade (``seeded-row-lost``, :mod:`.seeding`); a bad file is a ``ConfigError``.
+    ``compat_with`` (a git ref or a snapshot file) checks the previous release's models
+    against the schema the migrations build on a scratch database (``breaks-previous-release``,
+    :mod:`.compat`); one that cannot be read is a ``ConfigError``.
     """
     seeds = None
     if rows is not None:
         seeds = SeededRows(load_rows(Path(rows)), display_path(Path(rows)))
     with app.app_context(), app_engine_options.applied(app.config):
         setup = setup_of(app, directory, x_args)
+        old = load_old_snapshot(compat_with, setup.directory) if compat_with else None
         findings = static_findings(setup.graph)
         findings.extend(snapshot_findings(setup))
         notes = [_history_note(setup.graph)]
@@ -106,6 +114,11 @@ def verify(
             findings.extend(trip.findings)
             notes.extend(trip.notes)
             facts["roundtrip"] = trip.facts
+        if old is not None:
+            compat = run_compat(setup, old, scratch_url)
+            findings.extend(compat.findings)
+            notes.extend(compat.notes)
+            facts["compat"] = compat.facts
     report = Report(
         "verify",
         [suggested.finding_for(finding, setup.command) for finding in findings],

@@ -64,6 +64,7 @@ ALL_COMMANDS = (
     ("db", "verify"),
     ("db", "lint"),
     ("db", "auto-merge-heads"),
+    ("db", "snapshot"),
 )
 
 # --------------------------------------------------------------------------- setups
@@ -488,7 +489,19 @@ CASES: list[Case] = [
             Run(
                 ("db", "verify", "--scratch-url", "sqlite://"),
                 2,
-                r"^Error: --scratch-url needs --roundtrip$",
+                r"^Error: --scratch-url needs --roundtrip or --compat-with$",
+            ),
+        ),
+        kinds=STATIC,
+    ),
+    Case(
+        "verify-compat-with-an-unknown-ref",
+        bi.nothing,
+        (
+            Run(
+                ("db", "verify", "--no-db", "--compat-with", "no-such-release"),
+                2,
+                r"^Error: --compat-with no-such-release: not a file, and git cannot read it: ",
             ),
         ),
         kinds=STATIC,
