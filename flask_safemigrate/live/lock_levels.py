@@ -5,7 +5,11 @@ servers' documented ones: PostgreSQL's table-level lock modes (``ALTER TABLE`` t
 ACCESS EXCLUSIVE unless noted), InnoDB's online DDL (a metadata lock at the start and end;
 ``LOCK=NONE`` where writes continue, a table copy where they do not), and SQLite's one
 database write lock: ``ALTER TABLE ADD COLUMN`` and ``CREATE INDEX`` run in place, and a
-batch block copies the table only when Alembic recreates it (:mod:`.batch_copy`).
+batch block copies the table only when Alembic recreates it (:mod:`.batch_copy`). SQLite's
+``ALTER TABLE DROP COLUMN`` is no catalog change: it "rewrites the entire table to purge the
+data associated with that column" (sqlite.org, lang_altertable.html), and ``DROP TABLE`` and
+``DROP INDEX`` free every page they held; all three take time in proportion to the table's
+(or index's) size (``benchmarks/sqlite_ddl.py``).
 """
 
 from __future__ import annotations
@@ -69,6 +73,37 @@ _MYSQL: Final[dict[str, tuple[str, str]]] = {
     "bulk_insert": ("row locks", "writes rows; others continue"),
 }
 _SQLITE_LOCK = "database write lock"
+_SQLITE_WAIT = "other writers wait until the revision commits"
+_SQLITE_FAILS = (
+    "fails: SQLite's ALTER TABLE cannot do this; run it in op.batch_alter_table (which copies"
+    " the table)"
+)
+#: SQLite, a statement outside a batch block that copies: what it does in place.
+_SQLITE: Final[dict[str, str]] = {
+    "create_index": f"builds the index in place, no table copy; {_SQLITE_WAIT}",
+    "update": _SQLITE_WAIT,
+    "delete": _SQLITE_WAIT,
+    "insert": _SQLITE_WAIT,
+    "bulk_insert": _SQLITE_WAIT,
+    "add_column": "brief: ALTER TABLE ADD COLUMN changes the catalog only",
+    "drop_column": "rewrites every row of the table to purge the column's values (no copy, but"
+    f" time grows with the table's size); {_SQLITE_WAIT}",
+    "drop_table": "frees every page of the table (time grows with its size); the rows are gone;"
+    f" {_SQLITE_WAIT}",
+    "drop_index": f"frees every page of the index (time grows with its size); {_SQLITE_WAIT}",
+    "alter_table": "depends on the actions: ADD COLUMN and RENAME change the catalog only,"
+    f" DROP COLUMN rewrites every row; {_SQLITE_WAIT}",
+    "rename_table": _BRIEF,
+    "alter_column+type": _SQLITE_FAILS,
+    "alter_column+not_null": _SQLITE_FAILS,
+    "alter_column+other": "brief if it only renames the column (a catalog change); any other"
+    " change fails: SQLite's ALTER TABLE cannot do it outside op.batch_alter_table",
+    "create_unique_constraint": _SQLITE_FAILS,
+    "create_primary_key": _SQLITE_FAILS,
+    "create_check_constraint": _SQLITE_FAILS,
+    "create_foreign_key": _SQLITE_FAILS,
+    "drop_constraint": _SQLITE_FAILS,
+}
 
 
 def lock_of(statement: Statement, dialect: str | None) -> tuple[str, str]:
@@ -83,11 +118,11 @@ def lock_of(statement: Statement, dialect: str | None) -> tuple[str, str]:
     if dialect == "mysql":
         return _MYSQL.get(key, (_MDL, "unknown: judge it"))
     if dialect == "sqlite":
-        return _SQLITE_LOCK, _sqlite_impact(statement)
+        return _SQLITE_LOCK, _sqlite_impact(statement, key)
     return "unknown", "unknown dialect"
 
 
-def _sqlite_impact(statement: Statement) -> str:
+def _sqlite_impact(statement: Statement, key: str) -> str:
     """SQLite: a batch block that recreates its table copies it (every statement of the
     block is part of that copy); anything else runs in place."""
     verdict = statement.batch_copy
@@ -98,10 +133,4 @@ def _sqlite_impact(statement: Statement) -> str:
             f"copies the table if batch mode recreates it (cannot tell: {verdict.why});"
             " other writers wait"
         )
-    if statement.kind == "create_index":
-        return "builds the index in place, no table copy; other writers wait until it commits"
-    if statement.kind in {"update", "delete", "insert", "bulk_insert"}:
-        return "other writers wait until the revision commits"
-    if statement.kind == "add_column":
-        return "brief: ALTER TABLE ADD COLUMN changes the catalog only"
-    return _BRIEF
+    return _SQLITE.get(key, _SQLITE.get(statement.kind, "unknown: judge it"))

@@ -1,7 +1,8 @@
 """``--dry-run``'s impact on SQLite says what Alembic really does there.
 
-``CREATE INDEX`` and ``ALTER TABLE ADD COLUMN`` run in place; a batch block copies its table
-only when Alembic recreates it (``recreate="always"``, or with ``"auto"`` an operation
+``CREATE INDEX`` and ``ALTER TABLE ADD COLUMN`` run in place (``DROP COLUMN`` too, rewriting
+every row, and ``DROP INDEX`` freeing the index's pages); a batch block copies its table only
+when Alembic recreates it (``recreate="always"``, or with ``"auto"`` an operation
 SQLite's ALTER cannot do, such as a column that brings a foreign key). Each case is one
 revision: the dry run words it, then the revision is applied on the real database while
 every statement SQLite receives is recorded, and the dry run's "copies the table" must match
@@ -75,6 +76,17 @@ CASES: dict[str, tuple[str, bool]] = {
         True,
     ),
     "f7000000padd": ('op.add_column("widgets", sa.Column("size", sa.Integer()))', False),
+    # ALTER TABLE DROP COLUMN: no copy, but SQLite rewrites every row (not "brief").
+    "f8000000pdrp": (
+        'op.drop_column("widgets", "size")  # safemigrate: ignore[drop-column] -- test',
+        False,
+    ),
+    "f9000000pdix": ('op.drop_index("ix_widgets_plain", table_name="widgets")', False),
+    "fa000000pren": (
+        'op.alter_column("widgets", "plain", new_column_name="flat")'
+        "  # safemigrate: ignore[rename-column] -- test",
+        False,
+    ),
 }
 
 
@@ -137,3 +149,8 @@ def test_dry_run_says_copy_exactly_when_alembic_copies(
     assert "server default is a SQL expression" in impacts["f5000000bsrv"][0]
     assert all("alter_column needs it" in impact for impact in impacts["f6000000both"])
     assert impacts["f7000000padd"] == impacts["f2000000bnew"]
+    (drop,) = impacts["f8000000pdrp"]
+    assert drop.startswith("rewrites every row of the table") and "brief" not in drop
+    (index,) = impacts["f9000000pdix"]
+    assert index.startswith("frees every page of the index") and "brief" not in index
+    assert impacts["fa000000pren"][0].startswith("brief if it only renames the column")
