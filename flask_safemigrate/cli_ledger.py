@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 import click
-from flask import current_app
+from flask import current_app, g
 from flask.cli import with_appcontext
 
 from flask_safemigrate.cli_support import (
@@ -25,8 +25,14 @@ __all__ = ["ledger_group"]
 
 
 @click.group("ledger")
-def ledger_group() -> None:
+@directory_option
+@with_appcontext
+def ledger_group(directory: str | None) -> None:
     """Read the ledger of applied migrations, or record a reviewed edit."""
+    if directory is not None:
+        # `flask db ledger -d DIR show`: as `flask db -d DIR` does, for the commands below
+        # (their own -d still wins).
+        g.directory = directory
 
 
 @ledger_group.command("accept")

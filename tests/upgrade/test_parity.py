@@ -226,14 +226,24 @@ def test_verify_lint_ledger_and_auto_merge_heads_honour_d(
         assert code == 0, data
         assert data["summary"]["files"] == 3
 
-    for args in (["-d", str(other), "ledger", "show"], ["ledger", "show", "-d", str(other)]):
+    nowhere = str(tmp_path / "nowhere")
+    for args in (
+        ["-d", str(other), "ledger", "show"],
+        ["ledger", "-d", str(other), "show"],
+        ["ledger", "show", "-d", str(other)],
+        ["-d", nowhere, "ledger", "-d", str(other), "show"],  # the nearest -d wins
+        ["ledger", "-d", nowhere, "show", "-d", str(other)],
+    ):
         code, data, _ = invoke_json(app, "db", *args, "--format", "json")
-        assert code == 0, data
+        assert code == 0, (args, data)
         (db,) = data["databases"]
         assert [row["revision"] for row in db["entries"]] == list(REVISIONS[:3])
-    code, data, _ = invoke_json(app, "db", "-d", str(other), "ledger", "accept", REVISIONS[0],
-                                "--format", "json")  # fmt: skip
-    assert code == 0 and data["revision"] == REVISIONS[0], data
+    for args in (["-d", str(other), "ledger"], ["ledger", "-d", str(other)]):
+        code, data, _ = invoke_json(app, "db", *args, "accept", REVISIONS[0], "--format", "json")
+        assert code == 0 and data["revision"] == REVISIONS[0], data
+    result = invoke(app, "db", "ledger", "-d", nowhere, "show")
+    assert result.exit_code == 2, result.output
+    assert f"Error: no migrations directory at {nowhere}" in result.stderr
 
     write_revision(other, revision_script("b1000000bra1", REVISIONS[1]))
     code, data, _ = invoke_json(app, "db", "-d", str(other), "auto-merge-heads", "--check",
