@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from flask_safemigrate import ledger
+from flask_safemigrate import ledger, schema_diff
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import DbKind, engine_for, execute, server_url, sqlite_url, table_names
 from tests.support.network import refused_port
@@ -419,3 +419,47 @@ def test_no_db_skips_the_database(verify_app: VerifyApp, database_url: str) -> N
     text = invoke(app, "db", "verify", "--no-db")
     assert "Database checks skipped (--no-db)." in text.stdout
     assert json.loads(result.stdout)["heads"] == [ITEMS]
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"], indirect=True)
+def test_serial_keys_are_not_drift_and_their_owners_are_read_once(database_url: str) -> None:
+    """PostgreSQL: a SERIAL's ``nextval`` default is not a server default to compare (the
+    sequence is owned by the column), found with one query for every table, not one each; a
+    ``nextval`` of a sequence without an owner, or owned by another column, is drift."""
+    execute(
+        database_url,
+        "CREATE SCHEMA sm_other",
+        "CREATE SEQUENCE free_seq",
+        *(f"CREATE TABLE t{n} (id serial PRIMARY KEY)" for n in range(5)),
+        'CREATE TABLE "Odd Name" (id bigserial PRIMARY KEY)',
+        "CREATE TABLE sm_other.away (id serial PRIMARY KEY)",
+        "CREATE TABLE loose (id integer PRIMARY KEY DEFAULT nextval('free_seq'),"
+        " borrowed bigint DEFAULT nextval('t0_id_seq'))",
+    )
+    metadata = sa.MetaData()
+    for name in [f"t{n}" for n in range(5)] + ["Odd Name"]:
+        sa.Table(
+            name,
+            metadata,
+            sa.Column("id", sa.BigInteger if " " in name else sa.Integer, primary_key=True),
+        )
+    sa.Table("away", metadata, sa.Column("id", sa.Integer, primary_key=True), schema="sm_other")
+    sa.Table(
+        "loose",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("borrowed", sa.BigInteger),
+    )
+    statements: list[str] = []
+    with engine_for(database_url) as engine, engine.connect() as conn:
+        sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        found = schema_diff.drift(
+            conn, metadata, {"compare_server_default": True, "include_schemas": True}
+        )
+    assert sorted(found) == [
+        "loose.borrowed: server default nextval('t0_id_seq'::regclass) in database, none in models",
+        "loose.id: server default nextval('free_seq'::regclass) in database, none in models",
+    ]
+    owners = [s for s in statements if "pg_depend" in s]
+    # One read of every owner; the sequence without an owner is asked on its own.
+    assert len(owners) == 2, owners
