@@ -21,15 +21,17 @@ def backup(run: Run) -> None:
     run.stage = "backup"
     settings = run.setup.settings
     directory: Path | None = None
-    from flask_safemigrate import backup as backups
-
     for target in run.targets:
         wanted = run.options.backup
         if wanted is None:
             wanted = settings.backup
+        if not target.plan or wanted is False:
+            continue  # --no-backup or SAFEMIGRATE_BACKUP off: the backup package is not imported
+        from flask_safemigrate import backup as backups
+
         if wanted is None:
             wanted = backups.by_default(target.dialect)
-        if not wanted or not target.plan:
+        if not wanted:
             continue
         if not has_tables(run, target):
             run.progress.emit(
@@ -76,11 +78,13 @@ def has_tables(run: Run, target: Target) -> bool:
 def prune_backups(run: Run) -> None:
     """After a successful run: each backup it wrote counts among the last
     ``SAFEMIGRATE_BACKUP_KEEP`` of its database; older ones of that database go."""
+    keep = run.setup.settings.backup_keep
+    if keep <= 0 or all(target.backup is None for target in run.targets):
+        return  # no backup written: the backup package (six modules, sqlite3) is not imported
     from flask_safemigrate import backup as backups
 
-    keep = run.setup.settings.backup_keep
     for target in run.targets:
-        if target.backup is None or keep <= 0:
+        if target.backup is None:
             continue
         removed = backups.prune_backups(target.backup, target.url, keep)
         if removed:
