@@ -55,7 +55,7 @@ def _where_in_history(finding: Finding, setup: Setup) -> str:
     for script in setup.graph.scripts.values():
         if finding.path is not None and display_path(script.path) == finding.path:
             return f" at revision {script.revision}"
-    if finding.rule == "schema-drift":
+    if finding.rule in ("schema-drift", "breaks-previous-release"):
         return f" at head {', '.join(setup.graph.heads)}"
     return ""
 
@@ -169,6 +169,25 @@ def seeded_roundtrip(
     )
 
 
+def compatible_with_previous_release(
+    safemigrate_setup: Setup, migration_database: URL | None, safemigrate_options: PluginOptions
+) -> None:
+    setup, url = safemigrate_setup, _url(migration_database)
+    previous = safemigrate_options.previous_release
+    if not previous:
+        fail(
+            "compatible-with-previous-release needs the release to compare with",
+            "set safemigrate_previous_release to a git ref (a release tag) or a snapshot file",
+        )
+    _runnable(setup)
+    _check(
+        "compatible-with-previous-release",
+        setup,
+        f"verify --compat-with {previous}",
+        lambda: suite.compatible_with_previous_release(setup, url, previous),
+    )
+
+
 #: Each built-in test's function (the fixtures it takes are its parameters).
 TESTS: Final[Mapping[str, Callable[..., None]]] = {
     "single-head": single_head,
@@ -177,6 +196,7 @@ TESTS: Final[Mapping[str, Callable[..., None]]] = {
     "models-match": models_match,
     "roundtrip": roundtrip,
     "seeded-roundtrip": seeded_roundtrip,
+    "compatible-with-previous-release": compatible_with_previous_release,
 }
 
 

@@ -17,6 +17,7 @@ import pytest
 __all__ = [
     "BUILTIN_NAMES",
     "DATABASE_URL_ENV",
+    "OPT_IN",
     "PluginOptions",
     "add_options",
     "enabled",
@@ -32,7 +33,12 @@ BUILTIN_NAMES: Final = (
     "models-match",
     "roundtrip",
     "seeded-roundtrip",
+    "compatible-with-previous-release",
 )
+
+#: Collected only when ``safemigrate_previous_release`` names the release (or the test is
+#: listed in ``safemigrate_tests``): a project without release snapshots is not asked for one.
+OPT_IN: Final = frozenset({"compatible-with-previous-release"})
 
 #: The server URL of the scratch databases, over the ini's ``safemigrate_database_url``
 #: (a CI matrix runs one suite on every server with it).
@@ -67,6 +73,13 @@ _INI: Final[tuple[tuple[str, str, Any, str], ...]] = (
         "string",
         _DEFAULT_DATA,
         "the file whose ROWS seeded-roundtrip inserts (relative to the rootdir)",
+    ),
+    (
+        "safemigrate_previous_release",
+        "string",
+        "",
+        "compatible-with-previous-release checks the migrations against this release: a git"
+        " ref (its migrations/models.snapshot.json) or a snapshot file (default: not collected)",
     ),
     (
         "safemigrate_tests_folder",
@@ -107,6 +120,8 @@ class PluginOptions:
     tests_folder: Path
     #: Whether ``safemigrate_data`` was set (a missing file is then an error).
     data_given: bool
+    #: ``safemigrate_previous_release``: a git ref or a snapshot file ("" when unset).
+    previous_release: str = ""
 
 
 def read_options(config: pytest.Config) -> PluginOptions:
@@ -131,13 +146,19 @@ def read_options(config: pytest.Config) -> PluginOptions:
             " folder the built-in tests are to be collected in"
         )
     data = str(config.getini("safemigrate_data"))
+    previous = str(config.getini("safemigrate_previous_release")).strip()
     return PluginOptions(
         app=str(config.getini("safemigrate_app")).strip(),
-        tests=tuple(name for name in BUILTIN_NAMES if not names or name in names),
+        tests=tuple(
+            name
+            for name in BUILTIN_NAMES
+            if name in names or (not names and (name not in OPT_IN or previous))
+        ),
         database_url=os.environ.get(DATABASE_URL_ENV, "").strip()
         or str(config.getini("safemigrate_database_url")).strip(),
         base=str(config.getini("safemigrate_base")).strip(),
         data=root / data,
         tests_folder=folder,
         data_given=data != _DEFAULT_DATA,
+        previous_release=previous,
     )

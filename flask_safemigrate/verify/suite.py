@@ -8,6 +8,8 @@ fail it, made by the checks ``flask db verify`` and ``flask db lint`` make (neve
 ``models-match``     the scratch database at head against the models (``schema-drift``)
 ``roundtrip``        ``flask db verify --roundtrip``: up, down, up again, no trace left
 ``seeded-roundtrip`` ``flask db verify --roundtrip --rows FILE`` (:mod:`.seeding`)
+``compatible-with-`` ``flask db verify --compat-with REF`` (:mod:`.compat`): what of the
+``previous-release``  schema at head would break the previous release (errors only)
 ==================== ==================================================================
 
 The scratch database is an empty database the caller names (``scratch_url``, as
@@ -30,15 +32,18 @@ from alembic import command as alembic_command
 
 from flask_safemigrate import history, scratch
 from flask_safemigrate.checks import static_findings
+from flask_safemigrate.compat import load_old_snapshot
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable
 from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.verify.compat import run_compat
 from flask_safemigrate.verify.roundtrip import run_roundtrip
 from flask_safemigrate.verify.seeding import SEEDED_ROW_LOST, Rows, SeededRows
 from flask_safemigrate.verify.steps import ScratchRun, StepFailed, head_drift, on_scratch, run_step
 
 __all__ = [
     "BUILTIN_TESTS",
+    "compatible_with_previous_release",
     "lint_pending",
     "models_match",
     "pending_since",
@@ -56,6 +61,7 @@ BUILTIN_TESTS: Final = (
     "models-match",
     "roundtrip",
     "seeded-roundtrip",
+    "compatible-with-previous-release",
 )
 
 
@@ -207,3 +213,17 @@ def seeded_roundtrip(
         *seeds.unknown_revisions(setup.graph),
         *(f for f in trip.findings if f.rule in wanted),
     ]
+
+
+def compatible_with_previous_release(
+    setup: Setup, scratch_url: str | None, previous: str
+) -> list[Finding]:
+    """``flask db verify --compat-with previous``'s errors: what of the schema the migrations
+    build breaks the release ``previous`` names (a git ref or a snapshot file; one that
+    cannot be read is a :class:`ConfigError`), or what stopped the scratch run."""
+    if setup.graph.problems:
+        return single_head(setup)
+    old = load_old_snapshot(previous, setup.directory)
+    with setup.app.app_context():
+        result = run_compat(setup, old, scratch_url)
+    return [f for f in result.findings if f.severity is Severity.ERROR]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_safemigrate.pytest_plugin.options import BUILTIN_NAMES, DATABASE_URL_ENV
+from flask_safemigrate.pytest_plugin.options import BUILTIN_NAMES, DATABASE_URL_ENV, OPT_IN
 from flask_safemigrate.verify.suite import BUILTIN_TESTS
 from tests.support.databases import (
     DB_KINDS,
@@ -83,7 +83,9 @@ def stock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def expected_outcomes(variant: Variant) -> dict[str, str]:
-    outcomes = {f"tests::safemigrate::{name}": "passed" for name in BUILTIN_NAMES}
+    outcomes = {
+        f"tests::safemigrate::{name}": "passed" for name in BUILTIN_NAMES if name not in OPT_IN
+    }
     outcomes.update({f"tests::safemigrate::{name}": "failed" for name in variant.failed})
     outcomes.update({f"tests::safemigrate::{name}": "skipped" for name in variant.skipped})
     outcomes[OWN_TEST] = "passed"
@@ -194,3 +196,73 @@ def test_project(
         assert all(n.startswith("sm_verify_") for n in names), names
         left = [n for n in names if database_exists(kind, server_url(kind), n)]  # type: ignore[arg-type]
         assert left == [], f"scratch databases left on the {kind} server: {left}"
+
+
+COMPAT = "compatible-with-previous-release"
+
+
+def _server_ini(kind: DbKind, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The scratch server for ``kind``, through the ini (PostgreSQL) or the env (MariaDB)."""
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    if kind not in SERVER_KINDS:
+        return ""
+    url = server_url(kind)  # type: ignore[arg-type]
+    require_server(kind, url)  # type: ignore[arg-type]
+    shown = url.render_as_string(hide_password=False)
+    if kind == "postgresql":
+        return f"safemigrate_database_url = {shown}\n"
+    monkeypatch.setenv(DATABASE_URL_ENV, shown)
+    return ""
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=getattr(pytest.mark, k)) for k in DB_KINDS])
+def test_compatible_with_previous_release(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stock: Path, kind: DbKind
+) -> None:
+    ini = _server_ini(kind, monkeypatch)
+    ini += f"safemigrate_previous_release = release-1.json\nsafemigrate_tests = {COMPAT}\n"
+    root = write_project(pytester.path, PASSING, stock, ini)
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "shop:create_app", "db", "snapshot"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert done.stdout.startswith("Wrote "), done.stdout
+    current = json.loads((root / "migrations" / "models.snapshot.json").read_text("utf-8"))
+    args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+    # The previous release mapped exactly what the migrations build: nothing breaks.
+    (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
+    result = pytester.runpytest_subprocess(*args, timeout=600)
+    assert read_outcomes(root) == {f"tests::safemigrate::{COMPAT}": "passed", OWN_TEST: "passed"}
+    # It also mapped users.nickname, which the migrations never made (dropped, or renamed).
+    current["databases"][0]["tables"]["users"]["columns"]["nickname"] = {
+        "type": "string",
+        "length": 40,
+        "nullable": True,
+    }
+    (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
+    (root / "outcomes.txt").unlink()
+    result = pytester.runpytest_subprocess(*args, timeout=600)
+    output = result.stdout.str()
+    assert result.ret == 1, output
+    block = failure_block(output, COMPAT)
+    assert block.startswith(f"safemigrate::{COMPAT} failed: "), block
+    for word in ("users.nickname: column dropped or renamed", "release N+2 drops it"):
+        assert word in block, block
+    assert "verify --compat-with release-1.json" in block, block
+    assert "Traceback" not in block
+
+
+def test_compatible_with_previous_release_needs_the_release(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stock: Path
+) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    root = write_project(pytester.path, PASSING, stock, f"safemigrate_tests = {COMPAT}\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=600)
+    output = result.stdout.str()
+    assert read_outcomes(root)[f"tests::safemigrate::{COMPAT}"] == "failed", output
+    assert "safemigrate: compatible-with-previous-release needs the release" in output
+    assert "set safemigrate_previous_release" in output

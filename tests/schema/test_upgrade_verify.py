@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -185,3 +186,32 @@ def test_offline_sql_creates_and_uses_the_schema(schema_app: AppFactory, databas
     assert tables["public"] == set()
     code, report, _ = invoke_json(app, "db", "verify", "--format", "json")
     assert (code, report["current"]) == (0, ["a1"]), report
+
+
+def test_compat_with_reads_the_dedicated_schema(
+    schema_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    """``verify --compat-with`` builds the schema in the scratch database's ``app_ops`` and
+    matches the snapshot's ``app_ops.users`` there."""
+    app = schema_app()
+    write_revision(_migrations(app), users_revision())
+    invoke_ok(app, "db", "snapshot")
+    snapshot = _migrations(app) / "models.snapshot.json"
+    data = json.loads(snapshot.read_text(encoding="utf-8"))
+    assert sorted(data["databases"][0]["tables"]) == [f"{SCHEMA}.items", f"{SCHEMA}.users"]
+    code, report, _ = invoke_json(
+        app, "db", "verify", "--no-db", "--compat-with", str(snapshot), "--format", "json"
+    )
+    assert (code, report["problems"]) == (0, [])
+    users = data["databases"][0]["tables"][f"{SCHEMA}.users"]
+    users["columns"]["biography"] = {"type": "text", "nullable": True}
+    release = tmp_path / "release-1.json"
+    release.write_text(json.dumps(data), encoding="utf-8")
+    code, report, _ = invoke_json(
+        app, "db", "verify", "--no-db", "--compat-with", str(release), "--format", "json"
+    )
+    assert code == 1
+    assert [(p["check"], p["table"], p["column"]) for p in report["problems"]] == [
+        ("breaks-previous-release", f"{SCHEMA}.users", "biography")
+    ]
+    assert tables_by_schema(database_url).get(SCHEMA, set()) == set()  # the app's: untouched

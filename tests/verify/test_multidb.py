@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,31 @@ def test_every_bind_is_checked_and_roundtripped(
         "events.kind: column missing in database (scratch bind 'logs' after upgrading from"
         " base to head)",
     ]
+
+
+def test_compat_with_checks_every_bind(
+    database_url: str, tmp_path: Path, track_app: AppTracker
+) -> None:
+    """The snapshot has one entry per bind, and ``--compat-with`` compares each bind's own
+    tables: the previous release mapped ``events.kind`` on ``logs``, which the history lacks."""
+    logs = sqlite_url(tmp_path / "logs.db")
+    previous = multidb_app(database_url, logs, tmp_path, track_app, extra=True)
+    invoke_ok(previous, "db", "snapshot")
+    snapshot = tmp_path / "migrations" / "models.snapshot.json"
+    release = tmp_path / "release-1.json"
+    snapshot.rename(release)
+    data = json.loads(release.read_text(encoding="utf-8"))
+    assert [(d["bind"], sorted(d["tables"])) for d in data["databases"]] == [
+        (None, ["users"]),
+        ("logs", ["events"]),
+    ]
+    app = multidb_app(database_url, logs, tmp_path, track_app)
+    code, report, _ = run_verify(app, "--no-db", "--compat-with", str(release))
+    assert code == 1
+    [found] = problems(report, "breaks-previous-release")
+    assert (found["table"], found["column"], found["bind"]) == ("events", "kind", "logs")
+    assert found["message"].startswith("events.kind (bind 'logs'): column dropped or renamed")
+    # The release that no longer maps it (the expand/contract's first step) is compatible.
+    invoke_ok(app, "db", "snapshot")
+    code, report, _ = run_verify(app, "--no-db", "--compat-with", str(snapshot))
+    assert (code, report["problems"]) == (0, [])
