@@ -42,14 +42,18 @@ def invalid_index_findings(
 ) -> list[Finding]:
     """One ``invalid-index`` finding per INVALID index of the database.
 
-    A warning, unless a pending script names the index (``pending_sources``: their text):
+    A warning, unless a pending script names the index (``pending_sources``: their text,
+    read only when there is an INVALID index; pass a generator to read them lazily):
     then its create would be skipped by ``IF NOT EXISTS`` or fail on the name, so it is an
     error. Only a sign of trouble outside a running build: an index another session is
     building right now is INVALID until it finishes, which the message says.
     """
+    invalid = invalid_indexes(connection)
+    if not invalid:
+        return []  # the usual case: the scripts' text is not read at all
     sources = list(pending_sources)
     findings = []
-    for schema, index, table in invalid_indexes(connection):
+    for schema, index, table in invalid:
         qualified = index if schema == "public" else f"{schema}.{index}"
         named = [source for source in sources if _names(source, index)]
         # A script that asks guards.index_missing/index_exists about it has it rebuilt: the

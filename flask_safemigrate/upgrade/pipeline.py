@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,16 +165,19 @@ def _check_invalid_indexes(run: Run) -> None:
     for target in run.targets:
         if target.dialect != "postgresql" or run.options.sql:
             continue
-        sources = []
-        for script in target.plan:
-            with contextlib.suppress(OSError):
-                sources.append(script.path.read_text(encoding="utf-8", errors="replace"))
         with run.connect(target) as connection:
-            found = invalid_index_findings(connection, target.label, sources)
+            found = invalid_index_findings(connection, target.label, _sources(target.plan))
         blocking = [f for f in found if f.severity is Severity.ERROR]
         run.findings.extend(f for f in found if f.severity is not Severity.ERROR)
         if blocking:
             raise run.stop(ExitCode.PREFLIGHT, *blocking)
+
+
+def _sources(plan: list[history.Script]) -> Iterator[str]:
+    """The text of each pending script that can be read (when an invalid index asks)."""
+    for script in plan:
+        with contextlib.suppress(OSError):
+            yield script.path.read_text(encoding="utf-8", errors="replace")
 
 
 def lock_and_apply(run: Run) -> None:
