@@ -41,6 +41,8 @@ def test_every_command_and_exit_carries_schema_version(make_app: MakeApp, tmp_pa
         (("ledger", "show"), 0),
         (("lint",), 0),
         (("auto-merge-heads", "--check"), 0),
+        (("snapshot",), 0),
+        (("-d", str(tmp_path / "nowhere"), "snapshot"), 2),
         (("-d", str(tmp_path / "nowhere"), "verify"), 2),  # raised before any report
         (("-d", str(tmp_path / "nowhere"), "safe-upgrade"), 2),
     ]

@@ -142,6 +142,15 @@ def test_flask_db_snapshot_writes_the_file_atomically(
     before = path.read_bytes()
     assert json.loads(before)["format"] == 1
     assert invoke_ok(app, "db", "snapshot").stdout.startswith("Unchanged: ")
+    report = json.loads(invoke_ok(app, "db", "snapshot", "--format", "json").stdout)
+    assert report == {
+        "schema_version": 1,
+        "ok": True,
+        "path": str(path),
+        "changed": False,
+        "tables": 2,
+        "problems": [],
+    }
     # A write that fails half-way (the disk fills while syncing) leaves the old file whole.
     app.extensions["migrate"].db.metadata.tables["users"].append_column(
         sa.Column("age", sa.Integer)
