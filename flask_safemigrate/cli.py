@@ -42,6 +42,7 @@ from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.render.progress import JsonLogPrinter, ProgressPrinter
 from flask_safemigrate.safe_text import printable
+from flask_safemigrate.suggested import LintCommand
 
 __all__ = [
     "COMMANDS",
@@ -267,35 +268,37 @@ def lint_command(
     migrations = cli_support.command_directory(directory)
     if not migrations.is_dir():
         raise ConfigError(f"no migrations directory at {migrations}", hint=MISSING_DIRECTORY_HINT)
-    targets = list(paths) or [migrations]
-    db = current_app.extensions["migrate"].db
-    config = options.resolve(
-        lint_cli_options(
-            select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
-        ),
-        settings=settings,
-        search_from=migrations,
-        app_dialect=database.dialect_of(db.engine.url),
-    )
-    config = dataclasses.replace(config, mapped=mapped_columns(db))
-    only: set[str] | None = None
-    locations = history.version_locations(migrations)
-    if since:
-        only = since_revisions(locations, since)
-    if pending:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        unapplied = pending_revisions(app, settings, locations)
-        only = unapplied if only is None else only & unapplied
-    echo_lint(
-        lint_command(
+    prefix = cli_support.suggesting(migrations)
+    again = LintCommand.of(f"{prefix} lint", paths)  # what advice to lint again names
+    with cli_support.lint_advice(again):
+        targets = list(paths) or [migrations]
+        db = current_app.extensions["migrate"].db
+        config = options.resolve(
+            lint_cli_options(
+                select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+            ),
+            settings=settings,
+            search_from=migrations,
+            app_dialect=database.dialect_of(db.engine.url),
+        )
+        config = dataclasses.replace(config, mapped=mapped_columns(db))
+        only: set[str] | None = None
+        locations = history.version_locations(migrations)
+        if since:
+            only = since_revisions(locations, since)
+        if pending:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            unapplied = pending_revisions(app, settings, locations)
+            only = unapplied if only is None else only & unapplied
+        result = lint_command(
             targets,
             config,
             only_revisions=only,
             write_baseline=write_baseline,
-            command=cli_support.suggesting(migrations),
-        ),
-        output_format,
-    )
+            command=prefix,
+            lint=again,
+        )
+    echo_lint(result, output_format, again)
 
 
 COMMANDS[lint_command.name or "lint"] = lint_command

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -204,11 +205,14 @@ def explain_rule(rule_name: str) -> None:
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule_docs(rule)}")
 
 
-def echo_lint(result: Result, output_format: str) -> NoReturn:
+def echo_lint(
+    result: Result, output_format: str, lint: suggested.LintCommand | None = None
+) -> NoReturn:
     """Render a lint result in the chosen format and exit with its code.
 
-    A ``--write-baseline`` run says what it recorded instead: stdout carries only the chosen
-    machine format, which a written baseline has none of.
+    A ``--write-baseline`` run says what it recorded instead, and the line that lints with it
+    (``lint``: the command as the user ran it): stdout carries only the chosen machine
+    format, which a written baseline has none of.
     """
     from flask_safemigrate.lint.command import WRITTEN
     from flask_safemigrate.lint.docs import rule_infos
@@ -218,12 +222,13 @@ def echo_lint(result: Result, output_format: str) -> NoReturn:
     written = report.facts.get(WRITTEN)
     if written is not None:
         path: Path = written["file"]
+        again = (lint or suggested.LintCommand()).line(f"--baseline {shlex.quote(str(path))}")
         click.echo(
             f"Recorded {plural(written['findings'], 'finding')}"
             f" ({plural(written['files'], 'file')}) in {path}."
-            f" Commit it; lint with --baseline {path} (or set baseline ="
+            f" Commit it; `{again}` (or baseline ="
             f' "{path.as_posix()}" in [tool.safemigrate.lint] of pyproject.toml)'
-            " reports only new findings.",
+            " then reports only new findings.",
             err=output_format != "text",
         )
     elif output_format == "github":
@@ -238,6 +243,18 @@ def echo_lint(result: Result, output_format: str) -> NoReturn:
         color = should_color(sys.stdout)
         click.echo(render_lint_text(report, color=color), color=color)
     exit_with(result.exit_code)
+
+
+@contextlib.contextmanager
+def lint_advice(lint: suggested.LintCommand) -> Iterator[None]:
+    """A usage error's advice to lint again (`flask db lint --write-baseline FILE`, as the
+    code below words it) names the lint command the user ran, with its paths."""
+    try:
+        yield
+    except SafeMigrateError as error:
+        if error.hint is not None:
+            error.hint = lint.text(error.hint)
+        raise
 
 
 @contextlib.contextmanager

@@ -14,9 +14,11 @@ from flask_safemigrate.cli_support import (
     echo_lint,
     explain_rule,
     handles_errors,
+    lint_advice,
     lint_cli_options,
     lint_options,
 )
+from flask_safemigrate.suggested import LintCommand
 from flask_safemigrate.version import __version__
 
 
@@ -54,22 +56,25 @@ def lint(
     if explain:
         explain_rule(explain)
         return
-    targets = list(paths) or [Path("migrations")]
-    config = options.resolve(
-        lint_cli_options(
-            select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
-        ),
-        settings=None,
-        search_from=targets[0] if targets[0].is_dir() else targets[0].parent,
-    )
-    only = None
-    if since:
-        _, locations = engine.collect_files(targets)
-        only = since_revisions(locations, since)
-    echo_lint(
-        lint_command(targets, config, only_revisions=only, write_baseline=write_baseline),
-        output_format,
-    )
+    # Advice to lint again names this command, not `flask db lint` (which needs an app).
+    again = LintCommand.of("safemigrate lint", paths)
+    with lint_advice(again):
+        targets = list(paths) or [Path("migrations")]
+        config = options.resolve(
+            lint_cli_options(
+                select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+            ),
+            settings=None,
+            search_from=targets[0] if targets[0].is_dir() else targets[0].parent,
+        )
+        only = None
+        if since:
+            _, locations = engine.collect_files(targets)
+            only = since_revisions(locations, since)
+        result = lint_command(
+            targets, config, only_revisions=only, write_baseline=write_baseline, lint=again
+        )
+    echo_lint(result, output_format, again)
 
 
 def rules_doc_main(argv: Sequence[str] | None = None) -> int:

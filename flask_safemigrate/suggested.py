@@ -15,12 +15,20 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flask_safemigrate.report import Finding, Report
 
-__all__ = ["DEFAULT_PREFIX", "command_prefix", "finding_for", "report_for", "text_for"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "LintCommand",
+    "command_prefix",
+    "finding_for",
+    "report_for",
+    "text_for",
+]
 
 DEFAULT_PREFIX = "flask db"
 
@@ -75,3 +83,34 @@ def report_for(report: Report, prefix: str) -> Report:
         facts=facts,
         notes=[text_for(note, prefix) for note in report.notes],
     )
+
+
+# Lint's own advice, worded `flask db lint ARGS` wherever it is made (a bad --select, a
+# baseline to write): the command the user ran, with the paths it linted, replaces it.
+_LINT_SUGGESTION = re.compile(r"`flask db lint((?: [^`]*)?)`")
+
+
+@dataclasses.dataclass(frozen=True)
+class LintCommand:
+    """The lint command as the user ran it: ``safemigrate lint`` (pre-commit, no app) or
+    ``flask db [-d DIR] lint``, and the folders given to it."""
+
+    command: str = f"{DEFAULT_PREFIX} lint"
+    paths: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, command: str, paths: Sequence[str | Path]) -> LintCommand:
+        """Only the folders among ``paths`` are kept: pre-commit passes the changed scripts,
+        and a baseline written from those alone would drop every other script's entries."""
+        return cls(command, tuple(str(path) for path in paths if Path(path).is_dir()))
+
+    def line(self, args: str = "") -> str:
+        """``COMMAND ARGS PATHS``, quoted for a POSIX shell (no paths after ``--explain``,
+        which lints nothing)."""
+        args = args.strip()
+        paths = () if args.startswith("--explain") else self.paths
+        return " ".join([self.command, *([args] if args else []), *map(shlex.quote, paths)])
+
+    def text(self, text: str) -> str:
+        """``text`` with every suggested `flask db lint ARGS` as :meth:`line` words it."""
+        return _LINT_SUGGESTION.sub(lambda match: f"`{self.line(match.group(1))}`", text)

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ class Applied:
 def _usage(path: Path, problem: str) -> ConfigError:
     return ConfigError(
         f"baseline {path}: {problem}",
-        hint=f"write it again with --write-baseline {path}",
+        hint=f"write it again: `flask db lint --write-baseline {shlex.quote(str(path))}`",
     )
 
 
@@ -70,7 +71,7 @@ def load(path: Path) -> Baseline:
     except FileNotFoundError:
         raise ConfigError(
             f"baseline {path} does not exist",
-            hint=f"create it with --write-baseline {path}",
+            hint=f"create it: `flask db lint --write-baseline {shlex.quote(str(path))}`",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -10,6 +10,7 @@ plain run that pipelines (safe-upgrade's pre-flight) and benchmarks call.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from flask_safemigrate.errors import ConfigError, ExitCode
 from flask_safemigrate.lint import baseline, engine
 from flask_safemigrate.report import Result
 
-__all__ = ["WRITTEN", "lint_command", "since_revisions"]
+__all__ = ["REWRITE", "WRITTEN", "lint_command", "since_revisions"]
 
 #: The report fact of a ``--write-baseline`` run: ``{"file", "findings", "files"}``.
 WRITTEN = "baseline_written"
+#: The report fact of a ``--baseline`` run: the command line that writes that baseline again.
+REWRITE = "baseline_rewrite"
 
 
 def lint_command(
@@ -32,6 +35,7 @@ def lint_command(
     write_baseline: Path | None = None,
     cache_dir: Path | None = None,
     command: str = suggested.DEFAULT_PREFIX,
+    lint: suggested.LintCommand | None = None,
 ) -> Result:
     """Lint ``paths``; exit 1 when a finding reaches ``config.fail_on``, else 0.
 
@@ -42,6 +46,8 @@ def lint_command(
     ``cache_dir``: see :func:`~flask_safemigrate.lint.engine.lint`. ``command`` starts the
     commands the findings suggest (``flask db -d DIR`` when the scripts are not in the app's
     migrations directory); the baseline, written or applied, holds them as the rules word them.
+    ``lint`` is the lint command as the user ran it, which advice to lint again names (the
+    report's :data:`REWRITE` fact: the line that rewrites a baseline with stale entries).
     """
     report = engine.lint(paths, config, only_revisions=only_revisions, cache_dir=cache_dir)
     if write_baseline is not None:
@@ -53,6 +59,9 @@ def lint_command(
         )
     if config.baseline is not None:
         report = baseline.apply(report, baseline.load(config.baseline)).report
+        written_to = shlex.quote(str(report.facts["baseline"]["file"]))
+        line = (lint or suggested.LintCommand()).line(f"--write-baseline {written_to}")
+        report = dataclasses.replace(report, facts={**report.facts, REWRITE: line})
     report = suggested.report_for(report, command)
     failed = report.fails(config.fail_on)
     return Result(report, ExitCode.CHECKS_FAILED if failed else ExitCode.OK)

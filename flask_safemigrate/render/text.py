@@ -150,10 +150,11 @@ def lint_summary_lines(report: Report) -> list[str]:
             # --write-baseline records every finding: with new ones shown, it would record
             # them too, so the advice waits for them to be fixed.
             when = "once the findings above are fixed, " if findings else ""
+            rewrite = report.facts.get("baseline_rewrite")  # the lint command as run
+            how = f"`{rewrite}`" if rewrite else f"--write-baseline {baseline['file']}"
             text += (
                 f"; {stale} {'entry matches' if stale == 1 else 'entries match'} nothing any"
-                f" more (fixed or removed): {when}--write-baseline {baseline['file']} prunes"
-                f" {'it' if stale == 1 else 'them'}"
+                f" more (fixed or removed): {when}{how} prunes {'it' if stale == 1 else 'them'}"
             )
         lines.append(text + ".")
     return lines

@@ -181,13 +181,15 @@ def test_fixed_findings_are_counted_as_stale_only_where_lint_looked(project: Pat
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1].endswith(
         "; 2 entries match nothing any more (fixed or removed):"
-        " --write-baseline lint-baseline.json prunes them."
+        " `safemigrate lint --write-baseline lint-baseline.json` prunes them."
     )  # drop-column and the existence check on the same line
-    # pre-commit lints the changed files only: the other 299 files' entries are not stale.
+    # pre-commit lints the changed files only: the other 299 files' entries are not stale,
+    # and the advice does not name that file (a baseline of it alone would drop the others).
     one = run("--baseline", "lint-baseline.json", str(fixed.relative_to(project)))
     assert one.stdout.splitlines()[-1] == (
         "Baseline lint-baseline.json: 3 recorded findings not shown; 2 entries match nothing"
-        " any more (fixed or removed): --write-baseline lint-baseline.json prunes them."
+        " any more (fixed or removed): `safemigrate lint --write-baseline lint-baseline.json`"
+        " prunes them."
     )
     other = run("--baseline", "lint-baseline.json", "--select", "create-index-not-concurrently")
     assert "match nothing" not in other.stdout  # --select leaves the other rules' entries
@@ -388,3 +390,53 @@ def test_write_baseline_keeps_stdout_for_the_machine_formats(project: Path) -> N
     assert result.stderr.startswith("Recorded ") and '"b.json" in [tool.safemigrate.lint]' in (
         result.stderr
     )
+
+
+def test_safemigrate_lint_advises_safemigrate_lint(project: Path) -> None:
+    """The standalone command (pre-commit, no Flask app) names itself, with the folder it
+    linted, wherever its advice is to lint again or write a baseline: `flask db lint` would
+    need an app it may not have (issue #17)."""
+    (project / "migrations").rename(project / "db migrations")
+    folder = "'db migrations'"  # quoted for a shell, as the user can copy it
+    written = run("--write-baseline", "b.json", "db migrations")
+    assert written.exit_code == 0, written.output
+    assert f"`safemigrate lint --baseline b.json {folder}`" in written.stdout
+    missing = run("--baseline", "nope.json", "db migrations")
+    assert missing.exit_code == 2
+    assert missing.stderr.splitlines() == [
+        "Error: baseline nope.json does not exist",
+        f"  help: create it: `safemigrate lint --write-baseline nope.json {folder}`",
+    ]
+    (project / "bad.json").write_text("{")
+    bad = run("--baseline", "bad.json", "db migrations", "--format", "json")
+    assert bad.exit_code == 2
+    assert json.loads(bad.stdout)["hint"] == (
+        f"write it again: `safemigrate lint --write-baseline bad.json {folder}`"
+    )
+    unknown = run("--select", "no-such-rule", "db migrations")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines()[1].endswith(
+        "`safemigrate lint --explain RULE` describes one"
+    )
+    fixed = project / "db migrations" / "versions" / f"{revision_id(7)}_step.py"
+    fixed.write_text(fixed.read_text().replace('    op.drop_column("table_7", "legacy")\n', ""))
+    stale = run("--baseline", "b.json", "db migrations")
+    assert stale.stdout.splitlines()[-1].endswith(
+        f"`safemigrate lint --write-baseline b.json {folder}` prunes them."
+    )
+    assert "flask db" not in written.output + missing.output + bad.output + unknown.output
+    assert "flask db" not in stale.output
+
+
+def test_flask_db_lint_advises_its_own_command(make_app: MakeApp, tmp_path: Path) -> None:
+    app: Flask = make_app(sqlite_url(tmp_path / "app.db"))
+    other = tmp_path / "other"
+    invoke(app, "db", "-d", str(other), "init")
+    write_revision(other, script(0, old_body(0)))
+    missing = invoke(app, "db", "-d", str(other), "lint", "--baseline", "nope.json")
+    assert missing.exit_code == 2
+    assert missing.stderr.splitlines()[1] == (
+        f"  help: create it: `flask db -d {other} lint --write-baseline nope.json`"
+    )
+    unknown = invoke(app, "db", "-d", str(other), "lint", "--select", "no-such-rule")
+    assert f"`flask db -d {other} lint --explain RULE` describes one" in unknown.stderr
