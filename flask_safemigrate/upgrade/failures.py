@@ -10,6 +10,7 @@ gathered here; the lock-lost report is the run's own.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path, one_line
 from flask_safemigrate.upgrade import wording
 from flask_safemigrate.upgrade.apply import StepFailed, failing_line
+from flask_safemigrate.upgrade.order import split_range
 from flask_safemigrate.upgrade.state import Run, Stop
 
 __all__ = ["failure", "lock_lost", "locks_file_hint", "refresh_positions", "sql_failed"]
@@ -41,26 +43,55 @@ def sql_failed(run: Run, error: Exception) -> Stop:
     while trace is not None:
         script = scripts.get(os.path.realpath(trace.tb_frame.f_code.co_filename), script)
         trace = trace.tb_next
-    reason = one_line(error, run.setup.urls)
+    reason = one_line(error, run.setup.urls).rstrip(".")
     name = checks.describe(script) if script is not None else "a migration script"
+    again = _command(run.options.revision)  # the user's START:END, kept
+    online = _command(split_range(run.options.revision)[1])  # a range is --sql only
+    if _needs_live_table(error):
+        message = (
+            f"--sql: revision {name} cannot be written as SQL: its batch_alter_table block on"
+            " SQLite recreates the table (a copy of it with the change, then a rename), and"
+            " Alembic needs the live table to read its columns, which --sql never connects"
+            " to. The script is not wrong. No SQL was printed and nothing ran on the database."
+        )
+        help_text = (
+            f"run it online (`{online}`), or see the plan without changing anything with"
+            f" `{online} --dry-run`; offline SQL of a SQLite batch block needs"
+            " batch_alter_table(..., copy_from=<the full Table>) in the script"
+        )
+    else:
+        message = (
+            f"--sql: revision {name} failed while its SQL was written: {reason}."
+            " No SQL was printed and nothing ran on the database."
+        )
+        help_text = f"fix the script at that line, then run `{again} --sql` again"
     return run.stop(
         ExitCode.MIGRATION_FAILED,
         Finding(
             rule="migration-failed",
             severity=Severity.ERROR,
-            message=(
-                f"--sql: revision {name} failed while its SQL was written: {reason}."
-                " No SQL was printed and nothing ran on the database."
-            ),
+            message=message,
             path=display_path(script.path) if script is not None else None,
             line=failing_line(error, script),
-            help="fix the script at that line, then run `flask db safe-upgrade --sql` again",
+            help=help_text,
             extra={
                 "revision": script.revision if script is not None else None,
                 "error": reason,
             },
         ),
     )
+
+
+def _command(revision: str) -> str:
+    """``flask db safe-upgrade REVISION`` as the user can copy it (no REVISION for heads)."""
+    return "flask db safe-upgrade" + (f" {shlex.quote(revision)}" if revision != "heads" else "")
+
+
+def _needs_live_table(error: Exception) -> bool:
+    """Alembic's refusal of a SQLite batch block in offline mode: "move and copy" reflects
+    the live table (``batch_alter_table`` without ``copy_from``)."""
+    text = str(error)
+    return "cannot proceed in --sql mode" in text and "requires a live database" in text
 
 
 def refresh_positions(run: Run, *, fallback_to_goal: bool) -> None:

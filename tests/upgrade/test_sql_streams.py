@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click.testing
+import pytest
 from flask import Flask
 
 from tests.support.apps import MakeApp
@@ -111,3 +112,54 @@ def test_sql_from_base_claims_nothing_about_the_database(
     )  # fmt: skip
     assert code == 3, data
     assert data["from"] == [REVISIONS[1]] and data["current"] is None, data
+
+
+def test_a_range_that_raises_keeps_stdout_for_sql_and_the_range_in_its_advice(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """START:END takes the same path as a plain --sql: exit 4, the report on stderr, and the
+    rerun it suggests is the user's own range."""
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=2)
+    write_revision(other, revision_script("f3000000boom", REVISIONS[1], "not_defined()"))
+    result = _sql(app, other, f"{REVISIONS[0]}:head", "--skip-lint")
+    _refused(result, 4, "NameError", "safe-upgrade --sql stopped writing the SQL")
+    assert f"safe-upgrade {REVISIONS[0]}:head --sql` again" in result.stderr
+    assert ".." not in result.stderr
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+def test_a_sqlite_batch_block_is_not_the_scripts_fault(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """What `flask db migrate` writes to alter a SQLite table (batch_alter_table, which copies
+    the table) needs the live table: Alembic refuses it offline. The script is right; the
+    report says what --sql cannot do and what to run instead (online, or --dry-run)."""
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=2)
+    write_revision(
+        other,
+        revision_script(
+            "f4000000bat",
+            REVISIONS[1],
+            "with op.batch_alter_table('widgets') as batch_op:\n"
+            "        batch_op.alter_column('name', existing_type=sa.String(50),"
+            " type_=sa.String(80))",
+        ),
+    )
+    result = _sql(app, other, f"{REVISIONS[0]}:head")
+    _refused(
+        result,
+        4,
+        "cannot be written as SQL: its batch_alter_table block on SQLite recreates the table",
+        "Alembic needs the live table",
+        "The script is not wrong",
+        "safe-upgrade head`), or see the plan",
+        "safe-upgrade head --dry-run`",
+        "copy_from=",
+    )
+    assert "fix the script" not in result.stderr and "skipped.." not in result.stderr
+    assert "CommandError" not in result.stderr
+    # The suggested commands work: --dry-run and the online run read the live table.
+    dry = invoke(app, "db", "-d", str(other), "safe-upgrade", "head", "--dry-run")
+    assert dry.exit_code == 0, dry.output
