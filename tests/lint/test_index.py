@@ -324,3 +324,23 @@ def test_history_rules_alone_build_no_index(
     assert left_out.findings == [] and left_out.facts["files"] == 0
     with pytest.raises(AssertionError, match="built an index"):
         engine.lint([versions], LintConfig(select=("SM102",)), jobs=1)
+
+
+def test_call_made_is_the_dataclass_with_every_field() -> None:
+    """``Call.made`` (the index's fast constructor) takes every field of ``Call``, in order,
+    and makes what ``Call(...)`` makes: a field added to one and not the other fails here."""
+    import dataclasses
+    import inspect
+
+    from flask_safemigrate.lint.calls import ALL_DIALECTS, Call
+
+    names = [f.name for f in dataclasses.fields(Call)]
+    assert list(inspect.signature(Call.made).parameters) == names
+    node = ast.parse("op.drop_column('t', 'c')").body[0].value  # type: ignore[attr-defined]
+    values = ("drop_column", "op", node, "upgrade", 1, "t", True, False, frozenset({"t"}))
+    rest = ((), ALL_DIALECTS, {"x": 1}, "src")
+    made, plain = Call.made(*values, *rest), Call(*values, *rest)
+    assert made == plain and hash(made) == hash(plain)
+    assert [getattr(made, n) for n in names] == [getattr(plain, n) for n in names]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]
