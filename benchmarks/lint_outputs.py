@@ -18,6 +18,11 @@ checkouts whose fixtures differ still lint the same files: a copy of ``tests/lin
 once to download them). Runs happen with that folder as the working directory, so no
 ``pyproject.toml`` of a checkout configures them.
 
+Each run has ``XDG_CACHE_HOME`` set to ``--cache`` (default: a new temporary folder, removed
+afterwards), so lint's results cache (``lint/cache.py``) starts empty and never touches the
+user's. Recording twice with the same ``--cache`` records the second time from the cache: the
+two records must be the same.
+
 ``compare`` prints every run whose outputs differ and exits 1 if any does, 0 if none.
 """
 
@@ -89,10 +94,18 @@ def targets(inputs: Path) -> dict[str, Path]:
     return found
 
 
-def record(outdir: Path, code: Path, inputs: Path, jobs: int) -> int:
+def record(outdir: Path, code: Path, inputs: Path, jobs: int, cache: Path | None) -> int:
+    if cache is None:
+        with tempfile.TemporaryDirectory(prefix="safemigrate-lint-outputs-cache-") as folder:
+            return record(outdir, code, inputs, jobs, Path(folder))
     freeze_inputs(inputs)
     outdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(code.resolve()), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(code.resolve()),
+        PYTHONDONTWRITEBYTECODE="1",
+        XDG_CACHE_HOME=str(cache.resolve()),
+    )
     runs = [
         (f"{name}.{dialect}.{selection}", ["--dialect", dialect, *select, str(path)])
         for name, path in targets(inputs).items()
@@ -142,12 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--code", type=Path, default=ROOT, help="checkout whose package runs")
     rec.add_argument("--inputs", type=Path, default=DEFAULT_INPUTS, help="frozen inputs")
     rec.add_argument("-j", "--jobs", type=int, default=1, help="runs at once")
+    rec.add_argument("--cache", type=Path, help="XDG_CACHE_HOME of the runs [a new one]")
     cmp = commands.add_parser("compare", help="diff two records")
     cmp.add_argument("before", type=Path)
     cmp.add_argument("after", type=Path)
     args = parser.parse_args(argv)
     if args.command == "record":
-        return record(args.outdir, args.code, args.inputs, args.jobs)
+        return record(args.outdir, args.code, args.inputs, args.jobs, args.cache)
     return compare(args.before, args.after)
 
 

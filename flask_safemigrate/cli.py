@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
+from flask_safemigrate.caches import user_cache
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
@@ -254,6 +255,7 @@ def lint_command(
     baseline: Path | None,
     write_baseline: Path | None,
     explain: str | None,
+    no_cache: bool,
     output_format: str,
 ) -> None:
     """Check migration scripts for data loss, locks and non-idempotent steps."""
@@ -295,6 +297,7 @@ def lint_command(
             config,
             only_revisions=only,
             write_baseline=write_baseline,
+            cache_dir=None if no_cache else user_cache(),
             command=prefix,
             lint=again,
         )

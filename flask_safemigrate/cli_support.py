@@ -154,6 +154,12 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             help="Record every finding in FILE (to adopt lint on an existing history) and exit 0.",
         ),
         click.option("--explain", metavar="RULE", help="Describe a rule and exit."),
+        click.option(
+            "--no-cache",
+            is_flag=True,
+            help="Lint every script again instead of reusing the results of unchanged ones"
+            " (kept in the user's cache folder).",
+        ),
         format_option("text", "json", "github", "sarif"),
     ]
     decorated: Any = command

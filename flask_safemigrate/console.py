@@ -43,6 +43,7 @@ def lint(
     baseline: Path | None,
     write_baseline: Path | None,
     explain: str | None,
+    no_cache: bool,
     output_format: str,
 ) -> None:
     """Check migration scripts (files, version folders or a migrations folder).
@@ -50,6 +51,7 @@ def lint(
     With no PATH, lints ./migrations. Options not given come from [tool.safemigrate.lint] in
     the nearest pyproject.toml.
     """
+    from flask_safemigrate.caches import user_cache
     from flask_safemigrate.lint import engine, options
     from flask_safemigrate.lint.command import lint_command, since_revisions
 
@@ -72,7 +74,12 @@ def lint(
             _, locations = engine.collect_files(targets)
             only = since_revisions(locations, since)
         result = lint_command(
-            targets, config, only_revisions=only, write_baseline=write_baseline, lint=again
+            targets,
+            config,
+            only_revisions=only,
+            write_baseline=write_baseline,
+            cache_dir=None if no_cache else user_cache(),
+            lint=again,
         )
     echo_lint(result, output_format, again)
 

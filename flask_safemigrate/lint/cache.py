@@ -1,7 +1,9 @@
-"""Lint results of unchanged scripts, kept between runs (safe-upgrade's pre-flight).
+"""Lint results of unchanged scripts, kept between runs (``safemigrate lint``, ``flask db lint``
+and safe-upgrade's pre-flight).
 
-A deploy that replays a long history (a fresh database, a test environment, every tenant of a
-fleet) lints the same scripts on every run. A script's findings depend on its text, where it
+A pre-commit hook lints the same history on every commit, and a deploy that replays a long
+history (a fresh database, a test environment, every tenant of a fleet) lints the same scripts
+on every run. A script's findings depend on its text, where it
 is (findings name it relative to the working directory), the ``env.py`` next to its history
 (``concurrently-outside-autocommit`` reads it), the lint configuration, and the code of the
 rules; the cache keys an entry by all of them:
@@ -13,14 +15,20 @@ rules; the cache keys an entry by all of them:
   modification time of every module of the package (a rule edited in a checkout, or another
   release installed, starts a new section).
 
-Only per-script results are kept, for a run limited to some revisions (``only_revisions``:
-the history rules, which read the whole graph, do not run there). The file is JSON (never
-pickle: nothing in it is executed), written whole to a temporary file and renamed. A cache
-that cannot be read or written is simply not used: it only ever saves time.
+Only per-script results are kept: a script's findings and what the history rules read of it
+(its revision identifiers, :class:`history.Script`). The history rules themselves, which judge
+the whole graph, run on every run, from those. A section also records which rules the
+configuration runs, so a run whose every script hits imports only the history rules.
+
+Each section is a JSON file of its own (never pickle: nothing in it is executed), so a run
+reads only its configuration's, written whole to a temporary file and renamed; the 16 most
+recently used are kept. A cache that cannot be read or written is simply not used: it only
+ever saves time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -31,25 +39,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from flask_safemigrate import history
 from flask_safemigrate.code_fingerprint import code_fingerprint
 from flask_safemigrate.lint.model import LintConfig
 from flask_safemigrate.report import Finding, Severity
 
-__all__ = ["FILE_NAME", "Cached", "LintCache"]
+__all__ = ["FILE_GLOB", "Cached", "LintCache"]
 
-#: The cache file, in the directory the caller gives (safe-upgrade: ``caches.user_cache()``).
-FILE_NAME: Final = "safemigrate-lint-cache.json"
+#: The cache files, one per section (configuration), in the directory the caller gives
+#: (``caches.user_cache()``): ``safemigrate-lint-cache-<key>.json``.
+FILE_GLOB: Final = "safemigrate-lint-cache-*.json"
+_PREFIX: Final = "safemigrate-lint-cache-"
 
-#: Sections (configurations) kept in one file, the most recently used first.
+#: Sections (configurations, one file each) kept: the least recently used go first.
 _SECTIONS: Final = 16
 #: Entries kept per section: those of this run first, then the most recent others.
 _ENTRIES: Final = 5000
-_FORMAT: Final = 1
+_FORMAT: Final = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class Cached:
-    """One script's lint result as stored: its revision, findings and silenced count.
+    """One script's lint result as stored: its revision, findings and silenced count, and
+    what the history rules read of it (``None`` for a script they cannot read).
 
     ``findings`` is ``None`` for a script read for its revision only (not linted then).
     """
@@ -57,6 +69,7 @@ class Cached:
     revision: str | None
     findings: list[Finding] | None
     silenced: int
+    script: history.Script | None = None
 
 
 def _canonical(value: Any) -> Any:
@@ -115,34 +128,73 @@ def _finding_from_json(data: Mapping[str, Any]) -> Finding:
     )
 
 
+def _script_to_json(script: history.Script | None) -> dict[str, Any] | None:
+    if script is None:
+        return None
+    return {
+        "revision": script.revision,
+        "down_revisions": list(script.down_revisions),
+        "branch_labels": list(script.branch_labels),
+        "depends_on": list(script.depends_on),
+        "line": script.line,
+        "message": script.message,
+        "create_date": script.create_date,
+        "has_upgrade": script.has_upgrade,
+        "upgrade_is_empty": script.upgrade_is_empty,
+        "has_downgrade": script.has_downgrade,
+        "downgrade_is_empty": script.downgrade_is_empty,
+        "lines": [list(pair) for pair in script.lines],
+    }
+
+
+def _script_from_json(data: Mapping[str, Any] | None, path: Path) -> history.Script | None:
+    if data is None:
+        return None
+    return history.Script(
+        revision=data["revision"],
+        down_revisions=tuple(data["down_revisions"]),
+        branch_labels=tuple(data["branch_labels"]),
+        depends_on=tuple(data["depends_on"]),
+        path=path,
+        line=data["line"],
+        message=data["message"],
+        create_date=data["create_date"],
+        has_upgrade=data["has_upgrade"],
+        upgrade_is_empty=data["upgrade_is_empty"],
+        has_downgrade=data["has_downgrade"],
+        downgrade_is_empty=data["downgrade_is_empty"],
+        lines=tuple((str(name), int(line)) for name, line in data["lines"]),
+    )
+
+
 class LintCache:
     """The cache file of ``directory`` for one configuration; load, look up, store, save."""
 
     def __init__(self, directory: Path, config: LintConfig) -> None:
-        self.path = directory / FILE_NAME
         self.key = section_key(config)
+        self.path = directory / f"{_PREFIX}{self.key[:32]}.json"
         self.cwd = str(Path.cwd())
-        self._sections: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, Any] = {}
         self._used: dict[str, Any] = {}
         self._env: dict[Path, str] = {}
-        #: The names of the rules a run with this configuration runs (the report's
-        #: ``rules_run``), so a run whose every script hits imports no rule.
+        #: The names of the script rules a run with this configuration runs (the report's
+        #: ``rules_run``), so a run whose every script hits imports no script rule.
         self.rules_run: list[str] | None = None
+        #: The modules of the history rules it runs (each one of ``registry.RULE_MODULES``).
+        self.graph_modules: list[str] | None = None
         self._changed = False
+        self._read = False
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("format") == _FORMAT and isinstance(data.get("sections"), dict):
-                self._sections = data["sections"]
+            section = json.loads(self.path.read_text(encoding="utf-8"))
+            if section.get("format") != _FORMAT or section.get("key") != self.key:
+                section = {}
         except (OSError, ValueError, AttributeError):  # none yet, unreadable or not ours
-            self._sections = {}
-        section = self._sections.get(self.key)
-        section = section if isinstance(section, dict) else {}
+            section = {}
         entries = section.get("entries")
         self._entries = entries if isinstance(entries, dict) else {}
-        ran = section.get("rules_run")
-        if isinstance(ran, list) and all(isinstance(name, str) for name in ran):
-            self.rules_run = ran
+        self.rules_run = _names(section.get("rules_run"))
+        self.graph_modules = _names(section.get("graph_modules"))
+        self._read = bool(self._entries)
 
     def _env_digest(self, script: Path) -> str:
         """The ``env.py`` files lint may read for ``script`` (see ``helpers.env_script``)."""
@@ -163,7 +215,8 @@ class LintCache:
         digest = hashlib.sha256(data).hexdigest()
         return f"{self.cwd}\0{path}\0{digest}\0{self._env_digest(path)}"
 
-    def get(self, key: str) -> Cached | None:
+    def get(self, key: str, path: Path) -> Cached | None:
+        """The entry of ``key`` (made by :meth:`entry_key` for ``path``), if any."""
         stored = self._entries.get(key)
         if not isinstance(stored, dict):
             return None
@@ -173,19 +226,21 @@ class LintCache:
                 revision=stored["revision"],
                 findings=None if listed is None else [_finding_from_json(i) for i in listed],
                 silenced=int(stored["silenced"]),
+                script=_script_from_json(stored["script"], path),
             )
         except (KeyError, TypeError, ValueError):  # an entry of another shape: lint again
             return None
         self._used[key] = stored
         return found
 
-    def put(self, key: str, result: Cached) -> None:
-        """Keep ``result`` unless its findings would not read back exactly as they are."""
+    def put(self, key: str, path: Path, result: Cached) -> None:
+        """Keep ``result`` (``path``'s) unless it would not read back exactly as it is."""
         listed = result.findings
         stored = {
             "revision": result.revision,
             "findings": None if listed is None else [_finding_to_json(f) for f in listed],
             "silenced": result.silenced,
+            "script": _script_to_json(result.script),
         }
         try:
             back = json.loads(json.dumps(stored))
@@ -193,24 +248,31 @@ class LintCache:
             return
         if listed is not None and [_finding_from_json(i) for i in back["findings"]] != listed:
             return  # e.g. a tuple in ``extra`` would come back a list
+        if _script_from_json(back["script"], path) != result.script:
+            return
         self._used[key] = back
         self._changed = True
 
     def save(self) -> None:
         """Write the file when this run added to it; errors are ignored (a cache)."""
-        if not self._changed or self.rules_run is None:
+        if not self._changed or self.rules_run is None or self.graph_modules is None:
+            if self._read:  # used: not among the least recently used the next save prunes
+                with contextlib.suppress(OSError):
+                    os.utime(self.path)
             return
         entries = dict(self._used)
         for key, value in self._entries.items():
             if len(entries) >= _ENTRIES:
                 break
             entries.setdefault(key, value)
-        sections: dict[str, Any] = {self.key: {"entries": entries, "rules_run": self.rules_run}}
-        for key, value in self._sections.items():
-            if len(sections) >= _SECTIONS:
-                break
-            sections.setdefault(key, value)
-        text = json.dumps({"format": _FORMAT, "sections": sections}, separators=(",", ":"))
+        section = {
+            "format": _FORMAT,
+            "key": self.key,
+            "entries": entries,
+            "rules_run": self.rules_run,
+            "graph_modules": self.graph_modules,
+        }
+        text = json.dumps(section, separators=(",", ":"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, name = tempfile.mkstemp(
@@ -224,5 +286,25 @@ class LintCache:
             except BaseException:
                 temporary.unlink(missing_ok=True)
                 raise
+            _prune(self.path.parent)
         except OSError:
             return
+
+
+def _prune(directory: Path) -> None:
+    """Remove the least recently used section files beyond :data:`_SECTIONS`."""
+    dated = []
+    for path in directory.glob(FILE_GLOB):
+        with contextlib.suppress(OSError):
+            dated.append((path.stat().st_mtime_ns, path))
+    dated.sort(reverse=True)
+    for _, path in dated[_SECTIONS:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _names(value: object) -> list[str] | None:
+    """``value`` when it is a list of strings (as :meth:`LintCache.save` writes), else ``None``."""
+    if isinstance(value, list) and all(isinstance(name, str) for name in value):
+        return value
+    return None

@@ -211,27 +211,25 @@ def lint(
     process per core (``jobs``: how many; default: as many as pay off). The findings are the
     same either way.
 
-    ``cache_dir``: with ``only_revisions`` (no history rules), each unchanged script's result
-    is read from, and new ones written to, the cache file there (:mod:`.cache`); the report
-    is the same as without it.
+    ``cache_dir``: each unchanged script's result (its findings, and what the history rules
+    read of it) is read from, and new ones written to, the cache file there (:mod:`.cache`);
+    the history rules run on every run. The report is the same as without it.
     """
     files, locations = collect_files(paths, config.exclude)
-    cache = None
-    if cache_dir is not None and only_revisions is not None:
-        cache = LintCache(cache_dir, config)
+    cache = LintCache(cache_dir, config) if cache_dir is not None else None
     found: dict[Path, FileResult] = {}
     keys: dict[Path, str] = {}
-    if cache is not None and only_revisions is not None:
+    if cache is not None:
         for path in files:
             hit = _cached(cache, path, only_revisions, keys)
             if hit is not None:
                 found[path] = hit
     todo = [path for path in files if path not in found]
-    rules: list[type[Rule]] | None = None
-    if todo or cache is None or cache.rules_run is None:
+    rules = None if todo else _cached_rules(cache, only_revisions)
+    if rules is None:
         rules = select_rules(config, registry.all_rules())
-    graph_rules = [r for r in rules or () if r.check_graph is not Rule.check_graph]
-    script_rules = [r for r in rules or () if r not in graph_rules]
+    graph_rules = [r for r in rules if r.check_graph is not Rule.check_graph]
+    script_rules = [r for r in rules if r not in graph_rules]
 
     count = workers.worker_count(len(todo)) if jobs is None else max(1, jobs)
     linted_now = None
@@ -244,8 +242,9 @@ def lint(
     found.update((result.path, result) for result in linted_now)
     results = [found[path] for path in files]
     if cache is not None:
-        if rules is not None:
+        if todo or cache.rules_run is None or cache.graph_modules is None:
             cache.rules_run = [rule.name for rule in script_rules]
+            cache.graph_modules = [rule.__module__ for rule in graph_rules]
         for result in linted_now:
             _store(cache, result, keys)
         cache.save()
@@ -262,8 +261,8 @@ def lint(
             silenced += result.silenced
             scope.append(result.path)
     linted = len(scope)
-    if rules is None and cache is not None and cache.rules_run is not None:
-        ran = list(cache.rules_run)
+    if not todo and cache is not None and cache.rules_run is not None:
+        ran = list(cache.rules_run)  # no script rule imported: the names the section keeps
     else:
         ran = [rule.name for rule in script_rules]
     if config.report_unused_ignores:
@@ -297,8 +296,20 @@ def lint(
     return Report("lint", findings, facts=facts)
 
 
+def _cached_rules(
+    cache: LintCache | None, only_revisions: set[str] | None
+) -> list[type[Rule]] | None:
+    """When every script hit: the history rules the section says this configuration runs
+    (imported alone: a run of cached scripts imports no script rule); else ``None``."""
+    if cache is None or cache.rules_run is None or cache.graph_modules is None:
+        return None
+    if only_revisions is not None:
+        return []  # the history rules do not run on some revisions
+    return registry.rules_of(cache.graph_modules)
+
+
 def _cached(
-    cache: LintCache, path: Path, only_revisions: set[str], keys: dict[Path, str]
+    cache: LintCache, path: Path, only_revisions: set[str] | None, keys: dict[Path, str]
 ) -> FileResult | None:
     """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``)."""
     try:
@@ -306,14 +317,14 @@ def _cached(
     except OSError:
         return None
     keys[path] = key = cache.entry_key(path, data)
-    hit = cache.get(key)
+    hit = cache.get(key, path)
     if hit is None:
         return None
-    if hit.revision is None or hit.revision not in only_revisions:
-        return FileResult(path, None, [], 0, linted=False)
+    if only_revisions is not None and (hit.revision is None or hit.revision not in only_revisions):
+        return FileResult(path, hit.script, [], 0, linted=False)
     if hit.findings is None:  # read for its revision only last time: lint it now
         return None
-    return FileResult(path, None, hit.findings, hit.silenced, linted=True)
+    return FileResult(path, hit.script, hit.findings, hit.silenced, linted=True)
 
 
 def _store(cache: LintCache, result: FileResult, keys: dict[Path, str]) -> None:
@@ -326,4 +337,5 @@ def _store(cache: LintCache, result: FileResult, keys: dict[Path, str]) -> None:
         return
     revision = result.info.revision if result.info is not None else None
     findings = result.findings if result.linted else None
-    cache.put(key, Cached(revision, findings, result.silenced if result.linted else 0))
+    silenced = result.silenced if result.linted else 0
+    cache.put(key, result.path, Cached(revision, findings, silenced, result.info))

@@ -14,6 +14,7 @@ correctness, reversibility and idempotency, 4xx conventions, 5xx history graph.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TypeVar
 
 from flask_safemigrate.lint.model import Rule
@@ -117,6 +118,17 @@ def all_rules() -> list[type[Rule]]:
     """Every registered rule, ordered by code."""
     load_rules()
     return sorted(_REGISTRY, key=lambda r: r.code)
+
+
+def rules_of(modules: Sequence[str]) -> list[type[Rule]] | None:
+    """The rules of ``modules`` (each one of :data:`RULE_MODULES`), importing only those,
+    ordered by code; ``None`` when one is not a rule module (a cache file names them)."""
+    if not set(modules) <= set(RULE_MODULES):
+        return None
+    for module in modules:
+        importlib.import_module(module)
+    wanted = set(modules)
+    return sorted((r for r in _REGISTRY if r.__module__ in wanted), key=lambda r: r.code)
 
 
 def get_rule(selector: str) -> type[Rule] | None:
