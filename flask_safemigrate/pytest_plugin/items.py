@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -231,20 +231,96 @@ class SafeMigrateTests(pytest.Collector):
 
 
 class Collection:
-    """The plugin object that puts :class:`SafeMigrateTests` in the tests folder once."""
+    """The plugin object that puts :class:`SafeMigrateTests` first in the tests folder's
+    collector, whatever that folder holds (files, only subfolders, nothing), and says in one
+    line at the end of a run why built-in tests it should have run did not run."""
 
     def __init__(self, options: PluginOptions) -> None:
         self.options = options
-        self.placed = False
+        #: The built-in tests left after deselection (the xdist controller: any worker's).
+        self.selected: set[str] = set()
+        #: The built-in tests that ran (reached setup).
+        self.ran: set[str] = set()
 
-    def pytest_collect_file(
-        self, file_path: Path, parent: pytest.Collector
-    ) -> pytest.Collector | None:
-        folder = self.options.tests_folder
-        if self.placed or file_path.parent != folder or parent.path != folder:
-            return None
-        self.placed = True
-        tests: pytest.Collector = SafeMigrateTests.from_parent(
-            parent, name="safemigrate", names=self.options.tests
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        # A Directory (a Dir, or a Package with __init__.py) is collected when pytest walks
+        # into it, even with no file of its own; its report is cached, so this runs once.
+        report = yield
+        if (
+            isinstance(collector, pytest.Directory)
+            and collector.path == self.options.tests_folder
+            and report.passed
+            and not any(isinstance(node, SafeMigrateTests) for node in report.result)
+        ):
+            tests = SafeMigrateTests.from_parent(
+                collector, name="safemigrate", names=self.options.tests
+            )
+            report.result.insert(0, tests)
+        return report
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected.update(self._names(item.nodeid for item in session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
+        self.selected.update(self._names(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "setup":
+            self.ran.update(self._names([report.nodeid]))
+
+    def _names(self, nodeids: Iterable[str]) -> Iterator[str]:
+        for nodeid in nodeids:
+            _, sep, name = nodeid.rpartition("::safemigrate::")
+            if sep and name in self.options.tests:
+                yield name
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
+    ) -> None:
+        if config.option.collectonly or hasattr(config, "workerinput"):
+            return
+        missing = [name for name in self.options.tests if name not in self.ran]
+        if missing:
+            terminalreporter.write_line(self.not_run_line(missing, config))
+
+    def not_run_line(self, missing: Sequence[str], config: pytest.Config) -> str:
+        """One line: which built-in tests did not run, and why."""
+        folder = display_path(self.options.tests_folder)
+        which = (
+            f"the {len(missing)} built-in tests"
+            if len(missing) == len(self.options.tests)
+            else f"{len(missing)} of the {len(self.options.tests)} built-in tests"
+            f" ({', '.join(missing)})"
         )
-        return tests
+        head = f"safemigrate: {which} did not run: "
+        if any(name in self.selected for name in missing):
+            return head + "the run stopped before them"
+        invocation = config.invocation_params.dir
+        paths = [invocation / arg.split("::")[0] for arg in config.args]
+        folder_path = self.options.tests_folder
+        if not any(path == folder_path or path in folder_path.parents for path in paths):
+            named = " ".join(display_path(path) for path in paths)
+            return (
+                head + f"this run collects {named} only, and they are collected with the"
+                f" tests folder, {folder} (run pytest, or pytest {folder})"
+            )
+        chosen = [
+            text
+            for text, value in (
+                (f"-k {config.option.keyword!r}", config.option.keyword),
+                (f"-m {config.option.markexpr!r}", config.option.markexpr),
+                ("--deselect", config.getoption("deselect", None)),
+                ("--last-failed", config.getoption("lf", False)),
+            )
+            if value
+        ]
+        if chosen:
+            return head + f"deselected by {', '.join(chosen)}"
+        return (
+            head + f"pytest did not collect them in the tests folder {folder}: is it"
+            " ignored (--ignore, norecursedirs, collect_ignore)?"
+        )
