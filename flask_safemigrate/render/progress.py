@@ -27,6 +27,7 @@ from flask_safemigrate.upgrade import Progress, Stage
 from flask_safemigrate.upgrade.events import (
     Advised,
     AnotherApplied,
+    BackupOff,
     BackupSkipped,
     BackupsPruned,
     BackupWritten,
@@ -123,6 +124,20 @@ def _orphans(event: OrphansFound) -> str:
     return f"waiting up to {event.wait:.0f}s for {count} a killed migrator left running: {listing}"
 
 
+def _backup_off(event: BackupOff) -> str:
+    if event.why == "option":
+        return f"off for {event.database} (--no-backup): no copy to restore from"
+    if event.why == "setting":
+        return (
+            f'off for {event.database} (app.config["SAFEMIGRATE_BACKUP"] is False):'
+            " pass --backup to write one"
+        )
+    return (
+        f"off for {event.database}: backups are on by default for SQLite only; pass --backup,"
+        ' or set app.config["SAFEMIGRATE_BACKUP"] = True, to write one first'
+    )
+
+
 def _stage_text(event: Event) -> str:
     """What a stage event says after ``<stage>: ``."""
     if isinstance(event, Planned):
@@ -161,6 +176,8 @@ def _stage_text(event: Event) -> str:
         return (f"{event.database} " if event.target is not None else "") + (
             f"written to {event.path}"
         )
+    if isinstance(event, BackupOff):
+        return _backup_off(event)
     if isinstance(event, BackupSkipped):
         return f"skipped: {event.database} has no tables, there is nothing to restore"
     if isinstance(event, Committed):

@@ -5,6 +5,7 @@ after a successful run (``SAFEMIGRATE_BACKUP_KEEP``). The copying itself lives i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -23,15 +24,20 @@ def backup(run: Run) -> None:
     directory: Path | None = None
     for target in run.targets:
         wanted = run.options.backup
+        why: Literal["default", "setting", "option"] = "option"
         if wanted is None:
-            wanted = settings.backup
-        if not target.plan or wanted is False:
-            continue  # --no-backup or SAFEMIGRATE_BACKUP off: the backup package is not imported
+            wanted, why = settings.backup, "setting"
+        if not target.plan:
+            continue
+        if wanted is False:  # the backup package is not imported
+            run.progress.emit(_off(target, why))
+            continue
         from flask_safemigrate import backup as backups
 
         if wanted is None:
             wanted = backups.by_default(target.dialect)
         if not wanted:
+            run.progress.emit(_off(target, "default"))
             continue
         if not has_tables(run, target):
             run.progress.emit(
@@ -57,6 +63,10 @@ def backup(run: Run) -> None:
                 target=target.progress_name, database=target.label, path=str(target.backup)
             )
         )
+
+
+def _off(target: Target, why: Literal["default", "setting", "option"]) -> events.BackupOff:
+    return events.BackupOff(target=target.progress_name, database=target.label, why=why)
 
 
 def has_tables(run: Run, target: Target) -> bool:

@@ -19,6 +19,7 @@ from flask_safemigrate.upgrade.options import Stage
 __all__ = [
     "Advised",
     "AnotherApplied",
+    "BackupOff",
     "BackupSkipped",
     "BackupWritten",
     "BackupsPruned",
@@ -184,6 +185,17 @@ class BackupWritten(Event):
     stage: ClassVar[Stage] = "backup"
     database: str
     path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupOff(Event):
+    """A target about to change gets no backup because backups are off for it: ``why`` is
+    ``default`` (off by default for its dialect: servers), ``setting`` (``SAFEMIGRATE_BACKUP``
+    is False) or ``option`` (``--no-backup``)."""
+
+    stage: ClassVar[Stage] = "backup"
+    database: str
+    why: Literal["default", "setting", "option"]
 
 
 @dataclass(frozen=True, kw_only=True)

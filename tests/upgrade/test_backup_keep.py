@@ -17,6 +17,7 @@ from tests.upgrade.histories import (
     prepare,
     seed_legacy_table,
     versions_of,
+    write_history,
 )
 
 
@@ -105,3 +106,32 @@ def test_an_empty_database_is_not_backed_up(
     assert not backups.exists() or _files(backups) == []
     assert "has no tables, there is nothing to restore" in result.stderr
     assert versions_of(database_url) == [REVISIONS[-1]]
+
+
+def test_a_run_without_a_backup_says_backups_are_off_and_how_to_turn_them_on(
+    make_app: MakeApp, database_url: str, db_kind: str
+) -> None:
+    """PostgreSQL and MariaDB are not backed up by default: the run says so on a `backup:`
+    line, as SQLite says where its copy went, instead of saying nothing."""
+    app = make_app(database_url, models=models())
+    migrations = prepare(app, count=1)
+    result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("backup:")]
+    if db_kind == "sqlite":
+        assert line.startswith("backup: skipped: "), line  # on by default; empty database
+    else:
+        assert line.startswith("backup: off for "), line
+        assert "on by default for SQLite only; pass --backup," in line
+        assert 'app.config["SAFEMIGRATE_BACKUP"] = True' in line
+
+    write_history(migrations, count=2)
+    result = invoke(app, "db", "safe-upgrade", "--no-verify", "--no-backup")
+    assert result.exit_code == 0, result.output
+    assert "(--no-backup): no copy to restore from" in result.output
+
+    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
+    write_history(migrations, count=3)
+    result = invoke(app, "db", "safe-upgrade", "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert '(app.config["SAFEMIGRATE_BACKUP"] is False): pass --backup' in result.output

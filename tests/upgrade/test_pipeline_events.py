@@ -76,7 +76,7 @@ def test_a_successful_run_emits_each_stage_as_data(
 
     assert outcome.exit_code is ExitCode.OK, outcome.report.findings
     kinds = [type(event).__name__ for event in recorder.events]
-    backup = ["BackupWritten"] if db_kind == "sqlite" else []
+    backup = ["BackupWritten"] if db_kind == "sqlite" else ["BackupOff"]
     assert kinds == [
         "Planned",
         "Linted",
@@ -172,9 +172,13 @@ def test_the_command_sink_words_the_recorded_events_as_the_cli_prints_them(
     assert lines[1] == "preflight: lint: no findings in 2 pending scripts"
     assert lines[2].startswith("lock: taking the migration lock (waits up to ")
     assert lines[3].startswith("lock: acquired in ")
-    assert lines[4].startswith(f"[1/2] {REVISIONS[0]}  create the widgets table ... ok ")
-    assert lines[5].startswith(f"[2/2] {REVISIONS[1]}  create the gadgets table ... ok ")
-    assert lines[6:] == ["verify: at head, no drift from the models"]
+    assert lines[4] == (
+        f'backup: off for {database} (app.config["SAFEMIGRATE_BACKUP"] is False):'
+        " pass --backup to write one"
+    )
+    assert lines[5].startswith(f"[1/2] {REVISIONS[0]}  create the widgets table ... ok ")
+    assert lines[6].startswith(f"[2/2] {REVISIONS[1]}  create the gadgets table ... ok ")
+    assert lines[7:] == ["verify: at head, no drift from the models"]
     assert printer.applied == [
         {"revision": e.revision, "seconds": round(e.seconds, 3)}
         for e in recorder.of(events.StepEnded)
