@@ -162,8 +162,10 @@ def _unreachable_hint(url: URL) -> str:
             " the URL (sqlite:///relative or sqlite:////absolute)"
         )
     return (
-        "check that the server is up, the URL and the credentials;"
-        " SAFEMIGRATE_CONNECT_TIMEOUT and SAFEMIGRATE_CONNECT_RETRIES set how long to wait"
+        "check that the server is up, the URL and the credentials; to wait longer, set the app"
+        ' config keys app.config["SAFEMIGRATE_CONNECT_TIMEOUT"] (seconds per attempt) and'
+        ' app.config["SAFEMIGRATE_CONNECT_RETRIES"] (attempts after the first), not'
+        " environment variables"
     )
 
 
@@ -359,8 +361,9 @@ def error_help(error: BaseException, reason: str) -> str:
     """
     if "database is locked" in reason:
         return (
-            "another connection holds a lock on the database: let it finish, or raise"
-            " SAFEMIGRATE_CONNECT_TIMEOUT (how long SQLite waits for a lock)"
+            "another connection holds a lock on the database: let it finish, or raise the app"
+            ' config key app.config["SAFEMIGRATE_CONNECT_TIMEOUT"] (how long SQLite waits for a'
+            " lock; not an environment variable)"
         )
     if is_transient_ddl(error):
         return (

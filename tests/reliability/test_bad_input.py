@@ -651,7 +651,10 @@ CASES: list[Case] = [
                 3,
                 r"^error\[preflight-failed\]: reading sqlite\S*test\.db failed in stage preflight:"
                 r" OperationalError: database is locked$",
-                help=r"another connection holds a lock.*SAFEMIGRATE_CONNECT_TIMEOUT",
+                help=(
+                    r"another connection holds a lock.*"
+                    r'app\.config\["SAFEMIGRATE_CONNECT_TIMEOUT"\]'
+                ),
             ),
         ),
         kinds=("sqlite",),

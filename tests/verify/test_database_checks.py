@@ -111,7 +111,10 @@ def test_unreachable_database_exits_3_with_the_password_masked(
     if kind == "sqlite":  # no server to wait for: the directory is what to check
         assert "exists and is writable" in problem["help"]
     else:
-        assert "SAFEMIGRATE_CONNECT_TIMEOUT" in problem["help"]
+        # Users tried them as environment variables: the help says where they go.
+        assert 'app.config["SAFEMIGRATE_CONNECT_TIMEOUT"]' in problem["help"]
+        assert 'app.config["SAFEMIGRATE_CONNECT_RETRIES"]' in problem["help"]
+        assert "not environment variables" in problem["help"]
     assert "hunter2" not in result.output
     if kind != "sqlite":
         assert "***" in problem["message"]
