@@ -82,16 +82,20 @@ def upgrade_order(config: Any, destination: str, current: Sequence[str]) -> list
         return [str(found.revision) for found in reversed(list(walk))]
     except Exception as exc:  # Alembic's RevisionError, CommandError, KeyError ...
         at = ", ".join(current) or "base"
-        backwards = destination.strip().startswith("-")
-        if not backwards and "didn't produce" in str(exc):
+        steps = destination.strip()
+        if steps.startswith("-"):  # Alembic's words are about its walk, not the user's mistake
+            raise ConfigError(
+                f"cannot upgrade to {steps!r} from {at}: {steps} is a step back (a downgrade),"
+                " and safe-upgrade only upgrades",
+                hint=f"to go back, run `flask db downgrade -- {steps}` (the `--` keeps {steps}"
+                " from being read as an option); to go forward, name a revision, `head` or `+1`",
+            ) from None
+        if "didn't produce" in str(exc):
             raise _past_head(script, destination, current, at) from None
         raise ConfigError(
             f"cannot upgrade to {destination!r} from {at}: {one_line(exc)}",
             hint=(
-                f"safe-upgrade only goes forward; `flask db downgrade -- {destination.strip()}`"
-                " goes back"
-                if backwards
-                else "name a revision id, a unique prefix, `head`, `heads`, `branch@head` or"
+                "name a revision id, a unique prefix, `head`, `heads`, `branch@head` or"
                 " a step count Alembic can walk without a fork (`+1`, `REV+2`)"
                 " (`flask db history` lists them)"
             ),

@@ -111,7 +111,7 @@ def test_sql_takes_the_same_arguments(make_app: MakeApp, database_url: str, tmp_
 @pytest.mark.parametrize(
     ("revision", "words"),
     [
-        ("-1", "only goes forward"),
+        ("-1", "-1 is a step back (a downgrade), and safe-upgrade only upgrades"),
         ("+9", "cannot upgrade to '+9'"),
         ("nosuchbranch@head", "cannot upgrade to 'nosuchbranch@head'"),
     ],
@@ -144,11 +144,17 @@ def test_steps_back_without_double_dash_is_the_one_line_refusal(
         assert result.exit_code == 2, (args, result.output)
         (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
         assert f"cannot upgrade to '{args[-1] if args[-1] != '--dry-run' else '-1'}'" in line
-        assert "only goes forward" in result.output and "No such option" not in result.output
+        assert "is a step back (a downgrade), and safe-upgrade only upgrades" in line
+        assert "RevisionError" not in result.output and "didn't produce" not in result.output
+        assert "to go back, run `flask db -d" in result.output
+        assert "No such option" not in result.output
     # -x takes "-1" as its value: not moved
     result = invoke(app, "db", "-d", str(other), "safe-upgrade", "--dry-run", "-x", "-1")
     assert result.exit_code == 0, result.output
     assert versions_of(sqlite_url(tmp_path / "t.db")) == [REVISIONS[1]]
+    # What the help says to run does go back one revision.
+    invoke_ok(app, "db", "-d", str(other), "downgrade", "--", "-1")
+    assert versions_of(sqlite_url(tmp_path / "t.db")) == [REVISIONS[0]]
 
 
 def test_steps_past_head_say_how_many_are_pending(make_app: MakeApp, tmp_path: Path) -> None:
