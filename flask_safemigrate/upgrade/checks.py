@@ -244,6 +244,13 @@ def settle_ledger(run: Run, blocking: Sequence[Finding], unresolved: set[str]) -
         return
     failed_once = {rev for target in run.targets for rev in target.failed_once}
     unknown = set(run.options.resolved) - unresolved - failed_once
+    typos = sorted(rev for rev in unknown if rev not in run.setup.graph.scripts)
+    if typos:  # neither a script nor a recorded failure: most likely a mistyped id
+        raise ConfigError(
+            wording.no_such_revision(run, typos),
+            hint="check the id: `flask db ledger show` lists the failures to resolve,"
+            " `flask db history` the revisions",
+        )
     if unknown:
         raise ConfigError(
             wording.unknown_resolved(run, sorted(unknown)),

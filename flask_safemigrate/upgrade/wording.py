@@ -29,6 +29,7 @@ __all__ = [
     "database_error_help",
     "headline",
     "ledger_incomplete",
+    "no_such_revision",
     "position_text",
     "refuse",
     "shape_facts",
@@ -89,6 +90,16 @@ def unreachable(target: Target, error: DatabaseUnreachable, stage: str) -> Findi
 def unknown_resolved(run: Run, revisions: Sequence[str]) -> str:
     where = "no bind's ledger has a failure" if run.multi else "the ledger has no failure"
     return f"--resolved {', '.join(revisions)}: {where} of that revision"
+
+
+def no_such_revision(run: Run, refs: Sequence[str]) -> str:
+    """``--resolved`` with ids that match no script and no recorded failure (a typo)."""
+    ledgers = "no bind's ledger" if run.multi else "the ledger"
+    which = "that id" if len(refs) == 1 else "those ids"
+    return (
+        f"--resolved {', '.join(refs)}: no revision matches {which} (no migration script has"
+        f" it or starts with it, and {ledgers} has no failure of it); nothing was changed"
+    )
 
 
 def ahead(target: Target, revisions: Sequence[str], wanted: str) -> str:

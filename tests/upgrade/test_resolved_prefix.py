@@ -81,3 +81,26 @@ def test_an_ambiguous_resolved_prefix_is_one_line_in_text(
     (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert f"it matches {FAILED}, {NEXT}" in line, result.output
     assert versions_of(database_url) == []
+
+
+def test_a_mistyped_resolved_id_says_no_revision_matches_it(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """``--resolved 9333a85ceb2x`` (a typo): not "the ledger has no failure of that
+    revision", which sends the reader to the ledger, but that no revision has that id."""
+    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
+    prepare(app, count=2)
+    result = invoke(app, "db", "safe-upgrade", "--resolved", "9333a85ceb2x")
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert line == (
+        "Error: --resolved 9333a85ceb2x: no revision matches that id (no migration script has"
+        " it or starts with it, and the ledger has no failure of it); nothing was changed"
+    )
+    assert "`flask db ledger show` lists the failures" in result.output
+    assert "Traceback" not in result.output
+    assert versions_of(database_url) == []
+    # A real revision that never failed keeps its own message.
+    result = invoke(app, "db", "safe-upgrade", "--resolved", REVISIONS[1])
+    assert result.exit_code == 2, result.output
+    assert "the ledger has no failure of that revision" in result.output
