@@ -56,7 +56,12 @@ def _row(entry: Mapping[str, Any]) -> str:
     if entry["checksum"]:
         parts.append(f"sha256 {entry['checksum'][:12]}")
     if entry["error"]:
-        label = "reason" if entry["direction"] == "accept" else "error"
+        # The column is `error`, but only a failed row's text is an error: an accept's is
+        # its --reason, a successful resolve's says how it was resolved.
+        if not entry["success"]:
+            label = "error"
+        else:
+            label = "reason" if entry["direction"] == "accept" else "note"
         parts.append(f"{label}: {entry['error']}")
     return "  ".join(parts)
 

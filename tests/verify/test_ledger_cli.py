@@ -192,3 +192,33 @@ def test_ledger_commands_refuse_a_ledger_turned_off(
         result = invoke(app, "db", "ledger", *args)
         assert result.exit_code == 2
         assert result.stderr.startswith("Error: the ledger is turned off")
+
+
+def test_ledger_show_labels_only_a_failed_rows_text_an_error(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    """The ledger's ``error`` column also holds how a failure was resolved: a successful
+    resolve row read "ok ... error: resolved by safe-upgrade", an error that is none."""
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "safe-upgrade")
+    failure = ledger.failure_text("IntegrityError: boom", "nothing")
+    with engine_for(database_url) as engine, engine.begin() as conn:
+        for direction, success, text in (
+            ("upgrade", False, failure),
+            ("resolve", True, ledger.AUTO_RESOLVED),
+        ):
+            ledger.record(
+                conn,
+                revision=ITEMS,
+                direction=direction,
+                checksum=None,
+                started_at=datetime.now(UTC),
+                success=success,
+                error=text,
+            )
+    lines = invoke_ok(app, "db", "ledger", "show").stdout.splitlines()
+    (failed,) = [line for line in lines if "FAILED" in line]
+    assert f"error: {failure}" in failed
+    (resolved,) = [line for line in lines if f"resolve    {ITEMS}" in line]
+    assert " ok " in resolved and f"note: {ledger.AUTO_RESOLVED}" in resolved
+    assert "error:" not in resolved
