@@ -253,3 +253,33 @@ def test_each_configuration_has_a_file_and_the_least_recently_used_go(
     assert sorted(cache.glob(FILE_GLOB)) == sorted(
         [files["SM1"], cache_module.LintCache(cache, sm3).path]
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "kept"),
+    [
+        ({"only-on": ["mysql", "sqlite"], "rows": 3, "ratio": 0.5, "n": None}, True),
+        ({"nested": {"a": [1, {"b": True}]}}, True),
+        ({"dialects": ("mysql",)}, False),  # would come back a list
+        ({"ratio": float("nan")}, False),  # unequal to itself
+        ({1: "int key"}, False),  # would come back "1"
+    ],
+)
+def test_an_entry_is_kept_only_if_it_reads_back_as_it_was(
+    tmp_path: Path, extra: dict[object, object], kept: bool
+) -> None:
+    from flask_safemigrate.lint.cache import Cached, LintCache
+    from flask_safemigrate.report import Finding, Severity
+
+    finding = Finding("drop-column", Severity.ERROR, "drops", "SM102", "a.py", 1, 1, extra=extra)
+    script = tmp_path / "a.py"
+    cache = LintCache(tmp_path / "cache", POSTGRES)
+    key = cache.entry_key(script, b"x")
+    cache.put(key, script, Cached("a1", [finding], 0))
+    cache.rules_run, cache.graph_modules = [], []
+    cache.save()
+    found = LintCache(tmp_path / "cache", POSTGRES).get(key, script)
+    if kept:
+        assert found is not None and found.findings == [finding]
+    else:
+        assert found is None
