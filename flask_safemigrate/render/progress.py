@@ -155,14 +155,14 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, Linted):
         counts = [plural(event.warnings, "warning")] if event.warnings else []
         counts += [f"{event.infos} info"] if event.infos else []
-        found = ", ".join(counts) or "no findings"
+        scripts = plural(event.scripts, "pending script")
+        if not event.left:
+            return f"lint: {', '.join(counts) or 'no findings'} in {scripts}"
         aside = (
-            f" ({plural(event.left, 'finding')} about downgrade() or for review; never"
+            f"{plural(event.left, 'finding')} about downgrade() or for review (never"
             f" blocking{', listed below' if event.review else ''})"
-            if event.left
-            else ""
         )
-        return f"lint: {found} in {plural(event.scripts, 'pending script')}{aside}"
+        return f"lint: {', '.join(counts) or 'no findings'} in upgrade() of {scripts}; {aside}"
     if isinstance(event, LockWaiting):
         of = f" of {event.database}" if event.target is not None else ""
         return f"taking the migration lock{of} (waits up to {event.wait:g}s)"

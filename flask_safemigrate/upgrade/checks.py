@@ -473,10 +473,14 @@ def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding
     """The lint findings of ``revisions`` on ``dialect``, less what the baseline records."""
     from flask_safemigrate.lint import options
     from flask_safemigrate.lint.command import lint_command
+    from flask_safemigrate.lint.mapped import mapped_columns
 
     config = options.resolve(
         {}, settings=run.setup.settings, search_from=run.setup.directory, app_dialect=dialect
     )
+    # The app's models, as `flask db lint` and verify give them: a drop of a column they
+    # still map is worded the same (it breaks every server) wherever it is reported.
+    config = replace(config, mapped=mapped_columns(run.setup.migrate_state.db))
     if dialect is not None:
         config = replace(config, dialect=dialect)
     # With the team's baseline applied, as `flask db lint` applies it: what was recorded when

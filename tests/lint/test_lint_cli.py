@@ -332,6 +332,13 @@ def test_flask_db_lint_says_when_the_models_still_map_a_dropped_column(
     args = ("db", "lint", "--select", "drop-column", "--format", "json")
     [finding] = json.loads(invoke(still_mapped, *args).stdout)["findings"]
     assert "every server: the app's models still map it" in finding["message"]
+    # safe-upgrade's pre-flight says it in the same words (it had "servers whose model
+    # still selects it" for the same drop): it lints with the app's models too.
+    assert invoke(still_mapped, "db", "safe-upgrade", "a1a1a1a1a1a1").exit_code == 0
+    preflight = invoke(still_mapped, "db", "safe-upgrade", "--dry-run", "--format", "json")
+    assert preflight.exit_code == 3, preflight.output
+    [problem] = [p for p in json.loads(preflight.stdout)["problems"] if p["check"] == "drop-column"]
+    assert problem["message"] == finding["message"]
 
     # The models no longer map it (what `flask db migrate` writes the drop from): the
     # finding stays, about the servers still running the previous release.
