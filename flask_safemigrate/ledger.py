@@ -61,6 +61,7 @@ __all__ = [
     "ledger_table",
     "left_of",
     "matches",
+    "matches_data",
     "read_entries",
     "record",
     "resolve",
@@ -156,7 +157,11 @@ def matches(path: str | os.PathLike[str], recorded: str) -> bool:
     whitespace-only edit (the old text is gone); the next ``upgrade`` or ``accept`` row
     records the canonical form, which does.
     """
-    data = Path(path).read_bytes()
+    return matches_data(Path(path).read_bytes(), recorded)
+
+
+def matches_data(data: bytes, recorded: str) -> bool:
+    """:func:`matches` for a script's bytes (a version read from git, say)."""
     normal = _normalised(data)
     candidates = (_canonical(data), data, normal, normal.replace(b"\n", b"\r\n"))
     return any(hashlib.sha256(c).hexdigest() == recorded for c in candidates)

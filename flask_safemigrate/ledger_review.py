@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import app_engine_options, database, history, ledger
+from flask_safemigrate import app_engine_options, applied_script, database, history, ledger
 from flask_safemigrate.checks import applied_revisions
 from flask_safemigrate.errors import ChecksFailed, ConfigError, ExitCode, PreflightError
 from flask_safemigrate.project import Setup, Target, setup_of
@@ -182,6 +182,9 @@ def _accept_on(
         result["previous_checksum"] = latest
         if latest is not None and ledger.matches(script.path, latest):
             return result  # nothing to accept: verify sees no edit here
+        if latest is not None:  # compared with what ran (the last upgrade), not an accept
+            ran = [e.checksum for e in rows if e.direction == "upgrade"]
+            result["operations"] = _compare(setup, script, str((ran or [latest])[-1]), reason)
         ledger.accept(
             connection,
             revision=script.revision,
@@ -192,6 +195,30 @@ def _accept_on(
         connection.commit()
         result["recorded"] = True
     return result
+
+
+def _compare(setup: Setup, script: history.Script, recorded: str, reason: str | None) -> str:
+    """``same``, ``changed`` or ``unknown`` (the applied text is not in git): whether the
+    edit changes the calls ``upgrade()``/``downgrade()`` make. A change is refused without
+    ``--reason``: the databases at this revision never run the edited script."""
+    old = applied_script.applied_text(script.path, recorded)
+    if old is None:
+        return "unknown"
+    if applied_script.operations(old) == applied_script.operations(script.path.read_bytes()):
+        return "same"
+    if reason is None:
+        raise ChecksFailed(
+            f"refusing to accept revision {script.revision} without --reason: its upgrade() or"
+            " downgrade() makes other calls than the applied script (its version committed in"
+            " git), so the edit changes what the migration does, and the databases already at"
+            f" {script.revision} will never run it; nothing was recorded",
+            where=display_path(script.path),
+            hint="restore the applied script and put the change in a new revision (`"
+            f"{setup.command} migrate` or `{setup.command} revision`); if the databases"
+            " need no change, accept it with --reason TEXT saying why",
+            data={"revision": script.revision, "operations": "changed"},
+        )
+    return "changed"
 
 
 @contextmanager

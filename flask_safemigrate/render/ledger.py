@@ -84,4 +84,16 @@ def _accept_lines(facts: Mapping[str, Any]) -> list[str]:
             lines.append(f"{where}: the ledger already matches {facts['path']}; nothing recorded")
     if facts.get("reason"):
         lines.append(f"reason: {facts['reason']}")
+    outcomes = {db.get("operations") for db in facts["databases"] if db["recorded"]}
+    if "changed" in outcomes:
+        lines.append(
+            f"warning: the edit changes the calls of upgrade() or downgrade(): the databases"
+            f" already at {facts['revision']} will not get that change (only new ones will);"
+            " a schema change belongs in a new revision"
+        )
+    elif "unknown" in outcomes:
+        lines.append(
+            "note: the applied version of the script is not in git, so the edit was not"
+            " compared with it: accept only edits that change nothing the database sees"
+        )
     return [printable(line) for line in lines]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -222,3 +224,49 @@ def test_ledger_show_labels_only_a_failed_rows_text_an_error(
     (resolved,) = [line for line in lines if f"resolve    {ITEMS}" in line]
     assert " ok " in resolved and f"note: {ledger.AUTO_RESOLVED}" in resolved
     assert "error:" not in resolved
+
+
+def test_ledger_accept_of_an_edit_that_changes_the_operations_needs_a_reason(
+    verify_app: VerifyApp, database_url: str
+) -> None:
+    """``accept`` is for edits the database does not see. The applied script is found in git
+    by its checksum; when the edit changes the calls upgrade()/downgrade() make (a column of
+    create_index, a type), the databases at that revision will never run it: refused without
+    --reason, and with one the output warns that a new revision is the way."""
+    app = verify_app(database_url)
+    invoke_ok(app, "db", "safe-upgrade")
+    items = script_path(app, ITEMS)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    repo = items.parent
+    subprocess.run([*git, "init", "-q", "."], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "applied"], cwd=repo, check=True)
+    applied = items.read_text()
+
+    # A comment and reformatting: the same calls, accepted without a reason or a warning.
+    items.write_text(applied.replace("def upgrade():", "def upgrade():  # reviewed\n") + "\n#\n")
+    result = invoke_ok(app, "db", "ledger", "accept", ITEMS)
+    assert "accepted" in result.stdout and "warning" not in result.stdout, result.stdout
+
+    changed = applied.replace("length=50", "length=80", 1)
+    assert changed != applied
+    items.write_text(changed)
+    before = len(_rows(database_url))
+    result = invoke(app, "db", "ledger", "accept", ITEMS)
+    assert result.exit_code == 1, result.output
+    assert f"refusing to accept revision {ITEMS} without --reason" in result.output
+    assert f"databases already at {ITEMS} will never run it" in result.output
+    assert "put the change in a new revision" in result.output
+    assert len(_rows(database_url)) == before, "nothing recorded"
+
+    result = invoke_ok(app, "db", "ledger", "accept", ITEMS, "--reason", "type noted only")
+    assert (
+        "warning: the edit changes the calls of upgrade() or downgrade(): the databases"
+        f" already at {ITEMS} will not get that change"
+    ) in result.stdout
+
+    # Not in git at all: not compared, and said so.
+    shutil.rmtree(repo / ".git")
+    items.write_text(changed + "\n# one more comment\n")
+    result = invoke_ok(app, "db", "ledger", "accept", ITEMS)
+    assert "note: the applied version of the script is not in git" in result.stdout
