@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 import pytest
@@ -56,28 +59,78 @@ def safemigrate_options(pytestconfig: pytest.Config) -> PluginOptions:
     return pytestconfig.stash[OPTIONS]
 
 
-def load_app(spec: str) -> Flask:
-    """The app ``"package.module:create_app"`` names: the factory called without arguments,
-    or an app object (``"package.module:app"``)."""
-    module_name, _, attr = spec.partition(":")
+def _is_module_in(folder: Path, module: str) -> bool:
+    """Whether ``module`` (dotted, or a file path as ``flask --app`` takes) is in ``folder``."""
+    if module.endswith(".py") or "/" in module or os.sep in module:
+        return (folder / module).is_file()
+    top = module.partition(".")[0]
+    return (folder / f"{top}.py").is_file() or (folder / top).is_dir()
+
+
+def _import_app_module(module: str, spec: str, setting: str, folders: Sequence[Path]) -> ModuleType:
+    """``module``, imported as ``flask --app`` imports it when run in the first of ``folders``
+    that holds it (Flask's ``prepare_import``: that folder, or the one above its package, goes
+    first on ``sys.path``); from ``sys.path`` as it is when none holds it."""
+    from flask.cli import prepare_import
+
+    found = next((folder for folder in folders if _is_module_in(folder, module)), None)
+    name = prepare_import(str(found / module)) if found is not None else module
     try:
-        found: Any = importlib.import_module(module_name.strip())
-        for part in (attr.strip() or "create_app").split("."):
-            found = getattr(found, part)
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (name == exc.name or name.startswith(f"{exc.name}.")):
+            fail(
+                f"{setting} = {spec!r}: importing {name} failed: {one_line(exc)}",
+                f"{name} was found, the module it imports was not: install it in the"
+                " environment pytest runs in",
+            )
+        where = " nor ".join(str(folder) for folder in folders)
+        fail(
+            f"{setting} = {spec!r}: no module {name!r} in {where} (where flask --app looks"
+            " when run there) nor on sys.path",
+            "write the module's path from the folder of the ini file, dotted (shop/app.py is"
+            " shop.app:create_app), or add the folder it is imported from to pythonpath in"
+            " the ini (src layout: pythonpath = src)",
+        )
+    except Exception as exc:  # the project's module may raise anything
+        fail(
+            f"{setting} = {spec!r}: importing {name} failed: {one_line(exc)}",
+            "fix the error in the project's code, or override the safemigrate_app fixture",
+        )
+
+
+def load_app(spec: str, folders: Sequence[Path] = (), setting: str = "safemigrate_app") -> Flask:
+    """The app ``"package.module:create_app"`` names, found where ``flask --app`` finds it run
+    in the first of ``folders`` that holds the module: the factory called without arguments,
+    or an app object (``"package.module:app"``). ``setting`` names the value in messages."""
+    # Flask's split: the first colon not followed by a slash (C:\app.py is a path).
+    module_name, *attr = re.split(r":(?![\\/])", spec, maxsplit=1)
+    module = _import_app_module(module_name.strip(), spec, setting, folders)
+    path = "".join(attr).strip() or "create_app"
+    found: Any = module
+    for part in path.split("."):
+        if not hasattr(found, part):
+            fail(
+                f"{setting} = {spec!r}: {module.__name__}"
+                f" ({display_path(Path(str(module.__file__)))}) has no {path!r}",
+                "name the app factory or the app object the module defines, module:create_app"
+                " or module:app",
+            )
+        found = getattr(found, part)
+    try:
         app = found if isinstance(found, Flask) else found()
     except Exception as exc:  # the project's factory may raise anything
         fail(
-            f"safemigrate_app = {spec!r} did not give an app: {one_line(exc)}",
-            'name an importable factory, "package.module:create_app", or override the'
-            " safemigrate_app fixture",
+            f"{setting} = {spec!r}: {path}() raised {one_line(exc)}",
+            "fix the error in the project's factory, or override the safemigrate_app fixture",
         )
     if not isinstance(app, Flask):
-        fail(f"safemigrate_app = {spec!r} gave {type(app).__name__}, not a Flask app")
+        fail(f"{setting} = {spec!r} gave {type(app).__name__}, not a Flask app")
     return app
 
 
 def find_app() -> Flask:
-    """The app as ``flask`` finds it without ``--app``: ``FLASK_APP``, else ``wsgi.py`` or
+    """The app as ``flask`` finds it without ``--app`` and ``FLASK_APP``: ``wsgi.py`` or
     ``app.py`` in the current directory (a factory ``create_app`` or an ``app``)."""
     from flask.cli import NoAppException, ScriptInfo
 
@@ -94,12 +147,17 @@ def find_app() -> Flask:
 
 
 @pytest.fixture(scope="session")
-def safemigrate_app(safemigrate_options: PluginOptions) -> Flask:
-    """The project's app (``safemigrate_app``, else the one ``flask`` finds); its own database
-    is never used: every test has a scratch one."""
-    if not safemigrate_options.app:
-        return find_app()
-    return load_app(safemigrate_options.app)
+def safemigrate_app(safemigrate_options: PluginOptions, pytestconfig: pytest.Config) -> Flask:
+    """The project's app: ``safemigrate_app``, else ``FLASK_APP``, imported as ``flask --app``
+    imports it run in the rootdir (or, failing that, the directory pytest was started in),
+    else the one ``flask`` finds. Its own database is never used: every test has a scratch one."""
+    folders = list(dict.fromkeys((pytestconfig.rootpath, pytestconfig.invocation_params.dir)))
+    if safemigrate_options.app:
+        return load_app(safemigrate_options.app, folders)
+    flask_app = os.environ.get("FLASK_APP", "").strip()
+    if flask_app:
+        return load_app(flask_app, folders, "FLASK_APP")
+    return find_app()
 
 
 @pytest.fixture

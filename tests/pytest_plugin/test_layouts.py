@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,91 @@ def test_collected_with_xdist_in_a_tests_package(pytester: pytest.Pytester, stoc
     assert "did not run" not in result.stdout.str()
     for name in DEFAULT:
         assert f"tests::safemigrate::{name} " in result.stdout.str(), name
+
+
+def console_pytest(root: Path, *args: str, flask_app: str = "") -> pytest.RunResult:
+    """The ``pytest`` command as a team runs it: the console script, without PYTHONPATH.
+    (``python -m pytest`` and pytester's subprocesses put the current directory on sys.path,
+    which hides an import that works only from there.)"""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FLASK_APP")}
+    env.update({"FLASK_APP": flask_app} if flask_app else {})
+    command = [str(Path(sys.executable).with_name("pytest")), *QUIET, *args]
+    start = time.monotonic()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    print(done.stdout, done.stderr, sep="\n")  # shown when the test fails
+    lines = done.stdout.splitlines(), done.stderr.splitlines()
+    return pytest.RunResult(done.returncode, *lines, time.monotonic() - start)
+
+
+def root_app_project(root: Path, stock: Path, ini: str) -> Path:
+    """The passing project with ``app.py`` at its root, as ``flask --app app:create_app``
+    runs it there (``wsgi.py`` removed: Flask's discovery would find that instead)."""
+    write_project(root, PASSING, stock, ini)
+    (root / "wsgi.py").unlink()
+    (root / "app.py").write_text("from shop import create_app\n", encoding="utf-8")
+    return root
+
+
+TWO = ("-k", "single-head or models-match or test_the")
+
+
+def test_the_app_is_found_where_flask_app_finds_it(pytester: pytest.Pytester, stock: Path) -> None:
+    """``safemigrate_app = app:create_app`` with app.py at the root and no pythonpath."""
+    root = root_app_project(pytester.path, stock, "safemigrate_app = app:create_app\n")
+    result = console_pytest(root, *TWO, "-v")
+    result.assert_outcomes(passed=3, deselected=4)
+    result.stdout.fnmatch_lines(["*safemigrate::models-match PASSED*"])
+
+
+def test_flask_app_is_used_when_safemigrate_app_is_not_set(
+    pytester: pytest.Pytester, stock: Path
+) -> None:
+    """As ``flask`` reads FLASK_APP (Flask's own discovery, wsgi.py or app.py, ignores it)."""
+    root = root_app_project(pytester.path, stock, "")
+    (root / "app.py").unlink()
+    result = console_pytest(root, *TWO, flask_app="shop:create_app")
+    result.assert_outcomes(passed=3, deselected=4)
+    result = console_pytest(root, *TWO, flask_app="shop.nowhere:create_app")
+    result.assert_outcomes(passed=1, errors=2, deselected=4)
+    result.stdout.fnmatch_lines(
+        [
+            f"safemigrate: FLASK_APP = 'shop.nowhere:create_app': no module 'shop.nowhere' in"
+            f" {root} (where flask --app looks when run there) nor on sys.path",
+            "  what to do: write the module's path from the folder of the ini file, dotted"
+            " (shop/app.py is shop.app:create_app), or add the folder it is imported from to"
+            " pythonpath in the ini (src layout: pythonpath = src)",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "app_py", "said"),
+    [
+        (
+            "app:make",
+            "from shop import create_app\n",
+            "safemigrate: safemigrate_app = 'app:make': app (app.py) has no 'make'",
+        ),
+        (
+            "app:create_app",
+            "import redis_is_not_installed\n",
+            "safemigrate: safemigrate_app = 'app:create_app': importing app failed:"
+            " ModuleNotFoundError: No module named 'redis_is_not_installed'",
+        ),
+        (
+            "app:create_app",
+            "def create_app():\n    raise KeyError('SECRET_KEY')\n",
+            "safemigrate: safemigrate_app = 'app:create_app': create_app() raised KeyError:*",
+        ),
+    ],
+    ids=["no-factory", "missing-dependency", "factory-raises"],
+)
+def test_an_app_that_cannot_be_made_says_what_to_check(
+    pytester: pytest.Pytester, stock: Path, spec: str, app_py: str, said: str
+) -> None:
+    root = root_app_project(pytester.path, stock, f"safemigrate_app = {spec}\n")
+    (root / "app.py").write_text(app_py, encoding="utf-8")
+    result = console_pytest(root, "-k", "single-head")
+    result.assert_outcomes(errors=1, deselected=6)
+    result.stdout.fnmatch_lines([said, "  what to do: *"])
+    assert "Traceback" not in result.stdout.str()

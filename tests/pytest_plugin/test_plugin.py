@@ -108,9 +108,9 @@ def test_an_app_that_cannot_be_made_fails_each_test_with_what_to_do(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*safemigrate: safemigrate_app = 'nowhere:create_app' did not give an app:"
-            " ModuleNotFoundError*",
-            "*what to do: name an importable factory*",
+            "*safemigrate: safemigrate_app = 'nowhere:create_app': no module 'nowhere' in"
+            f" {root} (where flask --app looks when run there) nor on sys.path",
+            "*what to do: write the module's path from the folder of the ini file*",
         ]
     )
 
