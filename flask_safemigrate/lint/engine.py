@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,8 +312,14 @@ def _cached_rules(
 def _cached(
     cache: LintCache, path: Path, only_revisions: set[str] | None, keys: dict[Path, str]
 ) -> FileResult | None:
-    """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``)."""
+    """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``).
+
+    Only a regular file is read (a FIFO would block the read forever): anything else is left
+    to :func:`lint_files`, which reports it, and never cached.
+    """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
         data = path.read_bytes()
     except OSError:
         return None
