@@ -62,7 +62,9 @@ def test_a_type_change_on_a_three_row_table_does_not_block(
     write_revision(migrations, revision_script(NARROW, REVISIONS[0], NARROW_UPGRADE))
     code, data, result = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
     assert code == 0, data  # it was an error that stopped the deploy (exit 3)
-    assert "preflight: lint: 1 warning in 1 pending script" in result.stderr, result.stderr
+    assert "preflight: lint: 1 warning in upgrade() of 1 pending script" in result.stderr, (
+        result.stderr
+    )
     narrow = _sm105(data)
     assert narrow["severity"] == "warning", narrow
     assert narrow["values_at_risk"] is True and narrow["harmless"] is False
@@ -74,7 +76,9 @@ def test_a_type_change_on_a_three_row_table_does_not_block(
     code, data, result = invoke_json(app, "db", "safe-upgrade", "--no-verify", "--format", "json")
     assert code == 0, data
     # An info is not counted as a warning (the line said "1 warning" for it).
-    assert "preflight: lint: 1 info in 1 pending script" in result.stderr, result.stderr
+    assert "preflight: lint: 1 info in upgrade() of 1 pending script" in result.stderr, (
+        result.stderr
+    )
     widen = _sm105(data)
     assert widen["severity"] == "info" and widen["harmless"] is True, widen
     assert widen["values_at_risk"] is False
