@@ -16,7 +16,8 @@ Differences from a fresh interpreter, none of which the tests depend on: the pre
 are not imported again (their import-time state is what a fresh import gives; none reads the
 environment then), and settings read only at interpreter start-up are not re-read, except
 ``PYTHONUNBUFFERED`` (honoured for descriptors 1 and 2) and ``PYTHONPATH`` (put on
-``sys.path``). Text output is UTF-8.
+``sys.path``). Text output is UTF-8. SIGINT is Python's own handler, as for a command typed at a
+terminal, even when the suite itself runs with SIGINT ignored (as a background job).
 
 The server (``python -m tests.support.fork_server``) is started once per pytest process, on
 first use, and ended when that process exits (:func:`fork_server`); it forks, and reaps its
@@ -31,6 +32,7 @@ import io
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -296,6 +298,11 @@ def _child(command: Mapping[str, Any], base_path: list[str]) -> int:
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = _stream(1, unbuffered=unbuffered, errors="strict", line_buffering=False)
     sys.stderr = _stream(2, unbuffered=unbuffered, errors="backslashreplace", line_buffering=True)
+    # Ctrl-C as at a terminal. A suite started as a background job (bash's ``&`` without job
+    # control sets SIGINT and SIGQUIT to ignored, and an ignored signal stays ignored across
+    # exec and fork) would otherwise give every command an ignored SIGINT, and the tests that
+    # send one would see the run finish instead of stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     argv: list[str] = command["argv"]
     sys.argv = list(argv)
     # A script's ``__main__`` has no package (click names the program after ``-m``'s if set).
