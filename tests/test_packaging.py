@@ -6,9 +6,13 @@ wrong release; a license named in ``pyproject.toml`` without its file cannot be 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 from flask_safemigrate.version import __version__
 
@@ -43,3 +47,34 @@ def test_python_classifiers_match_requires_python() -> None:
         if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
     ]
     assert versions and versions[0] == minimum.group(1)
+
+
+def _minimum_constraints() -> ModuleType:
+    path = ROOT / ".ci" / "minimum_constraints.py"
+    spec = importlib.util.spec_from_file_location("minimum_constraints", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_minimum_constraints_pin_every_runtime_dependency_at_its_bound() -> None:
+    pins = _minimum_constraints().minimum_pins(ROOT / "pyproject.toml")
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert len(pins) == len(dependencies)
+    names = [pin.split("==")[0] for pin in pins]
+    assert {"flask", "flask-sqlalchemy", "flask-migrate", "alembic", "sqlalchemy"} <= set(names)
+    for pin, requirement in zip(pins, dependencies, strict=True):
+        name, version = pin.split("==")
+        assert requirement.lower().replace(" ", "").startswith(f"{name}>={version}")
+
+
+def test_minimum_constraints_refuse_a_dependency_without_a_lower_bound(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["flask>=3", "inflection"]\n')
+    module = _minimum_constraints()
+    with pytest.raises(ValueError, match="'inflection' has no '>=' lower bound"):
+        module.minimum_pins(pyproject)
+    assert module.main([str(pyproject)]) == 2
+    pyproject.write_text('[project]\ndependencies = ["Flask[async] >= 3.0", "sqlalchemy>=2.1"]\n')
+    assert module.minimum_pins(pyproject) == ["flask==3.0", "sqlalchemy==2.1"]

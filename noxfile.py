@@ -1,0 +1,63 @@
+"""The test matrix, run on demand: ``nox`` (all sessions) or ``nox -s minimum``.
+
+CI runs ``make test`` (the newest releases of everything, on the machine's Python); these
+sessions cover what one run cannot: the declared minimum versions of the runtime dependencies,
+the oldest and the newest supported Python, and the docs build.
+
+Pythons are found on ``PATH`` as ``python3.11``, ``python3.13``. With pyenv, make both visible:
+``PYENV_VERSION=3.11.7:3.13.0 nox``. A Python not found is skipped with a message, except under
+``CI=true``, where nox fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+# The oldest Python that requires-python admits and the newest this machine has (pyenv).
+PYTHONS = ["3.11", "3.13"]
+OLDEST_PYTHON = PYTHONS[0]
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "docs"]
+
+
+def _pytest_args(session: nox.Session) -> list[str]:
+    """The Makefile's xdist options (``PYTEST_WORKERS``, default every core), then posargs."""
+    workers = os.environ.get("PYTEST_WORKERS", "auto")
+    return ["-n", workers, "--dist", "loadgroup", *session.posargs]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The suite on the newest release of every dependency: what CI runs, on each Python."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *_pytest_args(session))
+
+
+@nox.session(python=OLDEST_PYTHON)
+def minimum(session: nox.Session) -> None:
+    """The suite with every runtime dependency pinned to its ``>=`` bound in pyproject.toml."""
+    constraints = Path(session.create_tmp()) / "minimum-constraints.txt"
+    pins = session.run(
+        sys.executable, str(ROOT / ".ci" / "minimum_constraints.py"), silent=True, external=True
+    )
+    assert isinstance(pins, str)
+    constraints.write_text(pins)
+    session.log("pinned: " + ", ".join(pins.split()))
+    session.install("-c", str(constraints), "-e", ".[test]")
+    session.run("python", "-m", "pip", "list", "--format", "freeze")
+    session.run("pytest", *_pytest_args(session))
+
+
+@nox.session(python=OLDEST_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The Sphinx site, warnings as errors (as ``make docs`` builds it in CI)."""
+    session.install("-e", ".[docs]")
+    build = ["sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
+    session.run(*build, *session.posargs)
