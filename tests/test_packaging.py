@@ -49,6 +49,28 @@ def test_python_classifiers_match_requires_python() -> None:
     assert versions and versions[0] == minimum.group(1)
 
 
+def _pre_commit_repository() -> str:
+    """The repository URL the shipped ``.pre-commit-hooks.yaml`` tells users to reference."""
+    match = re.search(r"- repo: (\S+)", (ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert match is not None
+    return match.group(1)
+
+
+def test_project_urls_point_into_one_repository() -> None:
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert set(urls) == {"Homepage", "Documentation", "Changelog", "Issues"}
+    repository = _pre_commit_repository()
+    assert urls["Homepage"] == repository
+    assert all(url.startswith(repository + "/") for name, url in urls.items() if name != "Homepage")
+    assert urls["Changelog"].endswith("/CHANGELOG.md")
+
+
+def test_readme_pre_commit_example_pins_the_current_version() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\s*rev: v(\S+)$", readme, re.MULTILINE) == [__version__]
+    assert f"- repo: {_pre_commit_repository()}\n" in readme
+
+
 def _minimum_constraints() -> ModuleType:
     path = ROOT / ".ci" / "minimum_constraints.py"
     spec = importlib.util.spec_from_file_location("minimum_constraints", path)
