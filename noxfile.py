@@ -43,7 +43,12 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=OLDEST_PYTHON)
 def minimum(session: nox.Session) -> None:
     """The suite with every runtime dependency pinned to its ``>=`` bound in pyproject.toml."""
-    constraints = Path(session.create_tmp()) / "minimum-constraints.txt"
+    # In the session's virtualenv, not session.create_tmp(): that also points TMPDIR into the
+    # project, where the commands print the tests' paths relative to it and the tests' expected
+    # absolute paths no longer match.
+    location = session.virtualenv.location
+    assert isinstance(location, str)
+    constraints = Path(location) / "minimum-constraints.txt"
     pins = session.run(
         sys.executable, str(ROOT / ".ci" / "minimum_constraints.py"), silent=True, external=True
     )
