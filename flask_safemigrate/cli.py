@@ -41,7 +41,7 @@ from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
-from flask_safemigrate.render.progress import JsonLogPrinter, ProgressPrinter
+from flask_safemigrate.render.progress import JsonLogPrinter, LintLinesPrinter, ProgressPrinter
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.suggested import LintCommand
 
@@ -439,7 +439,11 @@ def safe_upgrade_command(
     if log_format == "json":
         progress = JsonLogPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
     else:
-        progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
+        progress = (
+            LintLinesPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
+            if quiet
+            else _progress_printer(err=output_format == "json")
+        )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # With --auto-merge, Alembic and post-write hooks may print while the merge is written:
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
