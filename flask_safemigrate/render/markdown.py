@@ -23,12 +23,15 @@ from flask_safemigrate.text import plural
 
 __all__ = [
     "COMMENT_LIMIT",
+    "COMMENT_MARKER",
+    "DOCUMENT_LIMIT",
     "FINDINGS_SHOWN",
     "code",
     "details",
     "fenced",
     "findings_table",
     "fit",
+    "join_comment",
     "prose",
     "render_lint_markdown",
     "render_markdown",
@@ -38,6 +41,11 @@ __all__ = [
 
 #: GitHub refuses an issue or pull-request comment longer than this (characters).
 COMMENT_LIMIT: Final = 65_536
+#: What one document may fill: the comment less room for the hidden marker and a note.
+DOCUMENT_LIMIT: Final = COMMENT_LIMIT - 512
+#: The first line of the pull-request comment the GitHub Action posts and later updates
+#: (text from scripts cannot forge it: :func:`text` escapes ``<``).
+COMMENT_MARKER: Final = "<!-- flask-safemigrate-plan -->"
 #: Findings listed per section before the rest are only counted.
 FINDINGS_SHOWN: Final = 20
 #: SQL longer than this many lines is collapsed into a ``<details>`` block.
@@ -158,7 +166,7 @@ def _where(finding: Finding) -> str:
     return code(f"{name}:{finding.line}" if finding.line is not None else name)
 
 
-def fit(blocks: Sequence[str], *, limit: int = COMMENT_LIMIT, again: str) -> str:
+def fit(blocks: Sequence[str], *, limit: int = DOCUMENT_LIMIT, again: str) -> str:
     """The blocks joined, as many as fit in ``limit`` characters, then a note that says how
     many were left out and which command shows everything (``again``, already Markdown)."""
     joined = "\n\n".join(blocks)
@@ -178,6 +186,25 @@ def fit(blocks: Sequence[str], *, limit: int = COMMENT_LIMIT, again: str) -> str
         kept.append(block)
         size += extra
     return "\n\n".join(kept)[:limit]
+
+
+def join_comment(documents: Sequence[str], *, limit: int = COMMENT_LIMIT) -> str:
+    """The pull-request comment: the marker, then the documents (each already cut to fit by
+    its renderer) separated by rules; one that would pass ``limit`` is replaced by a note, so
+    no code block or table is cut in the middle."""
+    body = COMMENT_MARKER
+    for index, document in enumerate(documents):
+        piece = document.strip()
+        joiner = "\n" if index == 0 else "\n\n---\n\n"
+        if len(body) + len(joiner) + len(piece) > limit:
+            piece = (
+                f"> [!WARNING]\n> One more report ({len(piece):,} characters) did not fit in"
+                " this comment: the job's log has it."
+            )
+            if len(body) + len(joiner) + len(piece) > limit:
+                break
+        body += joiner + piece
+    return body + "\n"
 
 
 # --------------------------------------------------------------------------- verify and lint

@@ -24,10 +24,12 @@ from flask_safemigrate.render.markdown import (
 from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.text import plural
 
-__all__ = ["PER_REVISION_FINDINGS", "render_plan_markdown"]
+__all__ = ["PER_REVISION_FINDINGS", "PER_REVISION_STATEMENTS", "render_plan_markdown"]
 
 #: Findings listed under one revision before the rest are only counted.
 PER_REVISION_FINDINGS: Final = 10
+#: Statements listed under one revision before the rest are only counted.
+PER_REVISION_STATEMENTS: Final = 40
 _DIALECT_NAMES: Final = {"postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL", "sqlite": "SQLite"}
 
 
@@ -127,7 +129,7 @@ def _statements_table(statements: Sequence[Mapping[str, Any]], live: str | None)
         "| Line | Statement | Table | Size | " + " | ".join(names) + " |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in dialects) + " |",
     ]
-    for statement in statements:
+    for statement in statements[:PER_REVISION_STATEMENTS]:
         kind = str(statement["kind"])
         if statement.get("batch"):
             kind += " (batch)"
@@ -139,6 +141,9 @@ def _statements_table(statements: Sequence[Mapping[str, Any]], live: str | None)
             f"| {statement['line']} | {code(kind)} | {code(_table(statement))} |"
             f" {text(statement.get('size', ''))} | " + " | ".join(cells) + " |"
         )
+    rest = len(statements) - PER_REVISION_STATEMENTS
+    if rest > 0:
+        rows.append(f"\n_…and {plural(rest, 'more statement')}: the text `--dry-run` lists all._")
     return "\n".join(rows)
 
 
