@@ -4,6 +4,8 @@ the plan of a pull request (issue #21) with SQL, lock levels and table sizes."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
@@ -118,3 +120,58 @@ def test_markdown_needs_dry_run(database_url: str, track_app: AppTracker) -> Non
     assert "Traceback" not in result.output
     # Nothing applied: the version table still holds the first revision.
     assert scalars(database_url, "SELECT version_num FROM alembic_version") == [FIRST]
+
+
+DROP_TITLE = '''"""drop items.title
+
+Revision ID: d1d1d1d1d1d1
+Revises: 50b556ad4f8b
+"""
+from alembic import op
+
+revision = "d1d1d1d1d1d1"
+down_revision = "50b556ad4f8b"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("items") as batch_op:
+        batch_op.drop_column("title")
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_a_blocked_plan_still_shows_each_revision_with_its_findings(
+    database_url: str, track_app: AppTracker, tmp_path: Path
+) -> None:
+    """Pre-flight refuses a revision lint finds destructive (exit 3): the plan is what the
+    reviewer needs most then, with the finding under the revision that causes it."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(example_app.MIGRATIONS_DIR, migrations)
+    (migrations / "versions" / "d1d1d1d1d1d1_drop_items_title.py").write_text(DROP_TITLE)
+    app = at_first_revision(database_url, track_app, rows=2)
+    result = invoke(
+        app, "db", "safe-upgrade", "-d", str(migrations), "--dry-run", "--format", "markdown"
+    )
+    assert result.exit_code == 3, result.output
+    document = result.stdout
+    (title,) = headings(document, 3)
+    assert title.startswith("flask-safemigrate plan: 4 pending revisions")
+    assert title.endswith("(❌ pre-flight failed)")
+    last = document.split("#### 4. `d1d1d1d1d1d1`")[1]
+    (statements, lint) = tables(last)
+    assert statements.rows[0][1] == "drop_column (batch)"
+    assert "2 rows" in statements.rows[0][3]
+    codes = {row[0] for row in lint.rows}
+    assert "SM102 drop-column" in codes
+    row = next(row for row in lint.rows if row[0] == "SM102 drop-column")
+    assert row[1].endswith("error")
+    assert row[2] == "d1d1d1d1d1d1_drop_items_title.py:16"  # the drop_column line
+    assert "items.title" in row[3]
+    assert row[4]  # the safe alternative
+    # The earlier revisions carry no finding of that script.
+    assert "SM102" not in document.split("#### 4.")[0]
