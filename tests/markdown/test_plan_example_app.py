@@ -83,6 +83,9 @@ def test_plan_shows_sql_locks_and_sizes(database_url: str, track_app: AppTracker
     assert postgresql.startswith("ACCESS EXCLUSIVE:")
     assert mysql.startswith("metadata lock, INSTANT or INPLACE:")
     assert sqlite.startswith("database write lock: brief")
+    # postgresql_concurrently=True is PostgreSQL's: MariaDB's column is the plain index build.
+    create_index = next(row for row in statements[0].rows if row[1].startswith("create_index"))
+    assert create_index[5].startswith("metadata lock, LOCK=NONE: online")
 
     blocks = code_blocks(document)
     slug_sql = next(content for info, content in blocks if f"-> {SLUG}" in content)
