@@ -56,6 +56,7 @@ SQL_CHARS: Final = 12_000
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]{}|~#!])")
 _ICON = {Severity.ERROR: "🔴 error", Severity.WARNING: "🟡 warning", Severity.INFO: "🔵 info"}
 _BACKTICKS = re.compile(r"`+")
+_BLOCK_START = re.compile(r"^(\d*)([-+=.)])")
 _SPAN = re.compile(r"`([^`]+)`")
 
 
@@ -63,18 +64,28 @@ def text(value: object) -> str:
     """Outside text as Markdown prose or a table cell, shown as written and acting as nothing.
 
     Control characters become escapes (``\\n``), ``<``, ``>`` and ``&`` HTML entities (no tag,
-    no comment, no entity of the author's), and Markdown's punctuation is backslash-escaped,
-    ``|`` included, so a table row cannot be split.
+    no comment, no entity of the author's), Markdown's punctuation is backslash-escaped,
+    ``|`` included, so a table row cannot be split, and what would start a block at the start
+    of a line (indentation, ``-``, ``1.``) does not.
     """
-    escaped = html.escape(printable(str(value)), quote=False)
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped)
+    return _escaped(printable(str(value)), start=True)
+
+
+def _escaped(value: str, *, start: bool) -> str:
+    if start:
+        value = value.lstrip()
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(value, quote=False))
+    return _BLOCK_START.sub(r"\1\\\2", escaped, count=1) if start else escaped
 
 
 def prose(value: object) -> str:
     """:func:`text`, with the author's balanced ```command``` spans kept as code spans
     (each through :func:`code`): a finding's advice stays copyable."""
     parts = _SPAN.split(printable(str(value)))
-    return "".join(code(part) if index % 2 else text(part) for index, part in enumerate(parts))
+    return "".join(
+        code(part) if index % 2 else _escaped(part, start=index == 0)
+        for index, part in enumerate(parts)
+    )
 
 
 def code(value: object) -> str:
@@ -107,11 +118,10 @@ def summary(value: object) -> str:
     return html.escape(printable(str(value)), quote=True)
 
 
-def details(title: str, body: str, *, open_: bool = False) -> str:
+def details(title: str, body: str) -> str:
     """A collapsed section; ``title`` is already :func:`summary`-escaped. The blank lines
     let GitHub read ``body`` as Markdown."""
-    attribute = " open" if open_ else ""
-    return f"<details{attribute}>\n<summary>{title}</summary>\n\n{body}\n\n</details>"
+    return f"<details>\n<summary>{title}</summary>\n\n{body}\n\n</details>"
 
 
 def sql_block(sql: str) -> str:

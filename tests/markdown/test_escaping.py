@@ -19,7 +19,7 @@ from flask_safemigrate.render.markdown import (
 )
 from flask_safemigrate.render.markdown_plan import render_plan_markdown
 from flask_safemigrate.report import Finding, Report, Severity
-from tests.markdown.support import code_blocks, headings, html_blocks, paragraphs, tables
+from tests.markdown.support import code_blocks, headings, html_blocks, paragraphs, tables, tokens
 
 HOSTILE = "drop | users `x` <script>alert(1)</script>\n| a | b |\n```\n" + COMMENT_MARKER
 HOSTILE_SQL = "SELECT 1;\n```\n</details>\n<script>alert(1)</script>\n````\nSELECT 2;"
@@ -143,3 +143,13 @@ def test_verify_and_lint_escape_too() -> None:
         assert html_blocks(document) == []
         (table,) = tables(document)
         assert len(table.rows) == 1 and len(table.rows[0]) == len(table.header) == 5
+
+
+@given(st.text())
+def test_any_text_is_one_paragraph(value: str) -> None:
+    """As a line of its own, escaped text is a paragraph (or nothing): no heading, list,
+    quote, code block, thematic break or HTML, whatever it starts with."""
+    for escaped in (text(value), prose(value)):
+        kinds = [t.type for t in tokens(escaped + "\n")]
+        assert kinds in ([], ["paragraph_open", "inline", "paragraph_close"]), (value, kinds)
+        assert html_blocks(escaped) == []
