@@ -22,7 +22,13 @@ import click
 
 from flask_safemigrate import suggested
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
-from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
+from flask_safemigrate.render import (
+    json_log,
+    render_json,
+    render_lint_text,
+    render_text,
+    should_color,
+)
 from flask_safemigrate.report import SCHEMA_VERSION, Result
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
@@ -32,8 +38,11 @@ R = TypeVar("R")
 
 
 def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """``--format`` with the given choices; the value arrives as ``output_format``."""
-    option: Callable[[Callable[P, R]], Callable[P, R]] = click.option(
+    """``--format`` with the given choices (the value arrives as ``output_format``), and
+    ``--log-format``, which every command with a ``--format`` takes: with ``json``, whatever
+    the command writes to stderr while it runs is one JSON record per line
+    (:mod:`flask_safemigrate.render.json_log`); stdout keeps the ``--format`` result."""
+    option = click.option(
         "--format",
         "output_format",
         type=click.Choice(formats or ("text", "json")),
@@ -41,7 +50,55 @@ def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         show_default=True,
         help="Output format.",
     )
-    return option
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        return cast("Callable[P, R]", _log_format_option(option(command)))
+
+    return decorate
+
+
+def _log_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, log_format: str = "text", **kwargs: Any) -> Any:
+        if log_format != "json":
+            return command(*args, **kwargs)
+        with stderr_as_json():
+            return command(*args, **kwargs)
+
+    decorated: Callable[..., Any] = click.option(
+        "--log-format",
+        type=click.Choice(("text", "json")),
+        default="text",
+        show_default=True,
+        help="What the command writes to stderr: lines for people, or one JSON object per"
+        " line (timestamp, level, event, fields) for log collectors.",
+    )(wrapper)
+    return decorated
+
+
+_JSON_LOGS: list[json_log.JsonLines] = []
+
+
+def json_log_active() -> json_log.JsonLines | None:
+    """The stderr of the running command's ``--log-format json``, or ``None`` (text)."""
+    return _JSON_LOGS[-1] if _JSON_LOGS else None
+
+
+@contextlib.contextmanager
+def stderr_as_json() -> Iterator[json_log.JsonLines]:
+    """While the block runs, ``sys.stderr`` and the root logger write JSON records."""
+    stream = json_log.JsonLines(sys.stderr)
+    handler = json_log.RecordHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    _JSON_LOGS.append(stream)
+    try:
+        with contextlib.redirect_stderr(stream):
+            yield stream
+    finally:
+        _JSON_LOGS.remove(stream)
+        root.removeHandler(handler)
+        stream.flush()
 
 
 def echo_result(result: Result, output_format: str) -> NoReturn:
@@ -59,6 +116,9 @@ def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     if output_format == "json":
         document = {"schema_version": SCHEMA_VERSION, "ok": False, **error.to_dict()}
         click.echo(json.dumps(document, indent=2, default=str))
+    elif (log := json_log_active()) is not None:
+        fields = {"message": printable(error.message), "where": error.where, "help": error.hint}
+        log.record("error", "error", {k: printable(v) for k, v in fields.items() if v})
     else:
         # A script's or the database's words can be in any of these: one line each, escaped.
         click.echo(f"Error: {printable(error.message)}", err=True)
