@@ -9,14 +9,15 @@ is imported here only when ``opentelemetry-api`` is present (the package checks 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from flask_safemigrate.upgrade.events import Event, Progress
 
-__all__ = ["Guarded"]
+__all__ = ["LOGGER", "Guarded"]
 
-logger = logging.getLogger("flask_safemigrate.telemetry")
+LOGGER = "flask_safemigrate.telemetry"
 
 
 class Guarded(Progress):
@@ -57,9 +58,19 @@ class Guarded(Progress):
         except Exception as problem:
             self.failed = True
             self._subscriber = None
-            logger.warning(
-                "telemetry turned off for this run: %s: %s (the migration goes on; check the"
-                " app's OpenTelemetry exporters and processors)",
-                type(problem).__name__,
-                problem,
-            )
+            _report(problem)
+
+
+def _report(problem: Exception) -> None:
+    """Say once that the telemetry stopped, and why; a failure to say it is swallowed too."""
+    with contextlib.suppress(Exception):  # nothing of the telemetry may fail the migration
+        logger = logging.getLogger(LOGGER)
+        # The stock env.py's fileConfig disables every logger that existed before it ran
+        # (disable_existing_loggers): a side effect on ours, not a choice to silence it.
+        logger.disabled = False
+        logger.warning(
+            "telemetry turned off for this run: %s: %s (the migration goes on; check the"
+            " app's OpenTelemetry exporters and processors)",
+            type(problem).__name__,
+            problem,
+        )
