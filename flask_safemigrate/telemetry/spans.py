@@ -151,17 +151,19 @@ class Subscriber:
 
     def _step_started(self, event: StepStarted) -> None:
         key = (event.target, event.revision)
-        if key in self.steps:  # the retry of a revision that waited too long for a lock
-            return
-        parent = self.stage if self.stage is not None else self.root
-        attributes = self._step_attributes(event.target, event.revision)
-        attributes[names.POSITION] = event.position + 1
-        span = self.tracer.start_span(
+        if key not in self.steps:  # else: the retry of a revision that waited for a lock
+            self.steps[key] = (self._open_step(key, event.position), 0)
+
+    def _open_step(self, key: Key, position: int | None) -> Span:
+        target, revision = key
+        attributes = self._step_attributes(target, revision)
+        if position is not None:
+            attributes[names.POSITION] = position + 1
+        return self.tracer.start_span(
             "safemigrate revision",
-            context=trace.set_span_in_context(parent),
+            context=trace.set_span_in_context(self.stage or self.root),
             attributes=attributes,
         )
-        self.steps[key] = (span, 0)
 
     def _step_ended(self, event: StepEnded) -> None:
         key = (event.target, event.revision)
@@ -169,17 +171,8 @@ class Subscriber:
             self.failing = (key, event)  # a Retrying next keeps the span open
             return
         span, retries = self.steps.pop(key, (None, 0))
-        if span is None:  # never started here (a step the sink joined late): a span of its own
-            self._step_started(
-                StepStarted(
-                    target=event.target,
-                    position=event.position,
-                    total=event.total,
-                    revision=event.revision or "",
-                    message="",
-                )
-            )
-            span, retries = self.steps.pop(key)
+        if span is None:  # a step this subscriber did not see start: a span of its own
+            span = self._open_step(key, event.position)
         span.set_attributes(
             {names.SECONDS: event.seconds, names.OUTCOME: "ok", names.RETRIES: retries}
         )
@@ -207,12 +200,8 @@ class Subscriber:
     def _step_failed(self, key: Key, event: StepEnded) -> None:
         self.failing = None
         span, retries = self.steps.pop(key, (None, 0))
-        if span is None:
-            span = self.tracer.start_span(
-                "safemigrate revision",
-                context=trace.set_span_in_context(self.stage or self.root),
-                attributes=self._step_attributes(event.target, event.revision),
-            )
+        if span is None:  # failed before its start was seen (a commit-time failure)
+            span = self._open_step(key, event.position)
         span.set_attributes(
             {
                 names.SECONDS: event.seconds,
