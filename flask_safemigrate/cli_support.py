@@ -14,9 +14,10 @@ import logging
 import os
 import shlex
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TextIO, TypeVar, cast
 
 import click
 
@@ -86,8 +87,18 @@ def json_log_active() -> json_log.JsonLines | None:
 
 @contextlib.contextmanager
 def stderr_as_json() -> Iterator[json_log.JsonLines]:
-    """While the block runs, ``sys.stderr`` and the root logger write JSON records."""
-    stream = json_log.JsonLines(sys.stderr)
+    """While the block runs, what reaches stderr is JSON records: ``sys.stderr``, the root
+    logger, and file descriptor 2 (what a post-write hook's subprocess or C code writes),
+    which is piped and read back line by line."""
+    sys.stderr.flush()
+    pipe = _Pipe.open()
+    real: TextIO | None = None
+    if pipe is not None and _is_descriptor_2(sys.stderr):
+        # The records go to the original descriptor, not round through the pipe. A stderr
+        # that is not descriptor 2 (a test runner's) stays the target.
+        real = os.fdopen(os.dup(pipe.saved), "w", encoding="utf-8")
+    stream = json_log.JsonLines(real or sys.stderr)
+    pump = pipe.pump(stream) if pipe is not None else None
     handler = json_log.RecordHandler(stream)
     root = logging.getLogger()
     root.addHandler(handler)
@@ -99,6 +110,55 @@ def stderr_as_json() -> Iterator[json_log.JsonLines]:
         _JSON_LOGS.remove(stream)
         root.removeHandler(handler)
         stream.flush()
+        if pipe is not None and pump is not None:
+            pipe.restore()  # the pipe's last write end closes: the pump reads to its end
+            pump.join(timeout=5)
+        stream.flush()
+        if real is not None:
+            real.close()
+
+
+class _Pipe:
+    """File descriptor 2 pointed at a pipe, and the original kept to restore."""
+
+    def __init__(self, saved: int, read: int) -> None:
+        self.saved = saved
+        self.read = read
+
+    @classmethod
+    def open(cls) -> _Pipe | None:
+        """``None`` where there is no descriptor 2 (embedded, closed): Python-level only."""
+        try:
+            saved = os.dup(2)
+        except OSError:
+            return None
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        return cls(saved, read)
+
+    def pump(self, stream: json_log.JsonLines) -> threading.Thread:
+        """Read what descriptor 2 gets, line by line, into ``stream`` until the pipe closes."""
+
+        def run() -> None:
+            with os.fdopen(self.read, "r", encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    stream.write(line)
+
+        thread = threading.Thread(target=run, name="safemigrate-stderr-json", daemon=True)
+        thread.start()
+        return thread
+
+    def restore(self) -> None:
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+
+def _is_descriptor_2(stream: TextIO) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
 
 
 def echo_result(result: Result, output_format: str) -> NoReturn:

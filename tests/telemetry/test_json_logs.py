@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from tests.support.cli import invoke
 from tests.support.merge import rev, root
 from tests.upgrade.histories import REVISIONS, TABLES, models, prepare
 
+#: A post-write hook whose process prints on descriptor 1 (``echo``).
+PRINTING_HOOK = (
+    "\n[post_write_hooks]\nhooks = shout\nshout.type = exec\n"
+    "shout.executable = echo\nshout.options = hook-output REVISION_SCRIPT_FILENAME\n"
+)
 SQLITE_ONLY = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 
 
@@ -112,11 +118,13 @@ def test_an_error_is_one_error_record(
 
 
 @SQLITE_ONLY
-def test_auto_merge_heads_keeps_stderr_to_records(make_app: MakeApp, database_url: str) -> None:
-    """A merge written: the report on stdout; whatever Alembic or a hook says on stderr is
-    records (Alembic says nothing here; the error case is above)."""
+def test_auto_merge_heads_hook_output_is_a_record(make_app: MakeApp, database_url: str) -> None:
+    """A merge written: the report on stdout; what a post-write hook's process prints (on
+    descriptor 1, diverted to 2 while stdout carries JSON) is a record on stderr."""
     app = make_app(database_url)
     migrations = init_migrations(app)
+    ini = migrations / "alembic.ini"
+    ini.write_text(ini.read_text() + PRINTING_HOOK, encoding="utf-8")
     root(migrations)
     rev(
         migrations,
@@ -135,7 +143,8 @@ def test_auto_merge_heads_keeps_stderr_to_records(make_app: MakeApp, database_ur
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ok"] is True
-    records(result.stderr, some=False)
+    messages = [r["message"] for r in records(result.stderr) if r["event"] == "message"]
+    assert any(message.startswith("hook-output ") for message in messages), messages
 
 
 @SQLITE_ONLY
@@ -186,13 +195,16 @@ def test_other_stderr_writes_and_log_warnings_become_records() -> None:
         logging.getLogger("some.library").warning("careful: %s", "this")
         stream.record("step_ended", "info", {"revision": "abc", "seconds": 0.5})
         print("Error: something failed", file=sys.stderr)
+        os.write(2, b"written on descriptor 2\n")  # a subprocess's or C code's line
     logged = records(target.getvalue())
     assert [(r["event"], r["level"]) for r in logged] == [
         ("message", "info"),
         ("log", "warning"),
         ("step_ended", "info"),
         ("message", "error"),
+        ("message", "info"),
     ]
+    assert logged[-1]["message"] == "written on descriptor 2"
     assert logged[0]["message"] == "Generating migrations/versions/abc.py ... done"
     assert (logged[1]["logger"], logged[1]["message"]) == ("some.library", "careful: this")
     assert (logged[2]["revision"], logged[2]["seconds"]) == ("abc", 0.5)
