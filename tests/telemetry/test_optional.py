@@ -56,6 +56,8 @@ def test_without_the_extra_nothing_is_imported_and_the_run_is_the_same(tmp_path:
 
     assert blocked["loaded"] == []
     assert any(name == "opentelemetry.trace" for name in plain["loaded"])
+    # The API alone: its no-op providers; SafeMigrate never loads or configures the SDK.
+    assert not any(name.startswith("opentelemetry.sdk") for name in plain["loaded"])
     for found in (blocked, plain, with_sdk):
         assert found["exit_code"] == 0, found["stderr"]
         assert found["report"]["applied"] and found["report"]["ok"] is True
@@ -63,7 +65,6 @@ def test_without_the_extra_nothing_is_imported_and_the_run_is_the_same(tmp_path:
     assert comparable(with_sdk["report"]) == comparable(plain["report"])
     assert [step["revision"] for step in blocked["report"]["applied"]] == list(REVISIONS[:3])
     # The command hands the app's global provider its spans: the root and one per revision.
-    assert plain["spans"] == [] and blocked["spans"] == []
     names_seen = [span["name"] for span in with_sdk["spans"]]
     assert names_seen.count("safemigrate safe-upgrade") == 1
     revisions = [s["revision"] for s in with_sdk["spans"] if s["name"] == "safemigrate revision"]
