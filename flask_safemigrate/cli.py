@@ -21,7 +21,7 @@ import flask_migrate.cli
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
+from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
@@ -388,13 +388,6 @@ class _RevisionCommand(click.Command):
     multiple=True,
     help="Record that the failed attempt of REV (an id or unique prefix) was repaired, then go on.",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="Progress on stderr: lines for people, or one JSON object per event (heartbeats too).",
-)
 @format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
@@ -410,7 +403,6 @@ def safe_upgrade_command(
     skip_lint: bool,
     no_verify: bool,
     resolved: tuple[str, ...],
-    log_format: str,
     output_format: str,
 ) -> None:
     """Upgrade with pre-flight checks, a migration lock, a backup and verification.
@@ -439,7 +431,9 @@ def safe_upgrade_command(
     )
     quiet = sql and output_format == "text"
     progress: upgrade.Progress
-    if log_format == "json":
+    if (
+        cli_support.json_log_active() is not None
+    ):  # --log-format json: one record per event, heartbeats too
         progress = JsonLogPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
     else:
         progress = (
@@ -452,8 +446,13 @@ def safe_upgrade_command(
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
     streams = stdout_to_stderr() if quiet or document else nullcontext()
     try:
-        with streams, cli_support.quiet_alembic(), cli_interrupt.sigterm_interrupts():
-            result = upgrade.safe_upgrade(app, options, progress)
+        with (
+            streams,
+            cli_support.quiet_alembic(),
+            cli_interrupt.sigterm_interrupts(),
+            telemetry.recording(progress) as observed,  # spans and metrics (extra otel)
+        ):
+            result = upgrade.safe_upgrade(app, options, observed)
     except upgrade.RunConfigError as error:
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
