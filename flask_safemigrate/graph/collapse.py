@@ -62,8 +62,9 @@ def _folded(model: HistoryGraph, run: list[str]) -> Node:
 
 
 def collapse_runs(model: HistoryGraph, min_run: int = DEFAULT_MIN_RUN) -> HistoryGraph:
-    """``model`` with every run of at least ``min_run`` plain revisions folded into one node."""
-    runs = [run for run in _runs(model, _foldable(model)) if len(run) >= min_run]
+    """``model`` with every run of at least ``min_run`` (two or more) plain revisions folded
+    into one node."""
+    runs = [run for run in _runs(model, _foldable(model)) if len(run) >= max(min_run, 2)]
     if not runs:
         return model
     folded_into: dict[str, Node] = {}

@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from flask_safemigrate import history
 from tests.support.revisions import revision_script, write_revision
 
 
@@ -68,3 +69,31 @@ def generated(
     while len(written) < revisions:
         tip = new(tip, f"late change {len(written)}")
     return written
+
+
+def branch_and_merge(migrations: Path) -> dict[str, str]:
+    """``base -> a1 -> m`` and ``base -> b1 -> b2 -> m`` (``m`` merges, ``base`` forks)."""
+    add(migrations, "base0001", None, message="create users")
+    add(migrations, "a1000001", "base0001", message="add email")
+    add(migrations, "b1000001", "base0001", message="add orders", labels=["orders"])
+    add(migrations, "b2000002", "b1000001", message="index orders")
+    add(migrations, "m0000001", ("a1000001", "b2000002"), message="merge heads")
+    return {
+        "base": "base0001",
+        "a1": "a1000001",
+        "b1": "b1000001",
+        "b2": "b2000002",
+        "m": "m0000001",
+    }
+
+
+def two_heads(migrations: Path) -> dict[str, str]:
+    """``root -> x`` and ``root -> y``: two heads, not merged."""
+    add(migrations, "root0001", None)
+    add(migrations, "xhead001", "root0001", message="feature x")
+    add(migrations, "yhead001", "root0001", message="feature y", labels=["yfeat"])
+    return {"root": "root0001", "x": "xhead001", "y": "yhead001"}
+
+
+def load(migrations: Path) -> history.RevisionGraph:
+    return history.load_graph([migrations / "versions"])
