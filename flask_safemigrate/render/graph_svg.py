@@ -137,7 +137,7 @@ def _row(model: HistoryGraph, node: Node, cell: Placed, text_x: float) -> tuple[
     for mark in marks(node):
         shape, width = _badge(x, y, mark)
         parts.append(shape)
-        x += width + 4
+        x += width + 5
     said = message(node)
     if said is not None:
         parts.append(_text(x + 4, y + 4, said, "message"))
@@ -172,7 +172,12 @@ def render_graph_svg(model: HistoryGraph) -> str:
         right = max(right, end)
     header = summary(model)
     notes = [printable(n) for n in model.notes]
-    lines = [f"{' ' * 18}{header[0]}", header[1], *notes]
+    legend = (
+        "● applied  ○ pending  ◎ the database is here  ▯ folded run  ┄ depends_on"
+        if model.database.connected
+        else "● revision  ▯ folded run  ┄ depends_on"
+    )
+    lines = [f"{' ' * 18}{header[0]}", header[1], legend, *notes]
     width = max(right, text_x, *(len(line) * CHAR + LEFT for line in lines)) + LEFT
     bottom = TOP + len(layout.cells) * ROW + 12 + 18 * len(notes)
     edges = []
@@ -185,11 +190,6 @@ def render_graph_svg(model: HistoryGraph) -> str:
             f'<path class="lane{dashed}" stroke="{_colour(route.lane)}" d="{_route_path(route)}"/>'
         )
     markers = [shape for cell in layout.cells for shape in _marker(model.nodes[cell.key], cell)]
-    legend = (
-        "● applied  ○ pending  ◎ the database is here  ▯ folded run  ┄ depends_on"
-        if model.database.connected
-        else "● revision  ▯ folded run  ┄ depends_on"
-    )
     body = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{bottom:.0f}"'
         f' viewBox="0 0 {width:.0f} {bottom:.0f}" role="img"'

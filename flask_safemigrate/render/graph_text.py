@@ -25,36 +25,44 @@ def _symbol(node: Node) -> str:
 
 
 def _put(line: list[str], column: int, char: str) -> None:
-    """Draw ``char``; a vertical line wins over a horizontal one where they cross."""
-    if line[column] in (" ", "-") or (line[column] in "\\/" and char == "|"):
+    """Draw ``char``; a vertical line wins where lines cross."""
+    if line[column] == " " or char == "|":
         line[column] = char
 
 
-def _between(line: list[str], start: int, end: int) -> None:
-    """An edge moving from lane ``start`` to lane ``end`` within one gap line."""
-    if start == end:
-        _put(line, 2 * start, "|")
-    elif end > start:
-        for column in range(2 * start + 1, 2 * end - 1):
-            _put(line, column, "-")
-        _put(line, 2 * end - 1, "\\")
-    else:
-        for column in range(2 * end + 2, 2 * start):
-            _put(line, column, "-")
-        _put(line, 2 * end + 1, "/")
+def _steps(start: int, end: int, count: int) -> list[int]:
+    """Lane positions over ``count`` gap lines, one lane per line toward ``end``."""
+    positions = [start]
+    for _ in range(count):
+        here = positions[-1]
+        positions.append(here + (end > here) - (end < here))
+    return positions
 
 
-def _gap(layout: Layout, routes: list[Route], row: int) -> str:
-    """The line between ``row`` and the next one."""
-    line = [" "] * (2 * layout.lanes)
+def _gaps(layout: Layout, routes: list[Route], row: int) -> list[str]:
+    """The lines between ``row`` and the next one: one, or one per lane a line must cross
+    (an edge moves one lane per line, as ``git log --graph`` draws it)."""
+    moves = []
     for route in routes:
         assert route.lane is not None
-        if not route.child.row <= row < route.parent.row:
-            continue
-        start = route.child.lane if row == route.child.row else route.lane
-        end = route.parent.lane if row + 1 == route.parent.row else route.lane
-        _between(line, start, end)
-    return "".join(line).rstrip()
+        if route.child.row <= row < route.parent.row:
+            start = route.child.lane if row == route.child.row else route.lane
+            end = route.parent.lane if row + 1 == route.parent.row else route.lane
+            moves.append((start, end))
+    count = max([1, *(abs(end - start) for start, end in moves)])
+    lines = []
+    for step in range(count):
+        line = [" "] * (2 * layout.lanes)
+        for start, end in moves:
+            here, there = _steps(start, end, count)[step : step + 2]
+            if here == there:
+                _put(line, 2 * here, "|")
+            elif there > here:
+                _put(line, 2 * here + 1, "\\")
+            else:
+                _put(line, 2 * here - 1, "/")
+        lines.append("".join(line).rstrip())
+    return lines
 
 
 def _describe(model: HistoryGraph, node: Node, depends: list[str]) -> str:
@@ -89,7 +97,7 @@ def render_graph_text(model: HistoryGraph) -> str:
         ]
         lines.append(f"{''.join(art)} {_describe(model, node, depends)}".rstrip())
         if cell.row + 1 < len(layout.cells):
-            gap = _gap(layout, lane_routes, cell.row)
-            if gap.strip(" |"):  # a line of only verticals says nothing the rows do not
-                lines.append(gap)
+            for gap in _gaps(layout, lane_routes, cell.row):
+                if gap.strip(" |"):  # a line of only verticals says nothing the rows do not
+                    lines.append(gap)
     return "\n".join(lines)

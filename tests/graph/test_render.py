@@ -264,3 +264,16 @@ def test_every_format_draws_the_generated_history(render: object, tmp_path: Path
     assert callable(render)
     out = render(model)
     assert isinstance(out, str) and "300 revisions, 1 head, 30 merges" in out
+
+
+def test_text_moves_a_line_one_lane_per_gap_line(tmp_path: Path) -> None:
+    ids = gh.branch_and_merge(tmp_path)
+    gh.add(tmp_path, "x1000001", ids["b1"], message="another head")
+    gh.add(tmp_path, "y1000001", ids["a1"], message="third head")
+    text = render_graph_text(build_model(gh.load(tmp_path), OFFLINE))
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if "y1000001" in line)
+    assert lines[row].startswith("| | *  y1000001 (head)")
+    # from lane 2 to a1's lane 0 across lane 1: two lines, one lane each
+    assert lines[row + 1 : row + 3] == ["| |/", "|/|"]
+    assert lines[row + 3].startswith("* |    a1000001")

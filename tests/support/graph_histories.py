@@ -64,7 +64,8 @@ def generated(
             tip = new(tip, f"main change {number}.{step}")
         side = fork
         for step in range(side_steps):
-            side = new(side, f"feature {number} step {step}")
+            labels = ["billing"] if number == 20 and step == 0 else None
+            side = new(side, f"feature {number} step {step}", labels=labels)
         tip = new((tip, side), f"merge feature {number}")
     while len(written) < revisions:
         tip = new(tip, f"late change {len(written)}")
