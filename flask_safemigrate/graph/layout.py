@@ -54,9 +54,12 @@ def row_order(model: HistoryGraph) -> list[str]:
     refuses a cyclic history; a picture of one still shows every node).
     """
     waiting = dict.fromkeys(model.nodes, 0)
+    down: dict[str, list[str]] = {key: [] for key in model.nodes}
+    depends: dict[str, list[str]] = {key: [] for key in model.nodes}
     for edge in model.edges:
         waiting[edge.parent] += 1
-    parents = {key: model.parents(key) for key in model.nodes}
+        (depends if edge.depends else down)[edge.child].append(edge.parent)
+    parents = {key: down[key] + depends[key] for key in model.nodes}
     stack = [key for key in reversed(list(model.nodes)) if waiting[key] == 0]
     order: list[str] = []
     while stack:
@@ -85,13 +88,17 @@ def lay_out(model: HistoryGraph) -> Layout:
     cells: dict[str, Placed] = {}
     travel: dict[tuple[str, str], int] = {}
     width = 0
+    down: dict[str, list[Edge]] = {key: [] for key in model.nodes}
+    for edge in model.edges:
+        if not edge.depends:
+            down[edge.child].append(edge)
     for row, key in enumerate(row_order(model)):
         waiting = [index for index, expected in enumerate(lanes) if expected == key]
         lane = waiting[0] if waiting else _free(lanes)
         for index in waiting:
             lanes[index] = None
         cells[key] = Placed(key, row, lane)
-        for number, edge in enumerate(e for e in model.edges if e.child == key and not e.depends):
+        for number, edge in enumerate(down[key]):
             if edge.parent in lanes:
                 chosen = lanes.index(edge.parent)
             elif number == 0 and lanes[lane] is None:

@@ -39,16 +39,29 @@ def _steps(start: int, end: int, count: int) -> list[int]:
     return positions
 
 
+def _by_row(layout: Layout) -> tuple[list[list[Route]], dict[str, list[str]]]:
+    """The lane routes passing each gap (gap ``r``: between rows ``r`` and ``r + 1``), and
+    each node's ``depends_on`` targets; one pass over the routes, not one per row."""
+    gaps: list[list[Route]] = [[] for _ in layout.cells]
+    depends: dict[str, list[str]] = {}
+    for route in layout.routes:
+        if route.lane is None:
+            depends.setdefault(route.edge.child, []).append(route.edge.parent)
+            continue
+        for row in range(route.child.row, route.parent.row):
+            gaps[row].append(route)
+    return gaps, depends
+
+
 def _gaps(layout: Layout, routes: list[Route], row: int) -> list[str]:
     """The lines between ``row`` and the next one: one, or one per lane a line must cross
     (an edge moves one lane per line, as ``git log --graph`` draws it)."""
     moves = []
     for route in routes:
         assert route.lane is not None
-        if route.child.row <= row < route.parent.row:
-            start = route.child.lane if row == route.child.row else route.lane
-            end = route.parent.lane if row + 1 == route.parent.row else route.lane
-            moves.append((start, end))
+        start = route.child.lane if row == route.child.row else route.lane
+        end = route.parent.lane if row + 1 == route.parent.row else route.lane
+        moves.append((start, end))
     count = max([1, *(abs(end - start) for start, end in moves)])
     lines = []
     for step in range(count):
@@ -82,22 +95,21 @@ def _describe(model: HistoryGraph, node: Node, depends: list[str]) -> str:
 def render_graph_text(model: HistoryGraph) -> str:
     """The picture as lines of text, after the summary (newest revisions first)."""
     layout = lay_out(model)
-    lane_routes = [r for r in layout.routes if r.lane is not None]
+    gaps, depends = _by_row(layout)
     lines = [*summary(model), *(f"note: {printable(n)}" for n in model.notes), ""]
     for cell in layout.cells:
         node = model.nodes[cell.key]
         art = [" "] * (2 * layout.lanes)
-        for route in lane_routes:
-            if route.child.row < cell.row < route.parent.row:
-                assert route.lane is not None
-                art[2 * route.lane] = "|"
+        if cell.row:  # the lines passing this row: in the gaps above and below it
+            for route in gaps[cell.row - 1]:
+                if route.parent.row > cell.row:
+                    assert route.lane is not None
+                    art[2 * route.lane] = "|"
         art[2 * cell.lane] = _symbol(node)
-        depends = [
-            r.edge.parent for r in layout.routes if r.lane is None and r.edge.child == node.key
-        ]
-        lines.append(f"{''.join(art)} {_describe(model, node, depends)}".rstrip())
+        described = _describe(model, node, depends.get(node.key, []))
+        lines.append(f"{''.join(art)} {described}".rstrip())
         if cell.row + 1 < len(layout.cells):
-            for gap in _gaps(layout, lane_routes, cell.row):
+            for gap in _gaps(layout, gaps[cell.row], cell.row):
                 if gap.strip(" |"):  # a line of only verticals says nothing the rows do not
                     lines.append(gap)
     return "\n".join(lines)

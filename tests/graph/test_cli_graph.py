@@ -105,3 +105,17 @@ def test_every_format_without_a_database(
     out = invoke_ok(app, "db", "graph", "--format", output_format, "--no-db").stdout
     assert "3 revisions, 2 heads, 0 merges" in out
     assert "yhead001" in out and "xhead001" in out
+
+
+def test_a_broken_script_and_a_missing_parent_are_notes(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app(sqlite_url(tmp_path / "app.db"))
+    migrations = init_migrations(app)
+    gh.linear(migrations, 2)
+    gh.add(migrations, "orphan01", "gone0001", message="parent deleted")
+    (migrations / "versions" / "broken_test.py").write_text("revision = (\n", encoding="utf-8")
+    result = invoke(app, "db", "graph", "--no-db")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert any("broken_test.py" in note and "cannot be read" in note for note in notes)
+    assert any("'gone0001'" in note for note in notes)
+    assert re.search(r"^\*\s+orphan01 \(head\) \"parent deleted\"$", result.stdout, re.M)
