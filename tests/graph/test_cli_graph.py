@@ -119,3 +119,22 @@ def test_a_broken_script_and_a_missing_parent_are_notes(make_app: MakeApp, tmp_p
     assert any("broken_test.py" in note and "cannot be read" in note for note in notes)
     assert any("'gone0001'" in note for note in notes)
     assert re.search(r"^\*\s+orphan01 \(head\) \"parent deleted\"$", result.stdout, re.M)
+
+
+def test_a_write_that_fails_leaves_the_old_file(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(sqlite_url(tmp_path / "app.db"))
+    gh.linear(init_migrations(app), 3)
+    target = tmp_path / "graph.mmd"
+    target.write_text("old picture", encoding="utf-8")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("flask_safemigrate.models_snapshot.files.os.fsync", full_disk)
+    result = invoke(app, "db", "graph", "--format", "mermaid", "-o", str(target))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].endswith("graph.mmd: No space left on device")
+    assert target.read_text(encoding="utf-8") == "old picture"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".graph")) == []
