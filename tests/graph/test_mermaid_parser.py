@@ -8,6 +8,7 @@ skip on a developer's machine and fail under ``CI=true``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tests.support import graph_histories as gh
 from tests.support.databases import in_ci
 
 HERE = Path(__file__).resolve().parent / "mermaid"
+README = HERE.parent.parent.parent / "README.md"
 
 pytestmark = pytest.mark.xdist_group("mermaid-npm")  # one `npm ci` at a time
 
@@ -82,4 +84,7 @@ def test_every_shape_parses(node: str, tmp_path: Path) -> None:
     model = build_model(gh.load(long), DatabaseMarks(True, "database: x", (revs[150],)))
     diagrams.append(render_graph_mermaid(collapse_runs(model)))
     diagrams.append(render_graph_mermaid(model))  # --full: 300 nodes
+    shown = re.findall(r"^```mermaid\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    assert shown, "the README shows a Mermaid example"
+    diagrams.extend(shown)
     assert parse(node, diagrams) == ["ok flowchart-v2"] * len(diagrams)
