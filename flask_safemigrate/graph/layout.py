@@ -23,6 +23,8 @@ __all__ = ["Layout", "Placed", "Route", "lay_out", "row_order"]
 
 @dataclass(frozen=True)
 class Placed:
+    """Where a node is drawn: its row (0 at the top) and its lane (0 at the left)."""
+
     key: str
     row: int
     lane: int
@@ -42,6 +44,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Layout:
+    """Every node's cell, every edge's route, and how many lanes the widest row needs."""
+
     cells: tuple[Placed, ...]  # one per row, newest first
     routes: tuple[Route, ...]
     lanes: int

@@ -89,12 +89,6 @@ class HistoryGraph:
     def revision_count(self) -> int:
         return sum(len(node.revisions) for node in self.nodes.values())
 
-    def parents(self, key: str) -> list[str]:
-        """``key``'s parents in the picture, ``down_revision`` ones first, in script order."""
-        return [e.parent for e in self.edges if e.child == key and not e.depends] + [
-            e.parent for e in self.edges if e.child == key and e.depends
-        ]
-
 
 def _applied(graph: history.RevisionGraph, current: tuple[str, ...]) -> set[str]:
     """The current revisions and their ancestors; every revision when one is unknown."""
