@@ -23,7 +23,7 @@ import click
 from flask_safemigrate import suggested
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
-from flask_safemigrate.report import SCHEMA_VERSION, Result
+from flask_safemigrate.report import SCHEMA_VERSION, Report, Result
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
 
@@ -48,10 +48,37 @@ def echo_result(result: Result, output_format: str) -> NoReturn:
     """Write the result's report to stdout in the chosen format and exit with its code."""
     if output_format == "json":
         click.echo(render_json(result.report))
+    elif output_format == "markdown":
+        from flask_safemigrate.render.markdown import render_markdown
+
+        name = result.report.command
+        click.echo(
+            render_markdown(
+                result.report, title=f"flask-safemigrate {name}", again=f"`flask db {name}`"
+            )
+        )
     else:
         color = should_color(sys.stdout)
         click.echo(render_text(result.report, color=color), color=color)
     exit_with(result.exit_code)
+
+
+def check_markdown_plan(output_format: str, dry_run: bool) -> None:
+    """safe-upgrade's Markdown is the plan of a dry run: refused (exit 2) without one."""
+    if output_format == "markdown" and not dry_run:
+        raise ConfigError(
+            "--format markdown is the plan of a dry run: it needs --dry-run",
+            hint="run `flask db safe-upgrade --dry-run --format markdown`; an upgrade reports"
+            " as text or JSON",
+        )
+
+
+def echo_markdown_plan(report: Report, directory: Path) -> None:
+    """safe-upgrade's dry-run report as the Markdown plan (stdout: only the document)."""
+    from flask_safemigrate.render.markdown_plan import render_plan_markdown
+
+    again = f"`{suggesting(directory)} safe-upgrade --dry-run`"
+    click.echo(render_plan_markdown(report, again=again))
 
 
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
@@ -160,7 +187,7 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             help="Lint every script again instead of reusing the results of unchanged ones"
             " (kept in the user's cache folder).",
         ),
-        format_option("text", "json", "github", "sarif"),
+        format_option("text", "json", "github", "sarif", "markdown"),
     ]
     decorated: Any = command
     for option in reversed(options):
@@ -245,6 +272,11 @@ def echo_lint(
         click.echo(render_sarif(report, rule_infos()))
     elif output_format == "json":
         click.echo(render_json(report))
+    elif output_format == "markdown":
+        from flask_safemigrate.render.markdown import render_lint_markdown
+
+        command = (lint or suggested.LintCommand()).line("")
+        click.echo(render_lint_markdown(report, again=f"`{command.strip()}`"))
     else:
         color = should_color(sys.stdout)
         click.echo(render_lint_text(report, color=color), color=color)

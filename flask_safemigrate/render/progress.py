@@ -50,7 +50,14 @@ from flask_safemigrate.upgrade.events import (
     Verified,
 )
 
-__all__ = ["JsonLogPrinter", "ProgressPrinter", "event_line", "event_record", "step_label"]
+__all__ = [
+    "JsonLogPrinter",
+    "LintLinesPrinter",
+    "ProgressPrinter",
+    "event_line",
+    "event_record",
+    "step_label",
+]
 
 #: ``write(text, newline)``: prints one piece of progress.
 Write = Callable[[str, bool], None]
@@ -292,6 +299,16 @@ class ProgressPrinter(Progress):
             label = step_label(event.position, event.total, event.target)
             self._echo(f"{label} {event.revision} ... ", nl=False)
         self._echo(f"ok {event.seconds:.2f}s")
+
+
+class LintLinesPrinter(ProgressPrinter):
+    """``--sql``'s progress (stdout is the SQL, this goes to stderr): only pre-flight's lint
+    line and the never-blocking findings it counts, as ``--dry-run`` shows them; the
+    blocking findings follow from the report, with their help."""
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Linted) and event.left:
+            super().emit(event)
 
 
 def event_record(event: Event) -> dict[str, Any]:

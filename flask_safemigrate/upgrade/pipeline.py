@@ -31,6 +31,7 @@ from flask_safemigrate.upgrade import (
     interrupt,
     live_check,
     offline,
+    plan_details,
     watching,
     wording,
 )
@@ -542,6 +543,8 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     if run.options.dry_run:
         facts["dry_run"] = True
         facts["statements"] = [item.to_dict() for item in run.sized]
+        if run.options.plan_details and run.plan:
+            facts["revisions"] = plan_details.plan_details(run)
     if run.sql is not None:
         facts["sql"] = run.sql
     wording.shape_facts(run, facts)
