@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import graph_histories as gh
-from tests.support.apps import MakeApp, init_migrations
+from tests.support.apps import AppTracker, MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import sqlite_url
+from tests.support.multidb import FIRST, SECOND, Binds, multidb_app, safe_upgrade
 from tests.support.network import refused_port
 
 
@@ -138,3 +139,18 @@ def test_a_write_that_fails_leaves_the_old_file(
     assert result.stderr.splitlines()[0].endswith("graph.mmd: No space left on device")
     assert target.read_text(encoding="utf-8") == "old picture"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".graph")) == []
+
+
+def test_a_multi_database_app_marks_where_its_binds_stand(
+    tmp_path: Path, track_app: AppTracker
+) -> None:
+    binds = Binds(
+        ("sqlite", "sqlite"), sqlite_url(tmp_path / "main.db"), sqlite_url(tmp_path / "logs.db")
+    )
+    app = multidb_app(binds, tmp_path, track_app)
+    code, data = safe_upgrade(app, FIRST)
+    assert code == 0, data
+    text = invoke_ok(app, "db", "graph").stdout
+    assert f"database: {binds.default}, {binds.logs} (bind 'logs'); at {FIRST};" in text
+    assert re.search(rf"^o  {SECOND} \(head\) \(pending\)", text, re.M), text
+    assert re.search(rf"^@  {FIRST} \(database\) \"users and events\" \d+ ms$", text, re.M)
