@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from flask_safemigrate.graph.model import HistoryGraph, Node
 from flask_safemigrate.safe_text import printable
-from flask_safemigrate.text import plural
+from flask_safemigrate.text import plural, shorten
 
-__all__ = ["MESSAGE_LIMIT", "duration", "marks", "message", "summary", "title"]
+__all__ = ["MESSAGE_LIMIT", "NOTE_LIMIT", "duration", "marks", "message", "summary", "title"]
 
 #: A message longer than this is cut (the full text is in the script).
 MESSAGE_LIMIT = 60
+#: The header's database line is cut there (``flask db verify`` gives the whole reason).
+NOTE_LIMIT = 110
 
 
 def title(node: Node) -> str:
@@ -75,7 +77,8 @@ def summary(model: HistoryGraph) -> list[str]:
             f"; {plural(model.hidden, 'revision')} folded into {plural(runs, 'run')}"
             " (--full shows every revision)"
         )
-    second = printable(model.database.note)
+    # why a database was not read, said quietly: the picture should not be as wide as an error
+    second = shorten(printable(model.database.note), NOTE_LIMIT)
     if model.database.connected:
         current = ", ".join(printable(r) for r in model.database.current) or "empty (base)"
         pending = sum(len(n.revisions) for n in nodes if n.pending)
