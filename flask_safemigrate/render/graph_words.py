@@ -77,9 +77,11 @@ def summary(model: HistoryGraph) -> list[str]:
             f"; {plural(model.hidden, 'revision')} folded into {plural(runs, 'run')}"
             " (--full shows every revision)"
         )
-    # why a database was not read, said quietly: the picture should not be as wide as an error
-    second = shorten(printable(model.database.note), NOTE_LIMIT)
-    if model.database.connected:
+    second = printable(model.database.note)
+    if not model.database.connected:
+        # why a database was not read, said quietly: the picture is not as wide as an error
+        second = shorten(second, NOTE_LIMIT)
+    else:
         current = ", ".join(printable(r) for r in model.database.current) or "empty (base)"
         pending = sum(len(n.revisions) for n in nodes if n.pending)
         second += f"; at {current}; {plural(pending, 'revision')} pending"
