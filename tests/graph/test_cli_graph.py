@@ -48,6 +48,8 @@ def test_an_unreachable_database_is_a_quiet_note(make_app: MakeApp, tmp_path: Pa
         result.stdout
     )
     assert "s3cret-pw" not in result.output and result.stderr == ""
+    note = result.stdout.splitlines()[1]
+    assert note.startswith("%% database: not connected") and len(note) <= len("%% ") + 110
     assert "(pending)" not in result.stdout and not re.search(
         r"^  class .* pending$", result.stdout, re.M
     )
