@@ -23,6 +23,7 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
 from flask_safemigrate.caches import user_cache
+from flask_safemigrate.cli_graph import graph_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
@@ -600,3 +601,4 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 
 COMMANDS["ledger"] = ledger_group
 COMMANDS["snapshot"] = snapshot_command
+COMMANDS["graph"] = graph_command
