@@ -21,8 +21,9 @@ import flask_migrate.cli
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
+from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
 from flask_safemigrate.caches import user_cache
+from flask_safemigrate.cli_graph import graph_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
@@ -41,7 +42,7 @@ from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
-from flask_safemigrate.render.progress import JsonLogPrinter, ProgressPrinter
+from flask_safemigrate.render.progress import JsonLogPrinter, LintLinesPrinter, ProgressPrinter
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.suggested import LintCommand
 
@@ -388,14 +389,7 @@ class _RevisionCommand(click.Command):
     multiple=True,
     help="Record that the failed attempt of REV (an id or unique prefix) was repaired, then go on.",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="Progress on stderr: lines for people, or one JSON object per event (heartbeats too).",
-)
-@format_option("text", "json")
+@format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
 def safe_upgrade_command(
@@ -410,7 +404,6 @@ def safe_upgrade_command(
     skip_lint: bool,
     no_verify: bool,
     resolved: tuple[str, ...],
-    log_format: str,
     output_format: str,
 ) -> None:
     """Upgrade with pre-flight checks, a migration lock, a backup and verification.
@@ -421,6 +414,8 @@ def safe_upgrade_command(
     """
     if sql and dry_run:
         raise ConfigError("--sql and --dry-run do not go together: --sql changes nothing either")
+    document = output_format in ("json", "markdown")  # stdout carries one document
+    cli_support.check_markdown_plan(output_format, dry_run)
     options = upgrade.Options(
         revision=revision,
         dry_run=dry_run,
@@ -433,20 +428,32 @@ def safe_upgrade_command(
         directory=cli_support.command_directory(directory),
         x_args=cli_support.x_args(x_arg),
         tag=tag,
+        plan_details=output_format == "markdown",
     )
     quiet = sql and output_format == "text"
     progress: upgrade.Progress
-    if log_format == "json":
+    if (
+        cli_support.json_log_active() is not None
+    ):  # --log-format json: one record per event, heartbeats too
         progress = JsonLogPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
     else:
-        progress = upgrade.Progress() if quiet else _progress_printer(err=output_format == "json")
+        progress = (
+            LintLinesPrinter(lambda text, nl: click.echo(text, nl=nl, err=True))
+            if quiet
+            else _progress_printer(err=document)
+        )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # With --auto-merge, Alembic and post-write hooks may print while the merge is written:
     # kept off stdout when it carries a document (the JSON report, the SQL of --sql).
-    streams = stdout_to_stderr() if quiet or output_format == "json" else nullcontext()
+    streams = stdout_to_stderr() if quiet or document else nullcontext()
     try:
-        with streams, cli_support.quiet_alembic(), cli_interrupt.sigterm_interrupts():
-            result = upgrade.safe_upgrade(app, options, progress)
+        with (
+            streams,
+            cli_support.quiet_alembic(),
+            cli_interrupt.sigterm_interrupts(),
+            telemetry.recording(progress) as observed,  # spans and metrics (extra otel)
+        ):
+            result = upgrade.safe_upgrade(app, options, observed)
     except upgrade.RunConfigError as error:
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
@@ -460,6 +467,8 @@ def safe_upgrade_command(
     report = result.report
     if output_format == "json":
         click.echo(render_json(report))
+    elif output_format == "markdown":
+        cli_support.echo_markdown_plan(report, cli_support.command_directory(directory))
     elif quiet and result.ok:
         for finding in report.findings:  # stdout is the SQL: what to know goes to stderr
             click.echo("\n".join(render_finding(finding, color=False)), err=True)
@@ -512,7 +521,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
     help="The previous release: a git ref (its models.snapshot.json) or a snapshot file;"
     " report what of the migrations would break it (breaks-previous-release).",
 )
-@format_option("text", "json")
+@format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
 def verify_command(
@@ -592,3 +601,4 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 
 COMMANDS["ledger"] = ledger_group
 COMMANDS["snapshot"] = snapshot_command
+COMMANDS["graph"] = graph_command

@@ -116,6 +116,7 @@ def report_interrupted(
             extra["left"] = facts.left
             extra["stays"] = list(facts.stays)
             extra["recorded"] = facts.recorded
+            extra["ended_on_server"] = list(facts.ended)
         finding = Finding(
             rule="interrupted", severity=Severity.ERROR, message=message, help=hint, extra=extra
         )
@@ -171,10 +172,17 @@ def left_behind(
     if not running:
         return ""
     if facts is not None and facts.dialect is not None:
+        ended = ", ".join(str(session) for session in facts.ended)
         in_flight = (
-            " The statement in flight is DDL, which MariaDB/MySQL may have finished and"
+            f" The statement in flight is DDL; it was ended on the server (KILL CONNECTION"
+            f" {ended}), which rolls it back unless it had finished first: whether it took"
+            " effect is unknown."
+            if facts.left == "unknown" and ended
+            else " The statement in flight is DDL, which MariaDB/MySQL may have finished and"
             " committed after the interruption: whether it took effect is unknown."
             if facts.left == "unknown"
+            else f" The statement in flight was ended on the server (KILL CONNECTION {ended})."
+            if ended
             else ""
         )
         if facts.stays and facts.dialect == "mysql":

@@ -14,16 +14,23 @@ import logging
 import os
 import shlex
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TextIO, TypeVar, cast
 
 import click
 
 from flask_safemigrate import suggested
 from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
-from flask_safemigrate.render import render_json, render_lint_text, render_text, should_color
-from flask_safemigrate.report import SCHEMA_VERSION, Result
+from flask_safemigrate.render import (
+    json_log,
+    render_json,
+    render_lint_text,
+    render_text,
+    should_color,
+)
+from flask_safemigrate.report import SCHEMA_VERSION, Report, Result
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.text import plural
 
@@ -32,8 +39,11 @@ R = TypeVar("R")
 
 
 def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """``--format`` with the given choices; the value arrives as ``output_format``."""
-    option: Callable[[Callable[P, R]], Callable[P, R]] = click.option(
+    """``--format`` with the given choices (the value arrives as ``output_format``), and
+    ``--log-format``, which every command with a ``--format`` takes: with ``json``, whatever
+    the command writes to stderr while it runs is one JSON record per line
+    (:mod:`flask_safemigrate.render.json_log`); stdout keeps the ``--format`` result."""
+    option = click.option(
         "--format",
         "output_format",
         type=click.Choice(formats or ("text", "json")),
@@ -41,17 +51,151 @@ def format_option(*formats: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         show_default=True,
         help="Output format.",
     )
-    return option
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        return cast("Callable[P, R]", _log_format_option(option(command)))
+
+    return decorate
+
+
+def _log_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, log_format: str = "text", **kwargs: Any) -> Any:
+        if log_format != "json":
+            return command(*args, **kwargs)
+        with stderr_as_json():
+            return command(*args, **kwargs)
+
+    decorated: Callable[..., Any] = click.option(
+        "--log-format",
+        type=click.Choice(("text", "json")),
+        default="text",
+        show_default=True,
+        help="What the command writes to stderr: lines for people, or one JSON object per"
+        " line (timestamp, level, event, fields) for log collectors.",
+    )(wrapper)
+    return decorated
+
+
+_JSON_LOGS: list[json_log.JsonLines] = []
+
+
+def json_log_active() -> json_log.JsonLines | None:
+    """The stderr of the running command's ``--log-format json``, or ``None`` (text)."""
+    return _JSON_LOGS[-1] if _JSON_LOGS else None
+
+
+@contextlib.contextmanager
+def stderr_as_json() -> Iterator[json_log.JsonLines]:
+    """While the block runs, what reaches stderr is JSON records: ``sys.stderr``, the root
+    logger, and file descriptor 2 (what a post-write hook's subprocess or C code writes),
+    which is piped and read back line by line."""
+    sys.stderr.flush()
+    pipe = _Pipe.open()
+    real: TextIO | None = None
+    if pipe is not None and _is_descriptor_2(sys.stderr):
+        # The records go to the original descriptor, not round through the pipe. A stderr
+        # that is not descriptor 2 (a test runner's) stays the target.
+        real = os.fdopen(os.dup(pipe.saved), "w", encoding="utf-8")
+    stream = json_log.JsonLines(real or sys.stderr)
+    pump = pipe.pump(stream) if pipe is not None else None
+    handler = json_log.RecordHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    _JSON_LOGS.append(stream)
+    try:
+        with contextlib.redirect_stderr(stream):
+            yield stream
+    finally:
+        _JSON_LOGS.remove(stream)
+        root.removeHandler(handler)
+        stream.flush()
+        if pipe is not None and pump is not None:
+            pipe.restore()  # the pipe's last write end closes: the pump reads to its end
+            pump.join(timeout=5)
+        stream.flush()
+        if real is not None:
+            real.close()
+
+
+class _Pipe:
+    """File descriptor 2 pointed at a pipe, and the original kept to restore."""
+
+    def __init__(self, saved: int, read: int) -> None:
+        self.saved = saved
+        self.read = read
+
+    @classmethod
+    def open(cls) -> _Pipe | None:
+        """``None`` where there is no descriptor 2 (embedded, closed): Python-level only."""
+        try:
+            saved = os.dup(2)
+        except OSError:
+            return None
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        return cls(saved, read)
+
+    def pump(self, stream: json_log.JsonLines) -> threading.Thread:
+        """Read what descriptor 2 gets, line by line, into ``stream`` until the pipe closes."""
+
+        def run() -> None:
+            with os.fdopen(self.read, "r", encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    stream.write(line)
+
+        thread = threading.Thread(target=run, name="safemigrate-stderr-json", daemon=True)
+        thread.start()
+        return thread
+
+    def restore(self) -> None:
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+
+def _is_descriptor_2(stream: TextIO) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
 
 
 def echo_result(result: Result, output_format: str) -> NoReturn:
     """Write the result's report to stdout in the chosen format and exit with its code."""
     if output_format == "json":
         click.echo(render_json(result.report))
+    elif output_format == "markdown":
+        from flask_safemigrate.render.markdown import render_markdown
+
+        name = result.report.command
+        click.echo(
+            render_markdown(
+                result.report, title=f"flask-safemigrate {name}", again=f"`flask db {name}`"
+            )
+        )
     else:
         color = should_color(sys.stdout)
         click.echo(render_text(result.report, color=color), color=color)
     exit_with(result.exit_code)
+
+
+def check_markdown_plan(output_format: str, dry_run: bool) -> None:
+    """safe-upgrade's Markdown is the plan of a dry run: refused (exit 2) without one."""
+    if output_format == "markdown" and not dry_run:
+        raise ConfigError(
+            "--format markdown is the plan of a dry run: it needs --dry-run",
+            hint="run `flask db safe-upgrade --dry-run --format markdown`; an upgrade reports"
+            " as text or JSON",
+        )
+
+
+def echo_markdown_plan(report: Report, directory: Path) -> None:
+    """safe-upgrade's dry-run report as the Markdown plan (stdout: only the document)."""
+    from flask_safemigrate.render.markdown_plan import render_plan_markdown
+
+    again = f"`{suggesting(directory)} safe-upgrade --dry-run`"
+    click.echo(render_plan_markdown(report, again=again))
 
 
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
@@ -59,6 +203,9 @@ def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     if output_format == "json":
         document = {"schema_version": SCHEMA_VERSION, "ok": False, **error.to_dict()}
         click.echo(json.dumps(document, indent=2, default=str))
+    elif (log := json_log_active()) is not None:
+        fields = {"message": printable(error.message), "where": error.where, "help": error.hint}
+        log.record("error", "error", {k: printable(v) for k, v in fields.items() if v})
     else:
         # A script's or the database's words can be in any of these: one line each, escaped.
         click.echo(f"Error: {printable(error.message)}", err=True)
@@ -160,7 +307,7 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             help="Lint every script again instead of reusing the results of unchanged ones"
             " (kept in the user's cache folder).",
         ),
-        format_option("text", "json", "github", "sarif"),
+        format_option("text", "json", "github", "sarif", "markdown"),
     ]
     decorated: Any = command
     for option in reversed(options):
@@ -245,6 +392,11 @@ def echo_lint(
         click.echo(render_sarif(report, rule_infos()))
     elif output_format == "json":
         click.echo(render_json(report))
+    elif output_format == "markdown":
+        from flask_safemigrate.render.markdown import render_lint_markdown
+
+        command = (lint or suggested.LintCommand()).line("")
+        click.echo(render_lint_markdown(report, again=f"`{command.strip()}`"))
     else:
         color = should_color(sys.stdout)
         click.echo(render_lint_text(report, color=color), color=color)

@@ -72,7 +72,7 @@ def lint(
         only = None
         if since:
             _, locations = engine.collect_files(targets)
-            only = since_revisions(locations, since)
+            only = since_revisions(locations, since, with_app=False)
         result = lint_command(
             targets,
             config,

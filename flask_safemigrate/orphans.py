@@ -141,12 +141,15 @@ def strategy_of(dialect: str | None) -> ServerSessions | None:
     return strategy() if strategy is not None else None
 
 
-def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
+def find(
+    connection: Connection, scope: str | None = None, *, this_process: bool = False
+) -> list[Orphan]:
     """Migration statements of other processes still running in this database.
 
     ``scope`` (:func:`.sessions.scope_of` the migration lock) leaves out the sessions of
     migrators under another lock (another app's schema in the same database); a session
-    labelled without a scope (an older version) counts.
+    labelled without a scope (an older version) counts. ``this_process``: this process's own
+    instead (the statement an interrupted run left on a server that does not cancel it).
     """
     strategy = strategy_of(connection.dialect.name)
     if strategy is None:
@@ -155,7 +158,7 @@ def find(connection: Connection, scope: str | None = None) -> list[Orphan]:
     found = []
     for row in rows:
         label = sessions.parse(row["label"])
-        if label is None or label.purpose != "migrate" or label.is_this_process():
+        if label is None or label.purpose != "migrate" or label.is_this_process() != this_process:
             continue
         if scope is not None and label.scope is not None and label.scope != scope:
             continue
@@ -188,13 +191,15 @@ def wait_gone(
     *,
     deadline: float,
     scope: str | None = None,
+    this_process: bool = False,
     poll: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Orphan]:
     """Wait until none of ``orphans`` runs any more, or ``deadline`` (monotonic); the rest."""
     sessions_left = {orphan.session for orphan in orphans}
     while True:
-        still = [o for o in find(connection, scope) if o.session in sessions_left]
+        found = find(connection, scope, this_process=this_process)
+        still = [o for o in found if o.session in sessions_left]
         if not still or time.monotonic() >= deadline:
             return still
         sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -67,14 +67,21 @@ def lint_command(
     return Result(report, ExitCode.CHECKS_FAILED if failed else ExitCode.OK)
 
 
-def since_revisions(locations: list[Path], since: str) -> set[str]:
-    """``--since REV``: the revisions that descend from ``since`` (not ``since`` itself)."""
+def since_revisions(locations: list[Path], since: str, *, with_app: bool = True) -> set[str]:
+    """``--since REV``: the revisions that descend from ``since`` (not ``since`` itself).
+    ``with_app`` says whether the user has an app to run ``flask db history`` with; without
+    one (``safemigrate lint`` in pre-commit) the advice names the heads and the scripts' line."""
     graph = history.load_graph(locations)
     try:
         (revision,) = graph.resolve(since)
     except (history.RevisionLookupError, ValueError) as exc:
+        if with_app:
+            listed = "(`flask db history` lists them)"
+        else:
+            heads = ", ".join(graph.heads) or "none"
+            listed = f"(each script's `revision = ` line; the heads are {heads})"
         raise ConfigError(
             f"--since {since}: {exc}",
-            hint="name one revision id or a unique prefix (`flask db history` lists them)",
+            hint=f"name one revision id or a unique prefix {listed}",
         ) from None
     return set(graph.descendants(revision)) - {revision}

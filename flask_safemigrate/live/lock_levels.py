@@ -116,7 +116,7 @@ def lock_of(statement: Statement, dialect: str | None) -> tuple[str, str]:
     if dialect == "postgresql":
         return _PG.get(key, _PG.get(statement.kind, (_PG_EXCLUSIVE, "unknown: judge it")))
     if dialect == "mysql":
-        return _MYSQL.get(key, (_MDL, "unknown: judge it"))
+        return _MYSQL.get(key, _MYSQL.get(statement.kind, (_MDL, "unknown: judge it")))
     if dialect == "sqlite":
         return _SQLITE_LOCK, _sqlite_impact(statement, key)
     return "unknown", "unknown dialect"

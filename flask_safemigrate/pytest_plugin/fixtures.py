@@ -107,6 +107,8 @@ def load_app(spec: str, folders: Sequence[Path] = (), setting: str = "safemigrat
     module_name, *attr = re.split(r":(?![\\/])", spec, maxsplit=1)
     module = _import_app_module(module_name.strip(), spec, setting, folders)
     path = "".join(attr).strip() or "create_app"
+    if "(" in path:
+        return _call_factory(module, path, spec, setting)
     found: Any = module
     for part in path.split("."):
         if not hasattr(found, part):
@@ -127,6 +129,26 @@ def load_app(spec: str, folders: Sequence[Path] = (), setting: str = "safemigrat
     if not isinstance(app, Flask):
         fail(f"{setting} = {spec!r} gave {type(app).__name__}, not a Flask app")
     return app
+
+
+def _call_factory(module: ModuleType, call: str, spec: str, setting: str) -> Flask:
+    """The app of ``module:create_app("testing")``: Flask's own reading of a factory call with
+    literal arguments, as ``flask --app`` makes it, with its refusals worded as ours."""
+    from flask.cli import NoAppException, find_app_by_string
+
+    try:
+        return find_app_by_string(module, call)
+    except NoAppException as exc:
+        fail(
+            f"{setting} = {spec!r}: {' '.join(str(exc).split())}",
+            'name the factory with literal arguments only, module:create_app("testing"), or'
+            " define a safemigrate_app fixture that returns the app",
+        )
+    except Exception as exc:  # the project's factory may raise anything
+        fail(
+            f"{setting} = {spec!r}: {call} raised {one_line(exc)}",
+            "fix the error in the project's factory, or override the safemigrate_app fixture",
+        )
 
 
 def find_app() -> Flask:

@@ -2,7 +2,8 @@
 
 The report is data (:mod:`flask_safemigrate.report`); only the commands pick a renderer and
 print: :mod:`.text` (the human layout, ANSI colour on a terminal), :mod:`.document`
-(``--format json``), :mod:`.github` (workflow annotations) and :mod:`.sarif` (code scanning).
+(``--format json``), :mod:`.github` (workflow annotations), :mod:`.sarif` (code scanning), and
+:mod:`.markdown` / :mod:`.markdown_plan` (``--format markdown``: a pull-request comment).
 """
 
 from __future__ import annotations

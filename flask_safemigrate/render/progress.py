@@ -14,11 +14,11 @@ upgrade package, which needs Flask and Alembic, and ``safemigrate lint`` must st
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from flask_safemigrate.render.json_log import record_line
 from flask_safemigrate.render.text import render_finding
 from flask_safemigrate.report import Finding
 from flask_safemigrate.safe_text import printable
@@ -43,14 +43,29 @@ from flask_safemigrate.upgrade.events import (
     Planned,
     Position,
     Retrying,
+    RunEnded,
+    RunStarted,
     SizesRead,
+    StageStarted,
     StatementRunning,
     StepEnded,
     StepStarted,
     Verified,
 )
 
-__all__ = ["JsonLogPrinter", "ProgressPrinter", "event_line", "event_record", "step_label"]
+__all__ = [
+    "JsonLogPrinter",
+    "LintLinesPrinter",
+    "ProgressPrinter",
+    "event_level",
+    "event_line",
+    "event_record",
+    "step_label",
+]
+
+#: Events the terminal does not show: the run's start and end, and each stage's start, are
+#: for logs and telemetry (the text shows each stage by its first line, and the summary).
+UNWORDED = (RunStarted, StageStarted, RunEnded)
 
 #: ``write(text, newline)``: prints one piece of progress.
 Write = Callable[[str, bool], None]
@@ -248,6 +263,8 @@ class ProgressPrinter(Progress):
             self._emit(event)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, UNWORDED):
+            return
         if isinstance(event, StatementRunning | LockStillWaiting):
             self.interrupted = self.interrupted or self.open_line
             self._echo(event_line(event))
@@ -294,23 +311,45 @@ class ProgressPrinter(Progress):
         self._echo(f"ok {event.seconds:.2f}s")
 
 
+class LintLinesPrinter(ProgressPrinter):
+    """``--sql``'s progress (stdout is the SQL, this goes to stderr): only pre-flight's lint
+    line and the never-blocking findings it counts, as ``--dry-run`` shows them; the
+    blocking findings follow from the report, with their help."""
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Linted) and event.left:
+            super().emit(event)
+
+
 def event_record(event: Event) -> dict[str, Any]:
-    """An event as one JSON log object: ``event`` (its kind, snake_case), ``stage``, then
-    its fields (``target``, ``revision``, ``seconds``, ...), as the dataclass holds them."""
+    """An event's fields for a JSON log record: ``event`` (its kind, snake_case), ``stage``,
+    then its fields (``target``, ``revision``, ``seconds``, ...), as the dataclass holds them."""
     kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in type(event).__name__)
     fields = dataclasses.asdict(event)
     return {"event": kind.lstrip("_"), "stage": event.stage, **fields}
 
 
+def event_level(event: Event) -> str:
+    """The record's ``level``: ``error`` for a failed step or run, ``warning`` for what slows
+    or endangers it (a retry, killed migrators' statements, a long transaction, findings)."""
+    if isinstance(event, StepEnded | RunEnded) and event.outcome == "failed":
+        return "error"
+    if isinstance(event, Retrying | OrphansFound | LongTransaction | Advised):
+        return "warning"
+    return "info"
+
+
 class JsonLogPrinter(Progress):
-    """``--log-format json``: each event as one JSON object on its own line, as it happens
-    (for log collectors; the heartbeats too). Thread-safe like :class:`ProgressPrinter`."""
+    """``--log-format json``: each event as one record (:mod:`.json_log`) on its own line, as
+    it happens (for log collectors; the heartbeats too). Thread-safe like
+    :class:`ProgressPrinter`."""
 
     def __init__(self, write: Write) -> None:
         self.write = write
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
-        line = json.dumps(event_record(event), default=str, separators=(",", ":"))
+        fields = event_record(event)
+        line = record_line(fields.pop("event"), event_level(event), fields)
         with self._lock:
             self.write(line, True)

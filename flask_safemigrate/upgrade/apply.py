@@ -157,6 +157,8 @@ class StepInterrupted(KeyboardInterrupt):
         self.started_at = started_at
         #: Whether the attempt was recorded as failed in the ledger (``interrupt.record``).
         self.recorded = False
+        #: The server sessions ended because they still ran the statement (``interrupt``).
+        self.ended: list[int] = []
 
 
 class _Mark:

@@ -19,7 +19,7 @@ __all__ = ["backup", "has_tables", "prune_backups"]
 
 def backup(run: Run) -> None:
     """A backup of each target that has a plan and wants one (SQLite by default)."""
-    run.stage = "backup"
+    run.enter("backup")
     settings = run.setup.settings
     directory: Path | None = None
     for target in run.targets:

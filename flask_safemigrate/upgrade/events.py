@@ -24,6 +24,7 @@ __all__ = [
     "BackupWritten",
     "BackupsPruned",
     "Committed",
+    "Endpoint",
     "Event",
     "Linted",
     "LockAcquired",
@@ -36,7 +37,10 @@ __all__ = [
     "Position",
     "Progress",
     "Retrying",
+    "RunEnded",
+    "RunStarted",
     "SizesRead",
+    "StageStarted",
     "StatementRunning",
     "StepEnded",
     "StepStarted",
@@ -61,6 +65,53 @@ class Position:
     target: str | None
     revisions: tuple[str, ...]
     at_head: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A target's database as telemetry and logs may name it: never a user or a password.
+
+    ``system`` is the URL's backend (``postgresql``, ``mysql``, ``mariadb``, ``sqlite``);
+    ``namespace`` the database's name (SQLite: its file)."""
+
+    target: str | None
+    system: str | None
+    address: str | None = None
+    port: int | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    """The run read its setup and begins pre-flight: what it was asked, and its databases."""
+
+    stage: ClassVar[Stage] = "preflight"
+    #: The command's REVISION (``heads``, ``+1``, an id), as given.
+    revision: str
+    databases: tuple[Endpoint, ...]
+    dry_run: bool = False
+    sql: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageStarted(Event):
+    """The run enters ``stage`` (lock, backup, upgrade, verify): where that stage's time
+    starts (pre-flight's starts with :class:`RunStarted`)."""
+
+    stage: Stage  # type: ignore[misc]  # this event's stage is the one it enters
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEnded(Event):
+    """The run's report is made: how it ended (``exit_code``) and the stage it reached (the
+    report's ``stage``). A Ctrl-C or SIGTERM ends it without this event."""
+
+    stage: ClassVar[Stage] = "done"
+    outcome: Literal["ok", "failed"]
+    exit_code: int
+    reached: Stage
+    #: How many revisions the run applied.
+    applied: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,14 @@ needs: the revision that was running and the statements of it that stay (MariaDB
 the DDL that ran; PostgreSQL and SQLite roll back what was not committed), and, once the
 lock and every connection of the run are released, where each target stands, read again.
 
+The statement in flight when the signal came is ended on the server, as Ctrl-C means:
+psycopg cancels it itself on PostgreSQL, and SQLite runs in this process; PyMySQL does not,
+so on MariaDB/MySQL the server would go on running it (holding its locks, a long ``ALTER``
+for hours) after the client stopped waiting. The run finds its own migration session still
+running a statement (its label) and ends it with ``KILL CONNECTION`` under the migration
+lock, before it records anything. DDL ended that way rolls back (MariaDB's DDL is atomic)
+unless it had finished first, so what it left stays ``unknown``.
+
 What the ledger records follows issue #17 item 2, as for a failed revision: an interruption
 that left nothing (rolled back, or nothing that changes anything had run) is not recorded,
 so a plain re-run goes on by itself; one that may have left something (MariaDB/MySQL DDL
@@ -16,22 +24,23 @@ has looked and passed ``--resolved``: a re-run over half-applied DDL is a guess.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from flask_safemigrate import database, ledger, suggested
+from flask_safemigrate import database, ledger, orphans, suggested
 from flask_safemigrate.checks import applied_revisions, commits_implicitly, kept_by_mysql
 from flask_safemigrate.checks.failures import Left
 from flask_safemigrate.errors import SafeMigrateError
 from flask_safemigrate.text import shorten
-from flask_safemigrate.upgrade.apply import StepInterrupted
+from flask_safemigrate.upgrade.apply import StepInterrupted, session_scope
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
-__all__ = ["Interrupted", "interrupted", "record"]
+__all__ = ["END_WAIT", "Interrupted", "end_in_flight", "interrupted", "record"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class Interrupted(KeyboardInterrupt):
     #: Whether the attempt was recorded as failed in the ledger (it left something, or may
     #: have): the next run then stops until ``--resolved``.
     recorded: bool = False
+    #: The server sessions ended because they still ran the interrupted statement.
+    ended: Sequence[int] = ()
     positions: list[Position] = field(default_factory=list)
     #: How the commands the report suggests start (``flask db -d DIR`` for another directory).
     command: str = suggested.DEFAULT_PREFIX
@@ -90,6 +101,7 @@ def interrupted(run: Run, stop: KeyboardInterrupt) -> Interrupted:
         facts.ran = bool(step.ran)
         facts.stays = [shorten(database.mask_text(s, culprit.url)) for s in kept]
         facts.recorded = step.recorded
+        facts.ended = tuple(step.ended)
     for target in run.targets:
         try:
             with run.connect(target) as connection:
@@ -113,12 +125,45 @@ def _left(run: Run, step: StepInterrupted) -> tuple[Target, list[str], Left]:
     return culprit, kept, "statements" if kept else "nothing"
 
 
+#: How long an interrupted run waits for the server to end its statement: a SIGTERM leaves
+#: a pod about 30 seconds before SIGKILL, and the lock must be released within them.
+END_WAIT = 10.0
+
+
+def end_in_flight(run: Run, step: StepInterrupted) -> None:
+    """MariaDB/MySQL: end on the server this run's statement the signal left running (see
+    the module docstring); sets ``step.ended``. Best effort: a server that cannot be reached
+    now leaves it to the next run, which ends or waits for it as for a killed migrator's."""
+    culprit = run.target_of(step.bind)
+    if culprit.dialect != "mysql" or step.statement is None:
+        return
+    setup = run.setup
+    scope = session_scope(culprit.url, setup.version_table, setup.version_schema)
+    try:
+        with run.connect(culprit) as connection:
+            running = orphans.find(connection, scope, this_process=True)
+            orphans.cancel(connection, running)
+            still = orphans.wait_gone(
+                connection,
+                running,
+                deadline=time.monotonic() + END_WAIT,
+                scope=scope,
+                this_process=True,
+            )
+    except (SafeMigrateError, sa.exc.SQLAlchemyError, OSError):
+        return
+    gone = {orphan.session for orphan in still}
+    step.ended = [orphan.session for orphan in running if orphan.session not in gone]
+
+
 def record(run: Run, step: StepInterrupted) -> None:
-    """Under the migration lock, as the interruption leaves the upgrade: the attempt's failed
+    """Under the migration lock, as the interruption leaves the upgrade: ends the statement
+    still running on the server (:func:`end_in_flight`), then writes the attempt's failed
     ledger row when it may have left something and the revision did not commit (the row a
     failed revision gets, in the same words), so the next run waits for ``--resolved``.
     Sets ``step.recorded``; a row that cannot be written leaves it unset (best effort: the
     report then says nothing was recorded)."""
+    end_in_flight(run, step)
     culprit, kept, left = _left(run, step)
     revision = step.revision
     if left == "nothing" or revision is None or not run.setup.settings.ledger:
@@ -127,7 +172,8 @@ def record(run: Run, step: StepInterrupted) -> None:
     reason = f"interrupted ({how}) while it ran"
     if left == "unknown":
         flight = shorten(database.mask_text(step.statement or "", culprit.url))
-        reason += f"; DDL in flight: {flight}"
+        ended = " (ended on the server: rolled back unless it had finished)" if step.ended else ""
+        reason += f"; DDL in flight{ended}: {flight}"
     script = run.setup.graph.scripts.get(revision)
     try:
         with run.connect(culprit) as connection:

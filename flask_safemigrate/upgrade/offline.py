@@ -51,7 +51,7 @@ def offline_sql(run: Run) -> None:
     start, _ = order.split_range(run.options.revision)
     # START as given (Alembic reads it, as upgrade's); without it Alembic starts at base.
     revision = run.destination if start is None else f"{start}:{run.destination}"
-    run.stage = "upgrade"
+    run.enter("upgrade")
     config = run.alembic_config()
     buffer = io.StringIO()
     config.output_buffer = buffer

@@ -39,6 +39,9 @@ class Options:
     x_args: tuple[str, ...] = ()
     #: ``--tag`` for ``env.py`` (``context.get_tag_argument()``).
     tag: str | None = None
+    #: With ``dry_run``: each revision's SQL and its statements' locks on every dialect in
+    #: the report's ``revisions`` fact (what ``--format markdown`` shows; never in JSON).
+    plan_details: bool = False
 
 
 class RunConfigError(ConfigError):

@@ -31,6 +31,7 @@ from flask_safemigrate.upgrade import (
     interrupt,
     live_check,
     offline,
+    plan_details,
     watching,
     wording,
 )
@@ -53,6 +54,14 @@ def execute(run: Run) -> Result:
     """Run the stages; every failed run ends in a :class:`Result` with its report."""
     try:
         run.read_setup()
+        run.progress.emit(
+            events.RunStarted(
+                revision=run.options.revision,
+                databases=tuple(target.endpoint for target in run.targets),
+                dry_run=run.options.dry_run,
+                sql=run.options.sql,
+            )
+        )
         if run.options.sql:
             offline.preflight_offline(run)  # as plain --sql: the database is never read
         else:
@@ -186,7 +195,7 @@ def lock_and_apply(run: Run) -> None:
     share one lock. Under the locks: read again, then back up and upgrade."""
     from flask_safemigrate import locks
 
-    run.stage = "lock"
+    run.enter("lock")
     settings = run.setup.settings
     began_all = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -288,7 +297,7 @@ def upgrade(run: Run) -> None:
     The commit policy follows the ``env.py`` template: one transaction per revision for a
     single database; the multi-database template's one transaction per bind until the end.
     """
-    run.stage = "upgrade"
+    run.enter("upgrade")
     _prepare(run)
     if not run.plan:
         return
@@ -452,7 +461,7 @@ def _positions(run: Run, at_head: list[bool] | None = None) -> tuple[events.Posi
 
 def post_verify(run: Run) -> None:
     """Every target at the goal, without drift at head, with a ledger row per revision."""
-    run.stage = "verify"
+    run.enter("verify")
     setup = run.setup
     findings: list[Finding] = []
     at_head: list[bool] = []
@@ -542,6 +551,8 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     if run.options.dry_run:
         facts["dry_run"] = True
         facts["statements"] = [item.to_dict() for item in run.sized]
+        if run.options.plan_details and run.plan:
+            facts["revisions"] = plan_details.plan_details(run)
     if run.sql is not None:
         facts["sql"] = run.sql
     wording.shape_facts(run, facts)
@@ -549,6 +560,14 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
     facts["summary"] = suggested.text_for(facts["summary"], prefix)
     notes = [suggested.text_for(note, prefix) for note in run.notes]
     report = Report("safe-upgrade", _suggesting(run, run.findings), facts=facts, notes=notes)
+    run.progress.emit(
+        events.RunEnded(
+            outcome="ok" if ok else "failed",
+            exit_code=int(code),
+            reached=facts["stage"],
+            applied=len(run.applied),
+        )
+    )
     return Result(report, code)
 
 

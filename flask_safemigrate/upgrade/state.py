@@ -15,7 +15,7 @@ from flask_safemigrate import database, history, live, project
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.apply import Applied
-from flask_safemigrate.upgrade.events import Progress
+from flask_safemigrate.upgrade.events import Progress, StageStarted
 from flask_safemigrate.upgrade.options import Options, Stage
 from flask_safemigrate.upgrade.targets import Target
 
@@ -74,6 +74,11 @@ class Run:
         self.setup = project.setup_of(self.app, options.directory, options.x_args)
         multi = self.setup.multidb
         self.targets = [Target(spec, multi=multi) for spec in self.setup.targets]
+
+    def enter(self, stage: Stage) -> None:
+        """Move the run to ``stage`` and say so (telemetry times each stage from here)."""
+        self.stage = stage
+        self.progress.emit(StageStarted(stage=stage))
 
     @property
     def multi(self) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from flask_safemigrate import database, history, lock_guard, project
+from flask_safemigrate.upgrade.events import Endpoint
 from flask_safemigrate.upgrade.session_settings import revision_session
 
 __all__ = ["Target"]
@@ -70,6 +71,19 @@ class Target:
     @property
     def dialect(self) -> str | None:
         return database.dialect_of(self.url)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The database as telemetry names it: backend, host, port and name, no credentials."""
+        url = self.url
+        sqlite = url.get_backend_name() == "sqlite"
+        return Endpoint(
+            target=self.progress_name,
+            system=url.get_backend_name(),
+            address=None if sqlite else url.host,
+            port=None if sqlite else url.port,
+            namespace=url.database or None,
+        )
 
     @property
     def transactional(self) -> bool:

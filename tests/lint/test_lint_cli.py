@@ -309,6 +309,11 @@ def test_console_lint_exit_codes_and_formats(tmp_path: Path) -> None:
     usage = run("--fail-on", "fatal")
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+    # Without an app there is no `flask db history`: the advice names the heads instead.
+    since = run("--since", "nosuch")
+    assert since.returncode == 2
+    assert "flask db" not in since.stderr, since.stderr
+    assert "(each script's `revision = ` line; the heads are " in since.stderr, since.stderr
 
 
 def test_flask_db_lint_says_when_the_models_still_map_a_dropped_column(

@@ -161,6 +161,18 @@ def test_flask_app_is_used_when_safemigrate_app_is_not_set(
     )
 
 
+def test_a_factory_called_with_arguments(pytester: pytest.Pytester, stock: Path) -> None:
+    """``app:create_app("testing")``, as ``flask --app`` takes it (literal arguments only)."""
+    root = root_app_project(pytester.path, stock, "safemigrate_app = app:create_app('testing')\n")
+    (root / "app.py").write_text(
+        "import shop\n\n\ndef create_app(config):\n"
+        "    assert config == 'testing', config\n    return shop.create_app()\n",
+        encoding="utf-8",
+    )
+    result = console_pytest(root, *TWO, "-v")
+    result.assert_outcomes(passed=3, deselected=4)
+
+
 @pytest.mark.parametrize(
     ("spec", "app_py", "said"),
     [
@@ -180,8 +192,20 @@ def test_flask_app_is_used_when_safemigrate_app_is_not_set(
             "def create_app():\n    raise KeyError('SECRET_KEY')\n",
             "safemigrate: safemigrate_app = 'app:create_app': create_app() raised KeyError:*",
         ),
+        (
+            "app:create_app(name)",
+            "from shop import create_app\n",
+            "safemigrate: safemigrate_app = 'app:create_app(name)': Failed to parse arguments"
+            " as literal values: 'create_app(name)'.",
+        ),
+        (
+            "app:create_app('x')",
+            "def create_app(config):\n    raise KeyError(config)\n",
+            "safemigrate: safemigrate_app = \"app:create_app('x')\": create_app('x') raised"
+            " KeyError: 'x'",
+        ),
     ],
-    ids=["no-factory", "missing-dependency", "factory-raises"],
+    ids=["no-factory", "missing-dependency", "factory-raises", "not-literal", "call-raises"],
 )
 def test_an_app_that_cannot_be_made_says_what_to_check(
     pytester: pytest.Pytester, stock: Path, spec: str, app_py: str, said: str

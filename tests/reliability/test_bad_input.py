@@ -65,6 +65,7 @@ ALL_COMMANDS = (
     ("db", "lint"),
     ("db", "auto-merge-heads"),
     ("db", "snapshot"),
+    ("db", "graph"),
 )
 
 # --------------------------------------------------------------------------- setups

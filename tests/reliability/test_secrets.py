@@ -390,7 +390,7 @@ def assert_private_backups(directory: Path) -> list[Path]:
 # --------------------------------------------------------------------------- success and failure
 
 
-LINT_FORMATS = ("text", "json", "github", "sarif")
+LINT_FORMATS = ("text", "json", "github", "sarif", "markdown")
 FORMATS = ("text", "json")
 
 
@@ -410,6 +410,8 @@ def test_no_command_shows_the_password_on_success_or_failure(
         run.expect(url, 0, "db", "safe-upgrade", "--dry-run", "--format", fmt)
         run.expect(url, 0, "db", "safe-upgrade", "--sql", "--format", fmt)
         run.expect(url, 0, "db", "auto-merge-heads", "--check", "--format", fmt)
+    # The Markdown plan (issue #21): its SQL, sizes and notes name no password either.
+    run.expect(url, 0, "db", "safe-upgrade", "--dry-run", "--format", "markdown")
 
     # The first run finds no table, so nothing to back up (issue #17 item 9); the next two
     # are each backed up with pg_dump / mariadb-dump first.
@@ -427,6 +429,9 @@ def test_no_command_shows_the_password_on_success_or_failure(
         # Drift: the models lost a table the database has.
         drift = run.expect(url, 1, "db", "verify", "--format", fmt, tables=TABLES[:2])
         assert "schema-drift" in drift.stdout, str(drift)
+    run.expect(url, 0, "db", "verify", "--format", "markdown")
+    drift = run.expect(url, 1, "db", "verify", "--format", "markdown", tables=TABLES[:2])
+    assert "schema-drift" in drift.stdout, str(drift)
 
     # A failing revision that leaves its table: exit 4, then every run refuses until --resolved.
     failing = write_revision(run.migrations, revision_source(3, extra_upgrade=FAIL_AFTER_COMMIT))

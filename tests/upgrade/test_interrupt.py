@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import DbKind, sqlite_url
+from tests.support.databases import DbKind, engine_for, sqlite_url
 from tests.support.revisions import write_revision
+from tests.support.timing import TIMING
 from tests.upgrade.histories import (
     REVISIONS,
     TABLES,
@@ -114,3 +119,64 @@ def test_sigterm_in_a_revision_is_reported_like_ctrl_c_and_exits_143(
         code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
     assert code == 0, result.output
     assert versions_of(database_url) == [REVISIONS[2]]
+
+
+#: A statement that runs on the server for 30 seconds (DDL: it commits itself on MariaDB),
+#: and a SIGTERM to this process one second into it, as a deploy stopping the pod sends it.
+SLOW_DDL = {
+    "postgresql": "CREATE TABLE slow_copy AS SELECT 1 AS s FROM pg_sleep(30)",
+    "mysql": "CREATE TABLE slow_copy AS SELECT SLEEP(30) AS s",
+}
+TERM_IN_A_SECOND = (
+    "import os, signal, threading\n"
+    "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()\n"
+)
+
+
+def _running_on_server(url: str, db_kind: DbKind) -> list[str]:
+    query = (
+        "SELECT query FROM pg_stat_activity WHERE query LIKE '%slow_copy%'"
+        " AND pid <> pg_backend_pid()"
+        if db_kind == "postgresql"
+        else "SELECT INFO FROM information_schema.PROCESSLIST WHERE INFO LIKE '%slow_copy%'"
+        " AND ID <> CONNECTION_ID()"
+    )
+    with engine_for(url) as engine, engine.connect() as connection:
+        return [str(row[0]) for row in connection.execute(sa.text(query))]
+
+
+@TIMING
+@pytest.mark.parametrize("db_kind", ["postgresql", "mysql"], indirect=True)
+def test_the_statement_in_flight_is_ended_on_the_server(
+    make_app: MakeApp, database_url: str, db_kind: DbKind
+) -> None:
+    """A signal stops the client; the server would go on running the statement (PyMySQL does
+    not cancel it, so a long ALTER went on for its full time after Ctrl-C, holding its
+    locks). The run ends its own statement on the server under the lock: nothing of it runs
+    after the exit, and what it would have created is not there."""
+    app = make_app(database_url, models=models(TABLES[:3]), config=NO_BACKUP)
+    migrations = prepare(app, count=2)
+    slow = TERM_IN_A_SECOND + f"op.execute({SLOW_DDL[db_kind]!r})"
+    write_revision(migrations, revision_source(2, extra_upgrade=slow))
+    started = time.monotonic()
+    code, data, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+    assert code == 143, result.output
+    assert time.monotonic() - started < 25, "the run waited for the statement to finish"
+    assert _running_on_server(database_url, db_kind) == []
+    assert "slow_copy" not in tables_of(database_url)
+    (problem,) = data["problems"]
+    if db_kind == "mysql":
+        # Ended by the run (psycopg cancels its own statement on PostgreSQL: nothing to end).
+        assert problem["ended_on_server"], problem
+        assert problem["left"] == "unknown" and problem["recorded"] is True, problem
+        session = problem["ended_on_server"][0]
+        assert f"it was ended on the server (KILL CONNECTION {session})" in problem["message"]
+        code, again, result = invoke_json(app, "db", "safe-upgrade", "--format", "json")
+        assert code == 3, result.output
+        (failed,) = [p for p in again["problems"] if p["check"] == "failed-migration"]
+        assert (
+            "DDL in flight (ended on the server: rolled back unless it had finished)"
+            in (failed["message"])
+        ), failed
+    else:
+        assert problem["ended_on_server"] == [] and problem["left"] == "nothing", problem

@@ -78,13 +78,27 @@ def test_a_successful_run_emits_each_stage_as_data(
     kinds = [type(event).__name__ for event in recorder.events]
     backup = ["BackupWritten"] if db_kind == "sqlite" else ["BackupOff"]
     assert kinds == [
+        "RunStarted",
         "Planned",
         "Linted",
+        "StageStarted",
         "LockWaiting",
         "LockAcquired",
+        "StageStarted",
         *backup,
+        "StageStarted",
         *["StepStarted", "StepEnded"] * len(REVISIONS),
+        "StageStarted",
         "Verified",
+        "RunEnded",
+    ]
+    entered = [e.stage for e in recorder.of(events.StageStarted)]
+    assert entered == ["lock", "backup", "upgrade", "verify"]
+    (started,) = recorder.of(events.RunStarted)
+    assert isinstance(started, events.RunStarted) and started.revision == "heads"
+    assert [(d.target, d.system) for d in started.databases] == [(None, db_kind)]
+    assert recorder.of(events.RunEnded) == [
+        events.RunEnded(outcome="ok", exit_code=0, reached="done", applied=len(REVISIONS))
     ]
     stages = [event.stage for event in recorder.events]
     assert stages == sorted(stages, key=upgrade.STAGES.index), "stages only move forward"
@@ -122,7 +136,13 @@ def test_a_successful_run_emits_each_stage_as_data(
     # A second run finds nothing to do: it plans nothing and takes no lock.
     again, second = run(app)
     assert again.exit_code is ExitCode.OK
-    assert [type(e).__name__ for e in second.events] == ["Planned", "Verified"]
+    assert [type(e).__name__ for e in second.events] == [
+        "RunStarted",
+        "Planned",
+        "StageStarted",
+        "Verified",
+        "RunEnded",
+    ]
     assert second.of(events.Planned) == [
         events.Planned(database=database, revisions=(REVISIONS[-1],), pending=0)
     ]
@@ -146,7 +166,11 @@ def test_a_failing_revision_ends_its_step_failed_and_nothing_after(
         ("start", 2, total, REVISIONS[2], f"create the {TABLES[2]} table"),
         ("end", 2, total, REVISIONS[2], "failed"),
     ]
-    assert isinstance(recorder.events[-1], events.StepEnded), "no verify after a failure"
+    *_, last_step, ended = recorder.events
+    assert isinstance(last_step, events.StepEnded), "no verify after a failure"
+    assert ended == events.RunEnded(
+        outcome="failed", exit_code=int(ExitCode.MIGRATION_FAILED), reached="upgrade", applied=2
+    )
     assert recorder.of(events.Verified) == []
     assert outcome.report.facts["stage"] == "upgrade"
     assert versions_of(database_url) == [REVISIONS[1]]

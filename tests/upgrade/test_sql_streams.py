@@ -114,6 +114,30 @@ def test_sql_from_base_claims_nothing_about_the_database(
     assert data["from"] == [REVISIONS[1]] and data["current"] is None, data
 
 
+def test_the_findings_that_never_block_are_listed_on_stderr(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    """As ``--dry-run`` lists them: pre-flight's lint line and the downgrade()/review findings
+    it counts, one line each, on stderr; stdout stays the SQL."""
+    app = make_app(database_url, models=models())
+    other = other_directory(app, tmp_path, count=2)
+    write_revision(
+        other,
+        revision_script(
+            "f1000000down", REVISIONS[1], "pass", "op.drop_table('widgets')", message="undo"
+        ),
+    )
+    result = _sql(app, other)
+    assert result.exit_code == 0, result.output
+    assert "preflight" not in result.stdout and "SM" not in result.stdout, result.stdout
+    lines = result.stderr.splitlines()
+    (counted,) = [line for line in lines if line.startswith("preflight: lint: ")]
+    assert "1 finding about downgrade() or for review (never blocking, listed below)" in counted
+    listed = lines[lines.index(counted) + 1]
+    assert listed.startswith("  ") and "f1000000down" in listed, listed
+    assert "[missing-existence-check] in downgrade(): drops table widgets" in listed, listed
+
+
 def test_a_range_that_raises_keeps_stdout_for_sql_and_the_range_in_its_advice(
     make_app: MakeApp, database_url: str, tmp_path: Path
 ) -> None:
