@@ -54,5 +54,9 @@ def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    from pygments.lexers.special import TextLexer
+
     app.connect("source-read", _source_read)
+    # Mermaid blocks (the graph section) are shown as text: Pygments has no Mermaid lexer.
+    app.add_lexer("mermaid", TextLexer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
