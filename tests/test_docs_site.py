@@ -29,6 +29,7 @@ COMMAND_PAGES = (
     "snapshot",
     "ledger",
     "migrate",
+    "graph",
 )
 
 
