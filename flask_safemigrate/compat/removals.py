@@ -39,9 +39,7 @@ class Removals:
 
     def drops_column(self, table: str, column: str) -> bool:
         name = ident(table)
-        return (
-            name in self.tables or name in self.unknown or (name, column.lower()) in self.columns
-        )
+        return name in self.tables or name in self.unknown or (name, column.lower()) in self.columns
 
 
 def _sql(removals: Removals, sql: str) -> None:

@@ -177,6 +177,7 @@ def test_the_first_deploy_records_its_release_and_the_second_compares(
     assert compared.endswith(": nothing it maps breaks")
     assert any(line.startswith("release: recorded the models of this release") for line in lines)
     first, second = releases_of(database_url)
+    assert first["id"] < second["id"]
     assert second["heads"] == V2
     assert columns_of(second) == {"id", "email", "legacy", "nickname"}
 
@@ -316,7 +317,8 @@ def test_a_corrupt_record_is_one_line_not_a_traceback(deploys: Deploys, database
 
 def test_a_record_of_the_wrong_shape_is_one_line(deploys: Deploys, database_url: str) -> None:
     deploys.first()
-    hostile = {"format": 1, "databases": [{"bind": None, "tables": {"users": {"columns": {"email": 1}}}}]}
+    users_table = {"columns": {"email": 1}}  # a column that is not a mapping
+    hostile = {"format": 1, "databases": [{"bind": None, "tables": {"users": users_table}}]}
     with connection_to(database_url) as conn:
         conn.execute(
             sa.text("UPDATE safemigrate_release SET snapshot = :s"), {"s": json.dumps(hostile)}
