@@ -330,3 +330,46 @@ def test_a_record_of_the_wrong_shape_is_one_line(deploys: Deploys, database_url:
     assert problem["check"] == "preflight-failed"
     assert "do not have a snapshot's shape" in problem["message"]
     assert "\n" not in problem["message"]
+
+
+def test_warn_reads_past_a_corrupt_record_in_one_line(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    with connection_to(database_url) as conn:
+        conn.execute(sa.text("UPDATE safemigrate_release SET snapshot = 'not json'"))
+        conn.commit()
+    app = deploys.release(users("legacy", "nickname"), ADD_NICKNAME, SAFEMIGRATE_COMPAT="warn")
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 0, text.output
+    assert "Traceback" not in text.output
+    (line,) = [line for line in text.output.splitlines() if "cannot be read" in line]
+    assert line.startswith("preflight: compat: the release recorded ")
+    assert "not JSON" in line
+    _, second = releases_of(database_url)  # this release recorded over it
+    assert columns_of(second) == {"id", "email", "legacy", "nickname"}
+
+
+V3 = "c3c3c3c3c3c3"
+ADD_NICKNAME_AFTER_DROP = revision_script(
+    V3,
+    V2,
+    """
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("nickname", sa.String(length=40), nullable=True))
+    """,
+    'raise RuntimeError("one way")',
+)
+
+
+def test_an_upgrade_that_stops_before_head_is_neither_checked_nor_recorded(
+    deploys: Deploys, database_url: str
+) -> None:
+    deploys.first()
+    app = deploys.release(users("nickname"), DROP_LEGACY)
+    write_revision(deploys.migrations, ADD_NICKNAME_AFTER_DROP)
+    text = invoke(app, "db", "safe-upgrade", V2)
+    assert text.exit_code == 0, text.output
+    assert (
+        "preflight: compat: not checked on " in text.output
+        and ": the plan stops before head, and the models describe head" in text.output
+    )
+    assert len(releases_of(database_url)) == 1
