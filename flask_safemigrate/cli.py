@@ -384,6 +384,9 @@ class _RevisionCommand(click.Command):
 )
 @click.option("--no-verify", is_flag=True, help="Skip the post-upgrade verification.")
 @click.option(
+    "--allow-breaking", is_flag=True, help="Deploy even if the running release would break."
+)
+@click.option(
     "--resolved",
     metavar="REV",
     multiple=True,
@@ -403,6 +406,7 @@ def safe_upgrade_command(
     auto_merge: bool,
     skip_lint: bool,
     no_verify: bool,
+    allow_breaking: bool,
     resolved: tuple[str, ...],
     output_format: str,
 ) -> None:
@@ -425,6 +429,7 @@ def safe_upgrade_command(
         skip_lint=skip_lint,
         verify=not no_verify,
         resolved=resolved,
+        allow_breaking=allow_breaking,
         directory=cli_support.command_directory(directory),
         x_args=cli_support.x_args(x_arg),
         tag=tag,

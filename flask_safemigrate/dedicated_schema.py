@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL, Connection
 
 from flask_safemigrate import database
 from flask_safemigrate.errors import ConfigError, PreflightError
-from flask_safemigrate.ledger import LEDGER_TABLE
+from flask_safemigrate.releases import TOOL_TABLES
 
 __all__ = [
     "IncludeName",
@@ -49,7 +49,8 @@ NameFilter = Callable[[Any, str, Mapping[str, Any]], bool]
 
 
 class IncludeName:
-    """Alembic's ``include_name``: the dedicated schema only, never the ledger, then the app's.
+    """Alembic's ``include_name``: the dedicated schema only, never the ledger (nor the
+    release record), then the app's.
 
     ``default_schema`` is the connection's default schema when the caller knows it (the drift
     check binds it, see :meth:`bound`); otherwise it is read from the app's engine, which
@@ -87,7 +88,7 @@ class IncludeName:
         return getattr(engine.dialect, "default_schema_name", None)
 
     def __call__(self, name: Any, type_: str, parent_names: Mapping[str, Any]) -> bool:
-        if type_ == "table" and name == LEDGER_TABLE:
+        if type_ == "table" and name in TOOL_TABLES:
             return False
         if (
             type_ == "table"

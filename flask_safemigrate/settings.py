@@ -20,6 +20,7 @@ from flask_safemigrate.errors import ConfigError
 PREFIX = "SAFEMIGRATE_"
 DIALECTS = ("auto", "postgresql", "mysql", "sqlite")
 SEVERITIES = ("error", "warning", "info")
+COMPAT_MODES = ("block", "warn", "off")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -129,6 +130,15 @@ def _optional_names(value: Any) -> tuple[str, ...] | None:
     ):
         raise _Invalid("expected a list of strings")
     return tuple(item.strip() for item in items if item.strip())
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _Invalid(f"expected one of {', '.join(choices)}")
+        return value.strip().lower()
+
+    return parse
 
 
 def _optional_choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
@@ -260,6 +270,15 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
     Spec(
+        "compat",
+        "block",
+        _choice(COMPAT_MODES),
+        "Before migrating, compare the release running now (the models safe-upgrade recorded"
+        " last) with the one deployed: `block` stops a run that would break it (exit 3;"
+        " `--allow-breaking` goes on and is recorded), `warn` goes on with warnings, `off`"
+        " neither compares nor records.",
+    ),
+    Spec(
         "cancel_orphans",
         False,
         _bool,
@@ -364,6 +383,7 @@ class Settings:
     large_table_rows: int = 100_000
     max_blocker_age: float = 60
     ledger: bool = True
+    compat: str = "block"
     cancel_orphans: bool = False
     idempotent: bool = True
     require_message: bool = True

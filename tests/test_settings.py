@@ -30,6 +30,7 @@ INVALID: dict[str, Any] = {
     "large_table_rows": 1.5,
     "max_blocker_age": "a minute",
     "ledger": "maybe",
+    "compat": "strict",
     "cancel_orphans": "sometimes",
     "idempotent": 2,
     "require_message": [],
