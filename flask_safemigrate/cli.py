@@ -23,6 +23,7 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
 from flask_safemigrate.caches import user_cache
+from flask_safemigrate.cli_fleet import fleet_options, fleet_status_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
@@ -398,6 +399,7 @@ class _RevisionCommand(click.Command):
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
+@fleet_options
 def safe_upgrade_command(
     revision: str,
     directory: str | None,
@@ -592,3 +594,4 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 
 COMMANDS["ledger"] = ledger_group
 COMMANDS["snapshot"] = snapshot_command
+COMMANDS["fleet-status"] = fleet_status_command
