@@ -151,7 +151,7 @@ def _run_fleet(
             )
     output_format = options.get("output_format", "text")
     fleet_run = fleet.FleetOptions(
-        launcher=_launcher(),
+        launcher=_launcher,
         revision=options.get("revision") or "heads",
         child_args=_child_args(options),
         parallel=parallel,

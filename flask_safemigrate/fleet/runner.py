@@ -40,7 +40,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -74,12 +74,13 @@ _PRIORITY = (ExitCode.MIGRATION_FAILED, ExitCode.USAGE, ExitCode.CHECKS_FAILED)
 class FleetOptions:
     """What ``--fleet`` was asked, and how to start one target's run.
 
-    ``launcher`` is the command that reaches the app's ``flask db`` group
-    (``python -m flask --app APP db``), ``child_args`` the safe-upgrade options every
+    ``launcher`` gives the command that reaches the app's ``flask db`` group
+    (``python -m flask --app APP db``; asked once the targets are known, so a bad
+    ``SAFEMIGRATE_TARGETS`` is reported first), ``child_args`` the safe-upgrade options every
     target's run gets (``-d``, ``-x``, ``--no-verify``...).
     """
 
-    launcher: tuple[str, ...]
+    launcher: Callable[[], Sequence[str]]
     revision: str = "heads"
     child_args: tuple[str, ...] = ()
     parallel: int = 1
@@ -126,6 +127,7 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
         settings = setup.settings
         version_table = setup.version_table
     mine = options.shard.select(targets) if options.shard else targets
+    launcher = tuple(options.launcher())
     control = table.control_engine(control_url)
     try:
         table.ensure(control)
@@ -135,6 +137,7 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
             control=control,
             run_id=uuid.uuid4().hex[:16],
             goal=goal,
+            launcher=launcher,
         )
         positions = _positions(mine, app_url, version_table, settings.connect_timeout)
         pending = []
@@ -226,7 +229,9 @@ class _Run:
         control: sa.Engine,
         run_id: str,
         goal: tuple[str, ...],
+        launcher: tuple[str, ...],
     ) -> None:
+        self.launcher = launcher
         self.options = options
         self.progress = progress
         self.control = control
@@ -325,7 +330,7 @@ class _Run:
             from_revision=result.from_revision,
         )
         argv = [
-            *self.options.launcher,
+            *self.launcher,
             "safe-upgrade",
             self.options.revision,
             *self.options.child_args,
