@@ -99,6 +99,10 @@ def write_history(migrations: Path, revisions: int = 3, *, fail_marker: bool = F
         write_revision(migrations, revision_script(rev, down, upgrade, message=f"fleet {rev}"))
 
 
+def sqlite_url_of(path: Path) -> str:
+    return "sqlite:///" + str(path)
+
+
 def write_targets(folder: Path, targets: Sequence[Any]) -> Path:
     path = folder / "targets.json"
     path.write_text(json.dumps(list(targets)), encoding="utf-8")
