@@ -14,6 +14,7 @@ Every mistake is a :class:`ConfigError` (exit 2) on one line that names the sett
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -93,12 +94,7 @@ def load(app: Any, settings: Settings) -> list[FleetTarget]:
         )
     function = resolve_callable(spec)
     try:
-        try:
-            given = function(app)
-        except TypeError as exc:
-            if "argument" not in str(exc):
-                raise
-            given = function()
+        given = function(app) if _takes_an_argument(function) else function()
     except Exception as exc:  # the user's code: reported on one line, exit 2
         raise ConfigError(
             f"{SETTING} = {spec!r} raised {type(exc).__name__}: {_masked(exc)}",
@@ -106,6 +102,17 @@ def load(app: Any, settings: Settings) -> list[FleetTarget]:
         ) from None
     app_dialect = database.dialect_of(app.extensions["migrate"].db.engine.url)
     return _checked(spec, given, app_dialect, settings)
+
+
+def _takes_an_argument(function: Any) -> bool:
+    """Whether the callable takes the app (``tenants(app)``) or nothing (``tenants()``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called without the app
+        return False
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )
 
 
 def find(targets: Iterable[FleetTarget], key: str) -> FleetTarget:
