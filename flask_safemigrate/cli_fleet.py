@@ -20,7 +20,7 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from flask_safemigrate import cli_support, fleet
+from flask_safemigrate import cli_interrupt, cli_support, fleet
 from flask_safemigrate.cli_support import exit_with, format_option, handles_errors
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.render import render_json
@@ -29,7 +29,12 @@ from flask_safemigrate.render.fleet import FleetPrinter, status_lines
 __all__ = ["fleet_options", "fleet_status_command"]
 
 #: safe-upgrade's options a fleet refuses: each changes something once, not per target.
-_NOT_WITH_FLEET = {"sql": "--sql", "auto_merge": "--auto-merge", "resolved": "--resolved"}
+_NOT_WITH_FLEET = {
+    "sql": "--sql",
+    "auto_merge": "--auto-merge",
+    "resolved": "--resolved",
+    "dry_run": "--dry-run",
+}
 
 
 def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,7 +132,6 @@ def _child_args(options: dict[str, Any]) -> tuple[str, ...]:
     if options.get("backup") is not None:
         args.append("--backup" if options["backup"] else "--no-backup")
     for flag, name in (
-        ("dry_run", "--dry-run"),
         ("skip_lint", "--skip-lint"),
         ("no_verify", "--no-verify"),
     ):
@@ -166,7 +170,20 @@ def _run_fleet(
         live=(sys.stderr if err else sys.stdout).isatty(),
     )
     try:
-        result = fleet.run_fleet(app, fleet_run, printer)
+        with cli_interrupt.sigterm_interrupts():
+            result = fleet.run_fleet(app, fleet_run, printer)
+    except KeyboardInterrupt as stop:
+        # Each running target was stopped as safe-upgrade stops (its revision rolled back,
+        # its lock released) and recorded `interrupted`; a re-run resumes.
+        printer.close()
+        click.echo(
+            "fleet run interrupted: the running targets were stopped and recorded; run the same"
+            " command again to resume (`flask db fleet-status` shows where each target stands)",
+            err=True,
+        )
+        terminated = isinstance(stop, cli_interrupt.Terminated)
+        code = cli_interrupt.TERMINATED if terminated else cli_interrupt.INTERRUPTED
+        raise SystemExit(code) from None
     finally:
         printer.close()
     if output_format == "json":

@@ -207,7 +207,7 @@ def _positions(
                         conn, version_table=version_table, schema=target.schema
                     )
                     conn.rollback()
-        except (sa.exc.SQLAlchemyError, Exception):
+        except Exception:  # unknown: each target's own run reports why
             pass
     for target in targets:
         if target.url is None:
@@ -348,6 +348,9 @@ class _Run:
             stderr=stderr,
             stdin=subprocess.DEVNULL,
             env=dict(self.options.environ),
+            # Its own session: a Ctrl-C at the terminal reaches the parent only, which
+            # stops each child once (SIGTERM, the same path as Ctrl-C in safe-upgrade).
+            start_new_session=True,
         )
         self.progress.emit(TargetStarted(target.key, stage, running))
         return _Child(target, result, process, stdout, stderr, time.monotonic())

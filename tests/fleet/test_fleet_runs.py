@@ -4,6 +4,7 @@ its own (the children are real processes too), on real servers."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,17 @@ def _applied_once(url: str | URL, schema: str | None = None) -> bool:
 
 def _schemas(url: URL, names: list[str]) -> None:
     execute(url, *(f"CREATE SCHEMA {name}" for name in names))
+
+
+def _children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def _status(folder: Path, env: dict[str, str]) -> tuple[int, dict[str, object]]:
@@ -144,6 +156,23 @@ def test_a_failure_in_the_parallel_stage_is_isolated_and_reported(project: Path)
     assert targets[0]["status"] == "failed"
 
 
+def test_a_crashed_target_process_is_one_crashed_target(project: Path) -> None:
+    fleet.write_history(project / "migrations", crash_marker=True)
+    files = [sqlite_url(project / f"t{n}.db") for n in range(3)]
+    execute(files[1], "CREATE TABLE die_here (id INTEGER)")
+    env = fleet.environment(project, sqlite_url(project / "app.db"), files)
+
+    code, report, _ = fleet.run_fleet(project, env, "--parallel", "2")
+
+    assert code == 3  # retryable: a pod failure policy retries it
+    assert report["counts"] == {"crashed": 1, "ok": 2}
+    crashed = report["targets"][0]
+    assert crashed["target"] == files[1]
+    assert crashed["exit_code"] == -9
+    assert crashed["error"].startswith("killed by signal 9")
+    assert all(_applied_once(url) for n, url in enumerate(files) if n != 1)
+
+
 def test_on_error_stop_starts_no_more_targets(project: Path) -> None:
     fleet.write_history(project / "migrations", fail_marker=True)
     files = [sqlite_url(project / f"t{n}.db") for n in range(5)]
@@ -171,7 +200,6 @@ def test_a_sigkilled_fleet_run_resumes_and_applies_each_revision_once(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the kill takes its children too
     )
     engine = nullpool_engine(pg)
     try:
@@ -185,7 +213,12 @@ def test_a_sigkilled_fleet_run_resumes_and_applies_each_revision_once(
                         "SELECT count(*) FROM safemigrate_fleet WHERE status = 'ok'"
                     ).scalar_one()
         assert parent.poll() is None, "the fleet finished before it could be killed"
-        os.killpg(parent.pid, signal.SIGKILL)  # the pod dies: parent and running children
+        # The pod dies: the parent and the children it runs (each in a session of its own).
+        children = _children_of(parent.pid)
+        assert children, "no target was running when the fleet was killed"
+        for pid in [parent.pid, *children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         parent.wait()
         with engine.connect() as conn:
             left = conn.exec_driver_sql(

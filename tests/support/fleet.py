@@ -77,9 +77,12 @@ def write_project(folder: Path, *, revisions: int = 3) -> Path:
     return migrations
 
 
-def write_history(migrations: Path, revisions: int = 3, *, fail_marker: bool = False) -> None:
+def write_history(
+    migrations: Path, revisions: int = 3, *, fail_marker: bool = False, crash_marker: bool = False
+) -> None:
     """The revisions; with ``fail_marker`` the second one raises in a target holding a
-    table ``fail_here`` (so one tenant fails while the others pass)."""
+    table ``fail_here`` (so one tenant fails while the others pass); with ``crash_marker``
+    it kills its own process (SIGKILL) in a target holding a table ``die_here``."""
     ids = [*REVISIONS, *(f"f{n:07d}" for n in range(1000004, 1000001 + revisions))]
     check = (
         'if sa.inspect(op.get_bind()).has_table("fail_here"):\n'
@@ -87,6 +90,12 @@ def write_history(migrations: Path, revisions: int = 3, *, fail_marker: bool = F
         if fail_marker
         else ""
     )
+    if crash_marker:
+        check += (
+            'if sa.inspect(op.get_bind()).has_table("die_here"):\n'
+            "    import os, signal\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        )
     bodies = [
         'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True),'
         ' sa.Column("name", sa.String(50)))',
