@@ -263,3 +263,36 @@ def test_two_shards_at_once_cover_every_target_exactly_once(project: Path) -> No
     assert all(report["targets"] for report in reports)  # both shards had work
     assert [r["shard"] for r in reports] == ["0/2", "1/2"]
     assert all(_applied_once(url) for url in files)
+
+
+@pytest.mark.postgresql
+def test_the_connection_budget_caps_parallel_on_a_server_and_a_control_url_is_used(
+    project: Path, server_databases: Callable[[str, int], list[URL]]
+) -> None:
+    pg, control = server_databases("postgresql", 2)
+    schemas = ["tenant_a", "tenant_b", "tenant_c"]
+    _schemas(pg, schemas)
+    env = fleet.environment(
+        project,
+        pg.render_as_string(hide_password=False),
+        schemas,
+        FLEET_CONNECTIONS="5",  # 5 // 4 connections per target: one target at a time
+        FLEET_CONTROL_URL=control.render_as_string(hide_password=False),
+    )
+
+    code, report, _ = fleet.run_fleet(project, env, "--parallel", "3")
+
+    assert code == 0
+    assert report["parallel"] == 1
+    assert report["counts"] == {"ok": 3}
+    engine = nullpool_engine(control)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT target, status, attempts, exit_code FROM safemigrate_fleet ORDER BY target"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(s, "ok", 1, 0) for s in schemas]
+    with nullpool_engine(pg).connect() as conn:
+        assert not sa.inspect(conn).has_table("safemigrate_fleet")

@@ -43,6 +43,8 @@ def create_app():
     app.config["SAFEMIGRATE_TARGETS"] = "fleetapp:tenants"
     app.config["SAFEMIGRATE_BACKUP"] = False
     app.config["SAFEMIGRATE_LOCK_WAIT"] = 60
+    if os.environ.get("FLEET_CONNECTIONS"):
+        app.config["SAFEMIGRATE_FLEET_CONNECTIONS"] = os.environ["FLEET_CONNECTIONS"]
     if os.environ.get("FLEET_CONTROL_URL"):
         app.config["SAFEMIGRATE_FLEET_URL"] = os.environ["FLEET_CONTROL_URL"]
     db.init_app(app)
