@@ -23,7 +23,11 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, upgrade
 from flask_safemigrate.caches import user_cache
-from flask_safemigrate.cli_fleet import fleet_options, fleet_status_command
+from flask_safemigrate.cli_fleet import (
+    fleet_options,
+    fleet_status_command,
+    verify_fleet_options,
+)
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
@@ -517,6 +521,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 @format_option("text", "json")
 @handles_errors
 @with_appcontext
+@verify_fleet_options
 def verify_command(
     directory: str | None,
     no_db: bool,

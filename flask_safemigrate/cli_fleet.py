@@ -26,7 +26,7 @@ from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.render import render_json
 from flask_safemigrate.render.fleet import FleetPrinter, status_lines
 
-__all__ = ["fleet_options", "fleet_status_command"]
+__all__ = ["fleet_options", "fleet_status_command", "verify_fleet_options"]
 
 #: safe-upgrade's options a fleet refuses: each changes something once, not per target.
 _NOT_WITH_FLEET = {
@@ -108,6 +108,75 @@ def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: verify's options a fleet refuses: each needs a scratch database or a file per run.
+_NOT_WITH_VERIFY_FLEET = {
+    "roundtrip": "--roundtrip",
+    "scratch_url": "--scratch-url",
+    "rows": "--rows",
+    "compat_with": "--compat-with",
+}
+
+
+def verify_fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``verify --fleet [--parallel N] [--shard I/N|auto]``: ``flask db verify`` on every
+    target, one child process each (read only: nothing is recorded in the fleet table)."""
+
+    @click.option(
+        "--fleet", "fleet_flag", is_flag=True, help="Verify every target of SAFEMIGRATE_TARGETS."
+    )
+    @click.option(
+        "--parallel",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="With --fleet: targets at once (processes), capped by SAFEMIGRATE_FLEET_CONNECTIONS.",
+    )
+    @click.option("--shard", metavar="I/N|auto", default=None, help="With --fleet: shard I of N.")
+    @click.option("--fleet-target", hidden=True, default=None)
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        fleet_flag: bool,
+        parallel: int,
+        shard: str | None,
+        fleet_target: str | None,
+        **kw: Any,
+    ) -> Any:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if fleet_target is not None:
+            from flask_safemigrate.fleet import pin_key
+
+            pin_key(app, fleet_target)
+            return command(*args, **kw)
+        if not fleet_flag:
+            if parallel != 1 or shard is not None:
+                raise ConfigError("--parallel and --shard need --fleet")
+            return command(*args, **kw)
+        for key, name in _NOT_WITH_VERIFY_FLEET.items():
+            if kw.get(key):
+                raise ConfigError(
+                    f"{name} does not go with --fleet", hint=f"run {name} without --fleet"
+                )
+        child = ["-d", str(cli_support.command_directory(kw.get("directory")))]
+        if kw.get("no_db"):
+            child.append("--no-db")
+        _run(
+            app,
+            fleet.FleetOptions(
+                launcher=_launcher,
+                command="verify",
+                child_args=tuple(child),
+                parallel=parallel,
+                shard=fleet.parse_shard(shard, os.environ),
+                directory=cli_support.command_directory(kw.get("directory")),
+            ),
+            kw.get("output_format", "text"),
+        )
+        return None
+
+    return wrapper
+
+
 def _launcher() -> tuple[str, ...]:
     """How a child reaches this app's ``flask db``: ``python -m flask [--app APP] db``."""
     info = click.get_current_context().find_object(ScriptInfo)
@@ -153,7 +222,6 @@ def _run_fleet(
             raise ConfigError(
                 f"{name} does not go with --fleet", hint=f"run {name} without --fleet"
             )
-    output_format = options.get("output_format", "text")
     fleet_run = fleet.FleetOptions(
         launcher=_launcher,
         revision=options.get("revision") or "heads",
@@ -164,6 +232,11 @@ def _run_fleet(
         shard=fleet.parse_shard(shard, os.environ),
         directory=cli_support.command_directory(options.get("directory")),
     )
+    _run(app, fleet_run, options.get("output_format", "text"))
+
+
+def _run(app: Any, fleet_run: fleet.FleetOptions, output_format: str) -> None:
+    """Run the fleet with a line per target, render its summary, exit with its code."""
     err = output_format == "json"
     printer = FleetPrinter(
         lambda text, nl: click.echo(text, nl=nl, err=err),

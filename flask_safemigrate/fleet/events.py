@@ -65,7 +65,8 @@ class FleetPlanned:
     pending: int
     canary: int
     parallel: int
-    goal: str
+    #: What each pending target gets: ``upgrade to <revision>`` or ``verify``.
+    action: str
 
 
 @dataclass(frozen=True)

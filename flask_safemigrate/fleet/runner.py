@@ -81,6 +81,9 @@ class FleetOptions:
     """
 
     launcher: Callable[[], Sequence[str]]
+    #: ``safe-upgrade`` (stages, the fleet table, resume), or ``verify`` (``verify --fleet``:
+    #: every target checked by ``flask db verify``, read only, nothing recorded).
+    command: Literal["safe-upgrade", "verify"] = "safe-upgrade"
     revision: str = "heads"
     child_args: tuple[str, ...] = ()
     parallel: int = 1
@@ -119,7 +122,8 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
                 hint="give each tenant its own database URL in SAFEMIGRATE_TARGETS and keep"
                 " env.py single-database",
             )
-        goal = _goal(setup, options.revision)
+        verifying = options.command == "verify"
+        goal = () if verifying else _goal(setup, options.revision)
         targets = load(app, setup.settings)
         app_url = setup.targets[0].url
         control_url = setup.settings.fleet_url or app_url
@@ -130,7 +134,8 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
     launcher = tuple(options.launcher())
     control = table.control_engine(control_url)
     try:
-        table.ensure(control)
+        if not verifying:
+            table.ensure(control)
         run = _Run(
             options=options,
             progress=progress,
@@ -139,11 +144,13 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
             goal=goal,
             launcher=launcher,
         )
-        positions = _positions(mine, app_url, version_table, settings.connect_timeout)
+        positions = (
+            {} if verifying else _positions(mine, app_url, version_table, settings.connect_timeout)
+        )
         pending = []
         for target in mine:
             at = positions.get(target.key)
-            if at is not None and set(at) == set(goal):
+            if not verifying and at is not None and set(at) == set(goal):
                 run.record_current(target, at)
             else:
                 run.results[target.key] = TargetResult(
@@ -158,7 +165,12 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
         rest = pending[options.canary :]
         progress.emit(
             FleetPlanned(
-                run.run_id, len(mine), len(pending), len(canary), workers, _joined(goal) or "base"
+                run.run_id,
+                len(mine),
+                len(pending),
+                len(canary),
+                workers,
+                "verify" if verifying else f"upgrade to {run.goal_text}",
             )
         )
         stopped = None
@@ -233,6 +245,8 @@ class _Run:
     ) -> None:
         self.launcher = launcher
         self.options = options
+        #: Whether outcomes go to the fleet table (safe-upgrade; verify records nothing).
+        self.record = options.command == "safe-upgrade"
         self.progress = progress
         self.control = control
         self.run_id = run_id
@@ -263,6 +277,8 @@ class _Run:
         for target in targets:
             result = self.results[target.key]
             result.status, result.error = "skipped", why
+            if not self.record:
+                continue
             table.start(
                 self.control,
                 run_id=self.run_id,
@@ -319,20 +335,21 @@ class _Run:
         result = self.results[target.key]
         result.stage = stage
         result.started_at = dt.datetime.now(dt.UTC).isoformat()
-        result.attempts = table.start(
-            self.control,
-            run_id=self.run_id,
-            target=target.key,
-            kind=target.kind,
-            shard=self.shard,
-            stage=stage,
-            goal=self.goal_text,
-            from_revision=result.from_revision,
-        )
+        if self.record:
+            result.attempts = table.start(
+                self.control,
+                run_id=self.run_id,
+                target=target.key,
+                kind=target.kind,
+                shard=self.shard,
+                stage=stage,
+                goal=self.goal_text,
+                from_revision=result.from_revision,
+            )
+        command = ["safe-upgrade", self.options.revision] if self.record else ["verify"]
         argv = [
             *self.launcher,
-            "safe-upgrade",
-            self.options.revision,
+            *command,
             *self.options.child_args,
             "--format",
             "json",
@@ -386,21 +403,25 @@ class _Run:
             result.error = f"{why}: {tail}" if tail else why
         if result.error:
             result.error = database.mask_text(result.error, child.target.url or "sqlite://")
-        table.finish(
-            self.control,
-            run_id=self.run_id,
-            target=child.target.key,
-            status=result.status,
-            to_revision=result.to_revision,
-            exit_code=code,
-            error=result.error,
-        )
+        if self.record:
+            self._record(child.target, result)
         self.done += 1
         self.failed += result.failed
         self.progress.emit(
             TargetFinished(
                 result, self.done, self.failed, running, queued, time.monotonic() - self.began
             )
+        )
+
+    def _record(self, target: FleetTarget, result: TargetResult) -> None:
+        table.finish(
+            self.control,
+            run_id=self.run_id,
+            target=target.key,
+            status=result.status,
+            to_revision=result.to_revision,
+            exit_code=result.exit_code,
+            error=result.error,
         )
 
 
@@ -460,15 +481,20 @@ def _report(
     counts = collections.Counter(r.status for r in results)
     ordered = sorted(results, key=lambda r: (not r.failed, r.status != "skipped"))
     failed = counts["failed"] + counts["crashed"] + counts["interrupted"]
-    summary = (
-        f"fleet run {run.run_id}: {len(mine)} target(s)"
-        + (f" of {len(targets)} (shard {options.shard})" if options.shard else "")
-        + f" -> {run.goal_text}: {counts['ok']} upgraded, {counts['current']} already there,"
-        f" {failed} failed, {counts['skipped']} skipped"
-        + (f"; stopped at {stopped!r}" if stopped else "")
-    )
+    shard_text = f" of {len(targets)} (shard {options.shard})" if options.shard else ""
+    if not run.record:
+        summary = (
+            f"fleet verify {run.run_id}: {len(mine)} target(s){shard_text}: {counts['ok']}"
+            f" verified, {failed} with problems"
+        )
+    else:
+        summary = (
+            f"fleet run {run.run_id}: {len(mine)} target(s){shard_text} -> {run.goal_text}:"
+            f" {counts['ok']} upgraded, {counts['current']} already there, {failed} failed,"
+            f" {counts['skipped']} skipped" + (f"; stopped at {stopped!r}" if stopped else "")
+        )
     return Report(
-        "safe-upgrade",
+        options.command,
         facts={
             "ok": failed == 0,
             "run_id": run.run_id,

@@ -47,8 +47,8 @@ class FleetPrinter(FleetProgress):
         if isinstance(event, FleetPlanned):
             self.total = event.pending
             self.echo(
-                f"fleet run {event.run_id}: {event.total} target(s), {event.pending} to upgrade"
-                f" to {event.goal} (canary {event.canary}, parallel {event.parallel})",
+                f"fleet run {event.run_id}: {event.total} target(s), {event.pending} to"
+                f" {event.action} (canary {event.canary}, parallel {event.parallel})",
                 True,
             )
         elif isinstance(event, TargetFinished):

@@ -296,3 +296,30 @@ def test_the_connection_budget_caps_parallel_on_a_server_and_a_control_url_is_us
     assert [tuple(r) for r in rows] == [(s, "ok", 1, 0) for s in schemas]
     with nullpool_engine(pg).connect() as conn:
         assert not sa.inspect(conn).has_table("safemigrate_fleet")
+
+
+def test_verify_fleet_checks_every_target_and_names_the_one_with_problems(
+    project: Path,
+) -> None:
+    files = [sqlite_url(project / f"t{n}.db") for n in range(3)]
+    env = fleet.environment(project, sqlite_url(project / "app.db"), files)
+    code, _, _ = fleet.run_fleet(project, env, "--parallel", "2")
+    assert code == 0
+    execute(files[2], "ALTER TABLE items ADD COLUMN surprise INTEGER")  # drift on one tenant
+
+    done = subprocess.run(
+        fleet.fleet_command("verify", "--fleet", "--parallel", "2", "--format", "json"),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["counts"] == {"failed": 1, "ok": 2}
+    first = report["targets"][0]
+    assert first["target"] == files[2]
+    assert "surprise" in first["error"]
+    assert report["summary"].endswith("3 target(s): 2 verified, 1 with problems")

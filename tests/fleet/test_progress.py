@@ -20,7 +20,7 @@ def _finished(key: str, status: str, done: int, failed: int) -> TargetFinished:
 
 def test_one_line_per_finished_target_and_no_counter_off_a_terminal() -> None:
     printer, written = _printer(live=False)
-    printer.emit(FleetPlanned("run1", 10, 8, 1, 4, "abc123"))
+    printer.emit(FleetPlanned("run1", 10, 8, 1, 4, "upgrade to abc123"))
     printer.emit(_finished("acme", "ok", 1, 0))
     printer.emit(_finished("initech", "failed", 2, 1))
     lines = [text for text, _ in written]
@@ -34,7 +34,7 @@ def test_one_line_per_finished_target_and_no_counter_off_a_terminal() -> None:
 
 def test_on_a_terminal_a_counter_follows_each_line_and_is_cleared_before_the_next() -> None:
     printer, written = _printer(live=True)
-    printer.emit(FleetPlanned("run1", 10, 8, 0, 4, "abc123"))
+    printer.emit(FleetPlanned("run1", 10, 8, 0, 4, "verify"))
     printer.emit(_finished("acme", "ok", 2, 1))
     counter, nl = written[-1]
     assert not nl
