@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy.pool import NullPool
 
 from flask_safemigrate import database, dedicated_schema
-from flask_safemigrate.errors import ConfigError
+from flask_safemigrate.errors import ConfigError, PreflightError
 from flask_safemigrate.fleet.targets import FleetTarget, find, load
 
 __all__ = ["pin", "pin_key"]
@@ -41,6 +41,8 @@ def pin(app: Flask, target: FleetTarget) -> None:
             "--fleet needs Flask-SQLAlchemy 3's engine mapping, which this app's db does not have",
             hint="upgrade Flask-SQLAlchemy to 3.x",
         )
+    if target.schema is not None:
+        _require_schema(engines[None].url, target.schema, app)
     url = target.url_on(engines[None].url)
     if database.dialect_of(url) == "mysql" and "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})  # as Flask-SQLAlchemy does
@@ -54,3 +56,24 @@ def pin(app: Flask, target: FleetTarget) -> None:
         app.config["SAFEMIGRATE_SCHEMA"] = target.schema
     app.extensions["safemigrate"].reload_settings(app)
     dedicated_schema.install(app)
+
+
+def _require_schema(app_url: sa.URL, schema: str, app: Flask) -> None:
+    """A schema target's schema must exist: its run puts it first on ``search_path``, and a
+    missing one would leave the connection without a default schema (every model table
+    "outside" it). Pre-flight reads only, so the fleet never creates it: the tenant's
+    provisioning does. :class:`PreflightError` (exit 3, nothing changed) otherwise."""
+    settings = app.extensions["safemigrate"].get_settings(app)
+    query = sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :schema")
+    with database.connect(
+        app_url, timeout=settings.connect_timeout, retries=settings.connect_retries
+    ) as conn:
+        found = conn.execute(query, {"schema": schema}).first() is not None
+    if not found:
+        raise PreflightError(
+            f"schema {schema!r} (a target of SAFEMIGRATE_TARGETS) does not exist in"
+            f" {database.mask_url(app_url)}",
+            hint=f"create it when the tenant is created (CREATE SCHEMA {schema}), or stop"
+            " returning it from the targets callable; nothing was changed",
+            data={"schema": schema},
+        )

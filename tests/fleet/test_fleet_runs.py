@@ -323,3 +323,20 @@ def test_verify_fleet_checks_every_target_and_names_the_one_with_problems(
     assert first["target"] == files[2]
     assert "surprise" in first["error"]
     assert report["summary"].endswith("3 target(s): 2 verified, 1 with problems")
+
+
+@pytest.mark.postgresql
+def test_a_missing_schema_is_named_and_nothing_is_created(
+    project: Path, server_databases: Callable[[str, int], list[URL]]
+) -> None:
+    (pg,) = server_databases("postgresql", 1)
+    env = fleet.environment(project, pg.render_as_string(hide_password=False), ["tenant_gone"])
+
+    code, report, _ = fleet.run_fleet(project, env)
+
+    assert code == 3
+    (target,) = report["targets"]
+    assert target["status"] == "failed"
+    assert target["error"].startswith("schema 'tenant_gone' (a target of SAFEMIGRATE_TARGETS)")
+    with nullpool_engine(pg).connect() as conn:
+        assert "tenant_gone" not in sa.inspect(conn).get_schema_names()
