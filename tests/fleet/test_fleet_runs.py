@@ -340,3 +340,44 @@ def test_a_missing_schema_is_named_and_nothing_is_created(
     assert target["error"].startswith("schema 'tenant_gone' (a target of SAFEMIGRATE_TARGETS)")
     with nullpool_engine(pg).connect() as conn:
         assert "tenant_gone" not in sa.inspect(conn).get_schema_names()
+
+
+def test_sigterm_stops_the_running_targets_records_them_and_exits_143(project: Path) -> None:
+    files = [sqlite_url(project / f"t{n}.db") for n in range(6)]
+    control = project / "control.db"
+    env = fleet.environment(
+        project, sqlite_url(project / "app.db"), files, FLEET_CONTROL_URL=sqlite_url(control)
+    )
+    parent = subprocess.Popen(
+        fleet.fleet_command("safe-upgrade", "--fleet", "--parallel", "2"),
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.1)
+        if _children_of(parent.pid):
+            break
+    assert parent.poll() is None and _children_of(parent.pid)
+    parent.send_signal(signal.SIGTERM)
+    _, stderr = parent.communicate(timeout=300)
+
+    assert parent.returncode == 143
+    assert "fleet run interrupted" in stderr
+    engine = nullpool_engine(sqlite_url(control))
+    try:
+        with engine.connect() as conn:
+            statuses = [
+                row[0] for row in conn.exec_driver_sql("SELECT status FROM safemigrate_fleet")
+            ]
+    finally:
+        engine.dispose()
+    assert "running" not in statuses  # every started target has its outcome
+    assert "interrupted" in statuses  # the targets it was running when the signal came
+    # The same command resumes and finishes.
+    code, _, _ = fleet.run_fleet(project, env, "--parallel", "2")
+    assert code == 0
+    assert all(_applied_once(url) for url in files)
