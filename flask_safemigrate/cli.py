@@ -23,6 +23,11 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
 from flask_safemigrate.caches import user_cache
+from flask_safemigrate.cli_fleet import (
+    fleet_options,
+    fleet_status_command,
+    verify_fleet_options,
+)
 from flask_safemigrate.cli_graph import graph_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
@@ -395,6 +400,7 @@ class _RevisionCommand(click.Command):
 @format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
+@fleet_options
 def safe_upgrade_command(
     revision: str,
     directory: str | None,
@@ -529,6 +535,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 @format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
+@verify_fleet_options
 def verify_command(
     directory: str | None,
     no_db: bool,
@@ -607,3 +614,4 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 COMMANDS["ledger"] = ledger_group
 COMMANDS["snapshot"] = snapshot_command
 COMMANDS["graph"] = graph_command
+COMMANDS["fleet-status"] = fleet_status_command

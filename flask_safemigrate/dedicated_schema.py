@@ -8,8 +8,9 @@ through Flask-Migrate's ``configure_args`` (:func:`install`), so ``env.py`` stay
   the schema;
 - ``include_schemas=True`` with an :class:`IncludeName` filter that lets only that schema
   through, so autogenerate and the drift check compare that schema and nothing else. The
-  filter also hides the ledger table, with or without a dedicated schema: it is never part of
-  the models, so autogenerate must not offer to drop it.
+  filter also hides the ledger table (and a fleet's ``safemigrate_fleet``), with or without a
+  dedicated schema: they are never part of the models, so autogenerate must not offer to
+  drop them.
 
 PostgreSQL only. A MySQL/MariaDB "schema" is a database, which the URL already names, and
 SQLite has none: with either, every command refuses the setting (:func:`check_dialect`)

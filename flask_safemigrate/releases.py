@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate.ledger import LEDGER_TABLE, applied_by
+from flask_safemigrate.ledger import FLEET_TABLE, LEDGER_TABLE, applied_by
 
 __all__ = [
     "RELEASE_TABLE",
@@ -43,8 +43,9 @@ __all__ = [
 
 #: The table's name.
 RELEASE_TABLE: Final = "safemigrate_release"
-#: The tables SafeMigrate keeps in the app's databases: never the app's own.
-TOOL_TABLES: Final = frozenset({LEDGER_TABLE, RELEASE_TABLE})
+#: The tables SafeMigrate keeps in the app's databases (the fleet's on its control database,
+#: by default the app's): never the app's own.
+TOOL_TABLES: Final = frozenset({LEDGER_TABLE, RELEASE_TABLE, FLEET_TABLE})
 
 _LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 

@@ -121,6 +121,20 @@ def _optional_schema(value: Any) -> str | None:
     return name
 
 
+_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _optional_callable(value: Any) -> str | None:
+    """``"package.module:callable"``, checked for its shape only: it is imported when a fleet
+    command runs (:mod:`flask_safemigrate.fleet.targets`), never at ``init_app``."""
+    name = _optional_name(value)
+    if name is None:
+        return None
+    if not _CALLABLE.fullmatch(name):
+        raise _Invalid('expected "package.module:callable"')
+    return name
+
+
 def _optional_names(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -305,6 +319,27 @@ SPECS: tuple[Spec, ...] = (
         " name of at most 63 bytes, not `pg_*` or `information_schema`.",
     ),
     Spec(
+        "targets",
+        None,
+        _optional_callable,
+        'A fleet (`safe-upgrade --fleet`): `"package.module:callable"` returning the tenants,'
+        " each a PostgreSQL schema name on the app's database or a database URL.",
+    ),
+    Spec(
+        "fleet_url",
+        None,
+        _optional_name,
+        "Database holding `safemigrate_fleet`, each fleet run's per-target outcomes; `None` ="
+        " the app's database.",
+    ),
+    Spec(
+        "fleet_connections",
+        40,
+        _count,
+        "Connection budget of a fleet run: `--parallel` is capped at this divided by the"
+        " connections one target's run holds at once (4).",
+    ),
+    Spec(
         "lint_select",
         None,
         _optional_names,
@@ -388,6 +423,9 @@ class Settings:
     idempotent: bool = True
     require_message: bool = True
     schema: str | None = None
+    targets: str | None = None
+    fleet_url: str | None = None
+    fleet_connections: int = 40
     lint_select: tuple[str, ...] | None = None
     lint_ignore: tuple[str, ...] | None = None
     lint_severity: tuple[tuple[str, str], ...] | None = None
