@@ -23,6 +23,11 @@ from flask.cli import with_appcontext
 
 from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
 from flask_safemigrate.caches import user_cache
+from flask_safemigrate.cli_fleet import (
+    fleet_options,
+    fleet_status_command,
+    verify_fleet_options,
+)
 from flask_safemigrate.cli_graph import graph_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
@@ -384,6 +389,9 @@ class _RevisionCommand(click.Command):
 )
 @click.option("--no-verify", is_flag=True, help="Skip the post-upgrade verification.")
 @click.option(
+    "--allow-breaking", is_flag=True, help="Deploy even if the running release would break."
+)
+@click.option(
     "--resolved",
     metavar="REV",
     multiple=True,
@@ -392,6 +400,7 @@ class _RevisionCommand(click.Command):
 @format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
+@fleet_options
 def safe_upgrade_command(
     revision: str,
     directory: str | None,
@@ -403,6 +412,7 @@ def safe_upgrade_command(
     auto_merge: bool,
     skip_lint: bool,
     no_verify: bool,
+    allow_breaking: bool,
     resolved: tuple[str, ...],
     output_format: str,
 ) -> None:
@@ -425,6 +435,7 @@ def safe_upgrade_command(
         skip_lint=skip_lint,
         verify=not no_verify,
         resolved=resolved,
+        allow_breaking=allow_breaking,
         directory=cli_support.command_directory(directory),
         x_args=cli_support.x_args(x_arg),
         tag=tag,
@@ -524,6 +535,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 @format_option("text", "json", "markdown")
 @handles_errors
 @with_appcontext
+@verify_fleet_options
 def verify_command(
     directory: str | None,
     no_db: bool,
@@ -602,3 +614,4 @@ COMMANDS["auto-merge-heads"] = auto_merge_heads_command
 COMMANDS["ledger"] = ledger_group
 COMMANDS["snapshot"] = snapshot_command
 COMMANDS["graph"] = graph_command
+COMMANDS["fleet-status"] = fleet_status_command

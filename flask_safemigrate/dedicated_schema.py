@@ -8,8 +8,9 @@ through Flask-Migrate's ``configure_args`` (:func:`install`), so ``env.py`` stay
   the schema;
 - ``include_schemas=True`` with an :class:`IncludeName` filter that lets only that schema
   through, so autogenerate and the drift check compare that schema and nothing else. The
-  filter also hides the ledger table, with or without a dedicated schema: it is never part of
-  the models, so autogenerate must not offer to drop it.
+  filter also hides the ledger table (and a fleet's ``safemigrate_fleet``), with or without a
+  dedicated schema: they are never part of the models, so autogenerate must not offer to
+  drop them.
 
 PostgreSQL only. A MySQL/MariaDB "schema" is a database, which the URL already names, and
 SQLite has none: with either, every command refuses the setting (:func:`check_dialect`)
@@ -34,7 +35,7 @@ from sqlalchemy.engine import URL, Connection
 
 from flask_safemigrate import database
 from flask_safemigrate.errors import ConfigError, PreflightError
-from flask_safemigrate.ledger import LEDGER_TABLE
+from flask_safemigrate.releases import TOOL_TABLES
 
 __all__ = [
     "IncludeName",
@@ -49,7 +50,8 @@ NameFilter = Callable[[Any, str, Mapping[str, Any]], bool]
 
 
 class IncludeName:
-    """Alembic's ``include_name``: the dedicated schema only, never the ledger, then the app's.
+    """Alembic's ``include_name``: the dedicated schema only, never the ledger (nor the
+    release record), then the app's.
 
     ``default_schema`` is the connection's default schema when the caller knows it (the drift
     check binds it, see :meth:`bound`); otherwise it is read from the app's engine, which
@@ -87,7 +89,7 @@ class IncludeName:
         return getattr(engine.dialect, "default_schema_name", None)
 
     def __call__(self, name: Any, type_: str, parent_names: Mapping[str, Any]) -> bool:
-        if type_ == "table" and name == LEDGER_TABLE:
+        if type_ == "table" and name in TOOL_TABLES:
             return False
         if (
             type_ == "table"

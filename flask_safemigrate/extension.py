@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from collections.abc import Mapping
@@ -130,6 +131,15 @@ class SafeMigrate:
         """The app's migrations directory, as configured (a command's ``-d`` aside)."""
         app = app or current_app._get_current_object()  # type: ignore[attr-defined]
         return Path(app.extensions["migrate"].directory)
+
+    def reload_settings(self, app: Flask) -> Settings:
+        """Validate ``app.config`` again and keep the result: a fleet's child process pins
+        its tenant (``SAFEMIGRATE_SCHEMA``) in the config before its run. Raises
+        :class:`ConfigError` for an invalid value."""
+        state = self._state(app)
+        settings = Settings.from_mapping(app.config)
+        self._states[app] = dataclasses.replace(state, settings=settings, settings_error=None)
+        return settings
 
     def _state(self, app: Flask | None) -> _AppState:
         app = app or current_app._get_current_object()  # type: ignore[attr-defined]

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection
 __all__ = [
     "AUTO_RESOLVED",
     "DIRECTIONS",
+    "FLEET_TABLE",
     "LEDGER_TABLE",
     "TABLE",
     "Direction",
@@ -69,6 +70,8 @@ __all__ = [
 
 #: The table's name; autogenerate, drift checks and snapshots always leave it out.
 LEDGER_TABLE: Final = "safemigrate_ledger"
+#: The fleet table (:mod:`flask_safemigrate.fleet.table`): kept out of autogenerate and drift too.
+FLEET_TABLE: Final = "safemigrate_fleet"
 
 Direction = Literal["upgrade", "downgrade", "accept", "resolve"]
 DIRECTIONS: Final[tuple[Direction, ...]] = ("upgrade", "downgrade", "accept", "resolve")

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import BIGINT, INTEGER
 from sqlalchemy.engine import Connection, Dialect
 
 from flask_safemigrate.dedicated_schema import IncludeName
-from flask_safemigrate.ledger import LEDGER_TABLE
+from flask_safemigrate.releases import TOOL_TABLES
 
 __all__ = [
     "COMPARE_OPTIONS",
@@ -253,10 +253,11 @@ def _server_default_comparator(user: Any) -> Callable[..., bool | None]:
 
 
 def _without_ledger(user: Any) -> Callable[[Any, str, Mapping[str, Any]], bool]:
-    """An ``include_name`` hook that hides the ledger, then asks the app's hook."""
+    """An ``include_name`` hook that hides the ledger and the release record, then asks the
+    app's hook."""
 
     def include_name(name: Any, type_: str, parent_names: Mapping[str, Any]) -> bool:
-        if type_ == "table" and name == LEDGER_TABLE:
+        if type_ == "table" and name in TOOL_TABLES:
             return False
         if callable(user):
             return bool(user(name, type_, parent_names))
@@ -562,7 +563,7 @@ def take_snapshot(
     Constraints are identified by their table and columns (SQLite leaves many unnamed),
     with the name part of the details, so a rename shows as a change.
     """
-    out = _Collector({LEDGER_TABLE, *exclude})
+    out = _Collector({*TOOL_TABLES, *exclude})
     inspector: Any = sa.inspect(connection)
     for schema in schemas:
         _reflect_schema(inspector, connection.dialect, schema, out)

@@ -20,6 +20,7 @@ from flask_safemigrate.errors import ConfigError
 PREFIX = "SAFEMIGRATE_"
 DIALECTS = ("auto", "postgresql", "mysql", "sqlite")
 SEVERITIES = ("error", "warning", "info")
+COMPAT_MODES = ("block", "warn", "off")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -120,6 +121,20 @@ def _optional_schema(value: Any) -> str | None:
     return name
 
 
+_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _optional_callable(value: Any) -> str | None:
+    """``"package.module:callable"``, checked for its shape only: it is imported when a fleet
+    command runs (:mod:`flask_safemigrate.fleet.targets`), never at ``init_app``."""
+    name = _optional_name(value)
+    if name is None:
+        return None
+    if not _CALLABLE.fullmatch(name):
+        raise _Invalid('expected "package.module:callable"')
+    return name
+
+
 def _optional_names(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -129,6 +144,15 @@ def _optional_names(value: Any) -> tuple[str, ...] | None:
     ):
         raise _Invalid("expected a list of strings")
     return tuple(item.strip() for item in items if item.strip())
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _Invalid(f"expected one of {', '.join(choices)}")
+        return value.strip().lower()
+
+    return parse
 
 
 def _optional_choice(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
@@ -260,6 +284,15 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("ledger", True, _bool, "Record each applied revision in `safemigrate_ledger`."),
     Spec(
+        "compat",
+        "block",
+        _choice(COMPAT_MODES),
+        "Before migrating, compare the release running now (the models safe-upgrade recorded"
+        " last) with the one deployed: `block` stops a run that would break it (exit 3;"
+        " `--allow-breaking` goes on and is recorded), `warn` goes on with warnings, `off`"
+        " neither compares nor records.",
+    ),
+    Spec(
         "cancel_orphans",
         False,
         _bool,
@@ -284,6 +317,27 @@ SPECS: tuple[Spec, ...] = (
         _optional_schema,
         "A dedicated schema for the version table, the ledger and the app's tables: a plain"
         " name of at most 63 bytes, not `pg_*` or `information_schema`.",
+    ),
+    Spec(
+        "targets",
+        None,
+        _optional_callable,
+        'A fleet (`safe-upgrade --fleet`): `"package.module:callable"` returning the tenants,'
+        " each a PostgreSQL schema name on the app's database or a database URL.",
+    ),
+    Spec(
+        "fleet_url",
+        None,
+        _optional_name,
+        "Database holding `safemigrate_fleet`, each fleet run's per-target outcomes; `None` ="
+        " the app's database.",
+    ),
+    Spec(
+        "fleet_connections",
+        40,
+        _count,
+        "Connection budget of a fleet run: `--parallel` is capped at this divided by the"
+        " connections one target's run holds at once (4).",
     ),
     Spec(
         "lint_select",
@@ -364,10 +418,14 @@ class Settings:
     large_table_rows: int = 100_000
     max_blocker_age: float = 60
     ledger: bool = True
+    compat: str = "block"
     cancel_orphans: bool = False
     idempotent: bool = True
     require_message: bool = True
     schema: str | None = None
+    targets: str | None = None
+    fleet_url: str | None = None
+    fleet_connections: int = 40
     lint_select: tuple[str, ...] | None = None
     lint_ignore: tuple[str, ...] | None = None
     lint_severity: tuple[tuple[str, str], ...] | None = None

@@ -32,6 +32,7 @@ from flask_safemigrate.upgrade.events import (
     BackupsPruned,
     BackupWritten,
     Committed,
+    CompatChecked,
     Event,
     Linted,
     LockAcquired,
@@ -42,6 +43,7 @@ from flask_safemigrate.upgrade.events import (
     OrphansFound,
     Planned,
     Position,
+    ReleaseRecorded,
     Retrying,
     RunEnded,
     RunStarted,
@@ -153,6 +155,31 @@ def _backup_off(event: BackupOff) -> str:
     )
 
 
+def _compat(event: CompatChecked) -> str:
+    if event.release is None:
+        return (
+            f"compat: {event.skipped} on {event.database}, nothing to compare"
+            " (a successful safe-upgrade records the release it deploys)"
+            if event.skipped == "no release recorded yet"
+            else f"compat: not checked on {event.database}: {event.skipped}"
+        )
+    if not event.ran:
+        allowed = "; going on (--allow-breaking)" if event.allowed else ""
+        return (
+            f"compat: the release {event.release} on {event.database} cannot be read:"
+            f" {event.skipped}{allowed}"
+        )
+    head = f"compat with the release {event.release} on {event.database}:"
+    if not event.breaks:
+        return f"{head} nothing it maps breaks"
+    found = plural(event.breaks, "break")
+    if event.allowed:
+        return f"{head} {found}, deployed anyway (--allow-breaking, recorded)"
+    if event.mode == "warn":
+        return f'{head} {found} (SAFEMIGRATE_COMPAT = "warn": going on)'
+    return f"{head} {found}"
+
+
 def _stage_text(event: Event) -> str:
     """What a stage event says after ``<stage>: ``."""
     if isinstance(event, Planned):
@@ -178,6 +205,8 @@ def _stage_text(event: Event) -> str:
             f" blocking{', listed below' if event.review else ''})"
         )
         return f"lint: {', '.join(counts) or 'no findings'} in upgrade() of {scripts}; {aside}"
+    if isinstance(event, CompatChecked):
+        return _compat(event)
     if isinstance(event, LockWaiting):
         of = f" of {event.database}" if event.target is not None else ""
         return f"taking the migration lock{of} (waits up to {event.wait:g}s)"
@@ -220,6 +249,11 @@ def event_line(event: Event) -> str:
         return f"  ... {_running(event)}"
     if isinstance(event, LockStillWaiting):
         return f"  ... {_lock_wait(event)}"
+    if isinstance(event, ReleaseRecorded):
+        return (
+            f"release: recorded the models of this release on {event.database} (at"
+            f" {_at(event.heads)}): the next safe-upgrade checks they survive its migrations"
+        )
     if isinstance(event, BackupsPruned):
         return (
             f"backup: removed {plural(len(event.removed), 'older backup')} of {event.database}"

@@ -9,7 +9,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from flask_safemigrate import ledger
+from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.upgrade import events, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
@@ -70,10 +70,11 @@ def _off(target: Target, why: Literal["default", "setting", "option"]) -> events
 
 
 def has_tables(run: Run, target: Target) -> bool:
-    """Whether the target holds a table besides the version table and the ledger (in the
+    """Whether the target holds a table besides the version table, the ledger and the
+    release record (in the
     connection's default schema, the version table's and the dedicated schema)."""
     setup = run.setup
-    ours = {setup.version_table, ledger.LEDGER_TABLE}
+    ours = {setup.version_table, *TOOL_TABLES}
     schemas = {None, setup.version_schema, setup.settings.schema}
     with run.connect(target) as connection:
         inspector = sa.inspect(connection)

@@ -22,6 +22,7 @@ from flask_safemigrate.checks import (
     width_findings,
 )
 from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreachable, ExitCode
+from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
 from flask_safemigrate.upgrade import events, fresh_tables, live_check, order, wording
@@ -303,7 +304,7 @@ def check_schema_ahead(run: Run) -> None:
                 connection,
                 target.plan,
                 target.dialect,
-                ignore={setup.version_table, ledger.LEDGER_TABLE},
+                ignore={setup.version_table, *TOOL_TABLES},
                 failed=target.failed_once,
             )
         if clash is not None:
@@ -466,7 +467,7 @@ def _tables(run: Run) -> set[str]:
     the ledger)."""
     with run.connect(run.targets[0]) as connection:
         names = {name.lower() for name in sa.inspect(connection).get_table_names()}
-    return names - {run.setup.version_table.lower(), ledger.LEDGER_TABLE}
+    return names - {run.setup.version_table.lower(), *TOOL_TABLES}
 
 
 def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding]:

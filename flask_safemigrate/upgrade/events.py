@@ -24,6 +24,7 @@ __all__ = [
     "BackupWritten",
     "BackupsPruned",
     "Committed",
+    "CompatChecked",
     "Endpoint",
     "Event",
     "Linted",
@@ -36,6 +37,7 @@ __all__ = [
     "Planned",
     "Position",
     "Progress",
+    "ReleaseRecorded",
     "Retrying",
     "RunEnded",
     "RunStarted",
@@ -180,6 +182,26 @@ class Advised(Event):
 
     stage: ClassVar[Stage] = "preflight"
     findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompatChecked(Event):
+    """Pre-flight compared the release recorded last on a target (the one running now) with
+    the release deployed (``SAFEMIGRATE_COMPAT``), or says why it could not."""
+
+    stage: ClassVar[Stage] = "preflight"
+    database: str
+    #: How the recorded release is named (``None``: none is recorded).
+    release: str | None
+    ran: bool
+    #: Breaks found (errors and warnings).
+    breaks: int
+    #: Why nothing was compared (no release recorded, an unreadable record, ...).
+    skipped: str | None
+    #: ``block`` or ``warn``.
+    mode: str
+    #: The run goes on past breaks (or an unreadable record) because of ``--allow-breaking``.
+    allowed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +359,16 @@ class Verified(Event):
 
     stage: ClassVar[Stage] = "verify"
     positions: tuple[Position, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseRecorded(Event):
+    """After a successful run, the models of the release deployed were recorded on a target
+    (``safemigrate_release``): the next run's pre-flight compares with them."""
+
+    stage: ClassVar[Stage] = "done"
+    database: str
+    heads: tuple[str, ...]
 
 
 class Progress:

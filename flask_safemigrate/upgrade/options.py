@@ -33,6 +33,8 @@ class Options:
     skip_lint: bool = False
     verify: bool = True
     resolved: tuple[str, ...] = ()
+    #: Deploy even when the release running now would break (``SAFEMIGRATE_COMPAT = "block"``).
+    allow_breaking: bool = False
     #: The migrations directory (``flask db -d``); ``None``: the app's.
     directory: str | Path | None = None
     #: ``-x`` arguments for ``env.py`` (``context.get_x_argument()``).

@@ -25,6 +25,7 @@ from flask_safemigrate.upgrade import (
     apply,
     backup_stage,
     checks,
+    compat_stage,
     events,
     failures,
     heartbeat,
@@ -79,6 +80,7 @@ def execute(run: Run) -> Result:
             lock_and_apply(run)
         if run.options.verify:
             post_verify(run)
+        compat_stage.record(run)  # the release deployed, for the next run's compat check
         backup_stage.prune_backups(run)
         return finish(run, ExitCode.OK, "done")
     except Stop as stop:
@@ -166,6 +168,7 @@ def preflight(run: Run) -> None:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
+    compat_stage.check(run)  # will the release running now survive the plan?
 
 
 def _check_invalid_indexes(run: Run) -> None:
@@ -555,6 +558,8 @@ def finish(run: Run, code: ExitCode, stage: Stage) -> Result:
             facts["revisions"] = plan_details.plan_details(run)
     if run.sql is not None:
         facts["sql"] = run.sql
+    if (compat := compat_stage.facts(run)) is not None:
+        facts["compat"] = compat
     wording.shape_facts(run, facts)
     prefix = _command(run)
     facts["summary"] = suggested.text_for(facts["summary"], prefix)

@@ -19,7 +19,7 @@ from flask_safemigrate.upgrade.events import Progress, StageStarted
 from flask_safemigrate.upgrade.options import Options, Stage
 from flask_safemigrate.upgrade.targets import Target
 
-__all__ = ["Run", "Stop"]
+__all__ = ["CompatOutcome", "Run", "Stop"]
 
 
 class Stop(Exception):
@@ -29,6 +29,23 @@ class Stop(Exception):
         super().__init__(exit_code.name)
         self.exit_code = exit_code
         self.findings = list(findings)
+
+
+@dataclass
+class CompatOutcome:
+    """What the release-compatibility check did on one target (:mod:`.compat_stage`)."""
+
+    #: How messages name the release it compared with (``None``: none recorded).
+    with_: str | None = None
+    ran: bool = False
+    #: Each break found, on one line (what the record keeps of them).
+    breaks: list[str] = field(default_factory=list)
+    #: Why it did not compare (no release recorded, nothing to apply, ...).
+    skipped: str | None = None
+    #: Whether the run goes on past breaks because of ``--allow-breaking``.
+    allowed: bool = False
+    #: Whether this run recorded its release on the target.
+    recorded: bool = False
 
 
 @dataclass
@@ -68,6 +85,8 @@ class Run:
     sized: list[live.Sized] = field(default_factory=list)
     #: Statements of killed migrators this run waited for or ended (JSON ``orphans``).
     orphans_settled: list[dict[str, Any]] = field(default_factory=list)
+    #: The release-compatibility check per target (:mod:`.compat_stage`; JSON ``compat``).
+    compat: dict[str | None, CompatOutcome] = field(default_factory=dict)
 
     def read_setup(self) -> None:
         options = self.options

@@ -20,9 +20,9 @@ from flask_safemigrate import dedicated_schema, faults, scratch
 from flask_safemigrate.checks.compat import breaking_findings
 from flask_safemigrate.compat.source import OldSnapshot
 from flask_safemigrate.errors import DatabaseUnreachable
-from flask_safemigrate.ledger import LEDGER_TABLE
 from flask_safemigrate.models_snapshot import describe_metadata, table_key
 from flask_safemigrate.project import Setup
+from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path, one_line, plural
 from flask_safemigrate.verify.roundtrip import Roundtrip
@@ -46,7 +46,7 @@ def built_tables(
     them (the dedicated schema, ``SAFEMIGRATE_SCHEMA``, stands for the default one)."""
     tables: dict[str, dict[str, Any]] = {}
     dedicated = setup.settings.schema
-    skip = {setup.version_table, LEDGER_TABLE}
+    skip = {setup.version_table, *TOOL_TABLES}
     for schema in sorted(schemas, key=lambda s: s or ""):
         read_from = dedicated if schema is None and dedicated is not None else schema
         metadata = sa.MetaData()

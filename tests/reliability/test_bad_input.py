@@ -716,10 +716,14 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_LARGE_TABLE_ROWS": "many",
     "SAFEMIGRATE_MAX_BLOCKER_AGE": -5,
     "SAFEMIGRATE_LEDGER": 2,
+    "SAFEMIGRATE_COMPAT": "sometimes",
     "SAFEMIGRATE_CANCEL_ORPHANS": "perhaps",
     "SAFEMIGRATE_IDEMPOTENT": "maybe",
     "SAFEMIGRATE_REQUIRE_MESSAGE": None,
     "SAFEMIGRATE_SCHEMA": 42,
+    "SAFEMIGRATE_TARGETS": "tenants.py",
+    "SAFEMIGRATE_FLEET_URL": "   ",
+    "SAFEMIGRATE_FLEET_CONNECTIONS": -1,
     "SAFEMIGRATE_LINT_SELECT": 7,
     "SAFEMIGRATE_LINT_IGNORE": ["drop-table", 3],
     "SAFEMIGRATE_LINT_SEVERITY": {"drop-table": "fatal"},
@@ -911,7 +915,7 @@ def _check_database(case: Case, env: Env, before: dict[str, Any]) -> None:
     assert [(r["revision"], bool(r["success"])) for r in ledger] == [(B2, True)]
     assert after["alembic_version"]["rows"] == [repr((B2,))]
     assert ("gadgets" in after) == ("gadgets" in env.tables)
-    for table in ("safemigrate_ledger", "alembic_version", "gadgets"):
+    for table in ("safemigrate_ledger", "safemigrate_release", "alembic_version", "gadgets"):
         after.pop(table, None)
     before.pop("alembic_version")
     assert after == before, f"{case.name}: the upgrade changed more than revision {B2}"

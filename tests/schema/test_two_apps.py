@@ -147,7 +147,12 @@ def test_two_apps_in_two_schemas_migrate_at_the_same_time(
     tables = tables_by_schema(database_url)
     assert tables["public"] == set()
     for schema in SCHEMAS:
-        assert tables[schema] == {*TABLES, "alembic_version", "safemigrate_ledger"}
+        assert tables[schema] == {
+            *TABLES,
+            "alembic_version",
+            "safemigrate_ledger",
+            "safemigrate_release",  # the release each app deployed, in its own schema
+        }
         versions = scalars(database_url, f"SELECT version_num FROM {schema}.alembic_version")
         assert versions == [f"{schema}_{len(TABLES) - 1}"]
         ledger = scalars(

@@ -32,8 +32,16 @@ def test_safe_upgrade_puts_tables_version_and_ledger_in_the_schema(
     assert "Applied 1 revision" in first.output
 
     tables = tables_by_schema(database_url)
-    assert tables[SCHEMA] == {"users", "items", "alembic_version", "safemigrate_ledger"}
+    assert tables[SCHEMA] == {
+        "users",
+        "items",
+        "alembic_version",
+        "safemigrate_ledger",
+        "safemigrate_release",  # the release deployed: beside the ledger, in the schema
+    }
     assert tables["public"] == set()
+    heads = scalars(database_url, f"SELECT heads FROM {SCHEMA}.safemigrate_release")
+    assert heads == ["a1"]
     assert scalars(database_url, f"SELECT version_num FROM {SCHEMA}.alembic_version") == ["a1"]
     assert scalars(database_url, f"SELECT revision FROM {SCHEMA}.safemigrate_ledger") == ["a1"]
 

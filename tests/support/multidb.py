@@ -159,7 +159,11 @@ class State:
 def state_of(url: str) -> State:
     with connection_to(url) as connection:
         inspector = sa.inspect(connection)
-        tables = set(inspector.get_table_names()) - {"alembic_version", "safemigrate_ledger"}
+        tables = set(inspector.get_table_names()) - {
+            "alembic_version",
+            "safemigrate_ledger",
+            "safemigrate_release",
+        }
         current: tuple[str, ...] = ()
         if inspector.has_table("alembic_version"):
             current = tuple(

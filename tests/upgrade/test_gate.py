@@ -159,7 +159,9 @@ def test_downgrade_and_convention_findings_never_block_and_are_listed(
     assert all(line.startswith(f"  {where}:") for line in listed), listed
     # Short: the rule and the first clause of its message.
     assert all(len(line.split("] ", 1)[1]) <= 100 for line in listed), listed
-    assert lines[at + 3].startswith("lock: "), lines  # nothing else was shown about them
+    # Nothing else was shown about them (the release check's line, then the lock).
+    assert lines[at + 3].startswith("preflight: compat: "), lines
+    assert lines[at + 4].startswith("lock: "), lines
     assert versions_of(database_url) == ["f7000000down"]
 
     # JSON has them under review (never blocking: not problems); a later deploy lists only its

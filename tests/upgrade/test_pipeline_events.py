@@ -81,6 +81,7 @@ def test_a_successful_run_emits_each_stage_as_data(
         "RunStarted",
         "Planned",
         "Linted",
+        "CompatChecked",
         "StageStarted",
         "LockWaiting",
         "LockAcquired",
@@ -90,6 +91,7 @@ def test_a_successful_run_emits_each_stage_as_data(
         *["StepStarted", "StepEnded"] * len(REVISIONS),
         "StageStarted",
         "Verified",
+        "ReleaseRecorded",
         "RunEnded",
     ]
     entered = [e.stage for e in recorder.of(events.StageStarted)]
@@ -109,6 +111,19 @@ def test_a_successful_run_emits_each_stage_as_data(
         events.Planned(database=database, revisions=(), pending=len(REVISIONS))
     ]
     assert recorder.of(events.Linted) == [events.Linted(warnings=0, scripts=len(REVISIONS))]
+    assert recorder.of(events.CompatChecked) == [
+        events.CompatChecked(
+            database=database,
+            release=None,
+            ran=False,
+            breaks=0,
+            skipped="no release recorded yet",
+            mode="block",
+        )
+    ]
+    assert recorder.of(events.ReleaseRecorded) == [
+        events.ReleaseRecorded(database=database, heads=(REVISIONS[-1],))
+    ]
     settings = app.extensions["safemigrate"].get_settings(app)
     assert recorder.of(events.LockWaiting) == [
         events.LockWaiting(database=database, wait=settings.lock_wait)
@@ -133,7 +148,8 @@ def test_a_successful_run_emits_each_stage_as_data(
         events.Verified(positions=(events.Position(None, (REVISIONS[-1],), at_head=True),))
     ]
 
-    # A second run finds nothing to do: it plans nothing and takes no lock.
+    # A second run finds nothing to do: it plans nothing, takes no lock, and records
+    # nothing (the release recorded last is this one).
     again, second = run(app)
     assert again.exit_code is ExitCode.OK
     assert [type(e).__name__ for e in second.events] == [
@@ -194,15 +210,23 @@ def test_the_command_sink_words_the_recorded_events_as_the_cli_prints_them(
     database = label_of(app)
     assert lines[0] == f"preflight: {database} at base: 2 revisions to apply"
     assert lines[1] == "preflight: lint: no findings in 2 pending scripts"
-    assert lines[2].startswith("lock: taking the migration lock (waits up to ")
-    assert lines[3].startswith("lock: acquired in ")
-    assert lines[4] == (
+    assert lines[2] == (
+        f"preflight: compat: no release recorded yet on {database}, nothing to compare"
+        " (a successful safe-upgrade records the release it deploys)"
+    )
+    assert lines[3].startswith("lock: taking the migration lock (waits up to ")
+    assert lines[4].startswith("lock: acquired in ")
+    assert lines[5] == (
         f'backup: off for {database} (app.config["SAFEMIGRATE_BACKUP"] is False):'
         " pass --backup to write one"
     )
-    assert lines[5].startswith(f"[1/2] {REVISIONS[0]}  create the widgets table ... ok ")
-    assert lines[6].startswith(f"[2/2] {REVISIONS[1]}  create the gadgets table ... ok ")
-    assert lines[7:] == ["verify: at head, no drift from the models"]
+    assert lines[6].startswith(f"[1/2] {REVISIONS[0]}  create the widgets table ... ok ")
+    assert lines[7].startswith(f"[2/2] {REVISIONS[1]}  create the gadgets table ... ok ")
+    assert lines[8:] == [
+        "verify: at head, no drift from the models",
+        f"release: recorded the models of this release on {database} (at {REVISIONS[1]}):"
+        " the next safe-upgrade checks they survive its migrations",
+    ]
     assert printer.applied == [
         {"revision": e.revision, "seconds": round(e.seconds, 3)}
         for e in recorder.of(events.StepEnded)

@@ -31,6 +31,7 @@ from tests.upgrade.histories import (
 )
 
 NO_BACKUP = {"SAFEMIGRATE_BACKUP": False}
+COMPAT_OFF = {**NO_BACKUP, "SAFEMIGRATE_COMPAT": "off"}
 
 
 def upgrade_json(app: Any, *args: str) -> tuple[int, dict[str, Any]]:
@@ -338,6 +339,12 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
     assert any("--skip-lint" in p.get("help", "") for p in data["problems"])
     assert "widgets" in tables_of(database_url)
     code, data = upgrade_json(app, "--skip-lint")
+    # The release running now maps widgets: the release check stops the drop too.
+    assert code == 3, data
+    assert [(p["check"], p["table"]) for p in data["problems"] if p["severity"] == "error"] == [
+        ("breaks-previous-release", "widgets")
+    ]
+    code, data = upgrade_json(app, "--skip-lint", "--allow-breaking")
     assert code == 0, data
     assert "widgets" not in tables_of(database_url)
 
@@ -346,8 +353,9 @@ def test_findings_the_lint_baseline_records_do_not_block(
     make_app: MakeApp, database_url: str
 ) -> None:
     """A team that adopted lint with a baseline (``baseline =`` in pyproject.toml) can still
-    bring a fresh database up through the history it recorded; a new finding still blocks."""
-    app = make_app(database_url, models=models(TABLES[:1]), config=NO_BACKUP)
+    bring a fresh database up through the history it recorded; a new finding still blocks.
+    (Lint only: the release check, which would stop the drops too, is off.)"""
+    app = make_app(database_url, models=models(TABLES[:1]), config=COMPAT_OFF)
     migrations = prepare(app, count=1)
     assert invoke(app, "db", "safe-upgrade").exit_code == 0  # widgets exists: a drop loses it
     write_revision(

@@ -1,0 +1,85 @@
+"""What the pending scripts' ``upgrade()`` removes or renames: tables and columns, read
+statically (``ast``, as lint reads them; nothing is imported or run).
+
+safe-upgrade predicts the schema after its plan from the models of the release it deploys.
+That holds for what the models map; a table or column the models stopped mapping may still
+be in the database (the expand step of expand/contract keeps it for the release running
+now). So a table or column the running release maps and the new models do not is a break
+only when a pending script drops or renames it; a statement that cannot be read that far
+(raw SQL that alters a table) counts for its whole table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flask_safemigrate import history
+from flask_safemigrate.lint.index import collect_calls
+from flask_safemigrate.lint.sql import QNAME, alter_table, execute_sql, ident, sql_statements
+
+__all__ = ["Removals", "removals_of"]
+
+_DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
+_REMOVING = re.compile(r"^\s*(?:DROP|RENAME|CHANGE)\b", re.IGNORECASE)
+
+
+@dataclass
+class Removals:
+    """Names are as lint compares them: unquoted, lower case, schema dropped."""
+
+    tables: set[str] = field(default_factory=set)
+    columns: set[tuple[str, str]] = field(default_factory=set)
+    #: Tables a statement changes in a way not read as far as its columns (raw SQL).
+    unknown: set[str] = field(default_factory=set)
+
+    def drops_table(self, table: str) -> bool:
+        return ident(table) in self.tables
+
+    def drops_column(self, table: str, column: str) -> bool:
+        name = ident(table)
+        return name in self.tables or name in self.unknown or (name, column.lower()) in self.columns
+
+
+def _sql(removals: Removals, sql: str) -> None:
+    for statement in sql_statements(sql):
+        dropped = _DROP_TABLE.match(statement)
+        if dropped is not None:
+            removals.tables.add(ident(dropped.group(1)))
+            continue
+        altered = alter_table(statement)
+        if altered is not None and any(_REMOVING.match(action) for action in altered[1]):
+            removals.unknown.add(altered[0])
+
+
+def removals_of(scripts: Sequence[history.Script], dialect: str | None) -> Removals:
+    """What the ``upgrade()`` of ``scripts`` drops or renames on ``dialect`` (a script that
+    cannot be read adds nothing: lint reports it)."""
+    removals = Removals()
+    for script in scripts:
+        try:
+            tree = history.parse_source(script.path.read_bytes(), script.path)
+        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for call in collect_calls(tree):
+            if call.direction != "upgrade" or (dialect and dialect not in call.dialects):
+                continue
+            table = call.table
+            if call.name == "execute":
+                _sql(removals, execute_sql(call) or "")
+            elif table is None:
+                continue
+            elif call.name == "drop_table":
+                removals.tables.add(ident(table))
+            elif call.name == "rename_table":
+                removals.tables.add(ident(call.string("old_table_name") or table))
+            elif call.name == "drop_column" or (
+                call.name == "alter_column" and call.string("new_column_name") is not None
+            ):
+                column = call.column
+                if column is None:
+                    removals.unknown.add(ident(table))
+                else:
+                    removals.columns.add((ident(table), column.lower()))
+    return removals

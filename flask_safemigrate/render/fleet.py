@@ -1,0 +1,96 @@
+"""A fleet run's words: one line per finished target, a live counter, the status table.
+
+The fleet's library (:mod:`flask_safemigrate.fleet`) emits events and returns reports; this
+module, at the CLI edge, turns them into text. The counter is redrawn in place (``\\r``) on a
+terminal only; elsewhere (CI logs, a pod's log) only the per-target lines are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask_safemigrate.fleet.events import (
+    FleetPlanned,
+    FleetProgress,
+    TargetFinished,
+    TargetResult,
+    TargetStarted,
+)
+from flask_safemigrate.safe_text import printable
+
+__all__ = ["FleetPrinter", "result_line", "status_lines"]
+
+Echo = Callable[[str, bool], None]
+
+
+def result_line(result: TargetResult, done: int, total: int) -> str:
+    """``[3/50] tenant_7 ok base -> 1c2d3e (2.41s)`` or ``... failed (exit 4): why``."""
+    moved = f"{result.from_revision or 'base'} -> {result.to_revision or 'base'}"
+    head = f"[{done}/{total}] {result.key} {result.status} {moved} ({result.seconds:.2f}s)"
+    if result.failed:
+        head += f" (exit {result.exit_code}): {result.error or 'no report'}"
+    return printable(head)
+
+
+class FleetPrinter(FleetProgress):
+    """Writes each finished target as a line; on a TTY also a counter (done, failed,
+    running, rate, ETA) that the next line overwrites."""
+
+    def __init__(self, echo: Echo, *, live: bool) -> None:
+        self.echo = echo
+        self.live = live
+        self.total = 0
+        self.counter_shown = False
+
+    def emit(self, event: FleetPlanned | TargetStarted | TargetFinished) -> None:
+        if isinstance(event, FleetPlanned):
+            self.total = event.pending
+            self.echo(
+                f"fleet run {event.run_id}: {event.total} target(s), {event.pending} to"
+                f" {event.action} (canary {event.canary}, parallel {event.parallel})",
+                True,
+            )
+        elif isinstance(event, TargetFinished):
+            self._clear()
+            self.echo(result_line(event.result, event.done, self.total), True)
+            if self.live:
+                rate = event.done / event.elapsed if event.elapsed > 0 else 0.0
+                left = self.total - event.done
+                eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+                self.echo(
+                    f"done {event.done}/{self.total}  failed {event.failed}  running"
+                    f" {event.running}  {rate:.2f}/s  ETA {eta}",
+                    False,
+                )
+                self.counter_shown = True
+
+    def _clear(self) -> None:
+        if self.counter_shown:
+            self.echo("\r\033[K", False)
+            self.counter_shown = False
+
+    def close(self) -> None:
+        self._clear()
+
+
+def status_lines(facts: dict[str, Any]) -> list[str]:
+    """``flask db fleet-status`` as text: failures first, then counts per revision."""
+    lines = []
+    for entry in facts["targets"]:
+        status = entry["status"]
+        at = entry.get("to_revision") or entry.get("from_revision") or "-"
+        line = f"{status:<11} {entry['target']}  at {at}"
+        if entry.get("exit_code") not in (None, 0):
+            line += f"  exit {entry['exit_code']}"
+        if entry.get("attempts"):
+            line += f"  attempts {entry['attempts']}"
+        if entry.get("error") and status != "ok":
+            line += f"  {entry['error']}"
+        lines.append(printable(line))
+    if facts["revisions"]:
+        lines.append(
+            "per revision: " + ", ".join(f"{rev} {n}" for rev, n in facts["revisions"].items())
+        )
+    lines.append(printable(str(facts["summary"])))
+    return lines

@@ -1,0 +1,265 @@
+"""Will the release running now survive this deploy? Checked at pre-flight, recorded at the end.
+
+Every successful safe-upgrade records the models snapshot of the release it deploys on each
+database (:mod:`flask_safemigrate.releases`, the table ``safemigrate_release``). The next
+run's pre-flight, when it has revisions to apply, compares the release recorded last (the
+one running now, which keeps running during a rolling deploy and after a rollback of the
+app) with the schema the plan will produce, predicted by the models of the release being
+deployed: verify's drift check and safe-upgrade's post-verify keep those models equal to the
+migrations at head, and both sides are then described the same way, by
+:func:`flask_safemigrate.models_snapshot.describe_metadata`. What the new models no longer
+map is dropped only when a pending script drops it (:mod:`flask_safemigrate.compat.removals`).
+The comparison is :func:`flask_safemigrate.checks.compat.breaking_findings`, as
+``verify --compat-with``'s.
+
+``SAFEMIGRATE_COMPAT``: ``block`` (the default) stops the run at pre-flight (exit 3) with
+each break and its expand/contract advice, unless ``--allow-breaking`` is given (the record
+says so); ``warn`` goes on with the breaks as warnings; ``off`` neither compares nor records.
+``--dry-run`` and ``--sql`` never write a record (``--sql`` does not read the database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from flask_safemigrate import models_snapshot, releases
+from flask_safemigrate.checks.compat import breaking_findings
+from flask_safemigrate.compat.removals import Removals, removals_of
+from flask_safemigrate.errors import ExitCode
+from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.text import one_line
+from flask_safemigrate.upgrade import events
+from flask_safemigrate.upgrade.state import CompatOutcome, Run
+from flask_safemigrate.upgrade.targets import Target
+
+__all__ = ["check", "facts", "record"]
+
+#: Appended to each blocking break's help.
+ALLOW_HINT = (
+    "; or, knowing the release running now breaks, deploy anyway:"
+    " `flask db safe-upgrade --allow-breaking` (the release record says so)"
+)
+UNREADABLE_HINT = (
+    "deploy once with `flask db safe-upgrade --allow-breaking` to record this release over"
+    ' it, or set SAFEMIGRATE_COMPAT = "warn"'
+)
+
+
+def snapshot_text(target: Target) -> str:
+    """The models snapshot of ``target``'s database, as ``flask db snapshot`` renders it."""
+    data = {
+        "format": models_snapshot.FORMAT,
+        "databases": [
+            {"bind": target.key, "tables": models_snapshot.describe_metadata(target.spec.metadata)}
+        ],
+    }
+    return models_snapshot.render(data)
+
+
+def _recorded_tables(release: releases.Release, bind: str | None) -> dict[str, Any]:
+    """The tables ``release`` recorded for ``bind``; ``ValueError`` (one line) when its
+    snapshot cannot be read."""
+    data = models_snapshot.parse(release.snapshot)
+    for database in data["databases"]:
+        if isinstance(database, dict) and database.get("bind") == bind:
+            tables = database.get("tables")
+            if isinstance(tables, dict) and all(isinstance(t, dict) for t in tables.values()):
+                return tables
+            raise ValueError("its 'tables' is not a mapping of tables")
+    raise ValueError(f"it has no database of bind {bind!r}")
+
+
+def _compare(release: releases.Release, target: Target) -> list[Finding]:
+    """The breaks; ``ValueError`` when the record is not a snapshot this version reads.
+
+    A table or column the new models no longer map is a break only when the plan drops or
+    renames it (:mod:`flask_safemigrate.compat.removals`): unmapped, it may stay.
+    """
+    old = _recorded_tables(release, target.key)
+    new = models_snapshot.describe_metadata(target.spec.metadata)
+    try:
+        found = breaking_findings(old, new, release.label, target.key)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited record
+        raise ValueError(f"its contents do not have a snapshot's shape ({exc!r})") from None
+    removed = removals_of(target.plan, target.dialect)
+    return [finding for finding in found if _removed(finding, removed)]
+
+
+def _removed(finding: Finding, removed: Removals) -> bool:
+    """Whether a break is real: a table or column the plan drops, or any other kind."""
+    change, table = finding.extra.get("change"), str(finding.extra.get("table"))
+    if change == "table-dropped":
+        return removed.drops_table(table)
+    if change == "column-dropped":
+        return removed.drops_column(table, str(finding.extra.get("column")))
+    return True
+
+
+def _as_warning(finding: Finding, why: str) -> Finding:
+    if finding.severity is not Severity.ERROR:
+        return finding
+    return replace(finding, severity=Severity.WARNING, message=f"{finding.message} ({why})")
+
+
+def check(run: Run) -> None:
+    """Pre-flight: each target with revisions to apply, against its recorded release."""
+    mode = run.setup.settings.compat
+    if mode == "off" or run.options.sql:
+        return
+    allow = run.options.allow_breaking
+    at_head = set(run.goal) == set(run.setup.graph.heads)
+    blocking: list[Finding] = []
+    for target in run.targets:
+        outcome = run.compat[target.key] = CompatOutcome()
+        if not target.plan:
+            outcome.skipped = "nothing to apply"
+            continue
+        if not at_head:
+            outcome.skipped = "the plan stops before head, and the models describe head"
+            _emit(run, target, outcome, mode)
+            continue
+        with run.connect(target) as connection:
+            release = releases.latest(connection, run.setup.version_schema)
+        if release is None:
+            outcome.skipped = "no release recorded yet"
+            _emit(run, target, outcome, mode)
+            continue
+        outcome.with_ = release.label
+        try:
+            found = _compare(release, target)
+        except ValueError as exc:
+            problem = (
+                f"{target.label}: the release {release.label} (row {release.id} of"
+                f" {releases.RELEASE_TABLE}) is not a models snapshot this version reads: {exc}"
+            )
+            outcome.skipped = one_line(exc)
+            outcome.allowed = allow and mode == "block"
+            _emit(run, target, outcome, mode)
+            if mode == "block" and not allow:
+                blocking.append(
+                    Finding(
+                        rule="preflight-failed",
+                        severity=Severity.ERROR,
+                        message=problem,
+                        help=UNREADABLE_HINT,
+                    )
+                )
+            continue
+        outcome.ran = True
+        outcome.breaks = [finding.message for finding in found]
+        errors = [f for f in found if f.severity is Severity.ERROR]
+        if errors and mode == "block" and not allow:
+            blocking += [replace(f, help=(f.help or "") + ALLOW_HINT) for f in errors]
+            run.findings.extend(f for f in found if f not in errors)
+        else:
+            why = "allowed by --allow-breaking" if mode == "block" else "SAFEMIGRATE_COMPAT = warn"
+            outcome.allowed = bool(errors) and mode == "block"
+            run.findings.extend(_as_warning(f, why) for f in found)
+        _emit(run, target, outcome, mode)
+    if blocking:
+        raise run.stop(ExitCode.PREFLIGHT, *blocking)
+
+
+def _emit(run: Run, target: Target, outcome: CompatOutcome, mode: str) -> None:
+    run.progress.emit(
+        events.CompatChecked(
+            target=target.progress_name,
+            database=target.label,
+            release=outcome.with_,
+            ran=outcome.ran,
+            breaks=len(outcome.breaks),
+            skipped=outcome.skipped,
+            mode=mode,
+            allowed=outcome.allowed,
+        )
+    )
+
+
+def record(run: Run) -> None:
+    """After a successful run: each target at head records the release's models, unless the
+    release recorded last is this one (a replica, a re-run). Never for ``--dry-run``/``--sql``."""
+    settings = run.setup.settings
+    if settings.compat == "off" or run.options.dry_run or run.options.sql:
+        return
+    heads = set(run.setup.graph.heads)
+    for target in run.targets:
+        if set(target.current) != heads:
+            continue  # a partial upgrade: these models are not what runs on this schema
+        outcome = run.compat.setdefault(target.key, CompatOutcome())
+        text = snapshot_text(target)
+        try:
+            with run.connect(target) as connection:
+                last = releases.latest(connection, run.setup.version_schema)
+                same = (
+                    last is not None
+                    and last.checksum == releases.checksum_of(text)
+                    and set(last.heads) == heads
+                )
+                if same and not outcome.allowed:
+                    continue
+                releases.record(
+                    connection,
+                    heads=sorted(heads),
+                    snapshot=text,
+                    allow_breaking=outcome.allowed,
+                    breaks=outcome.breaks
+                    or [s for s in [outcome.skipped] if s and outcome.allowed],
+                    schema=run.setup.version_schema,
+                )
+                connection.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            run.findings.append(
+                Finding(
+                    rule="release-not-recorded",
+                    severity=Severity.WARNING,
+                    message=f"{target.label}: the upgrade succeeded, but recording this release"
+                    f" in {releases.RELEASE_TABLE} failed: {one_line(exc, run.setup.urls)}",
+                    help="the next safe-upgrade compares with the release recorded before;"
+                    " a re-run of `flask db safe-upgrade` records it",
+                )
+            )
+            continue
+        outcome.recorded = True
+        run.progress.emit(
+            events.ReleaseRecorded(
+                target=target.progress_name, database=target.label, heads=tuple(sorted(heads))
+            )
+        )
+
+
+def facts(run: Run) -> dict[str, Any] | None:
+    """JSON ``compat``: ``mode``, ``with``, ``ran``, ``findings``, ``allowed_breaking``,
+    ``recorded``, ``skipped?``; ``binds`` with one entry per bind (several targets)."""
+    if not run.compat:
+        return None
+    parts = [(target, run.compat[target.key]) for target in run.targets if target.key in run.compat]
+    out: dict[str, Any] = {
+        "mode": run.setup.settings.compat,
+        "with": "; ".join(
+            o.with_ if not run.multi else f"{t.name}: {o.with_}" for t, o in parts if o.with_
+        )
+        or None,
+        "ran": any(o.ran for _, o in parts),
+        "findings": sum(len(o.breaks) for _, o in parts),
+        "allowed_breaking": any(o.allowed for _, o in parts),
+        "recorded": any(o.recorded for _, o in parts),
+    }
+    if not run.multi and parts and parts[0][1].skipped is not None:
+        out["skipped"] = parts[0][1].skipped
+    if run.multi:
+        out["binds"] = [
+            {
+                "bind": target.key,
+                "with": o.with_,
+                "ran": o.ran,
+                "findings": len(o.breaks),
+                "allowed_breaking": o.allowed,
+                "recorded": o.recorded,
+                "skipped": o.skipped,
+            }
+            for target, o in parts
+        ]
+    return out

@@ -1,0 +1,400 @@
+"""safe-upgrade's release-compatibility check at deploy (issue #19 part 3), on the three databases.
+
+Release 1 maps ``users`` (id, email, legacy) and is deployed with its revision; release 2
+drops ``legacy`` (the breaking change: release 1 still maps it) or, in its expand version,
+only stops mapping it. Each release is an app of its own on the same database and migrations
+directory, as two deploys of one project are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_safemigrate.checks.compat import ADVICE
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke, invoke_json
+from tests.support.databases import connection_to, nullpool_engine, table_names
+from tests.support.revisions import revision_script, write_revision
+
+V1, V2 = "c1c1c1c1c1c1", "c2c2c2c2c2c2"
+
+CREATE_USERS = revision_script(
+    V1,
+    None,
+    """
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=50), nullable=True),
+        sa.Column("legacy", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_users"),
+    )
+    """,
+    'op.drop_table("users")',
+    message="create users",
+)
+DROP_LEGACY = revision_script(
+    V2,
+    V1,
+    """
+    with op.batch_alter_table("users") as batch_op:
+        # The reviewer believed no server maps it any more; the record knows better.
+        batch_op.drop_column("legacy")  # safemigrate: ignore[drop-column] -- contract step
+    """,
+    'raise RuntimeError("one way")',
+    message="drop users legacy",
+)
+#: The expand step: the release stops mapping ``legacy``; the column stays. Its revision adds
+#: a nullable column, which the running release does not need to know about.
+ADD_NICKNAME = revision_script(
+    V2,
+    V1,
+    """
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("nickname", sa.String(length=40), nullable=True))
+    """,
+    'raise RuntimeError("one way")',
+    message="add users nickname",
+)
+FAILING = revision_script(
+    V2, V1, 'op.execute(sa.text("INSERT INTO no_such_table (id) VALUES (1)"))', message="fails"
+)
+
+Models = Callable[[SQLAlchemy], None]
+
+
+def users(*extra: str) -> Models:
+    """The ``users`` models: id, email, and the ``extra`` columns (``legacy``, ``nickname``)."""
+    types = {"legacy": sa.Integer(), "nickname": sa.String(40)}
+
+    def declare(db: SQLAlchemy) -> None:
+        sa.Table(
+            "users",
+            db.metadata,
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("email", sa.String(50)),
+            *(sa.Column(name, types[name]) for name in extra),
+        )
+
+    return declare
+
+
+RELEASE_1 = users("legacy")
+
+
+class Deploys:
+    """Releases of one project deployed, one after the other, to one database."""
+
+    def __init__(self, make_app: MakeApp, url: str, tmp_path: Path) -> None:
+        self.make_app, self.url = make_app, url
+        self.migrations = tmp_path / "migrations"
+        self.config: dict[str, Any] = {"SAFEMIGRATE_BACKUP": False}
+
+    def release(self, models: Models, script: str | None = None, **config: Any) -> Flask:
+        app = self.make_app(
+            self.url,
+            migrations=self.migrations,
+            models=models,
+            config={**self.config, **config},
+        )
+        if not self.migrations.exists():
+            init_migrations(app)
+        if script is not None:
+            write_revision(self.migrations, script)
+        return app
+
+    def first(self) -> None:
+        code, data = upgrade(self.release(RELEASE_1, CREATE_USERS))
+        assert code == 0, data
+        assert data["compat"]["recorded"] is True
+
+
+@pytest.fixture
+def deploys(make_app: MakeApp, database_url: str, tmp_path: Path, db_kind: str) -> Deploys:
+    return Deploys(make_app, database_url, tmp_path)
+
+
+def upgrade(app: Flask, *args: str) -> tuple[int, dict[str, Any]]:
+    code, data, _ = invoke_json(app, "db", "safe-upgrade", "--format", "json", *args)
+    return code, data
+
+
+def releases_of(url: str) -> list[dict[str, Any]]:
+    engine = nullpool_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("safemigrate_release"):
+                return []
+            query = sa.text("SELECT * FROM safemigrate_release ORDER BY id")
+            return [dict(row._mapping) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def columns_of(row: dict[str, Any]) -> set[str]:
+    """The ``users`` columns a recorded snapshot maps."""
+    (database,) = json.loads(row["snapshot"])["databases"]
+    return set(database["tables"]["users"]["columns"])
+
+
+def test_the_first_deploy_records_its_release_and_the_second_compares(
+    deploys: Deploys, database_url: str
+) -> None:
+    code, data = upgrade(deploys.release(RELEASE_1, CREATE_USERS))
+    assert code == 0, data
+    assert data["compat"] == {
+        "mode": "block",
+        "with": None,
+        "ran": False,
+        "findings": 0,
+        "allowed_breaking": False,
+        "recorded": True,
+        "skipped": "no release recorded yet",
+    }
+    (row,) = releases_of(database_url)
+    assert row["heads"] == V1
+    assert columns_of(row) == {"id", "email", "legacy"}
+    assert not row["allow_breaking"] and row["breaks"] is None
+    assert "@" in row["recorded_by"] and len(row["checksum"]) == 64
+    # The record is never part of the app's schema: verify finds no drift.
+    assert "safemigrate_release" in table_names(database_url)
+    code, verified, _ = invoke_json(deploys.release(RELEASE_1), "db", "verify", "--format", "json")
+    assert (code, verified["problems"]) == (0, [])
+
+    text = invoke(deploys.release(users("legacy", "nickname"), ADD_NICKNAME), "db", "safe-upgrade")
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    (compared,) = [line for line in lines if line.startswith("preflight: compat with")]
+    assert compared.startswith("preflight: compat with the release recorded ")
+    assert compared.endswith(": nothing it maps breaks")
+    assert any(line.startswith("release: recorded the models of this release") for line in lines)
+    first, second = releases_of(database_url)
+    assert first["id"] < second["id"]
+    assert second["heads"] == V2
+    assert columns_of(second) == {"id", "email", "legacy", "nickname"}
+
+
+def test_an_already_recorded_release_is_not_recorded_again(
+    deploys: Deploys, database_url: str
+) -> None:
+    deploys.first()
+    code, data = upgrade(deploys.release(RELEASE_1))
+    assert code == 0, data
+    assert data["compat"]["recorded"] is False
+    assert len(releases_of(database_url)) == 1
+
+
+def test_a_breaking_change_is_blocked_by_default_with_the_advice(
+    deploys: Deploys, database_url: str
+) -> None:
+    deploys.first()
+    app = deploys.release(users(), DROP_LEGACY)
+    code, data = upgrade(app)
+    assert code == 3, data
+    assert data["stage"] == "preflight"
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "breaks-previous-release"
+    assert (problem["table"], problem["column"], problem["change"]) == (
+        "users",
+        "legacy",
+        "column-dropped",
+    )
+    assert problem["message"].startswith("users.legacy: column dropped or renamed; the previous")
+    assert problem["help"].startswith(ADVICE["column-dropped"].format(t="users", c="legacy"))
+    assert "`flask db safe-upgrade --allow-breaking`" in problem["help"]
+    assert data["compat"]["ran"] is True and data["compat"]["findings"] == 1
+    assert data["compat"]["with"].startswith("recorded ")
+    assert data["current"] == [V1] and data["applied"] == []
+    assert len(releases_of(database_url)) == 1
+    # The text says it too, with the advice and the flag.
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 3
+    assert "[breaks-previous-release]" in text.output
+    assert "release N+2 drops it" in text.output
+    assert "--allow-breaking" in text.output
+
+
+def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    code, data = upgrade(deploys.release(users(), DROP_LEGACY), "--allow-breaking")
+    assert code == 0, data
+    assert data["applied"] == [{"revision": V2, "seconds": data["applied"][0]["seconds"]}]
+    assert data["compat"]["allowed_breaking"] is True
+    assert data["compat"]["recorded"] is True
+    (problem,) = [p for p in data["problems"] if p["check"] == "breaks-previous-release"]
+    assert problem["severity"] == "warning"
+    assert problem["message"].endswith("(allowed by --allow-breaking)")
+    _, second = releases_of(database_url)
+    assert second["allow_breaking"]
+    assert "users.legacy: column dropped or renamed" in second["breaks"]
+    assert columns_of(second) == {"id", "email"}
+
+
+def test_warn_goes_on_with_a_warning_line(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    app = deploys.release(users(), DROP_LEGACY, SAFEMIGRATE_COMPAT="warn")
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 0, text.output
+    assert '1 break (SAFEMIGRATE_COMPAT = "warn": going on)' in text.output
+    assert "users.legacy: column dropped or renamed" in text.output
+    _, second = releases_of(database_url)
+    assert not second["allow_breaking"]
+    assert "users.legacy" in second["breaks"]
+
+
+def test_off_neither_compares_nor_records(deploys: Deploys, database_url: str) -> None:
+    app = deploys.release(RELEASE_1, CREATE_USERS, SAFEMIGRATE_COMPAT="off")
+    code, data = upgrade(app)
+    assert code == 0, data
+    assert "compat" not in data
+    assert "safemigrate_release" not in table_names(database_url)
+    deploys.first()  # recorded once the check is on
+    app = deploys.release(users(), DROP_LEGACY, SAFEMIGRATE_COMPAT="off")
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 0, text.output
+    assert "compat" not in text.output
+    assert len(releases_of(database_url)) == 1
+
+
+def test_the_expand_version_reports_nothing(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    # Release 2 stops mapping legacy (the column stays) and adds a nullable nickname. The
+    # models then lack a column the database has: post-verify's drift check says so, which is
+    # the expand step's point, so it is left out here (--no-verify).
+    code, data = upgrade(deploys.release(users("nickname"), ADD_NICKNAME), "--no-verify")
+    assert code == 0, data
+    assert [p for p in data["problems"] if p["check"] == "breaks-previous-release"] == []
+    assert data["compat"]["ran"] is True and data["compat"]["findings"] == 0
+    assert data["compat"]["recorded"] is True
+
+
+@pytest.mark.parametrize("option", ["--dry-run", "--sql"])
+def test_dry_run_and_sql_never_record(
+    make_app: MakeApp, database_url: str, tmp_path: Path, option: str, db_kind: str
+) -> None:
+    deploys = Deploys(make_app, database_url, tmp_path)
+    app = deploys.release(RELEASE_1, CREATE_USERS)
+    result = invoke(app, "db", "safe-upgrade", option)
+    assert result.exit_code == 0, result.output
+    assert "safemigrate_release" not in table_names(database_url)
+
+
+def test_a_failed_upgrade_records_nothing(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    code, data = upgrade(deploys.release(users("legacy"), FAILING), "--skip-lint")
+    assert code == 4, data
+    assert data["compat"]["recorded"] is False
+    assert len(releases_of(database_url)) == 1
+
+
+def test_a_corrupt_record_is_one_line_not_a_traceback(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    with connection_to(database_url) as conn:
+        conn.execute(sa.text("UPDATE safemigrate_release SET snapshot = '{\"format\": 1, ['"))
+        conn.commit()
+    app = deploys.release(users(), DROP_LEGACY)
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 3, text.output
+    assert "Traceback" not in text.output
+    (line,) = [line for line in text.output.splitlines() if "is not a models snapshot" in line]
+    assert "row 1 of safemigrate_release" in line and "not JSON" in line
+    assert "--allow-breaking" in text.output
+    # --allow-breaking records this release over it; the next deploy compares again.
+    code, data = upgrade(app, "--allow-breaking")
+    assert code == 0, data
+    assert data["compat"]["allowed_breaking"] is True
+    _, second = releases_of(database_url)
+    assert second["allow_breaking"] and "not JSON" in second["breaks"]
+
+
+def test_a_record_of_the_wrong_shape_is_one_line(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    users_table = {"columns": {"email": 1}}  # a column that is not a mapping
+    hostile = {"format": 1, "databases": [{"bind": None, "tables": {"users": users_table}}]}
+    with connection_to(database_url) as conn:
+        conn.execute(
+            sa.text("UPDATE safemigrate_release SET snapshot = :s"), {"s": json.dumps(hostile)}
+        )
+        conn.commit()
+    code, data = upgrade(deploys.release(users(), DROP_LEGACY))
+    assert code == 3, data
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "preflight-failed"
+    assert "do not have a snapshot's shape" in problem["message"]
+    assert "\n" not in problem["message"]
+
+
+def test_warn_reads_past_a_corrupt_record_in_one_line(deploys: Deploys, database_url: str) -> None:
+    deploys.first()
+    with connection_to(database_url) as conn:
+        conn.execute(sa.text("UPDATE safemigrate_release SET snapshot = 'not json'"))
+        conn.commit()
+    app = deploys.release(users("legacy", "nickname"), ADD_NICKNAME, SAFEMIGRATE_COMPAT="warn")
+    text = invoke(app, "db", "safe-upgrade")
+    assert text.exit_code == 0, text.output
+    assert "Traceback" not in text.output
+    (line,) = [line for line in text.output.splitlines() if "cannot be read" in line]
+    assert line.startswith("preflight: compat: the release recorded ")
+    assert "not JSON" in line
+    _, second = releases_of(database_url)  # this release recorded over it
+    assert columns_of(second) == {"id", "email", "legacy", "nickname"}
+
+
+V3 = "c3c3c3c3c3c3"
+ADD_NICKNAME_AFTER_DROP = revision_script(
+    V3,
+    V2,
+    """
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("nickname", sa.String(length=40), nullable=True))
+    """,
+    'raise RuntimeError("one way")',
+)
+
+
+def test_an_upgrade_that_stops_before_head_is_neither_checked_nor_recorded(
+    deploys: Deploys, database_url: str
+) -> None:
+    deploys.first()
+    app = deploys.release(users("nickname"), DROP_LEGACY)
+    write_revision(deploys.migrations, ADD_NICKNAME_AFTER_DROP)
+    text = invoke(app, "db", "safe-upgrade", V2)
+    assert text.exit_code == 0, text.output
+    assert (
+        "preflight: compat: not checked on " in text.output
+        and ": the plan stops before head, and the models describe head" in text.output
+    )
+    assert len(releases_of(database_url)) == 1
+
+
+def test_a_snapshot_larger_than_a_mariadb_text_is_kept_whole(
+    deploys: Deploys, database_url: str
+) -> None:
+    """MariaDB/MySQL's TEXT holds 64 KiB; a large app's snapshot is longer (a long text)."""
+
+    def many(db: SQLAlchemy) -> None:
+        RELEASE_1(db)
+        for number in range(80):
+            sa.Table(
+                f"archive_table_number_{number:03d}",
+                db.metadata,
+                sa.Column("id", sa.Integer(), primary_key=True),
+                *(sa.Column(f"column_with_a_long_name_{c:02d}", sa.String(120)) for c in range(12)),
+            )
+
+    # Only users is migrated: the rest is models (not verified) to make the snapshot large.
+    code, data = upgrade(deploys.release(many, CREATE_USERS), "--no-verify")
+    assert code == 0, data
+    (row,) = releases_of(database_url)
+    assert len(row["snapshot"].encode("utf-8")) > 65_535
+    assert hashlib.sha256(row["snapshot"].encode("utf-8")).hexdigest() == row["checksum"]
+    assert len(json.loads(row["snapshot"])["databases"][0]["tables"]) == 81

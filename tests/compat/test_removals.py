@@ -1,0 +1,89 @@
+"""What the pending scripts drop or rename (:mod:`flask_safemigrate.compat.removals`): read
+statically, so a table or column the new models stop mapping is a break only when a pending
+script removes it. No database: the scripts are text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask_safemigrate import history
+from flask_safemigrate.compat.removals import removals_of
+from tests.support.revisions import revision_script, write_revision
+
+
+def scripts_of(tmp_path: Path, *upgrades: str) -> list[history.Script]:
+    """One revision per ``upgrade`` body, chained, read as safe-upgrade reads its plan."""
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    down = None
+    for number, upgrade in enumerate(upgrades):
+        rev = f"r{number:011d}"
+        write_revision(migrations, revision_script(rev, down, upgrade, "pass"))
+        down = rev
+    graph = history.load_graph([migrations / "versions"])
+    return sorted(graph.scripts.values(), key=lambda script: script.revision)
+
+
+def test_drops_and_renames_by_operation(tmp_path: Path) -> None:
+    scripts = scripts_of(
+        tmp_path,
+        'op.drop_table("Orders")',
+        'op.rename_table("carts", "baskets")',
+        """
+        with op.batch_alter_table("users") as batch_op:
+            batch_op.drop_column("legacy")
+            batch_op.alter_column("name", new_column_name="display_name")
+            batch_op.alter_column("email", nullable=False)
+        op.drop_column("items", "slug", schema="shop")
+        """,
+    )
+    removed = removals_of(scripts, "postgresql")
+    assert removed.tables == {"orders", "carts"}
+    assert removed.columns == {("users", "legacy"), ("users", "name"), ("items", "slug")}
+    assert removed.unknown == set()
+    assert removed.drops_table("orders") and not removed.drops_table("users")
+    assert removed.drops_column("users", "legacy")
+    assert not removed.drops_column("users", "email")  # made NOT NULL, not removed
+    assert removed.drops_column("shop.items", "slug")
+
+
+def test_raw_sql_counts_for_its_whole_table(tmp_path: Path) -> None:
+    scripts = scripts_of(
+        tmp_path,
+        """
+        op.execute("ALTER TABLE users DROP COLUMN legacy")
+        op.execute("DROP TABLE IF EXISTS audit")
+        op.execute("ALTER TABLE items ADD COLUMN note TEXT")
+        op.execute("UPDATE accounts SET x = 1")
+        """,
+    )
+    removed = removals_of(scripts, "postgresql")
+    assert removed.tables == {"audit"}
+    assert removed.unknown == {"users"}
+    assert removed.drops_column("users", "anything")
+    assert not removed.drops_column("items", "note")
+    assert not removed.drops_column("accounts", "x")
+
+
+def test_downgrade_and_other_dialects_are_not_the_plan(tmp_path: Path) -> None:
+    script = revision_script(
+        "r00000000000",
+        None,
+        """
+        if op.get_bind().dialect.name == "sqlite":
+            op.drop_table("only_on_sqlite")
+        """,
+        'op.drop_table("users")',
+    )
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    write_revision(migrations, script)
+    scripts = list(history.load_graph([migrations / "versions"]).scripts.values())
+    assert removals_of(scripts, "postgresql").tables == set()
+    assert removals_of(scripts, "sqlite").tables == {"only_on_sqlite"}
+
+
+def test_an_unreadable_script_adds_nothing(tmp_path: Path) -> None:
+    scripts = scripts_of(tmp_path, 'op.drop_table("users")')
+    scripts[0].path.write_text("def upgrade(:\n", encoding="utf-8")
+    assert removals_of(scripts, None).tables == set()
