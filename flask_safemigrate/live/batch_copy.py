@@ -26,6 +26,9 @@ __all__ = ["BatchCopy", "Block", "batch_blocks", "block_of", "copies"]
 
 #: Operations SQLite's ALTER runs in a batch block that is not recreated.
 _IN_PLACE = frozenset({"create_index", "drop_index", "add_column"})
+#: ``batch_op`` helpers that are not operations: ``batch_op.f("ix_users_email")`` (the name
+#: ``flask db migrate`` writes for every index) changes nothing, so it never makes a copy.
+_HELPERS = frozenset({"f", "get_bind", "get_context", "inline_literal"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def copies(block: Block, calls: Sequence[Call]) -> BatchCopy:
         return BatchCopy(None, "recreate= is not a literal")
     unknown = ""
     for call in calls:
+        if call.name in _HELPERS:
+            continue
         if call.name not in _IN_PLACE:
             return BatchCopy(True, f"{call.name} needs it")
         if call.name == "add_column":

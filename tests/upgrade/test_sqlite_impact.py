@@ -87,6 +87,14 @@ CASES: dict[str, tuple[str, bool]] = {
         "  # safemigrate: ignore[rename-column] -- test",
         False,
     ),
+    # What `flask db migrate` writes for an index: batch_op.f() names it, and is no operation.
+    "fb000000bfix": (
+        """
+        with op.batch_alter_table("widgets", schema=None) as batch_op:
+            batch_op.create_index(batch_op.f("ix_widgets_flat"), ["flat"])
+        """,
+        False,
+    ),
 }
 
 
