@@ -174,7 +174,9 @@ def _compat(event: CompatChecked) -> str:
         return f"{head} nothing it maps breaks"
     found = plural(event.breaks, "break")
     if event.allowed:
-        return f"{head} {found}, deployed anyway (--allow-breaking, recorded)"
+        # Said before anything ran: only a successful upgrade deploys and records (never a
+        # --dry-run), so the line says what will happen, not what did.
+        return f"{head} {found}, going on (--allow-breaking: a successful upgrade records it)"
     if event.mode == "warn":
         return f'{head} {found} (SAFEMIGRATE_COMPAT = "warn": going on)'
     return f"{head} {found}"

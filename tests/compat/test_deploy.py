@@ -225,7 +225,13 @@ def test_a_breaking_change_is_blocked_by_default_with_the_advice(
 
 def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:
     deploys.first()
-    code, data = upgrade(deploys.release(users(), DROP_LEGACY), "--allow-breaking")
+    # A dry run says what a real one will do, never that it deployed or recorded.
+    app = deploys.release(users(), DROP_LEGACY)
+    dry = invoke(app, "db", "safe-upgrade", "--dry-run", "--allow-breaking")
+    assert dry.exit_code == 0, dry.output
+    assert "1 break, going on (--allow-breaking: a successful upgrade records it)" in dry.output
+    assert "deployed" not in dry.output and len(releases_of(database_url)) == 1
+    code, data = upgrade(app, "--allow-breaking")
     assert code == 0, data
     assert data["applied"] == [{"revision": V2, "seconds": data["applied"][0]["seconds"]}]
     assert data["compat"]["allowed_breaking"] is True
