@@ -20,6 +20,7 @@ says so); ``warn`` goes on with the breaks as warnings; ``off`` neither compares
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 from typing import Any
 
@@ -32,20 +33,41 @@ from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
 from flask_safemigrate.upgrade import events
+from flask_safemigrate.upgrade.options import Options
 from flask_safemigrate.upgrade.state import CompatOutcome, Run
 from flask_safemigrate.upgrade.targets import Target
 
 __all__ = ["check", "facts", "record"]
 
-#: Appended to each blocking break's help.
-ALLOW_HINT = (
-    "; or, knowing the release running now breaks, deploy anyway:"
-    " `flask db safe-upgrade --allow-breaking` (the release record says so)"
-)
-UNREADABLE_HINT = (
-    "deploy once with `flask db safe-upgrade --allow-breaking` to record this release over"
-    ' it, or set SAFEMIGRATE_COMPAT = "warn"'
-)
+
+def allow_hint(options: Options) -> str:
+    """Appended to each blocking break's help: the command that deploys anyway."""
+    return (
+        "; or, knowing the release running now breaks, deploy anyway:"
+        f" `{again_allowing(options)}` (the release record says so)"
+    )
+
+
+def unreadable_hint(options: Options) -> str:
+    """The help of a release record this version cannot read."""
+    return (
+        f"deploy once with `{again_allowing(options)}` to record this release over it, or"
+        ' set SAFEMIGRATE_COMPAT = "warn"'
+    )
+
+
+def again_allowing(options: Options) -> str:
+    """The user's own command with ``--allow-breaking``: the options they gave that change
+    what a deploy does are kept (a suggestion that dropped ``--skip-lint`` stopped again on
+    what they had already passed); ``--dry-run`` is not, the advice is to deploy."""
+    words = ["flask db safe-upgrade"]
+    words += [shlex.quote(options.revision)] if options.revision != "heads" else []
+    words += ["--skip-lint"] if options.skip_lint else []
+    words += ["--no-verify"] if not options.verify else []
+    words += {True: ["--backup"], False: ["--no-backup"], None: []}[options.backup]
+    words += [f"-x {shlex.quote(arg)}" for arg in options.x_args]
+    words += [f"--tag {shlex.quote(options.tag)}"] if options.tag is not None else []
+    return " ".join([*words, "--allow-breaking"])
 
 
 def snapshot_text(target: Target) -> str:
@@ -144,7 +166,7 @@ def check(run: Run) -> None:
                         rule="preflight-failed",
                         severity=Severity.ERROR,
                         message=problem,
-                        help=UNREADABLE_HINT,
+                        help=unreadable_hint(run.options),
                     )
                 )
             continue
@@ -152,7 +174,8 @@ def check(run: Run) -> None:
         outcome.breaks = [finding.message for finding in found]
         errors = [f for f in found if f.severity is Severity.ERROR]
         if errors and mode == "block" and not allow:
-            blocking += [replace(f, help=(f.help or "") + ALLOW_HINT) for f in errors]
+            hint = allow_hint(run.options)
+            blocking += [replace(f, help=(f.help or "") + hint) for f in errors]
             run.findings.extend(f for f in found if f not in errors)
         else:
             why = "allowed by --allow-breaking" if mode == "block" else "SAFEMIGRATE_COMPAT = warn"

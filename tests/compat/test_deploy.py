@@ -221,6 +221,11 @@ def test_a_breaking_change_is_blocked_by_default_with_the_advice(
     assert "[breaks-previous-release]" in text.output
     assert "release N+2 drops it" in text.output
     assert "--allow-breaking" in text.output
+    # The command it suggests keeps the options given (else it stops again on them).
+    code, again = upgrade(app, "--skip-lint", "--no-verify")
+    assert code == 3, again
+    (problem,) = [p for p in again["problems"] if p["check"] == "breaks-previous-release"]
+    assert "`flask db safe-upgrade --skip-lint --no-verify --allow-breaking`" in problem["help"]
 
 
 def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:
