@@ -476,6 +476,7 @@ def safe_upgrade_command(
             progress, {database.dialect_of(e.url) for e in engines}, output_format == "json", stop
         )
     report = result.report
+    cli_support.log_outcome(report)
     if output_format == "json":
         click.echo(render_json(report))
     elif output_format == "markdown":

@@ -85,6 +85,27 @@ def json_log_active() -> json_log.JsonLines | None:
     return _JSON_LOGS[-1] if _JSON_LOGS else None
 
 
+def log_outcome(report: Report) -> None:
+    """With ``--log-format json``: the run's problems (each a ``problem`` record, its level
+    the finding's severity, its fields the JSON report's ``problems`` entry) and its ``summary``
+    record on stderr. A log collector reads stderr only: without them it learnt that a deploy
+    failed (``run_ended``) but never why, which the text on stdout said."""
+    stream = json_log_active()
+    if stream is None:
+        return
+    for finding in report.findings:
+        stream.record(
+            "problem", _LOG_LEVELS.get(str(finding.severity), "info"), finding.as_problem_dict()
+        )
+    ok = bool(report.facts.get("ok", report.ok))
+    stream.record(
+        "summary", "info" if ok else "error", {"ok": ok, "message": report.facts.get("summary")}
+    )
+
+
+_LOG_LEVELS = {"error": "error", "warning": "warning", "info": "info"}
+
+
 @contextlib.contextmanager
 def stderr_as_json() -> Iterator[json_log.JsonLines]:
     """While the block runs, what reaches stderr is JSON records: ``sys.stderr``, the root

@@ -62,7 +62,7 @@ def test_safe_upgrade_logs_each_event_and_keeps_its_report_on_stdout(
     assert [step["revision"] for step in report["applied"]] == list(REVISIONS[:3])
     logged = records(result.stderr)
     kinds = [record["event"] for record in logged]
-    assert kinds[0] == "run_started" and kinds[-1] == "run_ended"
+    assert kinds[0] == "run_started" and kinds[-2:] == ["run_ended", "summary"]
     assert kinds.count("step_ended") == 3
     assert {r["stage"] for r in logged if r["event"] == "stage_started"} >= {"lock", "upgrade"}
     ended = [r for r in logged if r["event"] == "step_ended"]
@@ -85,7 +85,18 @@ def test_a_failed_step_is_an_error_record_and_text_stdout_is_unchanged(
     logged = records(result.stderr)
     (failed,) = [r for r in logged if r["event"] == "step_ended" and r["outcome"] == "failed"]
     assert (failed["level"], failed["revision"]) == ("error", REVISIONS[1])
-    assert logged[-1]["event"] == "run_ended" and logged[-1]["level"] == "error"
+    ended = next(i for i, r in enumerate(logged) if r["event"] == "run_ended")
+    assert logged[ended]["level"] == "error"
+    # Why it failed is in the log too (a collector reads stderr only): the problem, then the
+    # summary, after the run's end.
+    (problem,) = [r for r in logged if r["event"] == "problem" and r["level"] == "error"]
+    assert problem["check"] == "migration-failed", problem
+    assert f"Revision {REVISIONS[1]}" in problem["message"] and problem["help"], problem
+    assert logged.index(problem) > ended
+    assert logged[-1]["event"] == "summary" and logged[-1]["level"] == "error"
+    assert (
+        logged[-1]["ok"] is False and "stopped in stage upgrade (exit 4)" in logged[-1]["message"]
+    )
     # The text result (the summary and the finding) stays on stdout, no progress lines there.
     assert "[1/3]" not in result.stdout
     assert REVISIONS[1] in result.stdout
