@@ -71,7 +71,7 @@ def graph_command(
     model = history_graph(app, command_directory(directory), use_db=not no_db, full=full)
     picture = RENDERERS[output_format](model)
     if output is None:
-        click.echo(picture, nl=False)
+        click.echo(picture, nl=not picture.endswith("\n"))  # the prompt on a line of its own
         return
     try:
         write_atomic(output, picture)

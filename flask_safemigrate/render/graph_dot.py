@@ -26,14 +26,14 @@ def _attributes(node: Node) -> str:
     attrs = [f"label={label}"]
     if node.collapsed:
         attrs.append('style="rounded,dashed,filled"')
-    if node.head:
+    if node.head and not node.current:
         attrs.append("penwidth=2")
     if node.merge:
         attrs.append("shape=hexagon")
     if node.pending:
         attrs.append('fillcolor="#fff8c5"')
     if node.current:
-        attrs.append('color="#cf222e", penwidth=3')
+        attrs.append('color="#cf222e", penwidth=3')  # wider than a head's 2
     return ", ".join(attrs)
 
 

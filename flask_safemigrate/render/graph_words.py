@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask_safemigrate.graph.model import HistoryGraph, Node
 from flask_safemigrate.safe_text import printable
-from flask_safemigrate.text import plural, shorten
+from flask_safemigrate.text import plural
 
 __all__ = ["MESSAGE_LIMIT", "NOTE_LIMIT", "duration", "marks", "message", "summary", "title"]
 
@@ -79,8 +79,11 @@ def summary(model: HistoryGraph) -> list[str]:
         )
     second = printable(model.database.note)
     if not model.database.connected:
-        # why a database was not read, said quietly: the picture is not as wide as an error
-        second = shorten(second, NOTE_LIMIT)
+        # why a database was not read, said quietly: the picture is not as wide as an error;
+        # cut in the middle, as the reason ("Connection refused") ends the line
+        second = " ".join(second.split())
+        if len(second) > NOTE_LIMIT:
+            second = f"{second[: NOTE_LIMIT - 38]} … {second[-35:]}"
     else:
         current = ", ".join(printable(r) for r in model.database.current) or "empty (base)"
         pending = sum(len(n.revisions) for n in nodes if n.pending)

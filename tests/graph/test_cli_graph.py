@@ -107,6 +107,7 @@ def test_every_format_without_a_database(
     gh.two_heads(init_migrations(app))
     out = invoke_ok(app, "db", "graph", "--format", output_format, "--no-db").stdout
     assert "3 revisions, 2 heads, 0 merges" in out
+    assert out.endswith("\n") and not out.endswith("\n\n"), out[-20:]  # the prompt's own line
     assert "yhead001" in out and "xhead001" in out
 
 

@@ -277,3 +277,24 @@ def test_text_moves_a_line_one_lane_per_gap_line(tmp_path: Path) -> None:
     # from lane 2 to a1's lane 0 across lane 1: two lines, one lane each
     assert lines[row + 1 : row + 3] == ["| |/", "|/|"]
     assert lines[row + 3].startswith("* |    a1000001")
+
+
+def test_a_long_not_connected_note_keeps_its_reason(tmp_path: Path) -> None:
+    """Cut in the middle: the reason ends the database's error, after its URL."""
+    note = (
+        "database: not connected (cannot connect to postgresql+psycopg://app:***@db.internal."
+        "example.com:5499/shop_production_eu_west: connection failed: Connection refused)"
+    )
+    model, _ = small(tmp_path, DatabaseMarks(False, note))
+    (line,) = [line for line in render_graph_text(model).splitlines() if "not connected" in line]
+    assert line.endswith("Connection refused)") and " … " in line, line
+    assert line.startswith("database: not connected (cannot connect to postgresql+psycopg://")
+    assert len(line) <= 110, line
+
+
+def test_dot_gives_the_current_head_one_penwidth(tmp_path: Path) -> None:
+    head = "m0000001"
+    model, _ = small(tmp_path, DatabaseMarks(True, "database: here", (head,)))
+    labels = [line for line in render_graph_dot(model).splitlines() if head in line]
+    (node,) = [line for line in labels if line.startswith("  n")]
+    assert node.count("penwidth") == 1 and "penwidth=3" in node, node
