@@ -197,6 +197,9 @@ def _stage_text(event: Event) -> str:
             f" ({event.existing} existing)"
         )
     if isinstance(event, Linted):
+        if event.skipped:
+            scripts = plural(event.scripts, "pending script")
+            return f"lint: skipped (--skip-lint): {scripts} not checked"
         counts = [plural(event.warnings, "warning")] if event.warnings else []
         counts += [f"{event.infos} info"] if event.infos else []
         scripts = plural(event.scripts, "pending script")

@@ -173,6 +173,8 @@ class Linted(Event):
     left: int = 0
     #: Those findings (of the pending scripts only, never of applied revisions).
     review: tuple[Finding, ...] = ()
+    #: ``--skip-lint``: nothing was checked (said, so a deploy log shows it was asked for).
+    skipped: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

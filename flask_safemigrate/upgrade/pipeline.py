@@ -168,6 +168,8 @@ def preflight(run: Run) -> None:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
     if run.plan and not run.options.skip_lint:
         checks.lint(run)
+    elif run.plan:
+        run.progress.emit(events.Linted(warnings=0, scripts=len(run.plan), skipped=True))
     compat_stage.check(run)  # will the release running now survive the plan?
 
 

@@ -344,6 +344,10 @@ def test_blocking_lint_findings_stop_the_run_unless_skipped(
     assert [(p["check"], p["table"]) for p in data["problems"] if p["severity"] == "error"] == [
         ("breaks-previous-release", "widgets")
     ]
+    # What was skipped is said, before the lock (a deploy log shows lint was not run).
+    text = invoke(app, "db", "safe-upgrade", "--skip-lint", "--allow-breaking", "--dry-run")
+    assert text.exit_code == 0, text.output
+    assert "preflight: lint: skipped (--skip-lint): 1 pending script not checked" in text.output
     code, data = upgrade_json(app, "--skip-lint", "--allow-breaking")
     assert code == 0, data
     assert "widgets" not in tables_of(database_url)
