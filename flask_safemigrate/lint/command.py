@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from flask_safemigrate import history, suggested
+from flask_safemigrate import git_files, history, suggested
 from flask_safemigrate.errors import ConfigError, ExitCode
 from flask_safemigrate.lint import baseline, engine
 from flask_safemigrate.report import Result
@@ -68,13 +68,21 @@ def lint_command(
 
 
 def since_revisions(locations: list[Path], since: str, *, with_app: bool = True) -> set[str]:
-    """``--since REV``: the revisions that descend from ``since`` (not ``since`` itself).
+    """``--since REV``: the revisions that descend from ``since`` (not ``since`` itself), or,
+    when ``since`` is no revision but a git ref (``origin/main``, a tag), the revisions whose
+    scripts that commit does not have: a branch's new migrations.
     ``with_app`` says whether the user has an app to run ``flask db history`` with; without
     one (``safemigrate lint`` in pre-commit) the advice names the heads and the scripts' line."""
     graph = history.load_graph(locations)
     try:
         (revision,) = graph.resolve(since)
     except (history.RevisionLookupError, ValueError) as exc:
+        try:
+            known = git_files.files_at(since, locations)
+        except (OSError, ValueError):
+            known = None
+        if known is not None:
+            return {s.revision for s in graph.scripts.values() if s.path.resolve() not in known}
         if with_app:
             listed = "(`flask db history` lists them)"
         else:
@@ -82,6 +90,6 @@ def since_revisions(locations: list[Path], since: str, *, with_app: bool = True)
             listed = f"(each script's `revision = ` line; the heads are {heads})"
         raise ConfigError(
             f"--since {since}: {exc}",
-            hint=f"name one revision id or a unique prefix {listed}",
+            hint=f"name one revision id or a unique prefix {listed}, or a git ref (origin/main)",
         ) from None
     return set(graph.descendants(revision)) - {revision}

@@ -123,7 +123,7 @@ def single_head(safemigrate_setup: Setup) -> None:
 def lint_pending(safemigrate_setup: Setup, safemigrate_options: PluginOptions) -> None:
     setup, base = safemigrate_setup, safemigrate_options.base
     dialect = database.dialect_of(setup.targets[0].url)
-    command = "lint" + (f" --since {base}" if base and base in setup.graph.scripts else "")
+    command = "lint" + (f" --since {base}" if base else "")  # a revision or a git ref
     _check("lint-pending", setup, command, lambda: suite.lint_pending(setup, base, dialect))
 
 

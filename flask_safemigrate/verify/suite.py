@@ -22,15 +22,13 @@ words these; ``flask db verify`` and ``flask db lint`` give the same findings.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Final
 
 from alembic import command as alembic_command
 
-from flask_safemigrate import history, scratch
+from flask_safemigrate import git_files, history, scratch
 from flask_safemigrate.checks import static_findings
 from flask_safemigrate.compat import load_old_snapshot
 from flask_safemigrate.errors import ConfigError, DatabaseUnreachable
@@ -71,15 +69,6 @@ def single_head(setup: Setup) -> list[Finding]:
     return [f for f in static_findings(setup.graph) if f.severity is Severity.ERROR]
 
 
-def _git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise ValueError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
-    return done.stdout
-
-
 def pending_since(setup: Setup, base: str) -> set[str]:
     """The revisions after ``base``: a revision id (as ``flask db lint --since``) or a git
     ref (a branch, a tag: the scripts whose files that commit does not have)."""
@@ -89,13 +78,8 @@ def pending_since(setup: Setup, base: str) -> set[str]:
         pass
     else:
         return set(setup.graph.descendants(revision)) - {revision}
-    known: set[Path] = set()
     try:
-        for location in setup.locations:
-            top = Path(_git(location, "rev-parse", "--show-toplevel").strip())
-            where = location.resolve().relative_to(top.resolve()).as_posix()
-            names = _git(top, "ls-tree", "-r", "--name-only", base, "--", where)
-            known.update((top / name).resolve() for name in names.splitlines())
+        known = git_files.files_at(base, setup.locations)
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"safemigrate_base {base!r} is neither a revision of the history nor a git ref"

@@ -6,6 +6,7 @@ baseline in the config takes its findings out of the report and the exit code.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,27 @@ def test_since_names_the_descendants(versions: Path) -> None:
     assert since_revisions([versions], FIRST) == {SECOND}
     with pytest.raises(ConfigError, match="--since ffffffffffff"):
         since_revisions([versions], "ffffffffffff")
+
+
+def test_since_a_git_ref_names_the_scripts_it_lacks(versions: Path, tmp_path: Path) -> None:
+    """``--since origin/main``: a branch's new migrations are the scripts the base lacks."""
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    second = next(path for path in versions.iterdir() if SECOND in path.read_text())
+    git("init", "-q")
+    git("add", "--", *(str(p) for p in versions.iterdir() if p != second))
+    git("commit", "-qm", "base")
+    git("tag", "v1")
+    assert since_revisions([versions], "v1") == {SECOND}
+    assert since_revisions([versions], FIRST) == {SECOND}  # a revision is still a revision
+    with pytest.raises(ConfigError, match="--since nosuch") as raised:
+        since_revisions([versions], "nosuch")
+    assert "or a git ref (origin/main)" in str(raised.value.hint)
+    with pytest.raises(ConfigError):
+        since_revisions([versions], "--output=/tmp/x")  # never an option to git
