@@ -50,6 +50,7 @@ from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.render.progress import JsonLogPrinter, LintLinesPrinter, ProgressPrinter
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.suggested import LintCommand
+from flask_safemigrate.text import placed
 
 __all__ = [
     "COMMANDS",
@@ -275,7 +276,9 @@ def lint_command(
     settings = current_app.extensions["safemigrate"].get_settings()
     migrations = cli_support.command_directory(directory)
     if not migrations.is_dir():
-        raise ConfigError(f"no migrations directory at {migrations}", hint=MISSING_DIRECTORY_HINT)
+        raise ConfigError(
+            f"no migrations directory at {placed(migrations)}", hint=MISSING_DIRECTORY_HINT
+        )
     prefix = cli_support.suggesting(migrations)
     again = LintCommand.of(f"{prefix} lint", paths)  # what advice to lint again names
     with cli_support.lint_advice(again):

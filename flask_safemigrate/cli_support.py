@@ -301,7 +301,11 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             default=None,
             help="Dialect the scripts target [default: the app's engine, else all].",
         ),
-        click.option("--since", metavar="REV", help="Only revisions after REV (a revision, or a git ref: the scripts it lacks)."),
+        click.option(
+            "--since",
+            metavar="REV",
+            help="Only revisions after REV (a revision, or a git ref: the scripts it lacks).",
+        ),
         click.option(
             "--report-unused-ignores",
             is_flag=True,

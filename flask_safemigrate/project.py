@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Engine
 from flask_safemigrate import database, dedicated_schema, history, suggested
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import Settings
+from flask_safemigrate.text import placed
 
 __all__ = ["MISSING_DIRECTORY_HINT", "Setup", "Target", "setup_of", "uses_multidb"]
 
@@ -108,7 +109,7 @@ def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[s
     directory = Path(directory if directory is not None else safe.migrations_directory(app))
     if not directory.is_dir():
         raise ConfigError(
-            f"no migrations directory at {directory}",
+            f"no migrations directory at {placed(directory)}",
             hint=MISSING_DIRECTORY_HINT,
         )
     try:

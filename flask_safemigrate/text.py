@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 from flask_safemigrate.safe_text import driver_text
 
-__all__ = ["display_path", "one_line", "plural", "shorten"]
+__all__ = ["display_path", "one_line", "placed", "plural", "shorten"]
 
 
 def plural(count: int, word: str) -> str:
@@ -68,6 +68,12 @@ def shorten(text: str, limit: int = 300) -> str:
     """``text`` on one line (white space folded), cut to ``limit`` characters with ``...``."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def placed(path: Path) -> str:
+    """``path`` as given, and where that is when it is relative: a container's working
+    directory is not always the one the user thinks (``migrations (/srv/app/migrations)``)."""
+    return str(path) if path.is_absolute() else f"{path} ({Path.cwd() / path})"
 
 
 def display_path(path: Path) -> str:

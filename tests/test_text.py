@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_safemigrate.text import display_path, one_line, plural, shorten
+from flask_safemigrate.text import display_path, one_line, placed, plural, shorten
 
 
 def test_plural_adds_s_except_for_one() -> None:
@@ -69,3 +69,11 @@ def test_display_path_follows_links_and_the_working_directory(
     assert display_path(versions / "a.py") == "project/migrations/versions/a.py"
     assert display_path(Path("outside.py")) == "outside.py"
     assert display_path(versions / "link.py") == "outside.py"
+
+
+def test_placed_says_where_a_relative_path_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert placed(Path("migrations")) == f"migrations ({tmp_path / 'migrations'})"
+    assert placed(tmp_path / "m") == str(tmp_path / "m")

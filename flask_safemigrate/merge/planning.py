@@ -14,7 +14,7 @@ from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, PreflightError
 from flask_safemigrate.merge.conflicts import Conflict, branch_labels, closure, find_conflicts
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
-from flask_safemigrate.text import display_path
+from flask_safemigrate.text import display_path, placed
 
 __all__ = ["Plan", "default_message", "history_problem", "plan_merge"]
 
@@ -88,7 +88,7 @@ def plan_merge(
     directory = Path(directory) if directory is not None else _directory_of(target)
     if not directory.is_dir():
         raise ConfigError(
-            f"no migrations directory at {directory}",
+            f"no migrations directory at {placed(directory)}",
             hint=MISSING_DIRECTORY_HINT,
             data=_empty_facts(),
         )
