@@ -14,14 +14,14 @@ import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import flask_migrate.cli
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from flask_safemigrate import cli_interrupt, cli_support, database, history, telemetry, upgrade
+from flask_safemigrate import cli_support, database, history
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.cli_fleet import (
     fleet_options,
@@ -47,10 +47,12 @@ from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
 from flask_safemigrate.render import render_finding, render_json, should_color
-from flask_safemigrate.render.progress import JsonLogPrinter, LintLinesPrinter, ProgressPrinter
 from flask_safemigrate.safe_text import printable
 from flask_safemigrate.suggested import LintCommand
 from flask_safemigrate.text import placed
+
+if TYPE_CHECKING:
+    from flask_safemigrate.render.progress import ProgressPrinter
 
 __all__ = [
     "COMMANDS",
@@ -324,6 +326,8 @@ def _progress_printer(err: bool) -> ProgressPrinter:
 
     The text report shows pre-flight's findings as soon as pre-flight passes (the JSON
     report has them in ``problems``)."""
+    from flask_safemigrate.render.progress import ProgressPrinter
+
     return ProgressPrinter(
         lambda text, nl: click.echo(text, nl=nl, err=err),
         findings=not err,
@@ -425,6 +429,16 @@ def safe_upgrade_command(
     is what Alembic accepts (heads, head, an id or prefix, branch@head, +1, REV+2;
     START:END with --sql, which then never connects to the database).
     """
+    # The upgrade machinery is imported here, not with the module: `SafeMigrate(app, db)`
+    # imports this module to register `flask db`, in every process the app starts in (a web
+    # worker, a job), and those never run safe-upgrade (about 0.2 s of imports each).
+    from flask_safemigrate import cli_interrupt, telemetry, upgrade
+    from flask_safemigrate.render.progress import (
+        JsonLogPrinter,
+        LintLinesPrinter,
+        ProgressPrinter,
+    )
+
     if sql and dry_run:
         raise ConfigError("--sql and --dry-run do not go together: --sql changes nothing either")
     document = output_format in ("json", "markdown")  # stdout carries one document

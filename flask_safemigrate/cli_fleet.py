@@ -20,7 +20,7 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from flask_safemigrate import cli_interrupt, cli_support, fleet
+from flask_safemigrate import cli_support, fleet
 from flask_safemigrate.cli_support import exit_with, format_option, handles_errors
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.render import render_json
@@ -237,6 +237,8 @@ def _run_fleet(
 
 def _run(app: Any, fleet_run: fleet.FleetOptions, output_format: str) -> None:
     """Run the fleet with a line per target, render its summary, exit with its code."""
+    from flask_safemigrate import cli_interrupt  # with the upgrade machinery: only when run
+
     err = output_format == "json"
     printer = FleetPrinter(
         lambda text, nl: click.echo(text, nl=nl, err=err),
