@@ -118,7 +118,7 @@ class RevisionGraph:
                     check="multiple-heads",
                     message=(
                         f"The history has {len(self.heads)} heads ({_join(self.heads)}); "
-                        "`flask db upgrade` needs exactly one."
+                        "`flask db upgrade` (to `head`) and `flask db migrate` need exactly one."
                     ),
                     revisions=self.heads,
                     hint=_MERGE_HINT,

@@ -91,7 +91,7 @@ def multiple_heads_finding(plan: Plan) -> Finding:
         severity=Severity.ERROR,
         message=(
             f"The history has {len(plan.heads)} heads ({', '.join(plan.heads)});"
-            " `flask db upgrade` needs exactly one."
+            " `flask db upgrade` (to `head`) and `flask db migrate` need exactly one."
         ),
         help=action,
         extra={"revisions": list(plan.heads)},

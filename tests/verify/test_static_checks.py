@@ -65,7 +65,8 @@ def test_multiple_heads(sqlite_app: SqliteApp) -> None:
     (problem,) = problems(data)
     assert problem["check"] == "multiple-heads"
     assert problem["message"] == (
-        f"The history has 2 heads ({ITEMS}, {BRANCH}); `flask db upgrade` needs exactly one."
+        f"The history has 2 heads ({ITEMS}, {BRANCH}); `flask db upgrade` (to `head`) and"
+        " `flask db migrate` need exactly one."
     )
     # auto-merge-heads first: `flask db merge heads` joins conflicting branches blindly
     assert problem["help"].startswith("run `flask db auto-merge-heads`")
