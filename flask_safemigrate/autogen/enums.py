@@ -6,6 +6,11 @@ never creates it (so adding an enum column fails), and nothing ever drops it. On
 the rewrite therefore gives each type its own guarded ``.create()`` in front of the first op
 that needs it, marks the type ``create_type=False`` inside ``create_table``, and drops the
 type at the end when the direction leaves no column using it.
+
+The marked type is a ``postgresql.ENUM``, not an ``sa.Enum``: SQLAlchemy 2.0's generic
+``Enum`` has no ``create_type`` (it takes the keyword and ignores it), so a script that says
+``sa.Enum(..., create_type=False)`` creates the type a second time there and fails on
+"type ... already exists". ``postgresql.ENUM`` honours the flag on 2.0 and 2.1 alike.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic.operations import ops
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate.autogen.operations import CreateEnumOp, DropEnumOp
@@ -116,8 +122,9 @@ def _without_type_creation(operation: ops.CreateTableOp) -> None:
     for item in operation.columns:
         if isinstance(item, sa.Column) and _native_enum(item.type) is not None:
             # metadata=None: a copy bound to the models' MetaData would add listeners to it.
+            # postgresql.ENUM: the one enum class whose create_type SQLAlchemy 2.0 obeys.
             enum = item.type.adapt(
-                type(item.type), metadata=None, create_type=False, _create_events=True
+                postgresql.ENUM, metadata=None, create_type=False, _create_events=True
             )
             item = item._copy()
             item.type = enum

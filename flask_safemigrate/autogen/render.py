@@ -6,10 +6,15 @@ Importing this module registers the renderers with Alembic.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import render_op, renderers
+from alembic.operations import ops
+from sqlalchemy.dialects import postgresql
 
 from flask_safemigrate.autogen.operations import (
     AutocommitBlockOp,
@@ -41,11 +46,61 @@ def _body(lines: list[str]) -> list[str]:
     return pieces
 
 
+def _uncreated_enum(type_: object, autogen_context: AutogenContext) -> str | None:
+    """``postgresql.ENUM(..., create_type=False)`` for a type whose table must not create it.
+
+    SQLAlchemy 2.0's ``repr`` of an ``ENUM`` leaves ``create_type=False`` out (2.1 writes it),
+    and without it the table's ``CREATE TYPE`` follows the guarded one and fails.
+    """
+    if not isinstance(type_, postgresql.ENUM) or type_.create_type is not False:
+        return None
+    autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+    rendered = repr(type_)
+    if "create_type=" not in rendered:
+        rendered = f"{rendered[:-1]}{'' if rendered.endswith('()') else ', '}create_type=False)"
+    return f"postgresql.{rendered}"
+
+
+@contextmanager
+def _enum_flags_kept(autogen_context: AutogenContext) -> Iterator[None]:
+    """Render types through Alembic's ``render_item`` hook with :func:`_uncreated_enum` added.
+
+    The app's own ``render_item`` (from its ``env.py``) still goes first; ours answers only
+    for what it leaves to Alembic. The hook is restored after the one op.
+    """
+    opts = autogen_context.opts
+    had_hook = "render_item" in opts
+    app_hook = opts.get("render_item")
+
+    def render_item(kind: str, obj: Any, context: AutogenContext) -> str | bool:
+        if app_hook:
+            rendered = app_hook(kind, obj, context)
+            if rendered is not False:
+                return rendered  # type: ignore[no-any-return]
+        if kind == "type":
+            return _uncreated_enum(obj, context) or False
+        return False
+
+    opts["render_item"] = render_item
+    try:
+        yield
+    finally:
+        if had_hook:
+            opts["render_item"] = app_hook
+        else:
+            del opts["render_item"]
+
+
 @renderers.dispatch_for(GuardedOp)
 def _render_guarded(autogen_context: AutogenContext, op: GuardedOp) -> list[str | None]:
     autogen_context.imports.add(IMPORT)
+    if isinstance(op.operation, ops.CreateTableOp):
+        with _enum_flags_kept(autogen_context):
+            body = render_op(autogen_context, op.operation)
+    else:
+        body = render_op(autogen_context, op.operation)
     # ``None`` makes Mako's printer close the ``if`` block without writing a blank line.
-    return [f"if {op.check.source()}:", *_body(render_op(autogen_context, op.operation)), None]
+    return [f"if {op.check.source()}:", *_body(body), None]
 
 
 def _enum_source(enum: sa.Enum, *, values: bool) -> str:

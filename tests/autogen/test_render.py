@@ -6,23 +6,26 @@ What the generated scripts look like for cases the model scenarios do not reach:
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import textwrap
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 
 from flask_safemigrate.autogen import naming
+from flask_safemigrate.autogen.enums import EnumPlan
 from flask_safemigrate.autogen.rewrite import Target, guard_container
 
 
-def render(operations: list[ops.MigrateOperation], target: Target) -> str:
+def render(operations: list[ops.MigrateOperation], target: Target, render_item: Any = None) -> str:
     container = ops.UpgradeOps(operations)
     guard_container(container, target)
     guard_container(container, target)  # the hook may run again (multi-database): no-op
-    code = render_python_code(container, render_as_batch=target.batch)
+    code = render_python_code(container, render_as_batch=target.batch, render_item=render_item)
     compile(f"def upgrade():\n{textwrap.indent(code, '    ')}", "<script>", "exec")
     return code
 
@@ -201,3 +204,74 @@ def test_created_tables_come_after_the_tables_they_reference() -> None:
         < code.index("create_table('post_tags'")
         < code.index("ix_post_tags_tag_id")
     )
+
+
+def posts_with_status() -> tuple[ops.CreateTableOp, sa.Enum]:
+    status = sa.Enum("draft", "published", name="post_status", schema="blog")
+    columns = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("status", status)]
+    return ops.CreateTableOp("posts", columns, schema="blog"), status
+
+
+POSTGRESQL_NEW_ENUM = Target(
+    "postgresql", batch=False, enums=EnumPlan(before=set(), after={("blog", "post_status")})
+)
+
+
+def status_column_type(code: str) -> tuple[str, list[object], dict[str, object]]:
+    """The rendered ``sa.Column('status', <type>, ...)``'s type: callee, arguments, keywords."""
+    tree = ast.parse(f"def upgrade():\n{textwrap.indent(code, '    ')}")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "sa.Column"
+            and ast.literal_eval(node.args[0]) == "status"
+        ):
+            type_ = node.args[1]
+            assert isinstance(type_, ast.Call)
+            keywords = {k.arg: ast.literal_eval(k.value) for k in type_.keywords if k.arg}
+            return ast.unparse(type_.func), [ast.literal_eval(a) for a in type_.args], keywords
+    raise AssertionError(f"no status column in:\n{code}")
+
+
+UNCREATED_STATUS = (
+    "postgresql.ENUM",
+    ["draft", "published"],
+    {"name": "post_status", "schema": "blog", "create_type": False},
+)
+
+
+def test_a_created_tables_enum_column_leaves_the_type_to_its_own_guarded_create() -> None:
+    """As ``postgresql.ENUM(..., create_type=False)``, never ``sa.Enum(..., create_type=False)``:
+    SQLAlchemy 2.0's generic ``Enum`` takes ``create_type`` and ignores it, so that script's
+    ``create_table`` ran ``CREATE TYPE`` again after the guarded create and failed on 'type
+    "post_status" already exists'. ``postgresql.ENUM`` honours the flag on 2.0 and 2.1, and
+    SQLAlchemy 2.0's ``repr`` of it leaves the flag out: the renderer writes it."""
+    table, status = posts_with_status()
+    code = render([table], POSTGRESQL_NEW_ENUM)
+    create_type, create_table = code.index("if guards.enum_missing("), code.index("create_table(")
+    assert create_type < create_table
+    assert (
+        "if guards.enum_missing('post_status', schema='blog'):\n"
+        "        sa.Enum('draft', 'published', name='post_status', schema='blog')"
+        ".create(op.get_bind(), checkfirst=False)"
+    ) in code
+    assert status_column_type(code) == UNCREATED_STATUS
+    assert code.count("create_type=False") == 1
+    assert type(status) is sa.Enum  # the models' column keeps its own type
+
+
+def test_an_apps_render_item_still_goes_first_around_the_enum_flag() -> None:
+    """``env.py``'s ``render_item`` renders what it claims; the flag is kept for the rest."""
+    seen: list[str] = []
+
+    def app_render_item(kind: str, obj: object, context: object) -> str | bool:
+        seen.append(kind)
+        if kind == "type" and isinstance(obj, sa.Integer):
+            return "MyInteger()"
+        return False
+
+    table, _status = posts_with_status()
+    code = render([table], POSTGRESQL_NEW_ENUM, render_item=app_render_item)
+    assert "sa.Column('id', MyInteger(), nullable=False)" in code
+    assert status_column_type(code) == UNCREATED_STATUS
+    assert seen.count("type") == 2  # asked for both columns, the enum included

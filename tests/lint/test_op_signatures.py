@@ -46,6 +46,11 @@ FORWARDED: dict[str, list[Callable[..., Any]]] = {
     "create_exclude_constraint": [ExcludeConstraint.__init__],
 }
 _SKIPPED = {"self", "cls"}
+# Parameters the operation itself fills by position (``Table(name, metadata, *columns)``):
+# SQLAlchemy 2.1 makes them positional-only, 2.0 does not, yet a script can pass neither.
+FILLED_BY_THE_OPERATION: dict[Callable[..., Any], set[str]] = {
+    sa.Table.__init__: {"name", "metadata"},
+}
 
 
 def keywords(function: Callable[..., Any]) -> tuple[set[str], bool]:
@@ -87,6 +92,7 @@ def table(owner: type) -> dict[str, tuple[frozenset[str], bool]]:
             ]
             for forwarded in forwarded_to:
                 more, _ = keywords(forwarded)
+                more -= FILLED_BY_THE_OPERATION.get(forwarded, set())
                 names |= {n for n in more if not n.startswith("_")}
         found[name] = (frozenset(names), extra)
     return found
