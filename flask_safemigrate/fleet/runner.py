@@ -52,7 +52,7 @@ from flask import Flask
 
 from flask_safemigrate import database, project
 from flask_safemigrate.errors import ConfigError, ExitCode
-from flask_safemigrate.fleet import table
+from flask_safemigrate.fleet import held_signals, table
 from flask_safemigrate.fleet.events import (
     FleetPlanned,
     FleetProgress,
@@ -313,23 +313,29 @@ class _Run:
         try:
             while queue or running:
                 while queue and stopped is None and len(running) < workers:
-                    running.append(self._start(queue.popleft(), name, len(running) + 1))
+                    with held_signals.held():  # a started target is always in `running`
+                        running.append(self._start(queue.popleft(), name, len(running) + 1))
                 time.sleep(self.options.poll_seconds)
                 for child in [c for c in running if c.process.poll() is not None]:
-                    running.remove(child)
-                    self._finish(child, len(running), len(queue))
+                    with held_signals.held():  # ...until its outcome is recorded
+                        running.remove(child)
+                        self._finish(child, len(running), len(queue))
                     if child.result.failed and stop_on_error and stopped is None:
                         stopped = child.target.key
                 if stopped is not None and queue and not running:
-                    self.skip(list(queue), f"not started: target {stopped!r} failed ({name} stage)")
+                    with held_signals.held():
+                        self.skip(
+                            list(queue), f"not started: target {stopped!r} failed ({name} stage)"
+                        )
                     queue.clear()
         except BaseException:
-            for child in running:  # Ctrl-C, SIGTERM: each child stops as safe-upgrade does
-                if child.process.poll() is None:
-                    child.process.send_signal(signal.SIGTERM)
-            for child in running:
-                child.process.wait()
-                self._finish(child, 0, 0, interrupted=True)
+            with held_signals.held():  # a second Ctrl-C does not cut the clean-up short
+                for child in running:  # Ctrl-C, SIGTERM: each child stops as safe-upgrade does
+                    if child.process.poll() is None:
+                        child.process.send_signal(signal.SIGTERM)
+                for child in running:
+                    child.process.wait()
+                    self._finish(child, 0, 0, interrupted=True)
             raise
         return stopped
 
