@@ -186,7 +186,7 @@ def _stage_text(event: Event) -> str:
     """What a stage event says after ``<stage>: ``."""
     if isinstance(event, Planned):
         todo = f"{plural(event.pending, 'revision')} to apply" if event.pending else None
-        return f"{event.database} at {_at(event.revisions)}: {todo or 'nothing to apply'}"
+        return f"{event.database} at {_at(event.current)}: {todo or 'nothing to apply'}"
     if isinstance(event, Merged):
         return f"merged heads into {event.revision}"
     if isinstance(event, LongTransaction):
@@ -362,9 +362,14 @@ class LintLinesPrinter(ProgressPrinter):
 
 def event_record(event: Event) -> dict[str, Any]:
     """An event's fields for a JSON log record: ``event`` (its kind, snake_case), ``stage``,
-    then its fields (``target``, ``revision``, ``seconds``, ...), as the dataclass holds them."""
+    then its fields (``target``, ``revision``, ``seconds``, ...), as the dataclass holds them.
+
+    A step's ``position`` is counted from 1 here, as the text's ``[1/2]`` and the OTel
+    attribute count it (the events count from 0): ``position == total`` is the last step."""
     kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in type(event).__name__)
     fields = dataclasses.asdict(event)
+    if isinstance(event, StepStarted | StepEnded):
+        fields["position"] = event.position + 1
     return {"event": kind.lstrip("_"), "stage": event.stage, **fields}
 
 

@@ -127,12 +127,15 @@ class Merged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Planned(Event):
-    """Preflight read a target: where it stands and how many revisions its plan holds."""
+    """Preflight read a target: where it stands and the revisions its plan holds."""
 
     stage: ClassVar[Stage] = "preflight"
     #: How the target is named to the user: its masked URL (and bind, with several).
     database: str
-    revisions: tuple[str, ...]
+    #: Where the target stands: its current revisions (empty at base).
+    current: tuple[str, ...]
+    #: The revisions to apply, in the order Alembic applies them.
+    plan: tuple[str, ...]
     pending: int
 
 

@@ -158,7 +158,8 @@ def preflight(run: Run) -> None:
             events.Planned(
                 target=target.progress_name,
                 database=target.label,
-                revisions=target.current,
+                current=target.current,
+                plan=tuple(script.revision for script in target.plan),
                 pending=len(target.plan),
             )
         )

@@ -69,6 +69,10 @@ def test_safe_upgrade_logs_each_event_and_keeps_its_report_on_stdout(
     assert [(r["revision"], r["outcome"], r["level"]) for r in ended] == [
         (revision, "ok", "info") for revision in REVISIONS[:3]
     ]
+    started = [r for r in logged if r["event"] == "step_started"]
+    assert [(r["position"], r["total"]) for r in started] == [(1, 3), (2, 3), (3, 3)]
+    (planned,) = [r for r in logged if r["event"] == "planned"]
+    assert (planned["current"], planned["plan"]) == ([], list(REVISIONS[:3]))
     assert all("***" not in json.dumps(r["databases"]) for r in logged if "databases" in r)
 
 

@@ -108,7 +108,7 @@ def test_a_successful_run_emits_each_stage_as_data(
 
     database = label_of(app)
     assert recorder.of(events.Planned) == [
-        events.Planned(database=database, revisions=(), pending=len(REVISIONS))
+        events.Planned(database=database, current=(), plan=tuple(REVISIONS), pending=len(REVISIONS))
     ]
     assert recorder.of(events.Linted) == [events.Linted(warnings=0, scripts=len(REVISIONS))]
     assert recorder.of(events.CompatChecked) == [
@@ -160,7 +160,7 @@ def test_a_successful_run_emits_each_stage_as_data(
         "RunEnded",
     ]
     assert second.of(events.Planned) == [
-        events.Planned(database=database, revisions=(REVISIONS[-1],), pending=0)
+        events.Planned(database=database, current=(REVISIONS[-1],), plan=(), pending=0)
     ]
 
 
