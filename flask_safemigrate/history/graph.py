@@ -383,7 +383,7 @@ class RevisionGraph:
         Exactly the ancestors of ``to`` (inclusive; one reference or several) that are not
         ancestors of a current revision (inclusive), parents and ``depends_on`` targets
         before their dependants. Where branches fork, Alembic may apply them in another
-        order: safe-upgrade asks Alembic for it (``upgrade/order.py``).
+        order: safe-upgrade asks Alembic for it (``alembic_order.py``).
         """
         have = self._closure(self._refs(from_revisions), self._parents)
         need = self._closure(self._refs(to), self._parents) - have

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
+from flask_safemigrate import alembic_order as order
 from flask_safemigrate import database, history, ledger, suggested
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import (
@@ -25,7 +26,7 @@ from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreacha
 from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
-from flask_safemigrate.upgrade import events, fresh_tables, live_check, order, wording
+from flask_safemigrate.upgrade import events, fresh_tables, live_check, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -340,7 +341,13 @@ def compute_plan(run: Run) -> None:
                 wording.ahead(target, ahead, run.options.revision),
                 hint="to go back, use `flask db downgrade REVISION`",
             )
-        target.plan = _in_alembic_order(run, target, graph.path(target.current, run.goal))
+        target.plan = order.in_upgrade_order(
+            run.alembic_config(),
+            run.destination,
+            target.current,
+            graph.path(target.current, run.goal),
+            graph.scripts,
+        )
     seen: set[str] = set()
     run.plan = []
     for target in sorted(run.targets, key=lambda t: -len(t.plan)):
@@ -371,21 +378,6 @@ def _resolve_relative(run: Run) -> None:
         raise order.relative_destination_error(run.destination, list(reached))
     run.destination = next(iter(reached))
     run.goal = (run.destination,)
-
-
-def _in_alembic_order(run: Run, target: Target, plan: list[history.Script]) -> list[history.Script]:
-    """``plan`` as Alembic will apply it. When Alembic cannot load the scripts, the graph's
-    order stands: the upgrade then stops on the same error before applying anything."""
-    if order.is_chain(plan):
-        return plan
-    try:
-        walk = order.upgrade_order(run.alembic_config(), run.destination, target.current)
-    except order.ReadFailed:
-        return plan
-    scripts = run.setup.graph.scripts
-    if any(rev not in scripts for rev in walk):
-        return plan
-    return [scripts[rev] for rev in walk]
 
 
 #: Lint codes that never stop a deploy: conventions and style (SM4xx), the unused

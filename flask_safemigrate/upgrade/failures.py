@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import blockers, checks, database, faults, ledger, lock_guard
+from flask_safemigrate.alembic_order import split_range
 from flask_safemigrate.checks import Failure, connection_lost, migration_failed
 from flask_safemigrate.errors import ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path, one_line
 from flask_safemigrate.upgrade import wording
 from flask_safemigrate.upgrade.apply import StepFailed, failing_line
-from flask_safemigrate.upgrade.order import split_range
 from flask_safemigrate.upgrade.state import Run, Stop
 
 __all__ = ["failure", "lock_lost", "locks_file_hint", "refresh_positions", "sql_failed"]

@@ -14,9 +14,10 @@ import io
 import sqlalchemy as sa
 from alembic import command as alembic_command
 
+from flask_safemigrate import alembic_order as order
 from flask_safemigrate import history
 from flask_safemigrate.errors import ConfigError, SafeMigrateError
-from flask_safemigrate.upgrade import checks, failures, order, wording
+from flask_safemigrate.upgrade import checks, failures, wording
 from flask_safemigrate.upgrade.state import Run
 
 __all__ = ["offline_sql", "preflight_offline"]

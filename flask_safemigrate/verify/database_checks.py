@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import database, history, ledger
+from flask_safemigrate import alembic_order, database, history, ledger
 from flask_safemigrate.checks import (
     check_schema_models,
     database_unreachable,
@@ -19,7 +19,7 @@ from flask_safemigrate.checks import (
     unknown_revision,
     width_findings,
 )
-from flask_safemigrate.errors import DatabaseUnreachable, PreflightError
+from flask_safemigrate.errors import ConfigError, DatabaseUnreachable, PreflightError
 from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding
 from flask_safemigrate.text import one_line
@@ -67,6 +67,18 @@ def check_database(setup: Setup, target: Target) -> DatabaseResult:
         ) from None
 
 
+def _pending(setup: Setup, current: tuple[str, ...]) -> list[history.Script]:
+    """The revisions an upgrade to heads would apply, in the order Alembic applies them
+    (the graph's order where Alembic refuses the walk: verify reports, it does not upgrade)."""
+    path = setup.graph.path(current, "heads")
+    try:
+        return alembic_order.in_upgrade_order(
+            setup.alembic_config(), "heads", current, path, setup.graph.scripts
+        )
+    except ConfigError:
+        return path
+
+
 def _check_connected(
     setup: Setup, target: Target, connection: Connection, result: DatabaseResult
 ) -> None:
@@ -89,7 +101,7 @@ def _check_connected(
     at_head = False
     if not unknown:
         try:
-            pending = graph.path(current, "heads")
+            pending = _pending(setup, current)
         except (history.RevisionLookupError, history.RevisionCycleError) as exc:
             result.notes.append(f"Pending revisions of {target.label} not computed: {exc}")
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 
+from flask_safemigrate.history import load_graph
 from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_json, invoke_ok
 from tests.support.databases import DbKind, sqlite_url
@@ -128,3 +129,37 @@ def test_a_run_from_inside_a_fork_applies_the_rest_in_alembics_order(
     assert re.findall(r"would apply (\w+)", dry) == rest
     run = invoke_ok(app, "db", "safe-upgrade").output
     assert re.findall(r"^\[\d+/\d+\] (\w+)", run, re.MULTILINE) == rest
+
+
+#: Two forks whose branches the graph's file-name order walks one way and Alembic the
+#: the other.
+CROSSED: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    ("r1c", None),
+    ("r6a", "r1c"),
+    ("r8x", "r1c"),
+    ("r8a", "r6a"),
+    ("r0y", "r8x"),
+    ("r2y", ("r8a", "r0y")),
+    ("r1b", "r2y"),
+    ("r5b", "r2y"),
+    ("r9m", ("r1b", "r5b")),
+)
+
+
+def test_verify_lists_the_pending_revisions_in_alembics_order(
+    make_app: MakeApp, database_url: str, tmp_path: Path
+) -> None:
+    app = make_app(database_url)
+    migrations = init_migrations(app)
+    for short, down in CROSSED:
+        parents = tuple(rev(d) for d in down) if isinstance(down, tuple) else down and rev(down)
+        write_revision(migrations, revision_script(rev(short), parents))
+    expected = applied_by_alembic(make_app, migrations, tmp_path)
+    graph = load_graph([migrations / "versions"])
+    assert [s.revision for s in graph.path((), "heads")] != expected, "orders must differ"
+
+    code, data, _ = invoke_json(app, "db", "verify", "--format", "json")
+
+    assert code == 1, data
+    (behind,) = [p for p in data["problems"] if p["check"] == "not-at-head"]
+    assert [p["revision"] for p in behind["pending"]] == expected

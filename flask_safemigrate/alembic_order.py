@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alembic.script import ScriptDirectory
@@ -26,6 +26,7 @@ from flask_safemigrate.text import one_line
 
 __all__ = [
     "ReadFailed",
+    "in_upgrade_order",
     "is_chain",
     "is_relative",
     "relative_destination_error",
@@ -100,6 +101,28 @@ def upgrade_order(config: Any, destination: str, current: Sequence[str]) -> list
                 " (`flask db history` lists them)"
             ),
         ) from None
+
+
+def in_upgrade_order(
+    config: Any,
+    destination: str,
+    current: Sequence[str],
+    plan: list[history.Script],
+    scripts: Mapping[str, history.Script],
+) -> list[history.Script]:
+    """``plan`` (the graph's path from ``current`` to ``destination``) in the order Alembic
+    applies it. Where Alembic cannot load the scripts, the graph's order stands: an upgrade
+    then stops on that same error before applying anything. Raises :class:`ConfigError`
+    where Alembic refuses the walk (:func:`upgrade_order`)."""
+    if is_chain(plan):
+        return plan
+    try:
+        walk = upgrade_order(config, destination, current)
+    except ReadFailed:
+        return plan
+    if any(rev not in scripts for rev in walk):
+        return plan
+    return [scripts[rev] for rev in walk]
 
 
 def _past_head(script: Any, destination: str, current: Sequence[str], at: str) -> ConfigError:
