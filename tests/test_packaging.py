@@ -6,6 +6,7 @@ wrong release; a license named in ``pyproject.toml`` without its file cannot be 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import tomllib
@@ -47,6 +48,24 @@ def test_python_classifiers_match_requires_python() -> None:
         if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
     ]
     assert versions and versions[0] == minimum.group(1)
+
+
+def test_the_nox_matrix_runs_every_python_the_classifiers_name() -> None:
+    # noxfile.py imports nox, which the test extra does not install: read its PYTHONS as code.
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    (pythons,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and [getattr(target, "id", None) for target in node.targets] == ["PYTHONS"]
+    ]
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    named = [
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
+    assert pythons == named
 
 
 def _pre_commit_repository() -> str:
