@@ -4,23 +4,52 @@ CI runs ``make test`` (the newest releases of everything, on the machine's Pytho
 sessions cover what one run cannot: the declared minimum versions of the runtime dependencies,
 the oldest and the newest supported Python, and the docs build.
 
-Pythons are found on ``PATH`` as ``python3.11``, ``python3.13``. With pyenv, make both visible:
-``PYENV_VERSION=3.11.7:3.13.0 nox``. A Python not found is skipped with a message, except under
-``CI=true``, where nox fails instead.
+Pythons are found on ``PATH`` as ``python3.11``, ``python3.12``, ``python3.13``; where ``PATH``
+has none but pyenv has one installed (``$PYENV_ROOT/versions/3.13.*``), its newest is put first on
+``PATH``, so ``nox`` finds them without ``PYENV_VERSION``. A Python not found is skipped with a
+message, except under ``CI=true``, where nox fails instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
-# The oldest Python that requires-python admits and the newest this machine has (pyenv).
-PYTHONS = ["3.11", "3.13"]
+# From the oldest Python that requires-python admits to the newest this machine has (pyenv; no
+# newer one is on offer here): each is a classifier in pyproject.toml.
+PYTHONS = ["3.11", "3.12", "3.13"]
 OLDEST_PYTHON = PYTHONS[0]
+
+
+def _pyenv_python_on_path(version: str) -> None:
+    """Put pyenv's newest ``version.*`` first on PATH when no real ``python<version>`` is there.
+
+    pyenv's shims answer ``python3.13`` only for the versions ``PYENV_VERSION`` (or the global
+    setting) names; nox would find the shim, or nothing, and skip the session.
+    """
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found = shutil.which(f"python{version}")
+    if found is not None and Path(found).parent != root / "shims":
+        return
+    builds = [
+        (tuple(int(part) for part in path.name.split(".")), path / "bin")
+        for path in (root / "versions").glob(f"{version}.*")
+        if re.fullmatch(rf"{re.escape(version)}\.\d+", path.name)
+        and (path / "bin" / f"python{version}").is_file()
+    ]
+    if builds:
+        newest = max(builds)[1]
+        os.environ["PATH"] = os.pathsep.join([str(newest), os.environ.get("PATH", "")])
+
+
+for _version in PYTHONS:
+    _pyenv_python_on_path(_version)
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"

@@ -1,7 +1,7 @@
 """Sphinx configuration of the docs site: ``make docs`` (or ``nox -s docs``) builds it.
 
-The pages are the Markdown files of ``docs/`` (MyST-Parser), some of which include sections of
-the README until those move here; ``_ext/safemigrate_docs.py`` fills the settings and rules
+The pages are the Markdown files of ``docs/`` (MyST-Parser), the same files GitHub shows, linked
+from the README; ``_ext/safemigrate_docs.py`` fills the settings and rules
 references from the code at build time.
 """
 
@@ -27,13 +27,9 @@ root_doc = "index"
 exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 
 # GitHub-style heading anchors, so the links written for GitHub (rules.md's #sm101-drop-table,
-# the README's #exit-codes) resolve on the site too.
+# the pages' links to each other's sections) resolve on the site too.
 myst_heading_anchors = 4
 myst_enable_extensions = ["colon_fence", "deflist"]
 
 html_theme = "furo"
 html_title = f"flask-safemigrate {release}"
-
-# The included README sections start below their own heading, so a page's "# Title" is followed by
-# the README's "###" subsections until they move here.
-suppress_warnings = ["myst.header"]

@@ -56,7 +56,7 @@ class _RevisionCommand(click.Command):
 
     A step count back (``-1``, ``-3``) given before ``--`` is moved behind one, so that it
     reaches REVISION and the command's own one-line refusal ("only goes forward", exit 2),
-    as the README promises, instead of click's "No such option".
+    as docs/commands/safe-upgrade.md promises, instead of click's "No such option".
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 
 class ExitCode(enum.IntEnum):
-    """The exit codes every command shares (README "Exit codes", docs/architecture.md)."""
+    """The exit codes every command shares (docs/exit-codes.md, docs/architecture.md)."""
 
     OK = 0
     CHECKS_FAILED = 1

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask_safemigrate.errors import ExitCode
 
-#: The version of every command's ``--format json`` shape (the README's "JSON output"
+#: The version of every command's ``--format json`` shape (docs/exit-codes.md, "JSON output"
 #: table): the first key of each object. Raised when a key is removed or changes meaning;
 #: a key added is not a new version.
 SCHEMA_VERSION = 1

@@ -1,6 +1,6 @@
 """Every ``SAFEMIGRATE_*`` setting, its default, and its validation, in one place.
 
-The README's configuration table is checked against :data:`SPECS` by a test, so a key cannot
+The docs site's settings table (docs/settings.md) is generated from :data:`SPECS`, so a key cannot
 be added here without being documented there. Values may come from Python (``app.config``)
 or from the environment as strings (``"30"``, ``"false"``), so parsers accept both.
 """
@@ -194,7 +194,7 @@ def _optional_severity_map(value: Any) -> tuple[tuple[str, str], ...] | None:
 
 @dataclass(frozen=True)
 class Spec:
-    """One setting: its Flask key suffix, default, parser, and what it means (for the README)."""
+    """One setting: its Flask key suffix, default, parser, and what it means (the docs table)."""
 
     name: str
     default: Any
@@ -446,7 +446,7 @@ class Settings:
         for key in config:
             if isinstance(key, str) and key.startswith(PREFIX) and key not in _BY_KEY:
                 close = difflib.get_close_matches(key, list(_BY_KEY), n=1)
-                hint = f"did you mean {close[0]}?" if close else "see the README's table"
+                hint = f"did you mean {close[0]}?" if close else "see docs/settings.md"
                 raise ConfigError(f"unknown setting {key}", hint=hint)
         values: dict[str, Any] = {}
         for spec in SPECS:

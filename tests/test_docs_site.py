@@ -1,8 +1,9 @@
-"""The docs site's generated pages and its README includes stay true to their sources.
+"""The docs site's generated pages stay true to their sources, and its links work on GitHub.
 
 The site itself is built by ``make docs`` (Sphinx, warnings as errors) in CI; these tests catch,
 in a second and without Sphinx, what would otherwise be found only there: a settings table that
-lost a key, a page whose marker is gone, a README heading renamed under a page that includes it.
+lost a key, a page whose marker is gone. And what Sphinx never sees: the README's links into
+``docs/``, and the pages' links as GitHub follows them (a file or a heading that is gone).
 """
 
 from __future__ import annotations
@@ -52,48 +53,97 @@ def test_settings_table_has_every_key_in_order_with_default_and_meaning() -> Non
     assert [meaning for _, _, meaning in rows] == [spec.meaning for spec in SPECS]
 
 
-def test_settings_table_agrees_with_the_readme_table() -> None:
-    pattern = r"^\| `(SAFEMIGRATE_[A-Z_]+)` \| `([^`]*)` \|"
-    generated = re.findall(pattern, _extension().render_settings_table(), re.M)
-    # The same keys and defaults; the README may order its rows as it likes.
-    assert dict(generated) == dict(re.findall(pattern, README.read_text(encoding="utf-8"), re.M))
-
-
-def test_settings_page_gets_the_table_in_place_of_its_marker() -> None:
+def test_settings_page_commits_the_table_the_site_builds() -> None:
+    # GitHub shows the committed page; the site builds the table again from SPECS.
     extension = _extension()
     page = (DOCS / "settings.md").read_text(encoding="utf-8")
-    filled = extension.fill_settings_page(page)
-    assert extension.SETTINGS_MARKER not in filled
-    assert extension.render_settings_table() in filled
+    assert extension.fill_settings_page(page) == page, (
+        "docs/settings.md's table is not the one the code gives:"
+        " run `python docs/_ext/safemigrate_docs.py`"
+    )
 
 
-def test_settings_page_without_its_marker_fails_the_build() -> None:
-    with pytest.raises(ValueError, match=r"docs/settings\.md lost its marker line"):
-        _extension().fill_settings_page("# Settings\n\nno table here\n")
+def test_settings_page_gets_a_fresh_table_between_its_markers() -> None:
+    extension = _extension()
+    page = (DOCS / "settings.md").read_text(encoding="utf-8")
+    start, end = extension.SETTINGS_MARKER, extension.SETTINGS_END_MARKER
+    row = "| `SAFEMIGRATE_LOCK_WAIT` | `600` |"
+    stale = page.replace(row, row.replace("600", "60"))
+    assert stale != page
+    filled = extension.fill_settings_page(stale)
+    assert filled == page
+    assert filled.count(start) == filled.count(end) == 1
+    table = filled.split(start)[1].split(end)[0]
+    assert table.strip() == extension.render_settings_table().strip()
 
 
-def _includes() -> list[tuple[Path, str, str]]:
-    """``(page, start-after, end-before)`` of every README include of the site."""
-    found = []
-    for page in sorted(DOCS.rglob("*.md")):
-        text = page.read_text(encoding="utf-8")
-        for block in re.findall(r"^```\{include\} [./]*README\.md\n(.*?)^```$", text, re.M | re.S):
-            start = re.search(r'^:start-after: "(.*)"$', block, re.M)
-            end = re.search(r'^:end-before: "(.*)"$', block, re.M)
-            assert start and end, f"{page}: a README include needs :start-after: and :end-before:"
-            found.append((page, start.group(1), end.group(1)))
-    return found
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Settings\n\nno table here\n",
+        "# Settings\n\n<!-- generated: settings table -->\n| key |\n",
+        "<!-- end of the generated settings table -->\n<!-- generated: settings table -->\n" * 2,
+    ],
+)
+def test_settings_page_without_its_markers_fails_the_build(text: str) -> None:
+    with pytest.raises(ValueError, match=r"docs/settings\.md has its marker line"):
+        _extension().fill_settings_page(text)
 
 
-def test_readme_includes_find_their_sections_once_and_in_order() -> None:
-    readme = README.read_text(encoding="utf-8")
-    includes = _includes()
-    assert len(includes) >= 10
-    for page, start, end in includes:
-        where = f"{page.relative_to(ROOT)}: README include"
-        assert readme.count(start) == 1, f"{where} starts after {start!r}: {readme.count(start)}x"
-        assert readme.count(end) == 1, f"{where} ends before {end!r}: {readme.count(end)}x"
-        assert readme.index(start) < readme.index(end), f"{where}: {end!r} comes before {start!r}"
+def _github_anchor(heading: str) -> str:
+    """The id GitHub (and MyST's ``myst_heading_anchors``) gives a heading."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```$", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return {_github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def _local_links(page: Path) -> list[str]:
+    text = re.sub(r"^```.*?^```$", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    return [t for t in targets if not re.match(r"[a-z]+:", t)]
+
+
+def _markdown_pages() -> list[Path]:
+    pages = [README, *sorted(DOCS.rglob("*.md"))]
+    return [page for page in pages if "_build" not in page.parts]
+
+
+def test_every_local_link_finds_its_file_and_heading() -> None:
+    broken = []
+    for page in _markdown_pages():
+        for link in _local_links(page):
+            path, _, anchor = link.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such file)")
+            elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_readme_links_to_every_page_of_the_site() -> None:
+    links = {(README.parent / link.partition("#")[0]).resolve() for link in _local_links(README)}
+    pages = {page.resolve() for page in DOCS.rglob("*.md") if "_build" not in page.parts}
+    # changelog.md only includes CHANGELOG.md, which the README links to directly.
+    unlinked = sorted(
+        str(page.relative_to(ROOT)) for page in pages - links if page.name != "changelog.md"
+    )
+    assert not unlinked, f"the README does not link to: {unlinked}"
+
+
+def test_no_page_includes_the_readme() -> None:
+    # The reference moved out of the README for good (issue #21): each section's text lives in
+    # its page, and the README links to it.
+    including = [
+        str(page.relative_to(ROOT))
+        for page in _markdown_pages()
+        if re.search(r"^```\{include\} [./]*README\.md$", page.read_text(encoding="utf-8"), re.M)
+    ]
+    assert not including
 
 
 def test_every_command_has_a_page() -> None:

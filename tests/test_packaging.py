@@ -6,6 +6,7 @@ wrong release; a license named in ``pyproject.toml`` without its file cannot be 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import tomllib
@@ -49,6 +50,24 @@ def test_python_classifiers_match_requires_python() -> None:
     assert versions and versions[0] == minimum.group(1)
 
 
+def test_the_nox_matrix_runs_every_python_the_classifiers_name() -> None:
+    # noxfile.py imports nox, which the test extra does not install: read its PYTHONS as code.
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    (pythons,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and [getattr(target, "id", None) for target in node.targets] == ["PYTHONS"]
+    ]
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    named = [
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
+    assert pythons == named
+
+
 def _pre_commit_repository() -> str:
     """The repository URL the shipped ``.pre-commit-hooks.yaml`` tells users to reference."""
     match = re.search(r"- repo: (\S+)", (ROOT / ".pre-commit-hooks.yaml").read_text())
@@ -65,10 +84,11 @@ def test_project_urls_point_into_one_repository() -> None:
     assert urls["Changelog"].endswith("/CHANGELOG.md")
 
 
-def test_readme_pre_commit_example_pins_the_current_version() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert re.findall(r"^\s*rev: v(\S+)$", readme, re.MULTILINE) == [__version__]
-    assert f"- repo: {_pre_commit_repository()}\n" in readme
+def test_docs_pre_commit_example_pins_the_current_version() -> None:
+    # The lint page shows the hook as pre-commit users add it (the README links to that page).
+    page = (ROOT / "docs" / "commands" / "lint.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\s*rev: v(\S+)$", page, re.MULTILINE) == [__version__]
+    assert f"- repo: {_pre_commit_repository()}\n" in page
 
 
 def _minimum_constraints() -> ModuleType:

@@ -1,4 +1,4 @@
-"""SAFEMIGRATE_* settings: defaults, strings from the environment, refusals, the README table."""
+"""SAFEMIGRATE_* settings: defaults, strings from the environment, refusals, the docs table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.settings import SPECS, Settings, find_pyproject, read_tool_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SETTINGS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 
 # One invalid value per key: every key must refuse something.
 INVALID: dict[str, Any] = {
@@ -119,8 +119,9 @@ def test_settings_are_frozen() -> None:
         Settings().lock_wait = 3  # type: ignore[misc]
 
 
-def test_readme_documents_every_key_with_its_default() -> None:
-    rows = re.findall(r"^\| `(SAFEMIGRATE_[A-Z_]+)` \| `([^`]*)` \|", README.read_text(), re.M)
+def test_settings_page_documents_every_key_with_its_default() -> None:
+    page = SETTINGS_PAGE.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(SAFEMIGRATE_[A-Z_]+)` \| `([^`]*)` \|", page, re.M)
     assert dict(rows) == {spec.key: repr(spec.default) for spec in SPECS}
 
 

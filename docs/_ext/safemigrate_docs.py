@@ -2,20 +2,22 @@
 
 When Sphinx reads a page (``source-read``), this extension fills two of them from the code:
 
-- ``settings``: its marker line becomes a table built from
-  :data:`flask_safemigrate.settings.SPECS`, the table the README's "Configuration" section is
-  checked against by a test;
+- ``settings``: the table between its two marker lines is built again from
+  :data:`flask_safemigrate.settings.SPECS` (the committed copy, which GitHub shows, is kept equal
+  to it by a test; ``python docs/_ext/safemigrate_docs.py`` rewrites it);
 - ``rules``: the whole page is :func:`render_rules_markdown`, the generator that also writes the
   committed ``docs/rules.md`` (a test keeps that file current; the site does not depend on it).
 
 A setting or rule added in the code is on the site at the next build, and a settings page that
-lost its marker fails the build instead of publishing a reference without its table.
+lost a marker fails the build instead of publishing a reference without its table.
 
 The rendering functions import nothing from Sphinx, so the tests can call them.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask_safemigrate.lint.docs import render_rules_markdown
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
 SETTINGS_MARKER = "<!-- generated: settings table -->"
+SETTINGS_END_MARKER = "<!-- end of the generated settings table -->"
+SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "settings.md"
 
 
 def render_settings_table() -> str:
@@ -37,13 +41,18 @@ def render_settings_table() -> str:
 
 
 def fill_settings_page(text: str) -> str:
-    """The settings page with its marker line replaced by the generated table."""
-    if SETTINGS_MARKER not in text:
-        raise ValueError(
-            f"docs/settings.md lost its marker line {SETTINGS_MARKER!r}: put it back where the"
-            " table of settings goes"
-        )
-    return text.replace(SETTINGS_MARKER, render_settings_table())
+    """The settings page with the text between its two marker lines replaced by a fresh table."""
+    for marker in (SETTINGS_MARKER, SETTINGS_END_MARKER):
+        if text.count(marker) != 1:
+            raise ValueError(
+                f"docs/settings.md has its marker line {marker!r} {text.count(marker)} times, not"
+                f" once: the table of settings goes between {SETTINGS_MARKER!r} and"
+                f" {SETTINGS_END_MARKER!r}"
+            )
+    before, rest = text.split(SETTINGS_MARKER)
+    _, after = rest.split(SETTINGS_END_MARKER)
+    table = render_settings_table()
+    return f"{before}{SETTINGS_MARKER}\n\n{table}\n{SETTINGS_END_MARKER}{after}"
 
 
 def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
@@ -60,3 +69,17 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # Mermaid blocks (the graph section) are shown as text: Pygments has no Mermaid lexer.
     app.add_lexer("mermaid", TextLexer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def main() -> int:
+    """Rewrite docs/settings.md's committed table from the code (what the site builds anyway)."""
+    page = SETTINGS_PAGE.read_text(encoding="utf-8")
+    filled = fill_settings_page(page)
+    if filled != page:
+        SETTINGS_PAGE.write_text(filled, encoding="utf-8")
+        print(f"{SETTINGS_PAGE}: settings table rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

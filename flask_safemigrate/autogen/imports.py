@@ -4,7 +4,7 @@
 Autogenerate adds the import itself when it renders a guard (:mod:`.render`), but a script
 from ``flask db revision`` is the project's ``script.py.mako`` with an empty ``upgrade()``:
 Alembic renders it without running ``env.py``, so no ``process_revision_directives`` hook
-sees it, and the guards the README tells you to write by hand then fail at deploy time with
+sees it, and the guards docs/commands/migrate.md says to write by hand fail at deploy time with
 ``NameError``. So the command notes the scripts that were there before it ran
 (:func:`script_files`) and gives each new one the import (:func:`add_guards_import`).
 """

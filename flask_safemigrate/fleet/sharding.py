@@ -5,7 +5,7 @@ A target belongs to shard ``sha256(key) mod N``: the same on every machine and e
 the callable returns the targets in, and unchanged for the other targets when one tenant is
 added or removed. ``auto`` reads Kubernetes' Indexed Job variables: ``JOB_COMPLETION_INDEX``
 (set in every pod of an Indexed Job) and ``JOB_COMPLETIONS`` (not set by Kubernetes: the
-manifest passes ``.spec.completions`` to the pod, see the README's "Many tenants").
+manifest passes ``.spec.completions`` to the pod, see docs/fleet.md).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def parse_shard(text: str | None, environ: Mapping[str, str]) -> Shard | None:
             raise ConfigError(
                 f"--shard auto needs {INDEX_VARIABLE} and {COUNT_VARIABLE}; {missing} is not set",
                 hint="run it in a Kubernetes Indexed Job that sets JOB_COMPLETIONS to"
-                " .spec.completions (README: Many tenants), or give --shard I/N",
+                " .spec.completions (docs/fleet.md), or give --shard I/N",
             )
         return _checked(index, count, f"{INDEX_VARIABLE}={index}, {COUNT_VARIABLE}={count}")
     index_text, slash, count_text = text.partition("/")

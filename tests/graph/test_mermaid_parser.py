@@ -23,7 +23,7 @@ from tests.support import graph_histories as gh
 from tests.support.databases import in_ci
 
 HERE = Path(__file__).resolve().parent / "mermaid"
-README = HERE.parent.parent.parent / "README.md"
+GRAPH_PAGE = HERE.parent.parent.parent / "docs" / "commands" / "graph.md"
 
 pytestmark = pytest.mark.xdist_group("mermaid-npm")  # one `npm ci` at a time
 
@@ -84,7 +84,8 @@ def test_every_shape_parses(node: str, tmp_path: Path) -> None:
     model = build_model(gh.load(long), DatabaseMarks(True, "database: x", (revs[150],)))
     diagrams.append(render_graph_mermaid(collapse_runs(model)))
     diagrams.append(render_graph_mermaid(model))  # --full: 300 nodes
-    shown = re.findall(r"^```mermaid\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
-    assert shown, "the README shows a Mermaid example"
+    page = GRAPH_PAGE.read_text(encoding="utf-8")
+    shown = re.findall(r"^```mermaid\n(.*?)^```$", page, re.M | re.S)
+    assert shown, "docs/commands/graph.md shows a Mermaid example"
     diagrams.extend(shown)
     assert parse(node, diagrams) == ["ok flowchart-v2"] * len(diagrams)
