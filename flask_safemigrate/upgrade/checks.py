@@ -389,8 +389,10 @@ def _resolve_relative(run: Run) -> None:
 NEVER_BLOCK = ("SM4", "SM9", "SM301", "SM311")
 
 
-def lint(run: Run) -> None:
-    """Lint what the upgrade will run, where it will run it; an error there stops the run.
+def lint(run: Run) -> list[Finding]:
+    """Lint what the upgrade will run, where it will run it; the errors that stop the run
+    (the caller stops it, with the release-compatibility breaks found next, so a deploy
+    hears every blocker at once).
 
     Only the ``upgrade()`` code of each target's pending scripts is judged, on the target's
     live dialect (a configured lint dialect does not override the database the deploy is
@@ -431,7 +433,7 @@ def lint(run: Run) -> None:
     run.findings.extend(others)
     if blocking:
         anyway = "write its SQL" if run.options.sql else "apply it"
-        blocking = [
+        return [
             replace(
                 finding,
                 help=(f"{finding.help}; " if finding.help else "")
@@ -439,7 +441,6 @@ def lint(run: Run) -> None:
             )
             for finding in blocking
         ]
-        raise run.stop(ExitCode.PREFLIGHT, *blocking)
     # Worded for the app's directory; listed now, before the run's report rewrites its own.
     review = [suggested.finding_for(finding, run.setup.command) for finding in review]
     run.review = review
@@ -452,6 +453,7 @@ def lint(run: Run) -> None:
             review=tuple(review),
         )
     )
+    return []
 
 
 def _tables(run: Run) -> set[str]:

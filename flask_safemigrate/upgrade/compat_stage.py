@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from flask_safemigrate import models_snapshot, releases
 from flask_safemigrate.checks.compat import breaking_findings
 from flask_safemigrate.compat.removals import Removals, removals_of
-from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
 from flask_safemigrate.upgrade import events
@@ -126,11 +125,12 @@ def _as_warning(finding: Finding, why: str) -> Finding:
     return replace(finding, severity=Severity.WARNING, message=f"{finding.message} ({why})")
 
 
-def check(run: Run) -> None:
-    """Pre-flight: each target with revisions to apply, against its recorded release."""
+def check(run: Run) -> list[Finding]:
+    """Pre-flight: each target with revisions to apply, against its recorded release; the
+    breaks that stop the run (the caller stops it, with lint's errors)."""
     mode = run.setup.settings.compat
     if mode == "off" or run.options.sql:
-        return
+        return []
     allow = run.options.allow_breaking
     at_head = set(run.goal) == set(run.setup.graph.heads)
     blocking: list[Finding] = []
@@ -182,8 +182,7 @@ def check(run: Run) -> None:
             outcome.allowed = bool(errors) and mode == "block"
             run.findings.extend(_as_warning(f, why) for f in found)
         _emit(run, target, outcome, mode)
-    if blocking:
-        raise run.stop(ExitCode.PREFLIGHT, *blocking)
+    return blocking
 
 
 def _emit(run: Run, target: Target, outcome: CompatOutcome, mode: str) -> None:

@@ -16,7 +16,7 @@ from alembic import command as alembic_command
 
 from flask_safemigrate import alembic_order as order
 from flask_safemigrate import history
-from flask_safemigrate.errors import ConfigError, SafeMigrateError
+from flask_safemigrate.errors import ConfigError, ExitCode, SafeMigrateError
 from flask_safemigrate.upgrade import checks, failures, wording
 from flask_safemigrate.upgrade.state import Run
 
@@ -42,8 +42,8 @@ def preflight_offline(run: Run) -> None:
         target.current = target.started = position
     run.started = run.current
     checks.compute_plan(run)
-    if run.plan and not run.options.skip_lint:
-        checks.lint(run)
+    if run.plan and not run.options.skip_lint and (blocking := checks.lint(run)):
+        raise run.stop(ExitCode.PREFLIGHT, *blocking)
 
 
 def offline_sql(run: Run) -> None:

@@ -167,11 +167,14 @@ def preflight(run: Run) -> None:
     _check_invalid_indexes(run)
     if run.plan and not run.options.sql:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
+    blocking = []
     if run.plan and not run.options.skip_lint:
-        checks.lint(run)
+        blocking = checks.lint(run)
     elif run.plan:
         run.progress.emit(events.Linted(warnings=0, scripts=len(run.plan), skipped=True))
-    compat_stage.check(run)  # will the release running now survive the plan?
+    blocking += compat_stage.check(run)  # will the release running now survive the plan?
+    if blocking:  # lint's errors and the breaks together: one deploy hears every blocker
+        raise run.stop(ExitCode.PREFLIGHT, *blocking)
 
 
 def _check_invalid_indexes(run: Run) -> None:

@@ -228,6 +228,21 @@ def test_a_breaking_change_is_blocked_by_default_with_the_advice(
     assert "`flask db safe-upgrade --skip-lint --no-verify --allow-breaking`" in problem["help"]
 
 
+def test_a_lint_error_and_a_break_are_reported_in_one_run(
+    deploys: Deploys, database_url: str
+) -> None:
+    """A deploy hears every blocker at once, not the break only after the lint error is fixed."""
+    deploys.first()
+    unreviewed = DROP_LEGACY.replace("  # safemigrate: ignore[drop-column] -- contract step", "")
+    code, data = upgrade(deploys.release(users(), unreviewed))
+
+    assert code == 3, data
+    errors = [p["check"] for p in data["problems"] if p["severity"] == "error"]
+    assert sorted(errors) == ["breaks-previous-release", "drop-column"], data["problems"]
+    assert data["compat"]["ran"] is True
+    assert data["current"] == [V1] and data["applied"] == []
+
+
 def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:
     deploys.first()
     # A dry run says what a real one will do, never that it deployed or recorded.
