@@ -23,6 +23,11 @@ __all__ = ["Removals", "removals_of"]
 
 _DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
 _REMOVING = re.compile(r"^\s*(?:DROP|RENAME|CHANGE)\b", re.IGNORECASE)
+#: ``ALTER TABLE t RENAME TO u``: the table itself goes (not one of its columns).
+_RENAMED_TO = re.compile(r"^\s*RENAME\s+(?:TO|AS)\b", re.IGNORECASE)
+#: MySQL's ``RENAME TABLE a TO b[, c TO d]``.
+_RENAME_TABLE = re.compile(r"^RENAME TABLES? (.*)$", re.IGNORECASE | re.DOTALL)
+_RENAME_PAIR = re.compile(rf"\s*({QNAME})\s+TO\s+{QNAME}\s*", re.IGNORECASE)
 
 
 @dataclass
@@ -48,8 +53,19 @@ def _sql(removals: Removals, sql: str) -> None:
         if dropped is not None:
             removals.tables.add(ident(dropped.group(1)))
             continue
+        renamed = _RENAME_TABLE.match(statement)
+        if renamed is not None:
+            for pair in renamed.group(1).split(","):
+                old = _RENAME_PAIR.fullmatch(pair)
+                if old is not None:
+                    removals.tables.add(ident(old.group(1)))
+            continue
         altered = alter_table(statement)
-        if altered is not None and any(_REMOVING.match(action) for action in altered[1]):
+        if altered is None:
+            continue
+        if any(_RENAMED_TO.match(action) for action in altered[1]):
+            removals.tables.add(altered[0])
+        elif any(_REMOVING.match(action) for action in altered[1]):
             removals.unknown.add(altered[0])
 
 

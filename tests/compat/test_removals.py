@@ -55,10 +55,14 @@ def test_raw_sql_counts_for_its_whole_table(tmp_path: Path) -> None:
         op.execute("DROP TABLE IF EXISTS audit")
         op.execute("ALTER TABLE items ADD COLUMN note TEXT")
         op.execute("UPDATE accounts SET x = 1")
+        op.execute("ALTER TABLE block_data  RENAME TO block;")
+        op.execute("RENAME TABLE carts TO baskets, `Wish` TO wishes")
         """,
     )
     removed = removals_of(scripts, "postgresql")
-    assert removed.tables == {"audit"}
+    # A table renamed in SQL goes as a whole (its old name is no longer there).
+    assert removed.tables == {"audit", "block_data", "carts", "wish"}
+    assert removed.drops_table("block_data") and not removed.drops_table("block")
     assert removed.unknown == {"users"}
     assert removed.drops_column("users", "anything")
     assert not removed.drops_column("items", "note")
