@@ -6,7 +6,8 @@ That holds for what the models map; a table or column the models stopped mapping
 be in the database (the expand step of expand/contract keeps it for the release running
 now). So a table or column the running release maps and the new models do not is a break
 only when a pending script drops or renames it; a statement that cannot be read that far
-(raw SQL that alters a table) counts for its whole table.
+(raw SQL that alters a table) counts for its whole table, and one on a table whose name is a
+variable counts for every table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ __all__ = ["Removals", "removals_of"]
 
 _DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
 _REMOVING = re.compile(r"^\s*(?:DROP|RENAME|CHANGE)\b", re.IGNORECASE)
+#: ``ALTER TABLE t RENAME TO u``: the table itself goes (not one of its columns).
+_RENAMED_TO = re.compile(r"^\s*RENAME\s+(?:TO|AS)\b", re.IGNORECASE)
+#: MySQL's ``RENAME TABLE a TO b[, c TO d]``.
+_RENAME_TABLE = re.compile(r"^RENAME TABLES? (.*)$", re.IGNORECASE | re.DOTALL)
+_RENAME_PAIR = re.compile(rf"\s*({QNAME})\s+TO\s+{QNAME}\s*", re.IGNORECASE)
 
 
 @dataclass
@@ -33,13 +39,25 @@ class Removals:
     columns: set[tuple[str, str]] = field(default_factory=set)
     #: Tables a statement changes in a way not read as far as its columns (raw SQL).
     unknown: set[str] = field(default_factory=set)
+    #: A table is dropped or renamed whose name is not read (a variable: a loop over a list
+    #: built at run time, a function's result): it may be any table.
+    any_table: bool = False
+    #: Columns dropped or renamed on a table whose name is not read (``None``: a column whose
+    #: name is not read either, so any column of any table).
+    any_table_columns: set[str | None] = field(default_factory=set)
 
     def drops_table(self, table: str) -> bool:
-        return ident(table) in self.tables
+        return self.any_table or ident(table) in self.tables
 
     def drops_column(self, table: str, column: str) -> bool:
         name = ident(table)
-        return name in self.tables or name in self.unknown or (name, column.lower()) in self.columns
+        return (
+            self.drops_table(table)
+            or name in self.unknown
+            or (name, column.lower()) in self.columns
+            or None in self.any_table_columns
+            or column.lower() in self.any_table_columns
+        )
 
 
 def _sql(removals: Removals, sql: str) -> None:
@@ -48,8 +66,19 @@ def _sql(removals: Removals, sql: str) -> None:
         if dropped is not None:
             removals.tables.add(ident(dropped.group(1)))
             continue
+        renamed = _RENAME_TABLE.match(statement)
+        if renamed is not None:
+            for pair in renamed.group(1).split(","):
+                old = _RENAME_PAIR.fullmatch(pair)
+                if old is not None:
+                    removals.tables.add(ident(old.group(1)))
+            continue
         altered = alter_table(statement)
-        if altered is not None and any(_REMOVING.match(action) for action in altered[1]):
+        if altered is None:
+            continue
+        if any(_RENAMED_TO.match(action) for action in altered[1]):
+            removals.tables.add(altered[0])
+        elif any(_REMOVING.match(action) for action in altered[1]):
             removals.unknown.add(altered[0])
 
 
@@ -68,17 +97,20 @@ def removals_of(scripts: Sequence[history.Script], dialect: str | None) -> Remov
             table = call.table
             if call.name == "execute":
                 _sql(removals, execute_sql(call) or "")
-            elif table is None:
-                continue
-            elif call.name == "drop_table":
-                removals.tables.add(ident(table))
-            elif call.name == "rename_table":
-                removals.tables.add(ident(call.string("old_table_name") or table))
+            elif call.name == "drop_table" or call.name == "rename_table":
+                name = call.string("old_table_name") if call.name == "rename_table" else None
+                name = name or table
+                if name is None:
+                    removals.any_table = True  # the table is a variable: it may be any
+                else:
+                    removals.tables.add(ident(name))
             elif call.name == "drop_column" or (
                 call.name == "alter_column" and call.string("new_column_name") is not None
             ):
                 column = call.column
-                if column is None:
+                if table is None:
+                    removals.any_table_columns.add(None if column is None else column.lower())
+                elif column is None:
                     removals.unknown.add(ident(table))
                 else:
                     removals.columns.add((ident(table), column.lower()))

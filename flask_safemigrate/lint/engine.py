@@ -85,11 +85,15 @@ class _Plan:
         """The rules whose every ``requires`` set meets ``facts``: the others cannot report."""
         found = self._memo.get(facts)
         if found is None:
-            found = [
-                planned
-                for planned in self.planned
-                if all(not required.isdisjoint(facts) for required in planned.requires)
-            ]
+            # Spelled out (no generator per rule): real scripts' fact sets differ, so the memo
+            # rarely hits and this runs for every script and rule.
+            found = []
+            for planned in self.planned:
+                for required in planned.requires:
+                    if required.isdisjoint(facts):
+                        break
+                else:
+                    found.append(planned)
             if len(self._memo) < self.MEMO:
                 self._memo[facts] = found
         return found

@@ -109,6 +109,12 @@ class NodeRecorder:
     def module_imports(self, stmt: ast.stmt) -> None:
         """Record the imports in a statement outside the migration functions (at any depth;
         they never sit inside an expression)."""
+        cls = stmt.__class__
+        if cls is ast.Import or cls is ast.ImportFrom:
+            self.import_facts(stmt)  # type: ignore[arg-type]
+            return
+        if cls is ast.Expr or cls is ast.Assign or cls is ast.AnnAssign:
+            return  # a docstring, `revision = "..."`: no statement inside, so no import
         for node in nested_statements((stmt,)):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 self.import_facts(node)

@@ -26,9 +26,12 @@ __all__ = ["BatchCopy", "Block", "batch_blocks", "block_of", "copies"]
 
 #: Operations SQLite's ALTER runs in a batch block that is not recreated.
 _IN_PLACE = frozenset({"create_index", "drop_index", "add_column"})
-#: ``batch_op`` helpers that are not operations: ``batch_op.f("ix_users_email")`` (the name
-#: ``flask db migrate`` writes for every index) changes nothing, so it never makes a copy.
-_HELPERS = frozenset({"f", "get_bind", "get_context", "inline_literal"})
+#: ``batch_op`` calls that are not operations of the block: ``batch_op.f("ix_users_email")``
+#: (the name ``flask db migrate`` writes for every index) changes nothing, and
+#: ``batch_op.execute(sql)`` runs its SQL at once on the migration's connection (Alembic's
+#: ``execute_sql`` goes to the context's own impl, never into the block's list of operations
+#: that ``requires_recreate_in_batch`` reads), so neither makes a copy.
+_HELPERS = frozenset({"f", "get_bind", "get_context", "inline_literal", "execute"})
 
 
 @dataclass(frozen=True)

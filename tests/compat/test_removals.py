@@ -55,10 +55,14 @@ def test_raw_sql_counts_for_its_whole_table(tmp_path: Path) -> None:
         op.execute("DROP TABLE IF EXISTS audit")
         op.execute("ALTER TABLE items ADD COLUMN note TEXT")
         op.execute("UPDATE accounts SET x = 1")
+        op.execute("ALTER TABLE block_data  RENAME TO block;")
+        op.execute("RENAME TABLE carts TO baskets, `Wish` TO wishes")
         """,
     )
     removed = removals_of(scripts, "postgresql")
-    assert removed.tables == {"audit"}
+    # A table renamed in SQL goes as a whole (its old name is no longer there).
+    assert removed.tables == {"audit", "block_data", "carts", "wish"}
+    assert removed.drops_table("block_data") and not removed.drops_table("block")
     assert removed.unknown == {"users"}
     assert removed.drops_column("users", "anything")
     assert not removed.drops_column("items", "note")
@@ -87,3 +91,42 @@ def test_an_unreadable_script_adds_nothing(tmp_path: Path) -> None:
     scripts = scripts_of(tmp_path, 'op.drop_table("users")')
     scripts[0].path.write_text("def upgrade(:\n", encoding="utf-8")
     assert removals_of(scripts, None).tables == set()
+
+
+def test_a_table_held_by_a_variable_may_be_any_table(tmp_path: Path) -> None:
+    """A drop or rename whose table is a variable the script does not fill with literals (a
+    list read at run time) counts for every table: reading it as nothing let a running
+    release that maps the table pass."""
+    loops = scripts_of(
+        tmp_path,
+        """
+        for old, new in zip(old_names(), new_names()):
+            op.rename_table(old, new)
+        """,
+    )
+    removed = removals_of(loops, "postgresql")
+    assert removed.any_table
+    assert removed.drops_table("anything") and removed.drops_column("anything", "id")
+
+    columns = scripts_of(
+        tmp_path / "columns",
+        """
+        for table_name in resource_tables():
+            with op.batch_alter_table(table_name) as batch_op:
+                batch_op.drop_column("access_control")
+        """,
+    )
+    removed = removals_of(columns, "postgresql")
+    assert not removed.any_table and not removed.drops_table("users")
+    assert removed.drops_column("users", "access_control")
+    assert not removed.drops_column("users", "email")
+
+    literal = scripts_of(
+        tmp_path / "literal",
+        """
+        for name in ("carts", "wishes"):
+            op.drop_table(name)
+        """,
+    )
+    removed = removals_of(literal, "postgresql")
+    assert removed.tables == {"carts", "wishes"} and not removed.drops_table("users")

@@ -324,3 +324,28 @@ def test_create_if_not_exists_severity() -> None:
     ]
     assert "being there already (a lock timeout)" in found[0][2]
     assert "recorded as applied with the operation missing" in found[-1][2]
+
+
+def test_one_statement_is_one_drop_table_finding() -> None:
+    """A loop over literal names (or a helper called with several) reaches one
+    ``op.drop_table`` once per name: one finding per statement, naming every table, so the
+    reader meets one line once (it was one finding per table, eleven on one line of a real
+    history)."""
+    findings = [
+        (line, m) for line, code, _, m in lint_cause(CAUSES / "one-statement-many-tables.py")
+    ]
+    by_line: dict[int, list[str]] = {}
+    for line, message in findings:
+        by_line.setdefault(line, []).append(message)
+    assert sorted(len(messages) for messages in by_line.values()) == [1, 1, 1], by_line
+    messages = {m for ms in by_line.values() for m in ms}
+    assert any(
+        "drops 3 tables (this statement runs once for each: report_runs, report_cells,"
+        " report_owners), losing their rows for good and breaking servers that still run code"
+        " using them" in m
+        for m in messages
+    ), messages
+    assert any("drops 2 tables" in m and "chart_cache, chart_thumbnails" in m for m in messages)
+    # Only the table the upgrade did not create: the single-table message.
+    assert any(m.startswith("drops table report_exports, losing its rows") for m in messages)
+    assert not any("report_tmp" in m for m in messages)

@@ -95,6 +95,15 @@ CASES: dict[str, tuple[str, bool]] = {
         """,
         False,
     ),
+    # batch_op.execute() runs its SQL at once, outside the block's operations: no copy.
+    "fc000000bexe": (
+        """
+        with op.batch_alter_table("widgets") as batch_op:
+            batch_op.execute("UPDATE widgets SET flat = 0 WHERE flat IS NULL")
+            batch_op.create_index("ix_widgets_name_flat", ["name", "flat"])
+        """,
+        False,
+    ),
 }
 
 

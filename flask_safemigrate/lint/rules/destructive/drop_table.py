@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 
@@ -24,8 +25,10 @@ class DropTable(Rule):
     """Dropping a table in an upgrade loses its data and breaks code that still uses it.
 
     ## What it does
-    Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`. Not
-    flagged: a table created earlier in the same `upgrade()` (a scratch table); the middle
+    Flags `op.drop_table(...)` and `DROP TABLE` in literal SQL inside `upgrade()`, once per
+    statement: a loop over literal names (or a helper called with each) is one finding that
+    names every table it drops. Not flagged: a table created earlier in the same
+    `upgrade()` (a scratch table); the middle
     of a table rebuild, where the rows were copied out (`INSERT INTO t_new SELECT ... FROM
     t`, or code before the drop that names both tables: `insert(sa.table("t_new", ...))`
     of rows read from `sa.table("t", ...)`) and the copy is renamed to the dropped name
@@ -78,14 +81,13 @@ class DropTable(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
+        # One finding per statement: a loop over literal names reaches one `op.drop_table`
+        # once per name, and the reader has one line to change or mark.
+        looped: dict[ast.AST, list[Call]] = {}
         for call in migration.upgrade_calls:
             if call.name == "drop_table" and call.receiver == "op":
                 if not line.created(call) and not _kept_or_unused(migration, call, call.table):
-                    yield Violation(
-                        f"drops table {table_label(call)}, losing its rows for good and breaking"
-                        f" {_who(migration, call.table)}",
-                        node=call.node,
-                    )
+                    looped.setdefault(call.node, []).append(call)
             elif call.name == "execute":
                 for statement, created in line.statements(call):
                     match = _DROP_TABLE.match(statement)
@@ -103,6 +105,27 @@ class DropTable(Rule):
                             f" and breaking {_who(migration, *lost)}",
                             node=call.node,
                         )
+        for node, calls in looped.items():
+            yield _drop_violation(migration, node, calls)
+
+
+def _drop_violation(migration: Migration, node: ast.AST, calls: list[Call]) -> Violation:
+    """The finding of one ``op.drop_table`` statement, naming every table it drops (several
+    when a loop over literal names runs it)."""
+    if len(calls) == 1:
+        (call,) = calls
+        return Violation(
+            f"drops table {table_label(call)}, losing its rows for good and breaking"
+            f" {_who(migration, call.table)}",
+            node=node,
+        )
+    names = list(dict.fromkeys(table_label(call) for call in calls))
+    return Violation(
+        f"drops {len(names)} tables (this statement runs once for each: {', '.join(names)}),"
+        f" losing their rows for good and breaking"
+        f" {_who(migration, *(call.table for call in calls), them=True)}",
+        node=node,
+    )
 
 
 def _kept_or_unused(migration: Migration, call: Call, table: str | None) -> bool:
@@ -115,10 +138,11 @@ def _kept_or_unused(migration: Migration, call: Call, table: str | None) -> bool
     return scratch_table(table) or found.table_rebuilt(call, table) or found.leftover(call, table)
 
 
-def _who(migration: Migration, *tables: str | None) -> str:
+def _who(migration: Migration, *tables: str | None, them: bool = False) -> str:
     """Whom the drop breaks: with the app's models known (``flask db lint``) and still
     mapping the table, every server, the new release included."""
     mapped = migration.config.mapped
+    it = "them" if them else "it"
     if mapped is not None and any(t is not None and ident(t) in mapped for t in tables):
-        return "every server: the app's models still map it, the new release's included"
-    return "servers that still run code using it"
+        return f"every server: the app's models still map {it}, the new release's included"
+    return f"servers that still run code using {it}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.env_script import runs_in_autocommit
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import table_label
@@ -73,25 +74,30 @@ class ConcurrentlyOutsideAutocommit(Rule):
         for call in migration.calls:
             if call.autocommit:
                 continue
-            if autocommit is None:
-                autocommit = runs_in_autocommit(migration.path)
-            if autocommit:
-                return  # env.py runs every revision without a transaction
-            if call.name in {"create_index", "drop_index"} and call.flag("postgresql_concurrently"):
-                verb = "creates" if call.name == "create_index" else "drops"
+            for violation in _concurrent(call):
+                if autocommit is None:  # read env.py only for a script with a finding
+                    autocommit = runs_in_autocommit(migration.path)
+                if autocommit:
+                    return  # env.py runs every revision without a transaction
+                yield violation
+
+
+def _concurrent(call: Call) -> Iterator[Violation]:
+    """What ``call`` runs concurrently, as it would be reported inside a transaction."""
+    if call.name in {"create_index", "drop_index"} and call.flag("postgresql_concurrently"):
+        verb = "creates" if call.name == "create_index" else "drops"
+        yield Violation(
+            f"{verb} an index on {table_label(call)} concurrently inside the migration's"
+            " transaction, which PostgreSQL refuses",
+            node=call.node,
+        )
+    elif call.name == "execute":
+        for statement in sql_statements(execute_sql(call) or ""):
+            match = _CONCURRENT_SQL.match(statement)
+            if match is not None:
+                what = match.group(0).upper()
+                what = what if len(what) <= 40 else what[:37] + "..."
                 yield Violation(
-                    f"{verb} an index on {table_label(call)} concurrently inside the migration's"
-                    " transaction, which PostgreSQL refuses",
+                    f"runs {what} inside the migration's transaction, which PostgreSQL refuses",
                     node=call.node,
                 )
-            elif call.name == "execute":
-                for statement in sql_statements(execute_sql(call) or ""):
-                    match = _CONCURRENT_SQL.match(statement)
-                    if match is not None:
-                        what = match.group(0).upper()
-                        what = what if len(what) <= 40 else what[:37] + "..."
-                        yield Violation(
-                            f"runs {what} inside the migration's transaction, which PostgreSQL"
-                            " refuses",
-                            node=call.node,
-                        )
