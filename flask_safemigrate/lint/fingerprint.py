@@ -8,8 +8,9 @@ finding has no line, as history findings about the whole graph have) and which o
 that same (file, rule, hash) it is, counted in source order: two identical ``drop_column``
 lines in one script are ``#0`` and ``#1``.
 
-``safemigrate lint --baseline`` and ``benchmarks/corpus.py`` (its triage ids) both use this one
-implementation, so a finding triaged there is the same finding a baseline records.
+``safemigrate lint --baseline`` keys on it. ``benchmarks/corpus.py`` did too until December
+2026; its scripts never change, so its triage ids now name a finding by its place instead
+(occurrence numbers here move when an earlier finding on an identical line comes or goes).
 """
 
 from __future__ import annotations
