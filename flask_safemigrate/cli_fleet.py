@@ -24,7 +24,7 @@ from flask_safemigrate import cli_support, fleet
 from flask_safemigrate.cli_support import exit_with, format_option, handles_errors
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.render import render_json
-from flask_safemigrate.render.fleet import FleetPrinter, status_lines
+from flask_safemigrate.render.fleet import FleetJsonLogPrinter, FleetPrinter, status_lines
 
 __all__ = ["fleet_options", "fleet_status_command", "verify_fleet_options"]
 
@@ -240,9 +240,14 @@ def _run(app: Any, fleet_run: fleet.FleetOptions, output_format: str) -> None:
     from flask_safemigrate import cli_interrupt  # with the upgrade machinery: only when run
 
     err = output_format == "json"
-    printer = FleetPrinter(
-        lambda text, nl: click.echo(text, nl=nl, err=err),
-        live=(sys.stderr if err else sys.stdout).isatty(),
+    log = cli_support.json_log_active()
+    printer: FleetPrinter | FleetJsonLogPrinter = (
+        FleetPrinter(
+            lambda text, nl: click.echo(text, nl=nl, err=err),
+            live=(sys.stderr if err else sys.stdout).isatty(),
+        )
+        if log is None
+        else FleetJsonLogPrinter(log.record)
     )
     try:
         with cli_interrupt.sigterm_interrupts():

@@ -19,9 +19,11 @@ from flask_safemigrate.fleet.events import (
 )
 from flask_safemigrate.safe_text import printable
 
-__all__ = ["FleetPrinter", "result_line", "status_lines"]
+__all__ = ["FleetJsonLogPrinter", "FleetPrinter", "result_line", "status_lines"]
 
 Echo = Callable[[str, bool], None]
+#: Writes one JSON log record: ``(event, level, fields)``.
+Record = Callable[[str, str, dict[str, Any]], None]
 
 
 def result_line(result: TargetResult, done: int, total: int) -> str:
@@ -72,6 +74,35 @@ class FleetPrinter(FleetProgress):
 
     def close(self) -> None:
         self._clear()
+
+
+class FleetJsonLogPrinter(FleetProgress):
+    """``--fleet --log-format json``: each event as one record (``fleet_planned``,
+    ``target_started``, ``target_finished`` with the target's report entry), as safe-upgrade's
+    own events are, so a log collector follows a fleet run without parsing lines."""
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+
+    def emit(self, event: FleetPlanned | TargetStarted | TargetFinished) -> None:
+        if isinstance(event, FleetPlanned):
+            self.record("fleet_planned", "info", dict(vars(event)))
+        elif isinstance(event, TargetStarted):
+            fields = {"target": event.key, "stage": event.stage, "running": event.running}
+            self.record("target_started", "info", fields)
+        else:
+            fields = event.result.to_dict()  # the target's entry of the JSON summary
+            fields.update(
+                done=event.done,
+                failures=event.failed,
+                running=event.running,
+                queued=event.pending,
+                elapsed=round(event.elapsed, 3),
+            )
+            self.record("target_finished", "error" if event.result.failed else "info", fields)
+
+    def close(self) -> None:
+        """Nothing to clear: records are whole lines."""
 
 
 def status_lines(facts: dict[str, Any]) -> list[str]:

@@ -136,7 +136,7 @@ def test_a_failure_in_the_parallel_stage_is_isolated_and_reported(project: Path)
     env = fleet.environment(project, sqlite_url(project / "app.db"), files)
 
     code, report, stderr = fleet.run_fleet(
-        project, env, "--parallel", "3", "--on-error", "continue"
+        project, env, "--parallel", "3", "--on-error", "continue", "--log-format", "json"
     )
 
     assert code == 4
@@ -147,7 +147,15 @@ def test_a_failure_in_the_parallel_stage_is_isolated_and_reported(project: Path)
     assert failed["from"] == "base"
     assert failed["to"] == fleet.REVISIONS[0]  # the first revision went in, the second failed
     assert all(_applied_once(url) for n, url in enumerate(files) if n != 3)
-    assert f"{files[3]} failed" in stderr
+    # --log-format json: the parent's progress is one record per event, as safe-upgrade's is.
+    records = [json.loads(line) for line in stderr.splitlines()]
+    kinds = [r["event"] for r in records]
+    assert kinds[0] == "fleet_planned" and records[0]["pending"] == 6
+    assert kinds.count("target_started") == 6 and kinds.count("target_finished") == 6
+    finished = {r["target"]: r for r in records if r["event"] == "target_finished"}
+    assert (finished[files[3]]["status"], finished[files[3]]["level"]) == ("failed", "error")
+    assert {r["status"] for t, r in finished.items() if t != files[3]} == {"ok"}
+    assert max(r["done"] for r in finished.values()) == 6
     status_code, status = _status(project, env)
     assert status_code == 1
     targets = status["targets"]
