@@ -244,11 +244,17 @@ def record(
     who: str | None = None,
     schema: str | None = None,
     ensure_table: bool = True,
-) -> None:
+    witness: str | None = None,
+) -> bool | None:
     """Insert one row, creating the table first when needed.
 
     ``ensure_table=False`` skips the existence check for a caller that created the table
     already (safe-upgrade writes one row per revision and should not inspect each time).
+
+    ``witness`` (PostgreSQL): an SQL boolean expression the insert returns (``RETURNING``), so
+    the caller learns it in the same round trip; its value is returned (``None`` when it was
+    not asked, or on an app's ``schema_translate_map``, whose insert is compiled: ask apart).
+    safe-upgrade passes the migration lock's :attr:`.HeldLock.witness`.
 
     Naive datetimes are taken as UTC. ``duration_ms`` is computed from the two timestamps;
     ``who`` defaults to :func:`applied_by`. The caller owns the transaction (commit it).
@@ -275,13 +281,17 @@ def record(
         # The app maps schemas at execution (a tenant per schema): only a compiled statement
         # is translated, and the row must go where read_entries will look.
         connection.execute(ledger_table(schema).insert(), values)
-        return
+        return None
     sql, order, processors = _insert_of(connection.dialect, schema)
     params = {
         name: processors[name](value) if name in processors else value
         for name, value in values.items()
     }
-    connection.exec_driver_sql(sql, tuple(params[n] for n in order) if order else params)
+    arguments = tuple(params[n] for n in order) if order else params
+    if witness is None:
+        connection.exec_driver_sql(sql, arguments)
+        return None
+    return bool(connection.exec_driver_sql(f"{sql} RETURNING {witness}", arguments).scalar())
 
 
 #: Per dialect and schema: the ledger's INSERT as the driver takes it (see :func:`_insert_of`).
@@ -299,15 +309,18 @@ def _insert_of(
 
     safe-upgrade writes one row per revision inside the revision's transaction; run through
     ``exec_driver_sql``, a row costs a third of the CPU of ``execute(insert)`` (no cache
-    lookup of the compiled statement, no ``RETURNING id`` nobody reads) and still passes the
-    engine's events (the session label, the statement recorder).
+    lookup of the compiled statement, no ``RETURNING id`` nobody reads: :meth:`~sa.Insert.inline`)
+    and still passes the engine's events (the session label, the statement recorder).
     """
     per_schema = _inserts.setdefault(dialect, {})
     if schema not in per_schema:
         table = ledger_table(schema)
         columns = [column for column in table.columns if column.name != "id"]
-        compiled = table.insert().compile(
-            dialect=dialect, column_keys=[column.name for column in columns]
+        # inline(): no implicit ``RETURNING id`` (nobody reads it; a witness takes its place).
+        compiled = (
+            table.insert()
+            .inline()
+            .compile(dialect=dialect, column_keys=[column.name for column in columns])
         )
         processors: dict[str, Callable[[Any], Any]] = {}
         for column in columns:

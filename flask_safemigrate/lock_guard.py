@@ -10,7 +10,10 @@ Three defences, used together by safe-upgrade (issue 13, item 1):
   its time noted) even in the middle of a long revision;
 - **checks**: :meth:`Guard.check` before each revision starts and again before it commits.
   PostgreSQL and SQLite then roll the revision back; MariaDB/MySQL (whose DDL committed
-  itself) commits the finished revision and stops before the next one;
+  itself) commits the finished revision and stops before the next one. On PostgreSQL the
+  commit check rides on the revision's ledger insert (:meth:`Guard.witness`: the lock's
+  state as ``pg_locks`` shows it, read by the migration session), and asks the lock's own
+  connection only when that does not answer "held";
 - **a fence on the migration session itself** (:meth:`Guard.fence`): PostgreSQL takes a
   second advisory lock and MariaDB/MySQL a second ``GET_LOCK`` on the connection that runs
   the revisions, held for that session's life; SQLite begins each revision with
@@ -69,6 +72,8 @@ class Guard:
     #: Revisions committed after the loss was seen (MariaDB/MySQL only; see :meth:`check`).
     committed_unlocked: list[str] = field(default_factory=list)
     fenced: bool = False
+    #: Whether :meth:`witness` is given out (turned off when it disagreed with a probe).
+    witnessing: bool = True
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _confirmed_clock: float = field(default=float("-inf"), repr=False)
 
@@ -108,6 +113,40 @@ class Guard:
             self.committed_unlocked.append(revision)
             return
         raise self.lost(revision, point)
+
+    def witness(self) -> str | None:
+        """The lock's :attr:`~.HeldLock.witness`, for a ``commit`` check made inside a statement
+        of the migration session; ``None``: use :meth:`check` (no witness, or a loss seen).
+
+        The caller runs the expression just before the revision commits and hands its value
+        to :meth:`witnessed`; anything but true goes on to :meth:`check` (which probes).
+        """
+        with self._mutex:
+            if self.lost_at is not None or not self.witnessing:
+                return None
+            return self.held.witness
+
+    def witnessed(self, held: bool | None) -> bool:
+        """Note what :meth:`witness` evaluated to; True when that settles the ``commit`` check.
+
+        True (the lock's session holds the lock now) counts as a probe that found it held
+        (so the next ``start`` check is fresh), unless a loss was seen meanwhile (the
+        keepalive's probe): then, as for anything but true, the caller calls :meth:`check`.
+        """
+        if held is not True:
+            return False
+        with self._mutex:
+            if self.lost_at is not None:
+                return False
+            self.confirmed_at = _now()
+            self._confirmed_clock = time.monotonic()
+            return True
+
+    def witness_disagreed(self) -> None:
+        """The witness said "not held" and a probe then found the lock held: a server where
+        this login cannot see the lock in ``pg_locks``. Ask the lock's connection from now on."""
+        with self._mutex:
+            self.witnessing = False
 
     def _fresh(self) -> bool:
         with self._mutex:

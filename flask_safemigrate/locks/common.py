@@ -35,6 +35,12 @@ class HeldLock:
     lock file, ``waited`` the seconds spent waiting for it. ``session_id`` is what a waiter's
     timeout names as the holder: the backend pid (PostgreSQL), the connection id (MySQL), or
     the process id (SQLite).
+
+    ``witness`` (PostgreSQL, else ``None``): an SQL boolean expression that any session of the
+    same database can evaluate, true exactly while the lock's own session still holds the lock
+    (what :meth:`still_held` asks on the lock's connection). It lets the migration session ask
+    within a statement it runs anyway: safe-upgrade's ledger insert returns it (one round trip
+    per revision instead of two).
     """
 
     name: str
@@ -45,6 +51,7 @@ class HeldLock:
     key: int | None = None
     path: Path | None = None
     probe: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
+    witness: str | None = field(default=None, repr=False, compare=False)
 
     def still_held(self) -> bool:
         """False when the lock was lost (its connection died); call between long steps."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +40,8 @@ class PostgresqlLock(ServerLock):
 
     mechanism = "pg_advisory_lock"
     _still_ours_sql: str | None = None
+    #: The run's token lock (see :meth:`witness`), held with the lock while this holds it.
+    _token: int | None = None
 
     @property
     def key(self) -> int:
@@ -104,9 +107,49 @@ class PostgresqlLock(ServerLock):
             )
         return conn.exec_driver_sql(self._still_ours_sql).first() is not None
 
+    def witness(self, conn: Connection) -> str | None:
+        """An expression true exactly while this session holds the lock, for other sessions.
+
+        ``pg_locks`` names a holder by its pid, which the server reuses once a session ends:
+        "the lock's key is granted to pid P" could be a successor's session that got P. So the
+        session also takes a lock of its own, a random 64-bit key (a token) nobody else takes,
+        and the expression asks for one pid holding both, in one read of ``pg_locks`` (one
+        consistent view of the lock table). While it is true the lock's session is alive and
+        holds the lock: what :meth:`still_ours` asks on this connection. ``None`` when the token
+        cannot be taken (then the migration asks the lock's connection, as before).
+        """
+        statement = sa.text("SELECT pg_try_advisory_lock(:key)")
+        for _ in range(3):  # a taken token (another process's key, 2**-64) tries another
+            token = secrets.randbits(64) - (1 << 63)
+            if token == self.key:
+                continue
+            try:
+                taken = bool(conn.execute(statement, {"key": token}).scalar())
+            except sa.exc.SQLAlchemyError:
+                return None
+            if taken:
+                self._token = token
+                break
+        else:
+            return None
+        lock, mine = _key_parts(self.key), _key_parts(token)
+        return (
+            "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            f" AND ((classid::bigint = {int(lock['classid'])}"
+            f" AND objid::bigint = {int(lock['objid'])})"
+            f" OR (classid::bigint = {int(mine['classid'])}"
+            f" AND objid::bigint = {int(mine['objid'])}))"
+            " GROUP BY pid HAVING count(*) = 2)"
+        )
+
     def session_id(self, conn: Connection) -> int | None:
         session = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
         return int(session) if session is not None else None
 
     def release(self, conn: Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        if self._token is not None:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": self._token})
+            self._token = None

@@ -68,6 +68,10 @@ class ServerLock(ABC):
     def session_id(self, conn: Connection) -> int | None:
         """The session's id as the server shows it (what a waiter names as the holder)."""
 
+    def witness(self, conn: Connection) -> str | None:
+        """:attr:`.HeldLock.witness` of the lock just taken on ``conn``; ``None``: none."""
+        return None
+
     @abstractmethod
     def release(self, conn: Connection) -> None:
         """Give the lock back (a dead session already lost it)."""
@@ -101,6 +105,7 @@ def hold(
                 session_id=lock.session_id(conn),
                 key=lock.key,
                 probe=lambda: lock.still_ours(conn),
+                witness=lock.witness(conn),
             )
         finally:
             # A dead connection already lost the lock with its session: nothing to release.

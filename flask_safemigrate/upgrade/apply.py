@@ -19,7 +19,9 @@ here goes in through those two doors for the length of one call, and is taken ou
   the revision's length); on every dialect the statements of the running revision are
   recorded, so a failure can name the statement that failed and those that already ran;
 - the migration lock's :class:`~flask_safemigrate.lock_guard.Guard`, when given: its fence
-  on each new connection, and its check before each revision and before each commit.
+  on each new connection, and its check before each revision and before each commit (on
+  PostgreSQL with the ledger on, the commit check is the ledger insert's ``RETURNING`` of the
+  lock's witness, and the lock's own connection is asked only when that is not "held").
 
 The engine's pool is emptied before and after, so no connection the app uses later keeps a
 timeout or the SQLite recipe.
@@ -449,14 +451,24 @@ def apply(
         steps.finish(step)
         on_finish(len(steps.done) - 1, step.bind, step.revision, step.seconds)
 
+    def witness(key: str | None) -> tuple[lock_guard.Guard | None, str | None]:
+        """The guard of ``key`` and its lock's witness, where the ledger insert can ask it (a
+        target that rolls back: PostgreSQL); else ``(guard, None)``: :func:`check` asks."""
+        guard = guards.get(key) if key in involved else None
+        if guard is None or not use_ledger or key in autocommitting:
+            return guard, None
+        return guard, guard.witness()
+
     def on_version_apply(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         rev = str(step.up_revision_id)
         key = key_of.get(id(ctx.connection.engine))
-        check(key, rev, "commit")  # still ours? else roll back (MariaDB: commit, stop after)
+        guard, asked = witness(key)
+        if asked is None:
+            check(key, rev, "commit")  # still ours? else roll back (MariaDB: commit, stop after)
         seconds = time.perf_counter() - mark.clock
         started, finished_at = mark.started_at, datetime.now(UTC)
         if use_ledger:
-            ledger.record(
+            held = ledger.record(
                 ctx.connection,
                 revision=rev,
                 direction="upgrade",
@@ -467,7 +479,15 @@ def apply(
                 who=who,
                 schema=ledger_schema,
                 ensure_table=False,
+                witness=asked,
             )
+            if asked is not None and guard is not None and not guard.witnessed(held):
+                # Not seen held (or a loss seen meanwhile): the lock's connection decides. Lost:
+                # LockLost, and the revision rolls back with its row. Held: this login cannot
+                # see the lock in pg_locks; the next revisions ask the connection directly.
+                check(key, rev, "commit")
+                if held is False:
+                    guard.witness_disagreed()
         if at_end and key in autocommitting:
             # The revision's DDL committed itself: commit its version and ledger rows too.
             ctx.connection.connection.dbapi_connection.commit()

@@ -384,3 +384,89 @@ def test_a_start_check_right_after_a_held_probe_asks_nothing_else_it_probes(
     with pytest.raises(LockLost):
         guard.check(revision="r2", point="start")  # lost stays lost, fresh or not
     assert len(asked) == 3
+
+
+# --------------------------------------------------------------------------- the witness
+
+
+def _witness(url: str, witness: str | None) -> bool:
+    """The witness as another session of the database (the migration's) evaluates it."""
+    assert witness is not None
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.exec_driver_sql(f"SELECT {witness}").scalar())
+    finally:
+        engine.dispose()
+
+
+@TIMING
+@pytest.mark.parametrize("db_kind", [pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_the_witness_is_true_exactly_while_the_lock_session_holds_the_lock(
+    db_kind: DbKind, database_url: str
+) -> None:
+    """What safe-upgrade's ledger insert returns instead of a probe on the lock's connection.
+
+    True while held; false once the lock's session is gone, also when a successor holds the
+    lock (its session, whatever pid it got, lacks the first holder's token), and false after
+    a release. Each holder's witness speaks only for itself.
+    """
+    name = name_of(database_url)
+    engine = sa.create_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with migration_lock(database_url, name=name, wait=5) as first:
+            assert first.witness is not None and _witness(database_url, first.witness)
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"SELECT pg_terminate_backend({first.session_id})"))
+            deadline = time.monotonic() + 10  # the server ends the session asynchronously
+            while _witness(database_url, first.witness) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _witness(database_url, first.witness)
+            with migration_lock(database_url, name=name, wait=5) as second:
+                assert second.witness is not None and second.witness != first.witness
+                assert _witness(database_url, second.witness)
+                assert not _witness(database_url, first.witness)
+            assert not _witness(database_url, second.witness)
+        with migration_lock(database_url, name=name, wait=0) as third:
+            assert _witness(database_url, third.witness)
+        assert not _witness(database_url, third.witness)
+        with engine.connect() as conn:  # the token went with the lock: no advisory lock left
+            left = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            ).scalar()
+        assert left == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_witness_that_says_held_counts_as_a_probe_anything_else_leaves_it_to_check() -> None:
+    asked: list[bool] = []
+    answers: list[bool] = []
+
+    def probe() -> bool:
+        asked.append(answers[0])
+        return answers.pop(0)
+
+    held = HeldLock("m", "pg_advisory_lock", "db", 0.0, probe=probe, witness="EXISTS (x)")
+    guard = lock_guard.Guard(held, None, 1.0)
+    assert guard.witness() == "EXISTS (x)"
+    assert guard.witnessed(True)
+    guard.check(revision="r2", point="start")  # fresh: the witness stood for a probe
+    assert asked == []
+    assert not guard.witnessed(False) and not guard.witnessed(None)
+
+    answers[:] = [True]  # the witness said no, the lock's connection says held
+    guard.check(revision="r2", point="commit")
+    guard.witness_disagreed()
+    assert guard.witness() is None  # from now on the connection is asked
+    assert asked == [True]
+
+    lost = lock_guard.Guard(HeldLock("m", "pg_advisory_lock", "db", 0.0, probe=probe), None, 1.0)
+    answers[:] = [False]
+    assert not lost.probe()  # a loss seen (the keepalive)
+    assert lost.witness() is None and not lost.witnessed(True)
+    with pytest.raises(LockLost):
+        lost.check(revision="r3", point="commit")
