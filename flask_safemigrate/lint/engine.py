@@ -189,7 +189,7 @@ def lint_files(
         for path in files:
             read = read_script(path)
             info = None if isinstance(read, Violation) else read.info
-            if only_revisions is not None and (info is None or info.revision not in only_revisions):
+            if _left_out(only_revisions, info.revision if info is not None else None):
                 results.append(FileResult(path, info, [], 0, linted=False))
                 continue
             display.resolved.add(path)  # collect_files resolved it
@@ -200,6 +200,14 @@ def lint_files(
                 kept, quiet = apply_suppressions(path, read.source, read.tree, [], config)
             results.append(FileResult(path, info, kept, len(quiet), linted=True))
     return results
+
+
+def _left_out(only_revisions: set[str] | None, revision: str | None) -> bool:
+    """Whether ``only_revisions`` (``--since``, ``--pending``) leaves a script out. A script
+    whose revision cannot be read (it does not parse, or names none) is never left out: it
+    is not known to be applied or old, and it breaks the next upgrade, so a gate on "the new
+    scripts" must report it rather than check nothing and pass."""
+    return only_revisions is not None and revision is not None and revision not in only_revisions
 
 
 def lint(
@@ -331,7 +339,7 @@ def _cached(
     hit = cache.get(key, path)
     if hit is None:
         return None
-    if only_revisions is not None and (hit.revision is None or hit.revision not in only_revisions):
+    if _left_out(only_revisions, hit.revision):
         return FileResult(path, hit.script, [], 0, linted=False)
     if hit.findings is None:  # read for its revision only last time: lint it now
         return None

@@ -229,6 +229,25 @@ def test_since_and_pending(app: Flask) -> None:
     assert bad.exit_code == 2
 
 
+def test_since_and_pending_report_a_new_script_that_does_not_parse(app: Flask) -> None:
+    """Its revision cannot be read, so it is not known to be old or applied: a gate on the
+    new scripts that left it out would check nothing and pass a script that breaks the
+    upgrade (a newcomer's trial)."""
+    directory = Path(app.extensions["migrate"].directory)
+    invoke_ok(app, "db", "stamp", "a1a1a1a1a1a1")  # before Alembic meets the broken script
+    broken = directory / "versions" / "c3c3c3c3c3c3_broken.py"
+    broken.write_text(
+        'revision = "c3c3c3c3c3c3"\ndown_revision = "a1a1a1a1a1a1"\n\n\n'
+        "def upgrade():\n    op.add_column('t', sa.Column('x', sa.Integer())\n",
+        encoding="utf-8",
+    )
+    for gate in (("--pending",), ("--since", "a1a1a1a1a1a1")):
+        result = invoke(app, "db", "lint", *gate, "--format", "json")
+        assert result.exit_code == 1, (gate, result.output)
+        found = json.loads(result.stdout)["findings"]
+        assert [(Path(f["path"]).name, f["code"]) for f in found] == [(broken.name, "SM313")], gate
+
+
 def test_malformed_files_become_findings(tmp_path: Path) -> None:
     versions = tmp_path / "versions"
     versions.mkdir()
