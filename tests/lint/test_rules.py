@@ -120,3 +120,20 @@ def test_missing_existence_check_help_names_the_guard_for_that_op(tmp_path: Path
         " (from flask_safemigrate import guards) or, on PostgreSQL and MariaDB only (SQLite and"
         " MySQL reject it), pass if_exists=True",
     }
+
+
+def test_unnamed_constraint_help_gives_a_name_of_the_right_kind(tmp_path: Path) -> None:
+    """A foreign key's help suggested the name of a unique constraint (a newcomer's trial)."""
+    script = tmp_path / "a1_fk.py"
+    script.write_text(
+        'revision = "a1"\ndown_revision = None\n\n\ndef upgrade():\n'
+        '    op.create_foreign_key(None, "orders", "users", ["user_id"], ["id"])\n'
+        '    op.create_unique_constraint(None, "users", ["email"])\n'
+        '    op.add_column("users", sa.Column("nick", sa.String(9), unique=True))\n',
+        encoding="utf-8",
+    )
+    report = lint([tmp_path], LintConfig(select=("unnamed-constraint",)))
+    helps = [f.help for f in sorted(report.findings, key=lambda f: f.line or 0)]
+    assert len(helps) == 3
+    assert '"fk_orders_COLUMN_OTHERTABLE"' in str(helps[0])
+    assert '"uq_users_COLUMN"' in str(helps[1]) and '"uq_users_COLUMN"' in str(helps[2])

@@ -41,6 +41,24 @@ _CONSTRAINT_WORDS = {
 }
 
 
+#: The name a naming convention would give each kind, for the help's example.
+_EXAMPLE_NAMES = {
+    "unique constraint": "uq_{t}_COLUMN",
+    "foreign key": "fk_{t}_COLUMN_OTHERTABLE",
+    "check constraint": "ck_{t}_RULE",
+    "primary key": "pk_{t}",
+}
+
+
+def _fix_for(what: str, table: str | None) -> str:
+    """The rule's fix with an example name of the right kind (not a unique constraint's
+    name for a foreign key)."""
+    example = _EXAMPLE_NAMES.get(what, "uq_{t}_COLUMN").format(t=table or "TABLE")
+    return (
+        f'name it explicitly (e.g. "{example}") or through a naming convention rendered with op.f()'
+    )
+
+
 def _constraint_unnamed(call: ast.Call, position: int | None) -> bool:
     name = keyword(call, "name")
     if name is None and position is not None:
@@ -101,11 +119,15 @@ class UnnamedConstraint(Rule):
                 if name_value(call.param("constraint_name")) is None:
                     action = "drops" if call.name == "drop_constraint" else "creates"
                     what = call.name.removeprefix("create_").removeprefix("drop_")
+                    words = what.replace("_", " ")
                     yield Violation(
-                        f"{action} a {what.replace('_', ' ')} on {call.table or 'a table'} "
+                        f"{action} a {words} on {call.table or 'a table'} "
                         "with name None; the database picks a name that differs per dialect, "
                         "so later migrations cannot refer to it",
                         node=call.node,
+                        help=_fix_for(
+                            "unique constraint" if words == "constraint" else words, call.table
+                        ),
                     )
                 continue
             if call.name == "create_table" and call.receiver == "op":
@@ -132,10 +154,12 @@ class UnnamedConstraint(Rule):
                         "database picks a name that differs per dialect, so later migrations "
                         "cannot refer to it",
                         node=sub,
+                        help=_fix_for(_CONSTRAINT_WORDS[kind], table),
                     )
             elif kind == "Column" and literal(keyword(sub, "unique")) is True:
                 yield Violation(
                     f"column {where}.{column_name(sub)} has unique=True, which creates an "
                     "unnamed unique constraint whose name differs per dialect",
                     node=sub,
+                    help=_fix_for("unique constraint", table),
                 )
