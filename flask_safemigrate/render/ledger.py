@@ -83,7 +83,10 @@ def _accept_lines(facts: Mapping[str, Any]) -> list[str]:
         else:
             lines.append(f"{where}: the ledger already matches {facts['path']}; nothing recorded")
     if facts.get("reason"):
-        lines.append(f"reason: {facts['reason']}")
+        if any(db["recorded"] for db in facts["databases"]):
+            lines.append(f"reason: {facts['reason']}")
+        else:  # said as kept, a reason no row holds would be an audit note that is lost
+            lines.append(f"reason not recorded: no row was written to hold it ({facts['reason']})")
     outcomes = {db.get("operations") for db in facts["databases"] if db["recorded"]}
     if "changed" in outcomes:
         lines.append(

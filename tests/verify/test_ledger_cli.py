@@ -99,6 +99,11 @@ def test_ledger_accept_and_show(verify_app: VerifyApp, database_url: str) -> Non
     result = invoke_ok(app, "db", "ledger", "accept", ITEMS)
     assert "already matches" in result.stdout and "nothing recorded" in result.stdout
     assert len(_rows(database_url)) == 3
+    # A reason given then is not shown as if it were kept (a newcomer's trial).
+    result = invoke_ok(app, "db", "ledger", "accept", ITEMS, "--reason", "late note")
+    assert "reason not recorded: no row was written to hold it (late note)" in result.stdout
+    assert "\nreason: late note" not in result.stdout
+    assert len(_rows(database_url)) == 3
 
     code, data, _ = invoke_json(app, "db", "ledger", "show", "--format", "json")
     assert code == 0
