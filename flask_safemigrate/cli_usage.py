@@ -66,8 +66,10 @@ def usage_error(error: click.UsageError, command_path: str) -> ConfigError:
         if error.param_hint is not None:
             hint = error.param_hint
             where = hint if isinstance(hint, str) else " / ".join(hint)
-        elif error.param is not None:
-            where = " / ".join(error.param.opts) or error.param.name
+        elif isinstance(error.param, click.Option):
+            where = " / ".join(error.param.opts)
+        elif error.param is not None:  # an argument, as click's usage line names it
+            where = error.param.human_readable_name
     return ConfigError(
         error.format_message(),
         where=where,

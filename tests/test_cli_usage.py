@@ -33,6 +33,7 @@ FLASK_CASES = [
     ("snapshot", ("--format", "json", "--bogus"), "--bogus", "No such option"),
     ("auto-merge-heads", ("--format", "json", "--bogus"), "--bogus", "No such option"),
     ("fleet-status", ("--format", "json", "--bogus"), "--bogus", "No such option"),
+    ("ledger accept", ("--format", "json"), "REVISION", "Missing argument 'REVISION'"),
 ]
 
 
