@@ -39,6 +39,7 @@ from flask_safemigrate.cli_support import (
     stdout_to_stderr,
 )
 from flask_safemigrate.cli_upgrade import safe_upgrade_command
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.errors import ConfigError, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
@@ -233,7 +234,7 @@ def _script_locations(directory: str | None, version_path: str | None) -> list[P
     return found
 
 
-@click.command("lint")
+@click.command("lint", cls=JsonUsageCommand)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--pending", is_flag=True, help="Only revisions not yet applied to the app's database."
@@ -317,7 +318,7 @@ COMMANDS["safe-upgrade"] = safe_upgrade_command
 # --- verify -------------------------------------------------------------------------------
 
 
-@click.command("verify")
+@click.command("verify", cls=JsonUsageCommand)
 @cli_support.directory_option
 @click.option(
     "--no-db", is_flag=True, help="Only the static checks: do not read the app's database."
@@ -386,7 +387,7 @@ COMMANDS["verify"] = verify_command
 # --- auto-merge-heads ---------------------------------------------------------------------
 
 
-@click.command("auto-merge-heads")
+@click.command("auto-merge-heads", cls=JsonUsageCommand)
 @cli_support.directory_option
 @click.option(
     "-m", "--message", default=None, help="Message of the merge revision [default: the heads]."

@@ -22,6 +22,7 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from flask_safemigrate import cli_support, fleet
 from flask_safemigrate.cli_support import exit_with, format_option, handles_errors
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.render import render_json
 from flask_safemigrate.render.fleet import FleetJsonLogPrinter, FleetPrinter, status_lines
@@ -273,7 +274,7 @@ def _run(app: Any, fleet_run: fleet.FleetOptions, output_format: str) -> None:
     exit_with(result.exit_code)
 
 
-@click.command("fleet-status")
+@click.command("fleet-status", cls=JsonUsageCommand)
 @click.option("--run", "run_id", default=None, help="Only this fleet run's rows.")
 @format_option("text", "json")
 @handles_errors

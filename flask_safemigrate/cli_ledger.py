@@ -18,6 +18,7 @@ from flask_safemigrate.cli_support import (
     format_option,
     handles_errors,
 )
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.render import render_json
 from flask_safemigrate.report import Result
 
@@ -35,7 +36,7 @@ def ledger_group(directory: str | None) -> None:
         g.directory = directory
 
 
-@ledger_group.command("accept")
+@ledger_group.command("accept", cls=JsonUsageCommand)
 @click.argument("revision")
 @directory_option
 @click.option(
@@ -59,7 +60,7 @@ def ledger_accept_command(
     _echo_ledger(result, output_format)
 
 
-@ledger_group.command("show")
+@ledger_group.command("show", cls=JsonUsageCommand)
 @directory_option
 @format_option("text", "json")
 @handles_errors

@@ -17,13 +17,14 @@ from flask_safemigrate.cli_support import (
     handles_errors,
     x_args,
 )
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.render import render_json
 from flask_safemigrate.safe_text import printable
 
 __all__ = ["snapshot_command"]
 
 
-@click.command("snapshot")
+@click.command("snapshot", cls=JsonUsageCommand)
 @directory_option
 @format_option("text", "json")
 @handles_errors

@@ -219,15 +219,32 @@ def echo_markdown_plan(report: Report, directory: Path) -> None:
     click.echo(render_plan_markdown(report, again=again))
 
 
+def error_document(error: SafeMigrateError) -> str:
+    """The JSON object ``--format json`` prints for an error raised before a report exists
+    (docs/exit-codes.md): ``schema_version``, ``ok: false``, then the error's own keys
+    (:meth:`~flask_safemigrate.errors.SafeMigrateError.to_dict`)."""
+    document = {"schema_version": SCHEMA_VERSION, "ok": False, **error.to_dict()}
+    return json.dumps(document, indent=2, default=str)
+
+
+def error_record(error: SafeMigrateError) -> dict[str, str]:
+    """The fields of ``--log-format json``'s ``error`` record: message, where, help (escaped,
+    as the text lines are; empty ones left out)."""
+    fields = {"message": error.message, "where": error.where, "help": error.hint}
+    return {key: printable(value) for key, value in fields.items() if value}
+
+
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
-    """Report an expected failure in one line (plus where/help) and exit with its code."""
+    """Report an expected failure in one line (plus where/help) and exit with its code.
+
+    With ``--format json`` the error is the JSON object on stdout; with ``--log-format json``
+    it is also an ``error`` record on stderr (a log collector reads only stderr)."""
+    log = json_log_active()
     if output_format == "json":
-        document = {"schema_version": SCHEMA_VERSION, "ok": False, **error.to_dict()}
-        click.echo(json.dumps(document, indent=2, default=str))
-    elif (log := json_log_active()) is not None:
-        fields = {"message": printable(error.message), "where": error.where, "help": error.hint}
-        log.record("error", "error", {k: printable(v) for k, v in fields.items() if v})
-    else:
+        click.echo(error_document(error))
+    if log is not None:
+        log.record("error", "error", error_record(error))
+    elif output_format != "json":
         # A script's or the database's words can be in any of these: one line each, escaped.
         click.echo(f"Error: {printable(error.message)}", err=True)
         if error.where:

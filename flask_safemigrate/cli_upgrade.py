@@ -24,6 +24,7 @@ from flask_safemigrate.cli_support import (
     handles_errors,
     stdout_to_stderr,
 )
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.errors import ConfigError, ExitCode
 from flask_safemigrate.render import render_finding, render_json, should_color
 from flask_safemigrate.safe_text import printable
@@ -51,7 +52,7 @@ def _progress_printer(err: bool) -> ProgressPrinter:
 _STEPS_BACK = re.compile(r"-\d+")
 
 
-class _RevisionCommand(click.Command):
+class _RevisionCommand(JsonUsageCommand):
     """A command whose REVISION may be ``-1``: click would read it as an unknown option.
 
     A step count back (``-1``, ``-3``) given before ``--`` is moved behind one, so that it
@@ -199,6 +200,8 @@ def safe_upgrade_command(
         if output_format != "json":
             raise  # one `Error:` line, from handles_errors
         click.echo(render_json(error.report))
+        if (log := cli_support.json_log_active()) is not None:  # as fail() records it
+            log.record("error", "error", cli_support.error_record(error))
         exit_with(ExitCode.USAGE)
     except KeyboardInterrupt as stop:
         engines = app.extensions["migrate"].db.engines.values()

@@ -18,6 +18,7 @@ from flask_safemigrate.cli_support import (
     lint_cli_options,
     lint_options,
 )
+from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.suggested import LintCommand
 from flask_safemigrate.version import __version__
 
@@ -28,7 +29,7 @@ def main() -> None:
     """Check Alembic migration scripts without a Flask app or a database."""
 
 
-@main.command("lint")
+@main.command("lint", cls=JsonUsageCommand)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @lint_options
 @handles_errors
