@@ -324,7 +324,9 @@ def _insert_of(
         )
         processors: dict[str, Callable[[Any], Any]] = {}
         for column in columns:
-            processor = column.type.bind_processor(dialect)
+            # The dialect's own type (SQLite's DATETIME writes text): the generic type has no
+            # processor, which left datetimes to sqlite3's default adapter, deprecated in 3.12.
+            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 processors[column.name] = processor
         order = tuple(compiled.positiontup or ()) if compiled.positional else ()
