@@ -38,7 +38,8 @@ def _not_renamed(table: str, column: str) -> str | None:
     return None
 
 
-#: The expand/contract sequence for each kind of break (``{t}`` the table, ``{c}`` the column).
+#: The expand/contract sequence for each kind of break (``{t}`` the table, ``{c}`` the column,
+#: ``{n}`` the new name of a renamed one).
 ADVICE: Mapping[str, str] = {
     "table-dropped": (
         "expand/contract: release N+1 stops using table {t} (its model removed, the table"
