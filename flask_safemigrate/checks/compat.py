@@ -8,12 +8,19 @@ holds its values (a narrower type, a removed enum value), or (a warning) refuses
 write (a new unique key or check). Both sides are described as
 :mod:`flask_safemigrate.models_snapshot` describes models; "release N" below is the one
 running, N+1 the one deployed with these migrations.
+
+A column rename, when the caller knows the migrations perform it (safe-upgrade reads its
+pending scripts), is one ``column-renamed`` break: the old column is compared with the one it
+became, so its NOT NULL, unique key or checks, which came with it, are not reported as added
+under the new name; a change the rename made besides (a narrower type, NOT NULL where the
+column was nullable) still is. Without that knowledge (``verify --compat-with`` reads only the
+schema) a rename reads as the old column dropped and a new one added.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_safemigrate.compat.fit import narrowing
@@ -22,8 +29,17 @@ from flask_safemigrate.report import Finding, Severity
 __all__ = ["ADVICE", "breaking_findings"]
 
 Tables = Mapping[str, Mapping[str, Any]]
+#: ``renamed(table, column)``: the name the migrations give a column of the old release's
+#: snapshot (any case), or ``None`` when it keeps its name or is not known to be renamed.
+Renamed = Callable[[str, str], str | None]
 
-#: The expand/contract sequence for each kind of break (``{t}`` the table, ``{c}`` the column).
+
+def _not_renamed(table: str, column: str) -> str | None:
+    return None
+
+
+#: The expand/contract sequence for each kind of break (``{t}`` the table, ``{c}`` the column,
+#: ``{n}`` the new name of a renamed one).
 ADVICE: Mapping[str, str] = {
     "table-dropped": (
         "expand/contract: release N+1 stops using table {t} (its model removed, the table"
@@ -35,6 +51,12 @@ ADVICE: Mapping[str, str] = {
         " (nullable or with a server default, so N+1's inserts work); release N+2 drops it."
         " To rename it: N+1 adds the new column and writes both, backfill, N+2 reads only the"
         " new one, N+3 drops {t}.{c}"
+    ),
+    "column-renamed": (
+        "expand/contract: release N+1 adds {t}.{n} beside {t}.{c} (nullable, or with a server"
+        " default) and writes both, and its migration backfills it (UPDATE {t} SET {n} = {c});"
+        " release N+2 reads and writes only {t}.{n} ({t}.{c} leaves the models, nullable or"
+        " with a server default); release N+3 drops {t}.{c}"
     ),
     "not-null-added": (
         "expand/contract: add {t}.{c} nullable or with a server default (the running release"
@@ -65,12 +87,21 @@ ADVICE: Mapping[str, str] = {
 
 
 def _finding(
-    kind: str, table: str, column: str | None, what: str, old: str, bind: str | None
+    kind: str,
+    table: str,
+    column: str | None,
+    what: str,
+    old: str,
+    bind: str | None,
+    renamed_to: str | None = None,
 ) -> Finding:
     where = table if column is None else f"{table}.{column}"
     label = "" if bind is None else f" (bind {bind!r})"
     warning = kind in ("unique-added", "check-added")
     impact = "may be refused" if warning else "fails"
+    extra: dict[str, Any] = {"table": table, "column": column, "change": kind, "bind": bind}
+    if kind == "column-renamed":
+        extra["renamed_to"] = renamed_to
     return Finding(
         rule="breaks-previous-release",
         severity=Severity.WARNING if warning else Severity.ERROR,
@@ -78,8 +109,8 @@ def _finding(
             f"{where}{label}: {what}; the previous release ({old}) {impact} against the"
             " schema the migrations build"
         ),
-        help=ADVICE[kind].format(t=table, c=column),
-        extra={"table": table, "column": column, "change": kind, "bind": bind},
+        help=ADVICE[kind].format(t=table, c=column, n=renamed_to),
+        extra=extra,
     )
 
 
@@ -97,49 +128,98 @@ def _normalized(check: str) -> str:
     return re.sub(r"[\s()`\"\[\]]", "", check).lower()
 
 
-def _columns(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """``(kind, column, what)`` for each column-level break of a table."""
+def _renames(
+    table: str, old: Mapping[str, Any], new: Mapping[str, Any], renamed: Renamed
+) -> dict[str, str]:
+    """Each column of ``old`` the migrations rename to a column ``new`` has: old name to new
+    (as ``new`` spells it). A rename to a name the new table lacks (dropped after, or not
+    mapped) is left out: the old column then reads as dropped."""
+    spelled = {name.lower(): name for name in new.get("columns", {})}
+    found = {}
+    for column in old.get("columns", {}):
+        target = renamed(table, column)
+        after = spelled.get(target.lower()) if target is not None else None
+        if after is not None and after != column:
+            found[column] = after
+    return found
+
+
+def _columns(
+    old: Mapping[str, Any], new: Mapping[str, Any], renames: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """``(kind, column, what)`` for each column-level break of a table; a renamed column is
+    compared with the column it became."""
     found = []
     new_columns = new.get("columns", {})
     for column, before in sorted(old.get("columns", {}).items()):
-        after = new_columns.get(column)
+        target = renames.get(column)
+        after = new_columns.get(column if target is None else target)
         if after is None:
             found.append(("column-dropped", column, "column dropped or renamed"))
             continue
+        subject, was = column, ""
+        if target is not None:  # what else changed is said of the new column
+            found.append(("column-renamed", column, f"column renamed to {target}"))
+            subject, was = target, f" (renamed from {column})"
         supplied = before.get("insert_default") is not None
         if _requires_value(after) and not supplied and not _requires_value(before):
-            found.append(("made-not-null", column, "made NOT NULL without a server default"))
+            found.append(("made-not-null", subject, f"made NOT NULL without a server default{was}"))
         narrowed = narrowing(before, after)
         if narrowed is not None:
-            found.append(("type-narrowed", column, f"type narrowed: {narrowed}"))
+            found.append(("type-narrowed", subject, f"type narrowed: {narrowed}{was}"))
+    targets = set(renames.values())
     for column, after in sorted(new_columns.items()):
-        if column not in old.get("columns", {}) and _requires_value(after):
+        added = column not in old.get("columns", {}) and column not in targets
+        if added and _requires_value(after):
             found.append(
                 ("not-null-added", column, "NOT NULL column without a server default added")
             )
     return found
 
 
-def _keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str | None, str]]:
+#: A check's SQL in pieces: a string literal (kept as it is) or a word (a column, maybe).
+_CHECK_WORDS = re.compile(r"'(?:[^']|'')*'|\b[A-Za-z_][\w$]*\b")
+
+
+def _renamed_check(check: str, renames: Mapping[str, str]) -> str:
+    """``check`` with each renamed column's old name replaced by its new one, as the database
+    rewrites a check on a rename (string literals untouched)."""
+    lower = {old.lower(): new for old, new in renames.items()}
+    if not lower:
+        return check
+    return _CHECK_WORDS.sub(lambda word: lower.get(word.group().lower(), word.group()), check)
+
+
+def _keys(
+    old: Mapping[str, Any], new: Mapping[str, Any], renames: Mapping[str, str]
+) -> list[tuple[str, str | None, str]]:
+    """A key or check of ``new`` that ``old`` lacks, a renamed column read by its new name."""
     found: list[tuple[str, str | None, str]] = []
-    known = {tuple(key) for key in old.get("unique", [])}
-    known.add(tuple(old.get("primary_key", [])))
+    known = {tuple(renames.get(c, c) for c in key) for key in old.get("unique", [])}
+    known.add(tuple(renames.get(c, c) for c in old.get("primary_key", [])))
     for key in sorted({tuple(key) for key in new.get("unique", [])} - known):
         columns = ", ".join(key)
         found.append(
             ("unique-added", key[0] if len(key) == 1 else None, f"unique ({columns}) added")
         )
-    checks = {_normalized(check) for check in old.get("checks", [])}
+    checks = {_normalized(_renamed_check(check, renames)) for check in old.get("checks", [])}
     for check in sorted(new.get("checks", [])):
         if _normalized(check) not in checks and "json_valid" not in check.lower():
             found.append(("check-added", None, f"check ({check}) added"))
     return found
 
 
-def breaking_findings(old: Tables, new: Tables, old_label: str, bind: str | None) -> list[Finding]:
+def breaking_findings(
+    old: Tables,
+    new: Tables,
+    old_label: str,
+    bind: str | None,
+    renamed: Renamed = _not_renamed,
+) -> list[Finding]:
     """``breaks-previous-release`` for one database: ``old`` the previous release's tables
     (its snapshot), ``new`` the tables the migrations build, both keyed by table name
-    (``schema.name`` outside the default schema)."""
+    (``schema.name`` outside the default schema); ``renamed`` the column renames the
+    migrations are known to perform."""
     findings = []
     for name, before in sorted(old.items()):
         after = new.get(name)
@@ -148,6 +228,11 @@ def breaking_findings(old: Tables, new: Tables, old_label: str, bind: str | None
                 _finding("table-dropped", name, None, "table dropped or renamed", old_label, bind)
             )
             continue
-        for kind, column, what in [*_columns(before, after), *_keys(before, after)]:
-            findings.append(_finding(kind, name, column, what, old_label, bind))
+        renames = _renames(name, before, after, renamed)
+        for kind, column, what in [
+            *_columns(before, after, renames),
+            *_keys(before, after, renames),
+        ]:
+            target = renames.get(column) if kind == "column-renamed" and column else None
+            findings.append(_finding(kind, name, column, what, old_label, bind, target))
     return findings

@@ -8,6 +8,10 @@ now). So a table or column the running release maps and the new models do not is
 only when a pending script drops or renames it; a statement that cannot be read that far
 (raw SQL that alters a table) counts for its whole table, and one on a table whose name is a
 variable counts for every table.
+
+A column rename is also kept with its new name (:meth:`Removals.renamed_column`): the
+comparison reports it as one rename, and the new name's NOT NULL or unique key, which the
+column had under its old name, not as added.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from dataclasses import dataclass, field
 
 from flask_safemigrate import history
 from flask_safemigrate.lint.index import collect_calls
-from flask_safemigrate.lint.sql import QNAME, alter_table, execute_sql, ident, sql_statements
+from flask_safemigrate.lint.sql import (
+    COLUMN_WORD,
+    IDENT,
+    QNAME,
+    alter_table,
+    execute_sql,
+    ident,
+    sql_statements,
+)
 
 __all__ = ["Removals", "removals_of"]
 
@@ -29,6 +41,13 @@ _RENAMED_TO = re.compile(r"^\s*RENAME\s+(?:TO|AS)\b", re.IGNORECASE)
 #: MySQL's ``RENAME TABLE a TO b[, c TO d]``.
 _RENAME_TABLE = re.compile(r"^RENAME TABLES? (.*)$", re.IGNORECASE | re.DOTALL)
 _RENAME_PAIR = re.compile(rf"\s*({QNAME})\s+TO\s+{QNAME}\s*", re.IGNORECASE)
+#: An ``ALTER TABLE`` action that renames a column: ``RENAME [COLUMN] a TO b`` (PostgreSQL,
+#: SQLite, MySQL 8, MariaDB 10.5) or MySQL's ``CHANGE [COLUMN] a b <definition>``.
+_RENAME_COLUMN = re.compile(
+    rf"^(?:RENAME (?:COLUMN )?{COLUMN_WORD}({IDENT}) TO ({IDENT})"
+    rf"|CHANGE (?:COLUMN )?({IDENT}) ({IDENT}))",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -45,6 +64,11 @@ class Removals:
     #: Columns dropped or renamed on a table whose name is not read (``None``: a column whose
     #: name is not read either, so any column of any table).
     any_table_columns: set[str | None] = field(default_factory=set)
+    #: Columns renamed, ``(table, old name)`` to the name the last pending script leaves
+    #: (``a`` to ``b``, then ``b`` to ``c``: ``a`` to ``c``).
+    renamed: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Columns renamed on a table whose name is not read: old name to new, on any table.
+    any_table_renamed: dict[str, str] = field(default_factory=dict)
 
     def drops_table(self, table: str) -> bool:
         return self.any_table or ident(table) in self.tables
@@ -58,6 +82,22 @@ class Removals:
             or None in self.any_table_columns
             or column.lower() in self.any_table_columns
         )
+
+    def renamed_column(self, table: str, column: str) -> str | None:
+        """The name (lower case) the plan gives ``table.column``, or ``None`` when it keeps
+        its name (or is renamed back)."""
+        old = column.lower()
+        new = self.renamed.get((ident(table), old), self.any_table_renamed.get(old))
+        return new if new is not None and new != old else None
+
+    def rename(self, table: str, old: str, new: str) -> None:
+        """Record ``table.old`` renamed to ``new`` (names as :func:`ident` gives them)."""
+        self.columns.add((table, old))
+        for key, current in self.renamed.items():
+            if key[0] == table and current == old:  # renamed before: follow it
+                self.renamed[key] = new
+                return
+        self.renamed[(table, old)] = new
 
 
 def _sql(removals: Removals, sql: str) -> None:
@@ -76,10 +116,26 @@ def _sql(removals: Removals, sql: str) -> None:
         altered = alter_table(statement)
         if altered is None:
             continue
-        if any(_RENAMED_TO.match(action) for action in altered[1]):
-            removals.tables.add(altered[0])
-        elif any(_REMOVING.match(action) for action in altered[1]):
-            removals.unknown.add(altered[0])
+        table, actions = altered
+        if any(_RENAMED_TO.match(action) for action in actions):
+            removals.tables.add(table)
+            continue
+        for action in actions:
+            names = _renamed_column(action)
+            if names is not None:
+                removals.rename(table, *names)
+            elif _REMOVING.match(action):  # a drop, or a CHANGE that keeps the name
+                removals.unknown.add(table)
+
+
+def _renamed_column(action: str) -> tuple[str, str] | None:
+    """``(old, new)`` for an ``ALTER TABLE`` action that renames a column."""
+    match = _RENAME_COLUMN.match(action)
+    if match is None:
+        return None
+    old = ident(match.group(1) or match.group(3))
+    new = ident(match.group(2) or match.group(4))
+    return (old, new) if old != new else None
 
 
 def removals_of(scripts: Sequence[history.Script], dialect: str | None) -> Removals:
@@ -107,11 +163,15 @@ def removals_of(scripts: Sequence[history.Script], dialect: str | None) -> Remov
             elif call.name == "drop_column" or (
                 call.name == "alter_column" and call.string("new_column_name") is not None
             ):
-                column = call.column
+                column, new = call.column, call.string("new_column_name")
                 if table is None:
                     removals.any_table_columns.add(None if column is None else column.lower())
+                    if column is not None and new is not None:
+                        removals.any_table_renamed[column.lower()] = new.lower()
                 elif column is None:
                     removals.unknown.add(ident(table))
+                elif new is not None:
+                    removals.rename(ident(table), column.lower(), new.lower())
                 else:
                     removals.columns.add((ident(table), column.lower()))
     return removals

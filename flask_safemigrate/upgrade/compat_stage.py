@@ -8,7 +8,8 @@ app) with the schema the plan will produce, predicted by the models of the relea
 deployed: verify's drift check and safe-upgrade's post-verify keep those models equal to the
 migrations at head, and both sides are then described the same way, by
 :func:`flask_safemigrate.models_snapshot.describe_metadata`. What the new models no longer
-map is dropped only when a pending script drops it (:mod:`flask_safemigrate.compat.removals`).
+map is dropped only when a pending script drops it (:mod:`flask_safemigrate.compat.removals`),
+and a column a pending script renames is one rename, not a drop and an addition.
 The comparison is :func:`flask_safemigrate.checks.compat.breaking_findings`, as
 ``verify --compat-with``'s.
 
@@ -97,15 +98,16 @@ def _compare(release: releases.Release, target: Target) -> list[Finding]:
     """The breaks; ``ValueError`` when the record is not a snapshot this version reads.
 
     A table or column the new models no longer map is a break only when the plan drops or
-    renames it (:mod:`flask_safemigrate.compat.removals`): unmapped, it may stay.
+    renames it (:mod:`flask_safemigrate.compat.removals`): unmapped, it may stay. A column
+    the plan renames is one ``column-renamed`` break, compared with the column it becomes.
     """
     old = _recorded_tables(release, target.key)
     new = models_snapshot.describe_metadata(target.spec.metadata)
+    removed = removals_of(target.plan, target.dialect)
     try:
-        found = breaking_findings(old, new, release.label, target.key)
+        found = breaking_findings(old, new, release.label, target.key, removed.renamed_column)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited record
         raise ValueError(f"its contents do not have a snapshot's shape ({exc!r})") from None
-    removed = removals_of(target.plan, target.dialect)
     return [finding for finding in found if _removed(finding, removed)]
 
 

@@ -424,3 +424,89 @@ def test_a_snapshot_larger_than_a_mariadb_text_is_kept_whole(
     assert len(row["snapshot"].encode("utf-8")) > 65_535
     assert hashlib.sha256(row["snapshot"].encode("utf-8")).hexdigest() == row["checksum"]
     assert len(json.loads(row["snapshot"])["databases"][0]["tables"]) == 81
+
+
+T1, T2 = "d1d1d1d1d1d1", "d2d2d2d2d2d2"
+CREATE_TAG = revision_script(
+    T1,
+    None,
+    """
+    op.create_table(
+        "tag",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("label", sa.String(length=40), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_tag"),
+        sa.UniqueConstraint("label", name="uq_tag_label"),
+    )
+    """,
+    'op.drop_table("tag")',
+    message="create tag",
+)
+#: ``tag.label`` renamed to ``name``, in each form a script writes it.
+RENAME_LABEL = {
+    "op": """
+        op.alter_column(  # safemigrate: ignore[rename-column] -- the break under test
+            "tag",
+            "label",
+            new_column_name="name",
+            existing_type=sa.String(length=40),
+            existing_nullable=False,
+        )
+        """,
+    "batch_op": """
+        with op.batch_alter_table("tag") as batch_op:
+            batch_op.alter_column(  # safemigrate: ignore[rename-column] -- the break under test
+                "label",
+                new_column_name="name",
+                existing_type=sa.String(length=40),
+                existing_nullable=False,
+            )
+        """,
+    "sql": """
+        op.execute(  # safemigrate: ignore[rename-column] -- the break under test
+            "ALTER TABLE tag RENAME COLUMN label TO name"
+        )
+        """,
+}
+
+
+def tag(column: str) -> Models:
+    """``tag``: id, and ``column`` (a string, unique and NOT NULL)."""
+
+    def declare(db: SQLAlchemy) -> None:
+        sa.Table(
+            "tag",
+            db.metadata,
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column(column, sa.String(40), nullable=False),
+            sa.UniqueConstraint(column, name="uq_tag_label"),
+        )
+
+    return declare
+
+
+@pytest.mark.parametrize("form", sorted(RENAME_LABEL))
+def test_a_renamed_unique_not_null_column_is_one_rename(
+    deploys: Deploys, database_url: str, form: str
+) -> None:
+    """The rename is the break; the new name's NOT NULL and unique key came with the column
+    (they were reported as added, and the rename as a drop: three findings for one change)."""
+    code, data = upgrade(deploys.release(tag("label"), CREATE_TAG))
+    assert code == 0, data
+    script = revision_script(T2, T1, RENAME_LABEL[form], 'raise RuntimeError("one way")')
+    code, data = upgrade(deploys.release(tag("name"), script))
+
+    assert code == 3, data
+    (problem,) = [p for p in data["problems"] if p["check"] == "breaks-previous-release"]
+    assert problem["severity"] == "error"
+    assert (problem["table"], problem["column"], problem["change"], problem["renamed_to"]) == (
+        "tag",
+        "label",
+        "column-renamed",
+        "name",
+    )
+    assert problem["message"].startswith("tag.label: column renamed to name; the previous")
+    assert problem["help"].startswith(ADVICE["column-renamed"].format(t="tag", c="label", n="name"))
+    assert "release N+1 adds tag.name beside tag.label" in problem["help"]
+    assert data["compat"]["findings"] == 1
+    assert data["current"] == [T1] and data["applied"] == []

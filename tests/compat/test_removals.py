@@ -130,3 +130,59 @@ def test_a_table_held_by_a_variable_may_be_any_table(tmp_path: Path) -> None:
     )
     removed = removals_of(literal, "postgresql")
     assert removed.tables == {"carts", "wishes"} and not removed.drops_table("users")
+
+
+def test_renamed_columns_keep_their_new_names(tmp_path: Path) -> None:
+    """A rename is read with its new name (the comparison folds the old column into it), in
+    each form a script writes it; a column renamed twice has its last name."""
+    scripts = scripts_of(
+        tmp_path,
+        """
+        op.alter_column("tag", "Label", new_column_name="name", schema="shop")
+        with op.batch_alter_table("users") as batch_op:
+            batch_op.alter_column("nick", new_column_name="handle")
+        op.execute("ALTER TABLE items RENAME COLUMN sku TO code;ALTER TABLE items RENAME note TO x")
+        op.execute("ALTER TABLE `orders` CHANGE COLUMN `total` `amount` INT NOT NULL")
+        op.execute("ALTER TABLE carts CHANGE qty qty BIGINT")
+        """,
+        'op.alter_column("users", "handle", new_column_name="screen_name")',
+        'op.alter_column("items", "code", new_column_name="code")',
+    )
+    removed = removals_of(scripts, "postgresql")
+    assert removed.renamed == {
+        ("tag", "label"): "name",
+        ("users", "nick"): "screen_name",
+        ("items", "sku"): "code",
+        ("items", "note"): "x",
+        ("orders", "total"): "amount",
+    }
+    assert removed.renamed_column("shop.tag", "label") == "name"
+    assert removed.renamed_column("users", "NICK") == "screen_name"
+    assert removed.renamed_column("users", "email") is None
+    # The old names are gone as before; a renamed column's table is not unknown as a whole.
+    assert removed.drops_column("items", "sku") and not removed.drops_column("items", "price")
+    # A CHANGE that keeps the name redefines the column: its table counts as a whole, as before.
+    assert removed.unknown == {"carts"}
+
+
+def test_a_renamed_column_renamed_back_keeps_its_name(tmp_path: Path) -> None:
+    scripts = scripts_of(
+        tmp_path,
+        'op.alter_column("tag", "label", new_column_name="name")',
+        'op.alter_column("tag", "name", new_column_name="label")',
+    )
+    assert removals_of(scripts, None).renamed_column("tag", "label") is None
+
+
+def test_a_rename_on_a_table_held_by_a_variable_is_on_any_table(tmp_path: Path) -> None:
+    scripts = scripts_of(
+        tmp_path,
+        """
+        for table_name in resource_tables():
+            with op.batch_alter_table(table_name) as batch_op:
+                batch_op.alter_column("owner", new_column_name="owner_id")
+        """,
+    )
+    removed = removals_of(scripts, "postgresql")
+    assert removed.renamed_column("anything", "owner") == "owner_id"
+    assert removed.renamed_column("anything", "email") is None
