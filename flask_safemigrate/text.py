@@ -17,12 +17,19 @@ if TYPE_CHECKING:
 
 from flask_safemigrate.safe_text import driver_text
 
-__all__ = ["display_path", "one_line", "placed", "plural", "shorten"]
+__all__ = ["display_path", "one_line", "placed", "plural", "sentence", "shorten"]
 
 
 def plural(count: int, word: str) -> str:
     """``1 revision``, ``2 revisions``: English plural by ``s``, enough for our own nouns."""
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def sentence(text: str) -> str:
+    """``text`` ended as a sentence: a period added unless it already ends with one (or with
+    ``!``/``?``), so an error that ends its own message (Alembic's "... require the existing
+    type.") does not read ``type..`` in ours."""
+    return text if text.rstrip().endswith((".", "!", "?")) else f"{text}."
 
 
 def one_line(error: BaseException, urls: Iterable[URL | str] = ()) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_safemigrate.text import display_path, one_line, placed, plural, shorten
+from flask_safemigrate.text import display_path, one_line, placed, plural, sentence, shorten
 
 
 def test_plural_adds_s_except_for_one() -> None:
@@ -77,3 +77,13 @@ def test_placed_says_where_a_relative_path_is(
     monkeypatch.chdir(tmp_path)
     assert placed(Path("migrations")) == f"migrations ({tmp_path / 'migrations'})"
     assert placed(tmp_path / "m") == str(tmp_path / "m")
+
+
+def test_sentence_ends_a_text_once() -> None:
+    alembic = "CommandError: All MySQL CHANGE/MODIFY COLUMN operations require the existing type."
+    assert sentence(alembic) == alembic
+    assert sentence("OperationalError: (1054, \"Unknown column 'x'\")") == (
+        "OperationalError: (1054, \"Unknown column 'x'\")."
+    )
+    assert sentence("is it?") == "is it?"
+    assert sentence("no period") == "no period."

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL
 from flask_safemigrate import blockers, database, history
 from flask_safemigrate.checks.ledger import applied_revisions
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.text import display_path, plural, shorten
+from flask_safemigrate.text import display_path, plural, sentence, shorten
 
 __all__ = [
     "AppliedStep",
@@ -343,21 +343,21 @@ def _one_target(facts: Failure) -> Finding:
     left = _left_behind(facts, ran, "failure", nothing="had run")
     what = _waited(facts)
     message = (
-        f"Revision {facts.name} {what} on {target.label}: {facts.reason}. The database is now"
-        f" at {at}.{left}"
+        f"Revision {facts.name} {what} on {target.label}: {sentence(facts.reason)} The database is"
+        f" now at {at}.{left}"
     )
     if not failed.started and facts.lock_timeout:
         # SQLite: BEGIN IMMEDIATE, before the revision's first statement, ran out.
         message = (
             f"Revision {facts.name} could not begin on {target.label}: it {what}:"
-            f" {facts.reason}. Nothing of it ran and no failure was recorded; the database is"
-            f" at {at}."
+            f" {sentence(facts.reason)} Nothing of it ran and no failure was recorded; the"
+            f" database is at {at}."
         )
     elif not failed.started:
         message = (
             f"Alembic stopped before revision {facts.name} began on {target.label}:"
-            f" {facts.reason}. Nothing of it ran and no failure was recorded; the database is"
-            f" at {at}."
+            f" {sentence(facts.reason)} Nothing of it ran and no failure was recorded; the"
+            f" database is at {at}."
         )
     if facts.backup_path is not None:
         message += f" Backup from before this run: {facts.backup_path}."
@@ -454,7 +454,7 @@ def _several_targets(facts: Failure) -> Finding:
         if facts.lost
         else f"Revision {facts.name} {_waited(facts)} on {culprit.label}: {facts.reason}"
     )
-    message = f"{what}. Where each database stands now: " + "; ".join(states) + "."
+    message = f"{sentence(what)} Where each database stands now: " + "; ".join(states) + "."
     if facts.backup_path is not None:
         message += (
             " Backups from before this run: "
