@@ -134,7 +134,8 @@ def stderr_as_json() -> Iterator[json_log.JsonLines]:
         if pipe is not None and pump is not None:
             pipe.restore()  # the pipe's last write end closes: the pump reads to its end
             pump.join(timeout=5)
-        stream.flush()
+        if pump is None or not pump.is_alive():  # a pump still reading keeps writing to it
+            stream.close()  # flushes; closed before its target, never at garbage collection
         if real is not None:
             real.close()
 

@@ -71,7 +71,7 @@ def read_script(path: Path) -> ReadScript | Violation:
         return Violation(f"cannot read the script: {exc.strerror or exc}", line=1, col=1)
     try:
         tree = history.parse_source(data, path)
-        source = decode(data)
+        source = decode(data, parsed=True)
     except SyntaxError as exc:
         return Violation(
             f"the script does not parse: {exc.msg}",
@@ -97,14 +97,18 @@ def read_script(path: Path) -> ReadScript | Violation:
     return ReadScript(source, tree, info if isinstance(info, history.Script) else None)
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes, *, parsed: bool = False) -> str:
     """The script's text in the encoding Python reads it in: the one its coding comment
-    declares (PEP 263), else UTF-8. Only the first two lines may declare one."""
+    declares (PEP 263), else UTF-8. Only the first two lines may declare one.
+
+    ``parsed``: Python has parsed these bytes already, so what does not decode can only be
+    in a comment (CPython's tokenizer skips a comment's bytes; Alembic imports such a script
+    fine): it becomes U+FFFD instead of an error."""
     head = data[:1024]
+    encoding = "utf-8"
     if b"coding" in head:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
-    return data.decode("utf-8")
+    return data.decode(encoding, errors="replace" if parsed else "strict")
 
 
 def collect_files(

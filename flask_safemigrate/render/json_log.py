@@ -83,7 +83,8 @@ class JsonLines(io.TextIOBase):
             if self._pending:
                 self._line(self._pending)
                 self._pending = ""
-        self.target.flush()
+        if not self.target.closed:  # closing this stream flushes; its target may be gone
+            self.target.flush()
 
     def record(self, event: str, level: str, fields: Mapping[str, Any]) -> None:
         """Write one record (after what is pending)."""

@@ -8,6 +8,7 @@ mode without a live database (its own limit, with or without guards).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -62,7 +63,8 @@ def offline_sql(scenario: Scenario, revisions: str) -> str:
 def run_sql(url: str, sql: str) -> None:
     """Run the script as a DBA would paste it: statement by statement, autocommitted."""
     if url.startswith("sqlite"):
-        with sqlite3.connect(sa.make_url(url).database or "") as conn:
+        # closing(): sqlite3's own context manager commits but leaves the connection open.
+        with contextlib.closing(sqlite3.connect(sa.make_url(url).database or "")) as conn:
             conn.executescript(sql)
         return
     engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")

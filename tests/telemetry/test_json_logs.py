@@ -224,3 +224,11 @@ def test_other_stderr_writes_and_log_warnings_become_records() -> None:
     assert (logged[1]["logger"], logged[1]["message"]) == ("some.library", "careful: this")
     assert (logged[2]["revision"], logged[2]["seconds"]) == ("abc", 0.5)
     assert cli_support.json_log_active() is None, "restored after the block"
+
+
+def test_the_json_stream_is_closed_on_the_way_out_not_left_to_garbage_collection() -> None:
+    """Python 3.13 reports a finalizer's failed flush (its target closed by then) as an
+    unraisable exception: the stream is closed while its target still stands."""
+    with cli_support.stderr_as_json() as stream:
+        sys.stderr.write("one line\n")
+    assert stream.closed
