@@ -180,6 +180,8 @@ def test_lint_summary_with_a_baseline() -> None:
         "All checks passed.",
         "Baseline b.json: 1 recorded finding not shown.",
     ]
+    quiet = {"baseline": {"file": "b.json", "suppressed": 0, "stale": 0}}
+    assert render_lint_text(Report("lint", facts=quiet)).splitlines() == ["All checks passed."]
     facts = {"baseline": {"file": "b.json", "suppressed": 0, "stale": 1}}
     assert render_lint_text(Report("lint", [DROP], facts=facts)).splitlines()[-1] == (
         "Baseline b.json: 0 recorded findings not shown; 1 entry matches nothing any more"

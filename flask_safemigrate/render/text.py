@@ -156,7 +156,8 @@ def lint_summary_lines(report: Report) -> list[str]:
                 f"; {stale} {'entry matches' if stale == 1 else 'entries match'} nothing any"
                 f" more (fixed or removed): {when}{how} prunes {'it' if stale == 1 else 'them'}"
             )
-        lines.append(text + ".")
+        if recorded or stale:  # a baseline that hides nothing and is all used is not news
+            lines.append(text + ".")
     return lines
 
 
