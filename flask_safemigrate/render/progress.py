@@ -237,10 +237,12 @@ def _stage_text(event: Event) -> str:
 
 
 def review_line(finding: Finding) -> str:
-    """A finding that never blocks, on one short line: ``path:line:col: SMnnn [rule] ...``."""
+    """A finding that never blocks, on one short line: ``path:line:col: warning SMnnn [rule]
+    ...`` (its severity said, as ``flask db lint`` says it)."""
     where = f"{finding.location}: " if finding.location else ""
     what = finding.message.split("; ")[0]  # the first clause says it; the rest is why
-    return f"{where}{finding.code or ''} [{finding.rule}] {shorten(what, 100)}"
+    code = f"{finding.code} " if finding.code else ""
+    return f"{where}{finding.severity} {code}[{finding.rule}] {shorten(what, 100)}"
 
 
 def event_line(event: Event) -> str:
