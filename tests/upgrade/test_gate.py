@@ -156,7 +156,8 @@ def test_downgrade_and_convention_findings_never_block_and_are_listed(
     listed = lines[at + 1 : at + 3]
     where = down.relative_to(Path.cwd()) if down.is_relative_to(Path.cwd()) else down
     assert {line.split(": ", 1)[1].split(" ", 2)[1] for line in listed} == {"SM402", "SM106"}
-    assert all(line.split(": ", 1)[1].startswith(("error ", "warning ", "info ")) for line in listed)
+    severities = ("error ", "warning ", "info ")
+    assert all(line.split(": ", 1)[1].startswith(severities) for line in listed)
     assert all(line.startswith(f"  {where}:") for line in listed), listed
     # Short: the rule and the first clause of its message.
     assert all(len(line.split("] ", 1)[1]) <= 100 for line in listed), listed
