@@ -195,6 +195,14 @@ def refused_login(error: BaseException) -> bool:
     return "FATAL" in text and any(words in text for words in _POSTGRES_REFUSED)
 
 
+def _sqlite_cannot_open(url: URL, error: BaseException) -> bool:
+    """SQLite could not open (or create) the file: a folder that does not exist, a file or
+    folder without permission. Unlike a busy server, retrying with backoff changes nothing."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    return "unable to open database file" in str(getattr(error, "orig", None) or error)
+
+
 def _refused_hint(url: URL) -> str:
     return (
         "the server is up and refused the login: check the user, the password and the database"
@@ -236,10 +244,13 @@ def connect(
                 break
             except sa.exc.DBAPIError as exc:
                 refused = refused_login(exc)
-                if attempt >= retries or refused:
+                unopenable = not refused and _sqlite_cannot_open(parsed, exc)
+                if attempt >= retries or refused or unopenable:
                     tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
                     if refused:
                         tries += ", not retried: the server answered and refused it"
+                    elif unopenable:
+                        tries += ", not retried: waiting does not create a folder or a permission"
                     error = DatabaseUnreachable(
                         f"cannot connect to {mask_url(parsed)}: "
                         f"{mask_text(_first_line(exc), parsed)} ({tries})",

@@ -66,6 +66,14 @@ def test_a_sqlite_file_in_a_missing_directory_names_the_directory(tmp_path: Path
     hint = info.value.hint or ""
     assert str(missing) in hint and "exists and is writable" in hint
     assert "server" not in hint
+    # Waiting does not create the folder: one attempt, even with retries to spare.
+    slept: list[float] = []
+    with (
+        pytest.raises(DatabaseUnreachable) as info,
+        database.connect(f"sqlite:///{missing}/app.db", timeout=1, retries=3, sleep=slept.append),
+    ):
+        pass
+    assert slept == [] and "(1 attempt, not retried:" in info.value.message
 
 
 @pytest.mark.parametrize(
