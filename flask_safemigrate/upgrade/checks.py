@@ -6,7 +6,8 @@ They read only. Each raises :class:`.state.Stop` (exit 3) with its findings, or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from flask_safemigrate import database, history, ledger, suggested
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import (
     check_schema_models,
+    invalid_index_findings,
     ledger_findings,
     overlapping_revisions,
     static_findings,
@@ -32,6 +34,7 @@ from flask_safemigrate.upgrade.targets import Target
 
 __all__ = [
     "check_graph",
+    "check_invalid_indexes",
     "check_ledger",
     "check_position",
     "check_schema_ahead",
@@ -486,3 +489,24 @@ def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding
         [run.setup.directory], config, only_revisions=revisions, cache_dir=user_cache()
     ).report
     return list(report.findings)
+
+
+def check_invalid_indexes(run: Run) -> None:
+    """PostgreSQL: an index a failed ``CREATE INDEX CONCURRENTLY`` left INVALID; an error
+    (stop, exit 3) when a pending script names it, since its create would be skipped."""
+    for target in run.targets:
+        if target.dialect != "postgresql" or run.options.sql:
+            continue
+        with run.connect(target) as connection:
+            found = invalid_index_findings(connection, target.label, _sources(target.plan))
+        blocking = [f for f in found if f.severity is Severity.ERROR]
+        run.findings.extend(f for f in found if f.severity is not Severity.ERROR)
+        if blocking:
+            raise run.stop(ExitCode.PREFLIGHT, *blocking)
+
+
+def _sources(plan: list[history.Script]) -> Iterator[str]:
+    """The text of each pending script that can be read (when an invalid index asks)."""
+    for script in plan:
+        with contextlib.suppress(OSError):
+            yield script.path.read_text(encoding="utf-8", errors="replace")

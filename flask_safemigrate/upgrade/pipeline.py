@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from flask_safemigrate import dedicated_schema, faults, history, ledger, lock_guard, suggested
 from flask_safemigrate.caches import user_cache
-from flask_safemigrate.checks import describe, drift_findings, invalid_index_findings
+from flask_safemigrate.checks import describe, drift_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
@@ -33,6 +32,7 @@ from flask_safemigrate.upgrade import (
     live_check,
     offline,
     plan_details,
+    script_imports,
     watching,
     wording,
 )
@@ -164,38 +164,17 @@ def preflight(run: Run) -> None:
             )
         )
     checks.check_schema_ahead(run)
-    _check_invalid_indexes(run)
+    checks.check_invalid_indexes(run)
     if run.plan and not run.options.sql:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
-    blocking = []
+    blocking = script_imports.check(run)  # a module the scripts import, missing here
     if run.plan and not run.options.skip_lint:
-        blocking = checks.lint(run)
+        blocking += checks.lint(run)
     elif run.plan:
         run.progress.emit(events.Linted(warnings=0, scripts=len(run.plan), skipped=True))
     blocking += compat_stage.check(run)  # will the release running now survive the plan?
     if blocking:  # lint's errors and the breaks together: one deploy hears every blocker
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
-
-
-def _check_invalid_indexes(run: Run) -> None:
-    """PostgreSQL: an index a failed ``CREATE INDEX CONCURRENTLY`` left INVALID; an error
-    (stop, exit 3) when a pending script names it, since its create would be skipped."""
-    for target in run.targets:
-        if target.dialect != "postgresql" or run.options.sql:
-            continue
-        with run.connect(target) as connection:
-            found = invalid_index_findings(connection, target.label, _sources(target.plan))
-        blocking = [f for f in found if f.severity is Severity.ERROR]
-        run.findings.extend(f for f in found if f.severity is not Severity.ERROR)
-        if blocking:
-            raise run.stop(ExitCode.PREFLIGHT, *blocking)
-
-
-def _sources(plan: list[history.Script]) -> Iterator[str]:
-    """The text of each pending script that can be read (when an invalid index asks)."""
-    for script in plan:
-        with contextlib.suppress(OSError):
-            yield script.path.read_text(encoding="utf-8", errors="replace")
 
 
 def lock_and_apply(run: Run) -> None:

@@ -262,6 +262,14 @@ def script_raises_on_import(env: Env) -> None:
     bi.write_script(env, B2_FILE, source)
 
 
+def script_raises_while_loading(env: Env) -> None:
+    """Its module body raises: only loading it tells (pre-flight reads scripts, never runs them)."""
+    source = bi.b2_source().replace(
+        "from alembic import op", "from alembic import op\nraise RuntimeError('sm-load')"
+    )
+    bi.write_script(env, B2_FILE, source)
+
+
 def empty_upgrade(env: Env) -> None:
     source = bi.b2_source()
     start = source.index("def upgrade():")
@@ -675,7 +683,17 @@ CASES: list[Case] = [
         script_raises_on_import,
         (
             safe_upgrade(
-                4, rf"^error\[migration-failed\]: Alembic stopped before revision {B2}.*sm_no_such"
+                3, rf"^error\[script-import-missing\]: revision {B2} .*imports sm_no_such_module"
+            ),
+        ),
+        change="none",  # found at pre-flight: no lock, no backup, nothing written
+    ),
+    Case(
+        "a-script-that-raises-while-loading",
+        script_raises_while_loading,
+        (
+            safe_upgrade(
+                4, rf"^error\[migration-failed\]: Alembic stopped before revision {B2}.*sm-load"
             ),
         ),
         change="no-row",  # Alembic loads every script first: b2 never began (issue #13 item 11)
