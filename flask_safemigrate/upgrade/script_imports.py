@@ -9,9 +9,9 @@ stops the run at pre-flight (exit 3) before anything is taken or written.
 Only what is certain is blocking: ``import`` statements at a script's top level (not in a
 ``try``, an ``if`` or a function: those may be optional), absolute, looked up without
 importing anything (:func:`importlib.util.find_spec` of the top-level package), on
-``sys.path`` plus Alembic's ``prepend_sys_path`` and the versions folders. An ``env.py`` that
-changes ``sys.path`` itself, when it runs, could make a module importable that is not yet:
-the finding is then a warning.
+``sys.path`` plus Alembic's ``prepend_sys_path``, the migrations folder and the versions
+folders. An ``env.py`` that changes ``sys.path`` itself, when it runs, could make a module
+importable that is not yet: the finding is then a warning.
 """
 
 from __future__ import annotations
@@ -123,8 +123,10 @@ def _finding(script: history.Script, module: str, line: int, moves_path: bool) -
 
 def search_paths(prepend: str | None, base: Path, locations: Iterable[Path]) -> list[str]:
     """Alembic's ``prepend_sys_path`` (relative to the working directory, as Alembic reads
-    it, and to ``base``, the migrations folder) and the versions folders."""
-    paths: list[str] = []
+    it, and to ``base``, the migrations folder), the migrations folder itself and the
+    versions folders: real histories import helpers kept beside them (Superset's scripts
+    ``import migration_utils``, a module of its migrations folder)."""
+    paths: list[str] = [os.fspath(base)]
     for entry in (prepend or "").replace(os.pathsep, " ").split():
         paths += [os.fspath(Path(entry).resolve()), os.fspath(base / entry)]
     paths += [os.fspath(location) for location in locations]
