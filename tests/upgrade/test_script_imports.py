@@ -73,3 +73,19 @@ def test_an_env_py_that_moves_sys_path_makes_it_a_warning(
     assert result.exit_code == 4, result.output  # Alembic then fails to load it, as warned
     assert "warning[script-import-missing]" in result.output
     assert "unless env.py, which changes sys.path" in result.output
+
+
+@SQLITE_ONLY
+def test_a_helper_module_beside_the_versions_folder_is_found(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """Superset's scripts ``import migration_utils``, a module of its migrations folder."""
+    app = make_app(database_url, models=models(), config=NO_BACKUP)
+    migrations = prepare(app)
+    (migrations / "sm_migration_utils.py").write_text("VALUE = 1\n", encoding="utf-8")
+    _import_in_second_script(migrations, "import sm_migration_utils")
+
+    result = invoke(app, "db", "safe-upgrade", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "script-import-missing" not in result.output
