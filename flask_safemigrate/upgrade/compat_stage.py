@@ -214,37 +214,18 @@ def record(run: Run) -> None:
             continue  # a partial upgrade: these models are not what runs on this schema
         outcome = run.compat.setdefault(target.key, CompatOutcome())
         text = snapshot_text(target)
-        try:
-            with run.connect(target) as connection:
-                last = releases.latest(connection, run.setup.version_schema)
-                same = (
-                    last is not None
-                    and last.checksum == releases.checksum_of(text)
-                    and set(last.heads) == heads
-                )
-                if same and not outcome.allowed:
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                recorded = _record_on(run, target, outcome, text, heads)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                # Replicas record once the lock is released, at the same moment: the table
+                # one of them creates makes another's CREATE fail. A fresh read settles it.
+                if attempt + 1 < RECORD_ATTEMPTS:
                     continue
-                releases.record(
-                    connection,
-                    heads=sorted(heads),
-                    snapshot=text,
-                    allow_breaking=outcome.allowed,
-                    breaks=outcome.breaks
-                    or [s for s in [outcome.skipped] if s and outcome.allowed],
-                    schema=run.setup.version_schema,
-                )
-                connection.commit()
-        except sa.exc.SQLAlchemyError as exc:
-            run.findings.append(
-                Finding(
-                    rule="release-not-recorded",
-                    severity=Severity.WARNING,
-                    message=f"{target.label}: the upgrade succeeded, but recording this release"
-                    f" in {releases.RELEASE_TABLE} failed: {one_line(exc, run.setup.urls)}",
-                    help="the next safe-upgrade compares with the release recorded before;"
-                    " a re-run of `flask db safe-upgrade` records it",
-                )
-            )
+                run.findings.append(_not_recorded(run, target, exc))
+                recorded = False
+        if not recorded:
             continue
         outcome.recorded = True
         run.progress.emit(
@@ -252,6 +233,47 @@ def record(run: Run) -> None:
                 target=target.progress_name, database=target.label, heads=tuple(sorted(heads))
             )
         )
+
+
+#: Tries to record a release: the table's creation may race another replica's once.
+RECORD_ATTEMPTS = 3
+
+
+def _record_on(
+    run: Run, target: Target, outcome: CompatOutcome, text: str, heads: set[str]
+) -> bool:
+    """Record the release on ``target`` unless the one recorded last is this one (a
+    replica, a re-run); whether a row was written."""
+    with run.connect(target) as connection:
+        last = releases.latest(connection, run.setup.version_schema)
+        same = (
+            last is not None
+            and last.checksum == releases.checksum_of(text)
+            and set(last.heads) == heads
+        )
+        if same and not outcome.allowed:
+            return False
+        releases.record(
+            connection,
+            heads=sorted(heads),
+            snapshot=text,
+            allow_breaking=outcome.allowed,
+            breaks=outcome.breaks or [s for s in [outcome.skipped] if s and outcome.allowed],
+            schema=run.setup.version_schema,
+        )
+        connection.commit()
+    return True
+
+
+def _not_recorded(run: Run, target: Target, exc: Exception) -> Finding:
+    return Finding(
+        rule="release-not-recorded",
+        severity=Severity.WARNING,
+        message=f"{target.label}: the upgrade succeeded, but recording this release"
+        f" in {releases.RELEASE_TABLE} failed: {one_line(exc, run.setup.urls)}",
+        help="the next safe-upgrade compares with the release recorded before;"
+        " a re-run of `flask db safe-upgrade` records it",
+    )
 
 
 def facts(run: Run) -> dict[str, Any] | None:

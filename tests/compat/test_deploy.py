@@ -510,3 +510,34 @@ def test_a_renamed_unique_not_null_column_is_one_rename(
     assert "release N+1 adds tag.name beside tag.label" in problem["help"]
     assert data["compat"]["findings"] == 1
     assert data["current"] == [T1] and data["applied"] == []
+
+
+def test_a_release_table_another_replica_created_meanwhile_is_recorded_into(
+    deploys: Deploys, database_url: str
+) -> None:
+    """Replicas record their release once the lock is released, at the same moment: the
+    table one creates makes another's CREATE fail. The real error, on the real database:
+    the other replica's table is made just before this one's CREATE runs."""
+    raced: list[str] = []
+
+    def other_replica_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not raced and statement.lstrip().upper().startswith("CREATE TABLE SAFEMIGRATE_RELEASE"):
+            raced.append(statement)
+            engine = nullpool_engine(database_url)
+            try:
+                with engine.begin() as other:
+                    other.exec_driver_sql(statement)
+            finally:
+                engine.dispose()
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", other_replica_first)
+    try:
+        code, data = upgrade(deploys.release(RELEASE_1, CREATE_USERS))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", other_replica_first)
+
+    assert raced, "the release table's CREATE never ran"
+    assert code == 0, data
+    assert "release-not-recorded" not in [p["check"] for p in data["problems"]]
+    assert data["compat"]["recorded"] is True
+    assert len(releases_of(database_url)) == 1
