@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -38,18 +38,53 @@ _NOT_WITH_FLEET = {
 }
 
 
-def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--fleet``, ``--parallel``, ``--on-error``, ``--canary``, ``--shard`` (and the
-    hidden ``--fleet-target``) to safe-upgrade; see the module docstring."""
-
-    @click.option("--fleet", is_flag=True, help="Upgrade every target of SAFEMIGRATE_TARGETS.")
-    @click.option(
+def _parallel_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--parallel``, as both fleet commands take it."""
+    return click.option(
         "--parallel",
         type=click.IntRange(min=1),
         default=1,
         show_default=True,
         help="With --fleet: targets at once (processes), capped by SAFEMIGRATE_FLEET_CONNECTIONS.",
-    )
+    )(command)
+
+
+#: The child's side: which target this run is (by key, never by URL); hidden.
+_fleet_target_option = click.option("--fleet-target", hidden=True, default=None)
+
+
+def _pinned(app: Any, fleet_target: str | None) -> bool:
+    """A fleet's child process: aim the app at its target; whether it is one."""
+    if fleet_target is None:
+        return False
+    from flask_safemigrate.fleet import pin_key
+
+    pin_key(app, fleet_target)
+    return True
+
+
+def _without_fleet(given: Mapping[str, bool]) -> None:
+    """Options given without ``--fleet`` that only mean something with it: one error."""
+    names = [name for name, used in given.items() if used]
+    if names:
+        raise ConfigError(f"{', '.join(names)} need(s) --fleet")
+
+
+def _refuse(options: Mapping[str, Any], refused: Mapping[str, str]) -> None:
+    """The command's options a fleet refuses (each about one database): one error."""
+    for key, name in refused.items():
+        if options.get(key):
+            raise ConfigError(
+                f"{name} does not go with --fleet", hint=f"run {name} without --fleet"
+            )
+
+
+def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--fleet``, ``--parallel``, ``--on-error``, ``--canary``, ``--shard`` (and the
+    hidden ``--fleet-target``) to safe-upgrade; see the module docstring."""
+
+    @click.option("--fleet", is_flag=True, help="Upgrade every target of SAFEMIGRATE_TARGETS.")
+    @_parallel_option
     @click.option(
         "--on-error",
         type=click.Choice(("continue", "stop")),
@@ -71,7 +106,7 @@ def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="With --fleet: only shard I of N (0-based; auto: Kubernetes JOB_COMPLETION_INDEX"
         " of JOB_COMPLETIONS).",
     )
-    @click.option("--fleet-target", hidden=True, default=None)
+    @_fleet_target_option
     @functools.wraps(command)
     def wrapper(
         *args: Any,
@@ -84,24 +119,17 @@ def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
         **kwargs: Any,
     ) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if fleet_target is not None:
-            from flask_safemigrate.fleet import pin_key
-
-            pin_key(app, fleet_target)
+        if _pinned(app, fleet_target):
             return command(*args, **kwargs)
         if not fleet:
-            given = [
-                name
-                for name, used in (
-                    ("--parallel", parallel != 1),
-                    ("--on-error", on_error != "continue"),
-                    ("--canary", canary != 0),
-                    ("--shard", shard is not None),
-                )
-                if used
-            ]
-            if given:
-                raise ConfigError(f"{', '.join(given)} need(s) --fleet")
+            _without_fleet(
+                {
+                    "--parallel": parallel != 1,
+                    "--on-error": on_error != "continue",
+                    "--canary": canary != 0,
+                    "--shard": shard is not None,
+                }
+            )
             return command(*args, **kwargs)
         _run_fleet(app, kwargs, parallel, on_error, canary, shard)
         return None
@@ -125,15 +153,9 @@ def verify_fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--fleet", "fleet_flag", is_flag=True, help="Verify every target of SAFEMIGRATE_TARGETS."
     )
-    @click.option(
-        "--parallel",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="With --fleet: targets at once (processes), capped by SAFEMIGRATE_FLEET_CONNECTIONS.",
-    )
+    @_parallel_option
     @click.option("--shard", metavar="I/N|auto", default=None, help="With --fleet: shard I of N.")
-    @click.option("--fleet-target", hidden=True, default=None)
+    @_fleet_target_option
     @functools.wraps(command)
     def wrapper(
         *args: Any,
@@ -144,20 +166,12 @@ def verify_fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
         **kw: Any,
     ) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if fleet_target is not None:
-            from flask_safemigrate.fleet import pin_key
-
-            pin_key(app, fleet_target)
+        if _pinned(app, fleet_target):
             return command(*args, **kw)
         if not fleet_flag:
-            if parallel != 1 or shard is not None:
-                raise ConfigError("--parallel and --shard need --fleet")
+            _without_fleet({"--parallel": parallel != 1, "--shard": shard is not None})
             return command(*args, **kw)
-        for key, name in _NOT_WITH_VERIFY_FLEET.items():
-            if kw.get(key):
-                raise ConfigError(
-                    f"{name} does not go with --fleet", hint=f"run {name} without --fleet"
-                )
+        _refuse(kw, _NOT_WITH_VERIFY_FLEET)
         child = ["-d", str(cli_support.command_directory(kw.get("directory")))]
         if kw.get("no_db"):
             child.append("--no-db")
@@ -218,11 +232,7 @@ def _run_fleet(
     canary: int,
     shard: str | None,
 ) -> None:
-    for key, name in _NOT_WITH_FLEET.items():
-        if options.get(key):
-            raise ConfigError(
-                f"{name} does not go with --fleet", hint=f"run {name} without --fleet"
-            )
+    _refuse(options, _NOT_WITH_FLEET)
     fleet_run = fleet.FleetOptions(
         launcher=_launcher,
         revision=options.get("revision") or "heads",
