@@ -262,17 +262,7 @@ class _Run:
 
     def record_current(self, target: FleetTarget, at: tuple[str, ...]) -> None:
         result = TargetResult(target.key, target.kind, "check", "current", _joined(at), _joined(at))
-        result.attempts = table.start(
-            self.control,
-            run_id=self.run_id,
-            target=target.key,
-            kind=target.kind,
-            shard=self.shard,
-            stage="check",
-            goal=self.goal_text,
-            from_revision=_joined(at),
-            status="current",
-        )
+        result.attempts = self._row_started(target, "check", _joined(at), status="current")
         self.results[target.key] = result
 
     def skip(self, targets: Sequence[FleetTarget], why: str) -> None:
@@ -281,26 +271,8 @@ class _Run:
             result.status, result.error = "skipped", why
             if not self.record:
                 continue
-            table.start(
-                self.control,
-                run_id=self.run_id,
-                target=target.key,
-                kind=target.kind,
-                shard=self.shard,
-                stage=result.stage,
-                goal=self.goal_text,
-                from_revision=result.from_revision,
-                status="skipped",
-            )
-            table.finish(
-                self.control,
-                run_id=self.run_id,
-                target=target.key,
-                status="skipped",
-                to_revision=result.from_revision,
-                exit_code=None,
-                error=why,
-            )
+            self._row_started(target, result.stage, result.from_revision, status="skipped")
+            self._row_finished(target, "skipped", result.from_revision, None, why)
 
     def stage(
         self, targets: Sequence[FleetTarget], name: str, workers: int, stop_on_error: bool
@@ -344,16 +316,7 @@ class _Run:
         result.stage = stage
         result.started_at = dt.datetime.now(dt.UTC).isoformat()
         if self.record:
-            result.attempts = table.start(
-                self.control,
-                run_id=self.run_id,
-                target=target.key,
-                kind=target.kind,
-                shard=self.shard,
-                stage=stage,
-                goal=self.goal_text,
-                from_revision=result.from_revision,
-            )
+            result.attempts = self._row_started(target, stage, result.from_revision)
         command = ["safe-upgrade", self.options.revision] if self.record else ["verify"]
         argv = [
             *self.launcher,
@@ -422,14 +385,42 @@ class _Run:
         )
 
     def _record(self, target: FleetTarget, result: TargetResult) -> None:
+        self._row_finished(
+            target, result.status, result.to_revision, result.exit_code, result.error
+        )
+
+    def _row_started(
+        self, target: FleetTarget, stage: str, from_revision: str | None, status: str = "running"
+    ) -> int:
+        """The target's row of this run in the fleet table; its attempt number."""
+        return table.start(
+            self.control,
+            run_id=self.run_id,
+            target=target.key,
+            kind=target.kind,
+            shard=self.shard,
+            stage=stage,
+            goal=self.goal_text,
+            from_revision=from_revision,
+            status=status,
+        )
+
+    def _row_finished(
+        self,
+        target: FleetTarget,
+        status: str,
+        to_revision: str | None,
+        exit_code: int | None,
+        error: str | None,
+    ) -> None:
         table.finish(
             self.control,
             run_id=self.run_id,
             target=target.key,
-            status=result.status,
-            to_revision=result.to_revision,
-            exit_code=result.exit_code,
-            error=result.error,
+            status=status,
+            to_revision=to_revision,
+            exit_code=exit_code,
+            error=error,
         )
 
 
