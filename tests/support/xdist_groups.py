@@ -71,7 +71,11 @@ class GroupFileScheduling(LoadGroupScheduling):
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
         path = groups_file(self.directory, node.workerinput["workerid"])
-        groups: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        # A worker whose collection failed (a path that does not exist, an import error) never
+        # reached the hook that writes the file; pytest reports that error, not a missing file.
+        groups: dict[str, str] = (
+            json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        )
         super().add_node_collection(node, grouped_ids(collection, groups))
 
 
