@@ -10,8 +10,9 @@ No revision changes a seeded column, so the seeded rows' checksums must survive 
 
 Crash-test instrumentation in every script (inert unless the variables are set):
 ``$SM_MARKERS/<revision>.start|mid|end`` marker files, and a pause of ``$SM_PAUSE`` seconds at
-the ``mid`` point of the revision named by ``$SM_PAUSE_AT`` (a window to kill it in), and
-after it a failure in the revision named by ``$SM_FAIL_AT``.
+the ``mid`` point of the revision named by ``$SM_PAUSE_AT`` (a window to kill it in; a test
+ends it early by writing the marker ``<revision>.go``: :meth:`Workspace.release`), and after
+it a failure in the revision named by ``$SM_FAIL_AT``.
 """
 
 from __future__ import annotations
@@ -589,7 +590,12 @@ def _reached(point):
         with open(os.path.join(folder, f"{{revision}}.{{point}}"), "w"):
             pass
     if point == "mid" and os.environ.get("SM_PAUSE_AT") == revision:
-        time.sleep(float(os.environ.get("SM_PAUSE", "0")))
+        # Until $SM_PAUSE seconds have passed, or the test lets it go on earlier by writing
+        # the marker <revision>.go (a test that kills inside the pause never writes it).
+        end = time.monotonic() + float(os.environ.get("SM_PAUSE", "0"))
+        go = os.path.join(folder, f"{{revision}}.go") if folder else None
+        while time.monotonic() < end and not (go and os.path.exists(go)):
+            time.sleep(0.02)
     if point == "mid" and os.environ.get("SM_FAIL_AT") == revision:
         raise RuntimeError("failing on purpose: SM_FAIL_AT names this revision")
 

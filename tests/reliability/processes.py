@@ -74,6 +74,10 @@ class Workspace:
     def marker(self, revision: str, point: str) -> bool:
         return (self.markers / f"{revision}.{point}").exists()
 
+    def release(self, revision: str) -> None:
+        """End the ``$SM_PAUSE`` pause at ``revision``'s ``mid`` point now."""
+        (self.markers / f"{revision}.go").touch()
+
     def markers_seen(self) -> set[str]:
         return {p.name for p in self.markers.iterdir()} if self.markers.is_dir() else set()
 

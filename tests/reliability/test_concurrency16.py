@@ -147,6 +147,10 @@ def test_a_migrator_that_waited_for_the_lock_honours_a_failure_recorded_meanwhil
         assert time.monotonic() < deadline, "the waiter never asked for the lock"
         time.sleep(0.01)
     assert holder.process.poll() is None, "the holder failed before the waiter was waiting"
+    # The line comes just before the waiter's lock call: a moment for it to be queued, then
+    # the holder fails (it would otherwise sit out the rest of its 15 s pause).
+    time.sleep(1)
+    work.release(FAILING)
 
     failed, waited = holder.finish(), waiter.finish()
     summary(f"holder exited {failed.code}; the waiter exited {waited.code}")
