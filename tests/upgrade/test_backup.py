@@ -455,10 +455,10 @@ def test_a_hung_tool_is_killed_with_its_helpers(tool: str, tmp_path: Path) -> No
         "FAKE_MODE": "hang",
     }
     with pytest.raises(BackupFailed) as info:
-        backup_database(url, tmp_path / "backups", label="x", environ=environ, tool_timeout=5)
+        backup_database(url, tmp_path / "backups", label="x", environ=environ, tool_timeout=2)
     assert info.value.exit_code == ExitCode.PREFLIGHT
     assert info.value.message == (
-        f"backup failed: {tool} did not finish within 5s (SAFEMIGRATE_BACKUP_TIMEOUT); it and"
+        f"backup failed: {tool} did not finish within 2s (SAFEMIGRATE_BACKUP_TIMEOUT); it and"
         " its child processes were killed and the partial file removed"
     )
     assert SECRET not in json.dumps(info.value.to_dict())
@@ -518,7 +518,7 @@ def test_safe_upgrade_stops_before_upgrading_on_a_hung_or_lying_tool(
     monkeypatch.setenv("FAKE_PIDS", str(tmp_path / "pids"))
     monkeypatch.setenv("FAKE_MODE", mode)
     backups = tmp_path / "backups"
-    config = {"SAFEMIGRATE_BACKUP_DIR": str(backups), "SAFEMIGRATE_BACKUP_TIMEOUT": 5}
+    config = {"SAFEMIGRATE_BACKUP_DIR": str(backups), "SAFEMIGRATE_BACKUP_TIMEOUT": 2}
     app = make_app(database_url, models=models(), config=config)
     prepare(app)
     seed_legacy_table(database_url)  # an empty database is not backed up
@@ -526,7 +526,7 @@ def test_safe_upgrade_stops_before_upgrading_on_a_hung_or_lying_tool(
     assert code == 3, data
     assert data["stage"] == "backup" and data["applied"] == [] and data["backup"] is None
     (problem,) = data["problems"]
-    expected = "did not finish within 5s" if mode == "hang" else "wrote no plausible dump"
+    expected = "did not finish within 2s" if mode == "hang" else "wrote no plausible dump"
     assert expected in problem["message"], problem
     assert versions_of(database_url) == []
     assert names_in(backups) == []
