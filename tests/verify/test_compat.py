@@ -453,3 +453,45 @@ def test_with_a_git_ref_only_the_scripts_after_it_are_read_for_renames(
         "heading",
     )
     assert renamed["message"].startswith("prices.title: column renamed to heading; the previous")
+
+
+def test_on_sqlite_an_enum_is_read_back_as_a_varchar_that_refuses_nothing(
+    verify_app: VerifyApp, tmp_path: Path
+) -> None:
+    """Why SQLite reports a string made an enum only by its length (KIND_NARROWED): SQLite
+    has no enum type, the scratch schema says VARCHAR(longest value), and SQLite enforces
+    neither that length nor the values. The length the schema declares is reported; a string
+    already that short would not be, and rightly: shown on the database itself, after the
+    upgrade the column still takes a value of neither kind, longer than 9 characters."""
+    made_enum = script(
+        NARROW,
+        PRICES,
+        """
+        with op.batch_alter_table("prices") as batch_op:
+            batch_op.alter_column(
+                "label",
+                existing_type=sa.String(length=40),
+                type_=sa.Enum("retail", "wholesale", name="price_kind"),
+            )
+        """,
+        None,
+    )
+    old = tmp_path / "release-1.json"
+    old.write_text(snapshot_text(prices), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    app = verify_app(url, scripts=[USERS_SCRIPT, ITEMS_SCRIPT, PRICES_SCRIPT, made_enum])
+    code, data, _ = run_verify(app, "--no-db", "--compat-with", str(old))
+    # VARCHAR(40) -> VARCHAR(9): the length is what SQLite's schema says, and it is reported.
+    assert code == 1
+    assert breaks(data) == {("type-narrowed", "prices", "label", "error")}
+    (problem,) = problems(data, "breaks-previous-release")
+    assert "string(40) -> string(9)" in problem["message"]
+    invoke_ok(app, "db", "upgrade")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO prices (id, label) VALUES (1, 'neither of the two')"))
+            stored = conn.execute(sa.text("SELECT label FROM prices")).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == "neither of the two"
