@@ -130,6 +130,11 @@ def test_each_break_is_named_with_its_expand_contract_advice(
         ("unique-added", "users", "nickname", "warning"),
     }
     found = {(p["change"], p["column"]): p for p in problems(data, "breaks-previous-release")}
+    for (change, column), problem in found.items():  # each names its place, with its advice
+        table = problem["table"]
+        where = table if column is None else f"{table}.{column}"
+        assert problem["message"].startswith(f"{where}: "), problem
+        assert problem["help"] == ADVICE[change].format(t=table, c=column), problem
     email = found["type-narrowed", "email"]
     assert email["message"] == (
         "users.email: type narrowed: string(50) -> string(20); the previous release"
