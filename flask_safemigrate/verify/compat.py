@@ -74,7 +74,7 @@ def _schemas(tables: Mapping[str, Any]) -> set[str | None]:
     return found
 
 
-def pending_scripts(setup: Setup, old: OldSnapshot) -> tuple[list[history.Script], str | None]:
+def _pending_scripts(setup: Setup, old: OldSnapshot) -> tuple[list[history.Script], str | None]:
     """The scripts ``old``'s release did not have, in the order they run, and a note when
     that cannot be told (every script is then read for renames)."""
     order = setup.graph.path((), "heads")
@@ -121,7 +121,7 @@ def run_compat(setup: Setup, old: OldSnapshot, scratch_url: str | None) -> Round
         result.notes.append("Compatibility not checked: the history has problems (above).")
         return result
     previous = _old_tables(old)
-    pending, unknown = pending_scripts(setup, old)
+    pending, unknown = _pending_scripts(setup, old)
     if unknown is not None:
         result.notes.append(unknown)
     app_urls = {target.bind: target.url for target in setup.targets}
