@@ -9,12 +9,12 @@ write (a new unique key or check). Both sides are described as
 :mod:`flask_safemigrate.models_snapshot` describes models; "release N" below is the one
 running, N+1 the one deployed with these migrations.
 
-A column rename, when the caller knows the migrations perform it (safe-upgrade reads its
-pending scripts), is one ``column-renamed`` break: the old column is compared with the one it
-became, so its NOT NULL, unique key or checks, which came with it, are not reported as added
-under the new name; a change the rename made besides (a narrower type, NOT NULL where the
-column was nullable) still is. Without that knowledge (``verify --compat-with`` reads only the
-schema) a rename reads as the old column dropped and a new one added.
+A column rename the caller knows the migrations perform (both commands read their pending
+scripts: :mod:`flask_safemigrate.compat.breaks`) is one ``column-renamed`` break: the old
+column is compared with the one it became, so its NOT NULL, unique key or checks, which came
+with it, are not reported as added under the new name; a change the rename made besides (a
+narrower type, NOT NULL where the column was nullable) still is. A rename not known (SQL built
+at run time) reads as the old column dropped and a new one added.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from flask_safemigrate.compat.fit import narrowing
 from flask_safemigrate.report import Finding, Severity
 
-__all__ = ["ADVICE", "breaking_findings"]
+__all__ = ["ADVICE", "Renamed", "Tables", "breaking_findings"]
 
 Tables = Mapping[str, Mapping[str, Any]]
 #: ``renamed(table, column)``: the name the migrations give a column of the old release's

@@ -65,7 +65,8 @@ class Removals:
     #: name is not read either, so any column of any table).
     any_table_columns: set[str | None] = field(default_factory=set)
     #: Columns renamed, ``(table, old name)`` to the name the last pending script leaves
-    #: (``a`` to ``b``, then ``b`` to ``c``: ``a`` to ``c``).
+    #: (``a`` to ``b``, then ``b`` to ``c``: ``a`` to ``c``, and ``b`` to ``c``: a snapshot
+    #: taken between the two maps ``b``).
     renamed: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Columns renamed on a table whose name is not read: old name to new, on any table.
     any_table_renamed: dict[str, str] = field(default_factory=dict)
@@ -96,8 +97,8 @@ class Removals:
         for key, current in self.renamed.items():
             if key[0] == table and current == old:  # renamed before: follow it
                 self.renamed[key] = new
-                return
-        self.renamed[(table, old)] = new
+        if new != old:
+            self.renamed[(table, old)] = new
 
 
 def _sql(removals: Removals, sql: str) -> None:

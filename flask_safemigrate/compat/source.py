@@ -28,6 +28,9 @@ class OldSnapshot:
 
     data: dict[str, Any]
     label: str
+    #: The git ref it was read at (its migration scripts are the release's), ``None`` for a
+    #: snapshot file (which does not say which revisions its release had).
+    ref: str | None = None
 
 
 def _hint(directory: Path) -> str:
@@ -70,6 +73,7 @@ def load_old_snapshot(ref: str, directory: Path) -> OldSnapshot:
     """The snapshot ``ref`` names (a file path, else a git ref read in ``directory``'s
     repository); :class:`ConfigError` (exit 2, one line) when it cannot be read or is not one."""
     path = Path(ref)
+    git_ref = None
     if path.is_file():
         try:
             text, label = path.read_text(encoding="utf-8"), display_path(path)
@@ -79,8 +83,9 @@ def load_old_snapshot(ref: str, directory: Path) -> OldSnapshot:
         raise ConfigError(f"--compat-with {ref}: a directory, not a snapshot file")
     else:
         text, label = _git_show(ref, directory)
+        git_ref = ref
     try:
         data = models_snapshot.parse(text)
     except ValueError as exc:
         raise ConfigError(f"--compat-with {ref}: {label} is {exc}", hint=_hint(directory)) from None
-    return OldSnapshot(data, label)
+    return OldSnapshot(data, label, git_ref)

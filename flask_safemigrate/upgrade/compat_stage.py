@@ -10,7 +10,7 @@ migrations at head, and both sides are then described the same way, by
 :func:`flask_safemigrate.models_snapshot.describe_metadata`. What the new models no longer
 map is dropped only when a pending script drops it (:mod:`flask_safemigrate.compat.removals`),
 and a column a pending script renames is one rename, not a drop and an addition.
-The comparison is :func:`flask_safemigrate.checks.compat.breaking_findings`, as
+The comparison is :func:`flask_safemigrate.compat.breaks.release_breaks`, as
 ``verify --compat-with``'s.
 
 ``SAFEMIGRATE_COMPAT``: ``block`` (the default) stops the run at pre-flight (exit 3) with
@@ -28,8 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flask_safemigrate import models_snapshot, releases
-from flask_safemigrate.checks.compat import breaking_findings
-from flask_safemigrate.compat.removals import Removals, removals_of
+from flask_safemigrate.compat.breaks import release_breaks
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
 from flask_safemigrate.upgrade import events
@@ -97,28 +96,19 @@ def _recorded_tables(release: releases.Release, bind: str | None) -> dict[str, A
 def _compare(release: releases.Release, target: Target) -> list[Finding]:
     """The breaks; ``ValueError`` when the record is not a snapshot this version reads.
 
-    A table or column the new models no longer map is a break only when the plan drops or
-    renames it (:mod:`flask_safemigrate.compat.removals`): unmapped, it may stay. A column
-    the plan renames is one ``column-renamed`` break, compared with the column it becomes.
+    The schema after the plan is predicted from the models being deployed
+    (:func:`flask_safemigrate.compat.breaks.release_breaks` with ``predicted``): a table or
+    column they no longer map is a break only when the plan drops or renames it, and a
+    column the plan renames is one ``column-renamed`` break.
     """
     old = _recorded_tables(release, target.key)
     new = models_snapshot.describe_metadata(target.spec.metadata)
-    removed = removals_of(target.plan, target.dialect)
     try:
-        found = breaking_findings(old, new, release.label, target.key, removed.renamed_column)
+        return release_breaks(
+            old, new, release.label, target.key, target.plan, target.dialect, predicted=True
+        )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited record
         raise ValueError(f"its contents do not have a snapshot's shape ({exc!r})") from None
-    return [finding for finding in found if _removed(finding, removed)]
-
-
-def _removed(finding: Finding, removed: Removals) -> bool:
-    """Whether a break is real: a table or column the plan drops, or any other kind."""
-    change, table = finding.extra.get("change"), str(finding.extra.get("table"))
-    if change == "table-dropped":
-        return removed.drops_table(table)
-    if change == "column-dropped":
-        return removed.drops_column(table, str(finding.extra.get("column")))
-    return True
 
 
 def _as_warning(finding: Finding, why: str) -> Finding:

@@ -4,7 +4,12 @@ migrations build on a scratch database (as ``--roundtrip`` makes one, never the 
 Every revision is upgraded from base to head on the scratch databases through the app's own
 ``env.py``; each database's tables are then read back and described as the snapshot
 describes models (:mod:`flask_safemigrate.models_snapshot`), and compared with the old
-snapshot's (:func:`flask_safemigrate.checks.compat.breaking_findings`).
+snapshot's by :func:`flask_safemigrate.compat.breaks.release_breaks`, safe-upgrade's
+comparison: a column the pending scripts rename is one ``column-renamed`` break there too.
+The pending scripts are the ones the previous release did not have: with a git ref, the
+scripts whose files that commit lacks (:func:`flask_safemigrate.git_files.files_at`); with a
+snapshot file, which does not say, every script (a rename the old release already had
+matches nothing: its snapshot maps the new name; unless the old name was used again since).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import sqlalchemy as sa
 from alembic import command as alembic_command
 from sqlalchemy.engine import Connection
 
-from flask_safemigrate import dedicated_schema, faults, scratch
-from flask_safemigrate.checks.compat import breaking_findings
+from flask_safemigrate import database, dedicated_schema, faults, git_files, history, scratch
+from flask_safemigrate.compat.breaks import release_breaks
 from flask_safemigrate.compat.source import OldSnapshot
 from flask_safemigrate.errors import DatabaseUnreachable
 from flask_safemigrate.models_snapshot import describe_metadata, table_key
@@ -69,6 +74,22 @@ def _schemas(tables: Mapping[str, Any]) -> set[str | None]:
     return found
 
 
+def _pending_scripts(setup: Setup, old: OldSnapshot) -> tuple[list[history.Script], str | None]:
+    """The scripts ``old``'s release did not have, in the order they run, and a note when
+    that cannot be told (every script is then read for renames)."""
+    order = setup.graph.path((), "heads")
+    if old.ref is None:
+        return order, None
+    try:
+        known = git_files.files_at(old.ref, setup.locations)
+    except (OSError, ValueError) as exc:
+        reason = one_line(exc) or "git failed"
+        return order, (
+            f"Renames read from every script: the scripts of {old.ref} are not known ({reason})."
+        )
+    return [script for script in order if script.path.resolve() not in known], None
+
+
 def _upgrade(run: ScratchRun) -> Finding | None:
     """Every revision applied to the scratch databases; a failure is ``roundtrip-failed``."""
     try:
@@ -100,6 +121,9 @@ def run_compat(setup: Setup, old: OldSnapshot, scratch_url: str | None) -> Round
         result.notes.append("Compatibility not checked: the history has problems (above).")
         return result
     previous = _old_tables(old)
+    pending, unknown = _pending_scripts(setup, old)
+    if unknown is not None:
+        result.notes.append(unknown)
     app_urls = {target.bind: target.url for target in setup.targets}
     cleanup = scratch.Cleanup()
     try:
@@ -115,9 +139,15 @@ def run_compat(setup: Setup, old: OldSnapshot, scratch_url: str | None) -> Round
                 tables = previous.get(target.bind)
                 if tables is None:
                     continue  # a bind the previous release did not have
-                with run.engines[target.bind].connect() as conn:
+                engine = run.engines[target.bind]
+                with engine.connect() as conn:
                     built = built_tables(conn, setup, _schemas(tables))
-                result.findings.extend(breaking_findings(tables, built, old.label, target.bind))
+                dialect = database.dialect_of(engine.url)
+                result.findings.extend(
+                    release_breaks(
+                        tables, built, old.label, target.bind, pending, dialect, predicted=False
+                    )
+                )
     except DatabaseUnreachable as exc:
         result.findings.append(
             Finding(

@@ -541,3 +541,61 @@ def test_a_release_table_another_replica_created_meanwhile_is_recorded_into(
     assert "release-not-recorded" not in [p["check"] for p in data["problems"]]
     assert data["compat"]["recorded"] is True
     assert len(releases_of(database_url)) == 1
+
+
+#: ``legacy`` made a SMALLINT: release 1's integers no longer fit.
+NARROW_LEGACY = revision_script(
+    V2,
+    V1,
+    """
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.alter_column("legacy", existing_type=sa.Integer(), type_=sa.SmallInteger())
+    """,
+    'raise RuntimeError("one way")',
+    message="narrow users legacy",
+)
+#: Its expand/contract counterpart for the release running: the column widened instead.
+WIDEN_LEGACY = NARROW_LEGACY.replace("sa.SmallInteger()", "sa.BigInteger()")
+
+
+def users_with_legacy(type_: sa.types.TypeEngine[int]) -> Models:
+    def declare(db: SQLAlchemy) -> None:
+        sa.Table(
+            "users",
+            db.metadata,
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("email", sa.String(50)),
+            sa.Column("legacy", type_),
+        )
+
+    return declare
+
+
+def test_an_integer_narrowed_is_blocked_by_default_and_widened_is_not(
+    deploys: Deploys, database_url: str
+) -> None:
+    deploys.first()
+    code, data = upgrade(deploys.release(users_with_legacy(sa.SmallInteger()), NARROW_LEGACY))
+
+    assert code == 3, data
+    assert data["stage"] == "preflight"
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "breaks-previous-release"
+    assert (problem["table"], problem["column"], problem["change"]) == (
+        "users",
+        "legacy",
+        "type-narrowed",
+    )
+    assert problem["message"].startswith(
+        "users.legacy: type narrowed: integer -> smallint; the previous release (recorded "
+    )
+    assert problem["help"].startswith(ADVICE["type-narrowed"].format(t="users", c="legacy"))
+    assert "`flask db safe-upgrade --allow-breaking`" in problem["help"]
+    assert data["current"] == [V1] and data["applied"] == []
+    assert len(releases_of(database_url)) == 1
+
+    code, data = upgrade(deploys.release(users_with_legacy(sa.BigInteger()), WIDEN_LEGACY))
+    assert code == 0, data
+    assert [p for p in data["problems"] if p["check"] == "breaks-previous-release"] == []
+    assert data["compat"]["ran"] is True and data["compat"]["findings"] == 0
+    assert data["current"] == [V2]

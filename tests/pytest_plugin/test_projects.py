@@ -31,11 +31,13 @@ from tests.support.databases import (
 )
 from tests.support.plugin_projects import (
     PASSING,
+    R3,
     VARIANTS,
     Variant,
     stock_migrations,
     write_project,
 )
+from tests.support.revisions import revision_script, write_revision
 
 OWN_TEST = "tests/test_own.py::test_the_project_own_test"
 
@@ -254,6 +256,32 @@ def test_compatible_with_previous_release(
         assert word in block, block
     assert "verify --compat-with release-1.json" in block, block
     assert "Traceback" not in block
+    # A pending revision renames users.name: one rename, read from the script as verify and
+    # safe-upgrade read it (not the column dropped and another added).
+    del current["databases"][0]["tables"]["users"]["columns"]["nickname"]
+    (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
+    write_revision(
+        root / "migrations",
+        revision_script(
+            "d4000000c0de",
+            R3,
+            """
+            with op.batch_alter_table("users") as batch_op:
+                batch_op.alter_column(
+                    "name", existing_type=sa.String(length=50), new_column_name="full_name"
+                )
+            """,
+            'raise RuntimeError("one way")',
+        ),
+    )
+    (root / "outcomes.txt").unlink()
+    result = pytester.runpytest_subprocess(*args, timeout=600)
+    output = result.stdout.str()
+    assert result.ret == 1, output
+    block = failure_block(output, COMPAT)
+    assert "users.name: column renamed to full_name" in block, block
+    assert "release N+1 adds users.full_name beside users.name" in block, block
+    assert "column dropped" not in block, block
 
 
 def test_compatible_with_previous_release_needs_the_release(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 import example_app
+from flask_safemigrate import models_snapshot
+from flask_safemigrate.project import setup_of
 from tests.support.apps import REPO_ROOT, AppTracker
 from tests.support.cli import invoke, invoke_ok, run_flask
 from tests.support.databases import engine_for, sqlite_url, table_names
-from tests.support.verify import run_verify
+from tests.support.verify import problems, run_verify
 
 HEAD = "50b556ad4f8b"
 
@@ -80,3 +84,37 @@ def test_real_flask_binary(tmp_path: Path) -> None:
     assert table_names(env["DATABASE_URL"]) == {"alembic_version", "users", "items"}
     with engine_for(env["DATABASE_URL"]) as engine, engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
+
+
+def test_flask_db_migrate_on_the_example_app_refreshes_its_snapshot(
+    database_url: str, track_app: AppTracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #19's acceptance, on the example app itself: its migrations copied without the
+    last revision (items.slug made NOT NULL, which the models say), `flask db migrate` writes
+    that revision and the snapshot of the models beside it, which verify then finds fresh."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        example_app.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (migrations / "versions" / f"{HEAD}_make_items_slug_not_null.py").unlink()
+    monkeypatch.setattr(example_app, "MIGRATIONS_DIR", migrations)
+    app = make(database_url, track_app)
+    invoke_ok(app, "db", "upgrade")
+    snapshot = migrations / "models.snapshot.json"
+    assert not snapshot.exists()
+
+    invoke_ok(app, "db", "migrate", "-m", "make items slug not null")
+
+    (written,) = [p for p in (migrations / "versions").glob("*.py") if "slug_not_null" in p.name]
+    assert "nullable=False" in written.read_text(encoding="utf-8")
+    with app.app_context():
+        expected = models_snapshot.render(models_snapshot.models_of(setup_of(app)))
+    assert snapshot.read_text(encoding="utf-8") == expected
+    assert (
+        json.loads(expected)["databases"][0]["tables"]["items"]["columns"]["slug"]["nullable"]
+        is False
+    )
+    invoke_ok(app, "db", "upgrade")
+    code, data, _ = run_verify(app)
+    assert problems(data, "models-snapshot-stale") == []
+    assert code == 0, data
