@@ -305,6 +305,38 @@ def test_env_py_autocommit_makes_concurrently_fine(
     assert found == (marks if reported else set())
 
 
+ENV_DELEGATING = """from alembic import context
+
+from myproject.storage import run_migrations_offline, run_migrations_online
+
+if context.is_offline_mode():
+    run_migrations_offline(context, context.config)
+else:
+    run_migrations_online(context, context.config)
+"""
+
+
+def test_env_py_that_hands_the_run_to_the_project_makes_concurrently_a_warning(
+    tmp_path: Path,
+) -> None:
+    """An ``env.py`` that never calls ``context.run_migrations()`` runs the migrations in
+    code lint does not read (a real history opens an AUTOCOMMIT connection there): whether
+    a transaction refuses CONCURRENTLY is unknown, so the finding is a warning saying so."""
+    fixture = CAUSES / "env-autocommit.py"
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "migrations" / "env.py").write_text(ENV_DELEGATING)
+    (versions / fixture.name).write_text(fixture.read_text())
+    marks, dialect = expected(fixture)
+    config = LintConfig(select=selected(fixture), dialect=dialect)
+    findings = lint([tmp_path / "migrations"], config).findings
+    assert {(Path(f.path or "").name, f.line, f.code) for f in findings} == marks
+    assert {f.severity.value for f in findings} == {"warning"}
+    assert all(
+        "env.py does not call context.run_migrations() itself" in f.message for f in findings
+    )
+
+
 def test_create_if_not_exists_severity() -> None:
     """A create catching only the database's error classes is a warning (its "already
     exists" shares them with a lock timeout); every error swallowed, Alembic's errors around

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.calls import Call
-from flask_safemigrate.lint.helpers.env_script import runs_in_autocommit
+from flask_safemigrate.lint.helpers.env_script import TransactionMode, transaction_mode
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, sql_statements
+from flask_safemigrate.report import Severity
 
 _CONCURRENT_SQL = re.compile(
     r"^(?:CREATE (?:UNIQUE )?INDEX CONCURRENTLY|DROP INDEX CONCURRENTLY"
@@ -32,7 +34,9 @@ class ConcurrentlyOutsideAutocommit(Rule):
     `with op.get_context().autocommit_block():`. Nothing is reported for a history whose
     `env.py` (in the migrations folder) runs the migrations on an AUTOCOMMIT connection
     (`isolation_level="AUTOCOMMIT"`): there is no transaction to refuse the statement. An
-    `env.py` that gets its connection from elsewhere (a function of the app) is not followed.
+    `env.py` that never calls `context.run_migrations()` itself, but hands the work to a
+    function of the project, is not followed: whether that function opens a transaction is
+    unknown, and the finding is a warning that says so.
 
     ## Why it matters
     Alembic runs each migration in a transaction on PostgreSQL, and these statements refuse
@@ -70,15 +74,23 @@ class ConcurrentlyOutsideAutocommit(Rule):
     )
 
     def check(self, migration: Migration) -> Iterator[Violation]:
-        autocommit: bool | None = None
+        mode: TransactionMode | None = None
         for call in migration.calls:
             if call.autocommit:
                 continue
             for violation in _concurrent(call):
-                if autocommit is None:  # read env.py only for a script with a finding
-                    autocommit = runs_in_autocommit(migration.path)
-                if autocommit:
+                if mode is None:  # read env.py only for a script with a finding
+                    mode = transaction_mode(migration.path)
+                if mode == "autocommit":
                     return  # env.py runs every revision without a transaction
+                if mode == "unknown":
+                    violation = dataclasses.replace(
+                        violation,
+                        message=f"{violation.message}, unless the code env.py hands the"
+                        " migrations to runs them without a transaction (env.py does not call"
+                        " context.run_migrations() itself)",
+                        at_most=Severity.WARNING,
+                    )
                 yield violation
 
 
