@@ -158,9 +158,7 @@ class DbGroup(click.Group):
                     autogen.check_message(kwargs.get("message"))
                 if command.name == "migrate" or kwargs.get("autogenerate"):
                     # Autogenerate connects: a refused login is one line, not a traceback.
-                    autogen.require_reachable(
-                        app, _existing_directory(kwargs.get("directory"))
-                    )
+                    autogen.require_reachable(app, _existing_directory(kwargs.get("directory")))
             except SafeMigrateError as error:
                 fail(error)
             locations = _script_locations(kwargs.get("directory"), kwargs.get("version_path"))
