@@ -217,6 +217,9 @@ def test_downgrade_leaves_trace(verify_app: VerifyApp, database_url: str) -> Non
         f" before it: the database still has {', '.join(leftover)}."
     )
     assert trace["path"].endswith(f"{TRACE}_test.py")
+    # `where:` is the downgrade() to fix, as missing-downgrade's is, not `revision = ...`.
+    source = script_path(app, TRACE).read_text().splitlines()
+    assert source[trace["line"] - 1].startswith("def downgrade"), trace["line"]
     assert "drop what it creates" in trace["help"]
     assert widen["revision"] == WIDEN
     assert widen["leftover"] == widen["missing"] == []
@@ -227,6 +230,13 @@ def test_downgrade_leaves_trace(verify_app: VerifyApp, database_url: str) -> Non
     assert f"the database changed {changed}." in widen["message"]
     # The roundtrip went on to head: the models match what the migrations build.
     assert data["roundtrip"]["revisions"] == 4
+    # The summary says the roundtrip found problems, not that all went well.
+    text = invoke(app, "db", "verify", "--no-db", "--roundtrip")
+    (summary,) = [line for line in text.stdout.splitlines() if line.startswith("Roundtrip")]
+    assert summary.startswith(
+        "Roundtrip found 2 problems (2 downgrade-leaves-trace), reported below: 4 revisions"
+        " upgraded, downgraded and upgraded again on the temporary scratch database"
+    ), summary
 
 
 # --------------------------------------------------------------------------- roundtrip-failed
@@ -257,6 +267,12 @@ def test_a_failing_step_is_reported_and_everything_is_cleaned_up(
     assert f"fix downgrade() of {FAILING}_test.py" in problem["help"]
     assert app_state(database_url) == before
     assert scratch_names(database_url) == scratch_before
+    text = invoke(app, "db", "verify", "--roundtrip")
+    (summary,) = [line for line in text.stdout.splitlines() if line.startswith("Roundtrip")]
+    assert summary.startswith(
+        "Roundtrip found 1 problem (1 roundtrip-failed), reported below: stopped after 2 of 3"
+        " revisions upgraded, downgraded and upgraded again on the temporary scratch database"
+    ), summary
 
 
 def test_ctrl_c_still_drops_the_scratch_database(verify_app: VerifyApp, database_url: str) -> None:
