@@ -23,7 +23,7 @@ from flask_safemigrate import history
 from flask_safemigrate.checks import describe
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.text import display_path, one_line, shorten
+from flask_safemigrate.text import display_path, one_line, placed, shorten
 from flask_safemigrate.verify.steps import ScratchRun, StepFailed
 
 __all__ = ["SEEDED_ROW_LOST", "Rows", "SeededRows", "check_rows", "load_rows"]
@@ -66,6 +66,13 @@ def check_rows(value: object, source: str) -> Rows:
 def load_rows(path: Path) -> Rows:
     """The ``ROWS`` of the Python file ``path`` (run, not imported as a module)."""
     shown = display_path(path)
+    if not path.is_file():  # a usage error (exit 2), as a missing baseline or directory is
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"rows file {placed(path)} {what}",
+            hint='give the path of the Python file that defines ROWS = {"<revision>":'
+            ' {"<table>": [{"<column>": value}]}}',
+        )
     try:
         namespace = runpy.run_path(str(path))
     except Exception as exc:  # the project's file may raise anything

@@ -626,3 +626,12 @@ def test_rows_file_that_cannot_be_used_is_a_usage_error(
     bad = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(rows))
     assert bad.exit_code == 2
     assert "ROWS['abc'] must map table names to lists of rows" in bad.output
+    # A path that is not there is said so, with the path, not "FileNotFoundError ... fix it".
+    missing = tmp_path / "nope.py"
+    gone = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(missing))
+    assert gone.exit_code == 2
+    assert gone.stderr.splitlines()[0] == f"Error: rows file {missing} does not exist", gone.output
+    assert "FileNotFoundError" not in gone.output and "fix the file" not in gone.output
+    folder = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(tmp_path))
+    assert folder.exit_code == 2
+    assert f"rows file {tmp_path} is a directory, not a file" in folder.stderr, folder.output
