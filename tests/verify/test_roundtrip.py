@@ -609,6 +609,39 @@ def test_a_failed_reupgrade_says_it_was_the_upgrade_after_the_downgrade(
     ), problem
 
 
+def test_rows_for_an_unknown_revision_or_a_table_not_made_yet_say_what_to_fix(
+    verify_app: VerifyApp, database_url: str, tmp_path: Path
+) -> None:
+    """Rows under an id the history lacks are their own check (not ``seeded-row-lost``:
+    nothing was inserted); rows under the revision that creates their table (inserted before
+    it runs) say to declare them under the next revision."""
+    app = verify_app(database_url, scripts=[USERS_SCRIPT, ITEMS_SCRIPT])
+    rows = tmp_path / "rows.py"
+    user = {"id": 1, "email": "ann@example.com"}
+    rows.write_text(
+        f"ROWS = {{{USERS!r}: {{'users': [{user!r}]}},"
+        f" {ITEMS[:6]!r}: {{'users': [{user!r}]}}, 'nope': {{'users': [{user!r}]}}}}\n",
+        encoding="utf-8",
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip", "--rows", str(rows))
+    assert code == 1
+    assert checks(data) == [
+        "roundtrip-failed",
+        "seeded-rows-unknown-revision",
+        "seeded-rows-unknown-revision",
+    ]
+    short, nope = problems(data, "seeded-rows-unknown-revision")
+    assert (short["revision"], nope["revision"]) == (ITEMS[:6], "nope")
+    assert "which is not in the history: they were never inserted" in nope["message"]
+    assert short["help"].startswith(f"write the full id: {ITEMS!r}")
+    (stopped,) = problems(data, "roundtrip-failed")
+    assert (stopped["revision"], stopped["table"]) == (USERS, "users")
+    assert "table users does not exist before that revision runs" in stopped["message"]
+    assert stopped["help"].startswith(
+        f"if revision {USERS} creates users, declare them under the next revision ({ITEMS})"
+    )
+
+
 def test_rows_file_that_cannot_be_used_is_a_usage_error(
     verify_app: VerifyApp, tmp_path: Path
 ) -> None:
