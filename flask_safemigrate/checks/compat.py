@@ -23,8 +23,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask_safemigrate.compat.fit import narrowing
 from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.type_fit import narrowing
 
 __all__ = ["ADVICE", "ENUM_NARROWED_ADVICE", "Renamed", "Tables", "advice", "breaking_findings"]
 
