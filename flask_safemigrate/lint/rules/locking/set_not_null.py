@@ -60,8 +60,8 @@ class SetNotNull(Rule):
     `ALGORITHM=INPLACE, LOCK=NONE`): run it in a quiet window or with an online schema-change
     tool; on SQLite `batch_alter_table` copies the table, fine while it is small. When the
     dialect is known (the app's engine, or `--dialect`), the finding's help gives that
-    dialect's advice. On PostgreSQL, prove the constraint without the exclusive lock first. Add a check
-    `NOT VALID` (a moment's lock), commit, then validate it in its own transaction (an
+    dialect's advice. On PostgreSQL, prove the constraint without the exclusive lock first.
+    Add a check `NOT VALID` (a moment's lock), commit, then validate it in its own transaction (an
     autocommit block, or the next migration) under a lock that lets reads and writes go on;
     `SET NOT NULL` then uses the validated check and skips its scan (PostgreSQL 12+).
     Validating in the transaction that added the check would keep the `ADD`'s
