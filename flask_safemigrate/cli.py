@@ -156,6 +156,9 @@ class DbGroup(click.Group):
                 autogen.install(app)  # again: a later Migrate(app, db) replaces its config
                 if settings.require_message:
                     autogen.check_message(kwargs.get("message"))
+                if command.name == "migrate" or kwargs.get("autogenerate"):
+                    # Autogenerate connects: a refused login is one line, not a traceback.
+                    autogen.require_reachable(app, _existing_directory(kwargs.get("directory")))
             except SafeMigrateError as error:
                 fail(error)
             locations = _script_locations(kwargs.get("directory"), kwargs.get("version_path"))
@@ -223,6 +226,16 @@ def _refresh_snapshot(app: Flask, directory: str | None) -> None:
         models_snapshot.take(app, cli_support.command_directory(directory))
     except SafeMigrateError as error:
         fail(error)
+
+
+def _existing_directory(directory: str | None) -> Path | None:
+    """The command's migrations directory when it exists (a missing one is reported by
+    Flask-Migrate's command, as before)."""
+    with contextlib.suppress(ValueError, OSError):
+        found = cli_support.command_directory(directory)
+        if found.is_dir():
+            return found
+    return None
 
 
 def _script_locations(directory: str | None, version_path: str | None) -> list[Path]:

@@ -203,7 +203,9 @@ def _sqlite_cannot_open(url: URL, error: BaseException) -> bool:
     return "unable to open database file" in str(getattr(error, "orig", None) or error)
 
 
-def _refused_hint(url: URL) -> str:
+def refused_hint(url: URL) -> str:
+    """What to fix when :func:`refused_login` says the server answered and said no (every
+    command and the pytest plugin word it the same)."""
     return (
         "the server is up and refused the login: check the user, the password and the database"
         f" name ({url.database!r}) in the URL, and that the user may connect to that database"
@@ -254,7 +256,7 @@ def connect(
                     error = DatabaseUnreachable(
                         f"cannot connect to {mask_url(parsed)}: "
                         f"{mask_text(_first_line(exc), parsed)} ({tries})",
-                        hint=_refused_hint(parsed) if refused else _unreachable_hint(parsed),
+                        hint=refused_hint(parsed) if refused else _unreachable_hint(parsed),
                         data={"database": mask_url(parsed)},
                     )
                     error.refused = refused

@@ -89,8 +89,11 @@ def _is_multidb(directory: Path) -> bool:
     return "bind_names" in text
 
 
-def uses_multidb(app: Flask) -> bool:
-    """Whether ``app``'s migrations use the multi-database template (False when unknown)."""
+def uses_multidb(app: Flask, directory: str | Path | None = None) -> bool:
+    """Whether ``app``'s migrations (or ``directory``, a command's ``-d``) use the
+    multi-database template (False when unknown)."""
+    if directory is not None:
+        return _is_multidb(Path(directory))
     safe = app.extensions.get("safemigrate")
     return safe is not None and _is_multidb(Path(safe.migrations_directory(app)))
 

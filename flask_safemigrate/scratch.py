@@ -248,11 +248,16 @@ def _temporary_server_database(url: URL, settings: Settings, cleanup: Cleanup) -
             refused = True
             if _permission_denied(exc):  # MySQL drivers raise access denied as operational
                 raise _may_not_create(server, exc, url) from None
-            raise DatabaseUnreachable(
+            login_refused = database.refused_login(exc)
+            error = DatabaseUnreachable(
                 f"cannot create a scratch database on {server}: {one_line(exc, [url])}",
-                hint="check that the server is up; or pass --scratch-url with an empty database",
+                hint=database.refused_hint(url)
+                if login_refused
+                else "check that the server is up; or pass --scratch-url with an empty database",
                 data={"database": database.mask_url(url)},
-            ) from None
+            )
+            error.refused = login_refused
+            raise error from None
         except sa.exc.SQLAlchemyError as exc:
             refused = True
             raise _may_not_create(server, exc, url) from None

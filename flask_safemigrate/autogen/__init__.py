@@ -16,6 +16,7 @@ from flask_safemigrate.autogen.filename import FILE_TEMPLATE, use_dated_file_nam
 from flask_safemigrate.autogen.hook import RevisionHook
 from flask_safemigrate.autogen.imports import add_guards_import, script_files
 from flask_safemigrate.autogen.message import check_message, is_vague
+from flask_safemigrate.autogen.reach import require_reachable
 
 __all__ = [
     "FILE_TEMPLATE",
@@ -24,6 +25,7 @@ __all__ = [
     "check_message",
     "install",
     "is_vague",
+    "require_reachable",
     "script_files",
     "use_dated_file_names",
 ]

@@ -23,10 +23,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask_safemigrate.compat.fit import narrowing
 from flask_safemigrate.report import Finding, Severity
+from flask_safemigrate.type_fit import narrowing
 
-__all__ = ["ADVICE", "Renamed", "Tables", "breaking_findings"]
+__all__ = ["ADVICE", "ENUM_NARROWED_ADVICE", "Renamed", "Tables", "advice", "breaking_findings"]
 
 Tables = Mapping[str, Mapping[str, Any]]
 #: ``renamed(table, column)``: the name the migrations give a column of the old release's
@@ -69,10 +69,9 @@ ADVICE: Mapping[str, str] = {
         " server default in this migration"
     ),
     "type-narrowed": (
-        "expand/contract: release N+1 writes only values that fit the new type (for an enum:"
-        " stops writing the removed value) and migrates the rows that do not; release N+2"
-        " narrows {t}.{c}. Or add a new column of the new type, write both and backfill in"
-        " N+1, read it in N+2, drop {t}.{c} in N+3"
+        "expand/contract: release N+1 writes only values that fit the new type and migrates"
+        " the rows that do not; release N+2 narrows {t}.{c}. Or add a new column of the new"
+        " type, write both and backfill in N+1, read it in N+2, drop {t}.{c} in N+3"
     ),
     "unique-added": (
         "expand/contract: release N+1 stops writing duplicates (it checks first, or handles"
@@ -86,6 +85,25 @@ ADVICE: Mapping[str, str] = {
 }
 
 
+#: ``type-narrowed``'s advice when the old type is an enum (a value removed, or the enum made
+#: a string too short for one): there the fix is to stop writing that value.
+ENUM_NARROWED_ADVICE: str = (
+    "expand/contract: release N+1 stops writing the removed value (or the values too long for"
+    " the new type) and migrates the rows that hold it; release N+2 narrows {t}.{c}. Or add a"
+    " new column of the new type, write both and backfill in N+1, read it in N+2, drop {t}.{c}"
+    " in N+3"
+)
+
+
+def advice(
+    kind: str, table: str, column: str | None, renamed_to: str | None = None, *, enum: bool = False
+) -> str:
+    """The expand/contract advice for one break, fitted to it: ``enum`` (a narrowed enum
+    column) gets :data:`ENUM_NARROWED_ADVICE`, a string or number the plain one."""
+    template = ENUM_NARROWED_ADVICE if kind == "type-narrowed" and enum else ADVICE[kind]
+    return template.format(t=table, c=column, n=renamed_to)
+
+
 def _finding(
     kind: str,
     table: str,
@@ -94,6 +112,8 @@ def _finding(
     old: str,
     bind: str | None,
     renamed_to: str | None = None,
+    *,
+    enum: bool = False,
 ) -> Finding:
     where = table if column is None else f"{table}.{column}"
     label = "" if bind is None else f" (bind {bind!r})"
@@ -109,7 +129,7 @@ def _finding(
             f"{where}{label}: {what}; the previous release ({old}) {impact} against the"
             " schema the migrations build"
         ),
-        help=ADVICE[kind].format(t=table, c=column, n=renamed_to),
+        help=advice(kind, table, column, renamed_to, enum=enum),
         extra=extra,
     )
 
@@ -142,6 +162,16 @@ def _renames(
         if after is not None and after != column:
             found[column] = after
     return found
+
+
+def _enum_columns(old: Mapping[str, Any], renames: Mapping[str, str]) -> set[str]:
+    """The columns that were enums in ``old``, by the name the findings use (a renamed
+    column's new name)."""
+    return {
+        renames.get(column, column)
+        for column, described in old.get("columns", {}).items()
+        if described.get("type") == "enum"
+    }
 
 
 def _columns(
@@ -229,10 +259,12 @@ def breaking_findings(
             )
             continue
         renames = _renames(name, before, after, renamed)
+        enums = _enum_columns(before, renames)
         for kind, column, what in [
             *_columns(before, after, renames),
             *_keys(before, after, renames),
         ]:
             target = renames.get(column) if kind == "column-renamed" and column else None
-            findings.append(_finding(kind, name, column, what, old_label, bind, target))
+            enum = kind == "type-narrowed" and column in enums
+            findings.append(_finding(kind, name, column, what, old_label, bind, target, enum=enum))
     return findings

@@ -11,7 +11,7 @@ fit a new one; :mod:`.removals` what the pending scripts drop or rename. The fin
 
 from __future__ import annotations
 
-from flask_safemigrate.compat.fit import narrowing
 from flask_safemigrate.compat.source import OldSnapshot, load_old_snapshot
+from flask_safemigrate.type_fit import narrowing
 
 __all__ = ["OldSnapshot", "load_old_snapshot", "narrowing"]

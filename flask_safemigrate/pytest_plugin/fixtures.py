@@ -225,10 +225,11 @@ def migration_database(
                 scratch.scratch_databases({None: url}, safemigrate_setup.settings, None, cleanup)
             )
         except DatabaseUnreachable as exc:
+            # A refused login is worded as every command words it (the server is up).
+            what = exc.hint if exc.refused and exc.hint else "check that the server is up"
             fail(
                 exc.message,
-                "check that the server is up, or name another in safemigrate_database_url"
-                f" ({DATABASE_URL_ENV} wins)",
+                f"{what}, or name another in safemigrate_database_url ({DATABASE_URL_ENV} wins)",
             )
         except SafeMigrateError as exc:
             fail(exc.message, exc.hint)

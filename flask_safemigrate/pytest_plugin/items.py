@@ -268,6 +268,25 @@ class Collection:
     def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
         self.selected.update(self._names(ids))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """A built-in test's skip is reported at the test (``-rs``: ``SKIPPED [1]
+        tests::safemigrate::seeded-roundtrip: no rows declared...``), not at the plugin's
+        line that raised it, which is nothing a project can open or change."""
+        report = yield
+        if (
+            isinstance(item, BuiltinTest)
+            and report.skipped
+            and isinstance(report.longrepr, tuple)
+            and len(report.longrepr) == 3
+        ):
+            # A relative path is shown as it is; no line: the test has none to point at.
+            located: Any = (item.nodeid, None, report.longrepr[2])
+            report.longrepr = located
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "setup":
             self.ran.update(self._names([report.nodeid]))

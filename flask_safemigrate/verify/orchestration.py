@@ -41,6 +41,7 @@ CHECKS: Final = (
     "invalid-revision-id",
     "invalid-index",
     "seeded-row-lost",
+    "seeded-rows-unknown-revision",
     "models-snapshot-stale",
     "breaks-previous-release",
 )

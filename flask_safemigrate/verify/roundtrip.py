@@ -8,6 +8,7 @@ as ``roundtrip-failed``; a downgrade that does not restore the schema is
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -122,14 +123,28 @@ def run_roundtrip(
         trip.findings.append(
             Finding(rule="roundtrip-failed", severity=Severity.ERROR, message=error)
         )
-    done, total = trip.facts["completed"], len(order)
-    count = plural(total, "revision") if done == total else f"{done} of {plural(total, 'revision')}"
     where = "temporary" if scratch_url is None else "given"
-    trip.notes.append(
-        f"Roundtrip: {count} upgraded, downgraded and upgraded again on the {where} scratch"
-        f" database {shown}" + (" (dropped)." if scratch_url is None else " (emptied).")
+    database = f"the {where} scratch database {shown}" + (
+        " (dropped)" if scratch_url is None else " (emptied)"
     )
+    trip.notes.append(_summary(trip, len(order), database))
     return trip
+
+
+def _summary(trip: Roundtrip, total: int, database: str) -> str:
+    """The roundtrip's one line: how far it went, and whether it found problems (which are
+    reported below it), so a run that failed never reads as one that went well."""
+    done = trip.facts["completed"]
+    count = plural(total, "revision") if done == total else f"{done} of {plural(total, 'revision')}"
+    errors = Counter(f.rule for f in trip.findings if f.severity is Severity.ERROR)
+    if not errors:
+        return f"Roundtrip: {count} upgraded, downgraded and upgraded again on {database}."
+    found = ", ".join(f"{n} {rule}" for rule, n in sorted(errors.items()))
+    outcome = "" if done == total else "stopped after "
+    return (
+        f"Roundtrip found {plural(errors.total(), 'problem')} ({found}), reported below:"
+        f" {outcome}{count} upgraded, downgraded and upgraded again on {database}."
+    )
 
 
 def _drop_scratch_schema(
@@ -244,7 +259,7 @@ def _traces(
                     f" before it{label}: the database {'; '.join(parts)}."
                 ),
                 path=display_path(script.path),
-                line=script.line,
+                line=script.line_of("def downgrade"),  # where the fix goes
                 help=_TRACE_HINT,
                 extra={
                     "revision": script.revision,

@@ -23,13 +23,22 @@ from flask_safemigrate import history
 from flask_safemigrate.checks import describe
 from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.report import Finding, Severity
-from flask_safemigrate.text import display_path, one_line, shorten
+from flask_safemigrate.text import display_path, one_line, placed, shorten
 from flask_safemigrate.verify.steps import ScratchRun, StepFailed
 
-__all__ = ["SEEDED_ROW_LOST", "Rows", "SeededRows", "check_rows", "load_rows"]
+__all__ = [
+    "SEEDED_ROWS_UNKNOWN_REVISION",
+    "SEEDED_ROW_LOST",
+    "Rows",
+    "SeededRows",
+    "check_rows",
+    "load_rows",
+]
 
 #: The check a lost row fails (the pytest plugin's ``seeded-roundtrip``).
 SEEDED_ROW_LOST: Final = "seeded-row-lost"
+#: Rows declared for a revision the history does not have: never inserted, so never lost.
+SEEDED_ROWS_UNKNOWN_REVISION: Final = "seeded-rows-unknown-revision"
 
 #: revision -> table -> the rows to insert before that revision's upgrade.
 Rows = Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]
@@ -66,6 +75,13 @@ def check_rows(value: object, source: str) -> Rows:
 def load_rows(path: Path) -> Rows:
     """The ``ROWS`` of the Python file ``path`` (run, not imported as a module)."""
     shown = display_path(path)
+    if not path.is_file():  # a usage error (exit 2), as a missing baseline or directory is
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"rows file {placed(path)} {what}",
+            hint='give the path of the Python file that defines ROWS = {"<revision>":'
+            ' {"<table>": [{"<column>": value}]}}',
+        )
     try:
         namespace = runpy.run_path(str(path))
     except Exception as exc:  # the project's file may raise anything
@@ -98,23 +114,37 @@ class SeededRows:
         self.source = source
 
     def unknown_revisions(self, graph: history.RevisionGraph) -> list[Finding]:
-        """Rows declared for a revision the history does not have (never inserted)."""
-        return [
-            Finding(
-                rule=SEEDED_ROW_LOST,
-                severity=Severity.ERROR,
-                message=f"Rows are declared for revision {revision!r} in {self.source},"
-                " which the history does not have: they were never inserted.",
-                help="use the full id of a revision in the migrations (`flask db history`)",
-                extra={"revision": revision},
+        """``seeded-rows-unknown-revision``: rows declared for a revision the history does
+        not have (a typo, a short id, a revision since squashed): never inserted."""
+        findings = []
+        for revision in self.rows:
+            if revision in graph.scripts:
+                continue
+            prefixed = sorted(r for r in graph.scripts if revision and r.startswith(revision))
+            if len(prefixed) == 1:
+                advice = f"write the full id: {prefixed[0]!r} (ROWS keys are whole revision ids)"
+            else:
+                advice = "use the full id of a revision in the migrations (`flask db history`)"
+            findings.append(
+                Finding(
+                    rule=SEEDED_ROWS_UNKNOWN_REVISION,
+                    severity=Severity.ERROR,
+                    message=f"Rows are declared for revision {revision!r} in {self.source},"
+                    " which is not in the history: they were never inserted, so nothing was"
+                    " checked for them.",
+                    help=advice,
+                    extra={"revision": revision},
+                )
             )
-            for revision in self.rows
-            if revision not in graph.scripts
-        ]
+        return findings
 
     def before_upgrade(self, run: ScratchRun, script: history.Script) -> list[Finding]:
         tables = self.rows.get(script.revision, {})
         for name, rows in tables.items():
+            with run.engines[None].connect() as conn:
+                exists = sa.inspect(conn).has_table(name)
+            if not exists:
+                raise StepFailed(self._no_table_yet(run, script, name))
             try:
                 with run.engines[None].begin() as conn:
                     for row in rows:
@@ -136,6 +166,34 @@ class SeededRows:
                     )
                 ) from exc
         return []
+
+    def _no_table_yet(self, run: ScratchRun, script: history.Script, name: str) -> Finding:
+        """Rows for a table that does not exist before the revision runs: most often rows
+        declared under the revision that creates the table (rows go in before it runs)."""
+        graph = run.setup.graph
+        after = sorted(
+            child.revision
+            for child in graph.scripts.values()
+            if script.revision in child.down_revisions
+        )
+        where = (
+            f"the next revision ({', '.join(after)})"
+            if after
+            else "a revision after it (it is a head: add one, or check the rows at head"
+            " in a test of your own)"
+        )
+        return Finding(
+            rule="roundtrip-failed",
+            severity=Severity.ERROR,
+            message=f"Seeded roundtrip stopped: {self.source} declares rows of table {name} for"
+            f" revision {describe(script)}, and table {name} does not exist before that"
+            " revision runs: a revision's rows are inserted just before its upgrade",
+            path=display_path(script.path),
+            line=script.line,
+            help=f"if revision {script.revision} creates {name}, declare them under {where};"
+            " else check the table's name",
+            extra={"revision": script.revision, "table": name},
+        )
 
     def after_upgrade(self, run: ScratchRun, script: history.Script) -> list[Finding]:
         return self._lost(run, script, "upgrade")

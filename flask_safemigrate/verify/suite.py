@@ -36,7 +36,11 @@ from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.verify.compat import run_compat
 from flask_safemigrate.verify.roundtrip import run_roundtrip
-from flask_safemigrate.verify.seeding import SEEDED_ROW_LOST, Rows, SeededRows
+from flask_safemigrate.verify.seeding import (
+    SEEDED_ROW_LOST,
+    Rows,
+    SeededRows,
+)
 from flask_safemigrate.verify.steps import ScratchRun, StepFailed, head_drift, on_scratch, run_step
 
 __all__ = [

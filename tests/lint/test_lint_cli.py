@@ -403,3 +403,31 @@ def test_console_lint_imports_neither_flask_nor_sqlalchemy_nor_alembic(tmp_path:
     )
     assert "SM102 [drop-column]" in done.stdout, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "EXIT 1 HEAVY -"
+
+
+def test_flask_db_lint_gives_set_not_null_advice_for_the_app_s_database(
+    make_app: MakeApp, database_url: str, db_kind: str
+) -> None:
+    """SM202's help was PostgreSQL's NOT VALID recipe on MariaDB too: the dialect is the
+    app's engine's (no --dialect), and its advice is that dialect's."""
+    app = make_app(database_url)
+    directory = init_migrations(app)
+    write_revision(directory, CREATE)
+    write_revision(
+        directory,
+        script(
+            "c3c3c3c3c3c3",
+            "a1a1a1a1a1a1",
+            '    op.alter_column("users", "id", existing_type=sa.Integer(), nullable=False)',
+            '    op.alter_column("users", "id", existing_type=sa.Integer(), nullable=True)',
+            message="users.id not null",
+        ),
+    )
+    result = invoke(app, "db", "lint", "--select", "set-not-null", "--format", "json")
+    (finding,) = json.loads(result.stdout)["findings"]
+    starts = {
+        "postgresql": "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID",
+        "mysql": "MySQL/MariaDB: backfill the NULLs first",
+        "sqlite": "SQLite: backfill the NULLs first",
+    }[db_kind]
+    assert finding["help"].startswith(starts), finding

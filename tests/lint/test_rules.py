@@ -137,3 +137,68 @@ def test_unnamed_constraint_help_gives_a_name_of_the_right_kind(tmp_path: Path) 
     assert len(helps) == 3
     assert '"fk_orders_COLUMN_OTHERTABLE"' in str(helps[0])
     assert '"uq_users_COLUMN"' in str(helps[1]) and '"uq_users_COLUMN"' in str(helps[2])
+
+
+def _one_script(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "a1_change.py"
+    script.write_text(
+        '"""change\n\nRevision ID: a1\n"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        f"revision = 'a1'\ndown_revision = None\n\n\ndef upgrade():\n    {body}\n\n\n"
+        "def downgrade():\n    pass\n"
+    )
+    return script
+
+
+@pytest.mark.parametrize(
+    ("dialect", "starts"),
+    [
+        ("postgresql", "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID"),
+        ("auto", "PostgreSQL: add CHECK (col IS NOT NULL) NOT VALID"),
+        ("mysql", "MySQL/MariaDB: backfill the NULLs first; the change rebuilds the table"),
+        ("sqlite", "SQLite: backfill the NULLs first; batch_alter_table copies the table"),
+    ],
+)
+def test_set_not_null_help_is_the_known_dialect_s(
+    tmp_path: Path, dialect: str, starts: str
+) -> None:
+    """SM202's help gave PostgreSQL's NOT VALID recipe on MariaDB too."""
+    script = _one_script(
+        tmp_path, "op.alter_column('users', 'email', existing_type=sa.String(50), nullable=False)"
+    )
+    report = lint([script], LintConfig(select=("set-not-null",), dialect=dialect))
+    (finding,) = report.findings
+    help_text = finding.help or ""
+    assert help_text.startswith(starts), help_text
+    if dialect in ("mysql", "sqlite"):
+        assert "NOT VALID" not in help_text and "PostgreSQL" not in help_text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fits"),
+    [
+        ("sa.Numeric(10, 2)", "sa.Numeric(12, 4)", True),  # 8 integer digits, more decimals
+        ("sa.Numeric(10, 2)", "sa.Numeric(10, 4)", False),  # 8 -> 6 integer digits
+        ("sa.Numeric(10, 4)", "sa.Numeric(12, 2)", False),  # decimals lost
+        ("sa.Integer()", "sa.BigInteger()", True),
+        ("sa.BigInteger()", "sa.Integer()", False),
+        ("sa.Integer()", "sa.Numeric(5, 0)", False),  # another family: not judged
+        ("sa.String(50)", "sa.String(20)", False),
+    ],
+)
+def test_alter_column_type_says_values_are_at_risk_only_when_they_may_not_fit(
+    tmp_path: Path, old: str, new: str, fits: bool
+) -> None:
+    """SM105 said "can fail on or alter existing values" for Numeric(10,2) -> Numeric(12,4),
+    which holds every old value; it judges as the release check does (type_fit)."""
+    script = _one_script(
+        tmp_path, f"op.alter_column('prices', 'amount', type_={new}, existing_type={old})"
+    )
+    report = lint([script], LintConfig(select=("alter-column-type",), dialect="postgresql"))
+    (finding,) = report.findings
+    assert finding.extra.get("values_at_risk") is (not fits), finding
+    if fits:
+        assert "rewrites the table under an exclusive lock" in finding.message
+        assert "(every existing value fits the new type)" in finding.message
+        assert "can fail" not in finding.message
+    else:
+        assert "can fail on or alter existing values" in finding.message

@@ -92,6 +92,11 @@ def test_collected_with_an_empty_tests_folder(pytester: pytest.Pytester, stock: 
     result = pytester.runpytest_subprocess(*QUIET, "-rs")
     result.assert_outcomes(passed=5, skipped=1)
     assert result.ret == 0
+    # The skip is reported at the built-in test, not at the plugin's line that raised it.
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [[]1[]] tests::safemigrate::seeded-roundtrip: no rows declared: add ROWS*"]
+    )
+    assert "pytest_plugin" not in result.stdout.str()
 
 
 def test_collected_with_xdist_in_a_tests_package(pytester: pytest.Pytester, stock: Path) -> None:
@@ -99,9 +104,10 @@ def test_collected_with_xdist_in_a_tests_package(pytester: pytest.Pytester, stoc
     root = nested_project(pytester.path, stock)
     (root / "tests" / "__init__.py").write_text("")
     (root / "tests" / "unit" / "__init__.py").write_text("")
-    result = pytester.runpytest_subprocess(*QUIET, "-n", "2", "-v")
+    result = pytester.runpytest_subprocess(*QUIET, "-n", "2", "-v", "-rs")
     result.assert_outcomes(passed=6, skipped=1)
     assert "did not run" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] tests::safemigrate::seeded-roundtrip: no rows*"])
     for name in DEFAULT:
         assert f"tests::safemigrate::{name} " in result.stdout.str(), name
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import ServerKind, require_server, server_url
 from tests.support.plugin_projects import PASSING, R1, R2, R3, stock_migrations, write_project
 
 #: Hypothesis (installed for other tests) costs each process 0.8 s of CPU to import.
@@ -122,6 +123,44 @@ def test_rows_without_rows_are_one_clear_error(pytester: pytest.Pytester, stock:
     result = pytester.runpytest_subprocess(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*safemigrate: tests/migration_data.py defines no ROWS*"])
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def test_a_refused_login_says_so_as_the_cli_does_without_its_password(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stock: Path, kind: ServerKind
+) -> None:
+    """A wrong password (MariaDB) or login (PostgreSQL here trusts every password, so the
+    role does not exist): the server is up and said no, worded as ``flask db verify`` words
+    it, not "check that the server is up"."""
+    admin = server_url(kind)
+    require_server(kind, admin)
+    wrong = (
+        admin.set(password="sm-Wr0ng-secret")
+        if kind == "mysql"
+        else admin.set(username="sm_no_such_role", password="sm-Wr0ng-secret")
+    )
+    root = write_project(pytester.path, PASSING, stock)
+    write_ini(root, "safemigrate = true\n")
+    monkeypatch.setenv("SAFEMIGRATE_TEST_DATABASE_URL", wrong.render_as_string(hide_password=False))
+    result = pytester.runpytest_subprocess(*QUIET, "-k", "upgrade-from-base")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "safemigrate: cannot create a scratch database on *:***@127.0.0.1:*",
+            "  what to do: the server is up and refused the login: check the user, the password"
+            " and the database name *, or name another in safemigrate_database_url"
+            " (SAFEMIGRATE_TEST_DATABASE_URL wins)",
+        ]
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Wr0ng" not in output
+    assert "check that the server is up" not in output
 
 
 def test_an_unreachable_server_is_one_error_without_its_password(

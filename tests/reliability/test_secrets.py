@@ -514,6 +514,31 @@ def test_connection_and_lock_failures_do_not_show_the_password(
     assert_nothing_written_holds_it(run.root, secret_url)
 
 
+@SERVERS
+@pytest.mark.parametrize(
+    "command", [("migrate", "-m", "add tags"), ("revision", "--autogenerate", "-m", "add tags")]
+)
+def test_migrate_with_a_refused_login_is_one_line_and_exit_3(
+    runner: Runner, secret_url: URL, db_kind: DbKind, command: tuple[str, ...]
+) -> None:
+    """Autogenerate connects before it compares: a refused login is the one line verify and
+    safe-upgrade print (exit 3, the URL masked), not Flask-Migrate's traceback and exit 1."""
+    run = runner
+    run.config = {"SAFEMIGRATE_CONNECT_TIMEOUT": 2, "SAFEMIGRATE_CONNECT_RETRIES": 0}
+    wrong_login = (
+        secret_url.set(password=WRONG_PASSWORD)  # MariaDB checks it
+        if db_kind == "mysql"
+        else secret_url.set(username=f"{USER}_none")  # trust: only a missing role is refused
+    )
+    ran = run.expect(wrong_login, 3, "db", *command)
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 2, str(ran)
+    assert lines[0].startswith("Error: cannot connect to ") and "***" in lines[0], str(ran)
+    assert lines[1].startswith("  help: the server is up and refused the login"), str(ran)
+    assert ran.stdout.strip() == "", str(ran)
+    assert list((run.migrations / "versions").glob("*.py")) == [], str(ran)
+
+
 def style_urls(style: str, database_url: str) -> tuple[URL, URL]:
     """The test's database reached through the style's login: the right and a wrong password."""
     url = make_url(database_url)

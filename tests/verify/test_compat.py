@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_safemigrate import models_snapshot
-from flask_safemigrate.checks.compat import ADVICE
+from flask_safemigrate.checks.compat import ADVICE, advice
 from flask_safemigrate.text import display_path
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import table_names
@@ -134,7 +134,7 @@ def test_each_break_is_named_with_its_expand_contract_advice(
         table = problem["table"]
         where = table if column is None else f"{table}.{column}"
         assert problem["message"].startswith(f"{where}: "), problem
-        assert problem["help"] == ADVICE[change].format(t=table, c=column), problem
+        assert problem["help"] == advice(change, table, column, enum=column == "mood"), problem
     email = found["type-narrowed", "email"]
     assert email["message"] == (
         "users.email: type narrowed: string(50) -> string(20); the previous release"
@@ -142,6 +142,9 @@ def test_each_break_is_named_with_its_expand_contract_advice(
         " fails against the schema the migrations build"
     )
     assert email["help"] == ADVICE["type-narrowed"].format(t="users", c="email")
+    # The advice fits the type: the enum clause only for the enum column.
+    assert "enum" not in email["help"] and "removed value" not in email["help"]
+    assert "stops writing the removed value" in found["type-narrowed", "mood"]["help"]
     assert "release N+2 drops it" in found["column-dropped", "legacy"]["help"]
     assert "sadder" in found["type-narrowed", "mood"]["message"]
     assert data["compat"] == {"with": display_path(old), "ran": True, "findings": 7}
@@ -373,10 +376,11 @@ def test_narrowed_types_a_new_check_and_a_rename_are_named_with_their_advice(
         "qty": "prices.qty: type narrowed: integer -> smallint",
         "kind": f"prices.kind: type narrowed: {KIND_NARROWED[kind_label]}",
     }
-    for column in narrowed:
+    for column in narrowed:  # numbers, and a string made an enum: no "removed value"
         assert found["type-narrowed", column]["help"] == ADVICE["type-narrowed"].format(
             t="prices", c=column
         )
+        assert "enum" not in found["type-narrowed", column]["help"]
     check = found["check-added", None]
     assert check["table"] == "prices"
     assert check["message"].startswith("prices: check (")

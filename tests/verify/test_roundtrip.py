@@ -217,6 +217,9 @@ def test_downgrade_leaves_trace(verify_app: VerifyApp, database_url: str) -> Non
         f" before it: the database still has {', '.join(leftover)}."
     )
     assert trace["path"].endswith(f"{TRACE}_test.py")
+    # `where:` is the downgrade() to fix, as missing-downgrade's is, not `revision = ...`.
+    source = script_path(app, TRACE).read_text().splitlines()
+    assert source[trace["line"] - 1].startswith("def downgrade"), trace["line"]
     assert "drop what it creates" in trace["help"]
     assert widen["revision"] == WIDEN
     assert widen["leftover"] == widen["missing"] == []
@@ -227,6 +230,13 @@ def test_downgrade_leaves_trace(verify_app: VerifyApp, database_url: str) -> Non
     assert f"the database changed {changed}." in widen["message"]
     # The roundtrip went on to head: the models match what the migrations build.
     assert data["roundtrip"]["revisions"] == 4
+    # The summary says the roundtrip found problems, not that all went well.
+    text = invoke(app, "db", "verify", "--no-db", "--roundtrip")
+    (summary,) = [line for line in text.stdout.splitlines() if line.startswith("Roundtrip")]
+    assert summary.startswith(
+        "Roundtrip found 2 problems (2 downgrade-leaves-trace), reported below: 4 revisions"
+        " upgraded, downgraded and upgraded again on the temporary scratch database"
+    ), summary
 
 
 # --------------------------------------------------------------------------- roundtrip-failed
@@ -257,6 +267,12 @@ def test_a_failing_step_is_reported_and_everything_is_cleaned_up(
     assert f"fix downgrade() of {FAILING}_test.py" in problem["help"]
     assert app_state(database_url) == before
     assert scratch_names(database_url) == scratch_before
+    text = invoke(app, "db", "verify", "--roundtrip")
+    (summary,) = [line for line in text.stdout.splitlines() if line.startswith("Roundtrip")]
+    assert summary.startswith(
+        "Roundtrip found 1 problem (1 roundtrip-failed), reported below: stopped after 2 of 3"
+        " revisions upgraded, downgraded and upgraded again on the temporary scratch database"
+    ), summary
 
 
 def test_ctrl_c_still_drops_the_scratch_database(verify_app: VerifyApp, database_url: str) -> None:
@@ -593,6 +609,39 @@ def test_a_failed_reupgrade_says_it_was_the_upgrade_after_the_downgrade(
     ), problem
 
 
+def test_rows_for_an_unknown_revision_or_a_table_not_made_yet_say_what_to_fix(
+    verify_app: VerifyApp, database_url: str, tmp_path: Path
+) -> None:
+    """Rows under an id the history lacks are their own check (not ``seeded-row-lost``:
+    nothing was inserted); rows under the revision that creates their table (inserted before
+    it runs) say to declare them under the next revision."""
+    app = verify_app(database_url, scripts=[USERS_SCRIPT, ITEMS_SCRIPT])
+    rows = tmp_path / "rows.py"
+    user = {"id": 1, "email": "ann@example.com"}
+    rows.write_text(
+        f"ROWS = {{{USERS!r}: {{'users': [{user!r}]}},"
+        f" {ITEMS[:6]!r}: {{'users': [{user!r}]}}, 'nope': {{'users': [{user!r}]}}}}\n",
+        encoding="utf-8",
+    )
+    code, data, _ = run_verify(app, "--no-db", "--roundtrip", "--rows", str(rows))
+    assert code == 1
+    assert checks(data) == [
+        "roundtrip-failed",
+        "seeded-rows-unknown-revision",
+        "seeded-rows-unknown-revision",
+    ]
+    short, nope = problems(data, "seeded-rows-unknown-revision")
+    assert (short["revision"], nope["revision"]) == (ITEMS[:6], "nope")
+    assert "which is not in the history: they were never inserted" in nope["message"]
+    assert short["help"].startswith(f"write the full id: {ITEMS!r}")
+    (stopped,) = problems(data, "roundtrip-failed")
+    assert (stopped["revision"], stopped["table"]) == (USERS, "users")
+    assert "table users does not exist before that revision runs" in stopped["message"]
+    assert stopped["help"].startswith(
+        f"if revision {USERS} creates users, declare them under the next revision ({ITEMS})"
+    )
+
+
 def test_rows_file_that_cannot_be_used_is_a_usage_error(
     verify_app: VerifyApp, tmp_path: Path
 ) -> None:
@@ -610,3 +659,12 @@ def test_rows_file_that_cannot_be_used_is_a_usage_error(
     bad = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(rows))
     assert bad.exit_code == 2
     assert "ROWS['abc'] must map table names to lists of rows" in bad.output
+    # A path that is not there is said so, with the path, not "FileNotFoundError ... fix it".
+    missing = tmp_path / "nope.py"
+    gone = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(missing))
+    assert gone.exit_code == 2
+    assert gone.stderr.splitlines()[0] == f"Error: rows file {missing} does not exist", gone.output
+    assert "FileNotFoundError" not in gone.output and "fix the file" not in gone.output
+    folder = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(tmp_path))
+    assert folder.exit_code == 2
+    assert f"rows file {tmp_path} is a directory, not a file" in folder.stderr, folder.output

@@ -17,6 +17,7 @@ from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import VALUES_AT_RISK, Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, ident
+from flask_safemigrate.type_fit import narrowing
 
 _ALTER_TYPE = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", re.IGNORECASE)
 
@@ -121,14 +122,40 @@ _INTEGER_RANK = {
 }  # fmt: skip
 
 
+_INTEGER_TYPES = {1: "smallint", 2: "integer", 3: "bigint"}
+
+
+def _described(type_: _Type) -> tuple[str, dict[str, Any]] | None:
+    """``type_`` as :func:`flask_safemigrate.type_fit.narrowing` reads a type, with the group
+    it compares within (``None``: a type it does not judge)."""
+    if type_.name in _INTEGER_RANK:
+        return "integer", {"type": _INTEGER_TYPES[_INTEGER_RANK[type_.name]]}
+    if type_.family == "numeric":
+        precision, scale = type_.size
+        return "numeric", {"type": "numeric", "precision": precision, "scale": scale}
+    if type_.family in ("varchar", "text"):
+        kind = "string" if type_.family == "varchar" else "text"
+        return "string", {"type": kind, "length": type_.size[0]}
+    if type_.family == "enum":
+        return "enum", {"type": "enum", "enum": list(type_.size)}
+    return None
+
+
 def _keeps_values(old: _Type | None, new: _Type | None) -> bool:
-    """Whether every value of ``old`` fits ``new`` (a widening that still rewrites): a
-    wider integer, or a change :func:`_safe_change` calls safe somewhere."""
+    """Whether every value of ``old`` fits ``new`` (a widening that still rewrites: a wider
+    integer, ``Numeric(10, 2)`` to ``Numeric(12, 4)``), as the release check judges it
+    (:func:`~flask_safemigrate.type_fit.narrowing`), or a change :func:`_safe_change` calls
+    safe somewhere."""
     if old is None or new is None:
         return False
-    if old.name in _INTEGER_RANK and new.name in _INTEGER_RANK and old.rest == new.rest:
-        return _INTEGER_RANK[new.name] >= _INTEGER_RANK[old.name]
-    return _safe_change(old, new, mysql=False)
+    if _safe_change(old, new, mysql=False):
+        return True
+    before, after = _described(old), _described(new)
+    if before is None or after is None or old.rest != new.rest or before[0] != after[0]:
+        return False  # another family (an integer made numeric may not fit): not judged
+    if before[0] == "numeric" and old.size[0] is None and new.size[0] is not None:
+        return False  # any precision -> a bounded one
+    return narrowing(before[1], after[1]) is None
 
 
 def _safe_change(old: _Type, new: _Type, mysql: bool) -> bool:
@@ -196,7 +223,10 @@ class AlterColumnType(Rule):
     like the other rewrite rules: on a table that does not exist yet or is empty it is info,
     and on a large one (`SAFEMIGRATE_LARGE_TABLE_ROWS`) it blocks with the row count. On a
     small table that has rows, the rewrite is brief, so a change that keeps every value (a
-    wider integer, a widening MySQL copies for, appended enum members) is info; one that can
+    wider integer, a `Numeric` with at least as many integer digits and decimals such as
+    `Numeric(10, 2)` to `Numeric(12, 4)`, a widening MySQL copies for, appended enum members;
+    judged as the release check judges a narrowing) is info, and its message says the table
+    is rewritten but not that values may not fit; one that can
     fail on or alter existing values (a narrowing, another type family, a type that cannot
     be read) stays a warning with the row count: the lock is no longer the risk, but the
     rows must fit the new type, which is worth a look and never worth stopping the deploy for

@@ -14,6 +14,19 @@ from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
 
+#: The advice where the dialect is known and is not PostgreSQL (whose is the rule's ``fix``).
+_OTHER_DIALECTS = {
+    "mysql": (
+        "MySQL/MariaDB: backfill the NULLs first; the change rebuilds the table (ALGORITHM=INPLACE,"
+        " LOCK=NONE lets reads and writes go on): run it in a quiet window or with an online"
+        " schema-change tool"
+    ),
+    "sqlite": (
+        "SQLite: backfill the NULLs first; batch_alter_table copies the table, fine while it is"
+        " small"
+    ),
+}
+
 
 @register
 class SetNotNull(Rule):
@@ -42,8 +55,13 @@ class SetNotNull(Rule):
     ```
 
     ## Use instead
-    On PostgreSQL, prove the constraint without the exclusive lock first. Add a check
-    `NOT VALID` (a moment's lock), commit, then validate it in its own transaction (an
+    On every database, backfill the NULLs first (and deploy code that writes none). On
+    MySQL/MariaDB the change rebuilds the table (in place, reads and writes go on with
+    `ALGORITHM=INPLACE, LOCK=NONE`): run it in a quiet window or with an online schema-change
+    tool; on SQLite `batch_alter_table` copies the table, fine while it is small. When the
+    dialect is known (the app's engine, or `--dialect`), the finding's help gives that
+    dialect's advice. On PostgreSQL, prove the constraint without the exclusive lock first.
+    Add a check `NOT VALID` (a moment's lock), commit, then validate it in its own transaction (an
     autocommit block, or the next migration) under a lock that lets reads and writes go on;
     `SET NOT NULL` then uses the validated check and skips its scan (PostgreSQL 12+).
     Validating in the transaction that added the check would keep the `ADD`'s
@@ -73,6 +91,9 @@ class SetNotNull(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
+        config = migration.config
+        # The rule's fix is PostgreSQL's; another known dialect gets its own.
+        help_text = _OTHER_DIALECTS.get(config.dialect) if config.dialect_known else None
         for call, table, column, in_sql in not_null_steps(migration, line):
             if line.added(call, table, column) or line.not_null_checked(call, table, column):
                 continue
@@ -83,4 +104,5 @@ class SetNotNull(Rule):
                 f"sets {what} NOT NULL{' in SQL' if in_sql else ''}, which scans the whole table"
                 " under an exclusive lock and fails if any row holds NULL",
                 node=call.node,
+                help=help_text,
             )

@@ -4,6 +4,10 @@
 Only narrowings are reported; a change between unrelated families (a date made text) or a
 difference a database merely reads back differently (MariaDB's ``TINYINT`` for a
 ``Boolean``, SQLite's ``VARCHAR`` for an ``Enum``) is not a narrowing.
+
+Used by the release check (:mod:`flask_safemigrate.checks.compat`) and by lint's
+``alter-column-type`` (SM105), which must say the same of the same change; it imports only the
+standard library, so ``safemigrate lint`` stays free of Flask and SQLAlchemy.
 """
 
 from __future__ import annotations
