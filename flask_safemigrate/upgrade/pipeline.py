@@ -168,11 +168,16 @@ def preflight(run: Run) -> None:
     if run.plan and not run.options.sql:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
     blocking = script_imports.check(run)  # a module the scripts import, missing here
+    lint_errors: list[Finding] = []
     if run.plan and not run.options.skip_lint:
-        blocking += checks.lint(run)
+        lint_errors = checks.lint(run)
     elif run.plan:
         run.progress.emit(events.Linted(warnings=0, scripts=len(run.plan), skipped=True))
-    blocking += compat_stage.check(run)  # will the release running now survive the plan?
+    # Will the release running now survive the plan? Its advice names --skip-lint too when
+    # lint blocks, and lint's names --allow-breaking when a break does: what goes on past both.
+    breaks = compat_stage.check(run, lint_blocks=bool(lint_errors))
+    blocking += checks.skip_lint_hint(run, lint_errors, breaks=bool(breaks))
+    blocking += breaks
     if blocking:  # lint's errors and the breaks together: one deploy hears every blocker
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
 
