@@ -284,6 +284,24 @@ def test_the_way_on_past_a_lint_error_and_a_break_names_both_options(
     assert data["current"] == [V2]
 
 
+def test_with_a_missing_import_too_the_way_on_says_no_option_passes_it(deploys: Deploys) -> None:
+    deploys.first()
+    unreviewed = DROP_LEGACY.replace("  # safemigrate: ignore[drop-column] -- contract step", "")
+    missing = unreviewed.replace(
+        "import sqlalchemy as sa\n", "import slugifyy\nimport sqlalchemy as sa\n"
+    )
+    code, data = upgrade(deploys.release(users(), missing))
+    assert code == 3, data
+    errors = {p["check"]: p for p in data["problems"] if p["severity"] == "error"}
+    assert set(errors) == {"script-import-missing", "drop-column", "breaks-previous-release"}
+    for check in ("drop-column", "breaks-previous-release"):
+        assert "`flask db safe-upgrade --skip-lint --allow-breaking`" in errors[check]["help"]
+        assert errors[check]["help"].endswith(
+            "(once the module the scripts import is installed: no option goes past a missing"
+            " import)"
+        )
+
+
 def test_a_lint_error_alone_suggests_skip_lint_alone(deploys: Deploys) -> None:
     """No break (the expand release keeps mapping legacy... but a lint error): --skip-lint."""
     deploys.first()

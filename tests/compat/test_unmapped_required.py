@@ -22,6 +22,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_safemigrate import SafeMigrate
+from flask_safemigrate.project import setup_of
+from flask_safemigrate.verify import suite
 from tests.support.apps import AppTracker, init_migrations
 from tests.support.cli import invoke, invoke_json
 from tests.support.revisions import revision_script, write_revision
@@ -241,3 +243,21 @@ def test_the_scratch_database_of_compat_with_and_roundtrip_reports_it(
     )
     assert code == 1
     assert [p["check"] for p in data["problems"]] == ["unmapped-required-column"], data
+
+
+def test_the_plugin_reports_it_in_models_match_only(releases: Releases, tmp_path: Path) -> None:
+    """The built-in ``models-match`` test (the schema the migrations build against the
+    models) fails on it; ``compatible-with-previous-release`` leaves it to that test."""
+    first, _ = releases.app(retired=False)
+    code, data, _ = invoke_json(first, "db", "snapshot", "--format", "json")
+    assert code == 0, data
+    old = tmp_path / "v1.snapshot.json"
+    shutil.copy(releases.migrations / "models.snapshot.json", old)
+    app, _ = releases.app(retired=True)
+    with app.app_context():
+        setup = setup_of(app)
+    found = suite.models_match(setup, None)
+    assert [(f.rule, f.extra["table"], f.extra["column"]) for f in found] == [
+        ("unmapped-required-column", "users", "name")
+    ]
+    assert suite.compatible_with_previous_release(setup, None, str(old)) == []
