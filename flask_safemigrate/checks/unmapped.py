@@ -51,6 +51,42 @@ def _fills_itself(
     return False
 
 
+#: MariaDB/MySQL: every column of the schema's tables in one query (SQLAlchemy's reflection
+#: asks ``SHOW CREATE TABLE`` once per table: 300 round trips for 300 tables). ``EXTRA`` says
+#: ``auto_increment`` and ``VIRTUAL``/``STORED``/``PERSISTENT GENERATED``.
+_MYSQL_COLUMNS = sa.text(
+    "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA"
+    " FROM information_schema.COLUMNS c JOIN information_schema.TABLES t"
+    " ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME"
+    " WHERE c.TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND t.TABLE_TYPE = 'BASE TABLE'"
+    " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"
+)
+
+
+def _mysql_columns(
+    connection: Connection, schema: str | None, names: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The columns of the tables ``names`` of ``schema``, as reflection describes them (the
+    keys :func:`_fills_itself` reads)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, column, nullable, default, extra in connection.execute(
+        _MYSQL_COLUMNS, {"schema": schema}
+    ):
+        if table not in names:
+            continue
+        extra = str(extra or "").lower()
+        out.setdefault(table, []).append(
+            {
+                "name": column,
+                "nullable": nullable == "YES",
+                "default": default,
+                "autoincrement": "auto_increment" in extra,
+                "computed": "generated" in extra,
+            }
+        )
+    return out
+
+
 def _same_name(dialect: str) -> Callable[[str], str]:
     """How column names compare: PostgreSQL tells case apart, SQLite and MariaDB/MySQL do not."""
     if dialect == "postgresql":
@@ -62,8 +98,8 @@ def unmapped_required(connection: Connection, metadata: sa.MetaData) -> list[Unm
     """The columns of the tables ``metadata`` maps, in the database ``connection`` reads,
     that the models leave out of their inserts and the database cannot fill.
 
-    One reflection of columns per schema the models use (tables only: a model on a view is
-    not read); a table missing from the database is the drift check's to report.
+    One read of columns per schema the models use (tables only: a model on a view is not
+    read); a table missing from the database is the drift check's to report.
     """
     dialect = connection.dialect.name
     key = _same_name(dialect)
@@ -78,8 +114,17 @@ def unmapped_required(connection: Connection, metadata: sa.MetaData) -> list[Unm
         if schema is not None and schema not in present:
             continue
         tables = by_schema[schema]
-        reflected = inspector.get_multi_columns(schema=schema, filter_names=list(tables))
-        for (_schema, name), columns in sorted(reflected.items(), key=lambda item: item[0][1]):
+        reflected: Mapping[str, Sequence[Mapping[str, Any]]]
+        if dialect in ("mysql", "mariadb"):
+            reflected = _mysql_columns(connection, schema, set(tables))
+        else:  # one query per schema on PostgreSQL; SQLite reads a PRAGMA per table
+            reflected = {
+                name: columns
+                for (_s, name), columns in inspector.get_multi_columns(
+                    schema=schema, filter_names=list(tables)
+                ).items()
+            }
+        for name, columns in sorted(reflected.items()):
             table = tables.get(name)
             if table is None:
                 continue
