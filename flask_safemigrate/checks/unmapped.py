@@ -45,9 +45,10 @@ def _fills_itself(
     if column.get("autoincrement") is True:  # MariaDB/MySQL AUTO_INCREMENT, PostgreSQL serial
         return True
     if dialect == "sqlite" and column.get("primary_key"):
-        # A single INTEGER PRIMARY KEY is the rowid: SQLite numbers it.
+        # A single column declared exactly INTEGER PRIMARY KEY is the rowid: SQLite numbers it
+        # (BIGINT PRIMARY KEY is not).
         keys = [c for c in columns if c.get("primary_key")]
-        return len(keys) == 1 and isinstance(column.get("type"), sa.Integer)
+        return len(keys) == 1 and str(column.get("type")).upper() == "INTEGER"
     return False
 
 
@@ -87,6 +88,35 @@ def _mysql_columns(
     return out
 
 
+def _sqlite_columns(
+    connection: Connection, schema: str | None, names: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """SQLite: every column of the schema's tables in one query (``pragma_table_xinfo``, which
+    shows generated columns as ``hidden`` 2 or 3), not a ``PRAGMA`` per table."""
+    quoted = connection.dialect.identifier_preparer.quote(schema or "main")
+    query = sa.text(
+        'SELECT m.name, p.name, p."notnull", p.dflt_value, p.pk, p.hidden, p.type'
+        f" FROM {quoted}.sqlite_master AS m JOIN pragma_table_xinfo(m.name, :schema) AS p"
+        " WHERE m.type = 'table'"
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, column, notnull, default, key, hidden, type_ in connection.execute(
+        query, {"schema": schema or "main"}
+    ):
+        if table in names:
+            out.setdefault(table, []).append(
+                {
+                    "name": column,
+                    "nullable": not notnull,
+                    "default": default,
+                    "primary_key": key,
+                    "computed": hidden in (2, 3),
+                    "type": type_,
+                }
+            )
+    return out
+
+
 def _same_name(dialect: str) -> Callable[[str], str]:
     """How column names compare: PostgreSQL tells case apart, SQLite and MariaDB/MySQL do not."""
     if dialect == "postgresql":
@@ -117,7 +147,9 @@ def unmapped_required(connection: Connection, metadata: sa.MetaData) -> list[Unm
         reflected: Mapping[str, Sequence[Mapping[str, Any]]]
         if dialect in ("mysql", "mariadb"):
             reflected = _mysql_columns(connection, schema, set(tables))
-        else:  # one query per schema on PostgreSQL; SQLite reads a PRAGMA per table
+        elif dialect == "sqlite":
+            reflected = _sqlite_columns(connection, schema, set(tables))
+        else:  # PostgreSQL: one query per schema
             reflected = {
                 name: columns
                 for (_s, name), columns in inspector.get_multi_columns(

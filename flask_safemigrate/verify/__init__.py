@@ -13,8 +13,8 @@ Checks, in the order they run:
 2. Against the app's database, for the default engine and, with Flask-Migrate's multi-database
    template, every bind: ``database-unreachable``, ``unknown-database-revision``,
    ``not-at-head``, ``schema-drift`` and ``unmapped-required-column`` (only at head: a
-   database behind head differs from the models by design), and from the ledger when it exists ``edited-after-apply`` and
-   ``failed-migration``.
+   database behind head differs from the models by design), and from the ledger when it
+   exists ``edited-after-apply`` and ``failed-migration``.
 3. With ``roundtrip=True``, on scratch databases (never the app's own): every revision
    from base is upgraded, snapshotted, downgraded (``downgrade-leaves-trace`` when the schema
    is not what it was) and upgraded again; at head the schema is compared with the models
