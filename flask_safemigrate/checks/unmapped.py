@@ -173,8 +173,8 @@ def unmapped_required(connection: Connection, metadata: sa.MetaData) -> list[Unm
 
 UNMAPPED_HINT = (
     "make it nullable or give it a server default in a revision before the release that stops"
-    " mapping it (`op.alter_column({table!r}, {column!r}, nullable=True)`, or"
-    " `server_default=...`); or map it again"
+    " mapping it (`op.alter_column({table!r}, {column!r}, existing_type=<its type>,"
+    " nullable=True)`, or `server_default=...`); or map it again"
 )
 
 

@@ -188,7 +188,8 @@ def test_verify_reports_the_retired_not_null_column_and_the_insert_it_predicts_f
     )
     assert found["help"].startswith(
         "make it nullable or give it a server default in a revision before the release that"
-        " stops mapping it (`op.alter_column('users', 'name', nullable=True)`"
+        " stops mapping it (`op.alter_column('users', 'name', existing_type=<its type>,"
+        " nullable=True)`"
     )
     assert found["help"].endswith("; or map it again")
     # What it predicts: the new release's insert fails on the database itself (MariaDB:
