@@ -86,7 +86,7 @@ def test_text_layout_without_colour() -> None:
     text = render_text(Report("lint", [DROP, HEADS]))
     lines = text.splitlines()
     assert lines[0] == (
-        "migrations/versions/abc.py:12:8: SM102 [drop-column] "
+        "migrations/versions/abc.py:12:8: error SM102 [drop-column] "
         "drops users.email, which the app may still read"
     )
     assert lines[1] == "  help: stop reading the column in a release first, then drop it"
@@ -97,7 +97,7 @@ def test_text_layout_without_colour() -> None:
 
 
 def test_text_with_colour_and_clean_summary() -> None:
-    assert "\x1b[31mSM102" in render_text(Report("lint", [DROP]), color=True)
+    assert "\x1b[31merror SM102" in render_text(Report("lint", [DROP]), color=True)
     assert render_text(Report("verify", notes=["graph: 3 revisions"])).splitlines() == [
         "graph: 3 revisions",
         "All checks passed.",

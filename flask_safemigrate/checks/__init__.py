@@ -11,6 +11,8 @@ finding means for their exit code (verify fails a check, safe-upgrade's pre-flig
   ``unknown-database-revision``, ``not-at-head``, ``overlapping-database-revisions``);
 - :mod:`.ledger`: the ledger's rows (``edited-after-apply``, ``failed-migration``);
 - :mod:`.drift`: the live schema against the models (``schema-drift``);
+- :mod:`.unmapped`: columns the models leave out of their inserts though the database
+  requires them (``unmapped-required-column``);
 - :mod:`.snapshot`: the committed models snapshot against the models
   (``models-snapshot-stale``);
 - :mod:`.indexes`: PostgreSQL indexes left INVALID (``invalid-index``);
@@ -47,9 +49,11 @@ from flask_safemigrate.checks.position import (
     unknown_revision,
 )
 from flask_safemigrate.checks.snapshot import snapshot_findings
+from flask_safemigrate.checks.unmapped import UNMAPPED_RULE, unmapped_findings
 
 __all__ = [
     "DRIFT_HINT",
+    "UNMAPPED_RULE",
     "Failure",
     "applied_revisions",
     "check_schema_models",
@@ -69,5 +73,6 @@ __all__ = [
     "static_findings",
     "stock_width_findings",
     "unknown_revision",
+    "unmapped_findings",
     "width_findings",
 ]

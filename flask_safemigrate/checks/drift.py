@@ -1,5 +1,6 @@
 """``schema-drift``: the live schema against the models, and the models a dedicated schema
-refuses before any comparison (``SAFEMIGRATE_SCHEMA``)."""
+refuses before any comparison (``SAFEMIGRATE_SCHEMA``). The same reading of the live schema
+reports ``unmapped-required-column`` (:mod:`.unmapped`), remembered clean together."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, dedicated_schema
+from flask_safemigrate.checks.unmapped import unmapped_findings
 from flask_safemigrate.project import Setup, Target
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.schema_diff import drift
@@ -44,7 +46,9 @@ def check_schema_models(setup: Setup, target: Target, connection: Connection) ->
 def drift_findings(
     setup: Setup, target: Target, connection: Connection, *, remember_in: Path | None = None
 ) -> list[Finding]:
-    """``schema-drift``: one finding per difference between the live schema and the models.
+    """``schema-drift``: one finding per difference between the live schema and the models;
+    then ``unmapped-required-column``: each column the models leave out of their inserts and
+    the database cannot fill (whatever ``include_object`` hides from the comparison).
 
     ``remember_in`` (safe-upgrade: the user's cache directory): a comparison whose fingerprint
     (:mod:`.schema_fingerprint`: the live schema, the models, the options, the code) found
@@ -57,16 +61,20 @@ def drift_findings(
         if before is not None and remembered_clean(remember_in, before):
             return []
     lines = drift(connection, target.metadata, setup.configure_args)
+    where = {"database": database.mask_url(target.url)}
+    unmapped = unmapped_findings(connection, target.metadata, f"database {target.label}", where)
     # Remembered only when nothing changed the schema while it was compared (another
-    # migrator may: the migration lock is released by now).
+    # migrator may: the migration lock is released by now). The fingerprint holds every
+    # column's NOT NULL, default, identity and generation: what the second check reads.
     if (
         remember_in is not None
         and before is not None
         and not lines
+        and not unmapped
         and fingerprint(connection, target.metadata, setup.configure_args, models=models) == before
     ):
         remember_clean(remember_in, before)
-    return [
+    drifted = [
         Finding(
             rule="schema-drift",
             severity=Severity.ERROR,
@@ -76,3 +84,4 @@ def drift_findings(
         )
         for line in lines
     ]
+    return drifted + unmapped

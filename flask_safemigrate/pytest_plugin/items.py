@@ -55,7 +55,7 @@ def _where_in_history(finding: Finding, setup: Setup) -> str:
     for script in setup.graph.scripts.values():
         if finding.path is not None and display_path(script.path) == finding.path:
             return f" at revision {script.revision}"
-    if finding.rule in ("schema-drift", "breaks-previous-release"):
+    if finding.rule in ("schema-drift", "unmapped-required-column", "breaks-previous-release"):
         return f" at head {', '.join(setup.graph.heads)}"
     return ""
 

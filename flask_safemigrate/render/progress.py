@@ -200,7 +200,8 @@ def _stage_text(event: Event) -> str:
         if event.skipped:
             scripts = plural(event.scripts, "pending script")
             return f"lint: skipped (--skip-lint): {scripts} not checked"
-        counts = [plural(event.warnings, "warning")] if event.warnings else []
+        counts = [plural(event.errors, "error")] if event.errors else []
+        counts += [plural(event.warnings, "warning")] if event.warnings else []
         counts += [f"{event.infos} info"] if event.infos else []
         scripts = plural(event.scripts, "pending script")
         if not event.left:

@@ -78,12 +78,11 @@ def render_finding(finding: Finding, *, color: bool = False) -> list[str]:
     message, rule = printable(finding.message), printable(finding.rule)
     location = printable(finding.location) if finding.location else None
     if finding.code is not None:
-        # The ruff layout, so editors and terminals can jump to the location.
+        # The ruff layout, so editors and terminals can jump to the location, with the
+        # severity lint's own lines give (an error here blocks a deploy, a warning does not).
         head = f"{location}: " if location else ""
-        lines = [
-            f"{_style(head, 'bold', color)}{_style(printable(finding.code), sev_style, color)} "
-            f"[{rule}] {message}"
-        ]
+        code = _style(f"{finding.severity} {printable(finding.code)}", sev_style, color)
+        lines = [f"{_style(head, 'bold', color)}{code} [{rule}] {message}"]
     else:
         label = _style(f"{finding.severity}[{rule}]", sev_style, color)
         lines = [f"{label}: {message}"]

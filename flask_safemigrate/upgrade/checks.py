@@ -28,7 +28,7 @@ from flask_safemigrate.errors import ChecksFailed, ConfigError, DatabaseUnreacha
 from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import one_line
-from flask_safemigrate.upgrade import events, fresh_tables, live_check, wording
+from flask_safemigrate.upgrade import compat_stage, events, fresh_tables, live_check, wording
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -43,6 +43,7 @@ __all__ = [
     "read_target",
     "resolve_resolved",
     "settle_ledger",
+    "skip_lint_hint",
 ]
 
 
@@ -395,7 +396,8 @@ NEVER_BLOCK = ("SM4", "SM9", "SM301", "SM311")
 def lint(run: Run) -> list[Finding]:
     """Lint what the upgrade will run, where it will run it; the errors that stop the run
     (the caller stops it, with the release-compatibility breaks found next, so a deploy
-    hears every blocker at once).
+    hears every blocker at once, and words how to go on past all of them:
+    :func:`skip_lint_hint`). The counts, errors included, are one progress line.
 
     Only the ``upgrade()`` code of each target's pending scripts is judged, on the target's
     live dialect (a configured lint dialect does not override the database the deploy is
@@ -434,16 +436,6 @@ def lint(run: Run) -> list[Finding]:
     blocking = [f for f in kept if f.severity is Severity.ERROR]
     others = [f for f in kept if f.severity is not Severity.ERROR]
     run.findings.extend(others)
-    if blocking:
-        anyway = "write its SQL" if run.options.sql else "apply it"
-        return [
-            replace(
-                finding,
-                help=(f"{finding.help}; " if finding.help else "")
-                + f"or pass --skip-lint to {anyway} anyway",
-            )
-            for finding in blocking
-        ]
     # Worded for the app's directory; listed now, before the run's report rewrites its own.
     review = [suggested.finding_for(finding, run.setup.command) for finding in review]
     run.review = review
@@ -451,12 +443,29 @@ def lint(run: Run) -> list[Finding]:
         events.Linted(
             warnings=sum(1 for f in others if f.severity is Severity.WARNING),
             infos=sum(1 for f in others if f.severity is Severity.INFO),
+            errors=len(blocking),
             scripts=len(run.plan),
             left=len(review),
             review=tuple(review),
         )
     )
-    return []
+    return blocking
+
+
+def skip_lint_hint(run: Run, blocking: Sequence[Finding], *, breaks: bool) -> list[Finding]:
+    """Lint's blocking findings, each help ending with how to go on anyway: ``--skip-lint``,
+    and ``--allow-breaking`` too when the same run's release-compatibility check blocks
+    (``breaks``): a suggestion that named only one stopped again on the other."""
+    anyway = "write its SQL" if run.options.sql else "apply it"
+    if breaks:
+        command = compat_stage.again_allowing(run.options, skip_lint=True)
+        tail = f"or {anyway} anyway, past the release-compatibility breaks below too: `{command}`"
+    else:
+        tail = f"or pass --skip-lint to {anyway} anyway"
+    return [
+        replace(finding, help=(f"{finding.help}; " if finding.help else "") + tail)
+        for finding in blocking
+    ]
 
 
 def _tables(run: Run) -> set[str]:

@@ -39,29 +39,32 @@ from flask_safemigrate.upgrade.targets import Target
 __all__ = ["check", "facts", "record"]
 
 
-def allow_hint(options: Options) -> str:
-    """Appended to each blocking break's help: the command that deploys anyway."""
+def allow_hint(options: Options, *, lint_blocks: bool = False) -> str:
+    """Appended to each blocking break's help: the command that deploys anyway, with
+    ``--skip-lint`` too when lint's errors stop the same run (else it stops again on them)."""
+    why = "; --skip-lint: the lint errors above block this run too" if lint_blocks else ""
     return (
         "; or, knowing the release running now breaks, deploy anyway:"
-        f" `{again_allowing(options)}` (the release record says so)"
+        f" `{again_allowing(options, skip_lint=lint_blocks)}` (the release record says so{why})"
     )
 
 
-def unreadable_hint(options: Options) -> str:
+def unreadable_hint(options: Options, *, lint_blocks: bool = False) -> str:
     """The help of a release record this version cannot read."""
     return (
-        f"deploy once with `{again_allowing(options)}` to record this release over it, or"
-        ' set SAFEMIGRATE_COMPAT = "warn"'
+        f"deploy once with `{again_allowing(options, skip_lint=lint_blocks)}` to record this"
+        ' release over it, or set SAFEMIGRATE_COMPAT = "warn"'
     )
 
 
-def again_allowing(options: Options) -> str:
+def again_allowing(options: Options, *, skip_lint: bool = False) -> str:
     """The user's own command with ``--allow-breaking``: the options they gave that change
     what a deploy does are kept (a suggestion that dropped ``--skip-lint`` stopped again on
-    what they had already passed); ``--dry-run`` is not, the advice is to deploy."""
+    what they had already passed), and ``--skip-lint`` is added with ``skip_lint`` (lint's
+    errors stop the same run); ``--dry-run`` is not, the advice is to deploy."""
     words = ["flask db safe-upgrade"]
     words += [shlex.quote(options.revision)] if options.revision != "heads" else []
-    words += ["--skip-lint"] if options.skip_lint else []
+    words += ["--skip-lint"] if options.skip_lint or skip_lint else []
     words += ["--no-verify"] if not options.verify else []
     words += {True: ["--backup"], False: ["--no-backup"], None: []}[options.backup]
     words += [f"-x {shlex.quote(arg)}" for arg in options.x_args]
@@ -117,9 +120,10 @@ def _as_warning(finding: Finding, why: str) -> Finding:
     return replace(finding, severity=Severity.WARNING, message=f"{finding.message} ({why})")
 
 
-def check(run: Run) -> list[Finding]:
+def check(run: Run, *, lint_blocks: bool = False) -> list[Finding]:
     """Pre-flight: each target with revisions to apply, against its recorded release; the
-    breaks that stop the run (the caller stops it, with lint's errors)."""
+    breaks that stop the run (the caller stops it, with lint's errors: ``lint_blocks`` says
+    there are some, and the command each break suggests passes ``--skip-lint`` too)."""
     mode = run.setup.settings.compat
     if mode == "off" or run.options.sql:
         return []
@@ -158,7 +162,7 @@ def check(run: Run) -> list[Finding]:
                         rule="preflight-failed",
                         severity=Severity.ERROR,
                         message=problem,
-                        help=unreadable_hint(run.options),
+                        help=unreadable_hint(run.options, lint_blocks=lint_blocks),
                     )
                 )
             continue
@@ -166,7 +170,7 @@ def check(run: Run) -> list[Finding]:
         outcome.breaks = [finding.message for finding in found]
         errors = [f for f in found if f.severity is Severity.ERROR]
         if errors and mode == "block" and not allow:
-            hint = allow_hint(run.options)
+            hint = allow_hint(run.options, lint_blocks=lint_blocks)
             blocking += [replace(f, help=(f.help or "") + hint) for f in errors]
             run.findings.extend(f for f in found if f not in errors)
         else:

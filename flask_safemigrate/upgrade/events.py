@@ -163,11 +163,14 @@ class LongTransaction(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Linted(Event):
-    """Lint passed over the pending scripts (blocking errors stop the run instead)."""
+    """Lint passed over the pending scripts; with ``errors``, the run stops once the
+    release-compatibility check has run too (the errors are in its report)."""
 
     stage: ClassVar[Stage] = "preflight"
     warnings: int
     scripts: int
+    #: Findings that block the deploy (listed in the report, with how to go on anyway).
+    errors: int = 0
     #: Findings held at info (a lock harmless at the table's live size, ...): shown, not
     #: counted as warnings.
     infos: int = 0

@@ -43,7 +43,7 @@ def preflight_offline(run: Run) -> None:
     run.started = run.current
     checks.compute_plan(run)
     if run.plan and not run.options.skip_lint and (blocking := checks.lint(run)):
-        raise run.stop(ExitCode.PREFLIGHT, *blocking)
+        raise run.stop(ExitCode.PREFLIGHT, *checks.skip_lint_hint(run, blocking, breaks=False))
 
 
 def offline_sql(run: Run) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,14 +168,32 @@ def preflight(run: Run) -> None:
     checks.check_invalid_indexes(run)
     if run.plan and not run.options.sql:
         live_check.read(run)  # sizes and long transactions, before lint judges the locks
-    blocking = script_imports.check(run)  # a module the scripts import, missing here
+    missing = script_imports.check(run)  # a module the scripts import, missing here
+    lint_errors: list[Finding] = []
     if run.plan and not run.options.skip_lint:
-        blocking += checks.lint(run)
+        lint_errors = checks.lint(run)
     elif run.plan:
         run.progress.emit(events.Linted(warnings=0, scripts=len(run.plan), skipped=True))
-    blocking += compat_stage.check(run)  # will the release running now survive the plan?
+    # Will the release running now survive the plan? Its advice names --skip-lint too when
+    # lint blocks, and lint's names --allow-breaking when a break does: what goes on past both.
+    breaks = compat_stage.check(run, lint_blocks=bool(lint_errors))
+    passable = [*checks.skip_lint_hint(run, lint_errors, breaks=bool(breaks)), *breaks]
+    if missing:  # no option goes past a missing module: the way on starts with installing it
+        passable = [_after_installing(finding) for finding in passable]
+    blocking = [*missing, *passable]
     if blocking:  # lint's errors and the breaks together: one deploy hears every blocker
         raise run.stop(ExitCode.PREFLIGHT, *blocking)
+
+
+def _after_installing(finding: Finding) -> Finding:
+    """A blocker whose way on (an option) is not enough while a module the scripts import
+    is missing too, said so."""
+    return replace(
+        finding,
+        help=(finding.help or "")
+        + " (once the module the scripts import is installed: no option goes past a missing"
+        " import)",
+    )
 
 
 def lock_and_apply(run: Run) -> None:

@@ -12,13 +12,15 @@ Checks, in the order they run:
    ``unparseable-script`` and ``missing-downgrade`` (a warning).
 2. Against the app's database, for the default engine and, with Flask-Migrate's multi-database
    template, every bind: ``database-unreachable``, ``unknown-database-revision``,
-   ``not-at-head``, ``schema-drift`` (only at head: a database behind head differs from the
-   models by design), and from the ledger when it exists ``edited-after-apply`` and
-   ``failed-migration``.
+   ``not-at-head``, ``schema-drift`` and ``unmapped-required-column`` (only at head: a
+   database behind head differs from the models by design), and from the ledger when it
+   exists ``edited-after-apply`` and ``failed-migration``.
 3. With ``roundtrip=True``, on scratch databases (never the app's own): every revision
    from base is upgraded, snapshotted, downgraded (``downgrade-leaves-trace`` when the schema
    is not what it was) and upgraded again; at head the schema is compared with the models
-   (``schema-drift``). Any error stops the roundtrip as ``roundtrip-failed``.
+   (``schema-drift``, ``unmapped-required-column``). Any error stops the roundtrip as
+   ``roundtrip-failed``. ``compat_with`` builds the schema the same way and reports
+   ``breaks-previous-release`` (and ``unmapped-required-column``, once with the roundtrip).
 
 Where the scratch databases come from, and how the roundtrip runs the app's own ``env.py``
 against them without touching the app: see :mod:`flask_safemigrate.scratch`.

@@ -10,6 +10,8 @@ The pending scripts are the ones the previous release did not have: with a git r
 scripts whose files that commit lacks (:func:`flask_safemigrate.git_files.files_at`); with a
 snapshot file, which does not say, every script (a rename the old release already had
 matches nothing: its snapshot maps the new name; unless the old name was used again since).
+The same scratch schema is checked against the release being built too:
+``unmapped-required-column`` (:func:`flask_safemigrate.verify.steps.head_unmapped`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import display_path, one_line, plural
 from flask_safemigrate.verify.roundtrip import Roundtrip
-from flask_safemigrate.verify.steps import ScratchRun, on_scratch
+from flask_safemigrate.verify.steps import ScratchRun, head_unmapped, on_scratch
 
 __all__ = ["run_compat"]
 
@@ -148,6 +150,9 @@ def run_compat(setup: Setup, old: OldSnapshot, scratch_url: str | None) -> Round
                         tables, built, old.label, target.bind, pending, dialect, predicted=False
                     )
                 )
+            # The release being built, not only the one before: a column its models stopped
+            # mapping that the migrations keep NOT NULL without a default fails its inserts.
+            result.findings.extend(head_unmapped(run))
     except DatabaseUnreachable as exc:
         result.findings.append(
             Finding(

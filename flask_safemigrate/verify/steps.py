@@ -3,7 +3,8 @@
 A scratch run (:func:`on_scratch`) opens the scratch databases and an app context in which
 the app's own ``env.py`` sees only them; :func:`run_step` runs one Alembic upgrade or
 downgrade there and turns any error into the ``roundtrip-failed`` finding that names the
-revision; :func:`head_drift` compares the scratch schema with the models. ``flask db verify
+revision; :func:`head_drift` compares the scratch schema with the models (and
+:func:`head_unmapped` looks for columns they leave out that inserts need). ``flask db verify
 --roundtrip`` and the plugin (``flask_safemigrate.pytest_plugin``) both call these, so the
 two cannot disagree about what failed or how it is worded.
 """
@@ -19,13 +20,21 @@ from alembic import command as alembic_command
 from sqlalchemy.engine import URL, Engine
 
 from flask_safemigrate import database, faults, history, scratch
-from flask_safemigrate.checks import DRIFT_HINT, describe
+from flask_safemigrate.checks import DRIFT_HINT, describe, unmapped_findings
 from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.schema_diff import drift
 from flask_safemigrate.text import display_path, one_line
 
-__all__ = ["ScratchRun", "StepFailed", "head_drift", "on_scratch", "run_step", "versions"]
+__all__ = [
+    "ScratchRun",
+    "StepFailed",
+    "head_drift",
+    "head_unmapped",
+    "on_scratch",
+    "run_step",
+    "versions",
+]
 
 
 class StepFailed(Exception):
@@ -127,13 +136,14 @@ def run_step(run: ScratchRun, phase: str, script: history.Script, target: str) -
 
 
 def head_drift(run: ScratchRun) -> list[Finding]:
-    """``schema-drift`` between each scratch database (at head) and its models."""
+    """``schema-drift`` between each scratch database (at head) and its models, then
+    ``unmapped-required-column`` (:func:`head_unmapped`)."""
     setup = run.setup
     findings: list[Finding] = []
     for target in setup.targets:
         with run.engines[target.bind].connect() as conn:
             lines = drift(conn, target.metadata, setup.configure_args)
-        label = "scratch database" if target.bind is None else f"scratch bind {target.bind!r}"
+        label = _scratch_label(target.bind)
         findings.extend(
             Finding(
                 rule="schema-drift",
@@ -144,4 +154,19 @@ def head_drift(run: ScratchRun) -> list[Finding]:
             )
             for line in lines
         )
+    return findings + head_unmapped(run)
+
+
+def _scratch_label(bind: str | None) -> str:
+    return "scratch database" if bind is None else f"scratch bind {bind!r}"
+
+
+def head_unmapped(run: ScratchRun) -> list[Finding]:
+    """``unmapped-required-column`` of each scratch database (at head): a column the
+    migrations keep NOT NULL without a server default that the models no longer map."""
+    findings: list[Finding] = []
+    for target in run.setup.targets:
+        where = f"{_scratch_label(target.bind)} after upgrading from base to head"
+        with run.engines[target.bind].connect() as conn:
+            findings += unmapped_findings(conn, target.metadata, where, {"database": "scratch"})
     return findings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,79 @@ def test_a_lint_error_and_a_break_are_reported_in_one_run(
     assert sorted(errors) == ["breaks-previous-release", "drop-column"], data["problems"]
     assert data["compat"]["ran"] is True
     assert data["current"] == [V1] and data["applied"] == []
+
+
+def test_the_way_on_past_a_lint_error_and_a_break_names_both_options(
+    deploys: Deploys, database_url: str
+) -> None:
+    """A one-step drop_column: lint (SM102) and the compat check both block. The command
+    each suggests goes on past both (it said `--allow-breaking` alone, which stopped again
+    on lint); the lint line says its severity and the counts line says the error."""
+    deploys.first()
+    unreviewed = DROP_LEGACY.replace("  # safemigrate: ignore[drop-column] -- contract step", "")
+    app = deploys.release(users(), unreviewed)
+    both = "`flask db safe-upgrade --skip-lint --allow-breaking`"
+
+    text = invoke(app, "db", "safe-upgrade")
+
+    assert text.exit_code == 3, text.output
+    lines = text.output.splitlines()
+    # (a warning too where the drop has no existence check: SM302)
+    (counts,) = [line for line in lines if line.startswith("preflight: lint: ")]
+    assert re.fullmatch(r"preflight: lint: 1 error(, 1 warning)? in 1 pending script", counts)
+    (at,) = [n for n, line in enumerate(lines) if " SM102 [drop-column] " in line]
+    assert re.fullmatch(r"\S+_test\.py:\d+:\d+: error SM102 \[drop-column\] .+", lines[at])
+    assert lines[at + 1].startswith("  help: ") and lines[at + 1].endswith(both)
+    (at,) = [n for n, line in enumerate(lines) if line.startswith("error[breaks-previous-")]
+    assert lines[at + 1].startswith("  help: ") and both in lines[at + 1]
+    assert "--skip-lint: the lint errors above block this run too" in text.output
+
+    code, data = upgrade(app)
+    assert code == 3, data
+    problems = {p["check"]: p for p in data["problems"] if p["severity"] == "error"}
+    assert set(problems) == {"drop-column", "breaks-previous-release"}
+    assert problems["drop-column"]["help"].endswith(
+        f"or apply it anyway, past the release-compatibility breaks below too: {both}"
+    )
+    assert both in problems["breaks-previous-release"]["help"]
+
+    # What they suggest goes on.
+    code, data = upgrade(app, "--skip-lint", "--allow-breaking")
+    assert code == 0, data
+    assert data["current"] == [V2]
+
+
+def test_with_a_missing_import_too_the_way_on_says_no_option_passes_it(deploys: Deploys) -> None:
+    deploys.first()
+    unreviewed = DROP_LEGACY.replace("  # safemigrate: ignore[drop-column] -- contract step", "")
+    missing = unreviewed.replace(
+        "import sqlalchemy as sa\n", "import slugifyy\nimport sqlalchemy as sa\n"
+    )
+    code, data = upgrade(deploys.release(users(), missing))
+    assert code == 3, data
+    errors = {p["check"]: p for p in data["problems"] if p["severity"] == "error"}
+    assert set(errors) == {"script-import-missing", "drop-column", "breaks-previous-release"}
+    for check in ("drop-column", "breaks-previous-release"):
+        assert "`flask db safe-upgrade --skip-lint --allow-breaking`" in errors[check]["help"]
+        assert errors[check]["help"].endswith(
+            "(once the module the scripts import is installed: no option goes past a missing"
+            " import)"
+        )
+
+
+def test_a_lint_error_alone_suggests_skip_lint_alone(deploys: Deploys) -> None:
+    """No break (the expand release keeps mapping legacy... but a lint error): --skip-lint."""
+    deploys.first()
+    code, data = upgrade(
+        deploys.release(
+            users("legacy"),
+            revision_script(V2, V1, 'op.drop_table("users")', message="drop users"),
+        )
+    )
+    assert code == 3, data
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "drop-table"
+    assert problem["help"].endswith("or pass --skip-lint to apply it anyway")
 
 
 def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:

@@ -210,9 +210,10 @@ def files_snapshot(root: Path) -> dict[str, str]:
 
 #: A lint finding in the text layout: under its file's header line, ``  18:5 error   SM102 [``.
 _LINT_LINE = re.compile(r"^  (\d+(:\d+)? +)?(error|warning|info) +SM\d{3} \[")
-#: ...and in the other commands' reports (safe-upgrade's pre-flight): ``path:18:5: SM102 [``.
+#: ...and in the other commands' reports (safe-upgrade's pre-flight): ``path:18:5: error SM102 [``.
 _ERROR_LINE = re.compile(
-    rf"^(Error: |error\[[a-z0-9-]+\]: |\S+:\d+(:\d+)?: SM\d{{3}} \[)|{_LINT_LINE.pattern}"
+    r"^(Error: |error\[[a-z0-9-]+\]: |\S+:\d+(:\d+)?: (error|warning|info) SM\d{3} \[)"
+    rf"|{_LINT_LINE.pattern}"
 )
 
 

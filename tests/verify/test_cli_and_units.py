@@ -18,6 +18,7 @@ from flask_safemigrate.schema_diff import (
     describe_difference,
     mysql_defaults_equal,
 )
+from tests.support.apps import REPO_ROOT
 from tests.support.cli import invoke, invoke_ok
 from tests.support.databases import sqlite_url
 from tests.support.verify import ITEMS, USERS, VerifyApp
@@ -107,6 +108,10 @@ def test_every_check_name_is_in_the_contract() -> None:
     # models-snapshot-stale, breaks-previous-release: #19
     assert len(set(verify.CHECKS)) == 20
     assert all(name == name.lower() and " " not in name for name in verify.CHECKS)
+    # Each is listed in docs/exit-codes.md's check names.
+    listed = (REPO_ROOT / "docs" / "exit-codes.md").read_text(encoding="utf-8")
+    section = listed.split("### Check names", 1)[1].split("\n## ", 1)[0]
+    assert [name for name in verify.CHECKS if f"`{name}`" not in section] == []
 
 
 # --------------------------------------------------------------------------- schema_diff helpers
