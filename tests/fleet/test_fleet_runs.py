@@ -59,6 +59,19 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+def _targets_of(pid: int) -> list[int]:
+    """The target processes a fleet parent ``pid`` runs: its children, or the children of
+    its fork server (flask_safemigrate.forking), which is not one of them."""
+    found = []
+    for child in _children_of(pid):
+        with contextlib.suppress(OSError):
+            if b"flask_safemigrate.forking.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found += _children_of(child)
+                continue
+        found.append(child)
+    return found
+
+
 def _status(folder: Path, env: dict[str, str]) -> tuple[int, dict[str, object]]:
     done = subprocess.run(
         fleet.fleet_command("fleet-status", "--format", "json"),
@@ -221,10 +234,11 @@ def test_a_sigkilled_fleet_run_resumes_and_applies_each_revision_once(
                         "SELECT count(*) FROM safemigrate_fleet WHERE status = 'ok'"
                     ).scalar_one()
         assert parent.poll() is None, "the fleet finished before it could be killed"
-        # The pod dies: the parent and the children it runs (each in a session of its own).
-        children = _children_of(parent.pid)
+        # The pod dies: the parent, its fork server and the targets it runs (each in a
+        # session of its own).
+        children = _targets_of(parent.pid)
         assert children, "no target was running when the fleet was killed"
-        for pid in [parent.pid, *children]:
+        for pid in [parent.pid, *_children_of(parent.pid), *children]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         parent.wait()
@@ -367,9 +381,9 @@ def test_sigterm_stops_the_running_targets_records_them_and_exits_143(project: P
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and parent.poll() is None:
         time.sleep(0.1)
-        if _children_of(parent.pid):
+        if _targets_of(parent.pid):
             break
-    assert parent.poll() is None and _children_of(parent.pid)
+    assert parent.poll() is None and _targets_of(parent.pid)
     parent.send_signal(signal.SIGTERM)
     _, stderr = parent.communicate(timeout=300)
 

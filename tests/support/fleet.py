@@ -47,6 +47,8 @@ def create_app():
         app.config["SAFEMIGRATE_FLEET_CONNECTIONS"] = os.environ["FLEET_CONNECTIONS"]
     if os.environ.get("FLEET_CONTROL_URL"):
         app.config["SAFEMIGRATE_FLEET_URL"] = os.environ["FLEET_CONTROL_URL"]
+    if os.environ.get("FLEET_FORK"):
+        app.config["SAFEMIGRATE_FLEET_FORK"] = os.environ["FLEET_FORK"]
     db.init_app(app)
     SafeMigrate(app, db, directory=os.environ["FLEET_MIGRATIONS"])
     return app
@@ -55,6 +57,31 @@ def create_app():
 def tenants():
     with open(os.environ["FLEET_TARGETS_FILE"], encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _parent_of(pid):
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+        return int(handle.read().rpartition(")")[2].split()[1])
+
+
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().decode().split("\\0")
+
+
+if os.environ.get("FLEET_PROBE"):  # which process imports the app, and from what parent
+    with open(os.path.join(os.environ["FLEET_PROBE"], f"{os.getpid()}.json"), "w") as out:
+        parent = os.getppid()
+        json.dump(
+            {
+                "pid": os.getpid(),
+                "cmdline": _cmdline(os.getpid()),
+                "parent": parent,
+                "parent_cmdline": _cmdline(parent),
+                "grandparent": _parent_of(parent),
+            },
+            out,
+        )
 """
 
 #: The history's revisions, oldest first: items, then items.note, then the index on name.
