@@ -37,15 +37,25 @@ class Forked:
     ``returncode`` is :data:`STATUS_LOST` and ``lost`` true when the server ended before the
     child's status came (:meth:`ForkServer.status`)."""
 
-    def __init__(self, server: ForkServer, pid: int, args: list[str]) -> None:
+    def __init__(
+        self, server: ForkServer, pid: int, args: list[str], outputs: tuple[Path, Path]
+    ) -> None:
         self.server = server
         self.pid = pid
         self.args = args
+        #: The files descriptors 1 and 2 go to.
+        self.outputs = outputs
         self.returncode: int | None = None
 
     @property
     def lost(self) -> bool:
         return self.pid in self.server.lost
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Wait for the end (as :meth:`wait`); what it wrote on descriptors 1 and 2."""
+        self.wait(timeout)
+        out, err = (path.read_text(encoding="utf-8", errors="replace") for path in self.outputs)
+        return out, err
 
     def poll(self) -> int | None:
         """The exit status once the process has ended (``-N``: killed by signal N), else None."""
@@ -177,7 +187,7 @@ class ForkServer:
         pid = self.started.pop(0)
         with contextlib.suppress(ProcessLookupError):  # reaped already: its status is coming
             self.pidfds[pid] = os.pidfd_open(pid)
-        return Forked(self, pid, list(argv))
+        return Forked(self, pid, list(argv), (stdout, stderr))
 
     def status(self, pid: int, timeout: float | None) -> int | None:
         """``pid``'s exit status, waiting up to ``timeout`` seconds (None: for ever); None
