@@ -47,6 +47,7 @@ running it again; a target it left half-done is protected by its own lock and le
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import os
@@ -391,13 +392,12 @@ class _Run:
         safe-upgrade). Forked when the run has a fork server (module docstring)."""
         env = dict(self.options.environ)
         for server in self.server:
-            try:
+            if server.gone:  # it ended during the run: the next targets start fresh
+                continue
+            with contextlib.suppress(ForkServerError):  # this one too
                 return server.spawn(
                     argv, env=env, cwd=Path.cwd(), stdout=stdout, stderr=stderr, new_session=True
                 )
-            except ForkServerError:  # it ended: this target and the next ones start fresh
-                server.close()
-                self.server.clear()
         with stdout.open("wb") as out, stderr.open("wb") as err:
             return subprocess.Popen(
                 argv,

@@ -127,6 +127,8 @@ class ForkServer:
         #: Children whose status the server took with it when it ended.
         self.lost: set[int] = set()
         self.pidfds: dict[int, int] = {}
+        #: Whether the server has ended (or stopped answering): it forks nothing more, and
+        #: its children's statuses are lost (:meth:`status`).
         self.gone = False
         #: CPU seconds of the children that ended (with theirs).
         self.children_cpu = 0.0
@@ -183,7 +185,9 @@ class ForkServer:
         deadline = time.monotonic() + timeout
         while not self.started:
             if self.gone or not self._read(deadline - time.monotonic()):
-                raise ForkServerError(f"the fork server did not start {argv[:4]}: {self._why()}")
+                why = self._why()
+                self.gone = True  # ended or stuck: either way it forks nothing more
+                raise ForkServerError(f"the fork server did not start {argv[:4]}: {why}")
         pid = self.started.pop(0)
         with contextlib.suppress(ProcessLookupError):  # reaped already: its status is coming
             self.pidfds[pid] = os.pidfd_open(pid)

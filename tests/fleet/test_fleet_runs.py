@@ -48,30 +48,6 @@ def _schemas(url: URL, names: list[str]) -> None:
     execute(url, *(f"CREATE SCHEMA {name}" for name in names))
 
 
-def _children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (read from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rpartition(")")[2].split()
-            if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
-
-
-def _targets_of(pid: int) -> list[int]:
-    """The target processes a fleet parent ``pid`` runs: its children, or the children of
-    its fork server (flask_safemigrate.forking), which is not one of them."""
-    found = []
-    for child in _children_of(pid):
-        with contextlib.suppress(OSError):
-            if b"flask_safemigrate.forking.server" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found += _children_of(child)
-                continue
-        found.append(child)
-    return found
-
-
 def _status(folder: Path, env: dict[str, str]) -> tuple[int, dict[str, object]]:
     done = subprocess.run(
         fleet.fleet_command("fleet-status", "--format", "json"),
@@ -237,12 +213,12 @@ def test_a_sigkilled_fleet_run_resumes_and_applies_each_revision_once(
                         "SELECT count(*) FROM safemigrate_fleet WHERE status = 'ok'"
                     ).scalar_one()
             if finished >= 3:
-                children = _targets_of(parent.pid)
+                children = fleet.targets_of(parent.pid)
         assert parent.poll() is None, "the fleet finished before it could be killed"
         assert children, "no target was running when the fleet was killed"
         # The pod dies: the parent, its fork server and the targets it runs (each in a
         # session of its own).
-        for pid in [parent.pid, *_children_of(parent.pid), *children]:
+        for pid in [parent.pid, *fleet.children_of(parent.pid), *children]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         parent.wait()
@@ -385,9 +361,9 @@ def test_sigterm_stops_the_running_targets_records_them_and_exits_143(project: P
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and parent.poll() is None:
         time.sleep(0.1)
-        if _targets_of(parent.pid):
+        if fleet.targets_of(parent.pid):
             break
-    assert parent.poll() is None and _targets_of(parent.pid)
+    assert parent.poll() is None and fleet.targets_of(parent.pid)
     parent.send_signal(signal.SIGTERM)
     _, stderr = parent.communicate(timeout=300)
 

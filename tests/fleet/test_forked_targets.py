@@ -8,6 +8,10 @@ imported, its pid, its parent and its parent's command line (``FLEET_PROBE``).""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +94,41 @@ def test_without_a_fork_server_each_target_is_a_fresh_process_and_reaches_head(
         assert target["parent"] == parent["pid"]
         assert target["cmdline"][1:3] == ["-m", "flask"]
         assert "--fleet-target" in target["cmdline"]
+
+
+def test_a_fork_server_killed_mid_run_costs_the_running_target_its_status_only(
+    project: Path,
+) -> None:
+    """Only the server can read its children's exit statuses: killed, it takes the running
+    target's with it (that target goes on and ends; it is reported ``crashed``, retryable),
+    and the targets after it start as fresh processes."""
+    files = [sqlite_url(project / f"t{n}.db") for n in range(5)]
+    env = fleet.environment(project, sqlite_url(project / "app.db"), files)
+    parent = subprocess.Popen(
+        fleet.fleet_command("safe-upgrade", "--fleet", "--format", "json"),
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    servers: list[int] = []
+    while time.monotonic() < deadline and parent.poll() is None:
+        servers = fleet.fork_servers_of(parent.pid)
+        if servers and fleet.children_of(servers[0]):
+            break
+        time.sleep(0.01)
+    assert parent.poll() is None and servers, "no forked target ran"
+    os.kill(servers[0], signal.SIGKILL)
+    stdout, stderr = parent.communicate(timeout=300)
+
+    assert parent.returncode == 3, stderr[-3000:]
+    report = json.loads(stdout)
+    assert report["counts"] == {"crashed": 1, "ok": 4}
+    crashed = report["targets"][0]
+    assert crashed["error"].startswith("its exit status was lost: the fork server ended")
+    # It was not stopped: it ran to the end, and the next run finds every target at head.
+    code, again, _ = fleet.run_fleet(project, env)
+    assert code == 0
+    assert again["counts"] == {"current": 5}

@@ -8,6 +8,7 @@ directory), configured by environment variables the test passes to the parent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 from tests.support.revisions import revision_script, write_revision
 
 APP_SOURCE = """
+import contextlib
 import json
 import os
 
@@ -185,3 +187,32 @@ def run_fleet(
             f"not JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
         ) from None
     return done.returncode, report, done.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def fork_servers_of(pid: int) -> list[int]:
+    """The fork servers (``flask_safemigrate.forking``) among ``pid``'s children."""
+    found = []
+    for child in children_of(pid):
+        with contextlib.suppress(OSError):
+            if b"flask_safemigrate.forking.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return found
+
+
+def targets_of(pid: int) -> list[int]:
+    """The target processes a fleet parent ``pid`` runs: its children, or the children of
+    its fork server, which is not one of them."""
+    servers = fork_servers_of(pid)
+    plain = [child for child in children_of(pid) if child not in servers]
+    return plain + [target for server in servers for target in children_of(server)]
