@@ -163,6 +163,8 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
     outputs = tempfile.TemporaryDirectory(prefix="safemigrate-fleet-")
     server: list[ForkServer] = []
     try:
+        # Started first: it imports while the parent reads the targets' versions.
+        server += _fork_server(options.environ) if settings.fleet_fork else []
         if not verifying:
             table.ensure(control)
         run = _Run(
@@ -204,8 +206,7 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
                 "verify" if verifying else f"upgrade to {run.goal_text}",
             )
         )
-        if pending and settings.fleet_fork:
-            server[:] = _fork_server(options.environ)
+        _ready(server, pending)
         stopped = None
         if canary:
             stopped = run.stage(canary, "canary", workers=1, stop_on_error=True)
@@ -223,14 +224,27 @@ def run_fleet(app: Flask, options: FleetOptions, progress: FleetProgress | None 
 
 
 def _fork_server(environ: Mapping[str, str]) -> list[ForkServer]:
-    """The run's fork server, or none (each target is then a fresh ``subprocess``).
+    """The run's fork server, starting, or none (each target is then a fresh ``subprocess``).
 
     Started with the environment and working directory the children get, so the imports it
     does find what theirs would."""
     try:
-        return [ForkServer(environ=environ, cwd=Path.cwd(), timeout=60)]
+        return [ForkServer(environ=environ, cwd=Path.cwd(), timeout=None)]
     except ForkServerError:
         return []
+
+
+def _ready(server: list[ForkServer], pending: Sequence[FleetTarget]) -> None:
+    """Wait for the server to be ready before the first target; none is left when it failed
+    or when no target is to run."""
+    for each in list(server):
+        try:
+            if not pending:
+                raise ForkServerError("no target to run")
+            each.wait_ready(timeout=60)
+        except ForkServerError:
+            each.close()
+            server.remove(each)
 
 
 def _goal(setup: project.Setup, revision: str) -> tuple[str, ...]:

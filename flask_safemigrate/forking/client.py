@@ -81,13 +81,15 @@ class Forked:
 
 
 class ForkServer:
-    """One fork server (``python -m flask_safemigrate.forking.server``), started here and
-    ready when this returns: :meth:`spawn` starts a command, :meth:`status` says whether one
-    ended, :meth:`close` ends the server.
+    """One fork server (``python -m flask_safemigrate.forking.server``), started here:
+    :meth:`spawn` starts a command, :meth:`status` says whether one ended, :meth:`close` ends
+    the server.
 
     It is started as a fresh interpreter with ``environ``, in ``cwd``, in a session of its
     own (a Ctrl-C at the terminal is the caller's to handle, never the server's); ``modules``
-    are imported besides its own list. Raises :class:`ForkServerError` when it cannot start.
+    are imported besides its own list. Ready when this returns, or with ``timeout=None`` when
+    :meth:`wait_ready` returns (the caller does other work meanwhile); both raise
+    :class:`ForkServerError` when it cannot start.
     """
 
     def __init__(
@@ -98,7 +100,7 @@ class ForkServer:
         modules: Sequence[str] = (),
         kill_on_close: bool = False,
         python_sigint: bool = False,
-        timeout: float = 120,
+        timeout: float | None = 120,
     ) -> None:
         if not supported():
             raise ForkServerError("no fork server on this platform (it needs fork and pidfds)")
@@ -132,12 +134,19 @@ class ForkServer:
         self.gone = False
         #: CPU seconds of the children that ended (with theirs).
         self.children_cpu = 0.0
+        if timeout is not None:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Wait until the server has imported what it preloads; :class:`ForkServerError` (the
+        server ended) when it did not within ``timeout`` seconds or failed."""
         deadline = time.monotonic() + timeout
         while self.ready is None and not self.gone and time.monotonic() < deadline:
             self._read(deadline - time.monotonic())
         if self.ready is None:
             why = self._why()
             self.close()
+            self.gone = True
             raise ForkServerError(f"the fork server did not start: {why}")
 
     @property

@@ -299,6 +299,7 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    os.close(os.pidfd_open(os.getpid()))  # pidfds (Linux 5.3) or no server: it reaps with them
     preload(options.modules)
     _answer(answers, {"ready": os.getpid()})
     serve(
