@@ -96,6 +96,10 @@ OPTIONAL: tuple[str, ...] = (
 )
 
 
+#: What decides whether the interpreter changes its environment at start-up.
+_LOCALE = ("LC_ALL", "LC_CTYPE", "LANG", "PYTHONCOERCECLOCALE", "PYTHONUTF8")
+
+
 def _python_path(environ: Mapping[str, str], cwd: str) -> list[str]:
     """``PYTHONPATH``'s entries as Python puts them on ``sys.path`` (absolute; empty = cwd)."""
     raw = environ.get("PYTHONPATH", "")
@@ -120,6 +124,17 @@ class _Start:
             name: (stream.encoding, stream.errors or "strict")
             for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr))
         }
+        # What the interpreter added to the environment it was started with (``LC_CTYPE``
+        # when it coerced a C locale to UTF-8, PEP 538): /proc keeps the environment as
+        # exec'd. A child whose locale variables are the same gets the same.
+        initial = dict(
+            item.split(b"=", 1)
+            for item in Path("/proc/self/environ").read_bytes().split(b"\0")
+            if b"=" in item
+        )
+        given = {os.fsdecode(k): os.fsdecode(v) for k, v in initial.items()}
+        self.locale = {name: given.get(name) for name in _LOCALE}
+        self.added = {k: v for k, v in os.environ.items() if k not in given}
         self.handlers = {
             signum: signal.getsignal(signum)
             for signum in signal.valid_signals()
@@ -178,11 +193,15 @@ def become(command: Mapping[str, Any], start: _Start, *, python_sigint: bool) ->
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    if all(env.get(name) == value for name, value in start.locale.items()):
+        for name, value in start.added.items():
+            os.environ.setdefault(name, value)
     random.seed()  # os.fork reseeds random too; a child must never share the server's sequence
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = _stream(1, *start.streams["stdout"], unbuffered=unbuffered, line=False)
     sys.stderr = _stream(2, *start.streams["stderr"], unbuffered=unbuffered, line=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
     argv: list[str] = command["argv"]
     module = argv[2] if len(argv) > 2 and argv[1] == "-m" else None
     first = cwd if module else str(Path(argv[0]).resolve().parent)
