@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import FLASK
-from tests.support.fork_server import fork_server
+from tests.support.fork_server import ForkServer, fork_server
 
 APP = textwrap.dedent(
     """
@@ -99,3 +101,44 @@ def test_a_usage_error_names_the_program_flask(app_dir: Path) -> None:
     )
     assert process.wait(timeout=60) == 2
     assert "Usage: flask [OPTIONS] COMMAND [ARGS]..." in err.read_text()
+
+
+def test_a_forked_python_m_command_sees_what_a_fresh_one_sees(tmp_path: Path) -> None:
+    """The fleet's form (``python -m MODULE``, a session of its own) from the product's
+    server, as the fleet starts it: with the command's environment and working directory."""
+    (tmp_path / "probe_m.py").write_text(
+        "import json, os, sys\n"
+        "print(json.dumps({'argv': sys.argv, 'path': sys.path, 'name': __name__,"
+        " 'leader': os.getsid(0) == os.getpid(), 'cwd': os.getcwd(),"
+        " 'env': sorted(os.environ), 'stdin': sys.stdin.read()}))\n",
+        encoding="utf-8",
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": "lib", "MARKER": "m2"}
+    argv = [sys.executable, "-m", "probe_m", "x"]
+    fresh = subprocess.run(
+        argv,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        check=True,
+    )
+    server = ForkServer(environ=env, cwd=tmp_path)
+    try:
+        forked = server.spawn(
+            argv,
+            env=env,
+            cwd=tmp_path,
+            stdout=tmp_path / "out",
+            stderr=tmp_path / "err",
+            new_session=True,
+        )
+        assert forked.wait(timeout=60) == 0, (tmp_path / "err").read_text()
+        assert server.children_cpu > 0
+    finally:
+        server.close()
+    seen = json.loads((tmp_path / "out").read_text())
+    assert seen == json.loads(fresh.stdout)
+    assert seen["leader"] and seen["name"] == "__main__" and "MARKER" in seen["env"]

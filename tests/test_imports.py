@@ -283,13 +283,24 @@ def test_every_rule_file_is_registered() -> None:
     assert all(len(names) == 1 for names in by_module.values()), by_module
 
 
+#: Process entry points besides the CLI: they own the process they run in. The fork server's
+#: process (``python -m flask_safemigrate.forking.server``) gives each forked child new
+#: ``sys.stdout``/``sys.stderr`` on its descriptors and ends it with ``os._exit``, as an
+#: interpreter does; it prints nothing of its own.
+ENTRY_POINTS = {f"{ROOT_NAME}.forking.server"}
+
+
 def cli_module(module: str) -> bool:
-    """The CLI edge: the click commands and their helpers, and the standalone entry point
-    (``cli.py`` and its ``cli_*.py`` siblings, ``console.py``, and a ``cli/`` package if it
-    grows one)."""
-    return module == f"{ROOT_NAME}.console" or (
-        module == f"{ROOT_NAME}.cli"
-        or module.startswith((f"{ROOT_NAME}.cli.", f"{ROOT_NAME}.cli_"))
+    """The CLI edge: the click commands and their helpers, and the standalone entry points
+    (``cli.py`` and its ``cli_*.py`` siblings, ``console.py``, a ``cli/`` package if it
+    grows one, and :data:`ENTRY_POINTS`)."""
+    return (
+        module in ENTRY_POINTS
+        or module == f"{ROOT_NAME}.console"
+        or (
+            module == f"{ROOT_NAME}.cli"
+            or module.startswith((f"{ROOT_NAME}.cli.", f"{ROOT_NAME}.cli_"))
+        )
     )
 
 

@@ -38,6 +38,7 @@ INVALID: dict[str, Any] = {
     "targets": "tenants.without.a.colon",
     "fleet_url": "",
     "fleet_connections": -3,
+    "fleet_fork": "sometimes",
     "lint_select": 7,
     "lint_ignore": [1, 2],
     "lint_severity": {"drop-column": "fatal"},

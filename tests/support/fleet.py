@@ -8,6 +8,7 @@ directory), configured by environment variables the test passes to the parent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 from tests.support.revisions import revision_script, write_revision
 
 APP_SOURCE = """
+import contextlib
 import json
 import os
 
@@ -47,6 +49,8 @@ def create_app():
         app.config["SAFEMIGRATE_FLEET_CONNECTIONS"] = os.environ["FLEET_CONNECTIONS"]
     if os.environ.get("FLEET_CONTROL_URL"):
         app.config["SAFEMIGRATE_FLEET_URL"] = os.environ["FLEET_CONTROL_URL"]
+    if os.environ.get("FLEET_FORK"):
+        app.config["SAFEMIGRATE_FLEET_FORK"] = os.environ["FLEET_FORK"]
     db.init_app(app)
     SafeMigrate(app, db, directory=os.environ["FLEET_MIGRATIONS"])
     return app
@@ -55,6 +59,31 @@ def create_app():
 def tenants():
     with open(os.environ["FLEET_TARGETS_FILE"], encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _parent_of(pid):
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+        return int(handle.read().rpartition(")")[2].split()[1])
+
+
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().decode().split("\\0")
+
+
+if os.environ.get("FLEET_PROBE"):  # which process imports the app, and from what parent
+    with open(os.path.join(os.environ["FLEET_PROBE"], f"{os.getpid()}.json"), "w") as out:
+        parent = os.getppid()
+        json.dump(
+            {
+                "pid": os.getpid(),
+                "cmdline": _cmdline(os.getpid()),
+                "parent": parent,
+                "parent_cmdline": _cmdline(parent),
+                "grandparent": _parent_of(parent),
+            },
+            out,
+        )
 """
 
 #: The history's revisions, oldest first: items, then items.note, then the index on name.
@@ -158,3 +187,32 @@ def run_fleet(
             f"not JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
         ) from None
     return done.returncode, report, done.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def fork_servers_of(pid: int) -> list[int]:
+    """The fork servers (``flask_safemigrate.forking``) among ``pid``'s children."""
+    found = []
+    for child in children_of(pid):
+        with contextlib.suppress(OSError):
+            if b"flask_safemigrate.forking.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return found
+
+
+def targets_of(pid: int) -> list[int]:
+    """The target processes a fleet parent ``pid`` runs: its children, or the children of
+    its fork server, which is not one of them."""
+    servers = fork_servers_of(pid)
+    plain = [child for child in children_of(pid) if child not in servers]
+    return plain + [target for server in servers for target in children_of(server)]
