@@ -742,6 +742,7 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_TARGETS": "tenants.py",
     "SAFEMIGRATE_FLEET_URL": "   ",
     "SAFEMIGRATE_FLEET_CONNECTIONS": -1,
+    "SAFEMIGRATE_FLEET_FORK": "sometimes",
     "SAFEMIGRATE_LINT_SELECT": 7,
     "SAFEMIGRATE_LINT_IGNORE": ["drop-table", 3],
     "SAFEMIGRATE_LINT_SEVERITY": {"drop-table": "fatal"},
