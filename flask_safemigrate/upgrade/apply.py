@@ -12,7 +12,7 @@ here goes in through those two doors for the length of one call, and is taken ou
   engine and commits them all after the last revision (Alembic then ignores
   ``transaction_per_migration``); there a MariaDB/MySQL target, whose DDL commits itself,
   commits each revision's version and ledger rows as soon as it finishes;
-- engine events: each new connection gets the dialect's session settings
+- engine events (:mod:`.engine_events`): each new connection gets the dialect's session settings
   (:mod:`.session_settings`: PostgreSQL's ``lock_timeout`` and ``statement_timeout``,
   MySQL/MariaDB's ``lock_wait_timeout`` and a long ``wait_timeout``, SQLite's pysqlite recipe
   for transactional DDL with ``BEGIN IMMEDIATE``, which also fences out any other writer for
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,13 +38,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from alembic import command as alembic_command
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from flask_safemigrate import database, faults, history, ledger, lock_guard, locks, sessions
+from flask_safemigrate import database, faults, history, ledger, lock_guard
 from flask_safemigrate.upgrade import heartbeat
+from flask_safemigrate.upgrade.engine_events import StatementRecorder, session_scope, tuned
 from flask_safemigrate.upgrade.session_settings import revision_session
 
 __all__ = [
@@ -56,13 +54,7 @@ __all__ = [
     "StepInterrupted",
     "TargetPlan",
     "apply",
-    "session_scope",
 ]
-
-#: Statements that read or steer the session; they are not "what a revision ran".
-_NOT_CHANGES = frozenset(
-    {"SELECT", "PRAGMA", "SHOW", "DESCRIBE", "EXPLAIN", "BEGIN", "COMMIT", "ROLLBACK", "SET"}
-)
 
 
 @dataclass(frozen=True)
@@ -173,126 +165,6 @@ class _Mark:
     def reset(self) -> None:
         self.clock = time.perf_counter()
         self.started_at = datetime.now(UTC)
-
-
-class _Recorder:
-    """The changing statements the running revision has executed, and the one in flight."""
-
-    def __init__(self, version_table: str) -> None:
-        self._version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
-        self.ran: list[str] = []
-        #: How many of ``ran`` a commit inside the revision made permanent.
-        self.kept = 0
-        self.current: str | None = None
-        #: ``time.perf_counter()`` when the statement in flight started.
-        self.since: float | None = None
-        #: The target whose engine executed the latest statement.
-        self.where: str | None = None
-
-    def before(self, statement: str) -> None:
-        self.current = statement
-        self.since = time.perf_counter()
-
-    def in_flight(self) -> float | None:
-        """Seconds the statement in flight has run (``None`` between statements)."""
-        return None if self.since is None else time.perf_counter() - self.since
-
-    def after(self, statement: str) -> None:
-        self.current = None
-        self.since = None
-        words = statement.lstrip().split(None, 1)
-        if not words or words[0].upper() in _NOT_CHANGES or self._version.search(statement):
-            return
-        self.ran.append(statement.strip())
-
-    def commit(self) -> None:
-        """A commit inside the running revision (an ``autocommit_block``): what ran stays."""
-        self.kept = len(self.ran)
-
-    def reset(self) -> None:
-        self.ran = []
-        self.kept = 0
-        self.current = None
-        self.since = None
-
-
-@contextmanager
-def _tuned(
-    engine: Engine,
-    *,
-    lock_timeout: float,
-    statement_timeout: float | None,
-    recorder: _Recorder,
-    on_begin: Callable[..., None],
-    where: str | None = None,
-    scope: str | None = None,
-    fence: Callable[[Any], None] | None = None,
-) -> Iterator[None]:
-    """Engine events for the length of one upgrade (see the module docstring)."""
-    session = revision_session(
-        database.dialect_of(engine.url),
-        lock_timeout=lock_timeout,
-        statement_timeout=statement_timeout,
-    )
-    listeners: list[tuple[Any, str, Callable[..., Any]]] = []
-
-    def listen(target: Any, name: str, fn: Callable[..., Any], **kw: Any) -> None:
-        event.listen(target, name, fn, **kw)
-        listeners.append((target, name, fn))
-
-    def on_do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        # The label that lets the next migrator find this session's statement if we die.
-        cparams.update(sessions.connect_args(engine.url.get_driver_name(), "migrate", scope))
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        session.prepare(dbapi_connection)
-        if fence is not None and session.fenced:
-            fence(dbapi_connection)
-
-    def begin(connection: Connection) -> None:
-        assert session.begin is not None
-        connection.exec_driver_sql(session.begin)
-
-    label = session.label(scope)
-
-    def before(
-        _conn: Any,
-        _cursor: Any,
-        statement: str,
-        parameters: Any,
-        _context: Any,
-        executemany: bool,
-    ) -> tuple[str, Any]:
-        recorder.where = where
-        recorder.before(statement)
-        if executemany:  # PyMySQL batches INSERT ... VALUES only when the text starts so
-            return statement, parameters
-        # MariaDB's PROCESSLIST shows no connection attributes: the label rides along.
-        return label + statement, parameters
-
-    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        recorder.after(sessions.strip_comment(statement))
-
-    engine.dispose()
-    listen(engine, "do_connect", on_do_connect)
-    listen(engine, "connect", on_connect)
-    if session.begin is not None:
-        listen(engine, "begin", begin)
-    listen(engine, "begin", on_begin)
-    listen(engine, "before_cursor_execute", before, retval=True)
-    listen(engine, "after_cursor_execute", after)
-    listen(engine, "commit", lambda _conn: recorder.commit())
-    try:
-        yield
-    finally:
-        for target, name, fn in listeners:
-            event.remove(target, name, fn)
-        engine.dispose()
-
-
-def session_scope(url: sa.URL, version_table: str, schema: str | None) -> str:
-    """The :func:`.sessions.scope_of` the migration lock of this database and version table."""
-    return sessions.scope_of(locks.lock_name(url, version_table=version_table, schema=schema))
 
 
 @contextmanager
@@ -437,7 +309,7 @@ def apply(
         if not revision_session(database.dialect_of(engines[item.key].url)).transactional_ddl
     }
     at_end = commit == "at-end"
-    recorder = _Recorder(version_table)
+    recorder = StatementRecorder(version_table)
     mark = _Mark()
     who = ledger.applied_by()
     involved = {item.key for item in targets if item.plan}
@@ -529,7 +401,7 @@ def apply(
             engine = engines[item.key]
             guard = guards.get(item.key)
             stack.enter_context(
-                _tuned(
+                tuned(
                     engine,
                     lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout,

@@ -36,7 +36,8 @@ from flask_safemigrate.checks import applied_revisions, commits_implicitly, kept
 from flask_safemigrate.checks.failures import Left
 from flask_safemigrate.errors import SafeMigrateError
 from flask_safemigrate.text import shorten
-from flask_safemigrate.upgrade.apply import StepInterrupted, session_scope
+from flask_safemigrate.upgrade.apply import StepInterrupted
+from flask_safemigrate.upgrade.engine_events import session_scope
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 

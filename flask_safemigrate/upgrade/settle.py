@@ -10,7 +10,7 @@ from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding, Severity
 from flask_safemigrate.text import plural
 from flask_safemigrate.upgrade import events
-from flask_safemigrate.upgrade.apply import session_scope
+from flask_safemigrate.upgrade.engine_events import session_scope
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import sessions
-from flask_safemigrate.upgrade import apply, events, heartbeat
+from flask_safemigrate.upgrade import apply, engine_events, events, heartbeat
 from flask_safemigrate.upgrade.state import Run
 from flask_safemigrate.upgrade.targets import Target
 
@@ -49,7 +49,7 @@ class StatementWatch:
         target = run.target_of(pulse.bind)
         wait_event = None
         if target.dialect == "postgresql":
-            scope = apply.session_scope(
+            scope = engine_events.session_scope(
                 target.url, run.setup.version_table, run.setup.version_schema
             )
             try:
