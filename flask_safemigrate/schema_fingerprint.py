@@ -5,7 +5,8 @@ every table with the models), which on a no-op run compares a schema it compared
 on a fleet or a test environment compares the schema the same history built last time. The
 comparison is a function of four things, each part of the fingerprint:
 
-- **the live schema**, read whole from the catalog in one query: SQLite's ``sqlite_master``
+- **the live schema** (but this package's own tables, which the comparison hides too), read
+  whole from the catalog in one query: SQLite's ``sqlite_master``
   (the text of every table, index and view); PostgreSQL's tables, views and foreign tables of
   every non-system schema, each with its columns (type, NOT NULL, default, identity,
   generation, collation, comment), the definition of each of its indexes and constraints,
@@ -42,6 +43,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from flask_safemigrate.code_fingerprint import code_fingerprint
 from flask_safemigrate.dedicated_schema import IncludeName
+from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.schema_diff import COMPARE_OPTIONS
 
 __all__ = ["CLEAN_FILE", "Models", "fingerprint", "remember_clean", "remembered_clean"]
@@ -140,7 +142,16 @@ def _live(connection: Connection, other_schemas: bool) -> list[list[Any]] | None
             rows = connection.exec_driver_sql(query).all()
     except sa.exc.SQLAlchemyError:
         return None
-    return [[str(value) if value is not None else None for value in row] for row in rows]
+    # The comparison hides this package's own tables (the ledger, the release record, the
+    # fleet table) wherever they are; so does the fingerprint. Else the release table that a
+    # first deploy creates after its drift check made the next run's fingerprint new, and
+    # every first no-op re-run compared the whole schema again.
+    table_column = 2  # PostgreSQL's relname, SQLite's tbl_name
+    return [
+        [str(value) if value is not None else None for value in row]
+        for row in rows
+        if not (row[0] in ("relation", "table", "index") and row[table_column] in TOOL_TABLES)
+    ]
 
 
 class Models:
