@@ -244,13 +244,10 @@ def test_two_shards_at_once_cover_every_target_exactly_once(project: Path) -> No
     files = [sqlite_url(project / f"t{n}.db") for n in range(10)]
     env = fleet.environment(project, sqlite_url(project / "app.db"), files)
     pods = [
-        subprocess.Popen(
+        fleet.start(
+            project,
+            {**env, "JOB_COMPLETION_INDEX": str(index), "JOB_COMPLETIONS": "2"},
             fleet.fleet_command("safe-upgrade", "--fleet", "--format", "json", "--shard", "auto"),
-            cwd=project,
-            env={**env, "JOB_COMPLETION_INDEX": str(index), "JOB_COMPLETIONS": "2"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
         )
         for index in range(2)
     ]
@@ -350,13 +347,8 @@ def test_sigterm_stops_the_running_targets_records_them_and_exits_143(project: P
     env = fleet.environment(
         project, sqlite_url(project / "app.db"), files, FLEET_CONTROL_URL=sqlite_url(control)
     )
-    parent = subprocess.Popen(
-        fleet.fleet_command("safe-upgrade", "--fleet", "--parallel", "2"),
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    parent = fleet.start(
+        project, env, fleet.fleet_command("safe-upgrade", "--fleet", "--parallel", "2")
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and parent.poll() is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -104,13 +103,8 @@ def test_a_fork_server_killed_mid_run_costs_the_running_target_its_status_only(
     and the targets after it start as fresh processes."""
     files = [sqlite_url(project / f"t{n}.db") for n in range(5)]
     env = fleet.environment(project, sqlite_url(project / "app.db"), files)
-    parent = subprocess.Popen(
-        fleet.fleet_command("safe-upgrade", "--fleet", "--format", "json"),
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    parent = fleet.start(
+        project, env, fleet.fleet_command("safe-upgrade", "--fleet", "--format", "json")
     )
     deadline = time.monotonic() + 300
     servers: list[int] = []

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -77,13 +76,8 @@ def _pod_command(job: dict[str, Any]) -> list[str]:
 
 def _start_pod(project: Path, env: dict[str, str], job: dict[str, Any], index: int) -> Any:
     pod_env = {e["name"]: str(e["value"]) for e in container(job)["env"]}
-    return subprocess.Popen(
-        _pod_command(job),
-        cwd=project,
-        env={**env, **pod_env, "JOB_COMPLETION_INDEX": str(index)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return fleet.start(
+        project, {**env, **pod_env, "JOB_COMPLETION_INDEX": str(index)}, _pod_command(job)
     )
 
 

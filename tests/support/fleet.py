@@ -168,6 +168,14 @@ def fleet_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "fleetapp:create_app", "db", *args]
 
 
+def start(folder: Path, env: dict[str, str], command: list[str]) -> subprocess.Popen[str]:
+    """``command`` (a :func:`fleet_command`) started from ``folder``, its output captured as
+    text: a fleet parent, or a pod of a sharded Job, the test watches while it runs."""
+    return subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def run_fleet(
     folder: Path, env: dict[str, str], *args: str, timeout: float = 600
 ) -> tuple[int, dict[str, Any], str]:
