@@ -891,3 +891,33 @@ def test_graph_over_ini_version_locations(tmp_path: Path) -> None:
     assert graph.problems == ()
     assert sorted(graph.scripts) == ["aaaa0001", "bbbb0002"]
     assert graph.heads == ("bbbb0002",)
+
+
+def test_a_script_read_lists_its_top_level_absolute_imports(tmp_path: Path) -> None:
+    """What pre-flight looks up (``script-import-missing``) is read with the rest of the
+    script, once: imports that may be optional (in a ``try``, an ``if``, a function) and
+    relative ones are not listed."""
+    path = tmp_path / "0001_x.py"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            import os.path, json
+            from alembic import op
+            from . import helpers
+            try:
+                import optional_thing
+            except ImportError:
+                pass
+
+            revision = "0001"
+            down_revision = None
+
+
+            def upgrade():
+                import inside_function
+            """
+        )
+    )
+    script = read_script(path)
+    assert isinstance(script, Script)
+    assert script.imports == (("os.path", 1), ("json", 1), ("alembic", 2))

@@ -25,7 +25,12 @@ from flask_safemigrate.history.model import (
     RevisionLookupError,
     Script,
 )
-from flask_safemigrate.history.scripts import is_empty_body, parse_source, read_script
+from flask_safemigrate.history.scripts import (
+    is_empty_body,
+    parse_source,
+    read_script,
+    top_level_imports,
+)
 
 __all__ = [
     "GraphProblem",
@@ -41,6 +46,7 @@ __all__ = [
     "parse_source",
     "read_script",
     "resolved",
+    "top_level_imports",
     "unreadable_reason",
     "version_locations",
 ]

@@ -28,6 +28,10 @@ class Script:
     #: ``(attribute, line)`` of each identifier assignment read (``down_revision``, ...), and
     #: ``("def upgrade", line)`` / ``("def downgrade", line)`` for the functions.
     lines: tuple[tuple[str, int], ...] = ()
+    #: ``(module, line)`` of each absolute ``import`` directly in the module body, read with
+    #: the rest (safe-upgrade's pre-flight looks each up: :mod:`.upgrade.script_imports`);
+    #: ``None`` where whoever made this script did not read them (then they are parsed).
+    imports: tuple[tuple[str, int], ...] | None = None
 
     @property
     def is_merge(self) -> bool:

@@ -213,7 +213,23 @@ def read_script(
         downgrade_is_empty=functions.get("downgrade", (False, 0))[0],
         lines=tuple((name, line) for name, (_, line) in values.items())
         + tuple((f"def {name}", line) for name, (_, line) in functions.items()),
+        imports=top_level_imports(tree),
     )
+
+
+def top_level_imports(tree: ast.Module) -> tuple[tuple[str, int], ...]:
+    """``(module, line)`` of each absolute import statement directly in the module body.
+
+    Only these are certain to run when Alembic loads the script: an import inside a ``try``,
+    an ``if`` or a function may be optional.
+    """
+    imports: list[tuple[str, int]] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            imports.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imports.append((node.module, node.lineno))
+    return tuple(imports)
 
 
 def parse_source(data: bytes, path: Path) -> ast.Module:

@@ -145,6 +145,7 @@ def _script_to_json(script: history.Script | None) -> dict[str, Any] | None:
         "has_downgrade": script.has_downgrade,
         "downgrade_is_empty": script.downgrade_is_empty,
         "lines": [list(pair) for pair in script.lines],
+        "imports": None if script.imports is None else [list(pair) for pair in script.imports],
     }
 
 
@@ -165,7 +166,15 @@ def _script_from_json(data: Mapping[str, Any] | None, path: Path) -> history.Scr
         has_downgrade=data["has_downgrade"],
         downgrade_is_empty=data["downgrade_is_empty"],
         lines=tuple((str(name), int(line)) for name, line in data["lines"]),
+        imports=_pairs(data.get("imports")),
     )
+
+
+def _pairs(data: Any) -> tuple[tuple[str, int], ...] | None:
+    """``imports`` as the cache kept them; ``None`` (parse again) from an older entry."""
+    if not isinstance(data, list):
+        return None
+    return tuple((str(name), int(line)) for name, line in data)
 
 
 class LintCache:

@@ -16,7 +16,6 @@ importable that is not yet: the finding is then a warning.
 
 from __future__ import annotations
 
-import ast
 import importlib.machinery
 import importlib.util
 import os
@@ -52,7 +51,7 @@ def missing_imports(
     moves_path = _changes_sys_path(env_py)
     findings = []
     for script in scripts:
-        for module, line in _top_level_imports(script.path):
+        for module, line in _top_level_imports(script):
             top = module.partition(".")[0]
             if top not in found:
                 found[top] = _findable(top, extra_paths)
@@ -62,19 +61,16 @@ def missing_imports(
     return findings
 
 
-def _top_level_imports(path: Path) -> list[tuple[str, int]]:
-    """``(module, line)`` of each absolute import statement directly in the module body."""
+def _top_level_imports(script: history.Script) -> tuple[tuple[str, int], ...]:
+    """``(module, line)`` of each absolute import statement directly in the module body: as
+    the history read them with the rest of the script, else parsed now."""
+    if script.imports is not None:
+        return script.imports
     try:
-        tree = history.parse_source(path.read_bytes(), path)
+        tree = history.parse_source(script.path.read_bytes(), script.path)
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-        return []  # lint reports an unreadable script; nothing to add here
-    imports: list[tuple[str, int]] = []
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            imports.extend((alias.name, node.lineno) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imports.append((node.module, node.lineno))
-    return imports
+        return ()  # lint reports an unreadable script; nothing to add here
+    return history.top_level_imports(tree)
 
 
 def _findable(top: str, extra_paths: Sequence[str]) -> bool:
