@@ -220,6 +220,18 @@ def _renamed_check(check: str, renames: Mapping[str, str]) -> str:
     return _CHECK_WORDS.sub(lambda word: lower.get(word.group().lower(), word.group()), check)
 
 
+def _numbered_new_columns(
+    old: Mapping[str, Any], new: Mapping[str, Any], renames: Mapping[str, str]
+) -> set[str]:
+    """The columns of ``new`` that ``old`` lacks and the database numbers on insert."""
+    had = {renames.get(column, column) for column in old.get("columns", {})}
+    return {
+        name
+        for name, column in new.get("columns", {}).items()
+        if name not in had and column.get("insert_default") == "autoincrement"
+    }
+
+
 def _keys(
     old: Mapping[str, Any], new: Mapping[str, Any], renames: Mapping[str, str]
 ) -> list[tuple[str, str | None, str]]:
@@ -227,7 +239,10 @@ def _keys(
     found: list[tuple[str, str | None, str]] = []
     known = {tuple(renames.get(c, c) for c in key) for key in old.get("unique", [])}
     known.add(tuple(renames.get(c, c) for c in old.get("primary_key", [])))
+    numbered = _numbered_new_columns(old, new, renames)
     for key in sorted({tuple(key) for key in new.get("unique", [])} - known):
+        if numbered.intersection(key):
+            continue  # the running release never writes it: each of its rows gets a new number
         columns = ", ".join(key)
         found.append(
             ("unique-added", key[0] if len(key) == 1 else None, f"unique ({columns}) added")

@@ -60,11 +60,31 @@ def built_tables(
         metadata.reflect(
             connection, schema=read_from, only=lambda name, _m: name not in skip, resolve_fks=False
         )
-        for key, table in describe_metadata(metadata).items():
+        described = describe_metadata(metadata)
+        _mark_numbered(metadata, described)
+        for key, table in described.items():
             table.pop("schema", None)
             name = key if read_from is None else key[len(read_from) + 1 :]
             tables[table_key(name, schema)] = table
     return tables
+
+
+def _mark_numbered(metadata: sa.MetaData, described: Mapping[str, Any]) -> None:
+    """Each reflected column the database numbers on insert, described as such
+    (``insert_default: autoincrement``), as the snapshot says of a model's autoincrement key.
+
+    Reflection sets ``autoincrement=True`` only where the database fills the column itself
+    (MariaDB/MySQL AUTO_INCREMENT, a PostgreSQL serial or identity), but SQLAlchemy's
+    ``Table.autoincrement_column``, which :func:`describe_metadata` reads, is only ever the
+    primary key: a MariaDB AUTO_INCREMENT column beside another key read as NOT NULL without
+    a default, one every insert must name. (A model's ``autoincrement=True`` on a column that
+    is not the key is no such promise: SQLAlchemy does not number it, so only reflection is
+    read this way.)"""
+    for table in metadata.tables.values():
+        columns = described[table_key(table.name, table.schema)]["columns"]
+        for column in table.columns:
+            if column.autoincrement is True:
+                columns[column.name].setdefault("insert_default", "autoincrement")
 
 
 def _schemas(tables: Mapping[str, Any]) -> set[str | None]:
