@@ -111,7 +111,9 @@ def ahead(target: Target, revisions: Sequence[str], wanted: str) -> str:
 
 
 def backup_label(target: Target) -> str:
-    label = "before-" + ("-".join(rev[:12] for rev in target.current) or "base")
+    """The end of a backup's file name: ``at-<revision>``, the revision the copy is at (the
+    database's, before the run applies anything); ``at-base`` with none applied."""
+    label = "at-" + ("-".join(rev[:12] for rev in target.current) or "base")
     return f"{target.name}-{label}" if target.multi else label
 
 

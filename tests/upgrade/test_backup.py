@@ -162,10 +162,10 @@ def test_backup_is_private_and_restorable(
     expected = snapshot(database_url)
     directory = tmp_path / "deploy" / "backups"
 
-    path = backup_database(database_url, directory, label="before-4f2a9c1b")
+    path = backup_database(database_url, directory, label="at-4f2a9c1b")
 
     assert path.parent == directory
-    assert path.name.endswith(f"-before-4f2a9c1b{SUFFIXES[db_kind]}")
+    assert path.name.endswith(f"-at-4f2a9c1b{SUFFIXES[db_kind]}")
     assert_private(path)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert names_in(directory) == [path.name], "a temporary file was left behind"

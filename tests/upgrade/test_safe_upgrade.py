@@ -645,7 +645,9 @@ def test_backup_is_written_before_the_upgrade(
     (backup,) = backups.iterdir()
     assert data["backup"] == str(backup)
     assert backup.stat().st_mode & 0o777 == 0o600
-    assert f"before-{REVISIONS[1]}" in backup.name
+    # Named by the revision the copy is at (the database's before the run), said as such:
+    # `before-<rev>` read as "before <rev> was applied", the opposite.
+    assert backup.name.endswith(f"-at-{REVISIONS[1]}{backup.suffix}")
 
 
 def test_sqlite_is_backed_up_by_default_and_the_copy_is_the_old_state(
