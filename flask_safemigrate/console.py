@@ -19,6 +19,7 @@ from flask_safemigrate.cli_support import (
     lint_options,
 )
 from flask_safemigrate.cli_usage import JsonUsageCommand
+from flask_safemigrate.errors import ConfigError
 from flask_safemigrate.suggested import LintCommand
 from flask_safemigrate.version import __version__
 
@@ -63,6 +64,14 @@ def lint(
     again = LintCommand.of("safemigrate lint", paths)
     with lint_advice(again):
         targets = list(paths) or [Path("migrations")]
+        if not paths and not targets[0].exists():
+            raise ConfigError(
+                f"no migrations directory at migrations ({targets[0].resolve()}): with no PATH,"
+                " safemigrate lint reads ./migrations",
+                hint="run it from the folder that holds migrations/, or name what to lint:"
+                " `safemigrate lint path/to/migrations` (a migrations folder, a versions folder"
+                " or scripts)",
+            )
         config = options.resolve(
             lint_cli_options(
                 select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline

@@ -431,3 +431,23 @@ def test_flask_db_lint_gives_set_not_null_advice_for_the_app_s_database(
         "sqlite": "SQLite: backfill the NULLs first",
     }[db_kind]
     assert finding["help"].startswith(starts), finding
+
+
+def test_console_lint_outside_a_project_says_where_it_looked(tmp_path: Path) -> None:
+    """With no PATH, `safemigrate lint` reads ./migrations: run from the wrong folder it says
+    so, with the folder it looked in and how to name one (was: "no such file or directory:
+    migrations", "check the path")."""
+    result = subprocess.run(
+        [str(SAFEMIGRATE), "lint"], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    first, *rest = result.stderr.strip().splitlines()
+    assert first == (
+        f"Error: no migrations directory at migrations ({tmp_path.resolve() / 'migrations'}):"
+        " with no PATH, safemigrate lint reads ./migrations"
+    )
+    assert rest == [
+        "  help: run it from the folder that holds migrations/, or name what to lint:"
+        " `safemigrate lint path/to/migrations` (a migrations folder, a versions folder or"
+        " scripts)"
+    ]
