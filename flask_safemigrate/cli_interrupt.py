@@ -199,7 +199,7 @@ def left_behind(
             )
         if facts.dialect == "mysql":
             return f" No DDL of {running} had run: nothing of it was left behind."
-        return " Nothing of it was left behind. What it had not committed rolled back."
+        return " Its transaction rolled back: nothing of it was left behind."
     if dialects <= {"postgresql", "sqlite"}:
         return " What it had not committed rolled back."
     if dialects == {"mysql"}:

@@ -80,7 +80,9 @@ def test_ctrl_c_says_what_this_database_left_behind(
         assert "MariaDB/MySQL cannot roll back DDL" in line
         assert "PostgreSQL" not in line
     else:
-        assert line.endswith("What it had not committed rolled back.")
+        # One sentence, as a failed revision's report says it (was two: "Nothing of it was
+        # left behind. What it had not committed rolled back.", the second only repeating).
+        assert line.endswith("Its transaction rolled back: nothing of it was left behind.")
         assert "MariaDB" not in line
         assert TABLES[2] not in tables_of(database_url)
 
