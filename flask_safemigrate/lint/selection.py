@@ -6,6 +6,7 @@ configuration error, so a typo never silently turns a rule off.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 from flask_safemigrate.errors import ConfigError
@@ -21,9 +22,12 @@ def rule_matches(rule: type[Rule], selector: str) -> bool:
 def validate_selectors(selectors: Iterable[str], rules: Sequence[type[Rule]]) -> None:
     for selector in selectors:
         if selector.upper() != "ALL" and not any(rule_matches(r, selector) for r in rules):
+            names = [r.name for r in rules]
+            close = difflib.get_close_matches(selector.lower(), names, n=3, cutoff=0.8)
             raise ConfigError(
                 f"unknown lint rule {selector!r}",
-                hint="use a rule name such as drop-column or a code such as SM102;"
+                hint=(f"did you mean {' or '.join(close)}? " if close else "")
+                + "use a rule name such as drop-column or a code such as SM102;"
                 " `flask db lint --explain RULE` describes one",
             )
 

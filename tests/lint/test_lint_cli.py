@@ -135,6 +135,18 @@ def test_unknown_rule_is_a_usage_error(app: Flask) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_misspelt_rule_gets_the_names_it_is_close_to(app: Flask) -> None:
+    """As `--explain` does: the typo is named, with the rule it is close to (was only the
+    generic advice)."""
+    for option in ("--select", "--ignore"):
+        result = invoke(app, "db", "lint", option, "drop-colum")
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[1] == (
+            "  help: did you mean drop-column? use a rule name such as drop-column or a code"
+            " such as SM102; `flask db lint --explain RULE` describes one"
+        )
+
+
 def test_explain(app: Flask) -> None:
     result = invoke_ok(app, "db", "lint", "--explain", "SM102")
     assert result.output.startswith("SM102 drop-column")
