@@ -27,6 +27,7 @@ from flask_safemigrate.upgrade import Progress, Stage
 from flask_safemigrate.upgrade.events import (
     Advised,
     AnotherApplied,
+    AnotherMoved,
     BackupOff,
     BackupSkipped,
     BackupsPruned,
@@ -221,6 +222,12 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, AnotherApplied):
         return "another migrator applied the plan meanwhile: " + _positions(
             event.positions, verified=False
+        )
+    if isinstance(event, AnotherMoved):
+        return (
+            "another migrator applied part of the plan meanwhile: "
+            + _positions(event.positions, verified=False)
+            + f"; {plural(event.left, 'revision')} left to apply"
         )
     if isinstance(event, BackupWritten):
         return (f"{event.database} " if event.target is not None else "") + (

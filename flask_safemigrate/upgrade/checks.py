@@ -40,7 +40,9 @@ __all__ = [
     "check_schema_ahead",
     "compute_plan",
     "lint",
+    "positions",
     "read_target",
+    "read_under_lock",
     "resolve_resolved",
     "settle_ledger",
     "skip_lint_hint",
@@ -519,3 +521,35 @@ def _sources(plan: list[history.Script]) -> Iterator[str]:
     for script in plan:
         with contextlib.suppress(OSError):
             yield script.path.read_text(encoding="utf-8", errors="replace")
+
+
+def positions(run: Run, at_head: list[bool] | None = None) -> tuple[events.Position, ...]:
+    """Where each target stands, for the events that say so (``AnotherApplied``,
+    ``AnotherMoved``, ``Verified``)."""
+    heads = at_head or [False] * len(run.targets)
+    return tuple(
+        events.Position(target.progress_name, target.current, head)
+        for target, head in zip(run.targets, heads, strict=True)
+    )
+
+
+def read_under_lock(run: Run) -> bool:
+    """Read every target again; replan if one moved. True: another migrator did the plan.
+    When it did only part of it, that is said (``AnotherMoved``) before the rest is applied."""
+    before = [target.current for target in run.targets]
+    blocking: list[Finding] = []
+    unresolved: set[str] = set()
+    for target in run.targets:
+        entries, _ = read_target(run, target)
+        check_position(run, target, entries)
+        # A migrator that failed while this one waited left a failure row: honour it.
+        found, open_failures = check_ledger(run, target, entries, warn=False)
+        blocking += found
+        unresolved |= open_failures
+    settle_ledger(run, blocking, unresolved)
+    if [target.current for target in run.targets] == before:
+        return False
+    compute_plan(run)
+    if run.plan:
+        run.progress.emit(events.AnotherMoved(positions=positions(run), left=len(run.plan)))
+    return not run.plan

@@ -19,6 +19,7 @@ from flask_safemigrate.upgrade.options import Stage
 __all__ = [
     "Advised",
     "AnotherApplied",
+    "AnotherMoved",
     "BackupOff",
     "BackupSkipped",
     "BackupWritten",
@@ -257,6 +258,16 @@ class AnotherApplied(Event):
 
     stage: ClassVar[Stage] = "lock"
     positions: tuple[Position, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnotherMoved(Event):
+    """Read again under the lock: another migrator applied part of the plan while this one
+    waited; ``left`` revisions of the plan, made again from where the targets stand, remain."""
+
+    stage: ClassVar[Stage] = "lock"
+    positions: tuple[Position, ...]
+    left: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -248,9 +248,9 @@ def lock_and_apply(run: Run) -> None:
         deadline = max(began_all + settings.lock_wait, time.monotonic() + 1.0)
         for target in locked:
             settle_orphans(run, target, deadline=deadline)
-        if _read_under_lock(run):
+        if checks.read_under_lock(run):
             run.another = True
-            run.progress.emit(events.AnotherApplied(positions=_positions(run)))
+            run.progress.emit(events.AnotherApplied(positions=checks.positions(run)))
             return
         if run.plan:
             backup_stage.backup(run)
@@ -260,25 +260,6 @@ def lock_and_apply(run: Run) -> None:
 def _drop_guards(run: Run) -> None:
     for target in run.targets:
         target.guard = None
-
-
-def _read_under_lock(run: Run) -> bool:
-    """Read every target again; replan if one moved. True: another migrator did the plan."""
-    before = [target.current for target in run.targets]
-    blocking: list[Finding] = []
-    unresolved: set[str] = set()
-    for target in run.targets:
-        entries, _ = checks.read_target(run, target)
-        checks.check_position(run, target, entries)
-        # A migrator that failed while this one waited left a failure row: honour it.
-        found, open_failures = checks.check_ledger(run, target, entries, warn=False)
-        blocking += found
-        unresolved |= open_failures
-    checks.settle_ledger(run, blocking, unresolved)
-    if [target.current for target in run.targets] == before:
-        return False
-    checks.compute_plan(run)
-    return not run.plan
 
 
 def _prepare(run: Run) -> None:
@@ -457,15 +438,6 @@ def _failed(run: Run, culprit: Target, failed: apply.StepFailed, position: int, 
     )
 
 
-def _positions(run: Run, at_head: list[bool] | None = None) -> tuple[events.Position, ...]:
-    """Where each target stands, for :class:`~.events.AnotherApplied` and ``Verified``."""
-    heads = at_head or [False] * len(run.targets)
-    return tuple(
-        events.Position(target.progress_name, target.current, head)
-        for target, head in zip(run.targets, heads, strict=True)
-    )
-
-
 def post_verify(run: Run) -> None:
     """Every target at the goal, without drift at head, with a ledger row per revision."""
     run.enter("verify")
@@ -503,7 +475,7 @@ def post_verify(run: Run) -> None:
                     findings.append(wording.ledger_incomplete(target, missing))
     if findings:
         raise run.stop(ExitCode.CHECKS_FAILED, *findings)
-    run.progress.emit(events.Verified(positions=_positions(run, at_head)))
+    run.progress.emit(events.Verified(positions=checks.positions(run, at_head)))
 
 
 def _usage_error(run: Run, error: ConfigError) -> ConfigError:

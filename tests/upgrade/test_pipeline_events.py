@@ -7,12 +7,15 @@ the same events is the CLI's (tests/upgrade/test_safe_upgrade.py reads it).
 
 from __future__ import annotations
 
+import threading
+
+import flask_migrate
 from flask import Flask
 
-from flask_safemigrate import app_engine_options, upgrade
+from flask_safemigrate import app_engine_options, locks, upgrade
 from flask_safemigrate.database import mask_url
 from flask_safemigrate.errors import ExitCode
-from flask_safemigrate.render.progress import ProgressPrinter
+from flask_safemigrate.render.progress import ProgressPrinter, event_line
 from flask_safemigrate.report import Result
 from flask_safemigrate.upgrade import events
 from tests.support.apps import MakeApp
@@ -232,3 +235,57 @@ def test_the_command_sink_words_the_recorded_events_as_the_cli_prints_them(
         for e in recorder.of(events.StepEnded)
         if isinstance(e, events.StepEnded)
     ]
+
+
+class MigratesWhileWaiting(Recorder):
+    """Records the events; when the run starts waiting for the lock, lets the holder go on
+    (it applies part of the plan, as a replica that got the lock first does, and lets go)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        super().__init__()
+        self.waiting = waiting
+
+    def emit(self, event: events.Event) -> None:
+        super().emit(event)
+        if isinstance(event, events.LockWaiting):
+            self.waiting.set()
+
+
+def test_a_replica_that_waited_says_what_another_applied_meanwhile(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """Planned 3 at pre-flight; while it waited for the lock another migrator applied 2: it
+    says so before it applies the last one (before: "3 revisions to apply", then "[1/1]" with
+    no word of why)."""
+    app = make_app(database_url, models=models(TABLES[:3]), config={"SAFEMIGRATE_BACKUP": False})
+    migrations = prepare(app, count=3)
+    held, waiting = threading.Event(), threading.Event()
+
+    def other_replica() -> None:
+        with locks.migration_lock(database_url, name=locks.lock_name(database_url), wait=0):
+            held.set()
+            if waiting.wait(30):
+                with app.app_context():
+                    flask_migrate.upgrade(directory=str(migrations), revision=REVISIONS[1])
+
+    holder = threading.Thread(target=other_replica)
+    holder.start()
+    try:
+        assert held.wait(30)
+        recorder = MigratesWhileWaiting(waiting)
+        outcome = upgrade.safe_upgrade(app, upgrade.Options(), recorder)
+    finally:
+        waiting.set()
+        holder.join()
+
+    assert outcome.exit_code is ExitCode.OK, outcome.report.findings
+    (planned,) = recorder.of(events.Planned)
+    assert isinstance(planned, events.Planned) and len(planned.plan) == 3
+    (moved,) = recorder.of(events.AnotherMoved)
+    assert event_line(moved) == (
+        f"lock: another migrator applied part of the plan meanwhile: now at {REVISIONS[1]};"
+        " 1 revision left to apply"
+    )
+    assert [step[3] for step in steps(recorder) if step[0] == "start"] == [REVISIONS[2]]
+    assert recorder.of(events.AnotherApplied) == []
+    assert versions_of(database_url) == [REVISIONS[2]]
