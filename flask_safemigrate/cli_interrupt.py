@@ -79,7 +79,14 @@ def report_interrupted(
     running = running or (facts.revision if facts is not None else None)
     if echo is not None and echo.open_line:
         echo.write("interrupted", True)
-    what = f"while applying {running}" if running else "while no revision was running"
+    waiting = echo is not None and echo.waiting_for_lock and not running
+    what = (
+        f"while applying {running}"
+        if running
+        else "while waiting for the migration lock"
+        if waiting
+        else "while no revision was running"
+    )
     current = facts.current if facts is not None else None
     recorded = facts is not None and facts.recorded and running is not None
     outcome = (
@@ -87,6 +94,8 @@ def report_interrupted(
         " the next run waits for --resolved"
         if recorded
         else "the migration lock is released and nothing was recorded as failed"
+        if echo is None or echo.locked
+        else "it had not taken the migration lock: nothing was changed"
     )
     message = (
         f"safe-upgrade interrupted ({how}) {what}; {position_after(facts)}; {outcome}."

@@ -297,6 +297,10 @@ class ProgressPrinter(Progress):
         self.backup: str | None = None
         #: Whether a heartbeat line broke the open step line (its end then repeats the label).
         self.interrupted = False
+        #: Whether the run waits for a migration lock now, and whether it ever took one: what
+        #: a Ctrl-C report says it stopped and released.
+        self.waiting_for_lock = False
+        self.locked = False
         # Heartbeats come from another thread: one event's lines at a time.
         self._lock = threading.RLock()
 
@@ -319,6 +323,9 @@ class ProgressPrinter(Progress):
             self._echo(event_line(event))
             return
         self.reached = event.stage
+        if isinstance(event, LockWaiting | LockAcquired):
+            self.waiting_for_lock = isinstance(event, LockWaiting)
+            self.locked = self.locked or isinstance(event, LockAcquired)
         if isinstance(event, StepStarted):
             self.interrupted = False
             self.pending = event.revision

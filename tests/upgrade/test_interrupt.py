@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from flask_safemigrate import locks
+from flask_safemigrate.render.progress import ProgressPrinter
+from flask_safemigrate.upgrade import events
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
 from tests.support.databases import DbKind, engine_for, sqlite_url
@@ -182,3 +187,45 @@ def test_the_statement_in_flight_is_ended_on_the_server(
         ), failed
     else:
         assert problem["ended_on_server"] == [] and problem["left"] == "nothing", problem
+
+
+def test_stopped_while_waiting_for_the_lock_says_so_and_that_it_changed_nothing(
+    make_app: MakeApp, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another migrator holds the lock; SIGTERM (or Ctrl-C) comes while this run waits for
+    it. Before: "while no revision was running; ... the migration lock is released", of a lock
+    it never had."""
+    app = make_app(
+        database_url, models=models(TABLES[:2]), config={**NO_BACKUP, "SAFEMIGRATE_LOCK_WAIT": 30}
+    )
+    prepare(app, count=2)
+    emit = ProgressPrinter.emit
+
+    def stop_once_waiting(self: ProgressPrinter, event: events.Event) -> None:
+        emit(self, event)
+        if isinstance(event, events.LockWaiting):
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    monkeypatch.setattr(ProgressPrinter, "emit", stop_once_waiting)
+    held, done = threading.Event(), threading.Event()
+
+    def other_migrator() -> None:
+        with locks.migration_lock(database_url, name=locks.lock_name(database_url), wait=0):
+            held.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=other_migrator)
+    holder.start()
+    try:
+        assert held.wait(30)
+        result = invoke(app, "db", "safe-upgrade")
+    finally:
+        done.set()
+        holder.join()
+    assert result.exit_code == 143, result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert line == (
+        "Error: safe-upgrade interrupted (SIGTERM) while waiting for the migration lock;"
+        " the database is at base; it had not taken the migration lock: nothing was changed."
+    )
+    assert versions_of(database_url) == []
