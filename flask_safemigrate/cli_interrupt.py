@@ -17,6 +17,7 @@ from flask_safemigrate.render import render_json
 from flask_safemigrate.render.progress import ProgressPrinter
 from flask_safemigrate.report import Finding, Report, Severity
 from flask_safemigrate.safe_text import printable
+from flask_safemigrate.text import plural
 
 __all__ = [
     "INTERRUPTED",
@@ -196,14 +197,15 @@ def left_behind(
         )
         if facts.stays and facts.dialect == "mysql":
             return (
-                f" MariaDB/MySQL cannot roll back DDL: {len(facts.stays)} statement(s) of"
-                f" {running} ran and stay applied: {'; '.join(facts.stays)}.{in_flight}"
+                f" MariaDB/MySQL cannot roll back DDL: {plural(len(facts.stays), 'statement')} of"
+                f" {running} ran and {'stays' if len(facts.stays) == 1 else 'stay'} applied:"
+                f" {'; '.join(facts.stays)}.{in_flight}"
             )
         if in_flight:
             return in_flight
         if facts.stays:
             return (
-                f" Its autocommit_block committed {len(facts.stays)} statement(s) of"
+                f" Its autocommit_block committed {plural(len(facts.stays), 'statement')} of"
                 f" {running}, which stay: {'; '.join(facts.stays)}; the rest rolled back."
             )
         if facts.dialect == "mysql":

@@ -270,6 +270,11 @@ def _texts(facts: Failure) -> tuple[str | None, list[str]]:
     return statement, [shorten(database.mask_text(s, url)) for s in facts.failed.ran]
 
 
+def _stay(count: int) -> str:
+    """The verb after ``N statements``: "1 statement ... stays", "2 statements ... stay"."""
+    return "stays" if count == 1 else "stay"
+
+
 def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str) -> str:
     """What of the failing revision stays after the ``event`` (failure, drop)."""
     revision = facts.failed.revision
@@ -280,7 +285,10 @@ def _left_behind(facts: Failure, ran: Sequence[str], event: str, *, nothing: str
         )
         return (
             f" MariaDB/MySQL cannot roll back DDL: {plural(len(kept), 'statement')} of"
-            f" {revision} ran before the {event} and stay applied: " + "; ".join(kept) + "." + rest
+            f" {revision} ran before the {event} and {_stay(len(kept))} applied: "
+            + "; ".join(kept)
+            + "."
+            + rest
         )
     if facts.culprit.dialect == "mysql" and ran:
         return (
@@ -512,7 +520,7 @@ def _state_of(target: FailedTarget, facts: Failure, unreadable: bool) -> str:
             text += (
                 "; MariaDB/MySQL cannot roll back DDL:"
                 f" {plural(len(facts.stays), 'statement')} of {failed.revision} ran"
-                " before the failure and stay applied: "
+                f" before the failure and {_stay(len(facts.stays))} applied: "
                 + "; ".join(shorten(database.mask_text(s, target.url)) for s in facts.stays)
             )
         elif target.dialect == "mysql" and failed.ran:

@@ -77,7 +77,7 @@ def test_sigint_mid_revision_exits_130_and_says_where_the_database_stands(
     else:
         assert problem["left"] == "nothing", problem
         assert problem["recorded"] is False, problem
-        assert "Nothing of it was left behind" in error, error
+        assert "Its transaction rolled back: nothing of it was left behind." in error, error
         assert "nothing was recorded as failed" in error, error
         assert "MariaDB" not in error
         resume = ()
