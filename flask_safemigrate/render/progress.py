@@ -193,9 +193,10 @@ def _stage_text(event: Event) -> str:
     if isinstance(event, LongTransaction):
         return f"{event.database}: the migration's locks will wait for {event.session}"
     if isinstance(event, SizesRead):
+        missing = f"; not there now: {', '.join(event.missing)}" if event.missing else ""
         return (
-            f"{event.database}: read the size of {plural(event.tables, 'table')}"
-            f" ({event.existing} existing)"
+            f"{event.database}: read the size of {plural(event.tables, 'table')} the plan"
+            f" changes{missing}"
         )
     if isinstance(event, Linted):
         if event.skipped:

@@ -149,6 +149,8 @@ class SizesRead(Event):
     #: Tables asked about, and how many of them exist now.
     tables: int
     existing: int
+    #: The names of those that do not exist now (a typo, or made by SQL the plan runs).
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

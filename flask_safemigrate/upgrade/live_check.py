@@ -84,6 +84,7 @@ def _read_target(run: Run, target: Target) -> None:
                 database=target.label,
                 tables=len(sizes),
                 existing=sum(1 for size in sizes.values() if size.exists),
+                missing=tuple(sorted(key[1] for key, size in sizes.items() if not size.exists)),
             )
         )
 

@@ -289,3 +289,23 @@ def test_a_replica_that_waited_says_what_another_applied_meanwhile(
     assert [step[3] for step in steps(recorder) if step[0] == "start"] == [REVISIONS[2]]
     assert recorder.of(events.AnotherApplied) == []
     assert versions_of(database_url) == [REVISIONS[2]]
+
+
+def test_the_sizes_line_names_a_table_the_plan_changes_that_is_not_there(
+    make_app: MakeApp, database_url: str
+) -> None:
+    """A pending revision writes into a table that does not exist (a typo): pre-flight read
+    the sizes and said "read the size of 1 table (0 existing)"; it names the table now, before
+    the revision fails on it."""
+    app = make_app(database_url, models=models(), config={"SAFEMIGRATE_BACKUP": False})
+    prepare(app, fail_at=2)
+    recorder = Recorder()
+
+    outcome = upgrade.safe_upgrade(app, upgrade.Options(dry_run=True), recorder)
+
+    assert outcome.exit_code is ExitCode.OK, outcome.report.findings
+    (sizes,) = recorder.of(events.SizesRead)
+    assert event_line(sizes) == (
+        f"preflight: {label_of(app)}: read the size of 1 table the plan changes; not there"
+        " now: no_such_table"
+    )
