@@ -141,7 +141,7 @@ def _verdict(item: Sized, large: int, *, empty_only: bool) -> tuple[bool | None,
     if empty_only:
         if size.rows == 0 and not size.at_least:
             return True, f"{name} is empty ({described})"
-        return False, f"{name} has rows: {described}"
+        return False, f"{name} has {described}"
     if size.rows == 0 and not size.at_least:
         return True, f"{name} is empty ({described})"
     if size.rows < large and not size.at_least:
