@@ -177,7 +177,7 @@ class LintCache:
         self.cwd = str(Path.cwd())
         self._entries: dict[str, Any] = {}
         self._used: dict[str, Any] = {}
-        self._env: dict[Path, str] = {}
+        self._env: dict[str, str] = {}
         #: The names of the script rules a run with this configuration runs (the report's
         #: ``rules_run``), so a run whose every script hits imports no script rule.
         self.rules_run: list[str] | None = None
@@ -199,11 +199,12 @@ class LintCache:
 
     def _env_digest(self, script: Path) -> str:
         """The ``env.py`` files lint may read for ``script`` (see ``helpers.env_script``)."""
-        folder = script.parent
+        folder = os.path.dirname(script)  # noqa: PTH120 -- a str key hashes faster, per script
         digest = self._env.get(folder)
         if digest is None:
             parts = []
-            for candidate in (folder.parent / "env.py", folder / "env.py"):
+            directory = Path(folder)
+            for candidate in (directory.parent / "env.py", directory / "env.py"):
                 try:
                     parts.append(hashlib.sha256(candidate.read_bytes()).hexdigest())
                 except OSError:

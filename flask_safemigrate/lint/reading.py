@@ -69,6 +69,13 @@ def read_script(path: Path) -> ReadScript | Violation:
         data = path.read_bytes()
     except OSError as exc:
         return Violation(f"cannot read the script: {exc.strerror or exc}", line=1, col=1)
+    return script_of(path, data)
+
+
+def script_of(path: Path, data: bytes) -> ReadScript | Violation:
+    """:func:`read_script` of ``data``, the bytes already read from the regular file ``path``
+    (the results cache reads each script to key it: linted from those bytes, the result is
+    the one of that key)."""
     try:
         tree = history.parse_source(data, path)
         source = decode(data, parsed=True)
