@@ -35,7 +35,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -281,6 +280,8 @@ class LintCache:
         text = json.dumps(section, separators=(",", ":"))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here: shutil, random and more, for a run that writes
+
             handle, name = tempfile.mkstemp(
                 dir=self.path.parent, prefix=".safemigrate-lint-", suffix=".tmp"
             )

@@ -12,11 +12,10 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_safemigrate import history
 from flask_safemigrate.lint import registry, workers
-from flask_safemigrate.lint.cache import Cached, LintCache
 from flask_safemigrate.lint.config import config_from
 from flask_safemigrate.lint.findings import CAPPED, Display, finding_of, script_finding
 from flask_safemigrate.lint.model import (
@@ -38,6 +37,9 @@ from flask_safemigrate.lint.rules.correctness.unparseable_script import Unparsea
 from flask_safemigrate.lint.selection import select_rules, severity_of
 from flask_safemigrate.lint.suppressions import UNUSED_IGNORE_CODE, apply_suppressions
 from flask_safemigrate.report import Finding, Report, Severity
+
+if TYPE_CHECKING:  # imported when a run has a cache: hashlib, json, tempfile
+    from flask_safemigrate.lint.cache import LintCache
 
 # The names callers import from here; they live in model, reading, selection, config and
 # suppressions (this module runs them: files, rules, suppressions, workers, the report).
@@ -238,7 +240,11 @@ def lint(
     the history rules run on every run. The report is the same as without it.
     """
     files, locations = collect_files(paths, config.exclude)
-    cache = LintCache(cache_dir, config) if cache_dir is not None else None
+    cache = None
+    if cache_dir is not None:
+        from flask_safemigrate.lint.cache import LintCache
+
+        cache = LintCache(cache_dir, config)
     found: dict[Path, FileResult] = {}
     keys: dict[Path, str] = {}
     read: dict[Path, bytes] = {}  # the bytes each key was made of, for scripts to lint
@@ -379,4 +385,6 @@ def _store(
     revision = result.info.revision if result.info is not None else None
     findings = result.findings if result.linted else None
     silenced = result.silenced if result.linted else 0
+    from flask_safemigrate.lint.cache import Cached
+
     cache.put(key, result.path, Cached(revision, findings, silenced, result.info))
