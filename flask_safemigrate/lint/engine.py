@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from flask_safemigrate.lint.reading import (
     migration_of,
     parse,
     read_script,
+    regular_bytes,
     script_of,
 )
 from flask_safemigrate.lint.rules.correctness.unparseable_script import UnparseableScript
@@ -353,10 +353,10 @@ def _cached(
     to :func:`lint_files`, which reports it, and never cached.
     """
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return None
-        data = path.read_bytes()
+        data = regular_bytes(path)
     except OSError:
+        return None
+    if data is None:
         return None
     keys[path] = key = cache.entry_key(path, data)
     hit = cache.get(key, path)
