@@ -147,7 +147,8 @@ YOUNG_COLLECTION_THRESHOLD = 20_000
 
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Let the cyclic garbage collector run less often while scripts are linted.
+    """Let the cyclic garbage collector run less often while scripts are linted (and, in
+    :func:`lint`, while their files are listed and their graph and findings are built).
 
     Parsing and indexing a script allocate thousands of AST nodes and records that live until
     the next script and are then freed by reference counting; at the default threshold the
@@ -239,6 +240,20 @@ def lint(
     read of it) is read from, and new ones written to, the cache file there (:mod:`.cache`);
     the history rules run on every run. The report is the same as without it.
     """
+    # The whole run, not only the scripts' (:func:`lint_files`): listing the files, the
+    # revision graph and the findings made a dozen young collections after it, and none
+    # found garbage.
+    with fewer_collections():
+        return _lint(paths, config, only_revisions, jobs, cache_dir)
+
+
+def _lint(
+    paths: Sequence[Path],
+    config: LintConfig,
+    only_revisions: set[str] | None,
+    jobs: int | None,
+    cache_dir: Path | None,
+) -> Report:
     files, locations = collect_files(paths, config.exclude)
     cache = None
     if cache_dir is not None:
