@@ -35,8 +35,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,7 +55,7 @@ _PREFIX: Final = "safemigrate-lint-cache-"
 _SECTIONS: Final = 16
 #: Entries kept per section: those of this run first, then the most recent others.
 _ENTRIES: Final = 5000
-_FORMAT: Final = 3
+_FORMAT: Final = 4  # 4: entries, findings and scripts as JSON arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,79 +98,96 @@ def section_key(config: LintConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _finding_to_json(finding: Finding) -> dict[str, Any]:
-    return {
-        "rule": finding.rule,
-        "severity": str(finding.severity),
-        "message": finding.message,
-        "code": finding.code,
-        "path": finding.path,
-        "line": finding.line,
-        "col": finding.col,
-        "help": finding.help,
-        "extra": dict(finding.extra),
-        "details": list(finding.details),
-    }
+def _finding_to_json(finding: Finding) -> list[Any]:
+    # Positional, as every entry: a tenth of a cold run's cache work was JSON of key names.
+    return [
+        finding.rule,
+        str(finding.severity),
+        finding.message,
+        finding.code,
+        finding.path,
+        finding.line,
+        finding.col,
+        finding.help,
+        dict(finding.extra),
+        list(finding.details),
+    ]
 
 
-def _finding_from_json(data: Mapping[str, Any]) -> Finding:
+def _finding_from_json(data: Sequence[Any]) -> Finding:
+    rule, severity, message, code, path, line, col, help_, extra, details = data
     return Finding(
-        rule=data["rule"],
-        severity=Severity(data["severity"]),
-        message=data["message"],
-        code=data["code"],
-        path=data["path"],
-        line=data["line"],
-        col=data["col"],
-        help=data["help"],
-        extra=dict(data["extra"]),
-        details=tuple(data["details"]),
+        rule=rule,
+        severity=Severity(severity),
+        message=message,
+        code=code,
+        path=path,
+        line=line,
+        col=col,
+        help=help_,
+        extra=dict(extra),
+        details=tuple(details),
     )
 
 
-def _script_to_json(script: history.Script | None) -> dict[str, Any] | None:
+def _script_to_json(script: history.Script | None) -> list[Any] | None:
     if script is None:
         return None
-    return {
-        "revision": script.revision,
-        "down_revisions": list(script.down_revisions),
-        "branch_labels": list(script.branch_labels),
-        "depends_on": list(script.depends_on),
-        "line": script.line,
-        "message": script.message,
-        "create_date": script.create_date,
-        "has_upgrade": script.has_upgrade,
-        "upgrade_is_empty": script.upgrade_is_empty,
-        "has_downgrade": script.has_downgrade,
-        "downgrade_is_empty": script.downgrade_is_empty,
-        "lines": [list(pair) for pair in script.lines],
-        "imports": None if script.imports is None else [list(pair) for pair in script.imports],
-    }
+    return [
+        script.revision,
+        list(script.down_revisions),
+        list(script.branch_labels),
+        list(script.depends_on),
+        script.line,
+        script.message,
+        script.create_date,
+        script.has_upgrade,
+        script.upgrade_is_empty,
+        script.has_downgrade,
+        script.downgrade_is_empty,
+        [list(pair) for pair in script.lines],
+        None if script.imports is None else [list(pair) for pair in script.imports],
+    ]
 
 
-def _script_from_json(data: Mapping[str, Any] | None, path: Path) -> history.Script | None:
+def _script_from_json(data: Sequence[Any] | None, path: Path) -> history.Script | None:
     if data is None:
         return None
+    (
+        revision,
+        down_revisions,
+        branch_labels,
+        depends_on,
+        line,
+        message,
+        create_date,
+        has_upgrade,
+        upgrade_is_empty,
+        has_downgrade,
+        downgrade_is_empty,
+        lines,
+        imports,
+    ) = data
     return history.Script(
-        revision=data["revision"],
-        down_revisions=tuple(data["down_revisions"]),
-        branch_labels=tuple(data["branch_labels"]),
-        depends_on=tuple(data["depends_on"]),
+        revision=revision,
+        down_revisions=tuple(down_revisions),
+        branch_labels=tuple(branch_labels),
+        depends_on=tuple(depends_on),
         path=path,
-        line=data["line"],
-        message=data["message"],
-        create_date=data["create_date"],
-        has_upgrade=data["has_upgrade"],
-        upgrade_is_empty=data["upgrade_is_empty"],
-        has_downgrade=data["has_downgrade"],
-        downgrade_is_empty=data["downgrade_is_empty"],
-        lines=tuple((str(name), int(line)) for name, line in data["lines"]),
-        imports=_pairs(data.get("imports")),
+        line=line,
+        message=message,
+        create_date=create_date,
+        has_upgrade=has_upgrade,
+        upgrade_is_empty=upgrade_is_empty,
+        has_downgrade=has_downgrade,
+        downgrade_is_empty=downgrade_is_empty,
+        lines=tuple((str(name), int(number)) for name, number in lines),
+        imports=_pairs(imports),
     )
 
 
 def _pairs(data: Any) -> tuple[tuple[str, int], ...] | None:
-    """``imports`` as the cache kept them; ``None`` (parse again) from an older entry."""
+    """``imports`` as the cache kept them; ``None`` (not read: pre-flight parses the script)."""
     if not isinstance(data, list):
         return None
     return tuple((str(name), int(line)) for name, line in data)
@@ -186,7 +202,7 @@ class LintCache:
         self.cwd = str(Path.cwd())
         self._entries: dict[str, Any] = {}
         self._used: dict[str, Any] = {}
-        self._env: dict[Path, str] = {}
+        self._env: dict[str, str] = {}
         #: The names of the script rules a run with this configuration runs (the report's
         #: ``rules_run``), so a run whose every script hits imports no script rule.
         self.rules_run: list[str] | None = None
@@ -208,11 +224,12 @@ class LintCache:
 
     def _env_digest(self, script: Path) -> str:
         """The ``env.py`` files lint may read for ``script`` (see ``helpers.env_script``)."""
-        folder = script.parent
+        folder = os.path.dirname(script)  # noqa: PTH120 -- a str key hashes faster, per script
         digest = self._env.get(folder)
         if digest is None:
             parts = []
-            for candidate in (folder.parent / "env.py", folder / "env.py"):
+            directory = Path(folder)
+            for candidate in (directory.parent / "env.py", directory / "env.py"):
                 try:
                     parts.append(hashlib.sha256(candidate.read_bytes()).hexdigest())
                 except OSError:
@@ -228,15 +245,15 @@ class LintCache:
     def get(self, key: str, path: Path) -> Cached | None:
         """The entry of ``key`` (made by :meth:`entry_key` for ``path``), if any."""
         stored = self._entries.get(key)
-        if not isinstance(stored, dict):
+        if not isinstance(stored, list):
             return None
         try:
-            listed = stored["findings"]
+            revision, listed, silenced, script = stored
             found = Cached(
-                revision=stored["revision"],
+                revision=revision,
                 findings=None if listed is None else [_finding_from_json(i) for i in listed],
-                silenced=int(stored["silenced"]),
-                script=_script_from_json(stored["script"], path),
+                silenced=int(silenced),
+                script=_script_from_json(script, path),
             )
         except (KeyError, TypeError, ValueError):  # an entry of another shape: lint again
             return None
@@ -246,13 +263,13 @@ class LintCache:
     def put(self, key: str, path: Path, result: Cached) -> None:
         """Keep ``result`` (``path``'s) unless it would not read back exactly as it is."""
         listed = result.findings
-        stored = {
-            "revision": result.revision,
-            "findings": None if listed is None else [_finding_to_json(f) for f in listed],
-            "silenced": result.silenced,
-            "script": _script_to_json(result.script),
-        }
-        if listed is None or all(_plain(f.extra) for f in listed):
+        stored = [
+            result.revision,
+            None if listed is None else [_finding_to_json(f) for f in listed],
+            result.silenced,
+            _script_to_json(result.script),
+        ]
+        if listed is None or all(not f.extra or _plain(f.extra) for f in listed):
             # Strings, numbers, lists and string-keyed dicts come back as they went: no need
             # to write and read each entry to know (a tenth of a cold run's time).
             self._used[key] = stored
@@ -262,7 +279,7 @@ class LintCache:
             back = json.loads(json.dumps(stored))
         except (TypeError, ValueError):
             return
-        if [_finding_from_json(i) for i in back["findings"]] != listed:
+        if [_finding_from_json(i) for i in back[1]] != listed:
             return  # e.g. a tuple in ``extra`` would come back a list
         self._used[key] = back
         self._changed = True
@@ -286,9 +303,11 @@ class LintCache:
             "rules_run": self.rules_run,
             "graph_modules": self.graph_modules,
         }
-        text = json.dumps(section, separators=(",", ":"))
+        text = json.dumps(section, separators=(",", ":"), check_circular=False)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here: shutil, random and more, for a run that writes
+
             handle, name = tempfile.mkstemp(
                 dir=self.path.parent, prefix=".safemigrate-lint-", suffix=".tmp"
             )

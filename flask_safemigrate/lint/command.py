@@ -14,9 +14,9 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from flask_safemigrate import git_files, history, suggested
+from flask_safemigrate import history, suggested
 from flask_safemigrate.errors import ConfigError, ExitCode
-from flask_safemigrate.lint import baseline, engine
+from flask_safemigrate.lint import engine
 from flask_safemigrate.report import Result
 
 __all__ = ["REWRITE", "WRITTEN", "lint_command", "since_revisions"]
@@ -50,6 +50,9 @@ def lint_command(
     report's :data:`REWRITE` fact: the line that rewrites a baseline with stale entries).
     """
     report = engine.lint(paths, config, only_revisions=only_revisions, cache_dir=cache_dir)
+    if write_baseline is not None or config.baseline is not None:
+        # Imported here, as git_files below: a run without a baseline need not pay for them.
+        from flask_safemigrate.lint import baseline
     if write_baseline is not None:
         count = baseline.write(write_baseline, report)
         files = len({finding.path for finding in report.findings})
@@ -77,6 +80,8 @@ def since_revisions(locations: list[Path], since: str, *, with_app: bool = True)
     try:
         (revision,) = graph.resolve(since)
     except (history.RevisionLookupError, ValueError) as exc:
+        from flask_safemigrate import git_files  # subprocess: only for a git ref
+
         try:
             known = git_files.files_at(since, locations)
         except (OSError, ValueError):

@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 
 from flask_safemigrate.lint.calls import dotted, nodes_below
+from flask_safemigrate.lint.patterns import compiled_later
 
 ALL = frozenset({"postgresql", "mysql", "sqlite"})
 
@@ -46,7 +47,7 @@ _DEPTH = 8
 Env = Mapping[str, ast.expr]
 
 
-_MENTION = re.compile(
+_MENTION = compiled_later(
     r"postgres|psycopg|pg8000|asyncpg|pgdialect|mysql|mariadb|sqlite|dialect|engine|"
     + "|".join(sorted(OTHERS)),
     re.IGNORECASE,
@@ -307,8 +308,8 @@ def _docstring(stmt: ast.stmt) -> bool:
 
 # A decorator whose name says which dialects run the function: ``@skip_if_sqlite``,
 # ``@utils.only_postgresql``, ``@mysql_only``.
-_SKIPS = re.compile(r"^(?:skip_(?:if_|on_|for_)?|unless_|not_on_|except_)(?P<name>[a-z0-9]+)$")
-_ONLY = re.compile(r"^(?:only_(?:on_|for_|if_)?(?P<a>[a-z0-9]+)|(?P<b>[a-z0-9]+)_only)$")
+_SKIPS = compiled_later(r"^(?:skip_(?:if_|on_|for_)?|unless_|not_on_|except_)(?P<name>[a-z0-9]+)$")
+_ONLY = compiled_later(r"^(?:only_(?:on_|for_|if_)?(?P<a>[a-z0-9]+)|(?P<b>[a-z0-9]+)_only)$")
 
 
 def decorated_reach(decorators: list[ast.expr]) -> frozenset[str]:

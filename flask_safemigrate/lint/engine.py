@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_safemigrate import history
 from flask_safemigrate.lint import registry, workers
-from flask_safemigrate.lint.cache import Cached, LintCache
 from flask_safemigrate.lint.config import config_from
 from flask_safemigrate.lint.findings import CAPPED, Display, finding_of, script_finding
 from flask_safemigrate.lint.model import (
@@ -27,11 +25,21 @@ from flask_safemigrate.lint.model import (
     Violation,
     rule_docs,
 )
-from flask_safemigrate.lint.reading import collect_files, migration_of, parse, read_script
+from flask_safemigrate.lint.reading import (
+    collect_files,
+    migration_of,
+    parse,
+    read_script,
+    regular_bytes,
+    script_of,
+)
 from flask_safemigrate.lint.rules.correctness.unparseable_script import UnparseableScript
 from flask_safemigrate.lint.selection import select_rules, severity_of
 from flask_safemigrate.lint.suppressions import UNUSED_IGNORE_CODE, apply_suppressions
 from flask_safemigrate.report import Finding, Report, Severity
+
+if TYPE_CHECKING:  # imported when a run has a cache: hashlib, json, tempfile
+    from flask_safemigrate.lint.cache import LintCache
 
 # The names callers import from here; they live in model, reading, selection, config and
 # suppressions (this module runs them: files, rules, suppressions, workers, the report).
@@ -139,7 +147,8 @@ YOUNG_COLLECTION_THRESHOLD = 20_000
 
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Let the cyclic garbage collector run less often while scripts are linted.
+    """Let the cyclic garbage collector run less often while scripts are linted (and, in
+    :func:`lint`, while their files are listed and their graph and findings are built).
 
     Parsing and indexing a script allocate thousands of AST nodes and records that live until
     the next script and are then freed by reference counting; at the default threshold the
@@ -175,19 +184,22 @@ def lint_files(
     script_rules: Sequence[type[Rule]],
     config: LintConfig,
     only_revisions: set[str] | None,
+    data: Mapping[Path, bytes] | None = None,
 ) -> list[FileResult]:
     """Parse and lint each script in turn, in this process.
 
     A script's index (one walk over its migration functions) is built only when a script
     rule can run: a history-rules-only run, and the scripts ``only_revisions`` leaves out,
-    need the parse and the revision identifiers alone.
+    need the parse and the revision identifiers alone. ``data``: bytes already read from
+    regular files (by the results cache, to key them), linted without reading them again.
     """
     plan = _plan(script_rules, config)
     display = Display()
     results: list[FileResult] = []
     with fewer_collections():
         for path in files:
-            read = read_script(path)
+            known = data.get(path) if data else None
+            read = read_script(path) if known is None else script_of(path, known)
             info = None if isinstance(read, Violation) else read.info
             if _left_out(only_revisions, info.revision if info is not None else None):
                 results.append(FileResult(path, info, [], 0, linted=False))
@@ -228,13 +240,32 @@ def lint(
     read of it) is read from, and new ones written to, the cache file there (:mod:`.cache`);
     the history rules run on every run. The report is the same as without it.
     """
+    # The whole run, not only the scripts' (:func:`lint_files`): listing the files, the
+    # revision graph and the findings made a dozen young collections after it, and none
+    # found garbage.
+    with fewer_collections():
+        return _lint(paths, config, only_revisions, jobs, cache_dir)
+
+
+def _lint(
+    paths: Sequence[Path],
+    config: LintConfig,
+    only_revisions: set[str] | None,
+    jobs: int | None,
+    cache_dir: Path | None,
+) -> Report:
     files, locations = collect_files(paths, config.exclude)
-    cache = LintCache(cache_dir, config) if cache_dir is not None else None
+    cache = None
+    if cache_dir is not None:
+        from flask_safemigrate.lint.cache import LintCache
+
+        cache = LintCache(cache_dir, config)
     found: dict[Path, FileResult] = {}
     keys: dict[Path, str] = {}
+    read: dict[Path, bytes] = {}  # the bytes each key was made of, for scripts to lint
     if cache is not None:
         for path in files:
-            hit = _cached(cache, path, only_revisions, keys)
+            hit = _cached(cache, path, only_revisions, keys, read)
             if hit is not None:
                 found[path] = hit
     todo = [path for path in files if path not in found]
@@ -251,7 +282,9 @@ def lint(
             lint_files, todo, script_rules, config, only_revisions, count
         )
     if linted_now is None:
-        linted_now = lint_files(todo, script_rules, config, only_revisions) if todo else []
+        linted_now = lint_files(todo, script_rules, config, only_revisions, read) if todo else []
+    else:
+        read.clear()  # the workers read the scripts again: their bytes may differ
     found.update((result.path, result) for result in linted_now)
     results = [found[path] for path in files]
     if cache is not None:
@@ -259,7 +292,7 @@ def lint(
             cache.rules_run = [rule.name for rule in script_rules]
             cache.graph_modules = [rule.__module__ for rule in graph_rules]
         for result in linted_now:
-            _store(cache, result, keys)
+            _store(cache, result, keys, read)
         cache.save()
 
     findings: list[Finding] = []
@@ -322,39 +355,51 @@ def _cached_rules(
 
 
 def _cached(
-    cache: LintCache, path: Path, only_revisions: set[str] | None, keys: dict[Path, str]
+    cache: LintCache,
+    path: Path,
+    only_revisions: set[str] | None,
+    keys: dict[Path, str],
+    read: dict[Path, bytes],
 ) -> FileResult | None:
-    """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``).
+    """``path``'s result from the cache, or ``None`` to lint it (its key noted in ``keys``,
+    the bytes it was made of in ``read``).
 
     Only a regular file is read (a FIFO would block the read forever): anything else is left
     to :func:`lint_files`, which reports it, and never cached.
     """
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return None
-        data = path.read_bytes()
+        data = regular_bytes(path)
     except OSError:
+        return None
+    if data is None:
         return None
     keys[path] = key = cache.entry_key(path, data)
     hit = cache.get(key, path)
-    if hit is None:
-        return None
-    if _left_out(only_revisions, hit.revision):
+    if hit is not None and _left_out(only_revisions, hit.revision):
         return FileResult(path, hit.script, [], 0, linted=False)
-    if hit.findings is None:  # read for its revision only last time: lint it now
+    if hit is None or hit.findings is None:  # (None: read for its revision only last time)
+        read[path] = data
         return None
     return FileResult(path, hit.script, hit.findings, hit.silenced, linted=True)
 
 
-def _store(cache: LintCache, result: FileResult, keys: dict[Path, str]) -> None:
-    """Keep ``result`` under the key its bytes had before it was linted, if they still do."""
+def _store(
+    cache: LintCache, result: FileResult, keys: dict[Path, str], read: Mapping[Path, bytes]
+) -> None:
+    """Keep ``result`` under the key its bytes had before it was linted: linted from those
+    very bytes (``read``), or from the file if its bytes are still the same."""
     key = keys.get(result.path)
-    try:
-        if key is None or cache.entry_key(result.path, result.path.read_bytes()) != key:
-            return  # unread, or changed while it was linted
-    except OSError:
-        return
+    if key is None:
+        return  # unread
+    if result.path not in read:
+        try:
+            if cache.entry_key(result.path, result.path.read_bytes()) != key:
+                return  # changed while it was linted
+        except OSError:
+            return
     revision = result.info.revision if result.info is not None else None
     findings = result.findings if result.linted else None
     silenced = result.silenced if result.linted else 0
+    from flask_safemigrate.lint.cache import Cached
+
     cache.put(key, result.path, Cached(revision, findings, silenced, result.info))

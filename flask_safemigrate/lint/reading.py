@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import fnmatch
 import io
+import os
+import stat
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,18 +59,55 @@ def migration_of(path: Path, read: ReadScript, config: LintConfig) -> Migration:
 
 def read_script(path: Path) -> ReadScript | Violation:
     """:func:`parse` without the index: what the history rules and suppressions need."""
-    reason = history.unreadable_reason(path)
-    if reason is not None:
-        return Violation(
-            f"cannot read the script: {reason}",
-            line=1,
-            col=1,
-            help="remove it from the versions directory, or replace it with the real script",
-        )
     try:
-        data = path.read_bytes()
+        data = regular_bytes(path)
+        if data is None:  # not a regular file (or gone since): say what it is
+            reason = history.unreadable_reason(path)
+            if reason is not None:
+                return Violation(
+                    f"cannot read the script: {reason}",
+                    line=1,
+                    col=1,
+                    help="remove it from the versions directory, or replace it with the real"
+                    " script",
+                )
+            data = path.read_bytes()
     except OSError as exc:
         return Violation(f"cannot read the script: {exc.strerror or exc}", line=1, col=1)
+    return script_of(path, data)
+
+
+#: ``os.open`` flags of a script's read (its descriptor is not inherited: PEP 446).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def regular_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file, else ``None``; only a regular file is
+    opened (a FIFO would block the read forever). Raises ``OSError`` when it cannot be read.
+
+    Spelled with ``os``: ``Path.read_bytes`` opens a buffered file, which asks ``isatty``, the
+    size and the position again; per script of a long history, a few system calls fewer.
+    """
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    handle = os.open(path, _READ_FLAGS)
+    try:
+        chunks = []
+        while chunk := os.read(handle, found.st_size + 1):  # one read, then the end
+            chunks.append(chunk)
+    finally:
+        os.close(handle)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def script_of(path: Path, data: bytes) -> ReadScript | Violation:
+    """:func:`read_script` of ``data``, the bytes already read from the regular file ``path``
+    (the results cache reads each script to key it: linted from those bytes, the result is
+    the one of that key)."""
     try:
         tree = history.parse_source(data, path)
         source = decode(data, parsed=True)

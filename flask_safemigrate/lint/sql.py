@@ -17,6 +17,7 @@ from flask_safemigrate.lint.calls import (
     keyword,
     literal,
 )
+from flask_safemigrate.lint.patterns import compiled_later
 
 # A placeholder for the parts of an f-string that are not literal: it reads as an identifier.
 PLACEHOLDER = "__expr__"
@@ -66,7 +67,7 @@ def execute_sql(call: Call) -> str | None:
     return sql_text(call.sql_node)
 
 
-_SQL_TOKENS = re.compile(
+_SQL_TOKENS = compiled_later(
     r"--[^\n]*|/\*.*?\*/|\$(\w*)\$.*?\$\1\$|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`",
     re.S,
 )
@@ -99,7 +100,7 @@ def sql_statements(sql: str) -> tuple[str, ...]:
 
 IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 QNAME = rf"{IDENT}(?:\s*\.\s*{IDENT})*"
-_SCHEMA_DOT = re.compile(rf"\s*\.\s*(?={IDENT}\s*$)")
+_SCHEMA_DOT = compiled_later(rf"\s*\.\s*(?={IDENT}\s*$)")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -129,7 +130,7 @@ def split_top_level(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-_ALTER_TABLE = re.compile(
+_ALTER_TABLE = compiled_later(
     rf"^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({QNAME})\s*\*?\s+(.+)$", re.IGNORECASE | re.S
 )
 
@@ -143,23 +144,23 @@ def alter_table(statement: str) -> tuple[str, tuple[str, ...]] | None:
     return ident(match.group(1)), tuple(split_top_level(match.group(2)))
 
 
-CREATE_TABLE = re.compile(
+CREATE_TABLE = compiled_later(
     rf"^CREATE (?:OR REPLACE )?(?:(?:GLOBAL|LOCAL) )?(?:TEMP |TEMPORARY |UNLOGGED )?TABLE "
     rf"(?:IF NOT EXISTS )?({QNAME})",
     re.IGNORECASE,
 )
-_ADD_COLUMN = re.compile(
+_ADD_COLUMN = compiled_later(
     rf"^ADD (?:COLUMN )?(?:IF NOT EXISTS )?(?!(?:CONSTRAINT|INDEX|KEY|PRIMARY|UNIQUE|FOREIGN"
     rf"|CHECK|PARTITION|FULLTEXT|SPATIAL|EXCLUDE|PERIOD)\b)({IDENT})(?:\s+(.*))?$",
     re.IGNORECASE | re.S,
 )
-VALIDATE = re.compile(rf"^VALIDATE CONSTRAINT ({IDENT})", re.IGNORECASE)
-NOT_NULL_CHECK = re.compile(
+VALIDATE = compiled_later(rf"^VALIDATE CONSTRAINT ({IDENT})", re.IGNORECASE)
+NOT_NULL_CHECK = compiled_later(
     rf"^ADD (?:CONSTRAINT ({IDENT}) )?CHECK ?\( ?\(? ?({IDENT}) IS NOT NULL ?\)? ?\)",
     re.IGNORECASE,
 )
-NOT_NULL_CONDITION = re.compile(rf"^\(? ?({IDENT}) IS NOT NULL ?\)?$", re.IGNORECASE)
-NOT_VALID = re.compile(r"\bNOT VALID\b", re.IGNORECASE)
+NOT_NULL_CONDITION = compiled_later(rf"^\(? ?({IDENT}) IS NOT NULL ?\)?$", re.IGNORECASE)
+NOT_VALID = compiled_later(r"\bNOT VALID\b", re.IGNORECASE)
 
 
 def add_column_action(action: str) -> tuple[str, str] | None:
@@ -209,7 +210,7 @@ def literal_sql(node: ast.expr | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_SQL_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_SQL_COMMENTS = compiled_later(r"--[^\n]*|/\*.*?\*/", re.S)
 
 
 def strip_sql_comments(sql: str) -> str:

@@ -38,9 +38,9 @@ def doctor(cache: Path, message: str) -> int:
     count = 0
     for path in cache.glob(FILE_GLOB):  # one file per configuration
         section = json.loads(path.read_text(encoding="utf-8"))
-        for entry in section["entries"].values():
-            for finding in entry["findings"] or ():
-                finding["message"] = message
+        for entry in section["entries"].values():  # [revision, findings, silenced, script]
+            for finding in entry[1] or ():  # [rule, severity, message, ...]
+                finding[2] = message
                 count += 1
         path.write_text(json.dumps(section), encoding="utf-8")
     return count
@@ -203,7 +203,7 @@ def test_safemigrate_lint_with_a_broken_cache_says_nothing_of_it(
         "{not json",
         "[]",
         json.dumps({**good, "entries": {some_entry: {"findings": 3}}}),
-        json.dumps({**good, "entries": {some_entry: {**good["entries"][some_entry], "script": 1}}}),
+        json.dumps({**good, "entries": {some_entry: [*good["entries"][some_entry][:3], 1]}}),
         json.dumps({**good, "key": "another"}),
         json.dumps({**good, "rules_run": "drop-column", "graph_modules": ["os"]}),
     ):

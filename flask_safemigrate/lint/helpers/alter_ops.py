@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.timeline import Timeline
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import alter_table
 
 _RECEIVERS = frozenset({"op", "batch_op"})
@@ -93,4 +94,4 @@ def constraint_name(call: Call) -> str:
     return f" {value}" if isinstance(value, str) else ""
 
 
-NOT_VALID = re.compile(r"\bNOT VALID\b", re.IGNORECASE)
+NOT_VALID = compiled_later(r"\bNOT VALID\b", re.IGNORECASE)

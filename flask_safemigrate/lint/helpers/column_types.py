@@ -18,6 +18,7 @@ from flask_safemigrate.lint.calls import Call, dotted, keyword, literal
 from flask_safemigrate.lint.helpers.alter_ops import column_name
 from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import (
     CREATE_TABLE,
     IDENT,
@@ -117,17 +118,17 @@ def _from_ops(migration: Migration) -> Iterator[TypedColumn]:
                 )
 
 
-_ALTER_TYPE = re.compile(
+_ALTER_TYPE = compiled_later(
     rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\s+(.+)$", re.IGNORECASE | re.S
 )
-_NOT_A_COLUMN = re.compile(
+_NOT_A_COLUMN = compiled_later(
     r"^(?:CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|EXCLUDE|INDEX|KEY|LIKE|FULLTEXT|SPATIAL)\b",
     re.IGNORECASE,
 )
-_SQL_TYPE = re.compile(r"^\s*([A-Za-z_][\w ]*?)(?=\s*(?:\(|\[|,|$|\b(?:NOT|NULL|DEFAULT|PRIMARY"
+_SQL_TYPE = compiled_later(r"^\s*([A-Za-z_][\w ]*?)(?=\s*(?:\(|\[|,|$|\b(?:NOT|NULL|DEFAULT|PRIMARY"
     r"|REFERENCES|UNIQUE|CHECK|CONSTRAINT|GENERATED|COLLATE|AUTO_INCREMENT|USING)\b))",
     re.IGNORECASE)  # fmt: skip
-_TABLE_PRIMARY_KEY = re.compile(r"^PRIMARY KEY\s*\(([^)]*)\)", re.IGNORECASE)
+_TABLE_PRIMARY_KEY = compiled_later(r"^PRIMARY KEY\s*\(([^)]*)\)", re.IGNORECASE)
 
 
 def _sql_type(definition: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from flask_safemigrate.lint.calls import Call, dotted, nodes_below
 from flask_safemigrate.lint.helpers.functions import FunctionNode, statements
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import (
     IDENT,
     QNAME,
@@ -35,16 +36,16 @@ from flask_safemigrate.lint.sql import (
     sql_statements,
 )
 
-_INSERT_SELECT = re.compile(
+_INSERT_SELECT = compiled_later(
     rf"^INSERT (?:OR \w+ )?INTO ({QNAME})\s*(?:\([^)]*\)\s*)?(?:SELECT|WITH|\()\b", re.IGNORECASE
 )
-_SOURCE = re.compile(rf"\b(?:FROM|JOIN)\s+({QNAME})", re.IGNORECASE)
-_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME}) TO ({QNAME})", re.IGNORECASE)
-_RENAME_TO = re.compile(rf"^RENAME (?:TO|AS) ({QNAME})", re.IGNORECASE)
-_RENAME_COLUMN = re.compile(rf"^RENAME (?:COLUMN )?({IDENT}) TO ({IDENT})", re.IGNORECASE)
-_DROP_TABLE = re.compile(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
-_UPDATE_SET = re.compile(rf"^UPDATE ({QNAME}) SET (.+?)(?: WHERE .*)?$", re.IGNORECASE)
-_ASSIGNED = re.compile(rf"^({IDENT})\s*=", re.IGNORECASE)
+_SOURCE = compiled_later(rf"\b(?:FROM|JOIN)\s+({QNAME})", re.IGNORECASE)
+_RENAME_TABLE = compiled_later(rf"^RENAME TABLE ({QNAME}) TO ({QNAME})", re.IGNORECASE)
+_RENAME_TO = compiled_later(rf"^RENAME (?:TO|AS) ({QNAME})", re.IGNORECASE)
+_RENAME_COLUMN = compiled_later(rf"^RENAME (?:COLUMN )?({IDENT}) TO ({IDENT})", re.IGNORECASE)
+_DROP_TABLE = compiled_later(rf"^DROP TABLE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
+_UPDATE_SET = compiled_later(rf"^UPDATE ({QNAME}) SET (.+?)(?: WHERE .*)?$", re.IGNORECASE)
+_ASSIGNED = compiled_later(rf"^({IDENT})\s*=", re.IGNORECASE)
 # An f-string's expression: it matches no other name (two of them may be different tables).
 _UNKNOWN = "{...}"
 

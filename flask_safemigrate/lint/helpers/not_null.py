@@ -12,9 +12,10 @@ from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.alter_ops import alter_actions, ops
 from flask_safemigrate.lint.helpers.timeline import Timeline
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import IDENT, ident
 
-_SET_NOT_NULL = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) SET NOT NULL\b", re.IGNORECASE)
+_SET_NOT_NULL = compiled_later(rf"^ALTER (?:COLUMN )?({IDENT}) SET NOT NULL\b", re.IGNORECASE)
 
 
 class NotNullStep(NamedTuple):

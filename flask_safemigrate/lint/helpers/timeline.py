@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flask_safemigrate.lint.calls import Call, dotted
 from flask_safemigrate.lint.inline import table_definitions
 from flask_safemigrate.lint.model import Migration
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import (
     CREATE_TABLE,
     NOT_NULL_CHECK,
@@ -201,7 +202,7 @@ def _after(call: Call, before: _Before) -> _Before:
 _NAME = r'(?:"[^"]+"|`[^`]+`|\w+)(?:\s*\.\s*(?:"[^"]+"|`[^`]+`|\w+))?'
 # Every row deleted (no WHERE) or the table truncated: it holds no rows afterwards, like a
 # table created in the same function.
-_EMPTIED = re.compile(
+_EMPTIED = compiled_later(
     rf"^\s*(?:DELETE\s+FROM\s+(?:ONLY\s+)?({_NAME})|TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?"
     rf"({_NAME}))\s*;?\s*$",
     re.IGNORECASE,

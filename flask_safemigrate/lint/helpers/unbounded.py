@@ -17,10 +17,13 @@ from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.functions import direction_functions
 from flask_safemigrate.lint.helpers.timeline import Timeline
 from flask_safemigrate.lint.model import Migration, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import ident
 
 #: A ``WHERE`` that bounds nothing (``WHERE true``, ``WHERE 1=1``), optionally ``RETURNING``.
-TRIVIAL_WHERE = re.compile(r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE)
+TRIVIAL_WHERE = compiled_later(
+    r"\bWHERE (?:TRUE|1 ?= ?1|'' ?= ?'')(?: RETURNING\b.*)?$", re.IGNORECASE
+)
 _FILTERS = frozenset({"where", "filter", "filter_by"})
 
 

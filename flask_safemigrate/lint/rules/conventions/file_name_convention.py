@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
 
-_FILE_NAME = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})(\d{2})_(.+)\.py")
-_SLUG = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
+_FILE_NAME = compiled_later(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})(\d{2})_(.+)\.py")
+_SLUG = compiled_later(r"[a-z0-9]+(?:_[a-z0-9]+)*")
 
 
 def _slug(message: str | None) -> str:

@@ -17,6 +17,7 @@ from flask_safemigrate.lint.helpers.enums import type_name
 from flask_safemigrate.lint.helpers.functions import calls_by_function, last_name
 from flask_safemigrate.lint.index import EXECUTE, op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import literal_sql, sql_argument, strip_sql_comments, unwrap_sql
 from flask_safemigrate.report import Severity
@@ -42,9 +43,9 @@ _DDL_OPS = frozenset(
     }
 )
 _SQL_START = r"^\s*"
-_DDL_SQL = re.compile(_SQL_START + r"(?:CREATE|ALTER|DROP|RENAME|COMMENT)\b", re.IGNORECASE)
+_DDL_SQL = compiled_later(_SQL_START + r"(?:CREATE|ALTER|DROP|RENAME|COMMENT)\b", re.IGNORECASE)
 _IDENT = r'((?:"[^"]+"|`[^`]+`|\w+)(?:\s*\.\s*(?:"[^"]+"|`[^`]+`|\w+))?)'
-_DML_SQL = re.compile(
+_DML_SQL = compiled_later(
     _SQL_START
     + r"(?:INSERT\s+(?:IGNORE\s+)?INTO\s+"
     + _IDENT

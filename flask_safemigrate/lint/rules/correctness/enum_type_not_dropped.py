@@ -19,6 +19,7 @@ from flask_safemigrate.lint.calls import (
 from flask_safemigrate.lint.helpers.enums import enum_name, enum_of, enum_variables, type_name
 from flask_safemigrate.lint.helpers.functions import FunctionNode, last_name, migration_functions
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import literal_sql, sql_argument, strip_sql_comments
 from flask_safemigrate.report import Severity
@@ -31,11 +32,11 @@ def enum_makes_type(call: ast.Call) -> bool:
     )
 
 
-_CREATE_TYPE = re.compile(
+_CREATE_TYPE = compiled_later(
     r'\bCREATE\s+TYPE\s+((?:"[^"]+"|\w+)(?:\s*\.\s*(?:"[^"]+"|\w+))?)\s+AS\s+ENUM\b',
     re.IGNORECASE,
 )
-_DROP_TYPE = re.compile(
+_DROP_TYPE = compiled_later(
     r"\bDROP\s+TYPE\s+(?:IF\s+EXISTS\s+)?([^;]+?)\s*(?:\bCASCADE\b|\bRESTRICT\b|;|$)",
     re.IGNORECASE,
 )

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql
 from flask_safemigrate.report import Severity
 
-_ADD_VALUE = re.compile(
+_ADD_VALUE = compiled_later(
     r"\bALTER\s+TYPE\s+(\S+)\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'((?:[^']|'')*)'"
     r"(\s+(?:BEFORE|AFTER)\b)?",
     re.IGNORECASE,

@@ -17,6 +17,7 @@ from flask_safemigrate.lint.helpers.functions import FunctionNode, migration_fun
 from flask_safemigrate.lint.helpers.labels import describe
 from flask_safemigrate.lint.index import EXECUTE, op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import WRAPPER_FUNCS, WRAPPER_METHODS, sql_argument, unwrap_sql
 from flask_safemigrate.report import Severity
@@ -242,11 +243,11 @@ def _constant(node: ast.expr, constants: Constants, bound: frozenset[str] = froz
 
 #: The server's own catalogs: the names read from them are identifiers the database has,
 #: not outside input (``SELECT relname FROM pg_class WHERE ...``).
-_CATALOG = re.compile(
+_CATALOG = compiled_later(
     r"^(?:pg_catalog\.)?pg_\w+$|^information_schema\.\w+$|^sqlite_(?:master|schema)$",
     re.IGNORECASE,
 )
-_FROM = re.compile(r"\b(?:FROM|JOIN)\s+([\w.\"]+)", re.IGNORECASE)
+_FROM = compiled_later(r"\b(?:FROM|JOIN)\s+([\w.\"]+)", re.IGNORECASE)
 _ROWS = frozenset({"first", "one", "one_or_none", "fetchone", "fetchall", "all", "scalar"})
 
 

@@ -10,21 +10,22 @@ from flask_safemigrate.lint.calls import dotted
 from flask_safemigrate.lint.helpers.functions import FunctionNode, migration_functions, statements
 from flask_safemigrate.lint.helpers.labels import describe
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import literal_sql, sql_argument, strip_sql_comments
 from flask_safemigrate.report import Severity
 
 _TRANSACTION_METHODS = frozenset({"begin", "commit", "rollback", "begin_nested"})
-_TRANSACTION_SQL = re.compile(
+_TRANSACTION_SQL = compiled_later(
     r"^\s*(?:COMMIT|ROLLBACK|BEGIN|START\s+TRANSACTION)(?:\s+(?:WORK|TRANSACTION))?\s*$",
     re.IGNORECASE,
 )
-_TRANSACTION_HINT = re.compile(
+_TRANSACTION_HINT = compiled_later(
     r"\.(?:begin|commit|rollback|begin_nested)\b|\b(?:COMMIT|ROLLBACK|BEGIN|START)\b",
     re.IGNORECASE,
 )
 # Bodies of functions/DO blocks (`$$ ... $$`) and string literals, which hold `;` and `END`.
-_SQL_QUOTED = re.compile(r"\$(\w*)\$.*?\$\1\$|'(?:[^']|'')*'", re.S)
+_SQL_QUOTED = compiled_later(r"\$(\w*)\$.*?\$\1\$|'(?:[^']|'')*'", re.S)
 
 
 def _transaction_statement(sql: str) -> str | None:

@@ -9,17 +9,18 @@ from collections.abc import Iterator
 from flask_safemigrate.lint.calls import Call
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, sql_statements
 
 # Statements that "cannot run inside a transaction block" (CONCURRENTLY is SM205's).
-_REFUSED = re.compile(
+_REFUSED = compiled_later(
     r"^(VACUUM|CREATE DATABASE|DROP DATABASE|ALTER SYSTEM|CREATE TABLESPACE|DROP TABLESPACE"
     r"|CREATE SUBSCRIPTION|DROP SUBSCRIPTION)\b",
     re.IGNORECASE,
 )
 # Read from the raw SQL: sql_statements() empties string literals, and the value is one.
-_ADD_VALUE = re.compile(
+_ADD_VALUE = compiled_later(
     r"\bALTER\s+TYPE\s+(\S+)\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'((?:[^']|'')*)'",
     re.IGNORECASE,
 )

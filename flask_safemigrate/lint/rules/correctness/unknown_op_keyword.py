@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.op_signatures import BATCH_KEYWORDS, OP_KEYWORDS
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.report import Severity
 
 # Keywords a dialect reads (``postgresql_using``, ``mysql_engine``): valid wherever **kw is.
-_DIALECT_KEYWORD = re.compile(r"^(?:postgresql|mysql|mariadb|sqlite|mssql|oracle)_\w+$")
+_DIALECT_KEYWORD = compiled_later(r"^(?:postgresql|mysql|mariadb|sqlite|mssql|oracle)_\w+$")
 # Operations whose **kw reaches code that ignores what it does not know (checked against
 # Alembic 1.20 in offline mode; the others raise TypeError).
 _IGNORES_UNKNOWN = frozenset({"alter_column", "drop_column", "create_exclude_constraint"})

@@ -15,11 +15,12 @@ from flask_safemigrate.lint.helpers.labels import column_label, node_label
 from flask_safemigrate.lint.helpers.timeline import Timeline, timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import VALUES_AT_RISK, Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, ident
 from flask_safemigrate.type_fit import narrowing
 
-_ALTER_TYPE = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", re.IGNORECASE)
+_ALTER_TYPE = compiled_later(rf"^ALTER (?:COLUMN )?({IDENT}) (?:SET DATA )?TYPE\b", re.IGNORECASE)
 
 
 # --- alter-column-type -----------------------------------------------------------------------

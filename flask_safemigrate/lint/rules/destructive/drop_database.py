@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.index import EXECUTE, op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, execute_sql, ident, sql_statements
 
-_DROP_DATABASE = re.compile(rf"^DROP DATABASE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
+_DROP_DATABASE = compiled_later(rf"^DROP DATABASE (?:IF EXISTS )?({QNAME})", re.IGNORECASE)
 
 
 @register

@@ -11,12 +11,15 @@ from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, ident
 from flask_safemigrate.report import Severity
 
-_DROP_FOREIGN_KEY = re.compile(rf"^DROP (?:FOREIGN KEY |CONSTRAINT (?:IF EXISTS )?)({IDENT})", re.I)
-_FK_NAME = re.compile(r"(?:^fk_|_fkey$|_fk$|_fk_)", re.IGNORECASE)
+_DROP_FOREIGN_KEY = compiled_later(
+    rf"^DROP (?:FOREIGN KEY |CONSTRAINT (?:IF EXISTS )?)({IDENT})", re.I
+)
+_FK_NAME = compiled_later(r"(?:^fk_|_fkey$|_fk$|_fk_)", re.IGNORECASE)
 
 
 def _goes_anyway(migration: Migration) -> dict[str, set[str]]:

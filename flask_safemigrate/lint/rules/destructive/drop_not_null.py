@@ -11,11 +11,12 @@ from flask_safemigrate.lint.helpers.labels import column_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, ident
 from flask_safemigrate.report import Severity
 
-_DROP_NOT_NULL = re.compile(rf"^ALTER (?:COLUMN )?({IDENT}) DROP NOT NULL\b", re.IGNORECASE)
+_DROP_NOT_NULL = compiled_later(rf"^ALTER (?:COLUMN )?({IDENT}) DROP NOT NULL\b", re.IGNORECASE)
 
 
 @register

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.facts import UP_EXECUTE
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, execute_sql, ident, split_top_level, sql_statements
 
-_CREATE_SCHEMA = re.compile(rf"^CREATE SCHEMA (?:IF NOT EXISTS )?({QNAME})", re.IGNORECASE)
-_DROP_SCHEMA = re.compile(
+_CREATE_SCHEMA = compiled_later(rf"^CREATE SCHEMA (?:IF NOT EXISTS )?({QNAME})", re.IGNORECASE)
+_DROP_SCHEMA = compiled_later(
     rf"^DROP SCHEMA (?:IF EXISTS )?({QNAME}(?:\s*,\s*{QNAME})*)(.*)$", re.IGNORECASE
 )
 

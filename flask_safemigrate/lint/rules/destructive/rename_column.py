@@ -13,10 +13,11 @@ from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import COLUMN_WORD, IDENT, ident
 
-_RENAME_COLUMN = re.compile(
+_RENAME_COLUMN = compiled_later(
     rf"^(?:RENAME (?:COLUMN )?{COLUMN_WORD}({IDENT}) TO ({IDENT})"
     rf"|CHANGE (?:COLUMN )?({IDENT}) ({IDENT}))",
     re.IGNORECASE,

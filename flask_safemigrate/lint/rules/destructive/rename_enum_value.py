@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.facts import POSTGRESQL, UP_EXECUTE
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql
 
 # Read from the raw SQL: the values are string literals, which sql_statements() empties.
-_RENAME_VALUE = re.compile(
+_RENAME_VALUE = compiled_later(
     r"\bALTER\s+TYPE\s+(\S+)\s+RENAME\s+VALUE\s+'((?:[^']|'')*)'\s+TO\s+'((?:[^']|'')*)'",
     re.IGNORECASE,
 )

@@ -11,11 +11,12 @@ from flask_safemigrate.lint.helpers.moves import moves
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, alter_table, ident
 
-_RENAME_TABLE = re.compile(rf"^RENAME TABLE ({QNAME})(?: TO ({QNAME}))?", re.IGNORECASE)
-_RENAME_TO = re.compile(rf"^RENAME (?:TO|AS)\b(?: ({QNAME}))?", re.IGNORECASE)
+_RENAME_TABLE = compiled_later(rf"^RENAME TABLE ({QNAME})(?: TO ({QNAME}))?", re.IGNORECASE)
+_RENAME_TO = compiled_later(rf"^RENAME (?:TO|AS)\b(?: ({QNAME}))?", re.IGNORECASE)
 
 
 @register

@@ -14,25 +14,26 @@ from flask_safemigrate.lint.helpers.unbounded import (
     verb_uses,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident, split_top_level, sql_statements, sql_text
 from flask_safemigrate.report import Severity
 
 # --- unbounded-delete ------------------------------------------------------------------------
 
-_DELETE = re.compile(
+_DELETE = compiled_later(
     rf"^(?:WITH\b.*?\)\s*)?DELETE (?:(?:LOW_PRIORITY|QUICK|IGNORE) )*(?:({QNAME})\s+)?FROM "
     rf"(?:ONLY )?({QNAME})(.*)$",
     re.IGNORECASE | re.S,
 )
-_BOUNDED = re.compile(r"\b(?:WHERE|JOIN)\b", re.IGNORECASE)
-_TRUNCATE = re.compile(
+_BOUNDED = compiled_later(r"\b(?:WHERE|JOIN)\b", re.IGNORECASE)
+_TRUNCATE = compiled_later(
     rf"^TRUNCATE (?:TABLE )?(?:ONLY )?({QNAME}(?:\s*,\s*(?:ONLY )?{QNAME})*)", re.IGNORECASE
 )
 _SA_MODULES = frozenset(
     {"sa", "sqlalchemy", "sql", "expression", "sa.sql", "sqlalchemy.sql", "sa.sql.expression"}
 )
-_MENTIONS_DELETE = re.compile("delete|truncate", re.IGNORECASE)
+_MENTIONS_DELETE = compiled_later("delete|truncate", re.IGNORECASE)
 _QUERY = (
     "deletes every row of the queried model's table (query.delete() without a filter), which"
     " no downgrade can restore"

@@ -14,17 +14,18 @@ from flask_safemigrate.lint.helpers.unbounded import (
     verb_uses,
 )
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident
 from flask_safemigrate.report import Severity
 
-_UPDATE = re.compile(
+_UPDATE = compiled_later(
     rf"^(?:WITH\b.*?\)\s*)?UPDATE (?:(?:LOW_PRIORITY|IGNORE) )*(?:ONLY )?({QNAME})(.*)$",
     re.IGNORECASE | re.S,
 )
-_BOUNDED = re.compile(r"\b(?:WHERE|LIMIT)\b", re.IGNORECASE)
+_BOUNDED = compiled_later(r"\b(?:WHERE|LIMIT)\b", re.IGNORECASE)
 _SA_MODULES = frozenset({"sa", "sqlalchemy", "sql", "sa.sql", "sqlalchemy.sql"})
-_MENTIONS_UPDATE = re.compile("update", re.IGNORECASE)
+_MENTIONS_UPDATE = compiled_later("update", re.IGNORECASE)
 _QUERY = (
     "updates every row of the queried model's table (query.update() without a filter) in one"
     " transaction"

@@ -19,12 +19,13 @@ from flask_safemigrate.lint.helpers.restores import restores_constraint
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT
 from flask_safemigrate.report import Severity
 
 _NOT_SQLITE = ALL - {"sqlite"}
-_ADD_CHECK = re.compile(rf"^ADD (?:CONSTRAINT ({IDENT}) )?CHECK\b", re.IGNORECASE)
+_ADD_CHECK = compiled_later(rf"^ADD (?:CONSTRAINT ({IDENT}) )?CHECK\b", re.IGNORECASE)
 
 
 @register

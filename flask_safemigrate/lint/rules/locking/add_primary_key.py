@@ -11,11 +11,12 @@ from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT
 
-_ADD_PRIMARY_KEY = re.compile(rf"^ADD (?:CONSTRAINT ({IDENT}) )?PRIMARY KEY\b", re.IGNORECASE)
-_USING_INDEX = re.compile(r"\bPRIMARY KEY USING INDEX\b", re.IGNORECASE)
+_ADD_PRIMARY_KEY = compiled_later(rf"^ADD (?:CONSTRAINT ({IDENT}) )?PRIMARY KEY\b", re.IGNORECASE)
+_USING_INDEX = compiled_later(r"\bPRIMARY KEY USING INDEX\b", re.IGNORECASE)
 
 
 @register

@@ -18,11 +18,12 @@ from flask_safemigrate.lint.helpers.labels import column_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT
 
-_ADD_UNIQUE = re.compile(rf"^ADD (?:CONSTRAINT ({IDENT}) )?UNIQUE\b", re.IGNORECASE)
-_USING_INDEX = re.compile(r"\bUSING INDEX\b", re.IGNORECASE)
+_ADD_UNIQUE = compiled_later(rf"^ADD (?:CONSTRAINT ({IDENT}) )?UNIQUE\b", re.IGNORECASE)
+_USING_INDEX = compiled_later(r"\bUSING INDEX\b", re.IGNORECASE)
 
 
 @register

@@ -12,11 +12,12 @@ from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.helpers.labels import table_label
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, sql_statements
 from flask_safemigrate.report import Severity
 
-_CONCURRENT_SQL = re.compile(
+_CONCURRENT_SQL = compiled_later(
     r"^(?:CREATE (?:UNIQUE )?INDEX CONCURRENTLY|DROP INDEX CONCURRENTLY"
     r"|REINDEX\b.*?\bCONCURRENTLY|ALTER TABLE\b.*?\bDETACH PARTITION\b.*?\bCONCURRENTLY)\b",
     re.IGNORECASE,

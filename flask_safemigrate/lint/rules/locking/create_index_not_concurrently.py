@@ -13,10 +13,11 @@ from flask_safemigrate.lint.helpers.labels import column_label, object_label, ta
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import QNAME, ident
 
-_CREATE_INDEX = re.compile(
+_CREATE_INDEX = compiled_later(
     rf"^CREATE (?:UNIQUE )?INDEX (CONCURRENTLY )?(?:IF NOT EXISTS )?(?:{QNAME} )?ON "
     rf"(?:ONLY )?({QNAME})",
     re.IGNORECASE,

@@ -11,11 +11,12 @@ from flask_safemigrate.lint.helpers.labels import object_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, ident, sql_statements
 from flask_safemigrate.report import Severity
 
-_DROP_INDEX = re.compile(r"^DROP INDEX (CONCURRENTLY )?", re.IGNORECASE)
+_DROP_INDEX = compiled_later(r"^DROP INDEX (CONCURRENTLY )?", re.IGNORECASE)
 
 
 @register

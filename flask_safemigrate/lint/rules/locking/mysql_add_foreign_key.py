@@ -19,12 +19,13 @@ from flask_safemigrate.lint.helpers.labels import column_label, table_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, execute_sql, sql_statements
 
 _MYSQL = frozenset({"mysql"})
-_ADD_FOREIGN_KEY = re.compile(rf"^ADD (?:CONSTRAINT ({IDENT}) )?FOREIGN KEY\b", re.IGNORECASE)
-_CHECKS_OFF = re.compile(
+_ADD_FOREIGN_KEY = compiled_later(rf"^ADD (?:CONSTRAINT ({IDENT}) )?FOREIGN KEY\b", re.IGNORECASE)
+_CHECKS_OFF = compiled_later(
     r"^SET (?:(?:SESSION|@@SESSION\.|@@)\s*)?FOREIGN_KEY_CHECKS\s*=\s*(?:0|OFF)\b", re.IGNORECASE
 )
 

@@ -8,16 +8,17 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.functions import direction_functions
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, sql_statements, sql_text
 from flask_safemigrate.report import Severity
 
-_OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
-_MENTIONS_OFFSET = re.compile("offset", re.IGNORECASE)
+_OFFSET = compiled_later(r"\bOFFSET\b", re.IGNORECASE)
+_MENTIONS_OFFSET = compiled_later("offset", re.IGNORECASE)
 # In a string that is not passed to execute() directly: a query (it starts like one and says
 # FROM) whose OFFSET takes a number or a bind parameter - not prose that mentions offsets.
-_QUERY_START = re.compile(r"^(?:SELECT|WITH|UPDATE|DELETE)\b.*\bFROM\b", re.IGNORECASE)
-_QUERY_OFFSET = re.compile(r"\bOFFSET\s*(?:\d|:|%|\?|\$|\{|__expr__)", re.IGNORECASE)
+_QUERY_START = compiled_later(r"^(?:SELECT|WITH|UPDATE|DELETE)\b.*\bFROM\b", re.IGNORECASE)
+_QUERY_OFFSET = compiled_later(r"\bOFFSET\s*(?:\d|:|%|\?|\$|\{|__expr__)", re.IGNORECASE)
 
 
 @register

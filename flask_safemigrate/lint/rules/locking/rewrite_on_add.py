@@ -17,13 +17,14 @@ from flask_safemigrate.lint.helpers.labels import column_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import add_column_action
 
 _POSTGRESQL = frozenset({"postgresql"})
 _BOTH = frozenset({"postgresql", "mysql"})
-_IDENTITY_SQL = re.compile(r"\bGENERATED (?:ALWAYS|BY DEFAULT) AS IDENTITY\b", re.IGNORECASE)
-_STORED_SQL = re.compile(r"\bAS\s*\(.*\)\s*STORED\b", re.IGNORECASE | re.S)
+_IDENTITY_SQL = compiled_later(r"\bGENERATED (?:ALWAYS|BY DEFAULT) AS IDENTITY\b", re.IGNORECASE)
+_STORED_SQL = compiled_later(r"\bAS\s*\(.*\)\s*STORED\b", re.IGNORECASE | re.S)
 
 
 @register

@@ -7,22 +7,23 @@ from collections.abc import Iterator
 
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import execute_sql, sql_statements
 
 # (pattern, what it blocks); the CONCURRENTLY forms never match.
 _LOCKING = (
-    (re.compile(r"^VACUUM\s*(?:\((?:[^)]*\bFULL\b)[^)]*\)|FULL\b)", re.I), "reads and writes"),
-    (re.compile(r"^CLUSTER\b", re.I), "reads and writes"),
-    (re.compile(r"^REINDEX\b(?!.*\bCONCURRENTLY\b)", re.I), "writes (and reads that use it)"),
+    (compiled_later(r"^VACUUM\s*(?:\((?:[^)]*\bFULL\b)[^)]*\)|FULL\b)", re.I), "reads and writes"),
+    (compiled_later(r"^CLUSTER\b", re.I), "reads and writes"),
+    (compiled_later(r"^REINDEX\b(?!.*\bCONCURRENTLY\b)", re.I), "writes (and reads that use it)"),
     (
-        re.compile(
+        compiled_later(
             r"^ALTER TABLE\b.*\bDETACH PARTITION\b(?!.*\b(?:CONCURRENTLY|FINALIZE)\b)", re.I
         ),
         "reads and writes",
     ),
 )
-_VERB = re.compile(r"^(VACUUM|CLUSTER|REINDEX|ALTER TABLE)\b", re.IGNORECASE)
+_VERB = compiled_later(r"^(VACUUM|CLUSTER|REINDEX|ALTER TABLE)\b", re.IGNORECASE)
 
 
 @register

@@ -11,11 +11,12 @@ from flask_safemigrate.lint.helpers.arguments import name_value
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE, POSTGRESQL
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import IDENT, alter_table, execute_sql, ident, sql_statements
 
-_ADD_CONSTRAINT = re.compile(rf"^ADD CONSTRAINT ({IDENT})\b", re.IGNORECASE)
-_VALIDATE = re.compile(rf"^VALIDATE CONSTRAINT ({IDENT})", re.IGNORECASE)
+_ADD_CONSTRAINT = compiled_later(rf"^ADD CONSTRAINT ({IDENT})\b", re.IGNORECASE)
+_VALIDATE = compiled_later(rf"^VALIDATE CONSTRAINT ({IDENT})", re.IGNORECASE)
 _NOT_VALID_OPS = frozenset({"create_foreign_key", "create_check_constraint"})
 
 

@@ -13,6 +13,7 @@ from flask_safemigrate.lint.helpers.labels import column_label
 from flask_safemigrate.lint.helpers.timeline import timeline
 from flask_safemigrate.lint.index import op_facts
 from flask_safemigrate.lint.model import Migration, Rule, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
 from flask_safemigrate.lint.sql import add_column_action, sql_statements, sql_text
 
@@ -40,7 +41,7 @@ VOLATILE_FUNCTIONS = frozenset(
         "newid",
     }
 )
-_FUNCTION_CALL = re.compile(r"\b([A-Za-z_][\w.]*)\s*\(")
+_FUNCTION_CALL = compiled_later(r"\b([A-Za-z_][\w.]*)\s*\(")
 
 
 def _volatile(node: ast.expr) -> str | None:
@@ -72,7 +73,7 @@ def _volatile_in(sql: str) -> str | None:
     return None
 
 
-_DEFAULT_EXPR = re.compile(r"\bDEFAULT\b(.*)$", re.IGNORECASE)
+_DEFAULT_EXPR = compiled_later(r"\bDEFAULT\b(.*)$", re.IGNORECASE)
 
 
 @register
