@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import stat
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from flask_safemigrate.lint import registry, workers
 from flask_safemigrate.lint.cache import Cached, LintCache
 from flask_safemigrate.lint.config import config_from
 from flask_safemigrate.lint.findings import CAPPED, Display, finding_of, script_finding
+from flask_safemigrate.lint.helpers import deployed_together
 from flask_safemigrate.lint.model import (
     ALL_DIALECTS,
     LintConfig,
@@ -175,12 +177,14 @@ def lint_files(
     script_rules: Sequence[type[Rule]],
     config: LintConfig,
     only_revisions: set[str] | None,
+    new_tables: Mapping[Path, frozenset[str]] | None = None,
 ) -> list[FileResult]:
     """Parse and lint each script in turn, in this process.
 
     A script's index (one walk over its migration functions) is built only when a script
     rule can run: a history-rules-only run, and the scripts ``only_revisions`` leaves out,
-    need the parse and the revision identifiers alone.
+    need the parse and the revision identifiers alone. ``new_tables``: the tables each
+    script's ``upgrade()`` finds new (:mod:`.helpers.deployed_together`).
     """
     plan = _plan(script_rules, config)
     display = Display()
@@ -195,6 +199,8 @@ def lint_files(
             display.resolved.add(path)  # collect_files resolved it
             if isinstance(read, Violation) or plan.planned:
                 parsed = read if isinstance(read, Violation) else migration_of(path, read, config)
+                if new_tables is not None and path in new_tables and isinstance(parsed, Migration):
+                    deployed_together.mark_new(parsed, new_tables[path])
                 kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
             else:  # no script rule to run: only suppression comments can report
                 kept, quiet = apply_suppressions(path, read.source, read.tree, [], config)
@@ -261,6 +267,8 @@ def lint(
         for result in linted_now:
             _store(cache, result, keys)
         cache.save()
+    if only_revisions is not None:  # after the cache: what it keeps judges each script alone
+        results = _deployed_together(results, script_rules, config, only_revisions)
 
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
@@ -307,6 +315,48 @@ def lint(
             " [tool.safemigrate.lint] of pyproject.toml, or pass --dialect."
         )
     return Report("lint", findings, facts=facts)
+
+
+def _deployed_together(
+    results: list[FileResult],
+    script_rules: Sequence[type[Rule]],
+    config: LintConfig,
+    only_revisions: set[str],
+) -> list[FileResult]:
+    """``results``, the scripts of ``only_revisions`` (a set that deploys together) that
+    descend from one creating a table judged again with that table new
+    (:mod:`.helpers.deployed_together`). Only scripts with a finding or a silenced one: a
+    table more that is new only takes findings away (and may leave an ignore unused)."""
+    seen = Counter(r.info.revision for r in results if r.info is not None)
+    paths = {
+        r.info.revision: r.path
+        for r in results
+        if r.linted
+        and r.info is not None
+        and r.info.revision in only_revisions
+        and seen[r.info.revision] == 1  # a revision two scripts claim: which one runs?
+    }
+    together = {r.info.revision: r.info for r in results if r.info and r.info.revision in paths}
+    judged = [
+        r.info
+        for r in results
+        if r.info is not None
+        and r.info.revision in together
+        and (r.findings or r.silenced)
+        and (r.info.down_revisions or r.info.depends_on)
+    ]
+    if not judged:
+        return results
+    found = deployed_together.new_tables(judged, together, lambda rev: parse(paths[rev], config))
+    if not found:
+        return results
+    new = {paths[revision]: tables for revision, tables in found.items()}
+    if not script_rules:  # every script came from the cache: no script rule was imported
+        chosen = select_rules(config, registry.all_rules())
+        script_rules = [r for r in chosen if r.check_graph is Rule.check_graph]
+    again = lint_files(list(new), script_rules, config, only_revisions, new)
+    by_path = {result.path: result for result in again}
+    return [by_path.get(result.path, result) for result in results]
 
 
 def _cached_rules(
