@@ -223,6 +223,7 @@ def lint(
     only_revisions: set[str] | None = None,
     jobs: int | None = None,
     cache_dir: Path | None = None,
+    deployed_together: bool = True,
 ) -> Report:
     """Lint scripts and their history; returns the report, never prints or exits.
 
@@ -233,6 +234,11 @@ def lint(
     ``cache_dir``: each unchanged script's result (its findings, and what the history rules
     read of it) is read from, and new ones written to, the cache file there (:mod:`.cache`);
     the history rules run on every run. The report is the same as without it.
+
+    ``deployed_together``: ``only_revisions`` (``--since``, ``--pending``) deploy together,
+    so a table one of them creates is new for those that descend from it
+    (:mod:`.helpers.deployed_together`). Safe-upgrade's pre-flight passes ``False``: it
+    judges the tables its plan creates itself, with the live database and the reason.
     """
     files, locations = collect_files(paths, config.exclude)
     cache = LintCache(cache_dir, config) if cache_dir is not None else None
@@ -267,7 +273,8 @@ def lint(
         for result in linted_now:
             _store(cache, result, keys)
         cache.save()
-    if only_revisions is not None:  # after the cache: what it keeps judges each script alone
+    # After the cache: what it keeps judges each script alone, whatever the set.
+    if only_revisions is not None and deployed_together:
         results = _deployed_together(results, script_rules, config, only_revisions)
 
     findings: list[Finding] = []
