@@ -135,11 +135,37 @@ def test_a_sibling_branch_is_no_ancestor(tmp_path: Path) -> None:
             id="created-as-select",
         ),
         pytest.param('op.create_table(name, sa.Column("id", sa.Integer()))', id="expression"),
+        pytest.param(
+            f"{MAKE_ORDERS}\nsession = sa.orm.Session(bind=op.get_bind())\nsession.add(Order(id=1))",
+            id="filled-by-orm",
+        ),
+        pytest.param(
+            f"{MAKE_ORDERS}\nop.execute(Order.__table__.insert().values(id=1))", id="filled-by-core"
+        ),
+        pytest.param(
+            f'{MAKE_ORDERS}\nop.execute(f"INSERT INTO {{name}} (id) VALUES (1)")',
+            id="filled-by-formatted-sql",
+        ),
+        pytest.param(
+            f'{MAKE_ORDERS}\nop.execute("DROP TABLE orders")\n{MAKE_ORDERS}',
+            id="dropped-by-sql",
+        ),
     ],
 )
 def test_when_unsure_the_finding_stays(tmp_path: Path, create: str) -> None:
     versions = write_history(tmp_path / "migrations", create)
     assert errors(lint(versions, BASE)) == RULES
+
+
+def test_words_in_a_docstring_or_comment_write_nothing(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    write_revision(migrations, revision_script(BASE, None, message="start"))
+    create = f"# insert into orders later\n{MAKE_ORDERS}"
+    message = "Create orders; copy rows into it later"
+    write_revision(migrations, revision_script(CREATE, BASE, create, message=message))
+    changes = "\n".join(CHANGES.values())
+    write_revision(migrations, revision_script(CHANGE, CREATE, changes, message="change"))
+    assert errors(lint(migrations / "versions", BASE)) == set()
 
 
 def test_a_table_created_by_sql_or_a_helper_is_new(tmp_path: Path) -> None:

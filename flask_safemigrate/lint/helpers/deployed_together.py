@@ -21,33 +21,57 @@ says which revisions were released, so it judges each script alone.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from flask_safemigrate import history
 from flask_safemigrate.lint.model import Migration, Violation
-from flask_safemigrate.lint.sql import CREATE_TABLE, execute_sql, ident, sql_statements
+from flask_safemigrate.lint.sql import (
+    CREATE_TABLE,
+    PLACEHOLDER,
+    execute_sql,
+    ident,
+    sql_statements,
+)
 
 __all__ = ["mark_new", "new_tables"]
 
-#: What in a script may put rows in a table (lower case source).
-_WRITES = re.compile(
-    r"\binsert\b|\.insert\(|bulk_insert|bulk_save|\bsession\b|\.add(?:_all)?\(|\bcopy\b|\binto\b"
+#: Calls that may put rows in a table (``sa.insert(t)``, ``t.insert()``, ``op.bulk_insert``,
+#: a session's ``add``/``merge``, psycopg's ``copy_from``...).
+_WRITE_CALLS = frozenset(
+    {
+        "insert",
+        "bulk_insert",
+        "bulk_save_objects",
+        "bulk_insert_mappings",
+        "add",
+        "add_all",
+        "merge",
+        "copy_from",
+        "copy_expert",
+        "executemany",
+    }
 )
-#: A SQL statement (other than its own CREATE TABLE) that makes a table's name unsure.
+#: SQL words of a statement that may drop, rename or fill a table (other than its own CREATE).
 _UNSURE_SQL = re.compile(r"\b(?:drop|rename|insert|copy|into|select|merge|replace)\b", re.I)
+#: Words of a string that may be SQL filling a table.
+_WRITE_SQL = re.compile(r"\b(?:insert|copy|into|merge|replace)\b", re.I)
+#: What a script that may write rows has in its source (lower case).
+_WRITE_WORDS = ("insert", "copy", "into", "merge", "replace", "add", "session", "executemany")
 _PLAIN = re.compile(r"[\w$]+")
+#: Every table is unsure.
+_ALL = "*"
 
 
 @dataclass(frozen=True)
 class _Made:
-    """What one revision's ``upgrade()`` does to tables, as far as this fact needs."""
+    """What one revision does to tables, as far as this fact needs."""
 
-    created: frozenset[str]  # tables it creates (:func:`ident` form)
-    unsure: frozenset[str]  # tables it drops or renames, or whose name unsure SQL mentions
-    unsure_sql: tuple[str, ...]  # statements that may drop, rename or fill a table
-    writes: str | None  # the lower-case source when it may write rows, else None
+    created: frozenset[str]  # tables its upgrade() creates (:func:`ident` form)
+    unsure: frozenset[str]  # tables it drops or renames ("*": any table)
+    unsure_sql: tuple[str, ...]  # SQL statements that may drop, rename or fill a table
 
 
 def _made(migration: Migration) -> _Made:
@@ -65,8 +89,8 @@ def _made(migration: Migration) -> _Made:
             names = (
                 (table, call.string("new_table_name")) if call.name == "rename_table" else (table,)
             )
-            # A name lint cannot read may be any table ("*": every table is unsure).
-            unsure.update(ident(name) if name is not None else "*" for name in names)
+            # A name lint cannot read may be any table.
+            unsure.update(ident(name) if name is not None else _ALL for name in names)
         elif call.name == "execute":
             sql = execute_sql(call)
             for statement in sql_statements(sql) if sql is not None else ():
@@ -75,13 +99,48 @@ def _made(migration: Migration) -> _Made:
                     created.add(ident(match.group(1)))
                 elif _UNSURE_SQL.search(statement):
                     statements.append(statement.lower())
+                    if PLACEHOLDER in statement:  # a table named by an expression
+                        unsure.add(_ALL)
+    if _writes_by_code(migration, statements):
+        unsure.add(_ALL)
+    return _Made(frozenset(created), frozenset(unsure), tuple(statements))
+
+
+def _writes_by_code(migration: Migration, statements: list[str]) -> bool:
+    """Whether the script may write rows other than by the SQL ``statements`` read from its
+    ``execute`` calls: a call of :data:`_WRITE_CALLS`, a session, or a string that reads as
+    SQL filling a table and is none of those statements (``f"INSERT INTO {table}"``, a
+    string handed to code lint does not follow). Docstrings and comments are not code."""
     lowered = migration.lowered
-    return _Made(
-        frozenset(created),
-        frozenset(unsure),
-        tuple(statements),
-        lowered if _WRITES.search(lowered) else None,
-    )
+    if not any(word in lowered for word in _WRITE_WORDS):
+        return False  # the cheap test first
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(migration.tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    known = " ".join(statements)
+    for node in ast.walk(migration.tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in _WRITE_CALLS:
+                return True
+        elif isinstance(node, ast.Name):
+            if "session" in node.id.lower():
+                return True
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and _WRITE_SQL.search(node.value)
+            and " ".join(node.value.lower().split()) not in known
+        ):
+            return True
+    return False
 
 
 def _mentions(text: str, table: str) -> bool:
@@ -131,9 +190,8 @@ def new_tables(
             for table in created
             if not any(
                 table in found.unsure
-                or "*" in found.unsure
+                or _ALL in found.unsure
                 or any(_mentions(statement, table) for statement in found.unsure_sql)
-                or (found.writes is not None and _mentions(found.writes, table))
                 for found in known
             )
         )
