@@ -136,7 +136,9 @@ def test_a_sibling_branch_is_no_ancestor(tmp_path: Path) -> None:
         ),
         pytest.param('op.create_table(name, sa.Column("id", sa.Integer()))', id="expression"),
         pytest.param(
-            f"{MAKE_ORDERS}\nsession = sa.orm.Session(bind=op.get_bind())\nsession.add(Order(id=1))",
+            f"{MAKE_ORDERS}\n"
+            "session = sa.orm.Session(bind=op.get_bind())\n"
+            "session.add(Order(id=1))",
             id="filled-by-orm",
         ),
         pytest.param(
