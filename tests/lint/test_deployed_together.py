@@ -159,6 +159,39 @@ def test_when_unsure_the_finding_stays(tmp_path: Path, create: str) -> None:
     assert errors(lint(versions, BASE)) == RULES
 
 
+def history_with(tmp_path: Path, before: str, after: str) -> Path:
+    """``BASE`` -> ``before`` -> ``CREATE`` (makes ``orders``) -> ``after`` -> ``CHANGE``."""
+    migrations = tmp_path / "migrations"
+    early, late = "e4e4e4e4e4e4", "e5e5e5e5e5e5"
+    write_revision(migrations, revision_script(BASE, None, message="start"))
+    write_revision(migrations, revision_script(early, BASE, before, message="before"))
+    write_revision(migrations, revision_script(CREATE, early, MAKE_ORDERS, message="create"))
+    write_revision(migrations, revision_script(late, CREATE, after, message="after"))
+    changes = "\n".join(CHANGES.values())
+    write_revision(migrations, revision_script(CHANGE, late, changes, message="change"))
+    return migrations / "versions"
+
+
+SESSION = "session = sa.orm.Session(bind=op.get_bind())\nsession.add(Thing(id=1))"
+
+
+def test_writes_before_the_table_exists_or_into_other_tables_leave_it_new(
+    tmp_path: Path,
+) -> None:
+    """A session before the creator cannot fill ``orders``; after it, an insert into a table
+    the script names, a SQL ``INSERT`` into another table and a set's ``add`` do not."""
+    after = (
+        'op.bulk_insert(sa.table("colors", sa.column("id")), [{"id": 1}])\n'
+        'op.execute("INSERT INTO sizes (id) VALUES (1)")\n'
+        "seen = set()\nseen.add(1)"
+    )
+    assert errors(lint(history_with(tmp_path, SESSION, after), BASE)) == set()
+
+
+def test_a_session_after_the_table_exists_keeps_the_findings(tmp_path: Path) -> None:
+    assert errors(lint(history_with(tmp_path, "pass", SESSION), BASE)) == RULES
+
+
 def test_words_in_a_docstring_or_comment_write_nothing(tmp_path: Path) -> None:
     migrations = tmp_path / "migrations"
     write_revision(migrations, revision_script(BASE, None, message="start"))

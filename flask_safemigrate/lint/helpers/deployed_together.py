@@ -11,12 +11,15 @@ The lock, rewrite, NOT NULL and destructive rules read "created earlier" from
 statement), so every one of those rules skips them with no change of its own.
 
 Only ancestors count (``down_revision`` and ``depends_on``, followed through revisions of the
-set): a sibling branch's revision may run after, or never. When unsure, the finding stays:
-a table an ancestor of the set drops, renames (either name), or whose name it mentions in SQL
-that drops, renames or writes rows, or in a script that writes rows at all (``insert``,
-``bulk_insert``, a session, ``COPY``, ``INTO``), is not new; nor is ``CREATE TABLE ... AS
-SELECT``, nor a table named by an expression. A whole-history lint has no such set: nothing
-says which revisions were released, so it judges each script alone.
+set): a sibling branch's revision may run after, or never. When unsure, the finding stays: a
+table two ancestors create, or that an ancestor which may run once it exists (the creator
+itself, or any ancestor that is not the creator's) drops, renames (either name), names in SQL
+that drops, renames or fills a table (``INSERT``, ``COPY``, ``INTO``), or inserts into
+(``t.insert()``, ``op.bulk_insert(t)``), is not new; nor is any table once such an ancestor
+writes where lint cannot tell which table (an ORM session, an insert into a table it cannot
+name, SQL with a name formatted in), nor ``CREATE TABLE ... AS SELECT``, nor a table named
+by an expression. A whole-history lint has no such set: nothing says which revisions were
+released, so it judges each script alone.
 """
 
 from __future__ import annotations
@@ -38,28 +41,18 @@ from flask_safemigrate.lint.sql import (
 
 __all__ = ["mark_new", "new_tables"]
 
-#: Calls that may put rows in a table (``sa.insert(t)``, ``t.insert()``, ``op.bulk_insert``,
-#: a session's ``add``/``merge``, psycopg's ``copy_from``...).
+#: Calls that put rows in the table they are given (``sa.insert(t)``, ``t.insert()``,
+#: ``op.bulk_insert(t, rows)``) and calls whose table lint does not follow (psycopg's COPY).
+_INSERTS = frozenset({"insert", "bulk_insert"})
 _WRITE_CALLS = frozenset(
-    {
-        "insert",
-        "bulk_insert",
-        "bulk_save_objects",
-        "bulk_insert_mappings",
-        "add",
-        "add_all",
-        "merge",
-        "copy_from",
-        "copy_expert",
-        "executemany",
-    }
+    {*_INSERTS, "bulk_save_objects", "bulk_insert_mappings", "copy_from", "copy_expert"}
 )
 #: SQL words of a statement that may drop, rename or fill a table (other than its own CREATE).
-_UNSURE_SQL = re.compile(r"\b(?:drop|rename|insert|copy|into|select|merge|replace)\b", re.I)
-#: Words of a string that may be SQL filling a table.
-_WRITE_SQL = re.compile(r"\b(?:insert|copy|into|merge|replace)\b", re.I)
+_UNSURE_SQL = re.compile(r"\b(?:drop|rename|insert|copy|into)\b", re.I)
+#: What formats a table's name into SQL text.
+_FORMATTED = re.compile(r"%s|%\(|\{")
 #: What a script that may write rows has in its source (lower case).
-_WRITE_WORDS = ("insert", "copy", "into", "merge", "replace", "add", "session", "executemany")
+_WRITE_WORDS = ("insert", "copy", "into", "drop", "rename", "session")
 _PLAIN = re.compile(r"[\w$]+")
 #: Every table is unsure.
 _ALL = "*"
@@ -101,46 +94,107 @@ def _made(migration: Migration) -> _Made:
                     statements.append(statement.lower())
                     if PLACEHOLDER in statement:  # a table named by an expression
                         unsure.add(_ALL)
-    if _writes_by_code(migration, statements):
-        unsure.add(_ALL)
+    unsure.update(_written_by_code(migration, statements))
     return _Made(frozenset(created), frozenset(unsure), tuple(statements))
 
 
-def _writes_by_code(migration: Migration, statements: list[str]) -> bool:
-    """Whether the script may write rows other than by the SQL ``statements`` read from its
-    ``execute`` calls: a call of :data:`_WRITE_CALLS`, a session, or a string that reads as
-    SQL filling a table and is none of those statements (``f"INSERT INTO {table}"``, a
-    string handed to code lint does not follow). Docstrings and comments are not code."""
-    lowered = migration.lowered
-    if not any(word in lowered for word in _WRITE_WORDS):
-        return False  # the cheap test first
-    docstrings = {
-        id(node.body[0].value)
-        for node in ast.walk(migration.tree)
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
-    known = " ".join(statements)
-    for node in ast.walk(migration.tree):
+def _written_by_code(migration: Migration, statements: list[str]) -> set[str]:
+    """The tables the script may write rows into other than by the SQL of its ``execute``
+    calls (``"*"``: any): the table of an insert (``t.insert()``, ``sa.insert(t)``,
+    ``op.bulk_insert(t, ...)``, ``t`` a name bound once to ``sa.table("x")`` or
+    ``sa.Table("x", ...)``); any for another write call, an ORM session, or a string that
+    reads as SQL dropping, renaming or filling a table and formats a name into it
+    (``f"INSERT INTO {t}"``, ``"... %s" % t``, ``"..." + t``, ``.format``). Other such
+    strings (SQL handed to code lint does not follow) join ``statements``, whose tables they
+    name. Docstrings and comments are not code."""
+    if not any(word in migration.lowered for word in _WRITE_WORDS):
+        return set()  # the cheap test first
+    tree = migration.tree
+    tables: dict[str, str | None] | None = None
+    parents: dict[int, ast.AST] | None = None
+    written: set[str] = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if name in _WRITE_CALLS:
-                return True
-        elif isinstance(node, ast.Name):
-            if "session" in node.id.lower():
-                return True
+            if name not in _WRITE_CALLS:
+                continue
+            if tables is None:
+                tables = _bound_tables(tree)
+            target = _insert_target(node, name, tables)
+            written.add(ident(target) if target is not None else _ALL)
+        elif isinstance(node, ast.Name | ast.Attribute):
+            text = node.id if isinstance(node, ast.Name) else node.attr
+            if "session" in text.lower():
+                written.add(_ALL)
         elif (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
-            and id(node) not in docstrings
-            and _WRITE_SQL.search(node.value)
-            and " ".join(node.value.lower().split()) not in known
+            and _UNSURE_SQL.search(node.value)
         ):
-            return True
-    return False
+            if parents is None:
+                parents = {
+                    id(child): parent
+                    for parent in ast.walk(tree)
+                    for child in ast.iter_child_nodes(parent)
+                }
+            parent = parents.get(id(node))
+            if isinstance(parent, ast.Expr):
+                continue  # a docstring, or a string standing alone: no code reads it
+            found = sql_statements(node.value)  # string literals emptied: '{}' is no format
+            if (
+                isinstance(parent, ast.JoinedStr | ast.BinOp)
+                or (isinstance(parent, ast.Attribute) and parent.attr == "format")
+                or any(_FORMATTED.search(statement) for statement in found)
+            ):
+                written.add(_ALL)
+                continue
+            statements.extend(
+                statement.lower() for statement in found if _UNSURE_SQL.search(statement)
+            )
+    return written
+
+
+def _insert_target(node: ast.Call, name: str, tables: Mapping[str, str | None]) -> str | None:
+    """The table an insert call writes into, when a name the script binds once says it."""
+    if name not in _INSERTS:
+        return None
+    func = node.func
+    if name == "insert" and not node.args and isinstance(func, ast.Attribute):
+        target: ast.expr = func.value  # t.insert()
+    elif node.args:
+        target = node.args[0]  # sa.insert(t), op.bulk_insert(t, rows)
+    else:
+        return None
+    if isinstance(target, ast.Name):
+        return tables.get(target.id)
+    return _table_call(target)
+
+
+def _table_call(node: ast.expr) -> str | None:
+    """``sa.table("t", ...)`` or ``sa.Table("t", metadata, ...)``: ``t``."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    first = node.args[0]
+    if called in {"table", "Table"} and isinstance(first, ast.Constant):
+        return first.value if isinstance(first.value, str) else None
+    return None
+
+
+def _bound_tables(tree: ast.Module) -> dict[str, str | None]:
+    """Names the script binds to a table (``t = sa.table("x", ...)``): the table, or
+    ``None`` for a name also bound to anything else (another table, another value)."""
+    found: dict[str, str | None] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign):
+            continue
+        table = _table_call(node.value)
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = table if found.get(target.id, table) == table else None
+    return found
 
 
 def _mentions(text: str, table: str) -> bool:
@@ -178,26 +232,49 @@ def new_tables(
             made[revision] = _made(parsed) if isinstance(parsed, Migration) else None
         return made[revision]
 
+    lineage: dict[str, frozenset[str]] = {}
+
+    def before(revision: str) -> frozenset[str]:
+        if revision not in lineage:
+            lineage[revision] = frozenset(_ancestors(together[revision], together))
+        return lineage[revision]
+
     out: dict[str, frozenset[str]] = {}
     for script in judged:
-        ancestors = [made_by(revision) for revision in _ancestors(script, together)]
-        if any(found is None for found in ancestors):
+        ancestors = {revision: made_by(revision) for revision in before(script.revision)}
+        known = {revision: found for revision, found in ancestors.items() if found is not None}
+        if len(known) < len(ancestors):
             continue  # an ancestor that does not parse: nothing is known of what it does
-        known = [found for found in ancestors if found is not None]
-        created = frozenset().union(*(found.created for found in known))
         new = frozenset(
             table
-            for table in created
-            if not any(
-                table in found.unsure
-                or _ALL in found.unsure
-                or any(_mentions(statement, table) for statement in found.unsure_sql)
-                for found in known
-            )
+            for revision, found in known.items()
+            for table in found.created
+            if _certainly_empty(table, revision, known, before(revision))
         )
         if new:
             out[script.revision] = new
     return out
+
+
+def _certainly_empty(
+    table: str, creator: str, known: Mapping[str, _Made], earlier: frozenset[str]
+) -> bool:
+    """Whether ``table``, which ``creator`` creates, is still new after every revision of
+    ``known`` (the judged script's ancestors): none of them creates it too, and none that
+    may run once it exists (all but ``earlier``, the creator's own ancestors) drops,
+    renames or fills it."""
+    for revision, found in known.items():
+        if revision != creator and table in found.created:
+            return False  # made twice: dropped in between, or on two branches
+        if revision in earlier:
+            continue  # ran before the table existed
+        if (
+            table in found.unsure
+            or _ALL in found.unsure
+            or any(_mentions(statement, table) for statement in found.unsure_sql)
+        ):
+            return False
+    return True
 
 
 def mark_new(migration: Migration, tables: Iterable[str]) -> None:
