@@ -127,6 +127,10 @@ def test_a_sibling_branch_is_no_ancestor(tmp_path: Path) -> None:
             id="filled",
         ),
         pytest.param(
+            f"orders = {MAKE_ORDERS}\nop.bulk_insert(orders, [{{'id': 1}}])",
+            id="filled-through-create-table",
+        ),
+        pytest.param(
             f'{MAKE_ORDERS}\nop.execute("INSERT INTO orders (id) SELECT id FROM old_orders")',
             id="filled-by-sql",
         ),
