@@ -53,7 +53,7 @@ _UNSURE_SQL = re.compile(r"\b(?:drop|rename|insert|copy|into)\b", re.I)
 _FORMATTED = re.compile(r"%s|%\(|\{")
 #: What a script that may write rows has in its source (lower case).
 _WRITE_WORDS = ("insert", "copy", "into", "drop", "rename", "session")
-_PLAIN = re.compile(r"[\w$]+")
+_PLAIN = _WORD = re.compile(r"[\w$]+")
 #: Every table is unsure.
 _ALL = "*"
 
@@ -63,8 +63,9 @@ class _Made:
     """What one revision does to tables, as far as this fact needs."""
 
     created: frozenset[str]  # tables its upgrade() creates (:func:`ident` form)
-    unsure: frozenset[str]  # tables it drops or renames ("*": any table)
-    unsure_sql: tuple[str, ...]  # SQL statements that may drop, rename or fill a table
+    # Tables it may drop, rename or fill: named by an operation, or a word of SQL that may
+    # ("*": any table).
+    unsure: frozenset[str]
 
 
 def _made(migration: Migration) -> _Made:
@@ -95,7 +96,9 @@ def _made(migration: Migration) -> _Made:
                     if PLACEHOLDER in statement:  # a table named by an expression
                         unsure.add(_ALL)
     unsure.update(_written_by_code(migration, statements))
-    return _Made(frozenset(created), frozenset(unsure), tuple(statements))
+    for statement in statements:  # every word: a table's name is one (quoted or not)
+        unsure.update(_WORD.findall(statement))
+    return _Made(frozenset(created), frozenset(unsure))
 
 
 def _written_by_code(migration: Migration, statements: list[str]) -> set[str]:
@@ -197,10 +200,6 @@ def _bound_tables(tree: ast.Module) -> dict[str, str | None]:
     return found
 
 
-def _mentions(text: str, table: str) -> bool:
-    return re.search(rf"(?<![\w$]){re.escape(table)}(?![\w$])", text) is not None
-
-
 def _ancestors(script: history.Script, together: Mapping[str, history.Script]) -> list[str]:
     """The revisions of ``together`` that run before ``script``, reached through ``together``."""
     found: list[str] = []
@@ -225,14 +224,16 @@ def new_tables(
     leaves unsure, by revision; only scripts with some. ``read`` parses the script of a
     revision (each ancestor's once)."""
     made: dict[str, _Made | None] = {}
+    unsure_by: dict[str, set[str]] = {}  # a table (or "*") -> the revisions unsure of it
+    lineage: dict[str, frozenset[str]] = {}
 
     def made_by(revision: str) -> _Made | None:
         if revision not in made:
             parsed = read(revision)
-            made[revision] = _made(parsed) if isinstance(parsed, Migration) else None
+            found = made[revision] = _made(parsed) if isinstance(parsed, Migration) else None
+            for table in found.unsure if found is not None else ():
+                unsure_by.setdefault(table, set()).add(revision)
         return made[revision]
-
-    lineage: dict[str, frozenset[str]] = {}
 
     def before(revision: str) -> frozenset[str]:
         if revision not in lineage:
@@ -241,40 +242,30 @@ def new_tables(
 
     out: dict[str, frozenset[str]] = {}
     for script in judged:
-        ancestors = {revision: made_by(revision) for revision in before(script.revision)}
-        known = {revision: found for revision, found in ancestors.items() if found is not None}
-        if len(known) < len(ancestors):
-            continue  # an ancestor that does not parse: nothing is known of what it does
+        ancestors = before(script.revision)
+        creators: dict[str, list[str]] = {}
+        parsed = True
+        for revision in ancestors:
+            found = made_by(revision)
+            if found is None:
+                parsed = False  # an ancestor that does not parse: what it does is unknown
+                break
+            for table in found.created:
+                creators.setdefault(table, []).append(revision)
         new = frozenset(
             table
-            for revision, found in known.items()
-            for table in found.created
-            if _certainly_empty(table, revision, known, before(revision))
+            for table, (creator, *again) in creators.items()
+            if parsed
+            and not again  # made twice: dropped in between, or on two branches
+            and not any(
+                # Unsure of it and may run once it exists: not one of the creator's ancestors.
+                revision in ancestors and revision not in before(creator)
+                for revision in (*unsure_by.get(table, ()), *unsure_by.get(_ALL, ()))
+            )
         )
         if new:
             out[script.revision] = new
     return out
-
-
-def _certainly_empty(
-    table: str, creator: str, known: Mapping[str, _Made], earlier: frozenset[str]
-) -> bool:
-    """Whether ``table``, which ``creator`` creates, is still new after every revision of
-    ``known`` (the judged script's ancestors): none of them creates it too, and none that
-    may run once it exists (all but ``earlier``, the creator's own ancestors) drops,
-    renames or fills it."""
-    for revision, found in known.items():
-        if revision != creator and table in found.created:
-            return False  # made twice: dropped in between, or on two branches
-        if revision in earlier:
-            continue  # ran before the table existed
-        if (
-            table in found.unsure
-            or _ALL in found.unsure
-            or any(_mentions(statement, table) for statement in found.unsure_sql)
-        ):
-            return False
-    return True
 
 
 def mark_new(migration: Migration, tables: Iterable[str]) -> None:
