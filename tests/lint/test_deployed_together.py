@@ -113,6 +113,16 @@ def test_a_sibling_branch_is_no_ancestor(tmp_path: Path) -> None:
     assert errors(report, SIBLING) == RULES
 
 
+def test_depends_on_runs_before(tmp_path: Path) -> None:
+    """``SIBLING`` branches from ``BASE`` but depends on ``CREATE``: Alembic runs it after."""
+    versions = write_history(tmp_path / "migrations")
+    changes = "\n".join(CHANGES.values())
+    script = revision_script(SIBLING, BASE, changes, labels=["b"])
+    script = script.replace("depends_on = None", f'depends_on = "{CREATE}"')
+    write_revision(tmp_path / "migrations", script)
+    assert errors(lint(versions, BASE), SIBLING) == set()
+
+
 @pytest.mark.parametrize(
     "create",
     [
