@@ -36,6 +36,7 @@ def lint_command(
     cache_dir: Path | None = None,
     command: str = suggested.DEFAULT_PREFIX,
     lint: suggested.LintCommand | None = None,
+    deployed_together: bool = True,
 ) -> Result:
     """Lint ``paths``; exit 1 when a finding reaches ``config.fail_on``, else 0.
 
@@ -48,8 +49,15 @@ def lint_command(
     migrations directory); the baseline, written or applied, holds them as the rules word them.
     ``lint`` is the lint command as the user ran it, which advice to lint again names (the
     report's :data:`REWRITE` fact: the line that rewrites a baseline with stale entries).
+    ``deployed_together``: see :func:`~flask_safemigrate.lint.engine.lint`.
     """
-    report = engine.lint(paths, config, only_revisions=only_revisions, cache_dir=cache_dir)
+    report = engine.lint(
+        paths,
+        config,
+        only_revisions=only_revisions,
+        cache_dir=cache_dir,
+        deployed_together=deployed_together,
+    )
     if write_baseline is not None or config.baseline is not None:
         # Imported here, as git_files below: a run without a baseline need not pay for them.
         from flask_safemigrate.lint import baseline

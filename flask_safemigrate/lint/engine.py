@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from flask_safemigrate import history
 from flask_safemigrate.lint import registry, workers
 from flask_safemigrate.lint.config import config_from
 from flask_safemigrate.lint.findings import CAPPED, Display, finding_of, script_finding
+from flask_safemigrate.lint.helpers import deployed_together
 from flask_safemigrate.lint.model import (
     ALL_DIALECTS,
     LintConfig,
@@ -185,6 +187,7 @@ def lint_files(
     config: LintConfig,
     only_revisions: set[str] | None,
     data: Mapping[Path, bytes] | None = None,
+    new_tables: Mapping[Path, frozenset[str]] | None = None,
 ) -> list[FileResult]:
     """Parse and lint each script in turn, in this process.
 
@@ -192,6 +195,8 @@ def lint_files(
     rule can run: a history-rules-only run, and the scripts ``only_revisions`` leaves out,
     need the parse and the revision identifiers alone. ``data``: bytes already read from
     regular files (by the results cache, to key them), linted without reading them again.
+    ``new_tables``: the tables each script's ``upgrade()`` finds new
+    (:mod:`.helpers.deployed_together`).
     """
     plan = _plan(script_rules, config)
     display = Display()
@@ -207,6 +212,8 @@ def lint_files(
             display.resolved.add(path)  # collect_files resolved it
             if isinstance(read, Violation) or plan.planned:
                 parsed = read if isinstance(read, Violation) else migration_of(path, read, config)
+                if new_tables is not None and path in new_tables and isinstance(parsed, Migration):
+                    deployed_together.mark_new(parsed, new_tables[path])
                 kept, quiet = _lint_parsed(path, parsed, script_rules, plan, config, display)
             else:  # no script rule to run: only suppression comments can report
                 kept, quiet = apply_suppressions(path, read.source, read.tree, [], config)
@@ -229,6 +236,7 @@ def lint(
     only_revisions: set[str] | None = None,
     jobs: int | None = None,
     cache_dir: Path | None = None,
+    deployed_together: bool = True,
 ) -> Report:
     """Lint scripts and their history; returns the report, never prints or exits.
 
@@ -239,12 +247,17 @@ def lint(
     ``cache_dir``: each unchanged script's result (its findings, and what the history rules
     read of it) is read from, and new ones written to, the cache file there (:mod:`.cache`);
     the history rules run on every run. The report is the same as without it.
+
+    ``deployed_together``: ``only_revisions`` (``--since``, ``--pending``) deploy together,
+    so a table one of them creates is new for those that descend from it
+    (:mod:`.helpers.deployed_together`). Safe-upgrade's pre-flight passes ``False``: it
+    judges the tables its plan creates itself, with the live database and the reason.
     """
     # The whole run, not only the scripts' (:func:`lint_files`): listing the files, the
     # revision graph and the findings made a dozen young collections after it, and none
     # found garbage.
     with fewer_collections():
-        return _lint(paths, config, only_revisions, jobs, cache_dir)
+        return _lint(paths, config, only_revisions, jobs, cache_dir, deployed_together)
 
 
 def _lint(
@@ -253,6 +266,7 @@ def _lint(
     only_revisions: set[str] | None,
     jobs: int | None,
     cache_dir: Path | None,
+    deployed_together: bool,
 ) -> Report:
     files, locations = collect_files(paths, config.exclude)
     cache = None
@@ -294,6 +308,9 @@ def _lint(
         for result in linted_now:
             _store(cache, result, keys, read)
         cache.save()
+    # After the cache: what it keeps judges each script alone, whatever the set.
+    if only_revisions is not None and deployed_together:
+        results = _deployed_together(results, script_rules, config, only_revisions)
 
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
@@ -340,6 +357,48 @@ def _lint(
             " [tool.safemigrate.lint] of pyproject.toml, or pass --dialect."
         )
     return Report("lint", findings, facts=facts)
+
+
+def _deployed_together(
+    results: list[FileResult],
+    script_rules: Sequence[type[Rule]],
+    config: LintConfig,
+    only_revisions: set[str],
+) -> list[FileResult]:
+    """``results``, the scripts of ``only_revisions`` (a set that deploys together) that
+    descend from one creating a table judged again with that table new
+    (:mod:`.helpers.deployed_together`). Only scripts with a finding or a silenced one: a
+    table more that is new only takes findings away (and may leave an ignore unused)."""
+    seen = Counter(r.info.revision for r in results if r.info is not None)
+    paths = {
+        r.info.revision: r.path
+        for r in results
+        if r.linted
+        and r.info is not None
+        and r.info.revision in only_revisions
+        and seen[r.info.revision] == 1  # a revision two scripts claim: which one runs?
+    }
+    together = {r.info.revision: r.info for r in results if r.info and r.info.revision in paths}
+    judged = [
+        r.info
+        for r in results
+        if r.info is not None
+        and r.info.revision in together
+        and (r.findings or r.silenced)
+        and (r.info.down_revisions or r.info.depends_on)
+    ]
+    if not judged:
+        return results
+    found = deployed_together.new_tables(judged, together, lambda rev: parse(paths[rev], config))
+    if not found:
+        return results
+    new = {paths[revision]: tables for revision, tables in found.items()}
+    if not script_rules:  # every script came from the cache: no script rule was imported
+        chosen = select_rules(config, registry.all_rules())
+        script_rules = [r for r in chosen if r.check_graph is Rule.check_graph]
+    again = lint_files(list(new), script_rules, config, only_revisions, new_tables=new)
+    by_path = {result.path: result for result in again}
+    return [by_path.get(result.path, result) for result in results]
 
 
 def _cached_rules(

@@ -495,9 +495,15 @@ def _lint_on(run: Run, dialect: str | None, revisions: set[str]) -> list[Finding
     # With the team's baseline applied, as `flask db lint` applies it: what was recorded when
     # lint was adopted is accepted, so a fresh database that runs the whole history is not
     # stopped by it. The exit code is lint's; what blocks an upgrade is decided by lint().
-    # Unchanged scripts' results come from the user's cache (lint.cache, caches).
+    # Unchanged scripts' results come from the user's cache (lint.cache, caches). A table an
+    # earlier revision of the plan creates is judged by fresh_tables and the live gate (at
+    # info, with the revision that creates it), not taken away as `flask db lint --pending` does.
     report = lint_command(
-        [run.setup.directory], config, only_revisions=revisions, cache_dir=user_cache()
+        [run.setup.directory],
+        config,
+        only_revisions=revisions,
+        cache_dir=user_cache(),
+        deployed_together=False,
     ).report
     return list(report.findings)
 

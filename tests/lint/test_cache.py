@@ -26,7 +26,9 @@ def versions(tmp_path: Path) -> Path:
 
 
 def run(versions: Path, cache: Path | None, config: LintConfig = POSTGRES) -> Report:
-    return engine.lint([versions], config, only_revisions={FIRST, SECOND}, cache_dir=cache)
+    """``--since FIRST``: ``SECOND`` alone is judged (``FIRST`` is read for its revision), and
+    ``users`` is a table released before, so its column's drop is reported."""
+    return engine.lint([versions], config, only_revisions={SECOND}, cache_dir=cache)
 
 
 def shape(report: Report) -> object:

@@ -6,13 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.calls import dotted, keyword, literal
-from flask_safemigrate.lint.helpers.alter_ops import (
-    added_columns,
-    alter_actions,
-    column_arg,
-    column_name,
-)
+from flask_safemigrate.lint.calls import dotted
+from flask_safemigrate.lint.helpers.alter_ops import alter_actions, column_arg
+from flask_safemigrate.lint.helpers.column_sources import AddedColumn, added_column_defs
 from flask_safemigrate.lint.helpers.facts import ANY_EXECUTE
 from flask_safemigrate.lint.helpers.labels import column_label
 from flask_safemigrate.lint.helpers.restores import restores_column
@@ -27,11 +23,12 @@ _INTEGER_TYPES = frozenset(
 )
 
 
-def _autoincrements(column: ast.Call) -> bool:
+def _autoincrements(added: AddedColumn) -> bool:
     """Whether a primary-key column is an integer the database numbers itself (SQLAlchemy
     renders SERIAL / AUTO_INCREMENT for it)."""
-    if literal(keyword(column, "autoincrement")) is False:
+    if added.value("autoincrement") is False:
         return False
+    column = added.column
     types = [*column.args[1:2], *(kw.value for kw in column.keywords if kw.arg == "type_")]
     while types:
         node = types.pop()
@@ -77,11 +74,14 @@ class AddNotNullColumnWithoutDefault(Rule):
     Flags `add_column` (on `op` and `batch_op`) of a `sa.Column(..., nullable=False)` - or a
     `primary_key=True` column, which is NOT NULL too - that has no `server_default=`, on a
     table not created earlier in the same function; and `ADD COLUMN ... NOT NULL` without
-    `DEFAULT` in literal SQL. A Python-side `default=` does not count: the database never
-    sees it. Identity and computed columns, and integer primary keys (which SQLAlchemy
-    renders as `SERIAL`/`AUTO_INCREMENT`, and SQLite numbers as `INTEGER PRIMARY KEY` when
-    a batch rebuilds the table), are not flagged, also when the type is an integer with
-    integer variants (`sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")`).
+    `DEFAULT` in literal SQL. The column is read where the script builds it: in the call, in
+    a variable bound once, in a helper of the script that returns it, in a list the upgrade
+    loops over, its keywords also given as `**{"nullable": False}`. A Python-side
+    `default=` does not count: the database never sees it. Identity and computed columns,
+    and integer primary keys (which SQLAlchemy renders as `SERIAL`/`AUTO_INCREMENT`, and
+    SQLite numbers as `INTEGER PRIMARY KEY` when a batch rebuilds the table), are not
+    flagged, also when the type is an integer with integer variants
+    (`sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")`).
 
     ## Why it matters
     The existing rows have no value for the new column: PostgreSQL and SQLite refuse the
@@ -111,39 +111,41 @@ class AddNotNullColumnWithoutDefault(Rule):
     name = "add-not-null-column-without-default"
     fix = "add the column nullable (or with a server_default), backfill in batches, then NOT NULL"
 
-    requires = (
-        op_facts("add_column") | ANY_EXECUTE,
-        ANY_EXECUTE | {"nullable=False", "primary_key=True"},
-    )
+    # Not also `nullable=False`: the column may be built where the facts do not reach (at
+    # module level) or say it (`**{"nullable": False}`).
+    requires = (op_facts("add_column") | ANY_EXECUTE,)
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         line = timeline(migration)
-        for call, column in added_columns(migration):
-            if line.created(call) or restores_column(migration, call, column_name(column, call)):
+        for added in added_column_defs(migration):
+            call, column = added.call, added.column
+            if line.created(call) or restores_column(migration, call, added.name):
                 continue
-            nullable = literal(keyword(column, "nullable"))
-            primary_key = literal(keyword(column, "primary_key")) is True
+            nullable = added.value("nullable")
+            primary_key = added.value("primary_key") is True
             if not (nullable is False or (primary_key and nullable is not True)):
                 continue
-            server_default = keyword(column, "server_default")
-            if server_default is not None and literal(server_default) is not None:
+            if (
+                added.keyword("server_default") is not None
+                and added.value("server_default") is not None
+            ):
                 continue
             if column_arg(column, "Identity", "Computed", "Sequence") is not None:
                 continue
-            if primary_key and _autoincrements(column):
+            if primary_key and _autoincrements(added):
                 continue
             python = " (its Python-side default= never reaches the database)"
             yield Violation(
-                f"adds NOT NULL column {column_label(call, column_name(column, call))} without a"
+                f"adds NOT NULL column {column_label(call, added.name)} without a"
                 f" server default to an existing table, {_outcome(migration)}"
-                f"{python if keyword(column, 'default') is not None else ''}",
+                f"{python if added.keyword('default') is not None else ''}",
                 node=call.node,
             )
         for call, table, action in alter_actions(migration, line):
-            added = add_column_action(action)
-            if added is None:
+            in_sql = add_column_action(action)
+            if in_sql is None:
                 continue
-            name, definition = added
+            name, definition = in_sql
             if re.search(r"\b(?:NOT NULL|PRIMARY KEY)\b", definition, re.IGNORECASE) and not (
                 re.search(
                     r"\b(?:DEFAULT|GENERATED|IDENTITY|AUTO_INCREMENT|SERIAL|BIGSERIAL"
