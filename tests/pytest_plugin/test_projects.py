@@ -11,16 +11,14 @@ project's tests were given must be gone afterwards.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from flask_safemigrate.pytest_plugin.options import BUILTIN_NAMES, DATABASE_URL_ENV, OPT_IN
 from flask_safemigrate.verify.suite import BUILTIN_TESTS
+from tests.support.cli import invoke
 from tests.support.databases import (
     DB_KINDS,
     SERVER_KINDS,
@@ -34,6 +32,7 @@ from tests.support.plugin_projects import (
     R3,
     VARIANTS,
     Variant,
+    project_app,
     stock_migrations,
     write_project,
 )
@@ -122,17 +121,13 @@ def failure_block(output: str, name: str) -> str:
 
 def verify_messages(root: Path) -> set[str]:
     """The errors ``flask db verify --roundtrip --rows`` gives for the project (its own
-    database is not read: ``--no-db``, as the plugin never reads it)."""
+    database is not read: ``--no-db``, as the plugin never reads it). The command runs in this
+    process, on the project's app (what it reports does not depend on the process)."""
     command = ["db", "verify", "--no-db", "--roundtrip", "--rows", "tests/migration_data.py"]
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "shop:create_app", *command, "--format", "json"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    with project_app(root) as app:
+        done = invoke(app, *command, "--format", "json")
     report = json.loads(done.stdout)
-    assert done.returncode == (1 if report["problems"] else 0), done.stderr
+    assert done.exit_code == (1 if report["problems"] else 0), done.output
     return {p["message"] for p in report["problems"] if p["severity"] == "error"}
 
 
@@ -224,15 +219,9 @@ def test_compatible_with_previous_release(
     ini = _server_ini(kind, monkeypatch)
     ini += f"safemigrate_previous_release = release-1.json\nsafemigrate_tests = {COMPAT}\n"
     root = write_project(pytester.path, PASSING, stock, ini)
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "shop:create_app", "db", "snapshot"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        check=True,
-    )
-    assert done.stdout.startswith("Wrote "), done.stdout
+    with project_app(root) as app:
+        done = invoke(app, "db", "snapshot")
+    assert done.exit_code == 0 and done.stdout.startswith("Wrote "), done.output
     current = json.loads((root / "migrations" / "models.snapshot.json").read_text("utf-8"))
     args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     # The previous release mapped exactly what the migrations build: nothing breaks.
