@@ -1,11 +1,12 @@
 """The pytest plugin drives complete example projects (:mod:`tests.support.plugin_projects`).
 
-Each case writes a project into pytester's folder and runs its pytest in a subprocess (the
-plugin is found through its ``pytest11`` entry point, as in a team's virtualenv): the
-passing project on SQLite, PostgreSQL and MariaDB, and one project per failure kind, each
-failing the built-in test it should, with a titled block naming the revision. Runs with
-``-n 2`` (pytest-xdist) must give the same outcomes; on a server, every scratch database the
-project's tests were given must be gone afterwards.
+Each case writes a project into pytester's folder and runs its pytest (the plugin is found
+through its ``pytest11`` entry point, as in a team's virtualenv): the passing project on
+SQLite, PostgreSQL and MariaDB, and one project per failure kind, each failing the built-in
+test it should, with a titled block naming the revision. Runs with ``-n 2`` (pytest-xdist,
+in a subprocess with its workers) must give the same outcomes; the others run in this
+process (pytester's in-process run: a second of imports fewer each, see ``conftest.py``); on
+a server, every scratch database the project's tests were given must be gone afterwards.
 """
 
 from __future__ import annotations
@@ -170,8 +171,10 @@ def test_project(
     root = write_project(pytester.path, variant, stock, ini)
     # Hypothesis (installed here for other tests) costs each process 0.8 s of CPU to import.
     args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rs"]
-    args += ["-n", str(workers)] if workers else []
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    if workers:
+        result = pytester.runpytest_subprocess(*args, "-n", str(workers), timeout=600)
+    else:
+        result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
 
     assert read_outcomes(root) == expected_outcomes(variant), output
@@ -226,7 +229,7 @@ def test_compatible_with_previous_release(
     args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     # The previous release mapped exactly what the migrations build: nothing breaks.
     (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     assert read_outcomes(root) == {f"tests::safemigrate::{COMPAT}": "passed", OWN_TEST: "passed"}
     # It also mapped users.nickname, which the migrations never made (dropped, or renamed).
     current["databases"][0]["tables"]["users"]["columns"]["nickname"] = {
@@ -236,7 +239,7 @@ def test_compatible_with_previous_release(
     }
     (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
     (root / "outcomes.txt").unlink()
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
     assert result.ret == 1, output
     block = failure_block(output, COMPAT)
@@ -264,7 +267,7 @@ def test_compatible_with_previous_release(
         ),
     )
     (root / "outcomes.txt").unlink()
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
     assert result.ret == 1, output
     block = failure_block(output, COMPAT)
@@ -278,7 +281,7 @@ def test_compatible_with_previous_release_needs_the_release(
 ) -> None:
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     root = write_project(pytester.path, PASSING, stock, f"safemigrate_tests = {COMPAT}\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=600)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     output = result.stdout.str()
     assert read_outcomes(root)[f"tests::safemigrate::{COMPAT}"] == "failed", output
     assert "safemigrate: compatible-with-previous-release needs the release" in output
