@@ -1,13 +1,14 @@
 """A lost migration lock (issue 13, item 1 and 14b): the holder stops, nothing runs twice.
 
 Two real ``flask db safe-upgrade`` processes on one database. The first (A) is made to sit in
-revision ``r2`` until the test lets it go (a marker file); meanwhile its lock is taken from it the way it happens in
-production: its lock session is terminated (``pg_terminate_backend``, MariaDB ``KILL``, found
-by the lock key of this test's own scratch database), or the lock file of a SQLite database
-is deleted. A second migrator (B) then takes the lock. Required: A stops with exit 5 and a
-``lock-lost`` problem, B runs every revision A did not commit, and no revision runs in two
-processes at once (each process writes ``<revision>.<pid>.start|end`` marker files, outside
-any transaction) or commits twice (the ``runs`` table and the ledger hold each once).
+revision ``r2`` until the test lets it go (a marker file); meanwhile its lock is taken from it
+the way it happens in production: its lock session is terminated (``pg_terminate_backend``,
+MariaDB ``KILL``, found by the lock key of this test's own scratch database), or the lock file
+of a SQLite database is deleted. A second migrator (B) then takes the lock. Required: A stops
+with exit 5 and a ``lock-lost`` problem, B runs every revision A did not commit, and no
+revision runs in two processes at once (each process writes ``<revision>.<pid>.start|end``
+marker files, outside any transaction) or commits twice (the ``runs`` table and the ledger hold
+each once).
 
 With a server idle timeout shorter than the revision (``wait_timeout=3`` through the URL's
 ``init_command`` on MariaDB, ``idle_session_timeout`` on PostgreSQL) nobody kills anything:
