@@ -12,7 +12,6 @@ every revision's data step and ledger row exists exactly once on each bind.
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 import threading
 import time
@@ -24,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.reliability.test_lock_loss import cut_lock
+from tests.support import fork_server as forked
 from tests.support.apps import REPO_ROOT, AppTracker
 from tests.support.cli import FLASK
 from tests.support.databases import connection_to, nullpool_engine
@@ -43,7 +43,7 @@ from tests.support.timing import TIMING
 # The logs bind's session or lock is ended from outside: that needs a server.
 pytestmark = [pytest.mark.parametrize("binds", SERVER_PAIRS, indirect=True), TIMING]
 
-SLEEP = 3
+SLEEP = 1.5
 
 SLOW_SECOND = multidb_script(
     SECOND,
@@ -205,24 +205,25 @@ def test_a_second_migrator_during_the_loss_waits_and_runs_each_revision_once(
         "NO_COLOR": "1",
     }
     env.pop("SM_LOCK_SLEEP", None)
-    started: list[subprocess.Popen[str]] = []
+    started: list[forked.Forked] = []
 
     def cut_default_and_start_b() -> None:
         cut.append(cut_lock(binds.kinds[0], binds.default))
+        # Forked (tests/support/fork_server.py): B is asking for the locks within a fraction
+        # of a second, well inside A's sleep.
         started.append(
-            subprocess.Popen(
+            forked.start(
                 [str(FLASK), "--app", "second_migrator:create_app", "db", "safe-upgrade", *B_ARGS],
                 env=env,
                 cwd=tmp_path,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                outputs=tmp_path / "runs",
+                name="b",
             )
         )
 
+    forked.fork_server().wait_ready()  # started before A, not in the middle of its sleep
     cut: list[str] = []
-    monkeypatch.setenv("SM_LOCK_SLEEP", "6")
+    monkeypatch.setenv("SM_LOCK_SLEEP", "3")
     watcher = cut_when_sleeping(binds.logs, binds.kinds[1], cut, cut_default_and_start_b)
     code, data = safe_upgrade(app, "--skip-lint")
     watcher.join(timeout=30)
@@ -230,7 +231,7 @@ def test_a_second_migrator_during_the_loss_waits_and_runs_each_revision_once(
     out, err = started[0].communicate(timeout=180)
     assert code == 5, data
     assert [p["check"] for p in data["problems"] if p["severity"] == "error"] == ["lock-lost"]
-    assert started[0].returncode == 0, out + err
+    assert started[0].wait() == 0, out + err
     assert "Traceback" not in err
     for url in (binds.default, binds.logs):
         state = state_of(url)

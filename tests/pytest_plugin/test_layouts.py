@@ -41,7 +41,7 @@ def test_collected_when_the_project_tests_are_only_in_subfolders(
     pytester: pytest.Pytester, stock: Path
 ) -> None:
     nested_project(pytester.path, stock, "safemigrate_app = shop:create_app\n")
-    result = pytester.runpytest_subprocess(*QUIET, "-v", "-rs")
+    result = pytester.runpytest_inprocess(*QUIET, "-v", "-rs")
     result.assert_outcomes(passed=6, skipped=1)
     result.stdout.fnmatch_lines(
         [
@@ -57,7 +57,7 @@ def test_collected_when_the_project_tests_are_only_in_subfolders(
 def test_a_run_without_them_says_why(pytester: pytest.Pytester, stock: Path) -> None:
     """Not collected (other paths named) or deselected: one line at the end says so."""
     nested_project(pytester.path, stock)
-    result = pytester.runpytest_subprocess(*QUIET, "tests/unit")
+    result = pytester.runpytest_inprocess(*QUIET, "tests/unit")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -65,7 +65,7 @@ def test_a_run_without_them_says_why(pytester: pytest.Pytester, stock: Path) -> 
             " and they are collected with the tests folder, tests (run pytest, or pytest tests)"
         ]
     )
-    result = pytester.runpytest_subprocess(*QUIET, "-k", "single or test_the")
+    result = pytester.runpytest_inprocess(*QUIET, "-k", "single or test_the")
     result.assert_outcomes(passed=2, deselected=5)
     result.stdout.fnmatch_lines(
         [
@@ -74,7 +74,7 @@ def test_a_run_without_them_says_why(pytester: pytest.Pytester, stock: Path) -> 
             " deselected by -k 'single or test_the'"
         ]
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         *QUIET, "--deselect", "tests::safemigrate::seeded-roundtrip", "-m", "not slow"
     )
     result.assert_outcomes(passed=6, deselected=1)
@@ -89,7 +89,7 @@ def test_a_run_without_them_says_why(pytester: pytest.Pytester, stock: Path) -> 
 def test_collected_with_an_empty_tests_folder(pytester: pytest.Pytester, stock: Path) -> None:
     root = nested_project(pytester.path, stock)
     shutil.rmtree(root / "tests" / "unit")
-    result = pytester.runpytest_subprocess(*QUIET, "-rs")
+    result = pytester.runpytest_inprocess(*QUIET, "-rs")
     result.assert_outcomes(passed=5, skipped=1)
     assert result.ret == 0
     # The skip is reported at the built-in test, not at the plugin's line that raised it.

@@ -58,7 +58,7 @@ def test_inert_until_turned_on(pytester: pytest.Pytester, stock: Path) -> None:
     root = write_project(pytester.path, PASSING, stock)
     write_ini(root, "")
     (root / "tests" / "test_runner.py").write_text(RUNNER_TEST, encoding="utf-8")
-    result = pytester.runpytest_subprocess(*QUIET, "-rA")
+    result = pytester.runpytest_inprocess(*QUIET, "-rA")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*fixture 'migration_runner' not found*"])
     assert "safemigrate::" not in result.stdout.str()
@@ -78,7 +78,7 @@ def test_turned_on_from_the_command_line_and_narrowed(
         """,
     )
     (root / "tests" / "test_runner.py").write_text(RUNNER_TEST, encoding="utf-8")
-    result = pytester.runpytest_subprocess(*QUIET, "--safemigrate", "-v")
+    result = pytester.runpytest_inprocess(*QUIET, "--safemigrate", "-v")
     result.stdout.fnmatch_lines(
         [
             "tests::safemigrate::single-head PASSED*",
@@ -94,7 +94,7 @@ def test_turned_on_from_the_command_line_and_narrowed(
 def test_an_unknown_built_in_test_is_one_usage_line(pytester: pytest.Pytester) -> None:
     write_ini(pytester.path, "safemigrate = true\nsafemigrate_tests = roundtrip nope\n")
     pytester.mkdir("tests")
-    result = pytester.runpytest_subprocess(*QUIET)
+    result = pytester.runpytest_inprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*safemigrate_tests: unknown built-in test nope (known: *"])
     assert "Traceback" not in result.stderr.str()
@@ -105,7 +105,7 @@ def test_an_app_that_cannot_be_made_fails_each_test_with_what_to_do(
 ) -> None:
     root = write_project(pytester.path, PASSING, stock)
     write_ini(root, "safemigrate = true\nsafemigrate_app = nowhere:create_app\n")
-    result = pytester.runpytest_subprocess(*QUIET, "-k", "single-head")
+    result = pytester.runpytest_inprocess(*QUIET, "-k", "single-head")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -120,7 +120,7 @@ def test_rows_without_rows_are_one_clear_error(pytester: pytest.Pytester, stock:
     root = write_project(pytester.path, PASSING, stock)
     write_ini(root, "safemigrate = true\nsafemigrate_tests = seeded-roundtrip\n")
     (root / "tests" / "migration_data.py").write_text("DATA = {}\n", encoding="utf-8")
-    result = pytester.runpytest_subprocess(*QUIET)
+    result = pytester.runpytest_inprocess(*QUIET)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*safemigrate: tests/migration_data.py defines no ROWS*"])
 
@@ -148,7 +148,7 @@ def test_a_refused_login_says_so_as_the_cli_does_without_its_password(
     root = write_project(pytester.path, PASSING, stock)
     write_ini(root, "safemigrate = true\n")
     monkeypatch.setenv("SAFEMIGRATE_TEST_DATABASE_URL", wrong.render_as_string(hide_password=False))
-    result = pytester.runpytest_subprocess(*QUIET, "-k", "upgrade-from-base")
+    result = pytester.runpytest_inprocess(*QUIET, "-k", "upgrade-from-base")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -170,7 +170,7 @@ def test_an_unreachable_server_is_one_error_without_its_password(
     write_ini(root, "safemigrate = true\n")
     unused_port = "postgresql+psycopg://postgres:sm-secret@127.0.0.1:1/postgres"
     monkeypatch.setenv("SAFEMIGRATE_TEST_DATABASE_URL", unused_port)
-    result = pytester.runpytest_subprocess(*QUIET, "-k", "upgrade-from-base")
+    result = pytester.runpytest_inprocess(*QUIET, "-k", "upgrade-from-base")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [

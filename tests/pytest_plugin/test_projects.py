@@ -1,26 +1,25 @@
 """The pytest plugin drives complete example projects (:mod:`tests.support.plugin_projects`).
 
-Each case writes a project into pytester's folder and runs its pytest in a subprocess (the
-plugin is found through its ``pytest11`` entry point, as in a team's virtualenv): the
-passing project on SQLite, PostgreSQL and MariaDB, and one project per failure kind, each
-failing the built-in test it should, with a titled block naming the revision. Runs with
-``-n 2`` (pytest-xdist) must give the same outcomes; on a server, every scratch database the
-project's tests were given must be gone afterwards.
+Each case writes a project into pytester's folder and runs its pytest (the plugin is found
+through its ``pytest11`` entry point, as in a team's virtualenv): the passing project on
+SQLite, PostgreSQL and MariaDB, and one project per failure kind, each failing the built-in
+test it should, with a titled block naming the revision. Runs with ``-n 2`` (pytest-xdist,
+in a subprocess with its workers) must give the same outcomes; the others run in this
+process (pytester's in-process run: a second of imports fewer each, see ``conftest.py``); on
+a server, every scratch database the project's tests were given must be gone afterwards.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from flask_safemigrate.pytest_plugin.options import BUILTIN_NAMES, DATABASE_URL_ENV, OPT_IN
 from flask_safemigrate.verify.suite import BUILTIN_TESTS
+from tests.support.cli import invoke
 from tests.support.databases import (
     DB_KINDS,
     SERVER_KINDS,
@@ -34,6 +33,7 @@ from tests.support.plugin_projects import (
     R3,
     VARIANTS,
     Variant,
+    project_app,
     stock_migrations,
     write_project,
 )
@@ -122,17 +122,13 @@ def failure_block(output: str, name: str) -> str:
 
 def verify_messages(root: Path) -> set[str]:
     """The errors ``flask db verify --roundtrip --rows`` gives for the project (its own
-    database is not read: ``--no-db``, as the plugin never reads it)."""
+    database is not read: ``--no-db``, as the plugin never reads it). The command runs in this
+    process, on the project's app (what it reports does not depend on the process)."""
     command = ["db", "verify", "--no-db", "--roundtrip", "--rows", "tests/migration_data.py"]
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "shop:create_app", *command, "--format", "json"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    with project_app(root) as app:
+        done = invoke(app, *command, "--format", "json")
     report = json.loads(done.stdout)
-    assert done.returncode == (1 if report["problems"] else 0), done.stderr
+    assert done.exit_code == (1 if report["problems"] else 0), done.output
     return {p["message"] for p in report["problems"] if p["severity"] == "error"}
 
 
@@ -175,8 +171,10 @@ def test_project(
     root = write_project(pytester.path, variant, stock, ini)
     # Hypothesis (installed here for other tests) costs each process 0.8 s of CPU to import.
     args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rs"]
-    args += ["-n", str(workers)] if workers else []
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    if workers:
+        result = pytester.runpytest_subprocess(*args, "-n", str(workers), timeout=600)
+    else:
+        result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
 
     assert read_outcomes(root) == expected_outcomes(variant), output
@@ -224,20 +222,14 @@ def test_compatible_with_previous_release(
     ini = _server_ini(kind, monkeypatch)
     ini += f"safemigrate_previous_release = release-1.json\nsafemigrate_tests = {COMPAT}\n"
     root = write_project(pytester.path, PASSING, stock, ini)
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "shop:create_app", "db", "snapshot"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        check=True,
-    )
-    assert done.stdout.startswith("Wrote "), done.stdout
+    with project_app(root) as app:
+        done = invoke(app, "db", "snapshot")
+    assert done.exit_code == 0 and done.stdout.startswith("Wrote "), done.output
     current = json.loads((root / "migrations" / "models.snapshot.json").read_text("utf-8"))
     args = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
     # The previous release mapped exactly what the migrations build: nothing breaks.
     (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     assert read_outcomes(root) == {f"tests::safemigrate::{COMPAT}": "passed", OWN_TEST: "passed"}
     # It also mapped users.nickname, which the migrations never made (dropped, or renamed).
     current["databases"][0]["tables"]["users"]["columns"]["nickname"] = {
@@ -247,7 +239,7 @@ def test_compatible_with_previous_release(
     }
     (root / "release-1.json").write_text(json.dumps(current), encoding="utf-8")
     (root / "outcomes.txt").unlink()
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
     assert result.ret == 1, output
     block = failure_block(output, COMPAT)
@@ -275,7 +267,7 @@ def test_compatible_with_previous_release(
         ),
     )
     (root / "outcomes.txt").unlink()
-    result = pytester.runpytest_subprocess(*args, timeout=600)
+    result = pytester.runpytest_inprocess(*args)
     output = result.stdout.str()
     assert result.ret == 1, output
     block = failure_block(output, COMPAT)
@@ -289,7 +281,7 @@ def test_compatible_with_previous_release_needs_the_release(
 ) -> None:
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     root = write_project(pytester.path, PASSING, stock, f"safemigrate_tests = {COMPAT}\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=600)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     output = result.stdout.str()
     assert read_outcomes(root)[f"tests::safemigrate::{COMPAT}"] == "failed", output
     assert "safemigrate: compatible-with-previous-release needs the release" in output

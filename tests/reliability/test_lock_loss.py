@@ -1,13 +1,14 @@
 """A lost migration lock (issue 13, item 1 and 14b): the holder stops, nothing runs twice.
 
 Two real ``flask db safe-upgrade`` processes on one database. The first (A) is made to sit in
-revision ``r2`` for a few seconds; meanwhile its lock is taken from it the way it happens in
-production: its lock session is terminated (``pg_terminate_backend``, MariaDB ``KILL``, found
-by the lock key of this test's own scratch database), or the lock file of a SQLite database
-is deleted. A second migrator (B) then takes the lock. Required: A stops with exit 5 and a
-``lock-lost`` problem, B runs every revision A did not commit, and no revision runs in two
-processes at once (each process writes ``<revision>.<pid>.start|end`` marker files, outside
-any transaction) or commits twice (the ``runs`` table and the ledger hold each once).
+revision ``r2`` until the test lets it go (a marker file); meanwhile its lock is taken from it
+the way it happens in production: its lock session is terminated (``pg_terminate_backend``,
+MariaDB ``KILL``, found by the lock key of this test's own scratch database), or the lock file
+of a SQLite database is deleted. A second migrator (B) then takes the lock. Required: A stops
+with exit 5 and a ``lock-lost`` problem, B runs every revision A did not commit, and no
+revision runs in two processes at once (each process writes ``<revision>.<pid>.start|end``
+marker files, outside any transaction) or commits twice (the ``runs`` table and the ledger hold
+each once).
 
 With a server idle timeout shorter than the revision (``wait_timeout=3`` through the URL's
 ``init_command`` on MariaDB, ``idle_session_timeout`` on PostgreSQL) nobody kills anything:
@@ -41,8 +42,9 @@ pytestmark = TIMING
 
 REVISIONS = ("r1000000lock", "r2000000lock", "r3000000lock")
 SLOW = REVISIONS[1]
-#: How long A sits in the slow revision (SQL sleep on the servers: the session stays busy).
-PAUSE = 7.0
+#: A sits in the slow revision (SQL sleeps on the servers: the session stays busy) until the
+#: test drops the ``release`` marker, once what it waits for has happened; at most this long.
+PAUSE = 60.0
 
 APP_MODULE = """
 import os
@@ -95,12 +97,16 @@ def upgrade():
     pause = float(os.environ.get("SM_PAUSE", "0")) if revision == os.environ.get("SM_SLOW") else 0
     if pause:
         _mark("mid")
-        if bind.dialect.name == "postgresql":
-            bind.execute(sa.text("SELECT pg_sleep(:s)"), {"s": pause})
-        elif bind.dialect.name == "mysql":
-            bind.execute(sa.text("SELECT SLEEP(:s)"), {"s": pause})
-        else:
-            time.sleep(pause)
+        # Busy until the test drops the release file (at most SM_PAUSE seconds).
+        release = os.path.join(os.environ["SM_MARKERS"], "release")
+        deadline = time.monotonic() + pause
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            if bind.dialect.name == "postgresql":
+                bind.execute(sa.text("SELECT pg_sleep(0.05)"))
+            elif bind.dialect.name == "mysql":
+                bind.execute(sa.text("SELECT SLEEP(0.05)"))
+            else:
+                time.sleep(0.05)
     _mark("end")
 
 
@@ -179,6 +185,11 @@ def start(tmp_path: Path, env: dict[str, str], name: str) -> Running:
         stderr=err,
     )
     return Running(process, out, err, time.monotonic())
+
+
+def release(markers: Path) -> None:
+    """Let A out of the slow revision (the ``release`` marker its body polls for)."""
+    (markers / "release").write_text("")
 
 
 def wait_until(what: str, moment: Callable[[], bool], *runs: Running, timeout: float = 60) -> None:
@@ -320,6 +331,7 @@ def test_lost_lock_stops_the_holder_and_nothing_runs_twice(
     )
     took = time.monotonic() - cut_at
     assert a.process.poll() is None, "A ended before B took the lock: nothing was tested"
+    release(markers)
     first, second = a.finish(timeout=120), b.finish(timeout=180)
     a_exit = time.monotonic()
     summary(
@@ -374,9 +386,15 @@ def test_a_server_idle_timeout_does_not_take_the_lock(
     )
     time.sleep(4)  # longer than the idle timeout: on the old code the lock is gone by now
     b = start(tmp_path, env, "b")
+    # B asks for the lock while A is still in the revision (the line comes just before the
+    # lock call: a moment for it to be queued), then A may finish the revision.
+    wait_until("B asking for the lock", lambda: "lock: taking" in b.progress(), a, b)
+    time.sleep(1)
+    assert a.process.poll() is None, "A ended before B asked for the lock: nothing was tested"
+    release(markers)
     first, second = a.finish(timeout=120), b.finish(timeout=180)
     summary(
-        f"{db_kind} idle timeout 3s, revision {PAUSE:g}s: A exit {first.code} in"
+        f"{db_kind} idle timeout 3s: A exit {first.code} in"
         f" {first.seconds:.1f}s, B exit {second.code} in {second.seconds:.1f}s"
     )
     assert first.code == 0, str(first)

@@ -167,7 +167,7 @@ def test_the_next_run_waits_for_the_orphan_within_the_lock_wait(
         pid, session = _orphan(work, db_kind, gate=True)
 
         code, data, short = _finish(
-            run(work, *_args(), name="short", env=work.env(SM_LOCK_WAIT="2"))
+            run(work, *_args(), name="short", env=work.env(SM_LOCK_WAIT="0.5"))
         )
         assert code == 5, data
         assert data["stage"] == "lock"
@@ -196,7 +196,7 @@ def test_the_next_run_waits_for_the_orphan_within_the_lock_wait(
     assert versions_of(database_url) == [ORPHANED]
     assert all(r["success"] for r in ledger_rows(database_url))
     summary(
-        f"orphan of killed pid {pid}: LOCK_WAIT 2 -> exit 5 orphaned-statement in {short:.1f}s;"
+        f"orphan of killed pid {pid}: LOCK_WAIT 0.5 -> exit 5 orphaned-statement in {short:.1f}s;"
         f" LOCK_WAIT 120 -> waited, exit 0 {time.monotonic() - released:.1f}s after the orphan"
         " could finish"
     )

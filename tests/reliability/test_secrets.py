@@ -477,7 +477,8 @@ def test_connection_and_lock_failures_do_not_show_the_password(
         "SAFEMIGRATE_BACKUP": True,
         "SAFEMIGRATE_CONNECT_TIMEOUT": 2,
         "SAFEMIGRATE_CONNECT_RETRIES": 0,
-        "SAFEMIGRATE_LOCK_WAIT": 1,
+        # The held lock below is waited out twice: exit 5 comes as soon as the wait ends.
+        "SAFEMIGRATE_LOCK_WAIT": 0.2,
     }
     write_history(run.migrations, count=3)
     wrong_login = (

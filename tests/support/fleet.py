@@ -17,6 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import flask_migrate
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
 from tests.support.revisions import revision_script, write_revision
 
 APP_SOURCE = """
@@ -96,14 +100,13 @@ def write_project(folder: Path, *, revisions: int = 3) -> Path:
     note = "note = db.Column(db.String(100))"
     (folder / "fleetapp.py").write_text(APP_SOURCE.replace("NOTE", note), encoding="utf-8")
     migrations = folder / "migrations"
-    env = environment(folder, "sqlite:///" + str(folder / "app.db"), [])
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "fleetapp:create_app", "db", "init"],
-        cwd=folder,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    # What ``flask --app fleetapp:create_app db init`` writes (SafeMigrate leaves ``init`` to
+    # Flask-Migrate: the stock template), without an interpreter started for it.
+    app = Flask("fleetapp")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    flask_migrate.Migrate(app, SQLAlchemy(app), directory=str(migrations))
+    with app.app_context():
+        flask_migrate.init(str(migrations))
     write_history(migrations, revisions)
     return migrations
 

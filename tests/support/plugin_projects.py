@@ -13,8 +13,13 @@ that a test can check each one is gone from the server afterwards.
 
 from __future__ import annotations
 
+import importlib
+import os
 import shutil
+import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,6 +28,7 @@ import flask_migrate
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
+from tests.support.apps import dispose_app
 from tests.support.revisions import revision_script, write_revision
 
 #: The three revisions' ids, in order.
@@ -350,3 +356,25 @@ def write_project(root: Path, variant: Variant, stock: Path, ini: str = "") -> P
         "[pytest]\nsafemigrate = true\n" + textwrap.dedent(ini), encoding="utf-8"
     )
     return root
+
+
+@contextmanager
+def project_app(root: Path) -> Iterator[Flask]:
+    """The project's app, made in this process as ``flask --app shop:create_app`` makes it
+    from ``root`` (the working directory and the first import path for the block; the
+    project's ``shop`` modules are forgotten afterwards, as each project has its own)."""
+    before = Path.cwd()
+    sys.path.insert(0, str(root))
+    os.chdir(root)
+    app: Flask | None = None
+    try:
+        app = importlib.import_module("shop").create_app()
+        assert isinstance(app, Flask)
+        yield app
+    finally:
+        if app is not None:
+            dispose_app(app)
+        os.chdir(before)
+        sys.path.remove(str(root))
+        for name in [m for m in sys.modules if m == "shop" or m.startswith("shop.")]:
+            del sys.modules[name]
