@@ -67,9 +67,10 @@ def _value(node: ast.expr) -> Any:
 _MISSING_VALUE = literal(None)
 
 
-def arguments(helper: FunctionNode, call: ast.Call) -> dict[str, Any]:
-    """Each parameter of ``helper`` bound to the literal ``call`` gives it (or its literal
-    default); parameters given anything else are left out."""
+def bound_parameters(helper: FunctionNode, call: ast.Call) -> dict[str, ast.expr]:
+    """Each parameter of ``helper`` and the expression ``call`` binds it to: its argument,
+    else its default; none past a ``*args`` in the call (which argument lands where is
+    unknown) and none for ``**kwargs``."""
     spec = helper.args
     params = [*spec.posonlyargs, *spec.args]
     given: dict[str, ast.expr] = {}
@@ -86,8 +87,14 @@ def arguments(helper: FunctionNode, call: ast.Call) -> dict[str, Any]:
     for kw in call.keywords:
         if kw.arg is not None:
             given[kw.arg] = kw.value
+    return given
+
+
+def arguments(helper: FunctionNode, call: ast.Call) -> dict[str, Any]:
+    """Each parameter of ``helper`` bound to the literal ``call`` gives it (or its literal
+    default); parameters given anything else are left out."""
     out: dict[str, Any] = {}
-    for name, node in given.items():
+    for name, node in bound_parameters(helper, call).items():
         value = _value(node)
         if not is_missing(value):
             out[name] = value

@@ -20,6 +20,7 @@ from typing import Any
 from flask_safemigrate.lint.calls import Call, cached, dotted, is_missing, literal
 from flask_safemigrate.lint.helpers.alter_ops import ops
 from flask_safemigrate.lint.helpers.functions import module_nodes_of
+from flask_safemigrate.lint.inline import bound_parameters
 from flask_safemigrate.lint.model import Migration
 
 _MISSING = literal(None)
@@ -206,25 +207,8 @@ def _arguments(
 ) -> dict[str, Any]:
     """The function's parameters bound to the literals the call gives them (or their
     literal defaults), the call's names read where it is (``outer``: inside a helper)."""
-    spec = function.args
-    params = [*spec.posonlyargs, *spec.args]
-    given: dict[str, ast.expr] = {}
-    for param, default in zip(
-        params[len(params) - len(spec.defaults) :], spec.defaults, strict=True
-    ):
-        given[param.arg] = default
-    for param, kw_default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
-        if kw_default is not None:
-            given[param.arg] = kw_default
-    for param, arg in zip(params, node.args, strict=False):
-        if isinstance(arg, ast.Starred):
-            break
-        given[param.arg] = arg
-    for kw in node.keywords:
-        if kw.arg is not None:
-            given[kw.arg] = kw.value
     out: dict[str, Any] = {}
-    for name, value_node in given.items():
+    for name, value_node in bound_parameters(function, node).items():
         if outer is None:
             value = call.resolve(value_node)
         else:
