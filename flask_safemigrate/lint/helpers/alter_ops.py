@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask_safemigrate.lint.calls import Call, dotted, literal
 from flask_safemigrate.lint.helpers.timeline import Timeline
@@ -76,11 +77,18 @@ def column_arg(column: ast.Call, *names: str) -> ast.Call | None:
     return None
 
 
-def column_name(column: ast.Call, call: Call | None = None) -> str:
-    """The name of an ``sa.Column(...)``: its literal (or the value ``call`` binds to the name
-    it is given), else the expression in backticks, ``?`` when there is none."""
+def column_name(
+    column: ast.Call,
+    call: Call | None = None,
+    resolve: Callable[[ast.expr | None], Any] | None = None,
+) -> str:
+    """The name of an ``sa.Column(...)``: its literal (or the value ``call``, or ``resolve``,
+    binds to the name it is given), else the expression in backticks, ``?`` when there is
+    none."""
     node = column.args[0] if column.args else None
-    value = literal(node) if call is None else call.resolve(node)
+    if resolve is None:
+        resolve = literal if call is None else call.resolve
+    value = resolve(node)
     if isinstance(value, str):
         return value
     if node is None or isinstance(node, ast.Constant):

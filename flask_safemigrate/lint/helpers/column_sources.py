@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask_safemigrate.lint.calls import Call, cached, dotted, is_missing, literal
-from flask_safemigrate.lint.helpers.alter_ops import ops
+from flask_safemigrate.lint.helpers.alter_ops import column_name, ops
 from flask_safemigrate.lint.helpers.functions import module_nodes_of
 from flask_safemigrate.lint.inline import bound_parameters
 from flask_safemigrate.lint.model import Migration
@@ -98,14 +98,7 @@ class AddedColumn:
     @cached
     def name(self) -> str:
         """The column's name: its literal, else its expression in backticks, ``?`` if none."""
-        node = self.column.args[0] if self.column.args else None
-        value = self.resolve(node)
-        if isinstance(value, str):
-            return value
-        if node is None or isinstance(node, ast.Constant):
-            return "?"
-        text = ast.unparse(node)
-        return f"`{text if len(text) <= 40 else text[:37] + '...'}`"
+        return column_name(self.column, resolve=self.resolve)
 
     def _dict_of(self, node: ast.expr) -> dict[str, ast.expr] | None:
         if isinstance(node, ast.Name):
