@@ -265,6 +265,7 @@ def lint_command(
     fail_on: str | None,
     dialect: str | None,
     since: str | None,
+    releases: str | None,
     report_unused_ignores: bool | None,
     baseline: Path | None,
     write_baseline: Path | None,
@@ -293,7 +294,14 @@ def lint_command(
         db = current_app.extensions["migrate"].db
         config = options.resolve(
             lint_cli_options(
-                select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+                select,
+                ignore,
+                fail_on,
+                dialect,
+                report_unused_ignores,
+                baseline,
+                write_baseline,
+                releases,
             ),
             settings=settings,
             search_from=migrations,

@@ -325,6 +325,14 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             help="Only revisions after REV (a revision, or a git ref: the scripts it lacks).",
         ),
         click.option(
+            "--releases",
+            type=click.Choice(["off", "git-tags"]),
+            default=None,
+            help="Which revisions shipped together: git-tags (the earliest tag holding each"
+            " script); a table an earlier revision of the same release created is new"
+            " [default: releases in [tool.safemigrate.lint], else off].",
+        ),
+        click.option(
             "--report-unused-ignores",
             is_flag=True,
             default=None,
@@ -366,6 +374,7 @@ def lint_cli_options(
     report_unused_ignores: bool | None,
     baseline: Path | None = None,
     write_baseline: Path | None = None,
+    releases: str | None = None,
 ) -> dict[str, Any]:
     if baseline is not None and write_baseline is not None:
         raise ConfigError(
@@ -379,6 +388,7 @@ def lint_cli_options(
         "dialect": dialect,
         "report-unused-ignores": report_unused_ignores,
         "baseline": baseline,
+        "releases": releases,
     }
 
 
