@@ -21,6 +21,9 @@ from flask_safemigrate.lint.command import lint_command
 from flask_safemigrate.lint.release_tags import UNRELEASED, git_tag_releases
 from flask_safemigrate.report import Report
 from tests.lint.test_deployed_together import BASE, CHANGE, CREATE, RULES, errors, write_history
+from tests.support.apps import MakeApp, init_migrations
+from tests.support.cli import invoke
+from tests.support.databases import sqlite_url
 
 TAGS = LintConfig(dialect="postgresql", releases="git-tags")
 OFF = LintConfig(dialect="postgresql")
@@ -194,3 +197,30 @@ def test_the_setting(tmp_path: Path, versions: Path) -> None:
     assert NO_EFFECT not in result.output
     result = CliRunner().invoke(main, ["lint", str(versions.parent), "--releases", "tags"])
     assert result.exit_code == 2
+
+
+def test_flask_db_lint_reads_the_flask_setting_and_the_option(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    """``SAFEMIGRATE_LINT_RELEASES`` under ``flask db lint``; ``--releases off`` overrides it.
+    On SQLite, of the changes only the NOT NULL column is an error."""
+    app = make_app(
+        sqlite_url(tmp_path / "app.db"), config={"SAFEMIGRATE_LINT_RELEASES": "git-tags"}
+    )
+    versions = write_history(init_migrations(app))
+    not_null = {"add-not-null-column-without-default"}
+
+    def lint_rules(*options: str) -> tuple[set[str], str]:
+        result = invoke(app, "db", "lint", *options, "--format", "json")
+        data = json.loads(result.stdout)
+        rules = {f["rule"] for f in data["findings"] if f["rule"] in RULES and CHANGE in f["path"]}
+        return rules, data["summary"].get("hint", "")
+
+    rules, hint = lint_rules()
+    assert rules == not_null and NO_EFFECT in hint  # no repository yet
+    repo = Repo(tmp_path)
+    repo.commit(script(versions, BASE), tag="v1")
+    repo.commit(script(versions, CREATE), script(versions, CHANGE), tag="v2")
+    rules, hint = lint_rules()
+    assert rules == set() and NO_EFFECT not in hint
+    assert lint_rules("--releases", "off") == (not_null, "")
