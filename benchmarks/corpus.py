@@ -57,6 +57,7 @@ from benchmarks.corpus_releases import (  # noqa: E402
     changed,
     check_revisions,
     load_releases,
+    report_groups,
     same_ids,
 )
 from flask_safemigrate import history as alembic_history  # noqa: E402
@@ -580,41 +581,6 @@ def report_verdicts(
             print(f"  {count:5d}  {rule}")
 
 
-def report_groups(
-    path: Path,
-    releases: dict[str, dict[str, str]],
-    chosen: list[History],
-    per_rule: dict[str, Tally],
-    overall: Tally,
-    grouped_rule: dict[str, Tally],
-    grouped: Tally,
-) -> None:
-    """Precision without and with release groups, side by side and labelled: the rules whose
-    error findings the groups change, and all."""
-    covered = [h.name for h in chosen if h.name in releases]
-    print(
-        f"\nprecision WITHOUT and WITH release groups ({path.name}: releases known for"
-        f" {', '.join(covered) or 'no chosen history'}; the others are the same in both)"
-    )
-    print(
-        f"{'':34} {'errors':>7} {'TP':>5} {'FP':>5} {'without':>8}"
-        f" {'with':>5} {'TP':>5} {'FP':>5} {'with':>9}"
-    )
-    for rule, tally in sorted(per_rule.items(), key=lambda item: -item[1].errors):
-        other = grouped_rule.get(rule, Tally())
-        if (other.errors, other.tp, other.fp) != (tally.errors, tally.tp, tally.fp):
-            print(
-                f"{rule[:34]:34} {tally.errors:7d} {tally.tp:5d} {tally.fp:5d}"
-                f" {tally.precision():>8} {other.errors:5d} {other.tp:5d} {other.fp:5d}"
-                f" {other.precision():>9}"
-            )
-    print(
-        f"{'all':34} {overall.errors:7d} {overall.tp:5d} {overall.fp:5d}"
-        f" {overall.precision():>8} {grouped.errors:5d} {grouped.tp:5d} {grouped.fp:5d}"
-        f" {grouped.precision():>9}"
-    )
-
-
 # --------------------------------------------------------------------------- timing
 
 
@@ -814,7 +780,9 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for rule, tally in sorted(per_rule.items(), key=lambda item: -item[1].errors):
         print(row(rule[:34], tally))
-    report_groups(args.releases, releases, chosen, per_rule, overall, grouped_rule, grouped)
+    covered = [h.name for h in chosen if h.name in releases]
+    with_groups_rule = {rule: grouped_rule[rule] for rule in per_rule}  # zero when none left
+    report_groups(args.releases, covered, per_rule, overall, with_groups_rule, grouped)
     for key, how in moved:
         entry = current.get(key)
         verdict = triage.get(key)
