@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from flask_safemigrate import git_files
+from flask_safemigrate.safe_text import printable
 
 __all__ = ["UNRELEASED", "TagReleases", "git_tag_releases"]
 
@@ -78,8 +79,11 @@ def git_tag_releases(files: Sequence[Path]) -> TagReleases:
 
 
 def _none(why: str) -> TagReleases:
+    """The one line of a run git could not say releases for; a folder's name in it is shown
+    with its control characters escaped, so the line stays one line."""
     return TagReleases(
-        notice=f'releases = "git-tags" had no effect: {why}; each script was judged alone.'
+        notice=f'releases = "git-tags" had no effect: {printable(why)}; each script was judged'
+        " alone."
     )
 
 

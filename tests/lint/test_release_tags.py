@@ -124,9 +124,9 @@ def test_a_moved_folder_keeps_the_commit_that_added_each_script(
 
 
 @pytest.mark.parametrize("tagged", [False, True])
-def test_without_git_or_tags_one_line_says_it_had_no_effect(
-    tmp_path: Path, versions: Path, tagged: bool
-) -> None:
+def test_without_git_or_tags_one_line_says_it_had_no_effect(tmp_path: Path, tagged: bool) -> None:
+    """The folder's name is in the line, a line break in it escaped."""
+    versions = write_history(tmp_path / "mig\nrations")
     if tagged:  # a repository, but no tag in it
         Repo(tmp_path).commit(*versions.glob("*.py"))
     report = run(versions)
