@@ -232,10 +232,10 @@ def refuse_missing_sqlite_file(url: str | URL) -> None:
     if path is None or path.exists() or not path.parent.is_dir():
         return  # a missing folder: SQLite's own "unable to open" creates nothing either
     raise DatabaseUnreachable(
-        f"no SQLite database at {path} (no such file; a command that only reads creates none)",
-        hint="check the path in the URL (Flask-SQLAlchemy puts a relative sqlite:///name.db"
-        " of SQLALCHEMY_DATABASE_URI in the app's instance folder); `flask db safe-upgrade`"
-        " creates the database",
+        f"no SQLite database at {path} (no such file; not created)",
+        hint="this command only reads, so it created nothing: check the path in the URL"
+        " (Flask-SQLAlchemy puts a relative sqlite:///name.db of SQLALCHEMY_DATABASE_URI in the"
+        " app's instance folder); `flask db safe-upgrade` creates the database",
         data={"database": mask_url(url)},
     )
 
