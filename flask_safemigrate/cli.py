@@ -154,6 +154,7 @@ class DbGroup(click.Group):
             try:
                 settings = app.extensions["safemigrate"].get_settings(app)
                 autogen.install(app)  # again: a later Migrate(app, db) replaces its config
+                autogen.check_writable(kwargs.get("message"))
                 if settings.require_message:
                     autogen.check_message(kwargs.get("message"))
                 if command.name == "migrate" or kwargs.get("autogenerate"):

@@ -238,6 +238,10 @@ def error_record(error: SafeMigrateError) -> dict[str, str]:
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     """Report an expected failure in one line (plus where/help) and exit with its code.
 
+    Its head is ``Error:``, as click's usage errors are: the command stopped before it had a
+    report. A report's problems are ``error[check]:`` blocks (``render.text.render_finding``);
+    docs/exit-codes.md, "What a failure looks like", says which is which.
+
     With ``--format json`` the error is the JSON object on stdout; with ``--log-format json``
     it is also an ``error`` record on stderr (a log collector reads only stderr)."""
     log = json_log_active()

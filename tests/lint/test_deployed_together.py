@@ -18,7 +18,7 @@ from flask_safemigrate.lint.command import since_revisions
 from flask_safemigrate.report import Report
 from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_ok
-from tests.support.databases import sqlite_url
+from tests.support.databases import empty_sqlite
 from tests.support.revisions import revision_script, write_revision
 
 BASE, CREATE, CHANGE, SIBLING = "e0e0e0e0e0e0", "e1e1e1e1e1e1", "e2e2e2e2e2e2", "e3e3e3e3e3e3"
@@ -260,7 +260,7 @@ def test_the_cache_answers_as_a_fresh_run_when_the_set_changes(
 
 @pytest.fixture
 def app(make_app: MakeApp, tmp_path: Path) -> Flask:
-    app = make_app(sqlite_url(tmp_path / "app.db"))
+    app = make_app(empty_sqlite(tmp_path / "app.db"))
     directory = init_migrations(app)
     write_history(directory)
     return app
