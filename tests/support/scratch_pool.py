@@ -121,10 +121,14 @@ class ScratchPool:
                 if conn.execute(_OUTSIDE_SCHEMAS).scalar_one() != 0:
                     return False
                 quote = conn.dialect.identifier_preparer.quote
+                # One transaction (DDL is transactional here): one commit, one WAL flush,
+                # instead of one per statement.
+                conn.exec_driver_sql("BEGIN")
                 for schema in conn.execute(_SCHEMAS).scalars().all():
                     conn.exec_driver_sql(f"DROP SCHEMA {quote(schema)} CASCADE")
                 for statement in _PUBLIC:
                     conn.exec_driver_sql(statement)
+                conn.exec_driver_sql("COMMIT")
         except sa.exc.DBAPIError:
             return False
         finally:
