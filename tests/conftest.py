@@ -33,6 +33,7 @@ from tests.support.databases import (
     PROBE_TIMEOUT,
     SERVER_KINDS,
     DbKind,
+    close_kept_admins,
     empty_sqlite,
     probe,
     require_server,
@@ -72,6 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Kills on different databases form groups of their own (:mod:`tests.support.timing`)."""
     split_per_database(items)
+
+
+def pytest_sessionfinish() -> None:
+    """The admin connections kept for ``CREATE/DROP DATABASE`` close with the session (after
+    the session fixtures, ``postgresql_pool`` among them, have dropped their databases)."""
+    close_kept_admins()
 
 
 @pytest.fixture(scope="session", autouse=True)

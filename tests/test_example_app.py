@@ -204,12 +204,16 @@ def test_schema_at_head_matches_the_models_in_detail(app: Flask, database_url: s
 
 def test_backfill_transforms_rows_and_is_reversible(app: Flask, database_url: str) -> None:
     invoke_ok(app, "db", "upgrade", ADD_SLUG)
+    # Ids with a gap larger than a batch (BATCH_SIZE, 1000): 1001-2000 is a whole range
+    # without rows, and 2001 opens the next. The slug set by hand sits in a batch beside one
+    # the backfill writes. Each batch_size=2 pass below runs a SELECT per range of two ids:
+    # the highest id sets the test's length (4242 took 2,121 per pass, over 20 s on a server).
     titles = {
         1: "Hello, World!",
         2: "Café au Lait",
         3: "!!!",
-        1500: "Far away id",  # ids with gaps larger than a batch
-        4242: "Already Slugged",
+        2001: "Far away id",
+        4: "Already Slugged",
     }
     with engine_for(database_url) as engine, engine.begin() as conn:
         conn.execute(sa.insert(users).values(id=1, username="ann", email="ann@example.com"))
@@ -217,23 +221,23 @@ def test_backfill_transforms_rows_and_is_reversible(app: Flask, database_url: st
             sa.insert(items),
             [{"id": i, "owner_id": 1, "title": t, "slug": None} for i, t in titles.items()],
         )
-        conn.execute(sa.update(items).where(items.c.id == 4242).values(slug="by-hand"))
+        conn.execute(sa.update(items).where(items.c.id == 4).values(slug="by-hand"))
 
-    expected = {1: "hello-world", 2: "cafe-au-lait", 3: "item", 1500: "far-away-id"}
+    expected = {1: "hello-world", 2: "cafe-au-lait", 3: "item", 2001: "far-away-id"}
     invoke_ok(app, "db", "upgrade", BACKFILL)
-    assert slugs(database_url) == {**expected, 4242: "by-hand"}
+    assert slugs(database_url) == {**expected, 4: "by-hand"}
 
     # Running the migration again (as after a half-applied upgrade) changes nothing.
     invoke_ok(app, "db", "stamp", ADD_SLUG)
     invoke_ok(app, "db", "upgrade", BACKFILL)
-    assert slugs(database_url) == {**expected, 4242: "by-hand"}
+    assert slugs(database_url) == {**expected, 4: "by-hand"}
     module = backfill_module()
     with engine_for(database_url) as engine, engine.begin() as conn:
         assert module.backfill_slugs(conn, batch_size=2) == 0
 
     # The downgrade clears what the backfill wrote and keeps the slug set by hand.
     invoke_ok(app, "db", "downgrade", ADD_SLUG)
-    assert slugs(database_url) == {**dict.fromkeys(expected), 4242: "by-hand"}
+    assert slugs(database_url) == {**dict.fromkeys(expected), 4: "by-hand"}
     with engine_for(database_url) as engine, engine.begin() as conn:
         assert module.clear_backfilled_slugs(conn) == 0
 
@@ -241,13 +245,13 @@ def test_backfill_transforms_rows_and_is_reversible(app: Flask, database_url: st
     with engine_for(database_url) as engine, engine.begin() as conn:
         assert module.backfill_slugs(conn, batch_size=2) == len(expected)
         assert module.backfill_slugs(conn, batch_size=2) == 0
-    assert slugs(database_url) == {**expected, 4242: "by-hand"}
+    assert slugs(database_url) == {**expected, 4: "by-hand"}
     with engine_for(database_url) as engine, engine.begin() as conn:
         assert module.clear_backfilled_slugs(conn, batch_size=3) == len(expected)
 
     invoke_ok(app, "db", "upgrade")
     assert current_revisions(database_url) == {HEAD}
-    assert slugs(database_url) == {**expected, 4242: "by-hand"}
+    assert slugs(database_url) == {**expected, 4: "by-hand"}
 
 
 def test_backfill_on_an_empty_table(app: Flask, database_url: str) -> None:

@@ -22,6 +22,7 @@ from tests.autogen.scenario import Scenario, generate, schema_of, snapshot
 from tests.support.apps import AppTracker
 from tests.support.cli import invoke_ok
 from tests.support.databases import DbKind, scratch_database, server_url, sqlite_url
+from tests.support.scratch_pool import ScratchPool
 
 STATEMENT_END = re.compile(r";[ \t]*\n")
 
@@ -46,12 +47,16 @@ def scenario(database_url: str, tmp_path: Path, track_app: AppTracker) -> Scenar
 
 
 @pytest.fixture
-def fresh_url(db_kind: DbKind, database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A second empty database of the same kind (``database_url`` makes the server reachable)."""
+def fresh_url(
+    db_kind: DbKind, database_url: str, tmp_path: Path, postgresql_pool: ScratchPool
+) -> Iterator[str]:
+    """A second empty database of the same kind (``database_url`` makes the server reachable;
+    PostgreSQL's comes from the pool, as empty as a new one, without a ``CREATE DATABASE``)."""
     if db_kind == "sqlite":
         yield sqlite_url(tmp_path / "offline.db")
         return
-    with scratch_database(db_kind, server_url(db_kind)) as url:
+    second = postgresql_pool.database() if db_kind == "postgresql" else None
+    with second or scratch_database(db_kind, server_url(db_kind)) as url:
         yield offline_url(url.render_as_string(hide_password=False))
 
 

@@ -20,12 +20,14 @@ from tests.support.databases import (
     ServerKind,
     engine_for,
     execute,
+    require_server,
     scratch_database,
     server_url,
     sqlite_url,
     table_names,
     worker_suffix,
 )
+from tests.support.scratch_pool import ScratchPool
 from tests.support.verify import (
     ITEMS,
     ITEMS_SCRIPT,
@@ -385,9 +387,13 @@ def test_branches_and_merges_roundtrip(verify_app: VerifyApp, database_url: str)
 
 
 @pytest.mark.postgresql
-def test_no_password_in_roundtrip_output(verify_app: VerifyApp) -> None:
+def test_no_password_in_roundtrip_output(
+    verify_app: VerifyApp, postgresql_pool: ScratchPool
+) -> None:
     """PostgreSQL trusts local logins here, so a URL may carry a password it never checks."""
-    with scratch_database("postgresql", server_url("postgresql").set(password="hunter2")) as url:
+    require_server("postgresql", server_url("postgresql"))
+    with postgresql_pool.database() as pooled:
+        url = pooled.set(password="hunter2")
         full = url.render_as_string(hide_password=False)
         assert "hunter2" in full
         app = verify_app(
