@@ -112,11 +112,18 @@ def write_project(folder: Path, *, revisions: int = 3) -> Path:
 
 
 def write_history(
-    migrations: Path, revisions: int = 3, *, fail_marker: bool = False, crash_marker: bool = False
+    migrations: Path,
+    revisions: int = 3,
+    *,
+    fail_marker: bool = False,
+    crash_marker: bool = False,
+    hold_until: Path | None = None,
 ) -> None:
     """The revisions; with ``fail_marker`` the second one raises in a target holding a
     table ``fail_here`` (so one tenant fails while the others pass); with ``crash_marker``
-    it kills its own process (SIGKILL) in a target holding a table ``die_here``."""
+    it kills its own process (SIGKILL) in a target holding a table ``die_here``; with
+    ``hold_until`` it waits until that file exists (a target that is surely running when a
+    test signals its fleet, however fast the machine)."""
     ids = [*REVISIONS, *(f"f{n:07d}" for n in range(1000004, 1000001 + revisions))]
     check = (
         'if sa.inspect(op.get_bind()).has_table("fail_here"):\n'
@@ -129,6 +136,12 @@ def write_history(
             'if sa.inspect(op.get_bind()).has_table("die_here"):\n'
             "    import os, signal\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        )
+    if hold_until is not None:
+        check += (
+            "import os, time\n"
+            f"while not os.path.exists({str(hold_until)!r}):\n"
+            "    time.sleep(0.02)\n"
         )
     bodies = [
         'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True),'
