@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus
@@ -226,18 +226,26 @@ def connect(
     sleep: Callable[[float], None] = time.sleep,
     purpose: str = "check",
 ) -> Iterator[Connection]:
-    """A connection on its own engine, tried ``1 + retries`` times with exponential backoff.
+    """A connection on the tool's own engine, tried ``1 + retries`` times with exponential
+    backoff.
 
     The app's pooled engine is left alone: the timeout must apply to this connection only, and
     a migrator must not hold one of the app's pool slots. The connection carries the
-    :mod:`.sessions` label for ``purpose``, so the server shows whose session it is.
+    :mod:`.sessions` label for ``purpose``, so the server shows whose session it is. Inside
+    :func:`reusing` a ``check`` connection comes from that block's pool (see there); any
+    other is new and closed at the end of the with-block.
     """
     parsed = make_url(url)
     args = {
         **_connect_args(parsed, timeout),
         **sessions.connect_args(parsed.get_driver_name(), purpose),
     }
-    engine = _engine(parsed, app_engine_options.engine_kwargs(parsed, args))
+    kwargs = app_engine_options.engine_kwargs(parsed, args)
+    scope = _reuse_scope()
+    pooled = scope is not None and purpose == "check" and not _in_memory(parsed)
+    engine = _engine(parsed, kwargs, pooled=pooled)
+    if scope is not None and pooled:
+        scope.used.add(engine)
     try:
         attempt = 0
         while True:
@@ -265,38 +273,109 @@ def connect(
                 attempt += 1
         try:
             yield connection
+        except BaseException:
+            if pooled and not connection.closed:  # what went wrong stays with it: not reused
+                with suppress(sa.exc.SQLAlchemyError):
+                    connection.invalidate()
+            raise
         finally:
-            connection.close()
+            connection.close()  # pooled: back to the block's pool, rolled back
     finally:
-        engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
+        if not pooled:
+            engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
 
 
-#: The unpooled engines :func:`connect` made, by URL and options, the most recent last.
+#: The engines :func:`connect` made, by URL, options and pooling, the most recent last.
 _ENGINES: OrderedDict[tuple[Any, ...], sa.Engine] = OrderedDict()
 _ENGINES_KEPT: Final = 16
 _ENGINES_MUTEX = threading.Lock()
 
 
-def _engine(url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
-    """An engine without a pool for ``url`` and ``kwargs``, made once per process.
+def _engine(url: URL, kwargs: Mapping[str, Any], *, pooled: bool = False) -> sa.Engine:
+    """An engine for ``url`` and ``kwargs``, made once per process.
 
     A run connects a dozen times to the same database (pre-flight's reads, the lock, the
-    checks under it, the drift check). Each connection is still new (``NullPool``: none is
-    kept, so a timeout or a label never carries over); only the engine is kept, so the
-    dialect's first-connect setup (server version and settings, a few queries and some
-    milliseconds of CPU) is made once instead of every time.
+    checks under it, the drift check); only the engine is kept, so the dialect's
+    first-connect setup (server version and settings, a few queries and some milliseconds of
+    CPU) is made once instead of every time. Without ``pooled`` each connection is new
+    (``NullPool``: none is kept, so a timeout or a label never carries over). ``pooled`` (for
+    :func:`reusing`): one connection is kept (a second one at the same time is opened and
+    closed), pinged before each reuse so that one the server ended meanwhile is replaced;
+    :func:`reusing` closes it when its block ends.
     """
-    key = (url.render_as_string(hide_password=False), _frozen(kwargs))
+    key = (url.render_as_string(hide_password=False), _frozen(kwargs), pooled)
     with _ENGINES_MUTEX:  # threads of one process (tests, an app's own workers) share it
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = sa.create_engine(url, poolclass=NullPool, **kwargs)
+            if pooled:
+                engine = sa.create_engine(
+                    url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
+                )
+            else:
+                engine = sa.create_engine(url, poolclass=NullPool, **kwargs)
             _ENGINES[key] = engine
             while len(_ENGINES) > _ENGINES_KEPT:
                 _ENGINES.popitem(last=False)[1].dispose()
         else:
             _ENGINES.move_to_end(key)
         return engine
+
+
+class _Reuse:
+    """The pooled engines one :func:`reusing` block used."""
+
+    def __init__(self) -> None:
+        self.used: set[sa.Engine] = set()
+
+    def close_idle(self) -> None:
+        for engine in self.used:
+            engine.dispose()  # closes what is idle in its pool; the engine stays usable
+
+
+_REUSE = threading.local()
+
+
+def _reuse_scope() -> _Reuse | None:
+    scope: _Reuse | None = getattr(_REUSE, "scope", None)
+    return scope
+
+
+def _in_memory(url: URL) -> bool:
+    """SQLite's in-memory database: each connection is a database of its own."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+@contextmanager
+def reusing() -> Iterator[None]:
+    """Within the block, this thread's ``check`` connections (:func:`connect`) are kept and
+    reused, one per database, instead of a new one each time.
+
+    A safe-upgrade reads each database a dozen times in a few seconds; each new connection
+    costs a login (~5 ms on PostgreSQL, and the first catalog queries) and the server a
+    backend. A kept one is rolled back and reset when its with-block ends, as closing it
+    would, and pinged before its next use, so one the server ended meanwhile is replaced by a
+    new one as before; one whose with-block raised is never reused. The lock's connection
+    (``purpose="lock"``) is always its own. The caller calls :func:`close_idle` before
+    anything that may take long (waiting for a lock, a backup, applying), so that no
+    connection sits idle through it; everything kept is closed when the block ends. A block
+    inside another is part of it; other threads are not in it.
+    """
+    if _reuse_scope() is not None:
+        yield
+        return
+    scope = _REUSE.scope = _Reuse()
+    try:
+        yield
+    finally:
+        _REUSE.scope = None
+        scope.close_idle()
+
+
+def close_idle() -> None:
+    """Close the connections :func:`reusing` keeps idle (none outside its block)."""
+    scope = _reuse_scope()
+    if scope is not None:
+        scope.close_idle()
 
 
 def _frozen(value: Any) -> Any:
