@@ -243,9 +243,9 @@ def connect(
     kwargs = app_engine_options.engine_kwargs(parsed, args)
     scope = _reuse_scope()
     pooled = scope is not None and purpose == "check" and not _in_memory(parsed)
-    engine = _engine(parsed, kwargs, pooled=pooled)
-    if scope is not None and pooled:
-        scope.used.add(engine)
+    engine = (
+        scope.engine(parsed, kwargs) if scope is not None and pooled else _engine(parsed, kwargs)
+    )
     try:
         attempt = 0
         while True:
@@ -285,34 +285,26 @@ def connect(
             engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
 
 
-#: The engines :func:`connect` made, by URL, options and pooling, the most recent last.
+#: The unpooled engines :func:`connect` made, by URL and options, the most recent last.
 _ENGINES: OrderedDict[tuple[Any, ...], sa.Engine] = OrderedDict()
 _ENGINES_KEPT: Final = 16
 _ENGINES_MUTEX = threading.Lock()
 
 
-def _engine(url: URL, kwargs: Mapping[str, Any], *, pooled: bool = False) -> sa.Engine:
-    """An engine for ``url`` and ``kwargs``, made once per process.
+def _engine(url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
+    """An engine without a pool for ``url`` and ``kwargs``, made once per process.
 
     A run connects a dozen times to the same database (pre-flight's reads, the lock, the
-    checks under it, the drift check); only the engine is kept, so the dialect's
-    first-connect setup (server version and settings, a few queries and some milliseconds of
-    CPU) is made once instead of every time. Without ``pooled`` each connection is new
-    (``NullPool``: none is kept, so a timeout or a label never carries over). ``pooled`` (for
-    :func:`reusing`): one connection is kept (a second one at the same time is opened and
-    closed), pinged before each reuse so that one the server ended meanwhile is replaced;
-    :func:`reusing` closes it when its block ends.
+    checks under it, the drift check). Each connection is still new (``NullPool``: none is
+    kept, so a timeout or a label never carries over); only the engine is kept, so the
+    dialect's first-connect setup (server version and settings, a few queries and some
+    milliseconds of CPU) is made once instead of every time.
     """
-    key = (url.render_as_string(hide_password=False), _frozen(kwargs), pooled)
+    key = _key(url, kwargs)
     with _ENGINES_MUTEX:  # threads of one process (tests, an app's own workers) share it
         engine = _ENGINES.get(key)
         if engine is None:
-            if pooled:
-                engine = sa.create_engine(
-                    url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
-                )
-            else:
-                engine = sa.create_engine(url, poolclass=NullPool, **kwargs)
+            engine = sa.create_engine(url, poolclass=NullPool, **kwargs)
             _ENGINES[key] = engine
             while len(_ENGINES) > _ENGINES_KEPT:
                 _ENGINES.popitem(last=False)[1].dispose()
@@ -321,14 +313,30 @@ def _engine(url: URL, kwargs: Mapping[str, Any], *, pooled: bool = False) -> sa.
         return engine
 
 
+def _key(url: URL, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (url.render_as_string(hide_password=False), _frozen(kwargs))
+
+
 class _Reuse:
-    """The pooled engines one :func:`reusing` block used."""
+    """The pooled engines of one :func:`reusing` block (its thread's alone), by URL and
+    options."""
 
     def __init__(self) -> None:
-        self.used: set[sa.Engine] = set()
+        self.engines: dict[tuple[Any, ...], sa.Engine] = {}
+
+    def engine(self, url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
+        """One connection kept (a second one at the same time is opened and closed), pinged
+        before each reuse, so that one the server ended meanwhile is replaced."""
+        key = _key(url, kwargs)
+        engine = self.engines.get(key)
+        if engine is None:
+            engine = self.engines[key] = sa.create_engine(
+                url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
+            )
+        return engine
 
     def close_idle(self) -> None:
-        for engine in self.used:
+        for engine in self.engines.values():
             engine.dispose()  # closes what is idle in its pool; the engine stays usable
 
 
