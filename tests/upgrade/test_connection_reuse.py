@@ -9,6 +9,8 @@ time. The lock keeps a session of its own and the revisions run on the app's eng
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from flask_safemigrate import database
 from flask_safemigrate.upgrade import script_imports
 from tests.support.apps import MakeApp, dispose_app
 from tests.support.cli import invoke_json
@@ -130,3 +133,33 @@ def test_a_kept_connection_the_server_ended_is_replaced(
     assert len(ended) == 1, ended  # pre-flight's one connection was kept, idle
     assert [step["revision"] for step in data["applied"]] == ["b2000000gad2"], data
     assert len(opened) == APPLYING_THREE[db_kind] + 1, opened  # and replaced once
+
+
+def test_reuse_is_the_blocks_own_thread_and_ends_with_it(database_url: str, db_kind: str) -> None:
+    """Within ``database.reusing()`` this thread's reads share one connection; another
+    thread's each get their own (a heartbeat's or an app's worker is never handed this one);
+    a read that raised is not reused; the block's end closes what it kept."""
+
+    def reads(count: int, *, fail_first: bool = False) -> None:
+        for n in range(count):
+            with (
+                contextlib.suppress(sa.exc.ProgrammingError, sa.exc.OperationalError),
+                database.connect(database_url, timeout=5, retries=0) as connection,
+            ):
+                connection.exec_driver_sql("SELECT 1")
+                if fail_first and n == 0:
+                    connection.exec_driver_sql("SELECT * FROM no_such_table")
+
+    with counting() as opened, database.reusing():
+        reads(3)
+        assert len(opened) == 1
+        worker = threading.Thread(target=reads, args=(2,))
+        worker.start()
+        worker.join()
+        assert len(opened) == 3  # the other thread's two, each new
+        reads(2, fail_first=True)
+        assert len(opened) == 4  # the failed read's connection was not kept
+        if db_kind != "sqlite":
+            assert len(other_sessions(database_url, db_kind)) == 1  # kept, idle
+    if db_kind != "sqlite":
+        assert other_sessions(database_url, db_kind) == []
