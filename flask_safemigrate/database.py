@@ -317,9 +317,18 @@ def _key(url: URL, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
     return (url.render_as_string(hide_password=False), _frozen(kwargs))
 
 
+#: The pooled engines of :func:`reusing`, by thread, URL and options, the most recent last:
+#: kept between blocks (their dialect's first-connect setup and compiled statements), never
+#: a connection (a block closes its own when it ends).
+_POOLED: OrderedDict[tuple[Any, ...], sa.Engine] = OrderedDict()
+_POOLED_KEPT: Final = 16
+#: The keys of :data:`_POOLED` a block uses now (never let go of while it does).
+_IN_USE: set[tuple[Any, ...]] = set()
+
+
 class _Reuse:
-    """The pooled engines of one :func:`reusing` block (its thread's alone), by URL and
-    options."""
+    """The pooled engines one :func:`reusing` block uses: its thread's own, so that no other
+    thread ever holds one of their connections."""
 
     def __init__(self) -> None:
         self.engines: dict[tuple[Any, ...], sa.Engine] = {}
@@ -327,17 +336,32 @@ class _Reuse:
     def engine(self, url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
         """One connection kept (a second one at the same time is opened and closed), pinged
         before each reuse, so that one the server ended meanwhile is replaced."""
-        key = _key(url, kwargs)
+        key = (threading.get_ident(), *_key(url, kwargs))
         engine = self.engines.get(key)
-        if engine is None:
-            engine = self.engines[key] = sa.create_engine(
-                url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
-            )
+        if engine is not None:
+            return engine
+        with _ENGINES_MUTEX:
+            engine = _POOLED.pop(key, None)
+            if engine is None:
+                engine = sa.create_engine(
+                    url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
+                )
+            _POOLED[key] = engine
+            _IN_USE.add(key)
+            idle = [old for old in _POOLED if old not in _IN_USE]
+            for old in idle[: max(0, len(_POOLED) - _POOLED_KEPT)]:
+                _POOLED.pop(old).dispose()
+        self.engines[key] = engine
         return engine
 
     def close_idle(self) -> None:
         for engine in self.engines.values():
             engine.dispose()  # closes what is idle in its pool; the engine stays usable
+
+    def end(self) -> None:
+        self.close_idle()
+        with _ENGINES_MUTEX:
+            _IN_USE.difference_update(self.engines)
 
 
 _REUSE = threading.local()
@@ -376,7 +400,7 @@ def reusing() -> Iterator[None]:
         yield
     finally:
         _REUSE.scope = None
-        scope.close_idle()
+        scope.end()
 
 
 def close_idle() -> None:
