@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import hashlib
 import os
 import resource
@@ -51,6 +52,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.corpus_releases import (  # noqa: E402
+    RELEASES,
+    changed,
+    check_revisions,
+    load_releases,
+    report_groups,
+    same_ids,
+)
+from flask_safemigrate import history as alembic_history  # noqa: E402
 from flask_safemigrate.lint import config_from, lint  # noqa: E402
 from flask_safemigrate.lint.fingerprint import relative_file  # noqa: E402
 from flask_safemigrate.report import Finding, Severity  # noqa: E402
@@ -345,17 +355,21 @@ def finding_ids(
 
 
 def lint_history(
-    history: History, versions: Path, sqlalchemy: str | None = None
+    history: History,
+    versions: Path,
+    sqlalchemy: str | None = None,
+    releases: dict[str, str] | None = None,
 ) -> tuple[dict[str, Seen], str | None]:
     """Every finding of the history over its dialects, by id; and a crash, if any.
 
     ``sqlalchemy`` is the project's pin (:func:`sqlalchemy_pin`), passed as the lint setting
-    of that name, as the project would set it."""
+    of that name, as the project would set it. ``releases``: each revision's release
+    (``benchmarks/corpus-releases.toml``), lint's release groups; ``None``: none."""
     seen: dict[str, Seen] = {}
     for dialect in history.dialects:
         try:
             config = config_from({"dialect": dialect, "sqlalchemy": sqlalchemy})
-            report = lint([versions], config, jobs=1)
+            report = lint([versions], config, jobs=1, releases=releases)
         except Exception as exc:  # the benchmark reports a crash, it does not stop on it
             return seen, f"{dialect}: {type(exc).__name__}: {exc}"
         for fingerprint, finding, file in finding_ids(history.name, versions, report.findings):
@@ -460,24 +474,40 @@ def row(label: str, tally: Tally) -> str:
     )
 
 
-def markdown_table(per_rule: dict[str, Tally], overall: Tally, minimum: int = 10) -> str:
-    """Per-rule precision as a Markdown table (rules with ``minimum`` error findings or more)."""
+def markdown_table(
+    per_rule: dict[str, Tally],
+    overall: Tally,
+    minimum: int = 10,
+    grouped: tuple[dict[str, Tally], Tally] | None = None,
+) -> str:
+    """Per-rule precision as a Markdown table (rules with ``minimum`` error findings or more);
+    with ``grouped`` (per rule and overall, linted with release groups), two more columns."""
     lines = [
         "| rule | errors | TP / FP | unread | precision |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
+    if grouped is not None:
+        lines = [
+            lines[0] + " TP / FP with release groups | precision with release groups |",
+            lines[1] + " ---: | ---: |",
+        ]
+
+    def cells(label: str, tally: Tally, other: Tally | None) -> str:
+        line = (
+            f"| {label} | {tally.errors} | {tally.tp} / {tally.fp}"
+            f" | {tally.untriaged} | {tally.precision().strip()} |"
+        )
+        if other is not None:
+            line += f" {other.tp} / {other.fp} | {other.precision().strip()} |"
+        return line
+
     ranked = sorted(per_rule.items(), key=lambda item: (-item[1].errors, item[0]))
     for rule, tally in ranked:
         if tally.errors >= minimum:
             code, _, name = rule.partition(" ")
-            lines.append(
-                f"| {code} `{name}` | {tally.errors} | {tally.tp} / {tally.fp}"
-                f" | {tally.untriaged} | {tally.precision().strip()} |"
-            )
-    lines.append(
-        f"| **all** | {overall.errors} | {overall.tp} / {overall.fp}"
-        f" | {overall.untriaged} | {overall.precision().strip()} |"
-    )
+            other = grouped[0].get(rule, Tally()) if grouped is not None else None
+            lines.append(cells(f"{code} `{name}`", tally, other))
+    lines.append(cells("**all**", overall, grouped[1] if grouped is not None else None))
     return "\n".join(lines)
 
 
@@ -645,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", help="download and unpack here (default ~/.cache/...)")
     parser.add_argument("--project", action="append", help="only these histories (repeatable)")
     parser.add_argument("--triage", type=Path, default=TRIAGE, help="the triage file")
+    parser.add_argument(
+        "--releases", type=Path, default=RELEASES, help="which revisions shipped together"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timing runs (best of); 0: none")
     parser.add_argument(
         "--untriaged", action="store_true", help="print a stub for each unread error finding"
@@ -666,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{history.name:20} {history.wheel.requirement:38} {','.join(history.dialects)}")
         return 0
     triage = load_triage(args.triage)
+    releases = load_releases(args.releases, [h.name for h in HISTORIES])
     located = [(history, unpack(history, cache)) for history in chosen]
     pins = {history.name: sqlalchemy_pin(fetch(history.wheel, cache)) for history in chosen}
 
@@ -679,10 +713,36 @@ def main(argv: list[str] | None = None) -> int:
     reach: list[str] = []  # unread because they reach dialects their verdict did not judge
     crashes = []
     total_scripts = 0
+    # The same, linted with release groups where corpus-releases.toml knows the releases.
+    grouped_rule: dict[str, Tally] = defaultdict(Tally)
+    grouped = Tally()
+    moved: list[tuple[str, str]] = []  # (id, "taken away" or "added") by the groups
     for history, versions in located:
         seen, crash = lint_history(history, versions, pins[history.name])
         if crash:
             crashes.append(f"{history.name}: {crash}")
+        with_groups = seen
+        if history.name in releases:
+            present = alembic_history.load_graph([versions]).scripts
+            check_revisions(history.name, releases[history.name], present)
+            with_groups, crash = lint_history(
+                history, versions, pins[history.name], releases[history.name]
+            )
+            if crash:
+                crashes.append(f"{history.name} with release groups: {crash}")
+            with_groups = {
+                key: dataclasses.replace(entry, fingerprint=key)
+                for key, entry in same_ids(seen, with_groups, lambda e: e.message).items()
+            }
+            moved += changed(
+                {key: str(entry.severity) for key, entry in seen.items()},
+                {key: str(entry.severity) for key, entry in with_groups.items()},
+            )
+        for entry in with_groups.values():
+            verdict = triage.get(entry.fingerprint)
+            verdict = verdict if verdict is not None and verdict.covers(entry) else None
+            for target in (grouped_rule[f"{entry.code} {entry.rule}"], grouped):
+                target.add(entry, verdict)
         tally = per_history[history.name] = Tally()
         total_scripts += len(scripts(versions))
         for entry in sorted(seen.values(), key=lambda e: (e.file, e.line or 0, e.rule)):
@@ -720,6 +780,15 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for rule, tally in sorted(per_rule.items(), key=lambda item: -item[1].errors):
         print(row(rule[:34], tally))
+    covered = [h.name for h in chosen if h.name in releases]
+    with_groups_rule = {rule: grouped_rule[rule] for rule in per_rule}  # zero when none left
+    report_groups(args.releases, covered, per_rule, overall, with_groups_rule, grouped)
+    for key, how in moved:
+        entry = current.get(key)
+        verdict = triage.get(key)
+        level = entry.severity if entry is not None else "?"
+        read = f"{verdict.verdict} {verdict.cause}" if verdict is not None else "no verdict"
+        print(f"  {how} by release groups ({level}, {read}): {key}")
     print("\nper history and rule (error-level only)")
     print(HEADER)
     for (name, rule), tally in sorted(per_pair.items()):
@@ -741,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {count:5d}  {cause}  ({causes[cause]} still reported)")
     report_verdicts(triage, current, unread, reach, chosen_names)
     if args.markdown:
-        print("\n" + markdown_table(per_rule, overall))
+        print("\n" + markdown_table(per_rule, overall, grouped=(grouped_rule, grouped)))
     print(f"\ncrashes: {len(crashes)}")
     for crash in crashes:
         print(f"  {crash}")

@@ -154,6 +154,7 @@ class DbGroup(click.Group):
             try:
                 settings = app.extensions["safemigrate"].get_settings(app)
                 autogen.install(app)  # again: a later Migrate(app, db) replaces its config
+                autogen.check_writable(kwargs.get("message"))
                 if settings.require_message:
                     autogen.check_message(kwargs.get("message"))
                 if command.name == "migrate" or kwargs.get("autogenerate"):
@@ -265,6 +266,7 @@ def lint_command(
     fail_on: str | None,
     dialect: str | None,
     since: str | None,
+    releases: str | None,
     report_unused_ignores: bool | None,
     baseline: Path | None,
     write_baseline: Path | None,
@@ -293,7 +295,14 @@ def lint_command(
         db = current_app.extensions["migrate"].db
         config = options.resolve(
             lint_cli_options(
-                select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+                select,
+                ignore,
+                fail_on,
+                dialect,
+                report_unused_ignores,
+                baseline,
+                write_baseline,
+                releases,
             ),
             settings=settings,
             search_from=migrations,

@@ -238,6 +238,10 @@ def error_record(error: SafeMigrateError) -> dict[str, str]:
 def fail(error: SafeMigrateError, output_format: str = "text") -> NoReturn:
     """Report an expected failure in one line (plus where/help) and exit with its code.
 
+    Its head is ``Error:``, as click's usage errors are: the command stopped before it had a
+    report. A report's problems are ``error[check]:`` blocks (``render.text.render_finding``);
+    docs/exit-codes.md, "What a failure looks like", says which is which.
+
     With ``--format json`` the error is the JSON object on stdout; with ``--log-format json``
     it is also an ``error`` record on stderr (a log collector reads only stderr)."""
     log = json_log_active()
@@ -325,6 +329,14 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
             help="Only revisions after REV (a revision, or a git ref: the scripts it lacks).",
         ),
         click.option(
+            "--releases",
+            type=click.Choice(["off", "git-tags"]),
+            default=None,
+            help="Which revisions shipped together: git-tags (the earliest tag holding each"
+            " script); a table an earlier revision of the same release created is new"
+            " [default: releases in [tool.safemigrate.lint], else off].",
+        ),
+        click.option(
             "--report-unused-ignores",
             is_flag=True,
             default=None,
@@ -366,6 +378,7 @@ def lint_cli_options(
     report_unused_ignores: bool | None,
     baseline: Path | None = None,
     write_baseline: Path | None = None,
+    releases: str | None = None,
 ) -> dict[str, Any]:
     if baseline is not None and write_baseline is not None:
         raise ConfigError(
@@ -379,6 +392,7 @@ def lint_cli_options(
         "dialect": dialect,
         "report-unused-ignores": report_unused_ignores,
         "baseline": baseline,
+        "releases": releases,
     }
 
 

@@ -44,6 +44,7 @@ def lint(
     fail_on: str | None,
     dialect: str | None,
     since: str | None,
+    releases: str | None,
     report_unused_ignores: bool | None,
     baseline: Path | None,
     write_baseline: Path | None,
@@ -78,7 +79,14 @@ def lint(
             )
         config = options.resolve(
             lint_cli_options(
-                select, ignore, fail_on, dialect, report_unused_ignores, baseline, write_baseline
+                select,
+                ignore,
+                fail_on,
+                dialect,
+                report_unused_ignores,
+                baseline,
+                write_baseline,
+                releases,
             ),
             settings=None,
             search_from=targets[0] if targets[0].is_dir() else targets[0].parent,

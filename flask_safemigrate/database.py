@@ -212,6 +212,34 @@ def refused_hint(url: URL) -> str:
     )
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL opens, or ``None`` (another dialect, an in-memory database, or
+    a ``file:`` URI, whose mode SQLite reads from the URI itself)."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    name = url.database or ""
+    query = {key.lower(): str(value).lower() for key, value in url.query.items()}
+    if name in {"", ":memory:"} or query.get("uri") == "true" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def refuse_missing_sqlite_file(url: str | URL) -> None:
+    """Raise :class:`DatabaseUnreachable` (exit 3) when ``url`` is a SQLite file that does not
+    exist: what a command that only reads checks before it opens one (opening creates it)."""
+    url = make_url(url)
+    path = sqlite_file(url)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return  # a missing folder: SQLite's own "unable to open" creates nothing either
+    raise DatabaseUnreachable(
+        f"no SQLite database at {path} (no such file; not created)",
+        hint="this command only reads, so it created nothing: check the path in the URL"
+        " (Flask-SQLAlchemy puts a relative sqlite:///name.db of SQLALCHEMY_DATABASE_URI in the"
+        " app's instance folder); `flask db safe-upgrade` creates the database",
+        data={"database": mask_url(url)},
+    )
+
+
 def _first_line(error: BaseException) -> str:
     text = driver_text(getattr(error, "orig", None) or error)
     return text.splitlines()[0] if text else type(error).__name__
@@ -225,6 +253,7 @@ def connect(
     retries: int,
     sleep: Callable[[float], None] = time.sleep,
     purpose: str = "check",
+    read_only: bool = False,
 ) -> Iterator[Connection]:
     """A connection on the tool's own engine, tried ``1 + retries`` times with exponential
     backoff.
@@ -234,8 +263,15 @@ def connect(
     :mod:`.sessions` label for ``purpose``, so the server shows whose session it is. Inside
     :func:`reusing` a ``check`` connection comes from that block's pool (see there); any
     other is new and closed at the end of the with-block.
+
+    ``read_only`` (a command that only reads: verify, the ledger, a dry run): a SQLite file
+    that does not exist raises :class:`DatabaseUnreachable` instead of being opened, because
+    opening it would create an empty database at a mistyped path, which later commands then
+    read as "at base".
     """
     parsed = make_url(url)
+    if read_only:
+        refuse_missing_sqlite_file(parsed)
     args = {
         **_connect_args(parsed, timeout),
         **sessions.connect_args(parsed.get_driver_name(), purpose),

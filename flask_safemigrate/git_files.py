@@ -14,15 +14,21 @@ from pathlib import Path
 __all__ = ["files_at", "git"]
 
 
-def git(cwd: Path, *args: str) -> str:
-    """``git -C cwd ARGS``'s output; ``ValueError`` with git's last line of error when it
-    fails, ``OSError`` when git cannot be run."""
+def git(cwd: Path, *args: str, stdin: str | None = None) -> str:
+    """``git -C cwd ARGS``'s output (``stdin`` written to its input); ``ValueError`` with
+    git's last line of error when it fails, ``OSError`` when git cannot be run. Its output
+    is read as UTF-8 whatever the locale, a file name's other bytes kept as the file system
+    has them (``surrogateescape``, as :class:`~pathlib.Path` does)."""
     done = subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False
+        ["git", "-C", str(cwd), *args],
+        capture_output=True,
+        input=None if stdin is None else stdin.encode(),
+        check=False,
     )
     if done.returncode != 0:
-        raise ValueError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
-    return done.stdout
+        error = done.stderr.decode("utf-8", "replace").strip()
+        raise ValueError(error.splitlines()[-1] if error else "")
+    return done.stdout.decode("utf-8", "surrogateescape")
 
 
 def files_at(ref: str, locations: Iterable[Path]) -> set[Path]:

@@ -230,6 +230,7 @@ def _connected(setup: Setup, target: Target, doing: str) -> Iterator[Connection]
             target.url,
             timeout=setup.settings.connect_timeout,
             retries=setup.settings.connect_retries,
+            read_only=True,
         ) as connection:
             yield connection
     except sa.exc.SQLAlchemyError as exc:

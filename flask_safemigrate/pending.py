@@ -31,6 +31,7 @@ def pending_revisions(app: Flask, settings: Settings, locations: list[Path]) -> 
             state.db.engine.url,
             timeout=settings.connect_timeout,
             retries=settings.connect_retries,
+            read_only=True,
         ) as connection,
     ):
         current = database.current_revisions(

@@ -135,6 +135,10 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The text's closing line when the command says what it did (auto-merge-heads: merged
+    #: into ..., nothing to merge, refused): "All checks passed." says nothing about a merge.
+    #: Text only; JSON has the facts it is worded from.
+    closing: str | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)

@@ -403,6 +403,14 @@ SPECS: tuple[Spec, ...] = (
         "SQLAlchemy the migrations run on (`1.4`): below 2, SQLAlchemy 2 removals are"
         " warnings; `None` = pyproject, else the installed one.",
     ),
+    Spec(
+        "lint_releases",
+        None,
+        _optional_choice(("off", "git-tags")),
+        "Where lint reads which revisions shipped together: `git-tags` (the earliest tag"
+        " holding each script), or `off`; `None` = pyproject, else `off`"
+        " ([lint](commands/lint.md)).",
+    ),
 )
 
 _BY_KEY = {spec.key: spec for spec in SPECS}
@@ -444,6 +452,7 @@ class Settings:
     lint_plural_tables: bool | None = None
     lint_schema: str | None = None
     lint_sqlalchemy: str | None = None
+    lint_releases: str | None = None
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Settings:

@@ -33,6 +33,7 @@ from tests.support.databases import (
     PROBE_TIMEOUT,
     SERVER_KINDS,
     DbKind,
+    empty_sqlite,
     probe,
     require_server,
     scratch_database,
@@ -168,7 +169,7 @@ def database_url(
     skips the test, or fails it when ``CI=true``.
     """
     if db_kind == "sqlite":
-        yield sqlite_url(tmp_path / "test.db")
+        yield empty_sqlite(tmp_path / "test.db")
         return
     assert db_kind in SERVER_KINDS
     url = server_url(db_kind)

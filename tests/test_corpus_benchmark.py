@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import corpus
+from benchmarks import corpus, corpus_releases
 from flask_safemigrate.lint import config_from, lint
 from flask_safemigrate.report import Severity
 
@@ -127,3 +127,53 @@ def test_a_verdict_covers_only_the_dialects_it_was_read_on() -> None:
     seen.dialects.add("mysql")
     assert not read_on_pg.covers(seen)
     assert corpus.Verdict("TP", "real", "r", frozenset({"postgresql", "mysql"})).covers(seen)
+
+
+def test_committed_releases_are_valid() -> None:
+    """``corpus-releases.toml`` names histories of the benchmark, each fact with a source."""
+    releases = corpus_releases.load_releases(
+        corpus_releases.RELEASES, [h.name for h in corpus.HISTORIES]
+    )
+    assert set(releases) == {"airflow", "prefect-postgresql", "prefect-sqlite"}
+    assert releases["airflow"]["3a8972ecb8f9"] == "3.0.0"  # 0040_3_0_0_...
+    assert releases["prefect-postgresql"]["d9d98a9ebb6f"] == "2.0a13"
+    assert len(releases["airflow"]) == 124
+
+
+def test_releases_without_a_source_or_with_a_revision_twice_stop(tmp_path: Path) -> None:
+    path = tmp_path / "releases.toml"
+    path.write_text('[[history]]\nname = "optuna"\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match="needs a source"):
+        corpus_releases.load_releases(path, ["optuna"])
+    path.write_text(
+        '[[history]]\nname = "optuna"\nsource = "s"\n'
+        '[[history.release]]\nname = "1"\nrevisions = ["a"]\n'
+        '[[history.release]]\nname = "2"\nrevisions = ["a"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit, match="listed once"):
+        corpus_releases.load_releases(path, ["optuna"])
+    with pytest.raises(SystemExit, match="not a history"):
+        corpus_releases.load_releases(path, ["zenml"])
+
+
+def test_a_finding_keeps_its_id_when_the_groups_take_an_earlier_rank_away() -> None:
+    """A loop over three tables is one place ranked by message: without the first, the
+    second is still ``#1`` (not ``#0``, the first's verdict)."""
+    without = {"h:a.py:r:1:1#0": "on a", "h:a.py:r:1:1#1": "on b", "h:a.py:r:1:1#2": "on c"}
+    grouped = {"h:a.py:r:1:1#0": "on b", "h:a.py:r:1:1#1": "on c"}
+    same = corpus_releases.same_ids(without, grouped, lambda message: message)
+    assert same == {"h:a.py:r:1:1#1": "on b", "h:a.py:r:1:1#2": "on c"}
+    levels = dict.fromkeys(without, "error")
+    assert corpus_releases.changed(levels, dict.fromkeys(same, "error")) == [
+        ("h:a.py:r:1:1#0", "taken away")
+    ]
+
+
+def test_markdown_table_shows_both_precisions() -> None:
+    tally, grouped = corpus.Tally(12, 12, 9, 3), corpus.Tally(10, 10, 9, 1)
+    table = corpus.markdown_table(
+        {"SM201 x": tally}, tally, grouped=({"SM201 x": grouped}, grouped)
+    )
+    assert "precision with release groups" in table.splitlines()[0]
+    assert "| SM201 `x` | 12 | 9 / 3 | 0 | 75.0% | 9 / 1 | 90.0% |" in table

@@ -15,7 +15,7 @@ from flask_safemigrate.console import main as safemigrate_main
 from flask_safemigrate.report import SCHEMA_VERSION
 from tests.support.apps import MakeApp, init_migrations
 from tests.support.cli import invoke
-from tests.support.databases import sqlite_url
+from tests.support.databases import empty_sqlite
 from tests.support.revisions import revision_script, write_revision
 from tests.upgrade.histories import TABLES, models, write_history
 
@@ -29,7 +29,7 @@ def first_key_is_version(stdout: str) -> dict[str, object]:
 
 
 def test_every_command_and_exit_carries_schema_version(make_app: MakeApp, tmp_path: Path) -> None:
-    app = make_app(sqlite_url(tmp_path / "t.db"), models=models(TABLES[:2]))
+    app = make_app(empty_sqlite(tmp_path / "t.db"), models=models(TABLES[:2]))
     migrations = init_migrations(app)
     write_history(migrations, count=2)
 

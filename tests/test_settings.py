@@ -48,6 +48,7 @@ INVALID: dict[str, Any] = {
     "lint_plural_tables": "plural",
     "lint_schema": "  ",
     "lint_sqlalchemy": "two",
+    "lint_releases": "branches",
 }
 
 

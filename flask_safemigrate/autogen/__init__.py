@@ -15,7 +15,7 @@ from flask_safemigrate import dedicated_schema
 from flask_safemigrate.autogen.filename import FILE_TEMPLATE, use_dated_file_names
 from flask_safemigrate.autogen.hook import RevisionHook
 from flask_safemigrate.autogen.imports import add_guards_import, script_files
-from flask_safemigrate.autogen.message import check_message, is_vague
+from flask_safemigrate.autogen.message import check_message, check_writable, is_vague
 from flask_safemigrate.autogen.reach import require_reachable
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "RevisionHook",
     "add_guards_import",
     "check_message",
+    "check_writable",
     "install",
     "is_vague",
     "require_reachable",

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from flask_safemigrate import project
+from flask_safemigrate import database, project
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.fleet import table
 from flask_safemigrate.fleet.targets import load
@@ -33,6 +33,7 @@ def fleet_status(app: Flask, run_id: str | None = None) -> Result:
         settings = setup.settings
         control_url = settings.fleet_url or setup.targets[0].url
         known = load(app, settings) if settings.targets and run_id is None else []
+    database.refuse_missing_sqlite_file(control_url)  # reading must not create the file
     engine = table.control_engine(control_url)
     try:
         rows = table.latest(table.read(engine, run_id))

@@ -45,7 +45,7 @@ def read_marks(setup: Setup) -> DatabaseMarks:
     for target in setup.targets:
         try:
             with database.connect(
-                target.url, timeout=setup.settings.connect_timeout, retries=0
+                target.url, timeout=setup.settings.connect_timeout, retries=0, read_only=True
             ) as connection:
                 current.update(
                     database.current_revisions(

@@ -49,15 +49,29 @@ def lint_command(
     migrations directory); the baseline, written or applied, holds them as the rules word them.
     ``lint`` is the lint command as the user ran it, which advice to lint again names (the
     report's :data:`REWRITE` fact: the line that rewrites a baseline with stale entries).
-    ``deployed_together``: see :func:`~flask_safemigrate.lint.engine.lint`.
+    ``deployed_together``: see :func:`~flask_safemigrate.lint.engine.lint`. With
+    ``config.releases == "git-tags"``, each script's release is read from git tags
+    (:mod:`~flask_safemigrate.lint.release_tags`); when git cannot say, the summary's hint
+    says the setting had no effect.
     """
+    releases = None
+    notice = None
+    if config.releases == "git-tags":
+        from flask_safemigrate.lint.release_tags import git_tag_releases  # subprocess
+
+        tagged = git_tag_releases(engine.collect_files(paths, config.exclude)[0])
+        releases, notice = tagged.releases or None, tagged.notice
     report = engine.lint(
         paths,
         config,
         only_revisions=only_revisions,
         cache_dir=cache_dir,
         deployed_together=deployed_together,
+        releases=releases,
     )
+    if notice is not None:
+        hint = " ".join(filter(None, (report.facts.get("summary_hint"), notice)))
+        report = dataclasses.replace(report, facts={**report.facts, "summary_hint": hint})
     if write_baseline is not None or config.baseline is not None:
         # Imported here, as git_files below: a run without a baseline need not pay for them.
         from flask_safemigrate.lint import baseline

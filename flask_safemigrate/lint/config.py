@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from flask_safemigrate.errors import ConfigError
-from flask_safemigrate.lint.model import ALL_DIALECTS, LintConfig, sqlalchemy_version
+from flask_safemigrate.lint.model import (
+    ALL_DIALECTS,
+    RELEASE_SOURCES,
+    LintConfig,
+    sqlalchemy_version,
+)
 from flask_safemigrate.report import Severity
 
 
@@ -37,6 +42,7 @@ def config_from(
         "report-unused-ignores",
         "sqlalchemy",
         "baseline",
+        "releases",
     }
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -88,6 +94,12 @@ def config_from(
             f"lint option baseline must be a file name, not {baseline!r}",
             hint='for example baseline = "lint-baseline.json"',
         )
+    releases = str(merged.get("releases", "off")).lower()
+    if releases not in RELEASE_SOURCES:
+        raise ConfigError(
+            f"lint option releases: {merged.get('releases')!r} is not a source of releases",
+            hint=f"use one of {', '.join(RELEASE_SOURCES)}",
+        )
     return LintConfig(
         select=_names(merged.get("select")),
         ignore=_names(merged.get("ignore")) or (),
@@ -100,6 +112,7 @@ def config_from(
         report_unused_ignores=bool(merged.get("report-unused-ignores", False)),
         sqlalchemy=sqlalchemy,
         baseline=Path(baseline) if baseline is not None else None,
+        releases=releases,
     )
 
 

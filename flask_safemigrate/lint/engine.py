@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -237,6 +237,7 @@ def lint(
     jobs: int | None = None,
     cache_dir: Path | None = None,
     deployed_together: bool = True,
+    releases: Mapping[str | Path, Hashable] | None = None,
 ) -> Report:
     """Lint scripts and their history; returns the report, never prints or exits.
 
@@ -252,12 +253,20 @@ def lint(
     so a table one of them creates is new for those that descend from it
     (:mod:`.helpers.deployed_together`). Safe-upgrade's pre-flight passes ``False``: it
     judges the tables its plan creates itself, with the live database and the reason.
+
+    ``releases``: each script's release, keyed by its revision id or its resolved path (any
+    hashable label; :func:`~flask_safemigrate.lint.release_tags.git_tag_releases` reads them
+    from git tags). Revisions of one release ship together, so a table an earlier revision of
+    the same release creates is new for the later ones, as within ``only_revisions``; a
+    revision with no release is alone. With ``only_revisions`` too, that set is split by
+    release: nothing is taken as new across a release's boundary. ``deployed_together=False``
+    takes nothing as new, whatever ``releases`` says.
     """
     # The whole run, not only the scripts' (:func:`lint_files`): listing the files, the
     # revision graph and the findings made a dozen young collections after it, and none
     # found garbage.
     with fewer_collections():
-        return _lint(paths, config, only_revisions, jobs, cache_dir, deployed_together)
+        return _lint(paths, config, only_revisions, jobs, cache_dir, deployed_together, releases)
 
 
 def _lint(
@@ -267,6 +276,7 @@ def _lint(
     jobs: int | None,
     cache_dir: Path | None,
     deployed_together: bool,
+    releases: Mapping[str | Path, Hashable] | None,
 ) -> Report:
     files, locations = collect_files(paths, config.exclude)
     cache = None
@@ -309,8 +319,9 @@ def _lint(
             _store(cache, result, keys, read)
         cache.save()
     # After the cache: what it keeps judges each script alone, whatever the set.
-    if only_revisions is not None and deployed_together:
-        results = _deployed_together(results, script_rules, config, only_revisions)
+    groups = _release_groups(results, only_revisions, releases) if deployed_together else {}
+    if groups:
+        results = _deployed_together(results, script_rules, config, only_revisions, groups)
 
     findings: list[Finding] = []
     known: dict[Path, history.Script | history.GraphProblem] = {}
@@ -359,37 +370,64 @@ def _lint(
     return Report("lint", findings, facts=facts)
 
 
+def _release_groups(
+    results: list[FileResult],
+    deploy: set[str] | None,
+    releases: Mapping[str | Path, Hashable] | None,
+) -> dict[str, Hashable]:
+    """The group each linted revision deploys with, by revision: the set ``deploy``
+    (``--since``, ``--pending``), split by release when ``releases`` says; else its release.
+    A revision in no group is judged alone; so is one two scripts claim (which one runs?)."""
+    if deploy is None and not releases:
+        return {}
+    releases = releases or {}
+    seen = Counter(r.info.revision for r in results if r.info is not None)
+    groups: dict[str, Hashable] = {}
+    for result in results:
+        info = result.info
+        if info is None or not result.linted or seen[info.revision] != 1:
+            continue
+        release = releases.get(info.revision, releases.get(result.path))
+        if deploy is not None:
+            if info.revision in deploy:
+                groups[info.revision] = ("deploy", release)
+        elif release is not None:
+            groups[info.revision] = ("release", release)
+    return groups
+
+
 def _deployed_together(
     results: list[FileResult],
     script_rules: Sequence[type[Rule]],
     config: LintConfig,
-    only_revisions: set[str],
+    only_revisions: set[str] | None,
+    groups: Mapping[str, Hashable],
 ) -> list[FileResult]:
-    """``results``, the scripts of ``only_revisions`` (a set that deploys together) that
-    descend from one creating a table judged again with that table new
+    """``results``, the scripts that descend from one of their group (a set that deploys
+    together: :func:`_release_groups`) creating a table judged again with that table new
     (:mod:`.helpers.deployed_together`). Only scripts with a finding or a silenced one: a
     table more that is new only takes findings away (and may leave an ignore unused)."""
-    seen = Counter(r.info.revision for r in results if r.info is not None)
-    paths = {
-        r.info.revision: r.path
-        for r in results
-        if r.linted
-        and r.info is not None
-        and r.info.revision in only_revisions
-        and seen[r.info.revision] == 1  # a revision two scripts claim: which one runs?
-    }
-    together = {r.info.revision: r.info for r in results if r.info and r.info.revision in paths}
-    judged = [
-        r.info
-        for r in results
-        if r.info is not None
-        and r.info.revision in together
-        and (r.findings or r.silenced)
-        and (r.info.down_revisions or r.info.depends_on)
-    ]
-    if not judged:
-        return results
-    found = deployed_together.new_tables(judged, together, lambda rev: parse(paths[rev], config))
+    paths = {r.info.revision: r.path for r in results if r.info and r.info.revision in groups}
+    members: dict[Hashable, dict[str, history.Script]] = {}
+    for result in results:
+        if result.info is not None and result.info.revision in groups:
+            members.setdefault(groups[result.info.revision], {})[result.info.revision] = result.info
+    found: dict[str, frozenset[str]] = {}
+    for together in members.values():
+        judged = [
+            r.info
+            for r in results
+            if r.info is not None
+            and r.info.revision in together
+            and (r.findings or r.silenced)
+            and (r.info.down_revisions or r.info.depends_on)
+        ]
+        if judged:
+            found.update(
+                deployed_together.new_tables(
+                    judged, together, lambda rev: parse(paths[rev], config)
+                )
+            )
     if not found:
         return results
     new = {paths[revision]: tables for revision, tables in found.items()}

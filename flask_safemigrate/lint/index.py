@@ -474,12 +474,16 @@ def _may_have_constants(tree: ast.Module) -> bool:
     """Whether the module has a statement besides imports, functions and Alembic's four
     identifiers (``revision = ...``): only then can it hold constants worth reading."""
     for stmt in tree.body:
+        cls = stmt.__class__  # spelled out, no generator: this runs for every script
+        if cls is ast.FunctionDef or cls is ast.Import or cls is ast.ImportFrom:
+            continue
         if isinstance(stmt, ast.ClassDef):
             return True
         if isinstance(stmt, ast.Assign | ast.AnnAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            if any(not (isinstance(t, ast.Name) and t.id in _ALEMBIC_NAMES) for t in targets):
-                return True
+            for target in targets:
+                if not (isinstance(target, ast.Name) and target.id in _ALEMBIC_NAMES):
+                    return True
     return False
 
 

@@ -41,6 +41,7 @@ def flask_lint_options(settings: Settings) -> dict[str, Any]:
         "plural-tables": settings.lint_plural_tables,
         "schema": settings.lint_schema or settings.schema,
         "sqlalchemy": settings.lint_sqlalchemy,
+        "releases": settings.lint_releases,
     }
 
 

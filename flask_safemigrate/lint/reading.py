@@ -172,7 +172,9 @@ def collect_files(
                     files.extend(
                         p
                         for p in sorted(location.rglob("*.py"))
-                        if p.name != "__init__.py" and "__pycache__" not in p.parts
+                        if p.name != "__init__.py"
+                        # the text first: building the parts of every path costs more
+                        and ("__pycache__" not in str(p) or "__pycache__" not in p.parts)
                     )
         elif path.exists():
             files.append(path)

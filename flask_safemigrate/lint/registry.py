@@ -75,6 +75,7 @@ RULE_MODULES: tuple[str, ...] = (
     "flask_safemigrate.lint.rules.correctness.enum_value_appended",
     "flask_safemigrate.lint.rules.correctness.guards_not_imported",
     "flask_safemigrate.lint.rules.correctness.mysql_alter_without_existing_type",
+    "flask_safemigrate.lint.rules.correctness.unknown_operation",
     "flask_safemigrate.lint.rules.conventions.singular_table_name",
     "flask_safemigrate.lint.rules.conventions.vague_message",
     "flask_safemigrate.lint.rules.conventions.missing_schema",

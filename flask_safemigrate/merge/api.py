@@ -113,32 +113,44 @@ def _auto_merge_heads(
     plan = plan_merge(target, directory)
     notes = [history_note(plan)]
     findings = [conflict_finding(c, forced=force and not check) for c in plan.conflicts]
+    heads = ", ".join(plan.heads)
     if len(plan.heads) < 2:
-        notes.append(
-            f"Nothing to merge: one head ({plan.heads[0]})."
+        summary = (
+            f"Nothing to merge: one head ({heads})."
             if plan.heads
             else "Nothing to merge: there are no revisions."
         )
-        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes, closing=summary))
     notes.extend(fork_notes(plan))
     if plan.notes:
         notes.append("Raw SQL is compared best effort; not compared:")
         notes.extend(f"  {note}" for note in plan.notes)
+    conflicts = plural(len(plan.conflicts), "conflict")
     if check:
         findings.insert(0, multiple_heads_finding(plan))
         notes.append("--check: nothing was written.")
-        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
-    if plan.conflicts and not force:
-        notes.append(
-            f"Not merged: {plural(len(plan.conflicts), 'conflict')} between the branches"
-            " (below). Nothing was written."
+        summary = f"Not merged (--check): {len(plan.heads)} heads ({heads})" + (
+            f", {conflicts} between the branches." if plan.conflicts else "."
         )
-        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes))
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes, closing=summary))
+    if plan.conflicts and not force:
+        notes.append(f"Not merged: {conflicts} between the branches (below). Nothing was written.")
+        summary = (
+            f"Refused to merge heads {heads}: {conflicts} between the branches (above);"
+            " nothing was written."
+        )
+        return _result(Report(COMMAND, findings, facts=plan.facts(), notes=notes, closing=summary))
     revision, path = write_merge(target, plan, message, x_args)
     if plan.conflicts:
-        notes.append(f"Merging despite {plural(len(plan.conflicts), 'conflict')} (--force).")
+        notes.append(f"Merging despite {conflicts} (--force).")
     notes.append(f"Wrote merge revision {revision}: {display_path(path)}")
-    return _result(Report(COMMAND, findings, facts=plan.facts(revision, path), notes=notes))
+    summary = f"Merged heads {heads} into {revision}" + (
+        f" despite {conflicts} (--force): add a migration that reconciles them."
+        if plan.conflicts
+        else "; the history has one head."
+    )
+    facts = plan.facts(revision, path)
+    return _result(Report(COMMAND, findings, facts=facts, notes=notes, closing=summary))
 
 
 def _result(report: Report) -> Result:

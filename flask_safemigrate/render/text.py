@@ -58,7 +58,10 @@ def _per_severity(report: Report) -> list[str]:
 
 
 def summary_line(report: Report) -> str:
-    """One line that says how the run ended."""
+    """One line that says how the run ended: the report's own ``closing`` when it has one
+    (auto-merge-heads says what it merged or why not), else the count of its findings."""
+    if report.closing:
+        return report.closing
     if not report.findings:
         return "All checks passed."
     counts = _per_severity(report)

@@ -466,9 +466,17 @@ def skip_lint_hint(run: Run, blocking: Sequence[Finding], *, breaks: bool) -> li
     else:
         tail = f"or pass --skip-lint to {anyway} anyway"
     return [
-        replace(finding, help=(f"{finding.help}; " if finding.help else "") + tail)
+        finding
+        if finding.rule in _CERTAIN_FAILURES
+        else replace(finding, help=(f"{finding.help}; " if finding.help else "") + tail)
         for finding in blocking
     ]
+
+
+#: Lint rules whose finding is a statement that fails whenever it runs (a misspelt operation):
+#: "pass --skip-lint to apply it anyway" would only apply the revisions before it and stop
+#: on it, half deployed, so their help gives no way past them.
+_CERTAIN_FAILURES = frozenset({"unknown-operation"})
 
 
 def _tables(run: Run) -> set[str]:

@@ -126,7 +126,10 @@ class Run:
     def connect(self, target: Target) -> Iterator[Connection]:
         settings = self.setup.settings
         with database.connect(
-            target.url, timeout=settings.connect_timeout, retries=settings.connect_retries
+            target.url,
+            timeout=settings.connect_timeout,
+            retries=settings.connect_retries,
+            read_only=self.options.dry_run,
         ) as connection:
             yield connection
 

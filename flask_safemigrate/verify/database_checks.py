@@ -48,6 +48,7 @@ def check_database(setup: Setup, target: Target) -> DatabaseResult:
             target.url,
             timeout=setup.settings.connect_timeout,
             retries=setup.settings.connect_retries,
+            read_only=True,
         ) as connection:
             _check_connected(setup, target, connection, result)
         return result

@@ -106,3 +106,43 @@ def test_the_real_flask_command_exits_2(tmp_path: Path) -> None:
         ' name the change, e.g. -m "add email to users"'
     ]
     assert sorted(versions.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["migrate", "revision"])
+@pytest.mark.parametrize(
+    ("message", "what"),
+    [
+        ('count "views" """ done', "three double quotes"),
+        ("import C:\\new\\x01 data", "a backslash"),
+    ],
+)
+def test_a_message_the_docstring_cannot_hold_is_refused(
+    tmp_path: Path,
+    migrations: Path,
+    track_app: AppTracker,
+    command: str,
+    message: str,
+    what: str,
+) -> None:
+    """Alembic copies the message into the script's docstring unescaped: it used to write a
+    script that does not parse, then fail to load it with a traceback, leaving the file."""
+    app = _app(tmp_path, migrations, track_app, SAFEMIGRATE_REQUIRE_MESSAGE=False)
+    result = invoke(app, "db", command, "-m", message)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("Error: the message ") and f"holds {what}" in lines[0]
+    assert lines[1].startswith("  help: reword it without ")
+    assert "Traceback" not in result.output
+    assert list((migrations / "versions").iterdir()) == []
+
+
+def test_quotes_and_unicode_that_the_docstring_holds_go_through(
+    tmp_path: Path, migrations: Path, track_app: AppTracker
+) -> None:
+    app = _app(tmp_path, migrations, track_app)
+    message = "add users.name \"quoted\" \u2013 ünïcode 'x'; DROP TABLE x; -- 日本"
+    result = invoke(app, "db", "revision", "-m", message)
+    assert result.exit_code == 0, result.output
+    (script,) = (migrations / "versions").glob("*.py")
+    assert script.read_text(encoding="utf-8").startswith(f'"""{message}\n')
+    compile(script.read_text(encoding="utf-8"), str(script), "exec")

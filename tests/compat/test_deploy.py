@@ -317,6 +317,22 @@ def test_a_lint_error_alone_suggests_skip_lint_alone(deploys: Deploys) -> None:
     assert problem["help"].endswith("or pass --skip-lint to apply it anyway")
 
 
+def test_a_misspelt_operation_suggests_no_way_past_it(deploys: Deploys) -> None:
+    """`op.create_indx` fails whenever it runs: --skip-lint would only stop on it later,
+    after the revisions before it, so the help names the fix and nothing else."""
+    deploys.first()
+    code, data = upgrade(
+        deploys.release(
+            users(),
+            revision_script(V2, V1, 'op.create_indx("ix_users_x", "users", ["id"])', message="ix"),
+        )
+    )
+    assert code == 3, data
+    (problem,) = [p for p in data["problems"] if p["severity"] == "error"]
+    assert problem["check"] == "unknown-operation"
+    assert problem["help"] == "use op.create_index()"
+
+
 def test_allow_breaking_goes_on_and_is_recorded(deploys: Deploys, database_url: str) -> None:
     deploys.first()
     # A dry run says what a real one will do, never that it deployed or recorded.

@@ -18,7 +18,7 @@ import pytest
 from flask_safemigrate import history
 from flask_safemigrate.lint import calls as calls_module
 from flask_safemigrate.lint.calls import is_missing, literal, nodes_below
-from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, parse
+from flask_safemigrate.lint.engine import LintConfig, Migration, Rule, collect_files, parse
 from flask_safemigrate.lint.findings import Display
 from flask_safemigrate.lint.helpers.functions import migration_functions
 from flask_safemigrate.lint.index import build_index, collect_calls
@@ -267,6 +267,26 @@ def test_resolved_is_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     directories: dict[Path, tuple[Path, frozenset[str] | None]] = {}
     for path in paths:
         assert history.resolved(path, directories) == path.resolve(), path
+
+
+def test_collect_files_leaves_out_pycache_folders_only(tmp_path: Path) -> None:
+    """A folder named ``__pycache__`` is left out; a name that merely contains the word is
+    not (the listing tests the path's text before its parts)."""
+    versions = tmp_path / "versions"
+    for folder in ("__pycache__", "x__pycache__", "__pycache__x", "sub/__pycache__", "sub"):
+        (versions / folder).mkdir(parents=True, exist_ok=True)
+        (versions / folder / "a1_script.py").write_text("")
+    (versions / "b2_script.py").write_text("")
+    files, _ = collect_files([versions])
+    found = sorted(str(path.relative_to(versions.resolve())) for path in files)
+    assert found == [
+        "__pycache__x/a1_script.py",
+        "b2_script.py",
+        "sub/a1_script.py",
+        "x__pycache__/a1_script.py",
+    ]
+    # Below a folder named __pycache__, everything is left out, however deep.
+    assert collect_files([versions / "__pycache__"])[0] == []
 
 
 def test_display_names_paths_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

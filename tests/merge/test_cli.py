@@ -45,7 +45,7 @@ def test_one_head_is_nothing_to_do(merge_app: MergeApp) -> None:
     }
     text = invoke(app, "db", "auto-merge-heads")
     assert text.exit_code == 0
-    assert f"Nothing to merge: one head ({ROOT})." in text.stdout
+    assert text.stdout.splitlines()[-1] == f"Nothing to merge: one head ({ROOT})."
     assert snapshot(migrations) == before
 
 
@@ -76,7 +76,10 @@ def test_two_heads_without_conflict_are_merged(merge_app: MergeApp) -> None:
     assert graph.problems == ()
     assert f"Wrote merge revision {head}: {path}" in result.stdout
     assert "Generating" not in result.output  # Alembic's progress line stays quiet
-    assert result.stdout.splitlines()[-1] == "All checks passed."
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"Merged heads {A}, {B} into {head}; the history has one head."
+    )
     # every script that was there is byte for byte what it was
     assert {name: sha for name, sha in snapshot(migrations).items() if name != written} == before
 
@@ -128,7 +131,10 @@ def test_same_column_is_refused(merge_app: MergeApp) -> None:
     ]
     assert "--force" in lines[start + 5]
     assert "Not merged: 1 conflict between the branches (below). Nothing was written." in lines
-    assert lines[-1] == "Found 1 problem (1 error)."
+    assert lines[-1] == (
+        f"Refused to merge heads {A}, {B}: 1 conflict between the branches (above);"
+        " nothing was written."
+    )
     assert "Traceback" not in result.output
 
 
@@ -249,6 +255,11 @@ def test_force_text_output(merge_app: MergeApp) -> None:
     assert "Merging despite 1 conflict (--force)." in result.stdout
     assert "warning[branch-conflict]: column users.email" in result.stdout
     assert "help: add a migration after the merge that reconciles users.email" in result.stdout
+    (head,) = graph_of(migrations).heads
+    assert result.stdout.splitlines()[-1] == (
+        f"Merged heads {A}, {B} into {head} despite 1 conflict (--force):"
+        " add a migration that reconciles them."
+    )
 
 
 def test_check_only_reports(merge_app: MergeApp) -> None:
@@ -274,6 +285,7 @@ def test_check_only_reports(merge_app: MergeApp) -> None:
     text = invoke(app, "db", "auto-merge-heads", "--check")
     assert text.exit_code == 1
     assert "--check: nothing was written." in text.stdout
+    assert text.stdout.splitlines()[-1] == f"Not merged (--check): 2 heads ({A}, {B})."
 
 
 def test_check_lists_conflicts_too(merge_app: MergeApp) -> None:

@@ -13,11 +13,11 @@ from tests.support.apps import AppTracker
 from tests.support.databases import (
     PROBE_TIMEOUT,
     DbKind,
+    empty_sqlite,
     probe,
     require_server,
     scratch_database,
     server_url,
-    sqlite_url,
 )
 from tests.support.multidb import PAIRS, Binds
 from tests.support.scratch_pool import ScratchPool
@@ -36,7 +36,7 @@ def binds(
         urls = []
         for number, kind in enumerate(kinds):
             if kind == "sqlite":
-                urls.append(sqlite_url(tmp_path / f"bind{number}.db"))
+                urls.append(empty_sqlite(tmp_path / f"bind{number}.db"))
                 continue
             url = server_url(kind)
             if kind not in server_probes:

@@ -752,6 +752,7 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_LINT_PLURAL_TABLES": "several",
     "SAFEMIGRATE_LINT_SCHEMA": ["public"],
     "SAFEMIGRATE_LINT_SQLALCHEMY": "latest",
+    "SAFEMIGRATE_LINT_RELEASES": "tags",
 }
 
 

@@ -192,6 +192,14 @@ def sqlite_url(path: Path) -> str:
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
+def empty_sqlite(path: Path) -> str:
+    """The URL of a new, empty SQLite database at ``path`` (a file of no bytes is one): what
+    ``CREATE DATABASE`` is on a server. Commands that only read refuse a path where no file
+    is (they would create it), so a test of an empty database creates it first."""
+    path.touch()
+    return sqlite_url(path)
+
+
 def table_names(url: str | URL) -> set[str]:
     """The tables in the database at ``url`` (through a short-lived engine)."""
     with connection_to(url) as conn:

@@ -17,7 +17,7 @@ import pytest
 from flask_safemigrate.suggested import command_prefix, text_for
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import sqlite_url
+from tests.support.databases import empty_sqlite
 from tests.support.revisions import write_revision
 from tests.upgrade.histories import REVISIONS, TABLES, models, prepare, revision_source
 
@@ -52,7 +52,7 @@ def test_a_failed_revision_suggests_the_directory_it_ran_on(
 def test_verify_not_at_head_suggests_a_command_that_runs(
     make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = sqlite_url(tmp_path / "app.db")
+    url = empty_sqlite(tmp_path / "app.db")
     app = make_app(url, models=models(TABLES[:2]), config=NO_BACKUP)
     _move_to_other(prepare(app, count=2), monkeypatch)
     code, data, result = invoke_json(app, "db", "-d", "other", "verify", "--format", "json")
@@ -69,7 +69,7 @@ def test_verify_not_at_head_suggests_a_command_that_runs(
 def test_ctrl_c_help_suggests_the_directory_it_ran_on(
     make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = sqlite_url(tmp_path / "app.db")
+    url = empty_sqlite(tmp_path / "app.db")
     app = make_app(url, models=models(TABLES[:3]), config=NO_BACKUP)
     migrations = prepare(app, count=2)
     write_revision(migrations, revision_source(2, extra_upgrade="raise KeyboardInterrupt"))
@@ -103,7 +103,7 @@ def _other(
     """An app on SQLite whose ``count``-revision history lives in ``other``, not its own;
     its models are the first ``tables`` of the history's."""
     app = make_app(
-        sqlite_url(tmp_path / "app.db"), models=models(TABLES[:tables]), config=NO_BACKUP
+        empty_sqlite(tmp_path / "app.db"), models=models(TABLES[:tables]), config=NO_BACKUP
     )
     _move_to_other(prepare(app, count=count), monkeypatch)
     return app

@@ -15,7 +15,7 @@ from flask_safemigrate import models_snapshot
 from flask_safemigrate.project import setup_of
 from tests.support.apps import REPO_ROOT, AppTracker
 from tests.support.cli import invoke, invoke_ok, run_flask
-from tests.support.databases import engine_for, sqlite_url, table_names
+from tests.support.databases import empty_sqlite, engine_for, table_names
 from tests.support.verify import problems, run_verify
 
 HEAD = "50b556ad4f8b"
@@ -70,7 +70,7 @@ def test_example_app_a_revision_behind(database_url: str, track_app: AppTracker)
 def test_real_flask_binary(tmp_path: Path) -> None:
     """End to end through the real ``flask`` executable (SQLite, no server needed)."""
     env = {
-        "DATABASE_URL": sqlite_url(tmp_path / "e2e.db"),
+        "DATABASE_URL": empty_sqlite(tmp_path / "e2e.db"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     before = run_flask(["db", "verify", "--format", "json"], app="example_app", env=env)

@@ -14,7 +14,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_safemigrate import SafeMigrate
 from tests.support.apps import AppTracker
 from tests.support.cli import invoke_ok
-from tests.support.databases import sqlite_url
+from tests.support.databases import empty_sqlite, sqlite_url
 from tests.support.revisions import write_revision
 from tests.support.verify import problems, run_verify
 
@@ -87,7 +87,7 @@ def multidb_app(
 def test_every_bind_is_checked_and_roundtripped(
     database_url: str, tmp_path: Path, track_app: AppTracker
 ) -> None:
-    logs = sqlite_url(tmp_path / "logs.db")
+    logs = empty_sqlite(tmp_path / "logs.db")
     app = multidb_app(database_url, logs, tmp_path, track_app)
     code, data, _ = run_verify(app)
     assert code == 1

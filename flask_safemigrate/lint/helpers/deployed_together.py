@@ -1,7 +1,9 @@
 """Tables an earlier revision of the same deploy created: they hold no rows when a later one runs.
 
 ``--since REV`` and ``--pending`` lint a set of revisions that deploy together (a branch's
-new migrations, the next upgrade). A table one of them creates is empty, and unknown to the
+new migrations, the next upgrade), and so do the revisions of one release when lint knows the
+releases (``releases = "git-tags"``, :mod:`~flask_safemigrate.lint.release_tags`: users
+upgrade release to release). A table one of them creates is empty, and unknown to the
 servers still running the previous release, when a revision of the set that descends from
 it runs: for that revision it is new, as a table created earlier in its own function is.
 The lock, rewrite, NOT NULL and destructive rules read "created earlier" from
@@ -11,15 +13,19 @@ The lock, rewrite, NOT NULL and destructive rules read "created earlier" from
 statement), so every one of those rules skips them with no change of its own.
 
 Only ancestors count (``down_revision`` and ``depends_on``, followed through revisions of the
-set): a sibling branch's revision may run after, or never. When unsure, the finding stays: a
+set): a sibling branch's revision may run after, or never. An ancestor that renames a table new
+for it (``op.rename_table("a", "b")``, ``ALTER TABLE a RENAME TO b``, ``RENAME TABLE a TO b``)
+and writes nothing into it makes the new name as new. When unsure, the finding stays: a
 table two ancestors create, or that an ancestor which may run once it exists (the creator
-itself, or any ancestor that is not the creator's) drops, renames (either name), names in SQL
-that drops, renames or fills a table (``INSERT``, ``COPY``, ``INTO``), or inserts into
+itself, or any ancestor that is not the creator's) drops, renames to a name lint cannot
+read, names in SQL that drops, renames or fills a table (``INSERT``, ``COPY``, ``INTO``) other
+than a plain rename, or inserts into
 (``t.insert()``, ``op.bulk_insert(t)``), is not new; nor is any table once such an ancestor
 writes where lint cannot tell which table (an ORM session, an insert into a table it cannot
 name, SQL with a name formatted in), nor ``CREATE TABLE ... AS SELECT``, nor a table named
-by an expression. A whole-history lint has no such set: nothing says which revisions were
-released, so it judges each script alone.
+by an expression. ``downgrade()`` is never read for this: an upgrade does not run it. A
+whole-history lint without releases has no such set: nothing in a history says which
+revisions were released, so it judges each script alone.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from dataclasses import dataclass
 
 from flask_safemigrate import history
 from flask_safemigrate.lint.model import Migration, Violation
+from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.sql import (
     CREATE_TABLE,
     PLACEHOLDER,
+    QNAME,
     execute_sql,
     ident,
     sql_statements,
@@ -56,6 +64,13 @@ _WRITE_WORDS = ("insert", "copy", "into", "drop", "rename", "session")
 _PLAIN = _WORD = re.compile(r"[\w$]+")
 #: Every table is unsure.
 _ALL = "*"
+#: A statement that only renames one table (``ALTER TABLE a RENAME TO b``, ``RENAME TABLE a
+#: TO b``): its new name is as new as its old one was.
+_RENAME = compiled_later(
+    rf"^(?:ALTER TABLE (?:IF EXISTS )?({QNAME}) RENAME TO|RENAME TABLE ({QNAME}) TO)"
+    rf" ({QNAME})$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +81,17 @@ class _Made:
     # Tables it may drop, rename or fill: named by an operation, or a word of SQL that may
     # ("*": any table).
     unsure: frozenset[str]
+    # (old, new) of each rename whose both names it says: the new name is made from the old
+    # (new when the old one was new for this revision and it writes nothing into it).
+    renames: tuple[tuple[str, str], ...] = ()
 
 
 def _made(migration: Migration) -> _Made:
     created: set[str] = set()
     unsure: set[str] = set()
+    renames: list[tuple[str, str]] = []
     statements: list[str] = []
+    read: set[int] = set()  # the string constants of the execute calls read here
     for direction, _line, made in migration.index.creations:
         if direction == "upgrade" and _PLAIN.fullmatch(ident(made)):
             created.add(ident(made))  # an expression's key ("{name}") never matches
@@ -83,25 +103,35 @@ def _made(migration: Migration) -> _Made:
             names = (
                 (table, call.string("new_table_name")) if call.name == "rename_table" else (table,)
             )
+            old, new = names[0], names[-1]
+            if call.name == "rename_table" and call.receiver == "op" and old and new:
+                renames.append((ident(old), ident(new)))
+                continue
             # A name lint cannot read may be any table.
             unsure.update(ident(name) if name is not None else _ALL for name in names)
         elif call.name == "execute":
             sql = execute_sql(call)
+            if sql is not None:  # else its strings are judged as any other code's
+                read.update(id(n) for n in ast.walk(call.node) if isinstance(n, ast.Constant))
             for statement in sql_statements(sql) if sql is not None else ():
                 match = CREATE_TABLE.match(statement)
+                renamed = _RENAME.match(statement)
                 if match is not None and not re.search(r"\bselect\b", statement, re.I):
                     created.add(ident(match.group(1)))
+                elif renamed is not None and PLACEHOLDER not in statement:
+                    old = ident(renamed.group(1) or renamed.group(2))
+                    renames.append((old, ident(renamed.group(3))))
                 elif _UNSURE_SQL.search(statement):
                     statements.append(statement.lower())
                     if PLACEHOLDER in statement:  # a table named by an expression
                         unsure.add(_ALL)
-    unsure.update(_written_by_code(migration, statements))
+    unsure.update(_written_by_code(migration, statements, read))
     for statement in statements:  # every word: a table's name is one (quoted or not)
         unsure.update(_WORD.findall(statement))
-    return _Made(frozenset(created), frozenset(unsure))
+    return _Made(frozenset(created), frozenset(unsure), tuple(renames))
 
 
-def _written_by_code(migration: Migration, statements: list[str]) -> set[str]:
+def _written_by_code(migration: Migration, statements: list[str], read: set[int]) -> set[str]:
     """The tables the script may write rows into other than by the SQL of its ``execute``
     calls (``"*"``: any): the table of an insert (``t.insert()``, ``sa.insert(t)``,
     ``op.bulk_insert(t, ...)``, ``t`` a name bound once to ``sa.table("x")`` or
@@ -109,14 +139,23 @@ def _written_by_code(migration: Migration, statements: list[str]) -> set[str]:
     reads as SQL dropping, renaming or filling a table and formats a name into it
     (``f"INSERT INTO {t}"``, ``"... %s" % t``, ``"..." + t``, ``.format``). Other such
     strings (SQL handed to code lint does not follow) join ``statements``, whose tables they
-    name. Docstrings and comments are not code."""
+    name. Docstrings and comments are not code; nor, here, the strings of ``read`` (the SQL of
+    the ``execute`` calls :func:`_made` read) and ``downgrade()``, which an upgrade never runs."""
     if not any(word in migration.lowered for word in _WRITE_WORDS):
         return set()  # the cheap test first
     tree = migration.tree
     tables: dict[str, str | None] | None = None
     parents: dict[int, ast.AST] | None = None
     written: set[str] = set()
+    downgrade = {
+        id(node)
+        for function in tree.body
+        if isinstance(function, ast.FunctionDef) and function.name == "downgrade"
+        for node in ast.walk(function)
+    }
     for node in ast.walk(tree):
+        if id(node) in downgrade:
+            continue
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
@@ -133,6 +172,7 @@ def _written_by_code(migration: Migration, statements: list[str]) -> set[str]:
         elif (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
+            and id(node) not in read
             and _UNSURE_SQL.search(node.value)
         ):
             if parents is None:
@@ -240,29 +280,41 @@ def new_tables(
             lineage[revision] = frozenset(_ancestors(together[revision], together))
         return lineage[revision]
 
-    out: dict[str, frozenset[str]] = {}
-    for script in judged:
-        ancestors = before(script.revision)
+    fresh: dict[str, frozenset[str]] = {}
+
+    def new_for(revision: str) -> frozenset[str]:
+        """The tables ``revision``'s ancestors in the set leave certainly new for it."""
+        if revision in fresh:
+            return fresh[revision]
+        ancestors = before(revision)
         creators: dict[str, list[str]] = {}
-        parsed = True
-        for revision in ancestors:
-            found = made_by(revision)
-            if found is None:
-                parsed = False  # an ancestor that does not parse: what it does is unknown
-                break
+        for ancestor in ancestors:
+            found = made_by(ancestor)
+            if found is None:  # an ancestor that does not parse: what it does is unknown
+                fresh[revision] = frozenset()
+                return fresh[revision]
             for table in found.created:
-                creators.setdefault(table, []).append(revision)
-        new = frozenset(
+                creators.setdefault(table, []).append(ancestor)
+            if found.renames:
+                renamed = new_for(ancestor)  # new when it ran: the new name is as new
+                for old, new in found.renames:
+                    if old in renamed and not {old, _ALL} & found.unsure:
+                        creators.setdefault(new, []).append(ancestor)
+        fresh[revision] = frozenset(
             table
             for table, (creator, *again) in creators.items()
-            if parsed
-            and not again  # made twice: dropped in between, or on two branches
+            if not again  # made twice: dropped in between, or on two branches
             and not any(
                 # Unsure of it and may run once it exists: not one of the creator's ancestors.
-                revision in ancestors and revision not in before(creator)
-                for revision in (*unsure_by.get(table, ()), *unsure_by.get(_ALL, ()))
+                unsure in ancestors and unsure not in before(creator)
+                for unsure in (*unsure_by.get(table, ()), *unsure_by.get(_ALL, ()))
             )
         )
+        return fresh[revision]
+
+    out: dict[str, frozenset[str]] = {}
+    for script in judged:
+        new = new_for(script.revision)
         if new:
             out[script.revision] = new
     return out

@@ -17,9 +17,10 @@ from flask_safemigrate.lint.model import Migration
 
 
 def direction_functions(migration: Migration) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
-    """The module's ``upgrade``/``downgrade`` functions (and multi-db ``upgrade_<bind>``)."""
-    for _, node in migration_functions(migration.tree):
-        yield node
+    """The module's ``upgrade``/``downgrade`` functions (and multi-db ``upgrade_<bind>``):
+    the index's, which :func:`migration_functions` of the same tree would list again."""
+    for function in migration.index.functions:
+        yield function.node
 
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
