@@ -2,13 +2,14 @@
 
 ``flask db upgrade`` connects through the app's engine, so a password or TLS settings given in
 ``SQLALCHEMY_ENGINE_OPTIONS["connect_args"]`` (or a ``creator``) just work there. The tool
-opens its own short-lived, unpooled connections (pre-flight, the migration lock, the ledger,
-the scratch database of ``verify --roundtrip``), and a backup runs a dump tool: all of them
-must log in exactly as the app does, or ``safe-upgrade`` reports ``database-unreachable`` for
-a database ``flask db upgrade`` reaches.
+opens its own short-lived connections, never from the app's pool (pre-flight, the migration
+lock, the ledger, the scratch database of ``verify --roundtrip``), and a backup runs a dump
+tool: all of them must log in exactly as the app does, or ``safe-upgrade`` reports
+``database-unreachable`` for a database ``flask db upgrade`` reaches.
 
 Only what says *how to connect* is taken (:data:`HONOURED`); pool settings are not (the
-tool's connections are never pooled) and neither is ``isolation_level`` (a migration needs
+tool's connections are its own: at most one kept per database for a run's reads,
+:func:`.database.reusing`) and neither is ``isolation_level`` (a migration needs
 its transaction). The options are read from the config once per command and looked up by
 URL: first the exact URL, then any URL of the same server and login (a scratch database
 differs from the app's only by its name).

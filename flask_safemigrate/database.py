@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus
@@ -255,11 +255,14 @@ def connect(
     purpose: str = "check",
     read_only: bool = False,
 ) -> Iterator[Connection]:
-    """A connection on its own engine, tried ``1 + retries`` times with exponential backoff.
+    """A connection on the tool's own engine, tried ``1 + retries`` times with exponential
+    backoff.
 
     The app's pooled engine is left alone: the timeout must apply to this connection only, and
     a migrator must not hold one of the app's pool slots. The connection carries the
-    :mod:`.sessions` label for ``purpose``, so the server shows whose session it is.
+    :mod:`.sessions` label for ``purpose``, so the server shows whose session it is. Inside
+    :func:`reusing` a ``check`` connection comes from that block's pool (see there); any
+    other is new and closed at the end of the with-block.
 
     ``read_only`` (a command that only reads: verify, the ledger, a dry run): a SQLite file
     that does not exist raises :class:`DatabaseUnreachable` instead of being opened, because
@@ -273,7 +276,12 @@ def connect(
         **_connect_args(parsed, timeout),
         **sessions.connect_args(parsed.get_driver_name(), purpose),
     }
-    engine = _engine(parsed, app_engine_options.engine_kwargs(parsed, args))
+    kwargs = app_engine_options.engine_kwargs(parsed, args)
+    scope = _reuse_scope()
+    pooled = scope is not None and purpose == "check" and not _in_memory(parsed)
+    engine = (
+        scope.engine(parsed, kwargs) if scope is not None and pooled else _engine(parsed, kwargs)
+    )
     try:
         attempt = 0
         while True:
@@ -301,10 +309,16 @@ def connect(
                 attempt += 1
         try:
             yield connection
+        except BaseException:
+            if pooled and not connection.closed:  # what went wrong stays with it: not reused
+                with suppress(sa.exc.SQLAlchemyError):
+                    connection.invalidate()
+            raise
         finally:
-            connection.close()
+            connection.close()  # pooled: back to the block's pool, rolled back
     finally:
-        engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
+        if not pooled:
+            engine.dispose()  # NullPool: nothing pooled; the engine stays for the next connect
 
 
 #: The unpooled engines :func:`connect` made, by URL and options, the most recent last.
@@ -322,7 +336,7 @@ def _engine(url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
     dialect's first-connect setup (server version and settings, a few queries and some
     milliseconds of CPU) is made once instead of every time.
     """
-    key = (url.render_as_string(hide_password=False), _frozen(kwargs))
+    key = _key(url, kwargs)
     with _ENGINES_MUTEX:  # threads of one process (tests, an app's own workers) share it
         engine = _ENGINES.get(key)
         if engine is None:
@@ -333,6 +347,103 @@ def _engine(url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
         else:
             _ENGINES.move_to_end(key)
         return engine
+
+
+def _key(url: URL, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (url.render_as_string(hide_password=False), _frozen(kwargs))
+
+
+#: The pooled engines of :func:`reusing`, by thread, URL and options, the most recent last:
+#: kept between blocks (their dialect's first-connect setup and compiled statements), never
+#: a connection (a block closes its own when it ends).
+_POOLED: OrderedDict[tuple[Any, ...], sa.Engine] = OrderedDict()
+_POOLED_KEPT: Final = 16
+#: The keys of :data:`_POOLED` a block uses now (never let go of while it does).
+_IN_USE: set[tuple[Any, ...]] = set()
+
+
+class _Reuse:
+    """The pooled engines one :func:`reusing` block uses: its thread's own, so that no other
+    thread ever holds one of their connections."""
+
+    def __init__(self) -> None:
+        self.engines: dict[tuple[Any, ...], sa.Engine] = {}
+
+    def engine(self, url: URL, kwargs: Mapping[str, Any]) -> sa.Engine:
+        """One connection kept (a second one at the same time is opened and closed), pinged
+        before each reuse, so that one the server ended meanwhile is replaced."""
+        key = (threading.get_ident(), *_key(url, kwargs))
+        engine = self.engines.get(key)
+        if engine is not None:
+            return engine
+        with _ENGINES_MUTEX:
+            engine = _POOLED.pop(key, None)
+            if engine is None:
+                engine = sa.create_engine(
+                    url, pool_size=1, max_overflow=-1, pool_pre_ping=True, **kwargs
+                )
+            _POOLED[key] = engine
+            _IN_USE.add(key)
+            idle = [old for old in _POOLED if old not in _IN_USE]
+            for old in idle[: max(0, len(_POOLED) - _POOLED_KEPT)]:
+                _POOLED.pop(old).dispose()
+        self.engines[key] = engine
+        return engine
+
+    def close_idle(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()  # closes what is idle in its pool; the engine stays usable
+
+    def end(self) -> None:
+        self.close_idle()
+        with _ENGINES_MUTEX:
+            _IN_USE.difference_update(self.engines)
+
+
+_REUSE = threading.local()
+
+
+def _reuse_scope() -> _Reuse | None:
+    scope: _Reuse | None = getattr(_REUSE, "scope", None)
+    return scope
+
+
+def _in_memory(url: URL) -> bool:
+    """SQLite's in-memory database: each connection is a database of its own."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+@contextmanager
+def reusing() -> Iterator[None]:
+    """Within the block, this thread's ``check`` connections (:func:`connect`) are kept and
+    reused, one per database, instead of a new one each time.
+
+    A safe-upgrade reads each database a dozen times in a few seconds; each new connection
+    costs a login (~5 ms on PostgreSQL, and the first catalog queries) and the server a
+    backend. A kept one is rolled back and reset when its with-block ends, as closing it
+    would, and pinged before its next use, so one the server ended meanwhile is replaced by a
+    new one as before; one whose with-block raised is never reused. The lock's connection
+    (``purpose="lock"``) is always its own. The caller calls :func:`close_idle` before
+    anything that may take long (waiting for a lock, a backup, applying), so that no
+    connection sits idle through it; everything kept is closed when the block ends. A block
+    inside another is part of it; other threads are not in it.
+    """
+    if _reuse_scope() is not None:
+        yield
+        return
+    scope = _REUSE.scope = _Reuse()
+    try:
+        yield
+    finally:
+        _REUSE.scope = None
+        scope.end()
+
+
+def close_idle() -> None:
+    """Close the connections :func:`reusing` keeps idle (none outside its block)."""
+    scope = _reuse_scope()
+    if scope is not None:
+        scope.close_idle()
 
 
 def _frozen(value: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from flask_safemigrate import database
 from flask_safemigrate.releases import TOOL_TABLES
 from flask_safemigrate.upgrade import events, wording
 from flask_safemigrate.upgrade.state import Run
@@ -49,6 +50,7 @@ def backup(run: Run) -> None:
             if settings.backup_dir
             else Path(run.app.instance_path) / "backups"
         )
+        database.close_idle()  # none kept idle while it copies
         target.backup = backups.backup_database(
             target.url,
             directory,

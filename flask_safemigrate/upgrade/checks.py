@@ -109,7 +109,8 @@ def _auto_merge(run: Run) -> history.RevisionGraph:
 
 def read_target(run: Run, target: Target) -> tuple[list[ledger.Entry], list[Finding]]:
     """The target's revision (into ``target.current``), its ledger, and ids too long for
-    its version column, read on a fresh connection.
+    its version column, read on the run's connection of the target (a new one after a failed
+    attempt: :func:`database.reusing`).
 
     Through :func:`database.retry_transient`: on a first run another replica may be creating
     the version table or the ledger right now (MariaDB error 1412/1684).
