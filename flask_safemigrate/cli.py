@@ -28,6 +28,7 @@ from flask_safemigrate.cli_graph import graph_command
 from flask_safemigrate.cli_ledger import ledger_group
 from flask_safemigrate.cli_snapshot import snapshot_command
 from flask_safemigrate.cli_support import (
+    LintArgs,
     echo_lint,
     echo_result,
     explain_rule,
@@ -261,17 +262,7 @@ def lint_command(
     paths: tuple[Path, ...],
     pending: bool,
     directory: str | None,
-    select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    fail_on: str | None,
-    dialect: str | None,
-    since: str | None,
-    releases: str | None,
-    report_unused_ignores: bool | None,
-    baseline: Path | None,
-    write_baseline: Path | None,
-    explain: str | None,
-    no_cache: bool,
+    args: LintArgs,
     output_format: str,
 ) -> None:
     """Check migration scripts for data loss, locks and non-idempotent steps."""
@@ -279,8 +270,8 @@ def lint_command(
     from flask_safemigrate.lint.command import lint_command, since_revisions
     from flask_safemigrate.lint.mapped import mapped_columns
 
-    if explain:
-        explain_rule(explain)
+    if args.explain:
+        explain_rule(args.explain)
         return
     settings = current_app.extensions["safemigrate"].get_settings()
     migrations = cli_support.command_directory(directory)
@@ -294,16 +285,7 @@ def lint_command(
         targets = list(paths) or [migrations]
         db = current_app.extensions["migrate"].db
         config = options.resolve(
-            lint_cli_options(
-                select,
-                ignore,
-                fail_on,
-                dialect,
-                report_unused_ignores,
-                baseline,
-                write_baseline,
-                releases,
-            ),
+            lint_cli_options(args),
             settings=settings,
             search_from=migrations,
             app_dialect=database.dialect_of(db.engine.url),
@@ -311,8 +293,8 @@ def lint_command(
         config = dataclasses.replace(config, mapped=mapped_columns(db))
         only: set[str] | None = None
         locations = history.version_locations(migrations)
-        if since:
-            only = since_revisions(locations, since)
+        if args.since:
+            only = since_revisions(locations, args.since)
         if pending:
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             unapplied = pending_revisions(app, settings, locations)
@@ -321,8 +303,8 @@ def lint_command(
             targets,
             config,
             only_revisions=only,
-            write_baseline=write_baseline,
-            cache_dir=None if no_cache else user_cache(),
+            write_baseline=args.write_baseline,
+            cache_dir=None if args.no_cache else user_cache(),
             command=prefix,
             lint=again,
         )

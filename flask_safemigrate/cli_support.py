@@ -7,6 +7,7 @@ hook on every commit, and importing those would triple its start-up time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import functools
 import json
@@ -16,6 +17,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TextIO, TypeVar, cast
 
@@ -306,8 +308,38 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def lint_options(command: Callable[P, R]) -> Callable[P, R]:
-    """The options ``flask db lint`` and ``safemigrate lint`` share."""
+@dataclass(frozen=True)
+class LintArgs:
+    """The options ``flask db lint`` and ``safemigrate lint`` share, as one value: each
+    command takes it instead of repeating the eleven parameters (:func:`lint_options`)."""
+
+    select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    fail_on: str | None
+    dialect: str | None
+    since: str | None
+    releases: str | None
+    report_unused_ignores: bool | None
+    baseline: Path | None
+    write_baseline: Path | None
+    explain: str | None
+    no_cache: bool
+
+
+_LINT_ARGS = tuple(field.name for field in dataclasses.fields(LintArgs))
+
+
+def lint_options(command: Callable[..., R]) -> Callable[..., R]:
+    """The options ``flask db lint`` and ``safemigrate lint`` share, handed to ``command``
+    as one :class:`LintArgs` (its keyword ``args``); the command's own parameters (its
+    paths, ``--pending``, ``--directory``) and ``output_format`` (which
+    :func:`handles_errors` reads to word a failure) stay keywords of their own."""
+
+    @functools.wraps(command)
+    def bundled(**kwargs: Any) -> R:
+        shared = {name: kwargs.pop(name) for name in _LINT_ARGS}
+        return command(args=LintArgs(**shared), **kwargs)
+
     options: list[Callable[[Any], Any]] = [
         click.option("--select", multiple=True, help="Rules to run (names, codes, prefixes)."),
         click.option("--ignore", multiple=True, help="Rules to skip (names, codes, prefixes)."),
@@ -364,35 +396,27 @@ def lint_options(command: Callable[P, R]) -> Callable[P, R]:
         ),
         format_option("text", "json", "github", "sarif", "markdown"),
     ]
-    decorated: Any = command
+    decorated: Any = bundled
     for option in reversed(options):
         decorated = option(decorated)
-    return cast("Callable[P, R]", decorated)
+    return cast("Callable[..., R]", decorated)
 
 
-def lint_cli_options(
-    select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    fail_on: str | None,
-    dialect: str | None,
-    report_unused_ignores: bool | None,
-    baseline: Path | None = None,
-    write_baseline: Path | None = None,
-    releases: str | None = None,
-) -> dict[str, Any]:
-    if baseline is not None and write_baseline is not None:
+def lint_cli_options(args: LintArgs) -> dict[str, Any]:
+    """The options given on the command line, as :func:`.lint.options.resolve` reads them."""
+    if args.baseline is not None and args.write_baseline is not None:
         raise ConfigError(
             "--baseline and --write-baseline cannot be used together",
             hint="--write-baseline FILE records every finding; --baseline FILE reports new ones",
         )
     return {
-        "select": _split(select),
-        "ignore": _split(ignore),
-        "fail-on": fail_on,
-        "dialect": dialect,
-        "report-unused-ignores": report_unused_ignores,
-        "baseline": baseline,
-        "releases": releases,
+        "select": _split(args.select),
+        "ignore": _split(args.ignore),
+        "fail-on": args.fail_on,
+        "dialect": args.dialect,
+        "report-unused-ignores": args.report_unused_ignores,
+        "baseline": args.baseline,
+        "releases": args.releases,
     }
 
 

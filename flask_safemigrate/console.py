@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 
 from flask_safemigrate.cli_support import (
+    LintArgs,
     echo_lint,
     explain_rule,
     handles_errors,
@@ -39,17 +40,7 @@ def main() -> None:
 @handles_errors
 def lint(
     paths: tuple[Path, ...],
-    select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    fail_on: str | None,
-    dialect: str | None,
-    since: str | None,
-    releases: str | None,
-    report_unused_ignores: bool | None,
-    baseline: Path | None,
-    write_baseline: Path | None,
-    explain: str | None,
-    no_cache: bool,
+    args: LintArgs,
     output_format: str,
 ) -> None:
     """Check migration scripts (files, version folders or a migrations folder).
@@ -61,8 +52,8 @@ def lint(
     from flask_safemigrate.lint import engine, options
     from flask_safemigrate.lint.command import lint_command, since_revisions
 
-    if explain:
-        explain_rule(explain)
+    if args.explain:
+        explain_rule(args.explain)
         return
     skip_final_collection()
     # Advice to lint again names this command, not `flask db lint` (which needs an app).
@@ -78,29 +69,20 @@ def lint(
                 " or scripts)",
             )
         config = options.resolve(
-            lint_cli_options(
-                select,
-                ignore,
-                fail_on,
-                dialect,
-                report_unused_ignores,
-                baseline,
-                write_baseline,
-                releases,
-            ),
+            lint_cli_options(args),
             settings=None,
             search_from=targets[0] if targets[0].is_dir() else targets[0].parent,
         )
         only = None
-        if since:
+        if args.since:
             _, locations = engine.collect_files(targets)
-            only = since_revisions(locations, since, with_app=False)
+            only = since_revisions(locations, args.since, with_app=False)
         result = lint_command(
             targets,
             config,
             only_revisions=only,
-            write_baseline=write_baseline,
-            cache_dir=None if no_cache else user_cache(),
+            write_baseline=args.write_baseline,
+            cache_dir=None if args.no_cache else user_cache(),
             lint=again,
         )
     echo_lint(result, output_format, again)
