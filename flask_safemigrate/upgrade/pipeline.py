@@ -578,10 +578,15 @@ def review_entry(finding: Finding) -> dict[str, Any]:
 
 
 def _command(run: Run) -> str:
-    """How the commands this run suggests start (``flask db -d DIR`` for another directory);
-    ``flask db`` when the run stopped before reading its setup."""
+    """How the commands this run suggests start (``flask db -d DIR`` for another directory),
+    also when the run stopped before reading its setup (a missing directory): from its ``-d``."""
     setup = getattr(run, "setup", None)
-    return setup.command if setup is not None else suggested.DEFAULT_PREFIX
+    if setup is not None:
+        return setup.command
+    safe = run.app.extensions.get("safemigrate")
+    if safe is None:
+        return suggested.DEFAULT_PREFIX
+    return suggested.command_prefix(run.options.directory, safe.migrations_directory(run.app))
 
 
 def _suggesting(run: Run, findings: list[Finding]) -> list[Finding]:

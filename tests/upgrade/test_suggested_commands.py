@@ -201,6 +201,21 @@ def test_an_error_s_hint_suggests_the_directory(
         assert "help: run `flask db -d nowhere init` to create it" in result.stderr, result.stderr
 
 
+def test_an_error_s_hint_suggests_the_directory_in_json_too(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same error as JSON: safe-upgrade's report holds it as a ``usage-error`` problem,
+    whose help must name the directory as the text's does (it once said `flask db init`)."""
+    app = _other(make_app, tmp_path, monkeypatch, count=1)
+    for command in ("verify", "safe-upgrade", "lint", "auto-merge-heads"):
+        code, data, result = invoke_json(app, "db", "-d", "nowhere", command, "--format", "json")
+        assert code == 2, result.output
+        helps = [p.get("help", "") for p in data.get("problems", [])] + [data.get("hint", "")]
+        suggested = [c for text in helps for c in _suggested(text)]
+        assert "flask db -d nowhere init" in suggested, data
+        assert all(c.startswith("flask db -d ") for c in suggested), data
+
+
 def test_lint_since_an_unknown_revision_suggests_history_with_the_directory(
     make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
