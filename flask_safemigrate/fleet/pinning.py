@@ -43,7 +43,8 @@ def pin(app: Flask, target: FleetTarget) -> None:
         )
     if target.schema is not None:
         _require_schema(engines[None].url, target.schema, app)
-    url = target.url_on(engines[None].url)
+    written = target.url_on(engines[None].url)
+    url = written
     if database.dialect_of(url) == "mysql" and "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})  # as Flask-SQLAlchemy does
     options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
@@ -51,7 +52,9 @@ def pin(app: Flask, target: FleetTarget) -> None:
     previous = engines[None]
     engines[None] = sa.create_engine(url, poolclass=NullPool, **kwargs)
     previous.dispose()
-    app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
+    # The URL as the target gives it, as an app's own config holds it: reports name the
+    # database as written, without the charset only its engine has (``as_configured``).
+    app.config["SQLALCHEMY_DATABASE_URI"] = written.render_as_string(hide_password=False)
     if target.schema is not None:
         app.config["SAFEMIGRATE_SCHEMA"] = target.schema
     app.extensions["safemigrate"].reload_settings(app)

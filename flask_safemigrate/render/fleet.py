@@ -27,9 +27,17 @@ Record = Callable[[str, str, dict[str, Any]], None]
 
 
 def result_line(result: TargetResult, done: int, total: int) -> str:
-    """``[3/50] tenant_7 ok base -> 1c2d3e (2.41s)`` or ``... failed (exit 4): why``."""
-    moved = f"{result.from_revision or 'base'} -> {result.to_revision or 'base'}"
-    head = f"[{done}/{total}] {result.key} {result.status} {moved} ({result.seconds:.2f}s)"
+    """``[3/50] tenant_7 ok base -> 1c2d3e (2.41s)`` or ``... failed (exit 4): why``.
+
+    A position never read (``None``: the database could not be reached, a crashed run left no
+    report, ``verify --fleet`` reads none before) is not ``base`` (which is ``"base"``): only
+    the end, ``at 1c2d3e``, or ``1c2d3e -> unknown``, or nothing when neither was read."""
+    start, end = result.from_revision, result.to_revision
+    if start is None:
+        moved = f" at {end}" if end is not None else ""
+    else:
+        moved = f" {start} -> {end or 'unknown'}"
+    head = f"[{done}/{total}] {result.key} {result.status}{moved} ({result.seconds:.2f}s)"
     if result.failed:
         head += f" (exit {result.exit_code}): {result.error or 'no report'}"
     return printable(head)

@@ -389,3 +389,26 @@ def _statuses(control: Path) -> list[str]:
             return [row[0] for row in conn.execute("SELECT status FROM safemigrate_fleet")]
         except sqlite3.OperationalError:  # the table is not made yet
             return []
+
+
+@pytest.mark.mysql
+def test_mariadb_targets_are_named_as_written(
+    project: Path, server_databases: Callable[[str, int], list[URL]]
+) -> None:
+    """A MariaDB target's URL without a charset is reported as written, as the app's own is
+    (docs/exit-codes.md): the child gives its engine Flask-SQLAlchemy's ``charset=utf8mb4``,
+    which its messages once showed (``cannot connect to ...nc_my2?charset=utf8mb4``)."""
+    (mariadb,) = server_databases("mysql", 1)
+    good = mariadb.render_as_string(hide_password=False)
+    refused = mariadb.set(password="wrong-pw").render_as_string(hide_password=False)
+    assert "charset" not in good
+    env = fleet.environment(project, sqlite_url(project / "app.db"), [good, refused])
+
+    code, report, stderr = fleet.run_fleet(project, env)
+
+    assert code == 3, stderr[-3000:]
+    assert report["counts"] == {"ok": 1, "failed": 1}, report
+    (failed,) = [t for t in report["targets"] if t["status"] == "failed"]
+    assert "cannot connect to" in failed["error"], failed
+    assert "wrong-pw" not in json.dumps(report) + stderr
+    assert "charset" not in json.dumps(report) + stderr, stderr

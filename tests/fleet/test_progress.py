@@ -32,6 +32,28 @@ def test_one_line_per_finished_target_and_no_counter_off_a_terminal() -> None:
     assert all(nl for _, nl in written)
 
 
+def test_a_position_never_read_is_not_shown_as_base() -> None:
+    """A target whose database could not be read (unreachable, refused login) has no known
+    position: the line must not say it went ``base -> base``."""
+    unread = TargetResult("globex", "url", "parallel", "failed", None, None, seconds=0.1)
+    unread.exit_code, unread.error = 3, "cannot connect to postgresql+psycopg://app:***@db/globex"
+    crashed = TargetResult("initech", "url", "parallel", "crashed", "abc123", None, seconds=0.2)
+    crashed.exit_code, crashed.error = -9, "no report"
+    verified = TargetResult("acme", "url", "check", "ok", None, "abc123", seconds=0.3)
+    printer, written = _printer(live=False)
+    printer.emit(FleetPlanned("run1", 2, 2, 0, 2, "upgrade to def456"))
+    printer.emit(TargetFinished(unread, 1, 1, running=1, pending=0, elapsed=1.0))
+    printer.emit(TargetFinished(crashed, 2, 2, running=0, pending=0, elapsed=2.0))
+    printer.emit(TargetFinished(verified, 3, 2, running=0, pending=0, elapsed=2.0))
+    lines = [text for text, _ in written]
+    assert lines[1] == (
+        "[1/2] globex failed (0.10s) (exit 3):"
+        " cannot connect to postgresql+psycopg://app:***@db/globex"
+    )
+    assert lines[2] == "[2/2] initech crashed abc123 -> unknown (0.20s) (exit -9): no report"
+    assert lines[3] == "[3/2] acme ok at abc123 (0.30s)"  # verify --fleet: not read before
+
+
 def test_on_a_terminal_a_counter_follows_each_line_and_is_cleared_before_the_next() -> None:
     printer, written = _printer(live=True)
     printer.emit(FleetPlanned("run1", 10, 8, 0, 4, "verify"))
