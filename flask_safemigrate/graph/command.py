@@ -8,6 +8,7 @@ still worth having, so the graph says "not connected" and why, and marks nothing
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,6 +24,9 @@ from flask_safemigrate.text import one_line
 __all__ = ["NO_DB_NOTE", "history_graph", "read_marks"]
 
 NO_DB_NOTE = "database: not connected (--no-db)"
+#: How many times :func:`.database.connect` tried, at the end of its error: ``(1 attempt)``,
+#: ``(1 attempt, not retried: the server answered and refused it)``.
+_ATTEMPTS = re.compile(r" \(\d+ attempts?(?:, [^()]*)?\)$")
 
 
 def _durations(entries: list[ledger.Entry]) -> dict[str, int]:
@@ -59,7 +63,10 @@ def read_marks(setup: Setup) -> DatabaseMarks:
                         _durations(ledger.read_entries(connection, setup.version_schema))
                     )
         except SafeMigrateError as error:
-            return DatabaseMarks(False, f"database: not connected ({error.message})")
+            # One attempt, never retried: "(1 attempt, not retried: ...)" says nothing here,
+            # and the note, cut to fit the picture, keeps its end for the reason.
+            reason = _ATTEMPTS.sub("", error.message)
+            return DatabaseMarks(False, f"database: not connected ({reason})")
         except sa.exc.SQLAlchemyError as error:
             reason = one_line(error, setup.urls)
             return DatabaseMarks(

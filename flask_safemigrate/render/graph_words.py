@@ -16,7 +16,10 @@ __all__ = ["MESSAGE_LIMIT", "NOTE_LIMIT", "duration", "marks", "message", "summa
 #: A message longer than this is cut (the full text is in the script).
 MESSAGE_LIMIT = 60
 #: The header's database line is cut there (``flask db verify`` gives the whole reason).
-NOTE_LIMIT = 110
+NOTE_LIMIT = 180
+#: Of a cut note, what is kept of its start (what was read: the URL); the rest of
+#: :data:`NOTE_LIMIT` keeps its end, the reason (``Access denied for user ... (error 1045)``).
+NOTE_HEAD = 80
 
 
 def title(node: Node) -> str:
@@ -83,7 +86,7 @@ def summary(model: HistoryGraph) -> list[str]:
         # cut in the middle, as the reason ("Connection refused") ends the line
         second = " ".join(second.split())
         if len(second) > NOTE_LIMIT:
-            second = f"{second[: NOTE_LIMIT - 38]} … {second[-35:]}"
+            second = f"{second[:NOTE_HEAD]} … {second[-(NOTE_LIMIT - NOTE_HEAD - 3) :]}"
     else:
         current = ", ".join(printable(r) for r in model.database.current) or "empty (base)"
         pending = sum(len(n.revisions) for n in nodes if n.pending)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from flask_safemigrate.render.graph_words import NOTE_LIMIT
 from tests.support import graph_histories as gh
 from tests.support.apps import AppTracker, MakeApp, init_migrations
 from tests.support.cli import invoke, invoke_ok
-from tests.support.databases import sqlite_url
+from tests.support.databases import require_server, server_url, sqlite_url
 from tests.support.multidb import FIRST, SECOND, Binds, multidb_app, safe_upgrade
 from tests.support.network import refused_port
 
@@ -49,10 +50,40 @@ def test_an_unreachable_database_is_a_quiet_note(make_app: MakeApp, tmp_path: Pa
     )
     assert "s3cret-pw" not in result.output and result.stderr == ""
     note = result.stdout.splitlines()[1]
-    assert note.startswith("%% database: not connected") and len(note) <= len("%% ") + 110
+    assert note.startswith("%% database: not connected") and len(note) <= len("%% ") + NOTE_LIMIT
     assert "(pending)" not in result.stdout and not re.search(
         r"^  class .* pending$", result.stdout, re.M
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        pytest.param(
+            "postgresql",
+            'role "sm_no_such_role" does not exist',
+            marks=pytest.mark.postgresql,
+        ),
+        pytest.param("mysql", "Access denied for user", marks=pytest.mark.mysql),
+    ],
+)
+def test_a_refused_login_keeps_its_reason_in_the_note(
+    make_app: MakeApp, kind: str, reason: str
+) -> None:
+    """The note is cut to fit the picture, but not the reason: the real message ends with
+    ``(1 attempt, not retried: the server answered and refused it)``, which once filled the
+    whole kept end (``… he server answered and refused it))``), the cause cut away."""
+    server = server_url(kind)  # type: ignore[arg-type]
+    require_server(kind, server)  # type: ignore[arg-type]
+    login = {"postgresql": {"username": "sm_no_such_role"}, "mysql": {"password": "wrong-pw"}}
+    url = server.set(database="sm_graph_refused", **login[kind])
+    app = make_app(url.render_as_string(hide_password=False))
+    gh.branch_and_merge(init_migrations(app))
+    result = invoke(app, "db", "graph")
+    assert result.exit_code == 0, result.output
+    note = result.stdout.splitlines()[1]
+    assert note.startswith("database: not connected (cannot connect to "), note
+    assert reason in note and "wrong-pw" not in result.output, note
 
 
 def test_output_file_is_written_whole(make_app: MakeApp, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from flask_safemigrate.render.graph_dot import render_graph_dot
 from flask_safemigrate.render.graph_mermaid import render_graph_mermaid
 from flask_safemigrate.render.graph_svg import render_graph_svg
 from flask_safemigrate.render.graph_text import render_graph_text
+from flask_safemigrate.render.graph_words import NOTE_LIMIT
 from tests.support import graph_histories as gh
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -283,13 +284,15 @@ def test_a_long_not_connected_note_keeps_its_reason(tmp_path: Path) -> None:
     """Cut in the middle: the reason ends the database's error, after its URL."""
     note = (
         "database: not connected (cannot connect to postgresql+psycopg://app:***@db.internal."
-        "example.com:5499/shop_production_eu_west: connection failed: Connection refused)"
+        "example.com:5499/shop_production_eu_west: connection failed: connection to server at"
+        ' "db.internal.example.com" (10.1.2.3), port 5499 failed: Connection refused)'
     )
+    assert len(note) > NOTE_LIMIT
     model, _ = small(tmp_path, DatabaseMarks(False, note))
     (line,) = [line for line in render_graph_text(model).splitlines() if "not connected" in line]
     assert line.endswith("Connection refused)") and " … " in line, line
     assert line.startswith("database: not connected (cannot connect to postgresql+psycopg://")
-    assert len(line) <= 110, line
+    assert len(line) <= NOTE_LIMIT, line
 
 
 def test_dot_gives_the_current_head_one_penwidth(tmp_path: Path) -> None:
