@@ -27,6 +27,7 @@ from flask_safemigrate import (
 from flask_safemigrate.caches import user_cache
 from flask_safemigrate.checks import describe, drift_findings
 from flask_safemigrate.errors import ConfigError, ExitCode, LockLost, SafeMigrateError
+from flask_safemigrate.project import Setup
 from flask_safemigrate.report import Finding, Report, Result, Severity
 from flask_safemigrate.text import display_path, one_line
 from flask_safemigrate.upgrade import (
@@ -580,7 +581,7 @@ def review_entry(finding: Finding) -> dict[str, Any]:
 def _command(run: Run) -> str:
     """How the commands this run suggests start (``flask db -d DIR`` for another directory),
     also when the run stopped before reading its setup (a missing directory): from its ``-d``."""
-    setup = getattr(run, "setup", None)
+    setup: Setup | None = getattr(run, "setup", None)
     if setup is not None:
         return setup.command
     safe = run.app.extensions.get("safemigrate")
