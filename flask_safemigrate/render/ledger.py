@@ -1,10 +1,13 @@
 """``flask db ledger show`` and ``flask db ledger accept`` as text (JSON is their report's facts).
 
-``show`` prints one block per database, one line per row, oldest first::
+``show`` prints one block per database, one line per row, oldest first (here cut after
+the revision; then come ``ok``/``FAILED``, the seconds, who, the checksum and any note)::
 
-    Ledger of postgresql+psycopg://app:***@db/app (3 rows)
-   1  2025-05-01T09:30:00+00:00  upgrade    a1a1a1a1a1a1  ok  1.25s  ann@deploy-1
-         sha256 3f2a9c0d1e4b
+    Ledger of postgresql+psycopg://app:***@db/app (2 rows)
+         1  2025-05-01T09:30:00+00:00  upgrade    a1a1a1a1a1a1  ok  ...
+         2  2025-05-02T10:00:00+00:00  upgrade    b2            ok  ...
+
+The revision column is as wide as the block's longest id.
 """
 
 from __future__ import annotations
@@ -37,18 +40,20 @@ def _show_lines(facts: Mapping[str, Any]) -> list[str]:
             )
             continue
         lines.append(f"Ledger of {db['database']}{bind} ({plural(len(entries), 'row')})")
+        # Hand-written ids (`--rev-id q1`) beside Alembic's 12 hex digits: one column width.
+        width = max(len(printable(entry["revision"])) for entry in entries)
         for entry in entries:
-            lines.append("  " + printable(_row(entry)))
+            lines.append("  " + printable(_row(entry, width)))
     return lines
 
 
-def _row(entry: Mapping[str, Any]) -> str:
+def _row(entry: Mapping[str, Any], width: int) -> str:
     seconds = f"{entry['duration_ms'] / 1000:.2f}s" if entry["duration_ms"] is not None else "-"
     parts = [
         f"{entry['id']:>4}",
         entry["started_at"],
         f"{entry['direction']:<9}",
-        entry["revision"],
+        f"{entry['revision']:<{width}}",
         "ok    " if entry["success"] else "FAILED",
         f"{seconds:>8}",
         entry["applied_by"] or "unknown",

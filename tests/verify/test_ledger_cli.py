@@ -275,3 +275,33 @@ def test_ledger_accept_of_an_edit_that_changes_the_operations_needs_a_reason(
     items.write_text(changed + "\n# one more comment\n")
     result = invoke_ok(app, "db", "ledger", "accept", ITEMS)
     assert "note: the applied version of the script is not in git" in result.stdout
+
+
+def test_ledger_show_lines_up_revisions_of_different_lengths() -> None:
+    """Hand-written ids (``--rev-id q1``) beside Alembic's 12 hex digits: the columns after
+    the revision (ok/FAILED, seconds, who) start at the same place on every row."""
+    from flask_safemigrate.render.ledger import render_ledger_text
+    from flask_safemigrate.report import Report
+
+    def entry(number: int, revision: str, success: bool) -> dict[str, object]:
+        return {
+            "id": number,
+            "revision": revision,
+            "direction": "upgrade",
+            "checksum": "ab" * 32,
+            "started_at": "2026-12-08T03:29:48+00:00",
+            "finished_at": "2026-12-08T03:29:48+00:00",
+            "duration_ms": 60,
+            "success": success,
+            "applied_by": "ann@deploy-1",
+            "error": None,
+        }
+
+    rows = [entry(1, "7518bf6beabe", True), entry(2, "q1", True), entry(3, "aaaa1111", False)]
+    facts = {
+        "ok": True,
+        "databases": [{"database": "sqlite:///app.db", "bind": None, "entries": rows}],
+    }
+    lines = render_ledger_text(Report("ledger show", facts=facts)).splitlines()[1:]
+    assert len({line.index("ok    " if " ok " in line else "FAILED") for line in lines}) == 1, lines
+    assert len({line.index("ann@deploy-1") for line in lines}) == 1, lines
