@@ -33,8 +33,9 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _QUERY_CHARS = 120
 
 
-def describe(connection: Connection, statement: str | None) -> list[str]:
-    """One line per session that may hold what ``statement`` waited for ([] if none found).
+def describe(connection: Connection, statement: str | None) -> list[Holder]:
+    """Each session that may hold what ``statement`` waited for ([] if none found); its
+    ``line`` says who it is.
 
     Never raises for a database error: a blocker that cannot be looked up (privileges, a
     server without these views) must not hide the lock timeout being reported.
@@ -49,12 +50,14 @@ def describe(connection: Connection, statement: str | None) -> list[str]:
     return []
 
 
-def how_to_end(dialect: str | None) -> str:
-    """The command that ends a blocking session, in the words of the dialect."""
+def how_to_end(dialect: str | None, ids: Sequence[int] = ()) -> str:
+    """The command that ends a blocking session, in the words of the dialect: with the
+    session's id when one session is named (``ids``), a placeholder otherwise."""
+    one = str(ids[0]) if len(ids) == 1 else None
     if dialect == "postgresql":
-        return "SELECT pg_terminate_backend(<pid>) on PostgreSQL"
+        return f"SELECT pg_terminate_backend({one or '<pid>'}) on PostgreSQL"
     if dialect == "mysql":
-        return "KILL <id> on MariaDB/MySQL"
+        return f"KILL {one or '<id>'} on MariaDB/MySQL"
     return "stop the other process that has the database file open (`fuser FILE`)"
 
 
@@ -112,11 +115,11 @@ def holders(connection: Connection, tables: Sequence[str], *, older_than: float)
     return []
 
 
-def _postgresql(connection: Connection, statement: str | None) -> list[str]:
+def _postgresql(connection: Connection, statement: str | None) -> list[Holder]:
     if not statement:
         return []
     names = sorted({word.lower() for word in _WORD.findall(statement)})
-    return [holder.line for holder in _pg_holders(connection, names, None)]
+    return _pg_holders(connection, names, None)
 
 
 def _pg_holders(connection: Connection, names: list[str], older_than: float | None) -> list[Holder]:
@@ -155,8 +158,8 @@ def _pg_holders(connection: Connection, names: list[str], older_than: float | No
     ]
 
 
-def _mysql(connection: Connection) -> list[str]:
-    return [holder.line for holder in _mysql_holders(connection, None)]
+def _mysql(connection: Connection) -> list[Holder]:
+    return _mysql_holders(connection, None)
 
 
 def _mysql_holders(connection: Connection, older_than: float | None) -> list[Holder]:

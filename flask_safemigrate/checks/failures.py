@@ -166,6 +166,8 @@ class Failure:
     #: then the report says which bind failed and where every bind stands.
     multi: bool
     blocking: list[str] = field(default_factory=list)
+    #: The ids of the sessions ``blocking`` names (the help's end command takes a single one).
+    blocking_ids: list[int] = field(default_factory=list)
     unreadable: set[str | None] = field(default_factory=set)
 
     @property
@@ -241,7 +243,8 @@ def _waited(facts: Failure) -> str:
 
 def _lock_help(facts: Failure) -> str:
     return (
-        f"end or wait out the blocking session ({blockers.how_to_end(facts.culprit.dialect)}),"
+        "end or wait out the blocking session"
+        f" ({blockers.how_to_end(facts.culprit.dialect, facts.blocking_ids)}),"
         " or raise SAFEMIGRATE_LOCK_TIMEOUT / SAFEMIGRATE_LOCK_RETRIES"
     )
 

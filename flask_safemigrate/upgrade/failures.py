@@ -153,7 +153,9 @@ def failure(run: Run, failed: StepFailed, *, attempts: int, waits: Sequence[floa
 def _at_culprit(run: Run, failed: StepFailed, facts: Failure, connection: Connection) -> None:
     """On the failing target: who blocked it (lock timeout), and its ledger row."""
     if facts.lock_timeout:
-        facts.blocking = blockers.describe(connection, failed.statement)
+        suspects = blockers.describe(connection, failed.statement)
+        facts.blocking = [holder.line for holder in suspects]
+        facts.blocking_ids = [holder.id for holder in suspects]
     now = facts.culprit.current
     committed = failed.revision in checks.applied_revisions(run.setup.graph, now)
     if run.setup.settings.ledger and failed.revision and failed.started and not committed:

@@ -120,7 +120,8 @@ def _holder(run: Run, target: Target, holder: blockers.Holder) -> Finding:
         f" {holder.user}, application {holder.application}) has had a transaction open for"
         f" {age} (SAFEMIGRATE_MAX_BLOCKER_AGE = {limit:g}s) that {what}; its last query:"
         f" {holder.query or '-'}. The migration's lock waits for it.",
-        help=f"end or commit that session first ({blockers.how_to_end(target.dialect)}),"
+        help="end or commit that session first"
+        f" ({blockers.how_to_end(target.dialect, [holder.id])}),"
         " or the revision will wait SAFEMIGRATE_LOCK_TIMEOUT and retry",
         extra={"blocker": holder.to_dict()},
     )

@@ -106,7 +106,7 @@ def test_mariadb_row_lock_wait_follows_the_setting_and_names_the_blocker(
     assert named.startswith(f"connection {blocker_id} "), named
     assert "1 rows and" in named
     assert f"blocked by connection {blocker_id}" in problem["message"]
-    assert "KILL <id>" in problem["help"]
+    assert f"KILL {blocker_id} on MariaDB/MySQL" in problem["help"]  # the one it names
     failed = [r for r in ledger_rows(database_url) if r["revision"] == BLOCKED]
     # the UPDATE that waited rolled back: recorded, with what it left, and resolved (#17)
     assert [(r["direction"], bool(r["success"])) for r in failed] == [
@@ -142,7 +142,7 @@ def test_postgresql_names_the_blocker_of_a_quoted_mixed_case_table(
     (named,) = problem["blockers"]
     assert named.startswith(f"pid {pid} "), named
     assert "application sm-items-reader" in named and "on Items" in named
-    assert "pg_terminate_backend" in problem["help"]
+    assert f"SELECT pg_terminate_backend({pid}) on PostgreSQL" in problem["help"]
 
 
 @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)

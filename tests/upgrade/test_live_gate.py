@@ -317,7 +317,10 @@ def test_an_idle_transaction_on_the_table_is_named_before_the_lock_is_taken(
     if db_kind == "postgresql":
         assert blocker["application"] == "sm-idle" and blocker["table"] == "widgets"
         assert "holds RowExclusiveLock on widgets" in finding["message"]
-    assert "pg_terminate_backend" in finding["help"] or "KILL" in finding["help"]
+    end = (
+        f"SELECT pg_terminate_backend({session})" if db_kind == "postgresql" else f"KILL {session}"
+    )
+    assert end in finding["help"], finding["help"]  # the session it names, ready to copy
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql", "mysql"], indirect=True)
