@@ -19,8 +19,9 @@ each needed for the script to run, or to run again:
 Outside batch blocks, ops also get ``if_not_exists``/``if_exists`` where the generating
 database accepts them: in ``--sql`` output, where guards cannot ask, that is what is left.
 Inside a batch block the index ops get them too when Alembic runs the block as plain ALTERs
-(always, except on SQLite when the block rebuilds its table, which refuses the flags and
-cannot run in ``--sql`` mode at all).
+on every database, SQLite included: a batch block is there so that the script also runs on
+SQLite (a test suite's scratch database, a developer's laptop), whose table rebuild refuses
+the flags and cannot run in ``--sql`` mode at all.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def _batch_blocks(block: ops.ModifyTableOps, target: Target) -> list[ops.Migrate
         if key is not None:
             touched.add(key)
     for group in groups:
-        if _runs_in_place(group, target.dialect):
+        if _runs_in_place(group):
             for guarded in group:
                 inner = guarded.operation if isinstance(guarded, GuardedOp) else guarded
                 if isinstance(inner, ops.CreateIndexOp | ops.DropIndexOp):
@@ -230,15 +231,16 @@ def _batch_blocks(block: ops.ModifyTableOps, target: Target) -> list[ops.Migrate
     ]
 
 
-def _runs_in_place(group: list[ops.MigrateOperation], dialect: str) -> bool:
-    """Whether Alembic runs this batch block's ops as plain ALTERs, where an index op takes
-    ``if_not_exists``/``if_exists`` (a table rebuild refuses them). Only SQLite rebuilds, and
-    only for an op its ALTER cannot do (``SQLiteImpl.requires_recreate_in_batch``): anything
-    but index create/drop and an added column without a constraint, a SQL-expression server
-    default or a stored generated value. Then ``--sql`` prints ``CREATE INDEX IF NOT EXISTS``
-    where the online guard makes the op idempotent, as outside batch blocks."""
-    if dialect != "sqlite":
-        return True
+def _runs_in_place(group: list[ops.MigrateOperation]) -> bool:
+    """Whether Alembic runs this batch block's ops as plain ALTERs on every database, where
+    an index op takes ``if_not_exists``/``if_exists`` (a table rebuild refuses them with a
+    TypeError). Only SQLite rebuilds, and only for an op its ALTER cannot do
+    (``SQLiteImpl.requires_recreate_in_batch``): anything but index create/drop and an added
+    column without a constraint, a SQL-expression server default or a stored generated value.
+    SQLite's rule holds whatever database the script was generated on: a script made against
+    PostgreSQL still runs on the SQLite scratch database of the pytest plugin. Then ``--sql``
+    prints ``CREATE INDEX IF NOT EXISTS`` where the online guard makes the op idempotent, as
+    outside batch blocks; in a block that rebuilds on SQLite the guard alone does it."""
     for guarded in group:
         inner = guarded.operation if isinstance(guarded, GuardedOp) else guarded
         if isinstance(inner, ops.CreateIndexOp | ops.DropIndexOp):
