@@ -44,6 +44,7 @@ from flask_safemigrate.cli_usage import JsonUsageCommand
 from flask_safemigrate.errors import ConfigError, SafeMigrateError
 from flask_safemigrate.pending import pending_revisions
 from flask_safemigrate.project import MISSING_DIRECTORY_HINT
+from flask_safemigrate.settings import Settings
 from flask_safemigrate.suggested import LintCommand
 from flask_safemigrate.text import placed
 
@@ -152,17 +153,12 @@ class DbGroup(click.Group):
             from flask_safemigrate import autogen
 
             app = current_app._get_current_object()  # type: ignore[attr-defined]
-            try:
-                settings = app.extensions["safemigrate"].get_settings(app)
-                autogen.install(app)  # again: a later Migrate(app, db) replaces its config
-                autogen.check_writable(kwargs.get("message"))
-                if settings.require_message:
-                    autogen.check_message(kwargs.get("message"))
-                if command.name == "migrate" or kwargs.get("autogenerate"):
-                    # Autogenerate connects: a refused login is one line, not a traceback.
-                    autogen.require_reachable(app, _existing_directory(kwargs.get("directory")))
-            except SafeMigrateError as error:
-                fail(error)
+            settings = _before_writing(
+                app,
+                autogenerate=command.name == "migrate" or bool(kwargs.get("autogenerate")),
+                message=kwargs.get("message"),
+                directory=kwargs.get("directory"),
+            )
             locations = _script_locations(kwargs.get("directory"), kwargs.get("version_path"))
             before = autogen.script_files(locations)
             result = original(*args, **kwargs)
@@ -230,14 +226,36 @@ def _refresh_snapshot(app: Flask, directory: str | None) -> None:
         fail(error)
 
 
-def _existing_directory(directory: str | None) -> Path | None:
-    """The command's migrations directory when it exists (a missing one is reported by
-    Flask-Migrate's command, as before)."""
-    with contextlib.suppress(ValueError, OSError):
-        found = cli_support.command_directory(directory)
-        if found.is_dir():
-            return found
-    return None
+@cli_support.handles_errors
+def _before_writing(
+    app: Flask, *, autogenerate: bool, message: str | None, directory: str | None
+) -> Settings:
+    """What ``migrate``/``revision`` refuse before Alembic writes anything: a vague or
+    unwritable ``-m``, a missing migrations directory (Flask-Migrate would say "Path doesn't
+    exist" and exit 1, without the ``-d`` to ``init``), and for autogenerate a database that
+    does not answer (one line, not a traceback). The app's settings when all is well."""
+    from flask_safemigrate import autogen
+
+    settings: Settings = app.extensions["safemigrate"].get_settings(app)
+    autogen.install(app)  # again: a later Migrate(app, db) replaces its config
+    autogen.check_writable(message)
+    if settings.require_message:
+        autogen.check_message(message)
+    migrations = _existing_directory(directory)
+    if autogenerate:
+        autogen.require_reachable(app, migrations)
+    return settings
+
+
+def _existing_directory(directory: str | None) -> Path:
+    """The command's migrations directory; a missing one is a usage error (exit 2) whose
+    help names the ``-d`` to ``init``, as every command of ours says it."""
+    migrations = cli_support.command_directory(directory)
+    if not migrations.is_dir():
+        raise ConfigError(
+            f"no migrations directory at {placed(migrations)}", hint=MISSING_DIRECTORY_HINT
+        )
+    return migrations
 
 
 def _script_locations(directory: str | None, version_path: str | None) -> list[Path]:
@@ -274,11 +292,7 @@ def lint_command(
         explain_rule(args.explain)
         return
     settings = current_app.extensions["safemigrate"].get_settings()
-    migrations = cli_support.command_directory(directory)
-    if not migrations.is_dir():
-        raise ConfigError(
-            f"no migrations directory at {placed(migrations)}", hint=MISSING_DIRECTORY_HINT
-        )
+    migrations = _existing_directory(directory)
     prefix = cli_support.suggesting(migrations)
     again = LintCommand.of(f"{prefix} lint", paths)  # what advice to lint again names
     with cli_support.lint_advice(again):

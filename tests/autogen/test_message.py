@@ -146,3 +146,19 @@ def test_quotes_and_unicode_that_the_docstring_holds_go_through(
     (script,) = (migrations / "versions").glob("*.py")
     assert script.read_text(encoding="utf-8").startswith(f'"""{message}\n')
     compile(script.read_text(encoding="utf-8"), str(script), "exec")
+
+
+@pytest.mark.parametrize("command", ["migrate", "revision"])
+def test_a_missing_migrations_directory_is_a_usage_error_naming_its_init(
+    tmp_path: Path, migrations: Path, track_app: AppTracker, command: str
+) -> None:
+    """Flask-Migrate said "Path doesn't exist" and exited 1; every command of ours says where
+    and how to create it, with the ``-d`` the command was given, and exits 2."""
+    app = _app(tmp_path, migrations, track_app)
+    missing = tmp_path / "nowhere"
+    result = invoke(app, "db", "-d", str(missing), command, "-m", "add email to users")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith(f"Error: no migrations directory at {missing}"), lines
+    assert lines[1].startswith(f"  help: run `flask db -d {missing} init` to create it"), lines
+    assert not missing.exists()
