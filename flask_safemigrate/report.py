@@ -57,13 +57,16 @@ class Severity(enum.StrEnum):
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Finding:
     """One thing a check found.
 
     ``rule`` is the kebab-case name (a lint rule or a verify check); ``code`` is the stable
     ``SMnnn`` of lint rules. ``help`` says what to do instead; ``extra`` carries
     check-specific facts that JSON output includes as further keys.
+
+    Its ``__init__`` fills the instance's dictionary at once (lint makes thousands per
+    history): the frozen dataclass's own sets each field through ``object.__setattr__``.
     """
 
     rule: str
@@ -78,6 +81,23 @@ class Finding:
     #: Further lines of the message (text output indents them under it, each escaped on its
     #: own; JSON and GitHub join them to the message with newlines).
     details: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        rule: str,
+        severity: Severity,
+        message: str,
+        code: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        help: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        details: tuple[str, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "__dict__", {"rule": rule, "severity": severity,
+            "message": message, "code": code, "path": path, "line": line, "col": col,
+            "help": help, "extra": {} if extra is None else extra, "details": details})  # fmt: skip
 
     @property
     def full_message(self) -> str:

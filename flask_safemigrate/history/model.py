@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Script:
-    """One revision script as written on disk (nothing in it was executed)."""
+    """One revision script as written on disk (nothing in it was executed).
+
+    Its ``__init__`` fills the instance's dictionary at once (lint reads one per script of a
+    history): the frozen dataclass's own sets each field through ``object.__setattr__``.
+    """
 
     revision: str
     down_revisions: tuple[str, ...]
@@ -32,6 +36,31 @@ class Script:
     #: the rest (safe-upgrade's pre-flight looks each up: :mod:`.upgrade.script_imports`);
     #: ``None`` where whoever made this script did not read them (then they are parsed).
     imports: tuple[tuple[str, int], ...] | None = None
+
+    def __init__(
+        self,
+        revision: str,
+        down_revisions: tuple[str, ...],
+        branch_labels: tuple[str, ...],
+        depends_on: tuple[str, ...],
+        path: Path,
+        line: int,
+        message: str | None,
+        create_date: str | None,
+        has_upgrade: bool,
+        upgrade_is_empty: bool,
+        has_downgrade: bool,
+        downgrade_is_empty: bool,
+        lines: tuple[tuple[str, int], ...] = (),
+        imports: tuple[tuple[str, int], ...] | None = None,
+    ) -> None:
+        object.__setattr__(self, "__dict__", {"revision": revision,
+            "down_revisions": down_revisions, "branch_labels": branch_labels,
+            "depends_on": depends_on, "path": path, "line": line, "message": message,
+            "create_date": create_date, "has_upgrade": has_upgrade,
+            "upgrade_is_empty": upgrade_is_empty, "has_downgrade": has_downgrade,
+            "downgrade_is_empty": downgrade_is_empty, "lines": lines,
+            "imports": imports})  # fmt: skip
 
     @property
     def is_merge(self) -> bool:

@@ -28,28 +28,49 @@ class _BadIdentifier(Exception):
         self.detail = detail
 
 
-def _assignments(tree: ast.Module) -> Iterator[tuple[str, ast.expr, int]]:
-    """Module-level assignments to the revision identifiers, in source order."""
+def _assignments(stmt: ast.Assign | ast.AnnAssign) -> Iterator[tuple[str, ast.expr, int]]:
+    """The names a module-level assignment binds, with their values and its line."""
+    if isinstance(stmt, ast.Assign):
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                yield target.id, stmt.value, stmt.lineno
+            elif (
+                isinstance(target, ast.Tuple | ast.List)
+                and isinstance(stmt.value, ast.Tuple | ast.List)
+                and len(target.elts) == len(stmt.value.elts)
+                and not any(isinstance(e, ast.Starred) for e in stmt.value.elts)
+            ):
+                for elt, value in zip(target.elts, stmt.value.elts, strict=True):
+                    if isinstance(elt, ast.Name):
+                        yield elt.id, value, stmt.lineno
+    elif stmt.value is not None and isinstance(stmt.target, ast.Name):
+        yield stmt.target.id, stmt.value, stmt.lineno
+
+
+def _module_scan(
+    tree: ast.Module,
+) -> tuple[
+    dict[str, tuple[ast.expr, int]], dict[str, tuple[bool, int]], tuple[tuple[str, int], ...]
+]:
+    """One pass over the module body: the revision identifiers' assignments (node and line,
+    the last one wins), ``upgrade``/``downgrade`` mapped to whether the body is empty and the
+    ``def`` line (last wins), and :func:`top_level_imports`."""
+    values: dict[str, tuple[ast.expr, int]] = {}
+    functions: dict[str, tuple[bool, int]] = {}
+    imports: list[tuple[str, int]] = []
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    yield target.id, stmt.value, stmt.lineno
-                elif (
-                    isinstance(target, ast.Tuple | ast.List)
-                    and isinstance(stmt.value, ast.Tuple | ast.List)
-                    and len(target.elts) == len(stmt.value.elts)
-                    and not any(isinstance(e, ast.Starred) for e in stmt.value.elts)
-                ):
-                    for elt, value in zip(target.elts, stmt.value.elts, strict=True):
-                        if isinstance(elt, ast.Name):
-                            yield elt.id, value, stmt.lineno
-        elif (
-            isinstance(stmt, ast.AnnAssign)
-            and stmt.value is not None
-            and isinstance(stmt.target, ast.Name)
-        ):
-            yield stmt.target.id, stmt.value, stmt.lineno
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            if stmt.name in ("upgrade", "downgrade"):
+                functions[stmt.name] = (is_empty_body(stmt.body), stmt.lineno)
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+            for name, node, line in _assignments(stmt):
+                if name in _IDENTIFIERS:
+                    values[name] = (node, line)
+        elif isinstance(stmt, ast.Import):
+            imports.extend((alias.name, stmt.lineno) for alias in stmt.names)
+        elif isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module:
+            imports.append((stmt.module, stmt.lineno))
+    return values, functions, tuple(imports)
 
 
 def _literal(name: str, node: ast.expr, line: int) -> object:
@@ -96,19 +117,6 @@ def is_empty_body(body: list[ast.stmt]) -> bool:
     return True
 
 
-def _functions(tree: ast.Module) -> dict[str, tuple[bool, int]]:
-    """Module-level ``upgrade``/``downgrade`` mapped to whether the body is empty and the
-    ``def`` line (last wins)."""
-    found: dict[str, tuple[bool, int]] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in (
-            "upgrade",
-            "downgrade",
-        ):
-            found[stmt.name] = (is_empty_body(stmt.body), stmt.lineno)
-    return found
-
-
 def read_script(
     path: Path, *, data: bytes | None = None, tree: ast.Module | None = None
 ) -> Script | GraphProblem:
@@ -149,10 +157,7 @@ def read_script(
             path, None, f"not valid Python ({exc})", "fix the script; Alembic cannot load it either"
         )
 
-    values: dict[str, tuple[ast.expr, int]] = {}
-    for name, node, line in _assignments(tree):
-        if name in _IDENTIFIERS:
-            values[name] = (node, line)
+    values, functions, imports = _module_scan(tree)
     for required in ("revision", "down_revision"):
         # Alembic reads both as plain module attributes; branch_labels/depends_on may be absent.
         if required not in values:
@@ -197,7 +202,6 @@ def read_script(
         match = _CREATE_DATE.search(docstring)
         if match and match.group(1):
             create_date = match.group(1)
-    functions = _functions(tree)
     return Script(
         revision=revision,
         down_revisions=lists["down_revision"],
@@ -213,7 +217,7 @@ def read_script(
         downgrade_is_empty=functions.get("downgrade", (False, 0))[0],
         lines=tuple((name, line) for name, (_, line) in values.items())
         + tuple((f"def {name}", line) for name, (_, line) in functions.items()),
-        imports=top_level_imports(tree),
+        imports=imports,
     )
 
 

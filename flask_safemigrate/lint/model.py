@@ -34,9 +34,14 @@ RELEASE_SOURCES = ("off", "git-tags")
 VALUES_AT_RISK = "values_at_risk"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Violation:
-    """What a rule reports; the engine adds the rule's code, name, severity and path."""
+    """What a rule reports; the engine adds the rule's code, name, severity and path.
+
+    Its ``__init__`` fills the instance's dictionary at once: the frozen dataclass's own sets
+    each field through ``object.__setattr__``, three times slower, for thousands of violations
+    per history.
+    """
 
     message: str
     node: ast.AST | None = None
@@ -52,6 +57,22 @@ class Violation:
     # Facts the finding carries for its readers (JSON keys, the live gate's judgement), such
     # as SM105's ``values_at_risk``; JSON-serialisable values only (lint's cache keeps them).
     facts: Mapping[str, object] | None = None
+
+    def __init__(
+        self,
+        message: str,
+        node: ast.AST | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        help: str | None = None,
+        path: Path | None = None,
+        dialects: frozenset[str] | None = None,
+        at_most: Severity | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> None:
+        object.__setattr__(self, "__dict__", {"message": message, "node": node, "line": line,
+            "col": col, "help": help, "path": path, "dialects": dialects, "at_most": at_most,
+            "facts": facts})  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,16 @@ class MissingDowngrade(Rule):
     fix = "write a downgrade() that undoes upgrade(), or raise NotImplementedError if it cannot"
 
     def check(self, migration: Migration) -> Iterator[Violation]:
+        info = migration.info
+        if (
+            info is not None
+            and info.has_downgrade
+            and not info.downgrade_is_empty
+            and not multidb_shape(migration.tree)
+        ):
+            # What the history read of the script settles the usual one: its (last)
+            # downgrade() has a body and upgrade() is the only migration function to pair.
+            return
         functions: dict[str, FunctionNode] = {}
         for node in migration.tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
