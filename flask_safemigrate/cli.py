@@ -422,7 +422,11 @@ def auto_merge_heads_command(
     from flask_safemigrate import merge
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    app.extensions["safemigrate"].get_settings(app)  # a bad SAFEMIGRATE_* key is exit 2 here too
+    settings = app.extensions["safemigrate"].get_settings(app)  # a bad key is exit 2 here too
+    if message is not None and settings.require_message:
+        from flask_safemigrate.autogen import check_message
+
+        check_message(message)  # as `migrate` and `revision` refuse "fix" or "wip"
     migrations = cli_support.command_directory(directory)
     with stdout_to_stderr():  # Alembic's and the post-write hooks' lines: never in the report
         result = merge.auto_merge_heads(

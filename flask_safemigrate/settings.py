@@ -309,7 +309,8 @@ SPECS: tuple[Spec, ...] = (
         "require_message",
         True,
         _bool,
-        "Refuse an empty or generic `-m` message in `flask db migrate` / `revision`.",
+        "Refuse an empty or generic `-m` message in `flask db migrate` / `revision`"
+        " (and a generic one given to `auto-merge-heads`).",
     ),
     Spec(
         "schema",

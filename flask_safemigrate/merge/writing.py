@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import os
 import secrets
 from collections.abc import Iterable, Sequence
@@ -36,14 +37,30 @@ class _AtomicScriptDirectory(ScriptDirectory):
 
     The template is rendered to a hidden temporary file next to the target (Alembic ignores
     names that do not end in ``.py``), then replaced into place; an existing file of the same
-    name is never overwritten.
+    name is never overwritten. The file name's slug comes from ``slug_of``, the message as
+    the user gave it: Alembic would make it from the escaped one that the script's source
+    holds, where a line break (``\\n``) would run two words together ("merge a\\nand b"
+    named ``merge_a_nand_b``).
     """
 
+    slug_of: str | None = None
+
     @classmethod
-    def wrapping(cls, base: ScriptDirectory) -> _AtomicScriptDirectory:
+    def wrapping(cls, base: ScriptDirectory, *, slug_of: str) -> _AtomicScriptDirectory:
         script = cls.__new__(cls)
         script.__dict__.update(vars(base))
+        script.slug_of = slug_of
         return script
+
+    def _rev_path(
+        self,
+        path: str | os.PathLike[str],
+        rev_id: str,
+        message: str | None,
+        create_date: datetime.datetime,
+    ) -> Path:
+        slug_of = message if self.slug_of is None else self.slug_of
+        return super()._rev_path(path, rev_id, slug_of, create_date)
 
     def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
         dest = Path(dest)
@@ -96,13 +113,16 @@ def _remove_written(locations: Iterable[Path], before: set[Path], revision: str)
 def _generate(
     target: Flask | str | os.PathLike[str],
     plan: Plan,
-    message: str,
+    messages: tuple[str, str],
     revision: str,
     x_args: Sequence[str],
 ) -> Path:
+    """Alembic's merge revision; ``messages`` is the message as given (for the file name)
+    and as escaped for the script's source."""
+    given, message = messages
     config = _config(target, plan.directory, x_args)
     template_args: dict[str, Any] = {"config": config}
-    script = _AtomicScriptDirectory.wrapping(ScriptDirectory.from_config(config))
+    script = _AtomicScriptDirectory.wrapping(ScriptDirectory.from_config(config), slug_of=given)
     if alembic_util.asbool(config.get_alembic_option("revision_environment")):
         # As `alembic merge` does: env.py runs first, so templates can read its context.
         with EnvironmentContext(
@@ -149,13 +169,15 @@ def write_merge(
     """
     revision = alembic_util.rev_id()
     # The template places the message in the script's source (`"""${message}`): escaped, a
-    # quote or a line break stays text and reads back as the message, never as code.
-    message = safe_text.in_python_string(message or default_message(plan.graph, plan.heads))
+    # quote or a line break stays text and reads back as the message, never as code. The
+    # file name's slug is made from the message as given (see _AtomicScriptDirectory).
+    given = message or default_message(plan.graph, plan.heads)
+    message = safe_text.in_python_string(given)
     before = _python_files(plan.locations)
     context = target.app_context() if isinstance(target, Flask) else contextlib.nullcontext()
     try:
         with context:
-            path = _generate(target, plan, message, revision, x_args)
+            path = _generate(target, plan, (given, message), revision, x_args)
     except Exception as exc:  # Alembic imports every script: any error may surface here
         _remove_written(plan.locations, before, revision)
         raise PreflightError(

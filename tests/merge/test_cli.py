@@ -543,3 +543,41 @@ def test_a_merge_that_leaves_two_heads_is_removed(merge_app: MergeApp) -> None:
     assert data["message"].endswith("; it was removed")
     assert snapshot(migrations) == before
     assert graph_of(migrations).heads == (A, B)
+
+
+def test_the_file_name_is_made_of_the_message_as_given(merge_app: MergeApp) -> None:
+    """The script's source holds the message escaped; its file name read "merge_alpha_nand"
+    when Alembic made the slug from that escaped text."""
+    app, migrations = merge_app()
+    ini = migrations / "alembic.ini"
+    ini.write_text(
+        ini.read_text().replace("[alembic]", "[alembic]\nfile_template = %%(slug)s_%%(rev)s"),
+        encoding="utf-8",
+    )
+    root(migrations)
+    rev(migrations, A, ROOT, ADD_AGE)
+    rev(migrations, B, ROOT, CREATE_TAGS)
+
+    code, data, _ = run_merge(app, "-m", "merge alpha\nand\tbeta C:\\new")
+
+    assert code == 0, data
+    assert Path(data["path"]).name == f"merge_alpha_and_beta_c_new_{data['merge_revision']}.py"
+    assert Path(data["path"]).read_text().startswith('"""merge alpha\\nand\\tbeta C:\\\\new\n')
+
+
+@pytest.mark.parametrize("message", ["fix", "wip", " "])
+def test_a_vague_message_is_refused_as_migrate_refuses_it(
+    merge_app: MergeApp, message: str
+) -> None:
+    app, migrations = merge_app()
+    root(migrations)
+    rev(migrations, A, ROOT, ADD_AGE)
+    rev(migrations, B, ROOT, CREATE_TAGS)
+    before = snapshot(migrations)
+
+    result = invoke(app, "db", "auto-merge-heads", "-m", message)
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: "), result.output
+    assert 'e.g. -m "add email to users"' in result.output
+    assert snapshot(migrations) == before
