@@ -233,6 +233,12 @@ SPECS: tuple[Spec, ...] = (
         "Retries of a revision that failed on a lock timeout, with backoff.",
     ),
     Spec(
+        "lock_retry_pause",
+        0.5,
+        _seconds,
+        "Seconds before the first of those retries; each further pause doubles, up to 10 s.",
+    ),
+    Spec(
         "backup",
         None,
         _optional_bool,
@@ -427,6 +433,7 @@ class Settings:
     lock_timeout: float = 5
     statement_timeout: float | None = None
     lock_retries: int = 3
+    lock_retry_pause: float = 0.5
     backup: bool | None = None
     backup_dir: str | None = None
     backup_timeout: float = 3600

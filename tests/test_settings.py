@@ -22,6 +22,7 @@ INVALID: dict[str, Any] = {
     "lock_timeout": True,
     "statement_timeout": "forever",
     "lock_retries": "-2",
+    "lock_retry_pause": "-0.5",
     "backup": "sometimes",
     "backup_dir": "",
     "backup_timeout": "an hour",

@@ -383,7 +383,7 @@ def _apply_with_retries(
             if not clean:
                 raise failures.failure(run, failed, attempts=attempt + 1, waits=waits) from None
             attempt += 1
-            pause = min(0.5 * 2 ** (attempt - 1), 10.0)
+            pause = min(settings.lock_retry_pause * 2 ** (attempt - 1), 10.0)
             run.progress.emit(
                 events.Retrying(
                     target=culprit.progress_name,

@@ -726,6 +726,7 @@ INVALID_VALUES: dict[str, Any] = {
     "SAFEMIGRATE_LOCK_TIMEOUT": float("nan"),
     "SAFEMIGRATE_STATEMENT_TIMEOUT": "ten seconds",
     "SAFEMIGRATE_LOCK_RETRIES": True,
+    "SAFEMIGRATE_LOCK_RETRY_PAUSE": "a while",
     "SAFEMIGRATE_BACKUP": "sometimes",
     "SAFEMIGRATE_BACKUP_DIR": "   ",
     "SAFEMIGRATE_BACKUP_TIMEOUT": "an hour",

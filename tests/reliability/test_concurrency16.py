@@ -32,6 +32,7 @@ from tests.reliability.invariants import (
     invalid_indexes,
     partial_backups,
 )
+from tests.reliability.lock_queue import wait_for_lock_waiter
 from tests.reliability.processes import ERROR_TEXT, Finished, Workspace, start
 from tests.reliability.upgrades import upgrade_in_process
 from tests.support.timing import TIMING
@@ -147,9 +148,15 @@ def test_a_migrator_that_waited_for_the_lock_honours_a_failure_recorded_meanwhil
         assert time.monotonic() < deadline, "the waiter never asked for the lock"
         time.sleep(0.01)
     assert holder.process.poll() is None, "the holder failed before the waiter was waiting"
-    # The line comes just before the waiter's lock call: a moment for it to be queued, then
-    # the holder fails (it would otherwise sit out the rest of its 15 s pause).
-    time.sleep(1)
+
+    def both_running() -> None:
+        assert holder.process.poll() is None, str(holder.finish())
+        assert waiter.process.poll() is None, str(waiter.finish())
+
+    # The line comes just before the waiter's lock call: once the server shows it waiting for
+    # the lock, the holder fails (it would otherwise sit out the rest of its 15 s pause).
+    wait_for_lock_waiter(database_url, both_running)
+    assert holder.process.poll() is None, "the holder failed before the waiter was waiting"
     work.release(FAILING)
 
     failed, waited = holder.finish(), waiter.finish()

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from flask_safemigrate.locks import advisory_key, lock_name, mysql_lock_name, sqlite_lock_path
+from tests.reliability.lock_queue import wait_for_lock_waiter
 from tests.reliability.processes import Running
 from tests.support import fork_server as forked
 from tests.support.apps import REPO_ROOT
@@ -192,11 +193,15 @@ def release(markers: Path) -> None:
     (markers / "release").write_text("")
 
 
+def running(what: str, *runs: Running) -> None:
+    for run in runs:
+        assert run.process.poll() is None, f"ended before {what}:\n{run.finish()}"
+
+
 def wait_until(what: str, moment: Callable[[], bool], *runs: Running, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not moment():
-        for run in runs:
-            assert run.process.poll() is None, f"ended before {what}:\n{run.finish()}"
+        running(what, *runs)
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout:g}s"
         time.sleep(0.02)
 
@@ -389,7 +394,7 @@ def test_a_server_idle_timeout_does_not_take_the_lock(
     # B asks for the lock while A is still in the revision (the line comes just before the
     # lock call: a moment for it to be queued), then A may finish the revision.
     wait_until("B asking for the lock", lambda: "lock: taking" in b.progress(), a, b)
-    time.sleep(1)
+    wait_for_lock_waiter(url, lambda: running("B waiting for the lock", a, b))
     assert a.process.poll() is None, "A ended before B asked for the lock: nothing was tested"
     release(markers)
     first, second = a.finish(timeout=120), b.finish(timeout=180)
