@@ -18,8 +18,9 @@ install; Flask, SQLAlchemy and Alembic have theirs): from an editable checkout u
 modules of its upgrade path from source, which the plain command (it imports only the
 extension) mostly does not. The 200 scripts stay uncompiled for both commands.
 
-safe-upgrade keeps two things in the user's cache directory between runs: lint results of
-unchanged scripts, and the fingerprints of drift checks that found nothing. Both are measured:
+safe-upgrade keeps two kinds of things in the user's cache directory between runs: what it read
+in unchanged scripts (the history's static read, lint results, the statements the size gate
+reads), and the fingerprints of drift checks that found nothing. Both are measured:
 "safe-upgrade" runs with a cache kept between its runs (``XDG_CACHE_HOME`` in the temporary
 folder, primed by one untimed run first, as a deploy machine that ran it before), "cold" with
 a new, empty one for every process (a first deploy in a fresh container).

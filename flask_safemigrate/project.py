@@ -98,9 +98,17 @@ def uses_multidb(app: Flask, directory: str | Path | None = None) -> bool:
     return safe is not None and _is_multidb(Path(safe.migrations_directory(app)))
 
 
-def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[str] = ()) -> Setup:
+def setup_of(
+    app: Flask,
+    directory: str | Path | None = None,
+    x_args: Sequence[str] = (),
+    *,
+    cache_dir: Path | None = None,
+) -> Setup:
     """Read ``app``'s project; ``directory`` (a command's ``-d``) replaces the app's
-    migrations directory, ``x_args`` (its ``-x``) reach ``env.py``."""
+    migrations directory, ``x_args`` (its ``-x``) reach ``env.py``. ``cache_dir``
+    (safe-upgrade: the user's cache): the history is read through a
+    :class:`.history.ScriptCache` there, which skips the parse of scripts read before."""
     safe = app.extensions.get("safemigrate")
     state = app.extensions.get("migrate")
     if safe is None or state is None:
@@ -119,7 +127,12 @@ def setup_of(app: Flask, directory: str | Path | None = None, x_args: Sequence[s
         locations = history.version_locations(directory)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="fix alembic.ini") from None
-    graph = history.load_graph(locations)
+    if cache_dir is None:
+        graph = history.load_graph(locations)
+    else:
+        scripts = history.ScriptCache(cache_dir)
+        graph = history.load_graph(locations, read=scripts.read)
+        scripts.save()
     dedicated_schema.install(app)  # again: a later Migrate(app, db) replaces configure_args
     state = app.extensions["migrate"]
     configure_args: Mapping[str, Any] = dict(state.configure_args)

@@ -6,11 +6,13 @@ settings and fails on the first broken file. Checks that must run before anythin
 ``ast.parse`` per file, and every defect becomes a :class:`GraphProblem` instead of an exception.
 
 The parts, each importable on its own: :mod:`.model` (the data), :mod:`.files` (finding the
-files), :mod:`.scripts` (reading one), :mod:`.identifiers` (id checks) and :mod:`.graph`.
+files), :mod:`.scripts` (reading one), :mod:`.identifiers` (id checks) and :mod:`.graph`;
+:mod:`.cache` keeps what the reads found between safe-upgrade runs.
 """
 
 from __future__ import annotations
 
+from flask_safemigrate.history.cache import ScriptCache
 from flask_safemigrate.history.files import (
     not_regular,
     resolved,
@@ -25,6 +27,7 @@ from flask_safemigrate.history.model import (
     RevisionLookupError,
     Script,
 )
+from flask_safemigrate.history.script_json import script_from_json, script_to_json
 from flask_safemigrate.history.scripts import (
     is_empty_body,
     parse_source,
@@ -38,6 +41,7 @@ __all__ = [
     "RevisionGraph",
     "RevisionLookupError",
     "Script",
+    "ScriptCache",
     "identifier_problems",
     "is_empty_body",
     "load_graph",
@@ -46,6 +50,8 @@ __all__ = [
     "parse_source",
     "read_script",
     "resolved",
+    "script_from_json",
+    "script_to_json",
     "top_level_imports",
     "unreadable_reason",
     "version_locations",

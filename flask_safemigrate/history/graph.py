@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -397,11 +397,16 @@ class RevisionGraph:
 
 
 def load_graph(
-    locations: Iterable[Path], *, known: Mapping[Path, Script | GraphProblem] | None = None
+    locations: Iterable[Path],
+    *,
+    known: Mapping[Path, Script | GraphProblem] | None = None,
+    read: Callable[[Path], Script | GraphProblem] = read_script,
 ) -> RevisionGraph:
     """Read every script of the locations; a missing directory simply contributes nothing.
 
-    ``known`` maps resolved paths to scripts the caller has already read.
+    ``known`` maps resolved paths to scripts the caller has already read; ``read`` reads
+    the others (safe-upgrade: :meth:`.ScriptCache.read`, which skips the parse of bytes
+    read before).
     """
     scripts: list[Script] = []
     problems: list[GraphProblem] = []
@@ -411,7 +416,7 @@ def load_graph(
         if result is None and known:
             result = known.get(resolved(path, directories))
         if result is None:
-            result = read_script(path)
+            result = read(path)
         if isinstance(result, Script):
             scripts.append(result)
         else:

@@ -130,69 +130,6 @@ def _finding_from_json(data: Sequence[Any]) -> Finding:
     )
 
 
-def _script_to_json(script: history.Script | None) -> list[Any] | None:
-    if script is None:
-        return None
-    return [
-        script.revision,
-        list(script.down_revisions),
-        list(script.branch_labels),
-        list(script.depends_on),
-        script.line,
-        script.message,
-        script.create_date,
-        script.has_upgrade,
-        script.upgrade_is_empty,
-        script.has_downgrade,
-        script.downgrade_is_empty,
-        [list(pair) for pair in script.lines],
-        None if script.imports is None else [list(pair) for pair in script.imports],
-    ]
-
-
-def _script_from_json(data: Sequence[Any] | None, path: Path) -> history.Script | None:
-    if data is None:
-        return None
-    (
-        revision,
-        down_revisions,
-        branch_labels,
-        depends_on,
-        line,
-        message,
-        create_date,
-        has_upgrade,
-        upgrade_is_empty,
-        has_downgrade,
-        downgrade_is_empty,
-        lines,
-        imports,
-    ) = data
-    return history.Script(
-        revision=revision,
-        down_revisions=tuple(down_revisions),
-        branch_labels=tuple(branch_labels),
-        depends_on=tuple(depends_on),
-        path=path,
-        line=line,
-        message=message,
-        create_date=create_date,
-        has_upgrade=has_upgrade,
-        upgrade_is_empty=upgrade_is_empty,
-        has_downgrade=has_downgrade,
-        downgrade_is_empty=downgrade_is_empty,
-        lines=tuple((str(name), int(number)) for name, number in lines),
-        imports=_pairs(imports),
-    )
-
-
-def _pairs(data: Any) -> tuple[tuple[str, int], ...] | None:
-    """``imports`` as the cache kept them; ``None`` (not read: pre-flight parses the script)."""
-    if not isinstance(data, list):
-        return None
-    return tuple((str(name), int(line)) for name, line in data)
-
-
 class LintCache:
     """The cache file of ``directory`` for one configuration; load, look up, store, save."""
 
@@ -253,7 +190,7 @@ class LintCache:
                 revision=revision,
                 findings=None if listed is None else [_finding_from_json(i) for i in listed],
                 silenced=int(silenced),
-                script=_script_from_json(script, path),
+                script=history.script_from_json(script, path),
             )
         except (KeyError, TypeError, ValueError):  # an entry of another shape: lint again
             return None
@@ -267,7 +204,7 @@ class LintCache:
             result.revision,
             None if listed is None else [_finding_to_json(f) for f in listed],
             result.silenced,
-            _script_to_json(result.script),
+            history.script_to_json(result.script),
         ]
         if listed is None or all(not f.extra or _plain(f.extra) for f in listed):
             # Strings, numbers, lists and string-keyed dicts come back as they went: no need

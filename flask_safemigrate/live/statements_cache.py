@@ -19,13 +19,10 @@ and renamed; a cache that cannot be read or written is simply not used.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from flask_safemigrate.code_fingerprint import code_fingerprint
+from flask_safemigrate.caches import EntryFile
 
 __all__ = ["FILE_NAME", "StatementCache"]
 
@@ -36,26 +33,16 @@ _ENTRIES: Final = 5000
 _FORMAT: Final = 1
 
 
-class StatementCache:
+class StatementCache(EntryFile):
     """The cache file of ``directory``: load, look up, store, save (a cache: never raises)."""
 
     def __init__(self, directory: Path) -> None:
-        self.path = directory / FILE_NAME
-        self.code = code_fingerprint()
-        self._entries: dict[str, Any] = {}
-        self._used: dict[str, Any] = {}
-        self._changed = False
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if (
-                isinstance(data, dict)
-                and data.get("format") == _FORMAT
-                and data.get("code") == self.code
-                and isinstance(data.get("entries"), dict)
-            ):
-                self._entries = data["entries"]
-        except (OSError, ValueError):  # none yet, unreadable or not ours
-            self._entries = {}
+        super().__init__(
+            directory / FILE_NAME,
+            format_=_FORMAT,
+            limit=_ENTRIES,
+            prefix=".safemigrate-statements-",
+        )
 
     @staticmethod
     def key(data: bytes, dialect: str | None, bind: str | None) -> str:
@@ -64,40 +51,8 @@ class StatementCache:
 
     def get(self, key: str) -> list[list[Any]] | None:
         """The stored rows (lists of JSON values), ``None`` when there are none."""
-        rows = self._entries.get(key)
+        rows = self.stored(key)
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
             return None
-        self._used[key] = rows
+        self.used(key, rows)
         return rows
-
-    def put(self, key: str, rows: list[list[Any]]) -> None:
-        self._used[key] = rows
-        self._changed = True
-
-    def save(self) -> None:
-        """Write the file when this run added to it; errors are ignored (a cache)."""
-        if not self._changed:
-            return
-        entries = dict(self._used)
-        for key, value in self._entries.items():
-            if len(entries) >= _ENTRIES:
-                break
-            entries.setdefault(key, value)
-        try:
-            text = json.dumps(
-                {"format": _FORMAT, "code": self.code, "entries": entries}, separators=(",", ":")
-            )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(
-                dir=self.path.parent, prefix=".safemigrate-statements-", suffix=".tmp"
-            )
-            temporary = Path(name)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(text)
-                temporary.replace(self.path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-        except (OSError, TypeError, ValueError):
-            return

@@ -38,17 +38,19 @@ def _flat_list(value: Any) -> bool:
     )
 
 
+#: ``json.dumps(value, sort_keys=True, ensure_ascii=False)``, without a new encoder per call
+#: (dumps builds one whenever it is given options): a 200-table snapshot encodes 3,000 values.
+_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _dump(value: Any, indent: int) -> str:
     if not isinstance(value, dict | list) or (_flat(value) and indent > 0):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return _encode(value)
     pad = "  " * (indent + 1)
     if isinstance(value, list):
         items = [pad + _dump(item, indent + 1) for item in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]" if items else "[]"
-    items = [
-        f"{pad}{json.dumps(key, ensure_ascii=False)}: {_dump(value[key], indent + 1)}"
-        for key in sorted(value)
-    ]
+    items = [f"{pad}{_encode(key)}: {_dump(value[key], indent + 1)}" for key in sorted(value)]
     return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}" if items else "{}"
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy.engine import Connection
 
 from flask_safemigrate import database, history, live, project
+from flask_safemigrate.caches import user_cache
 from flask_safemigrate.errors import ExitCode
 from flask_safemigrate.report import Finding
 from flask_safemigrate.upgrade.apply import Applied
@@ -90,7 +91,9 @@ class Run:
 
     def read_setup(self) -> None:
         options = self.options
-        self.setup = project.setup_of(self.app, options.directory, options.x_args)
+        self.setup = project.setup_of(
+            self.app, options.directory, options.x_args, cache_dir=user_cache()
+        )
         multi = self.setup.multidb
         self.targets = [Target(spec, multi=multi) for spec in self.setup.targets]
 
