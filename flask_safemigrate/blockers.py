@@ -13,12 +13,16 @@ user, application or host, state, since when, and the start of its last query.
   is often off, so the suspects are the other sessions with an open InnoDB transaction in
   the same database (those holding row locks first), from ``information_schema.INNODB_TRX``
   and ``PROCESSLIST`` (which need the PROCESS privilege to show other users' sessions).
+  InnoDB serves ``INNODB_TRX`` from one snapshot shared by all sessions, refreshed only after
+  0.1 s in which nobody read it: :func:`holders` checks that the snapshot it read was taken
+  after it began (its own transaction is in it), and reads again after a pause if not.
 - SQLite: a file lock has no session to name; nothing is returned.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,10 +31,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["Holder", "describe", "holders", "how_to_end"]
+__all__ = ["Holder", "StaleSnapshot", "describe", "holders", "how_to_end"]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _QUERY_CHARS = 120
+#: InnoDB fills ``information_schema.INNODB_TRX`` from a cache shared by all sessions that it
+#: refreshes only when nobody has read it for 0.1 s (``CACHE_MIN_IDLE_TIME`` in ``trx0i_s.cc``,
+#: MariaDB and MySQL alike; every read restarts that clock, ours too). A transaction begun
+#: after the snapshot is missing from it, for as long as other sessions keep reading.
+_TRX_CACHE_IDLE_SECONDS = 0.11
+#: How long :func:`holders` waits for a snapshot taken after it began before it gives up.
+_FRESH_SNAPSHOT_WAIT_SECONDS = 2.0
+
+
+class StaleSnapshot(sa.exc.SQLAlchemyError):
+    """``INNODB_TRX`` kept serving a snapshot older than the look, so a transaction begun
+    just before it may be missing: other sessions read it more often than every 0.1 s."""
 
 
 def describe(connection: Connection, statement: str | None) -> list[Holder]:
@@ -111,7 +127,7 @@ def holders(connection: Connection, tables: Sequence[str], *, older_than: float)
         names = sorted({name.lower() for name in tables})
         return _pg_holders(connection, names, older_than) if names else []
     if connection.dialect.name in ("mysql", "mariadb"):
-        return _mysql_holders(connection, older_than)
+        return _mysql_fresh(connection, older_than)
     return []
 
 
@@ -158,28 +174,61 @@ def _pg_holders(connection: Connection, names: list[str], older_than: float | No
     ]
 
 
+def _mysql_fresh(connection: Connection, older_than: float) -> list[Holder]:
+    """:func:`_mysql_holders` from a snapshot taken after this call began: this session's own
+    transaction, begun first, must be in it (a stale one is read again after a pause)."""
+    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")  # begins at once
+    try:
+        deadline = time.monotonic() + _FRESH_SNAPSHOT_WAIT_SECONDS
+        while True:
+            found, fresh = _mysql_holders(connection, older_than, with_own=True)
+            if fresh:
+                return found
+            if time.monotonic() >= deadline:
+                raise StaleSnapshot(
+                    "information_schema.INNODB_TRX served a snapshot older than"
+                    f" {_FRESH_SNAPSHOT_WAIT_SECONDS:g}s (other sessions read it more often"
+                    " than every 0.1 s), so a transaction open now may be missing from it"
+                )
+            time.sleep(_TRX_CACHE_IDLE_SECONDS)
+    finally:
+        connection.rollback()
+
+
 def _mysql(connection: Connection) -> list[Holder]:
-    return _mysql_holders(connection, None)
+    # After a lock timeout (whole seconds) the session waited for has held its lock for
+    # longer than any snapshot is usually kept: one read, no transaction of our own.
+    return _mysql_holders(connection, None, with_own=False)[0]
 
 
-def _mysql_holders(connection: Connection, older_than: float | None) -> list[Holder]:
+def _mysql_holders(
+    connection: Connection, older_than: float | None, *, with_own: bool
+) -> tuple[list[Holder], bool]:
+    """The holders, and whether this session's own transaction was in the snapshot read."""
     rows = connection.execute(
         sa.text(
-            "SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.COMMAND AS command,"
+            "SELECT t.trx_mysql_thread_id = CONNECTION_ID() AS own, p.ID AS id,"
+            " p.USER AS user, p.HOST AS host, p.COMMAND AS command,"
             " p.TIME AS seconds, p.STATE AS state, LEFT(p.INFO, 200) AS query,"
             " t.trx_started AS since, t.trx_rows_locked AS rows_locked,"
             " t.trx_tables_locked AS tables_locked, t.trx_query AS trx_query,"
             " TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) / 1e6 AS age"
             " FROM information_schema.INNODB_TRX t"
             " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
-            " WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()"
-            " AND (:age IS NULL OR t.trx_started <= NOW(6) - INTERVAL :age SECOND)"
+            " WHERE (:own AND t.trx_mysql_thread_id = CONNECTION_ID())"
+            " OR (t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()"
+            " AND (:age IS NULL OR t.trx_started <= NOW(6) - INTERVAL :age SECOND))"
             " ORDER BY t.trx_rows_locked > 0 DESC, t.trx_started"
         ),
-        {"age": older_than},
+        {"age": older_than, "own": with_own},
     ).mappings()
     out = []
+    fresh = False
     for row in rows:
+        if row["own"]:
+            fresh = True
+            continue
         query = _flat(row["query"] or row["trx_query"]) or "- (idle in its transaction)"
         out.append(
             Holder(
@@ -195,4 +244,4 @@ def _mysql_holders(connection: Connection, older_than: float | None) -> list[Hol
                 f" {row['tables_locked']} tables locked); its current query: {query}",
             )
         )
-    return out
+    return out, fresh

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,13 @@ from flask import Flask
 
 from tests.support.apps import MakeApp
 from tests.support.cli import invoke, invoke_json
-from tests.support.databases import execute, nullpool_engine, worker_suffix
+from tests.support.databases import (
+    connection_to,
+    execute,
+    nullpool_engine,
+    scalars,
+    worker_suffix,
+)
 from tests.support.revisions import write_revision
 from tests.support.timing import TIMING
 from tests.upgrade.histories import REVISIONS, models, prepare, versions_of
@@ -291,6 +298,9 @@ def _idle_transaction(url: str, kind: str) -> Iterator[int]:
             conn.exec_driver_sql("LOCK TABLE widgets IN ROW EXCLUSIVE MODE")
         else:
             session = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
+            # A monitoring session looks just before: InnoDB then serves INNODB_TRX from that
+            # snapshot, without this transaction, to every session for the next 0.1 s.
+            scalars(url, "SELECT COUNT(*) FROM information_schema.INNODB_TRX")
             conn.exec_driver_sql("INSERT INTO widgets (id, name) VALUES (-1, 'held')")
         yield int(session)
     finally:
@@ -321,6 +331,56 @@ def test_an_idle_transaction_on_the_table_is_named_before_the_lock_is_taken(
         f"SELECT pg_terminate_backend({session})" if db_kind == "postgresql" else f"KILL {session}"
     )
     assert end in finding["help"], finding["help"]  # the session it names, ready to copy
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql", "mysql"], indirect=True)
+def test_a_transaction_begun_just_after_another_session_looked_is_named(
+    make_app: MakeApp, database_url: str, db_kind: str
+) -> None:
+    """InnoDB refreshes INNODB_TRX at most every 0.1 s for all sessions: the look that a
+    monitoring session took a moment before the transaction began must not hide it."""
+    from flask_safemigrate import blockers
+
+    _app(make_app, database_url, INDEX_SCRIPT)
+    for _ in range(3):
+        with (
+            _idle_transaction(database_url, db_kind) as session,
+            connection_to(database_url) as connection,
+        ):
+            found = blockers.holders(connection, ["widgets"], older_than=0)
+        assert session in [holder.id for holder in found], [h.line for h in found]
+
+
+@pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
+def test_a_snapshot_kept_stale_by_other_readers_is_an_error_not_no_blocker(
+    make_app: MakeApp, database_url: str, db_kind: str
+) -> None:
+    """A session reading INNODB_TRX more often than every 0.1 s keeps InnoDB's snapshot from
+    being refreshed: the look says it could not see rather than that nobody holds a lock."""
+    from flask_safemigrate import blockers
+
+    _app(make_app, database_url, INDEX_SCRIPT)
+    stop = threading.Event()
+
+    def keep_reading() -> None:
+        with connection_to(database_url) as reader:
+            while not stop.is_set():
+                reader.exec_driver_sql("SELECT COUNT(*) FROM information_schema.INNODB_TRX").all()
+                reader.rollback()
+                stop.wait(0.03)
+
+    thread = threading.Thread(target=keep_reading)
+    thread.start()
+    try:
+        with (
+            _idle_transaction(database_url, db_kind),
+            connection_to(database_url) as connection,
+            pytest.raises(blockers.StaleSnapshot, match="INNODB_TRX served a snapshot"),
+        ):
+            blockers.holders(connection, ["widgets"], older_than=0)
+    finally:
+        stop.set()
+        thread.join()
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql", "mysql"], indirect=True)
