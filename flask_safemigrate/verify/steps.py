@@ -66,7 +66,8 @@ class ScratchRun:
 def on_scratch(setup: Setup, urls: Mapping[str | None, URL]) -> Iterator[ScratchRun]:
     """Engines on ``urls`` (one per bind) and the app context whose ``env.py`` uses them.
 
-    The engines keep no pool, so nothing stays connected after the block; the databases
+    The engines are disposed of at the end, so nothing stays connected after the block
+    (PostgreSQL keeps connections between steps, each reset to a new session); the databases
     themselves belong to the caller (:func:`flask_safemigrate.scratch.scratch_databases`).
     """
     engines = {bind: scratch.scratch_engine(url) for bind, url in urls.items()}
