@@ -9,12 +9,13 @@ as ``roundtrip-failed``; a downgrade that does not restore the schema is
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from flask_safemigrate import dedicated_schema, history, scratch
 from flask_safemigrate.checks import describe
@@ -66,15 +67,27 @@ class RoundtripHooks(Protocol):
         ...
 
 
-def _snapshot(engines: Mapping[str | None, Engine], setup: Setup) -> dict[str | None, Snapshot]:
+def _snapshot(readers: Mapping[str | None, Connection], setup: Setup) -> dict[str | None, Snapshot]:
+    """Each bind's schema, read on its kept connection; the read's transaction is ended
+    (MariaDB would otherwise keep the metadata locks the next step's DDL waits for)."""
     schemas: list[str | None] = [None]
     if setup.version_schema:
         schemas.append(setup.version_schema)
     snaps = {}
-    for bind, engine in engines.items():
-        with engine.connect() as conn:
+    for bind, conn in readers.items():
+        try:
             snaps[bind] = take_snapshot(conn, schemas=schemas, exclude=[setup.version_table])
+        finally:
+            conn.rollback()
     return snaps
+
+
+@contextmanager
+def _readers(engines: Mapping[str | None, Engine]) -> Iterator[dict[str | None, Connection]]:
+    """One connection per scratch database for the walk's own reads (snapshots, the version
+    table), opened once instead of for every read; the steps keep their own connections."""
+    with ExitStack() as stack:
+        yield {bind: stack.enter_context(engine.connect()) for bind, engine in engines.items()}
 
 
 def run_roundtrip(
@@ -173,44 +186,9 @@ def _walk(
         if setup.settings.schema is not None:
             with engines[None].begin() as conn:
                 dedicated_schema.ensure_schema(conn, setup.settings.schema)
-        before = _snapshot(engines, setup)
-        applied = versions(run)
-        server_indexes = any(e.dialect.name in ("mysql", "mariadb") for e in engines.values())
-        for script in order:
-            if hooks is not None:
-                trip.findings.extend(hooks.before_upgrade(run, script))
-            run_step(run, "upgrade", script, script.revision)
-            after_up = versions(run)
-            if hooks is not None:
-                trip.findings.extend(hooks.after_upgrade(run, script))
-            upgraded = _snapshot(engines, setup) if server_indexes else {}
-            down_target = script.down_revisions[0] if script.is_merge else f"{script.revision}@-1"
-            run_step(run, "downgrade", script, down_target)
-            reverted = versions(run)
-            if reverted != applied:
-                raise StepFailed(
-                    Finding(
-                        rule="roundtrip-failed",
-                        severity=Severity.ERROR,
-                        message=(
-                            f"Roundtrip stopped: downgrading revision {describe(script)} left"
-                            f" the version table at {', '.join(sorted(reverted)) or 'base'},"
-                            f" expected {', '.join(sorted(applied)) or 'base'}"
-                        ),
-                        path=display_path(script.path),
-                        line=script.line,
-                        extra={"revision": script.revision, "direction": "downgrade"},
-                    )
-                )
-            after_down = _snapshot(engines, setup)
-            trip.findings.extend(_traces(script, before, upgraded, after_down))
-            if hooks is not None:
-                trip.findings.extend(hooks.after_downgrade(run, script))
-            run_step(run, "re-upgrade", script, script.revision)
-            applied = after_up
-            before = _snapshot(engines, setup)
-            trip.facts["completed"] += 1
-        trip.findings.extend(head_drift(run))
+        with _readers(engines) as readers:
+            _walk_scripts(run, order, trip, hooks, readers)
+            trip.findings.extend(head_drift(run, readers))
     except StepFailed as failed:
         trip.findings.append(failed.finding)
     except sa.exc.SQLAlchemyError as exc:
@@ -222,6 +200,55 @@ def _walk(
                 f" {one_line(exc, run.hidden)}",
             )
         )
+
+
+def _walk_scripts(
+    run: ScratchRun,
+    order: Sequence[history.Script],
+    trip: Roundtrip,
+    hooks: RoundtripHooks | None,
+    readers: Mapping[str | None, Connection],
+) -> None:
+    """Each revision in ``order``: upgrade, downgrade (compared with the schema before its
+    upgrade), upgrade again; raises :class:`StepFailed` at the first step that fails."""
+    setup = run.setup
+    before = _snapshot(readers, setup)
+    applied = versions(run, readers[None])
+    server_indexes = any(c.dialect.name in ("mysql", "mariadb") for c in readers.values())
+    for script in order:
+        if hooks is not None:
+            trip.findings.extend(hooks.before_upgrade(run, script))
+        run_step(run, "upgrade", script, script.revision)
+        after_up = versions(run, readers[None])
+        if hooks is not None:
+            trip.findings.extend(hooks.after_upgrade(run, script))
+        upgraded = _snapshot(readers, setup) if server_indexes else {}
+        down_target = script.down_revisions[0] if script.is_merge else f"{script.revision}@-1"
+        run_step(run, "downgrade", script, down_target)
+        reverted = versions(run, readers[None])
+        if reverted != applied:
+            raise StepFailed(
+                Finding(
+                    rule="roundtrip-failed",
+                    severity=Severity.ERROR,
+                    message=(
+                        f"Roundtrip stopped: downgrading revision {describe(script)} left"
+                        f" the version table at {', '.join(sorted(reverted)) or 'base'},"
+                        f" expected {', '.join(sorted(applied)) or 'base'}"
+                    ),
+                    path=display_path(script.path),
+                    line=script.line,
+                    extra={"revision": script.revision, "direction": "downgrade"},
+                )
+            )
+        after_down = _snapshot(readers, setup)
+        trip.findings.extend(_traces(script, before, upgraded, after_down))
+        if hooks is not None:
+            trip.findings.extend(hooks.after_downgrade(run, script))
+        run_step(run, "re-upgrade", script, script.revision)
+        applied = after_up
+        before = _snapshot(readers, setup)
+        trip.facts["completed"] += 1
 
 
 def _traces(

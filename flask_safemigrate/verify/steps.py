@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic import command as alembic_command
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from flask_safemigrate import database, faults, history, scratch
 from flask_safemigrate.checks import DRIFT_HINT, describe, unmapped_findings
@@ -66,7 +66,8 @@ class ScratchRun:
 def on_scratch(setup: Setup, urls: Mapping[str | None, URL]) -> Iterator[ScratchRun]:
     """Engines on ``urls`` (one per bind) and the app context whose ``env.py`` uses them.
 
-    The engines keep no pool, so nothing stays connected after the block; the databases
+    The engines are disposed of at the end, so nothing stays connected after the block
+    (PostgreSQL keeps connections between steps, each reset to a new session); the databases
     themselves belong to the caller (:func:`flask_safemigrate.scratch.scratch_databases`).
     """
     engines = {bind: scratch.scratch_engine(url) for bind, url in urls.items()}
@@ -84,15 +85,33 @@ def on_scratch(setup: Setup, urls: Mapping[str | None, URL]) -> Iterator[Scratch
             engine.dispose()
 
 
-def versions(run: ScratchRun) -> set[str]:
-    """The revisions the scratch database's version table holds."""
+def versions(run: ScratchRun, conn: Connection | None = None) -> set[str]:
+    """The revisions the scratch database's version table holds, read on ``conn`` (a
+    connection to it that the caller keeps) or on a new connection."""
     setup = run.setup
-    with run.engines[None].connect() as conn:
+    with _reading(run, None, {None: conn} if conn is not None else None) as reader:
         return set(
             database.current_revisions(
-                conn, version_table=setup.version_table, schema=setup.version_schema
+                reader, version_table=setup.version_table, schema=setup.version_schema
             )
         )
+
+
+@contextmanager
+def _reading(
+    run: ScratchRun, bind: str | None, kept: Mapping[str | None, Connection] | None
+) -> Iterator[Connection]:
+    """A connection to the scratch database of ``bind``: the caller's kept one, whose
+    transaction is ended afterwards (MariaDB would otherwise keep the metadata locks that the
+    next step's DDL waits for), or a new one, closed afterwards."""
+    if kept is None:
+        with run.engines[bind].connect() as conn:
+            yield conn
+        return
+    try:
+        yield kept[bind]
+    finally:
+        kept[bind].rollback()
 
 
 #: How a failure names the step that failed.
@@ -135,13 +154,16 @@ def run_step(run: ScratchRun, phase: str, script: history.Script, target: str) -
         ) from exc
 
 
-def head_drift(run: ScratchRun) -> list[Finding]:
+def head_drift(
+    run: ScratchRun, kept: Mapping[str | None, Connection] | None = None
+) -> list[Finding]:
     """``schema-drift`` between each scratch database (at head) and its models, then
-    ``unmapped-required-column`` (:func:`head_unmapped`)."""
+    ``unmapped-required-column`` (:func:`head_unmapped`); read on the caller's ``kept``
+    connection of each bind, or on new ones."""
     setup = run.setup
     findings: list[Finding] = []
     for target in setup.targets:
-        with run.engines[target.bind].connect() as conn:
+        with _reading(run, target.bind, kept) as conn:
             lines = drift(conn, target.metadata, setup.configure_args)
         label = _scratch_label(target.bind)
         findings.extend(
@@ -154,19 +176,21 @@ def head_drift(run: ScratchRun) -> list[Finding]:
             )
             for line in lines
         )
-    return findings + head_unmapped(run)
+    return findings + head_unmapped(run, kept)
 
 
 def _scratch_label(bind: str | None) -> str:
     return "scratch database" if bind is None else f"scratch bind {bind!r}"
 
 
-def head_unmapped(run: ScratchRun) -> list[Finding]:
+def head_unmapped(
+    run: ScratchRun, kept: Mapping[str | None, Connection] | None = None
+) -> list[Finding]:
     """``unmapped-required-column`` of each scratch database (at head): a column the
     migrations keep NOT NULL without a server default that the models no longer map."""
     findings: list[Finding] = []
     for target in run.setup.targets:
         where = f"{_scratch_label(target.bind)} after upgrading from base to head"
-        with run.engines[target.bind].connect() as conn:
+        with _reading(run, target.bind, kept) as conn:
             findings += unmapped_findings(conn, target.metadata, where, {"database": "scratch"})
     return findings

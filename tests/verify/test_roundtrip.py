@@ -674,3 +674,43 @@ def test_rows_file_that_cannot_be_used_is_a_usage_error(
     folder = invoke(app, "db", "verify", "--no-db", "--roundtrip", "--rows", str(tmp_path))
     assert folder.exit_code == 2
     assert f"rows file {tmp_path} is a directory, not a file" in folder.stderr, folder.output
+
+
+# --------------------------------------------------------------------------- kept connections
+
+
+@pytest.mark.postgresql
+def test_a_kept_postgresql_scratch_connection_comes_back_as_a_new_session(
+    postgresql_pool: ScratchPool,
+) -> None:
+    """The steps of a roundtrip share a PostgreSQL connection (a new one costs a backend),
+    but nothing one step leaves in its session reaches the next: settings, role, temporary
+    tables, cursors, session advisory locks."""
+    require_server("postgresql", server_url("postgresql"))
+    with postgresql_pool.database() as pooled:
+        engine = scratch.scratch_engine(pooled)
+        try:
+            with engine.connect() as conn:
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+                conn.exec_driver_sql("SET statement_timeout = '4321ms'")
+                conn.exec_driver_sql("SET search_path TO pg_catalog")
+                conn.exec_driver_sql("CREATE TEMP TABLE left_by_a_step (id int)")
+                conn.exec_driver_sql("SELECT pg_advisory_lock(424242)")
+                conn.exec_driver_sql("DECLARE left_open CURSOR WITH HOLD FOR SELECT 1")
+                conn.commit()
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == timeout
+                assert conn.exec_driver_sql("SELECT current_schema()").scalar() != "pg_catalog"
+                temp = "SELECT to_regclass('pg_temp.left_by_a_step')"
+                assert conn.exec_driver_sql(temp).scalar() is None
+                held = (
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND pid = pg_backend_pid()"
+                )
+                assert conn.exec_driver_sql(held).scalar() == 0
+                cursors = "SELECT count(*) FROM pg_cursors"
+                assert conn.exec_driver_sql(cursors).scalar() == 0
+        finally:
+            engine.dispose()
