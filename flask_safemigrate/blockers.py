@@ -21,6 +21,7 @@ user, application or host, state, since when, and the start of its last query.
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ _QUERY_CHARS = 120
 #: after the snapshot is missing from it, for as long as other sessions keep reading.
 _TRX_CACHE_IDLE_SECONDS = 0.11
 #: How long :func:`holders` waits for a snapshot taken after it began before it gives up.
-_FRESH_SNAPSHOT_WAIT_SECONDS = 2.0
+FRESH_SNAPSHOT_WAIT = 2.0
 
 
 class StaleSnapshot(sa.exc.SQLAlchemyError):
@@ -115,19 +116,26 @@ class Holder:
         }
 
 
-def holders(connection: Connection, tables: Sequence[str], *, older_than: float) -> list[Holder]:
+def holders(
+    connection: Connection,
+    tables: Sequence[str],
+    *,
+    older_than: float,
+    fresh_within: float = FRESH_SNAPSHOT_WAIT,
+) -> list[Holder]:
     """Other sessions whose transaction began ``older_than`` seconds ago or more and that
     hold a lock on one of ``tables`` (PostgreSQL), or any such transaction in this database
     (MariaDB/MySQL, where InnoDB does not say which tables); [] on SQLite.
 
     Table names are bound as a parameter. Raises ``sqlalchemy.exc.SQLAlchemyError`` when the
-    server refuses (the caller reports that it could not look).
+    server refuses (the caller reports that it could not look), :class:`StaleSnapshot` when
+    MariaDB/MySQL served no snapshot newer than the look within ``fresh_within`` seconds.
     """
     if connection.dialect.name == "postgresql":
         names = sorted({name.lower() for name in tables})
         return _pg_holders(connection, names, older_than) if names else []
     if connection.dialect.name in ("mysql", "mariadb"):
-        return _mysql_fresh(connection, older_than)
+        return _mysql_fresh(connection, older_than, fresh_within)
     return []
 
 
@@ -174,13 +182,16 @@ def _pg_holders(connection: Connection, names: list[str], older_than: float | No
     ]
 
 
-def _mysql_fresh(connection: Connection, older_than: float) -> list[Holder]:
+def _mysql_fresh(connection: Connection, older_than: float, fresh_within: float) -> list[Holder]:
     """:func:`_mysql_holders` from a snapshot taken after this call began: this session's own
-    transaction, begun first, must be in it (a stale one is read again after a pause)."""
+    transaction, begun first, must be in it (a stale one is read again after a pause).
+
+    The pause varies: two looks pausing alike (two replicas' pre-flights on one server) could
+    each read within 0.1 s of the other's read for ever, and starve both of a new snapshot."""
     connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")  # begins at once
     try:
-        deadline = time.monotonic() + _FRESH_SNAPSHOT_WAIT_SECONDS
+        deadline = time.monotonic() + fresh_within
         while True:
             found, fresh = _mysql_holders(connection, older_than, with_own=True)
             if fresh:
@@ -188,10 +199,10 @@ def _mysql_fresh(connection: Connection, older_than: float) -> list[Holder]:
             if time.monotonic() >= deadline:
                 raise StaleSnapshot(
                     "information_schema.INNODB_TRX served a snapshot older than"
-                    f" {_FRESH_SNAPSHOT_WAIT_SECONDS:g}s (other sessions read it more often"
+                    f" {fresh_within:g}s (other sessions read it more often"
                     " than every 0.1 s), so a transaction open now may be missing from it"
                 )
-            time.sleep(_TRX_CACHE_IDLE_SECONDS)
+            time.sleep(_TRX_CACHE_IDLE_SECONDS + random.uniform(0, 0.2))
     finally:
         connection.rollback()
 

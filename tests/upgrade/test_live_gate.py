@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -352,11 +353,44 @@ def test_a_transaction_begun_just_after_another_session_looked_is_named(
 
 
 @pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
+def test_looks_at_once_do_not_keep_each_other_from_a_fresh_snapshot(
+    make_app: MakeApp, database_url: str, db_kind: str
+) -> None:
+    """Replicas' pre-flights look at once: each reads again until the snapshot is newer than
+    its look, and reads that came within 0.1 s of each other for ever would starve them all."""
+    from flask_safemigrate import blockers
+
+    _app(make_app, database_url, INDEX_SCRIPT)
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def look(delay: float) -> None:
+        with connection_to(database_url) as connection:
+            start.wait()
+            time.sleep(delay)
+            try:
+                blockers.holders(connection, ["widgets"], older_than=0)
+            except blockers.StaleSnapshot as error:
+                errors.append(error)
+
+    with _idle_transaction(database_url, db_kind):
+        looks = [threading.Thread(target=look, args=(n * 0.035,)) for n in range(3)]
+        for thread in looks:
+            thread.start()
+        for thread in looks:
+            thread.join()
+    assert errors == []
+
+
+@pytest.mark.parametrize("db_kind", ["mysql"], indirect=True)
 def test_a_snapshot_kept_stale_by_other_readers_is_an_error_not_no_blocker(
     make_app: MakeApp, database_url: str, db_kind: str
 ) -> None:
     """A session reading INNODB_TRX more often than every 0.1 s keeps InnoDB's snapshot from
-    being refreshed: the look says it could not see rather than that nobody holds a lock."""
+    being refreshed: the look says it could not see rather than that nobody holds a lock.
+
+    The snapshot is the whole server's: the reader runs for well under the default wait of
+    any other look (another test worker's, which then still sees a fresh one)."""
     from flask_safemigrate import blockers
 
     _app(make_app, database_url, INDEX_SCRIPT)
@@ -377,7 +411,7 @@ def test_a_snapshot_kept_stale_by_other_readers_is_an_error_not_no_blocker(
             connection_to(database_url) as connection,
             pytest.raises(blockers.StaleSnapshot, match="INNODB_TRX served a snapshot"),
         ):
-            blockers.holders(connection, ["widgets"], older_than=0)
+            blockers.holders(connection, ["widgets"], older_than=0, fresh_within=0.4)
     finally:
         stop.set()
         thread.join()
