@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from flask_safemigrate.code_fingerprint import code_fingerprint
 
-__all__ = ["EntryFile", "user_cache"]
+__all__ = ["EntryFile", "replace_text", "user_cache"]
 
 
 def user_cache() -> Path | None:
@@ -92,17 +91,27 @@ class EntryFile:
                 {"format": self._format, "code": self.code, "entries": entries},
                 separators=(",", ":"),
             )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(
-                dir=self.path.parent, prefix=self._prefix, suffix=".tmp"
-            )
-            temporary = Path(name)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(text)
-                temporary.replace(self.path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+            replace_text(self.path, text, prefix=self._prefix)
         except (OSError, TypeError, ValueError):
             return
+
+
+def replace_text(path: Path, text: str, *, prefix: str) -> None:
+    """Write ``text`` as ``path`` whole or not at all: a hidden temporary file beside it
+    (``prefix``), then renamed over it, so a reader never sees half a cache. Raises
+    ``OSError``; the temporary file never stays behind.
+
+    ``tempfile`` is imported here: it pulls in ``shutil``, ``random`` and more, which a
+    run that only reads its caches (lint with nothing changed) never needs."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

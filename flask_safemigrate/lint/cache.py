@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from flask_safemigrate import history
+from flask_safemigrate.caches import replace_text
 from flask_safemigrate.code_fingerprint import code_fingerprint
 from flask_safemigrate.lint.model import LintConfig
 from flask_safemigrate.report import Finding, Severity
@@ -242,20 +243,7 @@ class LintCache:
         }
         text = json.dumps(section, separators=(",", ":"), check_circular=False)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            import tempfile  # here: shutil, random and more, for a run that writes
-
-            handle, name = tempfile.mkstemp(
-                dir=self.path.parent, prefix=".safemigrate-lint-", suffix=".tmp"
-            )
-            temporary = Path(name)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(text)
-                temporary.replace(self.path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+            replace_text(self.path, text, prefix=".safemigrate-lint-")
             _prune(self.path.parent)
         except OSError:
             return
