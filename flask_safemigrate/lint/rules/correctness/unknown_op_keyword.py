@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.helpers.op_signatures import BATCH_KEYWORDS, OP_KEYWORDS
+from flask_safemigrate.lint.helpers.op_receivers import signatures_of
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.patterns import compiled_later
 from flask_safemigrate.lint.registry import register
@@ -63,8 +63,8 @@ class UnknownOpKeyword(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         for call in migration.calls:
-            signatures = BATCH_KEYWORDS if call.receiver == "batch_op" else OP_KEYWORDS
-            if call.receiver not in {"op", "batch_op"} or call.name not in signatures:
+            signatures = signatures_of(call.receiver)
+            if signatures is None or call.name not in signatures:
                 continue
             names, takes_more = signatures[call.name]
             for keyword in call.node.keywords:

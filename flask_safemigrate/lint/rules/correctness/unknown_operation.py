@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from flask_safemigrate.lint.helpers.op_signatures import BATCH_KEYWORDS, OP_KEYWORDS
+from flask_safemigrate.lint.helpers.op_receivers import signatures_of
 from flask_safemigrate.lint.model import Migration, Rule, Violation
 from flask_safemigrate.lint.registry import register
 
@@ -51,13 +51,8 @@ class UnknownOperation(Rule):
 
     def check(self, migration: Migration) -> Iterator[Violation]:
         for call in migration.calls:
-            if call.receiver == "op":
-                known = OP_KEYWORDS
-            elif call.receiver == "batch_op":
-                known = BATCH_KEYWORDS
-            else:
-                continue
-            if call.name in known:
+            known = signatures_of(call.receiver)
+            if known is None or call.name in known:
                 continue
             close = difflib.get_close_matches(call.name, sorted(known), n=1, cutoff=_CUTOFF)
             if not close:
